@@ -1,0 +1,121 @@
+//! Human-readable numbers: durations with adaptive units, byte sizes, rates.
+
+use std::time::Duration;
+
+/// Formats a duration given in nanoseconds with an adaptive unit (ns, µs, ms, s) and four
+/// significant digits: `850 ns`, `12.34 µs`, `1.500 s`. Nothing is clamped: negative values keep
+/// their sign, and sub-nanosecond values print as fractions of a nanosecond.
+///
+/// ```
+/// use perfkit_metrics::format_duration;
+/// assert_eq!(format_duration(850.0), "850.0 ns");
+/// assert_eq!(format_duration(12_345.0), "12.35 µs");
+/// assert_eq!(format_duration(10_620_000.0), "10.62 ms");
+/// assert_eq!(format_duration(1.5e9), "1.500 s");
+/// ```
+#[must_use]
+pub fn format_duration(nanos: f64) -> String {
+    if !nanos.is_finite() {
+        return "n/a".to_string();
+    }
+    let magnitude = nanos.abs();
+    let (scaled, unit) = if magnitude < 1e3 {
+        (nanos, "ns")
+    } else if magnitude < 1e6 {
+        (nanos / 1e3, "µs")
+    } else if magnitude < 1e9 {
+        (nanos / 1e6, "ms")
+    } else {
+        (nanos / 1e9, "s")
+    };
+    format!("{} {unit}", four_digits(scaled))
+}
+
+/// [`format_duration`] for a [`Duration`].
+#[must_use]
+pub fn format_std_duration(d: Duration) -> String {
+    format_duration(d.as_nanos() as f64)
+}
+
+/// Formats `value` with four significant digits (at least one decimal).
+fn four_digits(value: f64) -> String {
+    let magnitude = value.abs();
+    let decimals = if magnitude >= 100.0 {
+        1
+    } else if magnitude >= 10.0 {
+        2
+    } else {
+        3
+    };
+    format!("{value:.decimals$}")
+}
+
+/// Formats a byte count with binary units: `512 B`, `1.50 KiB`, `100.0 MiB`.
+///
+/// ```
+/// use perfkit_metrics::format_bytes;
+/// assert_eq!(format_bytes(512), "512 B");
+/// assert_eq!(format_bytes(100 << 20), "100.0 MiB");
+/// ```
+#[must_use]
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let decimals = if value >= 100.0 { 1 } else { 2 };
+    format!("{value:.decimals$} {}", UNITS[unit])
+}
+
+/// Formats a rate in bytes per second with decimal units (`MB/s`, `GB/s`), as storage and
+/// network rates are usually quoted.
+///
+/// ```
+/// use perfkit_metrics::format_rate;
+/// assert_eq!(format_rate(2.25e9), "2.25 GB/s");
+/// ```
+#[must_use]
+pub fn format_rate(bytes_per_second: f64) -> String {
+    if !bytes_per_second.is_finite() {
+        return "n/a".to_string();
+    }
+    let m = bytes_per_second.abs();
+    let (scaled, unit) = if m < 1e3 {
+        (bytes_per_second, "B/s")
+    } else if m < 1e6 {
+        (bytes_per_second / 1e3, "kB/s")
+    } else if m < 1e9 {
+        (bytes_per_second / 1e6, "MB/s")
+    } else {
+        (bytes_per_second / 1e9, "GB/s")
+    };
+    format!("{scaled:.2} {unit}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_adapt_and_never_clamp() {
+        assert_eq!(format_duration(0.0), "0.000 ns");
+        assert_eq!(format_duration(0.25), "0.250 ns");
+        assert_eq!(format_duration(-1500.0), "-1.500 µs");
+        assert_eq!(format_duration(999.0), "999.0 ns");
+        assert_eq!(format_duration(3.6e12), "3600.0 s");
+        assert_eq!(format_duration(f64::NAN), "n/a");
+    }
+
+    #[test]
+    fn bytes() {
+        assert_eq!(format_bytes(0), "0 B");
+        assert_eq!(format_bytes(1536), "1.50 KiB");
+        assert_eq!(format_bytes(u64::MAX), "16.00 EiB");
+    }
+}
