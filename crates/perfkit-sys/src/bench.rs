@@ -1,0 +1,802 @@
+//! Benchmark whole commands: the engine behind `perfkit bench`.
+//!
+//! Each run is measured with [`crate::run`] (wall, user/sys CPU, peak RSS, faults, context
+//! switches, I/O), runs are scheduled interleaved (A B A B …, which cancels slow drift such as
+//! thermal throttling or a noisy neighbour), sequentially or in a seeded random order, and the
+//! report gives exact percentiles of the wall times plus each command's speed relative to the
+//! fastest with a bootstrap confidence interval.
+
+use std::fmt;
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use perfkit_metrics::stats::{Interval, Statistic, bootstrap_ratio};
+use perfkit_metrics::{Histogram, Summary};
+use serde::{Deserialize, Serialize};
+
+use crate::SysError;
+use crate::process::{ExitKind, RunOptions, RunOutcome, run};
+
+/// The version of the [`BenchReport`] JSON format (see `docs/formats.md`).
+pub const BENCH_SCHEMA_VERSION: u32 = 1;
+
+/// Bootstrap resamples for relative-speed intervals.
+const RESAMPLES: usize = 2000;
+
+/// A command to run: a program and its arguments, run without a shell.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandSpec {
+    argv: Vec<String>,
+    text: String,
+}
+
+/// Words that a shell would treat as operators; run without a shell, they are plain arguments.
+const SHELL_OPERATORS: &[&str] = &["|", "||", "&&", ";", "&", ">", ">>", "<", "2>", "2>&1", "&>"];
+
+impl CommandSpec {
+    /// Splits `text` into arguments with POSIX shell quoting rules (no expansion, no
+    /// operators). With `shell`, runs `sh -c text` instead, so pipes, redirections and builtins
+    /// work (and the shell's start-up time is part of every measurement).
+    ///
+    /// ```
+    /// use perfkit_sys::CommandSpec;
+    /// let c = CommandSpec::parse("grep -c 'a b' file.txt", false).unwrap();
+    /// assert_eq!(c.argv(), ["grep", "-c", "a b", "file.txt"]);
+    /// let s = CommandSpec::parse("ls | wc -l", true).unwrap();
+    /// assert_eq!(s.argv(), ["sh", "-c", "ls | wc -l"]);
+    /// ```
+    pub fn parse(text: &str, shell: bool) -> Result<Self, SysError> {
+        if text.trim().is_empty() {
+            return Err(SysError::EmptyCommand);
+        }
+        let argv = if shell {
+            vec!["sh".to_string(), "-c".to_string(), text.to_string()]
+        } else {
+            shlex::split(text).ok_or_else(|| SysError::BadQuoting {
+                text: text.to_string(),
+            })?
+        };
+        if argv.is_empty() {
+            return Err(SysError::EmptyCommand);
+        }
+        Ok(Self {
+            argv,
+            text: text.to_string(),
+        })
+    }
+
+    /// A command from an argument vector (the first element is the program).
+    pub fn from_argv(argv: Vec<String>) -> Result<Self, SysError> {
+        if argv.is_empty() || argv[0].is_empty() {
+            return Err(SysError::EmptyCommand);
+        }
+        let text = shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| argv.join(" "));
+        Ok(Self { argv, text })
+    }
+
+    /// The program and its arguments.
+    #[must_use]
+    pub fn argv(&self) -> &[String] {
+        &self.argv
+    }
+
+    /// Arguments that look like shell operators (`|`, `>`, `&&`, ...): a sign the user meant
+    /// to run it through a shell.
+    #[must_use]
+    pub fn shell_operators(&self) -> Vec<&str> {
+        if self.argv.first().is_some_and(|p| p == "sh") && self.argv.get(1).is_some_and(|a| a == "-c") {
+            return Vec::new();
+        }
+        self.argv
+            .iter()
+            .skip(1)
+            .map(String::as_str)
+            .filter(|a| SHELL_OPERATORS.contains(a))
+            .collect()
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(&self.argv[0]);
+        c.args(&self.argv[1..]);
+        c
+    }
+}
+
+impl fmt::Display for CommandSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// One command to benchmark, with its optional helper commands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BenchTarget {
+    /// Name shown in reports (the command text by default).
+    pub name: String,
+    /// The benchmarked command.
+    pub command: CommandSpec,
+    /// Run before every run (warm-up and measured), untimed: e.g. dropping caches.
+    pub prepare: Option<CommandSpec>,
+    /// Run once before this command's first run.
+    pub setup: Option<CommandSpec>,
+    /// Run once after this command's last run (also after a failure).
+    pub cleanup: Option<CommandSpec>,
+}
+
+impl BenchTarget {
+    /// A target named after its command, without helper commands.
+    #[must_use]
+    pub fn new(command: CommandSpec) -> Self {
+        Self {
+            name: command.to_string(),
+            command,
+            prepare: None,
+            setup: None,
+            cleanup: None,
+        }
+    }
+}
+
+/// How many measured runs each command gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunCount {
+    /// Exactly this many.
+    Exact(u64),
+    /// As many as fit in `duration` per command (estimated from the first run), but at least
+    /// `min` and at most `max`.
+    Auto {
+        /// Fewest runs.
+        min: u64,
+        /// Most runs (`None`: no cap).
+        max: Option<u64>,
+        /// Time budget per command.
+        #[serde(with = "perfkit_metrics::serde_ns")]
+        duration: Duration,
+    },
+}
+
+impl Default for RunCount {
+    fn default() -> Self {
+        RunCount::Auto {
+            min: 10,
+            max: None,
+            duration: Duration::from_secs(3),
+        }
+    }
+}
+
+/// The order of measured runs when several commands are compared.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    /// A B A B …: drift over time hits every command alike. Every command gets the same
+    /// number of runs (an `Auto` budget is shared: commands × duration in total).
+    #[default]
+    Interleaved,
+    /// All runs of A, then all runs of B (each with its own `Auto` budget).
+    Sequential,
+    /// Every command the same number of times, in a shuffled order (seeded).
+    Random,
+}
+
+/// Everything `perfkit bench` needs to know.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BenchPlan {
+    /// The commands, at least one.
+    pub targets: Vec<BenchTarget>,
+    /// Number of measured runs.
+    pub runs: RunCount,
+    /// Untimed runs per command before measuring.
+    pub warmup: u64,
+    /// Kill a run after this long; a timed-out run is a failed run.
+    pub timeout: Option<Duration>,
+    /// File fed to every run's standard input (otherwise `/dev/null`).
+    pub input: Option<PathBuf>,
+    /// Let the commands write to this process's stdout/stderr (otherwise `/dev/null`).
+    pub show_output: bool,
+    /// Keep going when a run fails, and include failed runs in the statistics (timed-out runs
+    /// are counted but never included: their time is cut short).
+    pub ignore_failure: bool,
+    /// Order of measured runs.
+    pub order: Order,
+    /// Seed of the random order and of the bootstrap.
+    pub seed: u64,
+}
+
+impl BenchPlan {
+    /// A plan with default settings (automatic run count, no warm-up, interleaved).
+    #[must_use]
+    pub fn new(targets: Vec<BenchTarget>) -> Self {
+        Self {
+            targets,
+            runs: RunCount::default(),
+            warmup: 0,
+            timeout: None,
+            input: None,
+            show_output: false,
+            ignore_failure: false,
+            order: Order::default(),
+            seed: 0,
+        }
+    }
+}
+
+/// The stage a benchmark is in, for progress display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Running setup commands.
+    Setup,
+    /// Warm-up runs.
+    Warmup,
+    /// Measured runs.
+    Measure,
+    /// Running cleanup commands.
+    Cleanup,
+}
+
+/// Receives progress while a benchmark runs. Every method has an empty default.
+pub trait BenchObserver {
+    /// The benchmark entered `phase` for target `target`.
+    fn phase(&mut self, phase: Phase, target: usize) {
+        let _ = (phase, target);
+    }
+    /// The expected total of measured runs is now `total` (it changes as run counts are
+    /// estimated).
+    fn planned(&mut self, total: u64) {
+        let _ = total;
+    }
+    /// A measured run of `target` finished.
+    fn measured(&mut self, target: usize, outcome: &RunOutcome) {
+        let _ = (target, outcome);
+    }
+}
+
+/// A [`BenchObserver`] that ignores everything.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoObserver;
+
+impl BenchObserver for NoObserver {}
+
+/// The result of [`run_bench`]; serialised as `perfkit bench --json` (see `docs/formats.md`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// Format version, [`BENCH_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Version of the perfkit that measured.
+    pub perfkit_version: String,
+    /// When the benchmark finished, in seconds since the Unix epoch.
+    pub created_unix_s: u64,
+    /// Order of the measured runs.
+    pub order: Order,
+    /// Seed used for the random order and the bootstrap.
+    pub seed: u64,
+    /// One entry per command, in the order given.
+    pub commands: Vec<CommandReport>,
+    /// Speed of each command relative to the fastest (empty for a single command).
+    pub relative: Vec<RelativeSpeed>,
+}
+
+/// Statistics of one benchmarked command.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CommandReport {
+    /// Display name.
+    pub name: String,
+    /// The argument vector that was run.
+    pub command: Vec<String>,
+    /// Runs included in the statistics.
+    pub runs: u64,
+    /// Runs that exited non-zero or were killed by a signal (included only with
+    /// `ignore_failure`).
+    pub failed_runs: u64,
+    /// Runs killed at the timeout (never included).
+    pub timed_out_runs: u64,
+    /// Exact summary of wall times, in nanoseconds.
+    pub wall: Summary,
+    /// Mean user CPU time per run, in nanoseconds.
+    pub user_mean_ns: f64,
+    /// Mean system CPU time per run, in nanoseconds.
+    pub system_mean_ns: f64,
+    /// Largest peak RSS of any run, in bytes.
+    pub peak_rss_bytes: u64,
+    /// Histogram of wall times in nanoseconds (3 significant digits), for merging and
+    /// regression checks.
+    pub histogram: Histogram,
+    /// Every measured run, in the order they ran.
+    pub samples: Vec<RunOutcome>,
+}
+
+/// How much slower a command is than the fastest one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RelativeSpeed {
+    /// The command's name.
+    pub name: String,
+    /// Whether this is the fastest command (by mean wall time).
+    pub fastest: bool,
+    /// Mean wall time divided by the fastest command's mean, with a 95% bootstrap interval.
+    pub ratio: Interval,
+}
+
+/// Runs the benchmark described by `plan`.
+///
+/// Errors: a command that cannot start (`CommandNotFound`, ...), bad plan or input file, and —
+/// unless `ignore_failure` — [`SysError::CommandFailed`] for the first failing run. Cleanup
+/// commands run even after an error (their own failures are then ignored).
+///
+/// ```
+/// use perfkit_sys::{BenchPlan, BenchTarget, CommandSpec, NoObserver, RunCount, run_bench};
+///
+/// let mut plan = BenchPlan::new(vec![BenchTarget::new(CommandSpec::parse("true", false).unwrap())]);
+/// plan.runs = RunCount::Exact(3);
+/// let report = run_bench(&plan, &mut NoObserver).unwrap();
+/// assert_eq!(report.commands[0].runs, 3);
+/// ```
+pub fn run_bench(plan: &BenchPlan, observer: &mut dyn BenchObserver) -> Result<BenchReport, SysError> {
+    validate(plan)?;
+    let mut runner = Runner {
+        plan,
+        observer,
+        outcomes: vec![Vec::new(); plan.targets.len()],
+        setup_done: vec![false; plan.targets.len()],
+        rng: fastrand::Rng::with_seed(plan.seed),
+    };
+    let result = runner.schedule();
+    // Clean up whatever was set up, even after an error.
+    let cleanup = runner.cleanup_all();
+    result?;
+    cleanup?;
+    let outcomes = std::mem::take(&mut runner.outcomes);
+    build_report(plan, outcomes)
+}
+
+fn validate(plan: &BenchPlan) -> Result<(), SysError> {
+    let invalid = |detail: &str| Err(SysError::InvalidPlan { detail: detail.to_string() });
+    if plan.targets.is_empty() {
+        return invalid("no command to benchmark");
+    }
+    match plan.runs {
+        RunCount::Exact(0) => return invalid("the number of runs must be at least 1"),
+        RunCount::Auto { min, max: Some(max), .. } if max < min => {
+            return Err(SysError::InvalidPlan {
+                detail: format!("max runs ({max}) is below min runs ({min})"),
+            });
+        }
+        RunCount::Auto { min: 0, .. } => return invalid("the minimum number of runs must be at least 1"),
+        _ => {}
+    }
+    if plan.timeout == Some(Duration::ZERO) {
+        return invalid("the timeout must be longer than 0");
+    }
+    if let Some(path) = &plan.input {
+        File::open(path).map_err(|source| SysError::Input { path: path.clone(), source })?;
+    }
+    Ok(())
+}
+
+struct Runner<'a> {
+    plan: &'a BenchPlan,
+    observer: &'a mut dyn BenchObserver,
+    outcomes: Vec<Vec<RunOutcome>>,
+    setup_done: Vec<bool>,
+    rng: fastrand::Rng,
+}
+
+/// What a helper or benchmarked command is, for error messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The benchmarked command (measured run).
+    Benchmark,
+    /// A warm-up run of the benchmarked command.
+    Warmup,
+    /// The `prepare` command.
+    Prepare,
+    /// The `setup` command.
+    Setup,
+    /// The `cleanup` command.
+    Cleanup,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Benchmark => "benchmarked command",
+            Role::Warmup => "warm-up run of",
+            Role::Prepare => "prepare command of",
+            Role::Setup => "setup command of",
+            Role::Cleanup => "cleanup command of",
+        })
+    }
+}
+
+impl Runner<'_> {
+    fn schedule(&mut self) -> Result<(), SysError> {
+        let k = self.plan.targets.len();
+        match self.plan.order {
+            Order::Sequential => {
+                let mut decided: Vec<Option<u64>> = vec![None; k];
+                for i in 0..k {
+                    self.setup(i)?;
+                    self.warmup(i)?;
+                    self.observer.phase(Phase::Measure, i);
+                    let n = match self.plan.runs {
+                        RunCount::Exact(n) => n,
+                        RunCount::Auto { .. } => {
+                            self.report_planned(&decided);
+                            self.measure(i)?;
+                            self.auto_count(self.first_wall(i))
+                        }
+                    };
+                    decided[i] = Some(n);
+                    self.report_planned(&decided);
+                    while (self.outcomes[i].len() as u64) < n {
+                        self.measure(i)?;
+                    }
+                    self.cleanup(i)?;
+                }
+            }
+            Order::Interleaved | Order::Random => {
+                for i in 0..k {
+                    self.setup(i)?;
+                }
+                for i in 0..k {
+                    self.warmup(i)?;
+                }
+                self.observer.phase(Phase::Measure, 0);
+                let n = match self.plan.runs {
+                    RunCount::Exact(n) => n,
+                    RunCount::Auto { .. } => {
+                        self.observer.planned(k as u64);
+                        for i in 0..k {
+                            self.measure(i)?;
+                        }
+                        let round: Duration = (0..k).map(|i| self.first_wall(i)).sum();
+                        // The budget is per command; a round runs every command once.
+                        self.auto_count(round / u32::try_from(k).unwrap_or(u32::MAX))
+                    }
+                };
+                self.observer.planned(n * k as u64);
+                let done = self.outcomes[0].len() as u64;
+                let mut order: Vec<usize> = (done..n).flat_map(|_| 0..k).collect();
+                if self.plan.order == Order::Random {
+                    self.rng.shuffle(&mut order);
+                }
+                for i in order {
+                    self.measure(i)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn report_planned(&mut self, decided: &[Option<u64>]) {
+        let total = decided.iter().map(|d| d.unwrap_or(1)).sum();
+        self.observer.planned(total);
+    }
+
+    fn first_wall(&self, i: usize) -> Duration {
+        self.outcomes[i].first().map_or(Duration::ZERO, |o| o.wall)
+    }
+
+    /// Runs for an automatic count given one run's wall time.
+    fn auto_count(&self, one_run: Duration) -> u64 {
+        let RunCount::Auto { min, max, duration } = self.plan.runs else {
+            unreachable!("auto_count is only called for RunCount::Auto")
+        };
+        let wanted = if one_run.is_zero() {
+            u64::MAX
+        } else {
+            (duration.as_secs_f64() / one_run.as_secs_f64()).ceil() as u64
+        };
+        let capped = max.map_or(wanted, |m| wanted.min(m));
+        // Without an explicit cap, never plan more than a million runs.
+        capped.max(min).min(max.unwrap_or(1_000_000).max(min))
+    }
+
+    fn setup(&mut self, i: usize) -> Result<(), SysError> {
+        if let Some(setup) = &self.plan.targets[i].setup {
+            self.observer.phase(Phase::Setup, i);
+            self.helper(i, setup, Role::Setup)?;
+        }
+        self.setup_done[i] = true;
+        Ok(())
+    }
+
+    fn warmup(&mut self, i: usize) -> Result<(), SysError> {
+        if self.plan.warmup > 0 {
+            self.observer.phase(Phase::Warmup, i);
+        }
+        for _ in 0..self.plan.warmup {
+            self.prepare(i)?;
+            let outcome = self.execute(&self.plan.targets[i].command, true)?;
+            if !outcome.status.success() && !self.plan.ignore_failure {
+                return Err(self.failed(i, Role::Warmup, outcome.status, 0));
+            }
+        }
+        Ok(())
+    }
+
+    fn prepare(&mut self, i: usize) -> Result<(), SysError> {
+        if let Some(prepare) = &self.plan.targets[i].prepare {
+            self.helper(i, prepare, Role::Prepare)?;
+        }
+        Ok(())
+    }
+
+    fn measure(&mut self, i: usize) -> Result<(), SysError> {
+        self.prepare(i)?;
+        let outcome = self.execute(&self.plan.targets[i].command, true)?;
+        let run = self.outcomes[i].len() as u64 + 1;
+        if !outcome.status.success() && !self.plan.ignore_failure {
+            return Err(self.failed(i, Role::Benchmark, outcome.status, run));
+        }
+        self.observer.measured(i, &outcome);
+        self.outcomes[i].push(outcome);
+        Ok(())
+    }
+
+    fn cleanup(&mut self, i: usize) -> Result<(), SysError> {
+        if !std::mem::replace(&mut self.setup_done[i], false) {
+            return Ok(());
+        }
+        if let Some(cleanup) = &self.plan.targets[i].cleanup {
+            self.observer.phase(Phase::Cleanup, i);
+            self.helper(i, cleanup, Role::Cleanup)?;
+        }
+        Ok(())
+    }
+
+    fn cleanup_all(&mut self) -> Result<(), SysError> {
+        let mut first_error = None;
+        for i in 0..self.plan.targets.len() {
+            if let Err(e) = self.cleanup(i) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn helper(&self, i: usize, spec: &CommandSpec, role: Role) -> Result<(), SysError> {
+        let outcome = self.execute(spec, false)?;
+        if outcome.status.success() {
+            Ok(())
+        } else {
+            Err(self.failed(i, role, outcome.status, 0))
+        }
+    }
+
+    fn failed(&self, i: usize, role: Role, status: ExitKind, run: u64) -> SysError {
+        SysError::CommandFailed {
+            name: self.plan.targets[i].name.clone(),
+            role,
+            status,
+            run,
+        }
+    }
+
+    fn execute(&self, spec: &CommandSpec, benchmarked: bool) -> Result<RunOutcome, SysError> {
+        let mut command = spec.command();
+        command.stdin(match (&self.plan.input, benchmarked) {
+            (Some(path), true) => Stdio::from(
+                File::open(path).map_err(|source| SysError::Input { path: path.clone(), source })?,
+            ),
+            _ => Stdio::null(),
+        });
+        if !self.plan.show_output {
+            command.stdout(Stdio::null()).stderr(Stdio::null());
+        }
+        let timeout = if benchmarked { self.plan.timeout } else { None };
+        run(&mut command, RunOptions { timeout })
+    }
+}
+
+fn build_report(plan: &BenchPlan, outcomes: Vec<Vec<RunOutcome>>) -> Result<BenchReport, SysError> {
+    let mut commands = Vec::with_capacity(outcomes.len());
+    let mut walls: Vec<Vec<f64>> = Vec::with_capacity(outcomes.len());
+    for (target, samples) in plan.targets.iter().zip(outcomes) {
+        let included: Vec<&RunOutcome> = samples.iter().filter(|o| o.status != ExitKind::TimedOut).collect();
+        let wall_ns: Vec<u64> = included
+            .iter()
+            .map(|o| u64::try_from(o.wall.as_nanos()).unwrap_or(u64::MAX))
+            .collect();
+        let wall = Summary::exact(&wall_ns).ok_or_else(|| SysError::AllRunsTimedOut {
+            name: target.name.clone(),
+        })?;
+        let mut histogram = Histogram::new();
+        wall_ns.iter().for_each(|&v| histogram.record(v));
+        let n = included.len() as f64;
+        let mean_of = |f: fn(&RunOutcome) -> Duration| included.iter().map(|o| f(o).as_nanos() as f64).sum::<f64>() / n;
+        walls.push(wall_ns.iter().map(|&v| v as f64).collect());
+        commands.push(CommandReport {
+            name: target.name.clone(),
+            command: target.command.argv().to_vec(),
+            runs: included.len() as u64,
+            failed_runs: included.iter().filter(|o| !o.status.success()).count() as u64,
+            timed_out_runs: samples.iter().filter(|o| o.status == ExitKind::TimedOut).count() as u64,
+            wall,
+            user_mean_ns: mean_of(|o| o.user),
+            system_mean_ns: mean_of(|o| o.system),
+            peak_rss_bytes: included.iter().map(|o| o.max_rss_bytes).max().unwrap_or(0),
+            histogram,
+            samples,
+        });
+    }
+    let relative = if commands.len() < 2 {
+        Vec::new()
+    } else {
+        let fastest = (0..commands.len())
+            .min_by(|&a, &b| commands[a].wall.mean.total_cmp(&commands[b].wall.mean))
+            .unwrap_or(0);
+        commands
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let one = Interval { estimate: 1.0, low: 1.0, high: 1.0, confidence: 0.95 };
+                let ratio = if i == fastest {
+                    one
+                } else {
+                    bootstrap_ratio(&walls[i], &walls[fastest], Statistic::Mean, 0.95, RESAMPLES, plan.seed)
+                        .unwrap_or(Interval {
+                            estimate: c.wall.mean / commands[fastest].wall.mean.max(f64::MIN_POSITIVE),
+                            low: f64::NAN,
+                            high: f64::NAN,
+                            confidence: 0.95,
+                        })
+                };
+                RelativeSpeed { name: c.name.clone(), fastest: i == fastest, ratio }
+            })
+            .collect()
+    };
+    Ok(BenchReport {
+        schema_version: BENCH_SCHEMA_VERSION,
+        perfkit_version: env!("CARGO_PKG_VERSION").to_string(),
+        created_unix_s: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        order: plan.order,
+        seed: plan.seed,
+        commands,
+        relative,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(text: &str) -> BenchTarget {
+        BenchTarget::new(CommandSpec::parse(text, false).unwrap())
+    }
+
+    #[derive(Default)]
+    struct Recording {
+        order: Vec<usize>,
+        planned: Vec<u64>,
+    }
+
+    impl BenchObserver for Recording {
+        fn planned(&mut self, total: u64) {
+            self.planned.push(total);
+        }
+        fn measured(&mut self, target: usize, _: &RunOutcome) {
+            self.order.push(target);
+        }
+    }
+
+    #[test]
+    fn parsing_and_operators() {
+        assert!(matches!(CommandSpec::parse("  ", false), Err(SysError::EmptyCommand)));
+        assert!(matches!(CommandSpec::parse("echo 'oops", false), Err(SysError::BadQuoting { .. })));
+        assert_eq!(CommandSpec::parse("ls | wc", false).unwrap().shell_operators(), ["|"]);
+        assert!(CommandSpec::parse("ls | wc", true).unwrap().shell_operators().is_empty());
+        let c = CommandSpec::from_argv(vec!["echo".into(), "a b".into()]).unwrap();
+        assert_eq!(c.to_string(), "echo 'a b'");
+    }
+
+    #[test]
+    fn interleaved_runs_alternate() {
+        let mut plan = BenchPlan::new(vec![target("true"), target("true")]);
+        plan.runs = RunCount::Exact(3);
+        let mut rec = Recording::default();
+        let report = run_bench(&plan, &mut rec).unwrap();
+        assert_eq!(rec.order, [0, 1, 0, 1, 0, 1]);
+        assert_eq!(rec.planned, [6]);
+        assert_eq!(report.relative.len(), 2);
+        assert_eq!(report.relative.iter().filter(|r| r.fastest).count(), 1);
+    }
+
+    #[test]
+    fn sequential_and_random_orders() {
+        let mut plan = BenchPlan::new(vec![target("true"), target("true")]);
+        plan.runs = RunCount::Exact(4);
+        plan.order = Order::Sequential;
+        let mut rec = Recording::default();
+        run_bench(&plan, &mut rec).unwrap();
+        assert_eq!(rec.order, [0, 0, 0, 0, 1, 1, 1, 1]);
+
+        plan.order = Order::Random;
+        plan.seed = 7;
+        let mut rec = Recording::default();
+        run_bench(&plan, &mut rec).unwrap();
+        assert_eq!(rec.order.iter().filter(|&&t| t == 0).count(), 4);
+        assert_ne!(rec.order, [0, 1, 0, 1, 0, 1, 0, 1]);
+    }
+
+    #[test]
+    fn auto_count_respects_min_and_max() {
+        let mut plan = BenchPlan::new(vec![target("true")]);
+        plan.runs = RunCount::Auto { min: 2, max: Some(5), duration: Duration::from_secs(60) };
+        let report = run_bench(&plan, &mut NoObserver).unwrap();
+        assert_eq!(report.commands[0].runs, 5);
+        plan.runs = RunCount::Auto { min: 3, max: None, duration: Duration::ZERO };
+        let report = run_bench(&plan, &mut NoObserver).unwrap();
+        assert_eq!(report.commands[0].runs, 3);
+    }
+
+    #[test]
+    fn failures_stop_unless_ignored() {
+        let mut plan = BenchPlan::new(vec![target("false")]);
+        plan.runs = RunCount::Exact(2);
+        let err = run_bench(&plan, &mut NoObserver).unwrap_err();
+        assert!(matches!(err, SysError::CommandFailed { role: Role::Benchmark, run: 1, .. }), "{err}");
+        plan.ignore_failure = true;
+        let report = run_bench(&plan, &mut NoObserver).unwrap();
+        assert_eq!(report.commands[0].failed_runs, 2);
+    }
+
+    #[test]
+    fn timeouts_are_counted_not_timed() {
+        let mut plan = BenchPlan::new(vec![target("sleep 5")]);
+        plan.runs = RunCount::Exact(1);
+        plan.timeout = Some(Duration::from_millis(50));
+        let err = run_bench(&plan, &mut NoObserver).unwrap_err();
+        assert!(matches!(err, SysError::CommandFailed { status: ExitKind::TimedOut, .. }), "{err}");
+        plan.ignore_failure = true;
+        let err = run_bench(&plan, &mut NoObserver).unwrap_err();
+        assert!(matches!(err, SysError::AllRunsTimedOut { .. }), "{err}");
+    }
+
+    #[test]
+    fn setup_prepare_cleanup_run_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let sh = |word: &str| {
+            Some(CommandSpec::parse(&format!("echo {word} >> '{}'", log.display()), true).unwrap())
+        };
+        let mut t = target("true");
+        t.setup = sh("setup");
+        t.prepare = sh("prepare");
+        t.cleanup = sh("cleanup");
+        let mut plan = BenchPlan::new(vec![t]);
+        plan.runs = RunCount::Exact(2);
+        plan.warmup = 1;
+        run_bench(&plan, &mut NoObserver).unwrap();
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(text, "setup\nprepare\nprepare\nprepare\ncleanup\n");
+    }
+
+    #[test]
+    fn cleanup_runs_after_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("cleaned");
+        let mut t = target("false");
+        t.cleanup = Some(CommandSpec::from_argv(vec!["touch".into(), marker.display().to_string()]).unwrap());
+        let mut plan = BenchPlan::new(vec![t]);
+        plan.runs = RunCount::Exact(1);
+        assert!(run_bench(&plan, &mut NoObserver).is_err());
+        assert!(marker.exists());
+    }
+
+    #[test]
+    fn invalid_plans() {
+        let mut plan = BenchPlan::new(vec![]);
+        assert!(matches!(run_bench(&plan, &mut NoObserver), Err(SysError::InvalidPlan { .. })));
+        plan.targets.push(target("true"));
+        plan.runs = RunCount::Exact(0);
+        assert!(matches!(run_bench(&plan, &mut NoObserver), Err(SysError::InvalidPlan { .. })));
+        plan.runs = RunCount::Exact(1);
+        plan.input = Some("/nonexistent/input".into());
+        assert!(matches!(run_bench(&plan, &mut NoObserver), Err(SysError::Input { .. })));
+    }
+}

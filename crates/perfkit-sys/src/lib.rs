@@ -1,0 +1,154 @@
+//! The operating-system side of perfkit (Linux first).
+//!
+//! - [`run`]: spawn a command and measure it — wall time, user/system CPU, peak RSS, page
+//!   faults, context switches, I/O bytes and block-I/O delay (where the kernel provides it;
+//!   `None` otherwise, never a made-up 0), exit status or signal, with an optional timeout.
+//! - [`sample_process`]: CPU %, RSS and I/O wait of a running process over an interval.
+//! - [`run_bench`]: benchmark commands (warm-up, prepare/setup/cleanup, interleaved or random
+//!   order, automatic run count, relative speed with a confidence interval): the engine of
+//!   `perfkit bench`.
+//! - [`procfs`]: parsers for the `/proc` files above, usable on captured text.
+//!
+//! Kernel tuning (sysctl plan/apply/rollback) lives here too, in a later version.
+//!
+//! # Example
+//!
+//! ```
+//! use std::process::Command;
+//! use perfkit_sys::{run, RunOptions};
+//!
+//! let outcome = run(Command::new("sh").args(["-c", "exit 3"]), RunOptions::default()).unwrap();
+//! assert_eq!(outcome.status.code(), Some(3));
+//! println!("wall {:?}, user {:?}, peak RSS {} bytes", outcome.wall, outcome.user, outcome.max_rss_bytes);
+//! ```
+
+use std::path::PathBuf;
+
+mod bench;
+mod process;
+pub mod procfs;
+mod sample;
+
+pub use bench::{
+    BENCH_SCHEMA_VERSION, BenchObserver, BenchPlan, BenchReport, BenchTarget, CommandReport, CommandSpec,
+    NoObserver, Order, Phase, RelativeSpeed, Role, RunCount, run_bench,
+};
+pub use process::{ExitKind, RunOptions, RunOutcome, delay_accounting_enabled, run};
+pub use procfs::IoCounters;
+pub use sample::{ProcessSample, sample_process};
+
+/// Errors of this crate. Each message says what went wrong and what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SysError {
+    /// The program does not exist (not on `PATH`, or a wrong path).
+    #[error(
+        "command not found: {program} (check the spelling and PATH; shell builtins, pipes and redirections need --shell)"
+    )]
+    CommandNotFound {
+        /// The program that was looked up.
+        program: String,
+    },
+    /// The program exists but may not be executed.
+    #[error("permission denied running {program}: make it executable (chmod +x) or run it through an interpreter")]
+    NotExecutable {
+        /// The program.
+        program: String,
+    },
+    /// Spawning failed for another reason.
+    #[error("cannot start {program}: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Waiting for a child failed.
+    #[error("waiting for a child process failed: {source}")]
+    Wait {
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Reading a `/proc` file failed.
+    #[error("cannot read {path}: {source}")]
+    Proc {
+        /// The file.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `/proc` file did not have the expected format.
+    #[error("unexpected format of {what}: {detail}")]
+    Parse {
+        /// Which file.
+        what: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// No process has this PID.
+    #[error("no process with PID {pid} (it may have exited)")]
+    NoSuchProcess {
+        /// The PID.
+        pid: u32,
+    },
+    /// This platform cannot do it.
+    #[error("{what} is not supported on this platform (perfkit-sys needs Linux)")]
+    Unsupported {
+        /// The operation.
+        what: &'static str,
+    },
+    /// An empty command string.
+    #[error("empty command: give a program to run, e.g. 'sleep 0.1'")]
+    EmptyCommand,
+    /// A command string with unbalanced quotes.
+    #[error("cannot split {text:?} into arguments: unbalanced quotes")]
+    BadQuoting {
+        /// The command string.
+        text: String,
+    },
+    /// The input file cannot be opened.
+    #[error("cannot open input file {}: {source}", path.display())]
+    Input {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The benchmark settings contradict each other.
+    #[error("invalid benchmark settings: {detail}")]
+    InvalidPlan {
+        /// What is wrong.
+        detail: String,
+    },
+    /// A benchmarked or helper command failed.
+    #[error("{role} '{name}' failed: {status}{}", if *run > 0 { format!(" (measured run {run})") } else { String::new() })]
+    CommandFailed {
+        /// The benchmark's name.
+        name: String,
+        /// Which command of the benchmark failed.
+        role: Role,
+        /// How it failed.
+        status: ExitKind,
+        /// The measured run number (1-based), 0 for helpers and warm-up.
+        run: u64,
+    },
+    /// Every run of a command hit the timeout, so there is nothing to report.
+    #[error("every run of '{name}' timed out: raise the timeout")]
+    AllRunsTimedOut {
+        /// The benchmark's name.
+        name: String,
+    },
+}
+
+impl SysError {
+    /// `true` when a command ran and failed (as opposed to bad input or a command that could
+    /// not start): the CLI exits 1 for these and 2 for the rest.
+    #[must_use]
+    pub fn is_command_failure(&self) -> bool {
+        matches!(self, SysError::CommandFailed { .. } | SysError::AllRunsTimedOut { .. })
+    }
+}
