@@ -182,9 +182,12 @@ mod tests {
 
     #[test]
     fn iterations_are_exact_and_elapsed_is_the_sum_of_samples() {
-        let r = Bench::new("sleep").warmup(Duration::ZERO).iterations(5).run(|| {
-            std::thread::sleep(Duration::from_millis(1));
-        });
+        let r = Bench::new("sleep")
+            .warmup(Duration::ZERO)
+            .iterations(5)
+            .run(|| {
+                std::thread::sleep(Duration::from_millis(1));
+            });
         assert_eq!(r.histogram.count(), 5);
         assert_eq!(r.calls, 5);
         assert!(r.histogram.min().unwrap() >= 1_000_000);
@@ -195,7 +198,11 @@ mod tests {
 
     #[test]
     fn time_budget_takes_at_least_one_sample() {
-        let r = Bench::new("budget").warmup(Duration::ZERO).time_budget(Duration::ZERO).batch(3).run(|| 1);
+        let r = Bench::new("budget")
+            .warmup(Duration::ZERO)
+            .time_budget(Duration::ZERO)
+            .batch(3)
+            .run(|| 1);
         assert_eq!(r.histogram.count(), 1);
         assert_eq!(r.calls, 3);
     }

@@ -17,8 +17,8 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use crate::histogram::{DEFAULT_SIGNIFICANT_DIGITS, Histogram, Layout};
 use crate::MetricsError;
+use crate::histogram::{Histogram, Layout};
 
 /// A histogram shared by several recording threads; see the [module documentation](self).
 ///
@@ -77,7 +77,7 @@ impl ConcurrentHistogram {
     /// A shared histogram with 3 significant digits.
     #[must_use]
     pub fn new() -> Self {
-        Self::with_layout(Layout::new(DEFAULT_SIGNIFICANT_DIGITS).expect("default precision is valid"))
+        Self::with_layout(Layout::DEFAULT)
     }
 
     /// A shared histogram with `digits` significant digits (1 to 5).
@@ -215,7 +215,7 @@ mod tests {
             }
         });
         let mut expected = Histogram::new();
-        values.iter().for_each(|&v| expected.record(v));
+        expected.extend(&values);
         assert_eq!(shared.snapshot(), expected);
     }
 

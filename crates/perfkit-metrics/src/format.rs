@@ -18,6 +18,9 @@ pub fn format_duration(nanos: f64) -> String {
     if !nanos.is_finite() {
         return "n/a".to_string();
     }
+    if nanos == 0.0 {
+        return "0 ns".to_string();
+    }
     let magnitude = nanos.abs();
     let (scaled, unit) = if magnitude < 1e3 {
         (nanos, "ns")
@@ -104,7 +107,7 @@ mod tests {
 
     #[test]
     fn durations_adapt_and_never_clamp() {
-        assert_eq!(format_duration(0.0), "0.000 ns");
+        assert_eq!(format_duration(0.0), "0 ns");
         assert_eq!(format_duration(0.25), "0.250 ns");
         assert_eq!(format_duration(-1500.0), "-1.500 µs");
         assert_eq!(format_duration(999.0), "999.0 ns");

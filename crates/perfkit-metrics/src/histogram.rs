@@ -58,19 +58,27 @@ impl Layout {
         if !(1..=5).contains(&digits) {
             return Err(MetricsError::InvalidPrecision { digits });
         }
-        let largest_exact = 2 * 10u64.pow(u32::from(digits));
+        Ok(Self::for_digits(digits))
+    }
+
+    /// The default layout (3 significant digits).
+    pub(crate) const DEFAULT: Layout = Layout::for_digits(DEFAULT_SIGNIFICANT_DIGITS);
+
+    /// Geometry for `digits` already checked to be in 1..=5.
+    const fn for_digits(digits: u8) -> Self {
+        let largest_exact = 2 * 10u64.pow(digits as u32);
         // ceil(log2(largest_exact))
         let sub_mag = 64 - (largest_exact - 1).leading_zeros();
-        Ok(Self {
+        Self {
             digits,
             half_mag: sub_mag - 1,
             sub_mask: (1u64 << sub_mag) - 1,
             lz_base: 64 - sub_mag,
-        })
+        }
     }
 
     /// Slot index of `value`.
-    #[inline(always)]
+    #[inline]
     pub(crate) fn index(self, value: u64) -> usize {
         let bucket = self.lz_base - (value | self.sub_mask).leading_zeros();
         ((bucket as usize) << self.half_mag) + (value >> bucket) as usize
@@ -158,9 +166,7 @@ impl Histogram {
     /// An empty histogram with 3 significant digits (0.1% relative error).
     #[must_use]
     pub fn new() -> Self {
-        Self::from_layout(
-            Layout::new(DEFAULT_SIGNIFICANT_DIGITS).expect("the default precision is valid"),
-        )
+        Self::from_layout(Layout::DEFAULT)
     }
 
     /// An empty histogram with `digits` significant decimal digits (1 to 5).
@@ -398,7 +404,7 @@ impl Histogram {
         }
         let mut squares = 0.0;
         for b in self.iter() {
-            let mid = (b.low / 2 + b.high / 2 + (b.low % 2 + b.high % 2) / 2).clamp(self.min, self.max);
+            let mid = u64::midpoint(b.low, b.high).clamp(self.min, self.max);
             let d = mid as f64 - mean;
             squares += d * d * b.count as f64;
         }
@@ -423,6 +429,8 @@ impl Histogram {
     /// ```
     #[must_use]
     pub fn quantiles<const N: usize>(&self, qs: [f64; N]) -> Option<[u64; N]> {
+        /// Slots summed at once to skip ahead quickly.
+        const CHUNK: usize = 32;
         if self.total == 0 || qs.iter().any(|q| !(0.0..=1.0).contains(q)) {
             return None;
         }
@@ -442,7 +450,6 @@ impl Histogram {
         let counts = &self.counts[start..end];
         let mut running = 0u64;
         let mut base = start;
-        const CHUNK: usize = 32;
         let mut chunks = counts.chunks_exact(CHUNK);
         'outer: for chunk in chunks.by_ref() {
             if next == N {
@@ -554,6 +561,37 @@ pub(crate) fn rank(q: f64, n: u64) -> u64 {
     (r as u64).clamp(1, n)
 }
 
+impl Extend<u64> for Histogram {
+    /// Records every value.
+    fn extend<I: IntoIterator<Item = u64>>(&mut self, values: I) {
+        for v in values {
+            self.record(v);
+        }
+    }
+}
+
+impl<'a> Extend<&'a u64> for Histogram {
+    /// Records every value.
+    fn extend<I: IntoIterator<Item = &'a u64>>(&mut self, values: I) {
+        self.extend(values.into_iter().copied());
+    }
+}
+
+impl FromIterator<u64> for Histogram {
+    /// A 3-digit histogram of the values.
+    ///
+    /// ```
+    /// # use perfkit_metrics::Histogram;
+    /// let h: Histogram = (1..=100u64).collect();
+    /// assert_eq!(h.quantile(0.5), Some(50));
+    /// ```
+    fn from_iter<I: IntoIterator<Item = u64>>(values: I) -> Self {
+        let mut h = Histogram::new();
+        h.extend(values);
+        h
+    }
+}
+
 impl fmt::Debug for Histogram {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Histogram")
@@ -563,7 +601,7 @@ impl fmt::Debug for Histogram {
             .field("max", &self.max())
             .field("mean", &self.mean())
             .field("slots", &self.counts.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -828,7 +866,12 @@ mod tests {
 
     #[test]
     fn corrected_matches_naive_loop() {
-        for &(value, interval) in &[(10_000u64, 100u64), (1_000_000, 7), (5_000, 5_000), (123_456, 1)] {
+        for &(value, interval) in &[
+            (10_000u64, 100u64),
+            (1_000_000, 7),
+            (5_000, 5_000),
+            (123_456, 1),
+        ] {
             let mut fast = Histogram::new();
             fast.record_corrected(value, interval);
             let mut naive = Histogram::new();

@@ -128,7 +128,11 @@ impl IoMonitor {
     }
 
     /// Reads once from `reader` into `buf`, counting bytes, the call and its time.
-    pub fn monitored_read<R: Read + ?Sized>(&mut self, reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    pub fn monitored_read<R: Read + ?Sized>(
+        &mut self,
+        reader: &mut R,
+        buf: &mut [u8],
+    ) -> io::Result<usize> {
         let start = Instant::now();
         let result = reader.read(buf);
         self.stats.read_done(start, result.as_ref().ok().copied());
@@ -136,7 +140,11 @@ impl IoMonitor {
     }
 
     /// Writes once to `writer` from `buf`, counting bytes, the call and its time.
-    pub fn monitored_write<W: Write + ?Sized>(&mut self, writer: &mut W, buf: &[u8]) -> io::Result<usize> {
+    pub fn monitored_write<W: Write + ?Sized>(
+        &mut self,
+        writer: &mut W,
+        buf: &[u8],
+    ) -> io::Result<usize> {
         let start = Instant::now();
         let result = writer.write(buf);
         self.stats.write_done(start, result.as_ref().ok().copied());
@@ -308,7 +316,8 @@ impl<W: Write> Write for MonitoredWriter<W> {
     fn flush(&mut self) -> io::Result<()> {
         let start = Instant::now();
         let result = self.inner.flush();
-        self.stats.write_done(start, result.as_ref().ok().map(|()| 0));
+        self.stats
+            .write_done(start, result.as_ref().ok().map(|()| 0));
         result
     }
 }
@@ -333,6 +342,17 @@ mod tests {
         assert!(s.to_string().contains("n/a"));
     }
 
+    struct Failing;
+
+    impl Write for Failing {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::other("disk full"))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
     #[test]
     fn seek_and_errors_are_counted() {
         let mut r = MonitoredReader::new(Cursor::new(vec![1u8, 2, 3, 4]));
@@ -342,16 +362,6 @@ mod tests {
         assert_eq!(buf, [3, 4]);
         assert_eq!(r.stats().seeks, 1);
         assert_eq!(r.stats().read_bytes, 2);
-
-        struct Failing;
-        impl Write for Failing {
-            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
-                Err(io::Error::other("disk full"))
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
         let mut w = MonitoredWriter::new(Failing);
         assert!(w.write(b"x").is_err());
         assert_eq!(w.stats().errors, 1);

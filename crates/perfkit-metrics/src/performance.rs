@@ -84,14 +84,30 @@ impl PerformanceMetrics {
             if let Some(limit) = limit {
                 match actual {
                     Some(a) if a <= limit => {}
-                    _ => violations.push(Violation { criterion, limit, actual }),
+                    _ => violations.push(Violation {
+                        criterion,
+                        limit,
+                        actual,
+                    }),
                 }
             }
         };
         let ns = |d: Duration| d.as_nanos() as f64;
-        upper(Criterion::P50Latency, baseline.max_p50_latency.map(ns), Some(ns(self.p50_latency)));
-        upper(Criterion::P99Latency, baseline.max_p99_latency.map(ns), Some(ns(self.p99_latency)));
-        upper(Criterion::P999Latency, baseline.max_p999_latency.map(ns), Some(ns(self.p999_latency)));
+        upper(
+            Criterion::P50Latency,
+            baseline.max_p50_latency.map(ns),
+            Some(ns(self.p50_latency)),
+        );
+        upper(
+            Criterion::P99Latency,
+            baseline.max_p99_latency.map(ns),
+            Some(ns(self.p99_latency)),
+        );
+        upper(
+            Criterion::P999Latency,
+            baseline.max_p999_latency.map(ns),
+            Some(ns(self.p999_latency)),
+        );
         upper(Criterion::CpuUsage, baseline.max_cpu_usage, self.cpu_usage);
         upper(
             Criterion::MemoryUsage,
@@ -122,20 +138,36 @@ impl PerformanceMetrics {
 #[must_use]
 pub fn throughput(operations: u64, elapsed: Duration) -> f64 {
     let secs = elapsed.as_secs_f64();
-    if secs > 0.0 { operations as f64 / secs } else { 0.0 }
+    if secs > 0.0 {
+        operations as f64 / secs
+    } else {
+        0.0
+    }
 }
 
 /// Limits a measurement must meet. Every limit is optional; unset limits are not checked.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PerformanceBaseline {
     /// Highest acceptable median latency.
-    #[serde(default, rename = "max_p50_latency_ns", with = "crate::serde_ns::option")]
+    #[serde(
+        default,
+        rename = "max_p50_latency_ns",
+        with = "crate::serde_ns::option"
+    )]
     pub max_p50_latency: Option<Duration>,
     /// Highest acceptable p99 latency.
-    #[serde(default, rename = "max_p99_latency_ns", with = "crate::serde_ns::option")]
+    #[serde(
+        default,
+        rename = "max_p99_latency_ns",
+        with = "crate::serde_ns::option"
+    )]
     pub max_p99_latency: Option<Duration>,
     /// Highest acceptable p99.9 latency.
-    #[serde(default, rename = "max_p999_latency_ns", with = "crate::serde_ns::option")]
+    #[serde(
+        default,
+        rename = "max_p999_latency_ns",
+        with = "crate::serde_ns::option"
+    )]
     pub max_p999_latency: Option<Duration>,
     /// Lowest acceptable throughput (operations per second).
     #[serde(default)]
@@ -225,9 +257,17 @@ impl fmt::Display for Violation {
         match self.actual {
             None => write!(f, "{name} was not measured (limit {limit})"),
             Some(a) if self.criterion == Criterion::Throughput => {
-                write!(f, "{name} {} is below the minimum {limit}", self.criterion.format(a))
+                write!(
+                    f,
+                    "{name} {} is below the minimum {limit}",
+                    self.criterion.format(a)
+                )
             }
-            Some(a) => write!(f, "{name} {} exceeds the limit {limit}", self.criterion.format(a)),
+            Some(a) => write!(
+                f,
+                "{name} {} exceeds the limit {limit}",
+                self.criterion.format(a)
+            ),
         }
     }
 }
@@ -252,7 +292,11 @@ impl fmt::Display for Acceptance {
         if self.violations.is_empty() {
             return f.write_str("acceptable: every limit met");
         }
-        writeln!(f, "not acceptable: {} limit(s) violated", self.violations.len())?;
+        writeln!(
+            f,
+            "not acceptable: {} limit(s) violated",
+            self.violations.len()
+        )?;
         for v in &self.violations {
             writeln!(f, "  - {v}")?;
         }
@@ -291,11 +335,22 @@ mod tests {
         };
         let a = m.check(&b);
         let kinds: Vec<_> = a.violations.iter().map(|v| v.criterion).collect();
-        assert_eq!(kinds, [Criterion::P99Latency, Criterion::CpuUsage, Criterion::IoWait, Criterion::Throughput]);
+        assert_eq!(
+            kinds,
+            [
+                Criterion::P99Latency,
+                Criterion::CpuUsage,
+                Criterion::IoWait,
+                Criterion::Throughput
+            ]
+        );
         assert_eq!(a.violations[0].limit, 10e6);
         assert_eq!(a.violations[0].actual, Some(20e6));
         let text = a.to_string();
-        assert!(text.contains("p99 latency 20.00 ms exceeds the limit 10.00 ms"), "{text}");
+        assert!(
+            text.contains("p99 latency 20.00 ms exceeds the limit 10.00 ms"),
+            "{text}"
+        );
         assert!(text.contains("I/O wait was not measured"), "{text}");
         assert!(!m.is_acceptable(&b));
         assert!(m.is_acceptable(&PerformanceBaseline::default()));
@@ -306,8 +361,12 @@ mod tests {
         let b = PerformanceBaseline::new(Duration::from_micros(1500), 10.0, 50.0);
         let text = serde_json::to_string(&b).unwrap();
         assert!(text.contains("\"max_p99_latency_ns\":1500000"), "{text}");
-        assert_eq!(serde_json::from_str::<PerformanceBaseline>(&text).unwrap(), b);
-        let partial: PerformanceBaseline = serde_json::from_str(r#"{"min_throughput": 3.5}"#).unwrap();
+        assert_eq!(
+            serde_json::from_str::<PerformanceBaseline>(&text).unwrap(),
+            b
+        );
+        let partial: PerformanceBaseline =
+            serde_json::from_str(r#"{"min_throughput": 3.5}"#).unwrap();
         assert_eq!(partial.min_throughput, Some(3.5));
     }
 }

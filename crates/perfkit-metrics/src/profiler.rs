@@ -102,7 +102,10 @@ impl CpuProfiler {
 
     /// Removes every section and restarts the wall clock.
     pub fn reset(&mut self) {
-        self.sections.get_mut().unwrap_or_else(PoisonError::into_inner).clear();
+        self.sections
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         self.created = Instant::now();
     }
 
@@ -119,7 +122,11 @@ impl CpuProfiler {
                 SectionReport {
                     name: name.clone(),
                     total: Duration::from_nanos(u64::try_from(total).unwrap_or(u64::MAX)),
-                    percent: if grand > 0 { total as f64 / grand as f64 * 100.0 } else { 0.0 },
+                    percent: if grand > 0 {
+                        total as f64 / grand as f64 * 100.0
+                    } else {
+                        0.0
+                    },
                     count: h.count(),
                     mean: Duration::from_nanos(h.mean().unwrap_or(0.0) as u64),
                     p50: Duration::from_nanos(p50),
@@ -174,7 +181,13 @@ pub struct ProfileReport {
 
 impl fmt::Display for ProfileReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self.sections.iter().map(|s| s.name.len()).max().unwrap_or(7).max(7);
+        let width = self
+            .sections
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(7)
+            .max(7);
         writeln!(
             f,
             "{:<width$}  {:>10}  {:>6}  {:>8}  {:>10}  {:>10}",

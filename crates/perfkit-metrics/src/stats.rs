@@ -36,7 +36,10 @@ impl Statistic {
                 if n % 2 == 1 {
                     upper
                 } else {
-                    let lower = scratch[..n / 2].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let lower = scratch[..n / 2]
+                        .iter()
+                        .copied()
+                        .fold(f64::NEG_INFINITY, f64::max);
                     f64::midpoint(lower, upper)
                 }
             }
@@ -88,8 +91,12 @@ pub fn bootstrap_ratio(
     let mut b = vec![0.0; denominator.len()];
     let mut ratios = Vec::with_capacity(resamples.max(1));
     for _ in 0..resamples.max(1) {
-        a.iter_mut().for_each(|x| *x = numerator[rng.usize(..numerator.len())]);
-        b.iter_mut().for_each(|x| *x = denominator[rng.usize(..denominator.len())]);
+        for x in &mut a {
+            *x = numerator[rng.usize(..numerator.len())];
+        }
+        for x in &mut b {
+            *x = denominator[rng.usize(..denominator.len())];
+        }
         let d = statistic.compute(&mut b);
         if d > 0.0 {
             ratios.push(statistic.compute(&mut a) / d);
@@ -100,7 +107,8 @@ pub fn bootstrap_ratio(
     }
     ratios.sort_unstable_by(f64::total_cmp);
     let tail = (1.0 - confidence) / 2.0;
-    let at = |p: f64| ratios[((p * (ratios.len() - 1) as f64).round() as usize).min(ratios.len() - 1)];
+    let at =
+        |p: f64| ratios[((p * (ratios.len() - 1) as f64).round() as usize).min(ratios.len() - 1)];
     Some(Interval {
         estimate,
         low: at(tail).min(estimate),

@@ -120,11 +120,14 @@ mod tests {
     fn histogram_and_exact_agree_on_small_values() {
         let values: Vec<u64> = (0..2000).map(|i| (i * 7919) % 2000).collect();
         let mut h = Histogram::new();
-        values.iter().for_each(|&v| h.record(v));
+        h.extend(&values);
         let a = Summary::from_histogram(&h).unwrap();
         let b = Summary::exact(&values).unwrap();
         // Values below 2048 are stored exactly with 3 digits.
-        assert_eq!((a.min, a.max, a.p50, a.p90, a.p99, a.p999), (b.min, b.max, b.p50, b.p90, b.p99, b.p999));
+        assert_eq!(
+            (a.min, a.max, a.p50, a.p90, a.p99, a.p999),
+            (b.min, b.max, b.p50, b.p90, b.p99, b.p999)
+        );
         assert!((a.mean - b.mean).abs() < 1e-9);
         assert!((a.stddev - b.stddev).abs() / b.stddev < 1e-3);
     }

@@ -6,7 +6,11 @@ use proptest::prelude::*;
 /// Values spread over many orders of magnitude (log-uniform), plus some exact small ones.
 fn values() -> impl Strategy<Value = Vec<u64>> {
     let log_uniform = (0u32..64, any::<u64>()).prop_map(|(bits, r)| {
-        if bits == 0 { 0 } else { (r >> (64 - bits)) | (1u64 << (bits - 1)) }
+        if bits == 0 {
+            0
+        } else {
+            (r >> (64 - bits)) | (1u64 << (bits - 1))
+        }
     });
     prop::collection::vec(prop_oneof![4 => log_uniform, 1 => 0u64..5000], 1..2000)
 }
@@ -24,7 +28,7 @@ proptest! {
     #[test]
     fn quantiles_are_within_relative_error(values in values(), digits in 1u8..=5, qs in prop::collection::vec(0.0f64..=1.0, 1..8)) {
         let mut h = Histogram::with_precision(digits).unwrap();
-        values.iter().for_each(|&v| h.record(v));
+        h.extend(&values);
         let mut sorted = values.clone();
         sorted.sort_unstable();
         let bound = h.relative_error();
@@ -44,7 +48,7 @@ proptest! {
     #[test]
     fn multi_quantile_pass_equals_single_queries(values in values(), qs in prop::array::uniform5(0.0f64..=1.0)) {
         let mut h = Histogram::new();
-        values.iter().for_each(|&v| h.record(v));
+        h.extend(&values);
         let many = h.quantiles(qs).unwrap();
         for (q, got) in qs.iter().zip(many) {
             prop_assert_eq!(h.quantile(*q).unwrap(), got);
@@ -54,7 +58,7 @@ proptest! {
     #[test]
     fn summary_from_histogram_is_close_to_exact(values in values()) {
         let mut h = Histogram::new();
-        values.iter().for_each(|&v| h.record(v));
+        h.extend(&values);
         let a = Summary::from_histogram(&h).unwrap();
         let b = Summary::exact(&values).unwrap();
         prop_assert_eq!((a.count, a.min, a.max), (b.count, b.min, b.max));
@@ -73,7 +77,7 @@ proptest! {
     #[test]
     fn merge_of_parts_equals_one_histogram(values in values(), cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..5), digits in 1u8..=5) {
         let mut whole = Histogram::with_precision(digits).unwrap();
-        values.iter().for_each(|&v| whole.record(v));
+        whole.extend(&values);
         let mut points: Vec<usize> = cuts.iter().map(|i| i.index(values.len() + 1)).collect();
         points.push(0);
         points.push(values.len());
@@ -81,7 +85,7 @@ proptest! {
         let mut merged = Histogram::with_precision(digits).unwrap();
         for w in points.windows(2) {
             let mut part = Histogram::with_precision(digits).unwrap();
-            values[w[0]..w[1]].iter().for_each(|&v| part.record(v));
+            part.extend(&values[w[0]..w[1]]);
             merged.merge(&part);
         }
         prop_assert_eq!(merged, whole);
@@ -99,7 +103,7 @@ proptest! {
     #[test]
     fn serde_round_trip(values in values(), digits in 1u8..=5) {
         let mut h = Histogram::with_precision(digits).unwrap();
-        values.iter().for_each(|&v| h.record(v));
+        h.extend(&values);
         let text = serde_json::to_string(&h).unwrap();
         let back: Histogram = serde_json::from_str(&text).unwrap();
         prop_assert_eq!(&back, &h);
@@ -109,7 +113,7 @@ proptest! {
     #[test]
     fn corrupt_serialised_histograms_are_errors_not_panics(values in values(), edit in any::<prop::sample::Index>(), byte in any::<u8>()) {
         let mut h = Histogram::new();
-        values.iter().for_each(|&v| h.record(v));
+        h.extend(&values);
         let mut text = serde_json::to_vec(&h).unwrap();
         let i = edit.index(text.len());
         text[i] = byte;
