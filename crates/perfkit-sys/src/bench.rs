@@ -33,7 +33,9 @@ pub struct CommandSpec {
 }
 
 /// Words that a shell would treat as operators; run without a shell, they are plain arguments.
-const SHELL_OPERATORS: &[&str] = &["|", "||", "&&", ";", "&", ">", ">>", "<", "2>", "2>&1", "&>"];
+const SHELL_OPERATORS: &[&str] = &[
+    "|", "||", "&&", ";", "&", ">", ">>", "<", "2>", "2>&1", "&>",
+];
 
 impl CommandSpec {
     /// Splits `text` into arguments with POSIX shell quoting rules (no expansion, no
@@ -72,7 +74,8 @@ impl CommandSpec {
         if argv.is_empty() || argv[0].is_empty() {
             return Err(SysError::EmptyCommand);
         }
-        let text = shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| argv.join(" "));
+        let text =
+            shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| argv.join(" "));
         Ok(Self { argv, text })
     }
 
@@ -86,7 +89,9 @@ impl CommandSpec {
     /// to run it through a shell.
     #[must_use]
     pub fn shell_operators(&self) -> Vec<&str> {
-        if self.argv.first().is_some_and(|p| p == "sh") && self.argv.get(1).is_some_and(|a| a == "-c") {
+        if self.argv.first().is_some_and(|p| p == "sh")
+            && self.argv.get(1).is_some_and(|a| a == "-c")
+        {
             return Vec::new();
         }
         self.argv
@@ -301,6 +306,9 @@ pub struct CommandReport {
     pub system_mean_ns: f64,
     /// Largest peak RSS of any run, in bytes.
     pub peak_rss_bytes: u64,
+    /// perfkit's own peak RSS when it spawned the runs: the kernel's floor under
+    /// `peak_rss_bytes` (see [`RunOutcome::max_rss_bytes`]).
+    pub rss_floor_bytes: Option<u64>,
     /// Histogram of wall times in nanoseconds (3 significant digits), for merging and
     /// regression checks.
     pub histogram: Histogram,
@@ -315,8 +323,11 @@ pub struct RelativeSpeed {
     pub name: String,
     /// Whether this is the fastest command (by mean wall time).
     pub fastest: bool,
-    /// Mean wall time divided by the fastest command's mean, with a 95% bootstrap interval.
-    pub ratio: Interval,
+    /// Mean wall time divided by the fastest command's mean (1 for the fastest).
+    pub ratio: f64,
+    /// 95% percentile-bootstrap interval of `ratio`; `None` for the fastest command, or when
+    /// no interval can be computed (e.g. a mean of 0).
+    pub interval: Option<Interval>,
 }
 
 /// Runs the benchmark described by `plan`.
@@ -333,7 +344,10 @@ pub struct RelativeSpeed {
 /// let report = run_bench(&plan, &mut NoObserver).unwrap();
 /// assert_eq!(report.commands[0].runs, 3);
 /// ```
-pub fn run_bench(plan: &BenchPlan, observer: &mut dyn BenchObserver) -> Result<BenchReport, SysError> {
+pub fn run_bench(
+    plan: &BenchPlan,
+    observer: &mut dyn BenchObserver,
+) -> Result<BenchReport, SysError> {
     validate(plan)?;
     let mut runner = Runner {
         plan,
@@ -352,25 +366,65 @@ pub fn run_bench(plan: &BenchPlan, observer: &mut dyn BenchObserver) -> Result<B
 }
 
 fn validate(plan: &BenchPlan) -> Result<(), SysError> {
-    let invalid = |detail: &str| Err(SysError::InvalidPlan { detail: detail.to_string() });
+    let invalid = |detail: &str| {
+        Err(SysError::InvalidPlan {
+            detail: detail.to_string(),
+        })
+    };
     if plan.targets.is_empty() {
         return invalid("no command to benchmark");
     }
     match plan.runs {
         RunCount::Exact(0) => return invalid("the number of runs must be at least 1"),
-        RunCount::Auto { min, max: Some(max), .. } if max < min => {
+        RunCount::Auto {
+            min,
+            max: Some(max),
+            ..
+        } if max < min => {
             return Err(SysError::InvalidPlan {
                 detail: format!("max runs ({max}) is below min runs ({min})"),
             });
         }
-        RunCount::Auto { min: 0, .. } => return invalid("the minimum number of runs must be at least 1"),
+        RunCount::Auto { min: 0, .. } => {
+            return invalid("the minimum number of runs must be at least 1");
+        }
         _ => {}
     }
     if plan.timeout == Some(Duration::ZERO) {
         return invalid("the timeout must be longer than 0");
     }
     if let Some(path) = &plan.input {
-        File::open(path).map_err(|source| SysError::Input { path: path.clone(), source })?;
+        File::open(path).map_err(|source| SysError::Input {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    // Fail before anything runs (setup commands included) if a program cannot be found.
+    for t in &plan.targets {
+        for spec in [
+            Some(&t.command),
+            t.prepare.as_ref(),
+            t.setup.as_ref(),
+            t.cleanup.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let program = &spec.argv()[0];
+            if crate::find_program(program).is_none() {
+                return Err(
+                    if program.contains('/') && std::path::Path::new(program).is_file() {
+                        SysError::NotExecutable {
+                            program: program.clone(),
+                        }
+                    } else {
+                        SysError::CommandNotFound {
+                            program: program.clone(),
+                        }
+                    },
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -578,9 +632,12 @@ impl Runner<'_> {
     fn execute(&self, spec: &CommandSpec, benchmarked: bool) -> Result<RunOutcome, SysError> {
         let mut command = spec.command();
         command.stdin(match (&self.plan.input, benchmarked) {
-            (Some(path), true) => Stdio::from(
-                File::open(path).map_err(|source| SysError::Input { path: path.clone(), source })?,
-            ),
+            (Some(path), true) => {
+                Stdio::from(File::open(path).map_err(|source| SysError::Input {
+                    path: path.clone(),
+                    source,
+                })?)
+            }
             _ => Stdio::null(),
         });
         if !self.plan.show_output {
@@ -595,7 +652,10 @@ fn build_report(plan: &BenchPlan, outcomes: Vec<Vec<RunOutcome>>) -> Result<Benc
     let mut commands = Vec::with_capacity(outcomes.len());
     let mut walls: Vec<Vec<f64>> = Vec::with_capacity(outcomes.len());
     for (target, samples) in plan.targets.iter().zip(outcomes) {
-        let included: Vec<&RunOutcome> = samples.iter().filter(|o| o.status != ExitKind::TimedOut).collect();
+        let included: Vec<&RunOutcome> = samples
+            .iter()
+            .filter(|o| o.status != ExitKind::TimedOut)
+            .collect();
         let wall_ns: Vec<u64> = included
             .iter()
             .map(|o| u64::try_from(o.wall.as_nanos()).unwrap_or(u64::MAX))
@@ -604,20 +664,28 @@ fn build_report(plan: &BenchPlan, outcomes: Vec<Vec<RunOutcome>>) -> Result<Benc
             name: target.name.clone(),
         })?;
         let mut histogram = Histogram::new();
-        wall_ns.iter().for_each(|&v| histogram.record(v));
+        for &v in &wall_ns {
+            histogram.record(v);
+        }
         let n = included.len() as f64;
-        let mean_of = |f: fn(&RunOutcome) -> Duration| included.iter().map(|o| f(o).as_nanos() as f64).sum::<f64>() / n;
+        let mean_of = |f: fn(&RunOutcome) -> Duration| {
+            included.iter().map(|o| f(o).as_nanos() as f64).sum::<f64>() / n
+        };
         walls.push(wall_ns.iter().map(|&v| v as f64).collect());
         commands.push(CommandReport {
             name: target.name.clone(),
             command: target.command.argv().to_vec(),
             runs: included.len() as u64,
             failed_runs: included.iter().filter(|o| !o.status.success()).count() as u64,
-            timed_out_runs: samples.iter().filter(|o| o.status == ExitKind::TimedOut).count() as u64,
+            timed_out_runs: samples
+                .iter()
+                .filter(|o| o.status == ExitKind::TimedOut)
+                .count() as u64,
             wall,
             user_mean_ns: mean_of(|o| o.user),
             system_mean_ns: mean_of(|o| o.system),
             peak_rss_bytes: included.iter().map(|o| o.max_rss_bytes).max().unwrap_or(0),
+            rss_floor_bytes: included.iter().filter_map(|o| o.rss_floor_bytes).max(),
             histogram,
             samples,
         });
@@ -628,23 +696,35 @@ fn build_report(plan: &BenchPlan, outcomes: Vec<Vec<RunOutcome>>) -> Result<Benc
         let fastest = (0..commands.len())
             .min_by(|&a, &b| commands[a].wall.mean.total_cmp(&commands[b].wall.mean))
             .unwrap_or(0);
+        let fastest_mean = commands[fastest].wall.mean;
         commands
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let one = Interval { estimate: 1.0, low: 1.0, high: 1.0, confidence: 0.95 };
-                let ratio = if i == fastest {
-                    one
-                } else {
-                    bootstrap_ratio(&walls[i], &walls[fastest], Statistic::Mean, 0.95, RESAMPLES, plan.seed)
-                        .unwrap_or(Interval {
-                            estimate: c.wall.mean / commands[fastest].wall.mean.max(f64::MIN_POSITIVE),
-                            low: f64::NAN,
-                            high: f64::NAN,
-                            confidence: 0.95,
-                        })
+                let interval = (i != fastest)
+                    .then(|| {
+                        bootstrap_ratio(
+                            &walls[i],
+                            &walls[fastest],
+                            Statistic::Mean,
+                            0.95,
+                            RESAMPLES,
+                            plan.seed,
+                        )
+                    })
+                    .flatten();
+                let ratio = match (&interval, i == fastest) {
+                    (_, true) => 1.0,
+                    (Some(interval), false) => interval.estimate,
+                    (None, false) if fastest_mean > 0.0 => c.wall.mean / fastest_mean,
+                    (None, false) => f64::INFINITY,
                 };
-                RelativeSpeed { name: c.name.clone(), fastest: i == fastest, ratio }
+                RelativeSpeed {
+                    name: c.name.clone(),
+                    fastest: i == fastest,
+                    ratio,
+                    interval,
+                }
             })
             .collect()
     };
@@ -686,10 +766,26 @@ mod tests {
 
     #[test]
     fn parsing_and_operators() {
-        assert!(matches!(CommandSpec::parse("  ", false), Err(SysError::EmptyCommand)));
-        assert!(matches!(CommandSpec::parse("echo 'oops", false), Err(SysError::BadQuoting { .. })));
-        assert_eq!(CommandSpec::parse("ls | wc", false).unwrap().shell_operators(), ["|"]);
-        assert!(CommandSpec::parse("ls | wc", true).unwrap().shell_operators().is_empty());
+        assert!(matches!(
+            CommandSpec::parse("  ", false),
+            Err(SysError::EmptyCommand)
+        ));
+        assert!(matches!(
+            CommandSpec::parse("echo 'oops", false),
+            Err(SysError::BadQuoting { .. })
+        ));
+        assert_eq!(
+            CommandSpec::parse("ls | wc", false)
+                .unwrap()
+                .shell_operators(),
+            ["|"]
+        );
+        assert!(
+            CommandSpec::parse("ls | wc", true)
+                .unwrap()
+                .shell_operators()
+                .is_empty()
+        );
         let c = CommandSpec::from_argv(vec!["echo".into(), "a b".into()]).unwrap();
         assert_eq!(c.to_string(), "echo 'a b'");
     }
@@ -726,10 +822,18 @@ mod tests {
     #[test]
     fn auto_count_respects_min_and_max() {
         let mut plan = BenchPlan::new(vec![target("true")]);
-        plan.runs = RunCount::Auto { min: 2, max: Some(5), duration: Duration::from_secs(60) };
+        plan.runs = RunCount::Auto {
+            min: 2,
+            max: Some(5),
+            duration: Duration::from_secs(60),
+        };
         let report = run_bench(&plan, &mut NoObserver).unwrap();
         assert_eq!(report.commands[0].runs, 5);
-        plan.runs = RunCount::Auto { min: 3, max: None, duration: Duration::ZERO };
+        plan.runs = RunCount::Auto {
+            min: 3,
+            max: None,
+            duration: Duration::ZERO,
+        };
         let report = run_bench(&plan, &mut NoObserver).unwrap();
         assert_eq!(report.commands[0].runs, 3);
     }
@@ -739,7 +843,17 @@ mod tests {
         let mut plan = BenchPlan::new(vec![target("false")]);
         plan.runs = RunCount::Exact(2);
         let err = run_bench(&plan, &mut NoObserver).unwrap_err();
-        assert!(matches!(err, SysError::CommandFailed { role: Role::Benchmark, run: 1, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                SysError::CommandFailed {
+                    role: Role::Benchmark,
+                    run: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         plan.ignore_failure = true;
         let report = run_bench(&plan, &mut NoObserver).unwrap();
         assert_eq!(report.commands[0].failed_runs, 2);
@@ -751,7 +865,16 @@ mod tests {
         plan.runs = RunCount::Exact(1);
         plan.timeout = Some(Duration::from_millis(50));
         let err = run_bench(&plan, &mut NoObserver).unwrap_err();
-        assert!(matches!(err, SysError::CommandFailed { status: ExitKind::TimedOut, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                SysError::CommandFailed {
+                    status: ExitKind::TimedOut,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         plan.ignore_failure = true;
         let err = run_bench(&plan, &mut NoObserver).unwrap_err();
         assert!(matches!(err, SysError::AllRunsTimedOut { .. }), "{err}");
@@ -781,7 +904,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let marker = dir.path().join("cleaned");
         let mut t = target("false");
-        t.cleanup = Some(CommandSpec::from_argv(vec!["touch".into(), marker.display().to_string()]).unwrap());
+        t.cleanup = Some(
+            CommandSpec::from_argv(vec!["touch".into(), marker.display().to_string()]).unwrap(),
+        );
         let mut plan = BenchPlan::new(vec![t]);
         plan.runs = RunCount::Exact(1);
         assert!(run_bench(&plan, &mut NoObserver).is_err());
@@ -791,12 +916,27 @@ mod tests {
     #[test]
     fn invalid_plans() {
         let mut plan = BenchPlan::new(vec![]);
-        assert!(matches!(run_bench(&plan, &mut NoObserver), Err(SysError::InvalidPlan { .. })));
+        assert!(matches!(
+            run_bench(&plan, &mut NoObserver),
+            Err(SysError::InvalidPlan { .. })
+        ));
         plan.targets.push(target("true"));
         plan.runs = RunCount::Exact(0);
-        assert!(matches!(run_bench(&plan, &mut NoObserver), Err(SysError::InvalidPlan { .. })));
+        assert!(matches!(
+            run_bench(&plan, &mut NoObserver),
+            Err(SysError::InvalidPlan { .. })
+        ));
         plan.runs = RunCount::Exact(1);
         plan.input = Some("/nonexistent/input".into());
-        assert!(matches!(run_bench(&plan, &mut NoObserver), Err(SysError::Input { .. })));
+        assert!(matches!(
+            run_bench(&plan, &mut NoObserver),
+            Err(SysError::Input { .. })
+        ));
+        plan.input = None;
+        plan.targets[0].setup = Some(CommandSpec::parse("perfkit-missing-setup", false).unwrap());
+        assert!(matches!(
+            run_bench(&plan, &mut NoObserver),
+            Err(SysError::CommandNotFound { .. })
+        ));
     }
 }

@@ -30,12 +30,39 @@ pub mod procfs;
 mod sample;
 
 pub use bench::{
-    BENCH_SCHEMA_VERSION, BenchObserver, BenchPlan, BenchReport, BenchTarget, CommandReport, CommandSpec,
-    NoObserver, Order, Phase, RelativeSpeed, Role, RunCount, run_bench,
+    BENCH_SCHEMA_VERSION, BenchObserver, BenchPlan, BenchReport, BenchTarget, CommandReport,
+    CommandSpec, NoObserver, Order, Phase, RelativeSpeed, Role, RunCount, run_bench,
 };
 pub use process::{ExitKind, RunOptions, RunOutcome, delay_accounting_enabled, run};
 pub use procfs::IoCounters;
 pub use sample::{ProcessSample, sample_process};
+
+/// Finds `program` the way `execvp` would: a name containing `/` is taken as a path, anything
+/// else is searched in `PATH`. Returns the path of an existing file with an execute bit, or
+/// `None`.
+///
+/// ```
+/// assert!(perfkit_sys::find_program("sh").is_some());
+/// assert!(perfkit_sys::find_program("perfkit-no-such-tool").is_none());
+/// ```
+#[must_use]
+pub fn find_program(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.is_empty() {
+        return None;
+    }
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        return executable(&path).then_some(path);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| executable(candidate))
+}
 
 /// Errors of this crate. Each message says what went wrong and what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +77,9 @@ pub enum SysError {
         program: String,
     },
     /// The program exists but may not be executed.
-    #[error("permission denied running {program}: make it executable (chmod +x) or run it through an interpreter")]
+    #[error(
+        "permission denied running {program}: make it executable (chmod +x) or run it through an interpreter"
+    )]
     NotExecutable {
         /// The program.
         program: String,
@@ -149,6 +178,9 @@ impl SysError {
     /// not start): the CLI exits 1 for these and 2 for the rest.
     #[must_use]
     pub fn is_command_failure(&self) -> bool {
-        matches!(self, SysError::CommandFailed { .. } | SysError::AllRunsTimedOut { .. })
+        matches!(
+            self,
+            SysError::CommandFailed { .. } | SysError::AllRunsTimedOut { .. }
+        )
     }
 }

@@ -55,7 +55,10 @@ impl fmt::Display for ExitKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             ExitKind::Exited { code } => write!(f, "exit code {code}"),
-            ExitKind::Signaled { signal, core_dumped } => {
+            ExitKind::Signaled {
+                signal,
+                core_dumped,
+            } => {
                 write!(f, "killed by signal {signal} ({})", signal_name(signal))?;
                 if core_dumped {
                     f.write_str(", core dumped")?;
@@ -100,8 +103,15 @@ pub struct RunOutcome {
     /// Kernel-mode CPU time (including waited-for descendants).
     #[serde(rename = "system_ns", with = "perfkit_metrics::serde_ns")]
     pub system: Duration,
-    /// Peak resident set size of the largest process in the tree, in bytes.
+    /// Peak resident set size of the largest process in the tree, in bytes (`ru_maxrss`).
+    ///
+    /// The kernel folds the address space a process had *before* `exec` into this number, and
+    /// a spawned child starts with its parent's, so it is never below [`Self::rss_floor_bytes`].
     pub max_rss_bytes: u64,
+    /// The spawning process's own peak RSS just before the spawn: the floor under
+    /// `max_rss_bytes`. A `max_rss_bytes` at or below it means "at most this much".
+    /// `None` where `/proc/self/status` is unreadable.
+    pub rss_floor_bytes: Option<u64>,
     /// Page faults served without I/O.
     pub minor_faults: u64,
     /// Page faults that needed I/O.
@@ -114,7 +124,10 @@ pub struct RunOutcome {
     pub io: Option<IoCounters>,
     /// Time spent waiting for block I/O; `None` unless the kernel's delay accounting is on
     /// (`sysctl kernel.task_delayacct=1`).
-    #[serde(rename = "block_io_delay_ns", with = "perfkit_metrics::serde_ns::option")]
+    #[serde(
+        rename = "block_io_delay_ns",
+        with = "perfkit_metrics::serde_ns::option"
+    )]
     pub block_io_delay: Option<Duration>,
 }
 
@@ -164,7 +177,9 @@ pub fn run(command: &mut Command, options: RunOptions) -> Result<RunOutcome, Sys
 /// Unsupported outside Linux.
 #[cfg(not(target_os = "linux"))]
 pub fn run(_command: &mut Command, _options: RunOptions) -> Result<RunOutcome, SysError> {
-    Err(SysError::Unsupported { what: "measuring a child process" })
+    Err(SysError::Unsupported {
+        what: "measuring a child process",
+    })
 }
 
 pub(crate) fn spawn_error(program: &str, error: std::io::Error) -> SysError {
@@ -200,6 +215,10 @@ mod linux {
 
     pub(super) fn run(command: &mut Command, options: RunOptions) -> Result<RunOutcome, SysError> {
         let program = command.get_program().to_string_lossy().into_owned();
+        let rss_floor_bytes = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|t| crate::procfs::parse_status_memory(&t).ok())
+            .and_then(|(_, peak)| peak);
         let start = Instant::now();
         let child = command.spawn().map_err(|e| spawn_error(&program, e))?;
         let pid = Pid::from_raw(i32::try_from(child.id()).map_err(|_| SysError::Wait {
@@ -238,6 +257,7 @@ mod linux {
             user: tv(usage.ru_utime),
             system: tv(usage.ru_stime),
             max_rss_bytes: count(usage.ru_maxrss).saturating_mul(1024),
+            rss_floor_bytes,
             minor_faults: count(usage.ru_minflt),
             major_faults: count(usage.ru_majflt),
             voluntary_switches: count(usage.ru_nvcsw),
@@ -249,7 +269,11 @@ mod linux {
 
     /// Waits until `pid` has exited, leaving it unreaped. Kills it at the deadline; returns
     /// whether it was killed by us.
-    fn wait_for_exit(pid: Pid, start: Instant, timeout: Option<Duration>) -> Result<bool, SysError> {
+    fn wait_for_exit(
+        pid: Pid,
+        start: Instant,
+        timeout: Option<Duration>,
+    ) -> Result<bool, SysError> {
         let wait_flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
         let Some(timeout) = timeout else {
             loop {
@@ -321,7 +345,9 @@ mod linux {
             }
             let errno = Errno::last();
             if errno != Errno::EINTR {
-                return Err(SysError::Wait { source: errno.into() });
+                return Err(SysError::Wait {
+                    source: errno.into(),
+                });
             }
         }
     }

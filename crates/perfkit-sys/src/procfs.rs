@@ -29,7 +29,9 @@ pub fn parse_stat(text: &str) -> Result<ProcStat, SysError> {
         what: "/proc/<pid>/stat",
         detail: detail.to_string(),
     };
-    let close = text.rfind(')').ok_or_else(|| bad("no ')' after the command name"))?;
+    let close = text
+        .rfind(')')
+        .ok_or_else(|| bad("no ')' after the command name"))?;
     let fields: Vec<&str> = text[close + 1..].split_ascii_whitespace().collect();
     // fields[0] is field 3 (state); field N is fields[N - 3].
     let field = |n: usize| -> Result<u64, SysError> {
@@ -114,7 +116,9 @@ pub fn parse_status_memory(text: &str) -> Result<(Option<u64>, Option<u64>), Sys
     let mut rss = None;
     let mut hwm = None;
     for line in text.lines() {
-        let Some((key, value)) = line.split_once(':') else { continue };
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
         let target = match key {
             "VmRSS" => &mut rss,
             "VmHWM" => &mut hwm,
@@ -181,7 +185,10 @@ mod tests {
     fn stat_of_a_zombie() {
         let s = parse_stat(STAT).unwrap();
         assert_eq!(s.state, 'Z');
-        assert_eq!((s.utime, s.stime, s.num_threads, s.rss_pages, s.blkio_ticks), (0, 0, 1, 0, 0));
+        assert_eq!(
+            (s.utime, s.stime, s.num_threads, s.rss_pages, s.blkio_ticks),
+            (0, 0, 1, 0, 0)
+        );
     }
 
     #[test]
@@ -204,15 +211,27 @@ mod tests {
     #[test]
     fn status_memory() {
         let text = "Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n";
-        assert_eq!(parse_status_memory(text).unwrap(), (Some(1 << 20), Some(2 << 20)));
-        assert_eq!(parse_status_memory("State:\tZ (zombie)\n").unwrap(), (None, None));
+        assert_eq!(
+            parse_status_memory(text).unwrap(),
+            (Some(1 << 20), Some(2 << 20))
+        );
+        assert_eq!(
+            parse_status_memory("State:\tZ (zombie)\n").unwrap(),
+            (None, None)
+        );
         assert!(parse_status_memory("VmRSS:\tlots\n").is_err());
     }
 
     #[test]
     fn cpu_times() {
         let t = parse_cpu_times("cpu  10 0 5 100 7 0 1 0 0 0\ncpu0 1 2 3 4 5\n").unwrap();
-        assert_eq!(t, CpuTimes { iowait: 7, total: 123 });
+        assert_eq!(
+            t,
+            CpuTimes {
+                iowait: 7,
+                total: 123
+            }
+        );
         assert!(parse_cpu_times("cpu0 1 2 3\n").is_err());
     }
 }

@@ -97,5 +97,7 @@ pub fn sample_process(pid: u32, interval: Duration) -> Result<ProcessSample, Sys
 /// Unsupported outside Linux.
 #[cfg(not(target_os = "linux"))]
 pub fn sample_process(_pid: u32, _interval: Duration) -> Result<ProcessSample, SysError> {
-    Err(SysError::Unsupported { what: "sampling a process" })
+    Err(SysError::Unsupported {
+        what: "sampling a process",
+    })
 }

@@ -36,7 +36,9 @@ fn our_own_proc_files_parse() {
     assert!(stat.num_threads >= 1);
     let io = parse_io(&std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap()).unwrap();
     assert!(io.rchar > 0);
-    let (rss, hwm) = parse_status_memory(&std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap()).unwrap();
+    let (rss, hwm) =
+        parse_status_memory(&std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap())
+            .unwrap();
     assert!(rss.unwrap() > 0 && hwm.unwrap() >= rss.unwrap());
     let cpu = parse_cpu_times(&std::fs::read_to_string("/proc/stat").unwrap()).unwrap();
     assert!(cpu.total > cpu.iowait);

@@ -8,7 +8,9 @@ use perfkit_sys::{ExitKind, RunOptions, SysError, run, sample_process};
 
 fn sh(script: &str) -> Command {
     let mut c = Command::new("sh");
-    c.args(["-c", script]).stdout(Stdio::null()).stderr(Stdio::null());
+    c.args(["-c", script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     c
 }
 
@@ -31,11 +33,23 @@ fn exit_codes_and_signals_are_reported() {
 fn timeout_kills_the_child() {
     let mut c = Command::new("sleep");
     c.arg("30");
-    let outcome = run(&mut c, RunOptions { timeout: Some(Duration::from_millis(100)) }).unwrap();
+    let outcome = run(
+        &mut c,
+        RunOptions {
+            timeout: Some(Duration::from_millis(100)),
+        },
+    )
+    .unwrap();
     assert_eq!(outcome.status, ExitKind::TimedOut);
     assert!(outcome.wall >= Duration::from_millis(100));
     // A child that finishes in time is not affected by the timeout.
-    let quick = run(&mut sh("exit 4"), RunOptions { timeout: Some(Duration::from_secs(30)) }).unwrap();
+    let quick = run(
+        &mut sh("exit 4"),
+        RunOptions {
+            timeout: Some(Duration::from_secs(30)),
+        },
+    )
+    .unwrap();
     assert_eq!(quick.status.code(), Some(4));
 }
 
@@ -43,20 +57,37 @@ fn timeout_kills_the_child() {
 fn peak_rss_of_a_100_mib_allocation() {
     // perl is part of every Debian/Ubuntu base system.
     let mut c = Command::new("perl");
-    c.args(["-e", "my $x = 'a' x (100 * 1024 * 1024); print length($x) > 0 ? '' : 'x';"]);
+    c.args([
+        "-e",
+        "my $x = 'a' x (100 * 1024 * 1024); print length($x) > 0 ? '' : 'x';",
+    ]);
     let outcome = run(&mut c, RunOptions::default()).unwrap();
     assert!(outcome.status.success());
-    assert!(outcome.max_rss_bytes >= 100 << 20, "peak RSS {} bytes", outcome.max_rss_bytes);
-    assert!(outcome.minor_faults > 10_000, "{} minor faults", outcome.minor_faults);
+    assert!(
+        outcome.max_rss_bytes >= 100 << 20,
+        "peak RSS {} bytes",
+        outcome.max_rss_bytes
+    );
+    assert!(
+        outcome.minor_faults > 10_000,
+        "{} minor faults",
+        outcome.minor_faults
+    );
 }
 
 #[test]
 fn io_counters_include_the_shells_children() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("out");
-    let script = format!("head -c 3000000 /dev/zero > '{}'; cat '{}' > /dev/null", file.display(), file.display());
+    let script = format!(
+        "head -c 3000000 /dev/zero > '{}'; cat '{}' > /dev/null",
+        file.display(),
+        file.display()
+    );
     let outcome = run(&mut sh(&script), RunOptions::default()).unwrap();
-    let io = outcome.io.expect("/proc/<pid>/io is readable for our own zombie child");
+    let io = outcome
+        .io
+        .expect("/proc/<pid>/io is readable for our own zombie child");
     assert!(io.wchar >= 3_000_000, "{io:?}");
     assert!(io.rchar >= 6_000_000, "{io:?}");
     assert!(outcome.user + outcome.system > Duration::ZERO || outcome.voluntary_switches > 0);
@@ -74,9 +105,16 @@ fn block_io_delay_is_unavailable_without_delay_accounting() {
 
 #[test]
 fn missing_and_non_executable_programs_are_typed_errors() {
-    let err = run(&mut Command::new("perfkit-no-such-program"), RunOptions::default()).unwrap_err();
+    let err = run(
+        &mut Command::new("perfkit-no-such-program"),
+        RunOptions::default(),
+    )
+    .unwrap_err();
     assert!(matches!(err, SysError::CommandNotFound { .. }), "{err}");
-    assert!(err.to_string().contains("command not found: perfkit-no-such-program"));
+    assert!(
+        err.to_string()
+            .contains("command not found: perfkit-no-such-program")
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("script.sh");
@@ -88,7 +126,10 @@ fn missing_and_non_executable_programs_are_typed_errors() {
 
 #[test]
 fn sampling_a_busy_and_an_idle_process() {
-    let mut busy = Command::new("sh").args(["-c", "while :; do :; done"]).spawn().unwrap();
+    let mut busy = Command::new("sh")
+        .args(["-c", "while :; do :; done"])
+        .spawn()
+        .unwrap();
     let mut idle = Command::new("sleep").arg("30").spawn().unwrap();
     let b = sample_process(busy.id(), Duration::from_millis(300));
     let i = sample_process(idle.id(), Duration::from_millis(300));
@@ -101,7 +142,10 @@ fn sampling_a_busy_and_an_idle_process() {
     assert!(i.cpu_percent < 50.0, "{i:?}");
     assert!(b.rss_bytes > 0 && i.rss_bytes > 0);
     assert!(b.interval >= Duration::from_millis(300));
-    assert_eq!(b.io_wait_percent.is_some(), perfkit_sys::delay_accounting_enabled());
+    assert_eq!(
+        b.io_wait_percent.is_some(),
+        perfkit_sys::delay_accounting_enabled()
+    );
 }
 
 #[test]
