@@ -1,0 +1,294 @@
+//! `perfkit bench`: turn arguments into a `perfkit_sys::BenchPlan`, run it, print the report.
+
+use std::fmt::Write as _;
+
+use anyhow::{Result, bail};
+use indicatif::ProgressBar;
+use perfkit_metrics::{format_bytes, format_duration};
+use perfkit_sys::{
+    BenchObserver, BenchPlan, BenchReport, BenchTarget, CommandReport, CommandSpec, Order, Phase,
+    RunCount, RunOutcome, run_bench,
+};
+
+use crate::cli::{BenchArgs, OrderArg};
+use crate::output::{progress_bar, show_bar, write_atomic};
+
+pub(crate) fn run(args: &BenchArgs) -> Result<()> {
+    let plan = plan(args)?;
+    let bar = progress_bar(args.quiet);
+    let mut observer = Progress {
+        bar: &bar,
+        names: plan.targets.iter().map(|t| t.name.clone()).collect(),
+    };
+    let result = run_bench(&plan, &mut observer);
+    bar.finish_and_clear();
+    let report = result?;
+
+    let json = serde_json::to_string_pretty(&report)?;
+    if let Some(path) = &args.export_json {
+        write_atomic(path, format!("{json}\n").as_bytes())?;
+    }
+    if let Some(path) = &args.export_markdown {
+        write_atomic(path, markdown(&report).as_bytes())?;
+    }
+    if args.json {
+        println!("{json}");
+    } else {
+        print!("{}", human(&report));
+    }
+    if !args.quiet {
+        for warning in warnings(&report) {
+            eprintln!("warning: {warning}");
+        }
+    }
+    Ok(())
+}
+
+fn plan(args: &BenchArgs) -> Result<BenchPlan> {
+    let k = args.commands.len();
+    let per_command = |values: &[String], what: &str| -> Result<Vec<Option<CommandSpec>>> {
+        match values.len() {
+            0 => Ok(vec![None; k]),
+            1 => Ok(vec![Some(CommandSpec::parse(&values[0], args.shell)?); k]),
+            n if n == k => values
+                .iter()
+                .map(|v| Ok(Some(CommandSpec::parse(v, args.shell)?)))
+                .collect(),
+            n => bail!(
+                "{n} {what} commands given for {k} benchmarked commands: give one for all, or one per command"
+            ),
+        }
+    };
+    let prepare = per_command(&args.prepare, "--prepare")?;
+    let setup = per_command(&args.setup, "--setup")?;
+    let cleanup = per_command(&args.cleanup, "--cleanup")?;
+    if !args.names.is_empty() && args.names.len() != k {
+        bail!(
+            "{} --command-name values given for {k} commands: give one name per command",
+            args.names.len()
+        );
+    }
+    let mut targets = Vec::with_capacity(k);
+    for (i, text) in args.commands.iter().enumerate() {
+        let command = CommandSpec::parse(text, args.shell)?;
+        let operators = command.shell_operators();
+        if !operators.is_empty() && !args.quiet {
+            eprintln!(
+                "warning: '{text}' contains {} which a shell would interpret, but it runs without a shell: add --shell if you meant a pipeline or redirection",
+                operators
+                    .iter()
+                    .map(|o| format!("'{o}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let mut target = BenchTarget::new(command);
+        if let Some(name) = args.names.get(i) {
+            target.name.clone_from(name);
+        }
+        target.prepare.clone_from(&prepare[i]);
+        target.setup.clone_from(&setup[i]);
+        target.cleanup.clone_from(&cleanup[i]);
+        targets.push(target);
+    }
+    let mut plan = BenchPlan::new(targets);
+    plan.runs = match args.runs {
+        Some(n) => RunCount::Exact(n),
+        None => RunCount::Auto {
+            min: args.min_runs,
+            max: args.max_runs,
+            duration: args.duration,
+        },
+    };
+    plan.warmup = args.warmup;
+    plan.timeout = args.timeout;
+    plan.input.clone_from(&args.input);
+    plan.show_output = args.show_output;
+    plan.ignore_failure = args.ignore_failure;
+    plan.order = match args.order {
+        None | Some(OrderArg::Interleaved) => Order::Interleaved,
+        Some(OrderArg::Sequential) => Order::Sequential,
+        Some(OrderArg::Random) => Order::Random,
+    };
+    plan.seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
+    Ok(plan)
+}
+
+struct Progress<'a> {
+    bar: &'a ProgressBar,
+    names: Vec<String>,
+}
+
+impl BenchObserver for Progress<'_> {
+    fn phase(&mut self, phase: Phase, target: usize) {
+        let name = &self.names[target];
+        let message = match phase {
+            Phase::Setup => format!("setup: {name}"),
+            Phase::Warmup => format!("warm-up: {name}"),
+            Phase::Measure if self.names.len() > 1 => "measuring".to_string(),
+            Phase::Measure => format!("measuring: {name}"),
+            Phase::Cleanup => format!("cleanup: {name}"),
+        };
+        self.bar.set_message(message);
+    }
+
+    fn planned(&mut self, total: u64) {
+        show_bar(self.bar, total);
+    }
+
+    fn measured(&mut self, _target: usize, _outcome: &RunOutcome) {
+        self.bar.inc(1);
+    }
+}
+
+fn ns(value: f64) -> String {
+    format_duration(value)
+}
+
+/// The human summary, hyperfine-style, with percentiles and resources added.
+fn human(report: &BenchReport) -> String {
+    let mut out = String::new();
+    for (i, c) in report.commands.iter().enumerate() {
+        let w = &c.wall;
+        let _ = writeln!(out, "Benchmark {}: {}", i + 1, c.name);
+        let _ = writeln!(
+            out,
+            "  Time (mean ± σ):     {} ± {}    [User: {}, System: {}]",
+            ns(w.mean),
+            ns(w.stddev),
+            ns(c.user_mean_ns),
+            ns(c.system_mean_ns)
+        );
+        let _ = writeln!(
+            out,
+            "  Percentiles:         p50 {}, p90 {}, p99 {}, p99.9 {}",
+            ns(w.p50 as f64),
+            ns(w.p90 as f64),
+            ns(w.p99 as f64),
+            ns(w.p999 as f64)
+        );
+        let _ = writeln!(
+            out,
+            "  Range (min … max):   {} … {}    {} run{}",
+            ns(w.min as f64),
+            ns(w.max as f64),
+            c.runs,
+            if c.runs == 1 { "" } else { "s" }
+        );
+        let _ = match c.rss_floor_bytes {
+            Some(floor) if c.peak_rss_bytes <= floor => writeln!(
+                out,
+                "  Peak RSS:            ≤ {} (perfkit's own size: the kernel counts the spawner's memory)",
+                format_bytes(c.peak_rss_bytes)
+            ),
+            _ => writeln!(
+                out,
+                "  Peak RSS:            {}",
+                format_bytes(c.peak_rss_bytes)
+            ),
+        };
+        out.push('\n');
+    }
+    if let Some(fastest) = report.relative.iter().find(|r| r.fastest) {
+        let _ = writeln!(out, "Summary\n  '{}' ran", fastest.name);
+        for r in report.relative.iter().filter(|r| !r.fastest) {
+            let ci = r
+                .interval
+                .map(|ci| format!(" (95% CI {:.2}–{:.2})", ci.low, ci.high))
+                .unwrap_or_default();
+            let _ = writeln!(out, "    {:.2} times faster than '{}'{ci}", r.ratio, r.name);
+        }
+    }
+    out
+}
+
+/// Things the user should know about the numbers.
+fn warnings(report: &BenchReport) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in &report.commands {
+        if c.failed_runs > 0 {
+            out.push(format!(
+                "'{}': {} of {} runs failed (non-zero exit or signal); they are included because of --ignore-failure",
+                c.name, c.failed_runs, c.runs
+            ));
+        }
+        if c.timed_out_runs > 0 {
+            out.push(format!(
+                "'{}': {} runs timed out and are not included in the statistics",
+                c.name, c.timed_out_runs
+            ));
+        }
+        if first_run_outlier(c) {
+            out.push(format!(
+                "'{}': the first run was much slower than the rest (cold caches?): consider --warmup 3 or --prepare",
+                c.name
+            ));
+        }
+    }
+    out
+}
+
+/// The first measured run took more than twice the median of the others.
+fn first_run_outlier(c: &CommandReport) -> bool {
+    let mut rest: Vec<u128> = c
+        .samples
+        .iter()
+        .skip(1)
+        .map(|s| s.wall.as_nanos())
+        .collect();
+    if rest.len() < 4 {
+        return false;
+    }
+    rest.sort_unstable();
+    let median = rest[rest.len() / 2];
+    c.samples[0].wall.as_nanos() > 2 * median
+}
+
+/// A Markdown table in one time unit chosen from the fastest command.
+fn markdown(report: &BenchReport) -> String {
+    let fastest = report
+        .commands
+        .iter()
+        .map(|c| c.wall.mean)
+        .fold(f64::INFINITY, f64::min);
+    let (scale, unit) = if fastest < 1e3 {
+        (1.0, "ns")
+    } else if fastest < 1e6 {
+        (1e3, "µs")
+    } else if fastest < 1e9 {
+        (1e6, "ms")
+    } else {
+        (1e9, "s")
+    };
+    let mut out = format!(
+        "| Command | Mean [{unit}] | σ [{unit}] | p50 [{unit}] | p99 [{unit}] | Min [{unit}] | Max [{unit}] | Peak RSS | Relative |\n|:---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    );
+    for (i, c) in report.commands.iter().enumerate() {
+        let w = &c.wall;
+        let relative = report.relative.get(i).map_or_else(
+            || "1.00".to_string(),
+            |r| match r.interval {
+                Some(ci) => format!("{:.2} ({:.2}–{:.2})", r.ratio, ci.low, ci.high),
+                None => format!("{:.2}", r.ratio),
+            },
+        );
+        let _ = writeln!(
+            out,
+            "| `{}` | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} |",
+            c.name.replace('|', "\\|"),
+            w.mean / scale,
+            w.stddev / scale,
+            w.p50 as f64 / scale,
+            w.p99 as f64 / scale,
+            w.min as f64 / scale,
+            w.max as f64 / scale,
+            format_bytes(c.peak_rss_bytes),
+            relative
+        );
+    }
+    out
+}

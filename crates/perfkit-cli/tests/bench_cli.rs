@@ -1,0 +1,275 @@
+//! `perfkit bench` end to end, as a user runs it.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn perfkit() -> Command {
+    Command::cargo_bin("perfkit").expect("the perfkit binary is built")
+}
+
+fn json_of(output: &[u8]) -> Value {
+    serde_json::from_slice(output).expect("--json prints valid JSON")
+}
+
+#[test]
+fn sleep_10ms_has_a_p50_between_10_and_20_ms() {
+    let out = perfkit()
+        .args(["bench", "--runs", "20", "--json", "sleep 0.01"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report = json_of(&out);
+    assert_eq!(report["schema_version"], 1);
+    let command = &report["commands"][0];
+    assert_eq!(command["runs"], 20);
+    assert_eq!(command["samples"].as_array().unwrap().len(), 20);
+    let p50 = command["wall"]["p50"].as_u64().unwrap();
+    assert!((10_000_000..20_000_000).contains(&p50), "p50 = {p50} ns");
+    assert!(command["histogram"]["count"].as_u64() == Some(20));
+}
+
+#[test]
+fn a_100_mib_allocation_reports_peak_rss_of_at_least_100_mib() {
+    let out = perfkit()
+        .args([
+            "bench",
+            "--runs",
+            "2",
+            "--json",
+            "perl -e '$x = q(a) x (100 * 1024 * 1024)'",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let peak = json_of(&out)["commands"][0]["peak_rss_bytes"]
+        .as_u64()
+        .unwrap();
+    assert!(peak >= 100 << 20, "peak RSS {peak} bytes");
+}
+
+#[test]
+fn a_missing_command_exits_2_with_a_clear_message() {
+    perfkit()
+        .args(["bench", "--runs", "3", "perfkit-no-such-command --flag"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "command not found: perfkit-no-such-command",
+        ));
+}
+
+#[test]
+fn a_failing_command_exits_1_unless_failures_are_ignored() {
+    perfkit()
+        .args(["bench", "--runs", "3", "false"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("'false' failed: exit code 1")
+                .and(predicate::str::contains("--ignore-failure")),
+        );
+    let out = perfkit()
+        .args([
+            "bench",
+            "--runs",
+            "3",
+            "--ignore-failure",
+            "--json",
+            "false",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(json_of(&out)["commands"][0]["failed_runs"], 3);
+}
+
+#[test]
+fn a_run_past_the_timeout_fails() {
+    perfkit()
+        .args(["bench", "--runs", "1", "--timeout", "100ms", "sleep 30"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("timed out"));
+}
+
+#[test]
+fn comparing_two_commands_reports_relative_speed() {
+    let out = perfkit()
+        .args([
+            "bench",
+            "--runs",
+            "5",
+            "--json",
+            "--seed",
+            "1",
+            "true",
+            "sleep 0.01",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report = json_of(&out);
+    assert_eq!(report["order"], "interleaved");
+    let relative = report["relative"].as_array().unwrap();
+    assert_eq!(relative[0]["fastest"], true);
+    assert_eq!(relative[0]["ratio"], 1.0);
+    assert!(relative[0]["interval"].is_null());
+    let ratio = relative[1]["ratio"].as_f64().unwrap();
+    let interval = &relative[1]["interval"];
+    assert!(ratio > 1.0);
+    assert!(
+        interval["low"].as_f64().unwrap() <= ratio && ratio <= interval["high"].as_f64().unwrap()
+    );
+    // The report reads back.
+    let back: perfkit_sys::BenchReport = serde_json::from_value(report.clone()).unwrap();
+    assert_eq!(back.commands.len(), 2);
+
+    perfkit()
+        .args(["bench", "--runs", "3", "true", "sleep 0.01"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("Benchmark 2: sleep 0.01")
+                .and(predicate::str::contains("p99.9"))
+                .and(predicate::str::contains(
+                    "times faster than 'sleep 0.01' (95% CI",
+                )),
+        );
+}
+
+#[test]
+fn exports_are_written_atomically_and_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("result.json");
+    let md = dir.path().join("result.md");
+    perfkit()
+        .args(["bench", "--runs", "3", "--quiet", "true"])
+        .arg("--export-json")
+        .arg(&json)
+        .arg("--export-markdown")
+        .arg(&md)
+        .assert()
+        .success();
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["commands"][0]["name"], "true");
+    let table = std::fs::read_to_string(&md).unwrap();
+    assert!(table.starts_with("| Command | Mean ["), "{table}");
+    assert!(table.contains("| `true` |"), "{table}");
+    // Only the two exports: no temporary files left behind.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+}
+
+#[test]
+fn input_file_feeds_stdin_and_show_output_passes_it_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "hello from the input file\n").unwrap();
+    perfkit()
+        .args(["bench", "--runs", "1", "--show-output", "cat"])
+        .arg("--input")
+        .arg(&input)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("hello from the input file"));
+    perfkit()
+        .args([
+            "bench",
+            "--runs",
+            "1",
+            "--input",
+            "/nonexistent/in.txt",
+            "cat",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "cannot open input file /nonexistent/in.txt",
+        ));
+}
+
+#[test]
+fn shell_mode_runs_pipelines() {
+    let out = perfkit()
+        .args([
+            "bench",
+            "--runs",
+            "2",
+            "--shell",
+            "--json",
+            "echo a | wc -l > /dev/null",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(json_of(&out)["commands"][0]["command"][0], "sh");
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    perfkit()
+        .args(["bench", "--duration", "soon", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("500ms"));
+    perfkit()
+        .args([
+            "bench",
+            "--runs",
+            "2",
+            "--prepare",
+            "true",
+            "--prepare",
+            "true",
+            "--prepare",
+            "true",
+            "true",
+            "true",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "give one for all, or one per command",
+        ));
+    perfkit()
+        .args(["bench", "--runs", "0", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("at least 1"));
+    perfkit()
+        .args(["bench", "echo 'unbalanced"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unbalanced quotes"));
+    perfkit()
+        .args(["bench", "--runs", "2", "--min-runs", "3", "true"])
+        .assert()
+        .code(2);
+    perfkit().arg("bench").assert().code(2);
+}
+
+#[test]
+fn help_explains_and_completions_generate() {
+    perfkit()
+        .args(["bench", "--help"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("Examples:").and(predicate::str::contains("--ignore-failure")),
+        );
+    perfkit()
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("perfkit"));
+}
