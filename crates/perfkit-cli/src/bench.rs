@@ -11,10 +11,17 @@ use perfkit_sys::{
 };
 
 use crate::cli::{BenchArgs, OrderArg};
-use crate::output::{progress_bar, show_bar, write_atomic};
+use crate::output::{check_writable_destination, progress_bar, show_bar, write_atomic};
 
 pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     let plan = plan(args)?;
+    // Check export destinations before spending minutes measuring.
+    for path in [&args.export_json, &args.export_markdown]
+        .into_iter()
+        .flatten()
+    {
+        check_writable_destination(path)?;
+    }
     let bar = progress_bar(args.quiet);
     let mut observer = Progress {
         bar: &bar,

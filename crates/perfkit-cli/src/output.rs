@@ -32,6 +32,29 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Fails early, with the fix in the message, if `path` could not be written by [`write_atomic`]:
+/// its directory is missing or it names a directory.
+pub(crate) fn check_writable_destination(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "cannot write {}: directory {} does not exist (create it first)",
+            path.display(),
+            dir.display()
+        );
+    }
+    if path.is_dir() {
+        anyhow::bail!(
+            "cannot write {}: it is a directory (give a file name)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// A progress indicator on stderr, hidden when `quiet` or stderr is not a terminal. It starts
 /// as a spinner; call [`show_bar`] once the total is known.
 pub(crate) fn progress_bar(quiet: bool) -> ProgressBar {
@@ -51,9 +74,11 @@ pub(crate) fn progress_bar(quiet: bool) -> ProgressBar {
 pub(crate) fn show_bar(bar: &ProgressBar, total: u64) {
     if bar.length().is_none() {
         bar.set_style(
-            ProgressStyle::with_template("{spinner:.green} {msg:<24!} [{bar:25.cyan/blue}] {pos}/{len} ETA {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{spinner:.green} {msg:<24!} [{bar:25.cyan/blue}] {pos}/{len} ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
     }
     bar.set_length(total);
