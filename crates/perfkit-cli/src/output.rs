@@ -9,10 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// Writes `contents` to `path` atomically: a temporary file in the same directory, flushed to
 /// disk, then renamed over `path`. A crash or error leaves any previous file untouched.
 pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let dir = parent_dir(path);
     let mut tmp = tempfile::Builder::new()
         .prefix(".perfkit-")
         .tempfile_in(dir)
@@ -32,13 +29,18 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The directory `path` would be created in (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
 /// Fails early, with the fix in the message, if `path` could not be written by [`write_atomic`]:
 /// its directory is missing or it names a directory.
 pub(crate) fn check_writable_destination(path: &Path) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let dir = parent_dir(path);
     if !dir.is_dir() {
         anyhow::bail!(
             "cannot write {}: directory {} does not exist (create it first)",

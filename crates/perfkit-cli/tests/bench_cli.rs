@@ -8,20 +8,21 @@ fn perfkit() -> Command {
     Command::cargo_bin("perfkit").expect("the perfkit binary is built")
 }
 
-fn json_of(output: &[u8]) -> Value {
-    serde_json::from_slice(output).expect("--json prints valid JSON")
-}
-
-#[test]
-fn sleep_10ms_has_a_p50_between_10_and_20_ms() {
+/// Runs `perfkit <args>`, expects success, and parses its stdout as JSON.
+fn json_run(args: &[&str]) -> Value {
     let out = perfkit()
-        .args(["bench", "--runs", "20", "--json", "sleep 0.01"])
+        .args(args)
         .assert()
         .success()
         .get_output()
         .stdout
         .clone();
-    let report = json_of(&out);
+    serde_json::from_slice(&out).expect("--json prints valid JSON")
+}
+
+#[test]
+fn sleep_10ms_has_a_p50_between_10_and_20_ms() {
+    let report = json_run(&["bench", "--runs", "20", "--json", "sleep 0.01"]);
     assert_eq!(report["schema_version"], 1);
     let command = &report["commands"][0];
     assert_eq!(command["runs"], 20);
@@ -33,22 +34,14 @@ fn sleep_10ms_has_a_p50_between_10_and_20_ms() {
 
 #[test]
 fn a_100_mib_allocation_reports_peak_rss_of_at_least_100_mib() {
-    let out = perfkit()
-        .args([
-            "bench",
-            "--runs",
-            "2",
-            "--json",
-            "perl -e '$x = q(a) x (100 * 1024 * 1024)'",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let peak = json_of(&out)["commands"][0]["peak_rss_bytes"]
-        .as_u64()
-        .unwrap();
+    let report = json_run(&[
+        "bench",
+        "--runs",
+        "2",
+        "--json",
+        "perl -e '$x = q(a) x (100 * 1024 * 1024)'",
+    ]);
+    let peak = report["commands"][0]["peak_rss_bytes"].as_u64().unwrap();
     assert!(peak >= 100 << 20, "peak RSS {peak} bytes");
 }
 
@@ -73,21 +66,15 @@ fn a_failing_command_exits_1_unless_failures_are_ignored() {
             predicate::str::contains("'false' failed: exit code 1")
                 .and(predicate::str::contains("--ignore-failure")),
         );
-    let out = perfkit()
-        .args([
-            "bench",
-            "--runs",
-            "3",
-            "--ignore-failure",
-            "--json",
-            "false",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    assert_eq!(json_of(&out)["commands"][0]["failed_runs"], 3);
+    let report = json_run(&[
+        "bench",
+        "--runs",
+        "3",
+        "--ignore-failure",
+        "--json",
+        "false",
+    ]);
+    assert_eq!(report["commands"][0]["failed_runs"], 3);
 }
 
 #[test]
@@ -101,23 +88,16 @@ fn a_run_past_the_timeout_fails() {
 
 #[test]
 fn comparing_two_commands_reports_relative_speed() {
-    let out = perfkit()
-        .args([
-            "bench",
-            "--runs",
-            "5",
-            "--json",
-            "--seed",
-            "1",
-            "true",
-            "sleep 0.01",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let report = json_of(&out);
+    let report = json_run(&[
+        "bench",
+        "--runs",
+        "5",
+        "--json",
+        "--seed",
+        "1",
+        "true",
+        "sleep 0.01",
+    ]);
     assert_eq!(report["order"], "interleaved");
     let relative = report["relative"].as_array().unwrap();
     assert_eq!(relative[0]["fastest"], true);
@@ -198,21 +178,15 @@ fn input_file_feeds_stdin_and_show_output_passes_it_through() {
 
 #[test]
 fn shell_mode_runs_pipelines() {
-    let out = perfkit()
-        .args([
-            "bench",
-            "--runs",
-            "2",
-            "--shell",
-            "--json",
-            "echo a | wc -l > /dev/null",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    assert_eq!(json_of(&out)["commands"][0]["command"][0], "sh");
+    let report = json_run(&[
+        "bench",
+        "--runs",
+        "2",
+        "--shell",
+        "--json",
+        "echo a | wc -l > /dev/null",
+    ]);
+    assert_eq!(report["commands"][0]["command"][0], "sh");
 }
 
 #[test]
