@@ -543,9 +543,8 @@ impl Runner<'_> {
         } else {
             (duration.as_secs_f64() / one_run.as_secs_f64()).ceil() as u64
         };
-        let capped = max.map_or(wanted, |m| wanted.min(m));
         // Without an explicit cap, never plan more than a million runs.
-        capped.max(min).min(max.unwrap_or(1_000_000).max(min))
+        wanted.clamp(min, max.unwrap_or(1_000_000).max(min))
     }
 
     fn setup(&mut self, i: usize) -> Result<(), SysError> {
