@@ -521,8 +521,8 @@ impl Histogram {
         std::mem::size_of::<Self>() + self.counts.capacity() * std::mem::size_of::<u64>()
     }
 
-    /// Builds a histogram from raw slot counts (used by the concurrent recorder and the
-    /// deserialiser). Keeps min/max inside the first/last non-empty slot.
+    /// Builds a histogram from raw slot counts read from the concurrent recorder's shards.
+    /// Keeps min/max inside the first/last non-empty slot, which a racing read can miss.
     pub(crate) fn from_parts(
         layout: Layout,
         counts: Vec<u64>,
@@ -784,7 +784,15 @@ impl Histogram {
         if wire.sum < lo || wire.sum > hi {
             return Err("histogram sum is inconsistent with its count, min and max".into());
         }
-        Ok(Histogram::from_parts(layout, counts, min, max, wire.sum))
+        // Everything was checked above: no need to recount or re-clamp.
+        Ok(Histogram {
+            layout,
+            counts,
+            total: wire.count,
+            min,
+            max,
+            sum: wire.sum,
+        })
     }
 }
 
