@@ -1,0 +1,304 @@
+//! Folded stacks: `frame;frame;frame COUNT` per line, the lingua franca of flamegraph tools.
+
+use std::collections::BTreeMap;
+use std::collections::hash_map::{Entry, HashMap};
+use std::io::{self, BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ProfilerError;
+
+/// A profile as folded stacks: each distinct stack (root first, frames joined by `;`) with its
+/// count. Counts are samples unless the producer says otherwise (see [`crate::CountUnit`]).
+///
+/// ```
+/// use perfkit_profilers::FoldedStacks;
+///
+/// let folded = FoldedStacks::parse("app;main;work 30\napp;main;io 10\napp;main 5\n").unwrap();
+/// assert_eq!(folded.total(), 45);
+/// let hot = folded.hot_functions(2);
+/// assert_eq!(hot[0].name, "work");
+/// assert_eq!(hot[0].self_count, 30);
+/// assert_eq!(folded.inclusive_count("main"), 45);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FoldedStacks {
+    stacks: BTreeMap<String, u64>,
+}
+
+/// One function's share of a profile.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HotFunction {
+    /// The frame name as folded (demangled, without the hash suffix).
+    pub name: String,
+    /// Samples where it was the innermost frame (on CPU itself).
+    pub self_count: u64,
+    /// Samples where it was anywhere on the stack (counted once per stack, also when recursive).
+    pub inclusive_count: u64,
+    /// `self_count` as a percentage of the profile's total.
+    pub self_percent: f64,
+    /// `inclusive_count` as a percentage of the profile's total.
+    pub inclusive_percent: f64,
+}
+
+impl FoldedStacks {
+    /// An empty profile.
+    #[must_use]
+    pub fn new() -> FoldedStacks {
+        FoldedStacks::default()
+    }
+
+    /// Parses folded text. Blank lines are skipped; every other line must be
+    /// `STACK COUNT` with a non-empty stack and an unsigned integer count. Repeated stacks add up.
+    pub fn parse(text: &str) -> Result<FoldedStacks, ProfilerError> {
+        FoldedStacks::from_reader(text.as_bytes())
+    }
+
+    /// Parses folded text from a reader, line by line (memory grows with distinct stacks, not
+    /// with input size).
+    pub fn from_reader<R: BufRead>(mut reader: R) -> Result<FoldedStacks, ProfilerError> {
+        let mut folded = FoldedStacks::new();
+        let mut line = String::new();
+        let mut number = 0;
+        loop {
+            line.clear();
+            number += 1;
+            let read = reader.read_line(&mut line).map_err(|e| match e.kind() {
+                io::ErrorKind::InvalidData => ProfilerError::parse(
+                    "folded stacks",
+                    number,
+                    "the input is not UTF-8 text; is it a perf.data file? Give it with its \
+                     .data name or pass it to `perfkit flamegraph` as a perf.data file",
+                ),
+                _ => ProfilerError::io("reading folded stacks", e),
+            })?;
+            if read == 0 {
+                break;
+            }
+            let text = line.trim();
+            if text.is_empty() {
+                continue;
+            }
+            let (stack, count) = parse_line(text).map_err(|why| {
+                ProfilerError::parse("folded stacks", number, format!("{why}: {text:.80}"))
+            })?;
+            folded.add(stack, count);
+        }
+        Ok(folded)
+    }
+
+    /// Adds `count` to `stack` (frames joined by `;`, root first).
+    pub fn add(&mut self, stack: &str, count: u64) {
+        if let Some(existing) = self.stacks.get_mut(stack) {
+            *existing = existing.saturating_add(count);
+        } else {
+            self.stacks.insert(stack.to_owned(), count);
+        }
+    }
+
+    /// Adds every stack of `other`.
+    pub fn merge(&mut self, other: &FoldedStacks) {
+        for (stack, &count) in &other.stacks {
+            self.add(stack, count);
+        }
+    }
+
+    /// The sum of all counts.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.stacks.values().fold(0u64, |a, &b| a.saturating_add(b))
+    }
+
+    /// The number of distinct stacks.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.stacks.len()
+    }
+
+    /// Whether there are no stacks.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.stacks.is_empty()
+    }
+
+    /// The stacks and their counts, sorted by stack (the order flamegraph renderers need).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.stacks.iter().map(|(s, &c)| (s.as_str(), c))
+    }
+
+    /// The folded lines, sorted, without newlines.
+    #[must_use]
+    pub fn lines(&self) -> Vec<String> {
+        self.iter().map(|(s, c)| format!("{s} {c}")).collect()
+    }
+
+    /// Writes the folded text (one sorted `STACK COUNT` line per stack).
+    pub fn write_to<W: Write>(&self, mut writer: W) -> io::Result<()> {
+        for (stack, count) in self.iter() {
+            writeln!(writer, "{stack} {count}")?;
+        }
+        writer.flush()
+    }
+
+    /// The folded text as a string.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        let mut out = Vec::new();
+        // Writing to a Vec cannot fail.
+        let _ = self.write_to(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Samples in which `function` appears anywhere on the stack (once per stack).
+    #[must_use]
+    pub fn inclusive_count(&self, function: &str) -> u64 {
+        self.iter()
+            .filter(|(stack, _)| stack.split(';').any(|f| f == function))
+            .map(|(_, c)| c)
+            .sum()
+    }
+
+    /// Whether any frame's name contains `needle`.
+    #[must_use]
+    pub fn contains_function(&self, needle: &str) -> bool {
+        self.stacks
+            .keys()
+            .any(|s| s.split(';').any(|f| f.contains(needle)))
+    }
+
+    /// Every function with self and inclusive counts, the `n` with the most self samples first
+    /// (ties: more inclusive samples, then name).
+    #[must_use]
+    pub fn hot_functions(&self, n: usize) -> Vec<HotFunction> {
+        let mut by_name: HashMap<&str, (u64, u64)> = HashMap::new();
+        let mut seen: Vec<&str> = Vec::new();
+        for (stack, count) in self.iter() {
+            seen.clear();
+            let mut frames = stack.split(';').peekable();
+            while let Some(frame) = frames.next() {
+                let entry = match by_name.entry(frame) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => e.insert((0, 0)),
+                };
+                if frames.peek().is_none() {
+                    entry.0 += count;
+                }
+                if !seen.contains(&frame) {
+                    seen.push(frame);
+                    entry.1 += count;
+                }
+            }
+        }
+        let total = self.total().max(1) as f64;
+        let mut hot: Vec<HotFunction> = by_name
+            .into_iter()
+            .map(|(name, (self_count, inclusive_count))| HotFunction {
+                name: name.to_owned(),
+                self_count,
+                inclusive_count,
+                self_percent: self_count as f64 * 100.0 / total,
+                inclusive_percent: inclusive_count as f64 * 100.0 / total,
+            })
+            .collect();
+        hot.sort_by(|a, b| {
+            b.self_count
+                .cmp(&a.self_count)
+                .then(b.inclusive_count.cmp(&a.inclusive_count))
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        hot.truncate(n);
+        hot
+    }
+}
+
+impl<'a> FromIterator<(&'a str, u64)> for FoldedStacks {
+    fn from_iter<I: IntoIterator<Item = (&'a str, u64)>>(iter: I) -> Self {
+        let mut folded = FoldedStacks::new();
+        for (stack, count) in iter {
+            folded.add(stack, count);
+        }
+        folded
+    }
+}
+
+fn parse_line(line: &str) -> Result<(&str, u64), &'static str> {
+    let (stack, count) = line
+        .rsplit_once([' ', '\t'])
+        .ok_or("expected `STACK COUNT`, found no count")?;
+    let stack = stack.trim_end();
+    let count: u64 = count.parse().map_err(|_| {
+        if count.parse::<f64>().is_ok() {
+            "the count is not a whole number ≥ 0"
+        } else {
+            "the count at the end of the line is not a number"
+        }
+    })?;
+    if stack.is_empty() {
+        return Err("the stack is empty");
+    }
+    if stack
+        .rsplit_once([' ', '\t'])
+        .is_some_and(|(_, last)| !last.is_empty() && last.parse::<u64>().is_ok())
+    {
+        return Err(
+            "two counts on one line: this is a differential profile; render it with `perfkit diff`",
+        );
+    }
+    Ok((stack, count))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sums_and_writes_back_sorted() {
+        let folded = FoldedStacks::parse("b;c 2\n\na;b 1\nb;c 3\n").unwrap();
+        assert_eq!(folded.len(), 2);
+        assert_eq!(folded.total(), 6);
+        assert_eq!(folded.to_text(), "a;b 1\nb;c 5\n");
+    }
+
+    #[test]
+    fn frames_with_spaces_keep_them() {
+        let folded =
+            FoldedStacks::parse("app;<Vec<T> as Drop>::drop;core::ptr::drop_in_place<x> 7\n")
+                .unwrap();
+        let hot = folded.hot_functions(1);
+        assert_eq!(hot[0].name, "core::ptr::drop_in_place<x>");
+        assert_eq!(folded.inclusive_count("<Vec<T> as Drop>::drop"), 7);
+    }
+
+    #[test]
+    fn recursion_counts_once_inclusively() {
+        let folded = FoldedStacks::parse("main;f;f;f 10\nmain;g 10\n").unwrap();
+        let hot = folded.hot_functions(10);
+        let f = hot.iter().find(|h| h.name == "f").unwrap();
+        assert_eq!((f.self_count, f.inclusive_count), (10, 10));
+        assert_eq!(f.self_percent, 50.0);
+        let main = hot.iter().find(|h| h.name == "main").unwrap();
+        assert_eq!((main.self_count, main.inclusive_count), (0, 20));
+        assert_eq!(main.inclusive_percent, 100.0);
+    }
+
+    #[test]
+    fn malformed_lines_are_errors_with_the_line_number() {
+        for (text, needle) in [
+            ("a;b 1\nnocount\n", "line 2"),
+            ("a;b x\n", "not a number"),
+            ("a;b 1.5\n", "whole number"),
+            (" 5\n", "no count"),
+            ("a;b 1 2\n", "differential"),
+            ("a;b -3\n", "whole number"),
+        ] {
+            let err = FoldedStacks::parse(text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn binary_input_says_what_it_probably_is() {
+        let err = FoldedStacks::from_reader(&b"PERFILE2\xff\xfe\x00"[..]).unwrap_err();
+        assert!(err.to_string().contains("perf.data"), "{err}");
+    }
+}

@@ -1,0 +1,181 @@
+//! Typed adapters around real profilers, and flamegraphs.
+//!
+//! perfkit drives the tools Linux performance engineers already trust and turns their output
+//! into typed values:
+//!
+//! - [`Tool::locate`]: find `perf`, `valgrind`, `ms_print`, `strace`, `ltrace` (environment
+//!   override first, then `PATH`), prove they run, read their versions; a missing tool is an
+//!   error that says how to install it.
+//! - perf: [`PerfEnvironment`] (paranoid level, root, hardware counters or the `cpu-clock`
+//!   fallback), [`Record`] (a command or PIDs, frequency, event, call graph, compression),
+//!   [`fold_perf_data`] (`perf script` streamed through inferno's folder, samples by default),
+//!   [`Stat`] (`perf stat -x,` parsed, `<not supported>` kept as such), [`perf_report`], and
+//!   [`profile_section`] (profile a closure of this process).
+//! - [`FoldedStacks`]: the folded-stacks format, totals and [`HotFunction`]s.
+//! - [`FlamegraphOptions`], [`render_flamegraph`], [`diff_folded`], [`render_diff_flamegraph`]:
+//!   SVG flamegraphs through inferno, also differential.
+//! - [`Massif`]: valgrind massif run and parsed natively into [`MassifProfile`] (snapshots, peak,
+//!   top allocation sites with call paths); [`ms_print`] text.
+//! - [`Strace`]: `strace -c` summaries ([`SyscallSummary`]) and `-T` traces turned into per-syscall
+//!   latency histograms ([`SyscallLatencies`]).
+//! - [`Ltrace`]: `ltrace -c` summaries ([`LibcallSummary`]) with a default `-x` pattern that sees
+//!   what Rust binaries call.
+//!
+//! # Example
+//!
+//! Fold a profile and render a flamegraph (here from folded text; [`Record`] and
+//! [`fold_perf_data`] produce the same from a real program):
+//!
+//! ```
+//! use perfkit_profilers::{FlamegraphOptions, FoldedStacks, render_flamegraph};
+//!
+//! let folded = FoldedStacks::parse("app;main;parse 70\napp;main;render 30\n")?;
+//! assert_eq!(folded.hot_functions(1)[0].name, "parse");
+//!
+//! let mut svg = Vec::new();
+//! render_flamegraph(&folded, &FlamegraphOptions::default(), &mut svg)?;
+//! assert!(String::from_utf8_lossy(&svg).contains("parse"));
+//! # Ok::<(), perfkit_profilers::ProfilerError>(())
+//! ```
+
+use std::path::PathBuf;
+
+mod flamegraph;
+mod folded;
+mod interrupt;
+mod ltrace;
+mod massif;
+mod perf;
+mod strace;
+mod tool;
+
+pub use flamegraph::{
+    DiffStack, FlamegraphOptions, Palette, diff_folded, render_diff_flamegraph, render_flamegraph,
+};
+pub use folded::{FoldedStacks, HotFunction};
+pub use interrupt::InterruptGuard;
+pub use ltrace::{DEFAULT_LTRACE_PATTERN, LibcallRow, LibcallSummary, Ltrace, LtraceOutcome};
+pub use massif::{
+    AllocationSite, HeapNode, Massif, MassifOutcome, MassifProfile, MassifSnapshot, SnapshotKind,
+    ms_print,
+};
+pub use perf::{
+    CallGraph, CountUnit, Event, EventChoice, FoldOptions, Metric, PerfEnvironment, Record,
+    RecordOutcome, RecordTarget, SectionProfile, Stat, StatCounter, StatOutcome, StatValue,
+    fold_perf_data, fold_perf_script, perf_report, profile_section,
+};
+pub use strace::{
+    Strace, StraceOutcome, SyscallLatencies, SyscallLatency, SyscallRow, SyscallSummary,
+    SyscallTable, TraceMode,
+};
+pub use tool::{Tool, ToolInfo, Version};
+
+pub use perfkit_sys::ExitKind;
+
+/// Errors of this crate. Each message says what went wrong and what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProfilerError {
+    /// The tool is not installed (or the override points nowhere).
+    #[error(
+        "{tool} not found (searched {searched}): {hint}; or set {env} to its path",
+        hint = tool.install_hint(),
+        env = tool.env_override()
+    )]
+    ToolNotFound {
+        /// The tool.
+        tool: Tool,
+        /// Where we looked (`PATH` or the override variable and its value).
+        searched: String,
+    },
+    /// The program exists but does not work.
+    #[error("{tool} at {} does not work: {detail}; {hint}", path.display(), hint = tool.install_hint())]
+    ToolBroken {
+        /// The tool.
+        tool: Tool,
+        /// The program that was tried.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The tool ran and failed.
+    #[error("{tool} failed: {detail}")]
+    ToolFailed {
+        /// The tool.
+        tool: Tool,
+        /// What it said (the relevant lines of its stderr) and its exit status.
+        detail: String,
+    },
+    /// The kernel does not allow what was asked.
+    #[error("{0}")]
+    NotPermitted(String),
+    /// The profile holds no samples.
+    #[error("{0}")]
+    NoSamples(String),
+    /// A file or pipe could not be read or written.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A tool's output (or a file given as input) is not in the expected format.
+    #[error("cannot parse {what}, line {line}: {message}")]
+    Parse {
+        /// The format.
+        what: &'static str,
+        /// The 1-based line number (0 when not line-based).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// An option or argument is invalid.
+    #[error("{0}")]
+    InvalidOption(String),
+    /// Starting or waiting for a process failed.
+    #[error(transparent)]
+    Sys(#[from] perfkit_sys::SysError),
+}
+
+impl ProfilerError {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> ProfilerError {
+        ProfilerError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn parse(what: &'static str, line: usize, message: impl Into<String>) -> Self {
+        ProfilerError::Parse {
+            what,
+            line,
+            message: message.into(),
+        }
+    }
+
+    /// Whether this error is about the user's input or environment (a missing tool, a bad file,
+    /// an invalid option) rather than a failure of the measured program.
+    #[must_use]
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, ProfilerError::Sys(e) if e.is_command_failure())
+    }
+}
+
+/// Moves `from` to `to` so that `to` is replaced only by a complete file: a rename when both are
+/// on one file system, else a copy to a temporary file beside `to` and a rename.
+pub(crate) fn persist(from: &std::path::Path, to: &std::path::Path) -> Result<(), ProfilerError> {
+    if std::fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    let parent = to
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let fail = |e: std::io::Error| ProfilerError::io(format!("cannot write {}", to.display()), e);
+    let temp = tempfile::NamedTempFile::new_in(parent).map_err(fail)?;
+    std::fs::copy(from, temp.path()).map_err(fail)?;
+    temp.persist(to).map_err(|e| fail(e.error))?;
+    Ok(())
+}

@@ -1,0 +1,718 @@
+//! valgrind massif: run a program under it and parse `massif.out` natively.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use perfkit_sys::{ExitKind, RunOptions, SysError};
+use serde::{Deserialize, Serialize};
+
+use crate::perf::tail;
+use crate::{InterruptGuard, ProfilerError, Tool, ToolInfo};
+
+/// Whether a snapshot carries an allocation tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotKind {
+    /// Totals only.
+    Empty,
+    /// Totals and the allocation tree.
+    Detailed,
+    /// The (approximate) peak, with its allocation tree.
+    Peak,
+}
+
+/// A node of massif's allocation tree: bytes allocated through this code location and its
+/// callers below it (children are callers, not callees: the tree grows outward from malloc).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeapNode {
+    /// Bytes live at the snapshot attributed to this node.
+    pub bytes: u64,
+    /// Code address (`None` for the root and for "below threshold" summaries).
+    pub address: Option<String>,
+    /// The function (`???` when unknown); for the root massif's description; for summaries
+    /// `in N places, below massif's threshold`.
+    pub function: String,
+    /// `file:line` or `in /path/lib.so`, if massif knows it.
+    pub location: Option<String>,
+    /// Entries below the threshold summarised in this node (`Some(N)` for summary lines).
+    pub below_threshold_places: Option<u32>,
+    /// Callers.
+    pub children: Vec<HeapNode>,
+}
+
+/// One massif snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MassifSnapshot {
+    /// Its number.
+    pub index: u32,
+    /// When, in the profile's `time_unit`.
+    pub time: u64,
+    /// Useful heap bytes.
+    pub heap: u64,
+    /// Allocator overhead bytes (headers, alignment).
+    pub heap_extra: u64,
+    /// Stack bytes (only with `--stacks=yes`).
+    pub stacks: u64,
+    /// Empty, detailed or peak.
+    pub kind: SnapshotKind,
+    /// The allocation tree of detailed and peak snapshots.
+    pub tree: Option<HeapNode>,
+}
+
+impl MassifSnapshot {
+    /// Heap + overhead + stacks.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.heap
+            .saturating_add(self.heap_extra)
+            .saturating_add(self.stacks)
+    }
+}
+
+/// A parsed `massif.out` file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MassifProfile {
+    /// The `desc:` line (massif's options).
+    pub desc: String,
+    /// The profiled command.
+    pub cmd: String,
+    /// `i` (instructions), `ms` or `B` (bytes allocated).
+    pub time_unit: String,
+    /// Every snapshot in order.
+    pub snapshots: Vec<MassifSnapshot>,
+}
+
+/// An allocation site at the peak: a leaf of the allocation tree with its call path.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AllocationSite {
+    /// Bytes live at the peak from this site.
+    pub bytes: u64,
+    /// Share of the peak's heap bytes.
+    pub percent: f64,
+    /// The first frame of your code on the path (skipping allocator and standard-library
+    /// frames), `function (location)`.
+    pub site: String,
+    /// The call path, innermost (the allocation) first, each `function (location)`.
+    pub call_path: Vec<String>,
+}
+
+impl MassifProfile {
+    /// Parses massif.out text.
+    pub fn parse(text: &str) -> Result<MassifProfile, ProfilerError> {
+        Parser::new(text).parse()
+    }
+
+    /// Reads and parses a massif.out file.
+    pub fn from_file(path: &Path) -> Result<MassifProfile, ProfilerError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ProfilerError::io(format!("reading {}", path.display()), e))?;
+        MassifProfile::parse(&text)
+    }
+
+    /// The peak snapshot: the one massif marked as peak, else the one with the largest total.
+    #[must_use]
+    pub fn peak(&self) -> Option<&MassifSnapshot> {
+        self.snapshots
+            .iter()
+            .find(|s| s.kind == SnapshotKind::Peak)
+            .or_else(|| self.snapshots.iter().max_by_key(|s| s.total()))
+    }
+
+    /// The `n` largest allocation sites at the peak (from its tree; empty if the peak has no
+    /// tree), largest first.
+    #[must_use]
+    pub fn top_sites(&self, n: usize) -> Vec<AllocationSite> {
+        let Some(peak) = self.peak() else {
+            return Vec::new();
+        };
+        let Some(root) = &peak.tree else {
+            return Vec::new();
+        };
+        let mut sites = Vec::new();
+        let mut path = Vec::new();
+        for child in &root.children {
+            collect_leaves(child, &mut path, &mut sites);
+        }
+        let heap = peak.heap.max(1) as f64;
+        for site in &mut sites {
+            site.percent = site.bytes as f64 * 100.0 / heap;
+        }
+        sites.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.site.cmp(&b.site)));
+        sites.truncate(n);
+        sites
+    }
+}
+
+fn describe(node: &HeapNode) -> String {
+    match &node.location {
+        Some(loc) => format!("{} ({loc})", node.function),
+        None => node.function.clone(),
+    }
+}
+
+fn collect_leaves(node: &HeapNode, path: &mut Vec<String>, sites: &mut Vec<AllocationSite>) {
+    if node.below_threshold_places.is_some() {
+        return;
+    }
+    path.push(describe(node));
+    let accounted: u64 = node.children.iter().map(|c| c.bytes).sum();
+    let real_children: Vec<&HeapNode> = node
+        .children
+        .iter()
+        .filter(|c| c.below_threshold_places.is_none())
+        .collect();
+    if real_children.is_empty() || accounted < node.bytes {
+        // A leaf, or bytes allocated here that no listed caller accounts for.
+        let bytes = if real_children.is_empty() {
+            node.bytes
+        } else {
+            node.bytes - accounted
+        };
+        if bytes > 0 {
+            sites.push(AllocationSite {
+                bytes,
+                percent: 0.0,
+                site: first_user_frame(path),
+                call_path: path.clone(),
+            });
+        }
+    }
+    for child in real_children {
+        collect_leaves(child, path, sites);
+    }
+    path.pop();
+}
+
+/// The first frame that is not the allocator or the standard library.
+fn first_user_frame(path: &[String]) -> String {
+    const INTERNAL_PREFIXES: [&str; 12] = [
+        "UnknownInlinedFun",
+        "alloc::",
+        "<alloc::",
+        "core::",
+        "<core::",
+        "std::",
+        "<std::",
+        "__rust",
+        "malloc",
+        "realloc",
+        "calloc",
+        "operator new",
+    ];
+    let internal = |frame: &str| {
+        INTERNAL_PREFIXES.iter().any(|p| frame.starts_with(p))
+            || frame.contains("(library/")
+            || frame.contains("/rustc/")
+            || frame.starts_with("with_capacity")
+            || frame.starts_with("alloc ")
+            || frame.starts_with("alloc_impl")
+    };
+    path.iter()
+        .find(|f| !internal(f))
+        .or_else(|| path.first())
+        .cloned()
+        .unwrap_or_default()
+}
+
+struct Parser<'a> {
+    lines: std::iter::Peekable<std::iter::Enumerate<std::str::Lines<'a>>>,
+}
+
+impl<'a> Parser<'a> {
+    fn new(text: &'a str) -> Self {
+        Parser {
+            lines: text.lines().enumerate().peekable(),
+        }
+    }
+
+    fn error(line: usize, message: impl Into<String>) -> ProfilerError {
+        ProfilerError::parse("massif.out", line + 1, message)
+    }
+
+    fn header(&mut self, key: &str) -> Result<String, ProfilerError> {
+        let Some((n, line)) = self.lines.next() else {
+            return Err(Self::error(0, format!("empty file: expected `{key}:`")));
+        };
+        line.strip_prefix(key)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .map(|v| v.trim().to_owned())
+            .ok_or_else(|| {
+                Self::error(
+                    n,
+                    format!("expected `{key}: ...`, found {line:.80?}; is this a massif.out file?"),
+                )
+            })
+    }
+
+    fn parse(mut self) -> Result<MassifProfile, ProfilerError> {
+        let desc = self.header("desc")?;
+        let cmd = self.header("cmd")?;
+        let time_unit = self.header("time_unit")?;
+        let mut snapshots = Vec::new();
+        while let Some((n, line)) = self.lines.next() {
+            let line = line.trim_end();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some(index) = line.strip_prefix("snapshot=") else {
+                return Err(Self::error(
+                    n,
+                    format!("expected `snapshot=N`, found {line:.80?}"),
+                ));
+            };
+            let index = index
+                .parse()
+                .map_err(|_| Self::error(n, format!("bad snapshot number {index:?}")))?;
+            snapshots.push(self.snapshot(index)?);
+        }
+        Ok(MassifProfile {
+            desc,
+            cmd,
+            time_unit,
+            snapshots,
+        })
+    }
+
+    fn field(&mut self, key: &str) -> Result<String, ProfilerError> {
+        loop {
+            let Some((n, line)) = self.lines.next() else {
+                return Err(Self::error(0, format!("the file ends before `{key}=`")));
+            };
+            if line.starts_with('#') {
+                continue;
+            }
+            return line
+                .strip_prefix(key)
+                .and_then(|rest| rest.strip_prefix('='))
+                .map(|v| v.trim().to_owned())
+                .ok_or_else(|| Self::error(n, format!("expected `{key}=`, found {line:.80?}")));
+        }
+    }
+
+    fn number(&mut self, key: &str) -> Result<u64, ProfilerError> {
+        let value = self.field(key)?;
+        value
+            .parse()
+            .map_err(|_| Self::error(0, format!("`{key}={value}` is not a whole number")))
+    }
+
+    fn snapshot(&mut self, index: u32) -> Result<MassifSnapshot, ProfilerError> {
+        let time = self.number("time")?;
+        let heap = self.number("mem_heap_B")?;
+        let heap_extra = self.number("mem_heap_extra_B")?;
+        let stacks = self.number("mem_stacks_B")?;
+        let kind = match self.field("heap_tree")?.as_str() {
+            "empty" => SnapshotKind::Empty,
+            "detailed" => SnapshotKind::Detailed,
+            "peak" => SnapshotKind::Peak,
+            other => {
+                return Err(Self::error(
+                    0,
+                    format!("unknown heap_tree={other:?} in snapshot {index}"),
+                ));
+            }
+        };
+        let tree = if kind == SnapshotKind::Empty {
+            None
+        } else {
+            Some(self.tree()?)
+        };
+        Ok(MassifSnapshot {
+            index,
+            time,
+            heap,
+            heap_extra,
+            stacks,
+            kind,
+            tree,
+        })
+    }
+
+    /// Parses the indented tree that follows `heap_tree=detailed|peak`: one space of
+    /// indentation per level; the tree ends at the first line that is not a node.
+    fn tree(&mut self) -> Result<HeapNode, ProfilerError> {
+        // The path from the root to the node read last.
+        let mut stack: Vec<HeapNode> = Vec::new();
+        let mut root: Option<HeapNode> = None;
+        while let Some(&(n, line)) = self.lines.peek() {
+            let depth = line.len() - line.trim_start_matches(' ').len();
+            let body = &line[depth..];
+            if !(body.starts_with('n') && body.contains(':')) {
+                break;
+            }
+            self.lines.next();
+            let (node, _) = parse_node(body).map_err(|why| Self::error(n, why))?;
+            if depth > stack.len() {
+                return Err(Self::error(
+                    n,
+                    format!("indentation jumps from depth {} to {depth}", stack.len()),
+                ));
+            }
+            while stack.len() > depth {
+                close_node(&mut stack, &mut root);
+            }
+            if stack.is_empty() && root.is_some() {
+                return Err(Self::error(n, "a second root in one allocation tree"));
+            }
+            stack.push(node);
+        }
+        while !stack.is_empty() {
+            close_node(&mut stack, &mut root);
+        }
+        root.ok_or_else(|| Self::error(0, "a detailed snapshot without an allocation tree"))
+    }
+}
+
+fn close_node(stack: &mut Vec<HeapNode>, root: &mut Option<HeapNode>) {
+    if let Some(node) = stack.pop() {
+        match stack.last_mut() {
+            Some(parent) => parent.children.push(node),
+            None => *root = Some(node),
+        }
+    }
+}
+
+/// Parses `nK: BYTES REST` (without the indentation); returns the node and K.
+fn parse_node(body: &str) -> Result<(HeapNode, usize), String> {
+    let rest = body
+        .strip_prefix('n')
+        .ok_or("a tree line must start with nK:")?;
+    let (children, rest) = rest
+        .split_once(':')
+        .ok_or("a tree line must start with nK:")?;
+    let children: usize = children
+        .parse()
+        .map_err(|_| format!("bad child count {children:?}"))?;
+    let rest = rest.trim_start();
+    let (bytes, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    let bytes: u64 = bytes
+        .parse()
+        .map_err(|_| format!("bad byte count {bytes:?}"))?;
+    let mut node = HeapNode {
+        bytes,
+        address: None,
+        function: String::new(),
+        location: None,
+        below_threshold_places: None,
+        children: Vec::new(),
+    };
+    if let Some(summary) = rest.strip_prefix("in ") {
+        let places = summary
+            .split(' ')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| format!("bad summary line {rest:?}"))?;
+        node.below_threshold_places = Some(places);
+        rest.clone_into(&mut node.function);
+    } else if rest.starts_with("0x") {
+        // `0xADDR: function (location)`; Rust names contain `:`, `<`, `,` and spaces, so split
+        // once after the address and take the location from the right.
+        let (address, what) = rest
+            .split_once(": ")
+            .or_else(|| rest.split_once(':'))
+            .ok_or_else(|| format!("expected `0xADDR: function`, found {rest:?}"))?;
+        node.address = Some(address.to_owned());
+        let what = what.trim();
+        match what.strip_suffix(')').and_then(|w| w.rsplit_once(" (")) {
+            Some((function, location)) => {
+                function.clone_into(&mut node.function);
+                node.location = Some(location.to_owned());
+            }
+            None => what.clone_into(&mut node.function),
+        }
+    } else {
+        rest.clone_into(&mut node.function);
+    }
+    Ok((node, children))
+}
+
+/// A massif run, built step by step.
+///
+/// ```no_run
+/// use perfkit_profilers::Massif;
+///
+/// let outcome = Massif::command(["./target/release/my-app"]).run()?;
+/// let peak = outcome.profile.peak().unwrap();
+/// println!("peak heap {} bytes", peak.heap);
+/// for site in outcome.profile.top_sites(3) {
+///     println!("{:>10} B  {}", site.bytes, site.site);
+/// }
+/// # Ok::<(), perfkit_profilers::ProfilerError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Massif {
+    argv: Vec<OsString>,
+    pages_as_heap: bool,
+    stacks: bool,
+    threshold: Option<f64>,
+    depth: Option<u32>,
+    keep: Option<PathBuf>,
+    extra_args: Vec<OsString>,
+}
+
+/// The result of a massif run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MassifOutcome {
+    /// How the program ended.
+    pub status: ExitKind,
+    /// The parsed profile.
+    pub profile: MassifProfile,
+    /// Where massif.out was kept, if asked.
+    pub massif_out: Option<PathBuf>,
+    /// Wall time under valgrind (expect ~5× slower than native).
+    #[serde(with = "perfkit_metrics::serde_ns")]
+    pub wall: Duration,
+}
+
+impl Massif {
+    /// Profiles the heap of `argv` (program first).
+    pub fn command<I, S>(argv: I) -> Massif
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        Massif {
+            argv: argv.into_iter().map(Into::into).collect(),
+            pages_as_heap: false,
+            stacks: false,
+            threshold: None,
+            depth: None,
+            keep: None,
+            extra_args: Vec::new(),
+        }
+    }
+
+    /// Count pages mapped (mmap/brk) instead of malloc'd blocks: needed for programs with their
+    /// own allocator (jemalloc, mimalloc) that massif's malloc hooks do not see.
+    #[must_use]
+    pub fn pages_as_heap(mut self, yes: bool) -> Massif {
+        self.pages_as_heap = yes;
+        self
+    }
+
+    /// Also measure stack memory (slow).
+    #[must_use]
+    pub fn stacks(mut self, yes: bool) -> Massif {
+        self.stacks = yes;
+        self
+    }
+
+    /// Sites below this percentage of the heap are merged (massif's default 1.0).
+    #[must_use]
+    pub fn threshold(mut self, percent: f64) -> Massif {
+        self.threshold = Some(percent);
+        self
+    }
+
+    /// Maximum call-path depth (massif's default 30).
+    #[must_use]
+    pub fn depth(mut self, depth: u32) -> Massif {
+        self.depth = Some(depth);
+        self
+    }
+
+    /// Keep massif.out at this path (for `ms_print` or massif-visualizer).
+    #[must_use]
+    pub fn keep_output(mut self, path: impl Into<PathBuf>) -> Massif {
+        self.keep = Some(path.into());
+        self
+    }
+
+    /// Extra valgrind arguments, placed before the program.
+    #[must_use]
+    pub fn extra_args<I, S>(mut self, args: I) -> Massif
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.extra_args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Runs the program under massif. valgrind's own messages go to a private log, so the
+    /// program's stderr stays its own; the log's end is in the error if valgrind fails.
+    pub fn run(&self) -> Result<MassifOutcome, ProfilerError> {
+        let program = self.argv.first().ok_or(SysError::EmptyCommand)?;
+        let name = program.to_string_lossy();
+        if perfkit_sys::find_program(&name).is_none() {
+            return Err(SysError::CommandNotFound {
+                program: name.into_owned(),
+            }
+            .into());
+        }
+        if let Some(t) = self.threshold
+            && !(0.0..=100.0).contains(&t)
+        {
+            return Err(ProfilerError::InvalidOption(format!(
+                "massif threshold {t} is not a percentage (0–100)"
+            )));
+        }
+        if self.depth == Some(0) {
+            return Err(ProfilerError::InvalidOption(
+                "massif depth must be at least 1".into(),
+            ));
+        }
+        let valgrind = Tool::Valgrind.locate()?;
+        let dir = tempfile::Builder::new()
+            .prefix("perfkit-massif-")
+            .tempdir()
+            .map_err(|e| ProfilerError::io("creating a temporary directory", e))?;
+        let out = dir.path().join("massif.out");
+        let log = dir.path().join("valgrind.log");
+        let mut command = valgrind.command();
+        command.arg("--tool=massif");
+        command.arg(flag("--massif-out-file=", &out));
+        command.arg(flag("--log-file=", &log));
+        if self.pages_as_heap {
+            command.arg("--pages-as-heap=yes");
+        }
+        if self.stacks {
+            command.arg("--stacks=yes");
+        }
+        if let Some(t) = self.threshold {
+            command.arg(format!("--threshold={t}"));
+        }
+        if let Some(d) = self.depth {
+            command.arg(format!("--depth={d}"));
+        }
+        command.args(&self.extra_args).arg("--").args(&self.argv);
+        let guard = InterruptGuard::new();
+        let outcome = perfkit_sys::run(&mut command, RunOptions::default())?;
+        drop(guard);
+        if !out.is_file() {
+            let said = std::fs::read_to_string(&log).unwrap_or_default();
+            return Err(ProfilerError::ToolFailed {
+                tool: Tool::Valgrind,
+                detail: format!(
+                    "massif wrote no profile ({}): {}",
+                    outcome.status,
+                    tail(&said, 6)
+                ),
+            });
+        }
+        let profile = MassifProfile::from_file(&out)?;
+        let massif_out = match &self.keep {
+            Some(path) => {
+                crate::persist(&out, path)?;
+                Some(path.clone())
+            }
+            None => None,
+        };
+        Ok(MassifOutcome {
+            status: outcome.status,
+            profile,
+            massif_out,
+            wall: outcome.wall,
+        })
+    }
+}
+
+fn flag(name: &str, path: &Path) -> OsString {
+    let mut s = OsString::from(name);
+    s.push(path);
+    s
+}
+
+/// `ms_print` of a massif.out file: massif's own text report with the ASCII graph.
+pub fn ms_print(massif_out: &Path) -> Result<String, ProfilerError> {
+    let tool: ToolInfo = Tool::MsPrint.locate()?;
+    let output = tool
+        .command()
+        .arg(massif_out)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| ProfilerError::io("running ms_print", e))?;
+    if !output.status.success() {
+        return Err(ProfilerError::ToolFailed {
+            tool: Tool::MsPrint,
+            detail: format!(
+                "ms_print {} ended with {}: {}",
+                massif_out.display(),
+                output.status,
+                tail(&String::from_utf8_lossy(&output.stderr), 4)
+            ),
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMALL: &str = r"desc: --threshold=1
+cmd: ./app big
+time_unit: i
+#-----------
+snapshot=0
+#-----------
+time=0
+mem_heap_B=0
+mem_heap_extra_B=0
+mem_stacks_B=0
+heap_tree=empty
+#-----------
+snapshot=1
+#-----------
+time=100
+mem_heap_B=3000
+mem_heap_extra_B=24
+mem_stacks_B=0
+heap_tree=peak
+n3: 3000 (heap allocation functions) malloc/new/new[], --alloc-fns, etc.
+ n1: 2000 0x10: <alloc::vec::Vec<T, A> as core::clone::Clone>::clone (vec/mod.rs:12)
+  n1: 2000 0x20: app::load_table<u8, 4> (main.rs:40)
+   n0: 2000 0x30: main (main.rs:5)
+ n1: 900 0x40: app::parse (in /usr/lib/libapp.so)
+  n0: 900 0x50: ???
+ n0: 100 in 3 places, all below massif's threshold (1.00%)
+";
+
+    #[test]
+    fn parses_snapshots_tree_and_rust_names() {
+        let p = MassifProfile::parse(SMALL).unwrap();
+        assert_eq!(p.cmd, "./app big");
+        assert_eq!(p.snapshots.len(), 2);
+        let peak = p.peak().unwrap();
+        assert_eq!((peak.index, peak.heap, peak.total()), (1, 3000, 3024));
+        let root = peak.tree.as_ref().unwrap();
+        assert_eq!(root.children.len(), 3);
+        let clone = &root.children[0];
+        assert_eq!(
+            clone.function,
+            "<alloc::vec::Vec<T, A> as core::clone::Clone>::clone"
+        );
+        assert_eq!(clone.location.as_deref(), Some("vec/mod.rs:12"));
+        assert_eq!(clone.children[0].function, "app::load_table<u8, 4>");
+        assert_eq!(root.children[2].below_threshold_places, Some(3));
+    }
+
+    #[test]
+    fn top_sites_skip_library_frames_and_keep_call_paths() {
+        let p = MassifProfile::parse(SMALL).unwrap();
+        let sites = p.top_sites(5);
+        assert_eq!(sites.len(), 2);
+        assert_eq!(sites[0].bytes, 2000);
+        assert_eq!(sites[0].site, "app::load_table<u8, 4> (main.rs:40)");
+        assert_eq!(sites[0].call_path.len(), 3);
+        assert!((sites[0].percent - 66.67).abs() < 0.01);
+        assert_eq!(sites[1].site, "app::parse (in /usr/lib/libapp.so)");
+    }
+
+    #[test]
+    fn malformed_files_are_errors() {
+        for bad in [
+            "",
+            "hello",
+            "desc: x\ncmd: y\ntime_unit: i\nsnapshot=x\n",
+            "desc: x\ncmd: y\ntime_unit: i\nsnapshot=0\ntime=1\n",
+            "desc: x\ncmd: y\ntime_unit: i\nsnapshot=0\ntime=1\nmem_heap_B=1\nmem_heap_extra_B=0\nmem_stacks_B=0\nheap_tree=odd\n",
+            "desc: x\ncmd: y\ntime_unit: i\nsnapshot=0\ntime=1\nmem_heap_B=1\nmem_heap_extra_B=0\nmem_stacks_B=0\nheap_tree=detailed\n",
+            "desc: x\ncmd: y\ntime_unit: i\nsnapshot=0\ntime=1\nmem_heap_B=1\nmem_heap_extra_B=0\nmem_stacks_B=0\nheap_tree=detailed\nn1: 5 root\n   n0: 5 0x1: f\n",
+        ] {
+            assert!(MassifProfile::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

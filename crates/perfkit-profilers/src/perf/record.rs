@@ -1,0 +1,396 @@
+//! `perf record`.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use perfkit_sys::{ExitKind, RunOptions, SysError};
+use serde::{Deserialize, Serialize};
+
+use super::{CallGraph, Event, EventChoice, PerfEnvironment};
+use crate::{InterruptGuard, ProfilerError, Tool};
+
+/// What `perf record` profiles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordTarget {
+    /// Start this program (argv, program first) under perf.
+    Command(Vec<OsString>),
+    /// Attach to running processes for a while.
+    Pids {
+        /// The processes (all their threads are sampled).
+        pids: Vec<u32>,
+        /// How long to record.
+        duration: Duration,
+    },
+}
+
+/// A `perf record` run, built step by step.
+///
+/// ```no_run
+/// use perfkit_profilers::{fold_perf_data, FoldOptions, PerfEnvironment, Record};
+///
+/// let env = PerfEnvironment::detect()?;
+/// let outcome = Record::command(["./target/release/my-app", "--input", "big.txt"])
+///     .frequency(1999)
+///     .output("my-app.perf.data")
+///     .run(&env)?;
+/// println!("{} (event {})", outcome.status, outcome.event.name);
+/// let folded = fold_perf_data(&env.perf, &outcome.perf_data, &FoldOptions::default())?;
+/// for f in folded.hot_functions(5) {
+///     println!("{:5.1}% {}", f.self_percent, f.name);
+/// }
+/// # Ok::<(), perfkit_profilers::ProfilerError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Record {
+    target: RecordTarget,
+    frequency: u32,
+    event: EventChoice,
+    call_graph: CallGraph,
+    compress: Option<bool>,
+    output: PathBuf,
+    extra_args: Vec<OsString>,
+}
+
+/// What a recording produced.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RecordOutcome {
+    /// Where the samples are.
+    pub perf_data: PathBuf,
+    /// Its size in bytes.
+    pub data_bytes: u64,
+    /// How the profiled program ended (for `Pids`, how the recording ended).
+    pub status: ExitKind,
+    /// The sampled event.
+    pub event: Event,
+    /// The call-graph mode used.
+    pub call_graph: CallGraph,
+    /// Whether records were compressed (`-z`).
+    pub compressed: bool,
+    /// Sampling frequency in Hz.
+    pub frequency: u32,
+    /// Wall time of the recording.
+    #[serde(with = "perfkit_metrics::serde_ns")]
+    pub wall: Duration,
+    /// Whether Ctrl-C ended the recording.
+    pub interrupted: bool,
+    /// Things the user should know (paranoid level, event fallback).
+    pub notes: Vec<String>,
+}
+
+impl Record {
+    /// Profiles `argv` (program first) from its start to its end.
+    pub fn command<I, S>(argv: I) -> Record
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        Record::new(RecordTarget::Command(
+            argv.into_iter().map(Into::into).collect(),
+        ))
+    }
+
+    /// Attaches to `pids` for `duration`.
+    pub fn pids(pids: impl IntoIterator<Item = u32>, duration: Duration) -> Record {
+        Record::new(RecordTarget::Pids {
+            pids: pids.into_iter().collect(),
+            duration,
+        })
+    }
+
+    fn new(target: RecordTarget) -> Record {
+        Record {
+            target,
+            frequency: 997,
+            event: EventChoice::Auto,
+            call_graph: CallGraph::DEFAULT,
+            compress: None,
+            output: PathBuf::from("perf.data"),
+            extra_args: Vec::new(),
+        }
+    }
+
+    /// Samples per second per CPU (default 997: prime, so it does not beat with periodic work).
+    #[must_use]
+    pub fn frequency(mut self, hz: u32) -> Record {
+        self.frequency = hz;
+        self
+    }
+
+    /// The event (default [`EventChoice::Auto`]).
+    #[must_use]
+    pub fn event(mut self, event: EventChoice) -> Record {
+        self.event = event;
+        self
+    }
+
+    /// The call-graph mode (default [`CallGraph::DEFAULT`]).
+    #[must_use]
+    pub fn call_graph(mut self, call_graph: CallGraph) -> Record {
+        self.call_graph = call_graph;
+        self
+    }
+
+    /// Compress records with zstd (`-z`). Default: when recording DWARF stacks and perf
+    /// supports it, because DWARF samples are large and compress well.
+    #[must_use]
+    pub fn compress(mut self, compress: bool) -> Record {
+        self.compress = Some(compress);
+        self
+    }
+
+    /// Where to write perf.data (default `perf.data`). Written to a temporary name beside it
+    /// and renamed when complete, so an existing file is replaced only by a finished one.
+    #[must_use]
+    pub fn output(mut self, path: impl Into<PathBuf>) -> Record {
+        self.output = path.into();
+        self
+    }
+
+    /// Extra arguments for `perf record`, placed before the command.
+    #[must_use]
+    pub fn extra_args<I, S>(mut self, args: I) -> Record
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.extra_args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// The target.
+    #[must_use]
+    pub fn target(&self) -> &RecordTarget {
+        &self.target
+    }
+
+    fn validate(&self) -> Result<(), ProfilerError> {
+        if self.frequency == 0 || self.frequency > 100_000 {
+            return Err(ProfilerError::InvalidOption(format!(
+                "frequency {} Hz is out of range: use 1..=100000 (997 is a good default)",
+                self.frequency
+            )));
+        }
+        match &self.target {
+            RecordTarget::Command(argv) => {
+                let Some(program) = argv.first() else {
+                    return Err(SysError::EmptyCommand.into());
+                };
+                let name = program.to_string_lossy();
+                if perfkit_sys::find_program(&name).is_none() {
+                    return Err(SysError::CommandNotFound {
+                        program: name.into_owned(),
+                    }
+                    .into());
+                }
+            }
+            RecordTarget::Pids { pids, duration } => {
+                if pids.is_empty() {
+                    return Err(ProfilerError::InvalidOption(
+                        "no process to attach to: give at least one PID".into(),
+                    ));
+                }
+                if duration.is_zero() {
+                    return Err(ProfilerError::InvalidOption(
+                        "the recording duration must be more than 0 s".into(),
+                    ));
+                }
+                for pid in pids {
+                    if !Path::new(&format!("/proc/{pid}")).exists() {
+                        return Err(SysError::NoSuchProcess { pid: *pid }.into());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The `perf record` arguments (after `perf`), with `data` as the output path.
+    #[must_use]
+    pub fn perf_args(&self, event: &Event, compress: bool, data: &Path) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec![
+            "record".into(),
+            "-F".into(),
+            self.frequency.to_string().into(),
+            "-e".into(),
+            event.name.clone().into(),
+        ];
+        if let Some(cg) = self.call_graph.perf_arg() {
+            args.push("--call-graph".into());
+            args.push(cg.into());
+        }
+        if compress {
+            args.push("-z".into());
+        }
+        args.push("-q".into());
+        args.push("-o".into());
+        args.push(data.into());
+        args.extend(self.extra_args.iter().cloned());
+        match &self.target {
+            RecordTarget::Command(command) => {
+                args.push("--".into());
+                args.extend(command.iter().cloned());
+            }
+            RecordTarget::Pids { pids, duration } => {
+                let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+                args.push("-p".into());
+                args.push(list.join(",").into());
+                args.push("--".into());
+                args.push("sleep".into());
+                args.push(format!("{:.3}", duration.as_secs_f64()).into());
+            }
+        }
+        args
+    }
+
+    /// Records. The program's stdin, stdout and stderr are this process's; Ctrl-C reaches the
+    /// program and perf, and what was recorded until then is kept.
+    ///
+    /// A program that fails (non-zero exit, a signal, a panic) still yields a profile: its
+    /// status is in [`RecordOutcome::status`].
+    pub fn run(&self, env: &PerfEnvironment) -> Result<RecordOutcome, ProfilerError> {
+        self.validate()?;
+        let mut notes = env.check_record()?;
+        let event = env.event(&self.event);
+        if let Some(note) = &event.note {
+            notes.push(note.clone());
+        }
+        let compress = self.compress.unwrap_or_else(|| {
+            matches!(self.call_graph, CallGraph::Dwarf { .. }) && env.supports_compression()
+        });
+        if compress && !env.supports_compression() {
+            return Err(ProfilerError::InvalidOption(format!(
+                "this perf ({}) cannot compress records (needs perf ≥ 5.5 built with zstd): \
+                 drop the compression option",
+                env.perf.version
+            )));
+        }
+
+        let output = absolute(&self.output)?;
+        let parent = output
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let staging = tempfile::Builder::new()
+            .prefix(".perfkit-record-")
+            .tempdir_in(parent)
+            .map_err(|e| {
+                ProfilerError::io(
+                    format!(
+                        "cannot write the profile to {} (does the directory exist and is it writable?)",
+                        parent.display()
+                    ),
+                    e,
+                )
+            })?;
+        let data = staging.path().join("perf.data");
+
+        let mut command = env.perf.command();
+        command.args(self.perf_args(&event, compress, &data));
+        let guard = InterruptGuard::new();
+        let outcome = perfkit_sys::run(&mut command, RunOptions::default())?;
+        let interrupted = guard.interrupted();
+        drop(guard);
+
+        let data_bytes = std::fs::metadata(&data).map_or(0, |m| m.len());
+        if data_bytes == 0 {
+            return Err(ProfilerError::ToolFailed {
+                tool: Tool::Perf,
+                detail: format!(
+                    "perf record wrote no data ({}); its message is above",
+                    outcome.status
+                ),
+            });
+        }
+        std::fs::rename(&data, &output).map_err(|e| {
+            ProfilerError::io(
+                format!("cannot move the profile to {}", output.display()),
+                e,
+            )
+        })?;
+        Ok(RecordOutcome {
+            perf_data: output,
+            data_bytes,
+            status: outcome.status,
+            event,
+            call_graph: self.call_graph,
+            compressed: compress,
+            frequency: self.frequency,
+            wall: outcome.wall,
+            interrupted,
+            notes,
+        })
+    }
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, ProfilerError> {
+    std::path::absolute(path)
+        .map_err(|e| ProfilerError::io(format!("invalid output path {}", path.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Tool, ToolInfo, Version};
+
+    #[test]
+    fn arguments_for_a_command_and_for_pids() {
+        let event = Event {
+            name: "cpu-clock".into(),
+            note: None,
+        };
+        let args = Record::command(["app", "--flag"]).frequency(499).perf_args(
+            &event,
+            true,
+            Path::new("/tmp/x.data"),
+        );
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args.join(" "),
+            "record -F 499 -e cpu-clock --call-graph dwarf,16384 -z -q -o /tmp/x.data -- app --flag"
+        );
+        let args = Record::pids([1, 2], Duration::from_millis(2500))
+            .call_graph(CallGraph::None)
+            .perf_args(&event, false, Path::new("p"));
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args.join(" "),
+            "record -F 997 -e cpu-clock -q -o p -p 1,2 -- sleep 2.500"
+        );
+    }
+
+    #[test]
+    fn bad_targets_are_rejected_before_perf_runs() {
+        let env = PerfEnvironment {
+            perf: ToolInfo {
+                tool: Tool::Perf,
+                path: "/nonexistent/perf".into(),
+                version: Version::parse("6.1").unwrap(),
+            },
+            paranoid: Some(2),
+            root: true,
+            hardware_events: false,
+        };
+        let err = Record::command(["perfkit-no-such-program"])
+            .run(&env)
+            .unwrap_err();
+        assert!(err.to_string().contains("not found"), "{err}");
+        let err = Record::command(Vec::<String>::new()).run(&env).unwrap_err();
+        assert!(err.to_string().contains("empty"), "{err}");
+        let err = Record::pids([u32::MAX - 1], Duration::from_secs(1))
+            .run(&env)
+            .unwrap_err();
+        assert!(err.to_string().contains("no process"), "{err}");
+        let err = Record::command(["true"])
+            .frequency(0)
+            .run(&env)
+            .unwrap_err();
+        assert!(err.to_string().contains("frequency"), "{err}");
+    }
+}

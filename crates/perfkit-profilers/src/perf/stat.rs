@@ -1,0 +1,324 @@
+//! `perf stat -x,`.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use perfkit_sys::{ExitKind, RunOptions, SysError};
+use serde::{Deserialize, Serialize};
+
+use super::{PerfEnvironment, RecordTarget};
+use crate::{InterruptGuard, ProfilerError, Tool};
+
+/// A counter's value. `<not supported>` (no such hardware counter here) and `<not counted>`
+/// (the counter never ran) are kept as such: they are not zero.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum StatValue {
+    /// The counted value (in the counter's unit).
+    Count(f64),
+    /// The event does not exist on this machine (typical for hardware events in VMs).
+    Unsupported,
+    /// The event exists but was not counted (multiplexing starved it, or the program ended first).
+    NotCounted,
+}
+
+/// One line of `perf stat`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatCounter {
+    /// The event name as perf prints it (`task-clock`, `cycles:u`, ...).
+    pub event: String,
+    /// The value.
+    pub value: StatValue,
+    /// The value's unit (`msec` for the clocks), if any.
+    pub unit: Option<String>,
+    /// Relative standard deviation across repeats, in percent (with `--repeat`).
+    pub variance_percent: Option<f64>,
+    /// Nanoseconds the counter ran.
+    pub run_time_ns: Option<u64>,
+    /// Percentage of the time the counter was enabled (below 100 when multiplexed).
+    pub enabled_percent: Option<f64>,
+    /// perf's derived metric, e.g. `0.52 CPUs utilized` or `1.9 insn per cycle`.
+    pub metric: Option<Metric>,
+}
+
+/// A derived metric perf prints beside a counter.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    /// The number.
+    pub value: f64,
+    /// What it is (`CPUs utilized`, `/sec`, `insn per cycle`, ...).
+    pub unit: String,
+}
+
+impl StatCounter {
+    /// The counted value, `None` when unsupported or not counted.
+    #[must_use]
+    pub fn count(&self) -> Option<f64> {
+        match self.value {
+            StatValue::Count(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// A `perf stat` run.
+///
+/// ```no_run
+/// use perfkit_profilers::{PerfEnvironment, Stat};
+///
+/// let env = PerfEnvironment::detect()?;
+/// let outcome = Stat::command(["gzip", "-k", "-f", "big.txt"]).repeat(3).run(&env)?;
+/// for c in &outcome.counters {
+///     println!("{:>20} {:?}", c.event, c.value);
+/// }
+/// # Ok::<(), perfkit_profilers::ProfilerError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Stat {
+    target: RecordTarget,
+    events: Vec<String>,
+    repeat: u32,
+}
+
+/// The result of a `perf stat` run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StatOutcome {
+    /// How the (last) run of the program ended.
+    pub status: ExitKind,
+    /// The counters in perf's order.
+    pub counters: Vec<StatCounter>,
+    /// Wall time of the whole `perf stat` run.
+    #[serde(with = "perfkit_metrics::serde_ns")]
+    pub wall: Duration,
+    /// How many times the program ran.
+    pub repeat: u32,
+}
+
+impl StatOutcome {
+    /// The counter whose event name is `event` (ignoring a `:u`/`:k` modifier).
+    #[must_use]
+    pub fn counter(&self, event: &str) -> Option<&StatCounter> {
+        self.counters
+            .iter()
+            .find(|c| c.event == event || c.event.split(':').next() == Some(event))
+    }
+}
+
+impl Stat {
+    /// Counts events of `argv` (program first).
+    pub fn command<I, S>(argv: I) -> Stat
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        Stat {
+            target: RecordTarget::Command(argv.into_iter().map(Into::into).collect()),
+            events: Vec::new(),
+            repeat: 1,
+        }
+    }
+
+    /// Counts events of running processes for `duration`.
+    pub fn pids(pids: impl IntoIterator<Item = u32>, duration: Duration) -> Stat {
+        Stat {
+            target: RecordTarget::Pids {
+                pids: pids.into_iter().collect(),
+                duration,
+            },
+            events: Vec::new(),
+            repeat: 1,
+        }
+    }
+
+    /// Events to count (default: perf's default set).
+    #[must_use]
+    pub fn events<I, S>(mut self, events: I) -> Stat
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.events.extend(events.into_iter().map(Into::into));
+        self
+    }
+
+    /// Run the program `n` times and report means with their variance.
+    #[must_use]
+    pub fn repeat(mut self, n: u32) -> Stat {
+        self.repeat = n.max(1);
+        self
+    }
+
+    /// Runs `perf stat`. The counters go to a private file, so the program's own stderr never
+    /// mixes with them.
+    pub fn run(&self, env: &PerfEnvironment) -> Result<StatOutcome, ProfilerError> {
+        let dir = tempfile::Builder::new()
+            .prefix("perfkit-stat-")
+            .tempdir()
+            .map_err(|e| ProfilerError::io("creating a temporary directory", e))?;
+        let out = dir.path().join("stat.csv");
+        let mut command = env.perf.command();
+        command.args(["stat", "-x,", "-o"]).arg(&out);
+        for event in &self.events {
+            command.args(["-e", event]);
+        }
+        if self.repeat > 1 {
+            command.args(["-r", &self.repeat.to_string()]);
+        }
+        match &self.target {
+            RecordTarget::Command(argv) => {
+                let program = argv.first().ok_or(SysError::EmptyCommand)?;
+                let name = program.to_string_lossy();
+                if perfkit_sys::find_program(&name).is_none() {
+                    return Err(SysError::CommandNotFound {
+                        program: name.into_owned(),
+                    }
+                    .into());
+                }
+                command.arg("--").args(argv);
+            }
+            RecordTarget::Pids { pids, duration } => {
+                for pid in pids {
+                    if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                        return Err(SysError::NoSuchProcess { pid: *pid }.into());
+                    }
+                }
+                let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+                command
+                    .args(["-p", &list.join(",")])
+                    .args(["--", "sleep"])
+                    .arg(format!("{:.3}", duration.as_secs_f64()));
+            }
+        }
+        let guard = InterruptGuard::new();
+        let outcome = perfkit_sys::run(&mut command, RunOptions::default())?;
+        drop(guard);
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        let counters = parse_stat_csv(&text)?;
+        if counters.is_empty() {
+            let reason = text
+                .lines()
+                .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
+                .map_or_else(
+                    || "its message is above".to_owned(),
+                    |l| format!("it said {l:?}"),
+                );
+            return Err(ProfilerError::ToolFailed {
+                tool: Tool::Perf,
+                detail: format!("perf stat counted nothing ({}); {reason}", outcome.status),
+            });
+        }
+        Ok(StatOutcome {
+            status: outcome.status,
+            counters,
+            wall: outcome.wall,
+            repeat: self.repeat,
+        })
+    }
+}
+
+/// Parses `perf stat -x,` output. Comment lines (`#`), blank lines and perf's messages (lines
+/// that are not counters) are skipped; a line that looks like a counter but is malformed is an
+/// error.
+pub(crate) fn parse_stat_csv(text: &str) -> Result<Vec<StatCounter>, ProfilerError> {
+    let mut counters = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim_end();
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.len() < 3 {
+            continue;
+        }
+        let value = match fields[0].trim() {
+            "<not supported>" => StatValue::Unsupported,
+            "<not counted>" => StatValue::NotCounted,
+            v => match v.parse::<f64>() {
+                Ok(n) if n.is_finite() => StatValue::Count(n),
+                // A message such as "Workload failed: ..." has no counter value: skip it.
+                _ => continue,
+            },
+        };
+        let event = fields[2].trim();
+        if event.is_empty() {
+            return Err(ProfilerError::parse(
+                "perf stat output",
+                index + 1,
+                format!("counter without an event name: {line:.80}"),
+            ));
+        }
+        let mut rest = &fields[3..];
+        let variance_percent = match rest.first() {
+            Some(f) if f.ends_with('%') => {
+                rest = &rest[1..];
+                f.trim_end_matches('%').parse().ok()
+            }
+            _ => None,
+        };
+        let number = |i: usize| rest.get(i).and_then(|f| f.trim().parse::<f64>().ok());
+        let metric = match (number(2), rest.get(3)) {
+            (Some(value), Some(unit)) if !unit.trim().is_empty() => Some(Metric {
+                value,
+                unit: unit.trim().to_owned(),
+            }),
+            _ => None,
+        };
+        counters.push(StatCounter {
+            event: event.to_owned(),
+            value,
+            unit: Some(fields[1].trim())
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned),
+            variance_percent,
+            run_time_ns: rest.first().and_then(|f| f.trim().parse().ok()),
+            enabled_percent: number(1),
+            metric,
+        });
+    }
+    Ok(counters)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_values_unsupported_and_metrics() {
+        let text = "# started on Wed Nov 25 22:57:44 2026\n\n\
+            0.89,msec,task-clock,891794,100.00,0.504,CPUs utilized\n\
+            62,,page-faults,891794,100.00,69.523,K/sec\n\
+            <not supported>,,cycles,0,100.00,,\n\
+            <not counted>,,instructions:u,0,0.00,,\n";
+        let c = parse_stat_csv(text).unwrap();
+        assert_eq!(c.len(), 4);
+        assert_eq!(c[0].value, StatValue::Count(0.89));
+        assert_eq!(c[0].unit.as_deref(), Some("msec"));
+        assert_eq!(c[0].run_time_ns, Some(891_794));
+        assert_eq!(c[0].metric.as_ref().unwrap().unit, "CPUs utilized");
+        assert_eq!(c[1].value, StatValue::Count(62.0));
+        assert_eq!(c[1].unit, None);
+        assert_eq!(c[2].value, StatValue::Unsupported);
+        assert_eq!(c[2].metric, None);
+        assert_eq!(c[3].value, StatValue::NotCounted);
+    }
+
+    #[test]
+    fn repeat_output_has_a_variance_column() {
+        let c = parse_stat_csv("0.53,msec,task-clock,16.57%,529358,100.00,0.396,CPUs utilized\n")
+            .unwrap();
+        assert_eq!(c[0].variance_percent, Some(16.57));
+        assert_eq!(c[0].run_time_ns, Some(529_358));
+        assert_eq!(c[0].enabled_percent, Some(100.0));
+        assert_eq!(c[0].metric.as_ref().unwrap().value, 0.396);
+    }
+
+    #[test]
+    fn messages_are_skipped_and_bad_counters_rejected() {
+        assert!(
+            parse_stat_csv("Workload failed: No such file or directory\n")
+                .unwrap()
+                .is_empty()
+        );
+        assert!(parse_stat_csv("12,,,1,100\n").is_err());
+    }
+}
