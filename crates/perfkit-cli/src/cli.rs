@@ -42,6 +42,27 @@ pub(crate) enum Commands {
     /// Benchmark commands: mean ± σ, p50/p90/p99/p99.9, CPU, peak RSS, relative speed
     #[command(after_help = BENCH_AFTER_HELP)]
     Bench(Box<BenchArgs>),
+    /// Profile a program with perf and draw a flamegraph (SVG); prints the hottest functions
+    #[command(after_help = RECORD_AFTER_HELP)]
+    Record(Box<RecordArgs>),
+    /// Draw a flamegraph from perf.data, folded stacks or perf script text
+    #[command(after_help = FLAMEGRAPH_AFTER_HELP)]
+    Flamegraph(Box<FlamegraphArgs>),
+    /// Differential flamegraph of two profiles: what got slower (red) or faster (blue)
+    #[command(after_help = DIFF_AFTER_HELP)]
+    Diff(Box<DiffArgs>),
+    /// Count events with perf stat (task-clock, page faults, hardware counters where present)
+    #[command(after_help = STAT_AFTER_HELP)]
+    Stat(Box<StatArgs>),
+    /// Heap profile with valgrind massif: peak and the allocation sites at the peak
+    #[command(after_help = HEAP_AFTER_HELP)]
+    Heap(Box<HeapArgs>),
+    /// System calls with strace: counts, errors and time, or per-call latency percentiles
+    #[command(after_help = SYSCALLS_AFTER_HELP)]
+    Syscalls(Box<SyscallsArgs>),
+    /// Library calls with ltrace (malloc/free/realloc/calloc by default)
+    #[command(after_help = LIBCALLS_AFTER_HELP)]
+    Libcalls(Box<LibcallsArgs>),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(
         after_help = "Example:\n  perfkit completions bash > ~/.local/share/bash-completion/completions/perfkit"
@@ -151,6 +172,445 @@ pub(crate) struct BenchArgs {
     pub(crate) export_markdown: Option<PathBuf>,
 
     /// No progress bar and no warnings.
+    #[arg(short = 'q', long)]
+    pub(crate) quiet: bool,
+}
+
+/// The exit-status paragraph of every command that runs a program.
+macro_rules! pass_through {
+    () => {
+        "perfkit exits with the profiled program's exit code (or re-raises the signal that ended
+it), so a failing program fails your script; perfkit's own errors exit 2. Ctrl-C stops the
+program and keeps what was recorded."
+    };
+}
+
+const RECORD_AFTER_HELP: &str = concat!(
+    "\
+Examples:
+  perfkit record -- ./target/release/my-app --input big.txt
+  perfkit record -o before.svg --folded before.folded -- ./my-app
+  perfkit record --pid 4242 --duration 30s -o server.svg
+  perfkit record --call-graph fp -F 1999 -- ./built-with-frame-pointers
+
+Call graphs: `dwarf` (default, 16 KiB of stack per sample, compressed with -z when perf can)
+gives complete stacks for release builds, which have no frame pointers; `fp` is far smaller
+but needs RUSTFLAGS='-C force-frame-pointers=yes'. Counts are samples unless --period.
+Without hardware counters (most VMs) perfkit samples the cpu-clock timer and says so.
+
+",
+    pass_through!()
+);
+
+const FLAMEGRAPH_AFTER_HELP: &str = "\
+INPUT is detected by content: a perf.data file, folded stacks (`a;b;c 12` lines), or perf
+script text; `-` reads standard input.
+
+Examples:
+  perfkit flamegraph perf.data -o flame.svg
+  perf script | perfkit flamegraph - -o flame.svg --title 'my run'
+  perfkit flamegraph app.folded --inverted -o icicle.svg";
+
+const DIFF_AFTER_HELP: &str = "\
+BEFORE and AFTER are each perf.data, folded stacks or perf script text. The graph has the
+shape of AFTER; red frames grew, blue frames shrank. Counts are normalised so that a longer
+run does not look uniformly worse (--no-normalize to compare raw counts).
+
+Example:
+  perfkit record --folded before.folded -o before.svg -- ./old-app
+  perfkit record --folded after.folded -o after.svg -- ./new-app
+  perfkit diff before.folded after.folded -o diff.svg";
+
+const STAT_AFTER_HELP: &str = concat!(
+    "\
+Examples:
+  perfkit stat -- ./target/release/my-app
+  perfkit stat -r 5 -e task-clock,page-faults,cycles -- ./my-app
+  perfkit stat --pid 4242 --duration 10s
+
+Counters the machine lacks (hardware counters in VMs) show as `not supported`, never 0.
+
+",
+    pass_through!()
+);
+
+const HEAP_AFTER_HELP: &str = concat!(
+    "\
+Examples:
+  perfkit heap -- ./target/release/my-app
+  perfkit heap --massif-out app.massif --top 10 -- ./my-app
+  perfkit heap --pages-as-heap -- ./app-with-jemalloc
+
+valgrind runs the program ~5-50x slower. Programs with their own allocator (jemalloc,
+mimalloc) need --pages-as-heap.
+
+",
+    pass_through!()
+);
+
+const SYSCALLS_AFTER_HELP: &str = concat!(
+    "\
+Examples:
+  perfkit syscalls -- ./my-app            counts, errors and time per syscall (strace -c)
+  perfkit syscalls --trace -- ./my-app    latency p50/p99 per syscall (strace -T)
+  perfkit syscalls -w -e %file -- ./my-app   wall-clock time, file syscalls only
+  perfkit syscalls --pid 4242 --duration 5s
+
+The program's own stderr never mixes with strace's output.
+
+",
+    pass_through!()
+);
+
+const LIBCALLS_AFTER_HELP: &str = concat!(
+    "\
+Rust binaries call libc through the GOT, not the PLT, so plain ltrace sees almost nothing.
+perfkit passes `-x malloc+free+realloc+calloc@libc.so*` unless you give your own -x patterns.
+ltrace adds tens of microseconds per traced call.
+
+Examples:
+  perfkit libcalls -- ./my-app
+  perfkit libcalls -x 'memcpy+memmove@libc.so*' -x 'deflate*@libz.so*' -- ./my-app
+
+",
+    pass_through!()
+);
+
+/// What to profile: a command, or running processes for a while.
+#[derive(Debug, Args)]
+pub(crate) struct TargetArgs {
+    /// The program and its arguments, after `--`.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub(crate) command: Vec<std::ffi::OsString>,
+
+    /// Attach to running processes instead (comma-separated or repeated).
+    #[arg(
+        long,
+        value_name = "PID",
+        value_delimiter = ',',
+        conflicts_with = "command"
+    )]
+    pub(crate) pid: Vec<u32>,
+
+    /// How long to watch --pid processes.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, requires = "pid")]
+    pub(crate) duration: Duration,
+}
+
+/// Flamegraph drawing options.
+#[derive(Debug, Args)]
+pub(crate) struct FlameArgs {
+    /// Title of the graph.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) title: Option<String>,
+
+    /// Second line under the title (default: what was profiled).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) subtitle: Option<String>,
+
+    /// Colour palette: rust, hot, mem, io, java, js, perl, python, red, green, blue, aqua,
+    /// yellow, purple, orange, wakeup.
+    #[arg(long, value_name = "NAME", default_value = "rust")]
+    pub(crate) palette: String,
+
+    /// Leave out frames narrower than this many pixels.
+    #[arg(long, value_name = "PIXELS", default_value_t = 0.1)]
+    pub(crate) min_width: f64,
+
+    /// Icicle graph: roots at the top.
+    #[arg(long, visible_alias = "icicle")]
+    pub(crate) inverted: bool,
+
+    /// Flame chart: x is time order instead of merged alphabetically.
+    #[arg(long)]
+    pub(crate) flame_chart: bool,
+
+    /// Reverse stacks (leaf at the root): who calls the hot functions.
+    #[arg(long)]
+    pub(crate) reverse: bool,
+
+    /// Image width in pixels (default 1200; the SVG scales in a browser anyway).
+    #[arg(long, value_name = "PIXELS")]
+    pub(crate) width: Option<usize>,
+}
+
+/// How samples are folded.
+#[derive(Debug, Args)]
+pub(crate) struct FoldArgs {
+    /// Resolve inlined functions into frames (perf script runs addr2line: several times slower).
+    #[arg(long)]
+    pub(crate) inline: bool,
+
+    /// Sum sample periods (nanoseconds for cpu-clock) instead of counting samples.
+    #[arg(long)]
+    pub(crate) period: bool,
+}
+
+/// `perfkit record` options.
+#[derive(Debug, Args)]
+pub(crate) struct RecordArgs {
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+
+    /// Where to write the flamegraph.
+    #[arg(
+        short = 'o',
+        long,
+        value_name = "FILE.svg",
+        default_value = "flame.svg"
+    )]
+    pub(crate) output: PathBuf,
+
+    /// Also keep the folded stacks here.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) folded: Option<PathBuf>,
+
+    /// Keep perf.data here (default: a temporary file, deleted).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) perf_data: Option<PathBuf>,
+
+    /// Also write `perf report --stdio` text here.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) report: Option<PathBuf>,
+
+    /// Samples per second.
+    #[arg(short = 'F', long, value_name = "HZ", default_value_t = 997)]
+    pub(crate) frequency: u32,
+
+    /// perf event to sample (default: cycles, or cpu-clock without hardware counters).
+    #[arg(short = 'e', long, value_name = "EVENT")]
+    pub(crate) event: Option<String>,
+
+    /// Call-graph mode: dwarf[,BYTES] (default dwarf,16384), fp, lbr or none.
+    #[arg(short = 'g', long, value_name = "MODE")]
+    pub(crate) call_graph: Option<String>,
+
+    /// Do not compress perf.data (compression is on for dwarf when perf supports it).
+    #[arg(long)]
+    pub(crate) no_compress: bool,
+
+    /// Record BPF program events (off by default: perf then waits up to 1 s at exit, and they
+    /// matter only when profiling eBPF programs).
+    #[arg(long)]
+    pub(crate) bpf_events: bool,
+
+    #[command(flatten)]
+    pub(crate) fold: FoldArgs,
+
+    #[command(flatten)]
+    pub(crate) flame: FlameArgs,
+
+    /// How many of the hottest functions to print.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub(crate) top: usize,
+
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// No progress and no notes.
+    #[arg(short = 'q', long)]
+    pub(crate) quiet: bool,
+}
+
+/// `perfkit flamegraph` options.
+#[derive(Debug, Args)]
+pub(crate) struct FlamegraphArgs {
+    /// perf.data, folded stacks, perf script text, or `-` for standard input.
+    #[arg(value_name = "INPUT")]
+    pub(crate) input: PathBuf,
+
+    /// Where to write the flamegraph.
+    #[arg(
+        short = 'o',
+        long,
+        value_name = "FILE.svg",
+        default_value = "flame.svg"
+    )]
+    pub(crate) output: PathBuf,
+
+    /// Also write the folded stacks here.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) folded: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub(crate) fold: FoldArgs,
+
+    #[command(flatten)]
+    pub(crate) flame: FlameArgs,
+
+    /// How many of the hottest functions to print.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub(crate) top: usize,
+
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// No progress.
+    #[arg(short = 'q', long)]
+    pub(crate) quiet: bool,
+}
+
+/// `perfkit diff` options.
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    /// The baseline profile (perf.data, folded, or perf script text).
+    #[arg(value_name = "BEFORE")]
+    pub(crate) before: PathBuf,
+
+    /// The new profile.
+    #[arg(value_name = "AFTER")]
+    pub(crate) after: PathBuf,
+
+    /// Where to write the differential flamegraph.
+    #[arg(short = 'o', long, value_name = "FILE.svg", default_value = "diff.svg")]
+    pub(crate) output: PathBuf,
+
+    /// Compare raw counts instead of scaling BEFORE to AFTER's total.
+    #[arg(long)]
+    pub(crate) no_normalize: bool,
+
+    #[command(flatten)]
+    pub(crate) fold: FoldArgs,
+
+    #[command(flatten)]
+    pub(crate) flame: FlameArgs,
+
+    /// How many of the biggest changes to print.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub(crate) top: usize,
+
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// No progress.
+    #[arg(short = 'q', long)]
+    pub(crate) quiet: bool,
+}
+
+/// `perfkit stat` options.
+#[derive(Debug, Args)]
+pub(crate) struct StatArgs {
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+
+    /// Events to count (comma-separated or repeated; default: perf's set).
+    #[arg(short = 'e', long, value_name = "EVENT", value_delimiter = ',')]
+    pub(crate) event: Vec<String>,
+
+    /// Run the program N times; values are means, with their variation.
+    #[arg(short = 'r', long, value_name = "N", default_value_t = 1)]
+    pub(crate) repeat: u32,
+
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// No notes.
+    #[arg(short = 'q', long)]
+    pub(crate) quiet: bool,
+}
+
+/// `perfkit heap` options.
+#[derive(Debug, Args)]
+pub(crate) struct HeapArgs {
+    /// The program and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub(crate) command: Vec<std::ffi::OsString>,
+
+    /// Count mapped pages (mmap/brk) instead of malloc'd blocks (custom allocators).
+    #[arg(long)]
+    pub(crate) pages_as_heap: bool,
+
+    /// Also measure stacks (slow).
+    #[arg(long)]
+    pub(crate) stacks: bool,
+
+    /// Merge sites below this percentage of the heap (massif's default 1.0).
+    #[arg(long, value_name = "PERCENT")]
+    pub(crate) threshold: Option<f64>,
+
+    /// Maximum call-path depth (massif's default 30).
+    #[arg(long, value_name = "N")]
+    pub(crate) depth: Option<u32>,
+
+    /// Keep massif.out here (for `ms_print` or massif-visualizer).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) massif_out: Option<PathBuf>,
+
+    /// Print `ms_print`'s text report (with its ASCII graph) instead of perfkit's summary.
+    #[arg(long, conflicts_with = "json")]
+    pub(crate) ms_print: bool,
+
+    /// How many allocation sites to print.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub(crate) top: usize,
+
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// No notes.
+    #[arg(short = 'q', long)]
+    pub(crate) quiet: bool,
+}
+
+/// `perfkit syscalls` options.
+#[derive(Debug, Args)]
+pub(crate) struct SyscallsArgs {
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+
+    /// Trace every call with its duration and report latency percentiles per syscall.
+    #[arg(long)]
+    pub(crate) trace: bool,
+
+    /// Time syscalls by wall clock (includes time blocked) instead of system CPU time.
+    #[arg(short = 'w', long, conflicts_with = "trace")]
+    pub(crate) wall_clock: bool,
+
+    /// Only these syscalls (strace -e trace= syntax: `openat,read`, `%file`, `%network`).
+    #[arg(short = 'e', long, value_name = "EXPR")]
+    pub(crate) filter: Option<String>,
+
+    /// How many syscalls to print (0: all).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub(crate) top: usize,
+
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// No notes.
+    #[arg(short = 'q', long)]
+    pub(crate) quiet: bool,
+}
+
+/// `perfkit libcalls` options.
+#[derive(Debug, Args)]
+pub(crate) struct LibcallsArgs {
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+
+    /// ltrace -x symbol pattern (repeatable), e.g. `malloc+free@libc.so*` or `*@libz.so*`.
+    #[arg(short = 'x', long = "pattern", value_name = "PATTERN")]
+    pub(crate) patterns: Vec<String>,
+
+    /// Trace only the -x symbols, not calls through PLT stubs.
+    #[arg(long)]
+    pub(crate) no_plt: bool,
+
+    /// How many functions to print (0: all).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub(crate) top: usize,
+
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// No notes.
     #[arg(short = 'q', long)]
     pub(crate) quiet: bool,
 }

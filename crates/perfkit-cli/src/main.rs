@@ -1,24 +1,32 @@
 //! `perfkit`: the command-line face of the perfkit toolkit.
 //!
 //! This crate only parses arguments and prints; the work is done by the library crates
-//! (`perfkit-sys` runs and measures commands, `perfkit-metrics` does the statistics).
+//! (`perfkit-sys` runs and measures commands, `perfkit-metrics` does the statistics,
+//! `perfkit-profilers` drives perf, inferno, valgrind, strace and ltrace).
 //!
 //! ```text
 //! perfkit bench --warmup 3 'sleep 0.01' 'sleep 0.02'
 //! perfkit bench --runs 20 --json 'gzip -k -f data.bin' > result.json
+//! perfkit record -o flame.svg -- ./target/release/my-app
+//! perfkit diff before.folded after.folded -o diff.svg
+//! perfkit heap -- ./target/release/my-app
 //! perfkit completions bash > /etc/bash_completion.d/perfkit
 //! ```
 //!
 //! Exit codes: 0 success, 1 a check failed (a benchmarked command failed), 2 bad arguments or
-//! input, or a command that cannot start.
+//! input, or a command that cannot start. Commands that run one program under a profiler
+//! (`record`, `stat`, `heap`, `syscalls`, `libcalls`) exit with that program's status.
 
 mod bench;
 mod cli;
 mod output;
+mod profile;
+mod trace;
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
+use perfkit_profilers::ExitKind;
 
 use crate::cli::{Cli, Commands};
 
@@ -30,7 +38,14 @@ const EXIT_USAGE: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Commands::Bench(args) => bench::run(&args),
+        Commands::Bench(args) => bench::run(&args).map(|()| None),
+        Commands::Record(args) => profile::record(&args).map(Some),
+        Commands::Flamegraph(args) => profile::flamegraph(&args).map(|()| None),
+        Commands::Diff(args) => profile::diff(&args).map(|()| None),
+        Commands::Stat(args) => profile::stat(&args).map(Some),
+        Commands::Heap(args) => trace::heap(&args).map(Some),
+        Commands::Syscalls(args) => trace::syscalls(&args).map(Some),
+        Commands::Libcalls(args) => trace::libcalls(&args).map(Some),
         Commands::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -38,11 +53,12 @@ fn main() -> ExitCode {
                 "perfkit",
                 &mut std::io::stdout(),
             );
-            Ok(())
+            Ok(None)
         }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(None) => ExitCode::SUCCESS,
+        Ok(Some(status)) => pass_through(status),
         Err(error) => {
             eprintln!("error: {error:#}");
             if let Some(hint) = hint(&error) {
@@ -55,9 +71,38 @@ fn main() -> ExitCode {
 
 /// 1 when a command ran and failed, 2 for everything else (usage, input, cannot start).
 fn exit_code(error: &anyhow::Error) -> u8 {
-    match error.downcast_ref::<perfkit_sys::SysError>() {
+    let sys = error.downcast_ref::<perfkit_sys::SysError>().or_else(|| {
+        match error.downcast_ref::<perfkit_profilers::ProfilerError>() {
+            Some(perfkit_profilers::ProfilerError::Sys(e)) => Some(e),
+            _ => None,
+        }
+    });
+    match sys {
         Some(e) if e.is_command_failure() => EXIT_FAILED,
         _ => EXIT_USAGE,
+    }
+}
+
+/// Ends perfkit the way the profiled program ended: its exit code, or its signal re-raised
+/// (so a shell reports "Segmentation fault" as it would without perfkit).
+fn pass_through(status: ExitKind) -> ExitCode {
+    match status {
+        ExitKind::Exited { code } => ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1)),
+        ExitKind::Signaled { signal, .. } => {
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            #[cfg(target_os = "linux")]
+            {
+                use nix::sys::signal::{SigHandler, Signal, raise, signal as set_handler};
+                if let Ok(sig) = Signal::try_from(signal) {
+                    // SAFETY: restoring the default disposition installs no handler code.
+                    let _ = unsafe { set_handler(sig, SigHandler::SigDfl) };
+                    let _ = raise(sig);
+                }
+            }
+            ExitCode::from(u8::try_from((128 + signal) & 0xff).unwrap_or(1))
+        }
+        ExitKind::TimedOut => ExitCode::from(EXIT_FAILED),
     }
 }
 

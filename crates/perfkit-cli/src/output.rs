@@ -1,6 +1,7 @@
 //! Writing results: atomic files and progress bars.
 
 use std::io::{IsTerminal, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -10,8 +11,12 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// disk, then renamed over `path`. A crash or error leaves any previous file untouched.
 pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     let dir = parent_dir(path);
+    // A new file gets the usual 0666 & ~umask (tempfile's default is 0600); a replaced file
+    // keeps its mode.
+    let mode = std::fs::metadata(path).map_or(0o666, |m| m.permissions().mode() & 0o7777);
     let mut tmp = tempfile::Builder::new()
         .prefix(".perfkit-")
+        .permissions(std::fs::Permissions::from_mode(mode))
         .tempfile_in(dir)
         .with_context(|| {
             format!(
@@ -98,6 +103,17 @@ mod tests {
         write_atomic(&path, b"new").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+
+        // A new file is readable by others (as with any program's output, modulo umask); a
+        // replaced one keeps its mode.
+        let fresh = dir.path().join("fresh.svg");
+        write_atomic(&fresh, b"x").unwrap();
+        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+        assert_ne!(mode, 0o600, "{mode:o}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&path, b"newer").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
         let err = write_atomic(&dir.path().join("missing/out.json"), b"x").unwrap_err();
         assert!(format!("{err:#}").contains("cannot create a temporary file"));
     }

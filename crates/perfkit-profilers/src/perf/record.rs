@@ -48,6 +48,7 @@ pub struct Record {
     event: EventChoice,
     call_graph: CallGraph,
     compress: Option<bool>,
+    bpf_events: bool,
     output: PathBuf,
     extra_args: Vec<OsString>,
 }
@@ -105,6 +106,7 @@ impl Record {
             event: EventChoice::Auto,
             call_graph: CallGraph::DEFAULT,
             compress: None,
+            bpf_events: false,
             output: PathBuf::from("perf.data"),
             extra_args: Vec::new(),
         }
@@ -136,6 +138,15 @@ impl Record {
     #[must_use]
     pub fn compress(mut self, compress: bool) -> Record {
         self.compress = Some(compress);
+        self
+    }
+
+    /// Record BPF program load events (default off). perf's side-band thread for them makes
+    /// every recording wait up to a second at exit (measured: 1.2 s → 0.37 s for `true`), and
+    /// they only matter when profiling eBPF programs themselves.
+    #[must_use]
+    pub fn bpf_events(mut self, yes: bool) -> Record {
+        self.bpf_events = yes;
         self
     }
 
@@ -206,8 +217,15 @@ impl Record {
     }
 
     /// The `perf record` arguments (after `perf`), with `data` as the output path.
+    /// `no_bpf_event`: whether this perf knows `--no-bpf-event` (perf ≥ 5.1).
     #[must_use]
-    pub fn perf_args(&self, event: &Event, compress: bool, data: &Path) -> Vec<OsString> {
+    pub fn perf_args(
+        &self,
+        event: &Event,
+        compress: bool,
+        no_bpf_event: bool,
+        data: &Path,
+    ) -> Vec<OsString> {
         let mut args: Vec<OsString> = vec![
             "record".into(),
             "-F".into(),
@@ -221,6 +239,9 @@ impl Record {
         }
         if compress {
             args.push("-z".into());
+        }
+        if no_bpf_event && !self.bpf_events {
+            args.push("--no-bpf-event".into());
         }
         args.push("-q".into());
         args.push("-o".into());
@@ -286,7 +307,8 @@ impl Record {
         let data = staging.path().join("perf.data");
 
         let mut command = env.perf.command();
-        command.args(self.perf_args(&event, compress, &data));
+        let no_bpf_event = env.perf.version.at_least(5, 1);
+        command.args(self.perf_args(&event, compress, no_bpf_event, &data));
         let guard = InterruptGuard::new();
         let outcome = perfkit_sys::run(&mut command, RunOptions::default())?;
         let interrupted = guard.interrupted();
@@ -342,6 +364,7 @@ mod tests {
         let args = Record::command(["app", "--flag"]).frequency(499).perf_args(
             &event,
             true,
+            true,
             Path::new("/tmp/x.data"),
         );
         let args: Vec<String> = args
@@ -350,11 +373,12 @@ mod tests {
             .collect();
         assert_eq!(
             args.join(" "),
-            "record -F 499 -e cpu-clock --call-graph dwarf,16384 -z -q -o /tmp/x.data -- app --flag"
+            "record -F 499 -e cpu-clock --call-graph dwarf,16384 -z --no-bpf-event -q -o /tmp/x.data -- app --flag"
         );
         let args = Record::pids([1, 2], Duration::from_millis(2500))
             .call_graph(CallGraph::None)
-            .perf_args(&event, false, Path::new("p"));
+            .bpf_events(true)
+            .perf_args(&event, false, true, Path::new("p"));
         let args: Vec<String> = args
             .iter()
             .map(|a| a.to_string_lossy().into_owned())

@@ -10,6 +10,7 @@
 //!   sleep MS      sleep
 //!   exit CODE     exit with CODE
 //!   panic         panic (exit code 101)
+//!   abort         abort (SIGABRT)
 //!   stderr        write a line to stderr
 use std::hint::black_box;
 use std::io::Write;
@@ -102,6 +103,7 @@ fn main() {
             "sleep" => std::thread::sleep(Duration::from_millis(number(&args, i + 1))),
             "exit" => std::process::exit(number(&args, i + 1) as i32),
             "panic" => panic!("perfkit workload panics on purpose"),
+            "abort" => std::process::abort(),
             "stderr" => {
                 eprintln!("workload: a line on stderr");
                 i += 1;
@@ -112,6 +114,6 @@ fn main() {
                 std::process::exit(2);
             }
         }
-        i += if args[i] == "panic" { 1 } else { 2 };
+        i += if args[i] == "panic" || args[i] == "abort" { 1 } else { 2 };
     }
 }

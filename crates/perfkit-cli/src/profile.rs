@@ -1,0 +1,692 @@
+//! `perfkit record`, `flamegraph`, `diff`, `stat`: perf and flamegraphs.
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use perfkit_metrics::{format_bytes, format_std_duration};
+use perfkit_profilers::{
+    CallGraph, CountUnit, EventChoice, ExitKind, FlamegraphOptions, FoldOptions, FoldedStacks,
+    HotFunction, Palette, PerfEnvironment, Record, RecordOutcome, Stat, StatValue, ToolInfo,
+    diff_folded, fold_perf_data, fold_perf_script, perf_report, render_diff_flamegraph,
+    render_flamegraph,
+};
+use serde_json::json;
+
+use crate::cli::{DiffArgs, FlameArgs, FlamegraphArgs, FoldArgs, RecordArgs, StatArgs, TargetArgs};
+use crate::output::{check_writable_destination, progress_bar, write_atomic};
+
+/// Version of the JSON documents these commands print.
+pub(crate) const SCHEMA_VERSION: u32 = 1;
+
+pub(crate) fn record(args: &RecordArgs) -> Result<ExitKind> {
+    for path in [
+        Some(&args.output),
+        args.folded.as_ref(),
+        args.perf_data.as_ref(),
+        args.report.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        check_writable_destination(path)?;
+    }
+    let call_graph = match &args.call_graph {
+        Some(text) => CallGraph::parse(text)?,
+        None => CallGraph::DEFAULT,
+    };
+    let flame = flame_options(&args.flame)?;
+    let env = PerfEnvironment::detect()?;
+    let event_choice = args
+        .event
+        .clone()
+        .map_or(EventChoice::Auto, EventChoice::Named);
+    let staging = tempfile::Builder::new()
+        .prefix("perfkit-record-")
+        .tempdir()
+        .context("cannot create a temporary directory for perf.data")?;
+    let data = args
+        .perf_data
+        .clone()
+        .unwrap_or_else(|| staging.path().join("perf.data"));
+    let (record, what) = record_for(&args.target)?;
+    let mut record = record
+        .frequency(args.frequency)
+        .event(event_choice.clone())
+        .call_graph(call_graph)
+        .bpf_events(args.bpf_events)
+        .output(&data);
+    if args.no_compress {
+        record = record.compress(false);
+    }
+    if !args.quiet {
+        let event = env.event(&event_choice);
+        eprintln!(
+            "perfkit: recording {what} with perf ({}, {} Hz, call graph {call_graph})",
+            event.name, args.frequency
+        );
+    }
+    let outcome = record.run(&env)?;
+    if !args.quiet {
+        for note in &outcome.notes {
+            eprintln!("note: {note}");
+        }
+        if outcome.interrupted {
+            eprintln!("perfkit: interrupted; drawing what was recorded");
+        }
+    }
+
+    let fold = fold_options(&args.fold);
+    let bar = progress_bar(args.quiet || args.json);
+    bar.set_message("folding stacks (perf script)");
+    let folded = fold_perf_data(&env.perf, &outcome.perf_data, &fold);
+    bar.finish_and_clear();
+    let folded = folded?;
+
+    let mut flame = flame;
+    fold.unit
+        .count_name(&outcome.event.name)
+        .clone_into(&mut flame.count_name);
+    if flame.subtitle.is_none() {
+        flame.subtitle = Some(format!(
+            "{what} — {}, {} Hz, {} {}",
+            outcome.event.name,
+            outcome.frequency,
+            folded.total(),
+            flame.count_name
+        ));
+    }
+    write_svg(&args.output, |out| render_flamegraph(&folded, &flame, out))?;
+    if let Some(path) = &args.folded {
+        write_atomic(path, folded.to_text().as_bytes())?;
+    }
+    if let Some(path) = &args.report {
+        let text = perf_report(&env.perf, &outcome.perf_data, &[])?;
+        write_atomic(path, text.as_bytes())?;
+    }
+    print_record(args, &what, &outcome, &folded, fold.unit, &flame.count_name)?;
+    Ok(outcome.status)
+}
+
+fn print_record(
+    args: &RecordArgs,
+    what: &str,
+    outcome: &RecordOutcome,
+    folded: &FoldedStacks,
+    unit: CountUnit,
+    count_name: &str,
+) -> Result<()> {
+    let hot = folded.hot_functions(args.top);
+    if args.json {
+        let document = json!({
+            "schema_version": SCHEMA_VERSION,
+            "command": "record",
+            "target": what,
+            "svg": &args.output,
+            "folded": &args.folded,
+            "perf_data": &args.perf_data,
+            "report": &args.report,
+            "status": outcome.status,
+            "recording": outcome,
+            "unit": unit,
+            "total": folded.total(),
+            "distinct_stacks": folded.len(),
+            "top_functions": hot,
+        });
+        println!("{}", serde_json::to_string_pretty(&document)?);
+    } else {
+        print!(
+            "{}",
+            record_summary(&args.output, outcome, folded, &hot, count_name)
+        );
+    }
+    Ok(())
+}
+
+fn record_for(target: &TargetArgs) -> Result<(Record, String)> {
+    if target.pid.is_empty() {
+        if target.command.is_empty() {
+            bail!(
+                "nothing to profile: give a command after `--` (perfkit record -- ./my-app) or --pid PID"
+            );
+        }
+        Ok((
+            Record::command(target.command.iter().cloned()),
+            describe_command(&target.command),
+        ))
+    } else {
+        let pids: Vec<String> = target.pid.iter().map(u32::to_string).collect();
+        Ok((
+            Record::pids(target.pid.iter().copied(), target.duration),
+            format!(
+                "PID {} for {}",
+                pids.join(","),
+                humantime::format_duration(target.duration)
+            ),
+        ))
+    }
+}
+
+/// The command as a user would type it (quoted where needed), shortened for titles.
+pub(crate) fn describe_command(argv: &[OsString]) -> String {
+    let words: Vec<String> = argv
+        .iter()
+        .map(|a| {
+            let a = a.to_string_lossy();
+            shlex::try_quote(&a).map_or_else(|_| a.to_string(), std::borrow::Cow::into_owned)
+        })
+        .collect();
+    shorten(&words.join(" "), 100)
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let keep = max.saturating_sub(1) / 2;
+    let head: String = text.chars().take(keep).collect();
+    let tail: String = text
+        .chars()
+        .rev()
+        .take(keep)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("{head}…{tail}")
+}
+
+fn record_summary(
+    svg: &Path,
+    outcome: &RecordOutcome,
+    folded: &FoldedStacks,
+    hot: &[HotFunction],
+    unit: &str,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: {} {unit} ({}, {} Hz, {} distinct stacks); perf.data {}; program: {} after {}",
+        svg.display(),
+        folded.total(),
+        outcome.event.name,
+        outcome.frequency,
+        folded.len(),
+        format_bytes(outcome.data_bytes),
+        outcome.status,
+        format_std_duration(outcome.wall),
+    );
+    out.push_str(&hot_table(hot));
+    out
+}
+
+pub(crate) fn hot_table(hot: &[HotFunction]) -> String {
+    let mut out = String::new();
+    if hot.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "\n  self%  total%    samples  function");
+    for f in hot {
+        let _ = writeln!(
+            out,
+            "{:>6.1}% {:>6.1}% {:>10}  {}",
+            f.self_percent,
+            f.inclusive_percent,
+            f.self_count,
+            shorten(&f.name, 110)
+        );
+    }
+    out
+}
+
+fn fold_options(args: &FoldArgs) -> FoldOptions {
+    FoldOptions {
+        inline: args.inline,
+        unit: if args.period {
+            CountUnit::Period
+        } else {
+            CountUnit::Samples
+        },
+        ..FoldOptions::default()
+    }
+}
+
+fn flame_options(args: &FlameArgs) -> Result<FlamegraphOptions> {
+    if !(args.min_width.is_finite() && args.min_width >= 0.0) {
+        bail!(
+            "--min-width {} is invalid: give pixels ≥ 0 (default 0.1)",
+            args.min_width
+        );
+    }
+    if args.width == Some(0) {
+        bail!("--width must be at least 1 pixel");
+    }
+    let defaults = FlamegraphOptions::default();
+    Ok(FlamegraphOptions {
+        title: args.title.clone().unwrap_or(defaults.title),
+        subtitle: args.subtitle.clone(),
+        palette: Palette::parse(&args.palette)?,
+        min_width: args.min_width,
+        inverted: args.inverted,
+        flame_chart: args.flame_chart,
+        reverse: args.reverse,
+        count_name: defaults.count_name,
+        width: args.width,
+    })
+}
+
+fn write_svg(
+    path: &Path,
+    render: impl FnOnce(&mut Vec<u8>) -> Result<(), perfkit_profilers::ProfilerError>,
+) -> Result<()> {
+    let mut svg = Vec::new();
+    render(&mut svg)?;
+    write_atomic(path, &svg)
+}
+
+/// What a profile input turned out to be.
+enum Input {
+    /// A perf.data file on disk.
+    PerfData(PathBuf),
+    /// Text (folded stacks or perf script output), streamed.
+    Text(Box<dyn BufRead>),
+}
+
+/// Opens INPUT and detects its kind from its first bytes. perf.data piped on stdin is spooled
+/// to a temporary file, since perf script needs a seekable file.
+fn open_input(path: &Path, spool: &tempfile::TempDir) -> Result<Input> {
+    let mut reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(BufReader::with_capacity(1 << 20, std::io::stdin()))
+    } else {
+        if path.is_dir() {
+            bail!(
+                "{} is a directory: give a perf.data, folded or perf script file",
+                path.display()
+            );
+        }
+        let file = std::fs::File::open(path)
+            .with_context(|| format!("cannot open {} (does it exist?)", path.display()))?;
+        Box::new(BufReader::with_capacity(1 << 20, file))
+    };
+    let head = reader.fill_buf().context("cannot read the input")?;
+    if head.starts_with(b"PERFILE2") || head.starts_with(b"PERFFILE") {
+        if path.as_os_str() != "-" {
+            return Ok(Input::PerfData(path.to_owned()));
+        }
+        let spooled = spool.path().join("stdin.perf.data");
+        let mut file = std::fs::File::create(&spooled)
+            .context("cannot spool perf.data from standard input")?;
+        std::io::copy(&mut reader, &mut file)
+            .context("cannot spool perf.data from standard input")?;
+        return Ok(Input::PerfData(spooled));
+    }
+    Ok(Input::Text(reader))
+}
+
+/// Folds any supported input.
+fn load_profile(
+    path: &Path,
+    fold: &FoldOptions,
+    perf: &mut Option<ToolInfo>,
+) -> Result<FoldedStacks> {
+    let spool = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let describe = || {
+        if path.as_os_str() == "-" {
+            "standard input".to_owned()
+        } else {
+            path.display().to_string()
+        }
+    };
+    match open_input(path, &spool)? {
+        Input::PerfData(data) => {
+            if perf.is_none() {
+                *perf = Some(perfkit_profilers::Tool::Perf.locate()?);
+            }
+            let Some(tool) = perf.as_ref() else {
+                bail!("perf is needed to read {}", data.display());
+            };
+            Ok(fold_perf_data(tool, &data, fold)?)
+        }
+        Input::Text(mut reader) => {
+            let mut first = String::new();
+            // Look at the first line that carries data to tell folded from perf script text.
+            let mut prefix = Vec::new();
+            loop {
+                first.clear();
+                let n = reader
+                    .read_line(&mut first)
+                    .with_context(|| format!("cannot read {} (is it text?)", describe()))?;
+                prefix.extend_from_slice(first.as_bytes());
+                if n == 0 || !(first.trim().is_empty() || first.starts_with('#')) {
+                    break;
+                }
+            }
+            let chained = std::io::Cursor::new(prefix).chain(reader);
+            let line = first.trim_end();
+            let folded_line = !line.starts_with(char::is_whitespace)
+                && line
+                    .rsplit_once(' ')
+                    .is_some_and(|(_, n)| n.parse::<u64>().is_ok());
+            let folded = if folded_line {
+                FoldedStacks::from_reader(chained)
+            } else {
+                fold_perf_script(chained, fold)
+            }
+            .with_context(|| format!("cannot read {} as a profile", describe()))?;
+            if folded.is_empty() {
+                bail!(
+                    "{} holds no samples: give perf.data, folded stacks or perf script output",
+                    describe()
+                );
+            }
+            Ok(folded)
+        }
+    }
+}
+
+pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<()> {
+    check_writable_destination(&args.output)?;
+    if let Some(path) = &args.folded {
+        check_writable_destination(path)?;
+    }
+    let mut flame = flame_options(&args.flame)?;
+    let fold = fold_options(&args.fold);
+    let bar = progress_bar(args.quiet || args.json);
+    bar.set_message("reading the profile");
+    let folded = load_profile(&args.input, &fold, &mut None);
+    bar.finish_and_clear();
+    let folded = folded?;
+    if fold.unit == CountUnit::Period {
+        "ns".clone_into(&mut flame.count_name);
+    }
+    if flame.subtitle.is_none() && args.input.as_os_str() != "-" {
+        flame.subtitle = Some(format!(
+            "{} — {} {}",
+            args.input.display(),
+            folded.total(),
+            flame.count_name
+        ));
+    }
+    write_svg(&args.output, |out| render_flamegraph(&folded, &flame, out))?;
+    if let Some(path) = &args.folded {
+        write_atomic(path, folded.to_text().as_bytes())?;
+    }
+    let hot = folded.hot_functions(args.top);
+    if args.json {
+        let document = json!({
+            "schema_version": SCHEMA_VERSION,
+            "command": "flamegraph",
+            "input": &args.input,
+            "svg": &args.output,
+            "folded": &args.folded,
+            "total": folded.total(),
+            "distinct_stacks": folded.len(),
+            "top_functions": hot,
+        });
+        println!("{}", serde_json::to_string_pretty(&document)?);
+    } else {
+        println!(
+            "{}: {} {} in {} distinct stacks",
+            args.output.display(),
+            folded.total(),
+            flame.count_name,
+            folded.len()
+        );
+        print!("{}", hot_table(&hot));
+    }
+    Ok(())
+}
+
+/// One function's change between two profiles.
+#[derive(Debug, serde::Serialize)]
+struct Change {
+    function: String,
+    before_self_percent: f64,
+    after_self_percent: f64,
+    delta_points: f64,
+}
+
+pub(crate) fn diff(args: &DiffArgs) -> Result<()> {
+    check_writable_destination(&args.output)?;
+    let mut flame = flame_options(&args.flame)?;
+    let fold = fold_options(&args.fold);
+    let bar = progress_bar(args.quiet || args.json);
+    let mut perf = None;
+    let loaded = (|| -> Result<(FoldedStacks, FoldedStacks)> {
+        bar.set_message("reading BEFORE");
+        let before = load_profile(&args.before, &fold, &mut perf)
+            .with_context(|| format!("BEFORE ({})", args.before.display()))?;
+        bar.set_message("reading AFTER");
+        let after = load_profile(&args.after, &fold, &mut perf)
+            .with_context(|| format!("AFTER ({})", args.after.display()))?;
+        Ok((before, after))
+    })();
+    bar.finish_and_clear();
+    let (before, after) = loaded?;
+    let normalize = !args.no_normalize;
+    if args.flame.title.is_none() {
+        "Differential Flame Graph".clone_into(&mut flame.title);
+    }
+    if flame.subtitle.is_none() {
+        flame.subtitle = Some(format!(
+            "{} → {} (red grew, blue shrank{})",
+            args.before.display(),
+            args.after.display(),
+            if normalize { "; normalised" } else { "" }
+        ));
+    }
+    write_svg(&args.output, |out| {
+        render_diff_flamegraph(&before, &after, normalize, &flame, out)
+    })?;
+    let changes = changes(&before, &after, args.top);
+    if args.json {
+        let document = json!({
+            "schema_version": SCHEMA_VERSION,
+            "command": "diff",
+            "before": &args.before,
+            "after": &args.after,
+            "svg": &args.output,
+            "normalized": normalize,
+            "before_total": before.total(),
+            "after_total": after.total(),
+            "stacks": diff_folded(&before, &after, normalize).len(),
+            "top_changes": changes,
+        });
+        println!("{}", serde_json::to_string_pretty(&document)?);
+    } else {
+        println!(
+            "{}: {} → {} samples{}",
+            args.output.display(),
+            before.total(),
+            after.total(),
+            if normalize {
+                " (shares compared, counts normalised)"
+            } else {
+                ""
+            }
+        );
+        if !changes.is_empty() {
+            println!("\n  before%  after%   change  function (self time)");
+            for c in &changes {
+                println!(
+                    "{:>8.1}% {:>6.1}% {:>+7.1}pt  {}",
+                    c.before_self_percent,
+                    c.after_self_percent,
+                    c.delta_points,
+                    shorten(&c.function, 100)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Functions whose share of self time changed most, biggest change first.
+fn changes(before: &FoldedStacks, after: &FoldedStacks, n: usize) -> Vec<Change> {
+    let share = |f: &FoldedStacks| -> std::collections::HashMap<String, f64> {
+        f.hot_functions(usize::MAX)
+            .into_iter()
+            .map(|h| (h.name, h.self_percent))
+            .collect()
+    };
+    let (b, a) = (share(before), share(after));
+    let mut names: Vec<&String> = b.keys().chain(a.keys()).collect();
+    names.sort();
+    names.dedup();
+    let mut changes: Vec<Change> = names
+        .into_iter()
+        .map(|name| {
+            let before_self_percent = b.get(name).copied().unwrap_or(0.0);
+            let after_self_percent = a.get(name).copied().unwrap_or(0.0);
+            Change {
+                function: name.clone(),
+                before_self_percent,
+                after_self_percent,
+                delta_points: after_self_percent - before_self_percent,
+            }
+        })
+        .filter(|c| c.delta_points.abs() >= 0.05)
+        .collect();
+    changes.sort_by(|x, y| {
+        y.delta_points
+            .abs()
+            .total_cmp(&x.delta_points.abs())
+            .then_with(|| x.function.cmp(&y.function))
+    });
+    changes.truncate(n);
+    changes
+}
+
+pub(crate) fn stat(args: &StatArgs) -> Result<ExitKind> {
+    if args.repeat == 0 {
+        bail!("--repeat must be at least 1");
+    }
+    let env = PerfEnvironment::detect()?;
+    let (stat, what) = if args.target.pid.is_empty() {
+        if args.target.command.is_empty() {
+            bail!(
+                "nothing to count: give a command after `--` (perfkit stat -- ./my-app) or --pid PID"
+            );
+        }
+        (
+            Stat::command(args.target.command.iter().cloned()),
+            describe_command(&args.target.command),
+        )
+    } else {
+        if args.repeat > 1 {
+            bail!("--repeat works with a command, not with --pid");
+        }
+        (
+            Stat::pids(args.target.pid.iter().copied(), args.target.duration),
+            format!("PID {:?}", args.target.pid),
+        )
+    };
+    let stat = stat.events(args.event.iter().cloned()).repeat(args.repeat);
+    let outcome = stat.run(&env)?;
+    if args.json {
+        let document = json!({
+            "schema_version": SCHEMA_VERSION,
+            "command": "stat",
+            "target": what,
+            "hardware_events": env.hardware_events,
+            "result": &outcome,
+        });
+        println!("{}", serde_json::to_string_pretty(&document)?);
+        return Ok(outcome.status);
+    }
+    println!(
+        "perf stat of {what}{}: program {}, {}",
+        if args.repeat > 1 {
+            format!(" ({} runs)", args.repeat)
+        } else {
+            String::new()
+        },
+        outcome.status,
+        format_std_duration(outcome.wall)
+    );
+    println!();
+    let mut unsupported = false;
+    for c in &outcome.counters {
+        let value = match c.value {
+            StatValue::Count(v) => {
+                let unit = c.unit.as_deref().unwrap_or("");
+                if v.fract() == 0.0 && v.abs() < 1e15 {
+                    format!("{} {unit}", group_thousands(v as i64))
+                } else {
+                    format!("{v:.2} {unit}")
+                }
+            }
+            StatValue::Unsupported => {
+                unsupported = true;
+                "not supported".to_owned()
+            }
+            StatValue::NotCounted => "not counted".to_owned(),
+        };
+        let metric = c
+            .metric
+            .as_ref()
+            .map(|m| format!("  # {:.3} {}", m.value, m.unit))
+            .unwrap_or_default();
+        let variance = c
+            .variance_percent
+            .map(|v| format!("  (± {v:.2}%)"))
+            .unwrap_or_default();
+        let scaled = c
+            .enabled_percent
+            .filter(|p| *p < 100.0 && matches!(c.value, StatValue::Count(_)))
+            .map(|p| format!("  [counted {p:.0}% of the time]"))
+            .unwrap_or_default();
+        println!(
+            "{:>22}  {:<24}{metric}{variance}{scaled}",
+            value.trim_end(),
+            c.event
+        );
+    }
+    if unsupported && !args.quiet {
+        eprintln!(
+            "\nnote: `not supported` counters do not exist on this machine (no hardware PMU, as in most VMs); they are not zero"
+        );
+    }
+    Ok(outcome.status)
+}
+
+fn group_thousands(v: i64) -> String {
+    let digits = v.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if v < 0 { format!("-{out}") } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_and_shortening() {
+        assert_eq!(group_thousands(0), "0");
+        assert_eq!(group_thousands(1_234_567), "1,234,567");
+        assert_eq!(group_thousands(-1000), "-1,000");
+        assert_eq!(shorten("abcdef", 10), "abcdef");
+        let s = shorten(&"x".repeat(300), 21);
+        assert_eq!(s.chars().count(), 21);
+        assert!(s.contains('…'));
+    }
+
+    #[test]
+    fn changes_rank_by_absolute_share_change() {
+        let before = FoldedStacks::parse("m;a 50\nm;b 50\n").unwrap();
+        let after = FoldedStacks::parse("m;a 10\nm;b 80\nm;c 10\n").unwrap();
+        let c = changes(&before, &after, 10);
+        assert_eq!(c[0].function, "a");
+        assert!((c[0].delta_points + 40.0).abs() < 1e-9);
+        assert_eq!(c[1].function, "b");
+        assert_eq!(c[2].function, "c");
+    }
+}

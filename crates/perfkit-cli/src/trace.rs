@@ -1,0 +1,373 @@
+//! `perfkit heap`, `syscalls`, `libcalls`: valgrind massif, strace, ltrace.
+
+use anyhow::{Result, bail};
+use perfkit_metrics::{format_bytes, format_duration, format_std_duration};
+use perfkit_profilers::{
+    AllocationSite, DEFAULT_LTRACE_PATTERN, ExitKind, Ltrace, Massif, MassifOutcome,
+    MassifSnapshot, Strace, SyscallLatencies, SyscallSummary, TraceMode, ms_print,
+};
+use serde_json::json;
+
+use crate::cli::{HeapArgs, LibcallsArgs, SyscallsArgs, TargetArgs};
+use crate::output::check_writable_destination;
+use crate::profile::{SCHEMA_VERSION, describe_command};
+
+fn target_text(target: &TargetArgs, what: &str) -> Result<String> {
+    if target.pid.is_empty() {
+        if target.command.is_empty() {
+            bail!(
+                "nothing to trace: give a command after `--` (perfkit {what} -- ./my-app) or --pid PID"
+            );
+        }
+        Ok(describe_command(&target.command))
+    } else {
+        let pids: Vec<String> = target.pid.iter().map(u32::to_string).collect();
+        Ok(format!(
+            "PID {} for {}",
+            pids.join(","),
+            humantime::format_duration(target.duration)
+        ))
+    }
+}
+
+fn limit(n: usize) -> usize {
+    if n == 0 { usize::MAX } else { n }
+}
+
+pub(crate) fn heap(args: &HeapArgs) -> Result<ExitKind> {
+    if let Some(path) = &args.massif_out {
+        check_writable_destination(path)?;
+    }
+    let what = describe_command(&args.command);
+    let staging = tempfile::tempdir()?;
+    let keep = args
+        .massif_out
+        .clone()
+        .unwrap_or_else(|| staging.path().join("massif.out"));
+    let mut massif = Massif::command(args.command.iter().cloned())
+        .pages_as_heap(args.pages_as_heap)
+        .stacks(args.stacks)
+        .keep_output(&keep);
+    if let Some(t) = args.threshold {
+        massif = massif.threshold(t);
+    }
+    if let Some(d) = args.depth {
+        massif = massif.depth(d);
+    }
+    if !args.quiet {
+        eprintln!(
+            "perfkit: running {what} under valgrind massif (expect it to run several times slower)"
+        );
+    }
+    let outcome = massif.run()?;
+    if args.ms_print {
+        print!("{}", ms_print(&keep)?);
+        return Ok(outcome.status);
+    }
+    let profile = &outcome.profile;
+    let sites = profile.top_sites(args.top);
+    let peak = profile.peak();
+    if args.json {
+        let document = json!({
+            "schema_version": SCHEMA_VERSION,
+            "command": "heap",
+            "target": what,
+            "status": outcome.status,
+            "wall_ns": outcome.wall.as_nanos() as u64,
+            "massif_out": &args.massif_out,
+            "time_unit": &profile.time_unit,
+            "snapshots": profile.snapshots.len(),
+            "peak": peak.map(|p| json!({
+                "snapshot": p.index,
+                "time": p.time,
+                "heap_bytes": p.heap,
+                "heap_extra_bytes": p.heap_extra,
+                "stack_bytes": p.stacks,
+                "total_bytes": p.total(),
+            })),
+            "top_sites": sites,
+            "timeline": profile.snapshots.iter().map(|s| json!([s.time, s.heap, s.heap_extra, s.stacks])).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&document)?);
+        return Ok(outcome.status);
+    }
+    print_heap(args, &what, &outcome, peak, &sites);
+    Ok(outcome.status)
+}
+
+fn print_heap(
+    args: &HeapArgs,
+    what: &str,
+    outcome: &MassifOutcome,
+    peak: Option<&MassifSnapshot>,
+    sites: &[AllocationSite],
+) {
+    let profile = &outcome.profile;
+    println!(
+        "heap of {what}: program {}, {} under massif, {} snapshots",
+        outcome.status,
+        format_std_duration(outcome.wall),
+        profile.snapshots.len()
+    );
+    match peak {
+        Some(p) if p.total() > 0 => {
+            let unit = match profile.time_unit.as_str() {
+                "i" => " instructions",
+                "B" => " bytes allocated",
+                "ms" => " ms",
+                _ => "",
+            };
+            println!(
+                "peak: {} heap + {} allocator overhead{} at {}{unit} (snapshot {})",
+                format_bytes(p.heap),
+                format_bytes(p.heap_extra),
+                if p.stacks > 0 {
+                    format!(" + {} stacks", format_bytes(p.stacks))
+                } else {
+                    String::new()
+                },
+                p.time,
+                p.index
+            );
+        }
+        _ => println!("peak: no heap allocations recorded"),
+    }
+    if !sites.is_empty() {
+        println!("\nlargest allocation sites at the peak:");
+        for site in sites {
+            println!(
+                "{:>12} {:>5.1}%  {}",
+                format_bytes(site.bytes),
+                site.percent,
+                site.site
+            );
+            // The call path from the site outward, a few frames deep.
+            let start = site
+                .call_path
+                .iter()
+                .position(|f| *f == site.site)
+                .unwrap_or(0);
+            for frame in site.call_path.iter().skip(start + 1).take(3) {
+                println!("{:>21}← {frame}", "");
+            }
+        }
+    }
+    if let Some(path) = &args.massif_out {
+        println!(
+            "\nmassif.out kept at {} (ms_print {} for massif's own view)",
+            path.display(),
+            path.display()
+        );
+    }
+}
+
+pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<ExitKind> {
+    let what = target_text(&args.target, "syscalls")?;
+    let mut strace = if args.target.pid.is_empty() {
+        Strace::command(args.target.command.iter().cloned())
+    } else {
+        Strace::pids(args.target.pid.iter().copied(), args.target.duration)
+    };
+    strace = strace
+        .mode(if args.trace {
+            TraceMode::Latency
+        } else {
+            TraceMode::Summary
+        })
+        .wall_clock(args.wall_clock);
+    if let Some(filter) = &args.filter {
+        strace = strace.filter(filter.clone());
+    }
+    if !args.quiet {
+        eprintln!(
+            "perfkit: tracing system calls of {what} with strace{}",
+            if args.trace {
+                " -T (every call)"
+            } else {
+                " -c"
+            }
+        );
+    }
+    let outcome = strace.run()?;
+    if args.json {
+        let document = json!({
+            "schema_version": SCHEMA_VERSION,
+            "command": "syscalls",
+            "target": what,
+            "result": &outcome,
+        });
+        println!("{}", serde_json::to_string_pretty(&document)?);
+        return Ok(outcome.status);
+    }
+    println!(
+        "system calls of {what}: program {}, {} under strace",
+        outcome.status,
+        format_std_duration(outcome.wall)
+    );
+    if let Some(summary) = &outcome.summary {
+        print_summary(args, summary);
+    }
+    if let Some(latencies) = &outcome.latencies {
+        print_latencies(args, latencies);
+    }
+    Ok(outcome.status)
+}
+
+fn print_summary(args: &SyscallsArgs, summary: &SyscallSummary) {
+    for table in &summary.tables {
+        if let Some(mode) = &table.mode {
+            println!("\n{mode}:");
+        }
+        println!(
+            "\n{:<20} {:>10} {:>8} {:>7} {:>11} {:>12}",
+            "syscall",
+            "calls",
+            "errors",
+            "time%",
+            "µs/call",
+            if args.wall_clock { "wall s" } else { "sys s" }
+        );
+        for row in table.rows.iter().take(limit(args.top)) {
+            println!(
+                "{:<20} {:>10} {:>8} {:>6.2}% {:>11} {:>12.6}",
+                row.syscall,
+                row.calls,
+                if row.errors == 0 {
+                    String::new()
+                } else {
+                    row.errors.to_string()
+                },
+                row.time_percent,
+                row.usecs_per_call
+                    .map(|u| u.to_string())
+                    .unwrap_or_default(),
+                row.seconds
+            );
+        }
+        if table.rows.len() > limit(args.top) {
+            println!("… {} more (--top 0 shows all)", table.rows.len() - args.top);
+        }
+        if let Some(total) = &table.total {
+            println!(
+                "{:<20} {:>10} {:>8} {:>6.2}% {:>11} {:>12.6}",
+                "total", total.calls, total.errors, total.time_percent, "", total.seconds
+            );
+        }
+    }
+}
+
+fn print_latencies(args: &SyscallsArgs, latencies: &SyscallLatencies) {
+    println!(
+        "\n{:<20} {:>9} {:>7} {:>10} {:>10} {:>10} {:>10}",
+        "syscall", "calls", "errors", "total", "p50", "p99", "max"
+    );
+    for s in latencies.syscalls.iter().take(limit(args.top)) {
+        let (p50, p99, max) = s.latency_ns.map_or_else(
+            || ("-".to_owned(), "-".to_owned(), "-".to_owned()),
+            |l| {
+                (
+                    format_duration(l.p50 as f64),
+                    format_duration(l.p99 as f64),
+                    format_duration(l.max as f64),
+                )
+            },
+        );
+        println!(
+            "{:<20} {:>9} {:>7} {:>10} {:>10} {:>10} {:>10}",
+            s.syscall,
+            s.calls,
+            if s.errors == 0 {
+                String::new()
+            } else {
+                s.errors.to_string()
+            },
+            format_duration(s.total_ns as f64),
+            p50,
+            p99,
+            max
+        );
+    }
+    if latencies.syscalls.len() > limit(args.top) {
+        println!(
+            "… {} more (--top 0 shows all)",
+            latencies.syscalls.len() - args.top
+        );
+    }
+    if !args.quiet {
+        eprintln!(
+            "\nnote: durations are measured by strace around each call and include its overhead (a few µs)"
+        );
+    }
+}
+
+pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<ExitKind> {
+    let what = target_text(&args.target, "libcalls")?;
+    let mut ltrace = if args.target.pid.is_empty() {
+        Ltrace::command(args.target.command.iter().cloned())
+    } else {
+        Ltrace::pids(args.target.pid.iter().copied(), args.target.duration)
+    };
+    ltrace = ltrace
+        .patterns(args.patterns.iter().cloned())
+        .plt(!args.no_plt);
+    if !args.quiet {
+        if args.patterns.is_empty() {
+            eprintln!(
+                "perfkit: tracing {what} with ltrace -x '{DEFAULT_LTRACE_PATTERN}' \
+                 (Rust calls libc through the GOT, which plain ltrace does not see; -x PATTERN to choose)"
+            );
+        } else {
+            eprintln!("perfkit: tracing {what} with ltrace");
+        }
+    }
+    let outcome = ltrace.run()?;
+    if args.json {
+        let document = json!({
+            "schema_version": SCHEMA_VERSION,
+            "command": "libcalls",
+            "target": what,
+            "result": &outcome,
+        });
+        println!("{}", serde_json::to_string_pretty(&document)?);
+        return Ok(outcome.status);
+    }
+    println!(
+        "library calls of {what}: program {}, {} under ltrace ({})",
+        outcome.status,
+        format_std_duration(outcome.wall),
+        outcome.patterns.join(" ")
+    );
+    println!(
+        "\n{:<28} {:>10} {:>7} {:>11} {:>10}",
+        "function", "calls", "time%", "µs/call", "seconds"
+    );
+    for row in outcome.summary.rows.iter().take(limit(args.top)) {
+        println!(
+            "{:<28} {:>10} {:>6.2}% {:>11} {:>10.6}",
+            row.function,
+            row.calls,
+            row.time_percent,
+            row.usecs_per_call
+                .map(|u| u.to_string())
+                .unwrap_or_default(),
+            row.seconds
+        );
+    }
+    if let Some(total) = &outcome.summary.total {
+        println!(
+            "{:<28} {:>10} {:>6.2}% {:>11} {:>10.6}",
+            "total", total.calls, total.time_percent, "", total.seconds
+        );
+    }
+    if outcome.summary.rows.is_empty() && !args.quiet {
+        eprintln!(
+            "note: no library calls matched; check the -x pattern (e.g. 'malloc@libc.so*') and that the program is dynamically linked"
+        );
+    }
+    if !args.quiet {
+        eprintln!(
+            "note: ltrace times include its own overhead (tens of µs per call): compare counts, not times"
+        );
+    }
+    Ok(outcome.status)
+}

@@ -1,0 +1,497 @@
+//! `perfkit record | flamegraph | diff | stat | heap | syscalls | libcalls` end to end, on the
+//! workload program, as a user runs them.
+
+#[path = "../../perfkit-profilers/tests/common/mod.rs"]
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+
+use assert_cmd::Command;
+use common::{have, have_perf, workload};
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn perfkit() -> Command {
+    Command::cargo_bin("perfkit").expect("the perfkit binary is built")
+}
+
+fn w() -> &'static str {
+    workload().to_str().expect("UTF-8 path")
+}
+
+fn json_of(output: &std::process::Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "--json prints valid JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+fn path(dir: &tempfile::TempDir, name: &str) -> String {
+    dir.path().join(name).to_string_lossy().into_owned()
+}
+
+#[test]
+fn record_draws_the_hot_function_and_keeps_folded_stacks() {
+    if !have_perf() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (svg, folded) = (path(&dir, "flame.svg"), path(&dir, "app.folded"));
+    let output = perfkit()
+        .args([
+            "record",
+            "--json",
+            "-o",
+            &svg,
+            "--folded",
+            &folded,
+            "--",
+            w(),
+            "cpu",
+            "800",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let report = json_of(&output);
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["status"]["kind"], "exited");
+    let top = &report["top_functions"][0];
+    assert!(
+        top["name"]
+            .as_str()
+            .unwrap()
+            .ends_with("perfkit_hot_primes"),
+        "{report:#}"
+    );
+    assert!(top["self_percent"].as_f64().unwrap() > 50.0);
+    let total = report["total"].as_u64().unwrap();
+    assert!((300..2000).contains(&total), "samples, not ns: {total}");
+    assert!(
+        std::fs::read_to_string(&svg)
+            .unwrap()
+            .contains("perfkit_hot_primes")
+    );
+    assert!(
+        std::fs::read_to_string(&folded)
+            .unwrap()
+            .contains("workload::perfkit_hot_primes")
+    );
+}
+
+#[test]
+fn record_passes_the_exit_code_through_and_still_draws() {
+    if !have_perf() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let svg = path(&dir, "exit.svg");
+    perfkit()
+        .args([
+            "record",
+            "-q",
+            "-o",
+            &svg,
+            "--",
+            w(),
+            "cpu",
+            "300",
+            "exit",
+            "3",
+        ])
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("perfkit_hot_primes"));
+    assert!(Path::new(&svg).is_file());
+
+    let svg = path(&dir, "panic.svg");
+    perfkit()
+        .args(["record", "-q", "-o", &svg, "--", w(), "cpu", "300", "panic"])
+        .assert()
+        .code(101)
+        .stderr(predicate::str::contains("panics on purpose"));
+    assert!(Path::new(&svg).is_file());
+
+    let svg = path(&dir, "abort.svg");
+    let output = perfkit()
+        .args(["record", "-q", "-o", &svg, "--", w(), "cpu", "300", "abort"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.signal(), Some(6), "{:?}", output.status);
+    assert!(Path::new(&svg).is_file());
+}
+
+#[test]
+fn ctrl_c_stops_the_program_and_keeps_the_profile() {
+    use std::os::unix::process::CommandExt;
+    if !have_perf() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let svg = path(&dir, "interrupted.svg");
+    let bin = assert_cmd::cargo::cargo_bin("perfkit");
+    // Its own process group, like a foreground job; Ctrl-C signals the whole group.
+    let child = std::process::Command::new(bin)
+        .args(["record", "-o", &svg, "--", w(), "cpu", "20000"])
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let pgid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("perfkit_hot_primes"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        std::fs::read_to_string(&svg)
+            .unwrap()
+            .contains("perfkit_hot_primes")
+    );
+    // The program died of SIGINT, and so does perfkit.
+    assert_eq!(output.status.signal(), Some(2), "{:?}", output.status);
+}
+
+#[test]
+fn flamegraph_and_diff_from_folded_files_and_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = path(&dir, "before.folded");
+    let after = path(&dir, "after.folded");
+    std::fs::write(&before, "app;main;parse 80\napp;main;render 20\n").unwrap();
+    std::fs::write(
+        &after,
+        "app;main;parse 20\napp;main;render 30\napp;main;cache 50\n",
+    )
+    .unwrap();
+
+    let svg = path(&dir, "flame.svg");
+    perfkit()
+        .args([
+            "flamegraph",
+            &before,
+            "-o",
+            &svg,
+            "--title",
+            "Before",
+            "--icicle",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("parse"));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.contains("Before") && text.contains("parse"));
+
+    let svg = path(&dir, "stdin.svg");
+    perfkit()
+        .args(["flamegraph", "-", "-o", &svg, "--json"])
+        .write_stdin("app;main;parse 80\n")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"total\": 80"));
+
+    let diff_svg = path(&dir, "diff.svg");
+    let output = perfkit()
+        .args(["diff", &before, &after, "-o", &diff_svg, "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let report = json_of(&output);
+    assert_eq!(report["normalized"], true);
+    let first = &report["top_changes"][0];
+    assert_eq!(first["function"], "parse");
+    assert!((first["delta_points"].as_f64().unwrap() + 60.0).abs() < 1e-9);
+    assert!(
+        std::fs::read_to_string(&diff_svg)
+            .unwrap()
+            .contains("cache")
+    );
+}
+
+#[test]
+fn flamegraph_and_diff_from_perf_data() {
+    if !have_perf() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = path(&dir, "run.data");
+    perfkit()
+        .args([
+            "record",
+            "-q",
+            "--perf-data",
+            &data,
+            "-o",
+            &path(&dir, "r.svg"),
+            "--",
+            w(),
+            "cpu",
+            "400",
+        ])
+        .assert()
+        .success();
+    let svg = path(&dir, "again.svg");
+    perfkit()
+        .args(["flamegraph", &data, "-o", &svg])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("perfkit_hot_primes"));
+    let folded = path(&dir, "x.folded");
+    std::fs::write(&folded, "workload;main;other 10\n").unwrap();
+    perfkit()
+        .args(["diff", &folded, &data, "-o", &path(&dir, "d.svg")])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("perfkit_hot_primes"));
+}
+
+#[test]
+fn bad_profiles_are_clear_errors_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = path(&dir, "garbage.txt");
+    std::fs::write(&garbage, "this is not a profile\nat all\n").unwrap();
+    perfkit()
+        .args(["flamegraph", &garbage, "-o", &path(&dir, "x.svg")])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot read"));
+    perfkit()
+        .args(["flamegraph", &path(&dir, "missing.folded")])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("does it exist"));
+    perfkit()
+        .args([
+            "flamegraph",
+            &garbage,
+            "-o",
+            &path(&dir, "no/such/dir/x.svg"),
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("does not exist"));
+    perfkit()
+        .args(["flamegraph", "-", "--palette", "rainbow"])
+        .write_stdin("a;b 1\n")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown palette"));
+    perfkit()
+        .args(["record", "-o", &path(&dir, "x.svg")])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("nothing to profile"));
+    perfkit()
+        .args(["record", "-g", "dwarf,99999999", "--", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("invalid call graph"));
+}
+
+/// A directory holding only `name` (a link to the real program), for a PATH without tools.
+fn path_with_only(dir: &tempfile::TempDir, names: &[&str]) -> String {
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for name in names {
+        if let Some(real) = std::env::var_os("PATH").and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(name))
+                .find(|c| c.is_file())
+        }) {
+            std::os::unix::fs::symlink(real, bin.join(name)).unwrap();
+        }
+    }
+    bin.to_string_lossy().into_owned()
+}
+
+#[test]
+fn missing_tools_say_how_to_install_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path_var = path_with_only(&dir, &["true"]);
+    for (args, hint) in [
+        (vec!["record", "--", "true"], "apt-get install linux-perf"),
+        (vec!["stat", "--", "true"], "apt-get install linux-perf"),
+        (vec!["heap", "--", "true"], "apt-get install valgrind"),
+        (vec!["syscalls", "--", "true"], "apt-get install strace"),
+        (vec!["libcalls", "--", "true"], "apt-get install ltrace"),
+    ] {
+        perfkit()
+            .env("PATH", &path_var)
+            .env_remove("PERF")
+            .current_dir(dir.path())
+            .args(&args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(hint).and(predicate::str::contains("dnf install")));
+    }
+}
+
+#[test]
+fn a_perf_that_does_not_run_is_reported_as_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("perf");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'WARNING: perf not found for kernel 6.8.0-1015' >&2\nexit 2\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    perfkit()
+        .env("PERF", &fake)
+        .current_dir(dir.path())
+        .args(["record", "--", "true"])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("does not work")
+                .and(predicate::str::contains("perf not found for kernel")),
+        );
+}
+
+#[test]
+fn stat_keeps_unsupported_counters_apart() {
+    if !have_perf() {
+        return;
+    }
+    let output = perfkit()
+        .args(["stat", "--json", "--", w(), "cpu", "100", "exit", "4"])
+        .assert()
+        .code(4)
+        .get_output()
+        .clone();
+    let report = json_of(&output);
+    let counters = report["result"]["counters"].as_array().unwrap();
+    let clock = counters
+        .iter()
+        .find(|c| c["event"] == "task-clock")
+        .unwrap();
+    assert_eq!(clock["value"]["kind"], "count");
+    if report["hardware_events"] == false {
+        let cycles = counters.iter().find(|c| c["event"] == "cycles").unwrap();
+        assert_eq!(cycles["value"]["kind"], "unsupported");
+    }
+    perfkit()
+        .args(["stat", "--", w(), "cpu", "50"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("task-clock"));
+}
+
+#[test]
+fn heap_finds_the_ten_megabyte_allocation() {
+    if !have("valgrind") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kept = path(&dir, "app.massif");
+    let output = perfkit()
+        .args([
+            "heap",
+            "--json",
+            "--massif-out",
+            &kept,
+            "--",
+            w(),
+            "alloc",
+            "10000000",
+            "stderr",
+        ])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("workload: a line on stderr"))
+        .get_output()
+        .clone();
+    let report = json_of(&output);
+    assert_eq!(report["top_sites"][0]["bytes"], 10_000_000);
+    assert!(
+        report["top_sites"][0]["site"]
+            .as_str()
+            .unwrap()
+            .contains("perfkit_big_allocation")
+    );
+    assert!(report["peak"]["heap_bytes"].as_u64().unwrap() >= 10_000_000);
+    // valgrind's own messages are not mixed into the program's stderr.
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("=="));
+    assert!(Path::new(&kept).is_file());
+    perfkit()
+        .args(["heap", "--", w(), "alloc", "1000000"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("perfkit_big_allocation"));
+}
+
+#[test]
+fn syscalls_counts_and_latencies() {
+    if !have("strace") {
+        return;
+    }
+    let output = perfkit()
+        .args(["syscalls", "--json", "--", w(), "syscalls", "40", "stderr"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("workload: a line on stderr"))
+        .get_output()
+        .clone();
+    let report = json_of(&output);
+    let rows = report["result"]["summary"]["tables"][0]["rows"]
+        .as_array()
+        .unwrap();
+    let getcwd = rows.iter().find(|r| r["syscall"] == "getcwd").unwrap();
+    assert_eq!(getcwd["calls"], 40);
+
+    let output = perfkit()
+        .args([
+            "syscalls",
+            "--trace",
+            "--json",
+            "--",
+            w(),
+            "syscalls",
+            "25",
+            "exit",
+            "7",
+        ])
+        .assert()
+        .code(7)
+        .get_output()
+        .clone();
+    let report = json_of(&output);
+    let list = report["result"]["latencies"]["syscalls"]
+        .as_array()
+        .unwrap();
+    let getcwd = list.iter().find(|r| r["syscall"] == "getcwd").unwrap();
+    assert_eq!(getcwd["calls"], 25);
+    assert!(getcwd["latency_ns"]["p99"].as_u64().unwrap() > 0);
+    perfkit()
+        .args(["syscalls", "--trace", "--", w(), "syscalls", "5"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("p99"));
+}
+
+#[test]
+fn libcalls_sees_malloc_by_default_and_says_why() {
+    if !have("ltrace") {
+        return;
+    }
+    let output = perfkit()
+        .args(["libcalls", "--json", "--", w(), "small", "150"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("GOT"))
+        .get_output()
+        .clone();
+    let report = json_of(&output);
+    let rows = report["result"]["summary"]["rows"].as_array().unwrap();
+    let malloc = rows.iter().find(|r| r["function"] == "malloc").unwrap();
+    assert!(malloc["calls"].as_u64().unwrap() >= 150);
+}
