@@ -332,6 +332,10 @@ pub(crate) struct FlameArgs {
     /// Image width in pixels (default 1200; the SVG scales in a browser anyway).
     #[arg(long, value_name = "PIXELS")]
     pub(crate) width: Option<usize>,
+
+    /// What one count is, shown in tooltips (default: samples, or ns with --period).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) count_name: Option<String>,
 }
 
 /// How samples are folded.

@@ -272,7 +272,7 @@ fn flame_options(args: &FlameArgs) -> Result<FlamegraphOptions> {
         inverted: args.inverted,
         flame_chart: args.flame_chart,
         reverse: args.reverse,
-        count_name: defaults.count_name,
+        count_name: args.count_name.clone().unwrap_or(defaults.count_name),
         width: args.width,
     })
 }
@@ -398,7 +398,7 @@ pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<()> {
     let folded = load_profile(&args.input, &fold, &mut None);
     bar.finish_and_clear();
     let folded = folded?;
-    if fold.unit == CountUnit::Period {
+    if fold.unit == CountUnit::Period && args.flame.count_name.is_none() {
         "ns".clone_into(&mut flame.count_name);
     }
     if flame.subtitle.is_none() && args.input.as_os_str() != "-" {

@@ -114,7 +114,7 @@ pub struct LtraceOutcome {
     /// The summary.
     pub summary: LibcallSummary,
     /// Wall time under ltrace (each traced call costs it tens of microseconds).
-    #[serde(with = "perfkit_metrics::serde_ns")]
+    #[serde(rename = "wall_ns", with = "perfkit_metrics::serde_ns")]
     pub wall: Duration,
 }
 

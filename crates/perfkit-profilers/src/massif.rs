@@ -462,7 +462,7 @@ pub struct MassifOutcome {
     /// Where massif.out was kept, if asked.
     pub massif_out: Option<PathBuf>,
     /// Wall time under valgrind (expect ~5× slower than native).
-    #[serde(with = "perfkit_metrics::serde_ns")]
+    #[serde(rename = "wall_ns", with = "perfkit_metrics::serde_ns")]
     pub wall: Duration,
 }
 

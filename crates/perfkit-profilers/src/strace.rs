@@ -431,7 +431,7 @@ pub struct StraceOutcome {
     /// The latency histograms ([`TraceMode::Latency`]).
     pub latencies: Option<SyscallLatencies>,
     /// Wall time under strace.
-    #[serde(with = "perfkit_metrics::serde_ns")]
+    #[serde(rename = "wall_ns", with = "perfkit_metrics::serde_ns")]
     pub wall: Duration,
 }
 

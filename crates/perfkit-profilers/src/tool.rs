@@ -293,6 +293,13 @@ mod tests {
         assert!(Version::parse("WARNING: perf not found for kernel 6.8.0-1").is_some());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn version_parsing_never_panics(text in "(?s).{0,80}") {
+            let _ = Version::parse(&text);
+        }
+    }
+
     #[test]
     fn at_least_compares_major_then_minor() {
         let v = Version::parse("6.1.0").unwrap();

@@ -71,7 +71,7 @@ pub struct RecordOutcome {
     /// Sampling frequency in Hz.
     pub frequency: u32,
     /// Wall time of the recording.
-    #[serde(with = "perfkit_metrics::serde_ns")]
+    #[serde(rename = "wall_ns", with = "perfkit_metrics::serde_ns")]
     pub wall: Duration,
     /// Whether Ctrl-C ended the recording.
     pub interrupted: bool,

@@ -20,7 +20,7 @@ pub struct SectionProfile {
     /// The sampled event.
     pub event: Event,
     /// How long the closure ran.
-    #[serde(with = "perfkit_metrics::serde_ns")]
+    #[serde(rename = "wall_ns", with = "perfkit_metrics::serde_ns")]
     pub wall: Duration,
     /// Things the user should know (event fallback, paranoid level).
     pub notes: Vec<String>,

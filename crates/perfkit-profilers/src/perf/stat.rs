@@ -88,7 +88,7 @@ pub struct StatOutcome {
     /// The counters in perf's order.
     pub counters: Vec<StatCounter>,
     /// Wall time of the whole `perf stat` run.
-    #[serde(with = "perfkit_metrics::serde_ns")]
+    #[serde(rename = "wall_ns", with = "perfkit_metrics::serde_ns")]
     pub wall: Duration,
     /// How many times the program ran.
     pub repeat: u32,
@@ -310,6 +310,28 @@ mod tests {
         assert_eq!(c[0].run_time_ns, Some(529_358));
         assert_eq!(c[0].enabled_percent, Some(100.0));
         assert_eq!(c[0].metric.as_ref().unwrap().value, 0.396);
+    }
+
+    #[test]
+    fn real_perf_stat_output() {
+        let c = parse_stat_csv(include_str!("../../tests/data/perf-stat.csv")).unwrap();
+        let clock = c.iter().find(|c| c.event == "task-clock").unwrap();
+        assert!(clock.count().unwrap() > 50.0);
+        assert!(c.iter().any(|c| c.value == StatValue::Unsupported));
+        let c = parse_stat_csv(include_str!("../../tests/data/perf-stat-repeat.csv")).unwrap();
+        assert!(c.iter().all(|c| c.variance_percent.is_some()));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(text in "(?s).{0,300}") {
+            let _ = parse_stat_csv(&text);
+        }
+
+        #[test]
+        fn arbitrary_csv_rows_never_panic(fields in proptest::collection::vec("[<>a-z0-9.%: -]{0,12}", 0..10)) {
+            let _ = parse_stat_csv(&fields.join(","));
+        }
     }
 
     #[test]
