@@ -118,7 +118,7 @@ fn print_record(
     unit: CountUnit,
     count_name: &str,
 ) -> Result<()> {
-    let hot = folded.hot_functions(args.top);
+    let hot = top_functions(&folded, args.top);
     if args.json {
         let document = json!({
             "schema_version": SCHEMA_VERSION,
@@ -220,6 +220,17 @@ fn record_summary(
     );
     out.push_str(&hot_table(hot));
     out
+}
+
+/// The `n` functions with the most self samples; callers with no self time are left out (their
+/// inclusive share is in the flamegraph).
+fn top_functions(folded: &FoldedStacks, n: usize) -> Vec<HotFunction> {
+    folded
+        .hot_functions(usize::MAX)
+        .into_iter()
+        .filter(|h| h.self_count > 0)
+        .take(n)
+        .collect()
 }
 
 pub(crate) fn hot_table(hot: &[HotFunction]) -> String {
@@ -413,7 +424,7 @@ pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<()> {
     if let Some(path) = &args.folded {
         write_atomic(path, folded.to_text().as_bytes())?;
     }
-    let hot = folded.hot_functions(args.top);
+    let hot = top_functions(&folded, args.top);
     if args.json {
         let document = json!({
             "schema_version": SCHEMA_VERSION,

@@ -295,7 +295,7 @@ fn print_latencies(args: &SyscallsArgs, latencies: &SyscallLatencies) {
     }
     if !args.quiet {
         eprintln!(
-            "\nnote: durations are measured by strace around each call and include its overhead (a few µs)"
+            "\nnote: durations are measured by strace around each call and include its ptrace overhead (tens of µs on a VM): compare syscalls with each other, not with native timings"
         );
     }
 }

@@ -71,9 +71,10 @@ pub enum CallGraph {
 }
 
 impl CallGraph {
-    /// perkit's default: DWARF with a 16 KiB stack copy. Complete stacks for release builds
-    /// without frame pointers; 16 KiB covers the deep generic call chains of typical Rust
-    /// programs, where perf's own default of 8 KiB truncates some.
+    /// perfkit's default: DWARF with a 16 KiB stack copy. Complete stacks for release builds
+    /// without frame pointers; twice perf's own default of 8 KiB and a quarter of the 64 KB
+    /// cargo-flamegraph copies (which makes perf.data 4× larger). If stacks end early (a
+    /// frame below `main` missing, `[unknown]` roots), raise it: `dwarf,65528`.
     pub const DEFAULT: CallGraph = CallGraph::Dwarf { stack_size: 16_384 };
 
     /// Parses `fp`, `dwarf`, `dwarf,SIZE`, `lbr` or `none`.
