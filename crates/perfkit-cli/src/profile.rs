@@ -118,7 +118,7 @@ fn print_record(
     unit: CountUnit,
     count_name: &str,
 ) -> Result<()> {
-    let hot = top_functions(&folded, args.top);
+    let hot = top_functions(folded, args.top);
     if args.json {
         let document = json!({
             "schema_version": SCHEMA_VERSION,
