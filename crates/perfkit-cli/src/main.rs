@@ -36,6 +36,7 @@ const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
+    die_quietly_on_closed_stdout();
     let cli = Cli::parse();
     let result = match cli.command {
         Commands::Bench(args) => bench::run(&args).map(|()| None),
@@ -66,6 +67,18 @@ fn main() -> ExitCode {
             }
             ExitCode::from(exit_code(&error))
         }
+    }
+}
+
+/// `perfkit … | head` must end quietly when `head` exits, like any Unix filter, not panic in
+/// `println!`: restore the default `SIGPIPE` action that the Rust runtime replaces with
+/// "ignore". Programs perfkit spawns get the default action anyway.
+fn die_quietly_on_closed_stdout() {
+    #[cfg(target_os = "linux")]
+    {
+        use nix::sys::signal::{SigHandler, Signal, signal};
+        // SAFETY: installs the default disposition, no handler code runs in this process.
+        let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
     }
 }
 

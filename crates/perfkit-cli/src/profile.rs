@@ -61,6 +61,7 @@ pub(crate) fn record(args: &RecordArgs) -> Result<ExitKind> {
     if args.no_compress {
         record = record.compress(false);
     }
+    record.validate()?;
     if !args.quiet {
         let event = env.event(&event_choice);
         eprintln!(
@@ -591,7 +592,16 @@ pub(crate) fn stat(args: &StatArgs) -> Result<ExitKind> {
         }
         (
             Stat::pids(args.target.pid.iter().copied(), args.target.duration),
-            format!("PID {:?}", args.target.pid),
+            format!(
+                "PID {} for {}",
+                args.target
+                    .pid
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                humantime::format_duration(args.target.duration)
+            ),
         )
     };
     let stat = stat.events(args.event.iter().cloned()).repeat(args.repeat);

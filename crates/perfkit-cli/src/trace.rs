@@ -54,6 +54,7 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<ExitKind> {
     if let Some(d) = args.depth {
         massif = massif.depth(d);
     }
+    massif.validate()?;
     if !args.quiet {
         eprintln!(
             "perfkit: running {what} under valgrind massif (expect it to run several times slower)"
@@ -178,6 +179,7 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<ExitKind> {
     if let Some(filter) = &args.filter {
         strace = strace.filter(filter.clone());
     }
+    strace.validate()?;
     if !args.quiet {
         eprintln!(
             "perfkit: tracing system calls of {what} with strace{}",
@@ -205,6 +207,11 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<ExitKind> {
         format_std_duration(outcome.wall)
     );
     if let Some(summary) = &outcome.summary {
+        if summary.total_calls() == 0 {
+            println!(
+                "\nno system calls were traced (the program made none in that time, or --filter matched none)"
+            );
+        }
         print_summary(args, summary);
     }
     if let Some(latencies) = &outcome.latencies {

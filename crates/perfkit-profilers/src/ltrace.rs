@@ -189,16 +189,22 @@ impl Ltrace {
         }
     }
 
-    /// Runs `ltrace -c -f -o FILE`. The summary goes to a private file, so the program's stderr
-    /// stays its own.
-    pub fn run(&self) -> Result<LtraceOutcome, ProfilerError> {
+    /// Checks the patterns and the target without running anything.
+    pub fn validate(&self) -> Result<(), ProfilerError> {
         validate_target(&self.target)?;
-        let patterns = self.effective_patterns();
-        if let Some(bad) = patterns.iter().find(|p| p.trim().is_empty()) {
+        if let Some(bad) = self.patterns.iter().find(|p| p.trim().is_empty()) {
             return Err(ProfilerError::InvalidOption(format!(
                 "empty ltrace pattern {bad:?}: use e.g. `malloc+free@libc.so*`"
             )));
         }
+        Ok(())
+    }
+
+    /// Runs `ltrace -c -f -o FILE`. The summary goes to a private file, so the program's stderr
+    /// stays its own.
+    pub fn run(&self) -> Result<LtraceOutcome, ProfilerError> {
+        self.validate()?;
+        let patterns = self.effective_patterns();
         let ltrace = Tool::Ltrace.locate()?;
         let dir = tempfile::Builder::new()
             .prefix("perfkit-ltrace-")

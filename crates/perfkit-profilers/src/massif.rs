@@ -534,6 +534,13 @@ impl Massif {
     /// Runs the program under massif. valgrind's own messages go to a private log, so the
     /// program's stderr stays its own; the log's end is in the error if valgrind fails.
     pub fn run(&self) -> Result<MassifOutcome, ProfilerError> {
+        self.validate()?;
+        let valgrind = Tool::Valgrind.locate()?;
+        self.run_with(&valgrind)
+    }
+
+    /// Checks the options and that the program exists, without running anything.
+    pub fn validate(&self) -> Result<(), ProfilerError> {
         let program = self.argv.first().ok_or(SysError::EmptyCommand)?;
         let name = program.to_string_lossy();
         if perfkit_sys::find_program(&name).is_none() {
@@ -554,7 +561,10 @@ impl Massif {
                 "massif depth must be at least 1".into(),
             ));
         }
-        let valgrind = Tool::Valgrind.locate()?;
+        Ok(())
+    }
+
+    fn run_with(&self, valgrind: &ToolInfo) -> Result<MassifOutcome, ProfilerError> {
         let dir = tempfile::Builder::new()
             .prefix("perfkit-massif-")
             .tempdir()

@@ -498,10 +498,15 @@ impl Strace {
         self
     }
 
+    /// Checks the target (the program exists, the PIDs are alive) without running anything.
+    pub fn validate(&self) -> Result<(), ProfilerError> {
+        validate_target(&self.target)
+    }
+
     /// Runs strace. Its output goes to a private file (`-o`), so the program's own stderr
     /// never mixes with it.
     pub fn run(&self) -> Result<StraceOutcome, ProfilerError> {
-        validate_target(&self.target)?;
+        self.validate()?;
         let strace = Tool::Strace.locate()?;
         let dir = tempfile::Builder::new()
             .prefix("perfkit-strace-")
@@ -509,7 +514,8 @@ impl Strace {
             .map_err(|e| ProfilerError::io("creating a temporary directory", e))?;
         let out = dir.path().join("strace.out");
         let mut command = strace.command();
-        command.arg("-f").arg("-o").arg(&out);
+        // -q: no "Process N attached/detached" messages on the program's stderr.
+        command.args(["-f", "-q", "-o"]).arg(&out);
         match self.mode {
             TraceMode::Summary => {
                 command.arg("-c");
@@ -614,24 +620,34 @@ pub(crate) fn run_traced(
                 tool,
                 detail: format!("{tool} could not be started: {e}"),
             })?;
-            let status = wait_then_interrupt(&mut child, *duration, &guard)
+            let (status, stopped_by_us) = wait_then_interrupt(&mut child, *duration, &guard)
                 .map_err(|e| ProfilerError::io(format!("waiting for {tool}"), e))?;
             drop(guard);
-            let status = exit_kind(status);
+            let status = match exit_kind(status) {
+                // The tracer ended because we (or Ctrl-C) told it to: tracing went as planned.
+                ExitKind::Signaled { signal, .. } | ExitKind::Exited { code: signal }
+                    if stopped_by_us && (signal == 2 || signal == 130) =>
+                {
+                    ExitKind::Exited { code: 0 }
+                }
+                other => other,
+            };
             Ok((status, started.elapsed()))
         }
     }
 }
 
+/// Waits until `duration` has passed (or Ctrl-C), then interrupts the tracer so that it
+/// detaches and writes its summary. Returns its status and whether we stopped it.
 fn wait_then_interrupt(
     child: &mut Child,
     duration: Duration,
     guard: &InterruptGuard,
-) -> std::io::Result<ExitStatus> {
+) -> std::io::Result<(ExitStatus, bool)> {
     let deadline = Instant::now() + duration;
     while Instant::now() < deadline && !guard.interrupted() {
         if let Some(status) = child.try_wait()? {
-            return Ok(status);
+            return Ok((status, false));
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -642,7 +658,7 @@ fn wait_then_interrupt(
             nix::sys::signal::Signal::SIGINT,
         );
     }
-    child.wait()
+    Ok((child.wait()?, true))
 }
 
 fn exit_kind(status: ExitStatus) -> ExitKind {

@@ -175,7 +175,9 @@ impl Record {
         &self.target
     }
 
-    fn validate(&self) -> Result<(), ProfilerError> {
+    /// Checks the options and the target (the program exists, the PIDs are alive) without
+    /// running anything; [`Record::run`] does this first.
+    pub fn validate(&self) -> Result<(), ProfilerError> {
         if self.frequency == 0 || self.frequency > 100_000 {
             return Err(ProfilerError::InvalidOption(format!(
                 "frequency {} Hz is out of range: use 1..=100000 (997 is a good default)",

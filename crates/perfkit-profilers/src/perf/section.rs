@@ -49,14 +49,10 @@ const PERF_TIMEOUT: Duration = Duration::from_secs(15);
 /// # Ok::<(), perfkit_profilers::ProfilerError>(())
 /// ```
 pub fn profile_section<R>(work: impl FnOnce() -> R) -> (R, Result<SectionProfile, ProfilerError>) {
-    let mut session = match Session::start() {
+    let session = match Session::start_enabled() {
         Ok(session) => session,
         Err(e) => return (work(), Err(e)),
     };
-    if let Err(e) = session.command("enable") {
-        session.abort();
-        return (work(), Err(e));
-    }
     let started = Instant::now();
     let value = work();
     let wall = started.elapsed();
@@ -192,9 +188,40 @@ impl Session {
         }
     }
 
-    fn abort(mut self) {
+    /// Starts perf and enables sampling. perf attaches to every thread of this process; a
+    /// thread that exits while perf opens its events makes perf give up ("No such process"),
+    /// so a failed start is retried a few times.
+    fn start_enabled() -> Result<Session, ProfilerError> {
+        const ATTEMPTS: usize = 3;
+        let mut last = None;
+        for _ in 0..ATTEMPTS {
+            let mut session = match Session::start() {
+                Ok(session) => session,
+                Err(e @ ProfilerError::ToolFailed { .. }) => {
+                    last = Some(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            match session.command("enable") {
+                Ok(()) => return Ok(session),
+                Err(e) => {
+                    let said = session.abort();
+                    last = Some(with_perf_message(e, &said));
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| ProfilerError::ToolFailed {
+            tool: Tool::Perf,
+            detail: "perf record could not start".into(),
+        }))
+    }
+
+    /// Stops perf and returns what it said on stderr.
+    fn abort(mut self) -> String {
         let _ = self.perf.kill();
         let _ = self.perf.wait();
+        self.stderr.join().unwrap_or_default()
     }
 
     fn finish(mut self, wall: Duration) -> Result<SectionProfile, ProfilerError> {
