@@ -62,6 +62,7 @@ pub(crate) fn record(args: &RecordArgs) -> Result<ExitKind> {
         record = record.compress(false);
     }
     record.validate()?;
+    env.check_record()?;
     if !args.quiet {
         let event = env.event(&event_choice);
         eprintln!(
