@@ -1,0 +1,397 @@
+//! The counters: one padded slot per thread, written only by its owner; a shared fallback.
+//!
+//! Nothing here allocates, locks or panics: it runs inside `GlobalAlloc`.
+
+use std::cell::Cell;
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed,
+};
+
+/// Thread slots. Threads beyond this many live ones share the fallback slot.
+pub(crate) const SLOTS: usize = 256;
+/// A thread's pending (unflushed) change of live bytes is added to the global figure once it
+/// reaches ± this many bytes; the global peak is exact to within one flush per thread.
+pub(crate) const FLUSH_BYTES: i64 = 64 * 1024;
+/// log2 size classes of the allocation-size histogram.
+pub(crate) const SIZE_CLASSES: usize = 65;
+/// Whether allocation sizes are counted (`set_size_histogram`).
+pub(crate) static SIZE_HISTOGRAM: AtomicBool = AtomicBool::new(false);
+
+const UNCLAIMED: usize = usize::MAX;
+const USE_FALLBACK: usize = usize::MAX - 1;
+
+/// One thread's counters, on cache lines of their own (aligned to 128 bytes: x86's
+/// adjacent-line prefetcher pairs lines). The hot counters come first; the size histogram
+/// (touched only when enabled) follows.
+#[repr(C, align(128))]
+pub(crate) struct Slot {
+    /// Thread ID of the owner (0: never used).
+    owner: AtomicU32,
+    pub(crate) allocated: AtomicU64,
+    pub(crate) freed: AtomicU64,
+    pub(crate) allocs: AtomicU64,
+    pub(crate) deallocs: AtomicU64,
+    pub(crate) reallocs: AtomicU64,
+    /// Highest `allocated - freed` of this slot since the last `reset_peak` (exact process peak
+    /// when only one thread ever allocated). The one counter another thread writes:
+    /// `reset_peak` stores `i64::MIN`; a racing owner store can only leave a value reached
+    /// after the reset, which is still a correct lower bound.
+    pub(crate) peak: AtomicI64,
+    /// `allocated - freed` as last added to [`GLOBAL_NET`].
+    flushed: AtomicI64,
+    pub(crate) sizes: [AtomicU64; SIZE_CLASSES],
+}
+
+impl Slot {
+    const fn new() -> Slot {
+        Slot {
+            owner: AtomicU32::new(0),
+            allocated: AtomicU64::new(0),
+            freed: AtomicU64::new(0),
+            allocs: AtomicU64::new(0),
+            deallocs: AtomicU64::new(0),
+            reallocs: AtomicU64::new(0),
+            peak: AtomicI64::new(0),
+            flushed: AtomicI64::new(0),
+            sizes: [const { AtomicU64::new(0) }; SIZE_CLASSES],
+        }
+    }
+}
+
+pub(crate) static TABLE: [Slot; SLOTS] = [const { Slot::new() }; SLOTS];
+/// Shared by threads that found no free slot, and by code running after a thread's
+/// thread-locals are gone. Updated with read-modify-write atomics.
+pub(crate) static FALLBACK: Slot = Slot::new();
+/// One past the highest slot ever claimed: readers sum `TABLE[..HIGH_WATER]`.
+pub(crate) static HIGH_WATER: AtomicUsize = AtomicUsize::new(0);
+/// Live bytes as flushed by the threads (lags the truth by < `FLUSH_BYTES` per thread).
+pub(crate) static GLOBAL_NET: AtomicI64 = AtomicI64::new(0);
+/// Highest `GLOBAL_NET` seen.
+pub(crate) static GLOBAL_PEAK: AtomicI64 = AtomicI64::new(0);
+/// Bumped by `reset_peak` (lets `measure` notice a reset during its closure).
+pub(crate) static PEAK_EPOCH: AtomicU64 = AtomicU64::new(0);
+/// Live bytes when `reset_peak` was called: the peak since then is at least this.
+pub(crate) static RESET_NET: AtomicI64 = AtomicI64::new(0);
+
+thread_local! {
+    /// This thread's slot index. Const-initialised and without `Drop`: no destructor is
+    /// registered, so it is usable until the thread is gone, also from other destructors.
+    static SLOT: Cell<usize> = const { Cell::new(UNCLAIMED) };
+}
+
+/// Owner-only increment: a relaxed load and store, no locked instruction.
+#[inline]
+fn bump(counter: &AtomicU64, by: u64) -> u64 {
+    let value = counter.load(Relaxed).wrapping_add(by);
+    counter.store(value, Relaxed);
+    value
+}
+
+/// The calling thread's slot, claiming one on first use; `None` means "use the fallback".
+#[inline]
+pub(crate) fn own_slot() -> Option<&'static Slot> {
+    SLOT.try_with(|cell| {
+        let index = cell.get();
+        if index < SLOTS {
+            return Some(&TABLE[index]);
+        }
+        if index == USE_FALLBACK {
+            return None;
+        }
+        let index = claim();
+        cell.set(index);
+        TABLE.get(index)
+    })
+    .ok()
+    .flatten()
+}
+
+#[cold]
+#[inline(never)]
+fn claim() -> usize {
+    let tid = current_thread_id();
+    let mut free = None;
+    for (index, slot) in TABLE.iter().enumerate() {
+        let owner = slot.owner.load(Relaxed);
+        if owner == tid {
+            // Thread IDs are unique among live threads: the slot's previous owner with our ID
+            // has exited. Its counts stay in the slot and keep adding up.
+            return taken(index);
+        }
+        if owner == 0 && free.is_none() {
+            free = Some(index);
+        }
+    }
+    if let Some(start) = free {
+        for (index, slot) in TABLE.iter().enumerate().skip(start) {
+            if slot
+                .owner
+                .compare_exchange(0, tid, Relaxed, Relaxed)
+                .is_ok()
+            {
+                return taken(index);
+            }
+        }
+    }
+    // Every slot has been used: take over one whose thread has exited.
+    for (index, slot) in TABLE.iter().enumerate() {
+        let owner = slot.owner.load(Relaxed);
+        if owner != 0
+            && !thread_alive(owner)
+            && slot
+                .owner
+                .compare_exchange(owner, tid, Relaxed, Relaxed)
+                .is_ok()
+        {
+            return taken(index);
+        }
+    }
+    USE_FALLBACK
+}
+
+fn taken(index: usize) -> usize {
+    HIGH_WATER.fetch_max(index + 1, Relaxed);
+    index
+}
+
+#[cfg(target_os = "linux")]
+fn current_thread_id() -> u32 {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+    u32::try_from(tid).unwrap_or(u32::MAX).max(1)
+}
+
+#[cfg(target_os = "linux")]
+fn thread_alive(tid: u32) -> bool {
+    let Ok(tid) = libc::pid_t::try_from(tid) else {
+        return true;
+    };
+    // SAFETY: signal 0 only checks that the thread exists; getpid cannot fail.
+    let result = unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, 0) };
+    result == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn current_thread_id() -> u32 {
+    // Without cheap thread IDs and liveness checks, slots are never reused.
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    NEXT.fetch_add(1, Relaxed).max(1)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn thread_alive(_: u32) -> bool {
+    true
+}
+
+impl Slot {
+    #[inline]
+    fn net(&self) -> i64 {
+        self.allocated
+            .load(Relaxed)
+            .wrapping_sub(self.freed.load(Relaxed))
+            .cast_signed()
+    }
+
+    #[inline]
+    fn track_peak(&self, net: i64) {
+        if net > self.peak.load(Relaxed) {
+            self.peak.store(net, Relaxed);
+        }
+    }
+
+    #[inline]
+    fn maybe_flush(&self, net: i64) {
+        let delta = net.wrapping_sub(self.flushed.load(Relaxed));
+        if !(-FLUSH_BYTES..FLUSH_BYTES).contains(&delta) {
+            self.flush(net, delta);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn flush(&self, net: i64, delta: i64) {
+        self.flushed.store(net, Relaxed);
+        let now = GLOBAL_NET.fetch_add(delta, Relaxed).wrapping_add(delta);
+        GLOBAL_PEAK.fetch_max(now, Relaxed);
+    }
+
+    /// Starts the slot's peak over at its current value (owner only).
+    pub(crate) fn restart_peak(&self) -> i64 {
+        let net = self.net();
+        self.peak.store(net, Relaxed);
+        net
+    }
+
+    #[inline]
+    fn owner_alloc(&self, size: u64) {
+        let allocated = bump(&self.allocated, size);
+        bump(&self.allocs, 1);
+        if SIZE_HISTOGRAM.load(Relaxed) {
+            bump(&self.sizes[size_class(size)], 1);
+        }
+        let net = allocated
+            .wrapping_sub(self.freed.load(Relaxed))
+            .cast_signed();
+        self.track_peak(net);
+        self.maybe_flush(net);
+    }
+
+    #[inline]
+    fn owner_dealloc(&self, size: u64) {
+        let freed = bump(&self.freed, size);
+        bump(&self.deallocs, 1);
+        let net = self
+            .allocated
+            .load(Relaxed)
+            .wrapping_sub(freed)
+            .cast_signed();
+        self.maybe_flush(net);
+    }
+
+    #[inline]
+    fn owner_realloc(&self, old: u64, new: u64) {
+        bump(&self.reallocs, 1);
+        if new >= old {
+            bump(&self.allocated, new - old);
+            let net = self.net();
+            self.track_peak(net);
+            self.maybe_flush(net);
+        } else {
+            bump(&self.freed, old - new);
+            self.maybe_flush(self.net());
+        }
+    }
+
+    fn shared_alloc(&self, size: u64) {
+        self.allocated.fetch_add(size, Relaxed);
+        self.allocs.fetch_add(1, Relaxed);
+        if SIZE_HISTOGRAM.load(Relaxed) {
+            self.sizes[size_class(size)].fetch_add(1, Relaxed);
+        }
+        shared_net(size.cast_signed());
+    }
+
+    fn shared_dealloc(&self, size: u64) {
+        self.freed.fetch_add(size, Relaxed);
+        self.deallocs.fetch_add(1, Relaxed);
+        shared_net(-size.cast_signed());
+    }
+
+    fn shared_realloc(&self, old: u64, new: u64) {
+        self.reallocs.fetch_add(1, Relaxed);
+        if new >= old {
+            self.allocated.fetch_add(new - old, Relaxed);
+            shared_net((new - old).cast_signed());
+        } else {
+            self.freed.fetch_add(old - new, Relaxed);
+            shared_net(-(old - new).cast_signed());
+        }
+    }
+}
+
+/// The fallback's changes go to the global figure at once.
+fn shared_net(delta: i64) {
+    let now = GLOBAL_NET.fetch_add(delta, Relaxed).wrapping_add(delta);
+    if delta > 0 {
+        GLOBAL_PEAK.fetch_max(now, Relaxed);
+    }
+}
+
+#[inline]
+pub(crate) fn size_class(size: u64) -> usize {
+    (u64::BITS - size.leading_zeros()) as usize
+}
+
+#[inline]
+pub(crate) fn on_alloc(size: usize) {
+    match own_slot() {
+        Some(slot) => slot.owner_alloc(size as u64),
+        None => FALLBACK.shared_alloc(size as u64),
+    }
+}
+
+#[inline]
+pub(crate) fn on_dealloc(size: usize) {
+    match own_slot() {
+        Some(slot) => slot.owner_dealloc(size as u64),
+        None => FALLBACK.shared_dealloc(size as u64),
+    }
+}
+
+#[inline]
+pub(crate) fn on_realloc(old: usize, new: usize) {
+    match own_slot() {
+        Some(slot) => slot.owner_realloc(old as u64, new as u64),
+        None => FALLBACK.shared_realloc(old as u64, new as u64),
+    }
+}
+
+/// Plain values of one slot (or a sum of slots).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) allocated: u64,
+    pub(crate) freed: u64,
+    pub(crate) allocs: u64,
+    pub(crate) deallocs: u64,
+    pub(crate) reallocs: u64,
+}
+
+impl Counts {
+    pub(crate) fn of(slot: &Slot) -> Counts {
+        Counts {
+            allocated: slot.allocated.load(Relaxed),
+            freed: slot.freed.load(Relaxed),
+            allocs: slot.allocs.load(Relaxed),
+            deallocs: slot.deallocs.load(Relaxed),
+            reallocs: slot.reallocs.load(Relaxed),
+        }
+    }
+
+    pub(crate) fn add(&mut self, other: Counts) {
+        self.allocated = self.allocated.wrapping_add(other.allocated);
+        self.freed = self.freed.wrapping_add(other.freed);
+        self.allocs = self.allocs.wrapping_add(other.allocs);
+        self.deallocs = self.deallocs.wrapping_add(other.deallocs);
+        self.reallocs = self.reallocs.wrapping_add(other.reallocs);
+    }
+
+    /// Counts of every slot and the fallback.
+    pub(crate) fn total() -> Counts {
+        let mut sum = Counts::of(&FALLBACK);
+        for slot in &TABLE[..HIGH_WATER.load(Relaxed).min(SLOTS)] {
+            sum.add(Counts::of(slot));
+        }
+        sum
+    }
+
+    pub(crate) fn net(&self) -> i64 {
+        self.allocated.wrapping_sub(self.freed).cast_signed()
+    }
+}
+
+/// The exact peak when the process has only ever had one allocating thread, else `None`.
+pub(crate) fn single_thread_peak() -> Option<i64> {
+    if HIGH_WATER.load(Relaxed) != 1 || FALLBACK.allocs.load(Relaxed) != 0 {
+        return None;
+    }
+    // After a reset the slot's peak is i64::MIN until the next allocation; the peak is then
+    // what was live at the reset.
+    Some(TABLE[0].peak.load(Relaxed).max(RESET_NET.load(Relaxed)))
+}
+
+/// The number of slots in use (threads that have allocated, including exited ones whose slot
+/// has not been reused) and whether the fallback was used.
+pub(crate) fn slots_in_use() -> (usize, bool) {
+    let used = TABLE[..HIGH_WATER.load(Relaxed).min(SLOTS)]
+        .iter()
+        .filter(|s| s.owner.load(Relaxed) != 0)
+        .count();
+    (used, FALLBACK.allocs.load(Relaxed) != 0)
+}
+
+/// Forgets every slot's peak (see [`Slot::peak`]).
+pub(crate) fn clear_slot_peaks() {
+    for slot in TABLE.iter().chain(std::iter::once(&FALLBACK)) {
+        slot.peak.store(i64::MIN, Relaxed);
+    }
+}
