@@ -359,7 +359,7 @@ impl SizeHistogram {
 
 /// Turns the allocation-size histogram on or off (process-wide).
 pub fn set_size_histogram(enabled: bool) {
-    slots::SIZE_HISTOGRAM.store(enabled, std::sync::atomic::Ordering::Relaxed);
+    slots::set_size_histogram(enabled);
 }
 
 /// The process's allocation-size histogram (all zero unless [`set_size_histogram`] was on).

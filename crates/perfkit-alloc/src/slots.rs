@@ -14,11 +14,6 @@ pub(crate) const SLOTS: usize = 256;
 pub(crate) const FLUSH_BYTES: i64 = 64 * 1024;
 /// log2 size classes of the allocation-size histogram.
 pub(crate) const SIZE_CLASSES: usize = 65;
-/// Whether allocation sizes are counted (`set_size_histogram`).
-pub(crate) static SIZE_HISTOGRAM: AtomicBool = AtomicBool::new(false);
-
-const UNCLAIMED: usize = usize::MAX;
-const USE_FALLBACK: usize = usize::MAX - 1;
 
 /// One thread's counters, on cache lines of their own (aligned to 128 bytes: x86's
 /// adjacent-line prefetcher pairs lines). The hot counters come first; the size histogram
@@ -27,6 +22,11 @@ const USE_FALLBACK: usize = usize::MAX - 1;
 pub(crate) struct Slot {
     /// Thread ID of the owner (0: never used).
     owner: AtomicU32,
+    /// Whether allocation sizes are counted (set in every slot by `set_size_histogram`; kept
+    /// here, on the slot's hot line, so the check costs no extra cache line).
+    pub(crate) sizes_on: AtomicBool,
+    /// The fallback slot: shared, updated with read-modify-writes.
+    shared: bool,
     pub(crate) allocated: AtomicU64,
     pub(crate) freed: AtomicU64,
     pub(crate) allocs: AtomicU64,
@@ -43,9 +43,11 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    const fn new() -> Slot {
+    const fn new(shared: bool) -> Slot {
         Slot {
             owner: AtomicU32::new(0),
+            sizes_on: AtomicBool::new(false),
+            shared,
             allocated: AtomicU64::new(0),
             freed: AtomicU64::new(0),
             allocs: AtomicU64::new(0),
@@ -58,10 +60,10 @@ impl Slot {
     }
 }
 
-pub(crate) static TABLE: [Slot; SLOTS] = [const { Slot::new() }; SLOTS];
+pub(crate) static TABLE: [Slot; SLOTS] = [const { Slot::new(false) }; SLOTS];
 /// Shared by threads that found no free slot, and by code running after a thread's
 /// thread-locals are gone. Updated with read-modify-write atomics.
-pub(crate) static FALLBACK: Slot = Slot::new();
+pub(crate) static FALLBACK: Slot = Slot::new(true);
 /// One past the highest slot ever claimed: readers sum `TABLE[..HIGH_WATER]`.
 pub(crate) static HIGH_WATER: AtomicUsize = AtomicUsize::new(0);
 /// Live bytes as flushed by the threads (lags the truth by < `FLUSH_BYTES` per thread).
@@ -74,9 +76,9 @@ pub(crate) static PEAK_EPOCH: AtomicU64 = AtomicU64::new(0);
 pub(crate) static RESET_NET: AtomicI64 = AtomicI64::new(0);
 
 thread_local! {
-    /// This thread's slot index. Const-initialised and without `Drop`: no destructor is
-    /// registered, so it is usable until the thread is gone, also from other destructors.
-    static SLOT: Cell<usize> = const { Cell::new(UNCLAIMED) };
+    /// This thread's slot. Const-initialised and without `Drop`: no destructor is registered,
+    /// so it is usable until the thread is gone, also from other destructors.
+    static SLOT: Cell<Option<&'static Slot>> = const { Cell::new(None) };
 }
 
 /// Owner-only increment: a relaxed load and store, no locked instruction.
@@ -87,25 +89,27 @@ fn bump(counter: &AtomicU64, by: u64) -> u64 {
     value
 }
 
-/// The calling thread's slot, claiming one on first use; `None` means "use the fallback".
+/// The calling thread's slot (claimed on first use), or the shared fallback.
 #[inline]
-pub(crate) fn own_slot() -> Option<&'static Slot> {
+pub(crate) fn current_slot() -> &'static Slot {
     SLOT.try_with(|cell| {
-        let index = cell.get();
-        if index < SLOTS {
-            return Some(&TABLE[index]);
+        if let Some(slot) = cell.get() {
+            return slot;
         }
-        if index == USE_FALLBACK {
-            return None;
-        }
-        let index = claim();
-        cell.set(index);
-        TABLE.get(index)
+        let slot = TABLE.get(claim()).unwrap_or(&FALLBACK);
+        cell.set(Some(slot));
+        slot
     })
-    .ok()
-    .flatten()
+    .unwrap_or(&FALLBACK)
 }
 
+/// The calling thread's own slot, `None` when it uses the shared fallback.
+pub(crate) fn own_slot() -> Option<&'static Slot> {
+    let slot = current_slot();
+    (!slot.shared).then_some(slot)
+}
+
+/// Finds a slot for this thread; an index past the table means "use the fallback".
 #[cold]
 #[inline(never)]
 fn claim() -> usize {
@@ -146,7 +150,7 @@ fn claim() -> usize {
             return taken(index);
         }
     }
-    USE_FALLBACK
+    SLOTS
 }
 
 fn taken(index: usize) -> usize {
@@ -226,7 +230,7 @@ impl Slot {
     fn owner_alloc(&self, size: u64) {
         let allocated = bump(&self.allocated, size);
         bump(&self.allocs, 1);
-        if SIZE_HISTOGRAM.load(Relaxed) {
+        if self.sizes_on.load(Relaxed) {
             bump(&self.sizes[size_class(size)], 1);
         }
         let net = allocated
@@ -265,7 +269,7 @@ impl Slot {
     fn shared_alloc(&self, size: u64) {
         self.allocated.fetch_add(size, Relaxed);
         self.allocs.fetch_add(1, Relaxed);
-        if SIZE_HISTOGRAM.load(Relaxed) {
+        if self.sizes_on.load(Relaxed) {
             self.sizes[size_class(size)].fetch_add(1, Relaxed);
         }
         shared_net(size.cast_signed());
@@ -304,25 +308,38 @@ pub(crate) fn size_class(size: u64) -> usize {
 
 #[inline]
 pub(crate) fn on_alloc(size: usize) {
-    match own_slot() {
-        Some(slot) => slot.owner_alloc(size as u64),
-        None => FALLBACK.shared_alloc(size as u64),
+    let slot = current_slot();
+    if slot.shared {
+        slot.shared_alloc(size as u64);
+    } else {
+        slot.owner_alloc(size as u64);
     }
 }
 
 #[inline]
 pub(crate) fn on_dealloc(size: usize) {
-    match own_slot() {
-        Some(slot) => slot.owner_dealloc(size as u64),
-        None => FALLBACK.shared_dealloc(size as u64),
+    let slot = current_slot();
+    if slot.shared {
+        slot.shared_dealloc(size as u64);
+    } else {
+        slot.owner_dealloc(size as u64);
     }
 }
 
 #[inline]
 pub(crate) fn on_realloc(old: usize, new: usize) {
-    match own_slot() {
-        Some(slot) => slot.owner_realloc(old as u64, new as u64),
-        None => FALLBACK.shared_realloc(old as u64, new as u64),
+    let slot = current_slot();
+    if slot.shared {
+        slot.shared_realloc(old as u64, new as u64);
+    } else {
+        slot.owner_realloc(old as u64, new as u64);
+    }
+}
+
+/// Turns size counting on or off in every slot.
+pub(crate) fn set_size_histogram(enabled: bool) {
+    for slot in TABLE.iter().chain(std::iter::once(&FALLBACK)) {
+        slot.sizes_on.store(enabled, Relaxed);
     }
 }
 
