@@ -51,11 +51,11 @@
 //! # What it costs
 //!
 //! Measured against the system allocator it wraps (`cargo bench -p perfkit-benches --bench
-//! alloc`, 2 vCPUs; details and both runs in `docs/benchmarks.md`): an 8-byte alloc + free costs
-//! 1.34–1.36× the system allocator on one thread and 1.25–1.31× on two, where a single shared
-//! counter (the seed's tracker, `stats_alloc`) costs 3–7×; 1,000 live blocks freed out of order
-//! on two threads 0.97–1.26×; a `Vec`-style `realloc` growth to 64 KiB 1.14–1.20×, against
-//! 24–30× for a tracker without a `realloc` override.
+//! alloc`, 2 vCPUs, noisy; all runs in `docs/benchmarks.md`): an 8-byte alloc + free costs
+//! 1.03–1.06× the system allocator on one thread and 1.31–1.32× on two, where a single shared
+//! counter (the seed's tracker, `stats_alloc`) costs 3–6×; 1,000 live blocks freed out of
+//! order on two threads 0.93–1.28×; a `Vec`-style `realloc` growth to 64 KiB 0.89–1.34×,
+//! against ~50× for a tracker without a `realloc` override.
 //!
 //! # The peak
 //!
