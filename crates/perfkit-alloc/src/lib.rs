@@ -55,7 +55,7 @@
 //! 1.03–1.06× the system allocator on one thread and 1.31–1.32× on two, where a single shared
 //! counter (the seed's tracker, `stats_alloc`) costs 3–6×; 1,000 live blocks freed out of
 //! order on two threads 0.93–1.28×; a `Vec`-style `realloc` growth to 64 KiB 0.89–1.34×,
-//! against ~50× for a tracker without a `realloc` override.
+//! against 25–60× for a tracker without a `realloc` override.
 //!
 //! # The peak
 //!
