@@ -6,7 +6,7 @@ use std::time::Duration;
 use perfkit_sys::ExitKind;
 use serde::{Deserialize, Serialize};
 
-use crate::strace::{parse_tables, run_traced, validate_target};
+use crate::strace::{parse_tables, run_traced};
 use crate::{ProfilerError, RecordTarget, Tool};
 
 /// The default `-x` pattern: the C allocator's entry points in libc.
@@ -126,17 +126,12 @@ impl Ltrace {
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
     {
-        Ltrace::new(RecordTarget::Command(
-            argv.into_iter().map(Into::into).collect(),
-        ))
+        Ltrace::new(RecordTarget::command(argv))
     }
 
     /// Attaches to running processes for `duration`.
     pub fn pids(pids: impl IntoIterator<Item = u32>, duration: Duration) -> Ltrace {
-        Ltrace::new(RecordTarget::Pids {
-            pids: pids.into_iter().collect(),
-            duration,
-        })
+        Ltrace::new(RecordTarget::pids(pids, duration))
     }
 
     fn new(target: RecordTarget) -> Ltrace {
@@ -191,7 +186,7 @@ impl Ltrace {
 
     /// Checks the patterns and the target without running anything.
     pub fn validate(&self) -> Result<(), ProfilerError> {
-        validate_target(&self.target)?;
+        self.target.validate()?;
         if let Some(bad) = self.patterns.iter().find(|p| p.trim().is_empty()) {
             return Err(ProfilerError::InvalidOption(format!(
                 "empty ltrace pattern {bad:?}: use e.g. `malloc+free@libc.so*`"

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use perfkit_sys::{ExitKind, RunOptions, SysError};
+use perfkit_sys::{ExitKind, RunOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::perf::tail;
@@ -541,14 +541,7 @@ impl Massif {
 
     /// Checks the options and that the program exists, without running anything.
     pub fn validate(&self) -> Result<(), ProfilerError> {
-        let program = self.argv.first().ok_or(SysError::EmptyCommand)?;
-        let name = program.to_string_lossy();
-        if perfkit_sys::find_program(&name).is_none() {
-            return Err(SysError::CommandNotFound {
-                program: name.into_owned(),
-            }
-            .into());
-        }
+        crate::perf::check_command(&self.argv)?;
         if let Some(t) = self.threshold
             && !(0.0..=100.0).contains(&t)
         {

@@ -3,12 +3,11 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use perfkit_metrics::{Histogram, Summary};
-use perfkit_sys::{ExitKind, RunOptions, SysError};
+use perfkit_sys::{ExitKind, RunOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::{InterruptGuard, ProfilerError, RecordTarget, Tool};
@@ -442,17 +441,12 @@ impl Strace {
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
     {
-        Strace::new(RecordTarget::Command(
-            argv.into_iter().map(Into::into).collect(),
-        ))
+        Strace::new(RecordTarget::command(argv))
     }
 
     /// Attaches to running processes for `duration`.
     pub fn pids(pids: impl IntoIterator<Item = u32>, duration: Duration) -> Strace {
-        Strace::new(RecordTarget::Pids {
-            pids: pids.into_iter().collect(),
-            duration,
-        })
+        Strace::new(RecordTarget::pids(pids, duration))
     }
 
     fn new(target: RecordTarget) -> Strace {
@@ -500,7 +494,7 @@ impl Strace {
 
     /// Checks the target (the program exists, the PIDs are alive) without running anything.
     pub fn validate(&self) -> Result<(), ProfilerError> {
-        validate_target(&self.target)
+        self.target.validate()
     }
 
     /// Runs strace. Its output goes to a private file (`-o`), so the program's own stderr
@@ -559,39 +553,6 @@ fn no_output(tool: Tool, status: ExitKind, e: &std::io::Error) -> ProfilerError 
         tool,
         detail: format!("{tool} wrote no output ({status}, {e}); its message is above"),
     }
-}
-
-pub(crate) fn validate_target(target: &RecordTarget) -> Result<(), ProfilerError> {
-    match target {
-        RecordTarget::Command(argv) => {
-            let program = argv.first().ok_or(SysError::EmptyCommand)?;
-            let name = program.to_string_lossy();
-            if perfkit_sys::find_program(&name).is_none() {
-                return Err(SysError::CommandNotFound {
-                    program: name.into_owned(),
-                }
-                .into());
-            }
-        }
-        RecordTarget::Pids { pids, duration } => {
-            if pids.is_empty() {
-                return Err(ProfilerError::InvalidOption(
-                    "no process to attach to: give at least one PID".into(),
-                ));
-            }
-            if duration.is_zero() {
-                return Err(ProfilerError::InvalidOption(
-                    "the tracing duration must be more than 0 s".into(),
-                ));
-            }
-            for pid in pids {
-                if !Path::new(&format!("/proc/{pid}")).exists() {
-                    return Err(SysError::NoSuchProcess { pid: *pid }.into());
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Runs a tracer (`strace`/`ltrace` with its options already set) on a command or on PIDs

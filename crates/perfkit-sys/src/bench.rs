@@ -410,20 +410,7 @@ fn validate(plan: &BenchPlan) -> Result<(), SysError> {
         .into_iter()
         .flatten()
         {
-            let program = &spec.argv()[0];
-            if crate::find_program(program).is_none() {
-                return Err(
-                    if program.contains('/') && std::path::Path::new(program).is_file() {
-                        SysError::NotExecutable {
-                            program: program.clone(),
-                        }
-                    } else {
-                        SysError::CommandNotFound {
-                            program: program.clone(),
-                        }
-                    },
-                );
-            }
+            crate::check_program(&spec.argv()[0])?;
         }
     }
     Ok(())

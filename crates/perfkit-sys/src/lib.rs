@@ -64,6 +64,31 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
         .find(|candidate| executable(candidate))
 }
 
+/// [`find_program`] with the reason when it fails: [`SysError::EmptyCommand`],
+/// [`SysError::NotExecutable`] (a path to a file without an execute bit) or
+/// [`SysError::CommandNotFound`]. Use it to reject a command before anything runs.
+///
+/// ```
+/// assert!(perfkit_sys::check_program("sh").is_ok());
+/// assert!(perfkit_sys::check_program("perfkit-no-such-tool").is_err());
+/// ```
+pub fn check_program(program: &str) -> Result<PathBuf, SysError> {
+    if program.is_empty() {
+        return Err(SysError::EmptyCommand);
+    }
+    find_program(program).ok_or_else(|| {
+        if program.contains('/') && std::path::Path::new(program).is_file() {
+            SysError::NotExecutable {
+                program: program.to_owned(),
+            }
+        } else {
+            SysError::CommandNotFound {
+                program: program.to_owned(),
+            }
+        }
+    })
+}
+
 /// Errors of this crate. Each message says what went wrong and what to do about it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

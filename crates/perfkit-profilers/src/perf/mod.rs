@@ -13,6 +13,7 @@ mod script;
 mod section;
 mod stat;
 
+pub(crate) use record::check_command;
 pub use record::{Record, RecordOutcome, RecordTarget};
 pub use script::{CountUnit, FoldOptions, fold_perf_data, fold_perf_script, perf_report};
 pub use section::{SectionProfile, profile_section};

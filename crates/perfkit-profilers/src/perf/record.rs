@@ -24,6 +24,78 @@ pub enum RecordTarget {
     },
 }
 
+impl RecordTarget {
+    /// A program and its arguments (program first).
+    pub fn command<I, S>(argv: I) -> RecordTarget
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        RecordTarget::Command(argv.into_iter().map(Into::into).collect())
+    }
+
+    /// Running processes, for `duration`.
+    pub fn pids(pids: impl IntoIterator<Item = u32>, duration: Duration) -> RecordTarget {
+        RecordTarget::Pids {
+            pids: pids.into_iter().collect(),
+            duration,
+        }
+    }
+
+    /// Checks the target without running anything: the program exists and may be executed,
+    /// or there is at least one PID, every PID is alive and the duration is not zero.
+    pub fn validate(&self) -> Result<(), ProfilerError> {
+        match self {
+            RecordTarget::Command(argv) => check_command(argv),
+            RecordTarget::Pids { pids, duration } => {
+                if pids.is_empty() {
+                    return Err(ProfilerError::InvalidOption(
+                        "no process to attach to: give at least one PID".into(),
+                    ));
+                }
+                if duration.is_zero() {
+                    return Err(ProfilerError::InvalidOption(
+                        "the duration must be more than 0 s".into(),
+                    ));
+                }
+                for pid in pids {
+                    if !Path::new(&format!("/proc/{pid}")).exists() {
+                        return Err(SysError::NoSuchProcess { pid: *pid }.into());
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The workload part of a `perf record`/`perf stat` command line: `-- PROGRAM ARGS…`, or
+    /// `-p PID,… -- sleep SECONDS` (perf watches the PIDs for as long as `sleep` runs).
+    pub(crate) fn perf_workload_args(&self) -> Vec<OsString> {
+        match self {
+            RecordTarget::Command(argv) => std::iter::once(OsString::from("--"))
+                .chain(argv.iter().cloned())
+                .collect(),
+            RecordTarget::Pids { pids, duration } => {
+                let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+                vec![
+                    "-p".into(),
+                    list.join(",").into(),
+                    "--".into(),
+                    "sleep".into(),
+                    format!("{:.3}", duration.as_secs_f64()).into(),
+                ]
+            }
+        }
+    }
+}
+
+/// Checks that `argv`'s program exists and may be executed.
+pub(crate) fn check_command(argv: &[OsString]) -> Result<(), ProfilerError> {
+    let program = argv.first().ok_or(SysError::EmptyCommand)?;
+    perfkit_sys::check_program(&program.to_string_lossy())?;
+    Ok(())
+}
+
 /// A `perf record` run, built step by step.
 ///
 /// ```no_run
@@ -86,17 +158,12 @@ impl Record {
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
     {
-        Record::new(RecordTarget::Command(
-            argv.into_iter().map(Into::into).collect(),
-        ))
+        Record::new(RecordTarget::command(argv))
     }
 
     /// Attaches to `pids` for `duration`.
     pub fn pids(pids: impl IntoIterator<Item = u32>, duration: Duration) -> Record {
-        Record::new(RecordTarget::Pids {
-            pids: pids.into_iter().collect(),
-            duration,
-        })
+        Record::new(RecordTarget::pids(pids, duration))
     }
 
     fn new(target: RecordTarget) -> Record {
@@ -184,38 +251,7 @@ impl Record {
                 self.frequency
             )));
         }
-        match &self.target {
-            RecordTarget::Command(argv) => {
-                let Some(program) = argv.first() else {
-                    return Err(SysError::EmptyCommand.into());
-                };
-                let name = program.to_string_lossy();
-                if perfkit_sys::find_program(&name).is_none() {
-                    return Err(SysError::CommandNotFound {
-                        program: name.into_owned(),
-                    }
-                    .into());
-                }
-            }
-            RecordTarget::Pids { pids, duration } => {
-                if pids.is_empty() {
-                    return Err(ProfilerError::InvalidOption(
-                        "no process to attach to: give at least one PID".into(),
-                    ));
-                }
-                if duration.is_zero() {
-                    return Err(ProfilerError::InvalidOption(
-                        "the recording duration must be more than 0 s".into(),
-                    ));
-                }
-                for pid in pids {
-                    if !Path::new(&format!("/proc/{pid}")).exists() {
-                        return Err(SysError::NoSuchProcess { pid: *pid }.into());
-                    }
-                }
-            }
-        }
-        Ok(())
+        self.target.validate()
     }
 
     /// The `perf record` arguments (after `perf`), with `data` as the output path.
@@ -249,20 +285,7 @@ impl Record {
         args.push("-o".into());
         args.push(data.into());
         args.extend(self.extra_args.iter().cloned());
-        match &self.target {
-            RecordTarget::Command(command) => {
-                args.push("--".into());
-                args.extend(command.iter().cloned());
-            }
-            RecordTarget::Pids { pids, duration } => {
-                let list: Vec<String> = pids.iter().map(u32::to_string).collect();
-                args.push("-p".into());
-                args.push(list.join(",").into());
-                args.push("--".into());
-                args.push("sleep".into());
-                args.push(format!("{:.3}", duration.as_secs_f64()).into());
-            }
-        }
+        args.extend(self.target.perf_workload_args());
         args
     }
 

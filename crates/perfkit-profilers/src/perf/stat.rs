@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
-use perfkit_sys::{ExitKind, RunOptions, SysError};
+use perfkit_sys::{ExitKind, RunOptions};
 use serde::{Deserialize, Serialize};
 
 use super::{PerfEnvironment, RecordTarget};
@@ -111,20 +111,17 @@ impl Stat {
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
     {
-        Stat {
-            target: RecordTarget::Command(argv.into_iter().map(Into::into).collect()),
-            events: Vec::new(),
-            repeat: 1,
-        }
+        Stat::new(RecordTarget::command(argv))
     }
 
     /// Counts events of running processes for `duration`.
     pub fn pids(pids: impl IntoIterator<Item = u32>, duration: Duration) -> Stat {
+        Stat::new(RecordTarget::pids(pids, duration))
+    }
+
+    fn new(target: RecordTarget) -> Stat {
         Stat {
-            target: RecordTarget::Pids {
-                pids: pids.into_iter().collect(),
-                duration,
-            },
+            target,
             events: Vec::new(),
             repeat: 1,
         }
@@ -151,6 +148,7 @@ impl Stat {
     /// Runs `perf stat`. The counters go to a private file, so the program's own stderr never
     /// mixes with them.
     pub fn run(&self, env: &PerfEnvironment) -> Result<StatOutcome, ProfilerError> {
+        self.target.validate()?;
         let dir = tempfile::Builder::new()
             .prefix("perfkit-stat-")
             .tempdir()
@@ -164,31 +162,7 @@ impl Stat {
         if self.repeat > 1 {
             command.args(["-r", &self.repeat.to_string()]);
         }
-        match &self.target {
-            RecordTarget::Command(argv) => {
-                let program = argv.first().ok_or(SysError::EmptyCommand)?;
-                let name = program.to_string_lossy();
-                if perfkit_sys::find_program(&name).is_none() {
-                    return Err(SysError::CommandNotFound {
-                        program: name.into_owned(),
-                    }
-                    .into());
-                }
-                command.arg("--").args(argv);
-            }
-            RecordTarget::Pids { pids, duration } => {
-                for pid in pids {
-                    if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                        return Err(SysError::NoSuchProcess { pid: *pid }.into());
-                    }
-                }
-                let list: Vec<String> = pids.iter().map(u32::to_string).collect();
-                command
-                    .args(["-p", &list.join(",")])
-                    .args(["--", "sleep"])
-                    .arg(format!("{:.3}", duration.as_secs_f64()));
-            }
-        }
+        command.args(self.target.perf_workload_args());
         let guard = InterruptGuard::new();
         let outcome = perfkit_sys::run(&mut command, RunOptions::default())?;
         drop(guard);
