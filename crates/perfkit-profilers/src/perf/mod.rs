@@ -30,6 +30,8 @@ pub struct PerfEnvironment {
     pub root: bool,
     /// Whether a hardware event (`cycles`) can be counted; false on most VMs.
     pub hardware_events: bool,
+    /// Whether this perf can compress records (`-z`: perf ≥ 5.5 built with zstd).
+    pub compression: bool,
 }
 
 /// Which event `perf record` samples.
@@ -145,11 +147,13 @@ impl PerfEnvironment {
             .ok()
             .and_then(|s| s.trim().parse().ok());
         let hardware_events = probe_hardware_events(&perf);
+        let compression = probe_compression(&perf);
         Ok(PerfEnvironment {
             perf,
             paranoid,
             root: is_root(),
             hardware_events,
+            compression,
         })
     }
 
@@ -232,26 +236,23 @@ impl PerfEnvironment {
             },
         }
     }
+}
 
-    /// Whether this perf can compress records (`-z`, perf ≥ 5.5 built with zstd).
-    #[must_use]
-    pub fn supports_compression(&self) -> bool {
-        if !self.perf.version.at_least(5, 5) {
-            return false;
-        }
-        let Ok(output) = self
-            .perf
-            .command()
-            .args(["version", "--build-options"])
-            .stdin(Stdio::null())
-            .output()
-        else {
-            return false;
-        };
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .any(|l| l.trim_start().starts_with("zstd:") && l.contains("on"))
+fn probe_compression(perf: &ToolInfo) -> bool {
+    if !perf.version.at_least(5, 5) {
+        return false;
     }
+    let Ok(output) = perf
+        .command()
+        .args(["version", "--build-options"])
+        .stdin(Stdio::null())
+        .output()
+    else {
+        return false;
+    };
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .any(|l| l.trim_start().starts_with("zstd:") && l.contains("on"))
 }
 
 fn is_root() -> bool {
@@ -310,6 +311,7 @@ mod tests {
             paranoid: Some(paranoid),
             root,
             hardware_events: hardware,
+            compression: true,
         }
     }
 

@@ -301,10 +301,10 @@ impl Record {
         if let Some(note) = &event.note {
             notes.push(note.clone());
         }
-        let compress = self.compress.unwrap_or_else(|| {
-            matches!(self.call_graph, CallGraph::Dwarf { .. }) && env.supports_compression()
-        });
-        if compress && !env.supports_compression() {
+        let compress = self
+            .compress
+            .unwrap_or(matches!(self.call_graph, CallGraph::Dwarf { .. }) && env.compression);
+        if compress && !env.compression {
             return Err(ProfilerError::InvalidOption(format!(
                 "this perf ({}) cannot compress records (needs perf ≥ 5.5 built with zstd): \
                  drop the compression option",
@@ -425,6 +425,7 @@ mod tests {
             paranoid: Some(2),
             root: true,
             hardware_events: false,
+            compression: false,
         };
         let err = Record::command(["perfkit-no-such-program"])
             .run(&env)

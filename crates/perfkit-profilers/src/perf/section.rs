@@ -71,8 +71,7 @@ struct Session {
 }
 
 impl Session {
-    fn start() -> Result<Session, ProfilerError> {
-        let env = PerfEnvironment::detect()?;
+    fn start(env: PerfEnvironment) -> Result<Session, ProfilerError> {
         if !env.perf.version.at_least(5, 10) {
             return Err(ProfilerError::ToolBroken {
                 tool: Tool::Perf,
@@ -111,7 +110,7 @@ impl Session {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        if env.supports_compression() {
+        if env.compression {
             command.arg("-z");
         }
         if env.perf.version.at_least(5, 1) {
@@ -193,9 +192,10 @@ impl Session {
     /// so a failed start is retried a few times.
     fn start_enabled() -> Result<Session, ProfilerError> {
         const ATTEMPTS: usize = 3;
+        let env = PerfEnvironment::detect()?;
         let mut last = None;
         for _ in 0..ATTEMPTS {
-            let mut session = match Session::start() {
+            let mut session = match Session::start(env.clone()) {
                 Ok(session) => session,
                 Err(e @ ProfilerError::ToolFailed { .. }) => {
                     last = Some(e);
