@@ -9,8 +9,8 @@ use anyhow::{Context, Result, bail};
 use perfkit_metrics::{format_bytes, format_std_duration};
 use perfkit_profilers::{
     CallGraph, CountUnit, EventChoice, ExitKind, FlamegraphOptions, FoldOptions, FoldedStacks,
-    HotFunction, Palette, PerfEnvironment, Record, RecordOutcome, Stat, StatValue, ToolInfo,
-    diff_folded, fold_perf_data, fold_perf_script, perf_report, render_diff_flamegraph,
+    HotFunction, Palette, PerfEnvironment, Record, RecordOutcome, RecordTarget, Stat, StatValue,
+    ToolInfo, diff_folded, fold_perf_data, fold_perf_script, perf_report, render_diff_stacks,
     render_flamegraph,
 };
 use serde_json::json;
@@ -51,8 +51,8 @@ pub(crate) fn record(args: &RecordArgs) -> Result<ExitKind> {
         .perf_data
         .clone()
         .unwrap_or_else(|| staging.path().join("perf.data"));
-    let (record, what) = record_for(&args.target)?;
-    let mut record = record
+    let (target, what) = resolve_target(&args.target, "record", "profile")?;
+    let mut record = Record::new(target)
         .frequency(args.frequency)
         .event(event_choice.clone())
         .call_graph(call_graph)
@@ -147,21 +147,27 @@ fn print_record(
     Ok(())
 }
 
-fn record_for(target: &TargetArgs) -> Result<(Record, String)> {
+/// The library target of `--pid`/`--duration` or `-- COMMAND`, and how to name it in messages.
+/// `command` and `verb` fill the error for neither (`perfkit record`, "profile").
+pub(crate) fn resolve_target(
+    target: &TargetArgs,
+    command: &str,
+    verb: &str,
+) -> Result<(RecordTarget, String)> {
     if target.pid.is_empty() {
         if target.command.is_empty() {
             bail!(
-                "nothing to profile: give a command after `--` (perfkit record -- ./my-app) or --pid PID"
+                "nothing to {verb}: give a command after `--` (perfkit {command} -- ./my-app) or --pid PID"
             );
         }
         Ok((
-            Record::command(target.command.iter().cloned()),
+            RecordTarget::command(target.command.iter().cloned()),
             describe_command(&target.command),
         ))
     } else {
         let pids: Vec<String> = target.pid.iter().map(u32::to_string).collect();
         Ok((
-            Record::pids(target.pid.iter().copied(), target.duration),
+            RecordTarget::pids(target.pid.iter().copied(), target.duration),
             format!(
                 "PID {} for {}",
                 pids.join(","),
@@ -301,15 +307,15 @@ fn write_svg(
 
 /// What a profile input turned out to be.
 enum Input {
-    /// A perf.data file on disk.
-    PerfData(PathBuf),
+    /// A perf.data file on disk (with the temporary file that holds it, for stdin).
+    PerfData(PathBuf, Option<tempfile::TempPath>),
     /// Text (folded stacks or perf script output), streamed.
     Text(Box<dyn BufRead>),
 }
 
 /// Opens INPUT and detects its kind from its first bytes. perf.data piped on stdin is spooled
 /// to a temporary file, since perf script needs a seekable file.
-fn open_input(path: &Path, spool: &tempfile::TempDir) -> Result<Input> {
+fn open_input(path: &Path) -> Result<Input> {
     let mut reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
         Box::new(BufReader::with_capacity(1 << 20, std::io::stdin()))
     } else {
@@ -326,14 +332,17 @@ fn open_input(path: &Path, spool: &tempfile::TempDir) -> Result<Input> {
     let head = reader.fill_buf().context("cannot read the input")?;
     if head.starts_with(b"PERFILE2") || head.starts_with(b"PERFFILE") {
         if path.as_os_str() != "-" {
-            return Ok(Input::PerfData(path.to_owned()));
+            return Ok(Input::PerfData(path.to_owned(), None));
         }
-        let spooled = spool.path().join("stdin.perf.data");
-        let mut file = std::fs::File::create(&spooled)
+        let mut spool = tempfile::Builder::new()
+            .prefix("perfkit-stdin-")
+            .suffix(".perf.data")
+            .tempfile()
             .context("cannot spool perf.data from standard input")?;
-        std::io::copy(&mut reader, &mut file)
+        std::io::copy(&mut reader, spool.as_file_mut())
             .context("cannot spool perf.data from standard input")?;
-        return Ok(Input::PerfData(spooled));
+        let spooled = spool.into_temp_path();
+        return Ok(Input::PerfData(spooled.to_path_buf(), Some(spooled)));
     }
     Ok(Input::Text(reader))
 }
@@ -344,7 +353,6 @@ fn load_profile(
     fold: &FoldOptions,
     perf: &mut Option<ToolInfo>,
 ) -> Result<FoldedStacks> {
-    let spool = tempfile::tempdir().context("cannot create a temporary directory")?;
     let describe = || {
         if path.as_os_str() == "-" {
             "standard input".to_owned()
@@ -352,8 +360,8 @@ fn load_profile(
             path.display().to_string()
         }
     };
-    match open_input(path, &spool)? {
-        Input::PerfData(data) => {
+    match open_input(path)? {
+        Input::PerfData(data, _spool) => {
             if perf.is_none() {
                 *perf = Some(perfkit_profilers::Tool::Perf.locate()?);
             }
@@ -490,9 +498,8 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<()> {
             if normalize { "; normalised" } else { "" }
         ));
     }
-    write_svg(&args.output, |out| {
-        render_diff_flamegraph(&before, &after, normalize, &flame, out)
-    })?;
+    let stacks = diff_folded(&before, &after, normalize);
+    write_svg(&args.output, |out| render_diff_stacks(&stacks, &flame, out))?;
     let changes = changes(&before, &after, args.top);
     if args.json {
         let document = json!({
@@ -504,7 +511,7 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<()> {
             "normalized": normalize,
             "before_total": before.total(),
             "after_total": after.total(),
-            "stacks": diff_folded(&before, &after, normalize).len(),
+            "stacks": stacks.len(),
             "top_changes": changes,
         });
         println!("{}", serde_json::to_string_pretty(&document)?);
@@ -577,34 +584,11 @@ pub(crate) fn stat(args: &StatArgs) -> Result<ExitKind> {
         bail!("--repeat must be at least 1");
     }
     let env = PerfEnvironment::detect()?;
-    let (stat, what) = if args.target.pid.is_empty() {
-        if args.target.command.is_empty() {
-            bail!(
-                "nothing to count: give a command after `--` (perfkit stat -- ./my-app) or --pid PID"
-            );
-        }
-        (
-            Stat::command(args.target.command.iter().cloned()),
-            describe_command(&args.target.command),
-        )
-    } else {
-        if args.repeat > 1 {
-            bail!("--repeat works with a command, not with --pid");
-        }
-        (
-            Stat::pids(args.target.pid.iter().copied(), args.target.duration),
-            format!(
-                "PID {} for {}",
-                args.target
-                    .pid
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(","),
-                humantime::format_duration(args.target.duration)
-            ),
-        )
-    };
+    if args.repeat > 1 && !args.target.pid.is_empty() {
+        bail!("--repeat works with a command, not with --pid");
+    }
+    let (target, what) = resolve_target(&args.target, "stat", "count")?;
+    let stat = Stat::new(target);
     let stat = stat.events(args.event.iter().cloned()).repeat(args.repeat);
     let outcome = stat.run(&env)?;
     if args.json {

@@ -1,6 +1,6 @@
 //! `perfkit heap`, `syscalls`, `libcalls`: valgrind massif, strace, ltrace.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use perfkit_metrics::{format_bytes, format_duration, format_std_duration};
 use perfkit_profilers::{
     AllocationSite, DEFAULT_LTRACE_PATTERN, ExitKind, Ltrace, Massif, MassifOutcome,
@@ -8,27 +8,9 @@ use perfkit_profilers::{
 };
 use serde_json::json;
 
-use crate::cli::{HeapArgs, LibcallsArgs, SyscallsArgs, TargetArgs};
+use crate::cli::{HeapArgs, LibcallsArgs, SyscallsArgs};
 use crate::output::check_writable_destination;
-use crate::profile::{SCHEMA_VERSION, describe_command};
-
-fn target_text(target: &TargetArgs, what: &str) -> Result<String> {
-    if target.pid.is_empty() {
-        if target.command.is_empty() {
-            bail!(
-                "nothing to trace: give a command after `--` (perfkit {what} -- ./my-app) or --pid PID"
-            );
-        }
-        Ok(describe_command(&target.command))
-    } else {
-        let pids: Vec<String> = target.pid.iter().map(u32::to_string).collect();
-        Ok(format!(
-            "PID {} for {}",
-            pids.join(","),
-            humantime::format_duration(target.duration)
-        ))
-    }
-}
+use crate::profile::{SCHEMA_VERSION, describe_command, resolve_target};
 
 fn limit(n: usize) -> usize {
     if n == 0 { usize::MAX } else { n }
@@ -163,13 +145,8 @@ fn print_heap(
 }
 
 pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<ExitKind> {
-    let what = target_text(&args.target, "syscalls")?;
-    let mut strace = if args.target.pid.is_empty() {
-        Strace::command(args.target.command.iter().cloned())
-    } else {
-        Strace::pids(args.target.pid.iter().copied(), args.target.duration)
-    };
-    strace = strace
+    let (target, what) = resolve_target(&args.target, "syscalls", "trace")?;
+    let mut strace = Strace::new(target)
         .mode(if args.trace {
             TraceMode::Latency
         } else {
@@ -308,13 +285,8 @@ fn print_latencies(args: &SyscallsArgs, latencies: &SyscallLatencies) {
 }
 
 pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<ExitKind> {
-    let what = target_text(&args.target, "libcalls")?;
-    let mut ltrace = if args.target.pid.is_empty() {
-        Ltrace::command(args.target.command.iter().cloned())
-    } else {
-        Ltrace::pids(args.target.pid.iter().copied(), args.target.duration)
-    };
-    ltrace = ltrace
+    let (target, what) = resolve_target(&args.target, "libcalls", "trace")?;
+    let ltrace = Ltrace::new(target)
         .patterns(args.patterns.iter().cloned())
         .plt(!args.no_plt);
     if !args.quiet {

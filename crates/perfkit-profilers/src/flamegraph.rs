@@ -218,8 +218,23 @@ pub fn render_diff_flamegraph<W: Write>(
             if before.is_empty() { "before" } else { "after" }
         )));
     }
-    let lines: Vec<String> = diff_folded(before, after, normalize)
-        .into_iter()
+    render_diff_stacks(&diff_folded(before, after, normalize), options, writer)
+}
+
+/// Renders stacks from [`diff_folded`] as a differential flamegraph (for callers that also
+/// use the stacks themselves).
+pub fn render_diff_stacks<W: Write>(
+    stacks: &[DiffStack],
+    options: &FlamegraphOptions,
+    writer: W,
+) -> Result<(), ProfilerError> {
+    if stacks.is_empty() {
+        return Err(ProfilerError::NoSamples(
+            "the profiles have no stacks to compare".to_owned(),
+        ));
+    }
+    let lines: Vec<String> = stacks
+        .iter()
         .map(|d| format!("{} {} {}", d.stack, d.before, d.after))
         .collect();
     render_lines(lines.iter().map(String::as_str), options, writer)

@@ -50,7 +50,8 @@ mod strace;
 mod tool;
 
 pub use flamegraph::{
-    DiffStack, FlamegraphOptions, Palette, diff_folded, render_diff_flamegraph, render_flamegraph,
+    DiffStack, FlamegraphOptions, Palette, diff_folded, render_diff_flamegraph, render_diff_stacks,
+    render_flamegraph,
 };
 pub use folded::{FoldedStacks, HotFunction};
 pub use interrupt::InterruptGuard;

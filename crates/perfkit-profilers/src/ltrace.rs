@@ -134,7 +134,9 @@ impl Ltrace {
         Ltrace::new(RecordTarget::pids(pids, duration))
     }
 
-    fn new(target: RecordTarget) -> Ltrace {
+    /// Profiles `target` (see [`RecordTarget::command`] and [`RecordTarget::pids`]).
+    #[must_use]
+    pub fn new(target: RecordTarget) -> Ltrace {
         Ltrace {
             target,
             patterns: Vec::new(),

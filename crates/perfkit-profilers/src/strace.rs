@@ -449,7 +449,9 @@ impl Strace {
         Strace::new(RecordTarget::pids(pids, duration))
     }
 
-    fn new(target: RecordTarget) -> Strace {
+    /// Profiles `target` (see [`RecordTarget::command`] and [`RecordTarget::pids`]).
+    #[must_use]
+    pub fn new(target: RecordTarget) -> Strace {
         Strace {
             target,
             mode: TraceMode::Summary,

@@ -166,7 +166,9 @@ impl Record {
         Record::new(RecordTarget::pids(pids, duration))
     }
 
-    fn new(target: RecordTarget) -> Record {
+    /// Profiles `target` (see [`RecordTarget::command`] and [`RecordTarget::pids`]).
+    #[must_use]
+    pub fn new(target: RecordTarget) -> Record {
         Record {
             target,
             frequency: 997,

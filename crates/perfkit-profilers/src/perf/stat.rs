@@ -119,7 +119,9 @@ impl Stat {
         Stat::new(RecordTarget::pids(pids, duration))
     }
 
-    fn new(target: RecordTarget) -> Stat {
+    /// Profiles `target` (see [`RecordTarget::command`] and [`RecordTarget::pids`]).
+    #[must_use]
+    pub fn new(target: RecordTarget) -> Stat {
         Stat {
             target,
             events: Vec::new(),
