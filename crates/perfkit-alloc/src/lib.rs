@@ -302,13 +302,13 @@ pub fn measure<R>(f: impl FnOnce() -> R) -> (R, AllocStats) {
     // (unless `reset_peak` ran meanwhile).
     let saved_peak = slot.peak.load(Relaxed);
     let saved_epoch = slots::PEAK_EPOCH.load(Relaxed);
-    let start_net = slot.restart_peak();
+    let start_net = slot.net();
+    slot.set_peak(start_net);
     let value = f();
     let end = Counts::of(slot);
     let closure_peak = slot.peak.load(Relaxed).wrapping_sub(start_net);
     if slots::PEAK_EPOCH.load(Relaxed) == saved_epoch {
-        slot.peak
-            .store(saved_peak.max(slot.peak.load(Relaxed)), Relaxed);
+        slot.set_peak(saved_peak.max(slot.peak.load(Relaxed)));
     }
     let c = change(start, end);
     (value, to_change_stats(c, c.net_bytes.max(0), closure_peak))

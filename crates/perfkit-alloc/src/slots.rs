@@ -4,7 +4,8 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{
-    AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed,
+    AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize,
+    Ordering::{Relaxed, SeqCst},
 };
 
 /// Thread slots. Threads beyond this many live ones share the fallback slot.
@@ -18,52 +19,63 @@ pub(crate) const SIZE_CLASSES: usize = 65;
 /// One thread's counters, on cache lines of their own (aligned to 128 bytes: x86's
 /// adjacent-line prefetcher pairs lines). The hot counters come first; the size histogram
 /// (touched only when enabled) follows.
+///
+/// The owner's fast path reads and writes five words: the two counters of the call, the
+/// opposite byte counter (for the live bytes), and one threshold (`hi` for growth, `lo` for
+/// shrinking). Everything rarer (a new peak, a flush to the global figure, the size
+/// histogram) happens on a cold path that the thresholds route to.
 #[repr(C, align(128))]
 pub(crate) struct Slot {
-    /// Thread ID of the owner (0: never used).
-    owner: AtomicU32,
-    /// Whether allocation sizes are counted (set in every slot by `set_size_histogram`; kept
-    /// here, on the slot's hot line, so the check costs no extra cache line).
-    pub(crate) sizes_on: AtomicBool,
-    /// The fallback slot: shared, updated with read-modify-writes.
-    shared: bool,
     pub(crate) allocated: AtomicU64,
     pub(crate) freed: AtomicU64,
     pub(crate) allocs: AtomicU64,
     pub(crate) deallocs: AtomicU64,
     pub(crate) reallocs: AtomicU64,
+    /// Growth past this many live bytes takes the cold path: the lower of `peak` and
+    /// `flushed + FLUSH_BYTES - 1`, or `i64::MIN` while sizes are counted or after another
+    /// thread reset the peak.
+    hi: AtomicI64,
+    /// Shrinking to this many live bytes or fewer takes the cold path (`flushed - FLUSH_BYTES`).
+    lo: AtomicI64,
     /// Highest `allocated - freed` of this slot since the last `reset_peak` (exact process peak
-    /// when only one thread ever allocated). The one counter another thread writes:
-    /// `reset_peak` stores `i64::MIN`; a racing owner store can only leave a value reached
-    /// after the reset, which is still a correct lower bound.
+    /// when only one thread ever allocated). Written by the owner, and by `reset_peak`
+    /// (`i64::MIN`, followed by `hi = i64::MIN` so that the owner's next growth records a new
+    /// peak; see [`Slot::rearm`] for the race).
     pub(crate) peak: AtomicI64,
     /// `allocated - freed` as last added to [`GLOBAL_NET`].
     flushed: AtomicI64,
+    /// Thread ID of the owner (0: never used).
+    owner: AtomicU32,
+    /// Whether allocation sizes are counted (set in every slot by `set_size_histogram`).
+    pub(crate) sizes_on: AtomicBool,
     pub(crate) sizes: [AtomicU64; SIZE_CLASSES],
 }
 
 impl Slot {
-    const fn new(shared: bool) -> Slot {
+    const fn new() -> Slot {
         Slot {
-            owner: AtomicU32::new(0),
-            sizes_on: AtomicBool::new(false),
-            shared,
             allocated: AtomicU64::new(0),
             freed: AtomicU64::new(0),
             allocs: AtomicU64::new(0),
             deallocs: AtomicU64::new(0),
             reallocs: AtomicU64::new(0),
+            // All zero, so that the table lives in .bss: the first call of each direction
+            // takes the cold path, which sets the real thresholds.
+            hi: AtomicI64::new(0),
+            lo: AtomicI64::new(0),
             peak: AtomicI64::new(0),
             flushed: AtomicI64::new(0),
+            owner: AtomicU32::new(0),
+            sizes_on: AtomicBool::new(false),
             sizes: [const { AtomicU64::new(0) }; SIZE_CLASSES],
         }
     }
 }
 
-pub(crate) static TABLE: [Slot; SLOTS] = [const { Slot::new(false) }; SLOTS];
+pub(crate) static TABLE: [Slot; SLOTS] = [const { Slot::new() }; SLOTS];
 /// Shared by threads that found no free slot, and by code running after a thread's
 /// thread-locals are gone. Updated with read-modify-write atomics.
-pub(crate) static FALLBACK: Slot = Slot::new(true);
+pub(crate) static FALLBACK: Slot = Slot::new();
 /// One past the highest slot ever claimed: readers sum `TABLE[..HIGH_WATER]`.
 pub(crate) static HIGH_WATER: AtomicUsize = AtomicUsize::new(0);
 /// Live bytes as flushed by the threads (lags the truth by < `FLUSH_BYTES` per thread).
@@ -106,7 +118,7 @@ pub(crate) fn current_slot() -> &'static Slot {
 /// The calling thread's own slot, `None` when it uses the shared fallback.
 pub(crate) fn own_slot() -> Option<&'static Slot> {
     let slot = current_slot();
-    (!slot.shared).then_some(slot)
+    (!slot.is_fallback()).then_some(slot)
 }
 
 /// Finds a slot for this thread; an index past the table means "use the fallback".
@@ -188,56 +200,99 @@ fn thread_alive(_: u32) -> bool {
 }
 
 impl Slot {
+    /// Whether this is the shared fallback (an address comparison: no load on the fast path).
     #[inline]
-    fn net(&self) -> i64 {
+    fn is_fallback(&self) -> bool {
+        std::ptr::eq(self, &raw const FALLBACK)
+    }
+
+    /// This slot's live bytes, `allocated - freed`.
+    #[inline]
+    pub(crate) fn net(&self) -> i64 {
         self.allocated
             .load(Relaxed)
             .wrapping_sub(self.freed.load(Relaxed))
             .cast_signed()
     }
 
-    #[inline]
-    fn track_peak(&self, net: i64) {
+    /// Recomputes the thresholds after the cold path (owner only).
+    ///
+    /// Another thread may store `peak = i64::MIN` (`reset_peak`) or `sizes_on = true` and
+    /// then `hi = i64::MIN`, while the owner is here. All five accesses involved are `SeqCst`
+    /// (this is the cold path): either the owner's re-read below sees the other thread's
+    /// change and lowers `hi` itself, or the other thread's `hi` store comes after the
+    /// owner's in the total order and wins. Either way the owner's next growth takes the
+    /// cold path.
+    fn rearm(&self) {
+        let peak = self.peak.load(SeqCst);
+        let flushed = self.flushed.load(Relaxed);
+        let hi = if self.sizes_on.load(SeqCst) {
+            i64::MIN
+        } else {
+            peak.min(flushed.saturating_add(FLUSH_BYTES - 1))
+        };
+        self.lo.store(flushed.saturating_sub(FLUSH_BYTES), Relaxed);
+        self.hi.store(hi, SeqCst);
+        if self.sizes_on.load(SeqCst) || self.peak.load(SeqCst) != peak {
+            self.hi.store(i64::MIN, SeqCst);
+        }
+    }
+
+    /// Growth past `hi`: a new peak, a flush, or a size to count.
+    #[cold]
+    #[inline(never)]
+    fn grown(&self, net: i64, size: Option<u64>) {
+        if let Some(size) = size
+            && self.sizes_on.load(Relaxed)
+        {
+            bump(&self.sizes[size_class(size)], 1);
+        }
         if net > self.peak.load(Relaxed) {
             self.peak.store(net, Relaxed);
         }
-    }
-
-    #[inline]
-    fn maybe_flush(&self, net: i64) {
-        let delta = net.wrapping_sub(self.flushed.load(Relaxed));
-        if !(-FLUSH_BYTES..FLUSH_BYTES).contains(&delta) {
-            self.flush(net, delta);
+        if net.wrapping_sub(self.flushed.load(Relaxed)) >= FLUSH_BYTES {
+            self.flush(net);
         }
+        self.rearm();
     }
 
+    /// Shrinking to `lo` or below: a flush.
     #[cold]
     #[inline(never)]
-    fn flush(&self, net: i64, delta: i64) {
+    fn shrunk(&self, net: i64) {
+        self.flush(net);
+        self.rearm();
+    }
+
+    fn flush(&self, net: i64) {
+        let delta = net.wrapping_sub(self.flushed.load(Relaxed));
         self.flushed.store(net, Relaxed);
         let now = GLOBAL_NET.fetch_add(delta, Relaxed).wrapping_add(delta);
         GLOBAL_PEAK.fetch_max(now, Relaxed);
     }
 
-    /// Starts the slot's peak over at its current value (owner only).
-    pub(crate) fn restart_peak(&self) -> i64 {
-        let net = self.net();
-        self.peak.store(net, Relaxed);
-        net
+    /// Sets the slot's peak (owner only), e.g. to its current value to start a measurement.
+    pub(crate) fn set_peak(&self, peak: i64) {
+        self.peak.store(peak, SeqCst);
+        self.rearm();
+    }
+
+    /// Forgets the peak (any thread): the owner's next growth records a new one.
+    fn clear_peak(&self) {
+        self.peak.store(i64::MIN, SeqCst);
+        self.hi.store(i64::MIN, SeqCst);
     }
 
     #[inline]
     fn owner_alloc(&self, size: u64) {
         let allocated = bump(&self.allocated, size);
         bump(&self.allocs, 1);
-        if self.sizes_on.load(Relaxed) {
-            bump(&self.sizes[size_class(size)], 1);
-        }
         let net = allocated
             .wrapping_sub(self.freed.load(Relaxed))
             .cast_signed();
-        self.track_peak(net);
-        self.maybe_flush(net);
+        if net > self.hi.load(Relaxed) {
+            self.grown(net, Some(size));
+        }
     }
 
     #[inline]
@@ -249,7 +304,9 @@ impl Slot {
             .load(Relaxed)
             .wrapping_sub(freed)
             .cast_signed();
-        self.maybe_flush(net);
+        if net <= self.lo.load(Relaxed) {
+            self.shrunk(net);
+        }
     }
 
     #[inline]
@@ -258,11 +315,15 @@ impl Slot {
         if new >= old {
             bump(&self.allocated, new - old);
             let net = self.net();
-            self.track_peak(net);
-            self.maybe_flush(net);
+            if net > self.hi.load(Relaxed) {
+                self.grown(net, None);
+            }
         } else {
             bump(&self.freed, old - new);
-            self.maybe_flush(self.net());
+            let net = self.net();
+            if net <= self.lo.load(Relaxed) {
+                self.shrunk(net);
+            }
         }
     }
 
@@ -309,7 +370,7 @@ pub(crate) fn size_class(size: u64) -> usize {
 #[inline]
 pub(crate) fn on_alloc(size: usize) {
     let slot = current_slot();
-    if slot.shared {
+    if slot.is_fallback() {
         slot.shared_alloc(size as u64);
     } else {
         slot.owner_alloc(size as u64);
@@ -319,7 +380,7 @@ pub(crate) fn on_alloc(size: usize) {
 #[inline]
 pub(crate) fn on_dealloc(size: usize) {
     let slot = current_slot();
-    if slot.shared {
+    if slot.is_fallback() {
         slot.shared_dealloc(size as u64);
     } else {
         slot.owner_dealloc(size as u64);
@@ -329,17 +390,19 @@ pub(crate) fn on_dealloc(size: usize) {
 #[inline]
 pub(crate) fn on_realloc(old: usize, new: usize) {
     let slot = current_slot();
-    if slot.shared {
+    if slot.is_fallback() {
         slot.shared_realloc(old as u64, new as u64);
     } else {
         slot.owner_realloc(old as u64, new as u64);
     }
 }
 
-/// Turns size counting on or off in every slot.
+/// Turns size counting on or off in every slot (when on, every allocation of an owned slot
+/// takes the cold path, where sizes are counted).
 pub(crate) fn set_size_histogram(enabled: bool) {
     for slot in TABLE.iter().chain(std::iter::once(&FALLBACK)) {
-        slot.sizes_on.store(enabled, Relaxed);
+        slot.sizes_on.store(enabled, SeqCst);
+        slot.hi.store(i64::MIN, SeqCst);
     }
 }
 
@@ -409,6 +472,6 @@ pub(crate) fn slots_in_use() -> (usize, bool) {
 /// Forgets every slot's peak (see [`Slot::peak`]).
 pub(crate) fn clear_slot_peaks() {
     for slot in TABLE.iter().chain(std::iter::once(&FALLBACK)) {
-        slot.peak.store(i64::MIN, Relaxed);
+        slot.clear_peak();
     }
 }
