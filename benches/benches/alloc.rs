@@ -194,8 +194,20 @@ fn alloc_pair_1t(c: &mut Criterion) {
     group.finish();
 }
 
+/// Two-thread groups: the host moves this VM's two vCPUs between sibling hyperthreads and
+/// separate cores within a second or two (samples of the same contender differ by up to
+/// 1.5×), so they take many short samples over a longer window, which spreads those phases
+/// evenly over the contenders.
+fn two_thread_sampling(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+) {
+    group.sample_size(100);
+    group.measurement_time(Duration::from_secs(10));
+}
+
 fn alloc_pair_2t(c: &mut Criterion) {
     let mut group = c.benchmark_group("alloc_pair_2t");
+    two_thread_sampling(&mut group);
     contenders!(group, |alloc, iters| on_two_threads(iters, &|n| pair(
         alloc, n
     )));
@@ -205,7 +217,7 @@ fn alloc_pair_2t(c: &mut Criterion) {
 fn alloc_batch_2t(c: &mut Criterion) {
     let (layouts, order) = batch_plan();
     let mut group = c.benchmark_group("alloc_batch_2t");
-    group.sample_size(30);
+    two_thread_sampling(&mut group);
     contenders!(group, |alloc, iters| on_two_threads(iters, &|n| batch(
         alloc, n, &layouts, &order
     )));
