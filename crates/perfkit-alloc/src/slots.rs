@@ -268,7 +268,11 @@ impl Slot {
         let delta = net.wrapping_sub(self.flushed.load(Relaxed));
         self.flushed.store(net, Relaxed);
         let now = GLOBAL_NET.fetch_add(delta, Relaxed).wrapping_add(delta);
-        GLOBAL_PEAK.fetch_max(now, Relaxed);
+        // Only growth can set a new peak; a plain load first spares the locked `fetch_max`
+        // when a thread swings back and forth across the flush threshold below the peak.
+        if delta > 0 && now > GLOBAL_PEAK.load(Relaxed) {
+            GLOBAL_PEAK.fetch_max(now, Relaxed);
+        }
     }
 
     /// Sets the slot's peak (owner only), e.g. to its current value to start a measurement.
@@ -357,7 +361,7 @@ impl Slot {
 /// The fallback's changes go to the global figure at once.
 fn shared_net(delta: i64) {
     let now = GLOBAL_NET.fetch_add(delta, Relaxed).wrapping_add(delta);
-    if delta > 0 {
+    if delta > 0 && now > GLOBAL_PEAK.load(Relaxed) {
         GLOBAL_PEAK.fetch_max(now, Relaxed);
     }
 }
