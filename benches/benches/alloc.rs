@@ -7,137 +7,18 @@
 //! (`perfkit_alloc::TrackingAllocator`). Run: `cargo bench -p perfkit-benches --bench alloc`
 //! (or `cargo bench -p perfkit-benches -- alloc_`); targets in `docs/benchmarks.md`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::hint::black_box;
-use std::sync::Barrier;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::alloc::System;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use perfkit_alloc::TrackingAllocator;
+use perfkit_benches::alloc_work::{BatchPlan, SeedSeqCst, on_two_threads, pair, realloc_growth};
 use stats_alloc::StatsAlloc;
-
-/// The original text's `TrackingAllocator`, as written there.
-struct SeedSeqCst;
-
-static SEED_ALLOCATED: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to `System` unchanged; the counter is an atomic.
-unsafe impl GlobalAlloc for SeedSeqCst {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's layout guarantees are forwarded.
-        let ret = unsafe { System.alloc(layout) };
-        if !ret.is_null() {
-            SEED_ALLOCATED.fetch_add(layout.size(), Ordering::SeqCst);
-        }
-        ret
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller guarantees `ptr` came from `alloc` with `layout`.
-        unsafe { System.dealloc(ptr, layout) };
-        SEED_ALLOCATED.fetch_sub(layout.size(), Ordering::SeqCst);
-    }
-}
 
 static SYSTEM: System = System;
 static SEED: SeedSeqCst = SeedSeqCst;
 static STATS_ALLOC: StatsAlloc<System> = StatsAlloc::system();
 static PERFKIT: TrackingAllocator<System> = TrackingAllocator::new(System);
-
-const PAIR: Layout = match Layout::from_size_align(8, 8) {
-    Ok(l) => l,
-    Err(_) => panic!("valid layout"),
-};
-
-/// One `Box<u64>`-sized allocation and its free.
-fn pair<A: GlobalAlloc>(alloc: &A, iters: u64) {
-    for _ in 0..iters {
-        // SAFETY: a valid non-zero layout; the pointer is freed with it at once.
-        unsafe {
-            let p = alloc.alloc(PAIR);
-            black_box(p);
-            alloc.dealloc(p, PAIR);
-        }
-    }
-}
-
-const BATCH: usize = 1000;
-
-/// Sizes of 16–128 B and a free order that is not the allocation order (fixed seed).
-fn batch_plan() -> (Vec<Layout>, Vec<usize>) {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let layouts = (0..BATCH)
-        .map(|_| Layout::from_size_align(16 + (next() % 113) as usize, 8).expect("valid layout"))
-        .collect();
-    let mut order: Vec<usize> = (0..BATCH).collect();
-    for i in (1..BATCH).rev() {
-        order.swap(i, (next() % (i as u64 + 1)) as usize);
-    }
-    (layouts, order)
-}
-
-/// 1,000 live blocks, then freed out of order.
-fn batch<A: GlobalAlloc>(alloc: &A, iters: u64, layouts: &[Layout], order: &[usize]) {
-    let mut blocks = vec![std::ptr::null_mut::<u8>(); BATCH];
-    for _ in 0..iters {
-        for (block, layout) in blocks.iter_mut().zip(layouts) {
-            // SAFETY: valid layouts; each block is freed below with its own layout.
-            *block = unsafe { alloc.alloc(*layout) };
-        }
-        for &i in order {
-            // SAFETY: `blocks[i]` came from `alloc` with `layouts[i]`, freed once.
-            unsafe { alloc.dealloc(blocks[i], layouts[i]) };
-        }
-    }
-}
-
-/// 16 B doubled by `realloc` up to 64 KiB, then freed.
-fn realloc_growth<A: GlobalAlloc>(alloc: &A, iters: u64) {
-    for _ in 0..iters {
-        let mut layout = Layout::from_size_align(16, 8).expect("valid layout");
-        // SAFETY: valid layouts; every realloc passes the block's current layout, and the
-        // final block is freed with its final layout.
-        unsafe {
-            let mut p = alloc.alloc(layout);
-            while layout.size() < 64 * 1024 {
-                let new_size = layout.size() * 2;
-                p = alloc.realloc(p, layout, new_size);
-                layout = Layout::from_size_align(new_size, 8).expect("valid layout");
-                black_box(p);
-            }
-            alloc.dealloc(p, layout);
-        }
-    }
-}
-
-/// Runs `work(iters)` on two threads at once and returns the slower thread's time.
-fn on_two_threads(iters: u64, work: &(dyn Fn(u64) + Sync)) -> Duration {
-    let barrier = Barrier::new(2);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..2)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    let start = Instant::now();
-                    work(iters);
-                    start.elapsed()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("benchmark thread"))
-            .max()
-            .unwrap_or_default()
-    })
-}
 
 /// The four contenders of a group; `perfkit` right after `system`, so that slow drift of a
 /// shared machine moves the two compared most closely as little as possible.
@@ -215,12 +96,11 @@ fn alloc_pair_2t(c: &mut Criterion) {
 }
 
 fn alloc_batch_2t(c: &mut Criterion) {
-    let (layouts, order) = batch_plan();
+    let plan = BatchPlan::new();
     let mut group = c.benchmark_group("alloc_batch_2t");
     two_thread_sampling(&mut group);
-    contenders!(group, |alloc, iters| on_two_threads(iters, &|n| batch(
-        alloc, n, &layouts, &order
-    )));
+    contenders!(group, |alloc, iters| on_two_threads(iters, &|n| plan
+        .run(alloc, n)));
     group.finish();
 }
 

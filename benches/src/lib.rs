@@ -9,6 +9,8 @@
 //! assert!(values.iter().all(|&v| (1..=3_600_000_000_000).contains(&v)));
 //! ```
 
+pub mod alloc_work;
+
 /// One hour in nanoseconds: the top of the benchmark value range.
 pub const HOUR_NS: u64 = 3_600_000_000_000;
 
