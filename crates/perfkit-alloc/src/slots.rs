@@ -20,10 +20,10 @@ pub(crate) const SIZE_CLASSES: usize = 65;
 /// adjacent-line prefetcher pairs lines). The hot counters come first; the size histogram
 /// (touched only when enabled) follows.
 ///
-/// The owner's fast path reads and writes five words: the two counters of the call, the
-/// opposite byte counter (for the live bytes), and one threshold (`hi` for growth, `lo` for
-/// shrinking). Everything rarer (a new peak, a flush to the global figure, the size
-/// histogram) happens on a cold path that the thresholds route to.
+/// The owner's fast path touches few words: an `alloc` its two counters, `freed` (for the
+/// live bytes) and the threshold `hi`; a `dealloc` its two counters and `free_limit`.
+/// Everything rarer (a new peak, a flush to the global figure, the size histogram) happens on
+/// a cold path that the thresholds route to.
 #[repr(C, align(128))]
 pub(crate) struct Slot {
     pub(crate) allocated: AtomicU64,
@@ -35,8 +35,11 @@ pub(crate) struct Slot {
     /// `flushed + FLUSH_BYTES - 1`, or `i64::MIN` while sizes are counted or after another
     /// thread reset the peak.
     hi: AtomicI64,
-    /// Shrinking to this many live bytes or fewer takes the cold path (`flushed - FLUSH_BYTES`).
-    lo: AtomicI64,
+    /// Freeing until `freed` reaches this takes the cold path: the `freed` total at which the
+    /// live bytes would be `flushed - FLUSH_BYTES` if nothing were allocated meanwhile. A
+    /// bound on `freed` alone spares the fast path a load of `allocated`; allocations
+    /// meanwhile only make the cold path come early (it then just re-arms).
+    free_limit: AtomicU64,
     /// Highest `allocated - freed` of this slot since the last `reset_peak` (exact process peak
     /// when only one thread ever allocated). Written by the owner, and by `reset_peak`
     /// (`i64::MIN`, followed by `hi = i64::MIN` so that the owner's next growth records a new
@@ -62,7 +65,7 @@ impl Slot {
             // All zero, so that the table lives in .bss: the first call of each direction
             // takes the cold path, which sets the real thresholds.
             hi: AtomicI64::new(0),
-            lo: AtomicI64::new(0),
+            free_limit: AtomicU64::new(0),
             peak: AtomicI64::new(0),
             flushed: AtomicI64::new(0),
             owner: AtomicU32::new(0),
@@ -231,7 +234,17 @@ impl Slot {
         } else {
             peak.min(flushed.saturating_add(FLUSH_BYTES - 1))
         };
-        self.lo.store(flushed.saturating_sub(FLUSH_BYTES), Relaxed);
+        let net = self.net();
+        // net > flushed - FLUSH_BYTES here (a shrink that far has just been flushed), so the
+        // limit lies ahead of `freed`.
+        self.free_limit.store(
+            self.freed.load(Relaxed).wrapping_add(
+                net.wrapping_sub(flushed)
+                    .wrapping_add(FLUSH_BYTES)
+                    .cast_unsigned(),
+            ),
+            Relaxed,
+        );
         self.hi.store(hi, SeqCst);
         if self.sizes_on.load(SeqCst) || self.peak.load(SeqCst) != peak {
             self.hi.store(i64::MIN, SeqCst);
@@ -256,11 +269,14 @@ impl Slot {
         self.rearm();
     }
 
-    /// Shrinking to `lo` or below: a flush.
+    /// `freed` reached `free_limit`: a flush if the live bytes really fell that far.
     #[cold]
     #[inline(never)]
-    fn shrunk(&self, net: i64) {
-        self.flush(net);
+    fn shrunk(&self) {
+        let net = self.net();
+        if net.wrapping_sub(self.flushed.load(Relaxed)) <= -FLUSH_BYTES {
+            self.flush(net);
+        }
         self.rearm();
     }
 
@@ -303,13 +319,8 @@ impl Slot {
     fn owner_dealloc(&self, size: u64) {
         let freed = bump(&self.freed, size);
         bump(&self.deallocs, 1);
-        let net = self
-            .allocated
-            .load(Relaxed)
-            .wrapping_sub(freed)
-            .cast_signed();
-        if net <= self.lo.load(Relaxed) {
-            self.shrunk(net);
+        if freed >= self.free_limit.load(Relaxed) {
+            self.shrunk();
         }
     }
 
@@ -322,12 +333,8 @@ impl Slot {
             if net > self.hi.load(Relaxed) {
                 self.grown(net, None);
             }
-        } else {
-            bump(&self.freed, old - new);
-            let net = self.net();
-            if net <= self.lo.load(Relaxed) {
-                self.shrunk(net);
-            }
+        } else if bump(&self.freed, old - new) >= self.free_limit.load(Relaxed) {
+            self.shrunk();
         }
     }
 
