@@ -234,17 +234,17 @@ impl Slot {
         } else {
             peak.min(flushed.saturating_add(FLUSH_BYTES - 1))
         };
-        let net = self.net();
+        let freed = self.freed.load(Relaxed);
+        let net = self
+            .allocated
+            .load(Relaxed)
+            .wrapping_sub(freed)
+            .cast_signed();
         // net > flushed - FLUSH_BYTES here (a shrink that far has just been flushed), so the
         // limit lies ahead of `freed`.
-        self.free_limit.store(
-            self.freed.load(Relaxed).wrapping_add(
-                net.wrapping_sub(flushed)
-                    .wrapping_add(FLUSH_BYTES)
-                    .cast_unsigned(),
-            ),
-            Relaxed,
-        );
+        let room = net.wrapping_sub(flushed).wrapping_add(FLUSH_BYTES);
+        self.free_limit
+            .store(freed.wrapping_add(room.cast_unsigned()), Relaxed);
         self.hi.store(hi, SeqCst);
         if self.sizes_on.load(SeqCst) || self.peak.load(SeqCst) != peak {
             self.hi.store(i64::MIN, SeqCst);
@@ -283,12 +283,7 @@ impl Slot {
     fn flush(&self, net: i64) {
         let delta = net.wrapping_sub(self.flushed.load(Relaxed));
         self.flushed.store(net, Relaxed);
-        let now = GLOBAL_NET.fetch_add(delta, Relaxed).wrapping_add(delta);
-        // Only growth can set a new peak; a plain load first spares the locked `fetch_max`
-        // when a thread swings back and forth across the flush threshold below the peak.
-        if delta > 0 && now > GLOBAL_PEAK.load(Relaxed) {
-            GLOBAL_PEAK.fetch_max(now, Relaxed);
-        }
+        add_to_global(delta);
     }
 
     /// Sets the slot's peak (owner only), e.g. to its current value to start a measurement.
@@ -344,29 +339,32 @@ impl Slot {
         if self.sizes_on.load(Relaxed) {
             self.sizes[size_class(size)].fetch_add(1, Relaxed);
         }
-        shared_net(size.cast_signed());
+        add_to_global(size.cast_signed());
     }
 
     fn shared_dealloc(&self, size: u64) {
         self.freed.fetch_add(size, Relaxed);
         self.deallocs.fetch_add(1, Relaxed);
-        shared_net(-size.cast_signed());
+        add_to_global(-size.cast_signed());
     }
 
     fn shared_realloc(&self, old: u64, new: u64) {
         self.reallocs.fetch_add(1, Relaxed);
         if new >= old {
             self.allocated.fetch_add(new - old, Relaxed);
-            shared_net((new - old).cast_signed());
+            add_to_global((new - old).cast_signed());
         } else {
             self.freed.fetch_add(old - new, Relaxed);
-            shared_net(-(old - new).cast_signed());
+            add_to_global(-(old - new).cast_signed());
         }
     }
 }
 
-/// The fallback's changes go to the global figure at once.
-fn shared_net(delta: i64) {
+/// Adds a change of live bytes to the global figure (a slot's flush, or each call of the
+/// fallback) and raises the global peak. Only growth can set a new peak; a plain load first
+/// spares the locked `fetch_max` when a thread swings back and forth across the flush
+/// threshold below the peak.
+fn add_to_global(delta: i64) {
     let now = GLOBAL_NET.fetch_add(delta, Relaxed).wrapping_add(delta);
     if delta > 0 && now > GLOBAL_PEAK.load(Relaxed) {
         GLOBAL_PEAK.fetch_max(now, Relaxed);
