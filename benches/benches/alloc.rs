@@ -7,47 +7,22 @@
 //! (`perfkit_alloc::TrackingAllocator`). Run: `cargo bench -p perfkit-benches --bench alloc`
 //! (or `cargo bench -p perfkit-benches -- alloc_`); targets in `docs/benchmarks.md`.
 
-use std::alloc::System;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use perfkit_alloc::TrackingAllocator;
-use perfkit_benches::alloc_work::{BatchPlan, SeedSeqCst, on_two_threads, pair, realloc_growth};
-use stats_alloc::StatsAlloc;
+use perfkit_benches::alloc_work::{
+    BatchPlan, CONTENDERS, PERFKIT, SEED, STATS_ALLOC, SYSTEM, on_two_threads, pair, realloc_growth,
+};
+use perfkit_benches::with_contender;
 
-static SYSTEM: System = System;
-static SEED: SeedSeqCst = SeedSeqCst;
-static STATS_ALLOC: StatsAlloc<System> = StatsAlloc::system();
-static PERFKIT: TrackingAllocator<System> = TrackingAllocator::new(System);
-
-/// The four contenders of a group; `perfkit` right after `system`, so that slow drift of a
-/// shared machine moves the two compared most closely as little as possible.
+/// The four contenders of a group, timed by `$body` with `$alloc` bound to each.
 macro_rules! contenders {
     ($group:expr, |$alloc:ident, $iters:ident| $body:expr) => {{
-        $group.bench_function("system", |b| {
-            b.iter_custom(|$iters| {
-                let $alloc = &SYSTEM;
-                $body
-            })
-        });
-        $group.bench_function("perfkit", |b| {
-            b.iter_custom(|$iters| {
-                let $alloc = &PERFKIT;
-                $body
-            })
-        });
-        $group.bench_function("seed_seqcst", |b| {
-            b.iter_custom(|$iters| {
-                let $alloc = &SEED;
-                $body
-            })
-        });
-        $group.bench_function("stats_alloc", |b| {
-            b.iter_custom(|$iters| {
-                let $alloc = &STATS_ALLOC;
-                $body
-            })
-        });
+        for (which, name) in CONTENDERS.iter().enumerate() {
+            $group.bench_function(*name, |b| {
+                b.iter_custom(|$iters| with_contender!(which, |$alloc| $body))
+            });
+        }
     }};
 }
 

@@ -12,47 +12,13 @@
 //! cargo run --release -p perfkit-benches --example alloc_paired -- 20 batch   # 20 s, one group
 //! ```
 
-use std::alloc::System;
 use std::time::{Duration, Instant};
 
-use perfkit_alloc::TrackingAllocator;
-use perfkit_benches::alloc_work::{BatchPlan, SeedSeqCst, on_two_threads, pair, realloc_growth};
-use stats_alloc::StatsAlloc;
-
-static SYSTEM: System = System;
-static SEED: SeedSeqCst = SeedSeqCst;
-static STATS_ALLOC: StatsAlloc<System> = StatsAlloc::system();
-static PERFKIT: TrackingAllocator<System> = TrackingAllocator::new(System);
-
-const CONTENDERS: [&str; 4] = ["system", "perfkit", "stats_alloc", "seed_seqcst"];
+use perfkit_benches::alloc_work::{BatchPlan, CONTENDERS, on_two_threads, pair, realloc_growth};
+use perfkit_benches::with_contender;
 
 /// Times `iters` iterations of a group's workload with contender `which`.
 type Work<'a> = &'a dyn Fn(usize, u64) -> Duration;
-
-/// Runs `$body` with `$alloc` bound to contender `$which` (monomorphised per contender, as in
-/// the criterion benchmark: no dynamic dispatch in the measured loop).
-macro_rules! with_contender {
-    ($which:expr, |$alloc:ident| $body:expr) => {
-        match $which {
-            0 => {
-                let $alloc = &SYSTEM;
-                $body
-            }
-            1 => {
-                let $alloc = &PERFKIT;
-                $body
-            }
-            2 => {
-                let $alloc = &STATS_ALLOC;
-                $body
-            }
-            _ => {
-                let $alloc = &SEED;
-                $body
-            }
-        }
-    };
-}
 
 fn timed(f: impl FnOnce()) -> Duration {
     let start = Instant::now();

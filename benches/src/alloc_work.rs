@@ -3,6 +3,9 @@
 //! instance: a process has one global allocator, so the contenders are called directly.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+
+use perfkit_alloc::TrackingAllocator;
+use stats_alloc::StatsAlloc;
 use std::hint::black_box;
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,6 +36,46 @@ unsafe impl GlobalAlloc for SeedSeqCst {
         unsafe { System.dealloc(ptr, layout) };
         SEED_ALLOCATED.fetch_sub(layout.size(), Ordering::SeqCst);
     }
+}
+
+/// The system allocator (no tracking): the baseline of every ratio.
+pub static SYSTEM: System = System;
+/// `perfkit_alloc::TrackingAllocator` over the system allocator.
+pub static PERFKIT: TrackingAllocator<System> = TrackingAllocator::new(System);
+/// The original text's tracker.
+pub static SEED: SeedSeqCst = SeedSeqCst;
+/// The `stats_alloc` crate over the system allocator.
+pub static STATS_ALLOC: StatsAlloc<System> = StatsAlloc::system();
+
+/// The contenders' names, in the order [`with_contender!`](crate::with_contender) numbers
+/// them (and criterion runs them: `perfkit` right after `system`, so that slow drift of a
+/// shared machine moves the two compared most closely as little as possible).
+pub const CONTENDERS: [&str; 4] = ["system", "perfkit", "seed_seqcst", "stats_alloc"];
+
+/// Runs `$body` with `$alloc` bound to contender number `$which` of [`CONTENDERS`]
+/// (monomorphised per contender: no dynamic dispatch in the measured loop).
+#[macro_export]
+macro_rules! with_contender {
+    ($which:expr, |$alloc:ident| $body:expr) => {
+        match $which {
+            0 => {
+                let $alloc = &$crate::alloc_work::SYSTEM;
+                $body
+            }
+            1 => {
+                let $alloc = &$crate::alloc_work::PERFKIT;
+                $body
+            }
+            2 => {
+                let $alloc = &$crate::alloc_work::SEED;
+                $body
+            }
+            _ => {
+                let $alloc = &$crate::alloc_work::STATS_ALLOC;
+                $body
+            }
+        }
+    };
 }
 
 const PAIR: Layout = match Layout::from_size_align(8, 8) {
