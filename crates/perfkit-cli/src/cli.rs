@@ -63,6 +63,10 @@ pub(crate) enum Commands {
     /// Library calls with ltrace (malloc/free/realloc/calloc by default)
     #[command(after_help = LIBCALLS_AFTER_HELP)]
     Libcalls(Box<LibcallsArgs>),
+    /// Copy a file or stream with the fastest kernel method (`copy_file_range`, sendfile, splice)
+    #[cfg(target_os = "linux")]
+    #[command(after_help = COPY_AFTER_HELP)]
+    Copy(Box<CopyArgs>),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(
         after_help = "Example:\n  perfkit completions bash > ~/.local/share/bash-completion/completions/perfkit"
@@ -71,6 +75,103 @@ pub(crate) enum Commands {
         /// The shell to generate completions for.
         shell: clap_complete::Shell,
     },
+}
+
+const COPY_AFTER_HELP: &str = "\
+Methods (auto picks per source and destination, and falls back when the kernel refuses):
+  copy-file-range  file → file, inside the kernel (may share extents on the same filesystem)
+  sendfile         file → anything (socket, pipe, device, file)
+  splice           anything → anything through a pipe; file → pipe is fastest after the
+                   pipe is grown (auto grows a destination pipe to 1 MiB, see --pipe-size)
+  mmap             map the source file and write from the mapping
+  read-write       read into a buffer and write it: works everywhere, copies twice
+
+A destination file is written to a temporary file beside it and renamed into place when the
+copy is complete: an error (disk full, a failing source) leaves no partial file under its
+name and an existing file untouched. Pipes, sockets and devices are written directly.
+
+Examples:
+  perfkit copy big.bin /backup/big.bin
+  perfkit copy big.bin - | consumer          splice into consumer's pipe
+  producer | perfkit copy - out.bin
+  perfkit copy --method read-write --json big.bin copy.bin
+
+With DST -, the report goes to standard error (standard output carries the data).
+Exit codes: 0 copied, 2 bad arguments, unreadable source, unwritable destination, or a
+failed copy.";
+
+/// `perfkit copy` options.
+#[cfg(target_os = "linux")]
+#[derive(Debug, Args)]
+pub(crate) struct CopyArgs {
+    /// The file to copy, or - for standard input.
+    #[arg(value_name = "SRC")]
+    pub(crate) src: PathBuf,
+
+    /// Where to copy to: a file (created or replaced atomically), an existing directory (the
+    /// source's name inside it), a device or FIFO, or - for standard output.
+    #[arg(value_name = "DST")]
+    pub(crate) dst: PathBuf,
+
+    /// The copy method; auto picks the fastest that works and falls back on refusal.
+    #[arg(long, value_name = "METHOD", default_value = "auto", value_parser = parse_method)]
+    pub(crate) method: MethodArg,
+
+    /// Set the destination pipe (and the pipe splice uses between two non-pipes) to this
+    /// capacity, e.g. 256K or 1M; capped at /proc/sys/fs/pipe-max-size. Default: auto grows a
+    /// destination pipe to 1 MiB when it splices into it.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub(crate) pipe_size: Option<usize>,
+
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `--method`: `auto` or one forced method.
+#[cfg(target_os = "linux")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MethodArg {
+    Auto,
+    Forced(perfkit_zerocopy::Method),
+}
+
+#[cfg(target_os = "linux")]
+fn parse_method(text: &str) -> Result<MethodArg, String> {
+    if text.eq_ignore_ascii_case("auto") {
+        return Ok(MethodArg::Auto);
+    }
+    text.parse()
+        .map(MethodArg::Forced)
+        .map_err(|e: perfkit_zerocopy::UnknownMethod| format!("{e}, or auto"))
+}
+
+/// A byte count: a number with an optional K, M or G suffix (powers of 1024; KiB etc. too).
+pub(crate) fn parse_bytes(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits_end);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a byte count (try 65536, 256K or 1M)"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?} (use K, M or G, e.g. 256K)"
+            ));
+        }
+    };
+    let bytes = number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))?;
+    if bytes == 0 {
+        return Err("a pipe size must be more than 0 bytes".to_string());
+    }
+    Ok(bytes)
 }
 
 /// Order of measured runs.

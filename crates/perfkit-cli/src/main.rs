@@ -2,7 +2,8 @@
 //!
 //! This crate only parses arguments and prints; the work is done by the library crates
 //! (`perfkit-sys` runs and measures commands, `perfkit-metrics` does the statistics,
-//! `perfkit-profilers` drives perf, inferno, valgrind, strace and ltrace).
+//! `perfkit-profilers` drives perf, inferno, valgrind, strace and ltrace, `perfkit-zerocopy`
+//! copies).
 //!
 //! ```text
 //! perfkit bench --warmup 3 'sleep 0.01' 'sleep 0.02'
@@ -10,6 +11,7 @@
 //! perfkit record -o flame.svg -- ./target/release/my-app
 //! perfkit diff before.folded after.folded -o diff.svg
 //! perfkit heap -- ./target/release/my-app
+//! perfkit copy big.bin - | consumer
 //! perfkit completions bash > /etc/bash_completion.d/perfkit
 //! ```
 //!
@@ -19,6 +21,8 @@
 
 mod bench;
 mod cli;
+#[cfg(target_os = "linux")]
+mod copy;
 mod output;
 mod profile;
 mod trace;
@@ -47,6 +51,8 @@ fn main() -> ExitCode {
         Commands::Heap(args) => trace::heap(&args).map(Some),
         Commands::Syscalls(args) => trace::syscalls(&args).map(Some),
         Commands::Libcalls(args) => trace::libcalls(&args).map(Some),
+        #[cfg(target_os = "linux")]
+        Commands::Copy(args) => copy::run(&args).map(|()| None),
         Commands::Completions { shell } => {
             clap_complete::generate(
                 shell,

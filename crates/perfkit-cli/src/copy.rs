@@ -1,0 +1,341 @@
+//! `perfkit copy`: a copy through `perfkit_zerocopy::transfer_with`, into a temporary file
+//! renamed over the destination only when complete.
+
+use std::fmt::Write as _;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use perfkit_zerocopy::{PipeSize, TransferOptions, transfer_with};
+use serde::Serialize;
+
+use crate::cli::{CopyArgs, MethodArg};
+
+/// Version of the `--json` report.
+const SCHEMA_VERSION: u32 = 1;
+
+/// Where the bytes go.
+enum Destination {
+    /// Standard output (`-`).
+    Stdout(std::io::Stdout),
+    /// A device, FIFO or socket path: written in place.
+    Direct(File),
+    /// A regular file: a temporary file beside it, renamed over it when complete.
+    Atomic {
+        tmp: tempfile::NamedTempFile,
+        path: PathBuf,
+    },
+}
+
+impl Destination {
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Destination::Stdout(stdout) => stdout.as_fd(),
+            Destination::Direct(file) => file.as_fd(),
+            Destination::Atomic { tmp, .. } => tmp.as_file().as_fd(),
+        }
+    }
+}
+
+/// The `--json` report (documented in docs/copy.md).
+#[derive(Serialize)]
+struct Report<'a> {
+    schema_version: u32,
+    /// The source path, or "standard input".
+    source: String,
+    /// The destination path written, or "standard output".
+    destination: String,
+    /// Bytes copied.
+    bytes: u64,
+    /// The method that copied them.
+    method: perfkit_zerocopy::Method,
+    /// What the two ends are (file, pipe, socket, char-device, ...).
+    source_kind: perfkit_zerocopy::FdKind,
+    destination_kind: perfkit_zerocopy::FdKind,
+    elapsed_s: f64,
+    bytes_per_sec: f64,
+    /// Methods refused before the one that copied.
+    fallbacks: &'a [perfkit_zerocopy::Fallback],
+    /// The destination pipe's resize, if one was made.
+    pipe: Option<perfkit_zerocopy::PipeCapacity>,
+}
+
+pub(crate) fn run(args: &CopyArgs) -> Result<()> {
+    let options = TransferOptions {
+        method: match args.method {
+            MethodArg::Auto => None,
+            MethodArg::Forced(method) => Some(method),
+        },
+        pipe_size: args.pipe_size.map_or(PipeSize::Auto, PipeSize::Bytes),
+    };
+    let from_stdin = args.src.as_os_str() == "-";
+    let to_stdout = args.dst.as_os_str() == "-";
+    let src_file = if from_stdin {
+        None
+    } else {
+        Some(open_source(&args.src)?)
+    };
+    let stdin = std::io::stdin();
+    let src_fd = match &src_file {
+        Some(file) => file.as_fd(),
+        None => stdin.as_fd(),
+    };
+    let dst_path = if to_stdout {
+        None
+    } else {
+        Some(resolve_destination(&args.src, &args.dst, from_stdin)?)
+    };
+    let destination = match &dst_path {
+        None => Destination::Stdout(std::io::stdout()),
+        Some(path) => open_destination(path, src_file.as_ref())?,
+    };
+    let shown_src = if from_stdin {
+        "standard input".to_string()
+    } else {
+        args.src.display().to_string()
+    };
+    let shown_dst = dst_path.as_ref().map_or_else(
+        || "standard output".to_string(),
+        |p| p.display().to_string(),
+    );
+
+    let atomic = matches!(destination, Destination::Atomic { .. });
+    let stats = transfer_with(src_fd, destination.fd(), None, &options)
+        .map_err(|e| copy_failed(e, &shown_src, &shown_dst, atomic))?;
+
+    match destination {
+        Destination::Atomic { tmp, path } => {
+            tmp.persist(&path)
+                .map_err(|e| e.error)
+                .with_context(|| format!("cannot move the finished copy to {}", path.display()))?;
+        }
+        Destination::Direct(file) => drop(file),
+        Destination::Stdout(_) => {}
+    }
+
+    let report = Report {
+        schema_version: SCHEMA_VERSION,
+        source: shown_src,
+        destination: shown_dst,
+        bytes: stats.bytes,
+        method: stats.method,
+        source_kind: stats.src,
+        destination_kind: stats.dst,
+        elapsed_s: stats.elapsed.as_secs_f64(),
+        bytes_per_sec: stats.bytes_per_sec(),
+        fallbacks: &stats.fallbacks,
+        pipe: stats.pipe,
+    };
+    // With DST -, standard output carries the data: the report goes to standard error.
+    let text = if args.json {
+        serde_json::to_string_pretty(&report)? + "\n"
+    } else {
+        human(&report)
+    };
+    let written = if to_stdout {
+        std::io::stderr().write_all(text.as_bytes())
+    } else {
+        std::io::stdout().write_all(text.as_bytes())
+    };
+    written.context("cannot print the report")?;
+    Ok(())
+}
+
+fn open_source(path: &Path) -> Result<File> {
+    let file = File::open(path).with_context(|| {
+        format!(
+            "cannot read the source {} (check the path and permissions)",
+            path.display()
+        )
+    })?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot stat {}", path.display()))?;
+    if meta.is_dir() {
+        bail!(
+            "the source {} is a directory: perfkit copy copies one file or stream",
+            path.display()
+        );
+    }
+    Ok(file)
+}
+
+/// The path to write: DST itself, or SRC's name inside DST when DST is a directory; a
+/// symlink is followed so that its target is replaced, not the link.
+fn resolve_destination(src: &Path, dst: &Path, from_stdin: bool) -> Result<PathBuf> {
+    let mut path = dst.to_path_buf();
+    if path.is_dir() {
+        let Some(name) = src.file_name().filter(|_| !from_stdin) else {
+            bail!(
+                "the destination {} is a directory: give a file name to copy standard input to",
+                dst.display()
+            );
+        };
+        path = path.join(name);
+    }
+    if path.is_symlink()
+        && let Ok(target) = std::fs::canonicalize(&path)
+    {
+        path = target;
+    }
+    Ok(path)
+}
+
+fn open_destination(path: &Path, src: Option<&File>) -> Result<Destination> {
+    let src_meta = src.and_then(|f| f.metadata().ok());
+    if let Ok(meta) = std::fs::metadata(path) {
+        if let Some(src_meta) = &src_meta
+            && meta.dev() == src_meta.dev()
+            && meta.ino() == src_meta.ino()
+        {
+            bail!(
+                "the source and the destination are the same file ({}): choose another destination",
+                path.display()
+            );
+        }
+        if meta.is_dir() {
+            bail!(
+                "the destination {} is a directory (give a file name)",
+                path.display()
+            );
+        }
+        if !meta.is_file() {
+            // A device, FIFO or socket: there is nothing to replace, write to it directly.
+            let file = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .with_context(|| format!("cannot write to {}", path.display()))?;
+            return Ok(Destination::Direct(file));
+        }
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        bail!(
+            "cannot write {}: directory {} does not exist (create it first)",
+            path.display(),
+            dir.display()
+        );
+    }
+    // A replaced file keeps its mode; a new one gets the source's (as cp does), or 0666,
+    // both less the umask.
+    let mode = std::fs::metadata(path)
+        .map(|m| m.permissions().mode())
+        .or_else(|_| src_meta.map(|m| m.permissions().mode()).ok_or(()))
+        .map_or(0o666, |mode| mode & 0o7777);
+    let tmp = tempfile::Builder::new()
+        .prefix(".perfkit-copy-")
+        .permissions(std::fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)
+        .with_context(|| {
+            format!(
+                "cannot create a file in {} to write {} (check the permissions)",
+                dir.display(),
+                path.display()
+            )
+        })?;
+    Ok(Destination::Atomic {
+        tmp,
+        path: path.to_path_buf(),
+    })
+}
+
+/// The error of a failed copy; `atomic` when the destination was a temporary file (removed
+/// on return, so nothing appears under the destination's name).
+fn copy_failed(
+    error: perfkit_zerocopy::ZeroCopyError,
+    src: &str,
+    dst: &str,
+    atomic: bool,
+) -> anyhow::Error {
+    let moved = match &error {
+        perfkit_zerocopy::ZeroCopyError::Syscall { moved, .. } => *moved,
+        _ => 0,
+    };
+    let kept = if atomic {
+        format!("; nothing was written under {dst}")
+    } else {
+        String::new()
+    };
+    if error.is_storage_full() {
+        return anyhow::anyhow!(
+            "no space left on {dst} after {} of {src}{kept} (free space or choose another destination)",
+            human_bytes(moved)
+        );
+    }
+    anyhow::Error::new(error).context(format!("copying {src} to {dst} failed{kept}"))
+}
+
+fn human(report: &Report<'_>) -> String {
+    let mut out = format!(
+        "copied {} from {} to {} in {}: {} ({})\n",
+        human_bytes(report.bytes),
+        report.source,
+        report.destination,
+        human_duration(report.elapsed_s),
+        human_rate(report.bytes_per_sec),
+        report.method,
+    );
+    for fallback in report.fallbacks {
+        let how = if fallback.remembered {
+            "skipped, refused earlier"
+        } else {
+            "refused"
+        };
+        let _ = writeln!(out, "  {} {how}: {}", fallback.method, fallback.reason);
+    }
+    if let Some(pipe) = &report.pipe {
+        let _ = writeln!(
+            out,
+            "  destination pipe: {} → {}{}",
+            human_bytes(pipe.before as u64),
+            human_bytes(pipe.granted as u64),
+            match pipe.max {
+                Some(max) if pipe.requested > max => format!(
+                    " (asked {}, capped at /proc/sys/fs/pipe-max-size)",
+                    human_bytes(pipe.requested as u64)
+                ),
+                _ => String::new(),
+            }
+        );
+    }
+    out
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+fn human_duration(secs: f64) -> String {
+    if secs >= 1.0 {
+        format!("{secs:.2} s")
+    } else if secs >= 1e-3 {
+        format!("{:.1} ms", secs * 1e3)
+    } else {
+        format!("{:.0} µs", secs * 1e6)
+    }
+}
+
+fn human_rate(bytes_per_sec: f64) -> String {
+    if bytes_per_sec >= 1e9 {
+        format!("{:.2} GB/s", bytes_per_sec / 1e9)
+    } else {
+        format!("{:.1} MB/s", bytes_per_sec / 1e6)
+    }
+}
