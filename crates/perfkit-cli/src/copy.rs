@@ -40,7 +40,7 @@ impl Destination {
     }
 }
 
-/// The `--json` report (documented in docs/copy.md).
+/// The `--json` report (documented in docs/formats.md).
 #[derive(Serialize)]
 struct Report<'a> {
     schema_version: u32,
