@@ -80,10 +80,13 @@ pub(crate) enum Commands {
 const COPY_AFTER_HELP: &str = "\
 Methods (auto picks per source and destination, and falls back when the kernel refuses):
   copy-file-range  file → file, inside the kernel (may share extents on the same filesystem)
-  sendfile         file → anything (socket, pipe, device, file)
+  sendfile         file → anything (socket, pipe, device, file); auto uses it for remote
+                   sockets and devices
   splice           anything → anything through a pipe; file → pipe is fastest after the
                    pipe is grown (auto grows a destination pipe to 1 MiB, see --pipe-size)
-  mmap             map the source file and write from the mapping
+  mmap             map the source file and write from the mapping, 1 MiB per write; auto
+                   uses it for a file of 1 MiB or more into a socket whose peer is on this
+                   host (Unix, loopback TCP), where sendfile only moves the copy to the reader
   read-write       read into a buffer and write it: works everywhere, copies twice
 
 A destination file is written to a temporary file beside it and renamed into place when the

@@ -179,9 +179,16 @@ pub(crate) fn write_all(dst: BorrowedFd<'_>, buf: &[u8], already: u64) -> Result
     unsafe { write_all_raw(dst, buf.as_ptr(), buf.len(), already) }
 }
 
-/// [`write_all`] from a raw pointer: the memory is only read by the kernel inside `write(2)`,
-/// never through a Rust reference (the mmap method writes from a mapping that another process
-/// might truncate; the kernel then fails with `EFAULT`).
+/// The most one `write(2)` of [`write_all_raw`] hands over. Into a local socket, 1 MiB writes
+/// from a mapping measured 1.6–1.7× the throughput of one 64 MiB write (the sender holds the
+/// socket lock for the whole call while the receiver waits for it); into files and pipes the
+/// size makes no difference.
+const RAW_WRITE: usize = 1 << 20;
+
+/// [`write_all`] from a raw pointer, in writes of at most [`RAW_WRITE`] bytes: the memory is
+/// only read by the kernel inside `write(2)`, never through a Rust reference (the mmap method
+/// writes from a mapping that another process might truncate; the kernel then fails with
+/// `EFAULT`).
 ///
 /// # Safety
 ///
@@ -198,7 +205,13 @@ pub(crate) unsafe fn write_all_raw(
     while done < len {
         // SAFETY: `done < len`, so the pointer and the remaining length stay inside the
         // caller's range; write(2) only reads it.
-        let n = unsafe { libc::write(dst.as_raw_fd(), data.add(done).cast(), len - done) };
+        let n = unsafe {
+            libc::write(
+                dst.as_raw_fd(),
+                data.add(done).cast(),
+                (len - done).min(RAW_WRITE),
+            )
+        };
         match Errno::result(n) {
             Ok(0) => {
                 return Err(Stopped {

@@ -1,9 +1,11 @@
 //! What a descriptor is: the input of the automatic method choice.
 
 use std::fmt;
-use std::os::fd::AsFd;
+use std::net::IpAddr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::sys::socket::{SockaddrStorage, getpeername, getsockname};
 use nix::sys::stat::{SFlag, fstat};
 use serde::{Deserialize, Serialize};
 
@@ -58,6 +60,11 @@ pub struct FdInfo {
     pub nonblocking: bool,
     /// Opened with `O_APPEND`: `copy_file_range`, `sendfile` and `splice` refuse to write to it.
     pub append: bool,
+    /// A socket whose peer is on this host: a Unix socket, or an IP socket connected to a
+    /// loopback address or to its own address. `false` for everything else, and for a socket
+    /// whose addresses cannot be read. Its receiver copies whatever it is sent, zero-copy or
+    /// not, which changes the fastest way to send (see [`transfer`](crate::transfer)).
+    pub local_peer: bool,
 }
 
 impl FdInfo {
@@ -97,7 +104,35 @@ pub fn inspect(fd: impl AsFd) -> Result<FdInfo> {
         },
         nonblocking: flags.contains(OFlag::O_NONBLOCK),
         append: flags.contains(OFlag::O_APPEND),
+        local_peer: kind == FdKind::Socket && peer_is_local(fd),
     })
+}
+
+/// Whether the socket `fd`'s peer is on this host (see [`FdInfo::local_peer`]).
+fn peer_is_local(fd: BorrowedFd<'_>) -> bool {
+    let raw = fd.as_raw_fd();
+    let (Ok(ours), Ok(theirs)) = (
+        getsockname::<SockaddrStorage>(raw),
+        getpeername::<SockaddrStorage>(raw),
+    ) else {
+        return false;
+    };
+    if theirs.as_unix_addr().is_some() || ours.as_unix_addr().is_some() {
+        return true;
+    }
+    let ip = |addr: &SockaddrStorage| -> Option<IpAddr> {
+        addr.as_sockaddr_in()
+            .map(|a| IpAddr::V4(a.ip()))
+            .or_else(|| addr.as_sockaddr_in6().map(|a| IpAddr::V6(a.ip())))
+            .map(|ip| match ip {
+                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+                v4 @ IpAddr::V4(_) => v4,
+            })
+    };
+    match (ip(&ours), ip(&theirs)) {
+        (Some(ours), Some(theirs)) => theirs.is_loopback() || theirs == ours,
+        _ => false,
+    }
 }
 
 fn kind_of(mode: libc::mode_t) -> FdKind {

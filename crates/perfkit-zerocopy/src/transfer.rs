@@ -132,6 +132,16 @@ pub const AUTO_PIPE_SIZE: usize = 1 << 20;
 /// of splicing a file into the pipe.
 const MIN_SPLICE_PIPE: usize = 256 << 10;
 
+/// From this file size on, a file goes into a socket whose peer is on this host by the mmap
+/// method rather than `sendfile`. Zero-copy gains nothing there: the receiver copies every byte
+/// out of the socket either way, and when it copies from page-cache pages the sender handed
+/// over (sendfile) rather than from buffers the sender just wrote (write), the receiver, which
+/// is the bottleneck, is slower. Writing 1 MiB at a time from a mapping copies once, on the
+/// sender, with few system calls: 1.5–1.7× the 8 KiB loop on loopback TCP and Unix sockets,
+/// where sendfile measured 0.85–1.1× (docs/benchmarks.md). Below this size the mapping's
+/// set-up is not worth it.
+const MIN_MMAP_TO_LOCAL_SOCKET: u64 = 1 << 20;
+
 /// The buffer of the read/write method: large enough that system calls are not the cost.
 pub const READ_WRITE_BUFFER: usize = 128 << 10;
 
@@ -208,13 +218,15 @@ pub fn transfer(src: impl AsFd, dst: impl AsFd, len: Option<u64>) -> Result<Tran
 /// |---|---|
 /// | file → file | `copy_file_range`, `sendfile`, read/write |
 /// | file → pipe | splice into the pipe grown to 1 MiB; read/write if it cannot grow to 256 KiB |
-/// | file → socket, device | `sendfile`, read/write |
+/// | file (1 MiB or more) → socket with a peer on this host | mmap, `sendfile`, read/write |
+/// | file → other socket, device | `sendfile`, read/write |
 /// | pipe → anything | splice, read/write |
 /// | socket → pipe, socket | splice (through a pipe between sockets), read/write |
 /// | socket → file | read/write (splice through a pipe measured slower) |
 /// | anything else | read/write |
 ///
-/// A method the kernel refuses with `EINVAL`, `ENOSYS`, `EXDEV` or `EOPNOTSUPP` is
+/// A method the kernel refuses with `EINVAL`, `ENOSYS`, `EXDEV`, `EOPNOTSUPP` or (mmap of
+/// a file system without mappings) `ENODEV` is
 /// remembered for that pair of descriptor kinds and devices and skipped from then on; the next
 /// one continues from where it stopped. A destination opened with `O_APPEND` is copied with
 /// read/write (the kernel refuses the others).
@@ -294,7 +306,11 @@ pub fn transfer_with(
                 let refused = failure.can_fall_back
                     && matches!(
                         failure.stopped.errno,
-                        Errno::EINVAL | Errno::ENOSYS | Errno::EXDEV | Errno::EOPNOTSUPP
+                        Errno::EINVAL
+                            | Errno::ENOSYS
+                            | Errno::EXDEV
+                            | Errno::EOPNOTSUPP
+                            | Errno::ENODEV
                     );
                 if forced || last || !refused {
                     return Err(ZeroCopyError::Syscall {
@@ -365,6 +381,9 @@ fn auto_plan(
                 vec![Method::ReadWrite]
             };
             return Ok((plan, resized));
+        }
+        (File, Socket) if dst.local_peer && src.size >= MIN_MMAP_TO_LOCAL_SOCKET => {
+            vec![Method::Mmap, Method::Sendfile, Method::ReadWrite]
         }
         (File | BlockDevice, _) => vec![Method::Sendfile, Method::ReadWrite],
         (Pipe, _) | (Socket, Pipe | Socket) => vec![Method::Splice, Method::ReadWrite],

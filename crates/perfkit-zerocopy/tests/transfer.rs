@@ -237,20 +237,87 @@ fn file_to_socket_every_method() {
     }
 }
 
-#[test]
-fn file_to_tcp_socket() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bytes = data((2 << 20) + 3, 17);
-    let src = file_with(dir.path(), "src", &bytes);
+fn loopback_pair() -> (std::net::TcpStream, std::net::TcpStream) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let client =
         std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
     let (server, _) = listener.accept().expect("accept");
-    let reader = drain(server);
-    let stats = transfer(&src, &client, None).expect("transfer");
-    drop(client);
-    assert_eq!(stats.method, Method::Sendfile);
-    assert_eq!(reader.join().expect("reader"), bytes);
+    (client, server)
+}
+
+#[test]
+fn file_to_tcp_socket() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // From 1 MiB on, a file goes to a socket with a local peer by mmap (written 1 MiB at a
+    // time: this length makes three writes, the last one short); below, by sendfile.
+    for (size, expected) in [
+        ((2 << 20) + 3, Method::Mmap),
+        ((1 << 20) - 1, Method::Sendfile),
+    ] {
+        let bytes = data(size, 17);
+        let src = file_with(dir.path(), "src", &bytes);
+        let (client, server) = loopback_pair();
+        let reader = drain(server);
+        let stats = transfer(&src, &client, None).expect("transfer");
+        drop(client);
+        assert_eq!(stats.method, expected, "{size} bytes: {stats:?}");
+        assert!(stats.fallbacks.is_empty(), "{stats:?}");
+        assert_eq!(stats.bytes, size as u64);
+        assert_eq!(hash(&reader.join().expect("reader")), hash(&bytes));
+    }
+}
+
+#[test]
+fn mmap_to_a_local_socket_starts_at_the_offset_and_stops_at_the_length() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = data((3 << 20) + 4097, 19);
+    let mut src = file_with(dir.path(), "src", &bytes);
+    src.seek(SeekFrom::Start(12_345)).expect("seek");
+    let (ours, theirs) = UnixStream::pair().expect("socket pair");
+    let reader = drain(theirs);
+    let len = (2 << 20) + 7;
+    let stats = transfer(&src, &ours, Some(len as u64)).expect("transfer");
+    drop(ours);
+    assert_eq!(stats.method, Method::Mmap, "{stats:?}");
+    assert_eq!(stats.bytes, len as u64);
+    assert_eq!(
+        hash(&reader.join().expect("reader")),
+        hash(&bytes[12_345..12_345 + len])
+    );
+    assert_eq!(
+        src.stream_position().expect("position"),
+        12_345 + len as u64,
+        "the source offset moves past what was copied"
+    );
+}
+
+#[test]
+fn inspect_tells_local_peers() {
+    let (ours, _theirs) = UnixStream::pair().expect("socket pair");
+    assert!(
+        inspect(&ours).expect("inspect").local_peer,
+        "a Unix socket pair"
+    );
+    let (client, server) = loopback_pair();
+    assert!(
+        inspect(&client).expect("inspect").local_peer,
+        "loopback TCP"
+    );
+    assert!(
+        inspect(&server).expect("inspect").local_peer,
+        "loopback TCP"
+    );
+    // Not connected: no peer to be local.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    assert!(
+        !inspect(&listener).expect("inspect").local_peer,
+        "a listener"
+    );
+    let pipe = Pipe::new().expect("pipe");
+    assert!(
+        !inspect(&pipe.writer).expect("inspect").local_peer,
+        "a pipe"
+    );
 }
 
 #[test]
