@@ -112,7 +112,7 @@ impl FromStr for Method {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PipeSize {
-    /// Grow a destination pipe to [`AUTO_PIPE_SIZE`] (never shrink it) before a file is
+    /// Grow a destination pipe to [`AUTO_PIPE_SIZE`] (never shrink it) before anything is
     /// spliced, sent or written from a mapping into it; leave everything else alone.
     #[default]
     Auto,
@@ -220,8 +220,9 @@ pub fn transfer(src: impl AsFd, dst: impl AsFd, len: Option<u64>) -> Result<Tran
 /// | file → pipe | splice into the pipe grown to 1 MiB; read/write if it cannot grow to 256 KiB |
 /// | file (1 MiB or more) → socket with a peer on this host | mmap, `sendfile`, read/write |
 /// | file → other socket, device | `sendfile`, read/write |
-/// | pipe → anything | splice, read/write |
-/// | socket → pipe, socket | splice (through a pipe between sockets), read/write |
+/// | pipe, socket → pipe | splice into the pipe grown to 1 MiB, read/write |
+/// | pipe → anything else | splice, read/write |
+/// | socket → socket | splice through a pipe, read/write |
 /// | socket → file | read/write (splice through a pipe measured slower) |
 /// | anything else | read/write |
 ///
@@ -386,7 +387,14 @@ fn auto_plan(
             vec![Method::Mmap, Method::Sendfile, Method::ReadWrite]
         }
         (File | BlockDevice, _) => vec![Method::Sendfile, Method::ReadWrite],
-        (Pipe, _) | (Socket, Pipe | Socket) => vec![Method::Splice, Method::ReadWrite],
+        (Pipe | Socket, Pipe) => {
+            // Pipe → pipe splice moves buffer references without copying; into a default
+            // 64 KiB pipe the wake-ups dominate (0.8 GB/s, slower than the 8 KiB loop), into
+            // 1 MiB it measured 6 GB/s.
+            let resized = grow_destination_pipe(dst_fd, pipe_size);
+            return Ok((vec![Method::Splice, Method::ReadWrite], resized));
+        }
+        (Pipe, _) | (Socket, Socket) => vec![Method::Splice, Method::ReadWrite],
         _ => vec![Method::ReadWrite],
     };
     Ok((plan, None))

@@ -146,6 +146,33 @@ fn automatic_file_to_pipe_grows_the_pipe_and_splices() {
 }
 
 #[test]
+fn automatic_pipe_and_socket_to_pipe_grow_the_pipe_and_splice() {
+    let bytes = data((1 << 20) + 5, 6);
+    let src = Pipe::new().expect("pipe");
+    let feeder = feed(File::from(src.writer), bytes.clone());
+    let dst = Pipe::new().expect("pipe");
+    let reader = drain(File::from(dst.reader));
+    let stats = transfer(&src.reader, &dst.writer, None).expect("pipe → pipe");
+    drop(dst.writer);
+    feeder.join().expect("feeder");
+    assert_eq!(hash(&reader.join().expect("reader")), hash(&bytes));
+    assert_eq!(stats.method, Method::Splice);
+    let resize = stats.pipe.expect("the destination pipe was grown");
+    assert!(resize.granted >= 256 << 10, "{resize:?}");
+
+    let (ours, theirs) = UnixStream::pair().expect("socket pair");
+    let feeder = feed(theirs, bytes.clone());
+    let dst = Pipe::new().expect("pipe");
+    let reader = drain(File::from(dst.reader));
+    let stats = transfer(&ours, &dst.writer, None).expect("socket → pipe");
+    drop(dst.writer);
+    feeder.join().expect("feeder");
+    assert_eq!(hash(&reader.join().expect("reader")), hash(&bytes));
+    assert_eq!(stats.method, Method::Splice);
+    assert!(stats.pipe.is_some(), "{stats:?}");
+}
+
+#[test]
 fn automatic_file_to_small_pipe_uses_read_write() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bytes = data(300_000, 4);
