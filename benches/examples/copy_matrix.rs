@@ -5,7 +5,8 @@
 //! cargo run --release -p perfkit-benches --example copy_matrix [-- MIB [ROUNDS [FILTER]]]
 //! ```
 //!
-//! Each cell is the median of ROUNDS copies (default 5) of a MIB-MiB file (default 256) in the
+//! Each cell is the median of ROUNDS copies (default 5, the contenders taking turns copy by
+//! copy) of a MIB-MiB file (default 256) in the
 //! page cache. Pipe and socket sinks are drained by a reader thread; pipe and socket sources
 //! are fed by a thread that splices/sends the cached file.
 
@@ -37,7 +38,7 @@ fn name(end: End) -> &'static str {
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let mib: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(256);
-    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
+    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5).max(1);
     let filter = args.next().unwrap_or_default();
     let dir = tempfile::tempdir_in(std::env::var_os("COPY_DIR").unwrap_or_else(|| ".".into()))?;
     let size = mib << 20;
@@ -50,6 +51,7 @@ fn main() -> std::io::Result<()> {
         (End::Pipe, End::File),
         (End::Tcp, End::File),
         (End::Pipe, End::Pipe),
+        (End::Tcp, End::Pipe),
     ];
     for (src, dst) in pairs {
         let pair = format!("{}_to_{}", name(src), name(dst));
@@ -57,23 +59,28 @@ fn main() -> std::io::Result<()> {
             continue;
         }
         println!("{pair} ({mib} MiB, median of {rounds})");
+        let contenders = COPY_CONTENDERS.len() + Method::ALL.len();
+        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); contenders];
+        let mut failures: Vec<Option<std::io::Error>> = (0..contenders).map(|_| None).collect();
+        // Rounds outside, contenders inside: every contender sees the same phases of a noisy
+        // host, so the ratios hold even when absolute speeds drift.
+        for _ in 0..rounds {
+            for which in 0..contenders {
+                if failures[which].is_some() {
+                    continue;
+                }
+                match one_copy(which, src, dst, &src_path, dir.path(), size) {
+                    Ok(rate) => rates[which].push(rate),
+                    Err(e) => failures[which] = Some(e),
+                }
+            }
+        }
         let mut baseline = None;
-        for which in 0..COPY_CONTENDERS.len() + Method::ALL.len() {
+        for (which, (mut rates, failure)) in rates.into_iter().zip(failures).enumerate() {
             let label = match which {
                 n if n < COPY_CONTENDERS.len() => COPY_CONTENDERS[n].to_string(),
                 n => format!("perfkit_{}", Method::ALL[n - COPY_CONTENDERS.len()]),
             };
-            let mut rates = Vec::new();
-            let mut failure = None;
-            for _ in 0..rounds {
-                match one_copy(which, src, dst, &src_path, dir.path(), size) {
-                    Ok(rate) => rates.push(rate),
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
-                }
-            }
             if let Some(e) = failure {
                 println!("  {label:<26} n/a ({e})");
                 continue;
