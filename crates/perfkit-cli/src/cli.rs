@@ -85,8 +85,9 @@ Methods (auto picks per source and destination, and falls back when the kernel r
   splice           anything → anything through a pipe; file → pipe is fastest after the
                    pipe is grown (auto grows a destination pipe to 1 MiB, see --pipe-size)
   mmap             map the source file and write from the mapping, 1 MiB per write; auto
-                   uses it for a file of 1 MiB or more into a socket whose peer is on this
-                   host (Unix, loopback TCP), where sendfile only moves the copy to the reader
+                   uses it for a large file (1 MiB into TCP, 16 MiB into Unix sockets) into
+                   a socket whose peer is on this host, where sendfile only moves the copy
+                   to the reader
   read-write       read into a buffer and write it: works everywhere, copies twice
 
 A destination file is written to a temporary file beside it and renamed into place when the

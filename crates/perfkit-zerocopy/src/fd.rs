@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use nix::sys::socket::{SockaddrStorage, getpeername, getsockname};
+use nix::sys::socket::{AddressFamily, SockaddrLike, SockaddrStorage, getpeername, getsockname};
 use nix::sys::stat::{SFlag, fstat};
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +60,8 @@ pub struct FdInfo {
     pub nonblocking: bool,
     /// Opened with `O_APPEND`: `copy_file_range`, `sendfile` and `splice` refuse to write to it.
     pub append: bool,
+    /// For a socket, its address family; `None` for everything else.
+    pub family: Option<SocketFamily>,
     /// A socket whose peer is on this host: a Unix socket, or an IP socket connected to a
     /// loopback address or to its own address. `false` for everything else, and for a socket
     /// whose addresses cannot be read. Its receiver copies whatever it is sent, zero-copy or
@@ -104,8 +106,32 @@ pub fn inspect(fd: impl AsFd) -> Result<FdInfo> {
         },
         nonblocking: flags.contains(OFlag::O_NONBLOCK),
         append: flags.contains(OFlag::O_APPEND),
+        family: (kind == FdKind::Socket).then(|| family_of(fd)),
         local_peer: kind == FdKind::Socket && peer_is_local(fd),
     })
+}
+
+/// The address family of a socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SocketFamily {
+    /// `AF_UNIX`: a Unix-domain socket.
+    Unix,
+    /// `AF_INET`: IPv4.
+    Ipv4,
+    /// `AF_INET6`: IPv6.
+    Ipv6,
+    /// Any other family (netlink, vsock, ...), or one that could not be read.
+    Other,
+}
+
+fn family_of(fd: BorrowedFd<'_>) -> SocketFamily {
+    match getsockname::<SockaddrStorage>(fd.as_raw_fd()).map(|a| a.family()) {
+        Ok(Some(AddressFamily::Unix)) => SocketFamily::Unix,
+        Ok(Some(AddressFamily::Inet)) => SocketFamily::Ipv4,
+        Ok(Some(AddressFamily::Inet6)) => SocketFamily::Ipv6,
+        _ => SocketFamily::Other,
+    }
 }
 
 /// Whether the socket `fd`'s peer is on this host (see [`FdInfo::local_peer`]).

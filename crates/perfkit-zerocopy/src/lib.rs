@@ -44,9 +44,9 @@
 //! Into a socket whose peer is on this host (a Unix socket, loopback TCP), zero-copy saves
 //! nothing: the receiver copies every byte out of the socket either way, it is the bottleneck,
 //! and it copies faster from buffers the sender just wrote than from page-cache pages that
-//! sendfile hands over. There [`transfer`] writes a file of 1 MiB or more from a mapping, 1 MiB
-//! per `write(2)` (one copy, on the sender, few calls): 1.5–1.7× the 8 KiB loop where sendfile
-//! measured 0.8–1.3×. For a remote peer it keeps `sendfile`, which lets the network card read
+//! sendfile hands over. There [`transfer`] writes a large file (from 1 MiB into an IP socket,
+//! from 16 MiB into a Unix socket) from a mapping, 1 MiB per `write(2)` (one copy, on the
+//! sender, few calls): 1.5–1.7× the 8 KiB loop where sendfile measured 0.8–1.3×. For a remote peer it keeps `sendfile`, which lets the network card read
 //! the page cache directly ([`FdInfo::local_peer`] tells the two apart).
 //!
 //! # Splicing a file aliases the page cache
@@ -87,7 +87,7 @@ pub use calls::{copy_file_range, sendfile, splice, tee};
 #[cfg(target_os = "linux")]
 pub use error::{Result, ZeroCopyError};
 #[cfg(target_os = "linux")]
-pub use fd::{FdInfo, FdKind, inspect};
+pub use fd::{FdInfo, FdKind, SocketFamily, inspect};
 #[cfg(target_os = "linux")]
 pub use mmap::{MapOptions, MmapBuffer, MmapWriter};
 #[cfg(target_os = "linux")]

@@ -17,7 +17,7 @@ use crate::calls::{
     write_all_raw,
 };
 use crate::error::{Result, ZeroCopyError};
-use crate::fd::{FdInfo, FdKind, inspect};
+use crate::fd::{FdInfo, FdKind, SocketFamily, inspect};
 use crate::pipe::{Pipe, PipeCapacity, pipe_capacity, set_pipe_capacity};
 
 /// How bytes get from the source to the destination.
@@ -133,14 +133,20 @@ pub const AUTO_PIPE_SIZE: usize = 1 << 20;
 const MIN_SPLICE_PIPE: usize = 256 << 10;
 
 /// From this file size on, a file goes into a socket whose peer is on this host by the mmap
-/// method rather than `sendfile`. Zero-copy gains nothing there: the receiver copies every byte
-/// out of the socket either way, and when it copies from page-cache pages the sender handed
-/// over (sendfile) rather than from buffers the sender just wrote (write), the receiver, which
-/// is the bottleneck, is slower. Writing 1 MiB at a time from a mapping copies once, on the
-/// sender, with few system calls: 1.5–1.7× the 8 KiB loop on loopback TCP and Unix sockets,
-/// where sendfile measured 0.85–1.1× (docs/benchmarks.md). Below this size the mapping's
-/// set-up is not worth it.
-const MIN_MMAP_TO_LOCAL_SOCKET: u64 = 1 << 20;
+/// method rather than `sendfile` (IP sockets; Unix sockets: [`MIN_MMAP_TO_UNIX_SOCKET`]).
+/// Zero-copy gains nothing there: the receiver copies every byte out of the socket either way,
+/// and when it copies from page-cache pages the sender handed over (sendfile) rather than from
+/// buffers the sender just wrote (write), the receiver, which is the bottleneck, is slower.
+/// Writing 1 MiB at a time from a mapping copies once, on the sender, with few system calls.
+/// Measured on loopback TCP (docs/benchmarks.md): 1.5–1.7× the 8 KiB loop for 256 MiB where
+/// sendfile made 0.8–1.1×; mmap ahead of sendfile from 256 KiB on (1.9 against 1.6 GB/s),
+/// behind it at 16 KiB (0.8 against 3.2: the mapping's set-up and tear-down).
+const MIN_MMAP_TO_LOCAL_IP_SOCKET: u64 = 1 << 20;
+
+/// [`MIN_MMAP_TO_LOCAL_IP_SOCKET`] for a Unix socket: there sendfile stayed ahead up to 4 MiB
+/// (3.5 against 2.9 GB/s) and mmap led from 16 MiB on (3.5 against 3.3, and 2.8 against 2.2
+/// for 256 MiB).
+const MIN_MMAP_TO_UNIX_SOCKET: u64 = 16 << 20;
 
 /// The buffer of the read/write method: large enough that system calls are not the cost.
 pub const READ_WRITE_BUFFER: usize = 128 << 10;
@@ -218,7 +224,7 @@ pub fn transfer(src: impl AsFd, dst: impl AsFd, len: Option<u64>) -> Result<Tran
 /// |---|---|
 /// | file → file | `copy_file_range`, `sendfile`, read/write |
 /// | file → pipe | splice into the pipe grown to 1 MiB; read/write if it cannot grow to 256 KiB |
-/// | file (1 MiB or more) → socket with a peer on this host | mmap, `sendfile`, read/write |
+/// | file → socket with a peer on this host: from 1 MiB (IP), 16 MiB (Unix) | mmap, `sendfile`, read/write |
 /// | file → other socket, device | `sendfile`, read/write |
 /// | pipe, socket → pipe | splice into the pipe grown to 1 MiB, read/write |
 /// | pipe → anything else | splice, read/write |
@@ -383,7 +389,7 @@ fn auto_plan(
             };
             return Ok((plan, resized));
         }
-        (File, Socket) if dst.local_peer && src.size >= MIN_MMAP_TO_LOCAL_SOCKET => {
+        (File, Socket) if dst.local_peer && src.size >= min_mmap_to_local_socket(dst) => {
             vec![Method::Mmap, Method::Sendfile, Method::ReadWrite]
         }
         (File | BlockDevice, _) => vec![Method::Sendfile, Method::ReadWrite],
@@ -398,6 +404,14 @@ fn auto_plan(
         _ => vec![Method::ReadWrite],
     };
     Ok((plan, None))
+}
+
+fn min_mmap_to_local_socket(dst: &FdInfo) -> u64 {
+    if dst.family == Some(SocketFamily::Unix) {
+        MIN_MMAP_TO_UNIX_SOCKET
+    } else {
+        MIN_MMAP_TO_LOCAL_IP_SOCKET
+    }
 }
 
 /// Grows the destination pipe for splice (never shrinks it). A refusal (`EPERM` over the

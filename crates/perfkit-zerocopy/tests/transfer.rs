@@ -12,8 +12,8 @@ use std::thread::JoinHandle;
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use perfkit_zerocopy::{
-    FdKind, Method, Pipe, PipeSize, TransferOptions, ZeroCopyError, forget_refusals, inspect,
-    transfer, transfer_with,
+    FdKind, Method, Pipe, PipeSize, SocketFamily, TransferOptions, ZeroCopyError, forget_refusals,
+    inspect, transfer, transfer_with,
 };
 
 /// Lengths around page (4 KiB) and pipe (64 KiB) boundaries, and one above the 1 MiB pipe.
@@ -275,8 +275,8 @@ fn loopback_pair() -> (std::net::TcpStream, std::net::TcpStream) {
 #[test]
 fn file_to_tcp_socket() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // From 1 MiB on, a file goes to a socket with a local peer by mmap (written 1 MiB at a
-    // time: this length makes three writes, the last one short); below, by sendfile.
+    // From 1 MiB on, a file goes to a TCP socket with a local peer by mmap (written 1 MiB at
+    // a time: this length makes three writes, the last one short); below, by sendfile.
     for (size, expected) in [
         ((2 << 20) + 3, Method::Mmap),
         ((1 << 20) - 1, Method::Sendfile),
@@ -292,6 +292,17 @@ fn file_to_tcp_socket() {
         assert_eq!(stats.bytes, size as u64);
         assert_eq!(hash(&reader.join().expect("reader")), hash(&bytes));
     }
+    // Into a Unix socket sendfile stays ahead up to a larger size.
+    for (size, expected) in [((16 << 20) + 1, Method::Mmap), (4 << 20, Method::Sendfile)] {
+        let bytes = data(size, 18);
+        let src = file_with(dir.path(), "src", &bytes);
+        let (ours, theirs) = UnixStream::pair().expect("socket pair");
+        let reader = drain(theirs);
+        let stats = transfer(&src, &ours, None).expect("transfer");
+        drop(ours);
+        assert_eq!(stats.method, expected, "{size} bytes: {stats:?}");
+        assert_eq!(hash(&reader.join().expect("reader")), hash(&bytes));
+    }
 }
 
 #[test]
@@ -300,7 +311,7 @@ fn mmap_to_a_local_socket_starts_at_the_offset_and_stops_at_the_length() {
     let bytes = data((3 << 20) + 4097, 19);
     let mut src = file_with(dir.path(), "src", &bytes);
     src.seek(SeekFrom::Start(12_345)).expect("seek");
-    let (ours, theirs) = UnixStream::pair().expect("socket pair");
+    let (ours, theirs) = loopback_pair();
     let reader = drain(theirs);
     let len = (2 << 20) + 7;
     let stats = transfer(&src, &ours, Some(len as u64)).expect("transfer");
@@ -321,15 +332,13 @@ fn mmap_to_a_local_socket_starts_at_the_offset_and_stops_at_the_length() {
 #[test]
 fn inspect_tells_local_peers() {
     let (ours, _theirs) = UnixStream::pair().expect("socket pair");
-    assert!(
-        inspect(&ours).expect("inspect").local_peer,
-        "a Unix socket pair"
-    );
+    let info = inspect(&ours).expect("inspect");
+    assert!(info.local_peer, "a Unix socket pair");
+    assert_eq!(info.family, Some(SocketFamily::Unix));
     let (client, server) = loopback_pair();
-    assert!(
-        inspect(&client).expect("inspect").local_peer,
-        "loopback TCP"
-    );
+    let info = inspect(&client).expect("inspect");
+    assert!(info.local_peer, "loopback TCP");
+    assert_eq!(info.family, Some(SocketFamily::Ipv4));
     assert!(
         inspect(&server).expect("inspect").local_peer,
         "loopback TCP"
@@ -341,10 +350,9 @@ fn inspect_tells_local_peers() {
         "a listener"
     );
     let pipe = Pipe::new().expect("pipe");
-    assert!(
-        !inspect(&pipe.writer).expect("inspect").local_peer,
-        "a pipe"
-    );
+    let info = inspect(&pipe.writer).expect("inspect");
+    assert!(!info.local_peer, "a pipe");
+    assert_eq!(info.family, None);
 }
 
 #[test]
