@@ -461,7 +461,23 @@ fn run(
             Ok(splice_raw(src, dst, len)?)
         }
         Method::Splice => splice_through_pipe(src, dst, len, options.pipe_size),
-        Method::Mmap => Ok(mmap_write(src, dst, src_info.size, len)?),
+        Method::Mmap => {
+            let mapped = mmap_write(src, dst, src_info.size, len)?;
+            if len.is_some() || !grew(src, src_info.size) {
+                return Ok(mapped);
+            }
+            // The file grew during the copy: the rest by read/write, so that "to the end of
+            // the input" means the same for every method.
+            let mut buf = vec![0u8; READ_WRITE_BUFFER];
+            let tail = read_write(src, dst, None, &mut buf).map_err(|s| Failure {
+                stopped: Stopped {
+                    moved: mapped + s.moved,
+                    ..s
+                },
+                can_fall_back: false,
+            })?;
+            Ok(mapped + tail)
+        }
         Method::ReadWrite => {
             let mut buf = vec![0u8; read_write_buffer(dst, dst_info)];
             Ok(
@@ -575,6 +591,12 @@ fn splice_through_pipe(
 
 fn errno_of(e: &ZeroCopyError) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// Whether the file `fd` is now larger than `size` bytes.
+fn grew(fd: BorrowedFd<'_>, size: u64) -> bool {
+    nix::sys::stat::fstat(fd)
+        .is_ok_and(|stat| u64::try_from(stat.st_size).is_ok_and(|now| now > size))
 }
 
 /// The mmap method: map the source from its current offset in windows and `write(2)` each

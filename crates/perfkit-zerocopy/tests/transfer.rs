@@ -330,6 +330,41 @@ fn mmap_to_a_local_socket_starts_at_the_offset_and_stops_at_the_length() {
 }
 
 #[test]
+fn mmap_copies_what_the_source_grew_by_during_the_copy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = data(4 << 20, 21);
+    let src = file_with(dir.path(), "src", &bytes);
+    let growth = data(10_000, 22);
+    let mut source_for_appending = OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("src"))
+        .expect("open for appending");
+    let pipe = Pipe::with_capacity(64 << 10).expect("pipe");
+    let mut reader = File::from(pipe.reader);
+    let tail = growth.clone();
+    // The reader appends to the source once it has the first bytes; the copier still has
+    // megabytes to write into the 64 KiB pipe then, so the growth happens mid-copy.
+    let reader = std::thread::spawn(move || {
+        let mut all = vec![0u8; 4096];
+        reader.read_exact(&mut all).expect("first bytes");
+        source_for_appending.write_all(&tail).expect("append");
+        reader.read_to_end(&mut all).expect("drain");
+        all
+    });
+    let opts = TransferOptions {
+        method: Some(Method::Mmap),
+        pipe_size: PipeSize::Keep,
+    };
+    let stats = transfer_with(&src, &pipe.writer, None, &opts).expect("transfer");
+    drop(pipe.writer);
+    let received = reader.join().expect("reader");
+    let mut expected = bytes;
+    expected.extend_from_slice(&growth);
+    assert_eq!(stats.bytes, expected.len() as u64);
+    assert_eq!(hash(&received), hash(&expected));
+}
+
+#[test]
 fn inspect_tells_local_peers() {
     let (ours, _theirs) = UnixStream::pair().expect("socket pair");
     let info = inspect(&ours).expect("inspect");
