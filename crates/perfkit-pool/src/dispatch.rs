@@ -1,0 +1,788 @@
+//! One dispatcher thread per worker slot: it spawns the worker, sends it batches of tasks,
+//! reads the results, and when the worker dies, hangs or talks garbage, charges exactly the
+//! task that was running, sends the others again, and starts a new worker.
+//!
+//! The dispatcher writes and reads the worker's pipes without blocking, in one `poll` loop, so
+//! a batch larger than the pipes can never deadlock (the worker blocked writing results while
+//! the dispatcher is blocked writing tasks).
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use crate::error::{PoolError, TaskError};
+use crate::frame::{Decoded, Protocol};
+use crate::pool::{CAPTURED_LINES, Outcome, Shared, StderrMode, Task, depth};
+use crate::progress::{PROGRESS_FD, PROGRESS_FD_ENV, Progress};
+
+/// The environment variable that tells a worker its slot number (0-based).
+pub const WORKER_INDEX_ENV: &str = "PERFKIT_POOL_WORKER";
+
+/// The longest a dispatcher sleeps in `poll` or waiting for tasks before it looks at the
+/// clock (shutdown deadline, timeouts).
+const TICK: Duration = Duration::from_millis(50);
+
+/// Bytes read from a worker at a time.
+const READ_CHUNK: usize = 256 << 10;
+
+/// How long a retiring worker (recycled, or at shutdown) gets to exit after its input closes.
+const RETIRE_GRACE: Duration = Duration::from_secs(2);
+
+/// How long a worker that closed its output gets to exit before it is killed.
+const EXIT_GRACE: Duration = Duration::from_millis(200);
+
+/// After this many failed restarts in a row, the dispatcher fails tasks instead of waiting.
+const MAX_SPAWN_FAILURES: u32 = 3;
+
+#[derive(Debug)]
+struct Worker {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: ChildStdout,
+    pid: u32,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    task: Task,
+    /// Its position among the tasks sent to the current worker.
+    seq: u64,
+    sent_at: Instant,
+}
+
+/// Why a worker is being replaced.
+#[derive(Debug)]
+enum Failure {
+    /// Its output ended or its input broke: it exited or closed them.
+    Died,
+    /// It wrote something that is not a result.
+    Protocol(String),
+    /// Task `seq` ran past the timeout.
+    Timeout { seq: u64, ran: Duration },
+}
+
+#[derive(Debug)]
+pub(crate) struct Dispatcher {
+    index: usize,
+    shared: Arc<Shared>,
+    progress: Option<Progress>,
+    worker: Option<Worker>,
+    inflight: VecDeque<InFlight>,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    rbuf: BytesMut,
+    /// Tasks sent to, and results received from, the current worker.
+    sent: u64,
+    received: u64,
+    /// Send no more tasks to the current worker after this many (recycling).
+    recycle_at: Option<u64>,
+    /// The progress counter's last value, and when it was first seen.
+    last_progress: (u64, Instant),
+    last_result_at: Instant,
+    outcomes: Vec<Outcome>,
+    latencies: Vec<u64>,
+    spawn_failures: u32,
+}
+
+impl Dispatcher {
+    /// A dispatcher for slot `index`, with its first worker started.
+    pub(crate) fn new(index: usize, shared: Arc<Shared>) -> Result<Dispatcher, PoolError> {
+        let progress = if shared.config.protocol == Protocol::Framed {
+            Some(Progress::create().map_err(|source| PoolError::Setup {
+                what: "progress page",
+                source,
+            })?)
+        } else {
+            None
+        };
+        let now = Instant::now();
+        let mut dispatcher = Dispatcher {
+            index,
+            shared,
+            progress,
+            worker: None,
+            inflight: VecDeque::new(),
+            wbuf: Vec::new(),
+            wpos: 0,
+            rbuf: BytesMut::with_capacity(READ_CHUNK),
+            sent: 0,
+            received: 0,
+            recycle_at: None,
+            last_progress: (0, now),
+            last_result_at: now,
+            outcomes: Vec::new(),
+            latencies: Vec::new(),
+            spawn_failures: 0,
+        };
+        dispatcher.spawn()?;
+        Ok(dispatcher)
+    }
+
+    /// The dispatcher's loop, until shutdown.
+    pub(crate) fn run(mut self) {
+        loop {
+            let stop_at = self.shared.stop_at();
+            if stop_at.is_some_and(|at| Instant::now() >= at) {
+                self.cancel_inflight();
+                self.retire(Duration::ZERO);
+                return;
+            }
+            if self.worker.is_none() {
+                if self.inflight.is_empty() && self.wpos == self.wbuf.len() {
+                    let queue = self.shared.lock_queue();
+                    if queue.closed && queue.tasks.is_empty() {
+                        return;
+                    }
+                }
+                if !self.restart() {
+                    continue;
+                }
+            }
+            if self.wpos == self.wbuf.len() && !self.top_up() {
+                // Closed, nothing queued, nothing in flight.
+                self.retire(RETIRE_GRACE);
+                return;
+            }
+            if self.inflight.is_empty() {
+                if self.recycle_due() {
+                    self.recycle();
+                }
+                continue;
+            }
+            if let Err(failure) = self.exchange() {
+                self.replace(&failure);
+                continue;
+            }
+            if let Some(failure) = self.check_timeout() {
+                self.replace(&failure);
+                continue;
+            }
+            if self.inflight.is_empty() && self.recycle_due() {
+                self.recycle();
+            }
+        }
+    }
+
+    /// Starts a worker, after a failure; on repeated spawn failures fails a batch of tasks
+    /// so that nothing waits forever. Returns whether a worker runs.
+    fn restart(&mut self) -> bool {
+        match self.spawn() {
+            Ok(()) => {
+                self.spawn_failures = 0;
+                true
+            }
+            Err(e) => {
+                self.spawn_failures += 1;
+                if self.spawn_failures >= MAX_SPAWN_FAILURES {
+                    let tasks = self.take_tasks(self.shared.config.max_batch, false);
+                    let status = format!("no worker could be started: {e}");
+                    self.outcomes.extend(tasks.into_iter().map(|task| Outcome {
+                        id: task.id,
+                        result: Err(TaskError::Crashed {
+                            pid: 0,
+                            status: status.clone(),
+                        }),
+                    }));
+                    self.flush_outcomes();
+                }
+                std::thread::sleep(TICK);
+                false
+            }
+        }
+    }
+
+    fn spawn(&mut self) -> Result<(), PoolError> {
+        let config = &self.shared.config;
+        let mut cmd = Command::new(&config.program);
+        cmd.args(&config.args);
+        for (key, value) in &config.envs {
+            match value {
+                Some(value) => cmd.env(key, value),
+                None => cmd.env_remove(key),
+            };
+        }
+        if let Some(dir) = &config.current_dir {
+            cmd.current_dir(dir);
+        }
+        cmd.env(WORKER_INDEX_ENV, self.index.to_string());
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+        cmd.stderr(match config.stderr {
+            StderrMode::Inherit => Stdio::inherit(),
+            StderrMode::Discard => Stdio::null(),
+            StderrMode::Prefixed | StderrMode::Capture => Stdio::piped(),
+        });
+        if let Some(fd) = self.progress.as_ref().and_then(Progress::raw_fd) {
+            cmd.env(PROGRESS_FD_ENV, PROGRESS_FD.to_string());
+            // SAFETY: runs in the child between fork and exec, where only async-signal-safe
+            // calls are allowed: dup2 and fcntl are, and nothing here allocates.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let ok = if fd == PROGRESS_FD {
+                        libc::fcntl(fd, libc::F_SETFD, 0) >= 0
+                    } else {
+                        libc::dup2(fd, PROGRESS_FD) >= 0
+                    };
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        if let Some(progress) = &self.progress {
+            progress.reset();
+        }
+        let started = Instant::now();
+        let mut child = cmd.spawn().map_err(|source| PoolError::Spawn {
+            program: config.program.to_string_lossy().into_owned(),
+            source,
+        })?;
+        self.shared.metrics.process.record_spawn(started.elapsed());
+        self.shared.counters.spawned.fetch_add(1, Ordering::Relaxed);
+        let pid = child.id();
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            self.shared.metrics.process.record_exit();
+            return Err(PoolError::Setup {
+                what: "pipes",
+                source: std::io::Error::other("the child has no piped stdin/stdout"),
+            });
+        };
+        let setup = |what: &'static str| {
+            move |e: Errno| PoolError::Setup {
+                what,
+                source: e.into(),
+            }
+        };
+        if config.pipe_size > 0 {
+            // A refusal (over the per-user pipe quota) leaves the default size: not fatal.
+            let size = i32::try_from(config.pipe_size).unwrap_or(i32::MAX);
+            let _ = fcntl(stdin.as_fd(), FcntlArg::F_SETPIPE_SZ(size));
+            let _ = fcntl(stdout.as_fd(), FcntlArg::F_SETPIPE_SZ(size));
+        }
+        set_nonblocking(stdin.as_fd()).map_err(setup("non-blocking stdin"))?;
+        set_nonblocking(stdout.as_fd()).map_err(setup("non-blocking stdout"))?;
+        if let Some(stderr) = child.stderr.take() {
+            let shared = Arc::clone(&self.shared);
+            let index = self.index;
+            let forward = std::thread::Builder::new()
+                .name(format!("perfkit-pool-{index}-stderr"))
+                .spawn(move || forward_stderr(stderr, index, pid, &shared));
+            // Without the thread the pipe fills and the worker blocks: better to say so now.
+            forward.map_err(|source| PoolError::Setup {
+                what: "stderr thread",
+                source,
+            })?;
+        }
+        self.worker = Some(Worker {
+            child,
+            stdin: Some(stdin),
+            stdout,
+            pid,
+        });
+        self.sent = 0;
+        self.received = 0;
+        self.wbuf.clear();
+        self.wpos = 0;
+        self.rbuf.clear();
+        let now = Instant::now();
+        self.last_progress = (0, now);
+        self.last_result_at = now;
+        self.recycle_at = config.max_tasks_per_worker.map(|n| {
+            let spread = (n / 10).max(1);
+            fastrand::u64(n.saturating_sub(spread).max(1)..=n.saturating_add(spread))
+        });
+        Ok(())
+    }
+
+    /// Takes tasks for the worker and encodes them. Returns false when the pool is closed
+    /// and nothing is left to do.
+    fn top_up(&mut self) -> bool {
+        let config = &self.shared.config;
+        let window = config.max_batch.saturating_mul(2);
+        if self.inflight.len() >= window {
+            return true;
+        }
+        let mut want = config.max_batch.min(window - self.inflight.len());
+        if let Some(at) = self.recycle_at {
+            let left = at.saturating_sub(self.sent);
+            want = want.min(usize::try_from(left).unwrap_or(usize::MAX));
+            if want == 0 {
+                return true;
+            }
+        }
+        let block = self.inflight.is_empty();
+        let tasks = self.take_tasks(want, block);
+        if tasks.is_empty() {
+            return !(block && self.shared.lock_queue().closed && self.inflight.is_empty());
+        }
+        self.wbuf.clear();
+        self.wpos = 0;
+        let now = Instant::now();
+        let protocol = config.protocol;
+        for task in tasks {
+            protocol.encode_task(&task.input, &mut self.wbuf);
+            self.inflight.push_back(InFlight {
+                task,
+                seq: self.sent,
+                sent_at: now,
+            });
+            self.sent += 1;
+        }
+        true
+    }
+
+    /// Up to `want` tasks from the queue, no more than a fair share when several workers
+    /// wait; waits up to one tick for some when `block`.
+    fn take_tasks(&self, want: usize, block: bool) -> Vec<Task> {
+        let shared = &self.shared;
+        let mut queue = shared.lock_queue();
+        if block && queue.tasks.is_empty() && !queue.closed {
+            queue = shared
+                .tasks_ready
+                .wait_timeout(queue, TICK)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        let fair = queue.tasks.len().div_ceil(shared.config.workers).max(1);
+        let mut n = want.min(fair).min(queue.tasks.len());
+        if queue.tasks.front().is_some_and(|t| t.resent) {
+            // One at a time, alone in the worker, until its result is back.
+            n = if self.inflight.is_empty() {
+                n.min(1)
+            } else {
+                0
+            };
+        } else if let Some(resent) = queue.tasks.iter().take(n).position(|t| t.resent) {
+            n = resent;
+        }
+        let mut tasks: Vec<Task> = queue.tasks.drain(..n).collect();
+        for task in &mut tasks {
+            task.resent = false;
+        }
+        shared.metrics.queue_depth.set(depth(queue.tasks.len()));
+        drop(queue);
+        if n > 0 {
+            shared.space.notify_all();
+        }
+        tasks
+    }
+
+    /// One round of non-blocking I/O with the worker: write what is pending, read what is
+    /// there, hand over the finished outcomes.
+    fn exchange(&mut self) -> Result<(), Failure> {
+        let Some(worker) = self.worker.as_ref() else {
+            return Err(Failure::Died);
+        };
+        let pending_write = self.wpos < self.wbuf.len();
+        let timeout = self.poll_timeout();
+        let (writable, readable) = {
+            let stdout = worker.stdout.as_fd();
+            let mut fds = vec![PollFd::new(stdout, PollFlags::POLLIN)];
+            if pending_write && let Some(stdin) = worker.stdin.as_ref() {
+                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLOUT));
+            }
+            match poll(&mut fds, timeout) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(Failure::Protocol(format!("poll failed: {e}"))),
+            }
+            let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
+            (fds.get(1).is_some_and(ready), ready(&fds[0]))
+        };
+        if writable && let Err(failure) = self.write_pending() {
+            // The worker is gone: collect the results it wrote before it went.
+            let _ = self.read_results();
+            return Err(failure);
+        }
+        if readable {
+            self.read_results()?;
+        }
+        Ok(())
+    }
+
+    fn poll_timeout(&self) -> PollTimeout {
+        let mut wait = TICK;
+        if let Some(timeout) = self.shared.config.timeout {
+            wait = wait.min((timeout / 8).max(Duration::from_millis(1)));
+        }
+        PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX)
+    }
+
+    fn write_pending(&mut self) -> Result<(), Failure> {
+        let Some(stdin) = self.worker.as_ref().and_then(|w| w.stdin.as_ref()) else {
+            return Err(Failure::Died);
+        };
+        while self.wpos < self.wbuf.len() {
+            match nix::unistd::write(stdin, &self.wbuf[self.wpos..]) {
+                Ok(n) => self.wpos += n,
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => break,
+                Err(_) => return Err(Failure::Died),
+            }
+        }
+        Ok(())
+    }
+
+    fn read_results(&mut self) -> Result<(), Failure> {
+        let Some(worker) = self.worker.as_ref() else {
+            return Err(Failure::Died);
+        };
+        let fd = worker.stdout.as_raw_fd();
+        let mut ended = false;
+        loop {
+            self.rbuf.reserve(READ_CHUNK);
+            let spare = self.rbuf.spare_capacity_mut();
+            let room = spare.len();
+            // SAFETY: read(2) writes at most `room` bytes into the spare capacity, which is
+            // valid, writable memory owned by `rbuf`.
+            let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), room) };
+            if n > 0 {
+                let n = n.cast_unsigned();
+                // SAFETY: the kernel initialised exactly `n` bytes after the current length.
+                unsafe { self.rbuf.set_len(self.rbuf.len() + n) };
+                if n < room {
+                    break;
+                }
+                continue;
+            }
+            if n == 0 {
+                ended = true;
+                break;
+            }
+            match Errno::last() {
+                Errno::EINTR => {}
+                Errno::EAGAIN => break,
+                _ => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        self.decode()?;
+        if ended { Err(Failure::Died) } else { Ok(()) }
+    }
+
+    /// Turns the complete results in `rbuf` into outcomes.
+    fn decode(&mut self) -> Result<(), Failure> {
+        let protocol = self.shared.config.protocol;
+        let mut pos = 0usize;
+        let mut found: Vec<(bool, std::ops::Range<usize>)> = Vec::new();
+        let mut garbage = None;
+        loop {
+            match protocol.decode_result(&self.rbuf[pos..]) {
+                Decoded::Incomplete => break,
+                Decoded::Garbage(reason) => {
+                    garbage = Some(reason);
+                    break;
+                }
+                Decoded::Result {
+                    ok,
+                    payload,
+                    consumed,
+                } => {
+                    if found.len() >= self.inflight.len() {
+                        garbage = Some(format!(
+                            "more results than tasks sent ({} in flight)",
+                            self.inflight.len()
+                        ));
+                        break;
+                    }
+                    found.push((ok, payload.start + pos..payload.end + pos));
+                    pos += consumed;
+                }
+            }
+        }
+        if !found.is_empty() {
+            let block = self.rbuf.split_to(pos).freeze();
+            let now = Instant::now();
+            for (ok, range) in found {
+                let Some(done) = self.inflight.pop_front() else {
+                    break;
+                };
+                let payload = block.slice(range);
+                let result = if ok {
+                    Ok(payload)
+                } else {
+                    Err(TaskError::Worker(
+                        String::from_utf8_lossy(&payload).into_owned(),
+                    ))
+                };
+                self.latencies
+                    .push(u64::try_from((now - done.sent_at).as_nanos()).unwrap_or(u64::MAX));
+                self.outcomes.push(Outcome {
+                    id: done.task.id,
+                    result,
+                });
+                self.received += 1;
+            }
+            self.last_result_at = now;
+            self.flush_outcomes();
+        }
+        match garbage {
+            Some(reason) => Err(Failure::Protocol(reason)),
+            None => Ok(()),
+        }
+    }
+
+    fn flush_outcomes(&mut self) {
+        self.shared.finish(&mut self.outcomes, &self.latencies);
+        self.outcomes.clear();
+        self.latencies.clear();
+    }
+
+    /// A task that has run longer than the timeout, if any.
+    fn check_timeout(&mut self) -> Option<Failure> {
+        let timeout = self.shared.config.timeout?;
+        let front = self.inflight.front()?;
+        let now = Instant::now();
+        let (seq, since) = match &self.progress {
+            Some(progress) => {
+                let p = progress.get();
+                if p != self.last_progress.0 {
+                    self.last_progress = (p, now);
+                }
+                // Between tasks (reading, writing results) nothing is running.
+                let running = progress.running()?;
+                if running < self.received {
+                    return None;
+                }
+                (running, self.last_progress.1.max(front.sent_at))
+            }
+            None => (front.seq, self.last_result_at.max(front.sent_at)),
+        };
+        let ran = now.saturating_duration_since(since);
+        (ran > timeout).then_some(Failure::Timeout { seq, ran })
+    }
+
+    /// Replaces the worker after `failure`: charges the task that was running, sends the
+    /// others again, records the restart.
+    fn replace(&mut self, failure: &Failure) {
+        let Some(mut worker) = self.worker.take() else {
+            return;
+        };
+        let (status, reason) = match failure {
+            Failure::Died => (describe(reap(&mut worker, EXIT_GRACE)), "crash"),
+            Failure::Protocol(why) => {
+                let _ = worker.child.kill();
+                let _ = reap(&mut worker, Duration::ZERO);
+                (format!("protocol error: {why}"), "protocol")
+            }
+            Failure::Timeout { .. } => {
+                let _ = worker.child.kill();
+                let _ = reap(&mut worker, Duration::ZERO);
+                ("killed after the timeout".to_string(), "timeout")
+            }
+        };
+        self.shared.metrics.process.record_exit();
+        self.shared
+            .metrics
+            .worker_restarts_total
+            .with_label_values(&[reason])
+            .inc();
+        self.shared
+            .counters
+            .restarts
+            .fetch_add(1, Ordering::Relaxed);
+        let culprit = match failure {
+            Failure::Timeout { seq, .. } => Some(*seq),
+            Failure::Protocol(_) => self.inflight.front().map(|f| f.seq),
+            // Died inside a task: that one. Between tasks: nobody.
+            Failure::Died => match &self.progress {
+                Some(progress) => progress.running().filter(|&seq| seq >= self.received),
+                None => self.inflight.front().map(|f| f.seq),
+            },
+        };
+        let config = &self.shared.config;
+        let mut again = Vec::new();
+        let mut retry = Vec::new();
+        for mut flight in self.inflight.drain(..) {
+            flight.task.resent = true;
+            if Some(flight.seq) != culprit {
+                again.push(flight.task);
+                continue;
+            }
+            let task = &mut flight.task;
+            task.tries += 1;
+            let verdict = match failure {
+                Failure::Timeout { ran, .. } => {
+                    (task.tries > config.retries).then_some(TaskError::TimedOut { after: *ran })
+                }
+                Failure::Died | Failure::Protocol(_) => {
+                    task.crashes += 1;
+                    if task.crashes >= config.quarantine_after {
+                        Some(TaskError::Quarantined {
+                            crashes: task.crashes,
+                        })
+                    } else if task.tries > config.retries {
+                        Some(TaskError::Crashed {
+                            pid: worker.pid,
+                            status: status.clone(),
+                        })
+                    } else {
+                        None
+                    }
+                }
+            };
+            match verdict {
+                Some(error) => self.outcomes.push(Outcome {
+                    id: flight.task.id,
+                    result: Err(error),
+                }),
+                None => retry.push(flight.task),
+            }
+        }
+        self.flush_outcomes();
+        if !again.is_empty() || !retry.is_empty() {
+            self.shared
+                .counters
+                .resent
+                .fetch_add((again.len() + retry.len()) as u64, Ordering::Relaxed);
+            // The innocent go first; a charged task waits at the back, so that it does not
+            // meet the same fate at the same place in the next worker's sequence.
+            let mut queue = self.shared.lock_queue();
+            for task in again.into_iter().rev() {
+                queue.tasks.push_front(task);
+            }
+            queue.tasks.extend(retry);
+            self.shared
+                .metrics
+                .queue_depth
+                .set(depth(queue.tasks.len()));
+            drop(queue);
+            self.shared.tasks_ready.notify_all();
+        }
+        self.wbuf.clear();
+        self.wpos = 0;
+        self.rbuf.clear();
+    }
+
+    fn recycle_due(&self) -> bool {
+        self.recycle_at.is_some_and(|at| self.sent >= at)
+    }
+
+    /// Retires the worker after its quota of tasks; the next loop starts a new one.
+    fn recycle(&mut self) {
+        self.retire(RETIRE_GRACE);
+        self.shared
+            .metrics
+            .worker_restarts_total
+            .with_label_values(&["recycle"])
+            .inc();
+        self.shared
+            .counters
+            .restarts
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Closes the worker's input, gives it `grace` to exit, kills it after, reaps it.
+    fn retire(&mut self, grace: Duration) {
+        if let Some(mut worker) = self.worker.take() {
+            drop(worker.stdin.take());
+            let _ = reap(&mut worker, grace);
+            self.shared.metrics.process.record_exit();
+        }
+    }
+
+    fn cancel_inflight(&mut self) {
+        let cancelled: Vec<Outcome> = self
+            .inflight
+            .drain(..)
+            .map(|f| Outcome {
+                id: f.task.id,
+                result: Err(TaskError::Cancelled),
+            })
+            .collect();
+        self.outcomes.extend(cancelled);
+        self.flush_outcomes();
+    }
+}
+
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        // A dispatcher that ends any way other than `run` returning still reaps its worker.
+        if let Some(mut worker) = self.worker.take() {
+            let _ = worker.child.kill();
+            let _ = reap(&mut worker, Duration::ZERO);
+            self.shared.metrics.process.record_exit();
+        }
+    }
+}
+
+/// Waits up to `grace` for the worker to exit, then kills it; always reaps it.
+fn reap(worker: &mut Worker, grace: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + grace;
+    loop {
+        match worker.child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok(None) => {
+                let _ = worker.child.kill();
+                return worker.child.wait().ok();
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+/// `exit code 3`, `killed by signal 11 (SIGSEGV)`.
+fn describe(status: Option<ExitStatus>) -> String {
+    match status {
+        None => "exit status unknown".to_string(),
+        Some(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => format!("exit code {code}"),
+            (None, Some(signal)) => match nix::sys::signal::Signal::try_from(signal) {
+                Ok(name) => format!("killed by signal {signal} ({name})"),
+                Err(_) => format!("killed by signal {signal}"),
+            },
+            (None, None) => format!("{status}"),
+        },
+    }
+}
+
+fn set_nonblocking(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+/// Reads a worker's standard error line by line until it closes.
+fn forward_stderr(stderr: std::process::ChildStderr, index: usize, pid: u32, shared: &Shared) {
+    let mut reader = BufReader::new(stderr);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches(['\n', '\r']);
+        match shared.config.stderr {
+            StderrMode::Capture => {
+                let mut captured = shared
+                    .captured
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if captured.len() == CAPTURED_LINES {
+                    captured.pop_front();
+                }
+                captured.push_back(format!("[worker {index} pid {pid}] {text}"));
+            }
+            _ => eprintln!("[worker {index} pid {pid}] {text}"),
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Errors of the pool (`PoolError`) and of single tasks (`TaskError`).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// An error of the pool itself: it could not start, or refused a submission.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// A worker could not be started.
+    #[error("cannot start worker {program:?}: {source} (check the path and that it is executable)")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Setting up a worker's pipes or progress page failed.
+    #[error("cannot set up worker {what}: {source}")]
+    Setup {
+        /// What was being set up.
+        what: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The queue is full (from `try_submit`): the input is handed back.
+    #[error(
+        "the pool's queue is full ({capacity} tasks waiting): wait for results or use submit, which blocks"
+    )]
+    Full {
+        /// The queue capacity.
+        capacity: usize,
+        /// The task that was not queued.
+        input: Vec<u8>,
+    },
+    /// The pool is shutting down and takes no more tasks.
+    #[error("the pool is shut down and takes no more tasks")]
+    Closed,
+    /// A task this protocol cannot carry (a newline in line mode, over 1 GiB).
+    #[error("invalid task: {0}")]
+    InvalidTask(String),
+    /// A configuration value that cannot work.
+    #[error("invalid pool configuration: {0}")]
+    Config(String),
+}
+
+/// Why a task has no output. Every submitted task ends in exactly one `Ok(output)` or one of
+/// these.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TaskError {
+    /// The worker died while running this task (and the retries, if any, were used up).
+    #[error("worker {pid} crashed running this task: {status}")]
+    Crashed {
+        /// The worker's process id.
+        pid: u32,
+        /// How it ended: `exit code N`, `killed by signal N (SIGSEGV)`, or a protocol error.
+        status: String,
+    },
+    /// The task ran longer than the timeout; its worker was killed and replaced.
+    #[error("timed out after {:.3} s (the worker was killed and replaced)", after.as_secs_f64())]
+    TimedOut {
+        /// How long it had run when it was stopped.
+        after: Duration,
+    },
+    /// The worker function returned an error for this task.
+    #[error("the worker reported an error: {0}")]
+    Worker(String),
+    /// The task crashed a worker this many times and is not tried again.
+    #[error("quarantined: the task crashed a worker {crashes} times")]
+    Quarantined {
+        /// Workers it crashed.
+        crashes: u32,
+    },
+    /// The pool was shut down before the task could run.
+    #[error("cancelled: the pool shut down before the task finished")]
+    Cancelled,
+}
+
+impl TaskError {
+    /// The label of this outcome in metrics and reports: `crashed`, `timed_out`, `error`,
+    /// `quarantined`, `cancelled`.
+    #[must_use]
+    pub fn label(&self) -> &'static str {
+        match self {
+            TaskError::Crashed { .. } => "crashed",
+            TaskError::TimedOut { .. } => "timed_out",
+            TaskError::Worker(_) => "error",
+            TaskError::Quarantined { .. } => "quarantined",
+            TaskError::Cancelled => "cancelled",
+        }
+    }
+}
