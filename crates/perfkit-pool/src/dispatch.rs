@@ -130,6 +130,16 @@ impl Dispatcher {
 
     /// The dispatcher's loop, until shutdown.
     pub(crate) fn run(mut self) {
+        // A write to a dead worker's pipe raises SIGPIPE in the writing thread, and the
+        // default action kills the process. Blocked here, the write fails with EPIPE instead,
+        // whatever the program's disposition (the perfkit CLI restores the default one).
+        let _ = nix::sys::signal::pthread_sigmask(
+            nix::sys::signal::SigmaskHow::SIG_BLOCK,
+            Some(&nix::sys::signal::SigSet::from(
+                nix::sys::signal::Signal::SIGPIPE,
+            )),
+            None,
+        );
         loop {
             let stop_at = self.shared.stop_at();
             if stop_at.is_some_and(|at| Instant::now() >= at) {

@@ -60,8 +60,8 @@
 //! `pool_tasks_total{outcome}`, `pool_task_duration_seconds`, `pool_queue_depth`,
 //! `pool_worker_restarts_total{reason}`).
 //!
-//! A pool writes to pipes whose reader may die: the process must ignore `SIGPIPE` (Rust
-//! programs do by default), or a dead worker kills it.
+//! A pool writes to pipes whose reader may die; its dispatcher threads block `SIGPIPE`, so a
+//! dead worker is an `EPIPE` error and never kills the process, whatever its disposition.
 
 mod dispatch;
 mod error;
