@@ -67,6 +67,10 @@ pub(crate) enum Commands {
     #[cfg(target_os = "linux")]
     #[command(after_help = COPY_AFTER_HELP)]
     Copy(Box<CopyArgs>),
+    /// Run tasks (stdin lines) on a pool of persistent worker processes; results to stdout
+    #[cfg(target_os = "linux")]
+    #[command(after_help = POOL_AFTER_HELP)]
+    Pool(Box<PoolArgs>),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(
         after_help = "Example:\n  perfkit completions bash > ~/.local/share/bash-completion/completions/perfkit"
@@ -130,6 +134,97 @@ pub(crate) struct CopyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+const POOL_AFTER_HELP: &str = "\
+Every line of standard input is a task; each task's output is printed as one line on
+standard output (in input order with --ordered, as they finish otherwise). A task that fails
+is reported on standard error with its line number and why: the worker crashed (exit code or
+signal), timed out (killed and replaced), reported an error, was quarantined after crashing
+workers repeatedly, or was cancelled. A crashed worker is replaced at once and only the task
+it was running is charged; the others are sent again.
+
+Protocols:
+  --lines   (default) any program that answers one line per line, e.g. python3 -u worker.py.
+            It must flush every answer (python3 -u, stdbuf -oL) for timeouts and blame to be
+            exact.
+  --framed  a worker written with perfkit_pool::worker::serve (binary frames, any bytes,
+            worker-reported errors, blame through a shared progress page).
+
+Examples:
+  seq 1000000 | perfkit pool --framed --stats -- ./target/release/square-worker > out.txt
+  perfkit pool --ordered --timeout 5s --retries 2 -- python3 -u worker.py < tasks.txt
+  perfkit pool --metrics-addr 127.0.0.1:9898 -- ./worker < tasks.txt   # GET /metrics
+  perfkit pool --naive -- ./script.sh < tasks.txt     # one process per task, task as argument
+
+Exit codes: 0 every task succeeded, 1 at least one task failed, 2 bad arguments or a worker
+that cannot start.";
+
+/// `perfkit pool` options.
+#[cfg(target_os = "linux")]
+#[derive(Debug, Args)]
+pub(crate) struct PoolArgs {
+    /// Worker processes [default: the number of CPUs].
+    #[arg(short = 'j', long, value_name = "N")]
+    pub(crate) workers: Option<usize>,
+
+    /// Most tasks sent to a worker in one write (1 = one task per round trip).
+    #[arg(long, value_name = "B", default_value_t = 1024)]
+    pub(crate) batch: usize,
+
+    /// The worker speaks the line protocol: one line in, one line out (the default).
+    #[arg(long, conflicts_with = "framed")]
+    pub(crate) lines: bool,
+
+    /// The worker uses `perfkit_pool::worker::serve` (length-prefixed binary frames).
+    #[arg(long)]
+    pub(crate) framed: bool,
+
+    /// Print results in input order (default: as they finish).
+    #[arg(long)]
+    pub(crate) ordered: bool,
+
+    /// Kill and replace a worker whose task runs longer than this (e.g. 500ms, 5s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) timeout: Option<Duration>,
+
+    /// Run a task that crashed or timed out up to this many more times.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub(crate) retries: u32,
+
+    /// Stop trying a task once it has crashed this many workers.
+    #[arg(long, value_name = "K", default_value_t = 2)]
+    pub(crate) quarantine_after: u32,
+
+    /// Replace each worker after about this many tasks (±10%).
+    #[arg(long, value_name = "N")]
+    pub(crate) max_tasks_per_worker: Option<u64>,
+
+    /// Most tasks read ahead of the workers (backpressure on standard input).
+    #[arg(long, value_name = "N", default_value_t = 65_536)]
+    pub(crate) queue: usize,
+
+    /// Serve Prometheus metrics at `http://ADDR/metrics` while the pool runs (port 0 picks a
+    /// free port; the address is printed on standard error).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) metrics_addr: Option<String>,
+
+    /// Print tasks/s, latency percentiles and restarts on standard error at the end.
+    #[arg(long)]
+    pub(crate) stats: bool,
+
+    /// With --stats: print them as JSON.
+    #[arg(long, requires = "stats")]
+    pub(crate) json: bool,
+
+    /// Run the original text's version instead: one new process per task, the task as its
+    /// last argument (for comparison).
+    #[arg(long)]
+    pub(crate) naive: bool,
+
+    /// The worker command and its arguments (after --).
+    #[arg(last = true, required = true, value_name = "WORKER_CMD")]
+    pub(crate) command: Vec<String>,
 }
 
 /// `--method`: `auto` or one forced method.

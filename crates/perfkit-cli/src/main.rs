@@ -3,7 +3,7 @@
 //! This crate only parses arguments and prints; the work is done by the library crates
 //! (`perfkit-sys` runs and measures commands, `perfkit-metrics` does the statistics,
 //! `perfkit-profilers` drives perf, inferno, valgrind, strace and ltrace, `perfkit-zerocopy`
-//! copies).
+//! copies, `perfkit-pool` runs worker processes).
 //!
 //! ```text
 //! perfkit bench --warmup 3 'sleep 0.01' 'sleep 0.02'
@@ -12,6 +12,7 @@
 //! perfkit diff before.folded after.folded -o diff.svg
 //! perfkit heap -- ./target/release/my-app
 //! perfkit copy big.bin - | consumer
+//! seq 1000 | perfkit pool --ordered -- python3 -u worker.py
 //! perfkit completions bash > /etc/bash_completion.d/perfkit
 //! ```
 //!
@@ -24,6 +25,8 @@ mod cli;
 #[cfg(target_os = "linux")]
 mod copy;
 mod output;
+#[cfg(target_os = "linux")]
+mod pool;
 mod profile;
 mod trace;
 
@@ -53,6 +56,12 @@ fn main() -> ExitCode {
         Commands::Libcalls(args) => trace::libcalls(&args).map(Some),
         #[cfg(target_os = "linux")]
         Commands::Copy(args) => copy::run(&args).map(|()| None),
+        #[cfg(target_os = "linux")]
+        Commands::Pool(args) => pool::run(&args).map(|failed| {
+            failed.then_some(ExitKind::Exited {
+                code: i32::from(EXIT_FAILED),
+            })
+        }),
         Commands::Completions { shell } => {
             clap_complete::generate(
                 shell,

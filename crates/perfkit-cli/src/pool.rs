@@ -1,0 +1,331 @@
+//! `perfkit pool`: standard input lines → a `perfkit_pool::ProcessPool` → standard output.
+
+use std::io::{BufWriter, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use perfkit_pool::{Outcome, PoolMetrics, PoolStats, ProcessPool, Protocol, TaskError};
+use serde::Serialize;
+
+use crate::cli::PoolArgs;
+
+/// Bytes of standard input read at a time.
+const READ_BLOCK: usize = 1 << 20;
+
+/// How long workers get to finish after the last result, before they are killed.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs the pool; returns whether any task failed.
+pub(crate) fn run(args: &PoolArgs) -> Result<bool> {
+    let started = Instant::now();
+    let Some((program, rest)) = args.command.split_first() else {
+        bail!("no worker command: give it after --, e.g. perfkit pool -- python3 -u worker.py");
+    };
+    let mut command = Command::new(program);
+    command.args(rest);
+    if args.naive {
+        return run_naive(args, &command, started);
+    }
+    if args.batch == 0 {
+        bail!("--batch must be at least 1");
+    }
+    let protocol = if args.framed {
+        Protocol::Framed
+    } else {
+        Protocol::Lines
+    };
+    let mut builder = ProcessPool::builder(&command)
+        .max_batch(args.batch)
+        .queue_capacity(args.queue.max(1))
+        .ordered(args.ordered)
+        .protocol(protocol)
+        .retries(args.retries)
+        .quarantine_after(args.quarantine_after);
+    if let Some(n) = args.workers {
+        builder = builder.workers(n);
+    }
+    if let Some(timeout) = args.timeout {
+        builder = builder.timeout(timeout);
+    }
+    if let Some(n) = args.max_tasks_per_worker {
+        builder = builder.max_tasks_per_worker(n);
+    }
+    let mut pool = builder
+        .build()
+        .with_context(|| format!("cannot start the pool for {program:?}"))?;
+    if let Some(addr) = &args.metrics_addr {
+        serve_metrics(addr, pool.metrics().clone())?;
+    }
+
+    let reading_done = AtomicBool::new(false);
+    let mut failed = 0u64;
+    let read_result = std::thread::scope(|scope| -> Result<Result<()>> {
+        let reader = scope.spawn(|| {
+            let result = feed(&pool);
+            reading_done.store(true, Ordering::Release);
+            result
+        });
+        let stdout = std::io::stdout();
+        let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
+        let mut batch: Vec<Outcome> = Vec::with_capacity(4096);
+        loop {
+            batch.clear();
+            let finished_reading = reading_done.load(Ordering::Acquire);
+            if pool.recv_many(&mut batch, 4096) == 0 {
+                if finished_reading {
+                    break;
+                }
+                // Everything submitted so far is done; more input is on its way.
+                std::thread::sleep(Duration::from_micros(200));
+                continue;
+            }
+            for outcome in &batch {
+                match &outcome.result {
+                    Ok(output) => {
+                        out.write_all(output)?;
+                        out.write_all(b"\n")?;
+                    }
+                    Err(error) => {
+                        failed += 1;
+                        out.flush()?;
+                        report_failure(outcome.id, error);
+                    }
+                }
+            }
+        }
+        out.flush()?;
+        Ok(reader
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the input reader panicked"))))
+    })?;
+    pool.shutdown(SHUTDOWN_GRACE);
+    read_result?;
+    if args.stats {
+        print_stats(args, &pool.stats(), started.elapsed(), protocol)?;
+    }
+    Ok(failed > 0)
+}
+
+/// Reads standard input in blocks and submits its lines, a block at a time.
+fn feed(pool: &ProcessPool) -> Result<()> {
+    let mut stdin = std::io::stdin().lock();
+    let mut buf = vec![0u8; READ_BLOCK];
+    let mut filled = 0usize;
+    loop {
+        if filled == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        let n = match stdin.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).context("cannot read tasks from standard input"),
+        };
+        if n == 0 {
+            if filled > 0 {
+                pool.submit_many([&buf[..filled]])?;
+            }
+            return Ok(());
+        }
+        filled += n;
+        let Some(last) = memchr::memrchr(b'\n', &buf[..filled]) else {
+            continue;
+        };
+        pool.submit_many(buf[..last].split(|&b| b == b'\n'))?;
+        buf.copy_within(last + 1..filled, 0);
+        filled -= last + 1;
+    }
+}
+
+fn report_failure(id: u64, error: &TaskError) {
+    eprintln!(
+        "perfkit pool: task {} (line {}) failed: {error}",
+        id,
+        id + 1
+    );
+}
+
+/// The original text's version: one process per task, the task as its last argument.
+fn run_naive(args: &PoolArgs, command: &Command, started: Instant) -> Result<bool> {
+    let mut input = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut input)
+        .context("cannot read tasks from standard input")?;
+    if input.last() == Some(&b'\n') {
+        input.pop();
+    }
+    let lines: Vec<&[u8]> = if input.is_empty() {
+        Vec::new()
+    } else {
+        input.split(|&b| b == b'\n').collect()
+    };
+    let outcomes = perfkit_pool::run_naive(command, &lines)
+        .with_context(|| format!("cannot run {}", command.get_program().display()))?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut failed = 0u64;
+    for outcome in &outcomes {
+        match &outcome.result {
+            Ok(output) => {
+                out.write_all(output.strip_suffix(b"\n").unwrap_or(output))?;
+                out.write_all(b"\n")?;
+            }
+            Err(error) => {
+                failed += 1;
+                out.flush()?;
+                report_failure(outcome.id, error);
+            }
+        }
+    }
+    out.flush()?;
+    if args.stats {
+        let elapsed = started.elapsed();
+        let n = outcomes.len() as f64;
+        eprintln!(
+            "perfkit pool --naive: {} tasks in {:.3} s: {:.0} tasks/s, {failed} failed (one process per task)",
+            outcomes.len(),
+            elapsed.as_secs_f64(),
+            n / elapsed.as_secs_f64().max(1e-9)
+        );
+    }
+    Ok(failed > 0)
+}
+
+/// `--stats --json` (schema in docs/formats.md).
+#[derive(Debug, Serialize)]
+struct StatsReport {
+    schema_version: u32,
+    protocol: Protocol,
+    workers: usize,
+    batch: usize,
+    tasks: u64,
+    ok: u64,
+    failed: u64,
+    wall_s: f64,
+    tasks_per_sec: f64,
+    latency_ns: Option<Latency>,
+    spawned: u64,
+    restarts: u64,
+    resent: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Latency {
+    p50: u64,
+    p99: u64,
+    p999: u64,
+    max: u64,
+}
+
+fn print_stats(
+    args: &PoolArgs,
+    stats: &PoolStats,
+    wall: Duration,
+    protocol: Protocol,
+) -> Result<()> {
+    let latency = stats
+        .latency
+        .quantiles([0.5, 0.99, 0.999])
+        .map(|[p50, p99, p999]| Latency {
+            p50,
+            p99,
+            p999,
+            max: stats.latency.max().unwrap_or(0),
+        });
+    let report = StatsReport {
+        schema_version: 1,
+        protocol,
+        workers: args.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+        }),
+        batch: args.batch,
+        tasks: stats.submitted,
+        ok: stats.ok,
+        failed: stats.failed,
+        wall_s: wall.as_secs_f64(),
+        tasks_per_sec: stats.finished as f64 / wall.as_secs_f64().max(1e-9),
+        latency_ns: latency,
+        spawned: stats.spawned,
+        restarts: stats.restarts,
+        resent: stats.resent,
+    };
+    if args.json {
+        eprintln!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    eprintln!(
+        "perfkit pool: {} tasks in {:.3} s: {:.0} tasks/s; {} ok, {} failed",
+        report.tasks, report.wall_s, report.tasks_per_sec, report.ok, report.failed
+    );
+    if let Some(l) = &report.latency_ns {
+        eprintln!(
+            "  latency (dispatch to result): p50 {}  p99 {}  p99.9 {}  max {}",
+            human_ns(l.p50),
+            human_ns(l.p99),
+            human_ns(l.p999),
+            human_ns(l.max)
+        );
+    }
+    eprintln!(
+        "  workers: {} spawned, {} restarts; {} tasks sent again after a worker died",
+        report.spawned, report.restarts, report.resent
+    );
+    Ok(())
+}
+
+fn human_ns(ns: u64) -> String {
+    perfkit_metrics::format_duration(ns as f64)
+}
+
+/// Serves `GET /metrics` on `addr` from a thread, for as long as the process runs.
+fn serve_metrics(addr: &str, metrics: PoolMetrics) -> Result<()> {
+    let listener = TcpListener::bind(addr).with_context(|| {
+        format!("cannot listen on {addr:?} for --metrics-addr (use HOST:PORT, e.g. 127.0.0.1:9898; port 0 picks one)")
+    })?;
+    let local = listener.local_addr()?;
+    eprintln!("perfkit pool: serving metrics at http://{local}/metrics");
+    std::thread::Builder::new()
+        .name("perfkit-metrics".into())
+        .spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let _ = answer(stream, &metrics);
+            }
+        })
+        .context("cannot start the metrics thread")?;
+    Ok(())
+}
+
+fn answer(mut stream: TcpStream, metrics: &PoolMetrics) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut request = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 << 10 {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        request.extend_from_slice(&chunk[..n]);
+    }
+    let line = request.split(|&b| b == b'\r').next().unwrap_or_default();
+    let (status, content_type, body) = if line.starts_with(b"GET /metrics ") {
+        (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            metrics.render(),
+        )
+    } else {
+        (
+            "404 Not Found",
+            "text/plain; charset=utf-8",
+            "only GET /metrics is served here\n".to_string(),
+        )
+    };
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    stream.flush()
+}

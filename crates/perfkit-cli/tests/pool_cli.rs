@@ -1,0 +1,234 @@
+//! `perfkit pool` end to end with line-mode workers (shell scripts): results in order,
+//! failures on stderr with their line numbers and exit code 1, `--stats --json`, `--naive`,
+//! usage errors, and the `/metrics` endpoint checked by `promtool check metrics`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::Stdio;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn perfkit() -> Command {
+    Command::cargo_bin("perfkit").expect("the perfkit binary is built")
+}
+
+const SQUARE: &str = r#"while IFS= read -r n; do
+    case "$n" in
+        die) exit 3 ;;
+        *) echo $((n * n)) ;;
+    esac
+done"#;
+
+fn lines(range: std::ops::RangeInclusive<u64>) -> String {
+    let mut text = String::new();
+    for n in range {
+        text.push_str(&n.to_string());
+        text.push('\n');
+    }
+    text
+}
+
+#[test]
+fn squares_in_order() {
+    let out = perfkit()
+        .args(["pool", "--ordered", "--workers", "2", "--batch", "16", "--"])
+        .args(["sh", "-c", SQUARE])
+        .write_stdin(lines(1..=500))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let expected: Vec<String> = (1..=500u64).map(|n| (n * n).to_string()).collect();
+    let expected = expected.join("\n") + "\n";
+    assert_eq!(String::from_utf8_lossy(&out), expected);
+}
+
+#[test]
+fn a_failed_task_is_reported_with_its_line_and_exit_1() {
+    let mut input = lines(1..=20);
+    input.push_str("die\n");
+    input.push_str(&lines(21..=40));
+    let assert = perfkit()
+        .args(["pool", "--ordered", "--workers", "2", "--"])
+        .args(["sh", "-c", SQUARE])
+        .write_stdin(input)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("task 20 (line 21) failed: worker"))
+        .stderr(predicate::str::contains("exit code 3"));
+    let out = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert_eq!(out.lines().count(), 40, "every other task has its result");
+    assert!(out.lines().any(|l| l == "1600"));
+}
+
+#[test]
+fn stats_as_json() {
+    let assert = perfkit()
+        .args(["pool", "--stats", "--json", "--workers", "2", "--"])
+        .args(["sh", "-c", SQUARE])
+        .write_stdin(lines(1..=100))
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    let json: Value = serde_json::from_str(&stderr).expect("stats JSON on stderr");
+    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["tasks"], 100);
+    assert_eq!(json["ok"], 100);
+    assert_eq!(json["failed"], 0);
+    assert_eq!(json["protocol"], "lines");
+    assert!(json["latency_ns"]["p99"].as_u64().is_some());
+    assert!(json["tasks_per_sec"].as_f64().is_some_and(|r| r > 0.0));
+}
+
+#[test]
+fn naive_runs_one_process_per_task() {
+    perfkit()
+        .args(["pool", "--naive", "--", "echo", "got"])
+        .write_stdin("a\nb\nc\n")
+        .assert()
+        .success()
+        .stdout("got a\ngot b\ngot c\n");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    perfkit()
+        .args(["pool"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("WORKER_CMD"));
+    perfkit()
+        .args(["pool", "--", "/nonexistent/worker"])
+        .write_stdin("1\n")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent/worker"));
+    perfkit()
+        .args(["pool", "--workers", "0", "--", "cat"])
+        .write_stdin("1\n")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("workers must be at least 1"));
+    perfkit()
+        .args(["pool", "--metrics-addr", "not-an-address", "--", "cat"])
+        .write_stdin("1\n")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--metrics-addr"));
+}
+
+fn promtool() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("promtool"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("PERFKIT_REQUIRE_TOOLS").is_none(),
+            "promtool is required (PERFKIT_REQUIRE_TOOLS is set): apt-get install prometheus"
+        );
+        eprintln!("skipping the promtool check: promtool not found (apt-get install prometheus)");
+    }
+    found
+}
+
+#[test]
+fn metrics_endpoint_passes_promtool() {
+    let bin = assert_cmd::cargo::cargo_bin("perfkit");
+    let mut child = std::process::Command::new(bin)
+        .args([
+            "pool",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--workers",
+            "2",
+            "--",
+        ])
+        .args(["sh", "-c", SQUARE])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("perfkit pool");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(lines(1..=50).as_bytes()).expect("tasks");
+    stdin.write_all(b"die\n").expect("tasks");
+    stdin.flush().expect("flush");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("first stderr line");
+    let Some((_, url)) = line.trim().rsplit_once("http://") else {
+        panic!("no metrics address in {line:?}");
+    };
+    let addr = url.trim_end_matches("/metrics");
+    // Wait until the 51 tasks have outcomes (50 ok, 1 crashed), then scrape.
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut buf = [0u8; 4096];
+    let mut newlines = 0;
+    while newlines < 50 {
+        let n = stdout.read(&mut buf).expect("results");
+        assert!(n > 0, "perfkit pool ended early");
+        newlines += String::from_utf8_lossy(&buf[..n]).matches('\n').count();
+    }
+    let mut body = String::new();
+    for _ in 0..50 {
+        body = scrape(addr);
+        if body.contains("pool_tasks_total{outcome=\"crashed\"} 1") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(stdin);
+    let _ = child.wait();
+    for expected in [
+        "pool_tasks_total{outcome=\"ok\"} 50",
+        "pool_tasks_total{outcome=\"crashed\"} 1",
+        "pool_worker_restarts_total{reason=\"crash\"} 1",
+        "process_spawned_total 3",
+        "process_active 2",
+        "# TYPE process_spawn_duration_seconds histogram",
+        "# TYPE pool_task_duration_seconds histogram",
+        "pool_queue_depth 0",
+    ] {
+        assert!(body.contains(expected), "{expected} missing from:\n{body}");
+    }
+    let Some(promtool) = promtool() else { return };
+    let mut check = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    check
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(body.as_bytes())
+        .expect("metrics to promtool");
+    let out = check.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}\n{body}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn scrape(addr: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to /metrics");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
+}
