@@ -321,7 +321,13 @@ impl Dispatcher {
     /// and nothing is left to do.
     fn top_up(&mut self) -> bool {
         let config = &self.shared.config;
-        let window = config.max_batch.saturating_mul(2);
+        // Two batches in flight keep the worker busy while results come back; with batches
+        // of one, a single task: one task per round trip, as asked.
+        let window = if config.max_batch == 1 {
+            1
+        } else {
+            config.max_batch.saturating_mul(2)
+        };
         if self.inflight.len() >= window {
             return true;
         }
