@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -80,7 +80,8 @@ pub(crate) struct Dispatcher {
     inflight: VecDeque<InFlight>,
     wbuf: Vec<u8>,
     wpos: usize,
-    rbuf: BytesMut,
+    /// Bytes read from the worker and not yet made into outcomes (reused; its capacity stays).
+    rbuf: Vec<u8>,
     /// Tasks sent to, and results received from, the current worker.
     sent: u64,
     received: u64,
@@ -114,7 +115,7 @@ impl Dispatcher {
             inflight: VecDeque::new(),
             wbuf: Vec::new(),
             wpos: 0,
-            rbuf: BytesMut::with_capacity(READ_CHUNK),
+            rbuf: Vec::with_capacity(READ_CHUNK),
             sent: 0,
             received: 0,
             recycle_at: None,
@@ -399,33 +400,43 @@ impl Dispatcher {
     /// One round of non-blocking I/O with the worker: write what is pending, read what is
     /// there, hand over the finished outcomes.
     fn exchange(&mut self) -> Result<(), Failure> {
+        // First without waiting: a batch usually fits in the pipe, and results may be there
+        // already. Only when nothing moved, wait in poll (one system call fewer per round).
+        let (wpos, received) = (self.wpos, self.received);
+        self.try_io()?;
+        if self.wpos != wpos || self.received != received || self.inflight.is_empty() {
+            return Ok(());
+        }
         let Some(worker) = self.worker.as_ref() else {
             return Err(Failure::Died);
         };
-        let pending_write = self.wpos < self.wbuf.len();
         let timeout = self.poll_timeout();
-        let (writable, readable) = {
-            let stdout = worker.stdout.as_fd();
-            let mut fds = vec![PollFd::new(stdout, PollFlags::POLLIN)];
-            if pending_write && let Some(stdin) = worker.stdin.as_ref() {
-                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLOUT));
+        let mut fds = vec![PollFd::new(worker.stdout.as_fd(), PollFlags::POLLIN)];
+        if self.wpos < self.wbuf.len()
+            && let Some(stdin) = worker.stdin.as_ref()
+        {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLOUT));
+        }
+        match poll(&mut fds, timeout) {
+            Ok(0) | Err(Errno::EINTR) => Ok(()),
+            Ok(_) => {
+                drop(fds);
+                self.try_io()
             }
-            match poll(&mut fds, timeout) {
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(e) => return Err(Failure::Protocol(format!("poll failed: {e}"))),
-            }
-            let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
-            (fds.get(1).is_some_and(ready), ready(&fds[0]))
-        };
-        if writable && let Err(failure) = self.write_pending() {
+            Err(e) => Err(Failure::Protocol(format!("poll failed: {e}"))),
+        }
+    }
+
+    /// Writes what it can and reads what is there, without blocking.
+    fn try_io(&mut self) -> Result<(), Failure> {
+        if self.wpos < self.wbuf.len()
+            && let Err(failure) = self.write_pending()
+        {
             // The worker is gone: collect the results it wrote before it went.
             let _ = self.read_results();
             return Err(failure);
         }
-        if readable {
-            self.read_results()?;
-        }
-        Ok(())
+        self.read_results()
     }
 
     fn poll_timeout(&self) -> PollTimeout {
@@ -458,7 +469,9 @@ impl Dispatcher {
         let fd = worker.stdout.as_raw_fd();
         let mut ended = false;
         loop {
-            self.rbuf.reserve(READ_CHUNK);
+            if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+                self.rbuf.reserve(READ_CHUNK);
+            }
             let spare = self.rbuf.spare_capacity_mut();
             let room = spare.len();
             // SAFETY: read(2) writes at most `room` bytes into the spare capacity, which is
@@ -521,7 +534,9 @@ impl Dispatcher {
             }
         }
         if !found.is_empty() {
-            let block = self.rbuf.split_to(pos).freeze();
+            // One allocation per block of results, sized to it; the read buffer is kept.
+            let block = Bytes::copy_from_slice(&self.rbuf[..pos]);
+            self.rbuf.drain(..pos);
             let now = Instant::now();
             for (ok, range) in found {
                 let Some(done) = self.inflight.pop_front() else {

@@ -45,6 +45,9 @@ pub enum StderrMode {
     Discard,
 }
 
+/// How long a receiver waiting for several outcomes sleeps before it looks again.
+const RECHECK: Duration = Duration::from_millis(5);
+
 /// How many lines of workers' standard error [`StderrMode::Capture`] keeps.
 pub const CAPTURED_LINES: usize = 1000;
 
@@ -365,12 +368,12 @@ impl ProcessPool {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        let (data, ends) = pack(inputs, |input| self.check(input))?;
+        let mut packed = pack(inputs, |input| self.check(input))?;
+        let total = packed.len();
         let mut first = None;
         let mut last = 0;
-        let mut start = 0usize;
         let mut index = 0usize;
-        while index < ends.len() {
+        while index < total {
             let mut queue = self.shared.lock_queue();
             loop {
                 if queue.closed {
@@ -386,13 +389,13 @@ impl ProcessPool {
                     .unwrap_or_else(PoisonError::into_inner);
             }
             let room = self.shared.config.queue_capacity - queue.tasks.len();
-            let take = room.min(ends.len() - index);
-            for &end in &ends[index..index + take] {
-                let id = self.push_quiet(&mut queue, data.slice(start..end));
+            let take = room.min(total - index);
+            for input in packed.by_ref().take(take) {
+                let id = Self::push_quiet(&mut queue, input);
                 first.get_or_insert(id);
                 last = id + 1;
-                start = end;
             }
+            self.count_submitted(take);
             index += take;
             self.shared
                 .metrics
@@ -417,17 +420,16 @@ impl ProcessPool {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        let (data, ends) = pack(inputs, |input| self.check(input))?;
-        let total = ends.len();
-        let mut wanted: Vec<Option<Outcome>> = Vec::new();
-        wanted.resize_with(total, || None);
-        let mut first_id = None;
-        let mut received = 0usize;
+        let mut packed = pack(inputs, |input| self.check(input))?;
+        let total = packed.len();
+        // The ids this call got: (first id, count) per locked push; another thread may submit
+        // in between, so they need not be one range.
+        let mut ranges: Vec<(TaskId, u64)> = Vec::new();
+        let mut mine = Vec::with_capacity(total);
         let mut others = Vec::new();
-        let mut start = 0usize;
         let mut index = 0usize;
         let mut batch = Vec::new();
-        while received < total {
+        while mine.len() < total {
             if index < total {
                 let mut queue = self.shared.lock_queue();
                 if queue.closed {
@@ -439,10 +441,12 @@ impl ProcessPool {
                     .queue_capacity
                     .saturating_sub(queue.tasks.len());
                 let take = room.min(total - index);
-                for &end in &ends[index..index + take] {
-                    let id = self.push_quiet(&mut queue, data.slice(start..end));
-                    first_id.get_or_insert(id);
-                    start = end;
+                if take > 0 {
+                    ranges.push((queue.next_id, take as u64));
+                    for input in packed.by_ref().take(take) {
+                        Self::push_quiet(&mut queue, input);
+                    }
+                    self.count_submitted(take);
                 }
                 index += take;
                 self.shared
@@ -455,16 +459,24 @@ impl ProcessPool {
                 }
             }
             batch.clear();
+            let received = mine.len();
             let block = index == total || received < index;
-            self.recv_into(&mut batch, usize::MAX, block);
-            let first = first_id.unwrap_or(0);
+            // Wake for a good share of what is outstanding, not for every block of results:
+            // all of it once everything is queued, half the queue while more is to come.
+            let outstanding = index - received;
+            let want = if index == total {
+                outstanding
+            } else {
+                outstanding.min(self.shared.config.queue_capacity / 2)
+            };
+            self.recv_at_least(&mut batch, usize::MAX, block, want.max(1));
             for outcome in batch.drain(..) {
-                match outcome.id.checked_sub(first) {
-                    Some(offset) if (offset as usize) < index => {
-                        wanted[offset as usize] = Some(outcome);
-                        received += 1;
-                    }
-                    _ => others.push(outcome),
+                let at = ranges.partition_point(|&(first, _)| first <= outcome.id);
+                let ours = at > 0 && outcome.id - ranges[at - 1].0 < ranges[at - 1].1;
+                if ours {
+                    mine.push(outcome);
+                } else {
+                    others.push(outcome);
                 }
             }
         }
@@ -476,7 +488,9 @@ impl ProcessPool {
             drop(results);
             self.shared.outcome_ready.notify_all();
         }
-        Ok(wanted.into_iter().flatten().collect())
+        // Ids grow in submission order; outcomes arrive nearly in order (runs per worker).
+        mine.sort_by_key(|o| o.id);
+        Ok(mine)
     }
 
     /// The next outcome, waiting for one; `None` when no submitted task is left without an
@@ -515,23 +529,38 @@ impl ProcessPool {
     }
 
     fn recv_into(&self, out: &mut Vec<Outcome>, max: usize, block: bool) -> usize {
+        self.recv_at_least(out, max, block, 1)
+    }
+
+    /// As `recv_into`, but a blocked caller is woken only once `want` outcomes are ready (or
+    /// after a few milliseconds, in case fewer will ever come).
+    fn recv_at_least(&self, out: &mut Vec<Outcome>, max: usize, block: bool, want: usize) -> usize {
         let mut results = self.shared.lock_results();
+        let mut waited = false;
         loop {
-            if !results.ready.is_empty() {
+            if results.ready.len() >= want || (waited && !results.ready.is_empty()) {
                 let n = results.ready.len().min(max);
                 out.extend(results.ready.drain(..n));
                 results.delivered += n as u64;
+                results.notify_at = 1;
                 return n;
             }
             if !block || self.shared.counters.submitted.load(Ordering::Acquire) == results.delivered
             {
-                return 0;
+                if results.ready.is_empty() {
+                    return 0;
+                }
+                waited = true;
+                continue;
             }
-            results = self
+            results.notify_at = want.max(1);
+            let (guard, timeout) = self
                 .shared
                 .outcome_ready
-                .wait(results)
+                .wait_timeout(results, RECHECK)
                 .unwrap_or_else(PoisonError::into_inner);
+            results = guard;
+            waited = timeout.timed_out() || results.ready.len() >= want;
         }
     }
 
@@ -596,7 +625,8 @@ impl ProcessPool {
     }
 
     fn push(&self, queue: &mut MutexGuard<'_, Queue>, input: Bytes) -> TaskId {
-        let id = self.push_quiet(queue, input);
+        let id = Self::push_quiet(queue, input);
+        self.count_submitted(1);
         self.shared
             .metrics
             .queue_depth
@@ -605,7 +635,7 @@ impl ProcessPool {
         id
     }
 
-    fn push_quiet(&self, queue: &mut MutexGuard<'_, Queue>, input: Bytes) -> TaskId {
+    fn push_quiet(queue: &mut MutexGuard<'_, Queue>, input: Bytes) -> TaskId {
         let id = queue.next_id;
         queue.next_id += 1;
         queue.tasks.push_back(Task {
@@ -615,11 +645,16 @@ impl ProcessPool {
             tries: 0,
             resent: false,
         });
+        id
+    }
+
+    /// Counts `n` tasks just queued (while the queue is still locked, so that no outcome of
+    /// theirs can be delivered before they are counted).
+    fn count_submitted(&self, n: usize) {
         self.shared
             .counters
             .submitted
-            .fetch_add(1, Ordering::Release);
-        id
+            .fetch_add(n as u64, Ordering::Release);
     }
 }
 
@@ -660,24 +695,80 @@ fn shut_down(shared: &Arc<Shared>, dispatchers: &mut Vec<JoinHandle<()>>, grace:
     shared.finish(&mut outcomes, &[]);
 }
 
-/// Packs inputs into one buffer and the end offset of each.
-fn pack<I>(
-    inputs: I,
-    check: impl Fn(&[u8]) -> Result<(), PoolError>,
-) -> Result<(Bytes, Vec<usize>), PoolError>
+/// Tasks packed this many to a shared buffer: one buffer for a whole `run` would put every
+/// task's reference count on one cache line, which the submitting thread and every dispatcher
+/// would fight over.
+const PACK_CHUNK: usize = 1024;
+
+/// Inputs packed into buffers of [`PACK_CHUNK`] tasks, handed out as slices in order.
+struct Packed {
+    chunks: std::vec::IntoIter<(Bytes, Vec<usize>)>,
+    current: Option<(Bytes, Vec<usize>)>,
+    index: usize,
+    len: usize,
+}
+
+impl Packed {
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Iterator for Packed {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some((data, ends)) = &self.current
+                && self.index < ends.len()
+            {
+                let start = if self.index == 0 {
+                    0
+                } else {
+                    ends[self.index - 1]
+                };
+                let slice = data.slice(start..ends[self.index]);
+                self.index += 1;
+                return Some(slice);
+            }
+            self.current = Some(self.chunks.next()?);
+            self.index = 0;
+        }
+    }
+}
+
+/// Packs inputs into shared buffers (checking each).
+fn pack<I>(inputs: I, check: impl Fn(&[u8]) -> Result<(), PoolError>) -> Result<Packed, PoolError>
 where
     I: IntoIterator,
     I::Item: AsRef<[u8]>,
 {
+    let mut chunks = Vec::new();
     let mut data = Vec::new();
-    let mut ends = Vec::new();
+    let mut ends = Vec::with_capacity(PACK_CHUNK);
+    let mut len = 0;
     for input in inputs {
         let input = input.as_ref();
         check(input)?;
         data.extend_from_slice(input);
         ends.push(data.len());
+        len += 1;
+        if ends.len() == PACK_CHUNK {
+            chunks.push((
+                Bytes::from(std::mem::take(&mut data)),
+                std::mem::replace(&mut ends, Vec::with_capacity(PACK_CHUNK)),
+            ));
+        }
     }
-    Ok((Bytes::from(data), ends))
+    if !ends.is_empty() {
+        chunks.push((Bytes::from(data), ends));
+    }
+    Ok(Packed {
+        chunks: chunks.into_iter(),
+        current: None,
+        index: 0,
+        len,
+    })
 }
 
 /// A task waiting or running.
@@ -701,7 +792,7 @@ pub(crate) struct Queue {
     pub(crate) closed: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Results {
     /// Outcomes ready for `recv`.
     pub(crate) ready: VecDeque<Outcome>,
@@ -710,6 +801,21 @@ pub(crate) struct Results {
     pub(crate) next: TaskId,
     /// Outcomes handed to the user.
     pub(crate) delivered: u64,
+    /// Wake a waiting receiver once this many outcomes are ready (1 for `recv`; `run` waits
+    /// for a larger share of its tasks, so that it is not woken for every block of results).
+    pub(crate) notify_at: usize,
+}
+
+impl Default for Results {
+    fn default() -> Self {
+        Results {
+            ready: VecDeque::new(),
+            waiting: VecDeque::new(),
+            next: 0,
+            delivered: 0,
+            notify_at: 1,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -815,8 +921,11 @@ impl Shared {
         } else {
             results.ready.extend(outcomes.drain(..));
         }
+        let wake = results.ready.len() >= results.notify_at;
         drop(results);
-        self.outcome_ready.notify_all();
+        if wake {
+            self.outcome_ready.notify_all();
+        }
     }
 }
 
