@@ -1,5 +1,5 @@
 //! Tasks per second of each `pool_tiny_tasks` contender, outside criterion (quick look):
-//! `cargo run --release -p perfkit-benches --example pool_rate [-- TASKS]`.
+//! `cargo run --release -p perfkit-benches --example pool_rate [-- TASKS [FILTER]]`.
 
 use std::process::Command;
 use std::time::Instant;
@@ -11,6 +11,7 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
+    let only = std::env::args().nth(2).unwrap_or_default();
     let worker = std::env::current_exe()
         .expect("own path")
         .parent()
@@ -33,6 +34,9 @@ fn main() {
         ),
         ("perfkit_lines", 1024, Protocol::Lines, Command::new("cat")),
     ] {
+        if !name.contains(&only) {
+            continue;
+        }
         let pool = ProcessPool::builder(&cmd)
             .workers(2)
             .max_batch(batch)
@@ -40,7 +44,11 @@ fn main() {
             .build()
             .expect("pool");
         let count = if batch == 1 { n / 20 } else { n };
-        let lines: Vec<String> = (0..count).map(|i| format!("{i:08}")).collect();
+        let lines: Vec<String> = if protocol == Protocol::Lines {
+            (0..count).map(|i| format!("{i:08}")).collect()
+        } else {
+            Vec::new()
+        };
         let started = Instant::now();
         let outcomes = if protocol == Protocol::Lines {
             pool.run(&lines)

@@ -177,7 +177,10 @@ fn metrics_endpoint_passes_promtool() {
     let mut body = String::new();
     for _ in 0..50 {
         body = scrape(addr);
-        if body.contains("pool_tasks_total{outcome=\"crashed\"} 1") {
+        // The crash is counted before the replacement worker starts: wait for both.
+        if body.contains("pool_tasks_total{outcome=\"crashed\"} 1")
+            && body.contains("process_spawned_total 3")
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
