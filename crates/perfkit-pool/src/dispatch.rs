@@ -20,9 +20,10 @@ use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use crate::batch::{Block, Chunk, Span};
 use crate::error::{PoolError, TaskError};
 use crate::frame::{Decoded, Protocol};
-use crate::pool::{CAPTURED_LINES, Outcome, Shared, StderrMode, Task, depth};
+use crate::pool::{CAPTURED_LINES, Outcome, Shared, StderrMode, Tally, TaskId, depth};
 use crate::progress::{PROGRESS_FD, PROGRESS_FD_ENV, Progress};
 
 /// The environment variable that tells a worker its slot number (0-based).
@@ -52,12 +53,22 @@ struct Worker {
     pid: u32,
 }
 
+/// Tasks sent together to the current worker.
 #[derive(Debug)]
-struct InFlight {
-    task: Task,
-    /// Its position among the tasks sent to the current worker.
-    seq: u64,
-    sent_at: Instant,
+struct Sent {
+    chunk: Chunk,
+    /// The position of its first task among the tasks sent to the current worker.
+    first_seq: u64,
+    /// Of its tasks, how many have their result.
+    done: usize,
+    at: Instant,
+}
+
+impl Sent {
+    /// The position of its first unanswered task.
+    fn next_seq(&self) -> u64 {
+        self.first_seq + self.done as u64
+    }
 }
 
 /// Why a worker is being replaced.
@@ -77,7 +88,9 @@ pub(crate) struct Dispatcher {
     shared: Arc<Shared>,
     progress: Option<Progress>,
     worker: Option<Worker>,
-    inflight: VecDeque<InFlight>,
+    inflight: VecDeque<Sent>,
+    /// Tasks in `inflight` still without a result.
+    inflight_tasks: usize,
     wbuf: Vec<u8>,
     wpos: usize,
     /// Bytes read from the worker and not yet made into outcomes (reused; its capacity stays).
@@ -90,8 +103,9 @@ pub(crate) struct Dispatcher {
     /// The progress counter's last value, and when it was first seen.
     last_progress: (u64, Instant),
     last_result_at: Instant,
-    outcomes: Vec<Outcome>,
-    latencies: Vec<u64>,
+    /// Finished blocks not yet handed over, what they hold, and their latencies.
+    blocks: Vec<Block>,
+    latencies: Vec<(u64, u64)>,
     spawn_failures: u32,
 }
 
@@ -113,6 +127,7 @@ impl Dispatcher {
             progress,
             worker: None,
             inflight: VecDeque::new(),
+            inflight_tasks: 0,
             wbuf: Vec::new(),
             wpos: 0,
             rbuf: Vec::with_capacity(READ_CHUNK),
@@ -121,7 +136,7 @@ impl Dispatcher {
             recycle_at: None,
             last_progress: (0, now),
             last_result_at: now,
-            outcomes: Vec::new(),
+            blocks: Vec::new(),
             latencies: Vec::new(),
             spawn_failures: 0,
         };
@@ -151,7 +166,7 @@ impl Dispatcher {
             if self.worker.is_none() {
                 if self.inflight.is_empty() && self.wpos == self.wbuf.len() {
                     let queue = self.shared.lock_queue();
-                    if queue.closed && queue.tasks.is_empty() {
+                    if queue.closed && queue.queued == 0 {
                         return;
                     }
                 }
@@ -195,16 +210,20 @@ impl Dispatcher {
             Err(e) => {
                 self.spawn_failures += 1;
                 if self.spawn_failures >= MAX_SPAWN_FAILURES {
-                    let tasks = self.take_tasks(self.shared.config.max_batch, false);
+                    let chunks = self.take_chunks(self.shared.config.max_batch, false);
                     let status = format!("no worker could be started: {e}");
-                    self.outcomes.extend(tasks.into_iter().map(|task| Outcome {
-                        id: task.id,
-                        result: Err(TaskError::Crashed {
-                            pid: 0,
-                            status: status.clone(),
-                        }),
-                    }));
-                    self.flush_outcomes();
+                    for chunk in chunks {
+                        for id in chunk.ids() {
+                            self.fail(
+                                id,
+                                TaskError::Crashed {
+                                    pid: 0,
+                                    status: status.clone(),
+                                },
+                            );
+                        }
+                    }
+                    self.flush_blocks();
                 }
                 std::thread::sleep(TICK);
                 false
@@ -329,10 +348,10 @@ impl Dispatcher {
         } else {
             config.max_batch.saturating_mul(2)
         };
-        if self.inflight.len() >= window {
+        if self.inflight_tasks >= window {
             return true;
         }
-        let mut want = config.max_batch.min(window - self.inflight.len());
+        let mut want = config.max_batch.min(window - self.inflight_tasks);
         if let Some(at) = self.recycle_at {
             let left = at.saturating_sub(self.sent);
             want = want.min(usize::try_from(left).unwrap_or(usize::MAX));
@@ -341,60 +360,56 @@ impl Dispatcher {
             }
         }
         let block = self.inflight.is_empty();
-        let tasks = self.take_tasks(want, block);
-        if tasks.is_empty() {
+        let chunks = self.take_chunks(want, block);
+        if chunks.is_empty() {
             return !(block && self.shared.lock_queue().closed && self.inflight.is_empty());
         }
         self.wbuf.clear();
         self.wpos = 0;
         let now = Instant::now();
         let protocol = config.protocol;
-        for task in tasks {
-            protocol.encode_task(&task.input, &mut self.wbuf);
-            self.inflight.push_back(InFlight {
-                task,
-                seq: self.sent,
-                sent_at: now,
+        for chunk in chunks {
+            for i in chunk.range.clone() {
+                protocol.encode_task(chunk.inputs.get(i), &mut self.wbuf);
+            }
+            let n = chunk.len();
+            self.inflight.push_back(Sent {
+                chunk,
+                first_seq: self.sent,
+                done: 0,
+                at: now,
             });
-            self.sent += 1;
+            self.sent += n as u64;
+            self.inflight_tasks += n;
         }
         true
     }
 
     /// Up to `want` tasks from the queue, no more than a fair share when several workers
-    /// wait; waits up to one tick for some when `block`.
-    fn take_tasks(&self, want: usize, block: bool) -> Vec<Task> {
+    /// wait; waits up to one tick for some when `block`. A task sent before to a worker that
+    /// died goes alone, and only when nothing else is in flight.
+    fn take_chunks(&self, want: usize, block: bool) -> Vec<Chunk> {
         let shared = &self.shared;
         let mut queue = shared.lock_queue();
-        if block && queue.tasks.is_empty() && !queue.closed {
+        if block && queue.queued == 0 && !queue.closed {
             queue = shared
                 .tasks_ready
                 .wait_timeout(queue, TICK)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        let fair = queue.tasks.len().div_ceil(shared.config.workers).max(1);
-        let mut n = want.min(fair).min(queue.tasks.len());
-        if queue.tasks.front().is_some_and(|t| t.resent) {
-            // One at a time, alone in the worker, until its result is back.
-            n = if self.inflight.is_empty() {
-                n.min(1)
-            } else {
-                0
-            };
-        } else if let Some(resent) = queue.tasks.iter().take(n).position(|t| t.resent) {
-            n = resent;
+        let mut chunks = Vec::new();
+        if queue.chunks.front().is_some_and(|c| c.meta.resent) && !self.inflight.is_empty() {
+            return chunks;
         }
-        let mut tasks: Vec<Task> = queue.tasks.drain(..n).collect();
-        for task in &mut tasks {
-            task.resent = false;
-        }
-        shared.metrics.queue_depth.set(depth(queue.tasks.len()));
+        let fair = queue.queued.div_ceil(shared.config.workers).max(1);
+        let n = queue.take(want.min(fair), &mut chunks);
+        shared.metrics.queue_depth.set(depth(queue.queued));
         drop(queue);
         if n > 0 {
             shared.space.notify_all();
         }
-        tasks
+        chunks
     }
 
     /// One round of non-blocking I/O with the worker: write what is pending, read what is
@@ -503,11 +518,11 @@ impl Dispatcher {
         if ended { Err(Failure::Died) } else { Ok(()) }
     }
 
-    /// Turns the complete results in `rbuf` into outcomes.
+    /// Turns the complete results in `rbuf` into blocks of outcomes.
     fn decode(&mut self) -> Result<(), Failure> {
         let protocol = self.shared.config.protocol;
         let mut pos = 0usize;
-        let mut found: Vec<(bool, std::ops::Range<usize>)> = Vec::new();
+        let mut spans: Vec<Span> = Vec::new();
         let mut garbage = None;
         loop {
             match protocol.decode_result(&self.rbuf[pos..]) {
@@ -521,45 +536,59 @@ impl Dispatcher {
                     payload,
                     consumed,
                 } => {
-                    if found.len() >= self.inflight.len() {
+                    if spans.len() >= self.inflight_tasks {
                         garbage = Some(format!(
                             "more results than tasks sent ({} in flight)",
-                            self.inflight.len()
+                            self.inflight_tasks
                         ));
                         break;
                     }
-                    found.push((ok, payload.start + pos..payload.end + pos));
+                    spans.push(Span {
+                        start: (payload.start + pos) as u32,
+                        end: (payload.end + pos) as u32,
+                        ok,
+                    });
                     pos += consumed;
                 }
             }
         }
-        if !found.is_empty() {
+        if !spans.is_empty() {
             // One allocation per block of results, sized to it; the read buffer is kept.
-            let block = Bytes::copy_from_slice(&self.rbuf[..pos]);
+            let data = Bytes::copy_from_slice(&self.rbuf[..pos]);
             self.rbuf.drain(..pos);
             let now = Instant::now();
-            for (ok, range) in found {
-                let Some(done) = self.inflight.pop_front() else {
+            let mut spans = spans.into_iter().peekable();
+            let mut tally = Tally::default();
+            while spans.peek().is_some() {
+                let Some(front) = self.inflight.front_mut() else {
                     break;
                 };
-                let payload = block.slice(range);
-                let result = if ok {
-                    Ok(payload)
-                } else {
-                    Err(TaskError::Worker(
-                        String::from_utf8_lossy(&payload).into_owned(),
-                    ))
-                };
-                self.latencies
-                    .push(u64::try_from((now - done.sent_at).as_nanos()).unwrap_or(u64::MAX));
-                self.outcomes.push(Outcome {
-                    id: done.task.id,
-                    result,
+                let n = (front.chunk.len() - front.done).min(spans.len());
+                let block_spans: Vec<Span> = spans.by_ref().take(n).collect();
+                for span in &block_spans {
+                    if span.ok {
+                        tally.ok += 1;
+                    } else {
+                        tally.failed[2] += 1;
+                    }
+                }
+                let ns = u64::try_from((now - front.at).as_nanos()).unwrap_or(u64::MAX);
+                self.latencies.push((ns, n as u64));
+                self.blocks.push(Block::Results {
+                    first_id: front.chunk.first_id + front.done as u64,
+                    data: data.clone(),
+                    spans: block_spans,
+                    next: 0,
                 });
-                self.received += 1;
+                front.done += n;
+                self.received += n as u64;
+                self.inflight_tasks -= n;
+                if front.done == front.chunk.len() {
+                    self.inflight.pop_front();
+                }
             }
             self.last_result_at = now;
-            self.flush_outcomes();
+            self.flush_with(&tally);
         }
         match garbage {
             Some(reason) => Err(Failure::Protocol(reason)),
@@ -567,16 +596,32 @@ impl Dispatcher {
         }
     }
 
-    fn flush_outcomes(&mut self) {
-        self.shared.finish(&mut self.outcomes, &self.latencies);
-        self.outcomes.clear();
+    /// A failed task's outcome, to be handed over with the next flush.
+    fn fail(&mut self, id: TaskId, error: TaskError) {
+        self.blocks.push(Block::One(Some(Outcome {
+            id,
+            result: Err(error),
+        })));
+    }
+
+    /// Hands over the blocks built since the last flush.
+    fn flush_blocks(&mut self) {
+        let tally = Tally::of(&self.blocks);
+        self.flush_with(&tally);
+    }
+
+    fn flush_with(&mut self, tally: &Tally) {
+        self.shared.record_latencies(&self.latencies);
         self.latencies.clear();
+        self.shared.finish(&mut self.blocks, tally);
+        self.blocks.clear();
     }
 
     /// A task that has run longer than the timeout, if any.
     fn check_timeout(&mut self) -> Option<Failure> {
         let timeout = self.shared.config.timeout?;
         let front = self.inflight.front()?;
+        let front_seq = front.next_seq();
         let now = Instant::now();
         let (seq, since) = match &self.progress {
             Some(progress) => {
@@ -589,9 +634,9 @@ impl Dispatcher {
                 if running < self.received {
                     return None;
                 }
-                (running, self.last_progress.1.max(front.sent_at))
+                (running, self.last_progress.1.max(front.at))
             }
-            None => (front.seq, self.last_result_at.max(front.sent_at)),
+            None => (front_seq, self.last_result_at.max(front.at)),
         };
         let ran = now.saturating_duration_since(since);
         (ran > timeout).then_some(Failure::Timeout { seq, ran })
@@ -628,53 +673,75 @@ impl Dispatcher {
             .fetch_add(1, Ordering::Relaxed);
         let culprit = match failure {
             Failure::Timeout { seq, .. } => Some(*seq),
-            Failure::Protocol(_) => self.inflight.front().map(|f| f.seq),
+            Failure::Protocol(_) => self.inflight.front().map(Sent::next_seq),
             // Died inside a task: that one. Between tasks: nobody.
             Failure::Died => match &self.progress {
                 Some(progress) => progress.running().filter(|&seq| seq >= self.received),
-                None => self.inflight.front().map(|f| f.seq),
+                None => self.inflight.front().map(Sent::next_seq),
             },
         };
-        let config = &self.shared.config;
+        self.settle_inflight(failure, culprit, worker.pid, &status);
+        self.wbuf.clear();
+        self.wpos = 0;
+        self.rbuf.clear();
+    }
+
+    /// After a worker was lost: charges the `culprit` task (its outcome, or a retry at the
+    /// back of the queue) and sends every other unanswered task again, alone, at the front.
+    fn settle_inflight(&mut self, failure: &Failure, culprit: Option<u64>, pid: u32, status: &str) {
+        let (retries, quarantine_after) = (
+            self.shared.config.retries,
+            self.shared.config.quarantine_after,
+        );
         let mut again = Vec::new();
         let mut retry = Vec::new();
-        for mut flight in self.inflight.drain(..) {
-            flight.task.resent = true;
-            if Some(flight.seq) != culprit {
-                again.push(flight.task);
-                continue;
-            }
-            let task = &mut flight.task;
-            task.tries += 1;
-            let verdict = match failure {
-                Failure::Timeout { ran, .. } => {
-                    (task.tries > config.retries).then_some(TaskError::TimedOut { after: *ran })
+        let mut failed = Vec::new();
+        let inflight: Vec<Sent> = self.inflight.drain(..).collect();
+        self.inflight_tasks = 0;
+        for sent in inflight {
+            let first_seq = sent.first_seq;
+            let done = sent.done;
+            for (k, mut task) in sent.chunk.split().enumerate() {
+                if k < done {
+                    continue;
                 }
-                Failure::Died | Failure::Protocol(_) => {
-                    task.crashes += 1;
-                    if task.crashes >= config.quarantine_after {
-                        Some(TaskError::Quarantined {
-                            crashes: task.crashes,
-                        })
-                    } else if task.tries > config.retries {
-                        Some(TaskError::Crashed {
-                            pid: worker.pid,
-                            status: status.clone(),
-                        })
-                    } else {
-                        None
+                task.meta.resent = true;
+                if Some(first_seq + k as u64) != culprit {
+                    again.push(task);
+                    continue;
+                }
+                let meta = &mut task.meta;
+                meta.tries += 1;
+                let verdict = match failure {
+                    Failure::Timeout { ran, .. } => {
+                        (meta.tries > retries).then_some(TaskError::TimedOut { after: *ran })
                     }
+                    Failure::Died | Failure::Protocol(_) => {
+                        meta.crashes += 1;
+                        if meta.crashes >= quarantine_after {
+                            Some(TaskError::Quarantined {
+                                crashes: meta.crashes,
+                            })
+                        } else if meta.tries > retries {
+                            Some(TaskError::Crashed {
+                                pid,
+                                status: status.to_string(),
+                            })
+                        } else {
+                            None
+                        }
+                    }
+                };
+                match verdict {
+                    Some(error) => failed.push((task.first_id, error)),
+                    None => retry.push(task),
                 }
-            };
-            match verdict {
-                Some(error) => self.outcomes.push(Outcome {
-                    id: flight.task.id,
-                    result: Err(error),
-                }),
-                None => retry.push(flight.task),
             }
         }
-        self.flush_outcomes();
+        for (id, error) in failed {
+            self.fail(id, error);
+        }
+        self.flush_blocks();
         if !again.is_empty() || !retry.is_empty() {
             self.shared
                 .counters
@@ -684,19 +751,15 @@ impl Dispatcher {
             // meet the same fate at the same place in the next worker's sequence.
             let mut queue = self.shared.lock_queue();
             for task in again.into_iter().rev() {
-                queue.tasks.push_front(task);
+                queue.push_front(task);
             }
-            queue.tasks.extend(retry);
-            self.shared
-                .metrics
-                .queue_depth
-                .set(depth(queue.tasks.len()));
+            for task in retry {
+                queue.push_back(task);
+            }
+            self.shared.metrics.queue_depth.set(depth(queue.queued));
             drop(queue);
             self.shared.tasks_ready.notify_all();
         }
-        self.wbuf.clear();
-        self.wpos = 0;
-        self.rbuf.clear();
     }
 
     fn recycle_due(&self) -> bool {
@@ -727,16 +790,15 @@ impl Dispatcher {
     }
 
     fn cancel_inflight(&mut self) {
-        let cancelled: Vec<Outcome> = self
-            .inflight
-            .drain(..)
-            .map(|f| Outcome {
-                id: f.task.id,
-                result: Err(TaskError::Cancelled),
-            })
-            .collect();
-        self.outcomes.extend(cancelled);
-        self.flush_outcomes();
+        let inflight: Vec<Sent> = self.inflight.drain(..).collect();
+        self.inflight_tasks = 0;
+        for sent in inflight {
+            let ids = sent.chunk.ids();
+            for id in ids.skip(sent.done) {
+                self.fail(id, TaskError::Cancelled);
+            }
+        }
+        self.flush_blocks();
     }
 }
 

@@ -63,6 +63,7 @@
 //! A pool writes to pipes whose reader may die; its dispatcher threads block `SIGPIPE`, so a
 //! dead worker is an `EPIPE` error and never kills the process, whatever its disposition.
 
+mod batch;
 mod dispatch;
 mod error;
 pub mod frame;

@@ -1,7 +1,7 @@
 //! `ProcessPool`: the queue, the results, and the public API. The workers are driven by one
 //! dispatcher thread each (`dispatch.rs`).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use perfkit_metrics::Histogram;
 
+use crate::batch::{Block, Chunk, Inputs, Meta, Ready};
 use crate::dispatch::Dispatcher;
 use crate::error::{PoolError, TaskError};
 use crate::frame::Protocol;
@@ -44,9 +45,6 @@ pub enum StderrMode {
     /// Thrown away.
     Discard,
 }
-
-/// How long a receiver waiting for several outcomes sleeps before it looks again.
-const RECHECK: Duration = Duration::from_millis(5);
 
 /// How many lines of workers' standard error [`StderrMode::Capture`] keeps.
 pub const CAPTURED_LINES: usize = 1000;
@@ -316,21 +314,8 @@ impl ProcessPool {
     pub fn submit(&self, input: impl Into<Bytes>) -> Result<TaskId, PoolError> {
         let input = input.into();
         self.check(&input)?;
-        let mut queue = self.shared.lock_queue();
-        loop {
-            if queue.closed {
-                return Err(PoolError::Closed);
-            }
-            if queue.tasks.len() < self.shared.config.queue_capacity {
-                break;
-            }
-            queue = self
-                .shared
-                .space
-                .wait(queue)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        Ok(self.push(&mut queue, input))
+        let mut queue = self.wait_for_room()?;
+        Ok(self.push_one(&mut queue, input))
     }
 
     /// Queues a task if there is room.
@@ -346,18 +331,19 @@ impl ProcessPool {
         if queue.closed {
             return Err(PoolError::Closed);
         }
-        if queue.tasks.len() >= self.shared.config.queue_capacity {
+        if queue.queued >= self.shared.config.queue_capacity {
             return Err(PoolError::Full {
                 capacity: self.shared.config.queue_capacity,
                 input: input.to_vec(),
             });
         }
-        Ok(self.push(&mut queue, input))
+        Ok(self.push_one(&mut queue, input))
     }
 
-    /// Queues many tasks with one lock per batch (their bytes are packed into one shared
-    /// buffer: no allocation per task), waiting for room as needed. Returns the first id;
-    /// the tasks get consecutive ids.
+    /// Queues many tasks with one lock per batch (their bytes are packed into shared buffers
+    /// of 1,024 tasks: no allocation per task), waiting for room as needed. The tasks get
+    /// consecutive ids unless another thread submits at the same time; returns the first and
+    /// one past the last.
     ///
     /// # Errors
     ///
@@ -369,40 +355,16 @@ impl ProcessPool {
         I::Item: AsRef<[u8]>,
     {
         let mut packed = pack(inputs, |input| self.check(input))?;
-        let total = packed.len();
         let mut first = None;
         let mut last = 0;
-        let mut index = 0usize;
-        while index < total {
-            let mut queue = self.shared.lock_queue();
-            loop {
-                if queue.closed {
-                    return Err(PoolError::Closed);
-                }
-                if queue.tasks.len() < self.shared.config.queue_capacity {
-                    break;
-                }
-                queue = self
-                    .shared
-                    .space
-                    .wait(queue)
-                    .unwrap_or_else(PoisonError::into_inner);
-            }
-            let room = self.shared.config.queue_capacity - queue.tasks.len();
-            let take = room.min(total - index);
-            for input in packed.by_ref().take(take) {
-                let id = Self::push_quiet(&mut queue, input);
-                first.get_or_insert(id);
-                last = id + 1;
-            }
-            self.count_submitted(take);
-            index += take;
-            self.shared
-                .metrics
-                .queue_depth
-                .set(depth(queue.tasks.len()));
+        while !packed.is_empty() {
+            let mut queue = self.wait_for_room()?;
+            let room = self.shared.config.queue_capacity - queue.queued;
+            let (id, n) = self.push_packed(&mut queue, &mut packed, room);
             drop(queue);
             self.shared.tasks_ready.notify_all();
+            first.get_or_insert(id);
+            last = id + n as u64;
         }
         let first = first.unwrap_or_else(|| self.shared.lock_queue().next_id);
         Ok(first..last.max(first))
@@ -420,16 +382,66 @@ impl ProcessPool {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        let mut packed = pack(inputs, |input| self.check(input))?;
+        let packed = pack(inputs, |input| self.check(input))?;
+        let mut slots: Vec<Option<Outcome>> = Vec::new();
+        slots.resize_with(packed.len(), || None);
+        self.drive(packed, &mut |ready, accept| {
+            let mut batch = Vec::new();
+            ready.drain_into(usize::MAX, &mut batch);
+            let mut others = Vec::new();
+            for outcome in batch {
+                match accept(outcome.id) {
+                    Some(index) => slots[index] = Some(outcome),
+                    None => others.push(outcome),
+                }
+            }
+            others
+        })?;
+        Ok(slots.into_iter().flatten().collect())
+    }
+
+    /// Submits `inputs` and calls `f(index, result)` for each as it finishes, with its
+    /// position in `inputs` and its output (or error) borrowed from the block it arrived in:
+    /// no allocation and no `Outcome` per task, the fastest way through the pool. Returns
+    /// when every input has had its call. Outcomes of other tasks are kept for
+    /// [`recv`](Self::recv).
+    ///
+    /// # Errors
+    ///
+    /// As [`submit_many`](ProcessPool::submit_many).
+    pub fn map_each<I, F>(&self, inputs: I, mut f: F) -> Result<(), PoolError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+        F: FnMut(usize, Result<&[u8], &TaskError>),
+    {
+        let packed = pack(inputs, |input| self.check(input))?;
+        self.drive(packed, &mut |ready, accept| {
+            let mut others = Vec::new();
+            ready.visit(usize::MAX, &mut |id, result| match accept(id) {
+                Some(index) => f(index, result),
+                None => others.push(Outcome {
+                    id,
+                    result: result.map(Bytes::copy_from_slice).map_err(Clone::clone),
+                }),
+            });
+            others
+        })
+    }
+
+    /// Submits `packed` while taking their outcomes: `take(ready, accept)` with the ready
+    /// blocks whenever enough have finished; `accept(id)` gives a task's index in the inputs
+    /// if it is one of them. `take` returns the outcomes that were not (they go back to the
+    /// results).
+    fn drive(&self, mut packed: Packed, take: &mut Taker<'_>) -> Result<(), PoolError> {
         let total = packed.len();
-        // The ids this call got: (first id, count) per locked push; another thread may submit
-        // in between, so they need not be one range.
-        let mut ranges: Vec<(TaskId, u64)> = Vec::new();
-        let mut mine = Vec::with_capacity(total);
-        let mut others = Vec::new();
+        // The ids this call got: (first id, count, index of the first) per locked push;
+        // another thread may submit in between, so they need not be one range.
+        let mut ranges: Vec<(TaskId, u64, usize)> = Vec::new();
         let mut index = 0usize;
-        let mut batch = Vec::new();
-        while mine.len() < total {
+        let mut received = 0usize;
+        let mut others = Vec::new();
+        while received < total {
             if index < total {
                 let mut queue = self.shared.lock_queue();
                 if queue.closed {
@@ -439,28 +451,15 @@ impl ProcessPool {
                     .shared
                     .config
                     .queue_capacity
-                    .saturating_sub(queue.tasks.len());
-                let take = room.min(total - index);
-                if take > 0 {
-                    ranges.push((queue.next_id, take as u64));
-                    for input in packed.by_ref().take(take) {
-                        Self::push_quiet(&mut queue, input);
-                    }
-                    self.count_submitted(take);
-                }
-                index += take;
-                self.shared
-                    .metrics
-                    .queue_depth
-                    .set(depth(queue.tasks.len()));
-                drop(queue);
-                if take > 0 {
+                    .saturating_sub(queue.queued);
+                if room > 0 {
+                    let (id, n) = self.push_packed(&mut queue, &mut packed, room);
+                    ranges.push((id, n as u64, index));
+                    index += n;
+                    drop(queue);
                     self.shared.tasks_ready.notify_all();
                 }
             }
-            batch.clear();
-            let received = mine.len();
-            let block = index == total || received < index;
             // Wake for a good share of what is outstanding, not for every block of results:
             // all of it once everything is queued, half the queue while more is to come.
             let outstanding = index - received;
@@ -469,98 +468,115 @@ impl ProcessPool {
             } else {
                 outstanding.min(self.shared.config.queue_capacity / 2)
             };
-            self.recv_at_least(&mut batch, usize::MAX, block, want.max(1));
-            for outcome in batch.drain(..) {
-                let at = ranges.partition_point(|&(first, _)| first <= outcome.id);
-                let ours = at > 0 && outcome.id - ranges[at - 1].0 < ranges[at - 1].1;
-                if ours {
-                    mine.push(outcome);
-                } else {
-                    others.push(outcome);
+            let mut results =
+                self.wait_for_outcomes(want.max(1), index == total || received < index);
+            let before = results.ready.tasks;
+            // Outcomes come in runs of consecutive ids: try the range of the last one first.
+            let last = std::cell::Cell::new(0usize);
+            let accept = |id: TaskId| {
+                let hit = |at: usize| {
+                    let (first, n, start) = *ranges.get(at)?;
+                    (id >= first && id - first < n).then(|| start + (id - first) as usize)
+                };
+                if let Some(index) = hit(last.get()) {
+                    return Some(index);
                 }
-            }
+                let at = ranges
+                    .partition_point(|&(first, _, _)| first <= id)
+                    .checked_sub(1)?;
+                last.set(at);
+                hit(at)
+            };
+            let rest = take(&mut results.ready, &accept);
+            let taken = before - results.ready.tasks;
+            results.delivered += taken as u64;
+            received += taken - rest.len();
+            drop(results);
+            others.extend(rest);
         }
         if !others.is_empty() {
             let mut results = self.shared.lock_results();
+            results.delivered -= others.len() as u64;
             for outcome in others.into_iter().rev() {
-                results.ready.push_front(outcome);
+                results.ready.tasks += 1;
+                results.ready.blocks.push_front(Block::One(Some(outcome)));
             }
             drop(results);
             self.shared.outcome_ready.notify_all();
         }
-        // Ids grow in submission order; outcomes arrive nearly in order (runs per worker).
-        mine.sort_by_key(|o| o.id);
-        Ok(mine)
+        Ok(())
     }
 
     /// The next outcome, waiting for one; `None` when no submitted task is left without an
     /// outcome (all were delivered).
+    #[must_use]
     pub fn recv(&self) -> Option<Outcome> {
-        let mut results = self.shared.lock_results();
-        loop {
-            if let Some(outcome) = results.ready.pop_front() {
-                results.delivered += 1;
-                return Some(outcome);
-            }
-            if self.shared.counters.submitted.load(Ordering::Acquire) == results.delivered {
-                return None;
-            }
-            results = self
-                .shared
-                .outcome_ready
-                .wait(results)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
+        let mut out = Vec::with_capacity(1);
+        (self.recv_many(&mut out, 1) == 1)
+            .then(|| out.pop())
+            .flatten()
     }
 
     /// The next outcome if one is ready.
     #[must_use]
     pub fn try_recv(&self) -> Option<Outcome> {
         let mut results = self.shared.lock_results();
-        let outcome = results.ready.pop_front()?;
-        results.delivered += 1;
-        Some(outcome)
+        let mut out = Vec::with_capacity(1);
+        let n = results.ready.drain_into(1, &mut out);
+        results.delivered += n as u64;
+        out.pop()
     }
 
     /// Moves up to `max` ready outcomes into `out` with one lock, waiting for at least one
     /// (unless no task is left without an outcome). Returns how many it moved.
     pub fn recv_many(&self, out: &mut Vec<Outcome>, max: usize) -> usize {
-        self.recv_into(out, max, true)
+        let mut results = self.wait_for_outcomes(1, true);
+        let n = results.ready.drain_into(max, out);
+        results.delivered += n as u64;
+        n
     }
 
-    fn recv_into(&self, out: &mut Vec<Outcome>, max: usize, block: bool) -> usize {
-        self.recv_at_least(out, max, block, 1)
+    /// Calls `f(id, result)` for up to `max` ready outcomes, waiting for at least one (unless
+    /// no task is left without an outcome), with each output borrowed from the block it
+    /// arrived in (no `Outcome` built). Returns how many. `f` runs with the results locked:
+    /// keep it short (copy or write the bytes), and do not call the pool from it.
+    pub fn recv_each(
+        &self,
+        max: usize,
+        mut f: impl FnMut(TaskId, Result<&[u8], &TaskError>),
+    ) -> usize {
+        let mut results = self.wait_for_outcomes(1, true);
+        let n = results.ready.visit(max, &mut f);
+        results.delivered += n as u64;
+        n
     }
 
-    /// As `recv_into`, but a blocked caller is woken only once `want` outcomes are ready (or
-    /// after a few milliseconds, in case fewer will ever come).
-    fn recv_at_least(&self, out: &mut Vec<Outcome>, max: usize, block: bool, want: usize) -> usize {
+    /// The results, once `want` outcomes are ready, or fewer after a few milliseconds of
+    /// waiting, or none when nothing is outstanding (or `block` is false).
+    fn wait_for_outcomes(&self, want: usize, block: bool) -> MutexGuard<'_, Results> {
         let mut results = self.shared.lock_results();
         let mut waited = false;
         loop {
-            if results.ready.len() >= want || (waited && !results.ready.is_empty()) {
-                let n = results.ready.len().min(max);
-                out.extend(results.ready.drain(..n));
-                results.delivered += n as u64;
+            let ready = results.ready.tasks;
+            if ready >= want || (waited && ready > 0) || !block {
                 results.notify_at = 1;
-                return n;
+                return results;
             }
-            if !block || self.shared.counters.submitted.load(Ordering::Acquire) == results.delivered
-            {
-                if results.ready.is_empty() {
-                    return 0;
-                }
-                waited = true;
-                continue;
+            let outstanding =
+                self.shared.counters.submitted.load(Ordering::Acquire) - results.delivered;
+            if outstanding == ready as u64 {
+                // Everything that can come is here (possibly nothing).
+                results.notify_at = 1;
+                return results;
             }
-            results.notify_at = want.max(1);
+            results.notify_at = want;
             let (guard, timeout) = self
                 .shared
                 .outcome_ready
                 .wait_timeout(results, RECHECK)
                 .unwrap_or_else(PoisonError::into_inner);
             results = guard;
-            waited = timeout.timed_out() || results.ready.len() >= want;
+            waited = timeout.timed_out() || results.ready.tasks >= want;
         }
     }
 
@@ -624,37 +640,68 @@ impl ProcessPool {
         }
     }
 
-    fn push(&self, queue: &mut MutexGuard<'_, Queue>, input: Bytes) -> TaskId {
-        let id = Self::push_quiet(queue, input);
-        self.count_submitted(1);
-        self.shared
-            .metrics
-            .queue_depth
-            .set(depth(queue.tasks.len()));
+    /// The queue, once it has room (or an error once the pool is closed).
+    fn wait_for_room(&self) -> Result<MutexGuard<'_, Queue>, PoolError> {
+        let mut queue = self.shared.lock_queue();
+        loop {
+            if queue.closed {
+                return Err(PoolError::Closed);
+            }
+            if queue.queued < self.shared.config.queue_capacity {
+                return Ok(queue);
+            }
+            queue = self
+                .shared
+                .space
+                .wait(queue)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn push_one(&self, queue: &mut MutexGuard<'_, Queue>, input: Bytes) -> TaskId {
+        let id = queue.next_id;
+        queue.next_id += 1;
+        queue.push_back(Chunk {
+            first_id: id,
+            inputs: Inputs::single(input),
+            range: 0..1,
+            meta: Meta::default(),
+        });
+        self.count_submitted(queue, 1);
         self.shared.tasks_ready.notify_one();
         id
     }
 
-    fn push_quiet(queue: &mut MutexGuard<'_, Queue>, input: Bytes) -> TaskId {
-        let id = queue.next_id;
-        queue.next_id += 1;
-        queue.tasks.push_back(Task {
-            id,
-            input,
-            crashes: 0,
-            tries: 0,
-            resent: false,
-        });
-        id
+    /// Queues up to `room` tasks from `packed`; returns the first id and how many.
+    fn push_packed(
+        &self,
+        queue: &mut MutexGuard<'_, Queue>,
+        packed: &mut Packed,
+        room: usize,
+    ) -> (TaskId, usize) {
+        let first = queue.next_id;
+        let mut pushed = 0;
+        while pushed < room {
+            let Some(mut chunk) = packed.next_chunk(room - pushed) else {
+                break;
+            };
+            chunk.first_id = queue.next_id;
+            queue.next_id += chunk.len() as u64;
+            pushed += chunk.len();
+            queue.push_back(chunk);
+        }
+        self.count_submitted(queue, pushed);
+        (first, pushed)
     }
 
-    /// Counts `n` tasks just queued (while the queue is still locked, so that no outcome of
-    /// theirs can be delivered before they are counted).
-    fn count_submitted(&self, n: usize) {
+    /// Counts `n` tasks just queued (with the queue locked, so that no outcome of theirs can
+    /// be delivered before they are counted).
+    fn count_submitted(&self, queue: &MutexGuard<'_, Queue>, n: usize) {
         self.shared
             .counters
             .submitted
             .fetch_add(n as u64, Ordering::Release);
+        self.shared.metrics.queue_depth.set(depth(queue.queued));
     }
 }
 
@@ -683,16 +730,24 @@ fn shut_down(shared: &Arc<Shared>, dispatchers: &mut Vec<JoinHandle<()>>, grace:
         let _ = handle.join();
     }
     // Whatever no dispatcher took is cancelled.
-    let left: Vec<Task> = shared.lock_queue().tasks.drain(..).collect();
+    let left: Vec<Chunk> = {
+        let mut queue = shared.lock_queue();
+        queue.queued = 0;
+        queue.chunks.drain(..).collect()
+    };
     shared.metrics.queue_depth.set(0);
-    let mut outcomes: Vec<Outcome> = left
+    let mut blocks: Vec<Block> = left
         .into_iter()
-        .map(|t| Outcome {
-            id: t.id,
-            result: Err(TaskError::Cancelled),
+        .flat_map(Chunk::split)
+        .map(|c| {
+            Block::One(Some(Outcome {
+                id: c.first_id,
+                result: Err(TaskError::Cancelled),
+            }))
         })
         .collect();
-    shared.finish(&mut outcomes, &[]);
+    let tally = Tally::of(&blocks);
+    shared.finish(&mut blocks, &tally);
 }
 
 /// Tasks packed this many to a shared buffer: one buffer for a whole `run` would put every
@@ -700,11 +755,9 @@ fn shut_down(shared: &Arc<Shared>, dispatchers: &mut Vec<JoinHandle<()>>, grace:
 /// would fight over.
 const PACK_CHUNK: usize = 1024;
 
-/// Inputs packed into buffers of [`PACK_CHUNK`] tasks, handed out as slices in order.
+/// Inputs packed into buffers of [`PACK_CHUNK`] tasks, handed out as chunks in order.
 struct Packed {
-    chunks: std::vec::IntoIter<(Bytes, Vec<usize>)>,
-    current: Option<(Bytes, Vec<usize>)>,
-    index: usize,
+    chunks: VecDeque<Chunk>,
     len: usize,
 }
 
@@ -712,28 +765,18 @@ impl Packed {
     fn len(&self) -> usize {
         self.len
     }
-}
 
-impl Iterator for Packed {
-    type Item = Bytes;
+    fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
 
-    fn next(&mut self) -> Option<Bytes> {
-        loop {
-            if let Some((data, ends)) = &self.current
-                && self.index < ends.len()
-            {
-                let start = if self.index == 0 {
-                    0
-                } else {
-                    ends[self.index - 1]
-                };
-                let slice = data.slice(start..ends[self.index]);
-                self.index += 1;
-                return Some(slice);
-            }
-            self.current = Some(self.chunks.next()?);
-            self.index = 0;
+    /// The next up to `max` tasks, as one chunk (ids to be set by the queue).
+    fn next_chunk(&mut self, max: usize) -> Option<Chunk> {
+        let front = self.chunks.front_mut()?;
+        if front.len() <= max {
+            return self.chunks.pop_front();
         }
+        Some(front.take_front(max))
     }
 }
 
@@ -743,10 +786,22 @@ where
     I: IntoIterator,
     I::Item: AsRef<[u8]>,
 {
-    let mut chunks = Vec::new();
+    let mut chunks = VecDeque::new();
     let mut data = Vec::new();
     let mut ends = Vec::with_capacity(PACK_CHUNK);
     let mut len = 0;
+    let mut seal = |data: &mut Vec<u8>, ends: &mut Vec<usize>| {
+        let n = ends.len();
+        chunks.push_back(Chunk {
+            first_id: 0,
+            inputs: Inputs {
+                data: Bytes::from(std::mem::take(data)),
+                ends: Arc::from(std::mem::replace(ends, Vec::with_capacity(PACK_CHUNK))),
+            },
+            range: 0..n,
+            meta: Meta::default(),
+        });
+    };
     for input in inputs {
         let input = input.as_ref();
         check(input)?;
@@ -754,50 +809,72 @@ where
         ends.push(data.len());
         len += 1;
         if ends.len() == PACK_CHUNK {
-            chunks.push((
-                Bytes::from(std::mem::take(&mut data)),
-                std::mem::replace(&mut ends, Vec::with_capacity(PACK_CHUNK)),
-            ));
+            seal(&mut data, &mut ends);
         }
     }
     if !ends.is_empty() {
-        chunks.push((Bytes::from(data), ends));
+        seal(&mut data, &mut ends);
     }
-    Ok(Packed {
-        chunks: chunks.into_iter(),
-        current: None,
-        index: 0,
-        len,
-    })
-}
-
-/// A task waiting or running.
-#[derive(Debug)]
-pub(crate) struct Task {
-    pub(crate) id: TaskId,
-    pub(crate) input: Bytes,
-    /// Workers it crashed so far.
-    pub(crate) crashes: u32,
-    /// Times it was charged with a crash or timeout.
-    pub(crate) tries: u32,
-    /// Sent before to a worker that died: the next dispatch sends it alone and waits for its
-    /// result, so that results a dying worker had not written back are not lost again.
-    pub(crate) resent: bool,
+    Ok(Packed { chunks, len })
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
-    pub(crate) tasks: VecDeque<Task>,
+    pub(crate) chunks: VecDeque<Chunk>,
+    /// Tasks in `chunks`.
+    pub(crate) queued: usize,
     pub(crate) next_id: TaskId,
     pub(crate) closed: bool,
 }
 
+impl Queue {
+    pub(crate) fn push_back(&mut self, chunk: Chunk) {
+        self.queued += chunk.len();
+        self.chunks.push_back(chunk);
+    }
+
+    pub(crate) fn push_front(&mut self, chunk: Chunk) {
+        self.queued += chunk.len();
+        self.chunks.push_front(chunk);
+    }
+
+    /// Up to `n` tasks from the front, as chunks, stopping before a re-sent task (which goes
+    /// alone: taken only as the first, and then by itself).
+    pub(crate) fn take(&mut self, n: usize, out: &mut Vec<Chunk>) -> usize {
+        let mut taken = 0;
+        while taken < n {
+            let Some(front) = self.chunks.front_mut() else {
+                break;
+            };
+            if front.meta.resent {
+                if taken == 0 {
+                    let mut chunk = self.chunks.pop_front().unwrap_or_else(|| unreachable!());
+                    chunk.meta.resent = false;
+                    self.queued -= chunk.len();
+                    taken += chunk.len();
+                    out.push(chunk);
+                }
+                break;
+            }
+            let chunk = if front.len() <= n - taken {
+                self.chunks.pop_front().unwrap_or_else(|| unreachable!())
+            } else {
+                front.take_front(n - taken)
+            };
+            self.queued -= chunk.len();
+            taken += chunk.len();
+            out.push(chunk);
+        }
+        taken
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Results {
-    /// Outcomes ready for `recv`.
-    pub(crate) ready: VecDeque<Outcome>,
-    /// Ordered mode: outcomes that wait for an earlier one; slot `i` is task `next + i`.
-    pub(crate) waiting: VecDeque<Option<Outcome>>,
+    /// Outcomes ready for receivers.
+    pub(crate) ready: Ready,
+    /// Ordered mode: blocks that wait for an earlier one, by their first id.
+    pub(crate) waiting: BTreeMap<TaskId, Block>,
     pub(crate) next: TaskId,
     /// Outcomes handed to the user.
     pub(crate) delivered: u64,
@@ -809,8 +886,8 @@ pub(crate) struct Results {
 impl Default for Results {
     fn default() -> Self {
         Results {
-            ready: VecDeque::new(),
-            waiting: VecDeque::new(),
+            ready: Ready::default(),
+            waiting: BTreeMap::new(),
             next: 0,
             delivered: 0,
             notify_at: 1,
@@ -827,6 +904,39 @@ pub(crate) struct Counters {
     pub(crate) resent: AtomicU64,
     pub(crate) spawned: AtomicU64,
     pub(crate) restarts: AtomicU64,
+}
+
+/// What a set of blocks holds, by outcome (for the counters and metrics).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Tally {
+    pub(crate) ok: u64,
+    /// By [`LABELS`] index.
+    pub(crate) failed: [u64; 5],
+}
+
+impl Tally {
+    pub(crate) fn of(blocks: &[Block]) -> Tally {
+        let mut tally = Tally::default();
+        for block in blocks {
+            match block {
+                Block::Results { spans, next, .. } => {
+                    for span in &spans[*next..] {
+                        if span.ok {
+                            tally.ok += 1;
+                        } else {
+                            tally.failed[2] += 1;
+                        }
+                    }
+                }
+                Block::One(Some(Outcome { result, .. })) => match result {
+                    Ok(_) => tally.ok += 1,
+                    Err(e) => tally.failed[label_index(e)] += 1,
+                },
+                Block::One(None) => {}
+            }
+        }
+        tally
+    }
 }
 
 /// What the pool's handle and its dispatchers share.
@@ -862,72 +972,77 @@ impl Shared {
         *self.stop_at.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Hands finished outcomes to the results (one lock), with their latencies in ns.
-    pub(crate) fn finish(&self, outcomes: &mut Vec<Outcome>, latencies_ns: &[u64]) {
-        if outcomes.is_empty() {
+    /// Records task latencies: `(nanoseconds, tasks)` pairs.
+    pub(crate) fn record_latencies(&self, samples: &[(u64, u64)]) {
+        if samples.is_empty() {
             return;
         }
-        let mut ok = 0u64;
-        let mut by_label: [u64; 5] = [0; 5];
-        for outcome in outcomes.iter() {
-            match &outcome.result {
-                Ok(_) => ok += 1,
-                Err(e) => by_label[label_index(e)] += 1,
+        let local = self.metrics.task_duration.local();
+        let mut hist = self.latency.lock().unwrap_or_else(PoisonError::into_inner);
+        for &(ns, count) in samples {
+            hist.record_n(ns, count);
+            let secs = ns as f64 * 1e-9;
+            for _ in 0..count {
+                local.observe(secs);
             }
         }
-        let failed: u64 = by_label.iter().sum();
-        let n = outcomes.len() as u64;
+        drop(hist);
+        local.flush();
+    }
+
+    /// Hands finished blocks to the results (one lock); `tally` says what they hold.
+    pub(crate) fn finish(&self, blocks: &mut Vec<Block>, tally: &Tally) {
+        if blocks.is_empty() {
+            return;
+        }
+        let failed: u64 = tally.failed.iter().sum();
         // Counters and metrics first: whoever receives the outcomes sees them counted.
-        self.counters.finished.fetch_add(n, Ordering::Relaxed);
-        self.counters.ok.fetch_add(ok, Ordering::Relaxed);
+        self.counters
+            .finished
+            .fetch_add(tally.ok + failed, Ordering::Relaxed);
+        self.counters.ok.fetch_add(tally.ok, Ordering::Relaxed);
         self.counters.failed.fetch_add(failed, Ordering::Relaxed);
         let m = &self.metrics;
-        if ok > 0 {
-            m.tasks_total.with_label_values(&["ok"]).inc_by(ok);
+        if tally.ok > 0 {
+            m.tasks_total.with_label_values(&["ok"]).inc_by(tally.ok);
         }
-        for (i, &count) in by_label.iter().enumerate() {
+        for (i, &count) in tally.failed.iter().enumerate() {
             if count > 0 {
                 m.tasks_total.with_label_values(&[LABELS[i]]).inc_by(count);
             }
         }
-        if !latencies_ns.is_empty() {
-            let local = m.task_duration.local();
-            let mut hist = self.latency.lock().unwrap_or_else(PoisonError::into_inner);
-            for &ns in latencies_ns {
-                hist.record(ns);
-                local.observe(ns as f64 * 1e-9);
-            }
-            drop(hist);
-            local.flush();
-        }
         let mut results = self.lock_results();
         if self.config.ordered {
-            for outcome in outcomes.drain(..) {
-                let Some(offset) = outcome.id.checked_sub(results.next) else {
-                    continue;
-                };
-                let offset = offset as usize;
-                if results.waiting.len() <= offset {
-                    results.waiting.resize_with(offset + 1, || None);
-                }
-                results.waiting[offset] = Some(outcome);
+            for block in blocks.drain(..) {
+                results.waiting.insert(block.first_id(), block);
             }
-            while let Some(Some(_)) = results.waiting.front() {
-                if let Some(Some(outcome)) = results.waiting.pop_front() {
-                    results.ready.push_back(outcome);
-                    results.next += 1;
-                }
+            loop {
+                let next = results.next;
+                let Some(block) = results.waiting.remove(&next) else {
+                    break;
+                };
+                results.next += block.len() as u64;
+                results.ready.push(block);
             }
         } else {
-            results.ready.extend(outcomes.drain(..));
+            for block in blocks.drain(..) {
+                results.ready.push(block);
+            }
         }
-        let wake = results.ready.len() >= results.notify_at;
+        let wake = results.ready.tasks >= results.notify_at;
         drop(results);
         if wake {
             self.outcome_ready.notify_all();
         }
     }
 }
+
+/// What `drive` hands the ready blocks to, with the lookup of a task's input index; it
+/// returns the outcomes that are not the caller's.
+type Taker<'f> = dyn FnMut(&mut Ready, &dyn Fn(TaskId) -> Option<usize>) -> Vec<Outcome> + 'f;
+
+/// How long a receiver waiting for several outcomes sleeps before it looks again.
+const RECHECK: Duration = Duration::from_millis(5);
 
 /// A queue length as the gauge's value.
 pub(crate) fn depth(len: usize) -> i64 {

@@ -434,3 +434,66 @@ fn metrics_count_outcomes() {
         "{text}"
     );
 }
+
+#[test]
+fn map_each_visits_every_input_once_with_its_index() {
+    let pool = ProcessPool::builder(&worker())
+        .workers(2)
+        .max_batch(64)
+        .build()
+        .expect("pool");
+    let inputs: Vec<String> = (0..5000)
+        .map(|i| {
+            if i % 1000 == 3 {
+                "!err no".to_string()
+            } else {
+                format!("in {i}")
+            }
+        })
+        .collect();
+    let mut seen = vec![0u32; inputs.len()];
+    pool.map_each(&inputs, |index, result| {
+        seen[index] += 1;
+        match result {
+            Ok(output) => assert_eq!(output, inputs[index].as_bytes()),
+            Err(TaskError::Worker(message)) => {
+                assert_eq!(message, "no");
+                assert_eq!(inputs[index], "!err no");
+            }
+            Err(e) => panic!("{e}"),
+        }
+    })
+    .expect("map_each");
+    assert!(seen.iter().all(|&n| n == 1), "every input exactly once");
+}
+
+#[test]
+fn recv_each_and_ordered_blocks() {
+    let pool = ProcessPool::builder(&worker())
+        .workers(2)
+        .max_batch(16)
+        .ordered(true)
+        .build()
+        .expect("pool");
+    let range = pool
+        .submit_many((0..600).map(|i| {
+            if i % 50 == 0 {
+                "!sleep 3".to_string()
+            } else {
+                i.to_string()
+            }
+        }))
+        .expect("submit");
+    assert_eq!(range, 0..600);
+    let mut ids = Vec::new();
+    loop {
+        let n = pool.recv_each(100, |id, result| {
+            assert!(result.is_ok(), "{id}: {result:?}");
+            ids.push(id);
+        });
+        if n == 0 {
+            break;
+        }
+    }
+    assert_eq!(ids, (0..600).collect::<Vec<_>>(), "in submission order");
+}

@@ -1,0 +1,272 @@
+//! The pool's units of work and of results: tasks travel as runs of consecutive tasks sharing
+//! one buffer (`Chunk`), results come back as blocks sharing one buffer (`Block`), so that the
+//! hot path does per-batch bookkeeping, not per-task: no allocation, reference count or
+//! channel operation per task.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::error::TaskError;
+use crate::pool::{Outcome, TaskId};
+
+/// What receives finished tasks without an `Outcome` built for each: the id, and the output
+/// or error borrowed from the block.
+pub(crate) type Visitor<'f> = dyn FnMut(TaskId, Result<&[u8], &TaskError>) + 'f;
+
+/// The inputs of a run of tasks: their bytes back to back, and where each ends.
+#[derive(Clone, Debug)]
+pub(crate) struct Inputs {
+    pub(crate) data: Bytes,
+    pub(crate) ends: Arc<[usize]>,
+}
+
+impl Inputs {
+    /// One task's input.
+    pub(crate) fn single(input: Bytes) -> Inputs {
+        let len = input.len();
+        Inputs {
+            data: input,
+            ends: Arc::from([len]),
+        }
+    }
+
+    /// The bytes of task `i`.
+    pub(crate) fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.data[start..self.ends[i]]
+    }
+}
+
+/// What the pool remembers about a task that went wrong before.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Meta {
+    /// Workers it crashed so far.
+    pub(crate) crashes: u32,
+    /// Times it was charged with a crash or timeout.
+    pub(crate) tries: u32,
+    /// Sent before to a worker that died: the next dispatch sends it alone and waits for its
+    /// result, so that results a dying worker had not written back are not lost again.
+    pub(crate) resent: bool,
+}
+
+/// Consecutive tasks waiting in the queue (or, in a dispatcher, sent together): tasks
+/// `range` of `inputs`, the first of them with id `first_id`. A task that went wrong before
+/// travels alone, with its `meta`.
+#[derive(Clone, Debug)]
+pub(crate) struct Chunk {
+    pub(crate) first_id: TaskId,
+    pub(crate) inputs: Inputs,
+    pub(crate) range: Range<usize>,
+    pub(crate) meta: Meta,
+}
+
+impl Chunk {
+    pub(crate) fn len(&self) -> usize {
+        self.range.len()
+    }
+
+    /// Splits off the first `n` tasks.
+    pub(crate) fn take_front(&mut self, n: usize) -> Chunk {
+        let n = n.min(self.len());
+        let front = Chunk {
+            first_id: self.first_id,
+            inputs: self.inputs.clone(),
+            range: self.range.start..self.range.start + n,
+            meta: self.meta,
+        };
+        self.first_id += n as u64;
+        self.range.start += n;
+        front
+    }
+
+    /// Each task alone, with its id (for re-sending and cancelling).
+    pub(crate) fn split(self) -> impl Iterator<Item = Chunk> {
+        let Chunk {
+            first_id,
+            inputs,
+            range,
+            meta,
+        } = self;
+        range.enumerate().map(move |(k, i)| Chunk {
+            first_id: first_id + k as u64,
+            inputs: inputs.clone(),
+            range: i..i + 1,
+            meta,
+        })
+    }
+
+    /// The ids of its tasks.
+    pub(crate) fn ids(&self) -> Range<TaskId> {
+        self.first_id..self.first_id + self.len() as u64
+    }
+}
+
+/// Where one result is in a block's buffer, and whether it is an output or an error message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+    pub(crate) ok: bool,
+}
+
+/// Finished tasks handed from a dispatcher to the receivers.
+#[derive(Debug)]
+pub(crate) enum Block {
+    /// Results of consecutive tasks, `first_id` and on, in one buffer; `next` of them were
+    /// delivered already.
+    Results {
+        first_id: TaskId,
+        data: Bytes,
+        spans: Vec<Span>,
+        next: usize,
+    },
+    /// One task on its own: a failure (crash, timeout, quarantine, cancellation), or an
+    /// outcome a receiver took and gave back. `None` once delivered.
+    One(Option<Outcome>),
+}
+
+impl Block {
+    /// The id of its first undelivered task.
+    pub(crate) fn first_id(&self) -> TaskId {
+        match self {
+            Block::Results { first_id, next, .. } => first_id + *next as u64,
+            Block::One(outcome) => outcome.as_ref().map_or(0, |o| o.id),
+        }
+    }
+
+    /// Undelivered tasks in it.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Block::Results { spans, next, .. } => spans.len() - next,
+            Block::One(outcome) => usize::from(outcome.is_some()),
+        }
+    }
+
+    /// Calls `f` for up to `max` undelivered tasks, in order; returns how many.
+    pub(crate) fn visit(&mut self, max: usize, f: &mut Visitor<'_>) -> usize {
+        match self {
+            Block::Results {
+                first_id,
+                data,
+                spans,
+                next,
+            } => {
+                let n = (spans.len() - *next).min(max);
+                for (k, span) in spans[*next..*next + n].iter().enumerate() {
+                    let id = *first_id + (*next + k) as u64;
+                    let bytes = &data[span.start as usize..span.end as usize];
+                    if span.ok {
+                        f(id, Ok(bytes));
+                    } else {
+                        let error = TaskError::Worker(String::from_utf8_lossy(bytes).into_owned());
+                        f(id, Err(&error));
+                    }
+                }
+                *next += n;
+                n
+            }
+            Block::One(outcome) => {
+                if max == 0 {
+                    return 0;
+                }
+                let Some(outcome) = outcome.take() else {
+                    return 0;
+                };
+                match &outcome.result {
+                    Ok(bytes) => f(outcome.id, Ok(bytes)),
+                    Err(error) => f(outcome.id, Err(error)),
+                }
+                1
+            }
+        }
+    }
+
+    /// Moves up to `max` undelivered tasks out as `Outcome`s; returns how many.
+    pub(crate) fn drain_into(&mut self, max: usize, out: &mut Vec<Outcome>) -> usize {
+        match self {
+            Block::Results {
+                first_id,
+                data,
+                spans,
+                next,
+            } => {
+                let n = (spans.len() - *next).min(max);
+                out.extend(spans[*next..*next + n].iter().enumerate().map(|(k, span)| {
+                    let id = *first_id + (*next + k) as u64;
+                    let bytes = data.slice(span.start as usize..span.end as usize);
+                    Outcome {
+                        id,
+                        result: if span.ok {
+                            Ok(bytes)
+                        } else {
+                            Err(TaskError::Worker(
+                                String::from_utf8_lossy(&bytes).into_owned(),
+                            ))
+                        },
+                    }
+                }));
+                *next += n;
+                n
+            }
+            Block::One(outcome) => {
+                if max == 0 {
+                    return 0;
+                }
+                let Some(outcome) = outcome.take() else {
+                    return 0;
+                };
+                out.push(outcome);
+                1
+            }
+        }
+    }
+}
+
+/// Blocks waiting for receivers, with the count of tasks in them.
+#[derive(Debug, Default)]
+pub(crate) struct Ready {
+    pub(crate) blocks: VecDeque<Block>,
+    pub(crate) tasks: usize,
+}
+
+impl Ready {
+    pub(crate) fn push(&mut self, block: Block) {
+        self.tasks += block.len();
+        self.blocks.push_back(block);
+    }
+
+    /// Calls `f` for up to `max` ready tasks; returns how many.
+    pub(crate) fn visit(&mut self, max: usize, f: &mut Visitor<'_>) -> usize {
+        let mut done = 0;
+        while done < max {
+            let Some(front) = self.blocks.front_mut() else {
+                break;
+            };
+            done += front.visit(max - done, f);
+            if front.len() == 0 {
+                self.blocks.pop_front();
+            }
+        }
+        self.tasks -= done;
+        done
+    }
+
+    /// Moves up to `max` ready tasks into `out`; returns how many.
+    pub(crate) fn drain_into(&mut self, max: usize, out: &mut Vec<Outcome>) -> usize {
+        let mut done = 0;
+        while done < max {
+            let Some(front) = self.blocks.front_mut() else {
+                break;
+            };
+            done += front.drain_into(max - done, out);
+            if front.len() == 0 {
+                self.blocks.pop_front();
+            }
+        }
+        self.tasks -= done;
+        done
+    }
+}
