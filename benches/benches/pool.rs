@@ -5,7 +5,8 @@
 //! `perfkit_unbatched` (a `ProcessPool` sending one task per round trip), `perfkit_batched`
 //! (binary frames, batches of 1,024, a `perfkit_pool::worker` echo worker), `perfkit_lines`
 //! (line mode, batches of 1,024, `cat` as the worker). Pools are started once per contender;
-//! each iteration runs a fixed number of tasks through `ProcessPool::run`.
+//! each iteration runs a fixed number of tasks through `ProcessPool::map_each` (every result
+//! checked).
 //!
 //! `object_pool`: two threads each borrow a 4 KiB buffer 10,000 times: `mutex_vecdeque` (the
 //! original text's `ObjectPool`), `perfkit` (`perfkit_pool::ObjectPool`, lock-free),
@@ -61,12 +62,16 @@ fn tiny_tasks(c: &mut Criterion) {
         group.throughput(Throughput::Elements(tasks as u64));
         group.bench_function(name, |b| {
             b.iter(|| {
-                let outcomes = match protocol {
-                    Protocol::Framed => pool.run(&framed[..tasks]),
-                    Protocol::Lines => pool.run(&lines[..tasks]),
+                let mut answered = 0usize;
+                let count = |_: usize, result: Result<&[u8], &perfkit_pool::TaskError>| {
+                    answered += usize::from(result.is_ok_and(|output| output.len() == 8));
+                };
+                match protocol {
+                    Protocol::Framed => pool.map_each(&framed[..tasks], count),
+                    Protocol::Lines => pool.map_each(&lines[..tasks], count),
                 }
-                .expect("run");
-                assert_eq!(outcomes.len(), tasks);
+                .expect("map_each");
+                assert_eq!(answered, tasks);
             });
         });
     }

