@@ -16,27 +16,29 @@ use crate::pool::{Outcome, TaskId};
 /// or error borrowed from the block.
 pub(crate) type Visitor<'f> = dyn FnMut(TaskId, Result<&[u8], &TaskError>) + 'f;
 
-/// The inputs of a run of tasks: their bytes back to back, and where each ends.
+/// The inputs of a run of tasks: their bytes back to back (under 4 GiB), and where each
+/// ends.
 #[derive(Clone, Debug)]
 pub(crate) struct Inputs {
     pub(crate) data: Bytes,
-    pub(crate) ends: Arc<[usize]>,
+    pub(crate) ends: Arc<Vec<u32>>,
 }
 
 impl Inputs {
     /// One task's input.
     pub(crate) fn single(input: Bytes) -> Inputs {
-        let len = input.len();
+        // A single task is at most `MAX_FRAME` (1 GiB), so its length fits.
+        let len = u32::try_from(input.len()).unwrap_or(u32::MAX);
         Inputs {
             data: input,
-            ends: Arc::from([len]),
+            ends: Arc::new(vec![len]),
         }
     }
 
     /// The bytes of task `i`.
     pub(crate) fn get(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.data[start..self.ends[i]]
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.data[start..self.ends[i] as usize]
     }
 }
 

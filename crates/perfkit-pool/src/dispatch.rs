@@ -19,6 +19,7 @@ use bytes::Bytes;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use prometheus::local::LocalHistogram;
 
 use crate::batch::{Block, Chunk, Span};
 use crate::error::{PoolError, TaskError};
@@ -106,6 +107,8 @@ pub(crate) struct Dispatcher {
     /// Finished blocks not yet handed over, what they hold, and their latencies.
     blocks: Vec<Block>,
     latencies: Vec<(u64, u64)>,
+    /// This dispatcher's side of `pool_task_duration_seconds`.
+    duration: LocalHistogram,
     spawn_failures: u32,
 }
 
@@ -121,6 +124,7 @@ impl Dispatcher {
             None
         };
         let now = Instant::now();
+        let duration = shared.metrics.task_duration.local();
         let mut dispatcher = Dispatcher {
             index,
             shared,
@@ -138,6 +142,7 @@ impl Dispatcher {
             last_result_at: now,
             blocks: Vec::new(),
             latencies: Vec::new(),
+            duration,
             spawn_failures: 0,
         };
         dispatcher.spawn()?;
@@ -392,11 +397,13 @@ impl Dispatcher {
         let shared = &self.shared;
         let mut queue = shared.lock_queue();
         if block && queue.queued == 0 && !queue.closed {
+            queue.task_waiters += 1;
             queue = shared
                 .tasks_ready
                 .wait_timeout(queue, TICK)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
+            queue.task_waiters -= 1;
         }
         let mut chunks = Vec::new();
         if queue.chunks.front().is_some_and(|c| c.meta.resent) && !self.inflight.is_empty() {
@@ -405,8 +412,9 @@ impl Dispatcher {
         let fair = queue.queued.div_ceil(shared.config.workers).max(1);
         let n = queue.take(want.min(fair), &mut chunks);
         shared.metrics.queue_depth.set(depth(queue.queued));
+        let someone_waits = queue.space_waiters > 0;
         drop(queue);
-        if n > 0 {
+        if n > 0 && someone_waits {
             shared.space.notify_all();
         }
         chunks
@@ -611,7 +619,8 @@ impl Dispatcher {
     }
 
     fn flush_with(&mut self, tally: &Tally) {
-        self.shared.record_latencies(&self.latencies);
+        self.shared
+            .record_latencies(&self.latencies, &self.duration);
         self.latencies.clear();
         self.shared.finish(&mut self.blocks, tally);
         self.blocks.clear();

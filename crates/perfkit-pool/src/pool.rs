@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use perfkit_metrics::Histogram;
+use prometheus::local::LocalHistogram;
 
 use crate::batch::{Block, Chunk, Inputs, Meta, Ready};
 use crate::dispatch::Dispatcher;
@@ -650,11 +651,13 @@ impl ProcessPool {
             if queue.queued < self.shared.config.queue_capacity {
                 return Ok(queue);
             }
+            queue.space_waiters += 1;
             queue = self
                 .shared
                 .space
                 .wait(queue)
                 .unwrap_or_else(PoisonError::into_inner);
+            queue.space_waiters -= 1;
         }
     }
 
@@ -668,7 +671,9 @@ impl ProcessPool {
             meta: Meta::default(),
         });
         self.count_submitted(queue, 1);
-        self.shared.tasks_ready.notify_one();
+        if queue.task_waiters > 0 {
+            self.shared.tasks_ready.notify_one();
+        }
         id
     }
 
@@ -788,15 +793,15 @@ where
 {
     let mut chunks = VecDeque::new();
     let mut data = Vec::new();
-    let mut ends = Vec::with_capacity(PACK_CHUNK);
+    let mut ends: Vec<u32> = Vec::with_capacity(PACK_CHUNK);
     let mut len = 0;
-    let mut seal = |data: &mut Vec<u8>, ends: &mut Vec<usize>| {
+    let mut seal = |data: &mut Vec<u8>, ends: &mut Vec<u32>| {
         let n = ends.len();
         chunks.push_back(Chunk {
             first_id: 0,
             inputs: Inputs {
                 data: Bytes::from(std::mem::take(data)),
-                ends: Arc::from(std::mem::replace(ends, Vec::with_capacity(PACK_CHUNK))),
+                ends: Arc::new(std::mem::replace(ends, Vec::with_capacity(PACK_CHUNK))),
             },
             range: 0..n,
             meta: Meta::default(),
@@ -805,8 +810,13 @@ where
     for input in inputs {
         let input = input.as_ref();
         check(input)?;
+        // Offsets are u32: a buffer is sealed before it would pass 4 GiB (a task is at most
+        // 1 GiB, so it always fits in an empty one).
+        if !ends.is_empty() && data.len() + input.len() > u32::MAX as usize {
+            seal(&mut data, &mut ends);
+        }
         data.extend_from_slice(input);
-        ends.push(data.len());
+        ends.push(data.len() as u32);
         len += 1;
         if ends.len() == PACK_CHUNK {
             seal(&mut data, &mut ends);
@@ -825,6 +835,11 @@ pub(crate) struct Queue {
     pub(crate) queued: usize,
     pub(crate) next_id: TaskId,
     pub(crate) closed: bool,
+    /// Submitters waiting for room (so that taking tasks signals `space` only when someone
+    /// listens: a notification is a system call).
+    pub(crate) space_waiters: usize,
+    /// Dispatchers waiting for tasks.
+    pub(crate) task_waiters: usize,
 }
 
 impl Queue {
@@ -972,12 +987,12 @@ impl Shared {
         *self.stop_at.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records task latencies: `(nanoseconds, tasks)` pairs.
-    pub(crate) fn record_latencies(&self, samples: &[(u64, u64)]) {
+    /// Records task latencies, `(nanoseconds, tasks)` pairs, into the pool's histogram and
+    /// (through the dispatcher's own local copy, so no allocation per call) the metrics.
+    pub(crate) fn record_latencies(&self, samples: &[(u64, u64)], local: &LocalHistogram) {
         if samples.is_empty() {
             return;
         }
-        let local = self.metrics.task_duration.local();
         let mut hist = self.latency.lock().unwrap_or_else(PoisonError::into_inner);
         for &(ns, count) in samples {
             hist.record_n(ns, count);
