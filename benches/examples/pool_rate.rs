@@ -50,14 +50,7 @@ fn main() {
             Vec::new()
         };
         let started = Instant::now();
-        let outcomes = if std::env::var_os("POOL_RATE_SKIP_RUN").is_some() {
-            Ok((0..count)
-                .map(|i| perfkit_pool::Outcome {
-                    id: i as u64,
-                    result: Ok(perfkit_pool::Bytes::new()),
-                })
-                .collect())
-        } else if protocol == Protocol::Lines {
+        let outcomes = if protocol == Protocol::Lines {
             pool.run(&lines)
         } else {
             pool.run(&inputs[..count])
