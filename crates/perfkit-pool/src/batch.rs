@@ -12,10 +12,6 @@ use bytes::Bytes;
 use crate::error::TaskError;
 use crate::pool::{Outcome, TaskId};
 
-/// What receives finished tasks without an `Outcome` built for each: the id, and the output
-/// or error borrowed from the block.
-pub(crate) type Visitor<'f> = dyn FnMut(TaskId, Result<&[u8], &TaskError>) + 'f;
-
 /// The inputs of a run of tasks: their bytes back to back (under 4 GiB), and where each
 /// ends.
 #[derive(Clone, Debug)]
@@ -148,7 +144,10 @@ impl Block {
     }
 
     /// Calls `f` for up to `max` undelivered tasks, in order; returns how many.
-    pub(crate) fn visit(&mut self, max: usize, f: &mut Visitor<'_>) -> usize {
+    pub(crate) fn visit<F>(&mut self, max: usize, f: &mut F) -> usize
+    where
+        F: FnMut(TaskId, Result<&[u8], &TaskError>) + ?Sized,
+    {
         match self {
             Block::Results {
                 first_id,
@@ -241,7 +240,10 @@ impl Ready {
     }
 
     /// Calls `f` for up to `max` ready tasks; returns how many.
-    pub(crate) fn visit(&mut self, max: usize, f: &mut Visitor<'_>) -> usize {
+    pub(crate) fn visit<F>(&mut self, max: usize, f: &mut F) -> usize
+    where
+        F: FnMut(TaskId, Result<&[u8], &TaskError>) + ?Sized,
+    {
         let mut done = 0;
         while done < max {
             let Some(front) = self.blocks.front_mut() else {

@@ -19,7 +19,6 @@ use bytes::Bytes;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use prometheus::local::LocalHistogram;
 
 use crate::batch::{Block, Chunk, Span};
 use crate::error::{PoolError, TaskError};
@@ -107,8 +106,6 @@ pub(crate) struct Dispatcher {
     /// Finished blocks not yet handed over, what they hold, and their latencies.
     blocks: Vec<Block>,
     latencies: Vec<(u64, u64)>,
-    /// This dispatcher's side of `pool_task_duration_seconds`.
-    duration: LocalHistogram,
     spawn_failures: u32,
 }
 
@@ -124,7 +121,6 @@ impl Dispatcher {
             None
         };
         let now = Instant::now();
-        let duration = shared.metrics.task_duration.local();
         let mut dispatcher = Dispatcher {
             index,
             shared,
@@ -142,7 +138,6 @@ impl Dispatcher {
             last_result_at: now,
             blocks: Vec::new(),
             latencies: Vec::new(),
-            duration,
             spawn_failures: 0,
         };
         dispatcher.spawn()?;
@@ -619,8 +614,7 @@ impl Dispatcher {
     }
 
     fn flush_with(&mut self, tally: &Tally) {
-        self.shared
-            .record_latencies(&self.latencies, &self.duration);
+        self.shared.record_latencies(&self.latencies);
         self.latencies.clear();
         self.shared.finish(&mut self.blocks, tally);
         self.blocks.clear();

@@ -78,7 +78,7 @@ pub use bytes::Bytes;
 pub use dispatch::WORKER_INDEX_ENV;
 pub use error::{PoolError, TaskError};
 pub use frame::{MAX_FRAME, Protocol};
-pub use metrics::{PoolMetrics, ProcessMetrics};
+pub use metrics::{PoolMetrics, ProcessMetrics, TaskDurations};
 pub use naive::run_naive;
 pub use object::{ObjectPool, ObjectPoolStats, Pooled};
 pub use pool::{

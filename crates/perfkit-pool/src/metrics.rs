@@ -1,7 +1,11 @@
 //! Prometheus metrics: the original text's `ProcessMetrics` and the pool's own.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{self, MetricFamily, MetricType};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -66,7 +70,7 @@ pub struct PoolMetrics {
     /// `pool_tasks_total{outcome="ok|error|crashed|timed_out|quarantined|cancelled"}`.
     pub tasks_total: IntCounterVec,
     /// `pool_task_duration_seconds`: from a task's dispatch to a worker until its outcome.
-    pub task_duration: Histogram,
+    pub task_duration: TaskDurations,
     /// `pool_queue_depth`: tasks submitted and not yet sent to a worker.
     pub queue_depth: IntGauge,
     /// `pool_worker_restarts_total{reason="crash|timeout|protocol|recycle"}`.
@@ -95,13 +99,7 @@ impl PoolMetrics {
             Opts::new("pool_tasks_total", "Tasks finished, by outcome"),
             &["outcome"],
         )?;
-        let task_duration = Histogram::with_opts(
-            HistogramOpts::new(
-                "pool_task_duration_seconds",
-                "Time from a task's dispatch to a worker until its outcome",
-            )
-            .buckets(prometheus::exponential_buckets(1e-6, 4.0, 13)?),
-        )?;
+        let task_duration = TaskDurations::new(prometheus::exponential_buckets(1e-6, 4.0, 13)?)?;
         let queue_depth = IntGauge::new(
             "pool_queue_depth",
             "Tasks submitted and not yet sent to a worker",
@@ -158,5 +156,147 @@ impl PoolMetrics {
 impl Default for PoolMetrics {
     fn default() -> Self {
         PoolMetrics::new()
+    }
+}
+
+/// `pool_task_duration_seconds`: a Prometheus histogram that takes many observations of one
+/// value at once. Tasks answered in one block share their latency (dispatch to result), so
+/// the pool records a block with one `observe_n` (three atomic adds) instead of one
+/// observation per task.
+#[derive(Clone, Debug)]
+pub struct TaskDurations {
+    inner: Arc<DurationsInner>,
+}
+
+#[derive(Debug)]
+struct DurationsInner {
+    desc: Desc,
+    /// Upper bounds of the buckets (the `+Inf` bucket is implicit).
+    bounds: Vec<f64>,
+    /// Observations per bucket (not cumulative); one more than `bounds`, for `+Inf`.
+    counts: Vec<AtomicU64>,
+    /// Sum of observations, in nanoseconds.
+    sum_ns: AtomicU64,
+}
+
+impl TaskDurations {
+    fn new(bounds: Vec<f64>) -> prometheus::Result<TaskDurations> {
+        let desc = Desc::new(
+            "pool_task_duration_seconds".to_string(),
+            "Time from a task's dispatch to a worker until its outcome".to_string(),
+            Vec::new(),
+            std::collections::HashMap::new(),
+        )?;
+        let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
+        Ok(TaskDurations {
+            inner: Arc::new(DurationsInner {
+                desc,
+                bounds,
+                counts,
+                sum_ns: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Records `n` observations of `took`.
+    pub fn observe_n(&self, took: Duration, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let secs = took.as_secs_f64();
+        let bucket = self.inner.bounds.partition_point(|&bound| bound < secs);
+        self.inner.counts[bucket].fetch_add(n, Ordering::Relaxed);
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.inner
+            .sum_ns
+            .fetch_add(ns.saturating_mul(n), Ordering::Relaxed);
+    }
+
+    /// Observations so far.
+    #[must_use]
+    pub fn sample_count(&self) -> u64 {
+        self.inner
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+impl Collector for TaskDurations {
+    fn desc(&self) -> Vec<&Desc> {
+        vec![&self.inner.desc]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let inner = &self.inner;
+        let counts: Vec<u64> = inner
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        let mut cumulative = 0u64;
+        let mut buckets = Vec::with_capacity(inner.bounds.len());
+        for (bound, count) in inner.bounds.iter().zip(&counts) {
+            cumulative += count;
+            let mut bucket = proto::Bucket::default();
+            bucket.set_upper_bound(*bound);
+            bucket.set_cumulative_count(cumulative);
+            buckets.push(bucket);
+        }
+        // The count is the sum of the buckets read above, so `+Inf` always equals it.
+        let total: u64 = counts.iter().sum();
+        let mut histogram = proto::Histogram::default();
+        histogram.set_sample_count(total);
+        histogram.set_sample_sum(inner.sum_ns.load(Ordering::Relaxed) as f64 * 1e-9);
+        histogram.set_bucket(buckets);
+        let mut metric = proto::Metric::default();
+        metric.set_histogram(histogram);
+        let mut family = MetricFamily::default();
+        family.set_name(inner.desc.fq_name.clone());
+        family.set_help(inner.desc.help.clone());
+        family.set_field_type(MetricType::HISTOGRAM);
+        family.set_metric(vec![metric]);
+        vec![family]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_durations_count_many_observations_at_once() {
+        let metrics = PoolMetrics::new();
+        let d = &metrics.task_duration;
+        d.observe_n(Duration::from_micros(3), 10); // le 4e-6
+        d.observe_n(Duration::from_micros(100), 5); // le 2.56e-4
+        d.observe_n(Duration::from_secs(100), 1); // only +Inf
+        assert_eq!(d.sample_count(), 16);
+        let text = metrics.render();
+        assert!(
+            text.contains("pool_task_duration_seconds_bucket{le=\"0.000001\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pool_task_duration_seconds_bucket{le=\"0.000004\"} 10"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pool_task_duration_seconds_bucket{le=\"0.000256\"} 15"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pool_task_duration_seconds_bucket{le=\"+Inf\"} 16"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pool_task_duration_seconds_count 16"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE pool_task_duration_seconds histogram"),
+            "{text}"
+        );
     }
 }

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use perfkit_metrics::Histogram;
-use prometheus::local::LocalHistogram;
 
 use crate::batch::{Block, Chunk, Inputs, Meta, Ready};
 use crate::dispatch::Dispatcher;
@@ -391,7 +390,7 @@ impl ProcessPool {
             ready.drain_into(usize::MAX, &mut batch);
             let mut others = Vec::new();
             for outcome in batch {
-                match accept(outcome.id) {
+                match accept.index(outcome.id) {
                     Some(index) => slots[index] = Some(outcome),
                     None => others.push(outcome),
                 }
@@ -419,7 +418,7 @@ impl ProcessPool {
         let packed = pack(inputs, |input| self.check(input))?;
         self.drive(packed, &mut |ready, accept| {
             let mut others = Vec::new();
-            ready.visit(usize::MAX, &mut |id, result| match accept(id) {
+            ready.visit(usize::MAX, &mut |id, result| match accept.index(id) {
                 Some(index) => f(index, result),
                 None => others.push(Outcome {
                     id,
@@ -472,21 +471,9 @@ impl ProcessPool {
             let mut results =
                 self.wait_for_outcomes(want.max(1), index == total || received < index);
             let before = results.ready.tasks;
-            // Outcomes come in runs of consecutive ids: try the range of the last one first.
-            let last = std::cell::Cell::new(0usize);
-            let accept = |id: TaskId| {
-                let hit = |at: usize| {
-                    let (first, n, start) = *ranges.get(at)?;
-                    (id >= first && id - first < n).then(|| start + (id - first) as usize)
-                };
-                if let Some(index) = hit(last.get()) {
-                    return Some(index);
-                }
-                let at = ranges
-                    .partition_point(|&(first, _, _)| first <= id)
-                    .checked_sub(1)?;
-                last.set(at);
-                hit(at)
+            let accept = IdMap {
+                ranges: &ranges,
+                last: std::cell::Cell::new(0),
             };
             let rest = take(&mut results.ready, &accept);
             let taken = before - results.ready.tasks;
@@ -987,22 +974,22 @@ impl Shared {
         *self.stop_at.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records task latencies, `(nanoseconds, tasks)` pairs, into the pool's histogram and
-    /// (through the dispatcher's own local copy, so no allocation per call) the metrics.
-    pub(crate) fn record_latencies(&self, samples: &[(u64, u64)], local: &LocalHistogram) {
+    /// Records task latencies, `(nanoseconds, tasks)` pairs, in the pool's histogram and the
+    /// metrics.
+    pub(crate) fn record_latencies(&self, samples: &[(u64, u64)]) {
         if samples.is_empty() {
             return;
         }
         let mut hist = self.latency.lock().unwrap_or_else(PoisonError::into_inner);
         for &(ns, count) in samples {
             hist.record_n(ns, count);
-            let secs = ns as f64 * 1e-9;
-            for _ in 0..count {
-                local.observe(secs);
-            }
         }
         drop(hist);
-        local.flush();
+        for &(ns, count) in samples {
+            self.metrics
+                .task_duration
+                .observe_n(Duration::from_nanos(ns), count);
+        }
     }
 
     /// Hands finished blocks to the results (one lock); `tally` says what they hold.
@@ -1054,7 +1041,35 @@ impl Shared {
 
 /// What `drive` hands the ready blocks to, with the lookup of a task's input index; it
 /// returns the outcomes that are not the caller's.
-type Taker<'f> = dyn FnMut(&mut Ready, &dyn Fn(TaskId) -> Option<usize>) -> Vec<Outcome> + 'f;
+type Taker<'f> = dyn FnMut(&mut Ready, &IdMap<'_>) -> Vec<Outcome> + 'f;
+
+/// Which of a call's inputs a task is: `(first id, count, index of the first)` per locked
+/// push (another thread may submit in between, so a call's ids need not be one range).
+struct IdMap<'a> {
+    ranges: &'a [(TaskId, u64, usize)],
+    /// The range of the last hit: outcomes come in runs of consecutive ids.
+    last: std::cell::Cell<usize>,
+}
+
+impl IdMap<'_> {
+    /// The input index of task `id`, if it is one of the call's.
+    #[inline]
+    fn index(&self, id: TaskId) -> Option<usize> {
+        let hit = |at: usize| {
+            let (first, n, start) = *self.ranges.get(at)?;
+            (id >= first && id - first < n).then(|| start + (id - first) as usize)
+        };
+        if let Some(index) = hit(self.last.get()) {
+            return Some(index);
+        }
+        let at = self
+            .ranges
+            .partition_point(|&(first, _, _)| first <= id)
+            .checked_sub(1)?;
+        self.last.set(at);
+        hit(at)
+    }
+}
 
 /// How long a receiver waiting for several outcomes sleeps before it looks again.
 const RECHECK: Duration = Duration::from_millis(5);
