@@ -45,6 +45,7 @@ pub enum Protocol {
 
 impl Protocol {
     /// Appends one task to `out`.
+    #[inline]
     pub(crate) fn encode_task(self, input: &[u8], out: &mut Vec<u8>) {
         match self {
             Protocol::Framed => {
@@ -59,6 +60,7 @@ impl Protocol {
     }
 
     /// Why `input` cannot be a task in this protocol, if it cannot.
+    #[inline]
     pub(crate) fn check_task(self, input: &[u8]) -> Option<String> {
         if input.len() > MAX_FRAME {
             return Some(format!(

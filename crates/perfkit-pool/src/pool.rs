@@ -621,6 +621,7 @@ impl ProcessPool {
         shut_down(&self.shared, &mut self.dispatchers, grace);
     }
 
+    #[inline]
     fn check(&self, input: &[u8]) -> Result<(), PoolError> {
         match self.shared.config.protocol.check_task(input) {
             Some(reason) => Err(PoolError::InvalidTask(reason)),
@@ -801,6 +802,10 @@ where
         // 1 GiB, so it always fits in an empty one).
         if !ends.is_empty() && data.len() + input.len() > u32::MAX as usize {
             seal(&mut data, &mut ends);
+        }
+        if ends.is_empty() {
+            // Room for a chunk of inputs of this size at once, instead of doubling up to it.
+            data.reserve(input.len().saturating_mul(PACK_CHUNK).min(1 << 20));
         }
         data.extend_from_slice(input);
         ends.push(data.len() as u32);
