@@ -107,6 +107,8 @@ pub(crate) struct Dispatcher {
     blocks: Vec<Block>,
     latencies: Vec<(u64, u64)>,
     spawn_failures: u32,
+    /// The CPU this slot's dispatcher and worker are pinned to (`pin_workers`).
+    cpu: Option<usize>,
 }
 
 impl Dispatcher {
@@ -139,7 +141,11 @@ impl Dispatcher {
             blocks: Vec::new(),
             latencies: Vec::new(),
             spawn_failures: 0,
+            cpu: None,
         };
+        if dispatcher.shared.config.pin {
+            dispatcher.cpu = pin_cpu(index);
+        }
         dispatcher.spawn()?;
         Ok(dispatcher)
     }
@@ -156,6 +162,10 @@ impl Dispatcher {
             )),
             None,
         );
+        if let Some(cpu) = self.cpu {
+            // Best effort: a refusal leaves the thread where the scheduler puts it.
+            let _ = pin(nix::unistd::Pid::from_raw(0), cpu);
+        }
         loop {
             let stop_at = self.shared.stop_at();
             if stop_at.is_some_and(|at| Instant::now() >= at) {
@@ -231,7 +241,9 @@ impl Dispatcher {
         }
     }
 
-    fn spawn(&mut self) -> Result<(), PoolError> {
+    /// The worker's command: the user's, with the pool's pipes, environment and (framed
+    /// protocol) progress page as descriptor 3.
+    fn command(&self) -> Command {
         let config = &self.shared.config;
         let mut cmd = Command::new(&config.program);
         cmd.args(&config.args);
@@ -270,6 +282,12 @@ impl Dispatcher {
                 });
             }
         }
+        cmd
+    }
+
+    fn spawn(&mut self) -> Result<(), PoolError> {
+        let mut cmd = self.command();
+        let config = &self.shared.config;
         if let Some(progress) = &self.progress {
             progress.reset();
         }
@@ -281,6 +299,12 @@ impl Dispatcher {
         self.shared.metrics.process.record_spawn(started.elapsed());
         self.shared.counters.spawned.fetch_add(1, Ordering::Relaxed);
         let pid = child.id();
+        if let Some(cpu) = self.cpu {
+            let _ = pin(
+                nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or(0)),
+                cpu,
+            );
+        }
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             let _ = child.kill();
             let _ = child.wait();
@@ -814,6 +838,23 @@ impl Drop for Dispatcher {
             self.shared.metrics.process.record_exit();
         }
     }
+}
+
+/// The CPU for slot `index`: the `index`-th (modulo their number) of the CPUs this process
+/// may run on, or `None` if they cannot be read.
+fn pin_cpu(index: usize) -> Option<usize> {
+    let allowed = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok()?;
+    let cpus: Vec<usize> = (0..nix::sched::CpuSet::count())
+        .filter(|&cpu| allowed.is_set(cpu).unwrap_or(false))
+        .collect();
+    cpus.get(index % cpus.len().max(1)).copied()
+}
+
+/// Restricts thread or process `pid` (0: the calling thread) to `cpu`.
+fn pin(pid: nix::unistd::Pid, cpu: usize) -> nix::Result<()> {
+    let mut set = nix::sched::CpuSet::new();
+    set.set(cpu)?;
+    nix::sched::sched_setaffinity(pid, &set)
 }
 
 /// Waits up to `grace` for the worker to exit, then kills it; always reaps it.

@@ -497,3 +497,32 @@ fn recv_each_and_ordered_blocks() {
     }
     assert_eq!(ids, (0..600).collect::<Vec<_>>(), "in submission order");
 }
+
+#[test]
+fn pinned_workers_run_on_one_cpu_each() {
+    let pool = ProcessPool::builder(&worker())
+        .workers(2)
+        .max_batch(1)
+        .pin_workers(true)
+        .build()
+        .expect("pool");
+    let outcomes = pool.run(vec!["!cpus"; 20]).expect("run");
+    let allowed: HashSet<String> = outcomes.iter().map(ok_text).collect();
+    for cpus in &allowed {
+        assert!(
+            cpus.parse::<usize>().is_ok(),
+            "a pinned worker may run on one CPU, not {cpus:?}"
+        );
+    }
+    let unpinned = ProcessPool::builder(&worker())
+        .workers(1)
+        .build()
+        .expect("pool");
+    let everything = ok_text(&unpinned.run(["!cpus"]).expect("run")[0]);
+    if std::thread::available_parallelism().map_or(1, std::num::NonZero::get) > 1 {
+        assert!(
+            everything.parse::<usize>().is_err(),
+            "unpinned: {everything}"
+        );
+    }
+}

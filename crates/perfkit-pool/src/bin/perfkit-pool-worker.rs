@@ -19,6 +19,7 @@
 //! | `!panic` | panics (reported as the task's error) |
 //! | `!stderr TEXT` | writes TEXT to standard error, answers `ok` |
 //! | `!print` | `println!`s (which `serve` sends to standard error), answers `ok` |
+//! | `!cpus` | answers the CPUs it may run on (`Cpus_allowed_list` of `/proc/self/status`) |
 
 use std::time::Duration;
 
@@ -102,6 +103,15 @@ fn misbehave(command: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
         "print" => {
             println!("a stray print that must not reach the pool");
             out.extend_from_slice(b"ok");
+            Ok(())
+        }
+        "cpus" => {
+            let status = std::fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())?;
+            let cpus = status
+                .lines()
+                .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+                .ok_or("no Cpus_allowed_list in /proc/self/status")?;
+            out.extend_from_slice(cpus.trim().as_bytes());
             Ok(())
         }
         other => Err(format!("unknown command !{other}")),
