@@ -4,7 +4,8 @@
 //! `naive_spawn` (the original text: a new `echo` process per task, the task as its argument),
 //! `perfkit_unbatched` (a `ProcessPool` sending one task per round trip), `perfkit_batched`
 //! (binary frames, batches of 1,024, a `perfkit_pool::worker` echo worker), `perfkit_lines`
-//! (line mode, batches of 1,024, `cat` as the worker). Pools are started once per contender;
+//! (line mode, batches of 1,024, `cat` as the worker). Pools are started once per contender,
+//! with `pin_workers(true)` (the benchmark has the machine to itself);
 //! each iteration runs a fixed number of tasks through `ProcessPool::map_each` (every result
 //! checked).
 //!
@@ -57,6 +58,7 @@ fn tiny_tasks(c: &mut Criterion) {
             .workers(2)
             .max_batch(batch)
             .protocol(protocol)
+            .pin_workers(true)
             .build()
             .expect("pool");
         group.throughput(Throughput::Elements(tasks as u64));

@@ -200,6 +200,11 @@ pub(crate) struct PoolArgs {
     #[arg(long, value_name = "N")]
     pub(crate) max_tasks_per_worker: Option<u64>,
 
+    /// Pin each worker and its dispatcher thread to one CPU (faster when the pool has the
+    /// machine to itself; leave off when other work competes for the CPUs).
+    #[arg(long)]
+    pub(crate) pin: bool,
+
     /// Most tasks read ahead of the workers (backpressure on standard input).
     #[arg(long, value_name = "N", default_value_t = 65_536)]
     pub(crate) queue: usize,

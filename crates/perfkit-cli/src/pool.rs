@@ -43,7 +43,8 @@ pub(crate) fn run(args: &PoolArgs) -> Result<bool> {
         .ordered(args.ordered)
         .protocol(protocol)
         .retries(args.retries)
-        .quarantine_after(args.quarantine_after);
+        .quarantine_after(args.quarantine_after)
+        .pin_workers(args.pin);
     if let Some(n) = args.workers {
         builder = builder.workers(n);
     }
