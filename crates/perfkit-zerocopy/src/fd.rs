@@ -95,6 +95,12 @@ pub fn inspect(fd: impl AsFd) -> Result<FdInfo> {
     })?;
     let flags = OFlag::from_bits_truncate(flags);
     let kind = kind_of(stat.st_mode);
+    let (family, local_peer) = if kind == FdKind::Socket {
+        let (family, local_peer) = socket_of(fd);
+        (Some(family), local_peer)
+    } else {
+        (None, false)
+    };
     Ok(FdInfo {
         kind,
         dev: stat.st_dev,
@@ -106,8 +112,8 @@ pub fn inspect(fd: impl AsFd) -> Result<FdInfo> {
         },
         nonblocking: flags.contains(OFlag::O_NONBLOCK),
         append: flags.contains(OFlag::O_APPEND),
-        family: (kind == FdKind::Socket).then(|| family_of(fd)),
-        local_peer: kind == FdKind::Socket && peer_is_local(fd),
+        family,
+        local_peer,
     })
 }
 
@@ -125,26 +131,24 @@ pub enum SocketFamily {
     Other,
 }
 
-fn family_of(fd: BorrowedFd<'_>) -> SocketFamily {
-    match getsockname::<SockaddrStorage>(fd.as_raw_fd()).map(|a| a.family()) {
-        Ok(Some(AddressFamily::Unix)) => SocketFamily::Unix,
-        Ok(Some(AddressFamily::Inet)) => SocketFamily::Ipv4,
-        Ok(Some(AddressFamily::Inet6)) => SocketFamily::Ipv6,
-        _ => SocketFamily::Other,
-    }
-}
-
-/// Whether the socket `fd`'s peer is on this host (see [`FdInfo::local_peer`]).
-fn peer_is_local(fd: BorrowedFd<'_>) -> bool {
+/// A socket's address family, and whether its peer is on this host (see
+/// [`FdInfo::local_peer`]): one `getsockname` and one `getpeername`.
+fn socket_of(fd: BorrowedFd<'_>) -> (SocketFamily, bool) {
     let raw = fd.as_raw_fd();
-    let (Ok(ours), Ok(theirs)) = (
-        getsockname::<SockaddrStorage>(raw),
-        getpeername::<SockaddrStorage>(raw),
-    ) else {
-        return false;
+    let Ok(ours) = getsockname::<SockaddrStorage>(raw) else {
+        return (SocketFamily::Other, false);
+    };
+    let family = match ours.family() {
+        Some(AddressFamily::Unix) => SocketFamily::Unix,
+        Some(AddressFamily::Inet) => SocketFamily::Ipv4,
+        Some(AddressFamily::Inet6) => SocketFamily::Ipv6,
+        _ => SocketFamily::Other,
+    };
+    let Ok(theirs) = getpeername::<SockaddrStorage>(raw) else {
+        return (family, false);
     };
     if theirs.as_unix_addr().is_some() || ours.as_unix_addr().is_some() {
-        return true;
+        return (family, true);
     }
     let ip = |addr: &SockaddrStorage| -> Option<IpAddr> {
         addr.as_sockaddr_in()
@@ -155,10 +159,11 @@ fn peer_is_local(fd: BorrowedFd<'_>) -> bool {
                 v4 @ IpAddr::V4(_) => v4,
             })
     };
-    match (ip(&ours), ip(&theirs)) {
+    let local = match (ip(&ours), ip(&theirs)) {
         (Some(ours), Some(theirs)) => theirs.is_loopback() || theirs == ours,
         _ => false,
-    }
+    };
+    (family, local)
 }
 
 fn kind_of(mode: libc::mode_t) -> FdKind {
