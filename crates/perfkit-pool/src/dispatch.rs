@@ -245,17 +245,7 @@ impl Dispatcher {
     /// protocol) progress page as descriptor 3.
     fn command(&self) -> Command {
         let config = &self.shared.config;
-        let mut cmd = Command::new(&config.program);
-        cmd.args(&config.args);
-        for (key, value) in &config.envs {
-            match value {
-                Some(value) => cmd.env(key, value),
-                None => cmd.env_remove(key),
-            };
-        }
-        if let Some(dir) = &config.current_dir {
-            cmd.current_dir(dir);
-        }
+        let mut cmd = config.worker.command();
         cmd.env(WORKER_INDEX_ENV, self.index.to_string());
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
         cmd.stderr(match config.stderr {
@@ -293,7 +283,7 @@ impl Dispatcher {
         }
         let started = Instant::now();
         let mut child = cmd.spawn().map_err(|source| PoolError::Spawn {
-            program: config.program.to_string_lossy().into_owned(),
+            program: config.worker.program.to_string_lossy().into_owned(),
             source,
         })?;
         self.shared.metrics.process.record_spawn(started.elapsed());
@@ -876,7 +866,7 @@ fn reap(worker: &mut Worker, grace: Duration) -> Option<ExitStatus> {
 }
 
 /// `exit code 3`, `killed by signal 11 (SIGSEGV)`.
-fn describe(status: Option<ExitStatus>) -> String {
+pub(crate) fn describe(status: Option<ExitStatus>) -> String {
     match status {
         None => "exit status unknown".to_string(),
         Some(status) => match (status.code(), status.signal()) {

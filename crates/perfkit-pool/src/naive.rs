@@ -4,13 +4,13 @@
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 
 use bytes::Bytes;
 
+use crate::dispatch::describe;
 use crate::error::{PoolError, TaskError};
-use crate::pool::Outcome;
+use crate::pool::{CommandSpec, Outcome};
 
 /// Runs `command` once per input, with the input as an extra last argument, one after another.
 /// A non-zero exit or a signal is that task's [`TaskError::Crashed`]; the output is the
@@ -24,19 +24,10 @@ where
     I: IntoIterator,
     I::Item: AsRef<[u8]>,
 {
+    let spec = CommandSpec::of(command);
     let mut outcomes = Vec::new();
     for (id, input) in inputs.into_iter().enumerate() {
-        let mut cmd = Command::new(command.get_program());
-        cmd.args(command.get_args());
-        for (key, value) in command.get_envs() {
-            match value {
-                Some(value) => cmd.env(key, value),
-                None => cmd.env_remove(key),
-            };
-        }
-        if let Some(dir) = command.get_current_dir() {
-            cmd.current_dir(dir);
-        }
+        let mut cmd = spec.command();
         cmd.arg(OsStr::from_bytes(input.as_ref()))
             .stdin(Stdio::null())
             .stderr(Stdio::inherit());
@@ -64,11 +55,7 @@ where
         } else {
             Err(TaskError::Crashed {
                 pid: 0,
-                status: match (output.status.code(), output.status.signal()) {
-                    (Some(code), _) => format!("exit code {code}"),
-                    (None, Some(signal)) => format!("killed by signal {signal}"),
-                    _ => output.status.to_string(),
-                },
+                status: describe(Some(output.status)),
             })
         };
         outcomes.push(Outcome {

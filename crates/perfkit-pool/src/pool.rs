@@ -52,10 +52,7 @@ pub const CAPTURED_LINES: usize = 1000;
 /// How a [`ProcessPool`] runs. Build one with [`ProcessPool::builder`].
 #[derive(Clone, Debug)]
 pub struct PoolConfig {
-    pub(crate) program: OsString,
-    pub(crate) args: Vec<OsString>,
-    pub(crate) envs: Vec<(OsString, Option<OsString>)>,
-    pub(crate) current_dir: Option<PathBuf>,
+    pub(crate) worker: CommandSpec,
     pub(crate) workers: usize,
     pub(crate) max_batch: usize,
     pub(crate) queue_capacity: usize,
@@ -68,6 +65,46 @@ pub struct PoolConfig {
     pub(crate) stderr: StderrMode,
     pub(crate) pipe_size: usize,
     pub(crate) pin: bool,
+}
+
+/// What a `Command` runs (program, arguments, environment changes, directory), kept so that
+/// a fresh `Command` can be made for every process: `Command` itself cannot be cloned.
+#[derive(Clone, Debug)]
+pub(crate) struct CommandSpec {
+    pub(crate) program: OsString,
+    args: Vec<OsString>,
+    envs: Vec<(OsString, Option<OsString>)>,
+    current_dir: Option<PathBuf>,
+}
+
+impl CommandSpec {
+    pub(crate) fn of(command: &Command) -> CommandSpec {
+        CommandSpec {
+            program: command.get_program().to_os_string(),
+            args: command.get_args().map(OsStr::to_os_string).collect(),
+            envs: command
+                .get_envs()
+                .map(|(k, v)| (k.to_os_string(), v.map(OsStr::to_os_string)))
+                .collect(),
+            current_dir: command.get_current_dir().map(Path::to_path_buf),
+        }
+    }
+
+    /// A new `Command` for it (stdio left to the caller).
+    pub(crate) fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args);
+        for (key, value) in &self.envs {
+            match value {
+                Some(value) => cmd.env(key, value),
+                None => cmd.env_remove(key),
+            };
+        }
+        if let Some(dir) = &self.current_dir {
+            cmd.current_dir(dir);
+        }
+        cmd
+    }
 }
 
 /// Builds a [`ProcessPool`].
@@ -294,13 +331,7 @@ impl ProcessPool {
         let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         PoolBuilder {
             config: PoolConfig {
-                program: command.get_program().to_os_string(),
-                args: command.get_args().map(OsStr::to_os_string).collect(),
-                envs: command
-                    .get_envs()
-                    .map(|(k, v)| (k.to_os_string(), v.map(OsStr::to_os_string)))
-                    .collect(),
-                current_dir: command.get_current_dir().map(Path::to_path_buf),
+                worker: CommandSpec::of(command),
                 workers,
                 max_batch: 1024,
                 queue_capacity: 65_536,
