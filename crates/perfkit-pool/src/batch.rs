@@ -244,28 +244,23 @@ impl Ready {
     where
         F: FnMut(TaskId, Result<&[u8], &TaskError>) + ?Sized,
     {
-        let mut done = 0;
-        while done < max {
-            let Some(front) = self.blocks.front_mut() else {
-                break;
-            };
-            done += front.visit(max - done, f);
-            if front.len() == 0 {
-                self.blocks.pop_front();
-            }
-        }
-        self.tasks -= done;
-        done
+        self.consume(max, |block, n| block.visit(n, f))
     }
 
     /// Moves up to `max` ready tasks into `out`; returns how many.
     pub(crate) fn drain_into(&mut self, max: usize, out: &mut Vec<Outcome>) -> usize {
+        self.consume(max, |block, n| block.drain_into(n, out))
+    }
+
+    /// Takes up to `max` tasks from the front blocks with `take(block, at_most)`, dropping
+    /// blocks it empties.
+    fn consume(&mut self, max: usize, mut take: impl FnMut(&mut Block, usize) -> usize) -> usize {
         let mut done = 0;
         while done < max {
             let Some(front) = self.blocks.front_mut() else {
                 break;
             };
-            done += front.drain_into(max - done, out);
+            done += take(front, max - done);
             if front.len() == 0 {
                 self.blocks.pop_front();
             }
