@@ -574,21 +574,19 @@ impl Dispatcher {
             let data = Bytes::copy_from_slice(&self.rbuf[..pos]);
             self.rbuf.drain(..pos);
             let now = Instant::now();
-            let mut spans = spans.into_iter().peekable();
-            let mut tally = Tally::default();
-            while spans.peek().is_some() {
+            let mut rest = spans;
+            while !rest.is_empty() {
                 let Some(front) = self.inflight.front_mut() else {
                     break;
                 };
-                let n = (front.chunk.len() - front.done).min(spans.len());
-                let block_spans: Vec<Span> = spans.by_ref().take(n).collect();
-                for span in &block_spans {
-                    if span.ok {
-                        tally.ok += 1;
-                    } else {
-                        tally.failed[2] += 1;
-                    }
-                }
+                let n = (front.chunk.len() - front.done).min(rest.len());
+                // Usually one block takes the whole read: hand it the vector as it is.
+                let block_spans = if n == rest.len() {
+                    std::mem::take(&mut rest)
+                } else {
+                    let tail = rest.split_off(n);
+                    std::mem::replace(&mut rest, tail)
+                };
                 let ns = u64::try_from((now - front.at).as_nanos()).unwrap_or(u64::MAX);
                 self.latencies.push((ns, n as u64));
                 self.blocks.push(Block::Results {
@@ -605,7 +603,7 @@ impl Dispatcher {
                 }
             }
             self.last_result_at = now;
-            self.flush_with(&tally);
+            self.flush_blocks();
         }
         match garbage {
             Some(reason) => Err(Failure::Protocol(reason)),
@@ -621,16 +619,12 @@ impl Dispatcher {
         })));
     }
 
-    /// Hands over the blocks built since the last flush.
+    /// Hands over the blocks built since the last flush, with their latencies.
     fn flush_blocks(&mut self) {
         let tally = Tally::of(&self.blocks);
-        self.flush_with(&tally);
-    }
-
-    fn flush_with(&mut self, tally: &Tally) {
         self.shared.record_latencies(&self.latencies);
         self.latencies.clear();
-        self.shared.finish(&mut self.blocks, tally);
+        self.shared.finish(&mut self.blocks, &tally);
         self.blocks.clear();
     }
 

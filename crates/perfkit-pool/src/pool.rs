@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use perfkit_metrics::Histogram;
+use prometheus::IntCounter;
 
 use crate::batch::{Block, Chunk, Inputs, Meta, Ready};
 use crate::dispatch::Dispatcher;
@@ -249,13 +250,15 @@ impl PoolBuilder {
         if config.timeout.is_some_and(|t| t.is_zero()) {
             return Err(PoolError::Config("a timeout must be longer than 0".into()));
         }
+        let metrics = self.metrics.unwrap_or_default();
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             tasks_ready: Condvar::new(),
             space: Condvar::new(),
             results: Mutex::new(Results::default()),
             outcome_ready: Condvar::new(),
-            metrics: self.metrics.unwrap_or_default(),
+            outcome_counters: OutcomeCounters::of(&metrics),
+            metrics,
             latency: Mutex::new(Histogram::new()),
             counters: Counters::default(),
             stop_at: Mutex::new(None),
@@ -1002,6 +1005,8 @@ pub(crate) struct Shared {
     pub(crate) results: Mutex<Results>,
     pub(crate) outcome_ready: Condvar,
     pub(crate) metrics: PoolMetrics,
+    /// `pool_tasks_total` per outcome, looked up once (not per block of results).
+    outcome_counters: OutcomeCounters,
     pub(crate) latency: Mutex<Histogram>,
     pub(crate) counters: Counters,
     /// When the dispatchers must stop (set by shutdown).
@@ -1053,13 +1058,13 @@ impl Shared {
             .fetch_add(tally.ok + failed, Ordering::Relaxed);
         self.counters.ok.fetch_add(tally.ok, Ordering::Relaxed);
         self.counters.failed.fetch_add(failed, Ordering::Relaxed);
-        let m = &self.metrics;
+        let counters = &self.outcome_counters;
         if tally.ok > 0 {
-            m.tasks_total.with_label_values(&["ok"]).inc_by(tally.ok);
+            counters.ok.inc_by(tally.ok);
         }
-        for (i, &count) in tally.failed.iter().enumerate() {
+        for (counter, &count) in counters.failed.iter().zip(&tally.failed) {
             if count > 0 {
-                m.tasks_total.with_label_values(&[LABELS[i]]).inc_by(count);
+                counter.inc_by(count);
             }
         }
         let mut results = self.lock_results();
@@ -1129,6 +1134,23 @@ pub(crate) fn depth(len: usize) -> i64 {
 }
 
 const LABELS: [&str; 5] = ["crashed", "timed_out", "error", "quarantined", "cancelled"];
+
+/// The `pool_tasks_total` counters: `ok`, and each failure in [`LABELS`] order.
+#[derive(Debug)]
+struct OutcomeCounters {
+    ok: IntCounter,
+    failed: [IntCounter; 5],
+}
+
+impl OutcomeCounters {
+    fn of(metrics: &PoolMetrics) -> OutcomeCounters {
+        let counter = |label: &str| metrics.tasks_total.with_label_values(&[label]);
+        OutcomeCounters {
+            ok: counter("ok"),
+            failed: LABELS.map(counter),
+        }
+    }
+}
 
 fn label_index(e: &TaskError) -> usize {
     match e {
