@@ -150,7 +150,7 @@ fn decode_framed(buf: &[u8]) -> Decoded {
     }
 }
 
-/// Writes a result header for `len` payload bytes at `out[at..at + 8]`.
+/// The result header for `len` payload bytes.
 pub(crate) fn result_header(ok: bool, len: usize) -> [u8; RESULT_HEADER] {
     let mut header = [0u8; RESULT_HEADER];
     header[0] = RESULT_MAGIC;
