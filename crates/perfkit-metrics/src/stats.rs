@@ -1,6 +1,9 @@
-//! Small statistics helpers: bootstrap confidence intervals of ratios.
+//! Small statistics helpers: nearest-rank quantiles of samples and bootstrap confidence
+//! intervals of ratios.
 
 use serde::{Deserialize, Serialize};
+
+use crate::histogram::rank;
 
 /// A point estimate with a two-sided confidence interval.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,6 +50,24 @@ impl Statistic {
     }
 }
 
+/// The nearest-rank `q`-quantile of an ascending slice: the value of rank `max(1, ceil(q·n))`,
+/// the same definition as [`crate::Summary`]. `None` for an empty slice or `q` outside `[0, 1]`.
+///
+/// ```
+/// use perfkit_metrics::stats::quantile_sorted;
+///
+/// let v: Vec<f64> = (1..=100).map(f64::from).collect();
+/// assert_eq!(quantile_sorted(&v, 0.99), Some(99.0));
+/// assert_eq!(quantile_sorted(&v, 0.0), Some(1.0));
+/// ```
+#[must_use]
+pub fn quantile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() || !(0.0..=1.0).contains(&q) {
+        return None;
+    }
+    Some(sorted[(rank(q, sorted.len() as u64) - 1) as usize])
+}
+
 /// Percentile-bootstrap confidence interval of `statistic(numerator) / statistic(denominator)`.
 ///
 /// Each resample draws both samples with replacement (independently) and computes the ratio;
@@ -72,6 +93,40 @@ pub fn bootstrap_ratio(
     resamples: usize,
     seed: u64,
 ) -> Option<Interval> {
+    bootstrap_ratio_with(
+        numerator,
+        denominator,
+        |values| statistic.compute(values),
+        confidence,
+        resamples,
+        seed,
+    )
+}
+
+/// [`bootstrap_ratio`] for any statistic: `statistic` receives a resample it may reorder (e.g.
+/// sort) and returns its value.
+///
+/// ```
+/// use perfkit_metrics::stats::{bootstrap_ratio_with, quantile_sorted};
+///
+/// let p90 = |v: &mut [f64]| {
+///     v.sort_unstable_by(f64::total_cmp);
+///     quantile_sorted(v, 0.9).unwrap_or(f64::NAN)
+/// };
+/// let before: Vec<f64> = (1..=50).map(f64::from).collect();
+/// let after: Vec<f64> = before.iter().map(|v| v * 1.5).collect();
+/// let r = bootstrap_ratio_with(&after, &before, p90, 0.95, 500, 1).unwrap();
+/// assert_eq!(r.estimate, 1.5);
+/// ```
+#[must_use]
+pub fn bootstrap_ratio_with(
+    numerator: &[f64],
+    denominator: &[f64],
+    mut statistic: impl FnMut(&mut [f64]) -> f64,
+    confidence: f64,
+    resamples: usize,
+    seed: u64,
+) -> Option<Interval> {
     if numerator.is_empty()
         || denominator.is_empty()
         || !numerator.iter().chain(denominator).all(|v| v.is_finite())
@@ -79,9 +134,9 @@ pub fn bootstrap_ratio(
     {
         return None;
     }
-    let estimate = statistic.compute(&mut numerator.to_vec()) / {
-        let d = statistic.compute(&mut denominator.to_vec());
-        if d <= 0.0 {
+    let estimate = statistic(&mut numerator.to_vec()) / {
+        let d = statistic(&mut denominator.to_vec());
+        if d.is_nan() || d <= 0.0 {
             return None;
         }
         d
@@ -97,12 +152,15 @@ pub fn bootstrap_ratio(
         for x in &mut b {
             *x = denominator[rng.usize(..denominator.len())];
         }
-        let d = statistic.compute(&mut b);
+        let d = statistic(&mut b);
         if d > 0.0 {
-            ratios.push(statistic.compute(&mut a) / d);
+            let r = statistic(&mut a) / d;
+            if r.is_finite() {
+                ratios.push(r);
+            }
         }
     }
-    if ratios.is_empty() {
+    if ratios.is_empty() || !estimate.is_finite() {
         return None;
     }
     ratios.sort_unstable_by(f64::total_cmp);
