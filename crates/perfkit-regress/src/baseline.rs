@@ -1,0 +1,364 @@
+//! The baseline file: what was measured, where, and the raw samples to test against.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use perfkit_metrics::Histogram;
+use perfkit_metrics::stats::quantile_sorted;
+use serde::{Deserialize, Serialize};
+
+use crate::RegressError;
+use crate::environment::Environment;
+
+/// Version of the baseline format this crate writes and the newest it reads.
+pub const BASELINE_SCHEMA_VERSION: u32 = 1;
+
+/// Most raw samples kept per benchmark. Beyond it an evenly spaced subset is kept (the
+/// statistical tests lose nothing measurable at this size), while the summary and the histogram
+/// still describe every sample and `samples_total` says how many there were.
+pub const MAX_SAMPLES: usize = 10_000;
+
+/// A saved set of benchmark results: the reference a later run is checked against.
+///
+/// Serialised as JSON (`docs/formats.md`, "Baseline"); [`Baseline::load`] rejects a corrupt,
+/// truncated or newer-schema file with an error that says which.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// Format version, [`BASELINE_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Version of the perfkit that wrote the file.
+    pub perfkit_version: String,
+    /// When the results were measured (for imports: the bench report's time, or the time the
+    /// other tool wrote its files), in seconds since the Unix epoch.
+    pub created_unix_s: u64,
+    /// Where the results came from.
+    pub source: Source,
+    /// The machine and code that produced the results (as seen when the file was written).
+    pub environment: Environment,
+    /// One entry per benchmark, names unique.
+    pub benchmarks: Vec<Benchmark>,
+}
+
+/// Where a baseline's results came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// The kind of input.
+    pub kind: SourceKind,
+    /// The file or directory read, as given.
+    pub path: Option<String>,
+    /// For criterion: which of its saved baselines (`new`, `base`, or a `--save-baseline` name).
+    pub criterion_baseline: Option<String>,
+}
+
+/// The kinds of input a baseline can be made from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// `perfkit bench --json` / `--export-json`.
+    PerfkitBench,
+    /// A criterion results directory (`target/criterion`).
+    Criterion,
+    /// `hyperfine --export-json`.
+    Hyperfine,
+}
+
+impl std::fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SourceKind::PerfkitBench => "perfkit bench",
+            SourceKind::Criterion => "criterion",
+            SourceKind::Hyperfine => "hyperfine",
+        })
+    }
+}
+
+/// What one iteration of a benchmark processes, for throughput in elements or bytes per second.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Work {
+    /// Elements (items, requests, ...) per iteration.
+    Elements(f64),
+    /// Bytes per iteration.
+    Bytes(f64),
+}
+
+/// Exact statistics of a benchmark's time per iteration, in nanoseconds (fractions allowed:
+/// criterion measures sub-nanosecond iterations).
+///
+/// Percentiles use the nearest-rank definition of [`perfkit_metrics::Summary`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimeSummary {
+    /// Number of samples.
+    pub count: u64,
+    /// Arithmetic mean.
+    pub mean: f64,
+    /// Sample standard deviation (0 for one sample).
+    pub stddev: f64,
+    /// Smallest sample.
+    pub min: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Largest sample.
+    pub max: f64,
+}
+
+impl TimeSummary {
+    /// Summarises samples exactly. `None` when there are none.
+    #[must_use]
+    pub fn of(samples: &[f64]) -> Option<Self> {
+        let mut sorted = samples.to_vec();
+        sorted.sort_unstable_by(f64::total_cmp);
+        let n = sorted.len();
+        let mean = sorted.iter().sum::<f64>() / n as f64;
+        let stddev = if n < 2 {
+            0.0
+        } else {
+            (sorted.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+        };
+        Some(Self {
+            count: n as u64,
+            mean,
+            stddev,
+            min: *sorted.first()?,
+            p50: quantile_sorted(&sorted, 0.5)?,
+            p90: quantile_sorted(&sorted, 0.9)?,
+            p99: quantile_sorted(&sorted, 0.99)?,
+            p999: quantile_sorted(&sorted, 0.999)?,
+            max: *sorted.last()?,
+        })
+    }
+}
+
+/// One benchmark's results.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Benchmark {
+    /// Name, unique within the baseline (the command for perfkit bench and hyperfine, the full
+    /// id such as `group/function/param` for criterion).
+    pub name: String,
+    /// Statistics of every sample's time per iteration.
+    pub summary: TimeSummary,
+    /// Number of samples measured; `samples_ns` holds at most [`MAX_SAMPLES`] of them.
+    pub samples_total: u64,
+    /// Raw samples of time per iteration in nanoseconds, in the order measured (an evenly
+    /// spaced subset when there were more than [`MAX_SAMPLES`]).
+    pub samples_ns: Vec<f64>,
+    /// Every sample's time per iteration in **picoseconds** (criterion's iterations can be
+    /// shorter than a nanosecond), 3 significant digits.
+    pub histogram_ps: Histogram,
+    /// Work per iteration, when the source declares it (criterion's `Throughput`).
+    pub work: Option<Work>,
+    /// Peak resident set size of each run in bytes, when measured (perfkit bench); empty
+    /// otherwise. Capped like `samples_ns`.
+    pub rss_bytes: Vec<u64>,
+}
+
+impl Benchmark {
+    /// Builds a benchmark from its samples of time per iteration (nanoseconds). Errors when
+    /// there are none or one is negative or not finite.
+    pub fn from_samples(
+        name: impl Into<String>,
+        samples_ns: Vec<f64>,
+        work: Option<Work>,
+        rss_bytes: Vec<u64>,
+    ) -> Result<Self, RegressError> {
+        let name = name.into();
+        if let Some(bad) = samples_ns.iter().find(|v| !v.is_finite() || **v < 0.0) {
+            return Err(RegressError::invalid(
+                &name,
+                format!("sample {bad} is not a time (negative or not finite)"),
+            ));
+        }
+        let summary = TimeSummary::of(&samples_ns)
+            .ok_or_else(|| RegressError::invalid(&name, "no samples".to_string()))?;
+        let mut histogram_ps = Histogram::new();
+        for v in &samples_ns {
+            histogram_ps.record((v * 1000.0).round() as u64);
+        }
+        Ok(Self {
+            name,
+            summary,
+            samples_total: samples_ns.len() as u64,
+            samples_ns: cap(samples_ns),
+            histogram_ps,
+            work,
+            rss_bytes: cap(rss_bytes),
+        })
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.samples_ns.is_empty() {
+            return Err("no samples".into());
+        }
+        if self.samples_ns.len() > MAX_SAMPLES {
+            return Err(format!(
+                "{} samples, more than the {MAX_SAMPLES} a baseline keeps",
+                self.samples_ns.len()
+            ));
+        }
+        if (self.samples_ns.len() as u64) > self.samples_total
+            || self.summary.count != self.samples_total
+        {
+            return Err(format!(
+                "samples_total {} disagrees with {} samples and a summary of {}",
+                self.samples_total,
+                self.samples_ns.len(),
+                self.summary.count
+            ));
+        }
+        if let Some(bad) = self.samples_ns.iter().find(|v| !v.is_finite() || **v < 0.0) {
+            return Err(format!("sample {bad} is negative or not finite"));
+        }
+        let s = &self.summary;
+        let ordered = [s.min, s.p50, s.p90, s.p99, s.p999, s.max]
+            .windows(2)
+            .all(|w| w[0] <= w[1]);
+        if !ordered || !s.mean.is_finite() || !s.stddev.is_finite() {
+            return Err("summary is inconsistent (percentiles out of order)".into());
+        }
+        match self.work {
+            Some(Work::Elements(w) | Work::Bytes(w)) if !(w.is_finite() && w > 0.0) => {
+                Err(format!("work per iteration {w} is not a positive number"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// At most [`MAX_SAMPLES`] values, evenly spaced over the run so drift stays represented.
+fn cap<T: Copy>(values: Vec<T>) -> Vec<T> {
+    if values.len() <= MAX_SAMPLES {
+        return values;
+    }
+    let step = values.len() as f64 / MAX_SAMPLES as f64;
+    (0..MAX_SAMPLES)
+        .map(|i| values[((i as f64 * step) as usize).min(values.len() - 1)])
+        .collect()
+}
+
+impl Baseline {
+    /// A baseline of `benchmarks` from `source`, stamped with the current time, perfkit version
+    /// and [`Environment::capture`]. Errors when two benchmarks share a name.
+    pub fn new(source: Source, benchmarks: Vec<Benchmark>) -> Result<Self, RegressError> {
+        let baseline = Self {
+            schema_version: BASELINE_SCHEMA_VERSION,
+            perfkit_version: env!("CARGO_PKG_VERSION").to_string(),
+            created_unix_s: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            source,
+            environment: Environment::capture(),
+            benchmarks,
+        };
+        baseline
+            .validate()
+            .map_err(|(name, problem)| RegressError::invalid(&name, problem))?;
+        Ok(baseline)
+    }
+
+    /// The benchmark called `name`.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&Benchmark> {
+        self.benchmarks.iter().find(|b| b.name == name)
+    }
+
+    /// Reads and checks a baseline file.
+    pub fn load(path: &Path) -> Result<Self, RegressError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RegressError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_json(&text).map_err(|e| e.at(path))
+    }
+
+    /// Parses and checks baseline JSON.
+    pub fn from_json(text: &str) -> Result<Self, RegressError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| RegressError::corrupt_json(&e))?;
+        match value
+            .get("schema_version")
+            .and_then(serde_json::Value::as_u64)
+        {
+            Some(v) if v > u64::from(BASELINE_SCHEMA_VERSION) => {
+                return Err(RegressError::NewerSchema {
+                    path: None,
+                    found: v,
+                    supported: BASELINE_SCHEMA_VERSION,
+                });
+            }
+            Some(_) => {}
+            None => {
+                return Err(RegressError::Corrupt {
+                    path: None,
+                    problem: "no \"schema_version\": this is not a perfkit baseline".into(),
+                });
+            }
+        }
+        let baseline: Baseline =
+            serde_json::from_value(value).map_err(|e| RegressError::Corrupt {
+                path: None,
+                problem: e.to_string(),
+            })?;
+        baseline
+            .validate()
+            .map_err(|(name, problem)| RegressError::Corrupt {
+                path: None,
+                problem: format!("benchmark '{name}': {problem}"),
+            })?;
+        Ok(baseline)
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        let mut names = std::collections::HashSet::new();
+        for b in &self.benchmarks {
+            if !names.insert(b.name.as_str()) {
+                return Err((b.name.clone(), "the name appears twice".into()));
+            }
+            b.validate().map_err(|problem| (b.name.clone(), problem))?;
+        }
+        Ok(())
+    }
+
+    /// The JSON text of the file (pretty-printed, trailing newline).
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        // Serialising plain data with string keys cannot fail.
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    /// Writes the baseline atomically: a temporary file in the same directory, synced, then
+    /// renamed over `path`, so a crash never leaves a half-written baseline.
+    pub fn save(&self, path: &Path) -> Result<(), RegressError> {
+        let failed = |source| RegressError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".perfkit-baseline-");
+        #[cfg(unix)]
+        {
+            // A new file gets the usual 0666 & ~umask (tempfile's default is 0600); a replaced
+            // file keeps its mode.
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(path).map_or(0o666, |m| m.permissions().mode() & 0o7777);
+            builder.permissions(std::fs::Permissions::from_mode(mode));
+        }
+        let mut tmp = builder.tempfile_in(dir).map_err(failed)?;
+        tmp.write_all(self.to_json().as_bytes())
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(failed)?;
+        tmp.persist(path).map_err(|e| failed(e.error))?;
+        Ok(())
+    }
+}

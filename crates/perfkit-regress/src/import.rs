@@ -1,0 +1,386 @@
+//! Importers: perfkit bench JSON, hyperfine `--export-json`, criterion's results directory, and
+//! baseline files, told apart by their content.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::RegressError;
+use crate::baseline::{Baseline, Benchmark, Source, SourceKind, Work};
+
+/// Reads `path` as whatever it is: a baseline file, perfkit bench JSON, hyperfine JSON, or a
+/// criterion directory (`target/criterion`, or a directory holding `target/criterion` or
+/// `criterion`). Imported results become a [`Baseline`] stamped with this machine's
+/// environment. `criterion_baseline` names the criterion baseline to read (default `new`, the
+/// latest run); it is an error for anything but a criterion directory.
+pub fn load_any(path: &Path, criterion_baseline: Option<&str>) -> Result<Baseline, RegressError> {
+    if path.is_dir() {
+        return load_criterion(path, criterion_baseline.unwrap_or("new"));
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| RegressError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let kind = detect(&text).map_err(|e| e.at(path))?;
+    if let Some(name) = criterion_baseline {
+        return Err(RegressError::Usage(format!(
+            "--criterion-baseline {name} applies to a criterion directory, but {} is {}",
+            path.display(),
+            match kind {
+                FileKind::Baseline => "a baseline file".to_string(),
+                FileKind::Import(k) => format!("{k} output"),
+            }
+        )));
+    }
+    let source = |kind| Source {
+        kind,
+        path: Some(path.display().to_string()),
+        criterion_baseline: None,
+    };
+    let (kind, benchmarks) = match kind {
+        FileKind::Baseline => return Baseline::from_json(&text).map_err(|e| e.at(path)),
+        FileKind::Import(k @ SourceKind::Hyperfine) => (k, parse_hyperfine(&text)),
+        FileKind::Import(k) => (k, parse_perfkit_bench(&text)),
+    };
+    let mut baseline =
+        Baseline::new(source(kind), benchmarks.map_err(|e| e.at(path))?).map_err(|e| e.at(path))?;
+    // When the results were measured: the bench report says; hyperfine's file was written then.
+    let measured = match kind {
+        SourceKind::PerfkitBench => serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v.get("created_unix_s").and_then(Value::as_u64)),
+        _ => modified_unix_s(path),
+    };
+    if let Some(t) = measured {
+        baseline.created_unix_s = t;
+    }
+    Ok(baseline)
+}
+
+/// A file's modification time in seconds since the Unix epoch.
+fn modified_unix_s(path: &Path) -> Option<u64> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
+/// What a JSON file holds.
+#[derive(Clone, Copy)]
+enum FileKind {
+    Baseline,
+    Import(SourceKind),
+}
+
+/// Which reader a JSON text needs.
+fn detect(text: &str) -> Result<FileKind, RegressError> {
+    if text.trim().is_empty() {
+        return Err(RegressError::UnknownFormat {
+            path: PathBuf::new(),
+            problem: "the file is empty".into(),
+        });
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| RegressError::corrupt_json(&e))?;
+    let has = |key: &str| value.get(key).is_some();
+    if has("benchmarks") && has("environment") {
+        Ok(FileKind::Baseline)
+    } else if has("commands") && has("perfkit_version") {
+        Ok(FileKind::Import(SourceKind::PerfkitBench))
+    } else if value.get("results").is_some_and(Value::is_array) {
+        Ok(FileKind::Import(SourceKind::Hyperfine))
+    } else {
+        Err(RegressError::UnknownFormat {
+            path: PathBuf::new(),
+            problem: "JSON that is neither a perfkit baseline, perfkit bench --json output, nor hyperfine --export-json output".into(),
+        })
+    }
+}
+
+/// The version of the bench report format this importer reads.
+const BENCH_SCHEMA_VERSION: u64 = 1;
+
+#[derive(Deserialize)]
+struct BenchReport {
+    schema_version: u64,
+    commands: Vec<BenchCommand>,
+}
+
+#[derive(Deserialize)]
+struct BenchCommand {
+    name: String,
+    samples: Vec<BenchRun>,
+}
+
+#[derive(Deserialize)]
+struct BenchRun {
+    status: BenchStatus,
+    wall_ns: u64,
+    max_rss_bytes: u64,
+}
+
+#[derive(Deserialize)]
+struct BenchStatus {
+    kind: String,
+}
+
+/// Benchmarks from `perfkit bench --json` text: one per command, its runs' wall times and peak
+/// RSS (runs killed at the timeout are left out, as the report's statistics leave them out).
+pub fn parse_perfkit_bench(text: &str) -> Result<Vec<Benchmark>, RegressError> {
+    let kind = SourceKind::PerfkitBench;
+    let version = serde_json::from_str::<Value>(text)
+        .map_err(|e| RegressError::import(kind, e.to_string()))?
+        .get("schema_version")
+        .and_then(Value::as_u64);
+    if let Some(v) = version
+        && v > BENCH_SCHEMA_VERSION
+    {
+        return Err(RegressError::import(
+            kind,
+            format!(
+                "schema_version {v} is newer than the {BENCH_SCHEMA_VERSION} this perfkit reads: upgrade perfkit"
+            ),
+        ));
+    }
+    let report: BenchReport =
+        serde_json::from_str(text).map_err(|e| RegressError::import(kind, e.to_string()))?;
+    let _ = report.schema_version;
+    let mut out = Vec::with_capacity(report.commands.len());
+    for c in report.commands {
+        let runs: Vec<&BenchRun> = c
+            .samples
+            .iter()
+            .filter(|r| r.status.kind != "timed_out")
+            .collect();
+        let times = runs.iter().map(|r| r.wall_ns as f64).collect();
+        let rss = runs.iter().map(|r| r.max_rss_bytes).collect();
+        out.push(Benchmark::from_samples(c.name, times, None, rss)?);
+    }
+    nonempty(out, kind)
+}
+
+#[derive(Deserialize)]
+struct HyperfineExport {
+    results: Vec<HyperfineResult>,
+}
+
+#[derive(Deserialize)]
+struct HyperfineResult {
+    command: String,
+    times: Option<Vec<f64>>,
+}
+
+/// Benchmarks from `hyperfine --export-json` text: one per command (`--command-name` sets the
+/// name), `results[].times` in seconds.
+pub fn parse_hyperfine(text: &str) -> Result<Vec<Benchmark>, RegressError> {
+    let kind = SourceKind::Hyperfine;
+    let export: HyperfineExport =
+        serde_json::from_str(text).map_err(|e| RegressError::import(kind, e.to_string()))?;
+    let mut out = Vec::with_capacity(export.results.len());
+    for r in export.results {
+        let times = r.times.ok_or_else(|| {
+            RegressError::import(
+                kind,
+                format!(
+                    "'{}' has no \"times\": export with a hyperfine that records them (1.7 or newer)",
+                    r.command
+                ),
+            )
+        })?;
+        let ns = times.iter().map(|s| s * 1e9).collect();
+        out.push(Benchmark::from_samples(r.command, ns, None, Vec::new())?);
+    }
+    nonempty(out, kind)
+}
+
+fn nonempty(out: Vec<Benchmark>, kind: SourceKind) -> Result<Vec<Benchmark>, RegressError> {
+    if out.is_empty() {
+        return Err(RegressError::import(kind, "it holds no benchmarks".into()));
+    }
+    let mut names = std::collections::HashSet::new();
+    if let Some(dup) = out.iter().find(|b| !names.insert(b.name.as_str())) {
+        return Err(RegressError::import(
+            kind,
+            format!(
+                "two benchmarks are called '{}': give them distinct names (--command-name)",
+                dup.name
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+struct CriterionBenchmark {
+    full_id: String,
+    throughput: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct CriterionSample {
+    iters: Vec<f64>,
+    times: Vec<f64>,
+}
+
+/// Reads criterion's saved baseline `name` (`new` is the latest run, `base` the previous one,
+/// anything else a `--save-baseline` name) from a results directory: every
+/// `<benchmark>/<name>/` holding `benchmark.json` and `sample.json`. A sample's time per
+/// iteration is `times[i] / iters[i]`.
+pub fn load_criterion(dir: &Path, name: &str) -> Result<Baseline, RegressError> {
+    let root = criterion_root(dir);
+    let mut found = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
+    walk(&root, name, &mut found, &mut names, 0)?;
+    if found.is_empty() {
+        let problem = if names.is_empty() {
+            "no criterion results here: run `cargo bench` first, and pass target/criterion".into()
+        } else {
+            format!(
+                "no criterion baseline named '{name}' here; saved baselines: {}",
+                names.into_iter().collect::<Vec<_>>().join(", ")
+            )
+        };
+        return Err(RegressError::Import {
+            path: Some(root),
+            kind: SourceKind::Criterion,
+            problem,
+        });
+    }
+    found.sort();
+    let mut benchmarks = Vec::with_capacity(found.len());
+    for dir in &found {
+        benchmarks.push(read_criterion_benchmark(dir).map_err(|e| e.at(dir))?);
+    }
+    let measured = found
+        .iter()
+        .filter_map(|dir| modified_unix_s(&dir.join("sample.json")))
+        .max();
+    let mut baseline = Baseline::new(
+        Source {
+            kind: SourceKind::Criterion,
+            path: Some(root.display().to_string()),
+            criterion_baseline: Some(name.to_string()),
+        },
+        benchmarks,
+    )
+    .map_err(|e| e.at(&root))?;
+    if let Some(t) = measured {
+        baseline.created_unix_s = t;
+    }
+    Ok(baseline)
+}
+
+/// `dir` itself, or the criterion directory under it (`target/criterion`, `criterion`).
+fn criterion_root(dir: &Path) -> PathBuf {
+    for sub in ["target/criterion", "criterion"] {
+        let candidate = dir.join(sub);
+        if candidate.is_dir() {
+            return candidate;
+        }
+    }
+    dir.to_path_buf()
+}
+
+fn walk(
+    dir: &Path,
+    name: &str,
+    found: &mut Vec<PathBuf>,
+    names: &mut std::collections::BTreeSet<String>,
+    depth: usize,
+) -> Result<(), RegressError> {
+    // criterion nests group/function/parameter: 8 levels is plenty and stops symlink loops.
+    if depth > 8 {
+        return Ok(());
+    }
+    let entries = std::fs::read_dir(dir).map_err(|source| RegressError::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.is_dir() || path.file_name().is_some_and(|n| n == "report") {
+            continue;
+        }
+        if path.join("sample.json").exists() && path.join("benchmark.json").exists() {
+            if let Some(n) = path.file_name().and_then(|n| n.to_str()) {
+                names.insert(n.to_string());
+                if n == name {
+                    found.push(path.clone());
+                }
+            }
+            continue;
+        }
+        walk(&path, name, found, names, depth + 1)?;
+    }
+    Ok(())
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RegressError> {
+    let text = std::fs::read_to_string(path).map_err(|source| RegressError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let file = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    if text.is_empty() {
+        return Err(RegressError::import(
+            SourceKind::Criterion,
+            format!(
+                "{file} is empty (criterion empties its files when a run is saved with --save-baseline under the name of the directory it reads from, e.g. `new`): re-run the benchmark and save it under another name"
+            ),
+        ));
+    }
+    serde_json::from_str(&text)
+        .map_err(|e| RegressError::import(SourceKind::Criterion, format!("{file}: {e}")))
+}
+
+fn read_criterion_benchmark(dir: &Path) -> Result<Benchmark, RegressError> {
+    let meta: CriterionBenchmark = read_json(&dir.join("benchmark.json"))?;
+    let sample: CriterionSample = read_json(&dir.join("sample.json"))?;
+    if sample.iters.len() != sample.times.len() {
+        return Err(RegressError::import(
+            SourceKind::Criterion,
+            format!(
+                "sample.json has {} iteration counts but {} times",
+                sample.iters.len(),
+                sample.times.len()
+            ),
+        ));
+    }
+    let mut per_iteration = Vec::with_capacity(sample.times.len());
+    for (&iters, &time) in sample.iters.iter().zip(&sample.times) {
+        if !(iters.is_finite() && iters >= 1.0) {
+            return Err(RegressError::import(
+                SourceKind::Criterion,
+                format!("sample.json has an iteration count of {iters}"),
+            ));
+        }
+        per_iteration.push(time / iters);
+    }
+    Benchmark::from_samples(
+        meta.full_id,
+        per_iteration,
+        meta.throughput.as_ref().and_then(criterion_work),
+        Vec::new(),
+    )
+}
+
+/// criterion's `Throughput` as serialised in `benchmark.json`: `{"Elements": n}`,
+/// `{"Bytes": n}`, `{"BytesDecimal": n}` or `{"ElementsAndBytes": {"elements": n, "bytes": m}}`.
+fn criterion_work(value: &Value) -> Option<Work> {
+    let number = |key: &str| value.get(key).and_then(Value::as_f64);
+    if let Some(n) = number("Elements") {
+        Some(Work::Elements(n))
+    } else if let Some(n) = number("Bytes").or_else(|| number("BytesDecimal")) {
+        Some(Work::Bytes(n))
+    } else {
+        value
+            .get("ElementsAndBytes")
+            .and_then(|v| v.get("elements"))
+            .and_then(Value::as_f64)
+            .map(Work::Elements)
+    }
+    .filter(|w| matches!(w, Work::Elements(n) | Work::Bytes(n) if *n > 0.0))
+}

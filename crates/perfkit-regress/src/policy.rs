@@ -1,0 +1,274 @@
+//! What counts as a regression: which metrics, which direction is worse, how much worse, and how
+//! sure the test must be.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::RegressError;
+
+/// A number a benchmark is judged by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Mean time per iteration.
+    Mean,
+    /// Median time per iteration.
+    P50,
+    /// 90th percentile time.
+    P90,
+    /// 99th percentile time.
+    P99,
+    /// 99.9th percentile time.
+    P999,
+    /// Iterations (or declared elements/bytes) per second at the median time: the typical rate,
+    /// which a noisy neighbour's occasional slow runs do not move (1 / `mean` is the rate over
+    /// all runs).
+    Throughput,
+    /// Peak resident set size per run (perfkit bench only), the median over runs.
+    PeakRss,
+}
+
+impl Metric {
+    /// Every metric, in report order.
+    pub const ALL: [Metric; 7] = [
+        Metric::Mean,
+        Metric::P50,
+        Metric::P90,
+        Metric::P99,
+        Metric::P999,
+        Metric::Throughput,
+        Metric::PeakRss,
+    ];
+
+    /// The name used on the command line and in reports.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Mean => "mean",
+            Metric::P50 => "p50",
+            Metric::P90 => "p90",
+            Metric::P99 => "p99",
+            Metric::P999 => "p999",
+            Metric::Throughput => "throughput",
+            Metric::PeakRss => "peak_rss",
+        }
+    }
+
+    /// Whether a larger value is better.
+    #[must_use]
+    pub fn higher_is_better(self) -> bool {
+        self == Metric::Throughput
+    }
+
+    /// For a tail percentile, its quantile (0.9, 0.99, 0.999).
+    #[must_use]
+    pub fn tail_quantile(self) -> Option<f64> {
+        match self {
+            Metric::P90 => Some(0.9),
+            Metric::P99 => Some(0.99),
+            Metric::P999 => Some(0.999),
+            _ => None,
+        }
+    }
+
+    /// Samples per side needed before the metric can be judged: a tail percentile needs at
+    /// least `1 / (1 - q)` samples (100 for p99) — below that it is just the maximum.
+    #[must_use]
+    pub fn samples_needed(self, min_samples: usize) -> usize {
+        match self.tail_quantile() {
+            Some(q) => min_samples.max((1.0 / (1.0 - q)).round() as usize),
+            None => min_samples,
+        }
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Metric {
+    type Err = RegressError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim().to_ascii_lowercase().replace(['-', '.'], "_");
+        let wanted = match wanted.as_str() {
+            "median" => "p50",
+            "p99_9" => "p999",
+            "rss" | "peak_rss_bytes" | "memory" => "peak_rss",
+            "thrpt" => "throughput",
+            other => other,
+        };
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.name() == wanted)
+            .ok_or_else(|| {
+                RegressError::Usage(format!(
+                    "unknown metric '{s}': use one of {}",
+                    Metric::ALL.map(Metric::name).join(", ")
+                ))
+            })
+    }
+}
+
+/// One metric's rule: how large a change in the worse direction counts.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricRule {
+    /// The metric.
+    pub metric: Metric,
+    /// The smallest relative change that counts, as a fraction (0.05 = 5%).
+    pub threshold: f64,
+}
+
+impl MetricRule {
+    /// Parses `p99` (with `default_threshold`) or `p99=10%` / `p99=10` (percent).
+    pub fn parse(spec: &str, default_threshold: f64) -> Result<Self, RegressError> {
+        match spec.split_once('=') {
+            Some((metric, threshold)) => Ok(Self {
+                metric: metric.parse()?,
+                threshold: parse_percent(threshold)?,
+            }),
+            None => Ok(Self {
+                metric: spec.parse()?,
+                threshold: default_threshold,
+            }),
+        }
+    }
+}
+
+/// Parses a percentage such as `5%`, `5` or `2.5%` into a fraction (0.05, 0.05, 0.025).
+pub fn parse_percent(text: &str) -> Result<f64, RegressError> {
+    let number = text.trim().trim_end_matches('%').trim();
+    match number.parse::<f64>() {
+        Ok(p) if p.is_finite() && (0.0..1000.0).contains(&p) => Ok(p / 100.0),
+        _ => Err(RegressError::Usage(format!(
+            "threshold '{text}' is not a percentage: write e.g. 5% (0 to 1000)"
+        ))),
+    }
+}
+
+/// The rules a check applies.
+///
+/// A metric **regresses** when both hold: the change in its worse direction is larger than its
+/// threshold, and the statistical test on the raw samples is significant at `alpha` (two-sided
+/// p-value below `alpha`, in the same direction). Mann-Whitney U tests `mean`, `p50`,
+/// `throughput` and `peak_rss`; a tail percentile is tested with both Mann-Whitney U and the
+/// tail test at its quantile (Bonferroni: the smaller p-value, doubled), so a grown tail counts
+/// even when the bulk did not move. Fewer than `min_samples` samples on either side — or, for a
+/// tail percentile, fewer than `1 / (1 - q)` — gives "inconclusive", never "unchanged".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    /// The metrics judged, each with its threshold.
+    pub rules: Vec<MetricRule>,
+    /// Significance level of the two-sided tests.
+    pub alpha: f64,
+    /// Fewest samples per side for a verdict.
+    pub min_samples: usize,
+    /// Bootstrap resamples for each finding's interval (0: no interval). The interval is
+    /// reported, not used for the verdict.
+    pub resamples: usize,
+}
+
+/// The default threshold: 5%.
+pub const DEFAULT_THRESHOLD: f64 = 0.05;
+/// The default significance level.
+pub const DEFAULT_ALPHA: f64 = 0.05;
+/// The default fewest samples per side (google benchmark's compare.py warns below 9).
+pub const DEFAULT_MIN_SAMPLES: usize = 8;
+
+impl Default for Policy {
+    /// The original text's rules — p99 latency and throughput, 5% each — with the statistical
+    /// test at alpha 0.05.
+    fn default() -> Self {
+        Self::with_threshold(DEFAULT_THRESHOLD)
+    }
+}
+
+impl Policy {
+    /// The default metrics (p99, throughput) at `threshold`.
+    #[must_use]
+    pub fn with_threshold(threshold: f64) -> Self {
+        Self {
+            rules: vec![
+                MetricRule {
+                    metric: Metric::P99,
+                    threshold,
+                },
+                MetricRule {
+                    metric: Metric::Throughput,
+                    threshold,
+                },
+            ],
+            alpha: DEFAULT_ALPHA,
+            min_samples: DEFAULT_MIN_SAMPLES,
+            resamples: 2000,
+        }
+    }
+
+    /// Checks the policy's numbers.
+    pub fn validate(&self) -> Result<(), RegressError> {
+        if self.rules.is_empty() {
+            return Err(RegressError::Usage("no metric to check".into()));
+        }
+        if !(self.alpha > 0.0 && self.alpha < 1.0) {
+            return Err(RegressError::Usage(format!(
+                "alpha {} is not a significance level: use a number between 0 and 1, e.g. 0.05",
+                self.alpha
+            )));
+        }
+        if self.min_samples < 2 {
+            return Err(RegressError::Usage("min_samples must be at least 2".into()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for r in &self.rules {
+            if !seen.insert(r.metric) {
+                return Err(RegressError::Usage(format!(
+                    "metric {} is given twice",
+                    r.metric
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_specs_parse() {
+        assert_eq!(
+            MetricRule::parse("p99=10%", 0.05).unwrap(),
+            MetricRule {
+                metric: Metric::P99,
+                threshold: 0.1
+            }
+        );
+        assert_eq!(
+            MetricRule::parse("median", 0.05).unwrap().metric,
+            Metric::P50
+        );
+        assert_eq!(
+            MetricRule::parse("peak-rss=2", 0.05).unwrap().threshold,
+            0.02
+        );
+        let err = MetricRule::parse("p98", 0.05).unwrap_err().to_string();
+        assert!(
+            err.contains("unknown metric 'p98'") && err.contains("p999"),
+            "{err}"
+        );
+        assert!(parse_percent("five").is_err() && parse_percent("-1%").is_err());
+    }
+
+    #[test]
+    fn tail_percentiles_need_enough_samples() {
+        assert_eq!(Metric::P99.samples_needed(8), 100);
+        assert_eq!(Metric::P999.samples_needed(8), 1000);
+        assert_eq!(Metric::P90.samples_needed(8), 10);
+        assert_eq!(Metric::P50.samples_needed(8), 8);
+    }
+}

@@ -1,0 +1,330 @@
+//! Rendering a [`CheckReport`] for people: a terminal table and Markdown for a pull-request
+//! comment. (JSON is the report's serde form.)
+
+use std::fmt::Write as _;
+
+use perfkit_metrics::{format_bytes, format_duration, format_rate};
+
+use crate::check::{CheckReport, Finding, Side, Unit, Verdict, format_p};
+
+/// A value in its unit: `1.234 ms`, `812.3 k/s`, `45.00 MiB`.
+#[must_use]
+pub fn format_value(value: f64, unit: Unit) -> String {
+    let per_second = |suffix: &str| {
+        let m = value.abs();
+        let (scaled, prefix) = if m >= 1e9 {
+            (value / 1e9, "G")
+        } else if m >= 1e6 {
+            (value / 1e6, "M")
+        } else if m >= 1e3 {
+            (value / 1e3, "k")
+        } else {
+            (value, "")
+        };
+        format!("{scaled:.2} {prefix}{suffix}")
+    };
+    match unit {
+        Unit::Nanoseconds => format_duration(value),
+        Unit::IterationsPerSecond => per_second("iter/s"),
+        Unit::ElementsPerSecond => per_second("elem/s"),
+        Unit::BytesPerSecond => format_rate(value),
+        Unit::Bytes => format_bytes(value.max(0.0).round() as u64),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM UTC` for seconds since the Unix epoch.
+#[must_use]
+pub fn format_time(unix_s: u64) -> String {
+    let days = i64::try_from(unix_s / 86_400).unwrap_or(i64::MAX / 2);
+    let secs = unix_s % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60
+    )
+}
+
+fn describe(side: &Side) -> String {
+    let mut out = side
+        .source
+        .path
+        .clone()
+        .unwrap_or_else(|| "this run".to_string());
+    let _ = write!(out, " ({}", side.source.kind);
+    if let Some(name) = &side.source.criterion_baseline {
+        let _ = write!(out, " baseline '{name}'");
+    }
+    let _ = write!(out, ", {}", format_time(side.created_unix_s));
+    if let Some(commit) = &side.environment.git_commit {
+        let short: String = commit.chars().take(10).collect();
+        let dirty = if side.environment.git_dirty == Some(true) {
+            "+changes"
+        } else {
+            ""
+        };
+        let _ = write!(out, ", git {short}{dirty}");
+    }
+    out.push(')');
+    out
+}
+
+fn policy_line(report: &CheckReport) -> String {
+    let rules: Vec<String> = report
+        .policy
+        .rules
+        .iter()
+        .map(|r| {
+            let way = if r.metric.higher_is_better() {
+                "lower"
+            } else {
+                "higher"
+            };
+            format!("{} {way} by > {:.1}%", r.metric, r.threshold * 100.0)
+        })
+        .collect();
+    format!(
+        "{}, and significant at alpha {} (at least {} samples per side)",
+        rules.join(", "),
+        report.policy.alpha,
+        report.policy.min_samples
+    )
+}
+
+fn cells(f: &Finding) -> [String; 8] {
+    let value = |v: Option<f64>| v.map_or_else(|| "—".to_string(), |v| format_value(v, f.unit));
+    [
+        f.benchmark.clone(),
+        f.metric.to_string(),
+        value(f.baseline),
+        value(f.current),
+        f.change
+            .map_or_else(|| "—".to_string(), |c| format!("{:+.1}%", c * 100.0)),
+        f.interval.map_or_else(
+            || "—".to_string(),
+            |i| format!("{:.3}–{:.3}", i.low, i.high),
+        ),
+        f.p_value.map_or_else(|| "—".to_string(), format_p),
+        match f.verdict {
+            Verdict::Regressed => "REGRESSED".to_string(),
+            other => other.name().to_string(),
+        },
+    ]
+}
+
+fn headline(report: &CheckReport) -> String {
+    let t = report.tally;
+    let mut parts = Vec::new();
+    if t.regressed > 0 {
+        parts.push(format!(
+            "{} regression{}",
+            t.regressed,
+            if t.regressed == 1 { "" } else { "s" }
+        ));
+    } else {
+        parts.push("no regression".to_string());
+    }
+    if t.improved > 0 {
+        parts.push(format!("{} improved", t.improved));
+    }
+    parts.push(format!("{} unchanged", t.unchanged));
+    if t.inconclusive > 0 {
+        parts.push(format!("{} inconclusive", t.inconclusive));
+    }
+    parts.join(", ")
+}
+
+fn confidence_label(report: &CheckReport) -> String {
+    format!("{:.0}% CI of ratio", (1.0 - report.policy.alpha) * 100.0)
+}
+
+/// The report as a terminal table with the reasons for every finding that is not "unchanged",
+/// warnings, and a one-line result.
+#[must_use]
+pub fn human(report: &CheckReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Baseline: {}", describe(&report.baseline));
+    let _ = writeln!(out, "Current:  {}", describe(&report.current));
+    let _ = writeln!(out, "Rule:     {}\n", policy_line(report));
+    let header = [
+        "Benchmark".to_string(),
+        "Metric".into(),
+        "Baseline".into(),
+        "Current".into(),
+        "Change".into(),
+        confidence_label(report),
+        "p".into(),
+        "Verdict".into(),
+    ];
+    let rows: Vec<[String; 8]> = report.findings.iter().map(cells).collect();
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+            let pad = w - cell.chars().count();
+            // Names left-aligned, numbers right-aligned.
+            if i < 2 || i == 7 {
+                let _ = write!(line, "{cell}{}  ", " ".repeat(pad));
+            } else {
+                let _ = write!(line, "{}{cell}  ", " ".repeat(pad));
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    let notes: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.verdict != Verdict::Unchanged)
+        .collect();
+    if !notes.is_empty() {
+        out.push('\n');
+        for f in notes {
+            let _ = writeln!(
+                out,
+                "{} {} {}: {}",
+                match f.verdict {
+                    Verdict::Regressed => "✗",
+                    Verdict::Improved => "✓",
+                    _ => "?",
+                },
+                f.benchmark,
+                f.metric,
+                f.reason
+            );
+        }
+    }
+    for line in warnings(report) {
+        let _ = writeln!(out, "warning: {line}");
+    }
+    let _ = writeln!(out, "\nResult: {}", headline(report));
+    out
+}
+
+/// Things that make the comparison less trustworthy or incomplete.
+#[must_use]
+pub fn warnings(report: &CheckReport) -> Vec<String> {
+    let mut out = Vec::new();
+    if !report.environment_differences.is_empty() {
+        out.push(format!(
+            "the two runs come from different environments, so the machines are compared as much as the code: {}",
+            report.environment_differences.join("; ")
+        ));
+    }
+    if !report.missing.is_empty() {
+        out.push(format!(
+            "in the baseline but not measured now: {}",
+            report.missing.join(", ")
+        ));
+    }
+    if !report.added.is_empty() {
+        out.push(format!(
+            "new, not in the baseline (save a new baseline to track them): {}",
+            report.added.join(", ")
+        ));
+    }
+    out
+}
+
+/// The report as Markdown for a pull-request comment: a headline, the findings that matter in
+/// a table (all findings folded in a `<details>` block), warnings.
+#[must_use]
+pub fn markdown(report: &CheckReport) -> String {
+    let mut out = String::new();
+    let mark = if report.has_regression() {
+        "❌"
+    } else {
+        "✅"
+    };
+    let _ = writeln!(out, "### {mark} perfkit check: {}\n", headline(report));
+    let _ = writeln!(
+        out,
+        "Baseline `{}` vs current `{}`. Rule: {}.\n",
+        describe(&report.baseline).replace('`', "'"),
+        describe(&report.current).replace('`', "'"),
+        policy_line(report)
+    );
+    let table = |findings: &[&Finding]| {
+        let mut t = format!(
+            "| Benchmark | Metric | Baseline | Current | Change | {} | p | Verdict |\n|:---|:---|---:|---:|---:|---:|---:|:---|\n",
+            confidence_label(report)
+        );
+        for f in findings {
+            let c = cells(f);
+            let verdict = match f.verdict {
+                Verdict::Regressed => "**regressed**".to_string(),
+                other => other.name().to_string(),
+            };
+            let _ = writeln!(
+                t,
+                "| `{}` | {} | {} | {} | {} | {} | {} | {verdict} |",
+                c[0].replace('|', "\\|").replace('`', "'"),
+                c[1],
+                c[2],
+                c[3],
+                c[4],
+                c[5],
+                c[6]
+            );
+        }
+        t
+    };
+    let notable: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| matches!(f.verdict, Verdict::Regressed | Verdict::Improved))
+        .collect();
+    if !notable.is_empty() {
+        out.push_str(&table(&notable));
+        out.push('\n');
+    }
+    let all: Vec<&Finding> = report.findings.iter().collect();
+    let _ = writeln!(
+        out,
+        "<details><summary>All {} findings</summary>\n\n{}\n</details>\n",
+        all.len(),
+        table(&all)
+    );
+    for w in warnings(report) {
+        let _ = writeln!(out, "> **Warning:** {w}\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_civil() {
+        assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_time(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(format_time(1_795_644_777), "2026-11-25 22:12 UTC");
+    }
+
+    #[test]
+    fn values_carry_their_unit() {
+        assert_eq!(format_value(1_500_000.0, Unit::Nanoseconds), "1.500 ms");
+        assert_eq!(
+            format_value(812_300.0, Unit::IterationsPerSecond),
+            "812.30 kiter/s"
+        );
+        assert_eq!(
+            format_value(45.0 * 1024.0 * 1024.0, Unit::Bytes),
+            "45.00 MiB"
+        );
+    }
+}
