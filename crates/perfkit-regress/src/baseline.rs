@@ -37,6 +37,9 @@ pub struct Baseline {
     pub environment: Environment,
     /// One entry per benchmark, names unique.
     pub benchmarks: Vec<Benchmark>,
+    /// The file or directory this was read from (not stored in the file).
+    #[serde(skip)]
+    pub loaded_from: Option<std::path::PathBuf>,
 }
 
 /// Where a baseline's results came from.
@@ -254,6 +257,7 @@ impl Baseline {
             source,
             environment: Environment::capture(),
             benchmarks,
+            loaded_from: None,
         };
         baseline
             .validate()
@@ -273,7 +277,9 @@ impl Baseline {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_json(&text).map_err(|e| e.at(path))
+        let mut baseline = Self::from_json(&text).map_err(|e| e.at(path))?;
+        baseline.loaded_from = Some(path.to_path_buf());
+        Ok(baseline)
     }
 
     /// Parses and checks baseline JSON.

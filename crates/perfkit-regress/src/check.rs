@@ -7,7 +7,7 @@ use crate::RegressError;
 use crate::baseline::{Baseline, Benchmark, Source, Work};
 use crate::environment::Environment;
 use crate::policy::{Metric, Policy};
-use crate::stats::{TestResult, mann_whitney, tail_test};
+use crate::stats::{mann_whitney, tail_test};
 
 /// Version of the check report format.
 pub const CHECK_SCHEMA_VERSION: u32 = 1;
@@ -75,7 +75,8 @@ pub struct Finding {
     pub change: Option<f64>,
     /// Bootstrap confidence interval (level `1 - alpha`) of `current / baseline`.
     pub interval: Option<Interval>,
-    /// Two-sided p-value of the test (see [`Policy`]).
+    /// Two-sided p-value of the change in the direction it went (twice the one-sided p-value;
+    /// see [`Policy`]).
     pub p_value: Option<f64>,
     /// Which test gave `p_value`: `mann-whitney` or `tail`.
     pub test: Option<String>,
@@ -92,7 +93,9 @@ pub struct Finding {
 /// One side of a comparison: where its results came from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Side {
-    /// The input.
+    /// The file or directory it was read from (`None`: results of this run).
+    pub file: Option<String>,
+    /// Where its results came from.
     pub source: Source,
     /// When its baseline was written (or imported).
     pub created_unix_s: u64,
@@ -103,6 +106,7 @@ pub struct Side {
 impl Side {
     fn of(b: &Baseline) -> Self {
         Self {
+            file: b.loaded_from.as_ref().map(|p| p.display().to_string()),
             source: b.source.clone(),
             created_unix_s: b.created_unix_s,
             environment: b.environment.clone(),
@@ -162,7 +166,8 @@ impl CheckReport {
     }
 }
 
-/// Checks `current` against `baseline` under `policy`.
+/// Checks `current` against `baseline` under `policy`. Benchmarks are matched by name; it is
+/// an error when no name appears on both sides.
 ///
 /// ```
 /// use perfkit_regress::{Baseline, Benchmark, Policy, Source, SourceKind, Verdict, check};
@@ -194,6 +199,13 @@ pub fn check(
             Some(c) => findings.extend(compare(b, c, policy)),
             None => missing.push(b.name.clone()),
         }
+    }
+    if findings.is_empty() {
+        let names = |b: &Baseline| b.benchmarks.iter().map(|x| x.name.clone()).collect();
+        return Err(RegressError::NothingInCommon {
+            baseline: names(baseline),
+            current: names(current),
+        });
     }
     let added = current
         .benchmarks
@@ -331,93 +343,94 @@ fn judge(
     }
     let change = cur_value / base_value - 1.0;
     finding.change = Some(change);
-    let (test_name, test) = significance(&a, &b, metric);
-    finding.p_value = Some(test.p_two_sided);
-    finding.test = Some(test_name.to_string());
+    let evidence = significance(&a, &b, metric);
+    let (verdict, p, test, reason) = decide(change, &evidence, metric, threshold, policy.alpha);
+    (finding.verdict, finding.reason) = (verdict, reason);
+    finding.p_value = Some(p);
+    finding.test = Some(test.to_string());
     if policy.resamples > 0 {
         finding.interval = interval(&a, &b, metric, policy, &baseline.name);
     }
-    (finding.verdict, finding.reason) = decide(change, &test, metric, threshold, policy.alpha);
     finding
 }
 
-/// The verdict on a metric's `change` given the test, and why.
+/// The verdict on a metric's `change` given the evidence, and why. The change's direction
+/// picks the one-sided p-value; doubled, it is the two-sided p-value compared with `alpha`.
 fn decide(
     change: f64,
-    test: &TestResult,
+    evidence: &Evidence,
     metric: Metric,
     threshold: f64,
     alpha: f64,
-) -> (Verdict, String) {
-    // The samples (times, bytes) grow when any metric gets worse, throughput included: its
-    // samples are times.
-    let test_says_worse = test.p_greater < test.p_less;
+) -> (Verdict, f64, &'static str, String) {
     let worse_change = if metric.higher_is_better() {
         -change
     } else {
         change
     };
-    let significant = test.p_two_sided < alpha;
-    let p = format_p(test.p_two_sided);
+    let worse = worse_change > 0.0;
+    let (one_sided, test) = if worse {
+        evidence.worse
+    } else {
+        evidence.better
+    };
+    let p = (2.0 * one_sided).min(1.0);
+    let shown = format_p(p);
     let change = format!("{:+.1}%", change * 100.0);
     let limit = format!("{:.1}%", threshold * 100.0);
-    if worse_change.abs() <= threshold {
-        return (
+    let (verdict, reason) = if worse_change.abs() <= threshold {
+        (
             Verdict::Unchanged,
             format!("{change} is within the {limit} threshold"),
-        );
-    }
-    let worse = worse_change > 0.0;
-    match (significant, worse == test_says_worse) {
-        (true, true) if worse => (
+        )
+    } else if p >= alpha {
+        (
+            Verdict::Unchanged,
+            format!("{change} could be noise: not significant (p {shown}, alpha {alpha})"),
+        )
+    } else if worse {
+        (
             Verdict::Regressed,
-            format!("{change} is worse than the {limit} threshold and significant (p {p})"),
-        ),
-        (true, true) => (
+            format!("{change} is worse than the {limit} threshold and significant (p {shown})"),
+        )
+    } else {
+        (
             Verdict::Improved,
-            format!("{change} is better than the {limit} threshold and significant (p {p})"),
-        ),
-        (true, false) => (
-            Verdict::Unchanged,
-            format!("{change}, but the samples as a whole moved the other way (p {p})"),
-        ),
-        (false, _) => (
-            Verdict::Unchanged,
-            format!("{change} could be noise: not significant (p {p}, alpha {alpha})"),
-        ),
-    }
+            format!("{change} is better than the {limit} threshold and significant (p {shown})"),
+        )
+    };
+    (verdict, p, test, reason)
 }
 
-/// The test for a metric and its result: Mann-Whitney U, and for a tail percentile also the
-/// tail test, Bonferroni-combined.
-fn significance(a: &[f64], b: &[f64], metric: Metric) -> (&'static str, TestResult) {
-    let null = TestResult {
-        statistic: 0.0,
-        p_greater: 1.0,
-        p_less: 1.0,
-        p_two_sided: 1.0,
-        exact: true,
-    };
-    let mw = mann_whitney(a, b).unwrap_or(null);
+/// One-sided p-values of a metric's test: for "the samples grew" (worse: times and bytes grow
+/// when any metric gets worse, throughput included) and "the samples shrank", each with the test
+/// that gave it.
+struct Evidence {
+    worse: (f64, &'static str),
+    better: (f64, &'static str),
+}
+
+/// Mann-Whitney U; for a tail percentile also the tail test at its quantile, combined per
+/// direction by Bonferroni (the smaller one-sided p-value, doubled).
+fn significance(a: &[f64], b: &[f64], metric: Metric) -> Evidence {
+    let mw = mann_whitney(a, b);
+    let mw_worse = (mw.map_or(1.0, |t| t.p_greater), "mann-whitney");
+    let mw_better = (mw.map_or(1.0, |t| t.p_less), "mann-whitney");
     let Some(q) = metric.tail_quantile() else {
-        return ("mann-whitney", mw);
+        return Evidence {
+            worse: mw_worse,
+            better: mw_better,
+        };
     };
-    let tail = tail_test(a, b, q).unwrap_or(null);
-    let (name, best) = if tail.p_two_sided < mw.p_two_sided {
-        ("tail", tail)
-    } else {
-        ("mann-whitney", mw)
+    let tail = tail_test(a, b, q);
+    let combine = |mw: (f64, &'static str), tail: f64| {
+        let (p, name) = if tail < mw.0 { (tail, "tail") } else { mw };
+        ((2.0 * p).min(1.0), name)
     };
-    let double = |p: f64| (2.0 * p).min(1.0);
-    (
-        name,
-        TestResult {
-            p_greater: double(best.p_greater),
-            p_less: double(best.p_less),
-            p_two_sided: double(best.p_two_sided),
-            ..best
-        },
-    )
+    Evidence {
+        worse: combine(mw_worse, tail.map_or(1.0, |t| t.p_greater)),
+        better: combine(mw_better, tail.map_or(1.0, |t| t.p_less)),
+    }
 }
 
 /// Bootstrap interval of `current / baseline` for the metric's statistic.

@@ -15,6 +15,12 @@ use crate::baseline::{Baseline, Benchmark, Source, SourceKind, Work};
 /// environment. `criterion_baseline` names the criterion baseline to read (default `new`, the
 /// latest run); it is an error for anything but a criterion directory.
 pub fn load_any(path: &Path, criterion_baseline: Option<&str>) -> Result<Baseline, RegressError> {
+    let mut baseline = read_any(path, criterion_baseline)?;
+    baseline.loaded_from = Some(path.to_path_buf());
+    Ok(baseline)
+}
+
+fn read_any(path: &Path, criterion_baseline: Option<&str>) -> Result<Baseline, RegressError> {
     if path.is_dir() {
         return load_criterion(path, criterion_baseline.unwrap_or("new"));
     }
@@ -188,7 +194,8 @@ pub fn parse_hyperfine(text: &str) -> Result<Vec<Benchmark>, RegressError> {
                 ),
             )
         })?;
-        let ns = times.iter().map(|s| s * 1e9).collect();
+        // hyperfine measures whole nanoseconds; rounding drops the float noise of seconds * 1e9.
+        let ns = times.iter().map(|s| (s * 1e9).round()).collect();
         out.push(Benchmark::from_samples(r.command, ns, None, Vec::new())?);
     }
     nonempty(out, kind)
@@ -268,6 +275,8 @@ pub fn load_criterion(dir: &Path, name: &str) -> Result<Baseline, RegressError> 
     if let Some(t) = measured {
         baseline.created_unix_s = t;
     }
+    baseline.loaded_from = Some(dir.to_path_buf());
+    baseline.loaded_from = Some(dir.to_path_buf());
     Ok(baseline)
 }
 

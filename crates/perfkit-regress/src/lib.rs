@@ -131,9 +131,30 @@ pub enum RegressError {
         /// What is wrong.
         problem: String,
     },
+    /// The two sides share no benchmark name, so nothing can be compared.
+    #[error(
+        "no benchmark appears on both sides: the baseline has {}; the current results have {}. Benchmarks are matched by name: use the same --command-name (perfkit bench, hyperfine) or benchmark ids",
+        list(baseline),
+        list(current)
+    )]
+    NothingInCommon {
+        /// Names in the baseline.
+        baseline: Vec<String>,
+        /// Names in the current results.
+        current: Vec<String>,
+    },
     /// A bad argument (metric name, threshold, alpha, option that does not apply).
     #[error("{0}")]
     Usage(String),
+}
+
+/// Up to five names, quoted.
+fn list(names: &[String]) -> String {
+    let mut out: Vec<String> = names.iter().take(5).map(|n| format!("'{n}'")).collect();
+    if names.len() > 5 {
+        out.push(format!("and {} more", names.len() - 5));
+    }
+    out.join(", ")
 }
 
 fn where_(path: Option<&Path>) -> String {

@@ -153,11 +153,11 @@ pub fn parse_percent(text: &str) -> Result<f64, RegressError> {
 /// The rules a check applies.
 ///
 /// A metric **regresses** when both hold: the change in its worse direction is larger than its
-/// threshold, and the statistical test on the raw samples is significant at `alpha` (two-sided
-/// p-value below `alpha`, in the same direction). Mann-Whitney U tests `mean`, `p50`,
-/// `throughput` and `peak_rss`; a tail percentile is tested with both Mann-Whitney U and the
-/// tail test at its quantile (Bonferroni: the smaller p-value, doubled), so a grown tail counts
-/// even when the bulk did not move. Fewer than `min_samples` samples on either side — or, for a
+/// threshold, and the statistical test on the raw samples is significant at `alpha` (twice the
+/// one-sided p-value in the direction of the change, i.e. a two-sided test, below `alpha`).
+/// Mann-Whitney U tests `mean`, `p50`, `throughput` and `peak_rss`; a tail percentile is tested
+/// with both Mann-Whitney U and the tail test at its quantile (Bonferroni: the smaller p-value,
+/// doubled), so a grown tail counts even when the bulk did not move. Fewer than `min_samples` samples on either side — or, for a
 /// tail percentile, fewer than `1 / (1 - q)` — gives "inconclusive", never "unchanged".
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Policy {

@@ -55,12 +55,16 @@ pub fn format_time(unix_s: u64) -> String {
 }
 
 fn describe(side: &Side) -> String {
-    let mut out = side
+    let mut out = side.file.clone().unwrap_or_else(|| "this run".to_string());
+    let _ = write!(out, " ({}", side.source.kind);
+    if let Some(origin) = side
         .source
         .path
-        .clone()
-        .unwrap_or_else(|| "this run".to_string());
-    let _ = write!(out, " ({}", side.source.kind);
+        .as_ref()
+        .filter(|p| side.file.as_ref() != Some(*p))
+    {
+        let _ = write!(out, " from {origin}");
+    }
     if let Some(name) = &side.source.criterion_baseline {
         let _ = write!(out, " baseline '{name}'");
     }
@@ -136,7 +140,9 @@ fn headline(report: &CheckReport) -> String {
     if t.improved > 0 {
         parts.push(format!("{} improved", t.improved));
     }
-    parts.push(format!("{} unchanged", t.unchanged));
+    if t.unchanged > 0 {
+        parts.push(format!("{} unchanged", t.unchanged));
+    }
     if t.inconclusive > 0 {
         parts.push(format!("{} inconclusive", t.inconclusive));
     }
