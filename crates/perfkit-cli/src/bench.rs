@@ -12,16 +12,29 @@ use perfkit_sys::{
 
 use crate::cli::{BenchArgs, OrderArg};
 use crate::output::{check_writable_destination, progress_bar, show_bar, write_atomic};
+use crate::regress;
 
-pub(crate) fn run(args: &BenchArgs) -> Result<()> {
+/// `perfkit bench`; `Ok(true)` when `--baseline` found a regression.
+pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
     let plan = plan(args)?;
-    // Check export destinations before spending minutes measuring.
-    for path in [&args.export_json, &args.export_markdown]
-        .into_iter()
-        .flatten()
+    // Check export destinations and the baseline before spending minutes measuring.
+    for path in [
+        &args.export_json,
+        &args.export_markdown,
+        &args.save_baseline,
+    ]
+    .into_iter()
+    .flatten()
     {
         check_writable_destination(path)?;
     }
+    let baseline = match &args.baseline {
+        Some(path) => {
+            regress::policy(&args.policy)?;
+            Some(perfkit_regress::load_any(path, None)?)
+        }
+        None => None,
+    };
     let bar = progress_bar(args.quiet);
     let mut observer = Progress {
         bar: &bar,
@@ -38,17 +51,78 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     if let Some(path) = &args.export_markdown {
         write_atomic(path, markdown(&report).as_bytes())?;
     }
+    let current = if baseline.is_some() || args.save_baseline.is_some() {
+        Some(regress::bench_baseline(&json)?)
+    } else {
+        None
+    };
+    let checked = match (&baseline, &current) {
+        (Some(b), Some(c)) => Some(perfkit_regress::check(
+            b,
+            c,
+            &regress::policy(&args.policy)?,
+        )?),
+        _ => None,
+    };
     if args.json {
-        println!("{json}");
+        match &checked {
+            Some(check) => {
+                let mut value = serde_json::to_value(&report)?;
+                if let Some(object) = value.as_object_mut() {
+                    object.insert("check".into(), serde_json::to_value(check)?);
+                }
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            }
+            None => println!("{json}"),
+        }
     } else {
         print!("{}", human(&report));
+        if let Some(check) = &checked {
+            println!(
+                "\nRegression check against {}",
+                args.baseline
+                    .as_deref()
+                    .map_or_else(String::new, |p| p.display().to_string())
+            );
+            print!("{}", perfkit_regress::report::human(check));
+        }
     }
     if !args.quiet {
         for warning in warnings(&report) {
             eprintln!("warning: {warning}");
         }
+        if let (true, Some(check)) = (args.json, &checked) {
+            for warning in perfkit_regress::report::warnings(check) {
+                eprintln!("warning: {warning}");
+            }
+        }
     }
-    Ok(())
+    let failed = checked
+        .as_ref()
+        .is_some_and(|c| regress::failed(c, args.policy.strict));
+    if let (Some(path), Some(current)) = (&args.save_baseline, &current) {
+        let same_file = args.baseline.as_deref().is_some_and(|b| same_path(b, path));
+        if failed && same_file {
+            eprintln!(
+                "perfkit: kept the baseline {}: the check failed, and saving would make the regression the new reference",
+                path.display()
+            );
+        } else {
+            current.save(path)?;
+            if !args.quiet {
+                eprintln!("perfkit: saved the baseline {}", path.display());
+            }
+        }
+    }
+    Ok(failed)
+}
+
+/// Whether two paths name the same file (by canonical path when both exist).
+fn same_path(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
 }
 
 fn plan(args: &BenchArgs) -> Result<BenchPlan> {

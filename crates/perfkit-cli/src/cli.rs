@@ -23,10 +23,13 @@ Examples:
     perfkit bench --shell 'sort data.txt | uniq -c'
   Reset state before every run:
     perfkit bench --prepare 'rm -rf out' 'make -j2'
+  Save a baseline, later check against it (exit 1 on a regression; see perfkit check --help):
+    perfkit bench -r 30 --save-baseline base.json './app input'
+    perfkit bench -r 30 --baseline base.json './app input'
 
 Durations accept 500ms, 2s, 1m30s, 1h (a bare number is seconds).
-Exit codes: 0 success, 1 a benchmarked command failed, 2 bad arguments or a command that
-cannot start.";
+Exit codes: 0 success, 1 a benchmarked command failed or --baseline found a regression,
+2 bad arguments or a command that cannot start.";
 
 /// The `perfkit` command line.
 #[derive(Debug, Parser)]
@@ -42,6 +45,12 @@ pub(crate) enum Commands {
     /// Benchmark commands: mean ± σ, p50/p90/p99/p99.9, CPU, peak RSS, relative speed
     #[command(after_help = BENCH_AFTER_HELP)]
     Bench(Box<BenchArgs>),
+    /// Check results against a baseline: threshold plus statistical test; exit 1 on a regression
+    #[command(after_help = CHECK_AFTER_HELP)]
+    Check(Box<CheckArgs>),
+    /// Save or show baselines (from perfkit bench, criterion or hyperfine results)
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
     /// Profile a program with perf and draw a flamegraph (SVG); prints the hottest functions
     #[command(after_help = RECORD_AFTER_HELP)]
     Record(Box<RecordArgs>),
@@ -379,6 +388,204 @@ pub(crate) struct BenchArgs {
     /// No progress bar and no warnings.
     #[arg(short = 'q', long)]
     pub(crate) quiet: bool,
+
+    /// Check the results against this baseline (or perfkit bench / hyperfine JSON) by command
+    /// name, print the findings, and exit 1 on a regression. With --json the check report is
+    /// added to the output as "check".
+    #[arg(long, value_name = "FILE", help_heading = "Regression check")]
+    pub(crate) baseline: Option<PathBuf>,
+
+    /// Save the results as a baseline file (atomically). When it is the --baseline file and the
+    /// check finds a regression, the old baseline is kept.
+    #[arg(long, value_name = "FILE", help_heading = "Regression check")]
+    pub(crate) save_baseline: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub(crate) policy: PolicyArgs,
+}
+
+/// The rule of a regression check, shared by `check` and `bench --baseline`.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Regression check")]
+pub(crate) struct PolicyArgs {
+    /// Smallest change that counts, in percent (e.g. 5%, 2.5); applies to every --metric
+    /// without its own.
+    #[arg(long, value_name = "PCT", default_value = "5%")]
+    pub(crate) threshold: String,
+
+    /// Significance level of the two-sided test on the raw samples.
+    #[arg(long, value_name = "P", default_value_t = perfkit_regress::DEFAULT_ALPHA)]
+    pub(crate) alpha: f64,
+
+    /// Metric to judge, optionally with its own threshold: p99, p99=10%, throughput, mean,
+    /// p50, p90, p999, peak_rss. Repeat or separate with commas [default: p99,throughput].
+    #[allow(clippy::doc_markdown)] // clap prints this text: no backticks.
+    #[arg(long = "metric", value_name = "SPEC", value_delimiter = ',')]
+    pub(crate) metrics: Vec<String>,
+
+    /// Fewest samples per side for a verdict; fewer give "inconclusive".
+    #[arg(long, value_name = "N", default_value_t = perfkit_regress::DEFAULT_MIN_SAMPLES)]
+    pub(crate) min_samples: usize,
+
+    /// Count "inconclusive" findings as failures (exit 1), e.g. to insist that p99 is judged.
+    #[arg(long)]
+    pub(crate) strict: bool,
+}
+
+const CHECK_AFTER_HELP: &str = "\
+A metric regresses only when both hold: it is worse by more than its threshold, and a
+statistical test on the raw samples says the difference is not noise (two-sided p below
+--alpha: Mann-Whitney U; for p90/p99/p999 also a test of the tail at that quantile). Too few
+samples give \"inconclusive\", not \"ok\": p99 needs 100 samples per side, since below that it
+is the maximum. Throughput is the rate at the median time, which a noisy neighbour's slow runs
+do not move. In simulations of this noise (30 samples per side), the default rule flags 0-0.1%
+of identical runs and catches over 99% of real 10% slow-downs (see docs/regression.md).
+
+Inputs (told apart by content): a baseline file (perfkit baseline save, perfkit bench
+--save-baseline), perfkit bench --json output, hyperfine --export-json output, or with
+--criterion a criterion directory and two of its saved baselines.
+
+Examples:
+  perfkit bench -r 30 --save-baseline base.json './app-v1 input'
+  perfkit bench -r 30 --export-json now.json './app-v2 input'
+  perfkit check --baseline base.json --current now.json
+  perfkit check --baseline before.json --current after.json --metric p50=3%,peak_rss=10%
+  cargo bench -- --save-baseline main; git switch pr; cargo bench -- --save-baseline pr
+  perfkit check --criterion target/criterion --base main --new pr --format markdown > comment.md
+
+Exit codes: 0 no regression, 1 a regression (or, with --strict, an inconclusive finding),
+2 bad arguments or unreadable input.";
+
+/// `perfkit check` options.
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// The reference: a baseline file, perfkit bench JSON or hyperfine JSON.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "criterion",
+        conflicts_with = "criterion"
+    )]
+    pub(crate) baseline: Option<PathBuf>,
+
+    /// The results to check: a baseline file, perfkit bench JSON or hyperfine JSON.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "criterion",
+        conflicts_with = "criterion"
+    )]
+    pub(crate) current: Option<PathBuf>,
+
+    /// A criterion results directory (target/criterion, or a project holding it); compare
+    /// its saved baselines --base and --new.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) criterion: Option<PathBuf>,
+
+    /// The criterion baseline to compare against (a --save-baseline name, or base).
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "criterion",
+        default_value = "base"
+    )]
+    pub(crate) base: String,
+
+    /// The criterion baseline under test (new is criterion's latest run).
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "criterion",
+        default_value = "new"
+    )]
+    pub(crate) new: String,
+
+    #[command(flatten)]
+    pub(crate) policy: PolicyArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human", help_heading = "Output")]
+    pub(crate) format: ReportFormat,
+
+    /// Same as --format json.
+    #[arg(long, conflicts_with = "format", help_heading = "Output")]
+    pub(crate) json: bool,
+
+    /// No warnings on standard error (with --format json or markdown).
+    #[arg(short = 'q', long, help_heading = "Output")]
+    pub(crate) quiet: bool,
+}
+
+/// How `perfkit check` prints its report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ReportFormat {
+    /// A table for the terminal.
+    Human,
+    /// The full report as JSON.
+    Json,
+    /// Markdown for a pull-request comment.
+    Markdown,
+}
+
+const BASELINE_AFTER_HELP: &str = "\
+A baseline file is JSON (docs/formats.md): when and where it was made (host, CPU, kernel,
+rustc, git commit), and per benchmark a summary, a histogram and up to 10,000 raw samples,
+which the statistical test of perfkit check needs.
+
+Examples:
+  perfkit baseline save base.json --from result.json               perfkit bench --json output
+  perfkit baseline save base.json --from hyperfine.json            hyperfine --export-json output
+  perfkit baseline save base.json --from target/criterion --criterion-baseline main
+  perfkit baseline show base.json
+
+Exit codes: 0 success, 2 bad arguments or unreadable input.";
+
+/// `perfkit baseline` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BaselineCommand {
+    /// Save results as a baseline file (written atomically)
+    #[command(after_help = BASELINE_AFTER_HELP)]
+    Save(BaselineSaveArgs),
+    /// Show what a baseline (or any input perfkit check reads) holds
+    #[command(after_help = BASELINE_AFTER_HELP)]
+    Show(BaselineShowArgs),
+}
+
+/// `perfkit baseline save` options.
+#[derive(Debug, Args)]
+pub(crate) struct BaselineSaveArgs {
+    /// The baseline file to write.
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
+
+    /// The results: perfkit bench JSON, hyperfine --export-json output, a criterion directory,
+    /// or another baseline.
+    #[arg(long, value_name = "SOURCE")]
+    pub(crate) from: PathBuf,
+
+    /// Which criterion baseline to read from a criterion directory (new is the latest run).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) criterion_baseline: Option<String>,
+
+    /// Print what was saved as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `perfkit baseline show` options.
+#[derive(Debug, Args)]
+pub(crate) struct BaselineShowArgs {
+    /// A baseline file (or perfkit bench / hyperfine JSON, or a criterion directory).
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
+
+    /// Which criterion baseline to read when FILE is a criterion directory.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) criterion_baseline: Option<String>,
+
+    /// Print the whole baseline as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// The exit-status paragraph of every command that runs a program.

@@ -2,12 +2,15 @@
 //!
 //! This crate only parses arguments and prints; the work is done by the library crates
 //! (`perfkit-sys` runs and measures commands, `perfkit-metrics` does the statistics,
+//! `perfkit-regress` keeps baselines and checks for regressions,
 //! `perfkit-profilers` drives perf, inferno, valgrind, strace and ltrace, `perfkit-zerocopy`
 //! copies, `perfkit-pool` runs worker processes).
 //!
 //! ```text
 //! perfkit bench --warmup 3 'sleep 0.01' 'sleep 0.02'
 //! perfkit bench --runs 20 --json 'gzip -k -f data.bin' > result.json
+//! perfkit bench --runs 30 --baseline base.json './target/release/my-app'
+//! perfkit check --baseline base.json --current result.json --format markdown
 //! perfkit record -o flame.svg -- ./target/release/my-app
 //! perfkit diff before.folded after.folded -o diff.svg
 //! perfkit heap -- ./target/release/my-app
@@ -16,7 +19,7 @@
 //! perfkit completions bash > /etc/bash_completion.d/perfkit
 //! ```
 //!
-//! Exit codes: 0 success, 1 a check failed (a benchmarked command failed), 2 bad arguments or
+//! Exit codes: 0 success, 1 a check failed (a regression, a benchmarked command failed), 2 bad arguments or
 //! input, or a command that cannot start. Commands that run one program under a profiler
 //! (`record`, `stat`, `heap`, `syscalls`, `libcalls`) exit with that program's status.
 
@@ -28,6 +31,7 @@ mod output;
 #[cfg(target_os = "linux")]
 mod pool;
 mod profile;
+mod regress;
 mod trace;
 
 use std::process::ExitCode;
@@ -46,7 +50,9 @@ fn main() -> ExitCode {
     die_quietly_on_closed_stdout();
     let cli = Cli::parse();
     let result = match cli.command {
-        Commands::Bench(args) => bench::run(&args).map(|()| None),
+        Commands::Bench(args) => bench::run(&args).map(check_failed),
+        Commands::Check(args) => regress::run_check(&args).map(check_failed),
+        Commands::Baseline(command) => regress::run_baseline(&command).map(|()| None),
         Commands::Record(args) => profile::record(&args).map(Some),
         Commands::Flamegraph(args) => profile::flamegraph(&args).map(|()| None),
         Commands::Diff(args) => profile::diff(&args).map(|()| None),
@@ -57,11 +63,7 @@ fn main() -> ExitCode {
         #[cfg(target_os = "linux")]
         Commands::Copy(args) => copy::run(&args).map(|()| None),
         #[cfg(target_os = "linux")]
-        Commands::Pool(args) => pool::run(&args).map(|failed| {
-            failed.then_some(ExitKind::Exited {
-                code: i32::from(EXIT_FAILED),
-            })
-        }),
+        Commands::Pool(args) => pool::run(&args).map(check_failed),
         Commands::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -83,6 +85,13 @@ fn main() -> ExitCode {
             ExitCode::from(exit_code(&error))
         }
     }
+}
+
+/// Exit 1 when a check failed.
+fn check_failed(failed: bool) -> Option<ExitKind> {
+    failed.then_some(ExitKind::Exited {
+        code: i32::from(EXIT_FAILED),
+    })
 }
 
 /// `perfkit … | head` must end quietly when `head` exits, like any Unix filter, not panic in

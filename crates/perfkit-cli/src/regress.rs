@@ -1,0 +1,187 @@
+//! `perfkit check`, `perfkit baseline` and the check of `perfkit bench --baseline`: arguments
+//! in, `perfkit_regress` does the work, reports out.
+
+use std::fmt::Write as _;
+
+use anyhow::{Context, Result};
+use perfkit_metrics::format_duration;
+use perfkit_regress::{
+    Baseline, CheckReport, MetricRule, Policy, check, load_any, load_criterion, parse_percent,
+    report,
+};
+
+use crate::cli::{BaselineCommand, CheckArgs, PolicyArgs, ReportFormat};
+
+/// The policy the options describe.
+pub(crate) fn policy(args: &PolicyArgs) -> Result<Policy> {
+    let threshold = parse_percent(&args.threshold)?;
+    let mut policy = Policy::with_threshold(threshold);
+    if !args.metrics.is_empty() {
+        policy.rules = args
+            .metrics
+            .iter()
+            .filter(|m| !m.trim().is_empty())
+            .map(|m| MetricRule::parse(m, threshold))
+            .collect::<Result<_, _>>()?;
+    }
+    policy.alpha = args.alpha;
+    policy.min_samples = args.min_samples;
+    policy.validate()?;
+    Ok(policy)
+}
+
+/// Whether the report fails the check: a regression, or with `strict` an inconclusive finding.
+pub(crate) fn failed(report: &CheckReport, strict: bool) -> bool {
+    report.has_regression() || (strict && report.tally.inconclusive > 0)
+}
+
+/// `perfkit check`; `Ok(true)` when the check failed.
+pub(crate) fn run_check(args: &CheckArgs) -> Result<bool> {
+    let policy = policy(&args.policy)?;
+    let (baseline, current) = match (&args.criterion, &args.baseline, &args.current) {
+        (Some(dir), _, _) => (
+            load_criterion(dir, &args.base)?,
+            load_criterion(dir, &args.new)?,
+        ),
+        (None, Some(b), Some(c)) => (load_any(b, None)?, load_any(c, None)?),
+        _ => anyhow::bail!("give --baseline FILE and --current FILE, or --criterion DIR"),
+    };
+    let report = check(&baseline, &current, &policy)?;
+    let format = if args.json {
+        ReportFormat::Json
+    } else {
+        args.format
+    };
+    match format {
+        ReportFormat::Human => print!("{}", report::human(&report)),
+        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        ReportFormat::Markdown => print!("{}", report::markdown(&report)),
+    }
+    if format != ReportFormat::Human && !args.quiet {
+        for w in report::warnings(&report) {
+            eprintln!("warning: {w}");
+        }
+    }
+    let failed = failed(&report, args.policy.strict);
+    if failed && args.policy.strict && !report.has_regression() && !args.quiet {
+        eprintln!("perfkit: --strict: inconclusive findings count as failures");
+    }
+    Ok(failed)
+}
+
+/// `perfkit baseline save|show`.
+pub(crate) fn run_baseline(command: &BaselineCommand) -> Result<()> {
+    match command {
+        BaselineCommand::Save(args) => {
+            let baseline = load_any(&args.from, args.criterion_baseline.as_deref())?;
+            baseline.save(&args.file)?;
+            if args.json {
+                print!("{}", baseline.to_json());
+            } else {
+                print!("{}", describe(&baseline));
+                println!(
+                    "saved {} benchmark{} to {}",
+                    baseline.benchmarks.len(),
+                    if baseline.benchmarks.len() == 1 {
+                        ""
+                    } else {
+                        "s"
+                    },
+                    args.file.display()
+                );
+            }
+        }
+        BaselineCommand::Show(args) => {
+            let baseline = load_any(&args.file, args.criterion_baseline.as_deref())?;
+            if args.json {
+                print!("{}", baseline.to_json());
+            } else {
+                print!("{}", describe(&baseline));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where a baseline comes from and a line per benchmark.
+fn describe(b: &Baseline) -> String {
+    let mut out = String::new();
+    let source = b
+        .source
+        .path
+        .as_deref()
+        .map(|p| format!(" from {p}"))
+        .unwrap_or_default();
+    let criterion = b
+        .source
+        .criterion_baseline
+        .as_deref()
+        .map(|n| format!(" (criterion baseline '{n}')"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "{}{source}{criterion}, {}, schema {}",
+        b.source.kind,
+        report::format_time(b.created_unix_s),
+        b.schema_version
+    );
+    let e = &b.environment;
+    let unknown = || "?".to_string();
+    let _ = writeln!(
+        out,
+        "environment: {} · {} · {} CPUs · kernel {} · {} · git {}{}",
+        e.host.clone().unwrap_or_else(unknown),
+        e.cpu_model.clone().unwrap_or_else(unknown),
+        e.cpus.map_or_else(unknown, |n| n.to_string()),
+        e.kernel.clone().unwrap_or_else(unknown),
+        e.rustc.clone().unwrap_or_else(unknown),
+        e.git_commit
+            .as_deref()
+            .map_or_else(unknown, |c| c.chars().take(10).collect()),
+        if e.git_dirty == Some(true) {
+            "+changes"
+        } else {
+            ""
+        }
+    );
+    let width = b
+        .benchmarks
+        .iter()
+        .map(|x| x.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("Benchmark".len());
+    let _ = writeln!(
+        out,
+        "\n{:width$}  {:>8}  {:>10}  {:>10}  {:>10}  {:>10}",
+        "Benchmark", "Samples", "Mean", "p50", "p99", "Max"
+    );
+    for x in &b.benchmarks {
+        let s = &x.summary;
+        let _ = writeln!(
+            out,
+            "{:width$}  {:>8}  {:>10}  {:>10}  {:>10}  {:>10}",
+            x.name,
+            x.samples_total,
+            format_duration(s.mean),
+            format_duration(s.p50),
+            format_duration(s.p99),
+            format_duration(s.max)
+        );
+    }
+    out
+}
+
+/// A baseline made from `perfkit bench` JSON.
+pub(crate) fn bench_baseline(bench_json: &str) -> Result<Baseline> {
+    let benchmarks = perfkit_regress::parse_perfkit_bench(bench_json)
+        .context("cannot turn the benchmark results into a baseline")?;
+    Ok(Baseline::new(
+        perfkit_regress::Source {
+            kind: perfkit_regress::SourceKind::PerfkitBench,
+            path: None,
+            criterion_baseline: None,
+        },
+        benchmarks,
+    )?)
+}
