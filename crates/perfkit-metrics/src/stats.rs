@@ -68,6 +68,24 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
     Some(sorted[(rank(q, sorted.len() as u64) - 1) as usize])
 }
 
+/// [`quantile_sorted`] of values in any order, in `O(n)`: `values` is partly reordered.
+///
+/// ```
+/// use perfkit_metrics::stats::quantile_unsorted;
+///
+/// let mut v = vec![5.0, 1.0, 4.0, 2.0, 3.0];
+/// assert_eq!(quantile_unsorted(&mut v, 0.5), Some(3.0));
+/// ```
+#[must_use]
+pub fn quantile_unsorted(values: &mut [f64], q: f64) -> Option<f64> {
+    if values.is_empty() || !(0.0..=1.0).contains(&q) {
+        return None;
+    }
+    let index = (rank(q, values.len() as u64) - 1) as usize;
+    let (_, value, _) = values.select_nth_unstable_by(index, f64::total_cmp);
+    Some(*value)
+}
+
 /// Percentile-bootstrap confidence interval of `statistic(numerator) / statistic(denominator)`.
 ///
 /// Each resample draws both samples with replacement (independently) and computes the ratio;
@@ -107,12 +125,9 @@ pub fn bootstrap_ratio(
 /// sort) and returns its value.
 ///
 /// ```
-/// use perfkit_metrics::stats::{bootstrap_ratio_with, quantile_sorted};
+/// use perfkit_metrics::stats::{bootstrap_ratio_with, quantile_unsorted};
 ///
-/// let p90 = |v: &mut [f64]| {
-///     v.sort_unstable_by(f64::total_cmp);
-///     quantile_sorted(v, 0.9).unwrap_or(f64::NAN)
-/// };
+/// let p90 = |v: &mut [f64]| quantile_unsorted(v, 0.9).unwrap_or(f64::NAN);
 /// let before: Vec<f64> = (1..=50).map(f64::from).collect();
 /// let after: Vec<f64> = before.iter().map(|v| v * 1.5).collect();
 /// let r = bootstrap_ratio_with(&after, &before, p90, 0.95, 500, 1).unwrap();

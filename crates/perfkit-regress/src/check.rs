@@ -1,6 +1,6 @@
 //! Comparing a current run with a baseline: one [`Finding`] per benchmark and metric.
 
-use perfkit_metrics::stats::{Interval, bootstrap_ratio_with, quantile_sorted};
+use perfkit_metrics::stats::{Interval, bootstrap_ratio_with, quantile_unsorted};
 use serde::{Deserialize, Serialize};
 
 use crate::RegressError;
@@ -255,8 +255,7 @@ fn samples(b: &Benchmark, metric: Metric) -> Vec<f64> {
 }
 
 fn median(values: &mut [f64]) -> f64 {
-    values.sort_unstable_by(f64::total_cmp);
-    quantile_sorted(values, 0.5).unwrap_or(f64::NAN)
+    quantile_unsorted(values, 0.5).unwrap_or(f64::NAN)
 }
 
 /// The metric's value and unit for a benchmark (`None`: not measured or undefined).
@@ -448,10 +447,7 @@ fn interval(a: &[f64], b: &[f64], metric: Metric, policy: &Policy, name: &str) -
     };
     let statistic = |v: &mut [f64]| match q {
         None => v.iter().sum::<f64>() / v.len() as f64,
-        Some(q) => {
-            v.sort_unstable_by(f64::total_cmp);
-            quantile_sorted(v, q).unwrap_or(f64::NAN)
-        }
+        Some(q) => quantile_unsorted(v, q).unwrap_or(f64::NAN),
     };
     let times = bootstrap_ratio_with(b, a, statistic, confidence, policy.resamples, seed)?;
     if metric == Metric::Throughput {
