@@ -148,6 +148,43 @@ fn criterion_errors_name_the_fix() {
 }
 
 #[test]
+fn malformed_criterion_files_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let bench = dir.path().join("group/bench/new");
+    std::fs::create_dir_all(&bench).unwrap();
+    let meta = std::fs::read_to_string(data("criterion/sum_squares/new/benchmark.json")).unwrap();
+    std::fs::write(bench.join("benchmark.json"), meta).unwrap();
+    let cases = [
+        (
+            "{\"iters\": [1.0, 2.0], \"times\": [5.0]}",
+            "2 iteration counts but 1 times",
+        ),
+        (
+            "{\"iters\": [0.0], \"times\": [5.0]}",
+            "iteration count of 0",
+        ),
+        (
+            "{\"iters\": [1.0], \"times\": [-5.0]}",
+            "negative or not finite",
+        ),
+        (
+            "{\"sampling_mode\": \"Linear\"}",
+            "sample.json: missing field",
+        ),
+        ("{\"iters\": [1.0], \"tim", "sample.json: EOF"),
+    ];
+    for (sample, message) in cases {
+        std::fs::write(bench.join("sample.json"), sample).unwrap();
+        let err = load_criterion(dir.path(), "new").unwrap_err().to_string();
+        assert!(err.contains(message), "{sample}: {err}");
+        assert!(
+            err.contains("not valid criterion output") || err.contains("benchmark '"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn a_baseline_round_trips_and_is_replaced_atomically() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("base.json");
