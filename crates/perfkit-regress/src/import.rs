@@ -16,7 +16,10 @@ use crate::baseline::{Baseline, Benchmark, Source, SourceKind, Work};
 /// latest run); it is an error for anything but a criterion directory.
 pub fn load_any(path: &Path, criterion_baseline: Option<&str>) -> Result<Baseline, RegressError> {
     let mut baseline = read_any(path, criterion_baseline)?;
-    baseline.loaded_from = Some(path.to_path_buf());
+    // A criterion directory names its resolved root itself.
+    baseline
+        .loaded_from
+        .get_or_insert_with(|| path.to_path_buf());
     Ok(baseline)
 }
 
@@ -275,8 +278,7 @@ pub fn load_criterion(dir: &Path, name: &str) -> Result<Baseline, RegressError> 
     if let Some(t) = measured {
         baseline.created_unix_s = t;
     }
-    baseline.loaded_from = Some(dir.to_path_buf());
-    baseline.loaded_from = Some(dir.to_path_buf());
+    baseline.loaded_from = Some(root);
     Ok(baseline)
 }
 

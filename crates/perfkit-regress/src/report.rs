@@ -258,9 +258,9 @@ pub fn markdown(report: &CheckReport) -> String {
     let _ = writeln!(out, "### {mark} perfkit check: {}\n", headline(report));
     let _ = writeln!(
         out,
-        "Baseline `{}` vs current `{}`. Rule: {}.\n",
-        describe(&report.baseline).replace('`', "'"),
-        describe(&report.current).replace('`', "'"),
+        "- **Baseline:** {}\n- **Current:** {}\n- **Rule:** {}\n",
+        describe(&report.baseline),
+        describe(&report.current),
         policy_line(report)
     );
     let table = |findings: &[&Finding]| {
