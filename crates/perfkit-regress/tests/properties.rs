@@ -2,7 +2,7 @@
 
 use perfkit_regress::stats::{mann_whitney, tail_test};
 use perfkit_regress::{
-    Baseline, Benchmark, Metric, MetricRule, Policy, Source, SourceKind, Verdict, check,
+    Baseline, Benchmark, Metric, MetricRule, Policy, Source, SourceKind, Verdict, compare,
     parse_hyperfine, parse_perfkit_bench,
 };
 use proptest::prelude::*;
@@ -10,6 +10,20 @@ use proptest::prelude::*;
 fn samples() -> impl Strategy<Value = Vec<f64>> {
     // Coarse values so ties happen, both for the exact and the approximate path.
     prop::collection::vec((1u32..200).prop_map(|v| f64::from(v) * 10.0), 1..80)
+}
+
+/// A valid baseline's JSON (made once: `Baseline::new` runs git and rustc).
+fn small_baseline() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        let source = Source {
+            kind: SourceKind::Hyperfine,
+            path: None,
+            criterion_baseline: None,
+        };
+        let b = Benchmark::from_samples("x", vec![1.0, 2.0, 3.0, 4.0], None, vec![]).unwrap();
+        Baseline::new(source, vec![b]).unwrap().to_json()
+    })
 }
 
 proptest! {
@@ -40,16 +54,13 @@ proptest! {
 
     #[test]
     fn identical_samples_never_regress(values in prop::collection::vec(1.0f64..1e9, 1..300)) {
-        let source = Source { kind: SourceKind::Hyperfine, path: None, criterion_baseline: None };
         let b = Benchmark::from_samples("x", values.clone(), None, values.iter().map(|v| *v as u64).collect()).unwrap();
-        let base = Baseline::new(source, vec![b]).unwrap();
         let policy = Policy {
             rules: Metric::ALL.iter().map(|&metric| MetricRule { metric, threshold: 0.0 }).collect(),
             resamples: 50,
             ..Policy::default()
         };
-        let report = check(&base, &base, &policy).unwrap();
-        for f in &report.findings {
+        for f in &compare(&b, &b, &policy) {
             prop_assert!(matches!(f.verdict, Verdict::Unchanged | Verdict::Inconclusive), "{f:?}");
         }
     }
@@ -63,10 +74,7 @@ proptest! {
 
     #[test]
     fn mutated_baselines_are_errors_or_valid(cut in 0usize..4000, byte in any::<u8>()) {
-        let source = Source { kind: SourceKind::Hyperfine, path: None, criterion_baseline: None };
-        let b = Benchmark::from_samples("x", vec![1.0, 2.0, 3.0, 4.0], None, vec![]).unwrap();
-        let text = Baseline::new(source, vec![b]).unwrap().to_json();
-        let mut bytes = text.into_bytes();
+        let mut bytes = small_baseline().as_bytes().to_vec();
         let at = cut % bytes.len();
         bytes[at] = byte;
         if let Ok(s) = String::from_utf8(bytes.clone()) {
