@@ -151,14 +151,16 @@ fn describe(b: &Baseline) -> String {
         .max()
         .unwrap_or(0)
         .max("Benchmark".len());
-    let _ = writeln!(
+    let tool = b.benchmarks.iter().any(|x| x.tool_estimate.is_some());
+    let _ = write!(
         out,
         "\n{:width$}  {:>8}  {:>10}  {:>10}  {:>10}  {:>10}",
         "Benchmark", "Samples", "Mean", "p50", "p99", "Max"
     );
+    out.push_str(if tool { "  Tool's estimate\n" } else { "\n" });
     for x in &b.benchmarks {
         let s = &x.summary;
-        let _ = writeln!(
+        let _ = write!(
             out,
             "{:width$}  {:>8}  {:>10}  {:>10}  {:>10}  {:>10}",
             x.name,
@@ -168,6 +170,17 @@ fn describe(b: &Baseline) -> String {
             format_duration(s.p99),
             format_duration(s.max)
         );
+        if let Some(e) = &x.tool_estimate {
+            let _ = write!(
+                out,
+                "  {} [{} … {}] ({})",
+                format_duration(e.ns),
+                format_duration(e.low_ns),
+                format_duration(e.high_ns),
+                e.statistic
+            );
+        }
+        out.push('\n');
     }
     out
 }

@@ -159,6 +159,25 @@ pub struct Benchmark {
     /// Peak resident set size of each run in bytes, when measured (perfkit bench); empty
     /// otherwise. Capped like `samples_ns`.
     pub rss_bytes: Vec<u64>,
+    /// The source tool's own headline estimate (criterion's `estimates.json`), for reference:
+    /// checks use the samples.
+    #[serde(default)]
+    pub tool_estimate: Option<ToolEstimate>,
+}
+
+/// A tool's own estimate of the time per iteration with its confidence interval, in
+/// nanoseconds: criterion's slope (its headline with linear sampling), or its mean when there
+/// is no slope.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolEstimate {
+    /// Which estimate: `slope` or `mean`.
+    pub statistic: String,
+    /// The point estimate.
+    pub ns: f64,
+    /// Lower bound of its confidence interval.
+    pub low_ns: f64,
+    /// Upper bound of its confidence interval.
+    pub high_ns: f64,
 }
 
 impl Benchmark {
@@ -191,6 +210,7 @@ impl Benchmark {
             histogram_ps,
             work,
             rss_bytes: cap(rss_bytes),
+            tool_estimate: None,
         })
     }
 
@@ -223,6 +243,11 @@ impl Benchmark {
             .all(|w| w[0] <= w[1]);
         if !ordered || !s.mean.is_finite() || !s.stddev.is_finite() {
             return Err("summary is inconsistent (percentiles out of order)".into());
+        }
+        if let Some(e) = &self.tool_estimate
+            && ![e.ns, e.low_ns, e.high_ns].iter().all(|v| v.is_finite())
+        {
+            return Err(format!("tool estimate {e:?} is not finite"));
         }
         match self.work {
             Some(Work::Elements(w) | Work::Bytes(w)) if !(w.is_finite() && w > 0.0) => {

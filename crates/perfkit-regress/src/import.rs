@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::RegressError;
-use crate::baseline::{Baseline, Benchmark, Source, SourceKind, Work};
+use crate::baseline::{Baseline, Benchmark, Source, SourceKind, ToolEstimate, Work};
 
 /// Reads `path` as whatever it is: a baseline file, perfkit bench JSON, hyperfine JSON, or a
 /// criterion directory (`target/criterion`, or a directory holding `target/criterion` or
@@ -236,7 +236,8 @@ struct CriterionSample {
 /// Reads criterion's saved baseline `name` (`new` is the latest run, `base` the previous one,
 /// anything else a `--save-baseline` name) from a results directory: every
 /// `<benchmark>/<name>/` holding `benchmark.json` and `sample.json`. A sample's time per
-/// iteration is `times[i] / iters[i]`.
+/// iteration is `times[i] / iters[i]`; criterion's own estimate (`estimates.json`) is kept as
+/// [`Benchmark::tool_estimate`].
 pub fn load_criterion(dir: &Path, name: &str) -> Result<Baseline, RegressError> {
     let root = criterion_root(dir);
     let mut found = Vec::new();
@@ -370,12 +371,61 @@ fn read_criterion_benchmark(dir: &Path) -> Result<Benchmark, RegressError> {
         }
         per_iteration.push(time / iters);
     }
-    Benchmark::from_samples(
+    let mut benchmark = Benchmark::from_samples(
         meta.full_id,
         per_iteration,
         meta.throughput.as_ref().and_then(criterion_work),
         Vec::new(),
-    )
+    )?;
+    let estimates = dir.join("estimates.json");
+    if estimates.exists() {
+        benchmark.tool_estimate = Some(criterion_estimate(&read_json(&estimates)?)?);
+    }
+    Ok(benchmark)
+}
+
+#[derive(Deserialize)]
+struct CriterionEstimates {
+    mean: CriterionEstimate,
+    slope: Option<CriterionEstimate>,
+}
+
+#[derive(Deserialize)]
+struct CriterionEstimate {
+    confidence_interval: CriterionInterval,
+    point_estimate: f64,
+}
+
+#[derive(Deserialize)]
+struct CriterionInterval {
+    lower_bound: f64,
+    upper_bound: f64,
+}
+
+/// criterion's headline from `estimates.json`: the slope, or the mean when it has none (flat
+/// sampling).
+fn criterion_estimate(e: &CriterionEstimates) -> Result<ToolEstimate, RegressError> {
+    let (statistic, est) = match &e.slope {
+        Some(slope) => ("slope", slope),
+        None => ("mean", &e.mean),
+    };
+    let values = [
+        est.point_estimate,
+        est.confidence_interval.lower_bound,
+        est.confidence_interval.upper_bound,
+    ];
+    if !values.iter().all(|v| v.is_finite()) {
+        return Err(RegressError::import(
+            SourceKind::Criterion,
+            format!("estimates.json: the {statistic} is not a number"),
+        ));
+    }
+    Ok(ToolEstimate {
+        statistic: statistic.to_string(),
+        ns: est.point_estimate,
+        low_ns: est.confidence_interval.lower_bound,
+        high_ns: est.confidence_interval.upper_bound,
+    })
 }
 
 /// criterion's `Throughput` as serialised in `benchmark.json`: `{"Elements": n}`,

@@ -53,7 +53,7 @@ use std::path::{Path, PathBuf};
 
 pub use baseline::{
     BASELINE_SCHEMA_VERSION, Baseline, Benchmark, MAX_SAMPLES, Source, SourceKind, TimeSummary,
-    Work,
+    ToolEstimate, Work,
 };
 pub use check::{
     CHECK_SCHEMA_VERSION, CheckReport, Finding, Side, Tally, Unit, Verdict, check, compare,

@@ -103,6 +103,19 @@ fn criterion_baselines_compare_by_name() {
     let s = before.get("sum_squares").unwrap().summary;
     assert!(s.p50 > 500.0 && s.p50 < 10_000.0, "{s:?}");
 
+    // criterion's own headline is kept: its slope, 2.054 µs [2.006 µs 2.114 µs] as printed.
+    let e = after
+        .get("sum_squares")
+        .unwrap()
+        .tool_estimate
+        .clone()
+        .unwrap();
+    assert_eq!(e.statistic, "slope");
+    assert!(
+        (e.ns - 2054.24).abs() < 0.01 && e.low_ns < e.ns && e.ns < e.high_ns,
+        "{e:?}"
+    );
+
     let report = check(&before, &after, &Policy::default()).unwrap();
     // sum_squares went from 1000 to 1150 terms.
     assert_eq!(
@@ -182,6 +195,12 @@ fn malformed_criterion_files_are_clear_errors() {
             "{err}"
         );
     }
+    let sample = std::fs::read_to_string(data("criterion/sum_squares/new/sample.json")).unwrap();
+    std::fs::write(bench.join("sample.json"), sample).unwrap();
+    assert!(load_criterion(dir.path(), "new").is_ok());
+    std::fs::write(bench.join("estimates.json"), "{\"mean\": 3}").unwrap();
+    let err = load_criterion(dir.path(), "new").unwrap_err().to_string();
+    assert!(err.contains("estimates.json: invalid type"), "{err}");
 }
 
 #[test]
