@@ -69,8 +69,10 @@ fn record_draws_the_hot_function_and_keeps_folded_stacks() {
         "{report:#}"
     );
     assert!(top["self_percent"].as_f64().unwrap() > 50.0);
+    // 800 ms of wall time at 997 Hz: at most ~800 samples, fewer when other processes take the
+    // CPU (cpu-clock counts on-CPU time); nanoseconds would be ~10^9.
     let total = report["total"].as_u64().unwrap();
-    assert!((300..2000).contains(&total), "samples, not ns: {total}");
+    assert!((20..2000).contains(&total), "samples, not ns: {total}");
     assert!(
         std::fs::read_to_string(&svg)
             .unwrap()
