@@ -159,6 +159,27 @@ fn rate(b: &Benchmark) -> f64 {
     work * 1e9 / b.summary.p50
 }
 
+/// `34.41 M`, `689.6`, `1.234 k`.
+fn si(value: f64) -> String {
+    let (scaled, prefix) = if value >= 1e9 {
+        (value / 1e9, " G")
+    } else if value >= 1e6 {
+        (value / 1e6, " M")
+    } else if value >= 1e3 {
+        (value / 1e3, " k")
+    } else {
+        (value, "")
+    };
+    let decimals = if scaled >= 100.0 {
+        1
+    } else if scaled >= 10.0 {
+        2
+    } else {
+        3
+    };
+    format!("{scaled:.decimals$}{prefix}")
+}
+
 fn print_table(groups: &BTreeMap<String, Vec<&Benchmark>>) {
     for (group, list) in groups {
         println!("\n{group}");
@@ -166,16 +187,20 @@ fn print_table(groups: &BTreeMap<String, Vec<&Benchmark>>) {
         for b in list {
             let r = rate(b);
             let unit = match b.work {
-                Some(Work::Bytes(_)) => format!("{:.3} GB/s", r / 1e9),
-                Some(Work::Elements(_)) => format!("{r:.4e} elem/s"),
-                None => format!("{r:.4e} iter/s"),
+                Some(Work::Bytes(_)) => perfkit_metrics::format_rate(r),
+                Some(Work::Elements(_)) => format!("{} elem/s", si(r)),
+                None => format!("{} iter/s", si(r)),
+            };
+            let relative = if r >= fastest {
+                "fastest".to_string()
+            } else {
+                format!("{}× slower", si(fastest / r))
             };
             println!(
-                "  {:<24} {:>14}  {:>20}  {:>7.3}× the fastest",
+                "  {:<24} {:>12}  {:>16}  {relative}",
                 contender(b),
                 perfkit_metrics::format_duration(b.summary.p50),
                 unit,
-                r / fastest
             );
         }
     }

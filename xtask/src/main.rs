@@ -8,6 +8,7 @@
 //! ```
 
 mod bench;
+mod bolt;
 mod cargo;
 mod llvm;
 mod lto;
@@ -40,7 +41,9 @@ tasks:
           options: --workloads FILE (default xtask/workloads.toml), --package P, --bin B,
                    --train NAME,..  --eval NAME,..  --rounds N (15), --min-speedup X
                    (default: fail only when significantly slower), --no-verify,
-                   --target-dir DIR (default target/pgo)
+                   --target-dir DIR (default target/pgo), --bolt (then BOLT in
+                   instrumentation mode: llvm-bolt-<major>, merge-fdata-<major>; timed
+                   against the PGO build)
   lto     build [profile.release-lto] (fat LTO, codegen-units 1) and release into
           target/lto, report both sizes and the speed-up on the evaluation workloads
           options: --workloads FILE, --eval NAME,..  --rounds N (15), --min-speedup X
@@ -135,6 +138,7 @@ fn pgo_task(mut args: Args) -> Result<bool> {
         min_speedup: args.number("--min-speedup")?,
         no_verify: args.flag("--no-verify"),
         work_dir: args.value("--target-dir")?.map(PathBuf::from),
+        bolt: args.flag("--bolt"),
     };
     no_positionals(&args.done()?)?;
     pgo::run(&root, &opts).map(|_| true)

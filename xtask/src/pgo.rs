@@ -6,6 +6,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
+use crate::bolt::{self, BoltSummary};
 use crate::cargo::{Build, tail};
 use crate::llvm;
 use crate::measure::{self, Comparison};
@@ -32,6 +33,8 @@ pub(crate) struct PgoOptions {
     pub(crate) no_verify: bool,
     /// Where to build and write (default `target/pgo`).
     pub(crate) work_dir: Option<PathBuf>,
+    /// Add the BOLT step.
+    pub(crate) bolt: bool,
 }
 
 /// What the profile holds.
@@ -78,6 +81,10 @@ pub(crate) struct PgoReport {
     pub(crate) optimised_binary: String,
     /// The verification, unless skipped.
     pub(crate) verification: Option<Comparison>,
+    /// The BOLT step, with `--bolt`.
+    pub(crate) bolt: Option<BoltSummary>,
+    /// The BOLT binary against the PGO one, with `--bolt` (unless `--no-verify`).
+    pub(crate) bolt_verification: Option<Comparison>,
 }
 
 /// Runs the whole flow from `root` (the workspace).
@@ -136,19 +143,20 @@ pub(crate) fn run(root: &Path, opts: &PgoOptions) -> Result<PgoReport> {
     let raw = train_with(&instrumented, &train, &places, &profiles)?;
 
     // 3. Merge.
-    let merged = work.join("merged.profdata");
-    let mut summary = merge(&profdata, &raw, &merged)?;
+    let mut summary = merge(&profdata, &raw, &work.join("merged.profdata"))?;
+    let merged = keyed_by_content(&work.join("merged.profdata"))?;
     describe_profile(&profdata, &merged, &mut summary)?;
 
     // 4. Optimised build, counting rustc's profile warnings.
-    let (optimised, stderr) = build(
-        "use",
-        vec![
-            format!("-Cprofile-use={}", merged.display()),
-            "-Cllvm-args=-pgo-warn-missing-function".into(),
-        ],
-    )
-    .run()?;
+    let mut flags = vec![
+        format!("-Cprofile-use={}", merged.display()),
+        "-Cllvm-args=-pgo-warn-missing-function".into(),
+    ];
+    if opts.bolt {
+        // BOLT rewrites the binary and needs its relocations.
+        flags.push("-Clink-arg=-Wl,-q".into());
+    }
+    let (optimised, stderr) = build("use", flags).run()?;
     summary.mismatch_warnings = count_lines(
         &stderr,
         &[
@@ -176,6 +184,8 @@ pub(crate) fn run(root: &Path, opts: &PgoOptions) -> Result<PgoReport> {
             opts.rounds,
         )?)
     };
+    let (bolt_step, bolt_verification) =
+        bolt_and_verify(opts, &rustc, &optimised, &train, &evals, &places, &work)?;
     let report = PgoReport {
         schema_version: 1,
         rustc: rustc.release.clone(),
@@ -186,9 +196,41 @@ pub(crate) fn run(root: &Path, opts: &PgoOptions) -> Result<PgoReport> {
         profile: summary,
         optimised_binary: optimised.display().to_string(),
         verification,
+        bolt: bolt_step,
+        bolt_verification,
     };
     finish(&report, &work, opts.min_speedup)?;
     Ok(report)
+}
+
+/// The `--bolt` step and its timing against the PGO build.
+fn bolt_and_verify(
+    opts: &PgoOptions,
+    rustc: &llvm::Rustc,
+    optimised: &Path,
+    train: &[Workload],
+    evals: &[Workload],
+    places: &Places,
+    work: &Path,
+) -> Result<(Option<BoltSummary>, Option<Comparison>)> {
+    if !opts.bolt {
+        return Ok((None, None));
+    }
+    eprintln!("xtask pgo: BOLT (instrumentation mode) on the PGO binary");
+    let step = bolt::optimise(rustc, optimised, train, places, &work.join("bolt"))?;
+    let timing = if opts.no_verify {
+        None
+    } else {
+        eprintln!("xtask pgo: timing the PGO and the PGO+BOLT build");
+        Some(measure::compare(
+            optimised,
+            Path::new(&step.binary),
+            evals,
+            places,
+            opts.rounds,
+        )?)
+    };
+    Ok((Some(step), timing))
 }
 
 /// Writes the report, says where everything is, and checks the speed-up.
@@ -197,6 +239,18 @@ fn finish(report: &PgoReport, work: &Path, min_speedup: Option<f64>) -> Result<(
     write_atomic(&work.join("report.json"), &json)?;
     println!("optimised binary: {}", report.optimised_binary);
     println!("report: {}", work.join("report.json").display());
+    if let Some(b) = &report.bolt {
+        println!(
+            "BOLT binary: {} ({} profiles merged)",
+            b.binary, b.profiles_merged
+        );
+        for line in &b.info {
+            println!("  {line}");
+        }
+    }
+    if let Some(c) = &report.bolt_verification {
+        println!("BOLT speed-up over PGO: {}", measure::summary(c));
+    }
     if let Some(c) = &report.verification {
         println!("PGO speed-up: {}", measure::summary(c));
         check_speedup(c, min_speedup, "PGO")?;
@@ -308,6 +362,21 @@ fn merge(profdata: &Path, raw: &[PathBuf], merged: &Path) -> Result<ProfileSumma
         merge_warnings: count_lines(&stderr, &["warning"]),
         ..ProfileSummary::default()
     })
+}
+
+/// A copy of `path` named after a hash of its content (`profdata/<hash>.profdata`): cargo does
+/// not know that `-Cprofile-use` reads a file, so a new profile must change the flag, or the
+/// optimised build would silently keep the old one.
+fn keyed_by_content(path: &Path) -> Result<PathBuf> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let dir = path.with_file_name("profdata");
+    std::fs::create_dir_all(&dir)?;
+    let keyed = dir.join(format!("{hash:016x}.profdata"));
+    std::fs::copy(path, &keyed).with_context(|| format!("cannot write {}", keyed.display()))?;
+    Ok(keyed)
 }
 
 /// Fills in functions, coverage, counts and the hottest functions from `llvm-profdata show`.
