@@ -58,6 +58,8 @@ pub(crate) struct ProfileSummary {
     pub(crate) mismatch_warnings: usize,
     /// rustc's warnings about functions without profile data.
     pub(crate) missing_warnings: usize,
+    /// The first functions (demangled) named by those warnings.
+    pub(crate) warned_functions: Vec<String>,
 }
 
 /// The report written to `target/pgo/report.json`.
@@ -157,14 +159,11 @@ pub(crate) fn run(root: &Path, opts: &PgoOptions) -> Result<PgoReport> {
         flags.push("-Clink-arg=-Wl,-q".into());
     }
     let (optimised, stderr) = build("use", flags).run()?;
-    summary.mismatch_warnings = count_lines(
-        &stderr,
-        &[
-            "profile data may be out of date",
-            "function control flow change detected (hash mismatch)",
-        ],
-    );
-    summary.missing_warnings = count_lines(&stderr, &["no profile data available for function"]);
+    (
+        summary.mismatch_warnings,
+        summary.missing_warnings,
+        summary.warned_functions,
+    ) = profile_warnings(&stderr);
     print_profile(&summary);
 
     // 5. Verify against a plain build with the same --target.
@@ -486,6 +485,34 @@ pub(crate) fn parse_topn(text: &str) -> Vec<(String, u64)> {
         .collect()
 }
 
+const MISMATCH: &str = "function control flow change detected (hash mismatch) ";
+const MISSING: &str = "no profile data available for function ";
+
+/// rustc's (LLVM's) profile warnings in a build log: hash mismatches (the profile is older
+/// than the code), functions without data (not run in training, or new), and the first ten
+/// functions they name, demangled.
+fn profile_warnings(log: &str) -> (usize, usize, Vec<String>) {
+    let mut names = Vec::new();
+    let (mut mismatched, mut missing) = (0, 0);
+    for line in log.lines() {
+        let rest = if let Some((_, rest)) = line.split_once(MISMATCH) {
+            mismatched += 1;
+            rest
+        } else if let Some((_, rest)) = line.split_once(MISSING) {
+            missing += 1;
+            rest
+        } else {
+            continue;
+        };
+        if names.len() < 10
+            && let Some(symbol) = rest.split_whitespace().next()
+        {
+            names.push(format!("{:#}", rustc_demangle::demangle(symbol)));
+        }
+    }
+    (mismatched, missing, names)
+}
+
 fn count_lines(text: &str, needles: &[&str]) -> usize {
     text.lines()
         .filter(|l| needles.iter().any(|n| l.contains(n)))
@@ -501,6 +528,9 @@ fn print_profile(s: &ProfileSummary) {
         "warnings: {} from llvm-profdata merge, {} hash mismatches, {} functions without profile data",
         s.merge_warnings, s.mismatch_warnings, s.missing_warnings
     );
+    if !s.warned_functions.is_empty() {
+        println!("  e.g. {}", s.warned_functions.join(", "));
+    }
     if !s.hottest.is_empty() {
         println!("hottest functions (largest block count):");
         for (name, count) in &s.hottest {
@@ -560,6 +590,16 @@ Total count: 2262679
         let old = "  f:\n    Hash: 0x1\n    Counters: 2\n    Function count: 5\n    Block counts: [3]\n  g:\n    Hash: 0x2\n    Counters: 1\n    Function count: 0\n    Block counts: []\nTotal functions: 2\n";
         let t = parse_show(old);
         assert_eq!((t.functions, t.covered, t.total_count), (2, 1, 8));
+    }
+
+    #[test]
+    fn rustc_profile_warnings_are_counted_and_named() {
+        // rustc 1.95 building with a profile of older code, -pgo-warn-missing-function.
+        let log = "warning: a.4c2faf61c2d5dfd7-cgu.0: function control flow change detected (hash mismatch) _ZN1a4work17h0f4f2cc6631d2a1fE Hash = 607699196633919449 up to 1335 count discarded\n\nwarning: a.4c2faf61c2d5dfd7-cgu.0: no profile data available for function _ZN1a5other17h46b0cb74d17c4861E Hash = 742261418966908927 up to 0 count discarded\n\nwarning: 2 warnings emitted\n";
+        assert_eq!(
+            profile_warnings(log),
+            (1, 1, vec!["a::work".to_string(), "a::other".to_string()])
+        );
     }
 
     #[test]
