@@ -201,6 +201,10 @@ fn main() -> ExitCode {
     } else {
         Some(all.remove(0))
     };
+    if all.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     let args = Args { rest: all };
     let result = match task.as_deref() {
         Some("ci") => ci().map(|()| true),

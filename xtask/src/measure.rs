@@ -7,6 +7,18 @@ use serde::Serialize;
 
 use crate::workload::{Places, Workload, run};
 
+/// A verification that ran and failed (exit code 1, not 2).
+#[derive(Debug)]
+pub(crate) struct CheckFailed(pub(crate) String);
+
+impl std::fmt::Display for CheckFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CheckFailed {}
+
 /// Timings of one binary: one sample per round, the sum of the evaluation workloads.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct Timings {
@@ -78,6 +90,12 @@ pub(crate) fn compare(
     places: &Places,
     rounds: usize,
 ) -> Result<Comparison> {
+    if rounds < 3 {
+        anyhow::bail!("--rounds {rounds}: at least 3 rounds are needed to compare (15 by default)");
+    }
+    if rounds < 10 {
+        eprintln!("xtask: warning: {rounds} rounds give a weak comparison; use 10 or more");
+    }
     for w in evals {
         run(base, w, places, &[])?;
         run(candidate, w, places, &[])?;

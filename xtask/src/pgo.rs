@@ -266,18 +266,18 @@ fn names(list: &[Workload]) -> String {
 
 /// Fails when the optimised build is not fast enough.
 pub(crate) fn check_speedup(c: &Comparison, min: Option<f64>, what: &str) -> Result<()> {
-    match min {
-        Some(min) if c.speedup_median < min => bail!(
+    let failure = match min {
+        Some(min) if c.speedup_median < min => format!(
             "{what} speed-up {:.3}× is below --min-speedup {min}",
             c.speedup_median
         ),
-        None if c.significantly_slower() => bail!(
+        None if c.significantly_slower() => format!(
             "the {what} build is slower than the plain one ({:.3}×, p = {:.4})",
-            c.speedup_median,
-            c.p_value
+            c.speedup_median, c.p_value
         ),
-        _ => Ok(()),
-    }
+        _ => return Ok(()),
+    };
+    Err(measure::CheckFailed(failure).into())
 }
 
 /// Runs each training workload with its own `.profraw` pattern and checks it wrote a new,
