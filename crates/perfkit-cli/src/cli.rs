@@ -51,6 +51,10 @@ pub(crate) enum Commands {
     /// Save or show baselines (from perfkit bench, criterion or hyperfine results)
     #[command(subcommand)]
     Baseline(BaselineCommand),
+    /// Kernel parameters for performance work: plan, --apply with a rollback file, rollback
+    #[cfg(target_os = "linux")]
+    #[command(after_help = TUNE_AFTER_HELP, args_conflicts_with_subcommands = true)]
+    Tune(Box<TuneArgs>),
     /// Profile a program with perf and draw a flamegraph (SVG); prints the hottest functions
     #[command(after_help = RECORD_AFTER_HELP)]
     Record(Box<RecordArgs>),
@@ -586,6 +590,88 @@ pub(crate) struct BaselineShowArgs {
     /// Print the whole baseline as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+const TUNE_AFTER_HELP: &str = "\
+Profiles:
+  server     (default) the original text's four parameters (fs.file-max, tcp_fin_timeout,
+             tcp_tw_reuse, pid_max) and fs.nr_open, somaxconn, ip_local_port_range,
+             vm.max_map_count, fs.pipe-max-size, netdev_max_backlog
+  seed       exactly the original text's four
+  profiling  kernel.perf_event_paranoid 1, kernel.kptr_restrict 0
+
+Every value is read first. A limit is never lowered (the original text's fs.file-max =
+1000000 would lower today's default of 9223372036854775807) unless --allow-lower; what is
+already good is kept. Without --apply nothing is written. With --apply, the previous values go
+to a rollback file (JSON, written before the first change), each write is read back, and
+`perfkit tune rollback FILE` restores exactly those values. Without root, with a read-only
+/proc/sys (containers) or a value that cannot be restored, nothing is changed.
+
+Examples:
+  perfkit tune                         show the plan for this machine
+  sudo perfkit tune --apply            apply it; prints the rollback file
+  sudo perfkit tune rollback perfkit-rollback-1796050125.json
+  perfkit tune --profile profiling
+  perfkit tune --rlimits               RLIMIT_NOFILE/NPROC/CORE
+
+Exit codes: 0 success, 2 unknown profile, a parameter that cannot be written (nothing changed,
+or what was changed is named with the rollback command), a bad rollback file.";
+
+/// `perfkit tune` options.
+#[cfg(target_os = "linux")]
+#[derive(Debug, Args)]
+pub(crate) struct TuneArgs {
+    #[command(subcommand)]
+    pub(crate) command: Option<TuneCommand>,
+
+    /// The profile: server, seed or profiling.
+    #[arg(long, value_name = "NAME", default_value = "server")]
+    pub(crate) profile: String,
+
+    /// Write the changes (needs root); without it, only the plan is shown.
+    #[arg(long)]
+    pub(crate) apply: bool,
+
+    /// Allow targets below the current value of a limit (normally kept).
+    #[arg(long)]
+    pub(crate) allow_lower: bool,
+
+    /// Where --apply saves the previous values [default: ./perfkit-rollback-<time>.json].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) rollback_file: Option<PathBuf>,
+
+    /// Show the resource limits (open files, processes, core size) instead.
+    #[arg(long)]
+    pub(crate) rlimits: bool,
+
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// The sysctl tree to work on (for tests and chroots).
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/proc/sys",
+        hide = true,
+        global = true
+    )]
+    pub(crate) sysctl_root: PathBuf,
+}
+
+/// `perfkit tune` subcommands.
+#[cfg(target_os = "linux")]
+#[derive(Debug, Subcommand)]
+pub(crate) enum TuneCommand {
+    /// Restore the values saved by `perfkit tune --apply`
+    Rollback {
+        /// The rollback file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The exit-status paragraph of every command that runs a program.

@@ -33,6 +33,8 @@ mod pool;
 mod profile;
 mod regress;
 mod trace;
+#[cfg(target_os = "linux")]
+mod tune;
 
 use std::process::ExitCode;
 
@@ -53,6 +55,8 @@ fn main() -> ExitCode {
         Commands::Bench(args) => bench::run(&args).map(check_failed),
         Commands::Check(args) => regress::run_check(&args).map(check_failed),
         Commands::Baseline(command) => regress::run_baseline(&command).map(|()| None),
+        #[cfg(target_os = "linux")]
+        Commands::Tune(args) => tune::run(&args).map(|()| None),
         Commands::Record(args) => profile::record(&args).map(Some),
         Commands::Flamegraph(args) => profile::flamegraph(&args).map(|()| None),
         Commands::Diff(args) => profile::diff(&args).map(|()| None),

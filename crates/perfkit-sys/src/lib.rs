@@ -9,7 +9,8 @@
 //!   `perfkit bench`.
 //! - [`procfs`]: parsers for the `/proc` files above, usable on captured text.
 //!
-//! Kernel tuning (sysctl plan/apply/rollback) lives here too, in a later version.
+//! - [`tune`]: kernel parameters (sysctl) planned, applied with a rollback file, and rolled
+//!   back; [`resource_limits`] and [`raise_nofile_limit`].
 //!
 //! # Example
 //!
@@ -25,14 +26,17 @@
 use std::path::PathBuf;
 
 mod bench;
+mod limits;
 mod process;
 pub mod procfs;
 mod sample;
+pub mod tune;
 
 pub use bench::{
     BENCH_SCHEMA_VERSION, BenchObserver, BenchPlan, BenchReport, BenchTarget, CommandReport,
     CommandSpec, NoObserver, Order, Phase, RelativeSpeed, Role, RunCount, run_bench,
 };
+pub use limits::{ResourceLimit, raise_nofile_limit, resource_limits};
 pub use process::{ExitKind, RunOptions, RunOutcome, delay_accounting_enabled, run};
 pub use procfs::IoCounters;
 pub use sample::{ProcessSample, sample_process};

@@ -1,0 +1,161 @@
+//! `perfkit tune`: kernel parameters planned, applied with a rollback file, rolled back; and
+//! resource limits.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use perfkit_sys::tune::{self, Action, Plan, Sysctl};
+use serde_json::json;
+
+use crate::cli::{TuneArgs, TuneCommand};
+
+pub(crate) fn run(args: &TuneArgs) -> Result<()> {
+    let sysctl = Sysctl::at(&args.sysctl_root);
+    if let Some(TuneCommand::Rollback { file, json }) = &args.command {
+        let record = tune::Rollback::load(file)?;
+        let restored = tune::rollback(&sysctl, &record)?;
+        if *json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &json!({ "schema_version": 1, "restored": record.previous })
+                )?
+            );
+        } else {
+            for s in &record.previous {
+                println!("restored {} = {}", s.name, s.value);
+            }
+            println!(
+                "{} parameters restored from {}",
+                restored.len(),
+                file.display()
+            );
+        }
+        return Ok(());
+    }
+    if args.rlimits {
+        return rlimits(args.json);
+    }
+    let profile = tune::profile(&args.profile)?;
+    let plan = tune::plan(&sysctl, profile, args.allow_lower);
+    let changes = plan.changes().count();
+    let applied = if args.apply && changes > 0 {
+        let file = args.rollback_file.clone().unwrap_or_else(|| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            PathBuf::from(format!("perfkit-rollback-{now}.json"))
+        });
+        let record = tune::apply(&sysctl, &plan, &file)?;
+        Some((record, file))
+    } else {
+        None
+    };
+    if args.json {
+        let value = json!({
+            "schema_version": 1,
+            "plan": plan,
+            "applied": applied.as_ref().map(|(r, _)| r),
+            "rollback_file": applied.as_ref().map(|(_, f)| f),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    print!("{}", human(&plan, profile.about));
+    match (&applied, args.apply) {
+        (Some((record, file)), _) => println!(
+            "\nchanged {} parameter{}; the previous values are in {}\nundo with: perfkit tune rollback {}",
+            record.previous.len(),
+            if record.previous.len() == 1 { "" } else { "s" },
+            file.display(),
+            file.display()
+        ),
+        (None, true) => println!("\nnothing to change"),
+        (None, false) if changes > 0 => println!(
+            "\n{changes} change{} planned; nothing was written. Apply with: sudo perfkit tune --profile {} --apply",
+            if changes == 1 { "" } else { "s" },
+            plan.profile
+        ),
+        (None, false) => println!("\nnothing to change: this machine already meets the profile"),
+    }
+    Ok(())
+}
+
+fn human(plan: &Plan, about: &str) -> String {
+    let mut out = format!(
+        "Profile '{}': {about} ({})\n\n",
+        plan.profile,
+        plan.root.display()
+    );
+    let rows: Vec<[String; 4]> = plan
+        .entries
+        .iter()
+        .map(|e| {
+            let current = e.current.clone().unwrap_or_else(|| "—".into());
+            let (proposed, what) = match &e.action {
+                Action::Change { to } => (to.clone(), "change".to_string()),
+                Action::Keep => (e.target.clone(), format!("keep ({})", e.direction)),
+                Action::WouldLower { target } => (
+                    target.clone(),
+                    "keep: the target would lower this limit (--allow-lower)".to_string(),
+                ),
+                Action::Missing => ("—".into(), "skip: not on this kernel".to_string()),
+                Action::Unreadable { error } => ("—".into(), format!("skip: {error}")),
+            };
+            [e.name.clone(), current, proposed, what]
+        })
+        .collect();
+    let width = |i: usize| {
+        rows.iter()
+            .map(|r| r[i].chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(["Parameter", "Current", "Proposed"][i].len())
+    };
+    let (w0, w1, w2) = (width(0), width(1), width(2));
+    let _ = writeln!(
+        out,
+        "{:w0$}  {:>w1$}  {:>w2$}  Action",
+        "Parameter", "Current", "Proposed"
+    );
+    for (row, e) in rows.iter().zip(&plan.entries) {
+        let _ = writeln!(
+            out,
+            "{:w0$}  {:>w1$}  {:>w2$}  {}",
+            row[0], row[1], row[2], row[3]
+        );
+        if matches!(e.action, Action::Change { .. }) {
+            let _ = writeln!(out, "{:w0$}  └ {}", "", e.reason);
+        }
+    }
+    out
+}
+
+fn rlimits(json: bool) -> Result<()> {
+    let limits = perfkit_sys::resource_limits()?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "schema_version": 1, "limits": limits }))?
+        );
+        return Ok(());
+    }
+    let show = |v: Option<u64>| v.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
+    println!("{:14}  {:>12}  {:>12}  What", "Limit", "Soft", "Hard");
+    for l in &limits {
+        println!(
+            "{:14}  {:>12}  {:>12}  {}",
+            l.name,
+            show(l.soft),
+            show(l.hard),
+            l.about
+        );
+    }
+    println!(
+        "\nA process may raise its soft limit up to the hard one without privilege: programs call\n\
+         perfkit_sys::raise_nofile_limit() at start-up; in a shell, `ulimit -n $(ulimit -Hn)`.\n\
+         Raising a hard limit needs root (limits.conf, systemd LimitNOFILE=, or fs.nr_open)."
+    );
+    Ok(())
+}

@@ -1,0 +1,753 @@
+//! Kernel parameters (sysctl) the careful way: read everything first, plan, never lower a limit
+//! unless asked, apply only on request with a rollback file written before the first change,
+//! verify each write by reading it back, and restore exactly what was there.
+//!
+//! The `/proc/sys` root is a parameter ([`Sysctl::at`]), so all of this runs on a temporary
+//! tree in tests.
+
+use std::fmt;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the rollback file format.
+pub const ROLLBACK_SCHEMA_VERSION: u32 = 1;
+
+/// Errors of kernel tuning. Each says which parameter and what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TuneError {
+    /// No profile of that name.
+    #[error("no tuning profile '{name}': use one of {}", PROFILES.iter().map(|p| p.name).collect::<Vec<_>>().join(", "))]
+    UnknownProfile {
+        /// The name asked for.
+        name: String,
+    },
+    /// The parameter does not exist on this kernel (or in this container).
+    #[error("{name}: not present on this kernel ({})", path.display())]
+    Missing {
+        /// The parameter.
+        name: String,
+        /// Its file.
+        path: PathBuf,
+    },
+    /// Reading or writing a parameter failed.
+    #[error("{name}: cannot {action} {}: {source}{}", path.display(), permission_hint(source))]
+    Io {
+        /// The parameter.
+        name: String,
+        /// `read` or `write`.
+        action: &'static str,
+        /// Its file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The value read is not what the parameter should hold.
+    #[error("{name}: unexpected value {value:?} (expected whitespace-separated integers)")]
+    BadValue {
+        /// The parameter.
+        name: String,
+        /// What was read.
+        value: String,
+    },
+    /// A write was accepted but reading back gives something else (the kernel clamps some
+    /// values).
+    #[error(
+        "{name}: wrote {wrote} but the kernel now reports {read}: it refused or clamped the value"
+    )]
+    NotApplied {
+        /// The parameter.
+        name: String,
+        /// The value written.
+        wrote: String,
+        /// The value read back.
+        read: String,
+    },
+    /// Some parameters cannot be written: nothing was changed.
+    #[error("nothing was changed: {}{hint}", problems.join("; "))]
+    CannotApply {
+        /// One short line per parameter.
+        problems: Vec<String>,
+        /// What to do, once (e.g. run as root).
+        hint: &'static str,
+    },
+    /// Applying stopped part-way; the parameters before the failure are changed.
+    #[error("stopped after changing {} of {} parameters ({}): {source}; restore them with `perfkit tune rollback {}`", applied.len(), total, applied.join(", "), rollback.display())]
+    PartlyApplied {
+        /// The parameters changed.
+        applied: Vec<String>,
+        /// How many changes were planned.
+        total: usize,
+        /// The rollback file (already written).
+        rollback: PathBuf,
+        /// What stopped it.
+        #[source]
+        source: Box<TuneError>,
+    },
+    /// The rollback file cannot be written or read.
+    #[error("rollback file {}: {detail}", path.display())]
+    RollbackFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// Gathers the reasons parameters cannot be changed into one error, the advice given once.
+fn cannot_apply(errors: Vec<TuneError>) -> TuneError {
+    // The usual case, every parameter refused for the same reason, in one line.
+    let same: Option<Vec<(&str, String)>> = errors
+        .iter()
+        .map(|e| match e {
+            TuneError::Io { name, source, .. } => Some((name.as_str(), source.to_string())),
+            _ => None,
+        })
+        .collect();
+    if let Some(list) = same
+        && list.len() > 1
+        && list.iter().all(|(_, why)| *why == list[0].1)
+    {
+        let hint = match &errors[0] {
+            TuneError::Io { source, .. } => permission_hint(source),
+            _ => "",
+        };
+        let names: Vec<&str> = list.iter().map(|(n, _)| *n).collect();
+        return TuneError::CannotApply {
+            problems: vec![format!(
+                "cannot write {} parameters ({}): {}",
+                names.len(),
+                list[0].1,
+                names.join(", ")
+            )],
+            hint,
+        };
+    }
+    let mut hint = "";
+    let problems = errors
+        .into_iter()
+        .map(|e| match e {
+            TuneError::Io {
+                name,
+                action,
+                source,
+                ..
+            } => {
+                if hint.is_empty() {
+                    hint = permission_hint(&source);
+                }
+                format!("{name}: cannot {action} ({source})")
+            }
+            other => other.to_string(),
+        })
+        .collect();
+    TuneError::CannotApply { problems, hint }
+}
+
+fn permission_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => {
+            " (run as root, e.g. with sudo; in a container /proc/sys is usually read-only)"
+        }
+        std::io::ErrorKind::ReadOnlyFilesystem => {
+            " (/proc/sys is read-only here, as in most containers: set it on the host)"
+        }
+        _ => "",
+    }
+}
+
+/// A `/proc/sys` tree.
+#[derive(Clone, Debug)]
+pub struct Sysctl {
+    root: PathBuf,
+}
+
+impl Default for Sysctl {
+    fn default() -> Self {
+        Self::live()
+    }
+}
+
+impl Sysctl {
+    /// The real `/proc/sys`.
+    #[must_use]
+    pub fn live() -> Self {
+        Self::at("/proc/sys")
+    }
+
+    /// A tree rooted elsewhere (tests, a chroot).
+    pub fn at(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The root directory.
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file of a dotted name: `net.ipv4.tcp_fin_timeout` → `<root>/net/ipv4/tcp_fin_timeout`.
+    #[must_use]
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.root.join(name.replace('.', "/"))
+    }
+
+    /// The current value, whitespace-normalised (`32768\t60999` → `32768 60999`).
+    pub fn read(&self, name: &str) -> Result<String, TuneError> {
+        let path = self.path(name);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(text.split_whitespace().collect::<Vec<_>>().join(" ")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(TuneError::Missing {
+                name: name.to_string(),
+                path,
+            }),
+            Err(source) => Err(TuneError::Io {
+                name: name.to_string(),
+                action: "read",
+                path,
+                source,
+            }),
+        }
+    }
+
+    /// Writes `value` and reads it back; the kernel must report exactly `value`.
+    pub fn write(&self, name: &str, value: &str) -> Result<(), TuneError> {
+        let path = self.path(name);
+        let io = |source| TuneError::Io {
+            name: name.to_string(),
+            action: "write",
+            path: path.clone(),
+            source,
+        };
+        // /proc/sys files are written in one write(2) without truncation semantics; a
+        // regular file (a test tree) must be truncated.
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(io)?;
+        file.write_all(format!("{value}\n").as_bytes())
+            .map_err(io)?;
+        drop(file);
+        let read = self.read(name)?;
+        if parse(name, &read)? != parse(name, value)? {
+            return Err(TuneError::NotApplied {
+                name: name.to_string(),
+                wrote: value.to_string(),
+                read,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether this process may write the parameter (without writing it).
+    pub fn writable(&self, name: &str) -> Result<(), TuneError> {
+        let path = self.path(name);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map(drop)
+            .map_err(|source| TuneError::Io {
+                name: name.to_string(),
+                action: "write",
+                path,
+                source,
+            })
+    }
+}
+
+/// Which way a parameter should move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// A limit: bigger is better; lowering it needs `allow_lower`.
+    Higher,
+    /// Smaller is better (a timeout, a restriction level).
+    Lower,
+    /// A switch: exactly this value.
+    Exact,
+    /// A range of two numbers: wider is better (the low end lower, the high end higher).
+    Wider,
+}
+
+/// One parameter of a profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Param {
+    /// Dotted sysctl name.
+    pub name: &'static str,
+    /// The value wanted (integers separated by spaces).
+    pub target: &'static str,
+    /// Which way is better.
+    pub direction: Direction,
+    /// Why, in one line.
+    pub reason: &'static str,
+}
+
+/// A named set of parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct Profile {
+    /// Its name on the command line.
+    pub name: &'static str,
+    /// What it is for.
+    pub about: &'static str,
+    /// The parameters.
+    pub params: &'static [Param],
+}
+
+const SEED: [Param; 4] = [
+    Param {
+        name: "fs.file-max",
+        target: "1000000",
+        direction: Direction::Higher,
+        reason: "system-wide open files: a pool of workers and their pipes needs many",
+    },
+    Param {
+        name: "net.ipv4.tcp_fin_timeout",
+        target: "30",
+        direction: Direction::Lower,
+        reason: "free sockets in FIN-WAIT-2 sooner under many short connections",
+    },
+    Param {
+        name: "net.ipv4.tcp_tw_reuse",
+        target: "1",
+        direction: Direction::Exact,
+        reason: "reuse TIME-WAIT sockets for new outgoing connections",
+    },
+    Param {
+        name: "kernel.pid_max",
+        target: "4194304",
+        direction: Direction::Higher,
+        reason: "room for many worker processes and threads",
+    },
+];
+
+const SERVER_EXTRA: [Param; 6] = [
+    Param {
+        name: "fs.nr_open",
+        target: "1048576",
+        direction: Direction::Higher,
+        reason: "the ceiling of a process's RLIMIT_NOFILE",
+    },
+    Param {
+        name: "net.core.somaxconn",
+        target: "4096",
+        direction: Direction::Higher,
+        reason: "listen backlog: bursts of connections are not dropped",
+    },
+    Param {
+        name: "net.ipv4.ip_local_port_range",
+        target: "1024 65535",
+        direction: Direction::Wider,
+        reason: "more ephemeral ports for outgoing connections",
+    },
+    Param {
+        name: "vm.max_map_count",
+        target: "262144",
+        direction: Direction::Higher,
+        reason: "memory maps per process (mmap-heavy programs, allocators, JVMs)",
+    },
+    Param {
+        name: "fs.pipe-max-size",
+        target: "16777216",
+        direction: Direction::Higher,
+        reason: "lets zero-copy pipes grow to 16 MiB (perfkit copy --pipe-size)",
+    },
+    Param {
+        name: "net.core.netdev_max_backlog",
+        target: "16384",
+        direction: Direction::Higher,
+        reason: "packets queued per CPU before the kernel drops them",
+    },
+];
+
+const PROFILING: [Param; 2] = [
+    Param {
+        name: "kernel.perf_event_paranoid",
+        target: "1",
+        direction: Direction::Lower,
+        reason: "perf record/stat by non-root users, kernel samples included",
+    },
+    Param {
+        name: "kernel.kptr_restrict",
+        target: "0",
+        direction: Direction::Lower,
+        reason: "kernel symbol addresses visible, so profiles name kernel functions",
+    },
+];
+
+const SERVER: [Param; 10] = [
+    SEED[0],
+    SEED[1],
+    SEED[2],
+    SEED[3],
+    SERVER_EXTRA[0],
+    SERVER_EXTRA[1],
+    SERVER_EXTRA[2],
+    SERVER_EXTRA[3],
+    SERVER_EXTRA[4],
+    SERVER_EXTRA[5],
+];
+
+/// The profiles: `server` (the default: the original text's four and the usual limits for
+/// process managers and servers), `seed` (exactly the original text's four), `profiling`.
+pub const PROFILES: [Profile; 3] = [
+    Profile {
+        name: "server",
+        about: "the original text's four parameters and the usual limits for process pools and servers",
+        params: &SERVER,
+    },
+    Profile {
+        name: "seed",
+        about: "exactly the original text's optimize_kernel_params, done safely",
+        params: &SEED,
+    },
+    Profile {
+        name: "profiling",
+        about: "perf without root, kernel symbols in profiles",
+        params: &PROFILING,
+    },
+];
+
+/// The profile called `name`.
+pub fn profile(name: &str) -> Result<&'static Profile, TuneError> {
+    PROFILES
+        .iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| TuneError::UnknownProfile {
+            name: name.to_string(),
+        })
+}
+
+/// Parses a value into its integers.
+fn parse(name: &str, value: &str) -> Result<Vec<i128>, TuneError> {
+    let numbers: Result<Vec<i128>, _> = value.split_whitespace().map(str::parse).collect();
+    match numbers {
+        Ok(n) if !n.is_empty() => Ok(n),
+        _ => Err(TuneError::BadValue {
+            name: name.to_string(),
+            value: value.to_string(),
+        }),
+    }
+}
+
+/// What the plan says about one parameter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Change it.
+    Change {
+        /// The value to write.
+        to: String,
+    },
+    /// Already at or beyond the target.
+    Keep,
+    /// The target would lower a limit; skipped without `allow_lower`.
+    WouldLower {
+        /// The target that was not applied.
+        target: String,
+    },
+    /// Not on this kernel.
+    Missing,
+    /// Could not be read.
+    Unreadable {
+        /// Why.
+        error: String,
+    },
+}
+
+/// One line of a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanEntry {
+    /// Dotted name.
+    pub name: String,
+    /// The current value (`None` when missing or unreadable).
+    pub current: Option<String>,
+    /// The profile's target.
+    pub target: String,
+    /// Which way is better.
+    pub direction: Direction,
+    /// What to do.
+    pub action: Action,
+    /// Why the parameter is in the profile.
+    pub reason: String,
+}
+
+/// A tuning plan: every parameter of a profile with its current value and what to do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The profile.
+    pub profile: String,
+    /// The `/proc/sys` root.
+    pub root: PathBuf,
+    /// Whether lowering limits was allowed.
+    pub allow_lower: bool,
+    /// One entry per parameter, in profile order.
+    pub entries: Vec<PlanEntry>,
+}
+
+impl Plan {
+    /// The entries that change something.
+    pub fn changes(&self) -> impl Iterator<Item = (&PlanEntry, &str)> {
+        self.entries.iter().filter_map(|e| match &e.action {
+            Action::Change { to } => Some((e, to.as_str())),
+            _ => None,
+        })
+    }
+}
+
+/// Reads every parameter of `profile` and decides what to change. Never proposes a lower value
+/// for a [`Direction::Higher`] limit (or a narrower range) unless `allow_lower`.
+#[must_use]
+pub fn plan(sysctl: &Sysctl, profile: &Profile, allow_lower: bool) -> Plan {
+    let entries = profile
+        .params
+        .iter()
+        .map(|p| {
+            let (current, action) = match sysctl.read(p.name) {
+                Ok(current) => {
+                    let action =
+                        decide(p, &current, allow_lower).unwrap_or_else(|e| Action::Unreadable {
+                            error: e.to_string(),
+                        });
+                    (Some(current), action)
+                }
+                Err(TuneError::Missing { .. }) => (None, Action::Missing),
+                Err(e) => (
+                    None,
+                    Action::Unreadable {
+                        error: e.to_string(),
+                    },
+                ),
+            };
+            PlanEntry {
+                name: p.name.to_string(),
+                current,
+                target: p.target.to_string(),
+                direction: p.direction,
+                action,
+                reason: p.reason.to_string(),
+            }
+        })
+        .collect();
+    Plan {
+        profile: profile.name.to_string(),
+        root: sysctl.root().to_path_buf(),
+        allow_lower,
+        entries,
+    }
+}
+
+fn decide(p: &Param, current: &str, allow_lower: bool) -> Result<Action, TuneError> {
+    use std::cmp::Ordering;
+    let now = parse(p.name, current)?;
+    let want = parse(p.name, p.target)?;
+    let target = || Action::Change {
+        to: p.target.to_string(),
+    };
+    Ok(match p.direction {
+        Direction::Exact if now == want => Action::Keep,
+        Direction::Exact => target(),
+        Direction::Higher => match one(p, &now, current)?.cmp(&one(p, &want, p.target)?) {
+            Ordering::Less => target(),
+            Ordering::Equal => Action::Keep,
+            Ordering::Greater if allow_lower => target(),
+            Ordering::Greater => Action::WouldLower {
+                target: p.target.to_string(),
+            },
+        },
+        // Smaller is better: lower it to the target, never raise it back.
+        Direction::Lower if one(p, &now, current)? > one(p, &want, p.target)? => target(),
+        Direction::Lower => Action::Keep,
+        Direction::Wider => {
+            let [lo, hi] = two(p, &now, current)?;
+            let [want_lo, want_hi] = two(p, &want, p.target)?;
+            let wider = [lo.min(want_lo), hi.max(want_hi)];
+            if allow_lower && [lo, hi] != [want_lo, want_hi] {
+                target()
+            } else if wider == [lo, hi] {
+                Action::Keep
+            } else {
+                Action::Change {
+                    to: format!("{} {}", wider[0], wider[1]),
+                }
+            }
+        }
+    })
+}
+
+fn one(p: &Param, v: &[i128], text: &str) -> Result<i128, TuneError> {
+    match v {
+        [a] => Ok(*a),
+        _ => Err(TuneError::BadValue {
+            name: p.name.to_string(),
+            value: text.to_string(),
+        }),
+    }
+}
+
+fn two(p: &Param, v: &[i128], text: &str) -> Result<[i128; 2], TuneError> {
+    match v {
+        [a, b] => Ok([*a, *b]),
+        _ => Err(TuneError::BadValue {
+            name: p.name.to_string(),
+            value: text.to_string(),
+        }),
+    }
+}
+
+/// The values a plan's changes replace, saved before the first write.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollback {
+    /// Format version, [`ROLLBACK_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// When it was written, seconds since the Unix epoch.
+    pub created_unix_s: u64,
+    /// The `/proc/sys` root the values belong to.
+    pub root: PathBuf,
+    /// The profile applied.
+    pub profile: String,
+    /// Each changed parameter and its previous value.
+    pub previous: Vec<Saved>,
+}
+
+/// One saved value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Saved {
+    /// Dotted name.
+    pub name: String,
+    /// The value before the change.
+    pub value: String,
+}
+
+impl Rollback {
+    /// Reads a rollback file.
+    pub fn load(path: &Path) -> Result<Self, TuneError> {
+        let bad = |detail: String| TuneError::RollbackFile {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let text =
+            std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+        let r: Rollback = serde_json::from_str(&text)
+            .map_err(|e| bad(format!("not a perfkit rollback file: {e}")))?;
+        if r.schema_version > ROLLBACK_SCHEMA_VERSION {
+            return Err(bad(format!(
+                "schema_version {} is newer than this perfkit reads ({ROLLBACK_SCHEMA_VERSION}): upgrade perfkit",
+                r.schema_version
+            )));
+        }
+        Ok(r)
+    }
+
+    /// Writes it atomically (temporary file in the same directory, synced, renamed).
+    pub fn save(&self, path: &Path) -> Result<(), TuneError> {
+        let bad = |detail: String| TuneError::RollbackFile {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".perfkit-rollback-")
+            .tempfile_in(dir)
+            .map_err(|e| bad(format!("cannot create a file in {}: {e}", dir.display())))?;
+        let json = serde_json::to_string_pretty(self).map_err(|e| bad(e.to_string()))?;
+        tmp.write_all(format!("{json}\n").as_bytes())
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| bad(format!("cannot write it: {e}")))?;
+        tmp.persist(path)
+            .map_err(|e| bad(format!("cannot write it: {}", e.error)))?;
+        Ok(())
+    }
+}
+
+/// Applies a plan's changes: checks every parameter is writable first (nothing is changed
+/// otherwise), writes the rollback file with the previous values, then writes and verifies
+/// each change in order. Returns the rollback record.
+pub fn apply(sysctl: &Sysctl, plan: &Plan, rollback_path: &Path) -> Result<Rollback, TuneError> {
+    let changes: Vec<(&PlanEntry, &str)> = plan.changes().collect();
+    let problems: Vec<TuneError> = changes
+        .iter()
+        .filter_map(|(e, _)| sysctl.writable(&e.name).err())
+        .collect();
+    if !problems.is_empty() {
+        return Err(cannot_apply(problems));
+    }
+    let mut previous = Vec::with_capacity(changes.len());
+    let mut problems = Vec::new();
+    for (e, _) in &changes {
+        // Read again now: the plan may be older than this moment. A value that cannot be
+        // restored later is a reason not to start.
+        match sysctl
+            .read(&e.name)
+            .and_then(|v| parse(&e.name, &v).map(|_| v))
+        {
+            Ok(value) => previous.push(Saved {
+                name: e.name.clone(),
+                value,
+            }),
+            Err(err) => problems.push(err),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(cannot_apply(problems));
+    }
+    let rollback = Rollback {
+        schema_version: ROLLBACK_SCHEMA_VERSION,
+        created_unix_s: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        root: sysctl.root().to_path_buf(),
+        profile: plan.profile.clone(),
+        previous,
+    };
+    rollback.save(rollback_path)?;
+    let mut applied = Vec::new();
+    for (e, to) in &changes {
+        if let Err(err) = sysctl.write(&e.name, to) {
+            return Err(TuneError::PartlyApplied {
+                applied,
+                total: changes.len(),
+                rollback: rollback_path.to_path_buf(),
+                source: Box::new(err),
+            });
+        }
+        applied.push(e.name.clone());
+    }
+    Ok(rollback)
+}
+
+/// Restores every value of a rollback record (each write verified). Returns the parameters
+/// restored; stops at the first failure, saying which were restored.
+pub fn rollback(sysctl: &Sysctl, record: &Rollback) -> Result<Vec<String>, TuneError> {
+    let problems: Vec<TuneError> = record
+        .previous
+        .iter()
+        .filter_map(|s| sysctl.writable(&s.name).err())
+        .collect();
+    if !problems.is_empty() {
+        return Err(cannot_apply(problems));
+    }
+    let mut restored = Vec::new();
+    for s in &record.previous {
+        sysctl.write(&s.name, &s.value)?;
+        restored.push(s.name.clone());
+    }
+    Ok(restored)
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Higher => "higher is better",
+            Direction::Lower => "lower is better",
+            Direction::Exact => "exactly",
+            Direction::Wider => "wider is better",
+        })
+    }
+}

@@ -1,0 +1,289 @@
+//! Kernel tuning on a temporary /proc/sys tree (plan, apply, rollback round trip, never lowering
+//! a limit, refusing cleanly), and read-only or same-value checks on the live /proc/sys.
+
+use std::path::Path;
+
+use perfkit_sys::tune::{
+    Action, PROFILES, Rollback, Sysctl, TuneError, apply, plan, profile, rollback,
+};
+
+/// A tree with every parameter of every profile, at typical current-kernel values.
+fn tree(dir: &Path) -> Sysctl {
+    let values = [
+        ("fs.file-max", "9223372036854775807"),
+        ("net.ipv4.tcp_fin_timeout", "60"),
+        ("net.ipv4.tcp_tw_reuse", "2"),
+        ("kernel.pid_max", "4194304"),
+        ("fs.nr_open", "1048576"),
+        ("net.core.somaxconn", "4096"),
+        ("net.ipv4.ip_local_port_range", "32768\t60999"),
+        ("vm.max_map_count", "65530"),
+        ("fs.pipe-max-size", "1048576"),
+        ("net.core.netdev_max_backlog", "1000"),
+        ("kernel.perf_event_paranoid", "2"),
+        ("kernel.kptr_restrict", "0"),
+    ];
+    let sysctl = Sysctl::at(dir);
+    for (name, value) in values {
+        let path = sysctl.path(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, format!("{value}\n")).unwrap();
+    }
+    sysctl
+}
+
+fn action<'a>(plan: &'a perfkit_sys::tune::Plan, name: &str) -> &'a Action {
+    &plan.entries.iter().find(|e| e.name == name).unwrap().action
+}
+
+#[test]
+fn plan_apply_rollback_round_trips_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let sysctl = tree(dir.path());
+    let before: Vec<(String, String)> = PROFILES[0]
+        .params
+        .iter()
+        .map(|p| (p.name.to_string(), sysctl.read(p.name).unwrap()))
+        .collect();
+    let plan = plan(&sysctl, profile("server").unwrap(), false);
+    assert_eq!(
+        action(&plan, "net.ipv4.tcp_fin_timeout"),
+        &Action::Change { to: "30".into() }
+    );
+    assert_eq!(
+        action(&plan, "net.ipv4.tcp_tw_reuse"),
+        &Action::Change { to: "1".into() }
+    );
+    assert_eq!(action(&plan, "kernel.pid_max"), &Action::Keep);
+    // The range only widens: 32768-60999 becomes 1024-65535.
+    assert_eq!(
+        action(&plan, "net.ipv4.ip_local_port_range"),
+        &Action::Change {
+            to: "1024 65535".into()
+        }
+    );
+    let rollback_file = dir.path().join("rollback.json");
+    let record = apply(&sysctl, &plan, &rollback_file).unwrap();
+    assert_eq!(sysctl.read("net.ipv4.tcp_fin_timeout").unwrap(), "30");
+    assert_eq!(sysctl.read("vm.max_map_count").unwrap(), "262144");
+    // The rollback file holds exactly the values that were changed, as they were.
+    let saved = Rollback::load(&rollback_file).unwrap();
+    assert_eq!(saved, record);
+    assert_eq!(saved.previous.len(), plan.changes().count());
+    assert!(
+        saved
+            .previous
+            .iter()
+            .any(|s| s.name == "net.ipv4.ip_local_port_range" && s.value == "32768 60999")
+    );
+    // Applying the same profile again changes nothing.
+    assert_eq!(
+        perfkit_sys::tune::plan(&sysctl, profile("server").unwrap(), false)
+            .changes()
+            .count(),
+        0
+    );
+    let restored = rollback(&sysctl, &saved).unwrap();
+    assert_eq!(restored.len(), saved.previous.len());
+    let after: Vec<(String, String)> = PROFILES[0]
+        .params
+        .iter()
+        .map(|p| (p.name.to_string(), sysctl.read(p.name).unwrap()))
+        .collect();
+    assert_eq!(after, before);
+}
+
+#[test]
+fn no_profile_lowers_a_limit_without_allow_lower() {
+    let dir = tempfile::tempdir().unwrap();
+    let sysctl = tree(dir.path());
+    // A machine tuned beyond every target.
+    for (name, value) in [
+        ("kernel.pid_max", "8388608"),
+        ("fs.nr_open", "2097152"),
+        ("net.core.somaxconn", "65535"),
+        ("vm.max_map_count", "1048576"),
+        ("fs.pipe-max-size", "67108864"),
+        ("net.core.netdev_max_backlog", "65536"),
+        ("net.ipv4.ip_local_port_range", "1000 65535"),
+    ] {
+        std::fs::write(sysctl.path(name), format!("{value}\n")).unwrap();
+    }
+    for p in &PROFILES {
+        let plan = plan(&sysctl, p, false);
+        for (entry, to) in plan.changes() {
+            let param = p.params.iter().find(|x| x.name == entry.name).unwrap();
+            let now: Vec<i128> = entry
+                .current
+                .as_deref()
+                .unwrap()
+                .split(' ')
+                .map(|v| v.parse().unwrap())
+                .collect();
+            let new: Vec<i128> = to.split(' ').map(|v| v.parse().unwrap()).collect();
+            match param.direction {
+                perfkit_sys::tune::Direction::Higher => assert!(new[0] >= now[0], "{entry:?}"),
+                perfkit_sys::tune::Direction::Wider => {
+                    assert!(new[0] <= now[0] && new[1] >= now[1], "{entry:?}");
+                }
+                _ => {}
+            }
+        }
+        // file-max's default is far above the original text's 1,000,000.
+        if let Some(e) = plan.entries.iter().find(|e| e.name == "fs.file-max") {
+            assert_eq!(
+                e.action,
+                Action::WouldLower {
+                    target: "1000000".into()
+                }
+            );
+        }
+    }
+    let lowering = plan(&sysctl, profile("seed").unwrap(), true);
+    assert_eq!(
+        action(&lowering, "fs.file-max"),
+        &Action::Change {
+            to: "1000000".into()
+        }
+    );
+    assert_eq!(
+        action(&lowering, "kernel.pid_max"),
+        &Action::Change {
+            to: "4194304".into()
+        }
+    );
+}
+
+#[test]
+fn unwritable_or_missing_parameters_change_nothing_and_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let sysctl = tree(dir.path());
+    // A parameter this "kernel" does not have.
+    std::fs::remove_file(sysctl.path("net.core.netdev_max_backlog")).unwrap();
+    // One that cannot be written even by root (procfs refuses writes to /proc/version).
+    std::fs::remove_file(sysctl.path("net.ipv4.tcp_fin_timeout")).unwrap();
+    std::os::unix::fs::symlink("/proc/version", sysctl.path("net.ipv4.tcp_fin_timeout")).unwrap();
+    let plan = plan(&sysctl, profile("server").unwrap(), false);
+    assert_eq!(
+        action(&plan, "net.core.netdev_max_backlog"),
+        &Action::Missing
+    );
+    // /proc/version is not a number: reported, not planned.
+    assert!(matches!(
+        action(&plan, "net.ipv4.tcp_fin_timeout"),
+        Action::Unreadable { .. }
+    ));
+    // Force a change on the unwritable one to see apply refuse everything.
+    let mut forced = plan.clone();
+    for e in &mut forced.entries {
+        if e.name == "net.ipv4.tcp_fin_timeout" {
+            e.action = Action::Change { to: "30".into() };
+        }
+    }
+    let before = sysctl.read("vm.max_map_count").unwrap();
+    let rollback_file = dir.path().join("rb.json");
+    let err = apply(&sysctl, &forced, &rollback_file).unwrap_err();
+    assert!(matches!(err, TuneError::CannotApply { .. }), "{err}");
+    assert!(
+        err.to_string().contains("nothing was changed")
+            && err.to_string().contains("net.ipv4.tcp_fin_timeout"),
+        "{err}"
+    );
+    assert_eq!(sysctl.read("vm.max_map_count").unwrap(), before);
+    assert!(!rollback_file.exists());
+}
+
+#[test]
+fn a_refused_write_stops_and_names_what_was_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let sysctl = tree(dir.path());
+    // A parameter that reads as a number but refuses the target value, like a kernel that
+    // rejects it: /proc/self/oom_score_adj reads 0 and takes only -1000..1000.
+    std::fs::remove_file(sysctl.path("fs.pipe-max-size")).unwrap();
+    std::os::unix::fs::symlink("/proc/self/oom_score_adj", sysctl.path("fs.pipe-max-size"))
+        .unwrap();
+    let plan = plan(&sysctl, profile("server").unwrap(), false);
+    assert_eq!(
+        action(&plan, "fs.pipe-max-size"),
+        &Action::Change {
+            to: "16777216".into()
+        }
+    );
+    let rollback_file = dir.path().join("rb.json");
+    let err = apply(&sysctl, &plan, &rollback_file).unwrap_err();
+    let TuneError::PartlyApplied {
+        applied,
+        rollback: rb,
+        ..
+    } = &err
+    else {
+        panic!("{err}");
+    };
+    assert!(applied.contains(&"vm.max_map_count".to_string()), "{err}");
+    assert!(!applied.contains(&"fs.pipe-max-size".to_string()));
+    assert!(err.to_string().contains("perfkit tune rollback"), "{err}");
+    // The rollback file was written before the first change and restores what was changed.
+    let record = Rollback::load(rb).unwrap();
+    rollback(&sysctl, &record).unwrap();
+    assert_eq!(sysctl.read("vm.max_map_count").unwrap(), "65530");
+    assert_eq!(sysctl.read("net.ipv4.tcp_fin_timeout").unwrap(), "60");
+}
+
+#[test]
+fn rollback_files_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rb.json");
+    std::fs::write(&path, r#"{"schema_version": 9, "created_unix_s": 0, "root": "/proc/sys", "profile": "x", "previous": []}"#).unwrap();
+    let err = Rollback::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("newer") && err.contains("upgrade perfkit"),
+        "{err}"
+    );
+    std::fs::write(&path, "{").unwrap();
+    assert!(
+        Rollback::load(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("not a perfkit rollback file")
+    );
+    assert!(
+        perfkit_sys::tune::profile("fast")
+            .unwrap_err()
+            .to_string()
+            .contains("server, seed, profiling")
+    );
+}
+
+#[test]
+fn the_live_proc_sys_reads_and_takes_its_own_value_back() {
+    let live = Sysctl::live();
+    if !live.root().exists() {
+        eprintln!("skipped: no /proc/sys");
+        return;
+    }
+    for p in &PROFILES {
+        let plan = plan(&live, p, false);
+        for e in &plan.entries {
+            assert!(!matches!(e.action, Action::Unreadable { .. }), "{e:?}");
+        }
+    }
+    // Writing a parameter's current value back changes nothing, and proves the write path.
+    let name = "vm.max_map_count";
+    let current = live.read(name).unwrap();
+    if live.writable(name).is_err() {
+        eprintln!("skipped the live write: {name} is not writable here (not root, or a container)");
+        return;
+    }
+    live.write(name, &current).unwrap();
+    assert_eq!(live.read(name).unwrap(), current);
+}
+
+#[test]
+fn resource_limits_are_read_and_nofile_raised_to_hard() {
+    let limits = perfkit_sys::resource_limits().unwrap();
+    let names: Vec<&str> = limits.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_CORE"]);
+    let (before, after) = perfkit_sys::raise_nofile_limit().unwrap();
+    assert_eq!(after.soft, before.hard);
+    assert_eq!(after.hard, before.hard);
+}
