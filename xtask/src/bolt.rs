@@ -9,8 +9,8 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::cargo::tail;
-use crate::llvm::{self, Rustc};
 use crate::workload::{self, Places, Workload};
+use perfkit_profilers::llvm::{self, Rustc};
 
 /// What the BOLT step did.
 #[derive(Clone, Debug, Serialize)]
@@ -39,7 +39,7 @@ fn find_tool(rustc: &Rustc, name: &str, env_var: &str) -> Result<PathBuf> {
         llvm::tool_version(p, &["--version"])
     })
     .map_err(|e| {
-        e.context(format!(
+        anyhow::Error::new(e).context(format!(
             "BOLT needs {name} of LLVM {}: `apt-get install bolt-{}`",
             rustc.llvm_major, rustc.llvm_major
         ))

@@ -51,7 +51,7 @@ pub(crate) fn run(root: &Path, opts: &LtoOptions) -> Result<LtoReport> {
     }
     let spec = Spec::load(&opts.workloads)?;
     let evals = workload::select(&spec.eval, &opts.eval, "evaluation")?;
-    let rustc = crate::llvm::rustc()?;
+    let rustc = perfkit_profilers::llvm::rustc()?;
     let work = root.join("target/lto");
     let places = Places {
         root: root.to_path_buf(),

@@ -10,7 +10,6 @@
 mod bench;
 mod bolt;
 mod cargo;
-mod llvm;
 mod lto;
 mod measure;
 mod pgo;

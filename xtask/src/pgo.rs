@@ -8,9 +8,9 @@ use serde::Serialize;
 
 use crate::bolt::{self, BoltSummary};
 use crate::cargo::{Build, tail};
-use crate::llvm;
 use crate::measure::{self, Comparison};
 use crate::workload::{self, Places, Spec, Workload};
+use perfkit_profilers::llvm;
 
 /// Options of `cargo xtask pgo`.
 #[derive(Clone, Debug)]

@@ -43,6 +43,7 @@ use std::path::PathBuf;
 mod flamegraph;
 mod folded;
 mod interrupt;
+pub mod llvm;
 mod ltrace;
 mod massif;
 mod perf;
@@ -138,6 +139,22 @@ pub enum ProfilerError {
     /// Starting or waiting for a process failed.
     #[error(transparent)]
     Sys(#[from] perfkit_sys::SysError),
+    /// No LLVM tool of rustc's LLVM major was found.
+    #[error(
+        "rustc uses LLVM {major}, and {tool} must match it: {found}. Install a matching one: \
+         `apt-get install llvm-{major}` (Debian/Ubuntu, with apt.llvm.org for new majors) or \
+         `rustup component add llvm-tools`, or point {env_var} at one"
+    )]
+    NoMatchingLlvmTool {
+        /// The tool.
+        tool: String,
+        /// rustc's LLVM major.
+        major: u32,
+        /// What was found instead.
+        found: String,
+        /// The variable that overrides the search.
+        env_var: String,
+    },
 }
 
 impl ProfilerError {

@@ -1,4 +1,5 @@
-//! Finding LLVM tools whose major version matches the LLVM inside rustc.
+//! Finding LLVM tools (`llvm-profdata`, `llvm-bolt`, `merge-fdata`) whose major version matches
+//! the LLVM inside rustc; used by `cargo xtask pgo` and `perfkit doctor`.
 //!
 //! A `.profraw` written by a rustc-built binary can only be merged by an `llvm-profdata` of the
 //! same LLVM major (the raw format changes between majors), and a `.profdata` from another major
@@ -7,34 +8,44 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use crate::ProfilerError;
+
+type Result<T> = std::result::Result<T, ProfilerError>;
+
+fn parse_error(message: impl Into<String>) -> ProfilerError {
+    ProfilerError::Parse {
+        what: "rustc -vV",
+        line: 0,
+        message: message.into(),
+    }
+}
 
 /// What `rustc -vV` says about the toolchain.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Rustc {
+pub struct Rustc {
     /// The host triple, e.g. `x86_64-unknown-linux-gnu`.
-    pub(crate) host: String,
+    pub host: String,
     /// The full LLVM version, e.g. `22.1.2`.
-    pub(crate) llvm_version: String,
+    pub llvm_version: String,
     /// Its major, e.g. 22.
-    pub(crate) llvm_major: u32,
+    pub llvm_major: u32,
     /// The `release:` line, e.g. `1.95.0`.
-    pub(crate) release: String,
+    pub release: String,
 }
 
 /// Parses `rustc -vV` output.
-pub(crate) fn parse_rustc_vv(text: &str) -> Result<Rustc> {
+pub fn parse_rustc_vv(text: &str) -> Result<Rustc> {
     let field = |name: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(name))
             .map(|v| v.trim().to_string())
     };
-    let host = field("host:").context("`rustc -vV` printed no `host:` line")?;
-    let llvm_version = field("LLVM version:").context(
-        "`rustc -vV` printed no `LLVM version:` line (a rustc without LLVM cannot do PGO)",
-    )?;
+    let host = field("host:").ok_or_else(|| parse_error("no `host:` line"))?;
+    let llvm_version = field("LLVM version:").ok_or_else(|| {
+        parse_error("no `LLVM version:` line (a rustc without LLVM cannot do PGO)")
+    })?;
     let llvm_major = major(&llvm_version)
-        .with_context(|| format!("cannot read the LLVM major from rustc's '{llvm_version}'"))?;
+        .ok_or_else(|| parse_error(format!("cannot read the LLVM major from '{llvm_version}'")))?;
     Ok(Rustc {
         host,
         llvm_major,
@@ -44,17 +55,17 @@ pub(crate) fn parse_rustc_vv(text: &str) -> Result<Rustc> {
 }
 
 /// Runs `rustc -vV` (`$RUSTC` when set).
-pub(crate) fn rustc() -> Result<Rustc> {
+pub fn rustc() -> Result<Rustc> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
     let out = Command::new(&rustc)
         .arg("-vV")
         .output()
-        .with_context(|| format!("cannot run `{rustc} -vV`"))?;
+        .map_err(|e| ProfilerError::io(format!("cannot run `{rustc} -vV`"), e))?;
     if !out.status.success() {
-        bail!(
+        return Err(parse_error(format!(
             "`{rustc} -vV` failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
-        );
+        )));
     }
     parse_rustc_vv(&String::from_utf8_lossy(&out.stdout))
 }
@@ -71,7 +82,8 @@ fn major(version: &str) -> Option<u32> {
 /// The LLVM version an LLVM tool prints with `--version`: the text after `LLVM version`
 /// (`Debian LLVM version 14.0.6`, `LLVM version 22.1.8-rust-1.95.0-stable`, `Ubuntu LLVM
 /// version 19.1.1`).
-pub(crate) fn parse_llvm_version(text: &str) -> Option<(String, u32)> {
+#[must_use]
+pub fn parse_llvm_version(text: &str) -> Option<(String, u32)> {
     let rest = text.split("LLVM version").nth(1)?.trim();
     let version = rest.split_whitespace().next()?.to_string();
     let major = major(&version)?;
@@ -80,12 +92,14 @@ pub(crate) fn parse_llvm_version(text: &str) -> Option<(String, u32)> {
 
 /// The version of an `llvm-profdata`, asked with `merge --version`: LLVM 14's plain `--version`
 /// fails ("Unknown command!"), every version answers `merge --version`.
-pub(crate) fn profdata_version(path: &Path) -> Option<(String, u32)> {
+#[must_use]
+pub fn profdata_version(path: &Path) -> Option<(String, u32)> {
     tool_version(path, &["merge", "--version"])
 }
 
 /// The version of an LLVM tool that takes `--version` (llvm-bolt, merge-fdata).
-pub(crate) fn tool_version(path: &Path, args: &[&str]) -> Option<(String, u32)> {
+#[must_use]
+pub fn tool_version(path: &Path, args: &[&str]) -> Option<(String, u32)> {
     let out = Command::new(path).args(args).output().ok()?;
     parse_llvm_version(&String::from_utf8_lossy(&out.stdout))
         .or_else(|| parse_llvm_version(&String::from_utf8_lossy(&out.stderr)))
@@ -94,7 +108,7 @@ pub(crate) fn tool_version(path: &Path, args: &[&str]) -> Option<(String, u32)> 
 /// Where to look for an LLVM tool, in order: the environment variable, the rustup sysroot's
 /// `lib/rustlib/<host>/bin` (the `llvm-tools` component), `<tool>-<major>` on `PATH`,
 /// `/usr/lib/llvm-<major>/bin`, then `<tool>` on `PATH`.
-pub(crate) fn candidates(
+pub fn candidates(
     tool: &str,
     env_override: Option<PathBuf>,
     sysroot: Option<&Path>,
@@ -123,7 +137,7 @@ pub(crate) fn candidates(
 
 /// The first of `candidates` that exists and whose LLVM major is `major`, probed with
 /// `version`. Without one: an error listing what was found, with the versions, and the fix.
-pub(crate) fn find(
+pub fn find(
     tool: &str,
     env_var: &str,
     candidates: &[PathBuf],
@@ -146,15 +160,17 @@ pub(crate) fn find(
     } else {
         seen.join("; ")
     };
-    bail!(
-        "rustc uses LLVM {major}, and {tool} must match it: {found}. Install a matching one: \
-         `apt-get install llvm-{major}` (Debian/Ubuntu, with apt.llvm.org for new majors) or \
-         `rustup component add llvm-tools`, or point {env_var} at one"
-    )
+    Err(ProfilerError::NoMatchingLlvmTool {
+        tool: tool.to_string(),
+        major,
+        found,
+        env_var: env_var.to_string(),
+    })
 }
 
 /// The directories of `PATH` searched for `name`.
-pub(crate) fn which(name: &str) -> Option<PathBuf> {
+#[must_use]
+pub fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|d| d.join(name))
@@ -162,7 +178,8 @@ pub(crate) fn which(name: &str) -> Option<PathBuf> {
 }
 
 /// rustc's sysroot (`rustc --print sysroot`).
-pub(crate) fn sysroot() -> Option<PathBuf> {
+#[must_use]
+pub fn sysroot() -> Option<PathBuf> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
     let out = Command::new(rustc)
         .args(["--print", "sysroot"])
@@ -174,7 +191,7 @@ pub(crate) fn sysroot() -> Option<PathBuf> {
 }
 
 /// Finds `llvm-profdata` for rustc's LLVM.
-pub(crate) fn find_profdata(rustc: &Rustc) -> Result<PathBuf> {
+pub fn find_profdata(rustc: &Rustc) -> Result<PathBuf> {
     let list = candidates(
         "llvm-profdata",
         std::env::var_os("LLVM_PROFDATA").map(PathBuf::from),
