@@ -51,6 +51,9 @@ pub(crate) enum Commands {
     /// Save or show baselines (from perfkit bench, criterion or hyperfine results)
     #[command(subcommand)]
     Baseline(BaselineCommand),
+    /// Is this machine ready for performance work? perf, tools, kernel settings, load; a binary's debug info
+    #[command(after_help = DOCTOR_AFTER_HELP)]
+    Doctor(DoctorArgs),
     /// Kernel parameters for performance work: plan, --apply with a rollback file, rollback
     #[cfg(target_os = "linux")]
     #[command(after_help = TUNE_AFTER_HELP, args_conflicts_with_subcommands = true)]
@@ -588,6 +591,33 @@ pub(crate) struct BaselineShowArgs {
     pub(crate) criterion_baseline: Option<String>,
 
     /// Print the whole baseline as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+const DOCTOR_AFTER_HELP: &str = "\
+Checks perf (present, working, version), kernel.perf_event_paranoid, kernel.kptr_restrict,
+hardware counters, strace, ltrace, valgrind, an llvm-profdata matching rustc's LLVM, the CPU
+governor and turbo, virtualization, other load right now (sampled for 200 ms), transparent
+huge pages; with --binary, debug info and frame pointers of an ELF binary. Every line that is
+not ok says how to fix it.
+
+Examples:
+  perfkit doctor
+  perfkit doctor --binary target/release/my-app
+  perfkit doctor --json
+
+Exit codes: 0 ready (notes and warnings allowed), 1 a problem (something perfkit needs is
+missing or forbidden), 2 bad arguments.";
+
+/// `perfkit doctor` options.
+#[derive(Debug, Args)]
+pub(crate) struct DoctorArgs {
+    /// Also check this binary for debug info and frame pointers.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) binary: Option<PathBuf>,
+
+    /// Print JSON.
     #[arg(long)]
     pub(crate) json: bool,
 }

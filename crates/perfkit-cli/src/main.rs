@@ -57,6 +57,7 @@ fn main() -> ExitCode {
         Commands::Baseline(command) => regress::run_baseline(&command).map(|()| None),
         #[cfg(target_os = "linux")]
         Commands::Tune(args) => tune::run(&args).map(|()| None),
+        Commands::Doctor(args) => doctor(&args).map(check_failed),
         Commands::Record(args) => profile::record(&args).map(Some),
         Commands::Flamegraph(args) => profile::flamegraph(&args).map(|()| None),
         Commands::Diff(args) => profile::diff(&args).map(|()| None),
@@ -89,6 +90,35 @@ fn main() -> ExitCode {
             ExitCode::from(exit_code(&error))
         }
     }
+}
+
+/// `perfkit doctor`: the checks, a line each; `Ok(true)` when one found a problem.
+fn doctor(args: &cli::DoctorArgs) -> anyhow::Result<bool> {
+    use perfkit_profilers::doctor::{Status, diagnose};
+    let report = diagnose(args.binary.as_deref());
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let width = report
+            .checks
+            .iter()
+            .map(|c| c.topic.chars().count())
+            .max()
+            .unwrap_or(0);
+        for c in &report.checks {
+            let mark = match c.status {
+                Status::Ok => "ok     ",
+                Status::Note => "note   ",
+                Status::Warn => "WARN   ",
+                Status::Problem => "PROBLEM",
+            };
+            println!("{mark}  {:width$}  {}", c.topic, c.finding);
+            if let Some(fix) = &c.fix {
+                println!("{:7}  {:width$}  fix: {fix}", "", "");
+            }
+        }
+    }
+    Ok(report.worst() == Status::Problem)
 }
 
 /// Exit 1 when a check failed.

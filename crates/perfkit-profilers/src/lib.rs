@@ -40,6 +40,7 @@
 
 use std::path::PathBuf;
 
+pub mod doctor;
 mod flamegraph;
 mod folded;
 mod interrupt;
