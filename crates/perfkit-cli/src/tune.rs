@@ -63,6 +63,17 @@ pub(crate) fn run(args: &TuneArgs) -> Result<()> {
         return Ok(());
     }
     print!("{}", human(&plan, profile.about));
+    // Parameters the profile wants but this kernel lacks (or hides): with --apply, the rest
+    // is applied and the command fails, naming them.
+    let skipped: Vec<String> = plan
+        .entries
+        .iter()
+        .filter_map(|e| match &e.action {
+            Action::Missing => Some(format!("{} (not on this kernel)", e.name)),
+            Action::Unreadable { error } => Some(format!("{} ({error})", e.name)),
+            _ => None,
+        })
+        .collect();
     match (&applied, args.apply) {
         (Some((record, file)), _) => println!(
             "\nchanged {} parameter{}; the previous values are in {}\nundo with: perfkit tune rollback {}",
@@ -78,6 +89,13 @@ pub(crate) fn run(args: &TuneArgs) -> Result<()> {
             plan.profile
         ),
         (None, false) => println!("\nnothing to change: this machine already meets the profile"),
+    }
+    if args.apply && !skipped.is_empty() {
+        anyhow::bail!(
+            "not applied: {} (everything else in profile '{}' is in place)",
+            skipped.join("; "),
+            plan.profile
+        );
     }
     Ok(())
 }

@@ -88,6 +88,30 @@ fn plan_apply_and_rollback_from_the_command_line() {
 }
 
 #[test]
+fn a_parameter_missing_on_this_kernel_is_named_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sys");
+    tree(&root);
+    std::fs::remove_file(root.join("net/ipv4/tcp_tw_reuse")).unwrap();
+    let rollback = dir.path().join("rb.json");
+    perfkit()
+        .args(["tune", "--profile", "seed", "--apply", "--sysctl-root"])
+        .arg(&root)
+        .arg("--rollback-file")
+        .arg(&rollback)
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("changed 2 parameters"))
+        .stderr(predicate::str::contains(
+            "not applied: net.ipv4.tcp_tw_reuse (not on this kernel)",
+        ));
+    assert_eq!(
+        std::fs::read_to_string(root.join("kernel/pid_max")).unwrap(),
+        "4194304\n"
+    );
+}
+
+#[test]
 fn bad_profiles_and_rollback_files_exit_2() {
     perfkit()
         .args(["tune", "--profile", "fast"])
