@@ -205,3 +205,26 @@ fn print_table(groups: &BTreeMap<String, Vec<&Benchmark>>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_targets_file_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/targets.toml");
+        let targets: Targets = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert!(targets.target.len() >= 20);
+        for t in &targets.target {
+            assert!(t.at_least > 0.0 && !t.source.is_empty(), "{t:?}");
+            assert_ne!(t.contender, t.peer, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn si_units_keep_four_digits() {
+        assert_eq!(si(32_100_000.0), "32.10 M");
+        assert_eq!(si(700.5), "700.5");
+        assert_eq!(si(45_819.4), "45.82 k");
+    }
+}
