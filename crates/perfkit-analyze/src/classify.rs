@@ -1,0 +1,458 @@
+//! Bottlenecks from measurements, and what to do about each.
+
+use serde::{Deserialize, Serialize};
+
+/// Per-run averages of what was measured, plus what the profilers found.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Measurements {
+    /// Runs measured.
+    pub runs: u64,
+    /// Mean wall time per run, in nanoseconds.
+    pub wall_ns: f64,
+    /// Mean user CPU time per run (all threads and children).
+    pub user_ns: f64,
+    /// Mean kernel CPU time per run.
+    pub system_ns: f64,
+    /// Mean voluntary context switches per run (the program waited).
+    pub voluntary_switches: f64,
+    /// Mean bytes read and written per run (`rchar + wchar`), when known.
+    pub io_bytes: Option<f64>,
+    /// Mean block-I/O delay per run in nanoseconds (delay accounting), when known.
+    pub io_wait_ns: Option<f64>,
+    /// Largest peak RSS of any run, in bytes.
+    pub peak_rss_bytes: u64,
+    /// Peak heap from massif, in bytes, when it ran.
+    pub heap_peak_bytes: Option<u64>,
+    /// The syscall mix from strace, per run, when it ran.
+    pub syscalls: Option<Syscalls>,
+    /// The hottest functions from perf, when it ran.
+    pub hot_functions: Vec<HotFunction>,
+    /// CPUs available.
+    pub cpus: u32,
+}
+
+/// System calls per run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Syscalls {
+    /// All calls.
+    pub calls: f64,
+    /// `execve`/`execveat` calls: programs started.
+    pub execve: f64,
+    /// `clone`/`clone3`/`fork`/`vfork` calls: processes and threads created.
+    pub forks: f64,
+    /// The busiest calls: name, calls per run, share of syscall time (0–1).
+    pub top: Vec<(String, f64, f64)>,
+}
+
+/// A function and its share of the CPU samples.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HotFunction {
+    /// Function name.
+    pub name: String,
+    /// Share of samples in the function itself, percent.
+    pub self_percent: f64,
+    /// Share of samples in it or its callees, percent.
+    pub total_percent: f64,
+}
+
+/// The kinds of bottleneck the analyser names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BottleneckKind {
+    /// Starting processes dominates (many `execve`/`clone` per run).
+    SpawnHeavy,
+    /// Kernel time dominates the CPU time: many or expensive system calls.
+    SyscallHeavy,
+    /// Waiting for storage.
+    IoBound,
+    /// Wall time far above CPU time without storage waits: locks, sleeps, the network.
+    Waiting,
+    /// Large resident memory or heap.
+    MemoryHeavy,
+    /// The CPU is busy the whole time, in user code.
+    CpuBound,
+}
+
+impl BottleneckKind {
+    /// A short name for reports.
+    #[must_use]
+    pub fn title(self) -> &'static str {
+        match self {
+            BottleneckKind::SpawnHeavy => "spawn-heavy",
+            BottleneckKind::SyscallHeavy => "syscall-heavy",
+            BottleneckKind::IoBound => "I/O-bound",
+            BottleneckKind::Waiting => "waiting",
+            BottleneckKind::MemoryHeavy => "memory-heavy",
+            BottleneckKind::CpuBound => "CPU-bound",
+        }
+    }
+}
+
+/// A bottleneck with the numbers that show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Bottleneck {
+    /// What kind.
+    pub kind: BottleneckKind,
+    /// How strongly the evidence points at it, 0–1; bottlenecks are sorted by it.
+    pub score: f64,
+    /// The numbers, in words.
+    pub evidence: Vec<String>,
+}
+
+fn ms(ns: f64) -> String {
+    perfkit_metrics::format_duration(ns)
+}
+
+/// The shares every rule looks at.
+struct Shares {
+    wall: f64,
+    cpu: f64,
+    /// CPU time over wall time (above 1 with several busy threads).
+    cpu_share: f64,
+    /// Kernel share of the CPU time.
+    sys_share: f64,
+    /// Block-I/O wait over wall time.
+    io_wait_share: f64,
+}
+
+/// Names the bottlenecks the measurements show, strongest first. Each rule needs its own
+/// evidence; nothing is named when nothing stands out (a short, balanced run).
+#[must_use]
+pub fn classify(m: &Measurements) -> Vec<Bottleneck> {
+    let wall = m.wall_ns.max(1.0);
+    let cpu = m.user_ns + m.system_ns;
+    let shares = Shares {
+        wall,
+        cpu,
+        cpu_share: cpu / wall,
+        sys_share: if cpu > 0.0 { m.system_ns / cpu } else { 0.0 },
+        io_wait_share: m.io_wait_ns.map_or(0.0, |w| w / wall),
+    };
+    let rules: [fn(&Measurements, &Shares) -> Option<Bottleneck>; 6] = [
+        spawn_heavy,
+        syscall_heavy,
+        io_bound,
+        waiting,
+        memory_heavy,
+        cpu_bound,
+    ];
+    let mut out: Vec<Bottleneck> = rules.iter().filter_map(|rule| rule(m, &shares)).collect();
+    out.sort_by(|a, b| b.score.total_cmp(&a.score));
+    out
+}
+
+fn spawn_heavy(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
+    let calls = m.syscalls.as_ref()?;
+    let spawns = calls.execve.max(calls.forks);
+    // Each spawn costs ~0.5-1 ms of fork/exec/teardown: dozens per run dominate.
+    if spawns < 20.0 {
+        return None;
+    }
+    let per_second = spawns / (s.wall / 1e9);
+    Some(Bottleneck {
+        kind: BottleneckKind::SpawnHeavy,
+        score: (per_second / 500.0).clamp(0.5, 1.0),
+        evidence: vec![
+            format!(
+                "{:.0} execve and {:.0} clone/fork per run of {} ({per_second:.0} process starts per second)",
+                calls.execve,
+                calls.forks,
+                ms(m.wall_ns)
+            ),
+            format!(
+                "{:.0}% of the CPU time is in the kernel",
+                s.sys_share * 100.0
+            ),
+        ],
+    })
+}
+
+fn syscall_heavy(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
+    if s.sys_share < 0.4 || s.cpu_share < 0.2 {
+        return None;
+    }
+    let mut evidence = vec![format!(
+        "{:.0}% of the CPU time is in the kernel ({} system of {} CPU per run)",
+        s.sys_share * 100.0,
+        ms(m.system_ns),
+        ms(s.cpu)
+    )];
+    if let Some(calls) = &m.syscalls {
+        let top: Vec<String> = calls
+            .top
+            .iter()
+            .take(3)
+            .map(|(name, n, share)| format!("{name} {n:.0}× ({:.0}%)", share * 100.0))
+            .collect();
+        evidence.push(format!(
+            "{:.0} system calls per run; busiest: {}",
+            calls.calls,
+            if top.is_empty() {
+                "—".to_string()
+            } else {
+                top.join(", ")
+            }
+        ));
+    }
+    Some(Bottleneck {
+        kind: BottleneckKind::SyscallHeavy,
+        score: s.sys_share.min(1.0) * 0.9,
+        evidence,
+    })
+}
+
+fn io_bound(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
+    if s.io_wait_share < 0.2 {
+        return None;
+    }
+    Some(Bottleneck {
+        kind: BottleneckKind::IoBound,
+        score: s.io_wait_share.min(1.0),
+        evidence: vec![format!(
+            "{} of {} per run waiting for block I/O ({:.0}%){}",
+            ms(m.io_wait_ns.unwrap_or(0.0)),
+            ms(m.wall_ns),
+            s.io_wait_share * 100.0,
+            m.io_bytes
+                .map(|b| format!(
+                    ", {} read and written",
+                    perfkit_metrics::format_bytes(b as u64)
+                ))
+                .unwrap_or_default()
+        )],
+    })
+}
+
+fn waiting(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
+    if s.cpu_share >= 0.5 || s.io_wait_share >= 0.2 {
+        return None;
+    }
+    Some(Bottleneck {
+        kind: BottleneckKind::Waiting,
+        score: (1.0 - s.cpu_share).clamp(0.0, 1.0) * 0.95,
+        evidence: vec![
+            format!(
+                "wall {} but CPU {} per run: busy {:.0}% of the time",
+                ms(m.wall_ns),
+                ms(s.cpu),
+                s.cpu_share * 100.0
+            ),
+            format!(
+                "{:.0} voluntary context switches per run (sleeps, locks, pipes, sockets)",
+                m.voluntary_switches
+            ),
+        ],
+    })
+}
+
+fn memory_heavy(m: &Measurements, _: &Shares) -> Option<Bottleneck> {
+    let memory = m.heap_peak_bytes.unwrap_or(0).max(m.peak_rss_bytes);
+    if memory < 1 << 30 {
+        return None;
+    }
+    Some(Bottleneck {
+        kind: BottleneckKind::MemoryHeavy,
+        score: 0.6,
+        evidence: vec![format!(
+            "peak RSS {}{}",
+            perfkit_metrics::format_bytes(m.peak_rss_bytes),
+            m.heap_peak_bytes
+                .map(|h| format!(", heap peak {}", perfkit_metrics::format_bytes(h)))
+                .unwrap_or_default()
+        )],
+    })
+}
+
+fn cpu_bound(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
+    if s.cpu_share < 0.8 || s.sys_share >= 0.4 {
+        return None;
+    }
+    let mut evidence = vec![format!(
+        "CPU {} of wall {} per run ({:.0}% busy), {:.0}% of it in user code",
+        ms(s.cpu),
+        ms(m.wall_ns),
+        s.cpu_share * 100.0,
+        (1.0 - s.sys_share) * 100.0
+    )];
+    if let Some(f) = m.hot_functions.first() {
+        evidence.push(format!(
+            "hottest function: {} ({:.1}% self, {:.1}% with callees)",
+            f.name, f.self_percent, f.total_percent
+        ));
+    }
+    Some(Bottleneck {
+        kind: BottleneckKind::CpuBound,
+        score: (s.cpu_share / f64::from(m.cpus.max(1))).clamp(0.5, 0.85),
+        evidence,
+    })
+}
+
+/// What to do about a bottleneck.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    /// The bottleneck it answers.
+    pub kind: BottleneckKind,
+    /// What to change.
+    pub action: String,
+    /// The gain the original text expects from this kind of change.
+    pub expected_gain: String,
+    /// The perfkit part that helps.
+    pub perfkit: String,
+}
+
+/// One recommendation per bottleneck, in the same order, plus LTO/PGO for CPU-bound code.
+#[must_use]
+pub fn recommend(bottlenecks: &[Bottleneck]) -> Vec<Recommendation> {
+    let mut out = Vec::new();
+    for b in bottlenecks {
+        let (action, gain, part) = match b.kind {
+            BottleneckKind::SpawnHeavy => (
+                "reuse processes instead of starting one per task (a pool of workers fed over pipes, tasks in batches)",
+                "5–20× (pooling)",
+                "perfkit-pool (`ProcessPool`) or `perfkit pool -- WORKER`",
+            ),
+            BottleneckKind::SyscallHeavy => (
+                "make fewer, larger system calls: buffer reads and writes, batch small operations, move data in the kernel instead of through user space",
+                "20–100× for copies (zero-copy), 2–5× from batching",
+                "`perfkit syscalls` to find the calls; perfkit-zerocopy (`transfer`, splice, sendfile)",
+            ),
+            BottleneckKind::IoBound => (
+                "read less or read ahead: cache hot data, larger sequential reads, mmap for random access, overlap I/O with work",
+                "5–20× (caching), 20–100× (zero-copy/async)",
+                "perfkit-zerocopy (`MmapBuffer`, `transfer`), `perfkit syscalls --trace` for per-call latency",
+            ),
+            BottleneckKind::Waiting => (
+                "find what it waits for (locks, sleeps, network) and overlap or remove it",
+                "up to the share of time spent waiting",
+                "`perfkit syscalls --trace` (time per call), `perfkit record` (where the waits start)",
+            ),
+            BottleneckKind::MemoryHeavy => (
+                "keep less live: stream instead of loading, reuse buffers, pool objects",
+                "2–5× (data structures), fewer page faults",
+                "`perfkit heap` (allocation sites at the peak), perfkit-alloc (`measure`), perfkit-pool's `ObjectPool`",
+            ),
+            BottleneckKind::CpuBound => (
+                "speed up the hottest functions: a better algorithm or data structure first, then compiler help",
+                "2–5× (algorithm/data structure); LTO ~1.02×, PGO ~1.05–1.1×",
+                "`perfkit record` (flamegraph), `cargo xtask pgo` / `cargo xtask lto`",
+            ),
+        };
+        out.push(Recommendation {
+            kind: b.kind,
+            action: action.to_string(),
+            expected_gain: gain.to_string(),
+            perfkit: part.to_string(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Measurements {
+        Measurements {
+            runs: 10,
+            wall_ns: 1e9,
+            cpus: 2,
+            ..Measurements::default()
+        }
+    }
+
+    #[test]
+    fn a_cpu_loop_is_cpu_bound_and_names_its_hot_function() {
+        let m = Measurements {
+            user_ns: 0.97e9,
+            system_ns: 0.01e9,
+            hot_functions: vec![HotFunction {
+                name: "app::primes".into(),
+                self_percent: 83.0,
+                total_percent: 83.1,
+            }],
+            ..base()
+        };
+        let found = classify(&m);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].kind, BottleneckKind::CpuBound);
+        assert!(found[0].evidence[1].contains("app::primes (83.0% self"));
+        assert!(recommend(&found)[0].perfkit.contains("cargo xtask pgo"));
+    }
+
+    #[test]
+    fn a_sleep_loop_is_waiting() {
+        let m = Measurements {
+            user_ns: 0.01e9,
+            system_ns: 0.01e9,
+            voluntary_switches: 100.0,
+            ..base()
+        };
+        let found = classify(&m);
+        assert_eq!(found[0].kind, BottleneckKind::Waiting);
+        assert!(found[0].evidence[0].contains("busy 2%"), "{found:?}");
+    }
+
+    #[test]
+    fn a_syscall_storm_is_syscall_heavy() {
+        let m = Measurements {
+            user_ns: 0.3e9,
+            system_ns: 0.65e9,
+            syscalls: Some(Syscalls {
+                calls: 2_000_000.0,
+                execve: 1.0,
+                forks: 0.0,
+                top: vec![("getpid".into(), 2_000_000.0, 0.99)],
+            }),
+            ..base()
+        };
+        let found = classify(&m);
+        assert_eq!(found[0].kind, BottleneckKind::SyscallHeavy, "{found:?}");
+        assert!(found[0].evidence[1].contains("getpid 2000000× (99%)"));
+    }
+
+    #[test]
+    fn a_spawn_storm_is_spawn_heavy_first() {
+        let m = Measurements {
+            wall_ns: 1.3e9,
+            user_ns: 0.2e9,
+            system_ns: 0.6e9,
+            syscalls: Some(Syscalls {
+                calls: 90_000.0,
+                execve: 2_400.0,
+                forks: 2_400.0,
+                top: vec![],
+            }),
+            ..base()
+        };
+        let found = classify(&m);
+        assert_eq!(found[0].kind, BottleneckKind::SpawnHeavy, "{found:?}");
+        assert!(found[0].evidence[0].contains("2400 execve"));
+        assert!(recommend(&found)[0].expected_gain.contains("5–20×"));
+    }
+
+    #[test]
+    fn io_waits_and_big_memory_are_named() {
+        let m = Measurements {
+            user_ns: 0.1e9,
+            system_ns: 0.1e9,
+            io_wait_ns: Some(0.6e9),
+            io_bytes: Some(4e9),
+            peak_rss_bytes: 3 << 30,
+            ..base()
+        };
+        let kinds: Vec<BottleneckKind> = classify(&m).iter().map(|b| b.kind).collect();
+        assert_eq!(kinds[0], BottleneckKind::IoBound, "{kinds:?}");
+        assert!(kinds.contains(&BottleneckKind::MemoryHeavy));
+        assert!(!kinds.contains(&BottleneckKind::Waiting));
+    }
+
+    #[test]
+    fn a_balanced_run_names_nothing() {
+        let m = Measurements {
+            user_ns: 0.6e9,
+            system_ns: 0.1e9,
+            ..base()
+        };
+        assert!(classify(&m).is_empty());
+    }
+}
