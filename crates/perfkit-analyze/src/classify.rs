@@ -15,6 +15,9 @@ pub struct Measurements {
     pub system_ns: f64,
     /// Mean voluntary context switches per run (the program waited).
     pub voluntary_switches: f64,
+    /// Mean involuntary context switches per run (the scheduler preempted it: other load).
+    #[serde(default)]
+    pub involuntary_switches: f64,
     /// Mean bytes read and written per run (`rchar + wchar`), when known.
     pub io_bytes: Option<f64>,
     /// Mean block-I/O delay per run in nanoseconds (delay accounting), when known.
@@ -113,6 +116,8 @@ struct Shares {
     sys_share: f64,
     /// Block-I/O wait over wall time.
     io_wait_share: f64,
+    /// Preempted far more often than it blocked: runnable, but other load had the CPU.
+    starved: bool,
 }
 
 /// Names the bottlenecks the measurements show, strongest first. Each rule needs its own
@@ -127,6 +132,7 @@ pub fn classify(m: &Measurements) -> Vec<Bottleneck> {
         cpu_share: cpu / wall,
         sys_share: if cpu > 0.0 { m.system_ns / cpu } else { 0.0 },
         io_wait_share: m.io_wait_ns.map_or(0.0, |w| w / wall),
+        starved: m.involuntary_switches > 10.0 * m.voluntary_switches.max(1.0),
     };
     let rules: [fn(&Measurements, &Shares) -> Option<Bottleneck>; 6] = [
         spawn_heavy,
@@ -224,7 +230,7 @@ fn io_bound(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
 }
 
 fn waiting(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
-    if s.cpu_share >= 0.5 || s.io_wait_share >= 0.2 {
+    if s.cpu_share >= 0.5 || s.io_wait_share >= 0.2 || s.starved {
         return None;
     }
     Some(Bottleneck {
@@ -264,16 +270,25 @@ fn memory_heavy(m: &Measurements, _: &Shares) -> Option<Bottleneck> {
 }
 
 fn cpu_bound(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
-    if s.cpu_share < 0.8 || s.sys_share >= 0.4 {
+    // Busy most of the time, or runnable but preempted; and rarely blocking.
+    let blocks_per_second = m.voluntary_switches / (s.wall / 1e9);
+    if s.sys_share >= 0.4 || !(s.cpu_share >= 0.5 || s.starved) || blocks_per_second >= 200.0 {
         return None;
     }
     let mut evidence = vec![format!(
-        "CPU {} of wall {} per run ({:.0}% busy), {:.0}% of it in user code",
+        "CPU {} of wall {} per run ({:.0}% busy), {:.0}% of it in user code; it blocked {:.0} times per run",
         ms(s.cpu),
         ms(m.wall_ns),
         s.cpu_share * 100.0,
-        (1.0 - s.sys_share) * 100.0
+        (1.0 - s.sys_share) * 100.0,
+        m.voluntary_switches
     )];
+    if s.cpu_share < 0.9 && m.involuntary_switches > m.voluntary_switches {
+        evidence.push(format!(
+            "preempted {:.0} times per run: other load took the CPU for part of the time",
+            m.involuntary_switches
+        ));
+    }
     if let Some(f) = m.hot_functions.first() {
         evidence.push(format!(
             "hottest function: {} ({:.1}% self, {:.1}% with callees)",
@@ -282,7 +297,7 @@ fn cpu_bound(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
     }
     Some(Bottleneck {
         kind: BottleneckKind::CpuBound,
-        score: (s.cpu_share / f64::from(m.cpus.max(1))).clamp(0.5, 0.85),
+        score: s.cpu_share.clamp(0.5, 0.85),
         evidence,
     })
 }
@@ -448,9 +463,11 @@ mod tests {
 
     #[test]
     fn a_balanced_run_names_nothing() {
+        // Busy 70% of the time, blocking 500 times a second: neither CPU-bound nor waiting.
         let m = Measurements {
             user_ns: 0.6e9,
             system_ns: 0.1e9,
+            voluntary_switches: 500.0,
             ..base()
         };
         assert!(classify(&m).is_empty());

@@ -1,6 +1,9 @@
 //! The analyser of `perfkit analyze`: what a program's measurements say about where its time
 //! goes.
 //!
+//! - [`analyze`]: runs a command N times (perfkit-sys), counts its system calls once with
+//!   `strace -c -f` and records a CPU profile once with perf (each skipped with the reason when
+//!   the tool is missing or not permitted), then classifies.
 //! - [`Measurements`]: what was measured per run (wall and CPU time, switches, I/O, memory) and,
 //!   when the tools ran, the syscall mix and the hot functions.
 //! - [`classify`]: the bottlenecks, strongest first, each with the numbers that triggered it —
@@ -30,8 +33,10 @@
 #![forbid(unsafe_code)]
 
 mod classify;
+mod pipeline;
 
 pub use classify::{
     Bottleneck, BottleneckKind, HotFunction, Measurements, Recommendation, Syscalls, classify,
     recommend,
 };
+pub use pipeline::{ANALYSIS_SCHEMA_VERSION, Analysis, AnalyzeError, AnalyzeOptions, analyze};

@@ -1,0 +1,100 @@
+//! Real runs of small programs with one known bottleneck each: the analysis names it first.
+
+use perfkit_analyze::{AnalyzeOptions, BottleneckKind, analyze};
+use perfkit_sys::NoObserver;
+
+fn argv(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(ToString::to_string).collect()
+}
+
+/// strace only (perf adds nothing to these verdicts and is tested in perfkit-profilers).
+fn options() -> AnalyzeOptions {
+    AnalyzeOptions {
+        runs: 3,
+        warmup: 0,
+        profile: false,
+        syscalls: true,
+    }
+}
+
+fn strace_missing() -> bool {
+    let missing = perfkit_sys::find_program("strace").is_none();
+    if missing {
+        assert!(
+            std::env::var_os("PERFKIT_REQUIRE_TOOLS").is_none(),
+            "strace is required under PERFKIT_REQUIRE_TOOLS"
+        );
+        eprintln!("skipped: strace not installed");
+    }
+    missing
+}
+
+fn first(command: &[&str], opts: &AnalyzeOptions) -> (BottleneckKind, perfkit_analyze::Analysis) {
+    let a = analyze(&argv(command), opts, &mut NoObserver).unwrap();
+    let kind = a
+        .bottlenecks
+        .first()
+        .unwrap_or_else(|| panic!("nothing named for {command:?}: {:#?}", a.measurements))
+        .kind;
+    (kind, a)
+}
+
+#[test]
+fn a_spawn_storm_is_spawn_heavy() {
+    if strace_missing() {
+        return;
+    }
+    let (kind, a) = first(
+        &["sh", "-c", "for i in $(seq 150); do /bin/true; done"],
+        &options(),
+    );
+    assert_eq!(kind, BottleneckKind::SpawnHeavy, "{:#?}", a.bottlenecks);
+    assert!(a.recommendations[0].perfkit.contains("perfkit pool"));
+}
+
+#[test]
+fn a_sleep_is_waiting() {
+    if strace_missing() {
+        return;
+    }
+    let (kind, a) = first(&["sleep", "0.2"], &options());
+    assert_eq!(kind, BottleneckKind::Waiting, "{:#?}", a.bottlenecks);
+}
+
+#[test]
+fn a_syscall_storm_is_syscall_heavy() {
+    if strace_missing() {
+        return;
+    }
+    // One byte per read and per write: 400,000 system calls.
+    let (kind, a) = first(
+        &[
+            "dd",
+            "if=/dev/zero",
+            "of=/dev/null",
+            "bs=1",
+            "count=200000",
+            "status=none",
+        ],
+        &options(),
+    );
+    assert_eq!(kind, BottleneckKind::SyscallHeavy, "{:#?}", a.bottlenecks);
+    let s = a.measurements.syscalls.as_ref().unwrap();
+    assert!(s.calls >= 400_000.0, "{s:?}");
+}
+
+#[test]
+fn a_cpu_loop_is_cpu_bound() {
+    // awk computing in a loop: user time, almost no system calls.
+    let (kind, a) = first(
+        &[
+            "awk",
+            "BEGIN { s = 0; for (i = 0; i < 3000000; i++) s += i * i; print s }",
+        ],
+        &AnalyzeOptions {
+            syscalls: false,
+            ..options()
+        },
+    );
+    assert_eq!(kind, BottleneckKind::CpuBound, "{:#?}", a.bottlenecks);
+}
