@@ -139,8 +139,10 @@ fn perf_stat_keeps_unsupported_counters_apart_from_zero() {
         .unwrap();
     assert_eq!(outcome.status, ExitKind::Exited { code: 4 });
     let clock = outcome.counter("task-clock").unwrap();
+    // A count of CPU milliseconds (not "unsupported", not 0). The workload burns 100 ms of wall
+    // time; on a loaded machine it gets less CPU than that, so no tighter bound.
     let ms = clock.count().unwrap();
-    assert!(ms > 50.0, "{clock:?}");
+    assert!(ms > 1.0, "{clock:?}");
     let cycles = outcome.counter("cycles").unwrap();
     if env.hardware_events {
         assert!(matches!(cycles.value, StatValue::Count(_)));
