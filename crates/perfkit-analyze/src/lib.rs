@@ -34,6 +34,7 @@
 
 mod classify;
 mod pipeline;
+pub mod report;
 
 pub use classify::{
     Bottleneck, BottleneckKind, HotFunction, Measurements, Recommendation, Syscalls, classify,

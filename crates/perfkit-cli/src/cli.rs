@@ -51,6 +51,9 @@ pub(crate) enum Commands {
     /// Save or show baselines (from perfkit bench, criterion or hyperfine results)
     #[command(subcommand)]
     Baseline(BaselineCommand),
+    /// Measure, profile and explain a command: its bottleneck and what to do, as a report
+    #[command(after_help = ANALYZE_AFTER_HELP)]
+    Analyze(Box<AnalyzeArgs>),
     /// Is this machine ready for performance work? perf, tools, kernel settings, load; a binary's debug info
     #[command(after_help = DOCTOR_AFTER_HELP)]
     Doctor(DoctorArgs),
@@ -593,6 +596,63 @@ pub(crate) struct BaselineShowArgs {
     /// Print the whole baseline as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+const ANALYZE_AFTER_HELP: &str = "\
+Runs the command --runs times (latency percentiles, throughput, CPU, memory, I/O, context
+switches), once under strace -c -f (system calls, process starts) and once under perf (hot
+functions, flamegraph); a missing tool is noted, not fatal. Names the bottleneck with the
+numbers that show it (spawn-heavy, syscall-heavy, I/O-bound, waiting, memory-heavy,
+CPU-bound) and recommends a change with its expected gain and the perfkit part that helps.
+
+Writes DIR/report.html (self-contained: open it in a browser), report.md, report.json and
+flamegraph.svg.
+
+Examples:
+  perfkit analyze -- ./target/release/my-app input.txt
+  perfkit analyze --runs 30 --out report -- sh -c 'for f in *.txt; do wc -l $f; done'
+
+Exit codes: 0 success, 1 the command failed, 2 bad arguments or a command that cannot start.";
+
+/// `perfkit analyze` options.
+#[derive(Debug, Args)]
+pub(crate) struct AnalyzeArgs {
+    /// Measured runs.
+    #[arg(short = 'r', long, value_name = "N", default_value_t = 10)]
+    pub(crate) runs: u64,
+
+    /// Untimed runs first.
+    #[arg(short = 'w', long, value_name = "N", default_value_t = 1)]
+    pub(crate) warmup: u64,
+
+    /// Skip the perf CPU profile.
+    #[arg(long)]
+    pub(crate) no_profile: bool,
+
+    /// Skip the strace syscall count.
+    #[arg(long)]
+    pub(crate) no_syscalls: bool,
+
+    /// Directory for the report files.
+    #[arg(
+        short = 'o',
+        long,
+        value_name = "DIR",
+        default_value = "perfkit-report"
+    )]
+    pub(crate) out: PathBuf,
+
+    /// Print the analysis as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// No progress indicator.
+    #[arg(short = 'q', long)]
+    pub(crate) quiet: bool,
+
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub(crate) command: Vec<String>,
 }
 
 const DOCTOR_AFTER_HELP: &str = "\

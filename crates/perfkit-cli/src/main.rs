@@ -23,6 +23,7 @@
 //! input, or a command that cannot start. Commands that run one program under a profiler
 //! (`record`, `stat`, `heap`, `syscalls`, `libcalls`) exit with that program's status.
 
+mod analyze;
 mod bench;
 mod cli;
 #[cfg(target_os = "linux")]
@@ -58,6 +59,7 @@ fn main() -> ExitCode {
         #[cfg(target_os = "linux")]
         Commands::Tune(args) => tune::run(&args).map(|()| None),
         Commands::Doctor(args) => doctor(&args).map(check_failed),
+        Commands::Analyze(args) => analyze::run(&args).map(|()| None),
         Commands::Record(args) => profile::record(&args).map(Some),
         Commands::Flamegraph(args) => profile::flamegraph(&args).map(|()| None),
         Commands::Diff(args) => profile::diff(&args).map(|()| None),
