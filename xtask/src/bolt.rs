@@ -33,7 +33,7 @@ fn find_tool(rustc: &Rustc, name: &str, env_var: &str) -> Result<PathBuf> {
         None,
         &rustc.host,
         rustc.llvm_major,
-        &llvm::which,
+        &llvm::find_program,
     );
     llvm::find(name, env_var, &list, rustc.llvm_major, &|p: &Path| {
         llvm::tool_version(p, &["--version"])

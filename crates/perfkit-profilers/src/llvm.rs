@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::ProfilerError;
+/// How `PATH` is searched for the tools (an executable file, as `execvp` would find it).
+pub use perfkit_sys::find_program;
 
 type Result<T> = std::result::Result<T, ProfilerError>;
 
@@ -168,15 +170,6 @@ pub fn find(
     })
 }
 
-/// The directories of `PATH` searched for `name`.
-#[must_use]
-pub fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
 /// rustc's sysroot (`rustc --print sysroot`).
 #[must_use]
 pub fn sysroot() -> Option<PathBuf> {
@@ -198,7 +191,7 @@ pub fn find_profdata(rustc: &Rustc) -> Result<PathBuf> {
         sysroot().as_deref(),
         &rustc.host,
         rustc.llvm_major,
-        &which,
+        &find_program,
     );
     find(
         "llvm-profdata",
