@@ -70,24 +70,48 @@ fn resource_rows(a: &Analysis) -> Vec<(&'static str, String)> {
     rows
 }
 
+const LATENCY_HEADERS: [&str; 8] = [
+    "p50",
+    "p90",
+    "p99",
+    "p99.9",
+    "mean ± σ",
+    "min",
+    "max",
+    "throughput",
+];
+
+/// The latency table's row, in the order of [`LATENCY_HEADERS`].
+fn latency_cells(a: &Analysis) -> [String; 8] {
+    let l = &a.latency;
+    let d = |ns: u64| format_duration(ns as f64);
+    [
+        d(l.p50),
+        d(l.p90),
+        d(l.p99),
+        d(l.p999),
+        format!(
+            "{} ± {}",
+            format_duration(l.mean),
+            format_duration(l.stddev)
+        ),
+        d(l.min),
+        d(l.max),
+        format!("{:.2} runs/s", a.throughput_per_s),
+    ]
+}
+
 /// The report as Markdown.
 #[must_use]
 pub fn markdown(a: &Analysis) -> String {
-    let l = &a.latency;
     let mut out = format!(
-        "# perfkit analyze: `{}`\n\n**Verdict:** {}\n\n## Latency ({} runs)\n\n| p50 | p90 | p99 | p99.9 | mean ± σ | min | max | throughput |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} ± {} | {} | {} | {:.2} runs/s |\n\n## Resources (per run)\n\n| | |\n|:---|---:|\n",
+        "# perfkit analyze: `{}`\n\n**Verdict:** {}\n\n## Latency ({} runs)\n\n| {} |\n|{}\n| {} |\n\n## Resources (per run)\n\n| | |\n|:---|---:|\n",
         a.command.join(" ").replace('`', "'"),
         verdict(a),
-        l.count,
-        format_duration(l.p50 as f64),
-        format_duration(l.p90 as f64),
-        format_duration(l.p99 as f64),
-        format_duration(l.p999 as f64),
-        format_duration(l.mean),
-        format_duration(l.stddev),
-        format_duration(l.min as f64),
-        format_duration(l.max as f64),
-        a.throughput_per_s
+        a.latency.count,
+        LATENCY_HEADERS.join(" | "),
+        "---:|".repeat(LATENCY_HEADERS.len()),
+        latency_cells(a).join(" | ")
     );
     for (k, v) in resource_rows(a) {
         let _ = writeln!(out, "| {k} | {v} |");
@@ -177,7 +201,6 @@ pub fn html(a: &Analysis) -> String {
         .and_then(|b| b.commands.first())
         .map(|c| c.samples.iter().map(|s| s.wall.as_nanos() as f64).collect())
         .unwrap_or_default();
-    let l = &a.latency;
     let mut out = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/><title>perfkit analyze: {cmd}</title>\n<style>body{{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th{{background:#f0f0f0}}td:first-child{{text-align:left}}.verdict{{font-size:1.2em;padding:1em;background:#fff3cd;border-left:6px solid #f0ad4e}}.bottleneck{{border:1px solid #ddd;padding:0.5em 1em;margin:1em 0;border-radius:6px}}code{{background:#f4f4f4;padding:1px 4px}}iframe{{width:100%;height:620px;border:1px solid #ccc}}</style></head><body>\n<h1>perfkit analyze</h1><p><code>{cmd}</code></p>\n<section id=\"summary\"><h2>Summary</h2><p class=\"verdict\">{verdict}</p></section>\n",
         cmd = esc(&a.command.join(" ")),
@@ -185,17 +208,10 @@ pub fn html(a: &Analysis) -> String {
     );
     let _ = write!(
         out,
-        "<section id=\"latency\"><h2>Latency ({} runs)</h2><table><tr><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>mean ± σ</th><th>min</th><th>max</th><th>throughput</th></tr><tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ± {}</td><td>{}</td><td>{}</td><td>{:.2} runs/s</td></tr></table>{}</section>",
-        l.count,
-        esc(&format_duration(l.p50 as f64)),
-        esc(&format_duration(l.p90 as f64)),
-        esc(&format_duration(l.p99 as f64)),
-        esc(&format_duration(l.p999 as f64)),
-        esc(&format_duration(l.mean)),
-        esc(&format_duration(l.stddev)),
-        esc(&format_duration(l.min as f64)),
-        esc(&format_duration(l.max as f64)),
-        a.throughput_per_s,
+        "<section id=\"latency\"><h2>Latency ({} runs)</h2><table><tr><th>{}</th></tr><tr><td>{}</td></tr></table>{}</section>",
+        a.latency.count,
+        LATENCY_HEADERS.join("</th><th>"),
+        latency_cells(a).map(|c| esc(&c)).join("</td><td>"),
         if samples.is_empty() {
             String::new()
         } else {
