@@ -174,7 +174,14 @@ fn spawn_heavy(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
 }
 
 fn syscall_heavy(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
-    if s.sys_share < 0.4 || s.cpu_share < 0.2 {
+    // A million calls per CPU-second leaves under a microsecond of work per call: the program
+    // does little but call the kernel, even when libc's side of each call shows as user time.
+    let calls_per_cpu_second = m
+        .syscalls
+        .as_ref()
+        .map_or(0.0, |c| c.calls / (s.cpu.max(1.0) / 1e9));
+    let storm = calls_per_cpu_second >= 1e6;
+    if (s.sys_share < 0.4 && !storm) || s.cpu_share < 0.2 {
         return None;
     }
     let mut evidence = vec![format!(
@@ -191,7 +198,7 @@ fn syscall_heavy(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
             .map(|(name, n, share)| format!("{name} {n:.0}× ({:.0}%)", share * 100.0))
             .collect();
         evidence.push(format!(
-            "{:.0} system calls per run; busiest: {}",
+            "{:.0} system calls per run ({calls_per_cpu_second:.0} per CPU-second); busiest: {}",
             calls.calls,
             if top.is_empty() {
                 "—".to_string()
@@ -202,7 +209,11 @@ fn syscall_heavy(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
     }
     Some(Bottleneck {
         kind: BottleneckKind::SyscallHeavy,
-        score: s.sys_share.min(1.0) * 0.9,
+        score: if storm {
+            0.9
+        } else {
+            s.sys_share.min(1.0) * 0.9
+        },
         evidence,
     })
 }
