@@ -450,6 +450,7 @@ pub struct Massif {
     depth: Option<u32>,
     keep: Option<PathBuf>,
     extra_args: Vec<OsString>,
+    discard_stdout: bool,
 }
 
 /// The result of a massif run.
@@ -481,7 +482,16 @@ impl Massif {
             depth: None,
             keep: None,
             extra_args: Vec::new(),
+            discard_stdout: false,
         }
+    }
+
+    /// Send the program's standard output to `/dev/null` (default: it goes where this
+    /// process's goes). Its standard error and valgrind's log are kept.
+    #[must_use]
+    pub fn discard_stdout(mut self, yes: bool) -> Massif {
+        self.discard_stdout = yes;
+        self
     }
 
     /// Count pages mapped (mmap/brk) instead of malloc'd blocks: needed for programs with their
@@ -581,6 +591,9 @@ impl Massif {
             command.arg(format!("--depth={d}"));
         }
         command.args(&self.extra_args).arg("--").args(&self.argv);
+        if self.discard_stdout {
+            command.stdout(Stdio::null());
+        }
         let guard = InterruptGuard::new();
         let outcome = perfkit_sys::run(&mut command, RunOptions::default())?;
         drop(guard);

@@ -418,6 +418,7 @@ pub struct Strace {
     wall_clock: bool,
     filter: Option<String>,
     extra_args: Vec<OsString>,
+    discard_stdout: bool,
 }
 
 /// The result of an strace run.
@@ -458,7 +459,16 @@ impl Strace {
             wall_clock: false,
             filter: None,
             extra_args: Vec::new(),
+            discard_stdout: false,
         }
+    }
+
+    /// Send the program's standard output to `/dev/null` (default: it goes where this
+    /// process's goes). Its standard error and the tool's own messages are kept.
+    #[must_use]
+    pub fn discard_stdout(mut self, yes: bool) -> Strace {
+        self.discard_stdout = yes;
+        self
     }
 
     /// Summary (default) or latency histograms.
@@ -527,6 +537,9 @@ impl Strace {
             command.arg(format!("--trace={filter}"));
         }
         command.args(&self.extra_args);
+        if self.discard_stdout {
+            command.stdout(Stdio::null());
+        }
         let (status, wall) = run_traced(&mut command, &self.target, Tool::Strace)?;
         let mut outcome = StraceOutcome {
             status,

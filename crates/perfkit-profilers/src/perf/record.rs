@@ -123,6 +123,7 @@ pub struct Record {
     bpf_events: bool,
     output: PathBuf,
     extra_args: Vec<OsString>,
+    discard_stdout: bool,
 }
 
 /// What a recording produced.
@@ -178,7 +179,16 @@ impl Record {
             bpf_events: false,
             output: PathBuf::from("perf.data"),
             extra_args: Vec::new(),
+            discard_stdout: false,
         }
+    }
+
+    /// Send the program's standard output to `/dev/null` (default: it goes where this
+    /// process's goes). Its standard error and the tool's own messages are kept.
+    #[must_use]
+    pub fn discard_stdout(mut self, yes: bool) -> Record {
+        self.discard_stdout = yes;
+        self
     }
 
     /// Samples per second per CPU (default 997: prime, so it does not beat with periodic work).
@@ -336,6 +346,9 @@ impl Record {
         let mut command = env.perf.command();
         let no_bpf_event = env.perf.version.at_least(5, 1);
         command.args(self.perf_args(&event, compress, no_bpf_event, &data));
+        if self.discard_stdout {
+            command.stdout(std::process::Stdio::null());
+        }
         let guard = InterruptGuard::new();
         let outcome = perfkit_sys::run(&mut command, RunOptions::default())?;
         let interrupted = guard.interrupted();
