@@ -104,7 +104,10 @@ fn policy_line(report: &CheckReport) -> String {
     )
 }
 
-fn cells(f: &Finding) -> [String; 8] {
+/// A finding's table cells: benchmark, metric, baseline, current, change, interval of the
+/// ratio, p-value, verdict (`REGRESSED` in capitals).
+#[must_use]
+pub fn finding_cells(f: &Finding) -> [String; 8] {
     let value = |v: Option<f64>| v.map_or_else(|| "—".to_string(), |v| format_value(v, f.unit));
     [
         f.benchmark.clone(),
@@ -125,7 +128,9 @@ fn cells(f: &Finding) -> [String; 8] {
     ]
 }
 
-fn headline(report: &CheckReport) -> String {
+/// The outcome in a few words: "no regression, 2 unchanged", "1 regression, 1 unchanged".
+#[must_use]
+pub fn headline(report: &CheckReport) -> String {
     let t = report.tally;
     let mut parts = Vec::new();
     if t.regressed > 0 {
@@ -149,7 +154,9 @@ fn headline(report: &CheckReport) -> String {
     parts.join(", ")
 }
 
-fn confidence_label(report: &CheckReport) -> String {
+/// The header of the interval column: "95% CI of ratio" for alpha 0.05.
+#[must_use]
+pub fn confidence_label(report: &CheckReport) -> String {
     format!("{:.0}% CI of ratio", (1.0 - report.policy.alpha) * 100.0)
 }
 
@@ -171,7 +178,7 @@ pub fn human(report: &CheckReport) -> String {
         "p".into(),
         "Verdict".into(),
     ];
-    let rows: Vec<[String; 8]> = report.findings.iter().map(cells).collect();
+    let rows: Vec<[String; 8]> = report.findings.iter().map(finding_cells).collect();
     let mut widths = header.clone().map(|h| h.chars().count());
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -269,7 +276,7 @@ pub fn markdown(report: &CheckReport) -> String {
             confidence_label(report)
         );
         for f in findings {
-            let c = cells(f);
+            let c = finding_cells(f);
             let verdict = match f.verdict {
                 Verdict::Regressed => "**regressed**".to_string(),
                 other => other.name().to_string(),
