@@ -37,7 +37,10 @@ mod pipeline;
 pub mod report;
 
 pub use classify::{
-    Bottleneck, BottleneckKind, HotFunction, Measurements, Recommendation, Syscalls, classify,
-    recommend,
+    Bottleneck, BottleneckKind, HeapSite, HotFunction, Measurements, Recommendation, Syscalls,
+    classify, recommend,
 };
-pub use pipeline::{ANALYSIS_SCHEMA_VERSION, Analysis, AnalyzeError, AnalyzeOptions, analyze};
+pub use pipeline::{
+    ANALYSIS_SCHEMA_VERSION, Alternative, AlternativeCommand, Analysis, AnalyzeError,
+    AnalyzeObserver, AnalyzeOptions, BaselineComparison, HeapProfile, analyze,
+};

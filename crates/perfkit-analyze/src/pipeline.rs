@@ -2,14 +2,15 @@
 
 use perfkit_metrics::Summary;
 use perfkit_profilers::{
-    FlamegraphOptions, FoldOptions, PerfEnvironment, Record, Strace, fold_perf_data,
+    FlamegraphOptions, FoldOptions, Massif, PerfEnvironment, Record, Strace, fold_perf_data,
     render_flamegraph,
 };
+use perfkit_regress::{Baseline, CheckReport, Policy};
 use perfkit_sys::{BenchObserver, BenchPlan, BenchReport, BenchTarget, CommandSpec, RunCount};
 use serde::{Deserialize, Serialize};
 
 use crate::classify::{
-    Bottleneck, HotFunction, Measurements, Recommendation, Syscalls, classify, recommend,
+    Bottleneck, HeapSite, HotFunction, Measurements, Recommendation, Syscalls, classify, recommend,
 };
 
 /// Version of the analysis report format.
@@ -25,6 +26,9 @@ pub enum AnalyzeError {
     /// Bad options.
     #[error("{0}")]
     Usage(String),
+    /// The baseline comparison failed (no benchmark in common, bad policy).
+    #[error(transparent)]
+    Regress(#[from] perfkit_regress::RegressError),
 }
 
 /// What `analyze` does.
@@ -38,6 +42,24 @@ pub struct AnalyzeOptions {
     pub profile: bool,
     /// Count system calls with `strace -c -f` (once).
     pub syscalls: bool,
+    /// Profile the heap with valgrind massif (once; expect the program to run ~5–20× slower).
+    pub heap: bool,
+    /// Compare the measured runs with this baseline (perfkit-regress).
+    pub baseline: Option<Baseline>,
+    /// The regression rules of the comparison.
+    pub policy: Policy,
+    /// Measure this other way of doing the same work too, interleaved with the command
+    /// (`--demo`: the same tasks through a process pool), and report the speed-up.
+    pub alternative: Option<AlternativeCommand>,
+}
+
+/// Another command that does the same work, to measure beside the analysed one.
+#[derive(Clone, Debug)]
+pub struct AlternativeCommand {
+    /// What it changes, in a few words ("the same tasks through `perfkit pool`").
+    pub label: String,
+    /// The command.
+    pub argv: Vec<String>,
 }
 
 impl Default for AnalyzeOptions {
@@ -47,8 +69,59 @@ impl Default for AnalyzeOptions {
             warmup: 1,
             profile: true,
             syscalls: true,
+            heap: false,
+            baseline: None,
+            policy: Policy::default(),
+            alternative: None,
         }
     }
+}
+
+/// Follows an analysis: the measured runs (as [`BenchObserver`]) and each profiling step.
+pub trait AnalyzeObserver: BenchObserver {
+    /// A profiling step starts, e.g. "counting system calls (strace -c -f)".
+    fn step(&mut self, _what: &str) {}
+}
+
+impl AnalyzeObserver for perfkit_sys::NoObserver {}
+
+/// The heap at its peak, from massif.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeapProfile {
+    /// Useful heap bytes at the peak.
+    pub peak_heap_bytes: u64,
+    /// Heap plus allocator overhead at the peak.
+    pub peak_total_bytes: u64,
+    /// The largest allocation sites at the peak, largest first.
+    pub sites: Vec<HeapSite>,
+}
+
+/// The alternative command, measured in the same runs (interleaved with the analysed one).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Alternative {
+    /// What it changes.
+    pub label: String,
+    /// The command.
+    pub command: Vec<String>,
+    /// Its wall time per run, nanoseconds.
+    pub latency: Summary,
+    /// How many times faster it is than the analysed command (ratio of mean wall times;
+    /// below 1 when it is slower).
+    pub speedup: f64,
+    /// 95% bootstrap interval of the speed-up.
+    pub interval: Option<perfkit_regress::Interval>,
+}
+
+/// The measured runs compared with a baseline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BaselineComparison {
+    /// The baseline file, as given.
+    pub path: Option<String>,
+    /// The baseline's benchmark the command was compared with, when its name differs from
+    /// the command (a baseline of one benchmark is compared whatever its name).
+    pub compared_with: Option<String>,
+    /// The check (perfkit-regress): findings per metric, verdicts, p-values.
+    pub check: CheckReport,
 }
 
 /// Everything the analysis found.
@@ -70,6 +143,16 @@ pub struct Analysis {
     pub recommendations: Vec<Recommendation>,
     /// Profiles that could not be taken, with the reason and the fix.
     pub unavailable: Vec<String>,
+    /// The heap profile, with `heap`.
+    #[serde(default)]
+    pub heap: Option<HeapProfile>,
+    /// The comparison with the baseline, when one was given.
+    #[serde(default)]
+    pub baseline: Option<BaselineComparison>,
+    /// The same work done another way, measured in the same session (`--demo`: through a
+    /// process pool instead of a process per task).
+    #[serde(default)]
+    pub alternative: Option<Alternative>,
     /// The flamegraph of the CPU profile (SVG), when perf ran.
     #[serde(skip)]
     pub flamegraph_svg: Option<String>,
@@ -78,12 +161,13 @@ pub struct Analysis {
     pub bench: Option<BenchReport>,
 }
 
-/// Measures `argv` `runs` times, profiles it once with perf and once with strace (each
-/// skipped, with a note, when the tool is missing or not permitted), and classifies.
+/// Measures `argv` `runs` times (interleaved with the alternative, when there is one),
+/// profiles it once with each tool asked for (each skipped, with a note, when the tool is
+/// missing or not permitted), compares with the baseline, and classifies.
 pub fn analyze(
     argv: &[String],
     options: &AnalyzeOptions,
-    observer: &mut dyn BenchObserver,
+    observer: &mut dyn AnalyzeObserver,
 ) -> Result<Analysis, AnalyzeError> {
     if options.runs < 2 {
         return Err(AnalyzeError::Usage(format!(
@@ -91,38 +175,21 @@ pub fn analyze(
             options.runs
         )));
     }
-    let command = CommandSpec::from_argv(argv.to_vec())?;
-    let mut plan = BenchPlan::new(vec![BenchTarget::new(command)]);
+    options.policy.validate()?;
+    let mut targets = vec![BenchTarget::new(CommandSpec::from_argv(argv.to_vec())?)];
+    if let Some(alt) = &options.alternative {
+        targets.push(BenchTarget::new(CommandSpec::from_argv(alt.argv.clone())?));
+    }
+    let mut plan = BenchPlan::new(targets);
     plan.runs = RunCount::Exact(options.runs);
     plan.warmup = options.warmup;
     let report = perfkit_sys::run_bench(&plan, observer)?;
     let c = &report.commands[0];
-    let runs = c.samples.len().max(1) as f64;
-    let mean = |f: &dyn Fn(&perfkit_sys::RunOutcome) -> Option<f64>| -> Option<f64> {
-        let values: Option<Vec<f64>> = c.samples.iter().map(f).collect();
-        values.map(|v| v.iter().sum::<f64>() / runs)
-    };
-    let mut measurements = Measurements {
-        runs: c.runs,
-        wall_ns: c.wall.mean,
-        user_ns: c.user_mean_ns,
-        system_ns: c.system_mean_ns,
-        voluntary_switches: mean(&|o| Some(o.voluntary_switches as f64)).unwrap_or(0.0),
-        involuntary_switches: mean(&|o| Some(o.involuntary_switches as f64)).unwrap_or(0.0),
-        io_bytes: mean(&|o| o.io.map(|io| (io.rchar + io.wchar) as f64)),
-        io_wait_ns: mean(&|o| o.block_io_delay.map(|d| d.as_nanos() as f64)),
-        peak_rss_bytes: c.peak_rss_bytes,
-        heap_peak_bytes: None,
-        syscalls: None,
-        hot_functions: Vec::new(),
-        cpus: std::thread::available_parallelism()
-            .ok()
-            .and_then(|n| u32::try_from(n.get()).ok())
-            .unwrap_or(1),
-    };
+    let mut measurements = measurements(c);
     let mut unavailable = Vec::new();
     if options.syscalls {
-        match Strace::command(argv).run() {
+        observer.step("counting system calls (strace -c -f, one run)");
+        match Strace::command(argv).discard_stdout(true).run() {
             Ok(outcome) => {
                 if let Some(summary) = outcome.summary {
                     measurements.syscalls = Some(syscalls(&summary));
@@ -133,6 +200,7 @@ pub fn analyze(
     }
     let mut flamegraph_svg = None;
     if options.profile {
+        observer.step("recording a CPU profile (perf, one run)");
         match cpu_profile(argv) {
             Ok((hot, svg)) => {
                 measurements.hot_functions = hot;
@@ -141,9 +209,27 @@ pub fn analyze(
             Err(e) => unavailable.push(format!("CPU profile (perf): not available: {e}")),
         }
     }
+    let mut heap = None;
+    if options.heap {
+        observer.step("profiling the heap (valgrind massif, one run)");
+        match heap_profile(argv) {
+            Ok(h) => {
+                measurements.heap_peak_bytes = Some(h.peak_heap_bytes);
+                measurements.heap_sites.clone_from(&h.sites);
+                heap = Some(h);
+            }
+            Err(e) => unavailable.push(format!(
+                "heap profile (valgrind massif): not available: {e}"
+            )),
+        }
+    }
+    let alternative = options
+        .alternative
+        .as_ref()
+        .and_then(|alt| alternative(alt, &report));
     let bottlenecks = classify(&measurements);
     let recommendations = recommend(&bottlenecks);
-    Ok(Analysis {
+    let mut analysis = Analysis {
         schema_version: ANALYSIS_SCHEMA_VERSION,
         command: argv.to_vec(),
         latency: c.wall,
@@ -156,8 +242,138 @@ pub fn analyze(
         bottlenecks,
         recommendations,
         unavailable,
+        heap,
+        baseline: None,
+        alternative,
         flamegraph_svg,
         bench: Some(report),
+    };
+    if let Some(baseline) = &options.baseline {
+        analysis.baseline = Some(compare(&analysis, baseline, &options.policy)?);
+    }
+    Ok(analysis)
+}
+
+impl Analysis {
+    /// The measured runs of the analysed command as a baseline (for `--save-baseline`).
+    ///
+    /// # Errors
+    ///
+    /// [`AnalyzeError::Usage`] for an analysis read back from JSON (it has no samples), or
+    /// what perfkit-regress finds wrong with the samples.
+    pub fn to_baseline(&self) -> Result<Baseline, AnalyzeError> {
+        let Some(report) = &self.bench else {
+            return Err(AnalyzeError::Usage(
+                "this analysis has no measured runs to save as a baseline".into(),
+            ));
+        };
+        let json = serde_json::to_string(report)
+            .map_err(|e| AnalyzeError::Usage(format!("cannot serialise the measured runs: {e}")))?;
+        let mut benchmarks = perfkit_regress::parse_perfkit_bench(&json)?;
+        let name = &report.commands[0].name;
+        benchmarks.retain(|b| &b.name == name);
+        Ok(Baseline::new(
+            perfkit_regress::Source {
+                kind: perfkit_regress::SourceKind::PerfkitBench,
+                path: None,
+                criterion_baseline: None,
+            },
+            benchmarks,
+        )?)
+    }
+
+    /// Whether the baseline comparison found a regression.
+    #[must_use]
+    pub fn regressed(&self) -> bool {
+        self.baseline
+            .as_ref()
+            .is_some_and(|b| b.check.has_regression())
+    }
+}
+
+/// Checks the analysed command against `baseline`. A baseline of one benchmark is compared
+/// with the command whatever its name (`analyze -- ./new` against a baseline of `./old`).
+fn compare(
+    analysis: &Analysis,
+    baseline: &Baseline,
+    policy: &Policy,
+) -> Result<BaselineComparison, AnalyzeError> {
+    let mut current = analysis.to_baseline()?;
+    let mut compared_with = None;
+    if let ([only], [mine]) = (
+        baseline.benchmarks.as_slice(),
+        current.benchmarks.as_mut_slice(),
+    ) && only.name != mine.name
+    {
+        compared_with = Some(only.name.clone());
+        mine.name.clone_from(&only.name);
+    }
+    Ok(BaselineComparison {
+        path: baseline
+            .loaded_from
+            .as_ref()
+            .map(|p| p.display().to_string()),
+        compared_with,
+        check: perfkit_regress::check(baseline, &current, policy)?,
+    })
+}
+
+/// Per-run means of what perfkit-sys measured for one command.
+fn measurements(c: &perfkit_sys::CommandReport) -> Measurements {
+    let runs = c.samples.len().max(1) as f64;
+    let mean = |f: &dyn Fn(&perfkit_sys::RunOutcome) -> Option<f64>| -> Option<f64> {
+        let values: Option<Vec<f64>> = c.samples.iter().map(f).collect();
+        values.map(|v| v.iter().sum::<f64>() / runs)
+    };
+    Measurements {
+        runs: c.runs,
+        wall_ns: c.wall.mean,
+        user_ns: c.user_mean_ns,
+        system_ns: c.system_mean_ns,
+        voluntary_switches: mean(&|o| Some(o.voluntary_switches as f64)).unwrap_or(0.0),
+        involuntary_switches: mean(&|o| Some(o.involuntary_switches as f64)).unwrap_or(0.0),
+        io_bytes: mean(&|o| o.io.map(|io| (io.rchar + io.wchar) as f64)),
+        io_wait_ns: mean(&|o| o.block_io_delay.map(|d| d.as_nanos() as f64)),
+        peak_rss_bytes: c.peak_rss_bytes,
+        minor_faults: mean(&|o| Some(o.minor_faults as f64)).unwrap_or(0.0),
+        major_faults: mean(&|o| Some(o.major_faults as f64)).unwrap_or(0.0),
+        heap_peak_bytes: None,
+        heap_sites: Vec::new(),
+        syscalls: None,
+        hot_functions: Vec::new(),
+        cpus: std::thread::available_parallelism()
+            .ok()
+            .and_then(|n| u32::try_from(n.get()).ok())
+            .unwrap_or(1),
+    }
+}
+
+/// The alternative's latency and its speed-up over the analysed command, from the bench
+/// report's relative speeds (mean wall times, bootstrap interval).
+fn alternative(alt: &AlternativeCommand, report: &BenchReport) -> Option<Alternative> {
+    let other = report.commands.get(1)?;
+    let (mine, theirs) = (report.relative.first()?, report.relative.get(1)?);
+    // `ratio` is each command's mean over the fastest one's: the slower one carries the
+    // ratio and its interval.
+    let (speedup, interval) = if theirs.fastest {
+        (mine.ratio, mine.interval)
+    } else {
+        (
+            1.0 / theirs.ratio,
+            theirs.interval.map(|i| perfkit_regress::Interval {
+                estimate: 1.0 / i.estimate,
+                low: 1.0 / i.high,
+                high: 1.0 / i.low,
+                confidence: i.confidence,
+            }),
+        )
+    };
+    Some(Alternative {
+        label: alt.label.clone(),
+        command: alt.argv.clone(),
+        latency: other.wall,
+        speedup,
+        interval,
     })
 }
 
@@ -197,6 +413,7 @@ fn cpu_profile(
     })?;
     let outcome = Record::command(argv)
         .output(dir.path().join("perf.data"))
+        .discard_stdout(true)
         .run(&env)?;
     let folded = fold_perf_data(&env.perf, &outcome.perf_data, &FoldOptions::default())?;
     let hot = folded
@@ -216,4 +433,24 @@ fn cpu_profile(
     };
     render_flamegraph(&folded, &options, &mut svg)?;
     Ok((hot, String::from_utf8_lossy(&svg).into_owned()))
+}
+
+/// One massif run: the heap at its peak and its five largest allocation sites.
+fn heap_profile(argv: &[String]) -> Result<HeapProfile, perfkit_profilers::ProfilerError> {
+    let outcome = Massif::command(argv).discard_stdout(true).run()?;
+    let profile = &outcome.profile;
+    let peak = profile.peak();
+    Ok(HeapProfile {
+        peak_heap_bytes: peak.map_or(0, |p| p.heap),
+        peak_total_bytes: peak.map_or(0, perfkit_profilers::MassifSnapshot::total),
+        sites: profile
+            .top_sites(5)
+            .into_iter()
+            .map(|s| HeapSite {
+                site: s.site,
+                bytes: s.bytes,
+                percent: s.percent,
+            })
+            .collect(),
+    })
 }

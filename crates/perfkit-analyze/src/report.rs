@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use perfkit_metrics::{format_bytes, format_duration};
 
-use crate::pipeline::Analysis;
+use crate::pipeline::{Alternative, Analysis, BaselineComparison, HeapProfile};
 
 /// Escapes text for HTML.
 fn esc(text: &str) -> String {
@@ -30,6 +30,89 @@ pub fn verdict(a: &Analysis) -> String {
     }
 }
 
+/// The alternative's speed-up in words: "41.3× faster (95% CI 39.8–43.0×)".
+#[must_use]
+pub fn speedup_text(alt: &Alternative) -> String {
+    let how = if alt.speedup >= 1.0 {
+        format!("{:.1}× faster", alt.speedup)
+    } else {
+        format!("{:.2}× slower", 1.0 / alt.speedup)
+    };
+    match alt.interval {
+        Some(i) => format!(
+            "{how} ({:.0}% CI {:.1}–{:.1}×)",
+            i.confidence * 100.0,
+            i.low,
+            i.high
+        ),
+        None => how,
+    }
+}
+
+/// Lines for the top of the report beside the verdict: the measured fix and the baseline.
+fn summary_lines(a: &Analysis) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(alt) = &a.alternative {
+        lines.push(format!("Measured: {}: {}", alt.label, speedup_text(alt)));
+    }
+    if let Some(b) = &a.baseline {
+        lines.push(format!(
+            "Against the baseline{}: {}",
+            b.path
+                .as_deref()
+                .map(|p| format!(" {p}"))
+                .unwrap_or_default(),
+            perfkit_regress::report::headline(&b.check)
+        ));
+    }
+    lines
+}
+
+/// The analysed command and the alternative: name, p50, p99, mean, speed-up.
+fn alternative_rows(a: &Analysis, alt: &Alternative) -> [[String; 5]; 2] {
+    let d = |ns: u64| format_duration(ns as f64);
+    [
+        [
+            a.command.join(" "),
+            d(a.latency.p50),
+            d(a.latency.p99),
+            format_duration(a.latency.mean),
+            "1×".to_string(),
+        ],
+        [
+            format!("{} — {}", alt.label, alt.command.join(" ")),
+            d(alt.latency.p50),
+            d(alt.latency.p99),
+            format_duration(alt.latency.mean),
+            speedup_text(alt),
+        ],
+    ]
+}
+
+const ALTERNATIVE_HEADERS: [&str; 5] = ["command", "p50", "p99", "mean", "speed-up"];
+
+/// The heap table: bytes at the peak, share, site.
+fn heap_rows(h: &HeapProfile) -> Vec<[String; 3]> {
+    h.sites
+        .iter()
+        .map(|s| {
+            [
+                format_bytes(s.bytes),
+                format!("{:.1}%", s.percent),
+                s.site.clone(),
+            ]
+        })
+        .collect()
+}
+
+fn heap_line(h: &HeapProfile) -> String {
+    format!(
+        "Peak heap {} ({} with allocator overhead), one run under valgrind massif.",
+        format_bytes(h.peak_heap_bytes),
+        format_bytes(h.peak_total_bytes)
+    )
+}
+
 fn resource_rows(a: &Analysis) -> Vec<(&'static str, String)> {
     let m = &a.measurements;
     let mut rows = vec![
@@ -44,6 +127,10 @@ fn resource_rows(a: &Analysis) -> Vec<(&'static str, String)> {
             ),
         ),
         ("Peak RSS", format_bytes(m.peak_rss_bytes)),
+        (
+            "Page faults (minor / major)",
+            format!("{:.0} / {:.0}", m.minor_faults, m.major_faults),
+        ),
         (
             "Context switches (voluntary / involuntary)",
             format!(
@@ -105,9 +192,13 @@ fn latency_cells(a: &Analysis) -> [String; 8] {
 #[must_use]
 pub fn markdown(a: &Analysis) -> String {
     let mut out = format!(
-        "# perfkit analyze: `{}`\n\n**Verdict:** {}\n\n## Latency ({} runs)\n\n| {} |\n|{}\n| {} |\n\n## Resources (per run)\n\n| | |\n|:---|---:|\n",
+        "# perfkit analyze: `{}`\n\n**Verdict:** {}\n{}\n## Latency ({} runs)\n\n| {} |\n|{}\n| {} |\n\n## Resources (per run)\n\n| | |\n|:---|---:|\n",
         a.command.join(" ").replace('`', "'"),
         verdict(a),
+        summary_lines(a).iter().fold(String::new(), |mut s, l| {
+            let _ = write!(s, "\n**{l}**\n");
+            s
+        }),
         a.latency.count,
         LATENCY_HEADERS.join(" | "),
         "---:|".repeat(LATENCY_HEADERS.len()),
@@ -115,6 +206,23 @@ pub fn markdown(a: &Analysis) -> String {
     );
     for (k, v) in resource_rows(a) {
         let _ = writeln!(out, "| {k} | {v} |");
+    }
+    if let Some(alt) = &a.alternative {
+        let _ = write!(
+            out,
+            "\n## The fix, measured ({} runs each, interleaved)\n\n| {} |\n|:---|---:|---:|---:|---:|\n",
+            alt.latency.count,
+            ALTERNATIVE_HEADERS.join(" | ")
+        );
+        for row in alternative_rows(a, alt) {
+            let [name, rest @ ..] = row;
+            let _ = writeln!(
+                out,
+                "| `{}` | {} |",
+                name.replace('`', "'"),
+                rest.join(" | ")
+            );
+        }
     }
     out.push_str("\n## Bottlenecks\n\n");
     if a.bottlenecks.is_empty() {
@@ -143,6 +251,27 @@ pub fn markdown(a: &Analysis) -> String {
             );
         }
         out.push_str("\nFlamegraph: `flamegraph.svg`.\n");
+    }
+    if let Some(h) = &a.heap {
+        let _ = write!(
+            out,
+            "\n## Heap (massif)\n\n{}\n\n| bytes at peak | share | allocation site |\n|---:|---:|:---|\n",
+            heap_line(h)
+        );
+        for [bytes, share, site] in heap_rows(h) {
+            let _ = writeln!(out, "| {bytes} | {share} | `{}` |", site.replace('`', "'"));
+        }
+    }
+    if let Some(b) = &a.baseline {
+        out.push_str("\n## Baseline comparison\n\n");
+        if let Some(name) = &b.compared_with {
+            let _ = writeln!(
+                out,
+                "Compared with the baseline's `{}`.\n",
+                name.replace('`', "'")
+            );
+        }
+        out.push_str(&perfkit_regress::report::markdown(&b.check));
     }
     for u in &a.unavailable {
         let _ = writeln!(out, "\n> {u}");
@@ -202,9 +331,13 @@ pub fn html(a: &Analysis) -> String {
         .map(|c| c.samples.iter().map(|s| s.wall.as_nanos() as f64).collect())
         .unwrap_or_default();
     let mut out = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/><title>perfkit analyze: {cmd}</title>\n<style>body{{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th{{background:#f0f0f0}}td:first-child{{text-align:left}}.verdict{{font-size:1.2em;padding:1em;background:#fff3cd;border-left:6px solid #f0ad4e}}.bottleneck{{border:1px solid #ddd;padding:0.5em 1em;margin:1em 0;border-radius:6px}}code{{background:#f4f4f4;padding:1px 4px}}iframe{{width:100%;height:620px;border:1px solid #ccc}}</style></head><body>\n<h1>perfkit analyze</h1><p><code>{cmd}</code></p>\n<section id=\"summary\"><h2>Summary</h2><p class=\"verdict\">{verdict}</p></section>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/><title>perfkit analyze: {cmd}</title>\n<style>body{{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th{{background:#f0f0f0}}td:first-child{{text-align:left}}.verdict{{font-size:1.2em;padding:1em;background:#fff3cd;border-left:6px solid #f0ad4e}}.bottleneck{{border:1px solid #ddd;padding:0.5em 1em;margin:1em 0;border-radius:6px}}code{{background:#f4f4f4;padding:1px 4px}}iframe{{width:100%;border:1px solid #ccc}}.measured{{font-size:1.1em;padding:0.6em 1em;background:#dff0d8;border-left:6px solid #5cb85c}}.regressed{{font-size:1.1em;padding:0.6em 1em;background:#f2dede;border-left:6px solid #d9534f}}</style></head><body>\n<h1>perfkit analyze</h1><p><code>{cmd}</code></p>\n<section id=\"summary\"><h2>Summary</h2><p class=\"verdict\">{verdict}</p>{lines}</section>\n",
         cmd = esc(&a.command.join(" ")),
-        verdict = esc(&verdict(a))
+        verdict = esc(&verdict(a)),
+        lines = summary_lines(a).iter().fold(String::new(), |mut s, l| {
+            let _ = write!(s, "<p class=\"measured\">{}</p>", esc(l));
+            s
+        })
     );
     let _ = write!(
         out,
@@ -222,9 +355,11 @@ pub fn html(a: &Analysis) -> String {
     for (k, v) in resource_rows(a) {
         let _ = write!(out, "<tr><td>{}</td><td>{}</td></tr>", esc(k), esc(&v));
     }
-    out.push_str(
-        "</table></section>\n<section id=\"bottlenecks\"><h2>Bottlenecks and recommendations</h2>",
-    );
+    out.push_str("</table></section>\n");
+    if let Some(alt) = &a.alternative {
+        alternative_html(&mut out, a, alt);
+    }
+    out.push_str("<section id=\"bottlenecks\"><h2>Bottlenecks and recommendations</h2>");
     if a.bottlenecks.is_empty() {
         out.push_str("<p>None stands out.</p>");
     }
@@ -248,22 +383,27 @@ pub fn html(a: &Analysis) -> String {
     }
     out.push_str("</section>\n");
     if let Some(svg) = &a.flamegraph_svg {
-        out.push_str("<section id=\"profile\"><h2>CPU profile</h2><table><tr><th>self</th><th>total</th><th>function</th></tr>");
-        for f in &a.measurements.hot_functions {
-            let _ = write!(
-                out,
-                "<tr><td>{:.1}%</td><td>{:.1}%</td><td><code>{}</code></td></tr>",
-                f.self_percent,
-                f.total_percent,
-                esc(&f.name)
-            );
-        }
-        // The flamegraph keeps its own script (zoom, search) in an isolated frame.
+        profile_html(&mut out, a, svg);
+    }
+    if let Some(h) = &a.heap {
         let _ = write!(
             out,
-            "</table><iframe title=\"flamegraph\" srcdoc=\"{}\"></iframe></section>",
-            esc(svg)
+            "<section id=\"heap\"><h2>Heap</h2><p>{}</p><table><tr><th>bytes at peak</th><th>share</th><th>allocation site</th></tr>",
+            esc(&heap_line(h))
         );
+        for [bytes, share, site] in heap_rows(h) {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                esc(&bytes),
+                esc(&share),
+                esc(&site)
+            );
+        }
+        out.push_str("</table></section>\n");
+    }
+    if let Some(b) = &a.baseline {
+        baseline_html(&mut out, b);
     }
     if !a.unavailable.is_empty() {
         out.push_str("<section id=\"notes\"><h2>Not measured</h2><ul>");
@@ -274,6 +414,123 @@ pub fn html(a: &Analysis) -> String {
     }
     out.push_str("</body></html>\n");
     out
+}
+
+/// The alternative measured beside the command, with its speed-up.
+fn alternative_html(out: &mut String, a: &Analysis, alt: &Alternative) {
+    let _ = write!(
+        out,
+        "<section id=\"alternative\"><h2>The fix, measured</h2><p>{} runs each, interleaved with the command above.</p><table><tr><th>{}</th></tr>",
+        alt.latency.count,
+        ALTERNATIVE_HEADERS.join("</th><th>")
+    );
+    for row in alternative_rows(a, alt) {
+        let [name, rest @ ..] = row;
+        let _ = write!(
+            out,
+            "<tr><td><code>{}</code></td><td>{}</td></tr>",
+            esc(&name),
+            rest.map(|c| esc(&c)).join("</td><td>")
+        );
+    }
+    out.push_str("</table></section>\n");
+}
+
+/// The hot functions and the interactive flamegraph.
+fn profile_html(out: &mut String, a: &Analysis, svg: &str) {
+    out.push_str("<section id=\"profile\"><h2>CPU profile</h2><table><tr><th>self</th><th>total</th><th>function</th></tr>");
+    for f in &a.measurements.hot_functions {
+        let _ = write!(
+            out,
+            "<tr><td>{:.1}%</td><td>{:.1}%</td><td><code>{}</code></td></tr>",
+            f.self_percent,
+            f.total_percent,
+            esc(&f.name)
+        );
+    }
+    // The flamegraph stays an SVG document with its own script (zoom, search) in a frame;
+    // inferno's fluid drawing scales it to the frame's width.
+    let _ = write!(
+        out,
+        "</table><iframe title=\"flamegraph\" style=\"height:{}px\" src=\"data:image/svg+xml;charset=utf-8,{}\"></iframe><p>Click a frame to zoom, Ctrl-F to search; also in <code>flamegraph.svg</code>.</p></section>",
+        svg_height(svg).unwrap_or(600) + 20,
+        data_url_escape(svg)
+    );
+}
+
+/// The `height` attribute of the SVG's root element.
+fn svg_height(svg: &str) -> Option<u32> {
+    let root = &svg[svg.find("<svg")?..];
+    let root = &root[..root.find('>')?];
+    let value = root.split(" height=\"").nth(1)?;
+    value[..value.find('"')?].parse().ok()
+}
+
+/// Percent-encodes what a `data:` URL in a double-quoted HTML attribute cannot carry as is:
+/// `%`, `#` (a fragment), white space that browsers strip from URLs (it would join the lines
+/// of the flamegraph's script), quotes and the characters HTML treats specially.
+fn data_url_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for c in text.chars() {
+        match c {
+            '%' | '#' | '\n' | '\r' | '\t' | '"' | '\'' | '<' | '>' | '&' => {
+                let _ = write!(out, "%{:02X}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The baseline section: headline, rule, the findings table.
+fn baseline_html(out: &mut String, b: &BaselineComparison) {
+    use perfkit_regress::report::{confidence_label, finding_cells, headline};
+    let _ = write!(
+        out,
+        "<section id=\"baseline\"><h2>Baseline comparison</h2><p class=\"{}\">{}{}</p>",
+        if b.check.has_regression() {
+            "regressed"
+        } else {
+            "measured"
+        },
+        esc(&headline(&b.check)),
+        b.path
+            .as_deref()
+            .map(|p| format!(" (baseline {})", esc(p)))
+            .unwrap_or_default()
+    );
+    if let Some(name) = &b.compared_with {
+        let _ = write!(
+            out,
+            "<p>Compared with the baseline's <code>{}</code>.</p>",
+            esc(name)
+        );
+    }
+    let _ = write!(
+        out,
+        "<table><tr><th>benchmark</th><th>metric</th><th>baseline</th><th>current</th><th>change</th><th>{}</th><th>p</th><th>verdict</th></tr>",
+        esc(&confidence_label(&b.check))
+    );
+    for f in &b.check.findings {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td></tr>",
+            finding_cells(f).map(|c| esc(&c)).join("</td><td>")
+        );
+    }
+    out.push_str("</table><ul>");
+    for f in b.check.findings.iter().filter(|f| !f.reason.is_empty()) {
+        let _ = write!(
+            out,
+            "<li>{}: {}</li>",
+            esc(&f.metric.to_string()),
+            esc(&f.reason)
+        );
+    }
+    for w in perfkit_regress::report::warnings(&b.check) {
+        let _ = write!(out, "<li>warning: {}</li>", esc(&w));
+    }
+    out.push_str("</ul></section>\n");
 }
 
 /// Writes `report.json`, `report.md`, `report.html` and (with a profile) `flamegraph.svg` into
@@ -290,9 +547,20 @@ pub fn write_report(dir: &Path, a: &Analysis) -> std::io::Result<PathBuf> {
         files.push(("flamegraph.svg", svg.clone()));
     }
     for (name, text) in files {
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        let path = dir.join(name);
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".perfkit-");
+        // A new file gets the usual 0666 & ~umask (tempfile's default is 0600, which would
+        // keep a shared report from its readers); a replaced file keeps its mode.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).map_or(0o666, |m| m.permissions().mode() & 0o7777);
+            builder.permissions(std::fs::Permissions::from_mode(mode));
+        }
+        let mut tmp = builder.tempfile_in(dir)?;
         std::io::Write::write_all(&mut tmp, text.as_bytes())?;
-        tmp.persist(dir.join(name)).map_err(|e| e.error)?;
+        tmp.persist(path).map_err(|e| e.error)?;
     }
     Ok(dir.join("report.html"))
 }

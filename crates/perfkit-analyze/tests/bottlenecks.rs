@@ -14,6 +14,7 @@ fn options() -> AnalyzeOptions {
         warmup: 0,
         profile: false,
         syscalls: true,
+        ..AnalyzeOptions::default()
     }
 }
 
@@ -97,4 +98,63 @@ fn a_cpu_loop_is_cpu_bound() {
         },
     );
     assert_eq!(kind, BottleneckKind::CpuBound, "{:#?}", a.bottlenecks);
+}
+
+/// mawk doubling a string to 268 MB: about 100,000 first touches of new pages, a few dozen
+/// system calls.
+const BIG_ALLOCATION: &str =
+    "BEGIN { s = \"xxxxxxxxxxxxxxxx\"; while (length(s) < 200000000) s = s s; print length(s) }";
+
+#[test]
+fn a_big_allocation_is_memory_heavy() {
+    if strace_missing() {
+        return;
+    }
+    let (kind, a) = first(&["awk", BIG_ALLOCATION], &options());
+    assert_eq!(
+        kind,
+        BottleneckKind::MemoryHeavy,
+        "{:#?}\n{:#?}",
+        a.bottlenecks,
+        a.measurements
+    );
+    assert!(
+        a.measurements.peak_rss_bytes >= 268_435_456,
+        "{:#?}",
+        a.measurements
+    );
+    assert!(a.recommendations[0].perfkit.contains("perfkit heap"));
+}
+
+#[test]
+fn the_heap_profile_finds_the_peak_and_its_site() {
+    if perfkit_sys::find_program("valgrind").is_none() {
+        assert!(
+            std::env::var_os("PERFKIT_REQUIRE_TOOLS").is_none(),
+            "valgrind is required under PERFKIT_REQUIRE_TOOLS"
+        );
+        eprintln!("skipped: valgrind not installed");
+        return;
+    }
+    // A smaller string (33 MB) keeps the run under valgrind short.
+    let program = BIG_ALLOCATION.replace("200000000", "20000000");
+    let a = analyze(
+        &argv(&["awk", &program]),
+        &AnalyzeOptions {
+            syscalls: false,
+            heap: true,
+            ..options()
+        },
+        &mut NoObserver,
+    )
+    .unwrap();
+    let heap = a
+        .heap
+        .as_ref()
+        .unwrap_or_else(|| panic!("{:?}", a.unavailable));
+    // The last doubling holds the 16 MB and the 33 MB strings at once.
+    assert!(heap.peak_heap_bytes >= 33_554_432, "{heap:#?}");
+    assert_eq!(a.measurements.heap_peak_bytes, Some(heap.peak_heap_bytes));
+    let top = heap.sites.first().expect("no allocation site");
+    assert!(top.bytes >= 33_554_432 && top.percent > 50.0, "{heap:#?}");
 }

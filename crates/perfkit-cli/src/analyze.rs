@@ -1,11 +1,16 @@
 //! `perfkit analyze`: options in, `perfkit_analyze` does the work, a short summary out.
 
-use anyhow::{Context, Result};
-use perfkit_analyze::{AnalyzeOptions, analyze, report};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use perfkit_analyze::{
+    AlternativeCommand, Analysis, AnalyzeObserver, AnalyzeOptions, analyze, report,
+};
 use perfkit_sys::{BenchObserver, Phase, RunOutcome};
 
 use crate::cli::AnalyzeArgs;
-use crate::output::{progress_bar, show_bar};
+use crate::output::{check_writable_destination, progress_bar, same_path, show_bar};
+use crate::regress;
 
 struct Progress<'a>(&'a indicatif::ProgressBar);
 
@@ -26,23 +31,109 @@ impl BenchObserver for Progress<'_> {
     }
 }
 
-pub(crate) fn run(args: &AnalyzeArgs) -> Result<()> {
+impl AnalyzeObserver for Progress<'_> {
+    fn step(&mut self, what: &str) {
+        self.0.set_message(what.to_string());
+    }
+}
+
+/// The demo's command (a process per task) and its alternative (the same tasks through a
+/// pool), both run by this perfkit binary.
+fn demo(tasks: u32) -> Result<(Vec<String>, AlternativeCommand)> {
+    if tasks == 0 {
+        bail!("--demo-tasks 0: give at least 1 task");
+    }
+    let exe = std::env::current_exe().context("cannot find the perfkit executable")?;
+    let exe = exe.to_string_lossy().into_owned();
+    let argv = |mode: &str| {
+        vec![
+            exe.clone(),
+            "demo-workload".to_string(),
+            mode.to_string(),
+            tasks.to_string(),
+        ]
+    };
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    Ok((
+        argv("spawn"),
+        AlternativeCommand {
+            label: format!(
+                "the same {tasks} tasks through perfkit pool ({workers} persistent worker{})",
+                if workers == 1 { "" } else { "s" }
+            ),
+            argv: argv("pool"),
+        },
+    ))
+}
+
+/// `perfkit analyze`; `Ok(true)` when the baseline check found a regression.
+pub(crate) fn run(args: &AnalyzeArgs) -> Result<bool> {
+    if let Some(path) = &args.save_baseline {
+        check_writable_destination(path)?;
+    }
+    let policy = regress::policy(&args.policy)?;
+    let baseline = match &args.baseline {
+        Some(path) => Some(perfkit_regress::load_any(path, None)?),
+        None => None,
+    };
+    let (command, alternative) = if args.demo {
+        let (command, alt) = demo(args.demo_tasks)?;
+        (command, Some(alt))
+    } else {
+        (args.command.clone(), None)
+    };
     let options = AnalyzeOptions {
         runs: args.runs,
         warmup: args.warmup,
         profile: !args.no_profile,
         syscalls: !args.no_syscalls,
+        heap: args.heap,
+        baseline,
+        policy,
+        alternative,
     };
     let bar = progress_bar(args.quiet || args.json);
-    let result = analyze(&args.command, &options, &mut Progress(&bar));
+    let result = analyze(&command, &options, &mut Progress(&bar));
     bar.finish_and_clear();
     let analysis = result?;
     let html = report::write_report(&args.out, &analysis)
         .with_context(|| format!("cannot write the report into {}", args.out.display()))?;
+    let regressed = analysis.regressed();
+    if let Some(path) = &args.save_baseline {
+        save_baseline(args, &analysis, path, regressed)?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&analysis)?);
+    } else {
+        print_summary(&analysis, &html);
+    }
+    if args.open {
+        open(&html);
+    }
+    Ok(regressed)
+}
+
+fn save_baseline(
+    args: &AnalyzeArgs,
+    analysis: &Analysis,
+    path: &Path,
+    regressed: bool,
+) -> Result<()> {
+    if regressed && args.baseline.as_deref().is_some_and(|b| same_path(b, path)) {
+        eprintln!(
+            "perfkit: kept the baseline {}: the check failed, and saving would make the regression the new reference",
+            path.display()
+        );
         return Ok(());
     }
+    analysis.to_baseline()?.save(path)?;
+    if !args.quiet {
+        eprintln!("perfkit: saved the baseline {}", path.display());
+    }
+    Ok(())
+}
+
+fn print_summary(analysis: &Analysis, html: &Path) {
     let l = &analysis.latency;
     println!("{}", analysis.command.join(" "));
     println!(
@@ -53,7 +144,7 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<()> {
         perfkit_metrics::format_duration(l.mean),
         analysis.throughput_per_s
     );
-    println!("  verdict: {}", report::verdict(&analysis));
+    println!("  verdict: {}", report::verdict(analysis));
     if let Some(r) = analysis.recommendations.first() {
         println!("  do: {}", r.action);
         println!(
@@ -61,9 +152,69 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<()> {
             r.expected_gain, r.perfkit
         );
     }
+    if let Some(alt) = &analysis.alternative {
+        println!(
+            "  measured: {}: p50 {}, {}",
+            alt.label,
+            perfkit_metrics::format_duration(alt.latency.p50 as f64),
+            report::speedup_text(alt)
+        );
+    }
+    if let Some(h) = &analysis.heap {
+        println!(
+            "  heap: peak {}{}",
+            perfkit_metrics::format_bytes(h.peak_heap_bytes),
+            h.sites
+                .first()
+                .map(|s| format!(", largest site {} ({:.0}%)", s.site, s.percent))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(b) = &analysis.baseline {
+        println!(
+            "\nAgainst the baseline{}:",
+            b.path
+                .as_deref()
+                .map(|p| format!(" {p}"))
+                .unwrap_or_default()
+        );
+        print!("{}", perfkit_regress::report::human(&b.check));
+    }
     for u in &analysis.unavailable {
         eprintln!("note: {u}");
     }
     println!("report: {}", html.display());
-    Ok(())
+}
+
+/// Opens the report with `$BROWSER` (not waited for) or `xdg-open` (waited for: it hands the
+/// file on and exits); says so when that fails (the report is written either way).
+fn open(html: &Path) {
+    use std::process::{Command, Stdio};
+    let failed = match std::env::var_os("BROWSER").filter(|b| !b.is_empty()) {
+        Some(browser) => Command::new(&browser)
+            .arg(html)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .err()
+            .map(|e| format!("cannot start $BROWSER ({}): {e}", browser.to_string_lossy())),
+        None => match Command::new("xdg-open")
+            .arg(html)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+        {
+            Ok(status) if status.success() => None,
+            Ok(status) => Some(format!("xdg-open failed ({status}): no browser set up?")),
+            Err(e) => Some(format!("cannot start xdg-open: {e}")),
+        },
+    };
+    if let Some(why) = failed {
+        eprintln!(
+            "perfkit: --open: {why}; open {} in a browser, or set BROWSER to one",
+            html.display()
+        );
+    }
 }

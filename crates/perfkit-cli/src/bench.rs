@@ -11,7 +11,7 @@ use perfkit_sys::{
 };
 
 use crate::cli::{BenchArgs, OrderArg};
-use crate::output::{check_writable_destination, progress_bar, show_bar, write_atomic};
+use crate::output::{check_writable_destination, progress_bar, same_path, show_bar, write_atomic};
 use crate::regress;
 
 /// `perfkit bench`; `Ok(true)` when `--baseline` found a regression.
@@ -115,14 +115,6 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
         }
     }
     Ok(failed)
-}
-
-/// Whether two paths name the same file (by canonical path when both exist).
-fn same_path(a: &std::path::Path, b: &std::path::Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
-    }
 }
 
 fn plan(args: &BenchArgs) -> Result<BenchPlan> {

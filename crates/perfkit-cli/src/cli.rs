@@ -54,6 +54,10 @@ pub(crate) enum Commands {
     /// Measure, profile and explain a command: its bottleneck and what to do, as a report
     #[command(after_help = ANALYZE_AFTER_HELP)]
     Analyze(Box<AnalyzeArgs>),
+    /// The workload of `perfkit analyze --demo`.
+    #[cfg(target_os = "linux")]
+    #[command(hide = true)]
+    DemoWorkload(DemoWorkloadArgs),
     /// Is this machine ready for performance work? perf, tools, kernel settings, load; a binary's debug info
     #[command(after_help = DOCTOR_AFTER_HELP)]
     Doctor(DoctorArgs),
@@ -599,20 +603,31 @@ pub(crate) struct BaselineShowArgs {
 }
 
 const ANALYZE_AFTER_HELP: &str = "\
-Runs the command --runs times (latency percentiles, throughput, CPU, memory, I/O, context
-switches), once under strace -c -f (system calls, process starts) and once under perf (hot
-functions, flamegraph); a missing tool is noted, not fatal. Names the bottleneck with the
-numbers that show it (spawn-heavy, syscall-heavy, I/O-bound, waiting, memory-heavy,
-CPU-bound) and recommends a change with its expected gain and the perfkit part that helps.
+Runs the command --runs times (latency percentiles, throughput, CPU, memory, page faults, I/O,
+context switches), once under strace -c -f (system calls, process starts), once under perf
+(hot functions, flamegraph) and with --heap once under valgrind massif (peak heap, allocation
+sites); a missing tool is noted, not fatal. Names the bottleneck with the numbers that show it
+(spawn-heavy, syscall-heavy, I/O-bound, waiting, memory-heavy, CPU-bound) and recommends a
+change with its expected gain and the perfkit part that helps. With --baseline, the runs are
+checked against a saved baseline like perfkit check does (threshold plus a test on the raw
+samples).
 
 Writes DIR/report.html (self-contained: open it in a browser), report.md, report.json and
 flamegraph.svg.
 
-Examples:
-  perfkit analyze -- ./target/release/my-app input.txt
-  perfkit analyze --runs 30 --out report -- sh -c 'for f in *.txt; do wc -l $f; done'
+--demo analyses a bundled workload shaped like the original text's case study: 300 small tasks
+done by starting a process each, measured against the same tasks through perfkit pool's
+persistent workers. The report names the spawn-heavy bottleneck and shows the speed-up.
 
-Exit codes: 0 success, 1 the command failed, 2 bad arguments or a command that cannot start.";
+Examples:
+  perfkit analyze --demo
+  perfkit analyze -- ./target/release/my-app input.txt
+  perfkit analyze --heap --runs 30 --out report -- ./target/release/my-app input.txt
+  perfkit analyze --save-baseline base.json -- ./target/release/my-app input.txt
+  perfkit analyze --baseline base.json -- ./target/release/my-app input.txt
+
+Exit codes: 0 success, 1 the command failed or --baseline found a regression, 2 bad arguments
+or a command that cannot start.";
 
 /// `perfkit analyze` options.
 #[derive(Debug, Args)]
@@ -625,6 +640,15 @@ pub(crate) struct AnalyzeArgs {
     #[arg(short = 'w', long, value_name = "N", default_value_t = 1)]
     pub(crate) warmup: u64,
 
+    /// Analyse the bundled case study (tasks that each start a process, against the same tasks
+    /// through perfkit pool) instead of a command.
+    #[arg(long, conflicts_with = "command")]
+    pub(crate) demo: bool,
+
+    /// Tasks per run of --demo.
+    #[arg(long, value_name = "N", default_value_t = 300, requires = "demo")]
+    pub(crate) demo_tasks: u32,
+
     /// Skip the perf CPU profile.
     #[arg(long)]
     pub(crate) no_profile: bool,
@@ -632,6 +656,10 @@ pub(crate) struct AnalyzeArgs {
     /// Skip the strace syscall count.
     #[arg(long)]
     pub(crate) no_syscalls: bool,
+
+    /// Also profile the heap with valgrind massif (one run, 5-20x slower than native).
+    #[arg(long)]
+    pub(crate) heap: bool,
 
     /// Directory for the report files.
     #[arg(
@@ -642,6 +670,10 @@ pub(crate) struct AnalyzeArgs {
     )]
     pub(crate) out: PathBuf,
 
+    /// Open the HTML report in a browser when done ($BROWSER, else xdg-open).
+    #[arg(long)]
+    pub(crate) open: bool,
+
     /// Print the analysis as JSON on stdout.
     #[arg(long)]
     pub(crate) json: bool,
@@ -650,9 +682,35 @@ pub(crate) struct AnalyzeArgs {
     #[arg(short = 'q', long)]
     pub(crate) quiet: bool,
 
+    /// Check the runs against this baseline (a baseline file, perfkit bench or hyperfine JSON)
+    /// and exit 1 on a regression. A baseline of one benchmark is compared whatever its name.
+    #[arg(long, value_name = "FILE", help_heading = "Regression check")]
+    pub(crate) baseline: Option<PathBuf>,
+
+    /// Save the runs as a baseline file (atomically). When it is the --baseline file and the
+    /// check finds a regression, the old baseline is kept.
+    #[arg(long, value_name = "FILE", help_heading = "Regression check")]
+    pub(crate) save_baseline: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub(crate) policy: PolicyArgs,
+
     /// The command and its arguments.
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    #[arg(last = true, required_unless_present = "demo", value_name = "COMMAND")]
     pub(crate) command: Vec<String>,
+}
+
+/// `perfkit demo-workload`: the workload behind `perfkit analyze --demo` (hidden).
+#[derive(Debug, Args)]
+pub(crate) struct DemoWorkloadArgs {
+    /// spawn: a new process per task (the original text's version); pool: the same tasks
+    /// through persistent workers; task: one task (its input as argument); worker: serve tasks.
+    #[arg(value_parser = ["spawn", "pool", "task", "worker"])]
+    pub(crate) mode: String,
+
+    /// Tasks (spawn, pool), or the task's input (task).
+    #[arg(value_name = "N")]
+    pub(crate) value: Option<String>,
 }
 
 const DOCTOR_AFTER_HELP: &str = "\

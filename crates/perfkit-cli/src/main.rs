@@ -28,6 +28,8 @@ mod bench;
 mod cli;
 #[cfg(target_os = "linux")]
 mod copy;
+#[cfg(target_os = "linux")]
+mod demo;
 mod output;
 #[cfg(target_os = "linux")]
 mod pool;
@@ -59,7 +61,9 @@ fn main() -> ExitCode {
         #[cfg(target_os = "linux")]
         Commands::Tune(args) => tune::run(&args).map(|()| None),
         Commands::Doctor(args) => doctor(&args).map(check_failed),
-        Commands::Analyze(args) => analyze::run(&args).map(|()| None),
+        Commands::Analyze(args) => analyze::run(&args).map(check_failed),
+        #[cfg(target_os = "linux")]
+        Commands::DemoWorkload(args) => demo::run(&args).map(|()| None),
         Commands::Record(args) => profile::record(&args).map(Some),
         Commands::Flamegraph(args) => profile::flamegraph(&args).map(|()| None),
         Commands::Diff(args) => profile::diff(&args).map(|()| None),
@@ -144,12 +148,20 @@ fn die_quietly_on_closed_stdout() {
 
 /// 1 when a command ran and failed, 2 for everything else (usage, input, cannot start).
 fn exit_code(error: &anyhow::Error) -> u8 {
-    let sys = error.downcast_ref::<perfkit_sys::SysError>().or_else(|| {
-        match error.downcast_ref::<perfkit_profilers::ProfilerError>() {
-            Some(perfkit_profilers::ProfilerError::Sys(e)) => Some(e),
-            _ => None,
-        }
-    });
+    let sys = error
+        .downcast_ref::<perfkit_sys::SysError>()
+        .or_else(
+            || match error.downcast_ref::<perfkit_profilers::ProfilerError>() {
+                Some(perfkit_profilers::ProfilerError::Sys(e)) => Some(e),
+                _ => None,
+            },
+        )
+        .or_else(
+            || match error.downcast_ref::<perfkit_analyze::AnalyzeError>() {
+                Some(perfkit_analyze::AnalyzeError::Sys(e)) => Some(e),
+                _ => None,
+            },
+        );
     match sys {
         Some(e) if e.is_command_failure() => EXIT_FAILED,
         _ => EXIT_USAGE,

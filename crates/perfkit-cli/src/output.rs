@@ -91,6 +91,14 @@ pub(crate) fn show_bar(bar: &ProgressBar, total: u64) {
     bar.set_length(total);
 }
 
+/// Whether two paths name the same file (by canonical path when both exist).
+pub(crate) fn same_path(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

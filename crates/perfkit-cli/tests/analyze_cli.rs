@@ -1,0 +1,233 @@
+//! `perfkit analyze` as a user runs it: the demo, baselines, --open, bad input.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn perfkit() -> Command {
+    Command::cargo_bin("perfkit").expect("the perfkit binary is built")
+}
+
+fn strace_missing() -> bool {
+    let missing = perfkit_sys::find_program("strace").is_none();
+    if missing {
+        assert!(
+            std::env::var_os("PERFKIT_REQUIRE_TOOLS").is_none(),
+            "strace is required under PERFKIT_REQUIRE_TOOLS"
+        );
+        eprintln!("skipped: strace not installed");
+    }
+    missing
+}
+
+#[test]
+fn the_demo_names_spawn_heavy_recommends_the_pool_and_measures_it() {
+    if strace_missing() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = perfkit()
+        .args(["analyze", "--demo", "--demo-tasks", "40", "--runs", "3"])
+        .args(["--no-profile", "--json", "-o"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(a["bottlenecks"][0]["kind"], "spawn_heavy", "{a:#}");
+    // 40 tasks, one process each, plus the workload itself.
+    assert_eq!(a["measurements"]["syscalls"]["execve"], 41.0, "{a:#}");
+    assert!(
+        a["recommendations"][0]["perfkit"]
+            .as_str()
+            .unwrap()
+            .contains("perfkit pool")
+    );
+    let alt = &a["alternative"];
+    assert!(
+        alt["label"]
+            .as_str()
+            .unwrap()
+            .contains("40 tasks through perfkit pool"),
+        "{alt:#}"
+    );
+    assert!(alt["speedup"].as_f64().unwrap() > 0.0, "{alt:#}");
+    assert_eq!(alt["latency"]["count"], 3);
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("<section id=\"alternative\">"));
+    assert!(html.contains("spawn-heavy"));
+}
+
+#[test]
+fn the_demo_workload_does_the_same_work_both_ways() {
+    let spawn = perfkit()
+        .args(["demo-workload", "spawn", "25"])
+        .output()
+        .unwrap();
+    let pool = perfkit()
+        .args(["demo-workload", "pool", "25"])
+        .output()
+        .unwrap();
+    assert!(spawn.status.success() && pool.status.success());
+    let checksum = |out: &[u8]| {
+        let text = String::from_utf8_lossy(out).into_owned();
+        text.rsplit_once("checksum ").unwrap().1.trim().to_string()
+    };
+    assert_eq!(checksum(&spawn.stdout), checksum(&pool.stdout));
+    perfkit()
+        .args(["demo-workload", "task", "seven"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a number"));
+}
+
+#[test]
+fn a_baseline_is_saved_then_a_slower_command_is_a_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.json");
+    let quick = [
+        "analyze",
+        "--runs",
+        "10",
+        "--warmup",
+        "0",
+        "--no-profile",
+        "--no-syscalls",
+        "-q",
+    ];
+    perfkit()
+        .args(quick)
+        .arg("-o")
+        .arg(dir.path().join("r1"))
+        .arg("--save-baseline")
+        .arg(&base)
+        .args(["--", "sleep", "0.01"])
+        .assert()
+        .success();
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&base).unwrap()).unwrap();
+    assert_eq!(saved["benchmarks"].as_array().unwrap().len(), 1);
+
+    // Five times the sleep: compared with the baseline's only benchmark despite the new name;
+    // the failed check keeps the baseline it would overwrite.
+    let before = std::fs::read(&base).unwrap();
+    perfkit()
+        .args(quick)
+        .arg("-o")
+        .arg(dir.path().join("r2"))
+        .arg("--baseline")
+        .arg(&base)
+        .arg("--save-baseline")
+        .arg(&base)
+        .args(["--", "sleep", "0.05"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("REGRESSED"))
+        .stderr(predicate::str::contains("kept the baseline"));
+    assert_eq!(std::fs::read(&base).unwrap(), before);
+    let report = std::fs::read_to_string(dir.path().join("r2/report.md")).unwrap();
+    assert!(report.contains("## Baseline comparison"), "{report}");
+    assert!(
+        report.contains("Compared with the baseline's `sleep 0.01`"),
+        "{report}"
+    );
+}
+
+#[test]
+fn bad_input_is_exit_2_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    perfkit()
+        .args(["analyze", "--baseline"])
+        .arg(dir.path().join("missing.json"))
+        .args(["--", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("missing.json"));
+    perfkit()
+        .arg("analyze")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("COMMAND"));
+    perfkit()
+        .args(["analyze", "--demo", "--", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot be used with"));
+    // A command that fails is exit 1, as in perfkit bench.
+    perfkit()
+        .args([
+            "analyze",
+            "-q",
+            "--runs",
+            "2",
+            "--no-profile",
+            "--no-syscalls",
+            "-o",
+        ])
+        .arg(dir.path().join("r"))
+        .args(["--", "false"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("'false' failed: exit code 1"));
+    perfkit()
+        .args(["analyze", "--runs", "1", "--", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("at least 2 runs"));
+}
+
+#[test]
+fn open_hands_the_report_to_the_browser_or_says_why_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = dir.path().join("opened");
+    let browser = dir.path().join("browser.sh");
+    std::fs::write(
+        &browser,
+        format!("#!/bin/sh\necho \"$1\" > {}\n", opened.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &browser,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let args = [
+        "analyze",
+        "--runs",
+        "2",
+        "--warmup",
+        "0",
+        "--no-profile",
+        "--no-syscalls",
+        "-q",
+        "--open",
+        "-o",
+    ];
+    perfkit()
+        .args(args)
+        .arg(dir.path().join("r"))
+        .args(["--", "true"])
+        .env("BROWSER", &browser)
+        .assert()
+        .success();
+    // The browser runs on its own; give it a moment to write.
+    for _ in 0..100 {
+        if opened.is_file() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let said = std::fs::read_to_string(&opened).unwrap();
+    assert!(said.trim().ends_with("r/report.html"), "{said}");
+    perfkit()
+        .args(args)
+        .arg(dir.path().join("r"))
+        .args(["--", "true"])
+        .env("BROWSER", dir.path().join("no-such-browser"))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("--open: cannot start $BROWSER"));
+}
