@@ -143,6 +143,9 @@ pub struct Analysis {
     pub recommendations: Vec<Recommendation>,
     /// Profiles that could not be taken, with the reason and the fix.
     pub unavailable: Vec<String>,
+    /// CPU samples in the perf profile (one run), when perf ran.
+    #[serde(default)]
+    pub cpu_samples: Option<u64>,
     /// The heap profile, with `heap`.
     #[serde(default)]
     pub heap: Option<HeapProfile>,
@@ -199,12 +202,14 @@ pub fn analyze(
         }
     }
     let mut flamegraph_svg = None;
+    let mut cpu_samples = None;
     if options.profile {
         observer.step("recording a CPU profile (perf, one run)");
         match cpu_profile(argv) {
-            Ok((hot, svg)) => {
+            Ok((hot, svg, samples)) => {
                 measurements.hot_functions = hot;
                 flamegraph_svg = Some(svg);
+                cpu_samples = Some(samples);
             }
             Err(e) => unavailable.push(format!("CPU profile (perf): not available: {e}")),
         }
@@ -242,6 +247,7 @@ pub fn analyze(
         bottlenecks,
         recommendations,
         unavailable,
+        cpu_samples,
         heap,
         baseline: None,
         alternative,
@@ -401,10 +407,10 @@ fn syscalls(summary: &perfkit_profilers::SyscallSummary) -> Syscalls {
     }
 }
 
-/// One perf recording: the ten hottest functions and the flamegraph.
+/// One perf recording: the ten hottest functions, the flamegraph and the number of samples.
 fn cpu_profile(
     argv: &[String],
-) -> Result<(Vec<HotFunction>, String), perfkit_profilers::ProfilerError> {
+) -> Result<(Vec<HotFunction>, String, u64), perfkit_profilers::ProfilerError> {
     let env = PerfEnvironment::detect()?;
     env.check_record()?;
     let dir = tempfile::tempdir().map_err(|e| perfkit_profilers::ProfilerError::Io {
@@ -432,7 +438,11 @@ fn cpu_profile(
         ..FlamegraphOptions::default()
     };
     render_flamegraph(&folded, &options, &mut svg)?;
-    Ok((hot, String::from_utf8_lossy(&svg).into_owned()))
+    Ok((
+        hot,
+        String::from_utf8_lossy(&svg).into_owned(),
+        folded.total(),
+    ))
 }
 
 /// One massif run: the heap at its peak and its five largest allocation sites.

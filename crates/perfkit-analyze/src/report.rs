@@ -49,20 +49,27 @@ pub fn speedup_text(alt: &Alternative) -> String {
     }
 }
 
-/// Lines for the top of the report beside the verdict: the measured fix and the baseline.
-fn summary_lines(a: &Analysis) -> Vec<String> {
+/// Lines for the top of the report beside the verdict: the measured fix and the baseline,
+/// each with whether it is bad news (a regression).
+fn summary_lines(a: &Analysis) -> Vec<(String, bool)> {
     let mut lines = Vec::new();
     if let Some(alt) = &a.alternative {
-        lines.push(format!("Measured: {}: {}", alt.label, speedup_text(alt)));
+        lines.push((
+            format!("Measured: {}: {}", alt.label, speedup_text(alt)),
+            alt.speedup < 1.0,
+        ));
     }
     if let Some(b) = &a.baseline {
-        lines.push(format!(
-            "Against the baseline{}: {}",
-            b.path
-                .as_deref()
-                .map(|p| format!(" {p}"))
-                .unwrap_or_default(),
-            perfkit_regress::report::headline(&b.check)
+        lines.push((
+            format!(
+                "Against the baseline{}: {}",
+                b.path
+                    .as_deref()
+                    .map(|p| format!(" {p}"))
+                    .unwrap_or_default(),
+                perfkit_regress::report::headline(&b.check)
+            ),
+            b.check.has_regression(),
         ));
     }
     lines
@@ -105,11 +112,23 @@ fn heap_rows(h: &HeapProfile) -> Vec<[String; 3]> {
         .collect()
 }
 
-fn heap_line(h: &HeapProfile) -> String {
+/// The heap peak in a sentence (massif sees `malloc` and friends, not static buffers or
+/// the program's own `mmap`s).
+#[must_use]
+pub fn heap_line(h: &HeapProfile) -> String {
+    if h.peak_heap_bytes == 0 {
+        return "No heap allocations seen by valgrind massif: the program's memory is static, on \
+                the stack, or mapped directly (peak RSS above counts it)."
+            .to_string();
+    }
     format!(
-        "Peak heap {} ({} with allocator overhead), one run under valgrind massif.",
+        "Peak heap {} ({} with allocator overhead), one run under valgrind massif{}.",
         format_bytes(h.peak_heap_bytes),
-        format_bytes(h.peak_total_bytes)
+        format_bytes(h.peak_total_bytes),
+        h.sites
+            .first()
+            .map(|s| format!("; largest site {} ({:.0}%)", s.site, s.percent))
+            .unwrap_or_default()
     )
 }
 
@@ -195,10 +214,12 @@ pub fn markdown(a: &Analysis) -> String {
         "# perfkit analyze: `{}`\n\n**Verdict:** {}\n{}\n## Latency ({} runs)\n\n| {} |\n|{}\n| {} |\n\n## Resources (per run)\n\n| | |\n|:---|---:|\n",
         a.command.join(" ").replace('`', "'"),
         verdict(a),
-        summary_lines(a).iter().fold(String::new(), |mut s, l| {
-            let _ = write!(s, "\n**{l}**\n");
-            s
-        }),
+        summary_lines(a)
+            .iter()
+            .fold(String::new(), |mut s, (l, bad)| {
+                let _ = write!(s, "\n**{}{l}**\n", if *bad { "❌ " } else { "" });
+                s
+            }),
         a.latency.count,
         LATENCY_HEADERS.join(" | "),
         "---:|".repeat(LATENCY_HEADERS.len()),
@@ -240,7 +261,11 @@ pub fn markdown(a: &Analysis) -> String {
         );
     }
     if !a.measurements.hot_functions.is_empty() {
-        out.push_str("## Hot functions (perf, CPU samples)\n\n| self | total | function |\n|---:|---:|:---|\n");
+        let _ = write!(
+            out,
+            "## Hot functions (perf)\n\n{}\n\n| self | total | function |\n|---:|---:|:---|\n",
+            samples_line(a)
+        );
         for f in &a.measurements.hot_functions {
             let _ = writeln!(
                 out,
@@ -331,13 +356,20 @@ pub fn html(a: &Analysis) -> String {
         .map(|c| c.samples.iter().map(|s| s.wall.as_nanos() as f64).collect())
         .unwrap_or_default();
     let mut out = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/><title>perfkit analyze: {cmd}</title>\n<style>body{{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th{{background:#f0f0f0}}td:first-child{{text-align:left}}.verdict{{font-size:1.2em;padding:1em;background:#fff3cd;border-left:6px solid #f0ad4e}}.bottleneck{{border:1px solid #ddd;padding:0.5em 1em;margin:1em 0;border-radius:6px}}code{{background:#f4f4f4;padding:1px 4px}}iframe{{width:100%;border:1px solid #ccc}}.measured{{font-size:1.1em;padding:0.6em 1em;background:#dff0d8;border-left:6px solid #5cb85c}}.regressed{{font-size:1.1em;padding:0.6em 1em;background:#f2dede;border-left:6px solid #d9534f}}</style></head><body>\n<h1>perfkit analyze</h1><p><code>{cmd}</code></p>\n<section id=\"summary\"><h2>Summary</h2><p class=\"verdict\">{verdict}</p>{lines}</section>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/><title>perfkit analyze: {cmd}</title>\n<style>body{{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th{{background:#f0f0f0}}td:first-child,td.name{{text-align:left}}.verdict{{font-size:1.2em;padding:1em;background:#fff3cd;border-left:6px solid #f0ad4e}}.bottleneck{{border:1px solid #ddd;padding:0.5em 1em;margin:1em 0;border-radius:6px}}code{{background:#f4f4f4;padding:1px 4px}}iframe{{width:100%;border:1px solid #ccc}}.measured{{font-size:1.1em;padding:0.6em 1em;background:#dff0d8;border-left:6px solid #5cb85c}}.regressed{{font-size:1.1em;padding:0.6em 1em;background:#f2dede;border-left:6px solid #d9534f}}</style></head><body>\n<h1>perfkit analyze</h1><p><code>{cmd}</code></p>\n<section id=\"summary\"><h2>Summary</h2><p class=\"verdict\">{verdict}</p>{lines}</section>\n",
         cmd = esc(&a.command.join(" ")),
         verdict = esc(&verdict(a)),
-        lines = summary_lines(a).iter().fold(String::new(), |mut s, l| {
-            let _ = write!(s, "<p class=\"measured\">{}</p>", esc(l));
-            s
-        })
+        lines = summary_lines(a)
+            .iter()
+            .fold(String::new(), |mut s, (l, bad)| {
+                let _ = write!(
+                    s,
+                    "<p class=\"{}\">{}</p>",
+                    if *bad { "regressed" } else { "measured" },
+                    esc(l)
+                );
+                s
+            })
     );
     let _ = write!(
         out,
@@ -351,14 +383,18 @@ pub fn html(a: &Analysis) -> String {
             histogram_svg(&samples)
         }
     );
+    // The comparisons come first: they are what a CI run or a reviewer looks for.
+    if let Some(b) = &a.baseline {
+        baseline_html(&mut out, b);
+    }
+    if let Some(alt) = &a.alternative {
+        alternative_html(&mut out, a, alt);
+    }
     out.push_str("<section id=\"resources\"><h2>Resources (per run)</h2><table>");
     for (k, v) in resource_rows(a) {
         let _ = write!(out, "<tr><td>{}</td><td>{}</td></tr>", esc(k), esc(&v));
     }
     out.push_str("</table></section>\n");
-    if let Some(alt) = &a.alternative {
-        alternative_html(&mut out, a, alt);
-    }
     out.push_str("<section id=\"bottlenecks\"><h2>Bottlenecks and recommendations</h2>");
     if a.bottlenecks.is_empty() {
         out.push_str("<p>None stands out.</p>");
@@ -394,16 +430,13 @@ pub fn html(a: &Analysis) -> String {
         for [bytes, share, site] in heap_rows(h) {
             let _ = write!(
                 out,
-                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                "<tr><td>{}</td><td>{}</td><td class=\"name\"><code>{}</code></td></tr>",
                 esc(&bytes),
                 esc(&share),
                 esc(&site)
             );
         }
         out.push_str("</table></section>\n");
-    }
-    if let Some(b) = &a.baseline {
-        baseline_html(&mut out, b);
     }
     if !a.unavailable.is_empty() {
         out.push_str("<section id=\"notes\"><h2>Not measured</h2><ul>");
@@ -438,11 +471,15 @@ fn alternative_html(out: &mut String, a: &Analysis, alt: &Alternative) {
 
 /// The hot functions and the interactive flamegraph.
 fn profile_html(out: &mut String, a: &Analysis, svg: &str) {
-    out.push_str("<section id=\"profile\"><h2>CPU profile</h2><table><tr><th>self</th><th>total</th><th>function</th></tr>");
+    let _ = write!(
+        out,
+        "<section id=\"profile\"><h2>CPU profile</h2><p>{}</p><table><tr><th>self</th><th>total</th><th>function</th></tr>",
+        esc(&samples_line(a))
+    );
     for f in &a.measurements.hot_functions {
         let _ = write!(
             out,
-            "<tr><td>{:.1}%</td><td>{:.1}%</td><td><code>{}</code></td></tr>",
+            "<tr><td>{:.1}%</td><td>{:.1}%</td><td class=\"name\"><code>{}</code></td></tr>",
             f.self_percent,
             f.total_percent,
             esc(&f.name)
@@ -456,6 +493,17 @@ fn profile_html(out: &mut String, a: &Analysis, svg: &str) {
         svg_height(svg).unwrap_or(600) + 20,
         data_url_escape(svg)
     );
+}
+
+/// How many samples the profile has, and a warning when they are too few to rank functions.
+fn samples_line(a: &Analysis) -> String {
+    match a.cpu_samples {
+        Some(n) if n < 100 => format!(
+            "Only {n} CPU samples (one run, about 1,000 per CPU-second): too few to rank functions; profile a longer run, e.g. the work repeated in a loop."
+        ),
+        Some(n) => format!("{n} CPU samples from one run."),
+        None => String::new(),
+    }
 }
 
 /// The `height` attribute of the SVG's root element.

@@ -161,21 +161,18 @@ fn print_summary(analysis: &Analysis, html: &Path) {
         );
     }
     if let Some(h) = &analysis.heap {
-        println!(
-            "  heap: peak {}{}",
-            perfkit_metrics::format_bytes(h.peak_heap_bytes),
-            h.sites
-                .first()
-                .map(|s| format!(", largest site {} ({:.0}%)", s.site, s.percent))
-                .unwrap_or_default()
-        );
+        println!("  heap: {}", report::heap_line(h));
     }
     if let Some(b) = &analysis.baseline {
         println!(
-            "\nAgainst the baseline{}:",
+            "\nAgainst the baseline{}{}:",
             b.path
                 .as_deref()
                 .map(|p| format!(" {p}"))
+                .unwrap_or_default(),
+            b.compared_with
+                .as_deref()
+                .map(|n| format!(" (its only benchmark, '{n}', compared with this command)"))
                 .unwrap_or_default()
         );
         print!("{}", perfkit_regress::report::human(&b.check));
