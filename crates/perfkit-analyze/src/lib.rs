@@ -1,9 +1,12 @@
 //! The analyser of `perfkit analyze`: what a program's measurements say about where its time
 //! goes.
 //!
-//! - [`analyze`]: runs a command N times (perfkit-sys), counts its system calls once with
-//!   `strace -c -f` and records a CPU profile once with perf (each skipped with the reason when
-//!   the tool is missing or not permitted), then classifies.
+//! - [`analyze`]: runs a command N times (perfkit-sys; interleaved with an
+//!   [`AlternativeCommand`] doing the same work another way, when given), counts its system
+//!   calls once with `strace -c -f`, records a CPU profile once with perf and, when asked,
+//!   profiles its heap once with massif (each skipped with the reason when the tool is missing
+//!   or not permitted), checks the runs against a baseline (perfkit-regress), then classifies.
+//! - [`report`]: the analysis as a self-contained HTML page, Markdown and JSON.
 //! - [`Measurements`]: what was measured per run (wall and CPU time, switches, I/O, memory) and,
 //!   when the tools ran, the syscall mix and the hot functions.
 //! - [`classify`]: the bottlenecks, strongest first, each with the numbers that triggered it —

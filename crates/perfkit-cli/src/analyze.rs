@@ -77,6 +77,11 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<bool> {
         None => None,
     };
     let (command, alternative) = if args.demo {
+        if !args.no_syscalls && perfkit_sys::find_program("strace").is_none() && !args.quiet {
+            eprintln!(
+                "perfkit: the demo counts process starts with strace, which is not installed: without it the verdict can only read CPU times (Debian: apt-get install strace)"
+            );
+        }
         let (command, alt) = demo(args.demo_tasks)?;
         (command, Some(alt))
     } else {
