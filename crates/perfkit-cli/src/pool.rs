@@ -99,7 +99,12 @@ pub(crate) fn run(args: &PoolArgs) -> Result<bool> {
                 if finished_reading {
                     break;
                 }
-                // Everything submitted so far is done; more input is on its way.
+                // Everything submitted so far is done; more input is on its way. Hand what is
+                // written on before waiting: a reader that waits for these results before it
+                // sends more input would otherwise wait forever.
+                if let Err(e) = out.flush() {
+                    return Err(anyhow::Error::from(e).context("cannot write results"));
+                }
                 std::thread::sleep(Duration::from_micros(200));
             }
         }

@@ -235,3 +235,38 @@ fn scrape(addr: &str) -> String {
         .map(|(_, body)| body.to_string())
         .unwrap_or_default()
 }
+
+#[test]
+fn results_are_written_while_standard_input_stays_open() {
+    // A conversation: a task, its result, the next task. Results must not wait in perfkit's
+    // output buffer for more input (or for a failure, or for the end).
+    let bin = assert_cmd::cargo::cargo_bin("perfkit");
+    let mut child = std::process::Command::new(bin)
+        .args(["pool", "--workers", "2", "--", "sh", "-c", SQUARE])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("perfkit pool");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines() {
+            if tx.send(line.expect("result line")).is_err() {
+                break;
+            }
+        }
+    });
+    for n in [3u64, 12, 7] {
+        stdin.write_all(format!("{n}\n").as_bytes()).expect("task");
+        stdin.flush().expect("flush");
+        // Generous: only a result that never comes fails (it used to hang forever).
+        let got = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("no result for task {n} while stdin is open: {e}"));
+        assert_eq!(got, (n * n).to_string());
+    }
+    drop(stdin);
+    assert!(child.wait().expect("perfkit pool exits").success());
+}
