@@ -190,6 +190,11 @@ pub fn analyze(
     let c = &report.commands[0];
     let mut measurements = measurements(c);
     let mut unavailable = Vec::new();
+    if measurements.io_wait_ns.is_none() {
+        unavailable.push(
+            "block-I/O wait: not measured: the kernel's delay accounting is off (sudo sysctl kernel.task_delayacct=1); waits for storage count as waiting".to_string(),
+        );
+    }
     if options.syscalls {
         observer.step("counting system calls (strace -c -f, one run)");
         match Strace::command(argv).discard_stdout(true).run() {

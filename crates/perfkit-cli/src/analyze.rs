@@ -103,7 +103,11 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<bool> {
     let analysis = result?;
     let html = report::write_report(&args.out, &analysis)
         .with_context(|| format!("cannot write the report into {}", args.out.display()))?;
-    let regressed = analysis.regressed();
+    // A regression fails the check; with --strict so does an inconclusive finding.
+    let regressed = analysis
+        .baseline
+        .as_ref()
+        .is_some_and(|b| regress::failed(&b.check, args.policy.strict));
     if let Some(path) = &args.save_baseline {
         save_baseline(args, &analysis, path, regressed)?;
     }

@@ -128,6 +128,22 @@ fn a_baseline_is_saved_then_a_slower_command_is_a_regression() {
         .stdout(predicate::str::contains("REGRESSED"))
         .stderr(predicate::str::contains("kept the baseline"));
     assert_eq!(std::fs::read(&base).unwrap(), before);
+    // The same command again (with a threshold no load from the tests running beside it can
+    // cross): no regression, but p99 cannot be judged from 10 runs, which --strict counts as
+    // a failure.
+    for (strict, code) in [(false, 0), (true, 1)] {
+        perfkit()
+            .args(quick)
+            .arg("-o")
+            .arg(dir.path().join("r3"))
+            .arg("--baseline")
+            .arg(&base)
+            .args(["--threshold", "60%"])
+            .args(strict.then_some("--strict"))
+            .args(["--", "sleep", "0.01"])
+            .assert()
+            .code(code);
+    }
     let report = std::fs::read_to_string(dir.path().join("r2/report.md")).unwrap();
     assert!(report.contains("## Baseline comparison"), "{report}");
     assert!(
