@@ -235,7 +235,7 @@ mod linux {
             std::fs::read_to_string(format!("/proc/{pid}/stat"))
                 .ok()
                 .and_then(|t| parse_stat(&t).ok())
-                .map(|s| ticks_to_duration(s.blkio_ticks))
+                .and_then(|s| plausible_block_io_delay(ticks_to_duration(s.blkio_ticks), wall))
         } else {
             None
         };
@@ -372,6 +372,15 @@ mod linux {
         }
     }
 
+    /// The block-I/O delay, unless it cannot be true. The field counts the main thread's
+    /// waits, which fit in its lifetime (plus a tick of rounding); but the kernel sometimes
+    /// reports about the time since boot instead (seen here: three 0.5 s runs of mawk, while
+    /// another test read from the disk, averaged 7,332 s, a third of the 22,000 s uptime), and
+    /// a made-up wait is worse than an unknown one.
+    pub(crate) fn plausible_block_io_delay(delay: Duration, wall: Duration) -> Option<Duration> {
+        (delay <= wall + Duration::from_millis(10)).then_some(delay)
+    }
+
     pub(crate) fn ticks_to_duration(ticks: u64) -> Duration {
         let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
             .ok()
@@ -380,6 +389,26 @@ mod linux {
             .filter(|&v| v > 0)
             .unwrap_or(100);
         Duration::from_nanos(ticks.saturating_mul(1_000_000_000) / hz)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_block_io_delay_longer_than_the_run_is_unknown() {
+            let wall = Duration::from_millis(500);
+            assert_eq!(
+                plausible_block_io_delay(Duration::from_millis(200), wall),
+                Some(Duration::from_millis(200))
+            );
+            // Rounded up to the next 10 ms tick.
+            assert!(plausible_block_io_delay(Duration::from_millis(510), wall).is_some());
+            assert_eq!(
+                plausible_block_io_delay(Duration::from_secs(22_033), wall),
+                None
+            );
+        }
     }
 }
 
