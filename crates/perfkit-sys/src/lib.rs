@@ -99,7 +99,7 @@ pub fn check_program(program: &str) -> Result<PathBuf, SysError> {
 pub enum SysError {
     /// The program does not exist (not on `PATH`, or a wrong path).
     #[error(
-        "command not found: {program} (check the spelling and PATH; shell builtins, pipes and redirections need --shell)"
+        "command not found: {program} (check the spelling and PATH; shell builtins, pipes and redirections need a shell: sh -c '...', or perfkit bench --shell)"
     )]
     CommandNotFound {
         /// The program that was looked up.
