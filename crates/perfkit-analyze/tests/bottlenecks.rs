@@ -1,5 +1,9 @@
 //! Real runs of small programs with one known bottleneck each: the analysis names it first.
 
+#[path = "../../perfkit-profilers/tests/common/mod.rs"]
+mod common;
+
+use common::have;
 use perfkit_analyze::{AnalyzeOptions, BottleneckKind, analyze};
 use perfkit_sys::NoObserver;
 
@@ -18,18 +22,6 @@ fn options() -> AnalyzeOptions {
     }
 }
 
-fn strace_missing() -> bool {
-    let missing = perfkit_sys::find_program("strace").is_none();
-    if missing {
-        assert!(
-            std::env::var_os("PERFKIT_REQUIRE_TOOLS").is_none(),
-            "strace is required under PERFKIT_REQUIRE_TOOLS"
-        );
-        eprintln!("skipped: strace not installed");
-    }
-    missing
-}
-
 fn first(command: &[&str], opts: &AnalyzeOptions) -> (BottleneckKind, perfkit_analyze::Analysis) {
     let a = analyze(&argv(command), opts, &mut NoObserver).unwrap();
     let kind = a
@@ -42,7 +34,7 @@ fn first(command: &[&str], opts: &AnalyzeOptions) -> (BottleneckKind, perfkit_an
 
 #[test]
 fn a_spawn_storm_is_spawn_heavy() {
-    if strace_missing() {
+    if !have("strace") {
         return;
     }
     let (kind, a) = first(
@@ -55,7 +47,7 @@ fn a_spawn_storm_is_spawn_heavy() {
 
 #[test]
 fn a_sleep_is_waiting() {
-    if strace_missing() {
+    if !have("strace") {
         return;
     }
     let (kind, a) = first(&["sleep", "0.2"], &options());
@@ -64,7 +56,7 @@ fn a_sleep_is_waiting() {
 
 #[test]
 fn a_syscall_storm_is_syscall_heavy() {
-    if strace_missing() {
+    if !have("strace") {
         return;
     }
     // One byte per read and per write: 100,000 system calls (strace -c -f traces each).
@@ -107,7 +99,7 @@ const BIG_ALLOCATION: &str =
 
 #[test]
 fn a_big_allocation_is_memory_heavy() {
-    if strace_missing() {
+    if !have("strace") {
         return;
     }
     let (kind, a) = first(&["awk", BIG_ALLOCATION], &options());
@@ -128,12 +120,7 @@ fn a_big_allocation_is_memory_heavy() {
 
 #[test]
 fn the_heap_profile_finds_the_peak_and_its_site() {
-    if perfkit_sys::find_program("valgrind").is_none() {
-        assert!(
-            std::env::var_os("PERFKIT_REQUIRE_TOOLS").is_none(),
-            "valgrind is required under PERFKIT_REQUIRE_TOOLS"
-        );
-        eprintln!("skipped: valgrind not installed");
+    if !have("valgrind") {
         return;
     }
     // A smaller string (33 MB) keeps the run under valgrind short.
@@ -169,7 +156,7 @@ fn small_direct_reads_from_disk_are_io_bound() {
         eprintln!("skipped: kernel.task_delayacct is 0, so block-I/O waits are not measured");
         return;
     }
-    if strace_missing() {
+    if !have("strace") {
         return;
     }
     // On disk, not tmpfs (which refuses O_DIRECT): 64 MiB read 4 KiB at a time past the page

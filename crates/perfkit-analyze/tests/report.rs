@@ -1,6 +1,10 @@
 //! The report of a real analysis: the HTML is well-formed, has every section, the latency
 //! histogram and (when perf works here) the embedded flamegraph.
 
+#[path = "../../perfkit-profilers/tests/common/mod.rs"]
+mod common;
+
+use common::{have, have_perf};
 use perfkit_analyze::{AlternativeCommand, AnalyzeOptions, analyze, report};
 use perfkit_sys::NoObserver;
 use quick_xml::events::Event;
@@ -46,18 +50,6 @@ fn argv(parts: &[&str]) -> Vec<String> {
     parts.iter().map(ToString::to_string).collect()
 }
 
-fn tool(name: &str) -> bool {
-    let found = perfkit_sys::find_program(name).is_some();
-    if !found {
-        assert!(
-            std::env::var_os("PERFKIT_REQUIRE_TOOLS").is_none(),
-            "{name} is required under PERFKIT_REQUIRE_TOOLS"
-        );
-        eprintln!("{name} not installed: its part of the report is not checked");
-    }
-    found
-}
-
 /// A report file is created like any new file (0666 & ~umask), not with tempfile's 0600.
 fn assert_created_like_any_new_file(path: &std::path::Path) {
     let umask = std::fs::read_to_string("/proc/self/status")
@@ -82,8 +74,8 @@ fn assert_created_like_any_new_file(path: &std::path::Path) {
 
 #[test]
 fn the_html_report_is_well_formed_with_every_section() {
-    let perf = tool("perf");
-    let valgrind = tool("valgrind");
+    let perf = have_perf();
+    let valgrind = have("valgrind");
     let command = argv(&["sh", "-c", "for i in $(seq 30); do /bin/true; done"]);
     let first = analyze(
         &command,
@@ -101,7 +93,7 @@ fn the_html_report_is_well_formed_with_every_section() {
         runs: 3,
         warmup: 0,
         profile: perf,
-        syscalls: tool("strace"),
+        syscalls: have("strace"),
         heap: valgrind,
         baseline: Some(first.to_baseline().unwrap()),
         alternative: Some(AlternativeCommand {

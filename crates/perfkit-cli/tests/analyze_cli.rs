@@ -1,27 +1,19 @@
 //! `perfkit analyze` as a user runs it: the demo, baselines, --open, bad input.
 
+#[path = "../../perfkit-profilers/tests/common/mod.rs"]
+mod common;
+
 use assert_cmd::Command;
+use common::have;
 use predicates::prelude::*;
 
 fn perfkit() -> Command {
     Command::cargo_bin("perfkit").expect("the perfkit binary is built")
 }
 
-fn strace_missing() -> bool {
-    let missing = perfkit_sys::find_program("strace").is_none();
-    if missing {
-        assert!(
-            std::env::var_os("PERFKIT_REQUIRE_TOOLS").is_none(),
-            "strace is required under PERFKIT_REQUIRE_TOOLS"
-        );
-        eprintln!("skipped: strace not installed");
-    }
-    missing
-}
-
 #[test]
 fn the_demo_names_spawn_heavy_recommends_the_pool_and_measures_it() {
-    if strace_missing() {
+    if !have("strace") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

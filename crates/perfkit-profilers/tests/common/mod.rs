@@ -1,5 +1,6 @@
-//! Shared by the tests of perfkit-profilers and perfkit-cli: the workload program (compiled
-//! once with rustc, like a user's release build) and the rule for missing tools.
+//! Shared by the tests of perfkit-profilers, perfkit-analyze and perfkit-cli: the workload
+//! program (compiled once with rustc, like a user's release build) and the rule for missing
+//! tools.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
