@@ -280,17 +280,11 @@ impl Analysis {
         };
         let json = serde_json::to_string(report)
             .map_err(|e| AnalyzeError::Usage(format!("cannot serialise the measured runs: {e}")))?;
-        let mut benchmarks = perfkit_regress::parse_perfkit_bench(&json)?;
+        let mut baseline = perfkit_regress::perfkit_bench_baseline(&json)?;
+        // Only the analysed command, not the alternative measured beside it.
         let name = &report.commands[0].name;
-        benchmarks.retain(|b| &b.name == name);
-        Ok(Baseline::new(
-            perfkit_regress::Source {
-                kind: perfkit_regress::SourceKind::PerfkitBench,
-                path: None,
-                criterion_baseline: None,
-            },
-            benchmarks,
-        )?)
+        baseline.benchmarks.retain(|b| &b.name == name);
+        Ok(baseline)
     }
 
     /// Whether the baseline comparison found a regression.

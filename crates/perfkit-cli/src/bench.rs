@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use indicatif::ProgressBar;
 use perfkit_metrics::{format_bytes, format_duration};
 use perfkit_sys::{
@@ -52,7 +52,10 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
         write_atomic(path, markdown(&report).as_bytes())?;
     }
     let current = if baseline.is_some() || args.save_baseline.is_some() {
-        Some(regress::bench_baseline(&json)?)
+        Some(
+            perfkit_regress::perfkit_bench_baseline(&json)
+                .context("cannot turn the benchmark results into a baseline")?,
+        )
     } else {
         None
     };

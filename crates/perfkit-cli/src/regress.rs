@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use perfkit_metrics::format_duration;
 use perfkit_regress::{
     Baseline, CheckReport, MetricRule, Policy, check, load_any, load_criterion, parse_percent,
@@ -183,18 +183,4 @@ fn describe(b: &Baseline) -> String {
         out.push('\n');
     }
     out
-}
-
-/// A baseline made from `perfkit bench` JSON.
-pub(crate) fn bench_baseline(bench_json: &str) -> Result<Baseline> {
-    let benchmarks = perfkit_regress::parse_perfkit_bench(bench_json)
-        .context("cannot turn the benchmark results into a baseline")?;
-    Ok(Baseline::new(
-        perfkit_regress::Source {
-            kind: perfkit_regress::SourceKind::PerfkitBench,
-            path: None,
-            criterion_baseline: None,
-        },
-        benchmarks,
-    )?)
 }

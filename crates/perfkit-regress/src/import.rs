@@ -134,6 +134,19 @@ struct BenchStatus {
     kind: String,
 }
 
+/// A baseline of results this process just measured, from their `perfkit bench --json` text
+/// (no file behind it: `source.path` is `None`, the time is now).
+pub fn perfkit_bench_baseline(text: &str) -> Result<Baseline, RegressError> {
+    Baseline::new(
+        Source {
+            kind: SourceKind::PerfkitBench,
+            path: None,
+            criterion_baseline: None,
+        },
+        parse_perfkit_bench(text)?,
+    )
+}
+
 /// Benchmarks from `perfkit bench --json` text: one per command, its runs' wall times and peak
 /// RSS (runs killed at the timeout are left out, as the report's statistics leave them out).
 pub fn parse_perfkit_bench(text: &str) -> Result<Vec<Benchmark>, RegressError> {

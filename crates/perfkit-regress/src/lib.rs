@@ -60,7 +60,9 @@ pub use check::{
     format_p,
 };
 pub use environment::Environment;
-pub use import::{load_any, load_criterion, parse_hyperfine, parse_perfkit_bench};
+pub use import::{
+    load_any, load_criterion, parse_hyperfine, parse_perfkit_bench, perfkit_bench_baseline,
+};
 pub use perfkit_metrics::stats::Interval;
 pub use policy::{
     DEFAULT_ALPHA, DEFAULT_MIN_SAMPLES, DEFAULT_THRESHOLD, Metric, MetricRule, Policy,
