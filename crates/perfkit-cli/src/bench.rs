@@ -11,7 +11,7 @@ use perfkit_sys::{
 };
 
 use crate::cli::{BenchArgs, OrderArg};
-use crate::output::{check_writable_destination, progress_bar, same_path, show_bar, write_atomic};
+use crate::output::{check_writable_destination, progress_bar, show_bar, write_atomic};
 use crate::regress;
 
 /// `perfkit bench`; `Ok(true)` when `--baseline` found a regression.
@@ -29,10 +29,10 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
         check_writable_destination(path)?;
     }
     let baseline = match &args.baseline {
-        Some(path) => {
-            regress::policy(&args.policy)?;
-            Some(perfkit_regress::load_any(path, None)?)
-        }
+        Some(path) => Some((
+            perfkit_regress::load_any(path, None)?,
+            regress::policy(&args.policy)?,
+        )),
         None => None,
     };
     let bar = progress_bar(args.quiet);
@@ -60,11 +60,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
         None
     };
     let checked = match (&baseline, &current) {
-        (Some(b), Some(c)) => Some(perfkit_regress::check(
-            b,
-            c,
-            &regress::policy(&args.policy)?,
-        )?),
+        (Some((b, policy)), Some(c)) => Some(perfkit_regress::check(b, c, policy)?),
         _ => None,
     };
     if args.json {
@@ -104,18 +100,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
         .as_ref()
         .is_some_and(|c| regress::failed(c, args.policy.strict));
     if let (Some(path), Some(current)) = (&args.save_baseline, &current) {
-        let same_file = args.baseline.as_deref().is_some_and(|b| same_path(b, path));
-        if failed && same_file {
-            eprintln!(
-                "perfkit: kept the baseline {}: the check failed, and saving would make the regression the new reference",
-                path.display()
-            );
-        } else {
-            current.save(path)?;
-            if !args.quiet {
-                eprintln!("perfkit: saved the baseline {}", path.display());
-            }
-        }
+        regress::save_baseline(current, path, args.baseline.as_deref(), failed, args.quiet)?;
     }
     Ok(failed)
 }

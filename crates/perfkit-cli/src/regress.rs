@@ -2,6 +2,7 @@
 //! in, `perfkit_regress` does the work, reports out.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use anyhow::Result;
 use perfkit_metrics::format_duration;
@@ -11,6 +12,7 @@ use perfkit_regress::{
 };
 
 use crate::cli::{BaselineCommand, CheckArgs, PolicyArgs, ReportFormat};
+use crate::output::same_path;
 
 /// The policy the options describe.
 pub(crate) fn policy(args: &PolicyArgs) -> Result<Policy> {
@@ -33,6 +35,29 @@ pub(crate) fn policy(args: &PolicyArgs) -> Result<Policy> {
 /// Whether the report fails the check: a regression, or with `strict` an inconclusive finding.
 pub(crate) fn failed(report: &CheckReport, strict: bool) -> bool {
     report.has_regression() || (strict && report.tally.inconclusive > 0)
+}
+
+/// `--save-baseline PATH` after a run: saves `current`, except when the check failed and PATH
+/// is the `--baseline` file, where saving would make the regression the new reference.
+pub(crate) fn save_baseline(
+    current: &Baseline,
+    path: &Path,
+    checked_against: Option<&Path>,
+    failed: bool,
+    quiet: bool,
+) -> Result<()> {
+    if failed && checked_against.is_some_and(|b| same_path(b, path)) {
+        eprintln!(
+            "perfkit: kept the baseline {}: the check failed, and saving would make the regression the new reference",
+            path.display()
+        );
+        return Ok(());
+    }
+    current.save(path)?;
+    if !quiet {
+        eprintln!("perfkit: saved the baseline {}", path.display());
+    }
+    Ok(())
 }
 
 /// `perfkit check`; `Ok(true)` when the check failed.
