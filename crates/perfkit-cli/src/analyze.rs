@@ -9,7 +9,7 @@ use perfkit_analyze::{
 use perfkit_sys::{BenchObserver, Phase, RunOutcome};
 
 use crate::cli::AnalyzeArgs;
-use crate::output::{check_writable_destination, progress_bar, same_path, show_bar};
+use crate::output::{check_writable_destination, progress_bar, show_bar};
 use crate::regress;
 
 struct Progress<'a>(&'a indicatif::ProgressBar);
@@ -109,7 +109,13 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<bool> {
         .as_ref()
         .is_some_and(|b| regress::failed(&b.check, args.policy.strict));
     if let Some(path) = &args.save_baseline {
-        save_baseline(args, &analysis, path, regressed)?;
+        regress::save_baseline(
+            &analysis.to_baseline()?,
+            path,
+            args.baseline.as_deref(),
+            regressed,
+            args.quiet,
+        )?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&analysis)?);
@@ -120,26 +126,6 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<bool> {
         open(&html);
     }
     Ok(regressed)
-}
-
-fn save_baseline(
-    args: &AnalyzeArgs,
-    analysis: &Analysis,
-    path: &Path,
-    regressed: bool,
-) -> Result<()> {
-    if regressed && args.baseline.as_deref().is_some_and(|b| same_path(b, path)) {
-        eprintln!(
-            "perfkit: kept the baseline {}: the check failed, and saving would make the regression the new reference",
-            path.display()
-        );
-        return Ok(());
-    }
-    analysis.to_baseline()?.save(path)?;
-    if !args.quiet {
-        eprintln!("perfkit: saved the baseline {}", path.display());
-    }
-    Ok(())
 }
 
 fn print_summary(analysis: &Analysis, html: &Path) {
@@ -196,26 +182,27 @@ fn print_summary(analysis: &Analysis, html: &Path) {
 /// file on and exits); says so when that fails (the report is written either way).
 fn open(html: &Path) {
     use std::process::{Command, Stdio};
-    let failed = match std::env::var_os("BROWSER").filter(|b| !b.is_empty()) {
-        Some(browser) => Command::new(&browser)
-            .arg(html)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+    let browser = std::env::var_os("BROWSER").filter(|b| !b.is_empty());
+    let waited = browser.is_none();
+    let program = browser.unwrap_or_else(|| "xdg-open".into());
+    let name = program.to_string_lossy();
+    let mut command = Command::new(&program);
+    command
+        .arg(html)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let failed = if waited {
+        match command.status() {
+            Ok(status) if status.success() => None,
+            Ok(status) => Some(format!("{name} failed ({status}): no browser set up?")),
+            Err(e) => Some(format!("cannot start {name}: {e}")),
+        }
+    } else {
+        command
             .spawn()
             .err()
-            .map(|e| format!("cannot start $BROWSER ({}): {e}", browser.to_string_lossy())),
-        None => match Command::new("xdg-open")
-            .arg(html)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-        {
-            Ok(status) if status.success() => None,
-            Ok(status) => Some(format!("xdg-open failed ({status}): no browser set up?")),
-            Err(e) => Some(format!("cannot start xdg-open: {e}")),
-        },
+            .map(|e| format!("cannot start $BROWSER ({name}): {e}"))
     };
     if let Some(why) = failed {
         eprintln!(
