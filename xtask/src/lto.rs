@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::cargo::Build;
 use crate::measure::{self, Comparison};
-use crate::pgo::{check_speedup, write_atomic};
+use crate::pgo::{check_speedup, write_report};
 use crate::workload::{self, Places, Spec};
 
 /// Options of `cargo xtask lto`.
@@ -94,7 +94,7 @@ pub(crate) fn run(root: &Path, opts: &LtoOptions) -> Result<LtoReport> {
         lto_bytes: size(&lto)?,
         verification,
     };
-    write_atomic(
+    write_report(
         &work.join("report.json"),
         &serde_json::to_string_pretty(&report)?,
     )?;

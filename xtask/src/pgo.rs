@@ -235,7 +235,7 @@ fn bolt_and_verify(
 /// Writes the report, says where everything is, and checks the speed-up.
 fn finish(report: &PgoReport, work: &Path, min_speedup: Option<f64>) -> Result<()> {
     let json = serde_json::to_string_pretty(report)?;
-    write_atomic(&work.join("report.json"), &json)?;
+    write_report(&work.join("report.json"), &json)?;
     println!("optimised binary: {}", report.optimised_binary);
     println!("report: {}", work.join("report.json").display());
     if let Some(b) = &report.bolt {
@@ -539,11 +539,9 @@ fn print_profile(s: &ProfileSummary) {
     }
 }
 
-/// Writes `text` to `path` through a temporary file and a rename.
-pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, format!("{text}\n"))
-        .and_then(|()| std::fs::rename(&tmp, path))
+/// Writes a report (`text` and a newline) with [`perfkit_sys::write_atomic`].
+pub(crate) fn write_report(path: &Path, text: &str) -> Result<()> {
+    perfkit_sys::write_atomic(path, format!("{text}\n").as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))
 }
 

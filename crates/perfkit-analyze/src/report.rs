@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use perfkit_metrics::{format_bytes, format_duration};
+use perfkit_sys::write_atomic;
 
 use crate::pipeline::{Alternative, Analysis, BaselineComparison, HeapProfile};
 
@@ -582,33 +583,15 @@ fn baseline_html(out: &mut String, b: &BaselineComparison) {
 }
 
 /// Writes `report.json`, `report.md`, `report.html` and (with a profile) `flamegraph.svg` into
-/// `dir` (created if needed), each through a temporary file and a rename. Returns the HTML path.
+/// `dir` (created if needed), each with [`perfkit_sys::write_atomic`]. Returns the HTML path.
 pub fn write_report(dir: &Path, a: &Analysis) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let json = serde_json::to_string_pretty(a).map_err(std::io::Error::other)?;
-    let mut files = vec![
-        ("report.json", format!("{json}\n")),
-        ("report.md", markdown(a)),
-        ("report.html", html(a)),
-    ];
+    write_atomic(&dir.join("report.json"), format!("{json}\n").as_bytes())?;
+    write_atomic(&dir.join("report.md"), markdown(a).as_bytes())?;
+    write_atomic(&dir.join("report.html"), html(a).as_bytes())?;
     if let Some(svg) = &a.flamegraph_svg {
-        files.push(("flamegraph.svg", svg.clone()));
-    }
-    for (name, text) in files {
-        let path = dir.join(name);
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(".perfkit-");
-        // A new file gets the usual 0666 & ~umask (tempfile's default is 0600, which would
-        // keep a shared report from its readers); a replaced file keeps its mode.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).map_or(0o666, |m| m.permissions().mode() & 0o7777);
-            builder.permissions(std::fs::Permissions::from_mode(mode));
-        }
-        let mut tmp = builder.tempfile_in(dir)?;
-        std::io::Write::write_all(&mut tmp, text.as_bytes())?;
-        tmp.persist(path).map_err(|e| e.error)?;
+        write_atomic(&dir.join("flamegraph.svg"), svg.as_bytes())?;
     }
     Ok(dir.join("report.html"))
 }

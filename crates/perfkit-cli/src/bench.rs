@@ -7,11 +7,11 @@ use indicatif::ProgressBar;
 use perfkit_metrics::{format_bytes, format_duration};
 use perfkit_sys::{
     BenchObserver, BenchPlan, BenchReport, BenchTarget, CommandReport, CommandSpec, Order, Phase,
-    RunCount, RunOutcome, run_bench,
+    RunCount, RunOutcome, run_bench, write_atomic,
 };
 
 use crate::cli::{BenchArgs, OrderArg};
-use crate::output::{check_writable_destination, progress_bar, show_bar, write_atomic};
+use crate::output::{check_writable_destination, progress_bar, show_bar};
 use crate::regress;
 
 /// `perfkit bench`; `Ok(true)` when `--baseline` found a regression.

@@ -16,7 +16,9 @@ use perfkit_profilers::{
 use serde_json::json;
 
 use crate::cli::{DiffArgs, FlameArgs, FlamegraphArgs, FoldArgs, RecordArgs, StatArgs, TargetArgs};
-use crate::output::{check_writable_destination, progress_bar, write_atomic};
+use perfkit_sys::write_atomic;
+
+use crate::output::{check_writable_destination, progress_bar};
 
 /// Version of the JSON documents these commands print.
 pub(crate) const SCHEMA_VERSION: u32 = 1;
@@ -302,7 +304,7 @@ fn write_svg(
 ) -> Result<()> {
     let mut svg = Vec::new();
     render(&mut svg)?;
-    write_atomic(path, &svg)
+    Ok(write_atomic(path, &svg)?)
 }
 
 /// What a profile input turned out to be.

@@ -26,6 +26,7 @@
 use std::path::PathBuf;
 
 mod bench;
+mod fs;
 mod limits;
 mod process;
 pub mod procfs;
@@ -36,6 +37,7 @@ pub use bench::{
     BENCH_SCHEMA_VERSION, BenchObserver, BenchPlan, BenchReport, BenchTarget, CommandReport,
     CommandSpec, NoObserver, Order, Phase, RelativeSpeed, Role, RunCount, run_bench,
 };
+pub use fs::write_atomic;
 pub use limits::{ResourceLimit, raise_nofile_limit, resource_limits};
 pub use process::{ExitKind, RunOptions, RunOutcome, delay_accounting_enabled, run};
 pub use procfs::IoCounters;

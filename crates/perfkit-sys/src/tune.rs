@@ -642,26 +642,15 @@ impl Rollback {
         Ok(r)
     }
 
-    /// Writes it atomically (temporary file in the same directory, synced, renamed).
+    /// Writes it atomically ([`crate::write_atomic`]).
     pub fn save(&self, path: &Path) -> Result<(), TuneError> {
         let bad = |detail: String| TuneError::RollbackFile {
             path: path.to_path_buf(),
             detail,
         };
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".perfkit-rollback-")
-            .tempfile_in(dir)
-            .map_err(|e| bad(format!("cannot create a file in {}: {e}", dir.display())))?;
         let json = serde_json::to_string_pretty(self).map_err(|e| bad(e.to_string()))?;
-        tmp.write_all(format!("{json}\n").as_bytes())
-            .and_then(|()| tmp.as_file().sync_all())
-            .map_err(|e| bad(format!("cannot write it: {e}")))?;
-        tmp.persist(path)
-            .map_err(|e| bad(format!("cannot write it: {}", e.error)))?;
+        crate::write_atomic(path, format!("{json}\n").as_bytes())
+            .map_err(|e| bad(e.to_string()))?;
         Ok(())
     }
 }
