@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use anyhow::Result;
+use perfkit_metrics::stats::Statistic;
 use serde::Serialize;
 
 use crate::workload::{Places, Workload, run};
@@ -59,23 +60,12 @@ impl Comparison {
     }
 }
 
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_unstable_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        f64::midpoint(v[n / 2 - 1], v[n / 2])
-    }
-}
-
 fn timings(binary: &Path, samples: Vec<f64>) -> Timings {
     Timings {
         binary: binary.display().to_string(),
-        median_ns: median(&samples),
+        median_ns: Statistic::Median
+            .of(&mut samples.clone())
+            .unwrap_or(f64::NAN),
         min_ns: samples.iter().copied().fold(f64::INFINITY, f64::min),
         samples_ns: samples,
     }

@@ -29,7 +29,20 @@ pub enum Statistic {
 }
 
 impl Statistic {
-    /// Computes the statistic; `scratch` is reordered.
+    /// The statistic of `values` (reordered in place); `None` when there are none.
+    ///
+    /// ```
+    /// use perfkit_metrics::stats::Statistic;
+    ///
+    /// assert_eq!(Statistic::Median.of(&mut [4.0, 1.0, 3.0, 2.0]), Some(2.5));
+    /// assert_eq!(Statistic::Mean.of(&mut []), None);
+    /// ```
+    #[must_use]
+    pub fn of(self, values: &mut [f64]) -> Option<f64> {
+        (!values.is_empty()).then(|| self.compute(values))
+    }
+
+    /// Computes the statistic of a non-empty slice; `scratch` is reordered.
     fn compute(self, scratch: &mut [f64]) -> f64 {
         match self {
             Statistic::Mean => scratch.iter().sum::<f64>() / scratch.len() as f64,
