@@ -343,17 +343,11 @@ fn virtualization() -> Check {
 }
 
 /// CPU time of all CPUs from `/proc/stat`: (busy, total) jiffies, steal counted as busy.
+/// Busy and total ticks of all CPUs since boot.
 fn cpu_times() -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
-    let v: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|n| n.parse().ok())
-        .collect();
-    let total: u64 = v.iter().take(8).sum();
-    let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
-    Some((total - idle, total))
+    let t = perfkit_sys::procfs::parse_cpu_times(&stat).ok()?;
+    Some((t.total - t.idle - t.iowait, t.total))
 }
 
 fn load() -> Check {

@@ -141,6 +141,8 @@ pub fn parse_status_memory(text: &str) -> Result<(Option<u64>, Option<u64>), Sys
 /// System-wide CPU time counters of the `cpu` line of `/proc/stat`, in ticks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CpuTimes {
+    /// Time spent idle (not counting `iowait`).
+    pub idle: u64,
     /// Time spent waiting for I/O with nothing else to run.
     pub iowait: u64,
     /// Sum of every column (user, nice, system, idle, iowait, irq, softirq, steal).
@@ -168,6 +170,7 @@ pub fn parse_cpu_times(text: &str) -> Result<CpuTimes, SysError> {
         return Err(bad("the 'cpu' line has fewer than 5 columns"));
     }
     Ok(CpuTimes {
+        idle: values[3],
         iowait: values[4],
         total: values.iter().sum(),
     })
@@ -228,6 +231,7 @@ mod tests {
         assert_eq!(
             t,
             CpuTimes {
+                idle: 100,
                 iowait: 7,
                 total: 123
             }
