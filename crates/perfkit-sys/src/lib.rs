@@ -11,6 +11,8 @@
 //!
 //! - [`tune`]: kernel parameters (sysctl) planned, applied with a rollback file, and rolled
 //!   back; [`resource_limits`] and [`raise_nofile_limit`].
+//! - [`signals`]: Ctrl-C, `SIGTERM` and `SIGHUP` remove temporary files before the process
+//!   dies of them, or wait while a command saves what it has.
 //!
 //! # Example
 //!
@@ -31,6 +33,7 @@ mod limits;
 mod process;
 pub mod procfs;
 mod sample;
+pub mod signals;
 pub mod tune;
 
 pub use bench::{
@@ -195,6 +198,19 @@ pub enum SysError {
         status: ExitKind,
         /// The measured run number (1-based), 0 for helpers and warm-up.
         run: u64,
+    },
+    /// The signal handlers could not be installed.
+    #[error("cannot install the handlers for Ctrl-C and SIGTERM: {source}")]
+    Signals {
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A signal (Ctrl-C, `SIGTERM`, `SIGHUP`) asked perfkit to stop.
+    #[error("interrupted by signal {signal}")]
+    Interrupted {
+        /// The signal number.
+        signal: i32,
     },
     /// Every run of a command hit the timeout, so there is nothing to report.
     #[error("every run of '{name}' timed out: raise the timeout")]

@@ -1,0 +1,281 @@
+//! What perfkit does when it is told to stop: `SIGINT` (Ctrl-C), `SIGTERM` and `SIGHUP`.
+//!
+//! By default such a signal ends the process at once, which would leave half-written
+//! temporary files behind (a copy of gigabytes under a hidden name, a report being written).
+//! After [`install`], a dedicated thread receives these signals instead. Unless a
+//! [`Deferral`] is alive, it removes every file registered with [`remove_on_signal`] and then
+//! ends the process *by that signal*, so the parent (a shell, a CI runner) sees the usual
+//! "killed by SIGINT" and exit status 130.
+//!
+//! A command that has its own way to stop cleanly (a pool writing the results it already has,
+//! a profiler letting perf finish writing its data) holds a [`Deferral`] while it works: the
+//! signal is then only noted ([`Deferral::pending`]), `SIGTERM` and `SIGHUP` are passed on to
+//! the processes registered with [`forward_to`] (a terminal's Ctrl-C already reaches the whole
+//! foreground process group, so `SIGINT` is not passed on), and the command calls
+//! [`die_of`] once it has saved what it can.
+//!
+//! ```no_run
+//! perfkit_sys::signals::install()?;
+//! let tmp = std::path::Path::new(".out.json.tmp");
+//! let _cleanup = perfkit_sys::signals::remove_on_signal(tmp);
+//! // ... write `tmp`, rename it into place; Ctrl-C in between removes it.
+//! # Ok::<(), perfkit_sys::SysError>(())
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+
+use crate::SysError;
+
+/// The signals handled: interrupt, terminate, hang-up.
+pub const HANDLED: [i32; 3] = [
+    libc_consts::SIGINT,
+    libc_consts::SIGTERM,
+    libc_consts::SIGHUP,
+];
+
+/// Signal numbers (the same on every Linux architecture).
+mod libc_consts {
+    pub(super) const SIGHUP: i32 = 1;
+    pub(super) const SIGINT: i32 = 2;
+    pub(super) const SIGTERM: i32 = 15;
+}
+
+/// Files to remove before dying of a signal, by registration id.
+static TEMP_FILES: Mutex<Vec<(u64, PathBuf)>> = Mutex::new(Vec::new());
+/// Processes that receive a forwarded `SIGTERM`/`SIGHUP`, by registration id.
+static FORWARD: Mutex<Vec<(u64, i32)>> = Mutex::new(Vec::new());
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+/// How many [`Deferral`]s are alive.
+static DEFERRALS: AtomicUsize = AtomicUsize::new(0);
+/// The first signal that arrived while deferred (0: none).
+static PENDING: AtomicI32 = AtomicI32::new(0);
+/// Whether the handling thread runs.
+static INSTALLED: Mutex<bool> = Mutex::new(false);
+
+/// Starts the thread that handles `SIGINT`, `SIGTERM` and `SIGHUP` (once; later calls do
+/// nothing). Children spawned afterwards still start with the default dispositions.
+///
+/// # Errors
+/// [`SysError::Signals`] when the handlers cannot be installed.
+pub fn install() -> Result<(), SysError> {
+    let mut installed = INSTALLED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if *installed {
+        return Ok(());
+    }
+    imp::start().map_err(|source| SysError::Signals { source })?;
+    *installed = true;
+    Ok(())
+}
+
+/// Removes `path` (if it still exists; a directory with its contents) before the process dies
+/// of a handled signal, for as long as the returned guard lives. Register a temporary file
+/// right after creating it and drop the guard once it has been renamed into place or deleted.
+#[must_use = "the file is only removed on a signal while the guard lives"]
+pub fn remove_on_signal(path: &Path) -> TempRegistration {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    lock(&TEMP_FILES).push((id, path.to_path_buf()));
+    TempRegistration { id }
+}
+
+/// Keeps a file registered with [`remove_on_signal`]; dropping it unregisters the file.
+#[derive(Debug)]
+pub struct TempRegistration {
+    id: u64,
+}
+
+impl Drop for TempRegistration {
+    fn drop(&mut self) {
+        lock(&TEMP_FILES).retain(|(id, _)| *id != self.id);
+    }
+}
+
+/// While alive, a handled signal does not end the process: it is noted, and `SIGTERM` or
+/// `SIGHUP` is passed on to the processes registered with [`forward_to`]. Installs the
+/// handling thread if needed. Deferrals nest; the process reacts again when the last one is
+/// dropped (a signal noted meanwhile is not replayed: check [`Deferral::pending`] and call
+/// [`die_of`]).
+#[derive(Debug)]
+pub struct Deferral {
+    installed: bool,
+}
+
+impl Deferral {
+    /// Starts deferring. If the handlers cannot be installed, signals keep their default
+    /// action and [`Deferral::pending`] stays `None`.
+    #[must_use]
+    pub fn new() -> Deferral {
+        let installed = install().is_ok();
+        if installed && DEFERRALS.fetch_add(1, Ordering::SeqCst) == 0 {
+            PENDING.store(0, Ordering::SeqCst);
+        }
+        Deferral { installed }
+    }
+
+    /// The first handled signal that arrived while deferred.
+    #[must_use]
+    pub fn pending(&self) -> Option<i32> {
+        match PENDING.load(Ordering::SeqCst) {
+            0 => None,
+            s => Some(s),
+        }
+    }
+}
+
+impl Default for Deferral {
+    fn default() -> Self {
+        Deferral::new()
+    }
+}
+
+impl Drop for Deferral {
+    fn drop(&mut self) {
+        if self.installed {
+            DEFERRALS.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Passes `SIGTERM` and `SIGHUP` that arrive while deferred on to `pid` (for example the
+/// profiler that runs the user's program), for as long as the guard lives.
+#[must_use = "signals are only forwarded while the guard lives"]
+pub fn forward_to(pid: u32) -> ForwardRegistration {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    if let Ok(pid) = i32::try_from(pid) {
+        lock(&FORWARD).push((id, pid));
+    }
+    ForwardRegistration { id }
+}
+
+/// Keeps a process registered with [`forward_to`].
+#[derive(Debug)]
+pub struct ForwardRegistration {
+    id: u64,
+}
+
+impl Drop for ForwardRegistration {
+    fn drop(&mut self) {
+        lock(&FORWARD).retain(|(id, _)| *id != self.id);
+    }
+}
+
+/// The shell's exit status for a process that `signal` ended (128 + the number).
+#[must_use]
+pub fn exit_status_of(signal: i32) -> u8 {
+    u8::try_from((128 + signal) & 0xff).unwrap_or(1)
+}
+
+/// Removes the registered temporary files, then ends the process by `signal` with its
+/// default action (a parent sees "killed by signal"; a shell reports 128 + the number). Falls
+/// back to exiting with that status if the signal does not end the process.
+pub fn die_of(signal: i32) -> ! {
+    remove_registered_files();
+    imp::raise_default(signal);
+    std::process::exit(i32::from(exit_status_of(signal)));
+}
+
+fn remove_registered_files() {
+    let files = std::mem::take(&mut *lock(&TEMP_FILES));
+    for (_, path) in files {
+        // Removing may fail (already renamed into place or gone): nothing else to do.
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+            let _ = std::fs::remove_dir_all(&path);
+        } else {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Called on the handling thread for each signal.
+fn on_signal(signal: i32) {
+    if DEFERRALS.load(Ordering::SeqCst) > 0 {
+        let _ = PENDING.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+        if signal != libc_consts::SIGINT {
+            for (_, pid) in lock(&FORWARD).iter() {
+                imp::send(*pid, signal);
+            }
+        }
+        return;
+    }
+    die_of(signal);
+}
+
+#[cfg(target_os = "linux")]
+mod imp {
+    use nix::sys::signal::{SigHandler, Signal, kill, raise, signal as set_handler};
+    use nix::unistd::Pid;
+    use signal_hook::iterator::Signals;
+
+    pub(super) fn start() -> std::io::Result<()> {
+        let mut signals = Signals::new(super::HANDLED)?;
+        std::thread::Builder::new()
+            .name("perfkit-signals".into())
+            .spawn(move || {
+                for signal in signals.forever() {
+                    super::on_signal(signal);
+                }
+            })?;
+        Ok(())
+    }
+
+    pub(super) fn raise_default(signal: i32) {
+        if let Ok(sig) = Signal::try_from(signal) {
+            // SAFETY: installing the default disposition runs no handler code of ours.
+            let _ = unsafe { set_handler(sig, SigHandler::SigDfl) };
+            let _ = raise(sig);
+            // A blocked signal is delivered when unblocked; make sure this thread can take it.
+            let mut set = nix::sys::signal::SigSet::empty();
+            set.add(sig);
+            let _ = set.thread_unblock();
+        }
+    }
+
+    pub(super) fn send(pid: i32, signal: i32) {
+        if let Ok(sig) = Signal::try_from(signal) {
+            let _ = kill(Pid::from_raw(pid), sig);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod imp {
+    pub(super) fn start() -> std::io::Result<()> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "signal handling needs Linux",
+        ))
+    }
+
+    pub(super) fn raise_default(_signal: i32) {}
+
+    pub(super) fn send(_pid: i32, _signal: i32) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_statuses() {
+        assert_eq!(exit_status_of(2), 130);
+        assert_eq!(exit_status_of(15), 143);
+        assert_eq!(exit_status_of(1), 129);
+    }
+
+    #[test]
+    fn registrations_come_and_go() {
+        let path = Path::new("/nonexistent/perfkit-test-temp");
+        let before = lock(&TEMP_FILES).len();
+        let guard = remove_on_signal(path);
+        assert!(lock(&TEMP_FILES).iter().any(|(_, p)| p == path));
+        drop(guard);
+        assert_eq!(lock(&TEMP_FILES).len(), before);
+    }
+}
