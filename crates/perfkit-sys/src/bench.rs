@@ -25,6 +25,11 @@ pub const BENCH_SCHEMA_VERSION: u32 = 1;
 /// Bootstrap resamples for relative-speed intervals.
 const RESAMPLES: usize = 2000;
 
+/// The most measured runs (or warm-up runs) per command a plan may ask for. Every measured
+/// run's numbers are kept for the report and its JSON, so a count beyond this is a mistake
+/// (a typo, an overflowed script variable) rather than a benchmark.
+pub const MAX_RUNS: u64 = 1_000_000;
+
 /// A command to run: a program and its arguments, run without a shell.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandSpec {
@@ -374,6 +379,21 @@ fn validate(plan: &BenchPlan) -> Result<(), SysError> {
     if plan.targets.is_empty() {
         return invalid("no command to benchmark");
     }
+    let too_many = |what: &str, n: u64| {
+        Err(SysError::InvalidPlan {
+            detail: format!(
+                "{n} {what} per command is more than the {MAX_RUNS} perfkit keeps (every run's measurements are kept in memory and in the report)"
+            ),
+        })
+    };
+    match plan.runs {
+        RunCount::Exact(n) if n > MAX_RUNS => return too_many("runs", n),
+        RunCount::Auto { min, .. } if min > MAX_RUNS => return too_many("runs", min),
+        _ => {}
+    }
+    if plan.warmup > MAX_RUNS {
+        return too_many("warm-up runs", plan.warmup);
+    }
     match plan.runs {
         RunCount::Exact(0) => return invalid("the number of runs must be at least 1"),
         RunCount::Auto {
@@ -497,18 +517,53 @@ impl Runner<'_> {
                         self.auto_count(round / u32::try_from(k).unwrap_or(u32::MAX))
                     }
                 };
-                self.observer.planned(n * k as u64);
+                self.observer.planned(n.saturating_mul(k as u64));
+                // The order is drawn one run at a time, so memory does not depend on the
+                // number of runs planned.
                 let done = self.outcomes[0].len() as u64;
-                let mut order: Vec<usize> = (done..n).flat_map(|_| 0..k).collect();
-                if self.plan.order == Order::Random {
-                    self.rng.shuffle(&mut order);
-                }
-                for i in order {
+                let mut remaining = vec![n - done.min(n); k];
+                let mut next = 0;
+                while let Some(i) = self.next_run(&mut remaining, &mut next) {
                     self.measure(i)?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// The command of the next interleaved or random run, given how many runs each command
+    /// still has. Random order picks a command with probability proportional to its remaining
+    /// runs: one uniformly shuffled sequence of all runs, drawn lazily.
+    fn next_run(&mut self, remaining: &mut [u64], next: &mut usize) -> Option<usize> {
+        let total: u64 = remaining.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let i = if self.plan.order == Order::Random {
+            let mut pick = self.rng.u64(0..total);
+            remaining
+                .iter()
+                .position(|&r| {
+                    if pick < r {
+                        true
+                    } else {
+                        pick -= r;
+                        false
+                    }
+                })
+                .unwrap_or(0)
+        } else {
+            // A B A B …: the next command (in turn) that still has runs.
+            let k = remaining.len();
+            let i = (0..k)
+                .map(|step| (*next + step) % k)
+                .find(|&i| remaining[i] > 0)
+                .unwrap_or(0);
+            *next = (i + 1) % k;
+            i
+        };
+        remaining[i] -= 1;
+        Some(i)
     }
 
     fn report_planned(&mut self, decided: &[Option<u64>]) {
@@ -530,8 +585,8 @@ impl Runner<'_> {
         } else {
             (duration.as_secs_f64() / one_run.as_secs_f64()).ceil() as u64
         };
-        // Without an explicit cap, never plan more than a million runs.
-        wanted.clamp(min, max.unwrap_or(1_000_000).max(min))
+        // Without an explicit cap, never plan more than MAX_RUNS.
+        wanted.clamp(min, max.unwrap_or(MAX_RUNS).min(MAX_RUNS).max(min))
     }
 
     fn setup(&mut self, i: usize) -> Result<(), SysError> {

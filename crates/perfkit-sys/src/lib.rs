@@ -38,7 +38,7 @@ pub mod tune;
 
 pub use bench::{
     BENCH_SCHEMA_VERSION, BenchObserver, BenchPlan, BenchReport, BenchTarget, CommandReport,
-    CommandSpec, NoObserver, Order, Phase, RelativeSpeed, Role, RunCount, run_bench,
+    CommandSpec, MAX_RUNS, NoObserver, Order, Phase, RelativeSpeed, Role, RunCount, run_bench,
 };
 pub use fs::write_atomic;
 pub use limits::{ResourceLimit, raise_nofile_limit, resource_limits};
