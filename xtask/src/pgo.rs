@@ -539,9 +539,9 @@ fn print_profile(s: &ProfileSummary) {
     }
 }
 
-/// Writes a report (`text` and a newline) with [`perfkit_sys::write_atomic`].
+/// Writes a report (`text` and a newline) with [`perfkit_sys::write_output`].
 pub(crate) fn write_report(path: &Path, text: &str) -> Result<()> {
-    perfkit_sys::write_atomic(path, format!("{text}\n").as_bytes())
+    perfkit_sys::write_output(path, format!("{text}\n").as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))
 }
 

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use perfkit_metrics::{format_bytes, format_duration};
-use perfkit_sys::write_atomic;
+use perfkit_sys::OutputPath;
 
 use crate::pipeline::{Alternative, Analysis, BaselineComparison, HeapProfile};
 
@@ -582,16 +582,61 @@ fn baseline_html(out: &mut String, b: &BaselineComparison) {
     out.push_str("</ul></section>\n");
 }
 
-/// Writes `report.json`, `report.md`, `report.html` and (with a profile) `flamegraph.svg` into
-/// `dir` (created if needed), each with [`perfkit_sys::write_atomic`]. Returns the HTML path.
-pub fn write_report(dir: &Path, a: &Analysis) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    let json = serde_json::to_string_pretty(a).map_err(std::io::Error::other)?;
-    write_atomic(&dir.join("report.json"), format!("{json}\n").as_bytes())?;
-    write_atomic(&dir.join("report.md"), markdown(a).as_bytes())?;
-    write_atomic(&dir.join("report.html"), html(a).as_bytes())?;
-    if let Some(svg) = &a.flamegraph_svg {
-        write_atomic(&dir.join("flamegraph.svg"), svg.as_bytes())?;
+/// The files of a report directory, checked before an analysis starts: the directory is
+/// created if needed, and each of `report.json`, `report.md`, `report.html` and
+/// `flamegraph.svg` must be writable ([`perfkit_sys::OutputPath`]: a symlink's target is
+/// replaced, a device written in place).
+#[derive(Debug)]
+pub struct ReportFiles {
+    json: OutputPath,
+    markdown: OutputPath,
+    html: OutputPath,
+    flamegraph: OutputPath,
+}
+
+impl ReportFiles {
+    /// Creates `dir` (and its parents) if needed and checks its four files.
+    ///
+    /// # Errors
+    /// When `dir` cannot be created (a file is in the way, no permission) or a file in it
+    /// cannot be written.
+    pub fn new(dir: &Path) -> std::io::Result<ReportFiles> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot create the report directory {}: {}",
+                    dir.display(),
+                    perfkit_sys::os_reason(&e)
+                ),
+            )
+        })?;
+        Ok(ReportFiles {
+            json: OutputPath::new(&dir.join("report.json"))?,
+            markdown: OutputPath::new(&dir.join("report.md"))?,
+            html: OutputPath::new(&dir.join("report.html"))?,
+            flamegraph: OutputPath::new(&dir.join("flamegraph.svg"))?,
+        })
     }
-    Ok(dir.join("report.html"))
+
+    /// Writes the report files (the flamegraph only with a profile). Returns the HTML path.
+    ///
+    /// # Errors
+    /// The first file that cannot be written.
+    pub fn write(&self, a: &Analysis) -> std::io::Result<PathBuf> {
+        let json = serde_json::to_string_pretty(a).map_err(std::io::Error::other)?;
+        self.json.write(format!("{json}\n").as_bytes())?;
+        self.markdown.write(markdown(a).as_bytes())?;
+        self.html.write(html(a).as_bytes())?;
+        if let Some(svg) = &a.flamegraph_svg {
+            self.flamegraph.write(svg.as_bytes())?;
+        }
+        Ok(self.html.path().to_path_buf())
+    }
+}
+
+/// Writes `report.json`, `report.md`, `report.html` and (with a profile) `flamegraph.svg` into
+/// `dir` (created if needed) through [`ReportFiles`]. Returns the HTML path.
+pub fn write_report(dir: &Path, a: &Analysis) -> std::io::Result<PathBuf> {
+    ReportFiles::new(dir)?.write(a)
 }

@@ -9,7 +9,7 @@ use perfkit_analyze::{
 use perfkit_sys::{BenchObserver, Phase, RunOutcome};
 
 use crate::cli::AnalyzeArgs;
-use crate::output::{check_writable_destination, progress_bar, show_bar};
+use crate::output::{optional_destination, progress_bar, show_bar};
 use crate::regress;
 
 struct Progress<'a>(&'a indicatif::ProgressBar);
@@ -68,9 +68,8 @@ fn demo(tasks: u32) -> Result<(Vec<String>, AlternativeCommand)> {
 
 /// `perfkit analyze`; `Ok(true)` when the baseline check found a regression.
 pub(crate) fn run(args: &AnalyzeArgs) -> Result<bool> {
-    if let Some(path) = &args.save_baseline {
-        check_writable_destination(path)?;
-    }
+    let save_baseline = optional_destination(args.save_baseline.as_deref())?;
+    let files = report::ReportFiles::new(&args.out)?;
     let policy = regress::policy(&args.policy)?;
     let baseline = match &args.baseline {
         Some(path) => Some(perfkit_regress::load_any(path, None)?),
@@ -78,7 +77,7 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<bool> {
     };
     let (command, alternative) = if args.demo {
         if !args.no_syscalls && perfkit_sys::find_program("strace").is_none() && !args.quiet {
-            eprintln!(
+            note!(
                 "perfkit: the demo counts process starts with strace, which is not installed: without it the verdict can only read CPU times (Debian: apt-get install strace)"
             );
         }
@@ -101,26 +100,25 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<bool> {
     let result = analyze(&command, &options, &mut Progress(&bar));
     bar.finish_and_clear();
     let analysis = result?;
-    let html = report::write_report(&args.out, &analysis)
-        .with_context(|| format!("cannot write the report into {}", args.out.display()))?;
+    let html = files.write(&analysis)?;
     // A regression fails the check; with --strict so does an inconclusive finding.
     let regressed = analysis
         .baseline
         .as_ref()
         .is_some_and(|b| regress::failed(&b.check, args.policy.strict));
-    if let Some(path) = &args.save_baseline {
+    if let Some(out) = &save_baseline {
         regress::save_baseline(
             &analysis.to_baseline()?,
-            path,
+            out,
             args.baseline.as_deref(),
             regressed,
             args.quiet,
         )?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&analysis)?);
+        outln!("{}", serde_json::to_string_pretty(&analysis)?)?;
     } else {
-        print_summary(&analysis, &html);
+        print_summary(&analysis, &html)?;
     }
     if args.open {
         open(&html);
@@ -128,38 +126,39 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<bool> {
     Ok(regressed)
 }
 
-fn print_summary(analysis: &Analysis, html: &Path) {
+fn print_summary(analysis: &Analysis, html: &Path) -> Result<()> {
     let l = &analysis.latency;
-    println!("{}", analysis.command.join(" "));
-    println!(
+    outln!("{}", analysis.command.join(" "))?;
+    outln!(
         "  {} runs: p50 {}, p99 {}, mean {} ({:.2} runs/s)",
         l.count,
         perfkit_metrics::format_duration(l.p50 as f64),
         perfkit_metrics::format_duration(l.p99 as f64),
         perfkit_metrics::format_duration(l.mean),
         analysis.throughput_per_s
-    );
-    println!("  verdict: {}", report::verdict(analysis));
+    )?;
+    outln!("  verdict: {}", report::verdict(analysis))?;
     if let Some(r) = analysis.recommendations.first() {
-        println!("  do: {}", r.action);
-        println!(
+        outln!("  do: {}", r.action)?;
+        outln!(
             "  expected gain: {}; with perfkit: {}",
-            r.expected_gain, r.perfkit
-        );
+            r.expected_gain,
+            r.perfkit
+        )?;
     }
     if let Some(alt) = &analysis.alternative {
-        println!(
+        outln!(
             "  measured: {}: p50 {}, {}",
             alt.label,
             perfkit_metrics::format_duration(alt.latency.p50 as f64),
             report::speedup_text(alt)
-        );
+        )?;
     }
     if let Some(h) = &analysis.heap {
-        println!("  heap: {}", report::heap_line(h));
+        outln!("  heap: {}", report::heap_line(h))?;
     }
     if let Some(b) = &analysis.baseline {
-        println!(
+        outln!(
             "\nAgainst the baseline{}{}:",
             b.path
                 .as_deref()
@@ -169,13 +168,14 @@ fn print_summary(analysis: &Analysis, html: &Path) {
                 .as_deref()
                 .map(|n| format!(" (its only benchmark, '{n}', compared with this command)"))
                 .unwrap_or_default()
-        );
-        print!("{}", perfkit_regress::report::human(&b.check));
+        )?;
+        out!("{}", perfkit_regress::report::human(&b.check))?;
     }
     for u in &analysis.unavailable {
-        eprintln!("note: {u}");
+        note!("note: {u}");
     }
-    println!("report: {}", html.display());
+    outln!("report: {}", html.display())?;
+    Ok(())
 }
 
 /// Opens the report with `$BROWSER` (not waited for) or `xdg-open` (waited for: it hands the
@@ -205,7 +205,7 @@ fn open(html: &Path) {
             .map(|e| format!("cannot start $BROWSER ({name}): {e}"))
     };
     if let Some(why) = failed {
-        eprintln!(
+        note!(
             "perfkit: --open: {why}; open {} in a browser, or set BROWSER to one",
             html.display()
         );

@@ -7,26 +7,48 @@ use indicatif::ProgressBar;
 use perfkit_metrics::{format_bytes, format_duration};
 use perfkit_sys::{
     BenchObserver, BenchPlan, BenchReport, BenchTarget, CommandReport, CommandSpec, Order, Phase,
-    RunCount, RunOutcome, run_bench, write_atomic,
+    RunCount, RunOutcome, run_bench,
 };
 
 use crate::cli::{BenchArgs, OrderArg};
-use crate::output::{check_writable_destination, progress_bar, show_bar};
+use crate::output::{optional_destination, progress_bar, refuse_overwriting_inputs, show_bar};
 use crate::regress;
 
 /// `perfkit bench`; `Ok(true)` when `--baseline` found a regression.
 pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
     let plan = plan(args)?;
     // Check export destinations and the baseline before spending minutes measuring.
-    for path in [
-        &args.export_json,
-        &args.export_markdown,
-        &args.save_baseline,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        check_writable_destination(path)?;
+    let export_json = optional_destination(args.export_json.as_deref())?;
+    let export_markdown = optional_destination(args.export_markdown.as_deref())?;
+    let save_baseline = optional_destination(args.save_baseline.as_deref())?;
+    let outputs: Vec<_> = [&export_json, &export_markdown, &save_baseline]
+        .into_iter()
+        .flatten()
+        .collect();
+    let inputs: Vec<&std::path::Path> =
+        args.input.iter().map(std::path::PathBuf::as_path).collect();
+    refuse_overwriting_inputs(&outputs, &inputs)?;
+    // The exports may not replace the baseline they are checked against (--save-baseline may:
+    // that is how a baseline is updated).
+    let exports: Vec<_> = [&export_json, &export_markdown]
+        .into_iter()
+        .flatten()
+        .collect();
+    let baseline_input: Vec<&std::path::Path> = args
+        .baseline
+        .iter()
+        .map(std::path::PathBuf::as_path)
+        .collect();
+    refuse_overwriting_inputs(&exports, &baseline_input)?;
+    if args.baseline.is_some() || args.save_baseline.is_some() {
+        // A baseline keeps one entry per name: find a clash now, not after the runs.
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = plan.targets.iter().find(|t| !seen.insert(t.name.as_str())) {
+            bail!(
+                "two commands are called '{}': give them distinct names with --command-name (a baseline keeps one entry per name)",
+                dup.name
+            );
+        }
     }
     let baseline = match &args.baseline {
         Some(path) => Some((
@@ -45,11 +67,11 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
     let report = result?;
 
     let json = serde_json::to_string_pretty(&report)?;
-    if let Some(path) = &args.export_json {
-        write_atomic(path, format!("{json}\n").as_bytes())?;
+    if let Some(out) = &export_json {
+        out.write(format!("{json}\n").as_bytes())?;
     }
-    if let Some(path) = &args.export_markdown {
-        write_atomic(path, markdown(&report).as_bytes())?;
+    if let Some(out) = &export_markdown {
+        out.write(markdown(&report).as_bytes())?;
     }
     let current = if baseline.is_some() || args.save_baseline.is_some() {
         Some(
@@ -70,37 +92,37 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
                 if let Some(object) = value.as_object_mut() {
                     object.insert("check".into(), serde_json::to_value(check)?);
                 }
-                println!("{}", serde_json::to_string_pretty(&value)?);
+                outln!("{}", serde_json::to_string_pretty(&value)?)?;
             }
-            None => println!("{json}"),
+            None => outln!("{json}")?,
         }
     } else {
-        print!("{}", human(&report));
+        out!("{}", human(&report))?;
         if let Some(check) = &checked {
-            println!(
+            outln!(
                 "\nRegression check against {}",
                 args.baseline
                     .as_deref()
                     .map_or_else(String::new, |p| p.display().to_string())
-            );
-            print!("{}", perfkit_regress::report::human(check));
+            )?;
+            out!("{}", perfkit_regress::report::human(check))?;
         }
     }
     if !args.quiet {
         for warning in warnings(&report) {
-            eprintln!("warning: {warning}");
+            note!("warning: {warning}");
         }
         if let (true, Some(check)) = (args.json, &checked) {
             for warning in perfkit_regress::report::warnings(check) {
-                eprintln!("warning: {warning}");
+                note!("warning: {warning}");
             }
         }
     }
     let failed = checked
         .as_ref()
         .is_some_and(|c| regress::failed(c, args.policy.strict));
-    if let (Some(path), Some(current)) = (&args.save_baseline, &current) {
-        regress::save_baseline(current, path, args.baseline.as_deref(), failed, args.quiet)?;
+    if let (Some(out), Some(current)) = (&save_baseline, &current) {
+        regress::save_baseline(current, out, args.baseline.as_deref(), failed, args.quiet)?;
     }
     Ok(failed)
 }
@@ -134,7 +156,7 @@ fn plan(args: &BenchArgs) -> Result<BenchPlan> {
         let command = CommandSpec::parse(text, args.shell)?;
         let operators = command.shell_operators();
         if !operators.is_empty() && !args.quiet {
-            eprintln!(
+            note!(
                 "warning: '{text}' contains {} which a shell would interpret, but it runs without a shell: add --shell if you meant a pipeline or redirection",
                 operators
                     .iter()

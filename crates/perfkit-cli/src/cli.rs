@@ -825,9 +825,13 @@ pub(crate) enum TuneCommand {
 /// The exit-status paragraph of every command that runs a program.
 macro_rules! pass_through {
     () => {
-        "perfkit exits with the profiled program's exit code (or re-raises the signal that ended
+        "The program's standard output and standard error are its own: perfkit's report (human,
+or JSON with --json) goes to standard error, or to --report FILE. So
+`perfkit record -- gzip -c f > f.gz` leaves f.gz exactly as gzip wrote it.
+perfkit exits with the profiled program's exit code (or re-raises the signal that ended
 it), so a failing program fails your script; perfkit's own errors exit 2. Ctrl-C stops the
-program and keeps what was recorded."
+program and keeps what was recorded; SIGTERM and SIGHUP are passed on to the profiler, and
+perfkit then removes its temporary files and ends by the same signal."
     };
 }
 
@@ -923,6 +927,15 @@ Examples:
 );
 
 /// What to profile: a command, or running processes for a while.
+/// Where a command that runs a program puts its own report.
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// Write perfkit's report (the summary, or JSON with --json) to FILE instead of standard
+    /// error. The program's standard output and standard error stay its own.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) report: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct TargetArgs {
     /// The program and its arguments, after `--`.
@@ -1021,7 +1034,10 @@ pub(crate) struct RecordArgs {
 
     /// Also write `perf report --stdio` text here.
     #[arg(long, value_name = "FILE")]
-    pub(crate) report: Option<PathBuf>,
+    pub(crate) perf_report: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
 
     /// Samples per second.
     #[arg(short = 'F', long, value_name = "HZ", default_value_t = 997)]
@@ -1054,7 +1070,7 @@ pub(crate) struct RecordArgs {
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub(crate) top: usize,
 
-    /// Print the result as JSON on stdout.
+    /// Print the report as JSON (on standard error, or into --report FILE).
     #[arg(long)]
     pub(crate) json: bool,
 
@@ -1154,7 +1170,10 @@ pub(crate) struct StatArgs {
     #[arg(short = 'r', long, value_name = "N", default_value_t = 1)]
     pub(crate) repeat: u32,
 
-    /// Print the result as JSON on stdout.
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
+
+    /// Print the report as JSON (on standard error, or into --report FILE).
     #[arg(long)]
     pub(crate) json: bool,
 
@@ -1198,7 +1217,10 @@ pub(crate) struct HeapArgs {
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub(crate) top: usize,
 
-    /// Print the result as JSON on stdout.
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
+
+    /// Print the report as JSON (on standard error, or into --report FILE).
     #[arg(long)]
     pub(crate) json: bool,
 
@@ -1229,7 +1251,10 @@ pub(crate) struct SyscallsArgs {
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub(crate) top: usize,
 
-    /// Print the result as JSON on stdout.
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
+
+    /// Print the report as JSON (on standard error, or into --report FILE).
     #[arg(long)]
     pub(crate) json: bool,
 
@@ -1256,7 +1281,10 @@ pub(crate) struct LibcallsArgs {
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub(crate) top: usize,
 
-    /// Print the result as JSON on stdout.
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
+
+    /// Print the report as JSON (on standard error, or into --report FILE).
     #[arg(long)]
     pub(crate) json: bool,
 

@@ -2,13 +2,13 @@
 //! renamed over the destination only when complete.
 
 use std::fmt::Write as _;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use perfkit_sys::{OutputPath, OutputWriter};
 use perfkit_zerocopy::{PipeSize, TransferOptions, transfer_with};
 use serde::Serialize;
 
@@ -21,21 +21,16 @@ const SCHEMA_VERSION: u32 = 1;
 enum Destination {
     /// Standard output (`-`).
     Stdout(std::io::Stdout),
-    /// A device, FIFO or socket path: written in place.
-    Direct(File),
-    /// A regular file: a temporary file beside it, renamed over it when complete.
-    Atomic {
-        tmp: tempfile::NamedTempFile,
-        path: PathBuf,
-    },
+    /// A file, device, FIFO or socket ([`perfkit_sys::OutputPath`]): a regular file is a
+    /// temporary file beside it, renamed over it when complete.
+    Output(OutputWriter),
 }
 
 impl Destination {
     fn fd(&self) -> BorrowedFd<'_> {
         match self {
             Destination::Stdout(stdout) => stdout.as_fd(),
-            Destination::Direct(file) => file.as_fd(),
-            Destination::Atomic { tmp, .. } => tmp.as_file().as_fd(),
+            Destination::Output(writer) => writer.as_fd(),
         }
     }
 }
@@ -90,7 +85,7 @@ pub(crate) fn run(args: &CopyArgs) -> Result<()> {
     };
     let destination = match &dst_path {
         None => Destination::Stdout(std::io::stdout()),
-        Some(path) => open_destination(path, src_file.as_ref())?,
+        Some(path) => open_destination(path, &args.src, src_file.as_ref())?,
     };
     let shown_src = if from_stdin {
         "standard input".to_string()
@@ -102,18 +97,12 @@ pub(crate) fn run(args: &CopyArgs) -> Result<()> {
         |p| p.display().to_string(),
     );
 
-    let atomic = matches!(destination, Destination::Atomic { .. });
+    let atomic = matches!(&destination, Destination::Output(w) if w.is_staged());
     let stats = transfer_with(src_fd, destination.fd(), None, &options)
         .map_err(|e| copy_failed(e, &shown_src, &shown_dst, atomic))?;
 
-    match destination {
-        Destination::Atomic { tmp, path } => {
-            tmp.persist(&path)
-                .map_err(|e| e.error)
-                .with_context(|| format!("cannot move the finished copy to {}", path.display()))?;
-        }
-        Destination::Direct(file) => drop(file),
-        Destination::Stdout(_) => {}
+    if let Destination::Output(writer) = destination {
+        writer.commit()?;
     }
 
     let report = Report {
@@ -135,12 +124,11 @@ pub(crate) fn run(args: &CopyArgs) -> Result<()> {
     } else {
         human(&report)
     };
-    let written = if to_stdout {
-        std::io::stderr().write_all(text.as_bytes())
+    if to_stdout {
+        note!("{}", text.trim_end());
     } else {
-        std::io::stdout().write_all(text.as_bytes())
-    };
-    written.context("cannot print the report")?;
+        crate::output::print(text)?;
+    }
     Ok(())
 }
 
@@ -163,86 +151,37 @@ fn open_source(path: &Path) -> Result<File> {
     Ok(file)
 }
 
-/// The path to write: DST itself, or SRC's name inside DST when DST is a directory; a
-/// symlink is followed so that its target is replaced, not the link.
+/// The path to write: DST itself, or SRC's name inside DST when DST is a directory (symlinks
+/// are followed later, by [`OutputPath`]).
 fn resolve_destination(src: &Path, dst: &Path, from_stdin: bool) -> Result<PathBuf> {
-    let mut path = dst.to_path_buf();
-    if path.is_dir() {
-        let Some(name) = src.file_name().filter(|_| !from_stdin) else {
-            bail!(
-                "the destination {} is a directory: give a file name to copy standard input to",
-                dst.display()
-            );
-        };
-        path = path.join(name);
+    if !dst.is_dir() {
+        return Ok(dst.to_path_buf());
     }
-    if path.is_symlink()
-        && let Ok(target) = std::fs::canonicalize(&path)
-    {
-        path = target;
-    }
-    Ok(path)
+    let Some(name) = src.file_name().filter(|_| !from_stdin) else {
+        bail!(
+            "the destination {} is a directory: give a file name to copy standard input to",
+            dst.display()
+        );
+    };
+    Ok(dst.join(name))
 }
 
-fn open_destination(path: &Path, src: Option<&File>) -> Result<Destination> {
-    let src_meta = src.and_then(|f| f.metadata().ok());
-    if let Ok(meta) = std::fs::metadata(path) {
-        if let Some(src_meta) = &src_meta
-            && meta.dev() == src_meta.dev()
-            && meta.ino() == src_meta.ino()
-        {
-            bail!(
-                "the source and the destination are the same file ({}): choose another destination",
-                path.display()
-            );
-        }
-        if meta.is_dir() {
-            bail!(
-                "the destination {} is a directory (give a file name)",
-                path.display()
-            );
-        }
-        if !meta.is_file() {
-            // A device, FIFO or socket: there is nothing to replace, write to it directly.
-            let file = OpenOptions::new()
-                .write(true)
-                .open(path)
-                .with_context(|| format!("cannot write to {}", path.display()))?;
-            return Ok(Destination::Direct(file));
-        }
-    }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
+/// Opens the destination, refusing the source itself. A new file gets the source's
+/// permission bits without set-user-ID, set-group-ID and sticky, less the umask (as `cp`
+/// without `-p`: a copy made by root of someone's set-user-ID program is not a root-owned
+/// set-user-ID program); a replaced file keeps its own owner and mode.
+fn open_destination(path: &Path, src_path: &Path, src: Option<&File>) -> Result<Destination> {
+    let out = OutputPath::new(path)?;
+    if out.is_same_file(src_path) || (src.is_none() && out.is_same_as_descriptor(0)) {
         bail!(
-            "cannot write {}: directory {} does not exist (create it first)",
-            path.display(),
-            dir.display()
+            "the source and the destination are the same file ({}): choose another destination",
+            path.display()
         );
     }
-    // A replaced file keeps its mode; a new one gets the source's (as cp does), or 0666,
-    // both less the umask.
-    let mode = std::fs::metadata(path)
-        .map(|m| m.permissions().mode())
-        .or_else(|_| src_meta.map(|m| m.permissions().mode()).ok_or(()))
-        .map_or(0o666, |mode| mode & 0o7777);
-    let tmp = tempfile::Builder::new()
-        .prefix(".perfkit-copy-")
-        .permissions(std::fs::Permissions::from_mode(mode))
-        .tempfile_in(dir)
-        .with_context(|| {
-            format!(
-                "cannot create a file in {} to write {} (check the permissions)",
-                dir.display(),
-                path.display()
-            )
-        })?;
-    Ok(Destination::Atomic {
-        tmp,
-        path: path.to_path_buf(),
-    })
+    let mode = src
+        .and_then(|f| f.metadata().ok())
+        .map(|m| m.permissions().mode() & 0o777);
+    Ok(Destination::Output(out.create(mode)?))
 }
 
 /// The error of a failed copy; `atomic` when the destination was a temporary file (removed

@@ -45,7 +45,7 @@ pub(crate) fn run(args: &DemoWorkloadArgs) -> Result<()> {
         "task" => {
             let input = value.context("demo-workload task needs the task's number")?;
             let n = parse_task(input.as_bytes()).map_err(anyhow::Error::msg)?;
-            println!("{}", task(n));
+            outln!("{}", task(n))?;
             Ok(())
         }
         "worker" => perfkit_pool::worker::serve_into(|input, out| {
@@ -82,7 +82,7 @@ pub(crate) fn run(args: &DemoWorkloadArgs) -> Result<()> {
                         .map_err(|e| anyhow::anyhow!("demo task {}: {e}", outcome.id))?,
                 );
             }
-            println!("{tasks} tasks ({mode}), checksum {checksum}");
+            outln!("{tasks} tasks ({mode}), checksum {checksum}")?;
             Ok(())
         }
     }

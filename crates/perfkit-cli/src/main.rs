@@ -23,6 +23,8 @@
 //! input, or a command that cannot start. Commands that run one program under a profiler
 //! (`record`, `stat`, `heap`, `syscalls`, `libcalls`) exit with that program's status.
 
+#[macro_use]
+mod output;
 mod analyze;
 mod bench;
 mod cli;
@@ -30,7 +32,6 @@ mod cli;
 mod copy;
 #[cfg(target_os = "linux")]
 mod demo;
-mod output;
 #[cfg(target_os = "linux")]
 mod pool;
 mod profile;
@@ -45,6 +46,7 @@ use clap::{CommandFactory, Parser};
 use perfkit_profilers::ExitKind;
 
 use crate::cli::{Cli, Commands};
+use crate::output::StdoutError;
 
 /// Exit code when a benchmarked command or a check fails.
 const EXIT_FAILED: u8 = 1;
@@ -53,7 +55,14 @@ const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     die_quietly_on_closed_stdout();
-    let cli = Cli::parse();
+    // Ctrl-C, SIGTERM and SIGHUP remove temporary files before perfkit dies of them.
+    if let Err(e) = perfkit_sys::signals::install() {
+        note!("perfkit: {e}");
+    }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_exit(&e),
+    };
     let result = match cli.command {
         Commands::Bench(args) => bench::run(&args).map(check_failed),
         Commands::Check(args) => regress::run_check(&args).map(check_failed),
@@ -76,26 +85,97 @@ fn main() -> ExitCode {
         #[cfg(target_os = "linux")]
         Commands::Pool(args) => pool::run(&args).map(check_failed),
         Commands::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "perfkit",
-                &mut std::io::stdout(),
-            );
-            Ok(None)
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "perfkit", &mut script);
+            output::print(script)
+                .map_err(anyhow::Error::from)
+                .map(|()| None)
         }
     };
     match result {
         Ok(None) => ExitCode::SUCCESS,
         Ok(Some(status)) => pass_through(status),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            if let Some(signal) = interrupted_by(&error) {
+                perfkit_sys::signals::die_of(signal);
+            }
+            note!("error: {}", describe(&error));
             if let Some(hint) = hint(&error) {
-                eprintln!("hint: {hint}");
+                note!("hint: {hint}");
             }
             ExitCode::from(exit_code(&error))
         }
     }
+}
+
+/// Prints clap's help, version or usage error, and exits as clap would (0 for help and
+/// version, 2 for a usage error); a failed write of help to standard output is an error.
+fn clap_exit(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let text = error.render().ansi().to_string();
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => match output::print(&text) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                note!("error: {e}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
+        _ => {
+            use std::io::Write as _;
+            let _ = std::io::stderr().lock().write_all(text.as_bytes());
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// The error and its causes on one line, each said once: a library error that already
+/// quotes the OS's reason is not followed by the same reason again, and Rust's
+/// "(os error N)" is left out.
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = match cause.downcast_ref::<std::io::Error>() {
+            Some(io) => perfkit_sys::os_reason(io),
+            None => strip_os_error(&cause.to_string()),
+        };
+        if part.is_empty() || text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+/// `text` without the " (os error N)" Rust appends to OS errors.
+fn strip_os_error(text: &str) -> String {
+    let mut out = text.to_owned();
+    while let Some(start) = out.find(" (os error ") {
+        let Some(len) = out[start..].find(')') else {
+            break;
+        };
+        out.replace_range(start..=start + len, "");
+    }
+    out
+}
+
+/// The signal that interrupted the command, when that is why it failed.
+fn interrupted_by(error: &anyhow::Error) -> Option<i32> {
+    error.chain().find_map(|cause| {
+        let sys = cause.downcast_ref::<perfkit_sys::SysError>().or_else(|| {
+            match cause.downcast_ref::<perfkit_profilers::ProfilerError>() {
+                Some(perfkit_profilers::ProfilerError::Sys(e)) => Some(e),
+                _ => None,
+            }
+        });
+        match sys {
+            Some(perfkit_sys::SysError::Interrupted { signal }) => Some(*signal),
+            _ => None,
+        }
+    })
 }
 
 /// `perfkit doctor`: the checks, a line each; `Ok(true)` when one found a problem.
@@ -103,7 +183,7 @@ fn doctor(args: &cli::DoctorArgs) -> anyhow::Result<bool> {
     use perfkit_profilers::doctor::{Status, diagnose};
     let report = diagnose(args.binary.as_deref());
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
         let width = report
             .checks
@@ -118,9 +198,9 @@ fn doctor(args: &cli::DoctorArgs) -> anyhow::Result<bool> {
                 Status::Warn => "WARN   ",
                 Status::Problem => "PROBLEM",
             };
-            println!("{mark}  {:width$}  {}", c.topic, c.finding);
+            outln!("{mark}  {:width$}  {}", c.topic, c.finding)?;
             if let Some(fix) = &c.fix {
-                println!("{:7}  {:width$}  fix: {fix}", "", "");
+                outln!("{:7}  {:width$}  fix: {fix}", "", "")?;
             }
         }
     }
@@ -146,8 +226,12 @@ fn die_quietly_on_closed_stdout() {
     }
 }
 
-/// 1 when a command ran and failed, 2 for everything else (usage, input, cannot start).
+/// 1 when a command ran and failed, 2 for everything else (usage, input, cannot start, a
+/// failed write to standard output).
 fn exit_code(error: &anyhow::Error) -> u8 {
+    if error.downcast_ref::<StdoutError>().is_some() {
+        return EXIT_USAGE;
+    }
     let sys = error
         .downcast_ref::<perfkit_sys::SysError>()
         .or_else(

@@ -1,37 +1,147 @@
-//! Writing results: destinations checked before the work, progress bars.
+//! Writing results: standard output with its errors reported, destinations checked before the
+//! work, the report of commands that run a program, progress bars.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use perfkit_sys::OutputPath;
 
-/// The directory `path` would be created in (`.` for a bare file name).
-fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
+/// A failed write to standard output. `main` prints it as one line and exits 2; a closed pipe
+/// (`perfkit … | head`) ends perfkit quietly instead.
+#[derive(Debug)]
+pub(crate) struct StdoutError(pub(crate) std::io::Error);
+
+impl std::fmt::Display for StdoutError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "writing standard output: {}",
+            perfkit_sys::os_reason(&self.0)
+        )
     }
 }
 
-/// Fails early, with the fix in the message, if `path` could not be written by [`perfkit_sys::write_atomic`]:
-/// its directory is missing or it names a directory.
-pub(crate) fn check_writable_destination(path: &Path) -> Result<()> {
-    let dir = parent_dir(path);
-    if !dir.is_dir() {
-        anyhow::bail!(
-            "cannot write {}: directory {} does not exist (create it first)",
-            path.display(),
-            dir.display()
-        );
+impl std::error::Error for StdoutError {}
+
+/// Writes `text` to standard output now (flushed), so that a full disk or a closed pipe is
+/// an error here rather than a panic in `println!`.
+pub(crate) fn print(text: impl AsRef<[u8]>) -> Result<(), StdoutError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_ref())
+        .and_then(|()| out.flush())
+        .map_err(StdoutError)
+}
+
+/// `println!` that returns a [`StdoutError`] instead of panicking.
+macro_rules! outln {
+    () => {
+        $crate::output::print("\n")
+    };
+    ($($arg:tt)*) => {
+        $crate::output::print(format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` that returns a [`StdoutError`] instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::print(format!($($arg)*))
+    };
+}
+
+/// `eprintln!` that ignores a failed write: perfkit's notes must never turn a result into a
+/// panic when standard error is closed or full.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+/// Checks an output path named on the command line, before any work: its directory exists
+/// and accepts files, or it is a device, FIFO or descriptor open for writing.
+pub(crate) fn destination(path: &Path) -> Result<OutputPath> {
+    Ok(OutputPath::new(path)?)
+}
+
+/// [`destination`] for an optional path.
+pub(crate) fn optional_destination(path: Option<&Path>) -> Result<Option<OutputPath>> {
+    path.map(destination).transpose()
+}
+
+/// Refuses outputs that are one of the inputs (the same file through any path, link or hard
+/// link): writing one would destroy the input before or while it is read. `-` as an input
+/// is standard input.
+pub(crate) fn refuse_overwriting_inputs(outputs: &[&OutputPath], inputs: &[&Path]) -> Result<()> {
+    for output in outputs {
+        for input in inputs {
+            let same = if input.as_os_str() == "-" {
+                output.is_same_as_descriptor(0)
+            } else {
+                output.is_same_file(input)
+            };
+            if same {
+                anyhow::bail!(
+                    "refusing to write {}: it is the input {} (choose another output file)",
+                    output.path().display(),
+                    input.display()
+                );
+            }
+        }
     }
-    if path.is_dir() {
-        anyhow::bail!(
-            "cannot write {}: it is a directory (give a file name)",
-            path.display()
-        );
+    // Two outputs naming one file would leave only the last one written.
+    for (i, a) in outputs.iter().enumerate() {
+        for b in &outputs[i + 1..] {
+            if a.is_replaced() && a.target().is_some() && a.target() == b.target() {
+                anyhow::bail!(
+                    "{} and {} are the same file: give each output its own name",
+                    a.path().display(),
+                    b.path().display()
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// Where the report of a command that runs a program goes: standard error, so that the
+/// program's standard output stays exactly its own, or the file of `--report FILE`.
+pub(crate) enum ReportSink {
+    Stderr,
+    File(OutputPath),
+}
+
+impl ReportSink {
+    /// The sink for `--report FILE` (checked now), or standard error.
+    pub(crate) fn new(path: Option<&Path>) -> Result<ReportSink> {
+        Ok(match path {
+            Some(p) => ReportSink::File(destination(p)?),
+            None => ReportSink::Stderr,
+        })
+    }
+
+    /// The output file, if the report goes to one.
+    pub(crate) fn file(&self) -> Option<&OutputPath> {
+        match self {
+            ReportSink::File(f) => Some(f),
+            ReportSink::Stderr => None,
+        }
+    }
+
+    /// Writes the whole report.
+    pub(crate) fn emit(&self, text: &str) -> Result<()> {
+        match self {
+            ReportSink::Stderr => {
+                let mut err = std::io::stderr().lock();
+                // A closed or full standard error cannot be reported anywhere else.
+                let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+                Ok(())
+            }
+            ReportSink::File(out) => Ok(out.write(text.as_bytes())?),
+        }
+    }
 }
 
 /// A progress indicator on stderr, hidden when `quiet` or stderr is not a terminal. It starts

@@ -152,7 +152,7 @@ fn feed(pool: &ProcessPool) -> Result<()> {
 }
 
 fn report_failure(id: u64, error: &TaskError) {
-    eprintln!(
+    note!(
         "perfkit pool: task {} (line {}) failed: {error}",
         id,
         id + 1
@@ -195,7 +195,7 @@ fn run_naive(args: &PoolArgs, command: &Command, started: Instant) -> Result<boo
     if args.stats {
         let elapsed = started.elapsed();
         let n = outcomes.len() as f64;
-        eprintln!(
+        note!(
             "perfkit pool --naive: {} tasks in {:.3} s: {:.0} tasks/s, {failed} failed (one process per task)",
             outcomes.len(),
             elapsed.as_secs_f64(),
@@ -264,15 +264,19 @@ fn print_stats(
         resent: stats.resent,
     };
     if args.json {
-        eprintln!("{}", serde_json::to_string_pretty(&report)?);
+        note!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    eprintln!(
+    note!(
         "perfkit pool: {} tasks in {:.3} s: {:.0} tasks/s; {} ok, {} failed",
-        report.tasks, report.wall_s, report.tasks_per_sec, report.ok, report.failed
+        report.tasks,
+        report.wall_s,
+        report.tasks_per_sec,
+        report.ok,
+        report.failed
     );
     if let Some(l) = &report.latency_ns {
-        eprintln!(
+        note!(
             "  latency (dispatch to result): p50 {}  p99 {}  p99.9 {}  max {}",
             human_ns(l.p50),
             human_ns(l.p99),
@@ -280,9 +284,11 @@ fn print_stats(
             human_ns(l.max)
         );
     }
-    eprintln!(
+    note!(
         "  workers: {} spawned, {} restarts; {} tasks sent again after a worker died",
-        report.spawned, report.restarts, report.resent
+        report.spawned,
+        report.restarts,
+        report.resent
     );
     Ok(())
 }
@@ -297,7 +303,7 @@ fn serve_metrics(addr: &str, metrics: PoolMetrics) -> Result<()> {
         format!("cannot listen on {addr:?} for --metrics-addr (use HOST:PORT, e.g. 127.0.0.1:9898; port 0 picks one)")
     })?;
     let local = listener.local_addr()?;
-    eprintln!("perfkit pool: serving metrics at http://{local}/metrics");
+    note!("perfkit pool: serving metrics at http://{local}/metrics");
     std::thread::Builder::new()
         .name("perfkit-metrics".into())
         .spawn(move || {

@@ -9,32 +9,58 @@ use anyhow::{Context, Result, bail};
 use perfkit_metrics::{format_bytes, format_std_duration};
 use perfkit_profilers::{
     CallGraph, CountUnit, EventChoice, ExitKind, FlamegraphOptions, FoldOptions, FoldedStacks,
-    HotFunction, Palette, PerfEnvironment, Record, RecordOutcome, RecordTarget, Stat, StatValue,
-    ToolInfo, diff_folded, fold_perf_data, fold_perf_script, perf_report, render_diff_stacks,
-    render_flamegraph,
+    HotFunction, Palette, PerfEnvironment, ProfilerError, Record, RecordOutcome, RecordTarget,
+    Stat, StatValue, ToolInfo, diff_folded, fold_perf_data, fold_perf_script, perf_report,
+    render_diff_stacks, render_flamegraph,
 };
 use serde_json::json;
 
 use crate::cli::{DiffArgs, FlameArgs, FlamegraphArgs, FoldArgs, RecordArgs, StatArgs, TargetArgs};
-use perfkit_sys::write_atomic;
+use perfkit_sys::OutputPath;
 
-use crate::output::{check_writable_destination, progress_bar};
+use crate::output::{
+    ReportSink, destination, optional_destination, progress_bar, refuse_overwriting_inputs,
+};
 
 /// Version of the JSON documents these commands print.
 pub(crate) const SCHEMA_VERSION: u32 = 1;
 
-pub(crate) fn record(args: &RecordArgs) -> Result<ExitKind> {
-    for path in [
-        Some(&args.output),
-        args.folded.as_ref(),
-        args.perf_data.as_ref(),
-        args.report.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        check_writable_destination(path)?;
+/// The files `perfkit record` writes, checked before perf runs.
+struct RecordOutputs {
+    svg: OutputPath,
+    folded: Option<OutputPath>,
+    perf_data: Option<OutputPath>,
+    perf_report: Option<OutputPath>,
+    sink: ReportSink,
+}
+
+impl RecordOutputs {
+    /// Checks every output; none may be another.
+    fn check(args: &RecordArgs) -> Result<RecordOutputs> {
+        let outputs = RecordOutputs {
+            svg: destination(&args.output)?,
+            folded: optional_destination(args.folded.as_deref())?,
+            perf_data: optional_destination(args.perf_data.as_deref())?,
+            perf_report: optional_destination(args.perf_report.as_deref())?,
+            sink: ReportSink::new(args.report.report.as_deref())?,
+        };
+        let all: Vec<&OutputPath> = [
+            Some(&outputs.svg),
+            outputs.folded.as_ref(),
+            outputs.perf_data.as_ref(),
+            outputs.perf_report.as_ref(),
+            outputs.sink.file(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        refuse_overwriting_inputs(&all, &[])?;
+        Ok(outputs)
     }
+}
+
+pub(crate) fn record(args: &RecordArgs) -> Result<ExitKind> {
+    let outputs = RecordOutputs::check(args)?;
     let call_graph = match &args.call_graph {
         Some(text) => CallGraph::parse(text)?,
         None => CallGraph::DEFAULT,
@@ -45,14 +71,13 @@ pub(crate) fn record(args: &RecordArgs) -> Result<ExitKind> {
         .event
         .clone()
         .map_or(EventChoice::Auto, EventChoice::Named);
+    // perf.data is recorded into a private directory and moved to --perf-data at the end.
     let staging = tempfile::Builder::new()
         .prefix("perfkit-record-")
         .tempdir()
         .context("cannot create a temporary directory for perf.data")?;
-    let data = args
-        .perf_data
-        .clone()
-        .unwrap_or_else(|| staging.path().join("perf.data"));
+    let _remove_on_signal = perfkit_sys::signals::remove_on_signal(staging.path());
+    let data = staging.path().join("perf.data");
     let (target, what) = resolve_target(&args.target, "record", "profile")?;
     let mut record = Record::new(target)
         .frequency(args.frequency)
@@ -67,18 +92,19 @@ pub(crate) fn record(args: &RecordArgs) -> Result<ExitKind> {
     env.check_record()?;
     if !args.quiet {
         let event = env.event(&event_choice);
-        eprintln!(
+        note!(
             "perfkit: recording {what} with perf ({}, {} Hz, call graph {call_graph})",
-            event.name, args.frequency
+            event.name,
+            args.frequency
         );
     }
     let outcome = record.run(&env)?;
     if !args.quiet {
-        for note in &outcome.notes {
-            eprintln!("note: {note}");
+        for n in &outcome.notes {
+            note!("note: {n}");
         }
         if outcome.interrupted {
-            eprintln!("perfkit: interrupted; drawing what was recorded");
+            note!("perfkit: interrupted; drawing what was recorded");
         }
     }
 
@@ -87,7 +113,23 @@ pub(crate) fn record(args: &RecordArgs) -> Result<ExitKind> {
     bar.set_message("folding stacks (perf script)");
     let folded = fold_perf_data(&env.perf, &outcome.perf_data, &fold);
     bar.finish_and_clear();
-    let folded = folded?;
+    let folded = match folded {
+        Ok(folded) => folded,
+        // A program that failed before perf sampled it still fails the command its own way:
+        // say what is missing and pass its status on.
+        Err(ProfilerError::NoSamples(why)) if !outcome.status.success() => {
+            note!(
+                "perfkit: no flamegraph: {why}; the program ended with {} after {}",
+                outcome.status,
+                format_std_duration(outcome.wall)
+            );
+            if let Some(out) = &outputs.perf_data {
+                out.move_from(&outcome.perf_data)?;
+            }
+            return Ok(outcome.status);
+        }
+        Err(e) => return Err(e.into()),
+    };
 
     let mut flame = flame;
     fold.unit
@@ -102,26 +144,30 @@ pub(crate) fn record(args: &RecordArgs) -> Result<ExitKind> {
             flame.count_name
         ));
     }
-    write_svg(&args.output, |out| render_flamegraph(&folded, &flame, out))?;
-    if let Some(path) = &args.folded {
-        write_atomic(path, folded.to_text().as_bytes())?;
+    write_svg(&outputs.svg, |out| render_flamegraph(&folded, &flame, out))?;
+    if let Some(out) = &outputs.folded {
+        out.write(folded.to_text().as_bytes())?;
     }
-    if let Some(path) = &args.report {
+    if let Some(out) = &outputs.perf_report {
         let text = perf_report(&env.perf, &outcome.perf_data, &[])?;
-        write_atomic(path, text.as_bytes())?;
+        out.write(text.as_bytes())?;
     }
-    print_record(args, &what, &outcome, &folded, fold.unit, &flame.count_name)?;
+    if let Some(out) = &outputs.perf_data {
+        out.move_from(&outcome.perf_data)?;
+    }
+    let text = record_report(args, &what, &outcome, &folded, fold.unit, &flame.count_name)?;
+    outputs.sink.emit(&text)?;
     Ok(outcome.status)
 }
 
-fn print_record(
+fn record_report(
     args: &RecordArgs,
     what: &str,
     outcome: &RecordOutcome,
     folded: &FoldedStacks,
     unit: CountUnit,
     count_name: &str,
-) -> Result<()> {
+) -> Result<String> {
     let hot = top_functions(folded, args.top);
     if args.json {
         let document = json!({
@@ -131,7 +177,7 @@ fn print_record(
             "svg": &args.output,
             "folded": &args.folded,
             "perf_data": &args.perf_data,
-            "report": &args.report,
+            "perf_report": &args.perf_report,
             "status": outcome.status,
             "recording": outcome,
             "unit": unit,
@@ -139,14 +185,16 @@ fn print_record(
             "distinct_stacks": folded.len(),
             "top_functions": hot,
         });
-        println!("{}", serde_json::to_string_pretty(&document)?);
+        Ok(serde_json::to_string_pretty(&document)? + "\n")
     } else {
-        print!(
-            "{}",
-            record_summary(&args.output, outcome, folded, &hot, count_name)
-        );
+        Ok(record_summary(
+            &args.output,
+            outcome,
+            folded,
+            &hot,
+            count_name,
+        ))
     }
-    Ok(())
 }
 
 /// The library target of `--pid`/`--duration` or `-- COMMAND`, and how to name it in messages.
@@ -299,12 +347,12 @@ fn flame_options(args: &FlameArgs) -> Result<FlamegraphOptions> {
 }
 
 fn write_svg(
-    path: &Path,
-    render: impl FnOnce(&mut Vec<u8>) -> Result<(), perfkit_profilers::ProfilerError>,
+    out: &OutputPath,
+    render: impl FnOnce(&mut Vec<u8>) -> Result<(), ProfilerError>,
 ) -> Result<()> {
     let mut svg = Vec::new();
     render(&mut svg)?;
-    Ok(write_atomic(path, &svg)?)
+    Ok(out.write(&svg)?)
 }
 
 /// What a profile input turned out to be.
@@ -410,10 +458,13 @@ fn load_profile(
 }
 
 pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<()> {
-    check_writable_destination(&args.output)?;
-    if let Some(path) = &args.folded {
-        check_writable_destination(path)?;
-    }
+    let svg_out = destination(&args.output)?;
+    let folded_out = optional_destination(args.folded.as_deref())?;
+    let outputs: Vec<&OutputPath> = [Some(&svg_out), folded_out.as_ref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    refuse_overwriting_inputs(&outputs, &[args.input.as_path()])?;
     let mut flame = flame_options(&args.flame)?;
     let fold = fold_options(&args.fold);
     let bar = progress_bar(args.quiet || args.json);
@@ -432,9 +483,9 @@ pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<()> {
             flame.count_name
         ));
     }
-    write_svg(&args.output, |out| render_flamegraph(&folded, &flame, out))?;
-    if let Some(path) = &args.folded {
-        write_atomic(path, folded.to_text().as_bytes())?;
+    write_svg(&svg_out, |out| render_flamegraph(&folded, &flame, out))?;
+    if let Some(out) = &folded_out {
+        out.write(folded.to_text().as_bytes())?;
     }
     let hot = top_functions(&folded, args.top);
     if args.json {
@@ -448,16 +499,16 @@ pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<()> {
             "distinct_stacks": folded.len(),
             "top_functions": hot,
         });
-        println!("{}", serde_json::to_string_pretty(&document)?);
+        outln!("{}", serde_json::to_string_pretty(&document)?)?;
     } else {
-        println!(
+        outln!(
             "{}: {} {} in {} distinct stacks",
             args.output.display(),
             folded.total(),
             flame.count_name,
             folded.len()
-        );
-        print!("{}", hot_table(&hot));
+        )?;
+        out!("{}", hot_table(&hot))?;
     }
     Ok(())
 }
@@ -472,7 +523,8 @@ struct Change {
 }
 
 pub(crate) fn diff(args: &DiffArgs) -> Result<()> {
-    check_writable_destination(&args.output)?;
+    let svg_out = destination(&args.output)?;
+    refuse_overwriting_inputs(&[&svg_out], &[args.before.as_path(), args.after.as_path()])?;
     let mut flame = flame_options(&args.flame)?;
     let fold = fold_options(&args.fold);
     let bar = progress_bar(args.quiet || args.json);
@@ -501,7 +553,7 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<()> {
         ));
     }
     let stacks = diff_folded(&before, &after, normalize);
-    write_svg(&args.output, |out| render_diff_stacks(&stacks, &flame, out))?;
+    write_svg(&svg_out, |out| render_diff_stacks(&stacks, &flame, out))?;
     let changes = changes(&before, &after, args.top);
     if args.json {
         let document = json!({
@@ -516,9 +568,9 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<()> {
             "stacks": stacks.len(),
             "top_changes": changes,
         });
-        println!("{}", serde_json::to_string_pretty(&document)?);
+        outln!("{}", serde_json::to_string_pretty(&document)?)?;
     } else {
-        println!(
+        outln!(
             "{}: {} → {} samples{}",
             args.output.display(),
             before.total(),
@@ -528,17 +580,17 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<()> {
             } else {
                 ""
             }
-        );
+        )?;
         if !changes.is_empty() {
-            println!("\n  before%  after%   change  function (self time)");
+            outln!("\n  before%  after%   change  function (self time)")?;
             for c in &changes {
-                println!(
+                outln!(
                     "{:>8.1}% {:>6.1}% {:>+7.1}pt  {}",
                     c.before_self_percent,
                     c.after_self_percent,
                     c.delta_points,
                     shorten(&c.function, 100)
-                );
+                )?;
             }
         }
     }
@@ -589,6 +641,7 @@ pub(crate) fn stat(args: &StatArgs) -> Result<ExitKind> {
     if args.repeat > 1 && !args.target.pid.is_empty() {
         bail!("--repeat works with a command, not with --pid");
     }
+    let sink = ReportSink::new(args.report.report.as_deref())?;
     let (target, what) = resolve_target(&args.target, "stat", "count")?;
     let stat = Stat::new(target);
     let stat = stat.events(args.event.iter().cloned()).repeat(args.repeat);
@@ -601,10 +654,12 @@ pub(crate) fn stat(args: &StatArgs) -> Result<ExitKind> {
             "hardware_events": env.hardware_events,
             "result": &outcome,
         });
-        println!("{}", serde_json::to_string_pretty(&document)?);
+        sink.emit(&(serde_json::to_string_pretty(&document)? + "\n"))?;
         return Ok(outcome.status);
     }
-    println!(
+    let mut text = String::new();
+    writeln!(
+        text,
         "perf stat of {what}{}: program {}, {}",
         if args.repeat > 1 {
             format!(" ({} runs)", args.repeat)
@@ -613,8 +668,8 @@ pub(crate) fn stat(args: &StatArgs) -> Result<ExitKind> {
         },
         outcome.status,
         format_std_duration(outcome.wall)
-    );
-    println!();
+    )?;
+    writeln!(text)?;
     let mut unsupported = false;
     for c in &outcome.counters {
         let value = match c.value {
@@ -646,17 +701,20 @@ pub(crate) fn stat(args: &StatArgs) -> Result<ExitKind> {
             .filter(|p| *p < 100.0 && matches!(c.value, StatValue::Count(_)))
             .map(|p| format!("  [counted {p:.0}% of the time]"))
             .unwrap_or_default();
-        println!(
+        writeln!(
+            text,
             "{:>22}  {:<24}{metric}{variance}{scaled}",
             value.trim_end(),
             c.event
-        );
+        )?;
     }
     if unsupported && !args.quiet {
-        eprintln!(
+        writeln!(
+            text,
             "\nnote: `not supported` counters do not exist on this machine (no hardware PMU, as in most VMs); they are not zero"
-        );
+        )?;
     }
+    sink.emit(&text)?;
     Ok(outcome.status)
 }
 

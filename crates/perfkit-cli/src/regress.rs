@@ -12,7 +12,8 @@ use perfkit_regress::{
 };
 
 use crate::cli::{BaselineCommand, CheckArgs, PolicyArgs, ReportFormat};
-use crate::output::same_path;
+use crate::output::{destination, refuse_overwriting_inputs, same_path};
+use perfkit_sys::OutputPath;
 
 /// The policy the options describe.
 pub(crate) fn policy(args: &PolicyArgs) -> Result<Policy> {
@@ -41,21 +42,21 @@ pub(crate) fn failed(report: &CheckReport, strict: bool) -> bool {
 /// is the `--baseline` file, where saving would make the regression the new reference.
 pub(crate) fn save_baseline(
     current: &Baseline,
-    path: &Path,
+    out: &OutputPath,
     checked_against: Option<&Path>,
     failed: bool,
     quiet: bool,
 ) -> Result<()> {
-    if failed && checked_against.is_some_and(|b| same_path(b, path)) {
-        eprintln!(
+    if failed && checked_against.is_some_and(|b| same_path(b, out.path()) || out.is_same_file(b)) {
+        note!(
             "perfkit: kept the baseline {}: the check failed, and saving would make the regression the new reference",
-            path.display()
+            out.path().display()
         );
         return Ok(());
     }
-    current.save(path)?;
+    out.write(current.to_json().as_bytes())?;
     if !quiet {
-        eprintln!("perfkit: saved the baseline {}", path.display());
+        note!("perfkit: saved the baseline {}", out.path().display());
     }
     Ok(())
 }
@@ -78,18 +79,18 @@ pub(crate) fn run_check(args: &CheckArgs) -> Result<bool> {
         args.format
     };
     match format {
-        ReportFormat::Human => print!("{}", report::human(&report)),
-        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        ReportFormat::Markdown => print!("{}", report::markdown(&report)),
+        ReportFormat::Human => out!("{}", report::human(&report))?,
+        ReportFormat::Json => outln!("{}", serde_json::to_string_pretty(&report)?)?,
+        ReportFormat::Markdown => out!("{}", report::markdown(&report))?,
     }
     if format != ReportFormat::Human && !args.quiet {
         for w in report::warnings(&report) {
-            eprintln!("warning: {w}");
+            note!("warning: {w}");
         }
     }
     let failed = failed(&report, args.policy.strict);
     if failed && args.policy.strict && !report.has_regression() && !args.quiet {
-        eprintln!("perfkit: --strict: inconclusive findings count as failures");
+        note!("perfkit: --strict: inconclusive findings count as failures");
     }
     Ok(failed)
 }
@@ -98,13 +99,19 @@ pub(crate) fn run_check(args: &CheckArgs) -> Result<bool> {
 pub(crate) fn run_baseline(command: &BaselineCommand) -> Result<()> {
     match command {
         BaselineCommand::Save(args) => {
+            let out = destination(&args.file)?;
             let baseline = load_any(&args.from, args.criterion_baseline.as_deref())?;
-            baseline.save(&args.file)?;
+            // Saving a baseline over the file it was read from is how one is rewritten in the
+            // current format; only a directory source (criterion's) cannot be replaced.
+            if args.from.is_dir() {
+                refuse_overwriting_inputs(&[&out], &[&args.from])?;
+            }
+            out.write(baseline.to_json().as_bytes())?;
             if args.json {
-                print!("{}", baseline.to_json());
+                out!("{}", baseline.to_json())?;
             } else {
-                print!("{}", describe(&baseline));
-                println!(
+                out!("{}", describe(&baseline))?;
+                outln!(
                     "saved {} benchmark{} to {}",
                     baseline.benchmarks.len(),
                     if baseline.benchmarks.len() == 1 {
@@ -113,15 +120,15 @@ pub(crate) fn run_baseline(command: &BaselineCommand) -> Result<()> {
                         "s"
                     },
                     args.file.display()
-                );
+                )?;
             }
         }
         BaselineCommand::Show(args) => {
             let baseline = load_any(&args.file, args.criterion_baseline.as_deref())?;
             if args.json {
-                print!("{}", baseline.to_json());
+                out!("{}", baseline.to_json())?;
             } else {
-                print!("{}", describe(&baseline));
+                out!("{}", describe(&baseline))?;
             }
         }
     }

@@ -1,6 +1,6 @@
 //! `perfkit heap`, `syscalls`, `libcalls`: valgrind massif, strace, ltrace.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use perfkit_metrics::{format_bytes, format_duration, format_std_duration};
 use perfkit_profilers::{
     AllocationSite, DEFAULT_LTRACE_PATTERN, ExitKind, Ltrace, Massif, MassifOutcome,
@@ -9,7 +9,9 @@ use perfkit_profilers::{
 use serde_json::json;
 
 use crate::cli::{HeapArgs, LibcallsArgs, SyscallsArgs};
-use crate::output::check_writable_destination;
+use std::fmt::Write as _;
+
+use crate::output::{ReportSink, optional_destination, refuse_overwriting_inputs};
 use crate::profile::{SCHEMA_VERSION, describe_command, resolve_target};
 
 fn limit(n: usize) -> usize {
@@ -17,15 +19,21 @@ fn limit(n: usize) -> usize {
 }
 
 pub(crate) fn heap(args: &HeapArgs) -> Result<ExitKind> {
-    if let Some(path) = &args.massif_out {
-        check_writable_destination(path)?;
-    }
+    let massif_out = optional_destination(args.massif_out.as_deref())?;
+    let sink = ReportSink::new(args.report.report.as_deref())?;
+    let outputs: Vec<_> = [massif_out.as_ref(), sink.file()]
+        .into_iter()
+        .flatten()
+        .collect();
+    refuse_overwriting_inputs(&outputs, &[])?;
+    let mut out = String::new();
     let what = describe_command(&args.command);
-    let staging = tempfile::tempdir()?;
-    let keep = args
-        .massif_out
-        .clone()
-        .unwrap_or_else(|| staging.path().join("massif.out"));
+    let staging = tempfile::Builder::new()
+        .prefix("perfkit-heap-")
+        .tempdir()
+        .context("cannot create a temporary directory for massif.out")?;
+    let _remove_on_signal = perfkit_sys::signals::remove_on_signal(staging.path());
+    let keep = staging.path().join("massif.out");
     let mut massif = Massif::command(args.command.iter().cloned())
         .pages_as_heap(args.pages_as_heap)
         .stacks(args.stacks)
@@ -38,13 +46,19 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<ExitKind> {
     }
     massif.validate()?;
     if !args.quiet {
-        eprintln!(
+        note!(
             "perfkit: running {what} under valgrind massif (expect it to run several times slower)"
         );
     }
     let outcome = massif.run()?;
+    if let Some(massif_out) = &massif_out {
+        // Copied, not moved: ms_print may still read it.
+        let copy = staging.path().join("massif.out.copy");
+        std::fs::copy(&keep, &copy).context("cannot copy massif.out")?;
+        massif_out.move_from(&copy)?;
+    }
     if args.ms_print {
-        print!("{}", ms_print(&keep)?);
+        sink.emit(&ms_print(&keep)?)?;
         return Ok(outcome.status);
     }
     let profile = &outcome.profile;
@@ -71,27 +85,30 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<ExitKind> {
             "top_sites": sites,
             "timeline": profile.snapshots.iter().map(|s| json!([s.time, s.heap, s.heap_extra, s.stacks])).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&document)?);
-        return Ok(outcome.status);
+        writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
+    } else {
+        print_heap(&mut out, args, &what, &outcome, peak, &sites)?;
     }
-    print_heap(args, &what, &outcome, peak, &sites);
+    sink.emit(&out)?;
     Ok(outcome.status)
 }
 
 fn print_heap(
+    out: &mut String,
     args: &HeapArgs,
     what: &str,
     outcome: &MassifOutcome,
     peak: Option<&MassifSnapshot>,
     sites: &[AllocationSite],
-) {
+) -> Result<()> {
     let profile = &outcome.profile;
-    println!(
+    writeln!(
+        out,
         "heap of {what}: program {}, {} under massif, {} snapshots",
         outcome.status,
         format_std_duration(outcome.wall),
         profile.snapshots.len()
-    );
+    )?;
     match peak {
         Some(p) if p.total() > 0 => {
             let unit = match profile.time_unit.as_str() {
@@ -100,7 +117,8 @@ fn print_heap(
                 "ms" => " ms",
                 _ => "",
             };
-            println!(
+            writeln!(
+                out,
                 "peak: {} heap + {} allocator overhead{} at {}{unit} (snapshot {})",
                 format_bytes(p.heap),
                 format_bytes(p.heap_extra),
@@ -111,19 +129,20 @@ fn print_heap(
                 },
                 p.time,
                 p.index
-            );
+            )?;
         }
-        _ => println!("peak: no heap allocations recorded"),
+        _ => writeln!(out, "peak: no heap allocations recorded")?,
     }
     if !sites.is_empty() {
-        println!("\nlargest allocation sites at the peak:");
+        writeln!(out, "\nlargest allocation sites at the peak:")?;
         for site in sites {
-            println!(
+            writeln!(
+                out,
                 "{:>12} {:>5.1}%  {}",
                 format_bytes(site.bytes),
                 site.percent,
                 site.site
-            );
+            )?;
             // The call path from the site outward, a few frames deep.
             let start = site
                 .call_path
@@ -131,20 +150,24 @@ fn print_heap(
                 .position(|f| *f == site.site)
                 .unwrap_or(0);
             for frame in site.call_path.iter().skip(start + 1).take(3) {
-                println!("{:>21}← {frame}", "");
+                writeln!(out, "{:>21}← {frame}", "")?;
             }
         }
     }
     if let Some(path) = &args.massif_out {
-        println!(
+        writeln!(
+            out,
             "\nmassif.out kept at {} (ms_print {} for massif's own view)",
             path.display(),
             path.display()
-        );
+        )?;
     }
+    Ok(())
 }
 
 pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<ExitKind> {
+    let sink = ReportSink::new(args.report.report.as_deref())?;
+    let mut out = String::new();
     let (target, what) = resolve_target(&args.target, "syscalls", "trace")?;
     let mut strace = Strace::new(target)
         .mode(if args.trace {
@@ -158,7 +181,7 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<ExitKind> {
     }
     strace.validate()?;
     if !args.quiet {
-        eprintln!(
+        note!(
             "perfkit: tracing system calls of {what} with strace{}",
             if args.trace {
                 " -T (every call)"
@@ -175,34 +198,39 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<ExitKind> {
             "target": what,
             "result": &outcome,
         });
-        println!("{}", serde_json::to_string_pretty(&document)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
+        sink.emit(&out)?;
         return Ok(outcome.status);
     }
-    println!(
+    writeln!(
+        out,
         "system calls of {what}: program {}, {} under strace",
         outcome.status,
         format_std_duration(outcome.wall)
-    );
+    )?;
     if let Some(summary) = &outcome.summary {
         if summary.total_calls() == 0 {
-            println!(
+            writeln!(
+                out,
                 "\nno system calls were traced (the program made none in that time, or --filter matched none)"
-            );
+            )?;
         }
-        print_summary(args, summary);
+        print_summary(&mut out, args, summary)?;
     }
     if let Some(latencies) = &outcome.latencies {
-        print_latencies(args, latencies);
+        print_latencies(&mut out, args, latencies)?;
     }
+    sink.emit(&out)?;
     Ok(outcome.status)
 }
 
-fn print_summary(args: &SyscallsArgs, summary: &SyscallSummary) {
+fn print_summary(out: &mut String, args: &SyscallsArgs, summary: &SyscallSummary) -> Result<()> {
     for table in &summary.tables {
         if let Some(mode) = &table.mode {
-            println!("\n{mode}:");
+            writeln!(out, "\n{mode}:")?;
         }
-        println!(
+        writeln!(
+            out,
             "\n{:<20} {:>10} {:>8} {:>7} {:>11} {:>12}",
             "syscall",
             "calls",
@@ -210,9 +238,10 @@ fn print_summary(args: &SyscallsArgs, summary: &SyscallSummary) {
             "time%",
             "µs/call",
             if args.wall_clock { "wall s" } else { "sys s" }
-        );
+        )?;
         for row in table.rows.iter().take(limit(args.top)) {
-            println!(
+            writeln!(
+                out,
                 "{:<20} {:>10} {:>8} {:>6.2}% {:>11} {:>12.6}",
                 row.syscall,
                 row.calls,
@@ -226,25 +255,36 @@ fn print_summary(args: &SyscallsArgs, summary: &SyscallSummary) {
                     .map(|u| u.to_string())
                     .unwrap_or_default(),
                 row.seconds
-            );
+            )?;
         }
         if table.rows.len() > limit(args.top) {
-            println!("… {} more (--top 0 shows all)", table.rows.len() - args.top);
+            writeln!(
+                out,
+                "… {} more (--top 0 shows all)",
+                table.rows.len() - args.top
+            )?;
         }
         if let Some(total) = &table.total {
-            println!(
+            writeln!(
+                out,
                 "{:<20} {:>10} {:>8} {:>6.2}% {:>11} {:>12.6}",
                 "total", total.calls, total.errors, total.time_percent, "", total.seconds
-            );
+            )?;
         }
     }
+    Ok(())
 }
 
-fn print_latencies(args: &SyscallsArgs, latencies: &SyscallLatencies) {
-    println!(
+fn print_latencies(
+    out: &mut String,
+    args: &SyscallsArgs,
+    latencies: &SyscallLatencies,
+) -> Result<()> {
+    writeln!(
+        out,
         "\n{:<20} {:>9} {:>7} {:>10} {:>10} {:>10} {:>10}",
         "syscall", "calls", "errors", "total", "p50", "p99", "max"
-    );
+    )?;
     for s in latencies.syscalls.iter().take(limit(args.top)) {
         let (p50, p99, max) = s.latency_ns.map_or_else(
             || ("-".to_owned(), "-".to_owned(), "-".to_owned()),
@@ -256,7 +296,8 @@ fn print_latencies(args: &SyscallsArgs, latencies: &SyscallLatencies) {
                 )
             },
         );
-        println!(
+        writeln!(
+            out,
             "{:<20} {:>9} {:>7} {:>10} {:>10} {:>10} {:>10}",
             s.syscall,
             s.calls,
@@ -269,34 +310,38 @@ fn print_latencies(args: &SyscallsArgs, latencies: &SyscallLatencies) {
             p50,
             p99,
             max
-        );
+        )?;
     }
     if latencies.syscalls.len() > limit(args.top) {
-        println!(
+        writeln!(
+            out,
             "… {} more (--top 0 shows all)",
             latencies.syscalls.len() - args.top
-        );
+        )?;
     }
     if !args.quiet {
-        eprintln!(
+        note!(
             "\nnote: durations are measured by strace around each call and include its ptrace overhead (tens of µs on a VM): compare syscalls with each other, not with native timings"
         );
     }
+    Ok(())
 }
 
 pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<ExitKind> {
+    let sink = ReportSink::new(args.report.report.as_deref())?;
+    let mut out = String::new();
     let (target, what) = resolve_target(&args.target, "libcalls", "trace")?;
     let ltrace = Ltrace::new(target)
         .patterns(args.patterns.iter().cloned())
         .plt(!args.no_plt);
     if !args.quiet {
         if args.patterns.is_empty() {
-            eprintln!(
+            note!(
                 "perfkit: tracing {what} with ltrace -x '{DEFAULT_LTRACE_PATTERN}' \
                  (Rust calls libc through the GOT, which plain ltrace does not see; -x PATTERN to choose)"
             );
         } else {
-            eprintln!("perfkit: tracing {what} with ltrace");
+            note!("perfkit: tracing {what} with ltrace");
         }
     }
     let outcome = ltrace.run()?;
@@ -307,21 +352,25 @@ pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<ExitKind> {
             "target": what,
             "result": &outcome,
         });
-        println!("{}", serde_json::to_string_pretty(&document)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
+        sink.emit(&out)?;
         return Ok(outcome.status);
     }
-    println!(
+    writeln!(
+        out,
         "library calls of {what}: program {}, {} under ltrace ({})",
         outcome.status,
         format_std_duration(outcome.wall),
         outcome.patterns.join(" ")
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "\n{:<28} {:>10} {:>7} {:>11} {:>10}",
         "function", "calls", "time%", "µs/call", "seconds"
-    );
+    )?;
     for row in outcome.summary.rows.iter().take(limit(args.top)) {
-        println!(
+        writeln!(
+            out,
             "{:<28} {:>10} {:>6.2}% {:>11} {:>10.6}",
             row.function,
             row.calls,
@@ -330,23 +379,25 @@ pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<ExitKind> {
                 .map(|u| u.to_string())
                 .unwrap_or_default(),
             row.seconds
-        );
+        )?;
     }
     if let Some(total) = &outcome.summary.total {
-        println!(
+        writeln!(
+            out,
             "{:<28} {:>10} {:>6.2}% {:>11} {:>10.6}",
             "total", total.calls, total.time_percent, "", total.seconds
-        );
+        )?;
     }
     if outcome.summary.rows.is_empty() && !args.quiet {
-        eprintln!(
+        note!(
             "note: no library calls matched; check the -x pattern (e.g. 'malloc@libc.so*') and that the program is dynamically linked"
         );
     }
     if !args.quiet {
-        eprintln!(
+        note!(
             "note: ltrace times include its own overhead (tens of µs per call): compare counts, not times"
         );
     }
+    sink.emit(&out)?;
     Ok(outcome.status)
 }

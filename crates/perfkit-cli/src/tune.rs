@@ -16,21 +16,21 @@ pub(crate) fn run(args: &TuneArgs) -> Result<()> {
         let record = tune::Rollback::load(file)?;
         let restored = tune::rollback(&sysctl, &record)?;
         if *json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(
                     &json!({ "schema_version": 1, "restored": record.previous })
                 )?
-            );
+            )?;
         } else {
             for s in &record.previous {
-                println!("restored {} = {}", s.name, s.value);
+                outln!("restored {} = {}", s.name, s.value)?;
             }
-            println!(
+            outln!(
                 "{} parameters restored from {}",
                 restored.len(),
                 file.display()
-            );
+            )?;
         }
         return Ok(());
     }
@@ -59,10 +59,10 @@ pub(crate) fn run(args: &TuneArgs) -> Result<()> {
             "applied": applied.as_ref().map(|(r, _)| r),
             "rollback_file": applied.as_ref().map(|(_, f)| f),
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?)?;
         return Ok(());
     }
-    print!("{}", human(&plan, profile.about));
+    out!("{}", human(&plan, profile.about))?;
     // Parameters the profile wants but this kernel lacks (or hides): with --apply, the rest
     // is applied and the command fails, naming them.
     let skipped: Vec<String> = plan
@@ -75,20 +75,20 @@ pub(crate) fn run(args: &TuneArgs) -> Result<()> {
         })
         .collect();
     match (&applied, args.apply) {
-        (Some((record, file)), _) => println!(
+        (Some((record, file)), _) => outln!(
             "\nchanged {} parameter{}; the previous values are in {}\nundo with: perfkit tune rollback {}",
             record.previous.len(),
             if record.previous.len() == 1 { "" } else { "s" },
             file.display(),
             file.display()
-        ),
-        (None, true) => println!("\nnothing to change"),
-        (None, false) if changes > 0 => println!(
+        )?,
+        (None, true) => outln!("\nnothing to change")?,
+        (None, false) if changes > 0 => outln!(
             "\n{changes} change{} planned; nothing was written. Apply with: sudo perfkit tune --profile {} --apply",
             if changes == 1 { "" } else { "s" },
             plan.profile
-        ),
-        (None, false) => println!("\nnothing to change: this machine already meets the profile"),
+        )?,
+        (None, false) => outln!("\nnothing to change: this machine already meets the profile")?,
     }
     if args.apply && !skipped.is_empty() {
         anyhow::bail!(
@@ -153,27 +153,27 @@ fn human(plan: &Plan, about: &str) -> String {
 fn rlimits(json: bool) -> Result<()> {
     let limits = perfkit_sys::resource_limits()?;
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json!({ "schema_version": 1, "limits": limits }))?
-        );
+        )?;
         return Ok(());
     }
     let show = |v: Option<u64>| v.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
-    println!("{:14}  {:>12}  {:>12}  What", "Limit", "Soft", "Hard");
+    outln!("{:14}  {:>12}  {:>12}  What", "Limit", "Soft", "Hard")?;
     for l in &limits {
-        println!(
+        outln!(
             "{:14}  {:>12}  {:>12}  {}",
             l.name,
             show(l.soft),
             show(l.hard),
             l.about
-        );
+        )?;
     }
-    println!(
+    outln!(
         "\nA process may raise its soft limit up to the hard one without privilege: programs call\n\
          perfkit_sys::raise_nofile_limit() at start-up; in a shell, `ulimit -n $(ulimit -Hn)`.\n\
          Raising a hard limit needs root (limits.conf, systemd LimitNOFILE=, or fs.nr_open)."
-    );
+    )?;
     Ok(())
 }

@@ -221,7 +221,7 @@ fn an_unwritable_destination_directory_exits_2() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "cannot create a file in /proc/self",
+            "cannot write /proc/self/x: No such file or directory",
         ));
 }
 

@@ -29,6 +29,12 @@ fn json_of(output: &std::process::Output) -> Value {
     })
 }
 
+/// The JSON report a command wrote into its `--report FILE`.
+fn report_file(path: &str) -> Value {
+    let text = std::fs::read_to_string(path).expect("the --report file was written");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("--report holds only JSON ({e}): {text}"))
+}
+
 fn path(dir: &tempfile::TempDir, name: &str) -> String {
     dir.path().join(name).to_string_lossy().into_owned()
 }
@@ -40,10 +46,13 @@ fn record_draws_the_hot_function_and_keeps_folded_stacks() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (svg, folded) = (path(&dir, "flame.svg"), path(&dir, "app.folded"));
-    let output = perfkit()
+    let json = path(&dir, "record.json");
+    perfkit()
         .args([
             "record",
             "--json",
+            "--report",
+            &json,
             "-o",
             &svg,
             "--folded",
@@ -55,9 +64,8 @@ fn record_draws_the_hot_function_and_keeps_folded_stacks() {
         ])
         .assert()
         .success()
-        .get_output()
-        .clone();
-    let report = json_of(&output);
+        .stdout("");
+    let report = report_file(&json);
     assert_eq!(report["schema_version"], 1);
     assert_eq!(report["status"]["kind"], "exited");
     let top = &report["top_functions"][0];
@@ -107,7 +115,8 @@ fn record_passes_the_exit_code_through_and_still_draws() {
         ])
         .assert()
         .code(3)
-        .stdout(predicate::str::contains("perfkit_hot_primes"));
+        .stdout("")
+        .stderr(predicate::str::contains("perfkit_hot_primes"));
     assert!(Path::new(&svg).is_file());
 
     let svg = path(&dir, "panic.svg");
@@ -148,12 +157,8 @@ fn ctrl_c_stops_the_program_and_keeps_the_profile() {
     let pgid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
     nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGINT).unwrap();
     let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        stdout.contains("perfkit_hot_primes"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("perfkit_hot_primes"), "{stderr}");
     assert!(
         std::fs::read_to_string(&svg)
             .unwrap()
@@ -364,13 +369,25 @@ fn stat_keeps_unsupported_counters_apart() {
     if !have_perf() {
         return;
     }
-    let output = perfkit()
-        .args(["stat", "--json", "--", w(), "cpu", "100", "exit", "4"])
+    let dir = tempfile::tempdir().unwrap();
+    let json = path(&dir, "stat.json");
+    perfkit()
+        .args([
+            "stat",
+            "--json",
+            "--report",
+            &json,
+            "--",
+            w(),
+            "cpu",
+            "100",
+            "exit",
+            "4",
+        ])
         .assert()
         .code(4)
-        .get_output()
-        .clone();
-    let report = json_of(&output);
+        .stdout("");
+    let report = report_file(&json);
     let counters = report["result"]["counters"].as_array().unwrap();
     let clock = counters
         .iter()
@@ -385,7 +402,8 @@ fn stat_keeps_unsupported_counters_apart() {
         .args(["stat", "--", w(), "cpu", "50"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("task-clock"));
+        .stdout("")
+        .stderr(predicate::str::contains("task-clock"));
 }
 
 #[test]
@@ -395,10 +413,13 @@ fn heap_finds_the_ten_megabyte_allocation() {
     }
     let dir = tempfile::tempdir().unwrap();
     let kept = path(&dir, "app.massif");
+    let json = path(&dir, "heap.json");
     let output = perfkit()
         .args([
             "heap",
             "--json",
+            "--report",
+            &json,
             "--massif-out",
             &kept,
             "--",
@@ -409,10 +430,11 @@ fn heap_finds_the_ten_megabyte_allocation() {
         ])
         .assert()
         .success()
+        .stdout("")
         .stderr(predicate::str::contains("workload: a line on stderr"))
         .get_output()
         .clone();
-    let report = json_of(&output);
+    let report = report_file(&json);
     assert_eq!(report["top_sites"][0]["bytes"], 10_000_000);
     assert!(
         report["top_sites"][0]["site"]
@@ -428,7 +450,8 @@ fn heap_finds_the_ten_megabyte_allocation() {
         .args(["heap", "--", w(), "alloc", "1000000"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("perfkit_big_allocation"));
+        .stdout("")
+        .stderr(predicate::str::contains("perfkit_big_allocation"));
 }
 
 #[test]
@@ -436,25 +459,38 @@ fn syscalls_counts_and_latencies() {
     if !have("strace") {
         return;
     }
-    let output = perfkit()
-        .args(["syscalls", "--json", "--", w(), "syscalls", "40", "stderr"])
+    let dir = tempfile::tempdir().unwrap();
+    let json = path(&dir, "syscalls.json");
+    perfkit()
+        .args([
+            "syscalls",
+            "--json",
+            "--report",
+            &json,
+            "--",
+            w(),
+            "syscalls",
+            "40",
+            "stderr",
+        ])
         .assert()
         .success()
-        .stderr(predicate::str::contains("workload: a line on stderr"))
-        .get_output()
-        .clone();
-    let report = json_of(&output);
+        .stdout("")
+        .stderr(predicate::str::contains("workload: a line on stderr"));
+    let report = report_file(&json);
     let rows = report["result"]["summary"]["tables"][0]["rows"]
         .as_array()
         .unwrap();
     let getcwd = rows.iter().find(|r| r["syscall"] == "getcwd").unwrap();
     assert_eq!(getcwd["calls"], 40);
 
-    let output = perfkit()
+    perfkit()
         .args([
             "syscalls",
             "--trace",
             "--json",
+            "--report",
+            &json,
             "--",
             w(),
             "syscalls",
@@ -463,10 +499,8 @@ fn syscalls_counts_and_latencies() {
             "7",
         ])
         .assert()
-        .code(7)
-        .get_output()
-        .clone();
-    let report = json_of(&output);
+        .code(7);
+    let report = report_file(&json);
     let list = report["result"]["latencies"]["syscalls"]
         .as_array()
         .unwrap();
@@ -477,7 +511,8 @@ fn syscalls_counts_and_latencies() {
         .args(["syscalls", "--trace", "--", w(), "syscalls", "5"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("p99"));
+        .stdout("")
+        .stderr(predicate::str::contains("p99"));
 }
 
 #[test]
@@ -485,14 +520,24 @@ fn libcalls_sees_malloc_by_default_and_says_why() {
     if !have("ltrace") {
         return;
     }
-    let output = perfkit()
-        .args(["libcalls", "--json", "--", w(), "small", "150"])
+    let dir = tempfile::tempdir().unwrap();
+    let json = path(&dir, "libcalls.json");
+    perfkit()
+        .args([
+            "libcalls",
+            "--json",
+            "--report",
+            &json,
+            "--",
+            w(),
+            "small",
+            "150",
+        ])
         .assert()
         .success()
-        .stderr(predicate::str::contains("GOT"))
-        .get_output()
-        .clone();
-    let report = json_of(&output);
+        .stdout("")
+        .stderr(predicate::str::contains("GOT"));
+    let report = report_file(&json);
     let rows = report["result"]["summary"]["rows"].as_array().unwrap();
     let malloc = rows.iter().find(|r| r["function"] == "malloc").unwrap();
     assert!(malloc["calls"].as_u64().unwrap() >= 150);

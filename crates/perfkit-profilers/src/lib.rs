@@ -182,19 +182,11 @@ impl ProfilerError {
     }
 }
 
-/// Moves `from` to `to` so that `to` is replaced only by a complete file: a rename when both are
-/// on one file system, else a copy to a temporary file beside `to` and a rename.
+/// Moves a finished file a tool wrote (`from`) to the user's `to` through
+/// [`perfkit_sys::OutputPath`]: a regular file is replaced only by a complete one, a device or
+/// descriptor is written in place, a symlink's target is replaced.
 pub(crate) fn persist(from: &std::path::Path, to: &std::path::Path) -> Result<(), ProfilerError> {
-    if std::fs::rename(from, to).is_ok() {
-        return Ok(());
-    }
-    let parent = to
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let fail = |e: std::io::Error| ProfilerError::io(format!("cannot write {}", to.display()), e);
-    let temp = tempfile::NamedTempFile::new_in(parent).map_err(fail)?;
-    std::fs::copy(from, temp.path()).map_err(fail)?;
-    temp.persist(to).map_err(|e| fail(e.error))?;
-    Ok(())
+    perfkit_sys::OutputPath::new(to)
+        .and_then(|out| out.move_from(from))
+        .map_err(|e| ProfilerError::io("keeping the profile", e))
 }

@@ -1,6 +1,5 @@
 //! The baseline file: what was measured, where, and the raw samples to test against.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use perfkit_metrics::Histogram;
@@ -364,32 +363,15 @@ impl Baseline {
         text
     }
 
-    /// Writes the baseline atomically: a temporary file in the same directory, synced, then
-    /// renamed over `path`, so a crash never leaves a half-written baseline.
+    /// Writes the baseline through [`perfkit_sys::OutputPath`]: a regular file is replaced
+    /// atomically (a crash never leaves a half-written baseline), a device or descriptor such
+    /// as `/dev/stdout` is written in place.
     pub fn save(&self, path: &Path) -> Result<(), RegressError> {
-        let failed = |source| RegressError::Write {
-            path: path.to_path_buf(),
-            source,
-        };
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(".perfkit-baseline-");
-        #[cfg(unix)]
-        {
-            // A new file gets the usual 0666 & ~umask (tempfile's default is 0600); a replaced
-            // file keeps its mode.
-            use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(path).map_or(0o666, |m| m.permissions().mode() & 0o7777);
-            builder.permissions(std::fs::Permissions::from_mode(mode));
-        }
-        let mut tmp = builder.tempfile_in(dir).map_err(failed)?;
-        tmp.write_all(self.to_json().as_bytes())
-            .and_then(|()| tmp.as_file().sync_all())
-            .map_err(failed)?;
-        tmp.persist(path).map_err(|e| failed(e.error))?;
-        Ok(())
+        perfkit_sys::write_output(path, self.to_json().as_bytes()).map_err(|source| {
+            RegressError::Write {
+                path: path.to_path_buf(),
+                source,
+            }
+        })
     }
 }

@@ -82,7 +82,7 @@ pub enum RegressError {
         source: std::io::Error,
     },
     /// A baseline could not be written.
-    #[error("cannot write {}: {source} (the previous file, if any, is unchanged)", path.display())]
+    #[error("{source} (the previous file, if any, is unchanged)")]
     Write {
         /// The path.
         path: PathBuf,

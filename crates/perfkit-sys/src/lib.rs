@@ -11,6 +11,8 @@
 //!
 //! - [`tune`]: kernel parameters (sysctl) planned, applied with a rollback file, and rolled
 //!   back; [`resource_limits`] and [`raise_nofile_limit`].
+//! - [`OutputPath`]: output files that are safe to name as root (a device is written in place,
+//!   a symlink's target replaced, a regular file replaced atomically), checked before the work.
 //! - [`signals`]: Ctrl-C, `SIGTERM` and `SIGHUP` remove temporary files before the process
 //!   dies of them, or wait while a command saves what it has.
 //!
@@ -28,8 +30,8 @@
 use std::path::PathBuf;
 
 mod bench;
-mod fs;
 mod limits;
+mod output;
 mod process;
 pub mod procfs;
 mod sample;
@@ -40,8 +42,8 @@ pub use bench::{
     BENCH_SCHEMA_VERSION, BenchObserver, BenchPlan, BenchReport, BenchTarget, CommandReport,
     CommandSpec, MAX_RUNS, NoObserver, Order, Phase, RelativeSpeed, Role, RunCount, run_bench,
 };
-pub use fs::write_atomic;
 pub use limits::{ResourceLimit, raise_nofile_limit, resource_limits};
+pub use output::{OutputPath, OutputWriter, os_reason, write_output};
 pub use process::{ExitKind, RunOptions, RunOutcome, delay_accounting_enabled, run};
 pub use procfs::IoCounters;
 pub use sample::{ProcessSample, sample_process};

@@ -642,15 +642,15 @@ impl Rollback {
         Ok(r)
     }
 
-    /// Writes it atomically ([`crate::write_atomic`]).
+    /// Writes it through [`crate::OutputPath`] (a regular file atomically).
     pub fn save(&self, path: &Path) -> Result<(), TuneError> {
         let bad = |detail: String| TuneError::RollbackFile {
             path: path.to_path_buf(),
             detail,
         };
         let json = serde_json::to_string_pretty(self).map_err(|e| bad(e.to_string()))?;
-        crate::write_atomic(path, format!("{json}\n").as_bytes())
-            .map_err(|e| bad(e.to_string()))?;
+        crate::write_output(path, format!("{json}\n").as_bytes())
+            .map_err(|e| bad(crate::os_reason(&e)))?;
         Ok(())
     }
 }
