@@ -87,6 +87,44 @@ pub enum TuneError {
         #[source]
         source: Box<TuneError>,
     },
+    /// A parameter name that is not a dotted sysctl name.
+    #[error("{name:?} is not a sysctl parameter name: {reason}")]
+    BadName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A parameter whose file, after symlinks, is outside the sysctl tree.
+    #[error("{name}: its file {} is outside {}: refused", path.display(), root.display())]
+    OutsideRoot {
+        /// The parameter.
+        name: String,
+        /// Where its file leads.
+        path: PathBuf,
+        /// The sysctl tree.
+        root: PathBuf,
+    },
+    /// A value that does not have the form of the parameter's current value.
+    #[error("{name}: {value:?} does not fit: the parameter holds {expected} (now {current:?})")]
+    ValueForm {
+        /// The parameter.
+        name: String,
+        /// The value that would have been written.
+        value: String,
+        /// What the parameter holds, in words.
+        expected: String,
+        /// Its current value.
+        current: String,
+    },
+    /// The rollback file belongs to another sysctl tree.
+    #[error("the rollback file is for {}, not {}: nothing was changed", file_root.display(), root.display())]
+    WrongRoot {
+        /// The tree recorded in the file.
+        file_root: PathBuf,
+        /// The tree in use.
+        root: PathBuf,
+    },
     /// The rollback file cannot be written or read.
     #[error("rollback file {}: {detail}", path.display())]
     RollbackFile {
@@ -190,14 +228,50 @@ impl Sysctl {
     }
 
     /// The file of a dotted name: `net.ipv4.tcp_fin_timeout` → `<root>/net/ipv4/tcp_fin_timeout`.
+    /// The name is not checked; reading and writing go through [`Sysctl::resolve`].
     #[must_use]
     pub fn path(&self, name: &str) -> PathBuf {
         self.root.join(name.replace('.', "/"))
     }
 
+    /// The file of parameter `name`, only if `name` is a dotted sysctl name
+    /// ([`validate_name`]) and its file, after following symlinks, lies inside the tree.
+    ///
+    /// # Errors
+    /// [`TuneError::BadName`], [`TuneError::OutsideRoot`], or [`TuneError::Missing`] when
+    /// the parameter does not exist.
+    pub fn resolve(&self, name: &str) -> Result<PathBuf, TuneError> {
+        validate_name(name)?;
+        let path = self.path(name);
+        let real = std::fs::canonicalize(&path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                TuneError::Missing {
+                    name: name.to_string(),
+                    path: path.clone(),
+                }
+            } else {
+                TuneError::Io {
+                    name: name.to_string(),
+                    action: "read",
+                    path: path.clone(),
+                    source,
+                }
+            }
+        })?;
+        let root = std::fs::canonicalize(&self.root).unwrap_or_else(|_| self.root.clone());
+        if !real.starts_with(&root) || !std::fs::metadata(&real).is_ok_and(|m| m.is_file()) {
+            return Err(TuneError::OutsideRoot {
+                name: name.to_string(),
+                path: real,
+                root,
+            });
+        }
+        Ok(real)
+    }
+
     /// The current value, whitespace-normalised (`32768\t60999` → `32768 60999`).
     pub fn read(&self, name: &str) -> Result<String, TuneError> {
-        let path = self.path(name);
+        let path = self.resolve(name)?;
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok(text.split_whitespace().collect::<Vec<_>>().join(" ")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(TuneError::Missing {
@@ -213,9 +287,12 @@ impl Sysctl {
         }
     }
 
-    /// Writes `value` and reads it back; the kernel must report exactly `value`.
+    /// Writes `value` and reads it back; the kernel must report exactly `value`. The value
+    /// must have the form of the current one ([`Sysctl::check_value`]); nothing is written
+    /// otherwise.
     pub fn write(&self, name: &str, value: &str) -> Result<(), TuneError> {
-        let path = self.path(name);
+        self.check_value(name, value)?;
+        let path = self.resolve(name)?;
         let io = |source| TuneError::Io {
             name: name.to_string(),
             action: "write",
@@ -243,9 +320,36 @@ impl Sysctl {
         Ok(())
     }
 
+    /// Checks that `value` can be written to `name`: integers separated by single spaces,
+    /// as many as the parameter holds now (one for a limit, two for a range).
+    ///
+    /// # Errors
+    /// [`TuneError::ValueForm`], or the errors of [`Sysctl::read`].
+    pub fn check_value(&self, name: &str, value: &str) -> Result<(), TuneError> {
+        let current = self.read(name)?;
+        let count = parse(name, &current)?.len();
+        let fits = value.split(' ').all(|w| {
+            let digits = w.strip_prefix('-').unwrap_or(w);
+            !digits.is_empty() && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit())
+        }) && value.split(' ').count() == count;
+        if fits {
+            return Ok(());
+        }
+        Err(TuneError::ValueForm {
+            name: name.to_string(),
+            value: value.to_string(),
+            expected: if count == 1 {
+                "one integer".to_string()
+            } else {
+                format!("{count} integers separated by spaces")
+            },
+            current,
+        })
+    }
+
     /// Whether this process may write the parameter (without writing it).
     pub fn writable(&self, name: &str) -> Result<(), TuneError> {
-        let path = self.path(name);
+        let path = self.resolve(name)?;
         std::fs::OpenOptions::new()
             .write(true)
             .open(&path)
@@ -257,6 +361,45 @@ impl Sysctl {
                 source,
             })
     }
+}
+
+/// Checks that `name` is a dotted sysctl name such as `net.ipv4.tcp_fin_timeout`: segments of
+/// ASCII letters, digits, `_` and `-`, separated by single dots. Slashes, empty segments,
+/// `..` and absolute paths are refused, so a name can never lead out of the sysctl tree.
+///
+/// ```
+/// use perfkit_sys::tune::validate_name;
+/// assert!(validate_name("fs.pipe-max-size").is_ok());
+/// for bad in ["", "/etc/passwd", "fs..file-max", "fs/file-max", ".fs", "fs.", "a b"] {
+///     assert!(validate_name(bad).is_err(), "{bad}");
+/// }
+/// ```
+pub fn validate_name(name: &str) -> Result<(), TuneError> {
+    let bad = |reason| {
+        Err(TuneError::BadName {
+            name: name.to_string(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return bad("it is empty");
+    }
+    if name.len() > 256 {
+        return bad("it is too long");
+    }
+    if name.split('.').any(str::is_empty) {
+        return bad("it has an empty segment (a leading, trailing or double dot)");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        return bad("only letters, digits, '_', '-' and '.' may appear");
+    }
+    if name.split('.').any(|segment| segment.starts_with('-')) {
+        return bad("a segment starts with '-'");
+    }
+    Ok(())
 }
 
 /// Which way a parameter should move.
@@ -653,6 +796,33 @@ impl Rollback {
             .map_err(|e| bad(crate::os_reason(&e)))?;
         Ok(())
     }
+
+    /// Checks the whole record against `sysctl` before anything is written: it belongs to
+    /// this tree, every name is a sysctl parameter inside it, and every value has the form
+    /// of the parameter's current value.
+    ///
+    /// # Errors
+    /// [`TuneError::WrongRoot`], or every problem found gathered in
+    /// [`TuneError::CannotApply`].
+    pub fn validate(&self, sysctl: &Sysctl) -> Result<(), TuneError> {
+        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        if canonical(&self.root) != canonical(sysctl.root()) {
+            return Err(TuneError::WrongRoot {
+                file_root: self.root.clone(),
+                root: sysctl.root().to_path_buf(),
+            });
+        }
+        let problems: Vec<TuneError> = self
+            .previous
+            .iter()
+            .filter_map(|s| sysctl.check_value(&s.name, &s.value).err())
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(cannot_apply(problems))
+        }
+    }
 }
 
 /// Applies a plan's changes: checks every parameter is writable first (nothing is changed
@@ -662,7 +832,12 @@ pub fn apply(sysctl: &Sysctl, plan: &Plan, rollback_path: &Path) -> Result<Rollb
     let changes: Vec<(&PlanEntry, &str)> = plan.changes().collect();
     let problems: Vec<TuneError> = changes
         .iter()
-        .filter_map(|(e, _)| sysctl.writable(&e.name).err())
+        .filter_map(|(e, to)| {
+            sysctl
+                .check_value(&e.name, to)
+                .and_then(|()| sysctl.writable(&e.name))
+                .err()
+        })
         .collect();
     if !problems.is_empty() {
         return Err(cannot_apply(problems));
@@ -711,9 +886,11 @@ pub fn apply(sysctl: &Sysctl, plan: &Plan, rollback_path: &Path) -> Result<Rollb
     Ok(rollback)
 }
 
-/// Restores every value of a rollback record (each write verified). Returns the parameters
-/// restored; stops at the first failure, saying which were restored.
+/// Restores every value of a rollback record (each write verified). Nothing is written unless
+/// the whole record passes [`Rollback::validate`] and every parameter is writable. Returns the
+/// parameters restored; stops at the first failure.
 pub fn rollback(sysctl: &Sysctl, record: &Rollback) -> Result<Vec<String>, TuneError> {
+    record.validate(sysctl)?;
     let problems: Vec<TuneError> = record
         .previous
         .iter()

@@ -193,22 +193,42 @@ fn unwritable_or_missing_parameters_change_nothing_and_say_why() {
     assert!(!rollback_file.exists());
 }
 
+/// Puts this process's `oom_score_adj` back when dropped.
+struct Restore(String);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let _ = std::fs::write("/proc/self/oom_score_adj", &self.0);
+    }
+}
+
 #[test]
 fn a_refused_write_stops_and_names_what_was_changed() {
+    // A tree whose parameter is a real kernel file that refuses some values: this process's
+    // /proc/self/oom_score_adj takes only -1000..=1000. (A symlink from a temporary tree to
+    // it would be refused as leading out of the tree.)
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: lowering oom_score_adj back needs root");
+        return;
+    }
+    let sysctl = Sysctl::at("/proc/self");
+    let original = sysctl.read("oom_score_adj").unwrap();
+    let _restore = Restore(original.clone());
+    let entry = |to: &str| perfkit_sys::tune::PlanEntry {
+        name: "oom_score_adj".into(),
+        current: Some(original.clone()),
+        target: to.into(),
+        direction: perfkit_sys::tune::Direction::Exact,
+        action: Action::Change { to: to.into() },
+        reason: "test".into(),
+    };
+    let plan = perfkit_sys::tune::Plan {
+        profile: "test".into(),
+        root: "/proc/self".into(),
+        allow_lower: true,
+        entries: vec![entry("500"), entry("5000")],
+    };
     let dir = tempfile::tempdir().unwrap();
-    let sysctl = tree(dir.path());
-    // A parameter that reads as a number but refuses the target value, like a kernel that
-    // rejects it: /proc/self/oom_score_adj reads 0 and takes only -1000..1000.
-    std::fs::remove_file(sysctl.path("fs.pipe-max-size")).unwrap();
-    std::os::unix::fs::symlink("/proc/self/oom_score_adj", sysctl.path("fs.pipe-max-size"))
-        .unwrap();
-    let plan = plan(&sysctl, profile("server").unwrap(), false);
-    assert_eq!(
-        action(&plan, "fs.pipe-max-size"),
-        &Action::Change {
-            to: "16777216".into()
-        }
-    );
     let rollback_file = dir.path().join("rb.json");
     let err = apply(&sysctl, &plan, &rollback_file).unwrap_err();
     let TuneError::PartlyApplied {
@@ -219,14 +239,13 @@ fn a_refused_write_stops_and_names_what_was_changed() {
     else {
         panic!("{err}");
     };
-    assert!(applied.contains(&"vm.max_map_count".to_string()), "{err}");
-    assert!(!applied.contains(&"fs.pipe-max-size".to_string()));
+    assert_eq!(applied, &["oom_score_adj".to_string()], "{err}");
     assert!(err.to_string().contains("perfkit tune rollback"), "{err}");
+    assert_eq!(sysctl.read("oom_score_adj").unwrap(), "500");
     // The rollback file was written before the first change and restores what was changed.
     let record = Rollback::load(rb).unwrap();
     rollback(&sysctl, &record).unwrap();
-    assert_eq!(sysctl.read("vm.max_map_count").unwrap(), "65530");
-    assert_eq!(sysctl.read("net.ipv4.tcp_fin_timeout").unwrap(), "60");
+    assert_eq!(sysctl.read("oom_score_adj").unwrap(), original);
 }
 
 #[test]
@@ -286,4 +305,94 @@ fn resource_limits_are_read_and_nofile_raised_to_hard() {
     let (before, after) = perfkit_sys::raise_nofile_limit().unwrap();
     assert_eq!(after.soft, before.hard);
     assert_eq!(after.hard, before.hard);
+}
+
+/// A rollback record for the tree in `dir` restoring `previous`.
+fn record(sysctl: &Sysctl, previous: &[(&str, &str)]) -> Rollback {
+    Rollback {
+        schema_version: 1,
+        created_unix_s: 0,
+        root: sysctl.root().to_path_buf(),
+        profile: "server".into(),
+        previous: previous
+            .iter()
+            .map(|(name, value)| perfkit_sys::tune::Saved {
+                name: (*name).to_string(),
+                value: (*value).to_string(),
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn a_hostile_rollback_file_writes_nothing_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let sysctl = tree(&dir.path().join("sys"));
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let victim_text = victim.to_str().unwrap().to_string();
+    // Names that are paths, climb out of the tree, or are not sysctl names at all.
+    for name in [
+        victim_text.as_str(),
+        "../victim",
+        "..victim",
+        "fs..file-max",
+        "fs/file-max",
+        "",
+        "fs.file-max\n",
+        ".fs.file-max",
+    ] {
+        // A valid entry first: nothing may be written even for it.
+        let r = record(&sysctl, &[("net.ipv4.tcp_fin_timeout", "31"), (name, "0")]);
+        let err = rollback(&sysctl, &r).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TuneError::CannotApply { .. } | TuneError::BadName { .. }
+            ),
+            "{name:?}: {err}"
+        );
+        assert_eq!(
+            sysctl.read("net.ipv4.tcp_fin_timeout").unwrap(),
+            "60",
+            "{name:?}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+
+    // A symlink inside the tree that leads out of it.
+    std::os::unix::fs::symlink(&victim, sysctl.path("kernel.evil")).unwrap();
+    let err = rollback(&sysctl, &record(&sysctl, &[("kernel.evil", "0")])).unwrap_err();
+    assert!(err.to_string().contains("outside"), "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+
+    // Values that do not have the parameter's form: text, a passwd line, a tuple for a
+    // single number, a single number for a range, trailing newlines.
+    for (name, value) in [
+        ("fs.file-max", "evil::0:0::/root:/bin/sh"),
+        ("fs.file-max", "1 2"),
+        ("net.ipv4.ip_local_port_range", "1024"),
+        ("fs.file-max", "10\n20"),
+        ("fs.file-max", ""),
+        ("fs.file-max", "99999999999999999999999999"),
+    ] {
+        let err = rollback(&sysctl, &record(&sysctl, &[(name, value)])).unwrap_err();
+        assert!(err.to_string().contains("does not fit"), "{value:?}: {err}");
+    }
+    assert_eq!(sysctl.read("fs.file-max").unwrap(), "9223372036854775807");
+
+    // A record made for another tree is refused, not applied here.
+    let mut elsewhere = record(&sysctl, &[("net.ipv4.tcp_fin_timeout", "31")]);
+    elsewhere.root = "/proc/sys".into();
+    let err = rollback(&sysctl, &elsewhere).unwrap_err();
+    assert!(matches!(err, TuneError::WrongRoot { .. }), "{err}");
+    assert_eq!(sysctl.read("net.ipv4.tcp_fin_timeout").unwrap(), "60");
+
+    // The same record for this tree is applied.
+    let good = record(&sysctl, &[("net.ipv4.ip_local_port_range", "2000 3000")]);
+    assert_eq!(rollback(&sysctl, &good).unwrap().len(), 1);
+    assert_eq!(
+        sysctl.read("net.ipv4.ip_local_port_range").unwrap(),
+        "2000 3000"
+    );
 }
