@@ -11,6 +11,7 @@ use perfkit_pool::{PoolMetrics, PoolStats, ProcessPool, Protocol, TaskError};
 use serde::Serialize;
 
 use crate::cli::PoolArgs;
+use crate::output::StdoutError;
 
 /// Bytes of standard input read at a time.
 const READ_BLOCK: usize = 1 << 20;
@@ -93,7 +94,7 @@ pub(crate) fn run(args: &PoolArgs) -> Result<bool> {
                 }
             });
             if let Some(e) = write_error.take() {
-                return Err(anyhow::Error::from(e).context("cannot write results"));
+                return Err(StdoutError(e).into());
             }
             if n == 0 {
                 if finished_reading {
@@ -103,12 +104,12 @@ pub(crate) fn run(args: &PoolArgs) -> Result<bool> {
                 // written on before waiting: a reader that waits for these results before it
                 // sends more input would otherwise wait forever.
                 if let Err(e) = out.flush() {
-                    return Err(anyhow::Error::from(e).context("cannot write results"));
+                    return Err(StdoutError(e).into());
                 }
                 std::thread::sleep(Duration::from_micros(200));
             }
         }
-        out.flush()?;
+        out.flush().map_err(StdoutError)?;
         Ok(reader
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("the input reader panicked"))))
@@ -181,17 +182,18 @@ fn run_naive(args: &PoolArgs, command: &Command, started: Instant) -> Result<boo
     for outcome in &outcomes {
         match &outcome.result {
             Ok(output) => {
-                out.write_all(output.strip_suffix(b"\n").unwrap_or(output))?;
-                out.write_all(b"\n")?;
+                out.write_all(output.strip_suffix(b"\n").unwrap_or(output))
+                    .and_then(|()| out.write_all(b"\n"))
+                    .map_err(StdoutError)?;
             }
             Err(error) => {
                 failed += 1;
-                out.flush()?;
+                out.flush().map_err(StdoutError)?;
                 report_failure(outcome.id, error);
             }
         }
     }
-    out.flush()?;
+    out.flush().map_err(StdoutError)?;
     if args.stats {
         let elapsed = started.elapsed();
         let n = outcomes.len() as f64;

@@ -101,6 +101,11 @@ fn main() {
             "small" => small_allocations(number(&args, i + 1) as usize),
             "syscalls" => syscalls(number(&args, i + 1) as usize),
             "sleep" => std::thread::sleep(Duration::from_millis(number(&args, i + 1))),
+            "stdout" => {
+                // Bytes that are not text, so that any mixing-in is visible.
+                let bytes: Vec<u8> = (0..number(&args, i + 1)).map(|b| (b % 251) as u8).collect();
+                std::io::stdout().write_all(&bytes).unwrap();
+            }
             "exit" => std::process::exit(number(&args, i + 1) as i32),
             "panic" => panic!("perfkit workload panics on purpose"),
             "abort" => std::process::abort(),

@@ -1,0 +1,447 @@
+//! perfkit as a careless or hostile user runs it, as root: outputs that are devices, links,
+//! descriptors or inputs; standard output on a full device; absurd numbers; the profiled
+//! program's own output.
+
+#[path = "../../perfkit-profilers/tests/common/mod.rs"]
+mod common;
+
+use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
+use std::path::Path;
+use std::process::Stdio;
+
+use assert_cmd::Command;
+use common::{have, have_perf, workload};
+use predicates::prelude::*;
+
+fn perfkit() -> Command {
+    Command::cargo_bin("perfkit").expect("the perfkit binary is built")
+}
+
+fn path(dir: &tempfile::TempDir, name: &str) -> String {
+    dir.path().join(name).to_string_lossy().into_owned()
+}
+
+/// The first line perfkit wrote on standard error.
+fn first_line(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn folded(dir: &tempfile::TempDir) -> String {
+    let p = path(dir, "in.folded");
+    std::fs::write(&p, "app;main;parse 80\napp;main;render 20\n").unwrap();
+    p
+}
+
+#[test]
+fn a_profiled_programs_standard_output_is_exactly_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    // Compressible but not trivial input for gzip.
+    let input = path(&dir, "input.txt");
+    let text: String = (0..20_000)
+        .map(|i| format!("line {i} {}\n", i * 7919 % 1000))
+        .collect();
+    std::fs::write(&input, text).unwrap();
+    let programs: [Vec<String>; 2] = [
+        vec!["gzip".into(), "-9".into(), "-c".into(), input.clone()],
+        vec![
+            workload().to_string_lossy().into_owned(),
+            "stdout".into(),
+            "100000".into(),
+        ],
+    ];
+    let commands: Vec<(&str, bool)> = vec![
+        ("record", have_perf()),
+        ("stat", have_perf()),
+        ("heap", have("valgrind")),
+        ("syscalls", have("strace")),
+        ("libcalls", have("ltrace")),
+    ];
+    for program in &programs {
+        let bare = std::process::Command::new(&program[0])
+            .args(&program[1..])
+            .output()
+            .unwrap();
+        assert!(bare.status.success());
+        assert!(!bare.stdout.is_empty());
+        for (command, available) in &commands {
+            if !available {
+                continue;
+            }
+            for flags in [&[][..], &["-q"][..], &["--json"][..]] {
+                let svg = path(&dir, "flame.svg");
+                let mut args: Vec<String> = vec![(*command).to_string()];
+                args.extend(flags.iter().map(ToString::to_string));
+                if *command == "record" {
+                    args.extend(["-o".to_string(), svg]);
+                }
+                args.push("--".into());
+                args.extend(program.iter().cloned());
+                let output = perfkit().args(&args).output().unwrap();
+                assert!(
+                    output.status.success(),
+                    "{args:?}: {:?} {}",
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                assert!(
+                    output.stdout == bare.stdout,
+                    "perfkit {args:?} changed the program's stdout ({} bytes, {} bare): {}",
+                    output.stdout.len(),
+                    bare.stdout.len(),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn devices_stay_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = folded(&dir);
+    // Two outputs on one device are fine: nothing is replaced.
+    perfkit()
+        .args([
+            "flamegraph",
+            &input,
+            "-o",
+            "/dev/null",
+            "--folded",
+            "/dev/null",
+        ])
+        .assert()
+        .success();
+    perfkit()
+        .args(["bench", "-r", "2", "--export-json", "/dev/null", "true"])
+        .assert()
+        .success();
+    if have("valgrind") {
+        perfkit()
+            .args(["heap", "-q", "--massif-out", "/dev/null", "--", "true"])
+            .assert()
+            .success();
+    }
+    let meta = std::fs::symlink_metadata("/dev/null").unwrap();
+    assert!(meta.file_type().is_char_device(), "/dev/null was replaced");
+    assert_eq!(meta.mode() & 0o777, 0o666);
+}
+
+#[test]
+fn dev_stdout_writes_to_standard_output_without_replacing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = folded(&dir);
+    perfkit()
+        .args(["flamegraph", &input, "-o", "/dev/stdout", "--json"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("<svg").and(predicate::str::contains("\"total\": 100")));
+    perfkit()
+        .args([
+            "bench",
+            "-r",
+            "2",
+            "--json",
+            "--export-json",
+            "/dev/stderr",
+            "true",
+        ])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("\"schema_version\""));
+    // Standard output redirected to a file: that file is written, not replaced (same inode).
+    let captured = path(&dir, "captured.svg");
+    std::fs::write(&captured, "").unwrap();
+    let inode = std::fs::metadata(&captured).unwrap().ino();
+    let file = std::fs::File::options()
+        .append(true)
+        .open(&captured)
+        .unwrap();
+    let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+        .args(["flamegraph", &input, "-o", "/dev/stdout", "-q"])
+        .stdout(Stdio::from(file))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(std::fs::metadata(&captured).unwrap().ino(), inode);
+    assert!(std::fs::read_to_string(&captured).unwrap().contains("<svg"));
+}
+
+#[test]
+fn a_symlinked_output_keeps_its_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = folded(&dir);
+    let target = path(&dir, "real.svg");
+    std::fs::write(&target, "old").unwrap();
+    let link = path(&dir, "link.svg");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    perfkit()
+        .args(["flamegraph", &input, "-o", &link])
+        .assert()
+        .success();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(std::fs::read_to_string(&target).unwrap().contains("<svg"));
+}
+
+#[test]
+fn an_output_that_is_an_input_is_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = folded(&dir);
+    let before = std::fs::read(&input).unwrap();
+    let alias = path(&dir, "alias.folded");
+    std::os::unix::fs::symlink(&input, &alias).unwrap();
+    let hard = path(&dir, "hard.folded");
+    std::fs::hard_link(&input, &hard).unwrap();
+    for output in [&input, &alias, &hard] {
+        let out = perfkit()
+            .args(["flamegraph", &input, "-o", output])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(
+            first_line(&out),
+            format!(
+                "error: refusing to write {output}: it is the input {input} (choose another output file)"
+            )
+        );
+        let out = perfkit()
+            .args(["flamegraph", &input, "--folded", output])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", first_line(&out));
+    }
+    let other = path(&dir, "other.folded");
+    std::fs::write(&other, "app;x 1\n").unwrap();
+    let out = perfkit()
+        .args(["diff", &other, &input, "-o", &input])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        first_line(&out).starts_with("error: refusing to write"),
+        "{}",
+        first_line(&out)
+    );
+    // Standard input that is the output file.
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+        .args(["flamegraph", "-", "-o", &input])
+        .stdin(std::fs::File::open(&input).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", first_line(&out));
+    // Two outputs naming one file.
+    let svg = path(&dir, "x.svg");
+    let out = perfkit()
+        .args(["flamegraph", &input, "-o", &svg, "--folded", &svg])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        first_line(&out).contains("are the same file"),
+        "{}",
+        first_line(&out)
+    );
+    assert_eq!(
+        std::fs::read(&input).unwrap(),
+        before,
+        "the input is untouched"
+    );
+    assert!(!Path::new(&svg).exists());
+}
+
+#[test]
+fn outputs_and_names_are_checked_before_the_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = path(&dir, "ran");
+    let prepare = format!("touch {marker}");
+    let out = perfkit()
+        .args(["bench", "-r", "3", "--prepare", &prepare])
+        .args(["--export-json", "/proc/perfkit-x.json", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        first_line(&out),
+        "error: cannot write /proc/perfkit-x.json: No such file or directory"
+    );
+    let out = perfkit()
+        .args(["bench", "-r", "3", "--prepare", &prepare])
+        .args(["--export-markdown", &path(&dir, "no/such/dir/x.md"), "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(first_line(&out).contains("does not exist (create it first)"));
+    let out = perfkit()
+        .args(["bench", "-r", "3", "--prepare", &prepare])
+        .args(["--save-baseline", &path(&dir, "b.json"), "true", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        first_line(&out),
+        "error: two commands are called 'true': give them distinct names with --command-name (a baseline keeps one entry per name)"
+    );
+    let out = perfkit()
+        .args(["analyze", "-r", "2", "--no-profile", "--no-syscalls"])
+        .args(["--out", "/dev/null", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", first_line(&out));
+    assert!(
+        !Path::new(&marker).exists(),
+        "a run happened before the check"
+    );
+}
+
+#[test]
+fn absurd_run_counts_are_refused_and_memory_does_not_grow_with_runs() {
+    let out = perfkit()
+        .args(["bench", "-r", "18446744073709551615", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        first_line(&out).contains("is more than the 1000000 perfkit keeps"),
+        "{}",
+        first_line(&out)
+    );
+    // A million runs of four commands that fail at once: nothing may be planned up front.
+    let peak = |runs: &str| {
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"));
+        command
+            .args(["bench", "-r", runs, "false", "false", "false", "false"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let outcome = perfkit_sys::run(&mut command, perfkit_sys::RunOptions::default()).unwrap();
+        assert_eq!(outcome.status.code(), Some(1));
+        outcome.max_rss_bytes
+    };
+    let small = peak("10");
+    let large = peak("1000000");
+    assert!(
+        large < small + (8 << 20),
+        "peak RSS grew with --runs: {small} B for 10 runs, {large} B for a million"
+    );
+}
+
+/// Every subcommand that prints a result, with standard output on /dev/full.
+#[test]
+fn a_full_standard_output_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = folded(&dir);
+    let bench_json = path(&dir, "bench.json");
+    perfkit()
+        .args(["bench", "-r", "8", "--export-json", &bench_json, "true"])
+        .assert()
+        .success();
+    let baseline = path(&dir, "base.json");
+    perfkit()
+        .args(["baseline", "save", &baseline, "--from", &bench_json])
+        .assert()
+        .success();
+    let copy_src = path(&dir, "copy-src");
+    std::fs::write(&copy_src, "data").unwrap();
+    let svg = path(&dir, "x.svg");
+    let copy_dst = path(&dir, "copy-dst");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["--help"],
+        vec!["--version"],
+        vec!["bench", "-r", "2", "true"],
+        vec!["bench", "-r", "2", "--json", "true"],
+        vec!["check", "--baseline", &baseline, "--current", &bench_json],
+        vec![
+            "check",
+            "--baseline",
+            &baseline,
+            "--current",
+            &bench_json,
+            "--json",
+        ],
+        vec!["baseline", "show", &baseline],
+        vec!["baseline", "save", &baseline, "--from", &bench_json],
+        vec!["flamegraph", &input, "-o", &svg],
+        vec!["diff", &input, &input, "-o", &svg],
+        vec!["tune"],
+        vec!["tune", "--rlimits"],
+        vec!["doctor"],
+        vec!["doctor", "--json"],
+        vec!["completions", "bash"],
+        vec!["copy", &copy_src, &copy_dst],
+        vec![
+            "analyze",
+            "-r",
+            "2",
+            "--no-profile",
+            "--no-syscalls",
+            "--out",
+            "rep",
+            "--",
+            "true",
+        ],
+    ];
+    for args in cases {
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+            .args(&args)
+            .current_dir(dir.path())
+            .stdout(
+                std::fs::File::options()
+                    .write(true)
+                    .open("/dev/full")
+                    .unwrap(),
+            )
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        let error_line = stderr.lines().find(|l| l.starts_with("error:"));
+        assert_eq!(
+            error_line,
+            Some("error: writing standard output: No space left on device"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // The pool: results go to standard output.
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+        .args(["pool", "-j1", "--", "cat"])
+        .stdin(std::fs::File::open(&input).unwrap())
+        .stdout(
+            std::fs::File::options()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        first_line(&out),
+        "error: writing standard output: No space left on device"
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_perfkit_quietly() {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+        .args(["completions", "zsh"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
