@@ -1,10 +1,12 @@
 //! `perfkit bench`: turn arguments into a `perfkit_sys::BenchPlan`, run it, print the report.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use indicatif::ProgressBar;
 use perfkit_metrics::{format_bytes, format_duration};
+use perfkit_sys::OutputPath;
 use perfkit_sys::{
     BenchObserver, BenchPlan, BenchReport, BenchTarget, CommandReport, CommandSpec, Order, Phase,
     RunCount, RunOutcome, run_bench,
@@ -14,42 +16,61 @@ use crate::cli::{BenchArgs, OrderArg};
 use crate::output::{optional_destination, progress_bar, refuse_overwriting_inputs, show_bar};
 use crate::regress;
 
+/// The files `perfkit bench` writes, checked before the first run.
+struct Outputs {
+    json: Option<OutputPath>,
+    markdown: Option<OutputPath>,
+    baseline: Option<OutputPath>,
+}
+
+impl Outputs {
+    fn check(args: &BenchArgs, plan: &BenchPlan) -> Result<Outputs> {
+        let outputs = Outputs {
+            json: optional_destination(args.export_json.as_deref())?,
+            markdown: optional_destination(args.export_markdown.as_deref())?,
+            baseline: optional_destination(args.save_baseline.as_deref())?,
+        };
+        let all: Vec<_> = [&outputs.json, &outputs.markdown, &outputs.baseline]
+            .into_iter()
+            .flatten()
+            .collect();
+        refuse_overwriting_inputs(
+            &all,
+            &args.input.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+        )?;
+        // The exports may not replace the baseline they are checked against (--save-baseline
+        // may: that is how a baseline is updated).
+        let exports: Vec<_> = [&outputs.json, &outputs.markdown]
+            .into_iter()
+            .flatten()
+            .collect();
+        refuse_overwriting_inputs(
+            &exports,
+            &args
+                .baseline
+                .iter()
+                .map(PathBuf::as_path)
+                .collect::<Vec<_>>(),
+        )?;
+        if args.baseline.is_some() || args.save_baseline.is_some() {
+            // A baseline keeps one entry per name: find a clash now, not after the runs.
+            let mut seen = std::collections::HashSet::new();
+            if let Some(dup) = plan.targets.iter().find(|t| !seen.insert(t.name.as_str())) {
+                bail!(
+                    "two commands are called '{}': give them distinct names with --command-name (a baseline keeps one entry per name)",
+                    dup.name
+                );
+            }
+        }
+        Ok(outputs)
+    }
+}
+
 /// `perfkit bench`; `Ok(true)` when `--baseline` found a regression.
 pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
     let plan = plan(args)?;
     // Check export destinations and the baseline before spending minutes measuring.
-    let export_json = optional_destination(args.export_json.as_deref())?;
-    let export_markdown = optional_destination(args.export_markdown.as_deref())?;
-    let save_baseline = optional_destination(args.save_baseline.as_deref())?;
-    let outputs: Vec<_> = [&export_json, &export_markdown, &save_baseline]
-        .into_iter()
-        .flatten()
-        .collect();
-    let inputs: Vec<&std::path::Path> =
-        args.input.iter().map(std::path::PathBuf::as_path).collect();
-    refuse_overwriting_inputs(&outputs, &inputs)?;
-    // The exports may not replace the baseline they are checked against (--save-baseline may:
-    // that is how a baseline is updated).
-    let exports: Vec<_> = [&export_json, &export_markdown]
-        .into_iter()
-        .flatten()
-        .collect();
-    let baseline_input: Vec<&std::path::Path> = args
-        .baseline
-        .iter()
-        .map(std::path::PathBuf::as_path)
-        .collect();
-    refuse_overwriting_inputs(&exports, &baseline_input)?;
-    if args.baseline.is_some() || args.save_baseline.is_some() {
-        // A baseline keeps one entry per name: find a clash now, not after the runs.
-        let mut seen = std::collections::HashSet::new();
-        if let Some(dup) = plan.targets.iter().find(|t| !seen.insert(t.name.as_str())) {
-            bail!(
-                "two commands are called '{}': give them distinct names with --command-name (a baseline keeps one entry per name)",
-                dup.name
-            );
-        }
-    }
+    let outputs = Outputs::check(args, &plan)?;
     let baseline = match &args.baseline {
         Some(path) => Some((
             perfkit_regress::load_any(path, None)?,
@@ -67,10 +88,10 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
     let report = result?;
 
     let json = serde_json::to_string_pretty(&report)?;
-    if let Some(out) = &export_json {
+    if let Some(out) = &outputs.json {
         out.write(format!("{json}\n").as_bytes())?;
     }
-    if let Some(out) = &export_markdown {
+    if let Some(out) = &outputs.markdown {
         out.write(markdown(&report).as_bytes())?;
     }
     let current = if baseline.is_some() || args.save_baseline.is_some() {
@@ -121,7 +142,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
     let failed = checked
         .as_ref()
         .is_some_and(|c| regress::failed(c, args.policy.strict));
-    if let (Some(out), Some(current)) = (&save_baseline, &current) {
+    if let (Some(out), Some(current)) = (&outputs.baseline, &current) {
         regress::save_baseline(current, out, args.baseline.as_deref(), failed, args.quiet)?;
     }
     Ok(failed)

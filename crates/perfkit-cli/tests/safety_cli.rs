@@ -41,9 +41,11 @@ fn a_profiled_programs_standard_output_is_exactly_its_own() {
     let dir = tempfile::tempdir().unwrap();
     // Compressible but not trivial input for gzip.
     let input = path(&dir, "input.txt");
-    let text: String = (0..20_000)
-        .map(|i| format!("line {i} {}\n", i * 7919 % 1000))
-        .collect();
+    let mut text = String::new();
+    for i in 0..20_000 {
+        use std::fmt::Write as _;
+        let _ = writeln!(text, "line {i} {}", i * 7919 % 1000);
+    }
     std::fs::write(&input, text).unwrap();
     let programs: [Vec<String>; 2] = [
         vec!["gzip".into(), "-9".into(), "-c".into(), input.clone()],
