@@ -118,8 +118,11 @@ Methods (auto picks per source and destination, and falls back when the kernel r
   read-write       read into a buffer and write it: works everywhere, copies twice
 
 A destination file is written to a temporary file beside it and renamed into place when the
-copy is complete: an error (disk full, a failing source) leaves no partial file under its
-name and an existing file untouched. Pipes, sockets and devices are written directly.
+copy is complete: an error (disk full, a failing source), Ctrl-C, SIGTERM or SIGHUP leaves
+no partial file under its name, no temporary file, and an existing file untouched. Pipes,
+sockets and devices are written directly; a symlink's target is replaced, not the link.
+A new file gets the source's permission bits without set-user-ID, set-group-ID and sticky,
+less the umask (as cp without -p); a replaced file keeps its own owner and mode.
 
 Examples:
   perfkit copy big.bin /backup/big.bin

@@ -287,3 +287,120 @@ fn disk_full_leaves_nothing_half_written() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// Mode and owner of a file.
+fn mode_owner(path: &Path) -> (u32, u32, u32) {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = std::fs::metadata(path).expect("stat");
+    (m.mode() & 0o7777, m.uid(), m.gid())
+}
+
+#[test]
+fn a_copy_never_makes_a_set_user_id_program() {
+    use std::os::unix::fs::PermissionsExt as _;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to own files as nobody");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("suid-prog");
+    std::fs::write(&src, b"#!/bin/sh\n").expect("write");
+    std::os::unix::fs::chown(&src, Some(65534), Some(65534)).expect("chown");
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o6755)).expect("chmod");
+    assert_eq!(mode_owner(&src).0, 0o6755);
+    // A new file: the source's bits without set-user-ID, set-group-ID and sticky, less the
+    // umask (022 here), owned by whoever copies.
+    let dst = dir.path().join("copy");
+    let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+        .args(["copy"])
+        .arg(&src)
+        .arg(&dst)
+        .stdout(Stdio::null())
+        .pre_exec_umask(0o022)
+        .status()
+        .expect("run");
+    assert!(status.success());
+    assert_eq!(mode_owner(&dst), (0o755, 0, 0));
+    // An existing file keeps its owner and mode.
+    let existing = dir.path().join("existing");
+    std::fs::write(&existing, b"old").expect("write");
+    std::os::unix::fs::chown(&existing, Some(65534), Some(65534)).expect("chown");
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    perfkit()
+        .arg("copy")
+        .arg(&src)
+        .arg(&existing)
+        .assert()
+        .success();
+    assert_eq!(mode_owner(&existing), (0o640, 65534, 65534));
+    assert_eq!(std::fs::read(&existing).expect("read"), b"#!/bin/sh\n");
+}
+
+/// Sets the child's umask before it runs.
+trait UmaskExt {
+    fn pre_exec_umask(&mut self, mask: u32) -> &mut Self;
+}
+
+impl UmaskExt for std::process::Command {
+    fn pre_exec_umask(&mut self, mask: u32) -> &mut Self {
+        use std::os::unix::process::CommandExt as _;
+        // SAFETY: umask is async-signal-safe and touches nothing else of the forked child.
+        unsafe {
+            self.pre_exec(move || {
+                nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+                Ok(())
+            })
+        };
+        self
+    }
+}
+
+#[test]
+fn a_signal_mid_copy_removes_the_temporary_file_and_ends_perfkit_by_it() {
+    use std::os::unix::process::ExitStatusExt as _;
+    for signal in [
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGTERM,
+        nix::sys::signal::Signal::SIGHUP,
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+            .args(["copy", "-", "big.bin"])
+            .current_dir(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut stdin = child.stdin.take().expect("stdin");
+        // Feed a few MiB, then stop without closing: the copy is mid-way.
+        let chunk = data(1 << 20);
+        for _ in 0..4 {
+            stdin.write_all(&chunk).expect("feed");
+        }
+        // Wait until the temporary file holds data.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while others(dir.path(), &[]).is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(
+            !others(dir.path(), &[]).is_empty(),
+            "no temporary file appeared"
+        );
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, signal).expect("kill");
+        let out = child.wait_with_output().expect("wait");
+        drop(stdin);
+        assert_eq!(
+            out.status.signal(),
+            Some(signal as i32),
+            "{signal:?}: {:?}",
+            out.status
+        );
+        assert!(
+            others(dir.path(), &[]).is_empty(),
+            "{signal:?} left {:?}",
+            others(dir.path(), &[])
+        );
+    }
+}
