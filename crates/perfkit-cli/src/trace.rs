@@ -334,6 +334,7 @@ pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<ExitKind> {
     let ltrace = Ltrace::new(target)
         .patterns(args.patterns.iter().cloned())
         .plt(!args.no_plt);
+    ltrace.validate()?;
     if !args.quiet {
         if args.patterns.is_empty() {
             note!(

@@ -447,3 +447,56 @@ fn a_closed_pipe_ends_perfkit_quietly() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn attaching_to_another_users_process_names_the_permission_problem() {
+    use std::os::unix::process::CommandExt as _;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to run perfkit as another user");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let mut victim = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let pid = victim.id().to_string();
+    for (command, tool) in [
+        ("record", "perf"),
+        ("stat", "perf"),
+        ("syscalls", "strace"),
+        ("libcalls", "ltrace"),
+    ] {
+        if !have(tool) {
+            continue;
+        }
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+            .args([command, "--pid", &pid, "--duration", "1s"])
+            .current_dir(dir.path())
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
+        let errors: Vec<String> = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(out.status.code(), Some(2), "{command}: {errors:?}");
+        assert_eq!(
+            errors,
+            [format!(
+                "error: cannot attach to PID {pid}: it runs as user 0 and perfkit as user 65534; run perfkit as root (sudo) or as that user"
+            )],
+            "{command}"
+        );
+        assert!(out.stdout.is_empty(), "{command}");
+    }
+    let _ = victim.kill();
+    let _ = victim.wait();
+}

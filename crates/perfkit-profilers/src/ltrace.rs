@@ -189,6 +189,7 @@ impl Ltrace {
     /// Checks the patterns and the target without running anything.
     pub fn validate(&self) -> Result<(), ProfilerError> {
         self.target.validate()?;
+        crate::perf::check_ptrace_attach(&self.target, Tool::Ltrace)?;
         if let Some(bad) = self.patterns.iter().find(|p| p.trim().is_empty()) {
             return Err(ProfilerError::InvalidOption(format!(
                 "empty ltrace pattern {bad:?}: use e.g. `malloc+free@libc.so*`"

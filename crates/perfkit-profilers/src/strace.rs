@@ -506,7 +506,8 @@ impl Strace {
 
     /// Checks the target (the program exists, the PIDs are alive) without running anything.
     pub fn validate(&self) -> Result<(), ProfilerError> {
-        self.target.validate()
+        self.target.validate()?;
+        crate::perf::check_ptrace_attach(&self.target, Tool::Strace)
     }
 
     /// Runs strace. Its output goes to a private file (`-o`), so the program's own stderr

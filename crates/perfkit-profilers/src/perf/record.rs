@@ -62,6 +62,7 @@ impl RecordTarget {
                     if !Path::new(&format!("/proc/{pid}")).exists() {
                         return Err(SysError::NoSuchProcess { pid: *pid }.into());
                     }
+                    check_owner(*pid)?;
                 }
                 Ok(())
             }
@@ -87,6 +88,66 @@ impl RecordTarget {
             }
         }
     }
+}
+
+/// Refuses, before any tool runs, to attach to a process of another user when perfkit is
+/// not root: perf, strace and ltrace would fail (or report an empty profile) with a message
+/// that does not say why.
+fn check_owner(pid: u32) -> Result<(), ProfilerError> {
+    #[cfg(target_os = "linux")]
+    {
+        let me = nix::unistd::geteuid();
+        if me.is_root() {
+            return Ok(());
+        }
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            return Ok(());
+        };
+        let owners: Vec<u32> = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .map(|ids| {
+                ids.split_whitespace()
+                    .filter_map(|v| v.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(&other) = owners.iter().find(|&&uid| uid != me.as_raw()) {
+            return Err(ProfilerError::NotPermitted(format!(
+                "cannot attach to PID {pid}: it runs as user {other} and perfkit as user {}; \
+                 run perfkit as root (sudo) or as that user",
+                me.as_raw()
+            )));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = pid;
+    Ok(())
+}
+
+/// For the ptrace-based tools (strace, ltrace): Yama's `kernel.yama.ptrace_scope` above 0
+/// lets a normal user trace only its own descendants, so attaching to a running process fails.
+pub(crate) fn check_ptrace_attach(target: &RecordTarget, tool: Tool) -> Result<(), ProfilerError> {
+    #[cfg(target_os = "linux")]
+    if let RecordTarget::Pids { pids, .. } = target
+        && !nix::unistd::geteuid().is_root()
+    {
+        let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .unwrap_or(0);
+        if scope > 0 {
+            return Err(ProfilerError::NotPermitted(format!(
+                "{tool} cannot attach to PID {}: kernel.yama.ptrace_scope is {scope}, which lets \
+                 a normal user trace only its own children; run perfkit as root (sudo), or \
+                 `sudo sysctl kernel.yama.ptrace_scope=0`",
+                pids.first().copied().unwrap_or_default()
+            )));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (target, tool);
+    Ok(())
 }
 
 /// Checks that `argv`'s program exists and may be executed.
