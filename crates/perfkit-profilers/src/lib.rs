@@ -57,7 +57,9 @@ pub use flamegraph::{
 };
 pub use folded::{FoldedStacks, HotFunction};
 pub use interrupt::InterruptGuard;
-pub use ltrace::{DEFAULT_LTRACE_PATTERN, LibcallRow, LibcallSummary, Ltrace, LtraceOutcome};
+pub use ltrace::{
+    DEFAULT_LTRACE_PATTERN, LibcallRow, LibcallSummary, LibcallTrace, Ltrace, LtraceOutcome,
+};
 pub use massif::{
     AllocationSite, HeapNode, Massif, MassifOutcome, MassifProfile, MassifSnapshot, SnapshotKind,
     ms_print,

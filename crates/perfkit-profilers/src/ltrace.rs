@@ -1,4 +1,8 @@
-//! ltrace: `ltrace -c` summaries of library calls.
+//! ltrace: summaries of library calls, from ltrace's full trace (`-T`) or `ltrace -c` text.
+//!
+//! perfkit runs ltrace without `-c` and sums the trace itself: `ltrace -c` always exits 0 and
+//! keeps no record of how the program ended, while the full trace ends with the program's
+//! `+++ exited (status N) +++` or `+++ killed by SIGNAL +++`, so its status can be passed on.
 
 use std::ffi::OsString;
 use std::time::Duration;
@@ -85,6 +89,208 @@ impl LibcallSummary {
             .map(|r| r.calls)
             .sum()
     }
+}
+
+/// What a full ltrace trace (`ltrace -f -T -o FILE`) says: the summary `ltrace -c` would
+/// print, and how the first process (the program started) ended.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LibcallTrace {
+    /// Calls and time per function, names without their `@library` suffix (as `ltrace -c`
+    /// counts them).
+    pub summary: LibcallSummary,
+    /// How the first traced process ended, if the trace says.
+    pub status: Option<ExitKind>,
+}
+
+impl LibcallTrace {
+    /// Sums a full trace read from `reader`. A call split over an `<unfinished ...>` line and
+    /// its `<... resumed>` line counts once, with the time of the second; a call that never
+    /// returned counts without time. Lines that are neither calls nor events are skipped.
+    ///
+    /// ```
+    /// use perfkit_profilers::{ExitKind, LibcallTrace};
+    ///
+    /// let text = "\
+    /// 11678 malloc(16)                = 0x55a1 <0.000150>
+    /// 11678 malloc@libc.so.6(16 <unfinished ...>
+    /// 11678 <... malloc@libc.so.6 resumed> ) = 0x55b1 <0.000100>
+    /// 11678 free(0x55a1)              = <void> <0.000050>
+    /// 11678 +++ exited (status 7) +++
+    /// ";
+    /// let trace = LibcallTrace::parse(text.as_bytes()).unwrap();
+    /// assert_eq!(trace.summary.calls("malloc"), 2);
+    /// assert_eq!(trace.status, Some(ExitKind::Exited { code: 7 }));
+    /// ```
+    pub fn parse(reader: impl std::io::BufRead) -> Result<LibcallTrace, ProfilerError> {
+        use std::collections::HashMap;
+        let mut per_function: HashMap<String, (u64, f64)> = HashMap::new();
+        let mut unfinished: HashMap<(u32, String), u64> = HashMap::new();
+        let mut first_pid = None;
+        let mut status = None;
+        for (index, line) in reader.split(b'\n').enumerate() {
+            let line = line.map_err(|e| ProfilerError::io("reading ltrace's trace", e))?;
+            let line = String::from_utf8_lossy(&line);
+            let Some((pid, rest)) = line.trim_end().split_once(' ') else {
+                continue;
+            };
+            let Ok(pid) = pid.parse::<u32>() else {
+                continue;
+            };
+            let rest = rest.trim_start();
+            let first = *first_pid.get_or_insert(pid);
+            if let Some(event) = rest.strip_prefix("+++ ") {
+                if pid == first {
+                    status = parse_end(event).or(status);
+                }
+                continue;
+            }
+            if rest.starts_with("---") {
+                continue;
+            }
+            if let Some(resumed) = rest.strip_prefix("<... ") {
+                let Some((name, tail)) = resumed.split_once(' ') else {
+                    continue;
+                };
+                let name = base_name(name);
+                if let Some(n) = unfinished.get_mut(&(pid, name.to_owned())) {
+                    *n = n.saturating_sub(1);
+                }
+                add_call(&mut per_function, name, call_time(tail, index)?);
+                continue;
+            }
+            let Some(open) = rest.find('(') else {
+                continue;
+            };
+            let name = base_name(&rest[..open]);
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                continue;
+            }
+            if rest.ends_with("<unfinished ...>") {
+                *unfinished.entry((pid, name.to_owned())).or_default() += 1;
+            } else if rest.ends_with("<no return ...>") {
+                add_call(&mut per_function, name, None);
+            } else {
+                add_call(&mut per_function, name, call_time(rest, index)?);
+            }
+        }
+        // Calls still running when their process ended.
+        for ((_, name), n) in unfinished {
+            for _ in 0..n {
+                add_call(&mut per_function, &name, None);
+            }
+        }
+        Ok(LibcallTrace {
+            summary: summarize(per_function),
+            status,
+        })
+    }
+}
+
+/// A function name without ltrace's `@library` suffix.
+fn base_name(name: &str) -> &str {
+    name.split('@').next().unwrap_or(name).trim()
+}
+
+fn add_call(
+    per_function: &mut std::collections::HashMap<String, (u64, f64)>,
+    name: &str,
+    seconds: Option<f64>,
+) {
+    let entry = per_function.entry(name.to_owned()).or_default();
+    entry.0 += 1;
+    entry.1 += seconds.unwrap_or(0.0);
+}
+
+/// The `<0.000123>` time at the end of a call line, if there is one.
+fn call_time(line: &str, index: usize) -> Result<Option<f64>, ProfilerError> {
+    let Some(inner) = line.strip_suffix('>') else {
+        return Ok(None);
+    };
+    let Some(start) = inner.rfind('<') else {
+        return Ok(None);
+    };
+    let text = &inner[start + 1..];
+    if !text.starts_with(|c: char| c.is_ascii_digit()) {
+        return Ok(None);
+    }
+    match text.parse::<f64>() {
+        Ok(t) if t.is_finite() && t >= 0.0 => Ok(Some(t)),
+        _ => Err(ProfilerError::parse(
+            "ltrace's trace",
+            index + 1,
+            format!("bad call time <{text}>"),
+        )),
+    }
+}
+
+/// `exited (status 7) +++` or `killed by SIGSEGV +++`.
+fn parse_end(event: &str) -> Option<ExitKind> {
+    let event = event.trim_end_matches("+++").trim();
+    if let Some(code) = event
+        .strip_prefix("exited (status ")
+        .and_then(|r| r.strip_suffix(')'))
+    {
+        return code
+            .trim()
+            .parse()
+            .ok()
+            .map(|code| ExitKind::Exited { code });
+    }
+    let name = event.strip_prefix("killed by ")?.trim();
+    signal_number(name).map(|signal| ExitKind::Signaled {
+        signal,
+        core_dumped: false,
+    })
+}
+
+fn signal_number(name: &str) -> Option<i32> {
+    #[cfg(target_os = "linux")]
+    {
+        name.parse::<nix::sys::signal::Signal>()
+            .ok()
+            .map(|s| s as i32)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = name;
+        None
+    }
+}
+
+/// The rows of `ltrace -c` from calls and seconds per function: most time first.
+fn summarize(per_function: std::collections::HashMap<String, (u64, f64)>) -> LibcallSummary {
+    let total_seconds: f64 = per_function.values().map(|(_, s)| s).sum();
+    let share = |s: f64| {
+        if total_seconds > 0.0 {
+            s / total_seconds * 100.0
+        } else {
+            0.0
+        }
+    };
+    let mut rows: Vec<LibcallRow> = per_function
+        .into_iter()
+        .map(|(function, (calls, seconds))| LibcallRow {
+            function,
+            time_percent: share(seconds),
+            seconds,
+            usecs_per_call: (calls > 0).then(|| (seconds * 1e6 / calls as f64) as u64),
+            calls,
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.seconds
+            .total_cmp(&a.seconds)
+            .then(b.calls.cmp(&a.calls))
+            .then_with(|| a.function.cmp(&b.function))
+    });
+    let total = (!rows.is_empty()).then(|| LibcallRow {
+        function: "total".into(),
+        time_percent: 100.0,
+        seconds: total_seconds,
+        usecs_per_call: None,
+        calls: rows.iter().map(|r| r.calls).sum(),
+    });
+    LibcallSummary { rows, total }
 }
 
 /// An ltrace run.
@@ -198,8 +404,9 @@ impl Ltrace {
         Ok(())
     }
 
-    /// Runs `ltrace -c -f -o FILE`. The summary goes to a private file, so the program's stderr
-    /// stays its own.
+    /// Runs `ltrace -f -T -o FILE` and sums the trace ([`LibcallTrace`]). The trace goes to a
+    /// private file, so the program's stderr stays its own; the program's status is read from
+    /// the trace, because ltrace itself exits 0 whatever the program did.
     pub fn run(&self) -> Result<LtraceOutcome, ProfilerError> {
         self.validate()?;
         let patterns = self.effective_patterns();
@@ -210,7 +417,7 @@ impl Ltrace {
             .map_err(|e| ProfilerError::io("creating a temporary directory", e))?;
         let out = dir.path().join("ltrace.out");
         let mut command = ltrace.command();
-        command.args(["-c", "-f", "-o"]).arg(&out);
+        command.args(["-f", "-T", "-o"]).arg(&out);
         for pattern in &patterns {
             command.arg("-x").arg(pattern);
         }
@@ -220,14 +427,19 @@ impl Ltrace {
         }
         command.args(&self.extra_args);
         let (status, wall) = run_traced(&mut command, &self.target, Tool::Ltrace)?;
-        let text = std::fs::read_to_string(&out).map_err(|e| ProfilerError::ToolFailed {
+        let file = std::fs::File::open(&out).map_err(|e| ProfilerError::ToolFailed {
             tool: Tool::Ltrace,
-            detail: format!("ltrace wrote no summary ({status}, {e}); its message is above"),
+            detail: format!("ltrace wrote no trace ({status}, {e}); its message is above"),
         })?;
+        let trace = LibcallTrace::parse(std::io::BufReader::with_capacity(1 << 20, file))?;
+        let status = match (&self.target, trace.status) {
+            (RecordTarget::Command(_), Some(program)) => program,
+            _ => status,
+        };
         Ok(LtraceOutcome {
             status,
             patterns,
-            summary: LibcallSummary::parse(&text)?,
+            summary: trace.summary,
             wall,
         })
     }
@@ -250,6 +462,44 @@ mod tests {
         assert_eq!(s.total.as_ref().unwrap().usecs_per_call, None);
         assert_eq!(s.calls("__cxa_finalize"), 1);
         assert_eq!(s.calls("malloc"), 0);
+    }
+
+    #[test]
+    fn a_full_trace_sums_like_ltrace_c_and_keeps_the_status() {
+        let text = "\
+11702 malloc(3296 <unfinished ...>
+11702 malloc@libc.so.6(3296)                     = 0x5607 <0.000143>
+11702 <... malloc resumed> )                     = 0x5607 <0.000121>
+11703 free(0x1 <no return ...>
+11702 --- SIGSEGV (Segmentation fault) ---
+11703 +++ exited (status 0) +++
+11702 +++ killed by SIGSEGV +++
+";
+        let trace = LibcallTrace::parse(text.as_bytes()).unwrap();
+        assert_eq!(trace.summary.calls("malloc"), 2);
+        assert_eq!(trace.summary.calls("free"), 1);
+        let malloc = &trace.summary.rows[0];
+        assert!((malloc.seconds - 0.000_264).abs() < 1e-9, "{malloc:?}");
+        assert_eq!(trace.summary.total.as_ref().unwrap().calls, 3);
+        assert_eq!(
+            trace.status,
+            Some(ExitKind::Signaled {
+                signal: 11,
+                core_dumped: false
+            })
+        );
+        // A call that never came back still counts.
+        let trace = LibcallTrace::parse("5 calloc(1, 2 <unfinished ...>\n".as_bytes()).unwrap();
+        assert_eq!(trace.summary.calls("calloc"), 1);
+        assert_eq!(trace.status, None);
+        assert!(LibcallTrace::parse("5 f() = 1 <0.1x>\n".as_bytes()).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn traces_never_panic(text in "(?s).{0,300}") {
+            let _ = LibcallTrace::parse(text.as_bytes());
+        }
     }
 
     #[test]
