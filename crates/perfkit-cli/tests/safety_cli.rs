@@ -500,3 +500,32 @@ fn attaching_to_another_users_process_names_the_permission_problem() {
     let _ = victim.kill();
     let _ = victim.wait();
 }
+
+#[test]
+fn a_bench_timeout_kills_the_whole_process_tree() {
+    let marker = "27.1828182";
+    let out = perfkit()
+        .args(["bench", "-r", "1", "--timeout", "1s", "--shell"])
+        .arg(format!("sleep {marker}; true"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", first_line(&out));
+    let survivors = || -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| c.contains(marker))
+            .collect()
+    };
+    let mut left = survivors();
+    for _ in 0..100 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        left = survivors();
+    }
+    assert!(left.is_empty(), "survivors: {left:?}");
+}

@@ -143,8 +143,10 @@ impl RunOutcome {
 /// Options of [`run`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RunOptions {
-    /// Kill the process with `SIGKILL` after this long and report [`ExitKind::TimedOut`]. Only
-    /// the process itself is killed: with `sh -c`, children of the shell may outlive it.
+    /// Kill the process with `SIGKILL` after this long and report [`ExitKind::TimedOut`]. With
+    /// a timeout the process runs in a process group of its own, and the whole group is
+    /// killed, so the children of `sh -c` die with it (a descendant that starts its own
+    /// session escapes). Signals that end perfkit are passed on to the group.
     pub timeout: Option<Duration>,
 }
 
@@ -219,11 +221,18 @@ mod linux {
             .ok()
             .and_then(|t| crate::procfs::parse_status_memory(&t).ok())
             .and_then(|(_, peak)| peak);
+        if options.timeout.is_some() {
+            use std::os::unix::process::CommandExt as _;
+            command.process_group(0);
+        }
         let start = Instant::now();
         let child = command.spawn().map_err(|e| spawn_error(&program, e))?;
         let pid = Pid::from_raw(i32::try_from(child.id()).map_err(|_| SysError::Wait {
             source: std::io::Error::other("child pid does not fit in pid_t"),
         })?);
+        let _group = options
+            .timeout
+            .map(|_| crate::signals::signal_group_on_exit(child.id()));
         let killed = wait_for_exit(pid, start, options.timeout)?;
         let wall = start.elapsed();
 
@@ -295,7 +304,9 @@ mod linux {
             }
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                // The child is not reaped yet, so `pid` cannot have been reused.
+                // The child is not reaped yet, so neither its pid nor its group id (the same
+                // number) can have been reused. Its descendants die with it.
+                let _ = nix::sys::signal::killpg(pid, Signal::SIGKILL);
                 let _ = kill(pid, Signal::SIGKILL);
                 loop {
                     match waitid(Id::Pid(pid), wait_flags) {

@@ -46,6 +46,8 @@ mod libc_consts {
 static TEMP_FILES: Mutex<Vec<(u64, PathBuf)>> = Mutex::new(Vec::new());
 /// Processes that receive a forwarded `SIGTERM`/`SIGHUP`, by registration id.
 static FORWARD: Mutex<Vec<(u64, i32)>> = Mutex::new(Vec::new());
+/// Process groups that get the signal perfkit dies of, by registration id.
+static GROUPS: Mutex<Vec<(u64, i32)>> = Mutex::new(Vec::new());
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// How many [`Deferral`]s are alive.
 static DEFERRALS: AtomicUsize = AtomicUsize::new(0);
@@ -162,16 +164,44 @@ impl Drop for ForwardRegistration {
     }
 }
 
+/// Sends the signal perfkit dies of to process group `pgid` first, for as long as the guard
+/// lives. Children that run in a group of their own (so that a timeout can kill all their
+/// descendants) no longer get a terminal's Ctrl-C; this passes it on.
+#[must_use = "the group only gets the signal while the guard lives"]
+pub fn signal_group_on_exit(pgid: u32) -> GroupRegistration {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    if let Ok(pgid) = i32::try_from(pgid) {
+        lock(&GROUPS).push((id, pgid));
+    }
+    GroupRegistration { id }
+}
+
+/// Keeps a process group registered with [`signal_group_on_exit`].
+#[derive(Debug)]
+pub struct GroupRegistration {
+    id: u64,
+}
+
+impl Drop for GroupRegistration {
+    fn drop(&mut self) {
+        lock(&GROUPS).retain(|(id, _)| *id != self.id);
+    }
+}
+
 /// The shell's exit status for a process that `signal` ended (128 + the number).
 #[must_use]
 pub fn exit_status_of(signal: i32) -> u8 {
     u8::try_from((128 + signal) & 0xff).unwrap_or(1)
 }
 
-/// Removes the registered temporary files, then ends the process by `signal` with its
+/// Passes `signal` to the registered process groups, removes the registered temporary
+/// files, then ends the process by `signal` with its
 /// default action (a parent sees "killed by signal"; a shell reports 128 + the number). Falls
 /// back to exiting with that status if the signal does not end the process.
 pub fn die_of(signal: i32) -> ! {
+    for (_, pgid) in std::mem::take(&mut *lock(&GROUPS)) {
+        imp::send(-pgid, signal);
+    }
     remove_registered_files();
     imp::raise_default(signal);
     std::process::exit(i32::from(exit_status_of(signal)));
