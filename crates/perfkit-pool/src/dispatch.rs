@@ -246,6 +246,9 @@ impl Dispatcher {
     fn command(&self) -> Command {
         let config = &self.shared.config;
         let mut cmd = config.worker.command();
+        // Its own process group, so that killing a worker (timeout, garbage, shutdown) kills
+        // what it started too: a script's `sleep` must not outlive it.
+        cmd.process_group(0);
         cmd.env(WORKER_INDEX_ENV, self.index.to_string());
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
         cmd.stderr(match config.stderr {
@@ -554,8 +557,15 @@ impl Dispatcher {
                     consumed,
                 } => {
                     if spans.len() >= self.inflight_tasks {
+                        // In order-matched protocols this also means that answers already
+                        // handed over may belong to other tasks: count it for the caller.
+                        self.shared
+                            .counters
+                            .excess_answers
+                            .fetch_add(1, Ordering::Relaxed);
                         garbage = Some(format!(
-                            "more results than tasks sent ({} in flight)",
+                            "more results than tasks sent ({} in flight): earlier answers of \
+                             this worker may have been matched to the wrong tasks",
                             self.inflight_tasks
                         ));
                         break;
@@ -640,12 +650,17 @@ impl Dispatcher {
                 if p != self.last_progress.0 {
                     self.last_progress = (p, now);
                 }
-                // Between tasks (reading, writing results) nothing is running.
-                let running = progress.running()?;
-                if running < self.received {
-                    return None;
+                // The task's clock starts when it is handed over: a worker that never starts
+                // it (never reads it) times out like one that never finishes it.
+                match progress.running() {
+                    Some(running) if running >= self.received => {
+                        (running, self.last_progress.1.max(front.at))
+                    }
+                    _ => (
+                        front_seq,
+                        self.last_progress.1.max(self.last_result_at).max(front.at),
+                    ),
                 }
-                (running, self.last_progress.1.max(front.at))
             }
             None => (front_seq, self.last_result_at.max(front.at)),
         };
@@ -662,12 +677,10 @@ impl Dispatcher {
         let (status, reason) = match failure {
             Failure::Died => (describe(reap(&mut worker, EXIT_GRACE)), "crash"),
             Failure::Protocol(why) => {
-                let _ = worker.child.kill();
                 let _ = reap(&mut worker, Duration::ZERO);
                 (format!("protocol error: {why}"), "protocol")
             }
             Failure::Timeout { .. } => {
-                let _ = worker.child.kill();
                 let _ = reap(&mut worker, Duration::ZERO);
                 ("killed after the timeout".to_string(), "timeout")
             }
@@ -817,7 +830,6 @@ impl Drop for Dispatcher {
     fn drop(&mut self) {
         // A dispatcher that ends any way other than `run` returning still reaps its worker.
         if let Some(mut worker) = self.worker.take() {
-            let _ = worker.child.kill();
             let _ = reap(&mut worker, Duration::ZERO);
             self.shared.metrics.process.record_exit();
         }
@@ -841,22 +853,29 @@ fn pin(pid: nix::unistd::Pid, cpu: usize) -> nix::Result<()> {
     nix::sched::sched_setaffinity(pid, &set)
 }
 
-/// Waits up to `grace` for the worker to exit, then kills it; always reaps it.
+/// Waits up to `grace` for the worker to exit, then kills it; always reaps it. Whatever is
+/// left of its process group (children it started) is killed before the worker is reaped,
+/// while its pid, which is also the group's id, cannot have been reused.
 fn reap(worker: &mut Worker, grace: Duration) -> Option<ExitStatus> {
+    use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(worker.pid).unwrap_or(0));
     let deadline = Instant::now() + grace;
     loop {
-        match worker.child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => {
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT | WaitPidFlag::WNOHANG;
+        match waitid(Id::Pid(pid), flags) {
+            Ok(WaitStatus::StillAlive) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(1));
             }
-            Ok(None) => {
-                let _ = worker.child.kill();
-                return worker.child.wait().ok();
-            }
-            Err(_) => return None,
+            Err(Errno::EINTR) => {}
+            // Past the grace; or exited (not reaped yet); or already reaped by someone else.
+            Ok(_) | Err(_) => break,
         }
     }
+    if pid.as_raw() > 0 {
+        let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+    }
+    let _ = worker.child.kill();
+    worker.child.wait().ok()
 }
 
 /// `exit code 3`, `killed by signal 11 (SIGSEGV)`.

@@ -322,6 +322,11 @@ pub struct PoolStats {
     pub spawned: u64,
     /// Workers replaced after a crash, timeout, protocol error or recycling.
     pub restarts: u64,
+    /// Times a worker answered more results than it had been sent tasks. With the line
+    /// protocol this means some answers it gave before were matched to the wrong tasks
+    /// (answers are matched to tasks in order), and nothing can tell which: treat the
+    /// run's results as unreliable.
+    pub excess_answers: u64,
     /// Time from dispatch to outcome, per task, in nanoseconds.
     pub latency: Histogram,
 }
@@ -627,6 +632,7 @@ impl ProcessPool {
             resent: c.resent.load(Ordering::Relaxed),
             spawned: c.spawned.load(Ordering::Relaxed),
             restarts: c.restarts.load(Ordering::Relaxed),
+            excess_answers: c.excess_answers.load(Ordering::Relaxed),
             latency: self
                 .shared
                 .latency
@@ -659,6 +665,18 @@ impl ProcessPool {
     #[must_use]
     pub fn config(&self) -> &PoolConfig {
         &self.shared.config
+    }
+
+    /// Takes no more tasks: submitters waiting for room, and later submissions, get
+    /// [`PoolError::Closed`]. Tasks already queued still run; call
+    /// [`shutdown`](Self::shutdown) to end the workers. Lets another thread stop a submitter
+    /// blocked on a full queue (for example on Ctrl-C).
+    pub fn close(&self) {
+        let mut queue = self.shared.lock_queue();
+        queue.closed = true;
+        drop(queue);
+        self.shared.space.notify_all();
+        self.shared.tasks_ready.notify_all();
     }
 
     /// Takes no more tasks, lets the workers finish what is queued for up to `grace`, then
@@ -958,6 +976,7 @@ pub(crate) struct Counters {
     pub(crate) resent: AtomicU64,
     pub(crate) spawned: AtomicU64,
     pub(crate) restarts: AtomicU64,
+    pub(crate) excess_answers: AtomicU64,
 }
 
 /// What a set of blocks holds, by outcome (for the counters and metrics).
