@@ -173,9 +173,18 @@ it was running is charged; the others are sent again.
 Protocols:
   --lines   (default) any program that answers one line per line, e.g. python3 -u worker.py.
             It must flush every answer (python3 -u, stdbuf -oL) for timeouts and blame to be
-            exact.
+            exact. Answers are matched to tasks in order, so perfkit can tell when a worker
+            dies, hangs (--timeout) or answers more lines than it was sent tasks (the run
+            then fails: earlier answers may belong to other tasks). It cannot tell a worker
+            that answers one task with two lines and another with none: those answers go to
+            the wrong tasks. Use --framed for workers you do not trust to keep one line each.
   --framed  a worker written with perfkit_pool::worker::serve (binary frames, any bytes,
             worker-reported errors, blame through a shared progress page).
+
+A task's --timeout starts when it is handed to a worker. Each worker runs in its own process
+group: a timeout, a crash or the end of the pool kills what the worker started too.
+Ctrl-C, SIGTERM or SIGHUP: perfkit stops reading, writes the results it has, stops the
+workers and ends by the signal (exit 130 for Ctrl-C, 143 for SIGTERM).
 
 Examples:
   seq 1000000 | perfkit pool --framed --stats -- ./target/release/square-worker > out.txt
@@ -183,8 +192,8 @@ Examples:
   perfkit pool --metrics-addr 127.0.0.1:9898 -- ./worker < tasks.txt   # GET /metrics
   perfkit pool --naive -- ./script.sh < tasks.txt     # one process per task, task as argument
 
-Exit codes: 0 every task succeeded, 1 at least one task failed, 2 bad arguments or a worker
-that cannot start.";
+Exit codes: 0 every task succeeded, 1 at least one task failed (or a line-mode worker gave
+extra answers), 2 bad arguments or a worker that cannot start.";
 
 /// `perfkit pool` options.
 #[cfg(target_os = "linux")]

@@ -38,35 +38,22 @@ pub(crate) fn run(args: &PoolArgs) -> Result<bool> {
     } else {
         Protocol::Lines
     };
-    let mut builder = ProcessPool::builder(&command)
-        .max_batch(args.batch)
-        .queue_capacity(args.queue.max(1))
-        .ordered(args.ordered)
-        .protocol(protocol)
-        .retries(args.retries)
-        .quarantine_after(args.quarantine_after)
-        .pin_workers(args.pin);
-    if let Some(n) = args.workers {
-        builder = builder.workers(n);
-    }
-    if let Some(timeout) = args.timeout {
-        builder = builder.timeout(timeout);
-    }
-    if let Some(n) = args.max_tasks_per_worker {
-        builder = builder.max_tasks_per_worker(n);
-    }
-    let mut pool = builder
-        .build()
-        .with_context(|| format!("cannot start the pool for {program:?}"))?;
+    let mut pool = build(args, &command, protocol)?;
     if let Some(addr) = &args.metrics_addr {
         serve_metrics(addr, pool.metrics().clone())?;
     }
 
+    // Ctrl-C, SIGTERM and SIGHUP: stop reading, write the results already received, end
+    // the workers, then end by the signal.
+    let deferral = perfkit_sys::signals::Deferral::new();
+    let mut interrupted = None;
+    let stop = AtomicBool::new(false);
     let reading_done = AtomicBool::new(false);
     let mut failed = 0u64;
+    let mut written = 0u64;
     let read_result = std::thread::scope(|scope| -> Result<Result<()>> {
         let reader = scope.spawn(|| {
-            let result = feed(&pool);
+            let result = feed(&pool, &stop);
             reading_done.store(true, Ordering::Release);
             result
         });
@@ -74,14 +61,23 @@ pub(crate) fn run(args: &PoolArgs) -> Result<bool> {
         let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
         let mut write_error = None;
         loop {
+            if let Some(signal) = deferral.pending() {
+                interrupted = Some(signal);
+                stop.store(true, Ordering::Release);
+                pool.close();
+                break;
+            }
             let finished_reading = reading_done.load(Ordering::Acquire);
             // Outputs are written straight from the blocks they arrived in.
             let n = pool.recv_each(65_536, |id, result| {
                 if write_error.is_some() {
                     return;
                 }
-                let written = match result {
-                    Ok(output) => out.write_all(output).and_then(|()| out.write_all(b"\n")),
+                let result = match result {
+                    Ok(output) => {
+                        written += 1;
+                        out.write_all(output).and_then(|()| out.write_all(b"\n"))
+                    }
                     Err(error) => {
                         failed += 1;
                         let flushed = out.flush();
@@ -89,7 +85,7 @@ pub(crate) fn run(args: &PoolArgs) -> Result<bool> {
                         flushed
                     }
                 };
-                if let Err(e) = written {
+                if let Err(e) = result {
                     write_error = Some(e);
                 }
             });
@@ -114,20 +110,93 @@ pub(crate) fn run(args: &PoolArgs) -> Result<bool> {
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("the input reader panicked"))))
     })?;
-    pool.shutdown(SHUTDOWN_GRACE);
-    read_result?;
-    if args.stats {
-        print_stats(args, &pool.stats(), started.elapsed(), protocol)?;
-    }
-    Ok(failed > 0)
+    let ended = Ended {
+        interrupted,
+        written,
+        failed,
+    };
+    finish(args, &mut pool, ended, read_result, started, protocol)
 }
 
-/// Reads standard input in blocks and submits its lines, a block at a time.
-fn feed(pool: &ProcessPool) -> Result<()> {
+/// How the main loop of the pool ended.
+#[derive(Clone, Copy)]
+struct Ended {
+    interrupted: Option<i32>,
+    written: u64,
+    failed: u64,
+}
+
+/// Stops the workers and reports: by the signal that interrupted the pool, or with the
+/// stats and whether anything failed.
+fn finish(
+    args: &PoolArgs,
+    pool: &mut ProcessPool,
+    ended: Ended,
+    read_result: Result<()>,
+    started: Instant,
+    protocol: Protocol,
+) -> Result<bool> {
+    if let Some(signal) = ended.interrupted {
+        pool.shutdown(Duration::ZERO);
+        note!(
+            "perfkit pool: interrupted by signal {signal}: {} results written, {} failures reported; the workers were stopped",
+            ended.written,
+            ended.failed
+        );
+        perfkit_sys::signals::die_of(signal);
+    }
+    pool.shutdown(SHUTDOWN_GRACE);
+    read_result?;
+    let stats = pool.stats();
+    if args.stats {
+        print_stats(args, &stats, started.elapsed(), protocol)?;
+    }
+    if stats.excess_answers > 0 {
+        note!(
+            "perfkit pool: error: a worker answered more lines than it was sent tasks, so answers it gave before may belong to other tasks (line mode matches answers to tasks in order); make the worker print exactly one line per task and flush it, or use --framed"
+        );
+        return Ok(true);
+    }
+    Ok(ended.failed > 0)
+}
+
+/// The pool the options describe, started.
+fn build(args: &PoolArgs, command: &Command, protocol: Protocol) -> Result<ProcessPool> {
+    let mut builder = ProcessPool::builder(command)
+        .max_batch(args.batch)
+        .queue_capacity(args.queue.max(1))
+        .ordered(args.ordered)
+        .protocol(protocol)
+        .retries(args.retries)
+        .quarantine_after(args.quarantine_after)
+        .pin_workers(args.pin);
+    if let Some(n) = args.workers {
+        builder = builder.workers(n);
+    }
+    if let Some(timeout) = args.timeout {
+        builder = builder.timeout(timeout);
+    }
+    if let Some(n) = args.max_tasks_per_worker {
+        builder = builder.max_tasks_per_worker(n);
+    }
+    builder.build().with_context(|| {
+        format!(
+            "cannot start the pool for '{}'",
+            command.get_program().display()
+        )
+    })
+}
+
+/// Reads standard input in blocks and submits its lines, a block at a time, until the input
+/// ends or `stop` is set.
+fn feed(pool: &ProcessPool, stop: &AtomicBool) -> Result<()> {
     let mut stdin = std::io::stdin().lock();
     let mut buf = vec![0u8; READ_BLOCK];
     let mut filled = 0usize;
     loop {
+        if !wait_for_input(stop) {
+            return Ok(());
+        }
         if filled == buf.len() {
             buf.resize(buf.len() * 2, 0);
         }
@@ -149,6 +218,24 @@ fn feed(pool: &ProcessPool) -> Result<()> {
         pool.submit_many(buf[..last].split(|&b| b == b'\n'))?;
         buf.copy_within(last + 1..filled, 0);
         filled -= last + 1;
+    }
+}
+
+/// Waits until standard input can be read (or has ended); `false` once `stop` is set.
+fn wait_for_input(stop: &AtomicBool) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd as _;
+    let stdin = std::io::stdin();
+    loop {
+        if stop.load(Ordering::Acquire) {
+            return false;
+        }
+        let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(100u8)) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => {}
+            // Readable, ended, or an error the read itself will report.
+            Ok(_) | Err(_) => return !stop.load(Ordering::Acquire),
+        }
     }
 }
 
@@ -309,16 +396,36 @@ fn serve_metrics(addr: &str, metrics: PoolMetrics) -> Result<()> {
     std::thread::Builder::new()
         .name("perfkit-metrics".into())
         .spawn(move || {
+            // Each connection is served on its own thread, so an idle or slow client (which
+            // gets a read timeout) never holds up a scrape; a flood of them is capped.
+            let active = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
             for stream in listener.incoming().flatten() {
-                let _ = answer(stream, &metrics);
+                if active.load(Ordering::Acquire) >= MAX_METRICS_CONNECTIONS {
+                    continue;
+                }
+                active.fetch_add(1, Ordering::AcqRel);
+                let (metrics, done) = (metrics.clone(), std::sync::Arc::clone(&active));
+                let spawned = std::thread::Builder::new()
+                    .name("perfkit-metrics-conn".into())
+                    .spawn(move || {
+                        let _ = answer(stream, &metrics);
+                        done.fetch_sub(1, Ordering::AcqRel);
+                    });
+                if spawned.is_err() {
+                    active.fetch_sub(1, Ordering::AcqRel);
+                }
             }
         })
         .context("cannot start the metrics thread")?;
     Ok(())
 }
 
+/// Connections to `--metrics-addr` served at once; more are closed at once.
+const MAX_METRICS_CONNECTIONS: usize = 32;
+
 fn answer(mut stream: TcpStream, metrics: &PoolMetrics) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut request = Vec::new();
     let mut chunk = [0u8; 1024];
     while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 << 10 {

@@ -270,3 +270,267 @@ fn results_are_written_while_standard_input_stays_open() {
     drop(stdin);
     assert!(child.wait().expect("perfkit pool exits").success());
 }
+
+/// Processes whose command line contains `marker` (other than this test's).
+fn processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if text.contains(marker) {
+                found.push(format!("{name}: {text}"));
+            }
+        }
+    }
+    found
+}
+
+/// Runs `command`, killing it (and failing) if it has not ended after a minute: the hangs
+/// these tests guard against used to last forever.
+fn output_within_a_minute(mut command: std::process::Command) -> std::process::Output {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    if let Ok(out) = rx.recv_timeout(Duration::from_secs(60)) {
+        return out.expect("output");
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status();
+    panic!("{command:?} did not end within a minute");
+}
+
+#[test]
+fn a_framed_timeout_starts_when_the_task_is_handed_over() {
+    // `sleep 100` never reads its task nor reports progress.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tasks = dir.path().join("tasks");
+    std::fs::write(&tasks, lines(1..=5)).expect("tasks");
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"));
+    command
+        .args([
+            "pool",
+            "-j1",
+            "--framed",
+            "--timeout",
+            "1s",
+            "--",
+            "sleep",
+            "100",
+        ])
+        .stdin(std::fs::File::open(&tasks).expect("open"));
+    let out = output_within_a_minute(command);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("timed out") || stderr.contains("timeout"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn extra_answer_lines_fail_the_run() {
+    // Two lines per task: every answer after the first is matched to the wrong task.
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"));
+    command.args([
+        "pool",
+        "-j1",
+        "--",
+        "sh",
+        "-c",
+        "while IFS= read -r l; do echo \"$l\"; echo extra; done",
+    ]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tasks = dir.path().join("tasks");
+    std::fs::write(&tasks, lines(1..=6)).expect("tasks");
+    command.stdin(std::fs::File::open(&tasks).expect("open"));
+    let out = output_within_a_minute(command);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("answered more lines than it was sent tasks"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_timeout_kills_what_the_worker_started() {
+    let marker = "31.4159265";
+    let script = format!("while IFS= read -r l; do sleep {marker}; echo \"$l\"; done");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tasks = dir.path().join("tasks");
+    std::fs::write(&tasks, "1\n").expect("tasks");
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"));
+    command
+        .args(["pool", "-j1", "--timeout", "1s", "--", "sh", "-c", &script])
+        .stdin(std::fs::File::open(&tasks).expect("open"));
+    let out = output_within_a_minute(command);
+    assert_eq!(out.status.code(), Some(1));
+    // Killing is asynchronous: give the kernel a moment to remove the processes.
+    let mut left = processes_with(marker);
+    for _ in 0..100 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        left = processes_with(marker);
+    }
+    assert!(left.is_empty(), "survivors: {left:?}");
+}
+
+#[test]
+fn an_interrupted_pool_writes_its_results_and_stops_its_workers() {
+    use std::os::unix::process::ExitStatusExt as _;
+    for signal in [
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGTERM,
+    ] {
+        let marker = format!("perfkit-test-worker-{}", signal as i32);
+        let script = format!("# {marker}\nwhile IFS= read -r n; do echo $((n * n)); done");
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+            .args(["pool", "--workers", "2", "--", "sh", "-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("perfkit pool");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(lines(1..=10).as_bytes()).expect("tasks");
+        stdin.flush().expect("flush");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut results = Vec::new();
+        for _ in 0..10 {
+            let mut line = String::new();
+            stdout.read_line(&mut line).expect("a result");
+            results.push(line.trim().parse::<u64>().expect("a number"));
+        }
+        // Standard input stays open: only the signal can end the pool now.
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, signal).expect("signal");
+        let status = child.wait().expect("wait");
+        drop(stdin);
+        assert_eq!(
+            status.signal(),
+            Some(signal as i32),
+            "{signal:?}: {status:?}"
+        );
+        results.sort_unstable();
+        assert_eq!(results, (1..=10u64).map(|n| n * n).collect::<Vec<_>>());
+        let mut left = processes_with(&marker);
+        for _ in 0..100 {
+            if left.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            left = processes_with(&marker);
+        }
+        assert!(left.is_empty(), "{signal:?} left workers: {left:?}");
+    }
+}
+
+#[test]
+fn an_idle_connection_does_not_hold_up_a_scrape() {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+        .args(["pool", "--metrics-addr", "127.0.0.1:0", "--", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("perfkit pool");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("first stderr line");
+    let Some((_, url)) = line.trim().rsplit_once("http://") else {
+        panic!("no metrics address in {line:?}");
+    };
+    let addr = url.trim_end_matches("/metrics").to_string();
+    // A client that connects and says nothing.
+    let _idle = std::net::TcpStream::connect(&addr).expect("idle connection");
+    std::thread::sleep(Duration::from_millis(100));
+    // The server waits up to 5 s for an idle client; a scrape must not wait behind it.
+    let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(4)))
+        .expect("timeout");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .expect("request");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("the scrape is answered while another connection is idle");
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    drop(child.stdin.take());
+    let _ = child.wait();
+}
+
+#[test]
+fn a_pool_interrupted_while_busy_writes_whole_results_and_says_how_many() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tasks = dir.path().join("tasks");
+    std::fs::write(&tasks, lines(1..=300_000)).expect("tasks");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+        .args([
+            "pool",
+            "--ordered",
+            "--workers",
+            "2",
+            "--",
+            "sh",
+            "-c",
+            SQUARE,
+        ])
+        .stdin(std::fs::File::open(&tasks).expect("open"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("perfkit pool");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut seen = Vec::new();
+    let mut buf = vec![0u8; 65_536];
+    while memchr::memchr_iter(b'\n', &seen).count() < 1000 {
+        let n = stdout.read(&mut buf).expect("results");
+        assert!(n > 0, "the pool ended before the signal");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("signal");
+    stdout.read_to_end(&mut seen).expect("the rest");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.signal(), Some(2), "{stderr}");
+    let text = String::from_utf8(seen).expect("text");
+    assert!(
+        text.ends_with('\n'),
+        "a result was cut: {:?}",
+        &text[text.len() - 20..]
+    );
+    let results: Vec<&str> = text.lines().collect();
+    for (i, r) in results.iter().enumerate() {
+        let n = i as u64 + 1;
+        assert_eq!(*r, (n * n).to_string(), "result {n}");
+    }
+    assert!(
+        stderr.contains(&format!("{} results written", results.len())),
+        "{} results on stdout; {stderr}",
+        results.len()
+    );
+}
