@@ -283,11 +283,11 @@ fn record_summary(
 /// The `n` functions with the most self samples; callers with no self time are left out (their
 /// inclusive share is in the flamegraph).
 fn top_functions(folded: &FoldedStacks, n: usize) -> Vec<HotFunction> {
+    // Functions are ranked by self count first, so those without self time come last.
     folded
-        .hot_functions(usize::MAX)
+        .hot_functions(n)
         .into_iter()
         .filter(|h| h.self_count > 0)
-        .take(n)
         .collect()
 }
 

@@ -170,21 +170,21 @@ impl FoldedStacks {
     /// (ties: more inclusive samples, then name).
     #[must_use]
     pub fn hot_functions(&self, n: usize) -> Vec<HotFunction> {
-        let mut by_name: HashMap<&str, (u64, u64)> = HashMap::new();
-        let mut seen: Vec<&str> = Vec::new();
-        for (stack, count) in self.iter() {
-            seen.clear();
+        // Per function: self count, inclusive count, and the last stack that counted it
+        // (a recursive function is counted once per stack, in constant time per frame).
+        let mut by_name: HashMap<&str, (u64, u64, usize)> = HashMap::new();
+        for (index, (stack, count)) in self.iter().enumerate() {
             let mut frames = stack.split(';').peekable();
             while let Some(frame) = frames.next() {
                 let entry = match by_name.entry(frame) {
                     Entry::Occupied(e) => e.into_mut(),
-                    Entry::Vacant(e) => e.insert((0, 0)),
+                    Entry::Vacant(e) => e.insert((0, 0, usize::MAX)),
                 };
                 if frames.peek().is_none() {
                     entry.0 += count;
                 }
-                if !seen.contains(&frame) {
-                    seen.push(frame);
+                if entry.2 != index {
+                    entry.2 = index;
                     entry.1 += count;
                 }
             }
@@ -192,7 +192,7 @@ impl FoldedStacks {
         let total = self.total().max(1) as f64;
         let mut hot: Vec<HotFunction> = by_name
             .into_iter()
-            .map(|(name, (self_count, inclusive_count))| HotFunction {
+            .map(|(name, (self_count, inclusive_count, _))| HotFunction {
                 name: name.to_owned(),
                 self_count,
                 inclusive_count,
@@ -200,13 +200,21 @@ impl FoldedStacks {
                 inclusive_percent: inclusive_count as f64 * 100.0 / total,
             })
             .collect();
-        hot.sort_by(|a, b| {
+        let order = |a: &HotFunction, b: &HotFunction| {
             b.self_count
                 .cmp(&a.self_count)
                 .then(b.inclusive_count.cmp(&a.inclusive_count))
                 .then_with(|| a.name.cmp(&b.name))
-        });
-        hot.truncate(n);
+        };
+        // Only the first `n` need sorting: a deep stack has as many functions as frames.
+        if n == 0 {
+            return Vec::new();
+        }
+        if n < hot.len() {
+            hot.select_nth_unstable_by(n - 1, order);
+            hot.truncate(n);
+        }
+        hot.sort_by(order);
         hot
     }
 }
@@ -250,6 +258,20 @@ fn parse_line(line: &str) -> Result<(&str, u64), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_top_functions_are_the_head_of_the_full_ranking() {
+        let mut text = String::new();
+        for i in 0..200u64 {
+            text.push_str(&format!("main;f{};g{} {}\n", i % 17, i % 5, 1 + i * 7 % 13));
+        }
+        let folded = FoldedStacks::parse(&text).unwrap();
+        let all = folded.hot_functions(usize::MAX);
+        for n in [0, 1, 3, 10, all.len(), all.len() + 5] {
+            let top = folded.hot_functions(n);
+            assert_eq!(top, all[..n.min(all.len())], "n = {n}");
+        }
+    }
 
     #[test]
     fn parses_sums_and_writes_back_sorted() {
