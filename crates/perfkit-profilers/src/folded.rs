@@ -60,6 +60,9 @@ impl FoldedStacks {
         let mut folded = FoldedStacks::new();
         let mut line = String::new();
         let mut number = 0;
+        // Every count and sum must fit: a total that wrapped or saturated would make every
+        // percentage wrong without a word.
+        let mut total = 0u64;
         loop {
             line.clear();
             number += 1;
@@ -81,6 +84,16 @@ impl FoldedStacks {
             }
             let (stack, count) = parse_line(text).map_err(|why| {
                 ProfilerError::parse("folded stacks", number, format!("{why}: {text:.80}"))
+            })?;
+            total = total.checked_add(count).ok_or_else(|| {
+                ProfilerError::parse(
+                    "folded stacks",
+                    number,
+                    format!(
+                        "the counts add up to more than {}, the most a count can hold: {text:.80}",
+                        u64::MAX
+                    ),
+                )
             })?;
             folded.add(stack, count);
         }
@@ -235,7 +248,9 @@ fn parse_line(line: &str) -> Result<(&str, u64), &'static str> {
         .ok_or("expected `STACK COUNT`, found no count")?;
     let stack = stack.trim_end();
     let count: u64 = count.parse().map_err(|_| {
-        if count.parse::<f64>().is_ok() {
+        if !count.is_empty() && count.bytes().all(|b| b.is_ascii_digit()) {
+            "the count is larger than 18446744073709551615, the most a count can hold"
+        } else if count.parse::<f64>().is_ok() {
             "the count is not a whole number ≥ 0"
         } else {
             "the count at the end of the line is not a number"
@@ -258,6 +273,29 @@ fn parse_line(line: &str) -> Result<(&str, u64), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_that_do_not_fit_name_their_line() {
+        let text = "a;b 18446744073709551615\na;c 1\n";
+        let err = FoldedStacks::parse(text).unwrap_err().to_string();
+        assert!(
+            err.contains("line 2") && err.contains("add up to more than"),
+            "{err}"
+        );
+        let err = FoldedStacks::parse("x 1\na;b 99999999999999999999\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("larger than"),
+            "{err}"
+        );
+        assert_eq!(
+            FoldedStacks::parse("a;b 18446744073709551614\nc 1\n")
+                .unwrap()
+                .total(),
+            u64::MAX
+        );
+    }
 
     #[test]
     fn the_top_functions_are_the_head_of_the_full_ranking() {
