@@ -248,3 +248,49 @@ fn bench_checks_against_a_saved_baseline() {
         .code(2)
         .stderr(predicate::str::contains("cannot read /nonexistent.json"));
 }
+
+#[test]
+fn a_baseline_whose_samples_contradict_its_summary_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("good.json");
+    perfkit()
+        .args(["bench", "-q", "-r", "12", "--save-baseline"])
+        .arg(&good)
+        .arg("true")
+        .assert()
+        .success();
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&good).expect("read")).expect("json");
+    // Triple every raw sample, keep the summary: the test would see a slow-down, the report
+    // a change of +0.0%.
+    for v in value["benchmarks"][0]["samples_ns"]
+        .as_array_mut()
+        .expect("samples")
+    {
+        *v = serde_json::json!(v.as_f64().expect("number") * 3.0);
+    }
+    let edited = dir.path().join("edited.json");
+    std::fs::write(&edited, value.to_string()).expect("write");
+    let out = perfkit()
+        .arg("check")
+        .arg("--baseline")
+        .arg(&edited)
+        .arg("--current")
+        .arg(&good)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let first = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        first.starts_with(&format!(
+            "error: {} is not a valid perfkit baseline: benchmark 'true': its raw samples contradict its summary (mean: ",
+            edited.display()
+        )),
+        "{first}"
+    );
+    assert!(out.stdout.is_empty());
+}

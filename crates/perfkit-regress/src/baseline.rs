@@ -243,6 +243,7 @@ impl Benchmark {
         if !ordered || !s.mean.is_finite() || !s.stddev.is_finite() {
             return Err("summary is inconsistent (percentiles out of order)".into());
         }
+        self.check_samples_agree()?;
         if let Some(e) = &self.tool_estimate
             && ![e.ns, e.low_ns, e.high_ns].iter().all(|v| v.is_finite())
         {
@@ -254,6 +255,63 @@ impl Benchmark {
             }
             _ => Ok(()),
         }
+    }
+}
+
+impl Benchmark {
+    /// The raw samples (which the statistical tests read) and the summary and histogram
+    /// (which the reports print) must describe the same run: a file edited by hand, or put
+    /// together from two runs, would otherwise give a change of "+0.0%" next to a significant
+    /// test. With every sample kept, the summary must be theirs; with a subset, every sample
+    /// must lie within the summary's range. The histogram must count every sample.
+    fn check_samples_agree(&self) -> Result<(), String> {
+        let s = &self.summary;
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 + 1e-6 * a.abs().max(b.abs());
+        let contradiction = |what: &str, samples: f64, summary: f64| {
+            Err(format!(
+                "its raw samples contradict its summary ({what}: {samples} ns from the samples, \
+                 {summary} ns in the summary); it was edited or assembled from different runs"
+            ))
+        };
+        if self.histogram_ps.count() != self.samples_total {
+            return Err(format!(
+                "its histogram counts {} samples but samples_total is {}",
+                self.histogram_ps.count(),
+                self.samples_total
+            ));
+        }
+        if self.samples_ns.len() as u64 == self.samples_total {
+            let Some(own) = TimeSummary::of(&self.samples_ns) else {
+                return Ok(());
+            };
+            for (what, a, b) in [
+                ("mean", own.mean, s.mean),
+                ("min", own.min, s.min),
+                ("median", own.p50, s.p50),
+                ("p90", own.p90, s.p90),
+                ("p99", own.p99, s.p99),
+                ("p99.9", own.p999, s.p999),
+                ("max", own.max, s.max),
+            ] {
+                if !close(a, b) {
+                    return contradiction(what, a, b);
+                }
+            }
+            return Ok(());
+        }
+        let low = self
+            .samples_ns
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min);
+        let high = self.samples_ns.iter().copied().fold(0.0, f64::max);
+        if low < s.min && !close(low, s.min) {
+            return contradiction("min", low, s.min);
+        }
+        if high > s.max && !close(high, s.max) {
+            return contradiction("max", high, s.max);
+        }
+        Ok(())
     }
 }
 
