@@ -299,9 +299,10 @@ mod tests {
 
     #[test]
     fn the_top_functions_are_the_head_of_the_full_ranking() {
+        use std::fmt::Write as _;
         let mut text = String::new();
         for i in 0..200u64 {
-            text.push_str(&format!("main;f{};g{} {}\n", i % 17, i % 5, 1 + i * 7 % 13));
+            let _ = writeln!(text, "main;f{};g{} {}", i % 17, i % 5, 1 + i * 7 % 13);
         }
         let folded = FoldedStacks::parse(&text).unwrap();
         let all = folded.hot_functions(usize::MAX);
