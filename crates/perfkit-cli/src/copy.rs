@@ -133,10 +133,12 @@ pub(crate) fn run(args: &CopyArgs) -> Result<()> {
 }
 
 fn open_source(path: &Path) -> Result<File> {
-    let file = File::open(path).with_context(|| {
-        format!(
-            "cannot read the source {} (check the path and permissions)",
-            path.display()
+    let file = File::open(path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read the source {}: {}{}",
+            path.display(),
+            perfkit_sys::os_reason(&e),
+            crate::output::open_hint(&e)
         )
     })?;
     let meta = file

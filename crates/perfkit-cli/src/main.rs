@@ -57,11 +57,15 @@ fn main() -> ExitCode {
     die_quietly_on_closed_stdout();
     // Ctrl-C, SIGTERM and SIGHUP remove temporary files before perfkit dies of them.
     if let Err(e) = perfkit_sys::signals::install() {
-        note!("perfkit: {e}");
+        note!("perfkit: {}", describe(&anyhow::Error::from(e)));
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return clap_exit(&e),
+    };
+    let shell_hint = match &cli.command {
+        Commands::Bench(_) => "pipes, redirections and shell builtins need a shell: add --shell",
+        _ => "pipes, redirections and shell builtins need a shell: give sh -c '...' as the command",
     };
     let result = match cli.command {
         Commands::Bench(args) => bench::run(&args).map(check_failed),
@@ -100,7 +104,7 @@ fn main() -> ExitCode {
                 perfkit_sys::signals::die_of(signal);
             }
             note!("error: {}", describe(&error));
-            if let Some(hint) = hint(&error) {
+            if let Some(hint) = hint(&error, shell_hint) {
                 note!("hint: {hint}");
             }
             ExitCode::from(exit_code(&error))
@@ -275,8 +279,17 @@ fn pass_through(status: ExitKind) -> ExitCode {
     }
 }
 
-fn hint(error: &anyhow::Error) -> Option<&'static str> {
-    match error.downcast_ref::<perfkit_sys::SysError>()? {
+fn hint(error: &anyhow::Error, shell_hint: &'static str) -> Option<&'static str> {
+    let sys = error.chain().find_map(|cause| {
+        cause.downcast_ref::<perfkit_sys::SysError>().or_else(|| {
+            match cause.downcast_ref::<perfkit_profilers::ProfilerError>() {
+                Some(perfkit_profilers::ProfilerError::Sys(e)) => Some(e),
+                _ => None,
+            }
+        })
+    })?;
+    match sys {
+        perfkit_sys::SysError::CommandNotFound { .. } => Some(shell_hint),
         perfkit_sys::SysError::CommandFailed {
             role: perfkit_sys::Role::Benchmark | perfkit_sys::Role::Warmup,
             ..

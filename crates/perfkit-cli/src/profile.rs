@@ -375,8 +375,14 @@ fn open_input(path: &Path) -> Result<Input> {
                 path.display()
             );
         }
-        let file = std::fs::File::open(path)
-            .with_context(|| format!("cannot open {} (does it exist?)", path.display()))?;
+        let file = std::fs::File::open(path).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open {}: {}{}",
+                path.display(),
+                perfkit_sys::os_reason(&e),
+                crate::output::open_hint(&e)
+            )
+        })?;
         Box::new(BufReader::with_capacity(1 << 20, file))
     };
     let head = reader.fill_buf().context("cannot read the input")?;
@@ -436,10 +442,13 @@ fn load_profile(
             }
             let chained = std::io::Cursor::new(prefix).chain(reader);
             let line = first.trim_end();
-            let folded_line = !line.starts_with(char::is_whitespace)
-                && line
-                    .rsplit_once(' ')
-                    .is_some_and(|(_, n)| n.parse::<u64>().is_ok());
+            // perf script's sample headers hold `TIME:` and `EVENT:` fields; folded lines
+            // never end a word with a single colon. Anything else is read as folded stacks,
+            // so that a bad count is reported as a folded-stacks error on its line.
+            let perf_script_header = line
+                .split_whitespace()
+                .any(|word| word.ends_with(':') && !word.ends_with("::"));
+            let folded_line = !line.starts_with(char::is_whitespace) && !perf_script_header;
             let folded = if folded_line {
                 FoldedStacks::from_reader(chained)
             } else {

@@ -275,7 +275,9 @@ fn bad_profiles_are_clear_errors_with_exit_code_2() {
         .args(["flamegraph", &path(&dir, "missing.folded")])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("does it exist"));
+        .stderr(predicate::str::contains(
+            "No such file or directory (check the path)",
+        ));
     perfkit()
         .args([
             "flamegraph",

@@ -529,3 +529,106 @@ fn a_bench_timeout_kills_the_whole_process_tree() {
     }
     assert!(left.is_empty(), "survivors: {left:?}");
 }
+
+/// perfkit's standard error for `args`, with its exit code.
+fn stderr_of(args: &[&str], limit_files: Option<u64>) -> (Option<i32>, String) {
+    use std::os::unix::process::CommandExt as _;
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"));
+    command.args(args).stdin(Stdio::null());
+    if let Some(n) = limit_files {
+        // SAFETY: setrlimit is async-signal-safe and only changes the child's limit.
+        unsafe {
+            command.pre_exec(move || {
+                nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, n, n)
+                    .map_err(std::io::Error::from)
+            });
+        }
+    }
+    let out = command.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn error_messages_name_the_real_problem_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = path(&dir, "bad.folded");
+    std::fs::write(&bad, "a;b;c x1\n").unwrap();
+    let good = folded(&dir);
+    let empty = path(&dir, "empty.json");
+    std::fs::write(
+        &empty,
+        r#"{"schema_version":1,"perfkit_version":"0","created_unix_s":0,"source":{"kind":"perfkit-bench","path":null,"criterion_baseline":null},"environment":{},"benchmarks":[]}"#,
+    )
+    .unwrap();
+    let svg = path(&dir, "x.svg");
+    let cases: Vec<(Vec<&str>, Option<u64>, String)> = vec![
+        // A bad count on the first line of a folded file is a folded-stacks error.
+        (
+            vec!["flamegraph", &bad, "-o", &svg],
+            None,
+            format!(
+                "error: cannot read {bad} as a profile: cannot parse folded stacks, line 1: the count at the end of the line is not a number: a;b;c x1"
+            ),
+        ),
+        // The OS's reason once, without "(os error N)".
+        (
+            vec!["flamegraph", &good, "-o", "/dev/full"],
+            None,
+            "error: cannot write /dev/full: No space left on device".into(),
+        ),
+        // Too many open files is not a wrong path.
+        (
+            vec!["copy", &good, &svg],
+            Some(5),
+            format!(
+                "error: cannot read the source {good}: Too many open files (raise the limit with `ulimit -n`)"
+            ),
+        ),
+        // A directory is not "command not found".
+        (
+            vec!["bench", "-r", "1", "/tmp"],
+            None,
+            "error: /tmp is a directory, not a program".into(),
+        ),
+        (
+            vec!["syscalls", "--", "/tmp"],
+            None,
+            "error: /tmp is a directory, not a program".into(),
+        ),
+        // Profiler commands have no --shell.
+        (
+            vec!["syscalls", "--", "perfkit-no-such-program"],
+            None,
+            "error: command not found: perfkit-no-such-program (check the spelling and PATH)"
+                .into(),
+        ),
+        (
+            vec!["check", "--baseline", &empty, "--current", &empty],
+            None,
+            format!(
+                "error: {empty} is not a valid perfkit baseline: it holds no benchmarks; re-create it with `perfkit baseline save`"
+            ),
+        ),
+    ];
+    for (args, limit, expected) in cases {
+        let (code, stderr) = stderr_of(&args, limit);
+        let first_error = stderr.lines().find(|l| l.starts_with("error:"));
+        assert_eq!(first_error, Some(expected.as_str()), "{args:?}: {stderr}");
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(!stderr.contains("os error"), "{args:?}: {stderr}");
+        assert!(!stderr.contains(".perfkit-"), "{args:?}: {stderr}");
+        if args[0] != "bench" {
+            assert!(!stderr.contains("--shell"), "{args:?}: {stderr}");
+        }
+    }
+    let (_, stderr) = stderr_of(&["syscalls", "--", "perfkit-no-such-program"], None);
+    assert!(stderr.contains("hint: pipes, redirections and shell builtins need a shell: give sh -c '...' as the command"), "{stderr}");
+    let (_, stderr) = stderr_of(&["bench", "perfkit-no-such-program"], None);
+    assert!(
+        stderr.contains("hint: pipes, redirections and shell builtins need a shell: add --shell"),
+        "{stderr}"
+    );
+}

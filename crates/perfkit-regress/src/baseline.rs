@@ -396,12 +396,19 @@ impl Baseline {
             .validate()
             .map_err(|(name, problem)| RegressError::Corrupt {
                 path: None,
-                problem: format!("benchmark '{name}': {problem}"),
+                problem: if name.is_empty() {
+                    problem
+                } else {
+                    format!("benchmark '{name}': {problem}")
+                },
             })?;
         Ok(baseline)
     }
 
     fn validate(&self) -> Result<(), (String, String)> {
+        if self.benchmarks.is_empty() {
+            return Err((String::new(), "it holds no benchmarks".into()));
+        }
         let mut names = std::collections::HashSet::new();
         for b in &self.benchmarks {
             if !names.insert(b.name.as_str()) {

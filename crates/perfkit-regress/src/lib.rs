@@ -152,6 +152,9 @@ pub enum RegressError {
 
 /// Up to five names, quoted.
 fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        return "no benchmarks".to_owned();
+    }
     let mut out: Vec<String> = names.iter().take(5).map(|n| format!("'{n}'")).collect();
     if names.len() > 5 {
         out.push(format!("and {} more", names.len() - 5));

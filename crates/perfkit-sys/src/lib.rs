@@ -76,8 +76,8 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
 }
 
 /// [`find_program`] with the reason when it fails: [`SysError::EmptyCommand`],
-/// [`SysError::NotExecutable`] (a path to a file without an execute bit) or
-/// [`SysError::CommandNotFound`]. Use it to reject a command before anything runs.
+/// [`SysError::IsADirectory`], [`SysError::NotExecutable`] (a path to a file without an
+/// execute bit) or [`SysError::CommandNotFound`]. Use it to reject a command before anything runs.
 ///
 /// ```
 /// assert!(perfkit_sys::check_program("sh").is_ok());
@@ -88,7 +88,11 @@ pub fn check_program(program: &str) -> Result<PathBuf, SysError> {
         return Err(SysError::EmptyCommand);
     }
     find_program(program).ok_or_else(|| {
-        if program.contains('/') && std::path::Path::new(program).is_file() {
+        if program.contains('/') && std::path::Path::new(program).is_dir() {
+            SysError::IsADirectory {
+                program: program.to_owned(),
+            }
+        } else if program.contains('/') && std::path::Path::new(program).is_file() {
             SysError::NotExecutable {
                 program: program.to_owned(),
             }
@@ -105,11 +109,15 @@ pub fn check_program(program: &str) -> Result<PathBuf, SysError> {
 #[non_exhaustive]
 pub enum SysError {
     /// The program does not exist (not on `PATH`, or a wrong path).
-    #[error(
-        "command not found: {program} (check the spelling and PATH; shell builtins, pipes and redirections need a shell: sh -c '...', or perfkit bench --shell)"
-    )]
+    #[error("command not found: {program} (check the spelling and PATH)")]
     CommandNotFound {
         /// The program that was looked up.
+        program: String,
+    },
+    /// The path names a directory, not a program.
+    #[error("{program} is a directory, not a program")]
+    IsADirectory {
+        /// The path given.
         program: String,
     },
     /// The program exists but may not be executed.

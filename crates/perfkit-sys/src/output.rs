@@ -355,13 +355,28 @@ pub fn write_output(path: &Path, contents: &[u8]) -> io::Result<()> {
     OutputPath::new(path)?.write(contents)
 }
 
-/// The OS's reason for `e` without Rust's " (os error N)" suffix.
+/// The OS's reason for `e`, said once: without Rust's " (os error N)" suffix, and without
+/// the temporary file names some libraries append (`at path "/tmp/.tmpXXXX"`).
 #[must_use]
 pub fn os_reason(e: &io::Error) -> String {
+    // A wrapped OS error (tempfile's path errors): the innermost OS error says it best.
+    let mut inner: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|r| r as _);
+    while let Some(cause) = inner {
+        if let Some(io) = cause.downcast_ref::<io::Error>()
+            && io.raw_os_error().is_some()
+        {
+            return os_reason(io);
+        }
+        inner = cause.source();
+    }
     let text = e.to_string();
+    let text = match text.find(" at path \"") {
+        Some(i) => &text[..i],
+        None => &text,
+    };
     match text.rfind(" (os error ") {
         Some(i) if text.ends_with(')') => text[..i].to_owned(),
-        _ => text,
+        _ => text.to_owned(),
     }
 }
 
@@ -856,9 +871,16 @@ mod tests {
     }
 
     #[test]
-    fn os_reasons_lose_the_error_number() {
+    fn os_reasons_lose_the_error_number_and_temporary_names() {
         let e = io::Error::from_raw_os_error(28);
         assert_eq!(os_reason(&e), "No space left on device");
         assert_eq!(os_reason(&io::Error::other("plain")), "plain");
+        // tempfile's error for a file it could not create names its random temporary path.
+        let err = tempfile::Builder::new()
+            .prefix(".perfkit-")
+            .tempfile_in("/nonexistent-perfkit-dir")
+            .unwrap_err();
+        assert!(err.to_string().contains(".perfkit-"), "{err}");
+        assert_eq!(os_reason(&err), "No such file or directory");
     }
 }

@@ -185,6 +185,11 @@ pub fn run(_command: &mut Command, _options: RunOptions) -> Result<RunOutcome, S
 }
 
 pub(crate) fn spawn_error(program: &str, error: std::io::Error) -> SysError {
+    if program.contains('/') && std::path::Path::new(program).is_dir() {
+        return SysError::IsADirectory {
+            program: program.to_string(),
+        };
+    }
     match error.kind() {
         std::io::ErrorKind::NotFound => SysError::CommandNotFound {
             program: program.to_string(),
