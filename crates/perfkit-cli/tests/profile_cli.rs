@@ -544,3 +544,89 @@ fn libcalls_sees_malloc_by_default_and_says_why() {
     let malloc = rows.iter().find(|r| r["function"] == "malloc").unwrap();
     assert!(malloc["calls"].as_u64().unwrap() >= 150);
 }
+
+/// Processes whose command line contains `marker`.
+fn processes_with(marker: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(marker))
+        .collect()
+}
+
+#[test]
+fn sigterm_stops_the_profiler_and_its_program_and_leaves_nothing() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut cases: Vec<(&str, Vec<&str>)> = Vec::new();
+    if have_perf() {
+        cases.push(("record", vec!["record", "-q", "-o", "flame.svg"]));
+        cases.push(("stat", vec!["stat", "-q"]));
+    }
+    if have("strace") {
+        cases.push(("syscalls", vec!["syscalls", "-q"]));
+    }
+    if have("valgrind") {
+        cases.push(("heap", vec!["heap", "-q"]));
+    }
+    for (i, (name, args)) in cases.into_iter().enumerate() {
+        let signals: &[nix::sys::signal::Signal] = if name == "record" {
+            &[
+                nix::sys::signal::Signal::SIGTERM,
+                nix::sys::signal::Signal::SIGHUP,
+            ]
+        } else {
+            &[nix::sys::signal::Signal::SIGTERM]
+        };
+        for &signal in signals {
+            let dir = tempfile::tempdir().unwrap();
+            let tmp = dir.path().join("tmp");
+            std::fs::create_dir(&tmp).unwrap();
+            // A number no other test uses, to find the program and the tool in /proc.
+            let marker = format!("{}", 987_000 + i * 10 + signal as usize);
+            let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+                .args(&args)
+                .args(["--", w(), "cpu", &marker])
+                .current_dir(dir.path())
+                .env("TMPDIR", &tmp)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            // Wait until the program runs under the tool.
+            for _ in 0..500 {
+                if processes_with(&marker).len() >= 3 {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+            nix::sys::signal::kill(pid, signal).unwrap();
+            let status = child.wait().unwrap();
+            assert_eq!(
+                status.signal(),
+                Some(signal as i32),
+                "{name} {signal:?}: {status:?}"
+            );
+            let mut left = processes_with(&marker);
+            for _ in 0..100 {
+                if left.is_empty() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                left = processes_with(&marker);
+            }
+            assert!(left.is_empty(), "{name} {signal:?} left {left:?}");
+            let leftovers: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().collect();
+            assert!(leftovers.is_empty(), "{name} {signal:?} left {leftovers:?}");
+            let others: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name())
+                .filter(|n| n != "tmp")
+                .collect();
+            assert!(others.is_empty(), "{name} {signal:?} wrote {others:?}");
+        }
+    }
+}

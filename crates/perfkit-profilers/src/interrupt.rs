@@ -1,73 +1,63 @@
-//! Letting Ctrl-C reach the profiled program without killing the profiler first.
+//! Letting Ctrl-C reach the profiled program without killing the profiler first, and passing
+//! `SIGTERM` and `SIGHUP` on to the tool.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use perfkit_sys::signals::Deferral;
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// `SIGINT`, the signal Ctrl-C sends.
+const SIGINT: i32 = 2;
 
-/// While alive, `SIGINT` does not terminate this process: it is only noted (see
-/// [`InterruptGuard::interrupted`]).
+/// While alive, `SIGINT`, `SIGTERM` and `SIGHUP` do not terminate this process: they are
+/// noted ([`InterruptGuard::interrupted`], [`InterruptGuard::terminated`]).
 ///
 /// Ctrl-C in a terminal sends `SIGINT` to the whole foreground process group, so the profiled
 /// program and the profiler (perf, strace, valgrind) receive it themselves: they stop and write
-/// their data, and perfkit, still alive, turns what was recorded into a report. A handler (not
-/// `SIG_IGN`) is installed so that children do not inherit an ignored `SIGINT` across `exec`.
+/// their data, and perfkit, still alive, turns what was recorded into a report. `SIGTERM` and
+/// `SIGHUP` usually reach perfkit alone (`kill`, a closed terminal): a tool started with
+/// [`perfkit_sys::RunOptions::forward_signals`] gets them passed on, so that it stops its
+/// program and ends, and the caller then gives up ([`InterruptGuard::terminated`]) instead of
+/// leaving the tool running without it.
 ///
-/// Guards are meant to be used one at a time from the thread that runs the tool; dropping a
-/// guard restores the previous disposition.
+/// The handling runs on perfkit-sys's signal thread ([`perfkit_sys::signals`]); children start
+/// with the default dispositions.
 #[derive(Debug)]
 pub struct InterruptGuard {
-    #[cfg(target_os = "linux")]
-    previous: Option<nix::sys::signal::SigAction>,
-}
-
-#[cfg(target_os = "linux")]
-extern "C" fn note_interrupt(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::Relaxed);
+    deferral: Deferral,
 }
 
 impl InterruptGuard {
-    /// Installs the handler. If it cannot be installed the guard does nothing (Ctrl-C then
-    /// behaves as usual).
+    /// Starts deferring the signals. If the handlers cannot be installed the guard does
+    /// nothing (the signals then act as usual).
     #[must_use]
     pub fn new() -> InterruptGuard {
-        INTERRUPTED.store(false, Ordering::Relaxed);
-        #[cfg(target_os = "linux")]
-        {
-            use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
-            let action = SigAction::new(
-                SigHandler::Handler(note_interrupt),
-                SaFlags::SA_RESTART,
-                SigSet::empty(),
-            );
-            // SAFETY: the handler only stores to an atomic, which is async-signal-safe; the
-            // previous action is restored in `drop`.
-            let previous = unsafe { sigaction(Signal::SIGINT, &action) }.ok();
-            InterruptGuard { previous }
+        InterruptGuard {
+            deferral: Deferral::new(),
         }
-        #[cfg(not(target_os = "linux"))]
-        InterruptGuard {}
     }
 
     /// Whether `SIGINT` arrived since the guard was created.
     #[must_use]
     pub fn interrupted(&self) -> bool {
-        INTERRUPTED.load(Ordering::Relaxed)
+        self.deferral.pending() == Some(SIGINT)
+    }
+
+    /// The `SIGTERM` or `SIGHUP` that arrived since the guard was created, if one did.
+    #[must_use]
+    pub fn terminated(&self) -> Option<i32> {
+        self.deferral.pending().filter(|&s| s != SIGINT)
+    }
+
+    /// An error for [`InterruptGuard::terminated`]: perfkit should clean up and end by that
+    /// signal rather than report.
+    pub(crate) fn check_terminated(&self) -> Result<(), crate::ProfilerError> {
+        match self.terminated() {
+            Some(signal) => Err(perfkit_sys::SysError::Interrupted { signal }.into()),
+            None => Ok(()),
+        }
     }
 }
 
 impl Default for InterruptGuard {
     fn default() -> Self {
         InterruptGuard::new()
-    }
-}
-
-impl Drop for InterruptGuard {
-    fn drop(&mut self) {
-        #[cfg(target_os = "linux")]
-        if let Some(previous) = self.previous.take() {
-            use nix::sys::signal::{Signal, sigaction};
-            // SAFETY: restores the disposition that was in place before `new`.
-            let _ = unsafe { sigaction(Signal::SIGINT, &previous) };
-        }
     }
 }

@@ -184,6 +184,13 @@ impl ProfilerError {
     }
 }
 
+/// How tools that run the user's program are run: `SIGTERM` and `SIGHUP` are passed on to
+/// them (see [`InterruptGuard`]).
+pub(crate) const FORWARD: perfkit_sys::RunOptions = perfkit_sys::RunOptions {
+    timeout: None,
+    forward_signals: true,
+};
+
 /// Moves a finished file a tool wrote (`from`) to the user's `to` through
 /// [`perfkit_sys::OutputPath`]: a regular file is replaced only by a complete one, a device or
 /// descriptor is written in place, a symlink's target is replaced.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use perfkit_sys::{ExitKind, RunOptions};
+use perfkit_sys::ExitKind;
 use serde::{Deserialize, Serialize};
 
 use crate::perf::tail;
@@ -595,7 +595,8 @@ impl Massif {
             command.stdout(Stdio::null());
         }
         let guard = InterruptGuard::new();
-        let outcome = perfkit_sys::run(&mut command, RunOptions::default())?;
+        let outcome = perfkit_sys::run(&mut command, crate::FORWARD)?;
+        guard.check_terminated()?;
         drop(guard);
         if !out.is_file() {
             let said = std::fs::read_to_string(&log).unwrap_or_default();

@@ -7,7 +7,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use perfkit_metrics::{Histogram, Summary};
-use perfkit_sys::{ExitKind, RunOptions};
+use perfkit_sys::ExitKind;
 use serde::{Deserialize, Serialize};
 
 use crate::{InterruptGuard, ProfilerError, RecordTarget, Tool};
@@ -582,7 +582,8 @@ pub(crate) fn run_traced(
         RecordTarget::Command(argv) => {
             command.arg("--").args(argv);
             let guard = InterruptGuard::new();
-            let outcome = perfkit_sys::run(command, RunOptions::default())?;
+            let outcome = perfkit_sys::run(command, crate::FORWARD)?;
+            guard.check_terminated()?;
             drop(guard);
             Ok((outcome.status, outcome.wall))
         }
@@ -597,8 +598,10 @@ pub(crate) fn run_traced(
                 tool,
                 detail: format!("{tool} could not be started: {e}"),
             })?;
+            let _forward = perfkit_sys::signals::forward_to(child.id());
             let (status, stopped_by_us) = wait_then_interrupt(&mut child, *duration, &guard)
                 .map_err(|e| ProfilerError::io(format!("waiting for {tool}"), e))?;
+            guard.check_terminated()?;
             drop(guard);
             let status = match exit_kind(status) {
                 // The tracer ended because we (or Ctrl-C) told it to: tracing went as planned.
@@ -622,7 +625,7 @@ fn wait_then_interrupt(
     guard: &InterruptGuard,
 ) -> std::io::Result<(ExitStatus, bool)> {
     let deadline = Instant::now() + duration;
-    while Instant::now() < deadline && !guard.interrupted() {
+    while Instant::now() < deadline && !guard.interrupted() && guard.terminated().is_none() {
         if let Some(status) = child.try_wait()? {
             return Ok((status, false));
         }

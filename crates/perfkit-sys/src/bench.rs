@@ -685,7 +685,13 @@ impl Runner<'_> {
             command.stdout(Stdio::null()).stderr(Stdio::null());
         }
         let timeout = if benchmarked { self.plan.timeout } else { None };
-        run(&mut command, RunOptions { timeout })
+        run(
+            &mut command,
+            RunOptions {
+                timeout,
+                ..RunOptions::default()
+            },
+        )
     }
 }
 

@@ -148,6 +148,9 @@ pub struct RunOptions {
     /// killed, so the children of `sh -c` die with it (a descendant that starts its own
     /// session escapes). Signals that end perfkit are passed on to the group.
     pub timeout: Option<Duration>,
+    /// Pass `SIGTERM` and `SIGHUP` that arrive while a [`crate::signals::Deferral`] is alive on
+    /// to the process (a profiler running the user's program stops it and ends).
+    pub forward_signals: bool,
 }
 
 /// Whether the kernel records block-I/O delay per task (`/proc/sys/kernel/task_delayacct`).
@@ -238,6 +241,9 @@ mod linux {
         let _group = options
             .timeout
             .map(|_| crate::signals::signal_group_on_exit(child.id()));
+        let _forward = options
+            .forward_signals
+            .then(|| crate::signals::forward_to(child.id()));
         let killed = wait_for_exit(pid, start, options.timeout)?;
         let wall = start.elapsed();
 

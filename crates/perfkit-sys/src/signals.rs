@@ -228,7 +228,12 @@ fn on_signal(signal: i32) {
     if DEFERRALS.load(Ordering::SeqCst) > 0 {
         let _ = PENDING.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
         if signal != libc_consts::SIGINT {
+            // The tool and what it started: `perf stat`, for one, ends on SIGTERM without
+            // ending the program it runs.
             for (_, pid) in lock(&FORWARD).iter() {
+                for member in imp::descendants(*pid) {
+                    imp::send(member, signal);
+                }
                 imp::send(*pid, signal);
             }
         }
@@ -272,6 +277,38 @@ mod imp {
             let _ = kill(Pid::from_raw(pid), sig);
         }
     }
+
+    /// The processes below `pid` (children, their children, ...), from each process's
+    /// parent in `/proc/<pid>/stat`.
+    pub(super) fn descendants(pid: i32) -> Vec<i32> {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        let parents: Vec<(i32, i32)> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter_map(|p| {
+                let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+                let after = &stat[stat.rfind(')')? + 1..];
+                let parent = after.split_whitespace().nth(1)?.parse::<i32>().ok()?;
+                Some((p, parent))
+            })
+            .collect();
+        let mut found = vec![pid];
+        let mut i = 0;
+        while i < found.len() {
+            let parent = found[i];
+            found.extend(
+                parents
+                    .iter()
+                    .filter(|(_, pp)| *pp == parent)
+                    .map(|(p, _)| *p),
+            );
+            i += 1;
+        }
+        found.remove(0);
+        found
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -286,6 +323,10 @@ mod imp {
     pub(super) fn raise_default(_signal: i32) {}
 
     pub(super) fn send(_pid: i32, _signal: i32) {}
+
+    pub(super) fn descendants(_pid: i32) -> Vec<i32> {
+        Vec::new()
+    }
 }
 
 #[cfg(test)]
@@ -297,6 +338,27 @@ mod tests {
         assert_eq!(exit_status_of(2), 130);
         assert_eq!(exit_status_of(15), 143);
         assert_eq!(exit_status_of(1), 129);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn descendants_are_found_through_their_parents() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & wait"])
+            .spawn()
+            .unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        let mut below = Vec::new();
+        for _ in 0..200 {
+            below = imp::descendants(pid);
+            if !below.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(below.len(), 1, "{below:?}");
+        imp::send(below[0], 15);
+        let _ = child.wait();
     }
 
     #[test]

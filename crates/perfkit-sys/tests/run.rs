@@ -37,6 +37,7 @@ fn timeout_kills_the_child() {
         &mut c,
         RunOptions {
             timeout: Some(Duration::from_millis(100)),
+            ..RunOptions::default()
         },
     )
     .unwrap();
@@ -47,6 +48,7 @@ fn timeout_kills_the_child() {
         &mut sh("exit 4"),
         RunOptions {
             timeout: Some(Duration::from_secs(30)),
+            ..RunOptions::default()
         },
     )
     .unwrap();

@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use perfkit_sys::{ExitKind, RunOptions, SysError};
+use perfkit_sys::{ExitKind, SysError};
 use serde::{Deserialize, Serialize};
 
 use super::{CallGraph, Event, EventChoice, PerfEnvironment};
@@ -411,7 +411,8 @@ impl Record {
             command.stdout(std::process::Stdio::null());
         }
         let guard = InterruptGuard::new();
-        let outcome = perfkit_sys::run(&mut command, RunOptions::default())?;
+        let outcome = perfkit_sys::run(&mut command, crate::FORWARD)?;
+        guard.check_terminated()?;
         let interrupted = guard.interrupted();
         drop(guard);
 

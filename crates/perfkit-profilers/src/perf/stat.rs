@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
-use perfkit_sys::{ExitKind, RunOptions};
+use perfkit_sys::ExitKind;
 use serde::{Deserialize, Serialize};
 
 use super::{PerfEnvironment, RecordTarget};
@@ -166,7 +166,8 @@ impl Stat {
         }
         command.args(self.target.perf_workload_args());
         let guard = InterruptGuard::new();
-        let outcome = perfkit_sys::run(&mut command, RunOptions::default())?;
+        let outcome = perfkit_sys::run(&mut command, crate::FORWARD)?;
+        guard.check_terminated()?;
         drop(guard);
         let text = std::fs::read_to_string(&out).unwrap_or_default();
         let counters = parse_stat_csv(&text)?;
