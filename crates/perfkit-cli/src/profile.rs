@@ -177,7 +177,8 @@ fn record_report(
             "svg": &args.output,
             "folded": &args.folded,
             "perf_data": &args.perf_data,
-            "perf_report": &args.perf_report,
+            // Named for the option's old name, so that schema 1 readers keep working.
+            "report": &args.perf_report,
             "status": outcome.status,
             "recording": outcome,
             "unit": unit,
