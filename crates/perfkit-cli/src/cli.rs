@@ -58,6 +58,10 @@ pub(crate) enum Commands {
     #[cfg(target_os = "linux")]
     #[command(hide = true)]
     DemoWorkload(DemoWorkloadArgs),
+    /// The launcher `perfkit stat` puts between perf and the program, to learn its status.
+    #[cfg(target_os = "linux")]
+    #[command(hide = true)]
+    Launch(LaunchArgs),
     /// Is this machine ready for performance work? perf, tools, kernel settings, load; a binary's debug info
     #[command(after_help = DOCTOR_AFTER_HELP)]
     Doctor(DoctorArgs),
@@ -713,6 +717,24 @@ pub(crate) struct AnalyzeArgs {
 }
 
 /// `perfkit demo-workload`: the workload behind `perfkit analyze --demo` (hidden).
+/// `perfkit launch` options (see `perfkit_sys::launch`).
+#[cfg(target_os = "linux")]
+#[derive(Debug, Args)]
+pub(crate) struct LaunchArgs {
+    /// Where to report the program's status.
+    #[arg(long, value_name = "FD")]
+    pub(crate) status_fd: i32,
+    /// Where the go-ahead comes from.
+    #[arg(long, value_name = "FD")]
+    pub(crate) go_fd: i32,
+    /// The program's standard error.
+    #[arg(long, value_name = "FD")]
+    pub(crate) stderr_fd: Option<i32>,
+    /// The program and its arguments.
+    #[arg(last = true, required = true)]
+    pub(crate) command: Vec<std::ffi::OsString>,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct DemoWorkloadArgs {
     /// spawn: a new process per task (the original text's version); pool: the same tasks
@@ -891,6 +913,11 @@ Examples:
   perfkit stat --pid 4242 --duration 10s
 
 Counters the machine lacks (hardware counters in VMs) show as `not supported`, never 0.
+perf stat hides a signal that killed its program (it exits 0), so perfkit starts the program
+through a small launcher of its own (perf 5.10 or newer, one run): the counters start when the
+launcher is ready, the program's status is exact, and perf's messages stay off the program's
+standard error. perf's \"CPUs utilized\" then counts the launcher's start-up as elapsed time.
+With -r N the status is perf's (the last run's exit code; a signal reads as 0).
 
 ",
     pass_through!()

@@ -77,6 +77,16 @@ fn main() -> ExitCode {
         Commands::Analyze(args) => analyze::run(&args).map(check_failed),
         #[cfg(target_os = "linux")]
         Commands::DemoWorkload(args) => demo::run(&args).map(|()| None),
+        #[cfg(target_os = "linux")]
+        Commands::Launch(args) => {
+            let code = perfkit_sys::launch::run_launcher(
+                args.status_fd,
+                args.go_fd,
+                args.stderr_fd,
+                &args.command,
+            );
+            return ExitCode::from(u8::try_from(code & 0xff).unwrap_or(125));
+        }
         Commands::Record(args) => profile::record(&args).map(Some),
         Commands::Flamegraph(args) => profile::flamegraph(&args).map(|()| None),
         Commands::Diff(args) => profile::diff(&args).map(|()| None),

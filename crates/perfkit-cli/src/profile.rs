@@ -653,8 +653,13 @@ pub(crate) fn stat(args: &StatArgs) -> Result<ExitKind> {
     }
     let sink = ReportSink::new(args.report.report.as_deref())?;
     let (target, what) = resolve_target(&args.target, "stat", "count")?;
-    let stat = Stat::new(target);
-    let stat = stat.events(args.event.iter().cloned()).repeat(args.repeat);
+    let mut stat = Stat::new(target)
+        .events(args.event.iter().cloned())
+        .repeat(args.repeat);
+    // perfkit itself is the launcher that tells perf's program's real status.
+    if let Ok(exe) = std::env::current_exe() {
+        stat = stat.launcher([exe.into_os_string(), "launch".into()]);
+    }
     let outcome = stat.run(&env)?;
     if args.json {
         let document = json!({
@@ -717,6 +722,11 @@ pub(crate) fn stat(args: &StatArgs) -> Result<ExitKind> {
             value.trim_end(),
             c.event
         )?;
+    }
+    if !args.quiet {
+        for n in &outcome.notes {
+            writeln!(text, "perf: {n}")?;
+        }
     }
     if unsupported && !args.quiet {
         writeln!(

@@ -630,3 +630,31 @@ fn sigterm_stops_the_profiler_and_its_program_and_leaves_nothing() {
         }
     }
 }
+
+#[test]
+fn stat_passes_a_signal_through_and_keeps_perfs_messages_off_stderr() {
+    use std::os::unix::process::ExitStatusExt;
+    if !have_perf() {
+        return;
+    }
+    // perf stat itself exits 0 when its program dies of a signal.
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+        .args(["stat", "-q", "--", "sh", "-c", "kill -SEGV $$"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.signal(), Some(11), "{:?}", out.status);
+    let dir = tempfile::tempdir().unwrap();
+    let json = path(&dir, "stat.json");
+    let out = perfkit()
+        .args(["stat", "--json", "--report", &json, "--"])
+        .args(["sh", "-c", "echo from-the-program >&2; exit 7"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    // The program's standard error is its own: no "Events disabled" from perf's control mode.
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "from-the-program\n");
+    let report = report_file(&json);
+    assert_eq!(report["result"]["status"]["code"], 7);
+    let counters = report["result"]["counters"].as_array().unwrap();
+    assert!(counters.iter().any(|c| c["event"] == "task-clock"));
+}

@@ -30,6 +30,7 @@
 use std::path::PathBuf;
 
 mod bench;
+pub mod launch;
 mod limits;
 mod output;
 mod process;

@@ -78,6 +78,7 @@ pub struct Stat {
     target: RecordTarget,
     events: Vec<String>,
     repeat: u32,
+    launcher: Option<Vec<OsString>>,
 }
 
 /// The result of a `perf stat` run.
@@ -92,6 +93,10 @@ pub struct StatOutcome {
     pub wall: Duration,
     /// How many times the program ran.
     pub repeat: u32,
+    /// What perf said besides the counters (warnings), when it could be told apart from the
+    /// program's own standard error.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 impl StatOutcome {
@@ -126,7 +131,23 @@ impl Stat {
             target,
             events: Vec::new(),
             repeat: 1,
+            launcher: None,
         }
+    }
+
+    /// The command that runs a launcher ([`perfkit_sys::launch::run_launcher`]; perfkit's is
+    /// `perfkit launch`). perf stat exits 0 when its program dies of a signal; with a
+    /// launcher between perf and the program, and perf ≥ 5.10 (control channel, events
+    /// enabled only once the launcher is ready), the program's real status is known and its
+    /// standard error stays free of perf's messages. Used for a command run once.
+    #[must_use]
+    pub fn launcher<I, S>(mut self, argv: I) -> Stat
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.launcher = Some(argv.into_iter().map(Into::into).collect());
+        self
     }
 
     /// Events to count (default: perf's default set).
@@ -164,9 +185,29 @@ impl Stat {
         if self.repeat > 1 {
             command.args(["-r", &self.repeat.to_string()]);
         }
-        command.args(self.target.perf_workload_args());
+        let launch = match (&self.launcher, &self.target) {
+            (Some(launcher), RecordTarget::Command(argv))
+                if self.repeat == 1 && env.perf.version.at_least(5, 10) =>
+            {
+                Some((launcher, argv))
+            }
+            _ => None,
+        };
         let guard = InterruptGuard::new();
-        let outcome = perfkit_sys::run(&mut command, crate::FORWARD)?;
+        let (outcome, launched, perf_said) = match launch {
+            None => {
+                command.args(self.target.perf_workload_args());
+                (
+                    perfkit_sys::run(&mut command, crate::FORWARD)?,
+                    None,
+                    String::new(),
+                )
+            }
+            Some((launcher, argv)) => {
+                let said = dir.path().join("perf.err");
+                run_launched(&mut command, launcher, argv, &said)?
+            }
+        };
         guard.check_terminated()?;
         drop(guard);
         let text = std::fs::read_to_string(&out).unwrap_or_default();
@@ -174,6 +215,7 @@ impl Stat {
         if counters.is_empty() {
             let reason = text
                 .lines()
+                .chain(perf_said.lines())
                 .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
                 .map_or_else(
                     || "its message is above".to_owned(),
@@ -184,13 +226,60 @@ impl Stat {
                 detail: format!("perf stat counted nothing ({}); {reason}", outcome.status),
             });
         }
+        let notes = perf_said
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("Events "))
+            .map(str::to_owned)
+            .collect();
         Ok(StatOutcome {
-            status: outcome.status,
+            status: launched.unwrap_or(outcome.status),
             counters,
             wall: outcome.wall,
             repeat: self.repeat,
+            notes,
         })
     }
+}
+
+/// `perf stat -D -1 --control … -- LAUNCHER … -- PROGRAM`: perf starts with its events
+/// disabled, the launcher says when it is ready, perf's events are enabled through its control
+/// channel, and only then does the launcher start the program and, at its end, report its
+/// status. perf's own messages go to `said` instead of the program's standard error. Returns
+/// perf's run, the program's status (when the launcher reported it) and what perf said.
+fn run_launched(
+    command: &mut std::process::Command,
+    launcher: &[OsString],
+    argv: &[OsString],
+    said: &std::path::Path,
+) -> Result<(perfkit_sys::RunOutcome, Option<ExitKind>, String), ProfilerError> {
+    use perfkit_sys::launch::Channel;
+    use std::io::{BufRead, Write};
+    let io = |what: &'static str| move |e| ProfilerError::io(what, e);
+    let said_file = std::fs::File::create(said).map_err(io("creating perf's message file"))?;
+    command
+        .args(["-D", "-1", "--control"])
+        .arg(format!("fd:{},{}", Channel::TOOL_IN, Channel::TOOL_OUT))
+        .arg("--")
+        .args(launcher)
+        .args(Channel::launcher_args())
+        .arg("--")
+        .args(argv)
+        .stderr(said_file);
+    let (channel, child_ends) =
+        Channel::attach(command).map_err(io("setting up perf's control channel"))?;
+    let handshake = channel.handshake(|to_perf, from_perf| {
+        to_perf.write_all(b"enable\n")?;
+        let mut ack = String::new();
+        from_perf.read_line(&mut ack)?;
+        Ok(())
+    });
+    let outcome = perfkit_sys::run(command, crate::FORWARD);
+    // perf (and the launcher) have ended: with these closed, the handshake ends too.
+    drop(child_ends);
+    let status = handshake.join().ok().flatten();
+    let text = std::fs::read_to_string(said).unwrap_or_default();
+    Ok((outcome?, status, text))
 }
 
 /// Parses `perf stat -x,` output. Comment lines (`#`), blank lines and perf's messages (lines
