@@ -12,21 +12,6 @@ use common::have;
 use perfkit_analyze::{AnalyzeOptions, BottleneckKind, analyze};
 use perfkit_sys::NoObserver;
 
-fn argv(parts: &[&str]) -> Vec<String> {
-    parts.iter().map(ToString::to_string).collect()
-}
-
-/// strace only (perf adds nothing to this verdict).
-fn options() -> AnalyzeOptions {
-    AnalyzeOptions {
-        runs: 3,
-        warmup: 0,
-        profile: false,
-        syscalls: true,
-        ..AnalyzeOptions::default()
-    }
-}
-
 #[test]
 fn small_direct_reads_from_disk_are_io_bound() {
     if !perfkit_sys::delay_accounting_enabled() {
@@ -54,18 +39,26 @@ fn small_direct_reads_from_disk_are_io_bound() {
         f.sync_all().unwrap();
     }
     let input = format!("if={}", file.display());
+    let command: Vec<String> = [
+        "dd",
+        &input,
+        "of=/dev/null",
+        "bs=4k",
+        "iflag=direct",
+        "status=none",
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    // strace only: perf adds nothing to this verdict.
     let a = analyze(
-        &argv(&[
-            "dd",
-            &input,
-            "of=/dev/null",
-            "bs=4k",
-            "iflag=direct",
-            "status=none",
-        ]),
+        &command,
         &AnalyzeOptions {
             runs: 3,
-            ..options()
+            warmup: 0,
+            profile: false,
+            syscalls: true,
+            ..AnalyzeOptions::default()
         },
         &mut NoObserver,
     )

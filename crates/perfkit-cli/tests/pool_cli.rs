@@ -6,7 +6,11 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::Stdio;
 use std::time::Duration;
 
+#[path = "../../perfkit-profilers/tests/common/mod.rs"]
+mod common;
+
 use assert_cmd::Command;
+use common::survivors;
 use predicates::prelude::*;
 use serde_json::Value;
 
@@ -271,24 +275,6 @@ fn results_are_written_while_standard_input_stays_open() {
     assert!(child.wait().expect("perfkit pool exits").success());
 }
 
-/// Processes whose command line contains `marker` (other than this test's).
-fn processes_with(marker: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if text.contains(marker) {
-                found.push(format!("{name}: {text}"));
-            }
-        }
-    }
-    found
-}
-
 /// Runs `command`, killing it (and failing) if it has not ended after a minute: the hangs
 /// these tests guard against used to last forever.
 fn output_within_a_minute(mut command: std::process::Command) -> std::process::Output {
@@ -377,15 +363,7 @@ fn a_timeout_kills_what_the_worker_started() {
         .stdin(std::fs::File::open(&tasks).expect("open"));
     let out = output_within_a_minute(command);
     assert_eq!(out.status.code(), Some(1));
-    // Killing is asynchronous: give the kernel a moment to remove the processes.
-    let mut left = processes_with(marker);
-    for _ in 0..100 {
-        if left.is_empty() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-        left = processes_with(marker);
-    }
+    let left = survivors(marker);
     assert!(left.is_empty(), "survivors: {left:?}");
 }
 
@@ -427,14 +405,7 @@ fn an_interrupted_pool_writes_its_results_and_stops_its_workers() {
         );
         results.sort_unstable();
         assert_eq!(results, (1..=10u64).map(|n| n * n).collect::<Vec<_>>());
-        let mut left = processes_with(&marker);
-        for _ in 0..100 {
-            if left.is_empty() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-            left = processes_with(&marker);
-        }
+        let left = survivors(&marker);
         assert!(left.is_empty(), "{signal:?} left workers: {left:?}");
     }
 }

@@ -8,7 +8,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 
 use assert_cmd::Command;
-use common::{have, have_perf, workload};
+use common::{have, have_perf, survivors, workload};
 use predicates::prelude::*;
 use serde_json::Value;
 
@@ -545,17 +545,6 @@ fn libcalls_sees_malloc_by_default_and_says_why() {
     assert!(malloc["calls"].as_u64().unwrap() >= 150);
 }
 
-/// Processes whose command line contains `marker`.
-fn processes_with(marker: &str) -> Vec<String> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.contains(marker))
-        .collect()
-}
-
 #[test]
 fn sigterm_stops_the_profiler_and_its_program_and_leaves_nothing() {
     use std::os::unix::process::ExitStatusExt;
@@ -596,7 +585,7 @@ fn sigterm_stops_the_profiler_and_its_program_and_leaves_nothing() {
                 .unwrap();
             // Wait until the program runs under the tool.
             for _ in 0..500 {
-                if processes_with(&marker).len() >= 3 {
+                if running_with(&marker) >= 3 {
                     break;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(20));
@@ -609,14 +598,7 @@ fn sigterm_stops_the_profiler_and_its_program_and_leaves_nothing() {
                 Some(signal as i32),
                 "{name} {signal:?}: {status:?}"
             );
-            let mut left = processes_with(&marker);
-            for _ in 0..100 {
-                if left.is_empty() {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-                left = processes_with(&marker);
-            }
+            let left = survivors(&marker);
             assert!(left.is_empty(), "{name} {signal:?} left {left:?}");
             let leftovers: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().collect();
             assert!(leftovers.is_empty(), "{name} {signal:?} left {leftovers:?}");
@@ -657,4 +639,63 @@ fn stat_passes_a_signal_through_and_keeps_perfs_messages_off_stderr() {
     assert_eq!(report["result"]["status"]["code"], 7);
     let counters = report["result"]["counters"].as_array().unwrap();
     assert!(counters.iter().any(|c| c["event"] == "task-clock"));
+}
+
+/// How many processes have `marker` in their command line now.
+fn running_with(marker: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .filter(|c| {
+            String::from_utf8_lossy(c)
+                .replace('\0', " ")
+                .contains(marker)
+        })
+        .count()
+}
+
+#[test]
+fn every_profiler_passes_the_programs_status_through() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut commands: Vec<Vec<&str>> = Vec::new();
+    if have_perf() {
+        commands.push(vec!["record", "-q", "-o", "/dev/null"]);
+        commands.push(vec!["stat", "-q"]);
+    }
+    if have("valgrind") {
+        commands.push(vec!["heap", "-q"]);
+    }
+    if have("strace") {
+        commands.push(vec!["syscalls", "-q"]);
+    }
+    if have("ltrace") {
+        commands.push(vec!["libcalls", "-q"]);
+    }
+    for command in commands {
+        // Too short for perf to sample: the status still comes through, not "no samples".
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+            .args(&command)
+            .args(["--", "sh", "-c", "exit 7"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(7),
+            "{command:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+            .args(&command)
+            .args(["--", "sh", "-c", "kill -SEGV $$"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.signal(),
+            Some(11),
+            "{command:?}: {:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

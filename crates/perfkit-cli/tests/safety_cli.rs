@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Stdio;
 
 use assert_cmd::Command;
-use common::{have, have_perf, workload};
+use common::{have, have_perf, survivors, workload};
 use predicates::prelude::*;
 
 fn perfkit() -> Command {
@@ -510,23 +510,7 @@ fn a_bench_timeout_kills_the_whole_process_tree() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", first_line(&out));
-    let survivors = || -> Vec<String> {
-        std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-            .filter(|c| c.contains(marker))
-            .collect()
-    };
-    let mut left = survivors();
-    for _ in 0..100 {
-        if left.is_empty() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        left = survivors();
-    }
+    let left = survivors(marker);
     assert!(left.is_empty(), "survivors: {left:?}");
 }
 

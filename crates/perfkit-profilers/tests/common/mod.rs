@@ -102,3 +102,30 @@ pub(crate) fn have_perf() -> bool {
     }
     ok
 }
+
+/// The command lines of the processes whose command line contains `marker`, once they have had
+/// up to two seconds to go away (killing is asynchronous). Tests that kill process trees put a
+/// number no other test uses in the program's arguments and expect this to be empty.
+pub(crate) fn survivors(marker: &str) -> Vec<String> {
+    let scan = || -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+                    .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                    .filter(|c| c.contains(marker))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut left = scan();
+    for _ in 0..100 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        left = scan();
+    }
+    left
+}
