@@ -162,13 +162,8 @@ fn metrics_endpoint_passes_promtool() {
     stdin.write_all(lines(1..=50).as_bytes()).expect("tasks");
     stdin.write_all(b"die\n").expect("tasks");
     stdin.flush().expect("flush");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    stderr.read_line(&mut line).expect("first stderr line");
-    let Some((_, url)) = line.trim().rsplit_once("http://") else {
-        panic!("no metrics address in {line:?}");
-    };
-    let addr = url.trim_end_matches("/metrics");
+    let (addr, _stderr) = metrics_address(&mut child);
+    let addr = addr.as_str();
     // Wait until the 51 tasks have outcomes (50 ok, 1 crashed), then scrape.
     let mut stdout = child.stdout.take().expect("stdout");
     let mut buf = [0u8; 4096];
@@ -224,6 +219,20 @@ fn metrics_endpoint_passes_promtool() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The `HOST:PORT` of `/metrics`, from the first line the pool writes on standard error, and
+/// that standard error (keep it open: the pool would die of `SIGPIPE` writing to it).
+fn metrics_address(
+    child: &mut std::process::Child,
+) -> (String, BufReader<std::process::ChildStderr>) {
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("first stderr line");
+    let Some((_, url)) = line.trim().rsplit_once("http://") else {
+        panic!("no metrics address in {line:?}");
+    };
+    (url.trim_end_matches("/metrics").to_string(), stderr)
 }
 
 fn scrape(addr: &str) -> String {
@@ -419,13 +428,7 @@ fn an_idle_connection_does_not_hold_up_a_scrape() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("perfkit pool");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    stderr.read_line(&mut line).expect("first stderr line");
-    let Some((_, url)) = line.trim().rsplit_once("http://") else {
-        panic!("no metrics address in {line:?}");
-    };
-    let addr = url.trim_end_matches("/metrics").to_string();
+    let (addr, _stderr) = metrics_address(&mut child);
     // A client that connects and says nothing.
     let _idle = std::net::TcpStream::connect(&addr).expect("idle connection");
     std::thread::sleep(Duration::from_millis(100));

@@ -674,28 +674,19 @@ fn every_profiler_passes_the_programs_status_through() {
     }
     for command in commands {
         // Too short for perf to sample: the status still comes through, not "no samples".
-        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
-            .args(&command)
-            .args(["--", "sh", "-c", "exit 7"])
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(7),
-            "{command:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
-            .args(&command)
-            .args(["--", "sh", "-c", "kill -SEGV $$"])
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.signal(),
-            Some(11),
-            "{command:?}: {:?} {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        for (script, code, signal) in [("exit 7", Some(7), None), ("kill -SEGV $$", None, Some(11))]
+        {
+            let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+                .args(&command)
+                .args(["--", "sh", "-c", script])
+                .output()
+                .unwrap();
+            assert_eq!(
+                (out.status.code(), out.status.signal()),
+                (code, signal),
+                "{command:?} {script}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
 }

@@ -276,7 +276,7 @@ enum WriterKind {
 struct Staged {
     temp: tempfile::TempPath,
     target: PathBuf,
-    _on_signal: signals::TempRegistration,
+    _on_signal: signals::Registration,
 }
 
 impl OutputWriter {

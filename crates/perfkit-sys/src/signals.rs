@@ -42,12 +42,18 @@ mod libc_consts {
     pub(super) const SIGTERM: i32 = 15;
 }
 
-/// Files to remove before dying of a signal, by registration id.
-static TEMP_FILES: Mutex<Vec<(u64, PathBuf)>> = Mutex::new(Vec::new());
-/// Processes that receive a forwarded `SIGTERM`/`SIGHUP`, by registration id.
-static FORWARD: Mutex<Vec<(u64, i32)>> = Mutex::new(Vec::new());
-/// Process groups that get the signal perfkit dies of, by registration id.
-static GROUPS: Mutex<Vec<(u64, i32)>> = Mutex::new(Vec::new());
+/// What the signal thread acts on, each kept for as long as its [`Registration`] lives.
+#[derive(Debug, Clone, PartialEq)]
+enum Entry {
+    /// A temporary file or directory to remove before dying of a signal.
+    Temporary(PathBuf),
+    /// A process that receives a forwarded `SIGTERM`/`SIGHUP` (and so do its descendants).
+    Forward(i32),
+    /// A process group that gets the signal perfkit dies of.
+    Group(i32),
+}
+
+static ENTRIES: Mutex<Vec<(u64, Entry)>> = Mutex::new(Vec::new());
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// How many [`Deferral`]s are alive.
 static DEFERRALS: AtomicUsize = AtomicUsize::new(0);
@@ -77,22 +83,32 @@ pub fn install() -> Result<(), SysError> {
 /// of a handled signal, for as long as the returned guard lives. Register a temporary file
 /// right after creating it and drop the guard once it has been renamed into place or deleted.
 #[must_use = "the file is only removed on a signal while the guard lives"]
-pub fn remove_on_signal(path: &Path) -> TempRegistration {
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    lock(&TEMP_FILES).push((id, path.to_path_buf()));
-    TempRegistration { id }
+pub fn remove_on_signal(path: &Path) -> Registration {
+    register(Entry::Temporary(path.to_path_buf()))
 }
 
-/// Keeps a file registered with [`remove_on_signal`]; dropping it unregisters the file.
+/// Keeps something registered with [`remove_on_signal`], [`forward_to`] or
+/// [`signal_group_on_exit`]; dropping it unregisters it.
 #[derive(Debug)]
-pub struct TempRegistration {
+pub struct Registration {
     id: u64,
 }
 
-impl Drop for TempRegistration {
+impl Drop for Registration {
     fn drop(&mut self) {
-        lock(&TEMP_FILES).retain(|(id, _)| *id != self.id);
+        lock(&ENTRIES).retain(|(id, _)| *id != self.id);
     }
+}
+
+fn register(entry: Entry) -> Registration {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    lock(&ENTRIES).push((id, entry));
+    Registration { id }
+}
+
+/// The registered entries that `pick` selects.
+fn registered<T>(pick: impl Fn(&Entry) -> Option<T>) -> Vec<T> {
+    lock(&ENTRIES).iter().filter_map(|(_, e)| pick(e)).collect()
 }
 
 /// While alive, a handled signal does not end the process: it is noted, and `SIGTERM` or
@@ -144,48 +160,16 @@ impl Drop for Deferral {
 /// Passes `SIGTERM` and `SIGHUP` that arrive while deferred on to `pid` (for example the
 /// profiler that runs the user's program), for as long as the guard lives.
 #[must_use = "signals are only forwarded while the guard lives"]
-pub fn forward_to(pid: u32) -> ForwardRegistration {
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    if let Ok(pid) = i32::try_from(pid) {
-        lock(&FORWARD).push((id, pid));
-    }
-    ForwardRegistration { id }
-}
-
-/// Keeps a process registered with [`forward_to`].
-#[derive(Debug)]
-pub struct ForwardRegistration {
-    id: u64,
-}
-
-impl Drop for ForwardRegistration {
-    fn drop(&mut self) {
-        lock(&FORWARD).retain(|(id, _)| *id != self.id);
-    }
+pub fn forward_to(pid: u32) -> Registration {
+    register(Entry::Forward(i32::try_from(pid).unwrap_or(0)))
 }
 
 /// Sends the signal perfkit dies of to process group `pgid` first, for as long as the guard
 /// lives. Children that run in a group of their own (so that a timeout can kill all their
 /// descendants) no longer get a terminal's Ctrl-C; this passes it on.
 #[must_use = "the group only gets the signal while the guard lives"]
-pub fn signal_group_on_exit(pgid: u32) -> GroupRegistration {
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    if let Ok(pgid) = i32::try_from(pgid) {
-        lock(&GROUPS).push((id, pgid));
-    }
-    GroupRegistration { id }
-}
-
-/// Keeps a process group registered with [`signal_group_on_exit`].
-#[derive(Debug)]
-pub struct GroupRegistration {
-    id: u64,
-}
-
-impl Drop for GroupRegistration {
-    fn drop(&mut self) {
-        lock(&GROUPS).retain(|(id, _)| *id != self.id);
-    }
+pub fn signal_group_on_exit(pgid: u32) -> Registration {
+    register(Entry::Group(i32::try_from(pgid).unwrap_or(0)))
 }
 
 /// The shell's exit status for a process that `signal` ended (128 + the number).
@@ -199,7 +183,10 @@ pub fn exit_status_of(signal: i32) -> u8 {
 /// default action (a parent sees "killed by signal"; a shell reports 128 + the number). Falls
 /// back to exiting with that status if the signal does not end the process.
 pub fn die_of(signal: i32) -> ! {
-    for (_, pgid) in std::mem::take(&mut *lock(&GROUPS)) {
+    for pgid in registered(|e| match e {
+        Entry::Group(g) if *g > 0 => Some(*g),
+        _ => None,
+    }) {
         imp::send(-pgid, signal);
     }
     remove_registered_files();
@@ -208,8 +195,11 @@ pub fn die_of(signal: i32) -> ! {
 }
 
 fn remove_registered_files() {
-    let files = std::mem::take(&mut *lock(&TEMP_FILES));
-    for (_, path) in files {
+    let files = registered(|e| match e {
+        Entry::Temporary(p) => Some(p.clone()),
+        _ => None,
+    });
+    for path in files {
         // Removing may fail (already renamed into place or gone): nothing else to do.
         if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
             let _ = std::fs::remove_dir_all(&path);
@@ -230,11 +220,15 @@ fn on_signal(signal: i32) {
         if signal != libc_consts::SIGINT {
             // The tool and what it started: `perf stat`, for one, ends on SIGTERM without
             // ending the program it runs.
-            for (_, pid) in lock(&FORWARD).iter() {
-                for member in imp::descendants(*pid) {
+            let forward = registered(|e| match e {
+                Entry::Forward(p) if *p > 0 => Some(*p),
+                _ => None,
+            });
+            for pid in forward {
+                for member in imp::descendants(pid) {
                     imp::send(member, signal);
                 }
-                imp::send(*pid, signal);
+                imp::send(pid, signal);
             }
         }
         return;
@@ -364,10 +358,10 @@ mod tests {
     #[test]
     fn registrations_come_and_go() {
         let path = Path::new("/nonexistent/perfkit-test-temp");
-        let before = lock(&TEMP_FILES).len();
+        let entry = Entry::Temporary(path.to_path_buf());
         let guard = remove_on_signal(path);
-        assert!(lock(&TEMP_FILES).iter().any(|(_, p)| p == path));
+        assert!(lock(&ENTRIES).iter().any(|(_, e)| *e == entry));
         drop(guard);
-        assert_eq!(lock(&TEMP_FILES).len(), before);
+        assert!(!lock(&ENTRIES).iter().any(|(_, e)| *e == entry));
     }
 }
