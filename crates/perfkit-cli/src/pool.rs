@@ -69,40 +69,45 @@ pub(crate) fn run(args: &PoolArgs) -> Result<bool> {
             }
             let finished_reading = reading_done.load(Ordering::Acquire);
             // Outputs are written straight from the blocks they arrived in.
-            let n = pool.recv_each(65_536, |id, result| {
-                if write_error.is_some() {
-                    return;
-                }
-                let result = match result {
-                    Ok(output) => {
-                        written += 1;
-                        out.write_all(output).and_then(|()| out.write_all(b"\n"))
+            // Bounded waits, so that a signal is noticed while tasks are still running.
+            let received =
+                pool.recv_each_within(65_536, Duration::from_millis(100), |id, result| {
+                    if write_error.is_some() {
+                        return;
                     }
-                    Err(error) => {
-                        failed += 1;
-                        let flushed = out.flush();
-                        report_failure(id, error);
-                        flushed
+                    let result = match result {
+                        Ok(output) => {
+                            written += 1;
+                            out.write_all(output).and_then(|()| out.write_all(b"\n"))
+                        }
+                        Err(error) => {
+                            failed += 1;
+                            let flushed = out.flush();
+                            report_failure(id, error);
+                            flushed
+                        }
+                    };
+                    if let Err(e) = result {
+                        write_error = Some(e);
                     }
-                };
-                if let Err(e) = result {
-                    write_error = Some(e);
-                }
-            });
+                });
             if let Some(e) = write_error.take() {
                 return Err(StdoutError(e).into());
             }
-            if n == 0 {
-                if finished_reading {
-                    break;
+            match received {
+                Some(0) => {
+                    // Tasks are running and nothing came for a while: hand on what is written.
+                    out.flush().map_err(StdoutError)?;
                 }
-                // Everything submitted so far is done; more input is on its way. Hand what is
-                // written on before waiting: a reader that waits for these results before it
-                // sends more input would otherwise wait forever.
-                if let Err(e) = out.flush() {
-                    return Err(StdoutError(e).into());
+                Some(_) => {}
+                None if finished_reading => break,
+                None => {
+                    // Everything submitted so far is done; more input is on its way. Hand on
+                    // what is written before waiting: a reader that waits for these results
+                    // before it sends more input would otherwise wait forever.
+                    out.flush().map_err(StdoutError)?;
+                    std::thread::sleep(Duration::from_micros(200));
                 }
-                std::thread::sleep(Duration::from_micros(200));
             }
         }
         out.flush().map_err(StdoutError)?;

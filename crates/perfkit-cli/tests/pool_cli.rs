@@ -508,3 +508,54 @@ fn a_pool_interrupted_while_busy_writes_whole_results_and_says_how_many() {
         results.len()
     );
 }
+
+#[test]
+fn a_signal_stops_a_pool_that_waits_for_a_hung_worker() {
+    use std::os::unix::process::ExitStatusExt as _;
+    // One answer, then the worker hangs with tasks in flight; in order, nothing else can come.
+    let marker = "300.2718";
+    let script = format!("read l; echo \"r$l\"; exec sleep {marker}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tasks = dir.path().join("tasks");
+    std::fs::write(&tasks, lines(1..=3)).expect("tasks");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+        .args(["pool", "-j1", "--ordered", "--", "sh", "-c", &script])
+        .stdin(std::fs::File::open(&tasks).expect("open"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("perfkit pool");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    // The answer that came must be handed on while the pool waits for the rest.
+    let (line_tx, line_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut first = String::new();
+        let _ = stdout.read_line(&mut first);
+        let _ = line_tx.send(first);
+    });
+    let Ok(first) = line_rx.recv_timeout(Duration::from_secs(60)) else {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = child.wait();
+        let _ = std::process::Command::new("pkill")
+            .args(["-f", marker])
+            .status();
+        panic!("the pool kept its first result while it waited for a hung worker");
+    };
+    assert_eq!(first, "r1\n");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let Ok(status) = rx.recv_timeout(Duration::from_secs(60)) else {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = std::process::Command::new("pkill")
+            .args(["-f", marker])
+            .status();
+        panic!("the pool did not end on SIGTERM while it waited for a hung worker");
+    };
+    assert_eq!(status.expect("status").signal(), Some(15));
+    let left = survivors(marker);
+    assert!(left.is_empty(), "left {left:?}");
+}

@@ -591,14 +591,43 @@ impl ProcessPool {
         n
     }
 
+    /// [`recv_each`](Self::recv_each), waiting at most `wait` for an outcome, so that the
+    /// caller can do something else meanwhile (notice Ctrl-C). Returns `None` when every task
+    /// submitted so far has had its outcome delivered, else how many were delivered now
+    /// (`Some(0)` when `wait` passed first).
+    pub fn recv_each_within(
+        &self,
+        max: usize,
+        wait: Duration,
+        mut f: impl FnMut(TaskId, Result<&[u8], &TaskError>),
+    ) -> Option<usize> {
+        let mut results = self.wait_for_outcomes_until(1, true, Some(Instant::now() + wait));
+        let n = results.ready.visit(max, &mut f);
+        results.delivered += n as u64;
+        let outstanding =
+            self.shared.counters.submitted.load(Ordering::Acquire) - results.delivered;
+        (n > 0 || outstanding > 0).then_some(n)
+    }
+
     /// The results, once `want` outcomes are ready, or fewer after a few milliseconds of
     /// waiting, or none when nothing is outstanding (or `block` is false).
     fn wait_for_outcomes(&self, want: usize, block: bool) -> MutexGuard<'_, Results> {
+        self.wait_for_outcomes_until(want, block, None)
+    }
+
+    /// [`wait_for_outcomes`](Self::wait_for_outcomes), giving up at `deadline`.
+    fn wait_for_outcomes_until(
+        &self,
+        want: usize,
+        block: bool,
+        deadline: Option<Instant>,
+    ) -> MutexGuard<'_, Results> {
         let mut results = self.shared.lock_results();
         let mut waited = false;
         loop {
             let ready = results.ready.tasks;
-            if ready >= want || (waited && ready > 0) || !block {
+            let expired = deadline.is_some_and(|d| Instant::now() >= d);
+            if ready >= want || (waited && ready > 0) || !block || expired {
                 results.notify_at = 1;
                 return results;
             }

@@ -526,3 +526,38 @@ fn pinned_workers_run_on_one_cpu_each() {
         );
     }
 }
+
+#[test]
+fn recv_each_within_returns_while_a_task_hangs() {
+    let mut pool = ProcessPool::builder(&worker())
+        .workers(1)
+        .max_batch(1)
+        .build()
+        .expect("pool");
+    assert_eq!(
+        pool.recv_each_within(10, Duration::from_millis(10), |_, _| {}),
+        None,
+        "nothing submitted, nothing outstanding"
+    );
+    pool.submit("1").expect("submit");
+    pool.submit("!hang").expect("submit");
+    let mut got = Vec::new();
+    let started = std::time::Instant::now();
+    while got.is_empty() {
+        let n = pool.recv_each_within(10, Duration::from_millis(50), |_, result| {
+            got.push(result.map(<[u8]>::to_vec).map_err(Clone::clone));
+        });
+        assert_ne!(n, None, "a task is still outstanding");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no result came"
+        );
+    }
+    assert_eq!(got, vec![Ok(b"1".to_vec())]);
+    // The hanging task holds its worker; the wait still ends, with nothing delivered.
+    assert_eq!(
+        pool.recv_each_within(10, Duration::from_millis(50), |_, _| {}),
+        Some(0)
+    );
+    pool.shutdown(Duration::from_millis(100));
+}
