@@ -224,6 +224,35 @@ fn flamegraph_and_diff_from_folded_files_and_stdin() {
     );
 }
 
+/// A stack 150,000 frames deep (deep recursion, an interpreter) folds and draws with every
+/// frame counted once. The ranking was quadratic in depth; `deep_stack_fold` in benches/
+/// measures that time per frame does not grow with depth.
+#[test]
+fn a_deep_stack_folds_and_draws_every_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let folded = path(&dir, "deep.folded");
+    let frames: Vec<String> = (0..150_000).map(|i| format!("f{i}")).collect();
+    std::fs::write(&folded, format!("{} 7\nf0;g 3\n", frames.join(";"))).unwrap();
+    let svg = path(&dir, "deep.svg");
+    let output = perfkit()
+        .args(["flamegraph", &folded, "-o", &svg, "--json", "--top", "2"])
+        .timeout(std::time::Duration::from_secs(600))
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let report = json_of(&output);
+    assert_eq!(report["total"], 10);
+    assert_eq!(report["distinct_stacks"], 2);
+    let top = report["top_functions"].as_array().expect("top_functions");
+    let names: Vec<&str> = top.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["f149999", "g"], "{report}");
+    assert_eq!(top[0]["inclusive_count"], 7);
+    assert_eq!(top[1]["self_count"], 3);
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.contains("<title>f149999 (7 samples") && text.contains("<title>g (3 samples"));
+}
+
 #[test]
 fn flamegraph_and_diff_from_perf_data() {
     if !have_perf() {
