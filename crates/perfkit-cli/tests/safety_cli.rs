@@ -239,6 +239,22 @@ fn an_output_that_is_an_input_is_refused_before_any_work() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", first_line(&out));
+    // ... and standard output appended to it, named as /dev/stdout or a descriptor.
+    for output in ["/dev/stdout", "/dev/fd/1"] {
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+            .args(["flamegraph", "-", "-o", output])
+            .stdin(std::fs::File::open(&input).unwrap())
+            .stdout(
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&input)
+                    .unwrap(),
+            )
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{output}: {}", first_line(&out));
+    }
+    assert_eq!(std::fs::read(&input).unwrap(), before);
     // Two outputs naming one file.
     let svg = path(&dir, "x.svg");
     let out = perfkit()

@@ -141,11 +141,15 @@ impl OutputPath {
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt as _;
-            let (Ok(theirs), Some(target)) = (descriptor_metadata(fd), self.target()) else {
+            let Ok(theirs) = descriptor_metadata(fd) else {
                 return false;
             };
-            std::fs::metadata(target)
-                .is_ok_and(|m| m.is_file() && m.dev() == theirs.dev() && m.ino() == theirs.ino())
+            // `-o /dev/stdout` with standard output appended to the input is the input too.
+            let ours = match &self.dest {
+                Dest::Replace(p) | Dest::InPlace(p) | Dest::Socket(p) => std::fs::metadata(p),
+                Dest::Descriptor(own) => descriptor_metadata(*own),
+            };
+            ours.is_ok_and(|m| m.is_file() && m.dev() == theirs.dev() && m.ino() == theirs.ino())
         }
         #[cfg(not(unix))]
         {
@@ -849,6 +853,24 @@ mod tests {
         }
         let other = OutputPath::new(&dir.path().join("other.svg")).unwrap();
         assert!(!other.is_same_file(&input));
+        // Standard input read from the file, the output a descriptor appending to it.
+        {
+            use std::os::fd::AsRawFd as _;
+            let reading = std::fs::File::open(&input).unwrap();
+            let appending = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&input)
+                .unwrap();
+            let alias = format!("/dev/fd/{}", appending.as_raw_fd());
+            let out = OutputPath::new(Path::new(&alias)).unwrap();
+            assert!(out.is_same_as_descriptor(reading.as_raw_fd()), "{alias}");
+            assert!(
+                OutputPath::new(&input)
+                    .unwrap()
+                    .is_same_as_descriptor(reading.as_raw_fd())
+            );
+            assert!(!other.is_same_as_descriptor(reading.as_raw_fd()));
+        }
         // /dev/null may be both.
         assert!(
             !OutputPath::new(Path::new("/dev/null"))
