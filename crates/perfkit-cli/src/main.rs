@@ -210,7 +210,8 @@ fn doctor(args: &cli::DoctorArgs) -> anyhow::Result<bool> {
             .iter()
             .map(|c| c.topic.chars().count())
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0)
+            .min(output::NAME_COLUMN_MAX);
         for c in &report.checks {
             let mark = match c.status {
                 Status::Ok => "ok     ",

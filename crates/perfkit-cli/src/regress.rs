@@ -12,7 +12,7 @@ use perfkit_regress::{
 };
 
 use crate::cli::{BaselineCommand, CheckArgs, PolicyArgs, ReportFormat};
-use crate::output::{destination, refuse_overwriting_inputs, same_path};
+use crate::output::{NAME_COLUMN_MAX, destination, refuse_overwriting_inputs, same_path};
 use perfkit_sys::OutputPath;
 
 /// The policy the options describe.
@@ -182,7 +182,9 @@ fn describe(b: &Baseline) -> String {
         .map(|x| x.name.chars().count())
         .max()
         .unwrap_or(0)
-        .max("Benchmark".len());
+        .max("Benchmark".len())
+        // Longer names overflow their column rather than widen every row.
+        .min(NAME_COLUMN_MAX);
     let tool = b.benchmarks.iter().any(|x| x.tool_estimate.is_some());
     let _ = write!(
         out,

@@ -130,6 +130,7 @@ fn human(plan: &Plan, about: &str) -> String {
             .max()
             .unwrap_or(0)
             .max(["Parameter", "Current", "Proposed"][i].len())
+            .min(crate::output::NAME_COLUMN_MAX)
     };
     let (w0, w1, w2) = (width(0), width(1), width(2));
     let _ = writeln!(

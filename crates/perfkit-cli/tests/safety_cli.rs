@@ -530,6 +530,37 @@ fn a_bench_timeout_kills_the_whole_process_tree() {
     assert!(left.is_empty(), "survivors: {left:?}");
 }
 
+#[test]
+fn absurd_timeouts_and_names_are_not_a_panic() {
+    // A timeout that cannot be represented never comes.
+    perfkit()
+        .args(["bench", "-r", "1", "-t", "18446744073709551615s", "true"])
+        .assert()
+        .success();
+    // A name longer than any column width formats.
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = path(&dir, "long.json");
+    let name = "n".repeat(70_000);
+    perfkit()
+        .args([
+            "bench",
+            "-r",
+            "2",
+            "-n",
+            &name,
+            "--save-baseline",
+            &baseline,
+            "true",
+        ])
+        .assert()
+        .success();
+    perfkit()
+        .args(["baseline", "show", &baseline])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(name.as_str()));
+}
+
 /// perfkit's standard error for `args`, with its exit code.
 fn stderr_of(args: &[&str], limit_files: Option<u64>) -> (Option<i32>, String) {
     use std::os::unix::process::CommandExt as _;

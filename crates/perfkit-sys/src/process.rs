@@ -295,7 +295,9 @@ mod linux {
         timeout: Option<Duration>,
     ) -> Result<bool, SysError> {
         let wait_flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
-        let Some(timeout) = timeout else {
+        // A timeout too long to represent never comes: wait as without one.
+        let deadline = timeout.and_then(|t| start.checked_add(t));
+        let Some(deadline) = deadline else {
             loop {
                 match waitid(Id::Pid(pid), wait_flags) {
                     Ok(_) => return Ok(false),
@@ -304,7 +306,6 @@ mod linux {
                 }
             }
         };
-        let deadline = start + timeout;
         let pidfd = pidfd_open(pid);
         loop {
             // Exited already?
