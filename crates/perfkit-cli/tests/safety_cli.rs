@@ -531,6 +531,40 @@ fn a_bench_timeout_kills_the_whole_process_tree() {
 }
 
 #[test]
+fn a_signal_to_bench_alone_ends_the_command_it_runs() {
+    use std::os::unix::process::ExitStatusExt as _;
+    for (signal, marker) in [
+        (nix::sys::signal::Signal::SIGTERM, "31.4159265"),
+        (nix::sys::signal::Signal::SIGINT, "31.4159266"),
+    ] {
+        // No timeout, so the command shares perfkit's process group, yet only perfkit is
+        // signalled, as `kill` or a CI runner's timeout does.
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+            .args(["bench", "-r", "3", "--shell"])
+            .arg(format!("sleep {marker}; true"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while survivors(marker).is_empty() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "the command never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+        nix::sys::signal::kill(pid, signal).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(signal as i32), "{status:?}");
+        let left = survivors(marker);
+        assert!(left.is_empty(), "{signal}: survivors {left:?}");
+    }
+}
+
+#[test]
 fn absurd_timeouts_and_names_are_not_a_panic() {
     // A timeout that cannot be represented never comes.
     perfkit()

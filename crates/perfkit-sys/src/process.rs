@@ -238,9 +238,13 @@ mod linux {
         let pid = Pid::from_raw(i32::try_from(child.id()).map_err(|_| SysError::Wait {
             source: std::io::Error::other("child pid does not fit in pid_t"),
         })?);
-        let _group = options
-            .timeout
-            .map(|_| crate::signals::signal_group_on_exit(child.id()));
+        // Whoever stops perfkit stops the command too: its group when it has one, else the
+        // process and what it started.
+        let _group = if options.timeout.is_some() {
+            crate::signals::signal_group_on_exit(child.id())
+        } else {
+            crate::signals::signal_tree_on_exit(child.id())
+        };
         let _forward = options
             .forward_signals
             .then(|| crate::signals::forward_to(child.id()));

@@ -51,6 +51,8 @@ enum Entry {
     Forward(i32),
     /// A process group that gets the signal perfkit dies of.
     Group(i32),
+    /// A process that gets the signal perfkit dies of, and so do its descendants.
+    Tree(i32),
 }
 
 static ENTRIES: Mutex<Vec<(u64, Entry)>> = Mutex::new(Vec::new());
@@ -87,8 +89,8 @@ pub fn remove_on_signal(path: &Path) -> Registration {
     register(Entry::Temporary(path.to_path_buf()))
 }
 
-/// Keeps something registered with [`remove_on_signal`], [`forward_to`] or
-/// [`signal_group_on_exit`]; dropping it unregisters it.
+/// Keeps something registered with [`remove_on_signal`], [`forward_to`],
+/// [`signal_group_on_exit`] or [`signal_tree_on_exit`]; dropping it unregisters it.
 #[derive(Debug)]
 pub struct Registration {
     id: u64,
@@ -172,13 +174,21 @@ pub fn signal_group_on_exit(pgid: u32) -> Registration {
     register(Entry::Group(i32::try_from(pgid).unwrap_or(0)))
 }
 
+/// Sends the signal perfkit dies of to `pid` and its descendants first, for as long as the
+/// guard lives: a command perfkit waits for (a benchmarked run) would otherwise outlive it
+/// when only perfkit is told to stop (`kill`, a CI runner's timeout).
+#[must_use = "the process only gets the signal while the guard lives"]
+pub fn signal_tree_on_exit(pid: u32) -> Registration {
+    register(Entry::Tree(i32::try_from(pid).unwrap_or(0)))
+}
+
 /// The shell's exit status for a process that `signal` ended (128 + the number).
 #[must_use]
 pub fn exit_status_of(signal: i32) -> u8 {
     u8::try_from((128 + signal) & 0xff).unwrap_or(1)
 }
 
-/// Passes `signal` to the registered process groups, removes the registered temporary
+/// Passes `signal` to the registered process groups and trees, removes the registered temporary
 /// files, then ends the process by `signal` with its
 /// default action (a parent sees "killed by signal"; a shell reports 128 + the number). Falls
 /// back to exiting with that status if the signal does not end the process.
@@ -188,6 +198,15 @@ pub fn die_of(signal: i32) -> ! {
         _ => None,
     }) {
         imp::send(-pgid, signal);
+    }
+    for pid in registered(|e| match e {
+        Entry::Tree(p) if *p > 0 => Some(*p),
+        _ => None,
+    }) {
+        for member in imp::descendants(pid) {
+            imp::send(member, signal);
+        }
+        imp::send(pid, signal);
     }
     remove_registered_files();
     imp::raise_default(signal);
