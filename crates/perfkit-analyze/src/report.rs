@@ -619,6 +619,12 @@ impl ReportFiles {
         })
     }
 
+    /// The four files, to check against a command's inputs and other outputs.
+    #[must_use]
+    pub fn outputs(&self) -> [&OutputPath; 4] {
+        [&self.json, &self.markdown, &self.html, &self.flamegraph]
+    }
+
     /// Writes the report files (the flamegraph only with a profile). Returns the HTML path.
     ///
     /// # Errors

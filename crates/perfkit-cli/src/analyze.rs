@@ -9,7 +9,7 @@ use perfkit_analyze::{
 use perfkit_sys::{BenchObserver, Phase, RunOutcome};
 
 use crate::cli::AnalyzeArgs;
-use crate::output::{optional_destination, progress_bar, show_bar};
+use crate::output::{optional_destination, progress_bar, refuse_overwriting_inputs, show_bar};
 use crate::regress;
 
 struct Progress<'a>(&'a indicatif::ProgressBar);
@@ -70,6 +70,14 @@ fn demo(tasks: u32) -> Result<(Vec<String>, AlternativeCommand)> {
 pub(crate) fn run(args: &AnalyzeArgs) -> Result<bool> {
     let save_baseline = optional_destination(args.save_baseline.as_deref())?;
     let files = report::ReportFiles::new(&args.out)?;
+    // A report file that is the baseline (through a link) would replace it, and two outputs
+    // on one file would leave only the last. Saving the baseline over the one checked
+    // against is how a baseline is updated, so that pair is allowed.
+    let inputs: Vec<&Path> = args.baseline.as_deref().into_iter().collect();
+    refuse_overwriting_inputs(&files.outputs(), &inputs)?;
+    let mut outputs = files.outputs().to_vec();
+    outputs.extend(&save_baseline);
+    refuse_overwriting_inputs(&outputs, &[])?;
     let policy = regress::policy(&args.policy)?;
     let baseline = match &args.baseline {
         Some(path) => Some(perfkit_regress::load_any(path, None)?),

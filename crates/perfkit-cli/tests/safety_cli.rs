@@ -565,6 +565,69 @@ fn a_signal_to_bench_alone_ends_the_command_it_runs() {
 }
 
 #[test]
+fn analyze_never_writes_its_report_over_a_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = path(&dir, "base.json");
+    perfkit()
+        .args(["bench", "-r", "2", "--save-baseline", &baseline, "true"])
+        .assert()
+        .success();
+    let before = std::fs::read(&baseline).unwrap();
+    let analyze = |report_dir: &str, extra: &[&str]| {
+        perfkit()
+            .args([
+                "analyze",
+                "--no-profile",
+                "--no-syscalls",
+                "-r",
+                "2",
+                "-w",
+                "0",
+            ])
+            .args(["-o", report_dir])
+            .args(extra)
+            .args(["--", "true"])
+            .output()
+            .unwrap()
+    };
+    // A report file that is the baseline, through a symlink or a hard link.
+    let linked = path(&dir, "linked");
+    std::fs::create_dir(&linked).unwrap();
+    std::os::unix::fs::symlink(&baseline, dir.path().join("linked/report.json")).unwrap();
+    let hard = path(&dir, "hard");
+    std::fs::create_dir(&hard).unwrap();
+    std::fs::hard_link(&baseline, dir.path().join("hard/report.md")).unwrap();
+    for report_dir in [&linked, &hard] {
+        let out = analyze(report_dir, &["--baseline", &baseline]);
+        assert_eq!(out.status.code(), Some(2), "{}", first_line(&out));
+        assert!(
+            first_line(&out).contains("it is the input"),
+            "{}",
+            first_line(&out)
+        );
+    }
+    // A report file that is the baseline being saved.
+    let saved = path(&dir, "saved.json");
+    let both = path(&dir, "both");
+    std::fs::create_dir(&both).unwrap();
+    std::os::unix::fs::symlink(&saved, dir.path().join("both/report.md")).unwrap();
+    let out = analyze(&both, &["--save-baseline", &saved]);
+    assert_eq!(out.status.code(), Some(2), "{}", first_line(&out));
+    assert!(!Path::new(&saved).exists());
+    assert_eq!(std::fs::read(&baseline).unwrap(), before);
+    // Updating the baseline checked against stays allowed.
+    let out = analyze(
+        &path(&dir, "report"),
+        &["--baseline", &baseline, "--save-baseline", &baseline],
+    );
+    assert!(
+        out.status.code() == Some(0) || out.status.code() == Some(1),
+        "{}",
+        first_line(&out)
+    );
+}
+
+#[test]
 fn absurd_timeouts_and_names_are_not_a_panic() {
     // A timeout that cannot be represented never comes.
     perfkit()
