@@ -187,9 +187,8 @@ impl fmt::Display for ProfileReport {
             .map(|s| s.name.len())
             .max()
             .unwrap_or(7)
-            .max(7)
             // A longer name overflows its column; a width past u16::MAX would not format.
-            .min(100);
+            .clamp(7, 100);
         writeln!(
             f,
             "{:<width$}  {:>10}  {:>6}  {:>8}  {:>10}  {:>10}",
