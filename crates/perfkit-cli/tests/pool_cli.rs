@@ -335,6 +335,42 @@ fn a_framed_timeout_starts_when_the_task_is_handed_over() {
 }
 
 #[test]
+fn a_framed_worker_that_exits_at_once_fails_its_tasks() {
+    // It never answers nor reports progress; restarting it for the same tasks never ends.
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"));
+    command
+        .args(["pool", "-j1", "--framed", "--", "sh", "-c", "exit 3"])
+        .stdin(Stdio::piped());
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("perfkit pool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(lines(1..=3).as_bytes())
+        .expect("tasks");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let Ok(out) = rx.recv_timeout(Duration::from_secs(60)) else {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(pid).expect("pid")),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        panic!("the pool restarted a worker that exits at once for ever");
+    };
+    let out = out.expect("output");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("exit code 3").count(), 3, "{stderr}");
+}
+
+#[test]
 fn extra_answer_lines_fail_the_run() {
     // Two lines per task: every answer after the first is matched to the wrong task.
     let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"));

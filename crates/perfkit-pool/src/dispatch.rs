@@ -698,10 +698,15 @@ impl Dispatcher {
         let culprit = match failure {
             Failure::Timeout { seq, .. } => Some(*seq),
             Failure::Protocol(_) => self.inflight.front().map(Sent::next_seq),
-            // Died inside a task: that one. Between tasks: nobody.
+            // Died inside a task: that one. Between tasks: nobody. A worker that never
+            // reported progress (a program that does not use the page, or one that exits at
+            // start) is judged as in line mode, by the oldest unanswered task: otherwise it
+            // would be restarted for the same tasks forever.
             Failure::Died => match &self.progress {
-                Some(progress) => progress.running().filter(|&seq| seq >= self.received),
-                None => self.inflight.front().map(Sent::next_seq),
+                Some(progress) if progress.get() > 0 => {
+                    progress.running().filter(|&seq| seq >= self.received)
+                }
+                _ => self.inflight.front().map(Sent::next_seq),
             },
         };
         self.settle_inflight(failure, culprit, worker.pid, &status);
