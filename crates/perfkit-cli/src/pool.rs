@@ -2,6 +2,7 @@
 
 use std::io::{BufWriter, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::ops::ControlFlow;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -252,7 +253,9 @@ fn report_failure(id: u64, error: &TaskError) {
     );
 }
 
-/// The original text's version: one process per task, the task as its last argument.
+/// `--naive`: one process per task, the task as its last argument. Each result is written as
+/// its process ends; a signal stops the run after the current task (which gets the signal
+/// too) with every result so far written.
 fn run_naive(args: &PoolArgs, command: &Command, started: Instant) -> Result<bool> {
     let mut input = Vec::new();
     std::io::stdin()
@@ -266,34 +269,52 @@ fn run_naive(args: &PoolArgs, command: &Command, started: Instant) -> Result<boo
     } else {
         input.split(|&b| b == b'\n').collect()
     };
-    let outcomes = perfkit_pool::run_naive(command, &lines)
-        .with_context(|| format!("cannot run {}", command.get_program().display()))?;
+    let deferral = perfkit_sys::signals::Deferral::new();
+    let _children = perfkit_sys::signals::signal_children();
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let mut failed = 0u64;
-    for outcome in &outcomes {
-        match &outcome.result {
+    let (mut written, mut failed) = (0u64, 0u64);
+    let mut write_error = None;
+    let ran = perfkit_pool::run_naive_each(command, &lines, |outcome| {
+        let result = match &outcome.result {
             Ok(output) => {
+                written += 1;
                 out.write_all(output.strip_suffix(b"\n").unwrap_or(output))
                     .and_then(|()| out.write_all(b"\n"))
-                    .map_err(StdoutError)?;
             }
             Err(error) => {
                 failed += 1;
-                out.flush().map_err(StdoutError)?;
+                let flushed = out.flush();
                 report_failure(outcome.id, error);
+                flushed
             }
+        };
+        // Handed on at once: a process per task is slow, and a signal may end the run.
+        match result.and_then(|()| out.flush()) {
+            Err(e) => {
+                write_error = Some(e);
+                ControlFlow::Break(())
+            }
+            Ok(()) if deferral.pending().is_some() => ControlFlow::Break(()),
+            Ok(()) => ControlFlow::Continue(()),
         }
+    })
+    .with_context(|| format!("cannot run {}", command.get_program().display()))?;
+    if let Some(e) = write_error {
+        return Err(StdoutError(e).into());
     }
-    out.flush().map_err(StdoutError)?;
+    if let Some(signal) = deferral.pending() {
+        note!(
+            "perfkit pool --naive: interrupted by signal {signal}: {written} results written, {failed} failures reported"
+        );
+        perfkit_sys::signals::die_of(signal);
+    }
     if args.stats {
         let elapsed = started.elapsed();
-        let n = outcomes.len() as f64;
         note!(
-            "perfkit pool --naive: {} tasks in {:.3} s: {:.0} tasks/s, {failed} failed (one process per task)",
-            outcomes.len(),
+            "perfkit pool --naive: {ran} tasks in {:.3} s: {:.0} tasks/s, {failed} failed (one process per task)",
             elapsed.as_secs_f64(),
-            n / elapsed.as_secs_f64().max(1e-9)
+            ran as f64 / elapsed.as_secs_f64().max(1e-9)
         );
     }
     Ok(failed > 0)

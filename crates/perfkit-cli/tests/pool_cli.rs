@@ -595,3 +595,49 @@ fn a_signal_stops_a_pool_that_waits_for_a_hung_worker() {
     let left = survivors(marker);
     assert!(left.is_empty(), "left {left:?}");
 }
+
+#[test]
+fn an_interrupted_naive_run_keeps_its_results_and_stops_the_task() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let marker = "300.1414";
+    // Two quick tasks, then one that hangs.
+    let script = format!("[ \"$0\" = 3 ] && exec sleep {marker}; echo \"r$0\"");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tasks = dir.path().join("tasks");
+    std::fs::write(&tasks, lines(1..=5)).expect("tasks");
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+        .args(["pool", "--naive", "--", "sh", "-c", &script])
+        .stdin(std::fs::File::open(&tasks).expect("open"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("perfkit pool");
+    let started = std::time::Instant::now();
+    while survivors(marker).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "task 3 never ran"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let Ok(out) = rx.recv_timeout(Duration::from_secs(60)) else {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = std::process::Command::new("pkill")
+            .args(["-f", marker])
+            .status();
+        panic!("the naive run did not end on SIGTERM");
+    };
+    let out = out.expect("output");
+    assert_eq!(out.status.signal(), Some(15));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "r1\nr2\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("2 results written"), "{stderr}");
+    let left = survivors(marker);
+    assert!(left.is_empty(), "left {left:?}");
+}

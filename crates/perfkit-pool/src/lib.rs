@@ -57,8 +57,8 @@
 //! collects exactly its outcomes.
 //!
 //! Workers are Rust programs that call [`worker::serve`], or with [`Protocol::Lines`] any
-//! program that answers one line per line. [`run_naive`] is the original text's
-//! process-per-task version, for comparison. [`ObjectPool`] reuses objects behind an RAII
+//! program that answers one line per line. [`run_naive`] (and [`run_naive_each`]) start
+//! a process per task, for comparison. [`ObjectPool`] reuses objects behind an RAII
 //! guard. [`PoolMetrics`] holds the Prometheus metrics (the original text's
 //! `process_spawned_total`, `process_active`, `process_spawn_duration_seconds`, and
 //! `pool_tasks_total{outcome}`, `pool_task_duration_seconds`, `pool_queue_depth`,
@@ -83,7 +83,7 @@ pub use dispatch::WORKER_INDEX_ENV;
 pub use error::{PoolError, TaskError};
 pub use frame::{MAX_FRAME, Protocol};
 pub use metrics::{PoolMetrics, ProcessMetrics, TaskDurations};
-pub use naive::run_naive;
+pub use naive::{run_naive, run_naive_each};
 pub use object::{ObjectPool, ObjectPoolStats, Pooled};
 pub use pool::{
     CAPTURED_LINES, Outcome, PoolBuilder, PoolConfig, PoolStats, ProcessPool, StderrMode, TaskId,

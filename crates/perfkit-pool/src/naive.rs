@@ -1,8 +1,10 @@
-//! The original text's version, for comparison: one new process per task, the task passed as
-//! its last argument, the output read from its standard output. Correct, and about 500 to
-//! 100,000 times slower than a [`ProcessPool`](crate::ProcessPool) (docs/benchmarks.md).
+//! The simplest way to run tasks in processes, for comparison: one new process per task, the
+//! task passed as its last argument, the output read from its standard output. Correct, and
+//! about 500 to 100,000 times slower than a [`ProcessPool`](crate::ProcessPool)
+//! (docs/benchmarks.md).
 
 use std::ffi::OsStr;
+use std::ops::ControlFlow;
 use std::os::unix::ffi::OsStrExt;
 use std::process::{Command, Stdio};
 
@@ -24,44 +26,62 @@ where
     I: IntoIterator,
     I::Item: AsRef<[u8]>,
 {
-    let spec = CommandSpec::of(command);
     let mut outcomes = Vec::new();
+    run_naive_each(command, inputs, |outcome| {
+        outcomes.push(outcome);
+        ControlFlow::Continue(())
+    })?;
+    Ok(outcomes)
+}
+
+/// [`run_naive`], handing each outcome to `f` as soon as its process has ended; `f` stops the
+/// run by returning [`ControlFlow::Break`]. Returns how many tasks ran.
+///
+/// # Errors
+///
+/// [`PoolError::Spawn`] when the program cannot be started at all (checked on the first task).
+pub fn run_naive_each<I>(
+    command: &Command,
+    inputs: I,
+    mut f: impl FnMut(Outcome) -> ControlFlow<()>,
+) -> Result<usize, PoolError>
+where
+    I: IntoIterator,
+    I::Item: AsRef<[u8]>,
+{
+    let spec = CommandSpec::of(command);
+    let mut ran = 0;
     for (id, input) in inputs.into_iter().enumerate() {
         let mut cmd = spec.command();
         cmd.arg(OsStr::from_bytes(input.as_ref()))
             .stdin(Stdio::null())
             .stderr(Stdio::inherit());
-        let output = match cmd.output() {
-            Ok(output) => output,
-            Err(source) if outcomes.is_empty() => {
+        let result = match cmd.output() {
+            Ok(output) if output.status.success() => Ok(Bytes::from(output.stdout)),
+            Ok(output) => Err(TaskError::Crashed {
+                pid: 0,
+                status: describe(Some(output.status)),
+            }),
+            Err(source) if ran == 0 => {
                 return Err(PoolError::Spawn {
                     program: command.get_program().to_string_lossy().into_owned(),
                     source,
                 });
             }
-            Err(e) => {
-                outcomes.push(Outcome {
-                    id: id as u64,
-                    result: Err(TaskError::Crashed {
-                        pid: 0,
-                        status: format!("cannot start: {e}"),
-                    }),
-                });
-                continue;
-            }
-        };
-        let result = if output.status.success() {
-            Ok(Bytes::from(output.stdout))
-        } else {
-            Err(TaskError::Crashed {
+            Err(e) => Err(TaskError::Crashed {
                 pid: 0,
-                status: describe(Some(output.status)),
-            })
+                status: format!("cannot start: {e}"),
+            }),
         };
-        outcomes.push(Outcome {
+        ran += 1;
+        if f(Outcome {
             id: id as u64,
             result,
-        });
+        })
+        .is_break()
+        {
+            break;
+        }
     }
-    Ok(outcomes)
+    Ok(ran)
 }

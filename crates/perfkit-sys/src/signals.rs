@@ -53,6 +53,9 @@ enum Entry {
     Group(i32),
     /// A process that gets the signal perfkit dies of, and so do its descendants.
     Tree(i32),
+    /// Every process perfkit started, and what they started: forwarded signals and the one
+    /// perfkit dies of.
+    Children,
 }
 
 static ENTRIES: Mutex<Vec<(u64, Entry)>> = Mutex::new(Vec::new());
@@ -90,7 +93,8 @@ pub fn remove_on_signal(path: &Path) -> Registration {
 }
 
 /// Keeps something registered with [`remove_on_signal`], [`forward_to`],
-/// [`signal_group_on_exit`] or [`signal_tree_on_exit`]; dropping it unregisters it.
+/// [`signal_group_on_exit`], [`signal_tree_on_exit`] or [`signal_children`]; dropping it
+/// unregisters it.
 #[derive(Debug)]
 pub struct Registration {
     id: u64,
@@ -182,6 +186,22 @@ pub fn signal_tree_on_exit(pid: u32) -> Registration {
     register(Entry::Tree(i32::try_from(pid).unwrap_or(0)))
 }
 
+/// Passes forwarded signals (as [`forward_to`]) and the signal perfkit dies of (as
+/// [`signal_tree_on_exit`]) on to every process perfkit started, and their descendants, for
+/// as long as the guard lives: for a command that starts one process after another.
+#[must_use = "the children only get signals while the guard lives"]
+pub fn signal_children() -> Registration {
+    register(Entry::Children)
+}
+
+/// The processes perfkit started (and theirs), with a [`signal_children`] guard alive.
+fn registered_children() -> Vec<i32> {
+    if registered(|e| matches!(e, Entry::Children).then_some(())).is_empty() {
+        return Vec::new();
+    }
+    imp::descendants(i32::try_from(std::process::id()).unwrap_or(0))
+}
+
 /// The shell's exit status for a process that `signal` ended (128 + the number).
 #[must_use]
 pub fn exit_status_of(signal: i32) -> u8 {
@@ -207,6 +227,9 @@ pub fn die_of(signal: i32) -> ! {
             imp::send(member, signal);
         }
         imp::send(pid, signal);
+    }
+    for child in registered_children() {
+        imp::send(child, signal);
     }
     remove_registered_files();
     imp::raise_default(signal);
@@ -248,6 +271,9 @@ fn on_signal(signal: i32) {
                     imp::send(member, signal);
                 }
                 imp::send(pid, signal);
+            }
+            for child in registered_children() {
+                imp::send(child, signal);
             }
         }
         return;
