@@ -16,7 +16,7 @@ use perfkit_profilers::{
 use serde_json::json;
 
 use crate::cli::{DiffArgs, FlameArgs, FlamegraphArgs, FoldArgs, RecordArgs, StatArgs, TargetArgs};
-use perfkit_sys::OutputPath;
+use perfkit_sys::{LineLimit, OutputPath};
 
 use crate::output::{
     ReportSink, destination, optional_destination, progress_bar, refuse_overwriting_inputs,
@@ -356,6 +356,10 @@ fn write_svg(
     Ok(out.write(&svg)?)
 }
 
+/// The longest line of profile text read: a stack of a million long C++ frames fits, while
+/// `/dev/zero` or a binary file given by mistake is an error instead of filling memory.
+const MAX_LINE: u64 = 256 << 20;
+
 /// What a profile input turned out to be.
 enum Input {
     /// A perf.data file on disk (with the temporary file that holds it, for stdin).
@@ -368,7 +372,10 @@ enum Input {
 /// to a temporary file, since perf script needs a seekable file.
 fn open_input(path: &Path) -> Result<Input> {
     let mut reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
-        Box::new(BufReader::with_capacity(1 << 20, std::io::stdin()))
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            LineLimit::new(std::io::stdin(), MAX_LINE),
+        ))
     } else {
         if path.is_dir() {
             bail!(
@@ -384,7 +391,10 @@ fn open_input(path: &Path) -> Result<Input> {
                 crate::output::open_hint(&e)
             )
         })?;
-        Box::new(BufReader::with_capacity(1 << 20, file))
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            LineLimit::new(file, MAX_LINE),
+        ))
     };
     let head = reader.fill_buf().context("cannot read the input")?;
     if head.starts_with(b"PERFILE2") || head.starts_with(b"PERFFILE") {

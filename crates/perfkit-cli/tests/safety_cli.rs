@@ -628,6 +628,36 @@ fn analyze_never_writes_its_report_over_a_baseline() {
 }
 
 #[test]
+fn endless_inputs_are_an_error_not_a_memory_fill() {
+    for (args, says) in [
+        (
+            vec!["baseline", "show", "/dev/zero"],
+            "holds more than 256 MiB",
+        ),
+        (
+            vec!["check", "--baseline", "/dev/zero", "--current", "/dev/zero"],
+            "holds more than",
+        ),
+        (
+            vec!["bench", "--baseline", "/dev/zero", "-r", "2", "true"],
+            "holds more than",
+        ),
+        (
+            vec!["tune", "rollback", "/dev/zero"],
+            "holds more than 1 MiB",
+        ),
+        (
+            vec!["flamegraph", "/dev/zero", "-o", "/dev/null"],
+            "a line is longer than 256 MiB",
+        ),
+    ] {
+        let (code, stderr) = stderr_of(&args, None);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn absurd_timeouts_and_names_are_not_a_panic() {
     // A timeout that cannot be represented never comes.
     perfkit()

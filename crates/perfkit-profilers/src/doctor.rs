@@ -471,6 +471,17 @@ pub fn inspect_elf(bytes: &[u8]) -> Option<BinaryInfo> {
 
 fn binary_checks(binary: &Path) -> Vec<Check> {
     let topic = format!("binary {}", binary.display());
+    // Only a file can be a program; reading a device (/dev/zero) would never end.
+    if let Ok(meta) = std::fs::metadata(binary)
+        && !meta.is_file()
+    {
+        return vec![check(
+            &topic,
+            Status::Problem,
+            "not a regular file: give the path of a program".to_owned(),
+            None,
+        )];
+    }
     let bytes = match std::fs::read(binary) {
         Ok(b) => b,
         Err(e) => {

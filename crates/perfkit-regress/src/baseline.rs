@@ -355,10 +355,13 @@ impl Baseline {
 
     /// Reads and checks a baseline file.
     pub fn load(path: &Path) -> Result<Self, RegressError> {
-        let text = std::fs::read_to_string(path).map_err(|source| RegressError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            perfkit_sys::read_text_limited(path, crate::MAX_INPUT_BYTES).map_err(|source| {
+                RegressError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
         let mut baseline = Self::from_json(&text).map_err(|e| e.at(path))?;
         baseline.loaded_from = Some(path.to_path_buf());
         Ok(baseline)

@@ -27,9 +27,11 @@ fn read_any(path: &Path, criterion_baseline: Option<&str>) -> Result<Baseline, R
     if path.is_dir() {
         return load_criterion(path, criterion_baseline.unwrap_or("new"));
     }
-    let text = std::fs::read_to_string(path).map_err(|source| RegressError::Read {
-        path: path.to_path_buf(),
-        source,
+    let text = perfkit_sys::read_text_limited(path, crate::MAX_INPUT_BYTES).map_err(|source| {
+        RegressError::Read {
+            path: path.to_path_buf(),
+            source,
+        }
     })?;
     let kind = detect(&text).map_err(|e| e.at(path))?;
     if let Some(name) = criterion_baseline {
@@ -342,9 +344,11 @@ fn walk(
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RegressError> {
-    let text = std::fs::read_to_string(path).map_err(|source| RegressError::Read {
-        path: path.to_path_buf(),
-        source,
+    let text = perfkit_sys::read_text_limited(path, crate::MAX_INPUT_BYTES).map_err(|source| {
+        RegressError::Read {
+            path: path.to_path_buf(),
+            source,
+        }
     })?;
     let file = path
         .file_name()

@@ -51,6 +51,10 @@ pub mod stats;
 
 use std::path::{Path, PathBuf};
 
+/// The largest baseline, hyperfine or criterion file read: far above any real one, so that a
+/// device or runaway pipe given by mistake is an error instead of filling memory.
+pub const MAX_INPUT_BYTES: u64 = 256 << 20;
+
 pub use baseline::{
     BASELINE_SCHEMA_VERSION, Baseline, Benchmark, MAX_SAMPLES, Source, SourceKind, TimeSummary,
     ToolEstimate, Work,

@@ -30,6 +30,7 @@
 use std::path::PathBuf;
 
 mod bench;
+mod input;
 pub mod launch;
 mod limits;
 mod output;
@@ -43,6 +44,7 @@ pub use bench::{
     BENCH_SCHEMA_VERSION, BenchObserver, BenchPlan, BenchReport, BenchTarget, CommandReport,
     CommandSpec, MAX_RUNS, NoObserver, Order, Phase, RelativeSpeed, Role, RunCount, run_bench,
 };
+pub use input::{LineLimit, read_text_limited};
 pub use limits::{ResourceLimit, raise_nofile_limit, resource_limits};
 pub use output::{OutputPath, OutputWriter, os_reason, write_output};
 pub use process::{ExitKind, RunOptions, RunOutcome, delay_accounting_enabled, run};

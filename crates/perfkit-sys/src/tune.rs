@@ -773,7 +773,9 @@ impl Rollback {
             detail,
         };
         let text =
-            std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+            // A rollback file names a few parameters; anything near this size is not one.
+            crate::read_text_limited(path, 1 << 20)
+                .map_err(|e| bad(format!("cannot read it: {}", crate::os_reason(&e))))?;
         let r: Rollback = serde_json::from_str(&text)
             .map_err(|e| bad(format!("not a perfkit rollback file: {e}")))?;
         if r.schema_version > ROLLBACK_SCHEMA_VERSION {
