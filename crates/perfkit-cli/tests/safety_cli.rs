@@ -290,6 +290,17 @@ fn outputs_and_names_are_checked_before_the_runs() {
         first_line(&out),
         "error: cannot write /proc/perfkit-x.json: No such file or directory"
     );
+    // An existing kernel file is a kernel setting, never an output.
+    let out = perfkit()
+        .args(["bench", "-r", "3", "--prepare", &prepare])
+        .args(["--export-json", "/proc/self/status", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        first_line(&out),
+        "error: cannot write /proc/self/status: it is a kernel file under /proc or /sys (choose a file of your own)"
+    );
     let out = perfkit()
         .args(["bench", "-r", "3", "--prepare", &prepare])
         .args(["--export-markdown", &path(&dir, "no/such/dir/x.md"), "true"])

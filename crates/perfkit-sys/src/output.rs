@@ -6,8 +6,9 @@
 //!   renamed over it, so a reader never sees half a file and a failure leaves the old one;
 //!   a replaced file keeps its mode and owner, a new one gets `0666` less the umask;
 //! - a symlink is followed: its target is replaced, the link stays;
-//! - a character or block device, a FIFO, a file under `/proc` or `/sys` is opened and written
-//!   in place, like a shell redirection, never replaced (`-o /dev/null` stays a device);
+//! - a character or block device or a FIFO is opened and written in place, like a shell
+//!   redirection, never replaced (`-o /dev/null` stays a device);
+//! - a file under `/proc` or `/sys` (a kernel setting) is refused;
 //! - a Unix socket is connected to and written;
 //! - `/dev/stdout`, `/dev/stderr`, `/dev/fd/N` and `/proc/self/fd/N` write to this process's
 //!   descriptor `N` itself, as the shell does;
@@ -40,7 +41,8 @@ pub struct OutputPath {
 enum Dest {
     /// A regular or new file, replaced through a temporary file beside it.
     Replace(PathBuf),
-    /// An existing device or FIFO, or a file under /proc or /sys: opened and written.
+    /// An existing device or FIFO: opened and written. (A file under /proc or /sys lands here
+    /// too, and is refused by the check.)
     InPlace(PathBuf),
     /// A Unix socket: connected to and written.
     Socket(PathBuf),
@@ -492,8 +494,8 @@ fn resolve(given: &Path) -> Result<Dest, Refusal> {
     ))
 }
 
-/// Files under /proc and /sys are the kernel's: they can be written, never replaced or
-/// created.
+/// Files under /proc and /sys are the kernel's: never replaced or created (and refused as
+/// outputs when they exist).
 fn pseudo_file_system(path: &Path) -> bool {
     path.starts_with("/proc") || path.starts_with("/sys")
 }
@@ -551,12 +553,12 @@ fn check_in_place(path: &Path) -> Result<(), Refusal> {
     use nix::unistd::{AccessFlags, access};
     let meta = std::fs::metadata(path).map_err(|e| Refusal::os(&e))?;
     if meta.is_file() {
-        // A kernel file: opening it for writing has no effect by itself.
-        return OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map(drop)
-            .map_err(|e| Refusal::os(&e));
+        // A kernel file: writing one changes the kernel (as root, even a "read-only" one may
+        // take the write), and no output of perfkit is a kernel setting.
+        return Err(Refusal::new(
+            "it is a kernel file under /proc or /sys (choose a file of your own)",
+            io::ErrorKind::InvalidInput,
+        ));
     }
     // A device or FIFO: opening one may block (a FIFO without a reader) or act (some
     // devices), so only the permission is checked now.
