@@ -87,6 +87,19 @@ pub enum TuneError {
         #[source]
         source: Box<TuneError>,
     },
+    /// Rolling back stopped at a parameter the kernel refused; the parameters written before
+    /// it were set back to the values they had, so the rollback changed nothing (unless
+    /// `not_undone` names some).
+    #[error("rolling back stopped: {source}; {}", if not_undone.is_empty() { format!("the {undone} parameter(s) already written were set back, so nothing changed") } else { format!("could not set back {}", not_undone.join(", ")) })]
+    RollbackStopped {
+        /// How many written parameters were set back.
+        undone: usize,
+        /// Parameters that could not be set back.
+        not_undone: Vec<String>,
+        /// What stopped it.
+        #[source]
+        source: Box<TuneError>,
+    },
     /// A parameter name that is not a dotted sysctl name.
     #[error("{name:?} is not a sysctl parameter name: {reason}")]
     BadName {
@@ -890,7 +903,8 @@ pub fn apply(sysctl: &Sysctl, plan: &Plan, rollback_path: &Path) -> Result<Rollb
 
 /// Restores every value of a rollback record (each write verified). Nothing is written unless
 /// the whole record passes [`Rollback::validate`] and every parameter is writable. Returns the
-/// parameters restored; stops at the first failure.
+/// parameters restored. When the kernel refuses a value part-way, the parameters written
+/// before it are set back ([`TuneError::RollbackStopped`]).
 pub fn rollback(sysctl: &Sysctl, record: &Rollback) -> Result<Vec<String>, TuneError> {
     record.validate(sysctl)?;
     let problems: Vec<TuneError> = record
@@ -901,9 +915,26 @@ pub fn rollback(sysctl: &Sysctl, record: &Rollback) -> Result<Vec<String>, TuneE
     if !problems.is_empty() {
         return Err(cannot_apply(problems));
     }
-    let mut restored = Vec::new();
+    // The values now, so that a value the kernel refuses part-way leaves everything as it was.
+    let mut now = Vec::with_capacity(record.previous.len());
     for s in &record.previous {
-        sysctl.write(&s.name, &s.value)?;
+        now.push(sysctl.read(&s.name)?);
+    }
+    let mut restored = Vec::new();
+    for (i, s) in record.previous.iter().enumerate() {
+        if let Err(err) = sysctl.write(&s.name, &s.value) {
+            let mut not_undone = Vec::new();
+            for (done, was) in record.previous[..i].iter().zip(&now).rev() {
+                if sysctl.write(&done.name, was).is_err() {
+                    not_undone.push(done.name.clone());
+                }
+            }
+            return Err(TuneError::RollbackStopped {
+                undone: i - not_undone.len(),
+                not_undone,
+                source: Box::new(err),
+            });
+        }
         restored.push(s.name.clone());
     }
     Ok(restored)

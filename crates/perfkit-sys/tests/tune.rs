@@ -396,3 +396,33 @@ fn a_hostile_rollback_file_writes_nothing_anywhere() {
         "2000 3000"
     );
 }
+
+#[test]
+fn a_rollback_the_kernel_refuses_part_way_changes_nothing() {
+    // As above: oom_score_adj takes only -1000..=1000, so the second value is refused after
+    // the first was written.
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: lowering oom_score_adj back needs root");
+        return;
+    }
+    let sysctl = Sysctl::at("/proc/self");
+    let original = sysctl.read("oom_score_adj").unwrap();
+    let _restore = Restore(original.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rb.json");
+    std::fs::write(
+        &path,
+        r#"{"schema_version": 1, "created_unix_s": 0, "root": "/proc/self", "profile": "x",
+            "previous": [{"name": "oom_score_adj", "value": "300"},
+                         {"name": "oom_score_adj", "value": "5000"}]}"#,
+    )
+    .unwrap();
+    let record = Rollback::load(&path).unwrap();
+    let err = rollback(&sysctl, &record).unwrap_err();
+    assert!(
+        matches!(&err, TuneError::RollbackStopped { undone: 1, not_undone, .. } if not_undone.is_empty()),
+        "{err}"
+    );
+    assert!(err.to_string().contains("nothing changed"), "{err}");
+    assert_eq!(sysctl.read("oom_score_adj").unwrap(), original);
+}
