@@ -3,6 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -29,9 +30,20 @@ impl std::fmt::Display for StdoutError {
 
 impl std::error::Error for StdoutError {}
 
+/// Set when an output named on the command line is standard output (`-o /dev/stdout`): the
+/// output then has standard output to itself, and what perfkit prints goes to standard error.
+static STDOUT_IS_AN_OUTPUT: AtomicBool = AtomicBool::new(false);
+
 /// Writes `text` to standard output now (flushed), so that a full disk or a closed pipe is
-/// an error here rather than a panic in `println!`.
+/// an error here rather than a panic in `println!`. When an output is standard output, to
+/// standard error instead.
 pub(crate) fn print(text: impl AsRef<[u8]>) -> Result<(), StdoutError> {
+    if STDOUT_IS_AN_OUTPUT.load(Ordering::Relaxed) {
+        let mut err = std::io::stderr().lock();
+        // As for notes: a closed standard error must not fail the result.
+        let _ = err.write_all(text.as_ref()).and_then(|()| err.flush());
+        return Ok(());
+    }
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_ref())
         .and_then(|()| out.flush())
@@ -79,7 +91,11 @@ pub(crate) fn open_hint(e: &std::io::Error) -> &'static str {
 /// Checks an output path named on the command line, before any work: its directory exists
 /// and accepts files, or it is a device, FIFO or descriptor open for writing.
 pub(crate) fn destination(path: &Path) -> Result<OutputPath> {
-    Ok(OutputPath::new(path)?)
+    let out = OutputPath::new(path)?;
+    if out.descriptor() == Some(1) {
+        STDOUT_IS_AN_OUTPUT.store(true, Ordering::Relaxed);
+    }
+    Ok(out)
 }
 
 /// [`destination`] for an optional path.
@@ -110,7 +126,9 @@ pub(crate) fn refuse_overwriting_inputs(outputs: &[&OutputPath], inputs: &[&Path
     // Two outputs naming one file would leave only the last one written.
     for (i, a) in outputs.iter().enumerate() {
         for b in &outputs[i + 1..] {
-            if a.is_replaced() && a.target().is_some() && a.target() == b.target() {
+            let one_file = a.is_replaced() && a.target().is_some() && a.target() == b.target();
+            let one_descriptor = a.descriptor().is_some() && a.descriptor() == b.descriptor();
+            if one_file || one_descriptor {
                 anyhow::bail!(
                     "{} and {} are the same file: give each output its own name",
                     a.path().display(),

@@ -93,6 +93,15 @@ impl OutputPath {
         }
     }
 
+    /// The descriptor this output writes to, for `/dev/stdout`, `/dev/fd/N` and the like.
+    #[must_use]
+    pub fn descriptor(&self) -> Option<i32> {
+        match self.dest {
+            Dest::Descriptor(fd) => Some(fd),
+            _ => None,
+        }
+    }
+
     /// Whether writing here replaces a file through a rename (a regular or new file), as
     /// opposed to writing into a device, FIFO, socket or descriptor.
     #[must_use]
