@@ -203,7 +203,7 @@ extra answers), 2 bad arguments or a worker that cannot start.";
 #[cfg(target_os = "linux")]
 #[derive(Debug, Args)]
 pub(crate) struct PoolArgs {
-    /// Worker processes [default: the number of CPUs].
+    /// Worker processes, 1 to 4096 [default: the number of CPUs].
     #[arg(short = 'j', long, value_name = "N")]
     pub(crate) workers: Option<usize>,
 

@@ -86,6 +86,7 @@ pub use metrics::{PoolMetrics, ProcessMetrics, TaskDurations};
 pub use naive::{run_naive, run_naive_each};
 pub use object::{ObjectPool, ObjectPoolStats, Pooled};
 pub use pool::{
-    CAPTURED_LINES, Outcome, PoolBuilder, PoolConfig, PoolStats, ProcessPool, StderrMode, TaskId,
+    CAPTURED_LINES, MAX_WORKERS, Outcome, PoolBuilder, PoolConfig, PoolStats, ProcessPool,
+    StderrMode, TaskId,
 };
 pub use progress::PROGRESS_FD_ENV;

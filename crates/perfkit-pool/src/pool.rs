@@ -229,6 +229,12 @@ impl PoolBuilder {
         if config.workers == 0 {
             return Err(PoolError::Config("workers must be at least 1".into()));
         }
+        if config.workers > MAX_WORKERS {
+            return Err(PoolError::Config(format!(
+                "{} workers is more than the {MAX_WORKERS} a pool starts (each is a process and a thread)",
+                config.workers
+            )));
+        }
         if config.max_batch == 0 {
             return Err(PoolError::Config("max_batch must be at least 1".into()));
         }
@@ -1174,6 +1180,10 @@ impl IdMap<'_> {
 }
 
 /// How long a receiver waiting for several outcomes sleeps before it looks again.
+/// The most workers a pool starts: each is a process and a dispatcher thread, and a typo such as
+/// `-j 100000` must not fork that many.
+pub const MAX_WORKERS: usize = 4096;
+
 const RECHECK: Duration = Duration::from_millis(5);
 
 /// A queue length as the gauge's value.

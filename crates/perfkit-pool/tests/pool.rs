@@ -391,6 +391,17 @@ fn a_missing_program_fails_at_build() {
 }
 
 #[test]
+fn worker_counts_out_of_range_fail_at_build() {
+    for n in [0, perfkit_pool::MAX_WORKERS + 1, 100_000] {
+        let err = ProcessPool::builder(&worker())
+            .workers(n)
+            .build()
+            .expect_err("out of range");
+        assert!(matches!(err, PoolError::Config(_)), "{n}: {err}");
+    }
+}
+
+#[test]
 fn recycling_replaces_workers_after_their_quota() {
     let pool = ProcessPool::builder(&worker())
         .workers(2)
