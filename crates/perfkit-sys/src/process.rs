@@ -240,12 +240,12 @@ mod linux {
         })?);
         // Whoever stops perfkit stops the command too: its group when it has one, else the
         // process and what it started.
-        let _group = if options.timeout.is_some() {
+        let group = if options.timeout.is_some() {
             crate::signals::signal_group_on_exit(child.id())
         } else {
             crate::signals::signal_tree_on_exit(child.id())
         };
-        let _forward = options
+        let forward = options
             .forward_signals
             .then(|| crate::signals::forward_to(child.id()));
         let killed = wait_for_exit(pid, start, options.timeout)?;
@@ -264,6 +264,9 @@ mod linux {
             None
         };
 
+        // Once reaped, the pid may be reused: nothing may be signalled through it after that.
+        drop(group);
+        drop(forward);
         let (raw_status, usage) = reap(pid)?;
         // `child` was reaped above; dropping a std Child neither waits nor kills.
         drop(child);

@@ -186,20 +186,44 @@ pub fn signal_tree_on_exit(pid: u32) -> Registration {
     register(Entry::Tree(i32::try_from(pid).unwrap_or(0)))
 }
 
-/// Passes forwarded signals (as [`forward_to`]) and the signal perfkit dies of (as
-/// [`signal_tree_on_exit`]) on to every process perfkit started, and their descendants, for
-/// as long as the guard lives: for a command that starts one process after another.
+/// Passes every signal that arrives while deferred (`SIGINT` too: `kill -INT` reaches only
+/// perfkit) and the signal perfkit dies of on to every process perfkit started, and their
+/// descendants, for as long as the guard lives: for a command that starts one process after
+/// another.
 #[must_use = "the children only get signals while the guard lives"]
 pub fn signal_children() -> Registration {
     register(Entry::Children)
 }
 
-/// The processes perfkit started (and theirs), with a [`signal_children`] guard alive.
-fn registered_children() -> Vec<i32> {
-    if registered(|e| matches!(e, Entry::Children).then_some(())).is_empty() {
-        return Vec::new();
+/// Sends `signal` to what is registered for it: when perfkit is `dying`, the groups, trees and
+/// children; else (a deferred signal) the processes to forward it to (not `SIGINT`, which a
+/// terminal already sent them) and the children. The registry stays locked while sending, so
+/// a registration dropped before its process is reaped cannot race a send to a reused pid.
+fn deliver(signal: i32, dying: bool) {
+    let entries = lock(&ENTRIES);
+    let send_tree = |pid: i32| {
+        for member in imp::descendants(pid) {
+            imp::send(member, signal);
+        }
+        imp::send(pid, signal);
+    };
+    let mut children = false;
+    for (_, entry) in entries.iter() {
+        match *entry {
+            Entry::Group(g) if dying && g > 0 => imp::send(-g, signal),
+            Entry::Tree(p) if dying && p > 0 => send_tree(p),
+            Entry::Forward(p) if !dying && p > 0 && signal != libc_consts::SIGINT => {
+                send_tree(p);
+            }
+            Entry::Children => children = true,
+            _ => {}
+        }
     }
-    imp::descendants(i32::try_from(std::process::id()).unwrap_or(0))
+    if children {
+        for child in imp::descendants(i32::try_from(std::process::id()).unwrap_or(0)) {
+            imp::send(child, signal);
+        }
+    }
 }
 
 /// The shell's exit status for a process that `signal` ended (128 + the number).
@@ -213,24 +237,7 @@ pub fn exit_status_of(signal: i32) -> u8 {
 /// default action (a parent sees "killed by signal"; a shell reports 128 + the number). Falls
 /// back to exiting with that status if the signal does not end the process.
 pub fn die_of(signal: i32) -> ! {
-    for pgid in registered(|e| match e {
-        Entry::Group(g) if *g > 0 => Some(*g),
-        _ => None,
-    }) {
-        imp::send(-pgid, signal);
-    }
-    for pid in registered(|e| match e {
-        Entry::Tree(p) if *p > 0 => Some(*p),
-        _ => None,
-    }) {
-        for member in imp::descendants(pid) {
-            imp::send(member, signal);
-        }
-        imp::send(pid, signal);
-    }
-    for child in registered_children() {
-        imp::send(child, signal);
-    }
+    deliver(signal, true);
     remove_registered_files();
     imp::raise_default(signal);
     std::process::exit(i32::from(exit_status_of(signal)));
@@ -259,23 +266,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn on_signal(signal: i32) {
     if DEFERRALS.load(Ordering::SeqCst) > 0 {
         let _ = PENDING.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
-        if signal != libc_consts::SIGINT {
-            // The tool and what it started: `perf stat`, for one, ends on SIGTERM without
-            // ending the program it runs.
-            let forward = registered(|e| match e {
-                Entry::Forward(p) if *p > 0 => Some(*p),
-                _ => None,
-            });
-            for pid in forward {
-                for member in imp::descendants(pid) {
-                    imp::send(member, signal);
-                }
-                imp::send(pid, signal);
-            }
-            for child in registered_children() {
-                imp::send(child, signal);
-            }
-        }
+        // The tool and what it started: `perf stat`, for one, ends on SIGTERM without ending
+        // the program it runs.
+        deliver(signal, false);
         return;
     }
     die_of(signal);
