@@ -254,8 +254,8 @@ fn report_failure(id: u64, error: &TaskError) {
 }
 
 /// `--naive`: one process per task, the task as its last argument. Each result is written as
-/// its process ends; a signal stops the run after the current task (which gets the signal
-/// too) with every result so far written.
+/// its process ends; a signal is passed on to the running task and stops the run, with every
+/// result so far written.
 fn run_naive(args: &PoolArgs, command: &Command, started: Instant) -> Result<bool> {
     let mut input = Vec::new();
     std::io::stdin()
@@ -275,7 +275,8 @@ fn run_naive(args: &PoolArgs, command: &Command, started: Instant) -> Result<boo
     let mut out = BufWriter::new(stdout.lock());
     let (mut written, mut failed) = (0u64, 0u64);
     let mut write_error = None;
-    let ran = perfkit_pool::run_naive_each(command, &lines, |outcome| {
+    let stop = || deferral.pending().is_some();
+    let ran = perfkit_pool::run_naive_each(command, &lines, &stop, |outcome| {
         let result = match &outcome.result {
             Ok(output) => {
                 written += 1;

@@ -573,9 +573,7 @@ fn a_signal_stops_a_pool_that_waits_for_a_hung_worker() {
     let Ok(first) = line_rx.recv_timeout(Duration::from_secs(60)) else {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         let _ = child.wait();
-        let _ = std::process::Command::new("pkill")
-            .args(["-f", marker])
-            .status();
+        kill_marked(marker);
         panic!("the pool kept its first result while it waited for a hung worker");
     };
     assert_eq!(first, "r1\n");
@@ -586,9 +584,7 @@ fn a_signal_stops_a_pool_that_waits_for_a_hung_worker() {
     });
     let Ok(status) = rx.recv_timeout(Duration::from_secs(60)) else {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        let _ = std::process::Command::new("pkill")
-            .args(["-f", marker])
-            .status();
+        kill_marked(marker);
         panic!("the pool did not end on SIGTERM while it waited for a hung worker");
     };
     assert_eq!(status.expect("status").signal(), Some(15));
@@ -598,8 +594,17 @@ fn a_signal_stops_a_pool_that_waits_for_a_hung_worker() {
 
 #[test]
 fn an_interrupted_naive_run_keeps_its_results_and_stops_the_task() {
+    // SIGINT too: sent with kill, it reaches perfkit alone, not the task.
+    for (signal, marker) in [
+        (nix::sys::signal::Signal::SIGTERM, "300.1414"),
+        (nix::sys::signal::Signal::SIGINT, "300.1415"),
+    ] {
+        naive_run_interrupted_by(signal, marker);
+    }
+}
+
+fn naive_run_interrupted_by(signal: nix::sys::signal::Signal, marker: &str) {
     use std::os::unix::process::ExitStatusExt as _;
-    let marker = "300.1414";
     // Two quick tasks, then one that hangs.
     let script = format!("[ \"$0\" = 3 ] && exec sleep {marker}; echo \"r$0\"");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -621,23 +626,44 @@ fn an_interrupted_naive_run_keeps_its_results_and_stops_the_task() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
+    nix::sys::signal::kill(pid, signal).expect("signal");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
     let Ok(out) = rx.recv_timeout(Duration::from_secs(60)) else {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        let _ = std::process::Command::new("pkill")
-            .args(["-f", marker])
-            .status();
-        panic!("the naive run did not end on SIGTERM");
+        kill_marked(marker);
+        panic!("the naive run did not end on {signal}");
     };
     let out = out.expect("output");
-    assert_eq!(out.status.signal(), Some(15));
+    assert_eq!(out.status.signal(), Some(signal as i32));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "r1\nr2\n");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("2 results written"), "{stderr}");
     let left = survivors(marker);
     assert!(left.is_empty(), "left {left:?}");
+}
+
+/// Kills every process whose command line holds `marker` (a test's cleanup after a failure).
+fn kill_marked(marker: &str) {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(marker) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
 }

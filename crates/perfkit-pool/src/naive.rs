@@ -27,7 +27,7 @@ where
     I::Item: AsRef<[u8]>,
 {
     let mut outcomes = Vec::new();
-    run_naive_each(command, inputs, |outcome| {
+    run_naive_each(command, inputs, &|| false, |outcome| {
         outcomes.push(outcome);
         ControlFlow::Continue(())
     })?;
@@ -35,7 +35,9 @@ where
 }
 
 /// [`run_naive`], handing each outcome to `f` as soon as its process has ended; `f` stops the
-/// run by returning [`ControlFlow::Break`]. Returns how many tasks ran.
+/// run by returning [`ControlFlow::Break`]. `stop` is asked before each task starts and
+/// again once its process exists (a process started as `stop` turned true is killed), so that
+/// a signal noted meanwhile ends the run. Returns how many tasks ran.
 ///
 /// # Errors
 ///
@@ -43,6 +45,7 @@ where
 pub fn run_naive_each<I>(
     command: &Command,
     inputs: I,
+    stop: &dyn Fn() -> bool,
     mut f: impl FnMut(Outcome) -> ControlFlow<()>,
 ) -> Result<usize, PoolError>
 where
@@ -52,11 +55,22 @@ where
     let spec = CommandSpec::of(command);
     let mut ran = 0;
     for (id, input) in inputs.into_iter().enumerate() {
+        if stop() {
+            break;
+        }
         let mut cmd = spec.command();
         cmd.arg(OsStr::from_bytes(input.as_ref()))
             .stdin(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        let result = match cmd.output() {
+        let output = cmd.spawn().and_then(|mut child| {
+            if stop() {
+                // Started after the signal was passed on: it would run to its end.
+                let _ = child.kill();
+            }
+            child.wait_with_output()
+        });
+        let result = match output {
             Ok(output) if output.status.success() => Ok(Bytes::from(output.stdout)),
             Ok(output) => Err(TaskError::Crashed {
                 pid: 0,
