@@ -90,7 +90,7 @@ pub enum TuneError {
     /// Rolling back stopped at a parameter the kernel refused; the parameters written before
     /// it were set back to the values they had, so the rollback changed nothing (unless
     /// `not_undone` names some).
-    #[error("rolling back stopped: {source}; {}", if not_undone.is_empty() { format!("the {undone} parameter(s) already written were set back, so nothing changed") } else { format!("could not set back {}", not_undone.join(", ")) })]
+    #[error("rolling back stopped: {source}; {}", if not_undone.is_empty() { format!("{undone} parameter(s) were set back to their values before the rollback, so nothing changed") } else { format!("could not set back {}", not_undone.join(", ")) })]
     RollbackStopped {
         /// How many written parameters were set back.
         undone: usize,
@@ -923,14 +923,15 @@ pub fn rollback(sysctl: &Sysctl, record: &Rollback) -> Result<Vec<String>, TuneE
     let mut restored = Vec::new();
     for (i, s) in record.previous.iter().enumerate() {
         if let Err(err) = sysctl.write(&s.name, &s.value) {
+            // The failed one too: a value the kernel stored differently was still written.
             let mut not_undone = Vec::new();
-            for (done, was) in record.previous[..i].iter().zip(&now).rev() {
+            for (done, was) in record.previous[..=i].iter().zip(&now).rev() {
                 if sysctl.write(&done.name, was).is_err() {
                     not_undone.push(done.name.clone());
                 }
             }
             return Err(TuneError::RollbackStopped {
-                undone: i - not_undone.len(),
+                undone: (i + 1).saturating_sub(not_undone.len()),
                 not_undone,
                 source: Box::new(err),
             });
