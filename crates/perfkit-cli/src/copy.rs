@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use perfkit_sys::{OutputPath, OutputWriter};
+use perfkit_sys::OutputWriter;
 use perfkit_zerocopy::{PipeSize, TransferOptions, transfer_with};
 use serde::Serialize;
 
@@ -173,7 +173,8 @@ fn resolve_destination(src: &Path, dst: &Path, from_stdin: bool) -> Result<PathB
 /// without `-p`: a copy made by root of someone's set-user-ID program is not a root-owned
 /// set-user-ID program); a replaced file keeps its own owner and mode.
 fn open_destination(path: &Path, src_path: &Path, src: Option<&File>) -> Result<Destination> {
-    let out = OutputPath::new(path)?;
+    // Through `destination`: a copy to /dev/stdout has standard output to itself.
+    let out = crate::output::destination(path)?;
     if out.is_same_file(src_path) || (src.is_none() && out.is_same_as_descriptor(0)) {
         bail!(
             "the source and the destination are the same file ({}): choose another destination",
