@@ -12,12 +12,21 @@ use std::path::Path;
 /// than `max` bytes (the message names the limit) or is not UTF-8.
 pub fn read_text_limited(path: &Path, max: u64) -> io::Result<String> {
     let file = std::fs::File::open(path)?;
-    let mut text = String::new();
-    let read = file.take(max.saturating_add(1)).read_to_string(&mut text)?;
+    // A regular file says its size; a device or pipe is read up to the limit.
+    if file.metadata().is_ok_and(|m| m.is_file() && m.len() > max) {
+        return Err(too_large(max));
+    }
+    let mut bytes = Vec::new();
+    let read = file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
     if read as u64 > max {
         return Err(too_large(max));
     }
-    Ok(text)
+    String::from_utf8(bytes).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "it is not UTF-8 text (is it the right file?)",
+        )
+    })
 }
 
 fn too_large(max: u64) -> io::Error {
@@ -62,11 +71,18 @@ impl<R> LineLimit<R> {
     }
 
     fn account(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match last_newline(bytes) {
-            Some(i) => self.current = (bytes.len() - i - 1) as u64,
-            None => self.current += bytes.len() as u64,
-        }
-        if self.current > self.max_line {
+        // The line that was open ends at the first line end here; the last one is open now.
+        let ended_at = bytes.iter().position(|&b| b == b'\n');
+        let longest = if let (Some(first), Some(last)) = (ended_at, last_newline(bytes)) {
+            let open = (bytes.len() - last - 1) as u64;
+            let finished = self.current + first as u64;
+            self.current = open;
+            finished.max(open)
+        } else {
+            self.current += bytes.len() as u64;
+            self.current
+        };
+        if longest > self.max_line {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("a line is longer than {}", human_bytes(self.max_line)),
@@ -112,6 +128,17 @@ mod tests {
         let mut ok = LineLimit::new(io::Cursor::new("ab\ncd\nef"), 2);
         ok.read_to_string(&mut text).unwrap();
         assert_eq!(text, "ab\ncd\nef");
+        // A line that ends in the same read as it went past the limit.
+        let mut long = LineLimit::new(io::Cursor::new("abcdef\nx"), 3);
+        let err = long.read_to_string(&mut String::new()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        // Split across reads.
+        let mut split = LineLimit::new(io::Cursor::new("ab"), 3);
+        split.account(b"ab").unwrap();
+        assert!(split.account(b"c\nd").is_ok());
+        assert!(split.account(b"ef\n").is_ok());
+        assert!(split.account(b"gh").is_ok());
+        assert!(split.account(b"ij\n").is_err());
         let zero = std::fs::File::open("/dev/zero").unwrap();
         let mut limited = io::BufReader::new(LineLimit::new(zero, 1 << 20));
         let mut line = Vec::new();
