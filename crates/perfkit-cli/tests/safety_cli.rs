@@ -580,7 +580,18 @@ fn a_signal_to_bench_alone_ends_the_command_it_runs() {
         }
         let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
         nix::sys::signal::kill(pid, signal).unwrap();
-        let status = child.wait().unwrap();
+        let status = (0..3000)
+            .find_map(|_| {
+                let done = child.try_wait().unwrap();
+                if done.is_none() {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                done
+            })
+            .unwrap_or_else(|| {
+                let _ = child.kill();
+                panic!("{signal}: bench did not end within a minute");
+            });
         assert_eq!(status.signal(), Some(signal as i32), "{status:?}");
         let left = survivors(marker);
         assert!(left.is_empty(), "{signal}: survivors {left:?}");

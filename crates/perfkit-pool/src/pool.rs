@@ -1179,11 +1179,11 @@ impl IdMap<'_> {
     }
 }
 
-/// How long a receiver waiting for several outcomes sleeps before it looks again.
 /// The most workers a pool starts: each is a process and a dispatcher thread, and a typo such as
 /// `-j 100000` must not fork that many.
 pub const MAX_WORKERS: usize = 4096;
 
+/// How long a receiver waiting for several outcomes sleeps before it looks again.
 const RECHECK: Duration = Duration::from_millis(5);
 
 /// A queue length as the gauge's value.
