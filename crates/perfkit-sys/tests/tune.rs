@@ -202,18 +202,27 @@ impl Drop for Restore {
     }
 }
 
+/// This process's /proc as a tree whose `oom_score_adj` is put back afterwards, with its value
+/// now; `None` (skipped) unless root, since lowering it back needs root.
+fn oom_score_tree() -> Option<(Sysctl, String, Restore)> {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: lowering oom_score_adj back needs root");
+        return None;
+    }
+    let sysctl = Sysctl::at("/proc/self");
+    let original = sysctl.read("oom_score_adj").unwrap();
+    let restore = Restore(original.clone());
+    Some((sysctl, original, restore))
+}
+
 #[test]
 fn a_refused_write_stops_and_names_what_was_changed() {
     // A tree whose parameter is a real kernel file that refuses some values: this process's
     // /proc/self/oom_score_adj takes only -1000..=1000. (A symlink from a temporary tree to
     // it would be refused as leading out of the tree.)
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: lowering oom_score_adj back needs root");
+    let Some((sysctl, original, _restore)) = oom_score_tree() else {
         return;
-    }
-    let sysctl = Sysctl::at("/proc/self");
-    let original = sysctl.read("oom_score_adj").unwrap();
-    let _restore = Restore(original.clone());
+    };
     let entry = |to: &str| perfkit_sys::tune::PlanEntry {
         name: "oom_score_adj".into(),
         current: Some(original.clone()),
@@ -401,13 +410,9 @@ fn a_hostile_rollback_file_writes_nothing_anywhere() {
 fn a_rollback_the_kernel_refuses_part_way_changes_nothing() {
     // As above: oom_score_adj takes only -1000..=1000, so the second value is refused after
     // the first was written.
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: lowering oom_score_adj back needs root");
+    let Some((sysctl, original, _restore)) = oom_score_tree() else {
         return;
-    }
-    let sysctl = Sysctl::at("/proc/self");
-    let original = sysctl.read("oom_score_adj").unwrap();
-    let _restore = Restore(original.clone());
+    };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rb.json");
     std::fs::write(
