@@ -178,8 +178,9 @@ Protocols:
   --lines   (default) any program that answers one line per line, e.g. python3 -u worker.py.
             It must flush every answer (python3 -u, stdbuf -oL) for timeouts and blame to be
             exact. Answers are matched to tasks in order, so perfkit can tell when a worker
-            dies, hangs (--timeout) or answers more lines than it was sent tasks (the run
-            then fails: earlier answers may belong to other tasks). It cannot tell a worker
+            dies, hangs (--timeout) or answers more lines than it was sent tasks, also
+            after its last answer until it closes its output (the run then fails: earlier
+            answers may belong to other tasks). It cannot tell a worker
             that answers one task with two lines and another with none: those answers go to
             the wrong tasks. Use --framed for workers you do not trust to keep one line each.
   --framed  a worker written with perfkit_pool::worker::serve (binary frames, any bytes,

@@ -393,6 +393,25 @@ fn extra_answer_lines_fail_the_run() {
         stderr.contains("answered more lines than it was sent tasks"),
         "{stderr}"
     );
+    // The extra line comes after the last task's answer was taken: still seen.
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"));
+    command.args([
+        "pool",
+        "-j1",
+        "--",
+        "sh",
+        "-c",
+        "while IFS= read -r l; do echo \"$l\"; sleep 0.3; echo extra; done",
+    ]);
+    std::fs::write(&tasks, "1\n").expect("tasks");
+    command.stdin(std::fs::File::open(&tasks).expect("open"));
+    let out = output_within_a_minute(command);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("answered more lines than it was sent tasks"),
+        "{stderr}"
+    );
 }
 
 #[test]

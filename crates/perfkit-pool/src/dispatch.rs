@@ -809,11 +809,27 @@ impl Dispatcher {
             .fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Closes the worker's input, gives it `grace` to exit, kills it after, reaps it.
+    /// Closes the worker's input, gives it `grace` to exit, kills it after, reaps it. Output
+    /// it writes after its last answer (an extra line for the last task) is read until it
+    /// closes its output, within the grace, and counted as excess answers: it would otherwise
+    /// go unseen whenever it arrives after the answer it follows.
     fn retire(&mut self, grace: Duration) {
         if let Some(mut worker) = self.worker.take() {
             drop(worker.stdin.take());
-            let _ = reap(&mut worker, grace);
+            let deadline = Instant::now() + grace;
+            let extra =
+                !self.rbuf.is_empty() || (!grace.is_zero() && writes_more(&worker, deadline));
+            self.rbuf.clear();
+            if extra {
+                self.shared
+                    .counters
+                    .excess_answers
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            let _ = reap(
+                &mut worker,
+                deadline.saturating_duration_since(Instant::now()),
+            );
             self.shared.metrics.process.record_exit();
         }
     }
@@ -856,6 +872,34 @@ fn pin(pid: nix::unistd::Pid, cpu: usize) -> nix::Result<()> {
     let mut set = nix::sched::CpuSet::new();
     set.set(cpu)?;
     nix::sched::sched_setaffinity(pid, &set)
+}
+
+/// Whether a worker whose input is closed writes anything more before it closes its output
+/// (or `deadline` passes).
+fn writes_more(worker: &Worker, deadline: Instant) -> bool {
+    let fd = worker.stdout.as_fd();
+    let mut buf = [0u8; 4096];
+    loop {
+        match nix::unistd::read(fd, &mut buf) {
+            Ok(0) => return false,
+            Ok(_) => return true,
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return false;
+                }
+                let wait = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+                let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+                if let Err(e) = poll(&mut fds, wait)
+                    && e != Errno::EINTR
+                {
+                    return false;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
 }
 
 /// Waits up to `grace` for the worker to exit, then kills it; always reaps it. Whatever is
