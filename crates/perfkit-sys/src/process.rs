@@ -234,17 +234,14 @@ mod linux {
             command.process_group(0);
         }
         let start = Instant::now();
-        let child = command.spawn().map_err(|e| spawn_error(&program, e))?;
+        // Whoever stops perfkit stops the command too: its group when it has one, else the
+        // process and what it started (registered as it starts, so no signal slips between).
+        let (child, group) =
+            crate::signals::spawn_signalled_on_exit(command, options.timeout.is_some())
+                .map_err(|e| spawn_error(&program, e))?;
         let pid = Pid::from_raw(i32::try_from(child.id()).map_err(|_| SysError::Wait {
             source: std::io::Error::other("child pid does not fit in pid_t"),
         })?);
-        // Whoever stops perfkit stops the command too: its group when it has one, else the
-        // process and what it started.
-        let group = if options.timeout.is_some() {
-            crate::signals::signal_group_on_exit(child.id())
-        } else {
-            crate::signals::signal_tree_on_exit(child.id())
-        };
         let forward = options
             .forward_signals
             .then(|| crate::signals::forward_to(child.id()));

@@ -226,6 +226,32 @@ fn deliver(signal: i32, dying: bool) {
     }
 }
 
+/// Spawns `command` and registers the child as [`signal_group_on_exit`] (`group`, for a
+/// child that leads a process group of its own) or [`signal_tree_on_exit`], with the registry
+/// locked throughout: a signal that arrives as the child starts waits for the registration and
+/// then reaches the child, instead of finding nothing to pass on and leaving it running.
+///
+/// # Errors
+/// The error of [`std::process::Command::spawn`].
+pub fn spawn_signalled_on_exit(
+    command: &mut std::process::Command,
+    group: bool,
+) -> std::io::Result<(std::process::Child, Registration)> {
+    let mut entries = lock(&ENTRIES);
+    let child = command.spawn()?;
+    let pid = i32::try_from(child.id()).unwrap_or(0);
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    entries.push((
+        id,
+        if group {
+            Entry::Group(pid)
+        } else {
+            Entry::Tree(pid)
+        },
+    ));
+    Ok((child, Registration { id }))
+}
+
 /// The shell's exit status for a process that `signal` ended (128 + the number).
 #[must_use]
 pub fn exit_status_of(signal: i32) -> u8 {
