@@ -129,3 +129,14 @@ pub(crate) fn survivors(marker: &str) -> Vec<String> {
     }
     left
 }
+
+/// Whether a `sleep` process with `marker` in its command line runs.
+pub(crate) fn sleep_is_running(marker: &str) -> bool {
+    std::fs::read_dir("/proc").is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "sleep")
+                && std::fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+        })
+    })
+}
