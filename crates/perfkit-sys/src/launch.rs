@@ -151,9 +151,9 @@ impl Channel {
             if line.trim() != "ready" {
                 return None;
             }
-            let prepared = prepare(&mut self.to_tool, &mut self.from_tool);
-            // Without the tool ready, the program still runs (and its status still counts).
-            let _ = prepared;
+            // A tool that cannot be told to start counting has ended (a signal as it
+            // started): no go-ahead then, so the launcher ends without starting the program.
+            prepare(&mut self.to_tool, &mut self.from_tool).ok()?;
             self.go.write_all(b"g").ok()?;
             let mut rest = String::new();
             self.status.read_to_string(&mut rest).ok()?;
@@ -215,6 +215,13 @@ pub fn run_launcher(status: i32, go: i32, stderr: Option<i32>, argv: &[OsString]
         );
         Some(File::from(owned))
     };
+    // The tool's control channel is inherited from the tool, not ours: held open here, it
+    // would keep perfkit waiting for the tool's answer after the tool died.
+    for fd in [Channel::TOOL_IN, Channel::TOOL_OUT] {
+        if fd != status && fd != go && Some(fd) != stderr {
+            let _ = nix::unistd::close(fd);
+        }
+    }
     let (Some(mut report), Some(mut go)) = (take(status), take(go)) else {
         return 125;
     };

@@ -271,7 +271,10 @@ fn run_launched(
     let handshake = channel.handshake(|to_perf, from_perf| {
         to_perf.write_all(b"enable\n")?;
         let mut ack = String::new();
-        from_perf.read_line(&mut ack)?;
+        if from_perf.read_line(&mut ack)? == 0 {
+            // perf ended before it answered.
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
         Ok(())
     });
     let outcome = perfkit_sys::run(command, crate::FORWARD);
