@@ -112,6 +112,8 @@ fn main() -> ExitCode {
                 .map(|()| None)
         }
     };
+    // A signal being handled on its thread ends perfkit by that signal, not by this result.
+    perfkit_sys::signals::wait_if_dying();
     match result {
         Ok(None) => ExitCode::SUCCESS,
         Ok(Some(status)) => pass_through(status),

@@ -24,7 +24,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::SysError;
 
@@ -252,6 +252,18 @@ pub fn spawn_signalled_on_exit(
     Ok((child, Registration { id }))
 }
 
+/// Set once [`die_of`] has begun: the process is about to end by a signal.
+static DYING: AtomicBool = AtomicBool::new(false);
+
+/// Waits for ever if another thread is ending the process by a signal ([`die_of`]), so that
+/// the main thread does not exit with some other status first (a command killed by the
+/// passed-on signal would otherwise read as a failed command). Returns at once otherwise.
+pub fn wait_if_dying() {
+    while DYING.load(Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// The shell's exit status for a process that `signal` ended (128 + the number).
 #[must_use]
 pub fn exit_status_of(signal: i32) -> u8 {
@@ -263,6 +275,7 @@ pub fn exit_status_of(signal: i32) -> u8 {
 /// default action (a parent sees "killed by signal"; a shell reports 128 + the number). Falls
 /// back to exiting with that status if the signal does not end the process.
 pub fn die_of(signal: i32) -> ! {
+    DYING.store(true, Ordering::SeqCst);
     deliver(signal, true);
     remove_registered_files();
     imp::raise_default(signal);
