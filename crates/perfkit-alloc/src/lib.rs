@@ -31,7 +31,7 @@
 //!
 //! # Why it is cheap
 //!
-//! The seed's tracker adds to one global `AtomicUsize` with `SeqCst` on every call: every
+//! A naive tracker adds to one global `AtomicUsize` with `SeqCst` on every call: every
 //! thread fights over one cache line (measured: +1,470% per alloc/free pair at two threads).
 //! Here every thread owns a slot of counters on cache lines of its own and updates them with
 //! a plain relaxed load and store (no locked instruction); readers sum the slots. Slots of
@@ -54,7 +54,7 @@
 //! ~10 ms turns in one process (`cargo run --release -p perfkit-benches --example
 //! alloc_paired`; 2 vCPUs, noisy; criterion runs and all figures in `docs/benchmarks.md`):
 //!
-//! | Work | perfkit | `stats_alloc` | the seed's `SeqCst` counter |
+//! | Work | perfkit | `stats_alloc` | one global `SeqCst` counter |
 //! |---|---|---|---|
 //! | 8-byte alloc + free, 1 thread | 1.13× | 1.04× | 1.01× |
 //! | 8-byte alloc + free, 2 threads | 1.09× | 3.7× | 2.1× |
@@ -202,7 +202,7 @@ fn to_stats(counts: Counts, current: i64, peak: i64) -> AllocStats {
     }
 }
 
-/// Bytes allocated and not yet freed, process-wide (the seed's `current_memory_usage`).
+/// Bytes allocated and not yet freed, process-wide.
 #[must_use]
 pub fn current_memory_usage() -> usize {
     usize::try_from(stats().current_bytes).unwrap_or(usize::MAX)

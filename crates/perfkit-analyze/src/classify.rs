@@ -405,7 +405,7 @@ pub struct Recommendation {
     pub kind: BottleneckKind,
     /// What to change.
     pub action: String,
-    /// The gain the original text expects from this kind of change.
+    /// The gain usually expected from this kind of change.
     pub expected_gain: String,
     /// The perfkit part that helps.
     pub perfkit: String,

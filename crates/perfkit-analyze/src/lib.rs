@@ -11,7 +11,7 @@
 //!   when the tools ran, the syscall mix and the hot functions.
 //! - [`classify`]: the bottlenecks, strongest first, each with the numbers that triggered it —
 //!   CPU-bound, waiting, syscall-heavy, spawn-heavy, I/O-bound, memory-heavy.
-//! - [`recommend`]: for each bottleneck what to do, the gain the original text expects for that
+//! - [`recommend`]: for each bottleneck what to do, the gain usually expected from that
 //!   kind of change, and the perfkit part that helps.
 //!
 //! # Example
@@ -19,7 +19,7 @@
 //! ```
 //! use perfkit_analyze::{BottleneckKind, Measurements, Syscalls, classify, recommend};
 //!
-//! // The original text's case study: each task spawns a process.
+//! // A spawn-heavy program: each task starts a process.
 //! let m = Measurements {
 //!     runs: 10,
 //!     wall_ns: 1.3e9,

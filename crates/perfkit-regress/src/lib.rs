@@ -31,7 +31,7 @@
 //!
 //! # Error rates of the default policy
 //!
-//! The default policy is the original text's: p99 latency and throughput, each worse by more
+//! The default policy checks p99 latency and throughput, each worse by more
 //! than 5%, here also significant at alpha 0.05. Its error rates are measured by the tests in
 //! `tests/error_rates.rs` (1,000 seeded pairs each) on two noise models shaped after runs on a
 //! 2-vCPU cloud VM: log-normal with sigma 0.05, and a shared machine where 25% of the runs are

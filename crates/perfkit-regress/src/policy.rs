@@ -180,7 +180,7 @@ pub const DEFAULT_ALPHA: f64 = 0.05;
 pub const DEFAULT_MIN_SAMPLES: usize = 8;
 
 impl Default for Policy {
-    /// The original text's rules — p99 latency and throughput, 5% each — with the statistical
+    /// The default rules — p99 latency and throughput, 5% each — with the statistical
     /// test at alpha 0.05.
     fn default() -> Self {
         Self::with_threshold(DEFAULT_THRESHOLD)
