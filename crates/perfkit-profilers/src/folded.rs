@@ -48,8 +48,10 @@ impl FoldedStacks {
         FoldedStacks::default()
     }
 
-    /// Parses folded text. Blank lines are skipped; every other line must be
-    /// `STACK COUNT` with a non-empty stack and an unsigned integer count. Repeated stacks add up.
+    /// Parses folded text. Blank lines and comment lines (starting with `#`, as austin and
+    /// other profilers write headers) are skipped; every other line must be `STACK COUNT` with
+    /// a non-empty stack and a whole count ≥ 0 (`31` or `31.0`). Frames may be anything but
+    /// empty, also only whitespace. Repeated stacks add up.
     pub fn parse(text: &str) -> Result<FoldedStacks, ProfilerError> {
         FoldedStacks::from_reader(text.as_bytes())
     }
@@ -79,7 +81,7 @@ impl FoldedStacks {
                 break;
             }
             let text = line.trim();
-            if text.is_empty() {
+            if text.is_empty() || text.starts_with('#') {
                 continue;
             }
             let (stack, count) = parse_line(text).map_err(|why| {
@@ -247,15 +249,7 @@ fn parse_line(line: &str) -> Result<(&str, u64), &'static str> {
         .rsplit_once([' ', '\t'])
         .ok_or("expected `STACK COUNT`, found no count")?;
     let stack = stack.trim_end();
-    let count: u64 = count.parse().map_err(|_| {
-        if !count.is_empty() && count.bytes().all(|b| b.is_ascii_digit()) {
-            "the count is larger than 18446744073709551615, the most a count can hold"
-        } else if count.parse::<f64>().is_ok() {
-            "the count is not a whole number ≥ 0"
-        } else {
-            "the count at the end of the line is not a number"
-        }
-    })?;
+    let count = parse_count(count)?;
     if stack.is_empty() {
         return Err("the stack is empty");
     }
@@ -270,9 +264,48 @@ fn parse_line(line: &str) -> Result<(&str, u64), &'static str> {
     Ok((stack, count))
 }
 
+/// A count: digits, optionally followed by a fraction of zeros (`31.0`, as some profilers
+/// write whole counts).
+fn parse_count(count: &str) -> Result<u64, &'static str> {
+    let (whole, fraction) = count.split_once('.').unwrap_or((count, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) {
+        return Err(if count.parse::<f64>().is_ok() {
+            "the count is not a whole number ≥ 0"
+        } else {
+            "the count at the end of the line is not a number"
+        });
+    }
+    if fraction.bytes().any(|b| b != b'0') {
+        return Err(
+            "the count has a fraction: perfkit counts whole samples; scale the counts to whole \
+             numbers first (for example multiply by 1000)",
+        );
+    }
+    whole
+        .parse()
+        .map_err(|_| "the count is larger than 18446744073709551615, the most a count can hold")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn comments_whole_decimals_and_blank_frames_are_read() {
+        let text = "# austin 3.6\n  # indented comment\nP1;T1;main 31.0\nP1;T1; ;x 2.\nP1;T1;main 1\n";
+        let folded = FoldedStacks::parse(text).unwrap();
+        assert_eq!(folded.lines(), ["P1;T1; ;x 2", "P1;T1;main 32"]);
+        for (line, why) in [
+            ("a 0.5", "fraction"),
+            ("a .5", "whole number"),
+            ("a 1.0.0", "not a number"),
+            ("a -1", "whole number"),
+        ] {
+            let err = FoldedStacks::parse(line).unwrap_err().to_string();
+            assert!(err.contains(why) && err.contains("line 1"), "{line}: {err}");
+        }
+    }
 
     #[test]
     fn counts_that_do_not_fit_name_their_line() {
