@@ -28,7 +28,9 @@ fn deep_sample(depth: usize) -> String {
 
 /// perf script text → folded stacks → hot functions → SVG, as `perfkit flamegraph` does.
 fn fold_and_draw(text: &str) -> usize {
-    let folded = fold_perf_script(text.as_bytes(), &FoldOptions::default()).expect("folds");
+    let folded = fold_perf_script(text.as_bytes(), &FoldOptions::default())
+        .expect("folds")
+        .stacks;
     let hot = folded.hot_functions(10);
     let mut svg = Vec::new();
     render_flamegraph(&folded, &FlamegraphOptions::default(), &mut svg).expect("draws");

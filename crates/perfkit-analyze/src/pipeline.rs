@@ -428,7 +428,7 @@ fn cpu_profile(
         .output(dir.path().join("perf.data"))
         .discard_stdout(true)
         .run(&env)?;
-    let folded = fold_perf_data(&env.perf, &outcome.perf_data, &FoldOptions::default())?;
+    let folded = fold_perf_data(&env.perf, &outcome.perf_data, &FoldOptions::default())?.stacks;
     let hot = folded
         .hot_functions(10)
         .into_iter()

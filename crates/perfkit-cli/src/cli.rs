@@ -1032,7 +1032,8 @@ pub(crate) struct FlameArgs {
     #[arg(long, value_name = "PIXELS")]
     pub(crate) width: Option<usize>,
 
-    /// What one count is, shown in tooltips (default: samples, or ns with --period).
+    /// What one count is, shown in tooltips and reports (default: samples; with --period, ns
+    /// for clock events and events for counters).
     #[arg(long, value_name = "NAME")]
     pub(crate) count_name: Option<String>,
 }
@@ -1044,9 +1045,35 @@ pub(crate) struct FoldArgs {
     #[arg(long)]
     pub(crate) inline: bool,
 
-    /// Sum sample periods (nanoseconds for cpu-clock) instead of counting samples.
+    /// Sum sample periods instead of counting samples: nanoseconds for cpu-clock and
+    /// task-clock, events for counters such as cycles or page-faults.
     #[arg(long)]
     pub(crate) period: bool,
+
+    /// Keep threads apart: the root frame is `comm-PID/TID` (perf input).
+    #[arg(long)]
+    pub(crate) tid: bool,
+
+    /// Mark kernel frames with `_[k]` (perf input).
+    #[arg(long)]
+    pub(crate) kernel: bool,
+
+    /// Mark frames of JIT-compiled code (`/tmp/perf-PID.map`, `jitted-*.so`) with `_[j]`
+    /// (perf input).
+    #[arg(long)]
+    pub(crate) jit: bool,
+
+    /// Name unresolved frames by module and address, `[libfoo.so <7f12ab>]` (perf input).
+    #[arg(long)]
+    pub(crate) addrs: bool,
+}
+
+/// How samples of perf input are folded, for commands where `--pid` names no process.
+#[derive(Debug, Args)]
+pub(crate) struct PerfInputArgs {
+    /// Keep processes apart: the root frame is `comm-PID` (perf input).
+    #[arg(long)]
+    pub(crate) pid: bool,
 }
 
 /// `perfkit record` options.
@@ -1103,6 +1130,11 @@ pub(crate) struct RecordArgs {
     #[command(flatten)]
     pub(crate) fold: FoldArgs,
 
+    /// Keep processes apart: the root frame is `comm-PID` (`--pid` of the other profile
+    /// commands; here `--pid` attaches to a process).
+    #[arg(long)]
+    pub(crate) per_pid: bool,
+
     #[command(flatten)]
     pub(crate) flame: FlameArgs,
 
@@ -1143,6 +1175,9 @@ pub(crate) struct FlamegraphArgs {
     pub(crate) fold: FoldArgs,
 
     #[command(flatten)]
+    pub(crate) perf_input: PerfInputArgs,
+
+    #[command(flatten)]
     pub(crate) flame: FlameArgs,
 
     /// How many of the hottest functions to print.
@@ -1179,6 +1214,9 @@ pub(crate) struct DiffArgs {
 
     #[command(flatten)]
     pub(crate) fold: FoldArgs,
+
+    #[command(flatten)]
+    pub(crate) perf_input: PerfInputArgs,
 
     #[command(flatten)]
     pub(crate) flame: FlameArgs,

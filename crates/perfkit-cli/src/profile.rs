@@ -9,9 +9,9 @@ use anyhow::{Context, Result, bail};
 use perfkit_metrics::{format_bytes, format_std_duration};
 use perfkit_profilers::{
     CallGraph, CountUnit, EventChoice, ExitKind, FlamegraphOptions, FoldOptions, FoldedStacks,
-    HotFunction, Palette, PerfEnvironment, ProfilerError, Record, RecordOutcome, RecordTarget,
-    Stat, StatValue, ToolInfo, diff_folded, fold_perf_data, fold_perf_script, perf_report,
-    render_diff_stacks, render_flamegraph,
+    HotFunction, Palette, PerfEnvironment, PerfFold, ProfilerError, Record, RecordOutcome,
+    RecordTarget, Stat, StatValue, ToolInfo, diff_folded, fold_perf_data, fold_perf_script,
+    is_perf_script_header, perf_report, render_diff_stacks, render_flamegraph,
 };
 use serde_json::json;
 
@@ -108,7 +108,7 @@ pub(crate) fn record(args: &RecordArgs) -> Result<ExitKind> {
         }
     }
 
-    let fold = fold_options(&args.fold);
+    let fold = fold_options(&args.fold, args.per_pid);
     let bar = progress_bar(args.quiet || args.json);
     bar.set_message("folding stacks (perf script)");
     let folded = fold_perf_data(&env.perf, &outcome.perf_data, &fold);
@@ -132,9 +132,10 @@ pub(crate) fn record(args: &RecordArgs) -> Result<ExitKind> {
     };
 
     let mut flame = flame;
-    fold.unit
-        .count_name(&outcome.event.name)
-        .clone_into(&mut flame.count_name);
+    if args.flame.count_name.is_none() {
+        folded.count_name().clone_into(&mut flame.count_name);
+    }
+    let folded = folded.stacks;
     if flame.subtitle.is_none() {
         flame.subtitle = Some(format!(
             "{what} — {}, {} Hz, {} {}",
@@ -182,6 +183,7 @@ fn record_report(
             "status": outcome.status,
             "recording": outcome,
             "unit": unit,
+            "count_name": count_name,
             "total": folded.total(),
             "distinct_stacks": folded.len(),
             "top_functions": hot,
@@ -277,7 +279,7 @@ fn record_summary(
         outcome.status,
         format_std_duration(outcome.wall),
     );
-    out.push_str(&hot_table(hot));
+    out.push_str(&hot_table(hot, unit));
     out
 }
 
@@ -292,12 +294,14 @@ fn top_functions(folded: &FoldedStacks, n: usize) -> Vec<HotFunction> {
         .collect()
 }
 
-pub(crate) fn hot_table(hot: &[HotFunction]) -> String {
+/// The hottest functions as a table; `unit` names the self-count column.
+pub(crate) fn hot_table(hot: &[HotFunction], unit: &str) -> String {
     let mut out = String::new();
     if hot.is_empty() {
         return out;
     }
-    let _ = writeln!(out, "\n  self%  total%    samples  function");
+    let unit = shorten(unit, 10);
+    let _ = writeln!(out, "\n  self%  total% {unit:>10}  function");
     for f in hot {
         let _ = writeln!(
             out,
@@ -311,7 +315,7 @@ pub(crate) fn hot_table(hot: &[HotFunction]) -> String {
     out
 }
 
-fn fold_options(args: &FoldArgs) -> FoldOptions {
+fn fold_options(args: &FoldArgs, per_process: bool) -> FoldOptions {
     FoldOptions {
         inline: args.inline,
         unit: if args.period {
@@ -319,7 +323,11 @@ fn fold_options(args: &FoldArgs) -> FoldOptions {
         } else {
             CountUnit::Samples
         },
-        ..FoldOptions::default()
+        per_process,
+        per_thread: args.tid,
+        annotate_kernel: args.kernel,
+        annotate_jit: args.jit,
+        include_addrs: args.addrs,
     }
 }
 
@@ -414,12 +422,9 @@ fn open_input(path: &Path) -> Result<Input> {
     Ok(Input::Text(reader))
 }
 
-/// Folds any supported input.
-fn load_profile(
-    path: &Path,
-    fold: &FoldOptions,
-    perf: &mut Option<ToolInfo>,
-) -> Result<FoldedStacks> {
+/// Folds any supported input. Folded stacks come back counted in samples, since the file
+/// does not say what its counts are.
+fn load_profile(path: &Path, fold: &FoldOptions, perf: &mut Option<ToolInfo>) -> Result<PerfFold> {
     let describe = || {
         if path.as_os_str() == "-" {
             "standard input".to_owned()
@@ -438,35 +443,31 @@ fn load_profile(
             Ok(fold_perf_data(tool, &data, fold)?)
         }
         Input::Text(mut reader) => {
-            let mut first = String::new();
-            // Look at the first line that carries data to tell folded from perf script text.
+            // Look at the first line that carries data to tell folded from perf script text;
+            // it is read as bytes, since perf script headers need not be UTF-8.
             let mut prefix = Vec::new();
-            loop {
-                first.clear();
+            let first = loop {
+                let start = prefix.len();
                 let n = reader
-                    .read_line(&mut first)
-                    .with_context(|| format!("cannot read {} (is it text?)", describe()))?;
-                prefix.extend_from_slice(first.as_bytes());
-                if n == 0 || !(first.trim().is_empty() || first.starts_with('#')) {
-                    break;
+                    .read_until(b'\n', &mut prefix)
+                    .with_context(|| format!("cannot read {}", describe()))?;
+                let line = &prefix[start..];
+                if n == 0 || !(line.trim_ascii().is_empty() || line.starts_with(b"#")) {
+                    break start;
                 }
-            }
+            };
+            let folded_line = !is_perf_script_header(&prefix[first..]);
             let chained = std::io::Cursor::new(prefix).chain(reader);
-            let line = first.trim_end();
-            // perf script's sample headers hold `TIME:` and `EVENT:` fields; folded lines
-            // never end a word with a single colon. Anything else is read as folded stacks,
-            // so that a bad count is reported as a folded-stacks error on its line.
-            let perf_script_header = line
-                .split_whitespace()
-                .any(|word| word.ends_with(':') && !word.ends_with("::"));
-            let folded_line = !line.starts_with(char::is_whitespace) && !perf_script_header;
             let folded = if folded_line {
-                FoldedStacks::from_reader(chained)
+                FoldedStacks::from_reader(chained).map(|stacks| PerfFold {
+                    stacks,
+                    ..PerfFold::default()
+                })
             } else {
                 fold_perf_script(chained, fold)
             }
             .with_context(|| format!("cannot read {} as a profile", describe()))?;
-            if folded.is_empty() {
+            if folded.stacks.is_empty() {
                 bail!(
                     "{} holds no samples: give perf.data, folded stacks or perf script output",
                     describe()
@@ -486,15 +487,17 @@ pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<()> {
         .collect();
     refuse_overwriting_inputs(&outputs, &[args.input.as_path()])?;
     let mut flame = flame_options(&args.flame)?;
-    let fold = fold_options(&args.fold);
+    let fold = fold_options(&args.fold, args.perf_input.pid);
     let bar = progress_bar(args.quiet || args.json);
     bar.set_message("reading the profile");
     let folded = load_profile(&args.input, &fold, &mut None);
     bar.finish_and_clear();
     let folded = folded?;
-    if fold.unit == CountUnit::Period && args.flame.count_name.is_none() {
-        "ns".clone_into(&mut flame.count_name);
+    if args.flame.count_name.is_none() {
+        folded.count_name().clone_into(&mut flame.count_name);
     }
+    let event = (!folded.event.is_empty()).then_some(folded.event);
+    let folded = folded.stacks;
     if flame.subtitle.is_none() && args.input.as_os_str() != "-" {
         flame.subtitle = Some(format!(
             "{} — {} {}",
@@ -515,6 +518,9 @@ pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<()> {
             "input": &args.input,
             "svg": &args.output,
             "folded": &args.folded,
+            "event": event,
+            "unit": fold.unit,
+            "count_name": &flame.count_name,
             "total": folded.total(),
             "distinct_stacks": folded.len(),
             "top_functions": hot,
@@ -528,7 +534,7 @@ pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<()> {
             flame.count_name,
             folded.len()
         )?;
-        out!("{}", hot_table(&hot))?;
+        out!("{}", hot_table(&hot, &flame.count_name))?;
     }
     Ok(())
 }
@@ -546,10 +552,10 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<()> {
     let svg_out = destination(&args.output)?;
     refuse_overwriting_inputs(&[&svg_out], &[args.before.as_path(), args.after.as_path()])?;
     let mut flame = flame_options(&args.flame)?;
-    let fold = fold_options(&args.fold);
+    let fold = fold_options(&args.fold, args.perf_input.pid);
     let bar = progress_bar(args.quiet || args.json);
     let mut perf = None;
-    let loaded = (|| -> Result<(FoldedStacks, FoldedStacks)> {
+    let loaded = (|| -> Result<(PerfFold, PerfFold)> {
         bar.set_message("reading BEFORE");
         let before = load_profile(&args.before, &fold, &mut perf)
             .with_context(|| format!("BEFORE ({})", args.before.display()))?;
@@ -560,6 +566,20 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<()> {
     })();
     bar.finish_and_clear();
     let (before, after) = loaded?;
+    if !before.event.is_empty() && !after.event.is_empty() && before.event != after.event {
+        note!(
+            "perfkit: warning: BEFORE counts {} and AFTER counts {}; shares of different events \
+             compare different things",
+            before.event,
+            after.event
+        );
+    }
+    let count_name = args
+        .flame
+        .count_name
+        .clone()
+        .unwrap_or_else(|| after.count_name().to_owned());
+    let (before, after) = (before.stacks, after.stacks);
     let normalize = !args.no_normalize;
     if args.flame.title.is_none() {
         "Differential Flame Graph".clone_into(&mut flame.title);
@@ -591,7 +611,7 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<()> {
         outln!("{}", serde_json::to_string_pretty(&document)?)?;
     } else {
         outln!(
-            "{}: {} → {} samples{}",
+            "{}: {} → {} {count_name}{}",
             args.output.display(),
             before.total(),
             after.total(),

@@ -94,6 +94,158 @@ fn record_draws_the_hot_function_and_keeps_folded_stacks() {
 }
 
 #[test]
+fn record_without_call_graphs_draws_one_frame_per_sample() {
+    if !have_perf() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (svg, folded, json) = (
+        path(&dir, "flame.svg"),
+        path(&dir, "app.folded"),
+        path(&dir, "r.json"),
+    );
+    perfkit()
+        .args([
+            "record",
+            "-g",
+            "none",
+            "--period",
+            "--per-pid",
+            "--json",
+            "--report",
+            &json,
+        ])
+        .args(["-o", &svg, "--folded", &folded, "--", w(), "cpu", "300"])
+        .assert()
+        .success();
+    let report = report_file(&json);
+    // cpu-clock periods are nanoseconds: 300 ms of work is far more than a sample count.
+    assert_eq!(report["count_name"], "ns", "{report:#}");
+    assert!(report["total"].as_u64().unwrap() > 10_000_000, "{report:#}");
+    let text = std::fs::read_to_string(&folded).unwrap();
+    for line in text.lines() {
+        let (stack, _) = line.rsplit_once(' ').unwrap();
+        let frames: Vec<&str> = stack.split(';').collect();
+        assert_eq!(frames.len(), 2, "comm-PID and one frame: {line}");
+        assert!(frames[0].starts_with("workload-"), "{line}");
+    }
+    assert!(text.contains("perfkit_hot_primes"), "{text}");
+    // A name given with --count-name is the one printed.
+    perfkit()
+        .args([
+            "record",
+            "-g",
+            "none",
+            "--count-name",
+            "ticks",
+            "-o",
+            &svg,
+            "--",
+        ])
+        .args([w(), "cpu", "100"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(" ticks ("));
+}
+
+/// Real perf script text of other programs, as the library's compatibility test reads it.
+fn perf_script_fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../perfkit-profilers/tests/data/perf-script")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn flamegraph_reads_perf_script_of_other_programs_with_annotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let (svg, folded) = (path(&dir, "f.svg"), path(&dir, "f.folded"));
+    // Thread names cut inside a UTF-8 character; --tid keeps the threads apart.
+    let output = perfkit()
+        .args([
+            "flamegraph",
+            "--json",
+            "--tid",
+            "-o",
+            &svg,
+            "--folded",
+            &folded,
+        ])
+        .arg(perf_script_fixture("c-threads-names.txt"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let report = json_of(&output);
+    assert_eq!(report["event"], "cpu-clock");
+    assert_eq!(report["count_name"], "samples");
+    let text = std::fs::read_to_string(&folded).unwrap();
+    assert!(text.contains("V8_WorkerThread-17151/17154;"), "{text}");
+    assert!(text.contains("ab数据处理\u{fffd}-17151/17153;"), "{text}");
+    // Kernel frames marked, and a counter's periods are events, not nanoseconds.
+    perfkit()
+        .args(["flamegraph", "--kernel", "-o", &svg, "--folded", &folded])
+        .arg(perf_script_fixture("kernel-dd.txt"))
+        .assert()
+        .success();
+    assert!(
+        std::fs::read_to_string(&folded)
+            .unwrap()
+            .contains("read_zero_[k]")
+    );
+    perfkit()
+        .args(["flamegraph", "--period", "-o", &svg])
+        .arg(perf_script_fixture("cpp-page-faults.txt"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(" events in "));
+    // JIT frames from a perf map, and unresolved frames by address.
+    perfkit()
+        .args([
+            "flamegraph",
+            "--jit",
+            "--addrs",
+            "-o",
+            &svg,
+            "--folded",
+            &folded,
+        ])
+        .arg(perf_script_fixture("java-no-map.txt"))
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&folded).unwrap();
+    assert!(
+        text.contains("_[j]") && text.contains(".map <"),
+        "{text:.2000}"
+    );
+}
+
+#[test]
+fn folded_stacks_of_other_profilers_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = path(&dir, "austin.folded");
+    std::fs::write(
+        &input,
+        "# austin 3.6.0\n# mode: wall\nP1;T1;main (app.py:3);work (app.py:9) 31.0\nP1;T1; ;idle 5\n",
+    )
+    .unwrap();
+    perfkit()
+        .args(["flamegraph", "-o", &path(&dir, "a.svg"), &input])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("36 samples in 2 distinct stacks"));
+    std::fs::write(&input, "main;work 0.5\n").unwrap();
+    perfkit()
+        .args(["flamegraph", "-o", &path(&dir, "a.svg"), &input])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("folded stacks, line 1")
+                .and(predicate::str::contains("fraction")),
+        );
+}
+
+#[test]
 fn record_passes_the_exit_code_through_and_still_draws() {
     if !have_perf() {
         return;

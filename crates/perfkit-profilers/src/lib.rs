@@ -65,9 +65,9 @@ pub use massif::{
     ms_print,
 };
 pub use perf::{
-    CallGraph, CountUnit, Event, EventChoice, FoldOptions, Metric, PerfEnvironment, Record,
-    RecordOutcome, RecordTarget, SectionProfile, Stat, StatCounter, StatOutcome, StatValue,
-    fold_perf_data, fold_perf_script, perf_report, profile_section,
+    CallGraph, CountUnit, Event, EventChoice, FoldOptions, Metric, PerfEnvironment, PerfFold,
+    Record, RecordOutcome, RecordTarget, SectionProfile, Stat, StatCounter, StatOutcome, StatValue,
+    fold_perf_data, fold_perf_script, is_perf_script_header, perf_report, profile_section,
 };
 pub use strace::{
     Strace, StraceOutcome, SyscallLatencies, SyscallLatency, SyscallRow, SyscallSummary,

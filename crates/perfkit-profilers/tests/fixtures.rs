@@ -20,7 +20,9 @@ fn perf_script_folds_into_samples_with_the_hot_function_on_top() {
     let text = data("perf-script.txt");
     let samples = text.lines().filter(|l| l.ends_with("cpu-clock: ")).count() as u64;
     assert!(samples > 150, "{samples}");
-    let folded = fold_perf_script(text.as_bytes(), &FoldOptions::default()).unwrap();
+    let folded = fold_perf_script(text.as_bytes(), &FoldOptions::default())
+        .unwrap()
+        .stacks;
     assert_eq!(folded.total(), samples);
     let hot = folded.hot_functions(2);
     assert_eq!(hot[0].name, "workload::perfkit_hot_primes");
@@ -34,7 +36,9 @@ fn perf_script_folds_into_samples_with_the_hot_function_on_top() {
 fn default_perf_script_fields_count_samples_not_nanoseconds() {
     let text = data("perf-script-default-fields.txt");
     let samples = text.lines().filter(|l| l.contains("cpu-clock")).count() as u64;
-    let folded = fold_perf_script(text.as_bytes(), &FoldOptions::default()).unwrap();
+    let folded = fold_perf_script(text.as_bytes(), &FoldOptions::default())
+        .unwrap()
+        .stacks;
     assert_eq!(folded.total(), samples);
 }
 

@@ -38,7 +38,9 @@ fn perf_record_finds_the_hot_function_and_draws_it() {
         assert!(outcome.event.name.starts_with("cpu-clock"));
         assert!(outcome.notes.iter().any(|n| n.contains("cpu-clock")));
     }
-    let folded = fold_perf_data(&env.perf, &outcome.perf_data, &FoldOptions::default()).unwrap();
+    let folded = fold_perf_data(&env.perf, &outcome.perf_data, &FoldOptions::default())
+        .unwrap()
+        .stacks;
     // ~1.5 s at 997 Hz: samples, not nanoseconds.
     assert!(
         folded.total() > 500 && folded.total() < 3000,
@@ -74,7 +76,9 @@ fn perf_record_finds_the_hot_function_and_draws_it() {
             unit: CountUnit::Period,
             ..FoldOptions::default()
         };
-        let timed = fold_perf_data(&env.perf, &outcome.perf_data, &options).unwrap();
+        let timed = fold_perf_data(&env.perf, &outcome.perf_data, &options)
+            .unwrap()
+            .stacks;
         assert!(
             timed.total() > folded.total() * 500_000,
             "{}",
@@ -91,12 +95,16 @@ fn a_failing_or_panicking_program_still_yields_a_profile() {
     let dir = tempfile::tempdir().unwrap();
     let (outcome, env) = record(&["cpu", "300", "exit", "3"], &dir);
     assert_eq!(outcome.status, ExitKind::Exited { code: 3 });
-    let folded = fold_perf_data(&env.perf, &outcome.perf_data, &FoldOptions::default()).unwrap();
+    let folded = fold_perf_data(&env.perf, &outcome.perf_data, &FoldOptions::default())
+        .unwrap()
+        .stacks;
     assert!(folded.contains_function("perfkit_hot_primes"));
 
     let (outcome, env) = record(&["cpu", "300", "panic"], &dir);
     assert_eq!(outcome.status, ExitKind::Exited { code: 101 });
-    let folded = fold_perf_data(&env.perf, &outcome.perf_data, &FoldOptions::default()).unwrap();
+    let folded = fold_perf_data(&env.perf, &outcome.perf_data, &FoldOptions::default())
+        .unwrap()
+        .stacks;
     assert!(folded.contains_function("perfkit_hot_primes"));
 }
 
@@ -120,7 +128,9 @@ fn frame_pointer_call_graphs_and_pids_work_too() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(!outcome.compressed);
-    let folded = fold_perf_data(&env.perf, &outcome.perf_data, &FoldOptions::default()).unwrap();
+    let folded = fold_perf_data(&env.perf, &outcome.perf_data, &FoldOptions::default())
+        .unwrap()
+        .stacks;
     assert!(
         folded.contains_function("perfkit_hot_primes"),
         "{}",

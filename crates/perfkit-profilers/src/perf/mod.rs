@@ -15,7 +15,10 @@ mod stat;
 
 pub use record::{Record, RecordOutcome, RecordTarget};
 pub(crate) use record::{check_command, check_ptrace_attach};
-pub use script::{CountUnit, FoldOptions, fold_perf_data, fold_perf_script, perf_report};
+pub use script::{
+    CountUnit, FoldOptions, PerfFold, fold_perf_data, fold_perf_script, is_perf_script_header,
+    perf_report,
+};
 pub use section::{SectionProfile, profile_section};
 pub use stat::{Metric, Stat, StatCounter, StatOutcome, StatValue};
 

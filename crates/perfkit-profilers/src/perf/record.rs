@@ -169,7 +169,8 @@ pub(crate) fn check_command(argv: &[OsString]) -> Result<(), ProfilerError> {
 ///     .run(&env)?;
 /// println!("{} (event {})", outcome.status, outcome.event.name);
 /// let folded = fold_perf_data(&env.perf, &outcome.perf_data, &FoldOptions::default())?;
-/// for f in folded.hot_functions(5) {
+/// println!("{} {} of {}", folded.stacks.total(), folded.count_name(), folded.event);
+/// for f in folded.stacks.hot_functions(5) {
 ///     println!("{:5.1}% {}", f.self_percent, f.name);
 /// }
 /// # Ok::<(), perfkit_profilers::ProfilerError>(())

@@ -1,6 +1,7 @@
 //! `perf script` folded into stacks, streamed through inferno; `perf report --stdio`.
 
 use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::os::unix::process::ExitStatusExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::process::{Child, Stdio};
@@ -25,16 +26,15 @@ pub enum CountUnit {
 }
 
 impl CountUnit {
-    /// The name flamegraphs print after counts.
+    /// The name flamegraphs print after counts of `event`: `samples`; with periods, `ns` for
+    /// the clock events (their period is nanoseconds) and `events` for counters such as
+    /// `cycles`, `instructions` or `page-faults`.
     #[must_use]
     pub fn count_name(self, event: &str) -> &'static str {
+        let base = event.split(':').next().unwrap_or_default();
         match self {
             CountUnit::Samples => "samples",
-            CountUnit::Period
-                if event.starts_with("cpu-clock") || event.starts_with("task-clock") =>
-            {
-                "ns"
-            }
+            CountUnit::Period if matches!(base, "cpu-clock" | "task-clock") => "ns",
             CountUnit::Period => "events",
         }
     }
@@ -53,7 +53,36 @@ pub struct FoldOptions {
     /// Keep threads apart (`comm-PID/TID` as the root frame).
     pub per_thread: bool,
     /// Mark kernel frames with `_[k]`.
+    #[serde(default)]
     pub annotate_kernel: bool,
+    /// Mark frames of JIT-compiled code (from `/tmp/perf-PID.map` or `jitted-*.so`) with `_[j]`.
+    #[serde(default)]
+    pub annotate_jit: bool,
+    /// Name unresolved frames by their address (`[libfoo.so <7f12ab>]`) instead of only their
+    /// module.
+    #[serde(default)]
+    pub include_addrs: bool,
+}
+
+/// Stacks folded from perf samples, with what their counts are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PerfFold {
+    /// The folded stacks.
+    pub stacks: FoldedStacks,
+    /// The event that was folded (perf script text can hold several; the first one seen is
+    /// kept, as mixing e.g. `cycles` and `instructions` would mislead). Empty when the input
+    /// had no sample.
+    pub event: String,
+    /// Whether counts are samples or summed periods.
+    pub unit: CountUnit,
+}
+
+impl PerfFold {
+    /// What one count is: `samples`, `ns` or `events` (see [`CountUnit::count_name`]).
+    #[must_use]
+    pub fn count_name(&self) -> &'static str {
+        self.unit.count_name(&self.event)
+    }
 }
 
 /// Runs `perf script` on a perf.data file and folds its stacks as they stream out (no
@@ -65,7 +94,7 @@ pub fn fold_perf_data(
     perf: &ToolInfo,
     data: &Path,
     options: &FoldOptions,
-) -> Result<FoldedStacks, ProfilerError> {
+) -> Result<PerfFold, ProfilerError> {
     if !data.is_file() {
         return Err(ProfilerError::InvalidOption(format!(
             "{} does not exist or is not a file",
@@ -104,6 +133,12 @@ pub fn fold_perf_data(
     let status = child.wait();
     let stderr = stderr.join().unwrap_or_default();
     let status = status.map_err(|e| ProfilerError::io("waiting for perf script", e))?;
+    // When folding stopped early, perf script died of the closed pipe: the folding error
+    // is the one that explains what happened.
+    let folded = match folded {
+        Err(e) if status.signal() == Some(libc::SIGPIPE) => return Err(e),
+        folded => folded,
+    };
     if !status.success() {
         return Err(ProfilerError::ToolFailed {
             tool: Tool::Perf,
@@ -115,7 +150,7 @@ pub fn fold_perf_data(
         });
     }
     let folded = folded?;
-    if folded.is_empty() {
+    if folded.stacks.is_empty() {
         return Err(ProfilerError::NoSamples(format!(
             "{} holds no samples: the program ran too briefly for the sampling frequency, or \
              perf could not sample it; run it longer or raise the frequency (-F)",
@@ -125,43 +160,45 @@ pub fn fold_perf_data(
     Ok(folded)
 }
 
-/// Folds `perf script` text (as written by `perf script` with its default or `-F` fields)
-/// from a reader, streaming.
+/// Folds `perf script` text (as written by `perf script` with its default or `-F` fields, by
+/// any perf version) from a reader, streaming.
 ///
-/// The first sample decides the event (samples of other events are skipped, as mixing e.g.
-/// `cycles` and `instructions` would mislead). Input that is not perf script output is a
-/// [`ProfilerError::Parse`] error.
+/// Sample headers are read byte by byte, whatever their encoding (the kernel cuts thread
+/// names at 15 bytes, often inside a UTF-8 character); stacks are folded by inferno's
+/// `collapse-perf`, so with [`CountUnit::Period`] the result equals what `inferno-collapse-perf`
+/// prints for the same text. The first sample decides the event (samples of other events
+/// are skipped, as mixing e.g. `cycles` and `instructions` would mislead). Input whose first
+/// line is not a sample header is a [`ProfilerError::Parse`] error.
 pub fn fold_perf_script<R: BufRead>(
     mut reader: R,
     options: &FoldOptions,
-) -> Result<FoldedStacks, ProfilerError> {
+) -> Result<PerfFold, ProfilerError> {
     let (prefix, event) = sniff_event(&mut reader)?;
     let Some(event) = event else {
-        return Ok(FoldedStacks::new());
+        return Ok(PerfFold {
+            unit: options.unit,
+            ..PerfFold::default()
+        });
     };
     let mut folder_options = Options::default();
     folder_options.annotate_kernel = options.annotate_kernel;
-    folder_options.event_filter = Some(event);
+    folder_options.annotate_jit = options.annotate_jit;
+    folder_options.include_addrs = options.include_addrs;
+    folder_options.event_filter = Some(String::from_utf8_lossy(&event.filter).into_owned());
     folder_options.include_pid = options.per_process || options.per_thread;
     folder_options.include_tid = options.per_thread;
     folder_options.nthreads =
         std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let mut folder = Folder::from(folder_options);
-    let input = Cursor::new(prefix).chain(reader);
+    let mut headers = Headers::new(
+        Cursor::new(prefix).chain(reader),
+        event.filter,
+        options.unit,
+    );
     let mut out = Vec::new();
-    let result = catch_unwind(AssertUnwindSafe(|| match options.unit {
-        CountUnit::Samples => folder.collapse(StripPeriods::new(input), &mut out),
-        CountUnit::Period => folder.collapse(input, &mut out),
-    }));
+    let result = catch_unwind(AssertUnwindSafe(|| folder.collapse(&mut headers, &mut out)));
     match result {
         Ok(Ok(())) => {}
-        Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
-            return Err(ProfilerError::parse(
-                "perf script output",
-                0,
-                format!("not UTF-8 text: {e}"),
-            ));
-        }
         Ok(Err(e)) => return Err(ProfilerError::io("reading perf script output", e)),
         Err(_) => {
             return Err(ProfilerError::parse(
@@ -171,76 +208,300 @@ pub fn fold_perf_script<R: BufRead>(
             ));
         }
     }
-    FoldedStacks::from_reader(out.as_slice())
+    if headers.period_total > u128::from(u64::MAX) {
+        return Err(ProfilerError::parse(
+            "perf script output",
+            0,
+            format!(
+                "the sample periods add up to more than {}, the most a count can hold; \
+                 count samples instead (leave out --period)",
+                u64::MAX
+            ),
+        ));
+    }
+    Ok(PerfFold {
+        stacks: FoldedStacks::from_reader(out.as_slice())?,
+        event: event.name,
+        unit: options.unit,
+    })
 }
 
-/// Reads up to the first sample header and returns the bytes read plus the event name.
-/// `None` for input without any sample (only comments and blank lines).
-fn sniff_event<R: BufRead>(reader: &mut R) -> Result<(Vec<u8>, Option<String>), ProfilerError> {
+/// Whether the first line of a text profile is a perf script sample header (and not a line
+/// of folded stacks, which ends with its count).
+///
+/// ```
+/// use perfkit_profilers::is_perf_script_header;
+///
+/// assert!(is_perf_script_header(b"           false 39654 19115.489713: 1 cycles:u:"));
+/// assert!(is_perf_script_header(b"java 19983 cycles:"));
+/// assert!(!is_perf_script_header(b"main;std::io::read: 12"));
+/// assert!(!is_perf_script_header(b"main;work 31.0"));
+/// ```
+#[must_use]
+pub fn is_perf_script_header(line: &[u8]) -> bool {
+    let line = trim_end(line);
+    let last = line
+        .iter()
+        .rposition(|&b| b == b' ' || b == b'\t')
+        .map_or(line, |i| &line[i + 1..]);
+    let ends_with_count = last.first().is_some_and(u8::is_ascii_digit)
+        && last.iter().all(|&b| b.is_ascii_digit() || b == b'.');
+    !ends_with_count && Header::parse(line).is_some_and(|h| h.event.is_some())
+}
+
+/// The event of the first sample: the bytes headers are matched against, and its name.
+struct SniffedEvent {
+    /// The event field as collapse-perf reads it (between the colons after the time).
+    filter: Vec<u8>,
+    /// The event's name for people: the filter, or the word before the first colon for
+    /// headers that have no time field (`java 19983 cycles:` or `java 19983 cycles:ppp:`,
+    /// where collapse-perf matches on the empty field or the modifiers).
+    name: String,
+}
+
+/// The most lines read before the first sample header that names its event.
+const SNIFF_LINES: usize = 10_000;
+
+/// Reads up to the first sample header that names its event and returns the bytes read plus
+/// the event. `None` for input without any sample (only comments and blank lines).
+fn sniff_event<R: BufRead>(
+    reader: &mut R,
+) -> Result<(Vec<u8>, Option<SniffedEvent>), ProfilerError> {
     let mut prefix = Vec::new();
-    let mut number = 0;
-    loop {
+    let mut data_lines = 0;
+    for number in 1.. {
         let start = prefix.len();
         let read = reader
             .read_until(b'\n', &mut prefix)
             .map_err(|e| ProfilerError::io("reading perf script output", e))?;
-        number += 1;
         if read == 0 {
             return Ok((prefix, None));
         }
-        let line = String::from_utf8_lossy(&prefix[start..]);
-        let trimmed = line.trim_end();
-        if trimmed.trim().is_empty() || trimmed.starts_with('#') {
+        let line = trim_end(&prefix[start..]);
+        if line.is_empty() || line[0] == b'#' {
             continue;
         }
-        return match event_of_header(trimmed) {
-            Some(event) => Ok((prefix, Some(event))),
-            None => Err(ProfilerError::parse(
-                "perf script output",
-                number,
-                format!(
-                    "expected a sample header like `comm PID TIME: EVENT:`, found {trimmed:.80?}; \
-                     give perf script output, a folded file or a perf.data file"
-                ),
-            )),
-        };
-    }
-}
-
-/// The event of a sample header line such as `app 123/123 4691.3: 1003009 cpu-clock:`.
-/// Mirrors how inferno finds it: the first all-digit (or `PID/TID`) word followed by a
-/// space, then the text between the next two colons, last word.
-fn event_of_header(line: &str) -> Option<String> {
-    if line.starts_with(char::is_whitespace) {
-        return None;
-    }
-    let (pid_end, _) = header_pid(line)?;
-    let rest = &line[pid_end..];
-    let mut parts = rest.splitn(3, ':');
-    parts.next()?;
-    let event = parts.next()?.trim().rsplit(' ').next()?.trim();
-    parts.next()?;
-    (!event.is_empty()).then(|| event.to_owned())
-}
-
-/// A reader that removes the sample period from header lines, so the folder counts samples.
-struct StripPeriods<R> {
-    inner: R,
-    line: Vec<u8>,
-    pos: usize,
-}
-
-impl<R: BufRead> StripPeriods<R> {
-    fn new(inner: R) -> Self {
-        StripPeriods {
-            inner,
-            line: Vec::new(),
-            pos: 0,
+        match Header::parse(line) {
+            Some(header) => {
+                if let Some(event) = header.event {
+                    let before = header.event_before_colon();
+                    let is_time = !before.is_empty()
+                        && before.iter().all(|&b| b.is_ascii_digit() || b == b'.');
+                    let name = if is_time { event } else { before };
+                    let sniffed = SniffedEvent {
+                        filter: event.to_vec(),
+                        name: String::from_utf8_lossy(name).into_owned(),
+                    };
+                    return Ok((prefix, Some(sniffed)));
+                }
+            }
+            None if data_lines == 0 => {
+                let text = String::from_utf8_lossy(line);
+                return Err(ProfilerError::parse(
+                    "perf script output",
+                    number,
+                    format!(
+                        "expected a sample header like `comm PID TIME: EVENT:`, found \
+                         {text:.80?}; give perf script output, a folded file or a perf.data file"
+                    ),
+                ));
+            }
+            None => {}
+        }
+        data_lines += 1;
+        if data_lines >= SNIFF_LINES {
+            break;
         }
     }
+    Err(ProfilerError::parse(
+        "perf script output",
+        0,
+        format!("no sample header names its event in the first {SNIFF_LINES} lines"),
+    ))
 }
 
-impl<R: BufRead> Read for StripPeriods<R> {
+fn trim_end(line: &[u8]) -> &[u8] {
+    let end = line
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    &line[..end]
+}
+
+/// A sample header line of perf script output, such as
+/// `app 123/124 4691.3: 1003009 cpu-clock:` or `           false 39654 19115.48: 1 cycles:u:`,
+/// read byte by byte the way collapse-perf reads it: the command name runs up to the first
+/// word of digits (`PID` or `PID/TID`) followed by a space; the event is the last word
+/// between the next two colons, and the word before it, if a number, is the period.
+#[derive(Debug, PartialEq, Eq)]
+struct Header<'a> {
+    line: &'a [u8],
+    /// Where the text after `PID ` starts.
+    after_pid: usize,
+    /// The event field (`None` when the header has no colon after the PID).
+    event: Option<&'a [u8]>,
+    /// The byte range of the period, when there is one collapse-perf would count.
+    period: Option<std::ops::Range<usize>>,
+    /// The sample's single frame, when the recording had no call graph and perf printed it on
+    /// the header line.
+    inline_frame: bool,
+}
+
+impl<'a> Header<'a> {
+    fn parse(line: &'a [u8]) -> Option<Header<'a>> {
+        let after_pid = Self::after_pid(line)?;
+        let rest = &line[after_pid..];
+        let Some(first) = rest.iter().position(|&b| b == b':') else {
+            return Some(Header {
+                line,
+                after_pid,
+                event: None,
+                period: None,
+                inline_frame: false,
+            });
+        };
+        let field_start = after_pid + first + 1;
+        let field_len = line[field_start..]
+            .iter()
+            .position(|&b| b == b':')
+            .unwrap_or(line.len() - field_start);
+        let field = &line[field_start..field_start + field_len];
+        let event_start = field.iter().rposition(|&b| b == b' ').map_or(0, |i| i + 1);
+        let event = &field[event_start..];
+        let period = event_start.checked_sub(1).and_then(|space| {
+            let word_start = field[..space]
+                .iter()
+                .rposition(|&b| b == b' ')
+                .map_or(0, |i| i + 1);
+            let word = &field[word_start..space];
+            parses_as_u64(word).then(|| field_start + word_start..field_start + space)
+        });
+        // After the event's colon: modifiers up to the next colon or space, then the frame.
+        let after_event = field_start + field_len;
+        let inline_frame = after_event < line.len() && {
+            let post = &line[after_event + 1..];
+            let skip = post
+                .iter()
+                .position(|&b| b == b':' || b == b' ')
+                .map_or(0, |i| i + 1);
+            post[skip..].iter().any(|b| !b.is_ascii_whitespace())
+        };
+        Some(Header {
+            line,
+            after_pid,
+            event: Some(event),
+            period,
+            inline_frame,
+        })
+    }
+
+    /// The offset just past `PID ` (or `PID/TID `): the first word of digits that follows
+    /// some other text and ends with a space.
+    fn after_pid(line: &[u8]) -> Option<usize> {
+        let mut all_digits = false;
+        let mut last_was_space = false;
+        for (i, &b) in line.iter().enumerate() {
+            if b == b' ' {
+                if all_digits && !last_was_space {
+                    return Some(i + 1);
+                }
+                all_digits = true;
+            } else if !(b.is_ascii_digit() || b == b'/') {
+                all_digits = false;
+            }
+            last_was_space = b == b' ';
+        }
+        None
+    }
+
+    /// The last word before the first colon after the PID: the time, or the event of a
+    /// header without a time field.
+    fn event_before_colon(&self) -> &'a [u8] {
+        let rest = &self.line[self.after_pid..];
+        let end = rest.iter().position(|&b| b == b':').unwrap_or(rest.len());
+        let field = &rest[..end];
+        let start = field.iter().rposition(|&b| b == b' ').map_or(0, |i| i + 1);
+        &field[start..]
+    }
+}
+
+/// Whether `word` is what Rust's `u64` parser accepts (collapse-perf parses periods with it).
+fn parses_as_u64(word: &[u8]) -> bool {
+    std::str::from_utf8(word).is_ok_and(|w| w.parse::<u64>().is_ok())
+}
+
+/// A reader between perf script text and the folder. It follows the text the way the folder
+/// does (header, stack lines, blank line) and, on each header of the folded event, removes the
+/// period when samples are counted or adds it to a wide total when periods are summed, so
+/// that a sum too large for a count is reported instead of wrapping. A header that carries
+/// its only frame is followed by a blank line, which ends the sample for the folder even
+/// when the header is of another event.
+struct Headers<R> {
+    inner: R,
+    event: Vec<u8>,
+    unit: CountUnit,
+    in_sample: bool,
+    line: Vec<u8>,
+    pos: usize,
+    /// Every period of the folded event, summed.
+    period_total: u128,
+}
+
+impl<R: BufRead> Headers<R> {
+    fn new(inner: R, event: Vec<u8>, unit: CountUnit) -> Self {
+        Headers {
+            inner,
+            event,
+            unit,
+            in_sample: false,
+            line: Vec::new(),
+            pos: 0,
+            period_total: 0,
+        }
+    }
+
+    fn next_line(&mut self) -> io::Result<()> {
+        self.line.clear();
+        self.pos = 0;
+        if self.inner.read_until(b'\n', &mut self.line)? == 0 || self.line[0] == b'#' {
+            return Ok(());
+        }
+        let body = trim_end(&self.line);
+        if body.is_empty() {
+            self.in_sample = false;
+            return Ok(());
+        }
+        if self.in_sample {
+            return Ok(());
+        }
+        let Some(header) = Header::parse(body) else {
+            return Ok(());
+        };
+        self.in_sample = !header.inline_frame;
+        let folded = header.event.is_none_or(|e| e == self.event);
+        let inline_frame = header.inline_frame;
+        if let (true, Some(period)) = (folded, header.period) {
+            match self.unit {
+                CountUnit::Period => {
+                    let text = std::str::from_utf8(&self.line[period.clone()]).unwrap_or("0");
+                    self.period_total += u128::from(text.parse::<u64>().unwrap_or(0));
+                }
+                CountUnit::Samples => {
+                    self.line.drain(period);
+                }
+            }
+        }
+        if inline_frame {
+            if self.line.last() != Some(&b'\n') {
+                self.line.push(b'\n');
+            }
+            self.line.push(b'\n');
+        }
+        Ok(())
+    }
+}
+
+impl<R: BufRead> Read for Headers<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let available = self.fill_buf()?;
         let n = available.len().min(buf.len());
@@ -250,15 +511,10 @@ impl<R: BufRead> Read for StripPeriods<R> {
     }
 }
 
-impl<R: BufRead> BufRead for StripPeriods<R> {
+impl<R: BufRead> BufRead for Headers<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         if self.pos >= self.line.len() {
-            self.line.clear();
-            self.pos = 0;
-            self.inner.read_until(b'\n', &mut self.line)?;
-            if let Some(stripped) = strip_period(&self.line) {
-                self.line = stripped;
-            }
+            self.next_line()?;
         }
         Ok(&self.line[self.pos..])
     }
@@ -266,54 +522,6 @@ impl<R: BufRead> BufRead for StripPeriods<R> {
     fn consume(&mut self, amount: usize) {
         self.pos = (self.pos + amount).min(self.line.len());
     }
-}
-
-/// The header line without its period (`app 1 1.0: 1003009 cpu-clock:` → `app 1 1.0: cpu-clock:`),
-/// or `None` when there is nothing to strip.
-fn strip_period(line: &[u8]) -> Option<Vec<u8>> {
-    let first = *line.first()?;
-    if first.is_ascii_whitespace() || first == b'#' {
-        return None;
-    }
-    let text = std::str::from_utf8(line).ok()?;
-    let (pid_end, _) = header_pid(text)?;
-    let rest = &text[pid_end..];
-    let first_colon = rest.find(':')?;
-    let after = &rest[first_colon + 1..];
-    let second_colon = after.find(':')?;
-    let middle = &after[..second_colon];
-    let words: Vec<&str> = middle.split_whitespace().collect();
-    if words.len() < 2 || !words[words.len() - 2].bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let event = words[words.len() - 1];
-    let mut out = String::with_capacity(text.len());
-    out.push_str(&text[..=pid_end + first_colon]);
-    out.push(' ');
-    out.push_str(event);
-    out.push_str(&after[second_colon..]);
-    Some(out.into_bytes())
-}
-
-/// The end offset and text of the `PID` or `PID/TID` word of a header line (the first such
-/// word after the command name).
-fn header_pid(line: &str) -> Option<(usize, &str)> {
-    let mut pos = 0;
-    let mut first = true;
-    for word in line.split(' ') {
-        let start = pos;
-        pos += word.len() + 1;
-        if std::mem::take(&mut first) || word.is_empty() {
-            continue;
-        }
-        let mut parts = word.split('/');
-        let is_pid = word.split('/').count() <= 2
-            && parts.all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-        if is_pid {
-            return Some((start + word.len(), word));
-        }
-    }
-    None
 }
 
 fn drain_stderr(child: &mut Child) -> JoinHandle<String> {
@@ -365,6 +573,20 @@ pub fn perf_report(
 mod tests {
     use super::*;
 
+    fn event_of(line: &str) -> Option<String> {
+        Header::parse(line.as_bytes())
+            .and_then(|h| h.event)
+            .map(|e| String::from_utf8_lossy(e).into_owned())
+    }
+
+    fn fold(text: &[u8], unit: CountUnit) -> PerfFold {
+        let options = FoldOptions {
+            unit,
+            ..FoldOptions::default()
+        };
+        fold_perf_script(text, &options).unwrap()
+    }
+
     #[test]
     fn finds_the_event_in_header_lines() {
         for (line, event) in [
@@ -373,8 +595,12 @@ mod tests {
             ("V8 WorkerThread 25607 4794564.109216: cycles:", "cycles"),
             ("java 12688 [002] 6544038.708352: cpu-clock:", "cpu-clock"),
             ("perf-exec 7/7 1.0: 1 cpu-clock:u: ", "cpu-clock"),
+            ("           false 39654 19115.489713: 1 cycles:u:", "cycles"),
+            // Without a time field the event is before the first colon; collapse-perf then
+            // matches on the empty field between the colons.
+            ("java 19983 cycles:", ""),
         ] {
-            assert_eq!(event_of_header(line).as_deref(), Some(event), "{line}");
+            assert_eq!(event_of(line).as_deref(), Some(event), "{line}");
         }
         for line in [
             "hello world",
@@ -382,40 +608,102 @@ mod tests {
             "a;b;c 12",
             "",
         ] {
-            assert_eq!(event_of_header(line), None, "{line}");
+            assert_eq!(event_of(line), None, "{line}");
         }
     }
 
     #[test]
+    fn headers_are_read_byte_by_byte() {
+        // A thread name cut inside a UTF-8 character, as the kernel does at 15 bytes.
+        let mut line =
+            b"ab\xe6\x95\xb0\xe6\x8d\xae\xe5\xa4\x84\xe7\x90\x86\xe7 7/7 1.0: 250000 cpu-clock:"
+                .to_vec();
+        let header = Header::parse(&line).unwrap();
+        assert_eq!(header.event, Some(&b"cpu-clock"[..]));
+        let period = header.period.clone().unwrap();
+        assert_eq!(&line[period.clone()], b"250000");
+        line.drain(period);
+        assert!(Header::parse(&line).unwrap().period.is_none());
+    }
+
+    #[test]
     fn folds_samples_not_periods() {
-        let text = "app 1/1 1.0: 1003009 cpu-clock: \n\t 10 work (/app)\n\t 20 main (/app)\n\n\
+        let text = b"app 1/1 1.0: 1003009 cpu-clock: \n\t 10 work (/app)\n\t 20 main (/app)\n\n\
                     app 1/1 1.1: 1003009 cpu-clock: \n\t 10 work (/app)\n\t 20 main (/app)\n\n";
-        let folded = fold_perf_script(text.as_bytes(), &FoldOptions::default()).unwrap();
-        assert_eq!(folded.to_text(), "app;main;work 2\n");
+        let folded = fold(text, CountUnit::Samples);
+        assert_eq!(folded.stacks.to_text(), "app;main;work 2\n");
+        assert_eq!(
+            (folded.event.as_str(), folded.count_name()),
+            ("cpu-clock", "samples")
+        );
+    }
+
+    #[test]
+    fn non_utf8_headers_lose_their_period_too() {
+        let text = b"ab\xe6\x95 1/1 1.0: 1003009 cpu-clock: \n\t 10 work (/app)\n\n\
+                    ab\xe6\x95 1/1 1.1: 1003009 cpu-clock: \n\t 10 work (/app)\n\n";
+        let folded = fold(text, CountUnit::Samples);
+        assert_eq!(folded.stacks.total(), 2, "{}", folded.stacks.to_text());
+        assert_eq!(fold(text, CountUnit::Period).stacks.total(), 2_006_018);
     }
 
     #[test]
     fn periods_are_kept_only_when_asked() {
-        let text = "app 1/1 1.0: 1003009 cpu-clock: \n\t 10 work (/app)\n\n\
+        let text = b"app 1/1 1.0: 1003009 cpu-clock: \n\t 10 work (/app)\n\n\
                     app 1/1 1.1: 1003009 cpu-clock: \n\t 10 work (/app)\n\n";
+        let folded = fold(text, CountUnit::Period);
+        assert_eq!(folded.stacks.to_text(), "app;work 2006018\n");
+        assert_eq!(folded.count_name(), "ns");
+        let cycles = b"app 1/1 1.0: 5000 cycles:u: \n\t 10 work (/app)\n\n";
+        assert_eq!(fold(cycles, CountUnit::Period).count_name(), "events");
+    }
+
+    #[test]
+    fn samples_without_call_graphs_fold_to_one_frame() {
+        // What perf script prints for `perf record` without -g: the frame is on the header
+        // line, and there are no blank lines between samples.
+        let text = b"              sh 11853/11853 24825.991472: cpu-clock:      7f11 __strcmp_avx2 (/usr/lib/libc.so.6)\n\
+                     \x20             sh 11853/11853 24825.992480: cpu-clock:      5561 [unknown] (/usr/bin/dash)\n\
+                     \x20             sh 11853/11853 24825.993483: cpu-clock:      7f11 __strcmp_avx2 (/usr/lib/libc.so.6)\n";
+        let folded = fold(text, CountUnit::Samples);
+        assert_eq!(
+            folded.stacks.to_text(),
+            "sh;[dash] 1\nsh;__strcmp_avx2 2\n",
+            "{folded:?}"
+        );
+    }
+
+    #[test]
+    fn a_sample_of_another_event_does_not_swallow_the_next_ones() {
+        let text = b"a 1/1 1.0: 1 cpu-clock: 10 f (/a)\n\
+                     a 1/1 1.1: 1 task-clock: 10 g (/a)\n\
+                     a 1/1 1.2: 1 cpu-clock: 10 h (/a)\n";
+        let folded = fold(text, CountUnit::Samples);
+        assert_eq!(folded.stacks.to_text(), "a;f 1\na;h 1\n");
+    }
+
+    #[test]
+    fn headers_without_a_time_field_fold() {
+        let text =
+            b"java 19983 cycles: \n\t 10 work (/app)\n\njava 19983 cycles: \n\t 10 work (/app)\n\n";
+        let folded = fold(text, CountUnit::Samples);
+        assert_eq!(folded.stacks.to_text(), "java;work 2\n");
+        assert_eq!(folded.event, "cycles");
+    }
+
+    #[test]
+    fn periods_too_large_for_a_count_are_an_error() {
+        let text = b"a 1/1 1.0: 18446744073709551615 cycles: \n\t 10 f (/a)\n\n\
+                     a 1/1 1.1: 18446744073709551615 cycles: \n\t 10 g (/a)\n\n";
         let options = FoldOptions {
             unit: CountUnit::Period,
             ..FoldOptions::default()
         };
-        let folded = fold_perf_script(text.as_bytes(), &options).unwrap();
-        assert_eq!(folded.to_text(), "app;work 2006018\n");
-    }
-
-    #[test]
-    fn strip_period_leaves_other_lines_alone() {
-        let stripped = strip_period(b"a b 12 1.5: 999 cpu-clock:u: x\n").unwrap();
-        assert_eq!(
-            String::from_utf8(stripped).unwrap(),
-            "a b 12 1.5: cpu-clock:u: x\n"
-        );
-        assert!(strip_period(b"a 12 1.5: cpu-clock:\n").is_none());
-        assert!(strip_period(b"\t 10 work (/app)\n").is_none());
-        assert!(strip_period(b"").is_none());
+        let err = fold_perf_script(&text[..], &options)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("add up to more than"), "{err}");
+        assert_eq!(fold(text, CountUnit::Samples).stacks.total(), 2);
     }
 
     #[test]
@@ -424,6 +712,6 @@ mod tests {
         assert!(matches!(err, ProfilerError::Parse { .. }), "{err}");
         let empty =
             fold_perf_script(&b"# only a comment\n\n"[..], &FoldOptions::default()).unwrap();
-        assert!(empty.is_empty());
+        assert!(empty.stacks.is_empty());
     }
 }

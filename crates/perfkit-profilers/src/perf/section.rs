@@ -242,7 +242,7 @@ impl Session {
             },
         )?;
         Ok(SectionProfile {
-            folded,
+            folded: folded.stacks,
             event: self.event,
             wall,
             notes: self.notes,
