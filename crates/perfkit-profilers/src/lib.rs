@@ -70,8 +70,8 @@ pub use perf::{
     fold_perf_data, fold_perf_script, is_perf_script_header, perf_report, profile_section,
 };
 pub use strace::{
-    Strace, StraceOutcome, SyscallLatencies, SyscallLatency, SyscallRow, SyscallSummary,
-    SyscallTable, TraceMode,
+    MAX_PROFILE_FILE_BYTES, Strace, StraceFile, StraceOutcome, SyscallLatencies, SyscallLatency,
+    SyscallRow, SyscallSummary, SyscallTable, TraceMode,
 };
 pub use tool::{Tool, ToolInfo, Version};
 

@@ -104,38 +104,60 @@ impl MassifProfile {
         Parser::new(text).parse()
     }
 
-    /// Reads and parses a massif.out file.
+    /// Reads and parses a massif.out file (at most [`crate::MAX_PROFILE_FILE_BYTES`]).
     pub fn from_file(path: &Path) -> Result<MassifProfile, ProfilerError> {
-        let text = std::fs::read_to_string(path)
+        let text = perfkit_sys::read_text_limited(path, crate::MAX_PROFILE_FILE_BYTES)
             .map_err(|e| ProfilerError::io(format!("reading {}", path.display()), e))?;
         MassifProfile::parse(&text)
     }
 
-    /// The peak snapshot: the one massif marked as peak, else the one with the largest total.
+    /// The peak: the snapshot with the largest total (heap + overhead + stacks), whichever
+    /// one massif marks. massif's own mark is approximate: it is taken only when memory is
+    /// freed, so a program that grows to its end has later, larger snapshots. Among equal
+    /// totals the marked one wins, then a detailed one, then the earliest.
     #[must_use]
     pub fn peak(&self) -> Option<&MassifSnapshot> {
-        self.snapshots
-            .iter()
-            .find(|s| s.kind == SnapshotKind::Peak)
-            .or_else(|| self.snapshots.iter().max_by_key(|s| s.total()))
+        largest(self.snapshots.iter(), MassifSnapshot::total)
     }
 
-    /// The `n` largest allocation sites at the peak (from its tree; empty if the peak has no
-    /// tree), largest first.
+    /// The snapshot whose allocation tree [`MassifProfile::top_sites`] reads: the detailed
+    /// (or peak) snapshot with the most heap bytes. It is the peak unless the peak has no tree.
+    #[must_use]
+    pub fn sites_snapshot(&self) -> Option<&MassifSnapshot> {
+        largest(self.snapshots.iter().filter(|s| s.tree.is_some()), |s| {
+            s.heap
+        })
+    }
+
+    /// The `n` largest allocation sites of [`MassifProfile::sites_snapshot`], largest first;
+    /// sites with the same call path are one site.
     #[must_use]
     pub fn top_sites(&self, n: usize) -> Vec<AllocationSite> {
-        let Some(peak) = self.peak() else {
+        let Some(snapshot) = self.sites_snapshot() else {
             return Vec::new();
         };
-        let Some(root) = &peak.tree else {
+        let Some(root) = &snapshot.tree else {
             return Vec::new();
         };
-        let mut sites = Vec::new();
+        let mut leaves = Vec::new();
         let mut path = Vec::new();
         for child in &root.children {
-            collect_leaves(child, &mut path, &mut sites);
+            collect_leaves(child, &mut path, &mut leaves);
         }
-        let heap = peak.heap.max(1) as f64;
+        let mut sites: Vec<AllocationSite> = Vec::with_capacity(leaves.len());
+        let mut by_path: std::collections::HashMap<Vec<String>, usize> =
+            std::collections::HashMap::new();
+        for leaf in leaves {
+            if let Some(&i) = by_path.get(&leaf.call_path) {
+                sites[i].bytes = sites[i].bytes.saturating_add(leaf.bytes);
+            } else {
+                by_path.insert(leaf.call_path.clone(), sites.len());
+                sites.push(leaf);
+            }
+        }
+        // The parser checked that no tree holds more than its snapshot's heap, so shares stay
+        // within 100%.
+        let heap = snapshot.heap.max(1) as f64;
         for site in &mut sites {
             site.percent = site.bytes as f64 * 100.0 / heap;
         }
@@ -143,6 +165,23 @@ impl MassifProfile {
         sites.truncate(n);
         sites
     }
+}
+
+/// The snapshot with the largest `key`; ties go to massif's peak mark, then to a detailed
+/// snapshot, then to the earliest.
+fn largest<'a>(
+    snapshots: impl Iterator<Item = &'a MassifSnapshot>,
+    key: impl Fn(&MassifSnapshot) -> u64,
+) -> Option<&'a MassifSnapshot> {
+    let rank = |s: &MassifSnapshot| match s.kind {
+        SnapshotKind::Peak => 2,
+        SnapshotKind::Detailed => 1,
+        SnapshotKind::Empty => 0,
+    };
+    snapshots.fold(None, |best: Option<&MassifSnapshot>, s| match best {
+        Some(b) if (key(b), rank(b)) >= (key(s), rank(s)) => Some(b),
+        _ => Some(s),
+    })
 }
 
 fn describe(node: &HeapNode) -> String {
@@ -157,7 +196,10 @@ fn collect_leaves(node: &HeapNode, path: &mut Vec<String>, sites: &mut Vec<Alloc
         return;
     }
     path.push(describe(node));
-    let accounted: u64 = node.children.iter().map(|c| c.bytes).sum();
+    let accounted = node
+        .children
+        .iter()
+        .fold(0u64, |sum, c| sum.saturating_add(c.bytes));
     let real_children: Vec<&HeapNode> = node
         .children
         .iter()
@@ -185,7 +227,93 @@ fn collect_leaves(node: &HeapNode, path: &mut Vec<String>, sites: &mut Vec<Alloc
     path.pop();
 }
 
-/// The first frame that is not the allocator or the standard library.
+/// The C library's allocator and the system calls behind it (with `--pages-as-heap` the tree
+/// starts at `mmap` or `brk`), matched by exact function name.
+const ALLOCATOR_FUNCTIONS: [&str; 24] = [
+    "mmap",
+    "mmap64",
+    "__mmap",
+    "__mmap64",
+    "mremap",
+    "__mremap",
+    "brk",
+    "__brk",
+    "sbrk",
+    "__sbrk",
+    "__glibc_morecore",
+    "__default_morecore",
+    "sysmalloc",
+    "sysmalloc_mmap",
+    "_int_malloc",
+    "_int_realloc",
+    "_int_memalign",
+    "_mid_memalign",
+    "__libc_malloc",
+    "__libc_calloc",
+    "__libc_realloc",
+    "__libc_memalign",
+    "tcache_init",
+    "alloc_perturb",
+];
+
+/// Allocation wrappers of language runtimes and common C libraries: the site is their caller.
+const WRAPPER_FUNCTIONS: [&str; 30] = [
+    "PyObject_Malloc",
+    "PyObject_Calloc",
+    "PyObject_Realloc",
+    "_PyObject_Malloc",
+    "_PyObject_Calloc",
+    "_PyObject_Realloc",
+    "PyMem_Malloc",
+    "PyMem_Calloc",
+    "PyMem_Realloc",
+    "PyMem_RawMalloc",
+    "PyMem_RawCalloc",
+    "PyMem_RawRealloc",
+    "_PyMem_RawMalloc",
+    "_PyMem_RawCalloc",
+    "_PyMem_RawRealloc",
+    "Perl_safesysmalloc",
+    "Perl_safesyscalloc",
+    "Perl_safesysrealloc",
+    "g_malloc",
+    "g_malloc0",
+    "g_realloc",
+    "xmalloc",
+    "xcalloc",
+    "xrealloc",
+    "xzalloc",
+    "xmemdup",
+    "xstrdup",
+    "strdup",
+    "__strdup",
+    "strndup",
+];
+
+/// libstdc++ headers whose frames are the container's allocation machinery, not the caller.
+fn is_cpp_library_header(location: &str) -> bool {
+    let file = location.rsplit_once(':').map_or(location, |(f, _)| f);
+    let file = file.rsplit('/').next().unwrap_or(file);
+    file.starts_with("stl_")
+        || matches!(
+            file,
+            "new_allocator.h"
+                | "alloc_traits.h"
+                | "allocator.h"
+                | "basic_string.h"
+                | "basic_string.tcc"
+                | "vector.tcc"
+                | "hashtable.h"
+                | "hashtable_policy.h"
+                | "unique_ptr.h"
+                | "shared_ptr_base.h"
+                | "std_function.h"
+                | "deque.tcc"
+        )
+}
+
+/// The first frame that is not the allocator, the system call behind it, an allocation
+/// wrapper or the standard library.
 fn first_user_frame(path: &[String]) -> String {
     const INTERNAL_PREFIXES: [&str; 12] = [
         "UnknownInlinedFun",
@@ -202,7 +330,18 @@ fn first_user_frame(path: &[String]) -> String {
         "operator new",
     ];
     let internal = |frame: &str| {
-        INTERNAL_PREFIXES.iter().any(|p| frame.starts_with(p))
+        let function = frame.split(" (").next().unwrap_or(frame);
+        // Compiler clones such as `sysmalloc_mmap.constprop.0` are the same function.
+        let function = function.split('.').next().unwrap_or(function);
+        let location = frame
+            .strip_suffix(')')
+            .and_then(|f| f.rsplit_once(" ("))
+            .map(|(_, l)| l);
+        function == "???"
+            || ALLOCATOR_FUNCTIONS.contains(&function)
+            || WRAPPER_FUNCTIONS.contains(&function)
+            || location.is_some_and(is_cpp_library_header)
+            || INTERNAL_PREFIXES.iter().any(|p| frame.starts_with(p))
             || frame.contains("(library/")
             || frame.contains("/rustc/")
             || frame.starts_with("with_capacity")
@@ -317,7 +456,18 @@ impl<'a> Parser<'a> {
         let tree = if kind == SnapshotKind::Empty {
             None
         } else {
-            Some(self.tree()?)
+            let (tree, line) = self.tree()?;
+            if tree.bytes > heap {
+                return Err(Self::error(
+                    line,
+                    format!(
+                        "the allocation tree of snapshot {index} holds {} bytes, more than its \
+                         mem_heap_B={heap}; the file is damaged",
+                        tree.bytes
+                    ),
+                ));
+            }
+            Some(tree)
         };
         Ok(MassifSnapshot {
             index,
@@ -331,11 +481,12 @@ impl<'a> Parser<'a> {
     }
 
     /// Parses the indented tree that follows `heap_tree=detailed|peak`: one space of
-    /// indentation per level; the tree ends at the first line that is not a node.
-    fn tree(&mut self) -> Result<HeapNode, ProfilerError> {
-        // The path from the root to the node read last.
-        let mut stack: Vec<HeapNode> = Vec::new();
-        let mut root: Option<HeapNode> = None;
+    /// indentation per level; the tree ends at the first line that is not a node. Returns the
+    /// root and its line.
+    fn tree(&mut self) -> Result<(HeapNode, usize), ProfilerError> {
+        // The path from the root to the node read last, each with its line.
+        let mut stack: Vec<(HeapNode, usize)> = Vec::new();
+        let mut root: Option<(HeapNode, usize)> = None;
         while let Some(&(n, line)) = self.lines.peek() {
             let depth = line.len() - line.trim_start_matches(' ').len();
             let body = &line[depth..];
@@ -351,27 +502,48 @@ impl<'a> Parser<'a> {
                 ));
             }
             while stack.len() > depth {
-                close_node(&mut stack, &mut root);
+                close_node(&mut stack, &mut root)?;
             }
             if stack.is_empty() && root.is_some() {
                 return Err(Self::error(n, "a second root in one allocation tree"));
             }
-            stack.push(node);
+            stack.push((node, n));
         }
         while !stack.is_empty() {
-            close_node(&mut stack, &mut root);
+            close_node(&mut stack, &mut root)?;
         }
         root.ok_or_else(|| Self::error(0, "a detailed snapshot without an allocation tree"))
     }
 }
 
-fn close_node(stack: &mut Vec<HeapNode>, root: &mut Option<HeapNode>) {
-    if let Some(node) = stack.pop() {
-        match stack.last_mut() {
-            Some(parent) => parent.children.push(node),
-            None => *root = Some(node),
-        }
+/// Ends the node read last: checks that its callers account for no more bytes than it holds
+/// (massif's trees always add up; a file that does not is damaged, and its shares would be
+/// nonsense) and hangs it under its parent.
+fn close_node(
+    stack: &mut Vec<(HeapNode, usize)>,
+    root: &mut Option<(HeapNode, usize)>,
+) -> Result<(), ProfilerError> {
+    let Some((node, line)) = stack.pop() else {
+        return Ok(());
+    };
+    let callers = node
+        .children
+        .iter()
+        .try_fold(0u64, |sum, c| sum.checked_add(c.bytes));
+    if callers.is_none_or(|sum| sum > node.bytes) {
+        return Err(Parser::error(
+            line,
+            format!(
+                "the callers of this node add up to more than its {} bytes; the file is damaged",
+                node.bytes
+            ),
+        ));
     }
+    match stack.last_mut() {
+        Some((parent, _)) => parent.children.push(node),
+        None => *root = Some((node, line)),
+    }
+    Ok(())
 }
 
 /// Parses `nK: BYTES REST` (without the indentation); returns the node and K.

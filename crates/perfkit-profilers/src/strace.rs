@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -222,6 +223,50 @@ pub struct SyscallLatency {
     pub latency_ns: Option<Summary>,
 }
 
+/// The most bytes of a strace or massif file read from disk.
+pub const MAX_PROFILE_FILE_BYTES: u64 = 256 << 20;
+
+/// An strace output file written elsewhere: the `-c` table or a trace (best with `-T`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StraceFile {
+    /// `strace -c [-w]` output.
+    Summary(SyscallSummary),
+    /// `strace [-f] [-tt] -T` output: one line per call.
+    Trace(SyscallLatencies),
+}
+
+impl StraceFile {
+    /// Parses strace output, telling the `-c` table (its `% time` header) from a trace.
+    ///
+    /// ```
+    /// use perfkit_profilers::StraceFile;
+    ///
+    /// let trace = "12 read(3, \"x\", 1) = 1 <0.000010>\n12 read(3, \"\", 1) = 0 <0.000020>\n";
+    /// let StraceFile::Trace(latencies) = StraceFile::parse(trace).unwrap() else { panic!() };
+    /// assert_eq!(latencies.get("read").unwrap().calls, 2);
+    /// ```
+    /// With `-C` (a trace followed by the table) the table is read: it has the times.
+    pub fn parse(text: &str) -> Result<StraceFile, ProfilerError> {
+        let mut offset = 0;
+        for line in text.split_inclusive('\n') {
+            let body = line.trim_start();
+            if body.starts_with("% time") || body.starts_with("System call usage") {
+                return SyscallSummary::parse(&text[offset..]).map(StraceFile::Summary);
+            }
+            offset += line.len();
+        }
+        SyscallLatencies::parse(text).map(StraceFile::Trace)
+    }
+
+    /// Reads and parses a file of strace output (at most [`MAX_PROFILE_FILE_BYTES`]).
+    pub fn from_file(path: &Path) -> Result<StraceFile, ProfilerError> {
+        let text = perfkit_sys::read_text_limited(path, MAX_PROFILE_FILE_BYTES)
+            .map_err(|e| ProfilerError::io(format!("reading {}", path.display()), e))?;
+        StraceFile::parse(&text)
+    }
+}
+
 /// Per-syscall latency histograms from an `strace -f -tt -T` trace.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SyscallLatencies {
@@ -316,21 +361,28 @@ enum TraceLine<'a> {
 }
 
 fn parse_trace_line(line: &str) -> Result<TraceLine<'_>, &'static str> {
-    // Optional PID (with -f), then the -tt timestamp.
-    let mut rest = line;
-    if let Some((first, after)) = rest.split_once(' ')
+    // Optional PID (`1234 ` with -f -o, `[pid  1234] ` on standard error), then an optional
+    // timestamp: `12:00:01` (-t), `12:00:01.123456` (-tt), `1796336430.080662` (-ttt) or the
+    // time since the previous line, padded (-r).
+    let mut rest = line.trim_start();
+    if let Some(after) = rest.strip_prefix("[pid")
+        && let Some((pid, after)) = after.split_once(']')
+        && pid.trim().bytes().all(|b| b.is_ascii_digit())
+    {
+        rest = after.trim_start();
+    } else if let Some((first, after)) = rest.split_once(' ')
         && !first.is_empty()
         && first.bytes().all(|b| b.is_ascii_digit())
     {
         rest = after.trim_start();
     }
     if let Some((first, after)) = rest.split_once(' ')
-        && first.contains(':')
+        && first.bytes().any(|b| b == b':' || b == b'.')
         && first
             .bytes()
             .all(|b| b.is_ascii_digit() || b == b':' || b == b'.')
     {
-        rest = after;
+        rest = after.trim_start();
     }
     if rest.starts_with("---") {
         return Ok(TraceLine::Signal);
@@ -338,8 +390,9 @@ fn parse_trace_line(line: &str) -> Result<TraceLine<'_>, &'static str> {
     if rest.starts_with("+++") || rest.starts_with("strace:") {
         return Ok(TraceLine::Other);
     }
-    if rest.ends_with("<unfinished ...>") {
-        // Counted when it resumes.
+    if rest.ends_with("<unfinished ...>") || rest.contains("strace: Process ") {
+        // Counted when it resumes. On a terminal strace cuts a call's line with its own
+        // notes instead of writing `<unfinished ...>`.
         return Ok(TraceLine::Other);
     }
     let name = if let Some(resumed) = rest.strip_prefix("<... ") {
