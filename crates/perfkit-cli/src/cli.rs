@@ -1264,8 +1264,17 @@ pub(crate) struct StatArgs {
 #[derive(Debug, Args)]
 pub(crate) struct HeapArgs {
     /// The program and its arguments, after `--`.
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    #[arg(last = true, required_unless_present = "from", value_name = "COMMAND")]
     pub(crate) command: Vec<std::ffi::OsString>,
+
+    /// Analyse a massif.out file recorded elsewhere (a production host, a CI job) instead of
+    /// running a command.
+    #[arg(
+        long,
+        value_name = "MASSIF.OUT",
+        conflicts_with_all = ["command", "pages_as_heap", "stacks", "threshold", "depth", "massif_out"]
+    )]
+    pub(crate) from: Option<PathBuf>,
 
     /// Count mapped pages (mmap/brk) instead of malloc'd blocks (custom allocators).
     #[arg(long)]
@@ -1312,6 +1321,15 @@ pub(crate) struct HeapArgs {
 pub(crate) struct SyscallsArgs {
     #[command(flatten)]
     pub(crate) target: TargetArgs,
+
+    /// Analyse strace output recorded elsewhere instead of tracing: an `strace -c [-w]` table
+    /// or an `strace [-f] [-tt] -T` trace (the kind is detected).
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["command", "pid", "trace", "wall_clock", "filter"]
+    )]
+    pub(crate) from: Option<PathBuf>,
 
     /// Trace every call with its duration and report latency percentiles per syscall.
     #[arg(long)]

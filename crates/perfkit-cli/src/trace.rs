@@ -3,13 +3,14 @@
 use anyhow::{Context, Result};
 use perfkit_metrics::{format_bytes, format_duration, format_std_duration};
 use perfkit_profilers::{
-    AllocationSite, DEFAULT_LTRACE_PATTERN, ExitKind, Ltrace, Massif, MassifOutcome,
-    MassifSnapshot, Strace, SyscallLatencies, SyscallSummary, TraceMode, ms_print,
+    AllocationSite, DEFAULT_LTRACE_PATTERN, ExitKind, Ltrace, Massif, MassifOutcome, MassifProfile,
+    MassifSnapshot, Strace, StraceFile, SyscallLatencies, SyscallSummary, TraceMode, ms_print,
 };
 use serde_json::json;
 
 use crate::cli::{HeapArgs, LibcallsArgs, SyscallsArgs};
 use std::fmt::Write as _;
+use std::path::Path;
 
 use crate::output::{ReportSink, optional_destination, refuse_overwriting_inputs};
 use crate::profile::{SCHEMA_VERSION, describe_command, resolve_target};
@@ -19,6 +20,9 @@ fn limit(n: usize) -> usize {
 }
 
 pub(crate) fn heap(args: &HeapArgs) -> Result<ExitKind> {
+    if let Some(from) = &args.from {
+        return heap_from_file(args, from);
+    }
     let massif_out = optional_destination(args.massif_out.as_deref())?;
     let sink = ReportSink::new(args.report.report.as_deref())?;
     let outputs: Vec<_> = [massif_out.as_ref(), sink.file()]
@@ -26,7 +30,6 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<ExitKind> {
         .flatten()
         .collect();
     refuse_overwriting_inputs(&outputs, &[])?;
-    let mut out = String::new();
     let what = describe_command(&args.command);
     let staging = tempfile::Builder::new()
         .prefix("perfkit-heap-")
@@ -57,58 +60,91 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<ExitKind> {
         std::fs::copy(&keep, &copy).context("cannot copy massif.out")?;
         massif_out.move_from(&copy)?;
     }
-    if args.ms_print {
-        sink.emit(&ms_print(&keep)?)?;
-        return Ok(outcome.status);
-    }
-    let profile = &outcome.profile;
+    let text = if args.ms_print {
+        ms_print(&keep)?
+    } else {
+        heap_report(args, &outcome.profile, &what, Some(&outcome))?
+    };
+    sink.emit(&text)?;
+    Ok(outcome.status)
+}
+
+/// `perfkit heap --from massif.out`: the same report for a file recorded elsewhere.
+fn heap_from_file(args: &HeapArgs, from: &Path) -> Result<ExitKind> {
+    let sink = ReportSink::new(args.report.report.as_deref())?;
+    refuse_overwriting_inputs(&sink.file().into_iter().collect::<Vec<_>>(), &[from])?;
+    let profile = MassifProfile::from_file(from)
+        .with_context(|| format!("cannot read {} as a massif.out file", from.display()))?;
+    let text = if args.ms_print {
+        ms_print(from)?
+    } else {
+        let what = format!("{} (from {})", profile.cmd, from.display());
+        heap_report(args, &profile, &what, None)?
+    };
+    sink.emit(&text)?;
+    Ok(ExitKind::Exited { code: 0 })
+}
+
+/// The heap report, text or JSON; `run` is the massif run when perfkit made the profile.
+fn heap_report(
+    args: &HeapArgs,
+    profile: &MassifProfile,
+    what: &str,
+    run: Option<&MassifOutcome>,
+) -> Result<String> {
+    let mut out = String::new();
     let sites = profile.top_sites(args.top);
     let peak = profile.peak();
+    let snapshot_json = |p: &MassifSnapshot| {
+        json!({
+            "snapshot": p.index,
+            "time": p.time,
+            "heap_bytes": p.heap,
+            "heap_extra_bytes": p.heap_extra,
+            "stack_bytes": p.stacks,
+            "total_bytes": p.total(),
+        })
+    };
     if args.json {
         let document = json!({
             "schema_version": SCHEMA_VERSION,
             "command": "heap",
             "target": what,
-            "status": outcome.status,
-            "wall_ns": outcome.wall.as_nanos() as u64,
+            "from": &args.from,
+            "status": run.map(|r| r.status),
+            "wall_ns": run.map(|r| r.wall.as_nanos() as u64),
             "massif_out": &args.massif_out,
             "time_unit": &profile.time_unit,
             "snapshots": profile.snapshots.len(),
-            "peak": peak.map(|p| json!({
-                "snapshot": p.index,
-                "time": p.time,
-                "heap_bytes": p.heap,
-                "heap_extra_bytes": p.heap_extra,
-                "stack_bytes": p.stacks,
-                "total_bytes": p.total(),
-            })),
+            "peak": peak.map(snapshot_json),
+            "sites_snapshot": profile.sites_snapshot().map(|s| s.index),
             "top_sites": sites,
             "timeline": profile.snapshots.iter().map(|s| json!([s.time, s.heap, s.heap_extra, s.stacks])).collect::<Vec<_>>(),
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
     } else {
-        print_heap(&mut out, args, &what, &outcome, peak, &sites)?;
+        match run {
+            Some(r) => writeln!(
+                out,
+                "heap of {what}: program {}, {} under massif, {} snapshots",
+                r.status,
+                format_std_duration(r.wall),
+                profile.snapshots.len()
+            )?,
+            None => writeln!(out, "heap of {what}: {} snapshots", profile.snapshots.len())?,
+        }
+        print_heap(&mut out, args, profile, peak, &sites)?;
     }
-    sink.emit(&out)?;
-    Ok(outcome.status)
+    Ok(out)
 }
 
 fn print_heap(
     out: &mut String,
     args: &HeapArgs,
-    what: &str,
-    outcome: &MassifOutcome,
+    profile: &MassifProfile,
     peak: Option<&MassifSnapshot>,
     sites: &[AllocationSite],
 ) -> Result<()> {
-    let profile = &outcome.profile;
-    writeln!(
-        out,
-        "heap of {what}: program {}, {} under massif, {} snapshots",
-        outcome.status,
-        format_std_duration(outcome.wall),
-        profile.snapshots.len()
-    )?;
     match peak {
         Some(p) if p.total() > 0 => {
             let unit = match profile.time_unit.as_str() {
@@ -134,7 +170,15 @@ fn print_heap(
         _ => writeln!(out, "peak: no heap allocations recorded")?,
     }
     if !sites.is_empty() {
-        writeln!(out, "\nlargest allocation sites at the peak:")?;
+        let at = match (profile.sites_snapshot(), peak) {
+            (Some(s), Some(p)) if s.index != p.index => format!(
+                "in snapshot {} ({} heap; the peak snapshot has no allocation tree)",
+                s.index,
+                format_bytes(s.heap)
+            ),
+            _ => "at the peak".to_owned(),
+        };
+        writeln!(out, "\nlargest allocation sites {at}:")?;
         for site in sites {
             writeln!(
                 out,
@@ -166,6 +210,9 @@ fn print_heap(
 }
 
 pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<ExitKind> {
+    if let Some(from) = &args.from {
+        return syscalls_from_file(args, from);
+    }
     let sink = ReportSink::new(args.report.report.as_deref())?;
     let mut out = String::new();
     let (target, what) = resolve_target(&args.target, "syscalls", "trace")?;
@@ -222,6 +269,52 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<ExitKind> {
     }
     sink.emit(&out)?;
     Ok(outcome.status)
+}
+
+/// `perfkit syscalls --from FILE`: the same report for strace output recorded elsewhere.
+fn syscalls_from_file(args: &SyscallsArgs, from: &Path) -> Result<ExitKind> {
+    let sink = ReportSink::new(args.report.report.as_deref())?;
+    refuse_overwriting_inputs(&sink.file().into_iter().collect::<Vec<_>>(), &[from])?;
+    let parsed = StraceFile::from_file(from)
+        .with_context(|| format!("cannot read {} as strace output", from.display()))?;
+    let (summary, latencies) = match &parsed {
+        StraceFile::Summary(s) => (Some(s), None),
+        StraceFile::Trace(l) => (None, Some(l)),
+    };
+    let mut out = String::new();
+    if args.json {
+        let document = json!({
+            "schema_version": SCHEMA_VERSION,
+            "command": "syscalls",
+            "from": from,
+            "result": { "summary": summary, "latencies": latencies },
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
+    } else {
+        writeln!(
+            out,
+            "system calls in {} ({})",
+            from.display(),
+            if summary.is_some() {
+                "an strace -c table"
+            } else {
+                "an strace trace"
+            }
+        )?;
+        if let Some(summary) = summary {
+            print_summary(&mut out, args, summary)?;
+        }
+        if let Some(latencies) = latencies {
+            if latencies.syscalls.iter().all(|s| s.latency_ns.is_none()) && !args.quiet {
+                note!(
+                    "perfkit: the trace has no call durations (record it with strace -T for latencies)"
+                );
+            }
+            print_latencies(&mut out, args, latencies)?;
+        }
+    }
+    sink.emit(&out)?;
+    Ok(ExitKind::Exited { code: 0 })
 }
 
 fn print_summary(out: &mut String, args: &SyscallsArgs, summary: &SyscallSummary) -> Result<()> {

@@ -245,6 +245,91 @@ fn folded_stacks_of_other_profilers_are_read() {
         );
 }
 
+fn profilers_data(path: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../perfkit-profilers/tests/data")
+        .join(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn heap_reads_a_massif_file_recorded_elsewhere() {
+    let output = perfkit()
+        .args(["heap", "--json", "--from"])
+        .arg(profilers_data("massif/massif-grow-later-larger.out"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let report: Value = serde_json::from_slice(&output.stderr).unwrap();
+    // The largest snapshot, not the one massif marked.
+    assert!(
+        report["peak"]["heap_bytes"].as_u64().unwrap() > 80 << 20,
+        "{report:#}"
+    );
+    assert!(report["status"].is_null());
+    let site = report["top_sites"][0]["site"].as_str().unwrap();
+    assert!(site.starts_with("grow_table"), "{report:#}");
+    perfkit()
+        .args(["heap", "--from"])
+        .arg(profilers_data("massif/massif-cpp-pages-as-heap.out"))
+        .assert()
+        .success()
+        .stderr(
+            predicate::str::contains("main (tmpl.cpp:")
+                .and(predicate::str::contains("%  mmap").not()),
+        );
+    // Not a massif file: the error names it and the problem.
+    perfkit()
+        .args(["heap", "--from"])
+        .arg(profilers_data("strace-c.txt"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("as a massif.out file"));
+    perfkit()
+        .args(["heap", "--from", "x", "--", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot be used with"));
+}
+
+#[test]
+fn syscalls_reads_strace_output_recorded_elsewhere() {
+    for (file, kind, syscall) in [
+        ("strace-c.txt", "an strace -c table", "openat"),
+        ("strace/strace-C-both.txt", "an strace -c table", "wait4"),
+        (
+            "strace/strace-T-ttt-y.txt",
+            "an strace trace",
+            "clock_nanosleep",
+        ),
+        ("strace/strace-T-r-s0.txt", "an strace trace", "getdents64"),
+        ("strace/strace-T-stderr-pid.txt", "an strace trace", "clone"),
+        ("strace/strace-T-X-verbose.txt", "an strace trace", "wait4"),
+    ] {
+        perfkit()
+            .args(["syscalls", "-q", "--top", "0", "--from"])
+            .arg(profilers_data(file))
+            .assert()
+            .success()
+            .stderr(predicate::str::contains(kind).and(predicate::str::contains(syscall)));
+    }
+    let output = perfkit()
+        .args(["syscalls", "--json", "--from"])
+        .arg(profilers_data("strace/strace-T-file-class.txt"))
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stderr).unwrap();
+    assert!(
+        report["result"]["latencies"]["syscalls"]
+            .as_array()
+            .unwrap()
+            .len()
+            > 2,
+        "{report:#}"
+    );
+}
+
 #[test]
 fn record_passes_the_exit_code_through_and_still_draws() {
     if !have_perf() {

@@ -293,7 +293,8 @@ mod tests {
 
     #[test]
     fn comments_whole_decimals_and_blank_frames_are_read() {
-        let text = "# austin 3.6\n  # indented comment\nP1;T1;main 31.0\nP1;T1; ;x 2.\nP1;T1;main 1\n";
+        let text =
+            "# austin 3.6\n  # indented comment\nP1;T1;main 31.0\nP1;T1; ;x 2.\nP1;T1;main 1\n";
         let folded = FoldedStacks::parse(text).unwrap();
         assert_eq!(folded.lines(), ["P1;T1; ;x 2", "P1;T1;main 32"]);
         for (line, why) in [
