@@ -242,16 +242,34 @@ struct CriterionBenchmark {
     throughput: Option<Value>,
 }
 
+/// `sample.json` since criterion 0.3.2; before, it was a pair of arrays `[iters, times]`.
 #[derive(Deserialize)]
 struct CriterionSample {
     iters: Vec<f64>,
     times: Vec<f64>,
 }
 
+/// The iteration counts and times of a `sample.json` in either format.
+fn criterion_sample(path: &Path) -> Result<(Vec<f64>, Vec<f64>), RegressError> {
+    let value: Value = read_json(path)?;
+    let parsed = if value.is_array() {
+        serde_json::from_value::<(Vec<f64>, Vec<f64>)>(value)
+    } else {
+        serde_json::from_value::<CriterionSample>(value).map(|s| (s.iters, s.times))
+    };
+    parsed.map_err(|e| {
+        RegressError::import(
+            SourceKind::Criterion,
+            format!("sample.json: {e}; perfkit reads the files of criterion {CRITERION_VERSIONS}"),
+        )
+    })
+}
+
 /// Reads criterion's saved baseline `name` (`new` is the latest run, `base` the previous one,
 /// anything else a `--save-baseline` name) from a results directory: every
-/// `<benchmark>/<name>/` holding `benchmark.json` and `sample.json`. A sample's time per
-/// iteration is `times[i] / iters[i]`; criterion's own estimate (`estimates.json`) is kept as
+/// `<benchmark>/<name>/` holding `benchmark.json` and `sample.json`, in the format of any
+/// criterion from [`CRITERION_VERSIONS`]. A sample's time per iteration is
+/// `times[i] / iters[i]`; criterion's own estimate (`estimates.json`) is kept as
 /// [`Benchmark::tool_estimate`].
 pub fn load_criterion(dir: &Path, name: &str) -> Result<Baseline, RegressError> {
     let root = criterion_root(dir);
@@ -361,25 +379,36 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RegressEr
             ),
         ));
     }
-    serde_json::from_str(&text)
-        .map_err(|e| RegressError::import(SourceKind::Criterion, format!("{file}: {e}")))
+    serde_json::from_str(&text).map_err(|e| {
+        RegressError::import(
+            SourceKind::Criterion,
+            format!(
+                "{file}: {e}; perfkit reads the files of criterion {CRITERION_VERSIONS} (a \
+                 newer criterion may have changed them: please report it)"
+            ),
+        )
+    })
 }
+
+/// The criterion releases whose results directories perfkit reads (tested with real files of
+/// each format: tests/data/criterion-versions/).
+pub const CRITERION_VERSIONS: &str = "0.2.11 to 0.8";
 
 fn read_criterion_benchmark(dir: &Path) -> Result<Benchmark, RegressError> {
     let meta: CriterionBenchmark = read_json(&dir.join("benchmark.json"))?;
-    let sample: CriterionSample = read_json(&dir.join("sample.json"))?;
-    if sample.iters.len() != sample.times.len() {
+    let (iters, times) = criterion_sample(&dir.join("sample.json"))?;
+    if iters.len() != times.len() {
         return Err(RegressError::import(
             SourceKind::Criterion,
             format!(
                 "sample.json has {} iteration counts but {} times",
-                sample.iters.len(),
-                sample.times.len()
+                iters.len(),
+                times.len()
             ),
         ));
     }
-    let mut per_iteration = Vec::with_capacity(sample.times.len());
-    for (&iters, &time) in sample.iters.iter().zip(&sample.times) {
+    let mut per_iteration = Vec::with_capacity(times.len());
+    for (&iters, &time) in iters.iter().zip(&times) {
         if !(iters.is_finite() && iters >= 1.0) {
             return Err(RegressError::import(
                 SourceKind::Criterion,
@@ -401,9 +430,12 @@ fn read_criterion_benchmark(dir: &Path) -> Result<Benchmark, RegressError> {
     Ok(benchmark)
 }
 
+/// `estimates.json`; criterion before 0.3.2 capitalised the keys (`Mean`, `Slope`).
 #[derive(Deserialize)]
 struct CriterionEstimates {
+    #[serde(alias = "Mean")]
     mean: CriterionEstimate,
+    #[serde(alias = "Slope")]
     slope: Option<CriterionEstimate>,
 }
 
