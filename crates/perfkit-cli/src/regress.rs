@@ -101,6 +101,9 @@ pub(crate) fn run_baseline(command: &BaselineCommand) -> Result<()> {
         BaselineCommand::Save(args) => {
             let out = destination(&args.file)?;
             let baseline = load_any(&args.from, args.criterion_baseline.as_deref())?;
+            for w in baseline.warnings() {
+                note!("warning: {w}");
+            }
             // Saving a baseline over the file it was read from is how one is rewritten in the
             // current format; only a directory source (criterion's) cannot be replaced.
             if args.from.is_dir() {
@@ -125,6 +128,9 @@ pub(crate) fn run_baseline(command: &BaselineCommand) -> Result<()> {
         }
         BaselineCommand::Show(args) => {
             let baseline = load_any(&args.file, args.criterion_baseline.as_deref())?;
+            for w in baseline.warnings() {
+                note!("warning: {w}");
+            }
             if args.json {
                 out!("{}", baseline.to_json())?;
             } else {
@@ -216,5 +222,15 @@ fn describe(b: &Baseline) -> String {
         }
         out.push('\n');
     }
+    let _ = writeln!(
+        out,
+        "\n{}{}",
+        perfkit_regress::report::PERCENTILES_NOTE,
+        if tool {
+            "; the tool's estimate is its own statistic"
+        } else {
+            ""
+        }
+    );
     out
 }

@@ -162,6 +162,10 @@ pub struct Benchmark {
     /// checks use the samples.
     #[serde(default)]
     pub tool_estimate: Option<ToolEstimate>,
+    /// Runs that ended with a non-zero exit status or a signal (hyperfine's
+    /// `--ignore-failure`, perfkit bench's failed runs); their times are among the samples.
+    #[serde(default)]
+    pub failed_runs: u64,
 }
 
 /// A tool's own estimate of the time per iteration with its confidence interval, in
@@ -210,6 +214,7 @@ impl Benchmark {
             work,
             rss_bytes: cap(rss_bytes),
             tool_estimate: None,
+            failed_runs: 0,
         })
     }
 
@@ -345,6 +350,22 @@ impl Baseline {
             .validate()
             .map_err(|(name, problem)| RegressError::invalid(&name, problem))?;
         Ok(baseline)
+    }
+
+    /// What makes these results less trustworthy, in words: benchmarks whose runs failed.
+    #[must_use]
+    pub fn warnings(&self) -> Vec<String> {
+        self.benchmarks
+            .iter()
+            .filter(|b| b.failed_runs > 0)
+            .map(|b| {
+                format!(
+                    "'{}': {} of {} runs ended with a non-zero exit status or a signal; their \
+                     times are included and may measure an error path",
+                    b.name, b.failed_runs, b.samples_total
+                )
+            })
+            .collect()
     }
 
     /// The benchmark called `name`.

@@ -149,6 +149,22 @@ pub struct CheckReport {
     pub added: Vec<String>,
     /// Verdict counts.
     pub tally: Tally,
+    /// What makes either side's results less trustworthy (e.g. runs that failed), each
+    /// prefixed with `baseline:` or `current:`.
+    #[serde(default)]
+    pub source_warnings: Vec<String>,
+    /// How percentiles (and the median, p50) are defined: [`PERCENTILE_DEFINITION`].
+    #[serde(default = "percentile_definition")]
+    pub percentile_definition: String,
+}
+
+/// perfkit's percentile definition, named in check reports: the `q`-quantile of `n` samples is
+/// the value of rank `max(1, ceil(q·n))` (nearest rank). For an even count the median is the
+/// lower of the two middle values, where hyperfine and criterion report their average.
+pub const PERCENTILE_DEFINITION: &str = "nearest_rank";
+
+fn percentile_definition() -> String {
+    PERCENTILE_DEFINITION.to_owned()
 }
 
 impl CheckReport {
@@ -232,6 +248,18 @@ pub fn check(
         missing,
         added,
         tally,
+        source_warnings: baseline
+            .warnings()
+            .into_iter()
+            .map(|w| format!("baseline: {w}"))
+            .chain(
+                current
+                    .warnings()
+                    .into_iter()
+                    .map(|w| format!("current: {w}")),
+            )
+            .collect(),
+        percentile_definition: percentile_definition(),
     })
 }
 

@@ -134,6 +134,15 @@ struct BenchRun {
 #[derive(Deserialize)]
 struct BenchStatus {
     kind: String,
+    code: Option<i32>,
+}
+
+impl BenchStatus {
+    /// Whether the run ended other than by exiting with status 0 (a timeout is not a failure
+    /// here: those runs are left out).
+    fn failed(&self) -> bool {
+        self.kind != "timed_out" && !(self.kind == "exited" && self.code == Some(0))
+    }
 }
 
 /// A baseline of results this process just measured, from their `perfkit bench --json` text
@@ -179,7 +188,9 @@ pub fn parse_perfkit_bench(text: &str) -> Result<Vec<Benchmark>, RegressError> {
             .collect();
         let times = runs.iter().map(|r| r.wall_ns as f64).collect();
         let rss = runs.iter().map(|r| r.max_rss_bytes).collect();
-        out.push(Benchmark::from_samples(c.name, times, None, rss)?);
+        let mut benchmark = Benchmark::from_samples(c.name, times, None, rss)?;
+        benchmark.failed_runs = runs.iter().filter(|r| r.status.failed()).count() as u64;
+        out.push(benchmark);
     }
     nonempty(out, kind)
 }
@@ -193,10 +204,16 @@ struct HyperfineExport {
 struct HyperfineResult {
     command: String,
     times: Option<Vec<f64>>,
+    /// Per run, since hyperfine 1.20.
+    memory_usage_byte: Option<Vec<u64>>,
+    /// Per run, since hyperfine 1.12 (`null` for a run ended by a signal).
+    exit_codes: Option<Vec<Option<i32>>>,
 }
 
 /// Benchmarks from `hyperfine --export-json` text: one per command (`--command-name` sets the
-/// name), `results[].times` in seconds.
+/// name), `results[].times` in seconds, `memory_usage_byte` (hyperfine 1.20 and newer) as
+/// each run's peak RSS, and runs with a non-zero or missing exit code (`--ignore-failure`)
+/// counted in [`Benchmark::failed_runs`].
 pub fn parse_hyperfine(text: &str) -> Result<Vec<Benchmark>, RegressError> {
     let kind = SourceKind::Hyperfine;
     let export: HyperfineExport =
@@ -213,8 +230,28 @@ pub fn parse_hyperfine(text: &str) -> Result<Vec<Benchmark>, RegressError> {
             )
         })?;
         // hyperfine measures whole nanoseconds; rounding drops the float noise of seconds * 1e9.
-        let ns = times.iter().map(|s| (s * 1e9).round()).collect();
-        out.push(Benchmark::from_samples(r.command, ns, None, Vec::new())?);
+        let ns: Vec<f64> = times.iter().map(|s| (s * 1e9).round()).collect();
+        let rss = r.memory_usage_byte.unwrap_or_default();
+        if !rss.is_empty() && rss.len() != ns.len() {
+            return Err(RegressError::import(
+                kind,
+                format!(
+                    "'{}' has {} times but {} memory_usage_byte values",
+                    r.command,
+                    ns.len(),
+                    rss.len()
+                ),
+            ));
+        }
+        let failed = r
+            .exit_codes
+            .iter()
+            .flatten()
+            .filter(|c| **c != Some(0))
+            .count() as u64;
+        let mut benchmark = Benchmark::from_samples(r.command, ns, None, rss)?;
+        benchmark.failed_runs = failed;
+        out.push(benchmark);
     }
     nonempty(out, kind)
 }

@@ -60,12 +60,13 @@ pub use baseline::{
     ToolEstimate, Work,
 };
 pub use check::{
-    CHECK_SCHEMA_VERSION, CheckReport, Finding, Side, Tally, Unit, Verdict, check, compare,
-    format_p,
+    CHECK_SCHEMA_VERSION, CheckReport, Finding, PERCENTILE_DEFINITION, Side, Tally, Unit, Verdict,
+    check, compare, format_p,
 };
 pub use environment::Environment;
 pub use import::{
-    load_any, load_criterion, parse_hyperfine, parse_perfkit_bench, perfkit_bench_baseline,
+    CRITERION_VERSIONS, load_any, load_criterion, parse_hyperfine, parse_perfkit_bench,
+    perfkit_bench_baseline,
 };
 pub use perfkit_metrics::stats::Interval;
 pub use policy::{

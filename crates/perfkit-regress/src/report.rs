@@ -160,6 +160,10 @@ pub fn confidence_label(report: &CheckReport) -> String {
     format!("{:.0}% CI of ratio", (1.0 - report.policy.alpha) * 100.0)
 }
 
+/// How perfkit's percentiles are defined, in words for reports.
+pub const PERCENTILES_NOTE: &str = "percentiles by nearest rank (the p50 of an even count is the \
+     lower middle value; hyperfine's and criterion's medians average the two middle values)";
+
 /// The report as a terminal table with the reasons for every finding that is not "unchanged",
 /// warnings, and a one-line result.
 #[must_use]
@@ -167,7 +171,8 @@ pub fn human(report: &CheckReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Baseline: {}", describe(&report.baseline));
     let _ = writeln!(out, "Current:  {}", describe(&report.current));
-    let _ = writeln!(out, "Rule:     {}\n", policy_line(report));
+    let _ = writeln!(out, "Rule:     {}", policy_line(report));
+    let _ = writeln!(out, "Stats:    {PERCENTILES_NOTE}\n");
     let header = [
         "Benchmark".to_string(),
         "Metric".into(),
@@ -230,7 +235,7 @@ pub fn human(report: &CheckReport) -> String {
 /// Things that make the comparison less trustworthy or incomplete.
 #[must_use]
 pub fn warnings(report: &CheckReport) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out = report.source_warnings.clone();
     if !report.environment_differences.is_empty() {
         out.push(format!(
             "the two runs come from different environments, so the machines are compared as much as the code: {}",
@@ -265,7 +270,7 @@ pub fn markdown(report: &CheckReport) -> String {
     let _ = writeln!(out, "### {mark} perfkit check: {}\n", headline(report));
     let _ = writeln!(
         out,
-        "- **Baseline:** {}\n- **Current:** {}\n- **Rule:** {}\n",
+        "- **Baseline:** {}\n- **Current:** {}\n- **Rule:** {}\n- **Stats:** {PERCENTILES_NOTE}\n",
         describe(&report.baseline),
         describe(&report.current),
         policy_line(report)

@@ -1,5 +1,6 @@
-//! Importers and baseline files on real output of perfkit bench, hyperfine 1.15 and criterion
-//! 0.8 (made on the development VM; see `data/README.md`), and on malformed files.
+//! Importers and baseline files on real output of perfkit bench, hyperfine 1.11, 1.15 and 1.20
+//! and criterion 0.8 (made on the development VM; see `data/README.md`), and on malformed
+//! files. Every other criterion release is in `criterion_versions.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -335,4 +336,69 @@ fn different_environments_warn_and_missing_benchmarks_are_listed() {
     let md = perfkit_regress::report::markdown(&report);
     assert!(md.starts_with("### ❌ perfkit check: 1 regression"), "{md}");
     assert!(md.contains("| `parse` | throughput |"), "{md}");
+}
+
+#[test]
+fn hyperfine_memory_and_failed_runs_are_imported() {
+    let b = load_any(&data("hyperfine-1.20-ignore-failure.json"), None).unwrap();
+    let ok = b.get("ok").unwrap();
+    // memory_usage_byte becomes each run's peak RSS, so peak_rss can be checked.
+    assert_eq!(ok.rss_bytes.len(), 12);
+    assert!(
+        ok.rss_bytes.iter().all(|&r| r > 1 << 20),
+        "{:?}",
+        ok.rss_bytes
+    );
+    assert_eq!(ok.failed_runs, 0);
+    assert_eq!(b.get("fails").unwrap().failed_runs, 12);
+    assert_eq!(b.get("killed").unwrap().failed_runs, 12);
+    let warnings = b.warnings();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].contains("'fails': 12 of 12 runs"),
+        "{warnings:?}"
+    );
+    // A check says so, on the side the failures are.
+    let report = check(&b, &b, &Policy::default()).unwrap();
+    let text = perfkit_regress::report::human(&report);
+    assert!(text.contains("warning: baseline: 'fails'"), "{text}");
+    assert!(text.contains("warning: current: 'killed'"), "{text}");
+    assert!(text.contains("nearest rank"), "{text}");
+    assert_eq!(report.percentile_definition, "nearest_rank");
+    // Older hyperfine: no exit codes, no memory; read as before.
+    let old = load_any(&data("hyperfine-1.11-ignore-failure.json"), None).unwrap();
+    assert!(
+        old.benchmarks
+            .iter()
+            .all(|x| x.failed_runs == 0 && x.rss_bytes.is_empty())
+    );
+    let scan = load_any(&data("hyperfine-1.20-parameters.json"), None).unwrap();
+    let names: Vec<&str> = scan.benchmarks.iter().map(|x| x.name.as_str()).collect();
+    assert_eq!(names, ["seq 100", "seq 1000"]);
+}
+
+#[test]
+fn perfkit_medians_are_nearest_rank_not_hyperfines_average() {
+    // hyperfine's own median averages the two middle times of an even count; perfkit's p50
+    // is the lower one, as docs/formats.md says. Both come from the same times.
+    let text = std::fs::read_to_string(data("hyperfine-1.20-parameters.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let result = &json["results"][0];
+    let mut times: Vec<f64> = result["times"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_f64().unwrap())
+        .collect();
+    times.sort_by(f64::total_cmp);
+    assert_eq!(times.len() % 2, 0);
+    let n = times.len();
+    let average = f64::midpoint(times[n / 2 - 1], times[n / 2]);
+    assert!((result["median"].as_f64().unwrap() - average).abs() < 1e-12);
+    let b = load_any(&data("hyperfine-1.20-parameters.json"), None).unwrap();
+    let p50 = b.get("seq 100").unwrap().summary.p50;
+    assert!(
+        (p50 - (times[n / 2 - 1] * 1e9).round()).abs() < 1.0,
+        "{p50}"
+    );
 }
