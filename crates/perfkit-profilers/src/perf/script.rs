@@ -345,6 +345,8 @@ struct Header<'a> {
     /// The sample's single frame, when the recording had no call graph and perf printed it on
     /// the header line.
     inline_frame: bool,
+    /// Where that frame's text starts.
+    frame_start: usize,
 }
 
 impl<'a> Header<'a> {
@@ -358,6 +360,7 @@ impl<'a> Header<'a> {
                 event: None,
                 period: None,
                 inline_frame: false,
+                frame_start: line.len(),
             });
         };
         let field_start = after_pid + first + 1;
@@ -378,12 +381,14 @@ impl<'a> Header<'a> {
         });
         // After the event's colon: modifiers up to the next colon or space, then the frame.
         let after_event = field_start + field_len;
+        let mut frame_start = line.len();
         let inline_frame = after_event < line.len() && {
             let post = &line[after_event + 1..];
             let skip = post
                 .iter()
                 .position(|&b| b == b':' || b == b' ')
                 .map_or(0, |i| i + 1);
+            frame_start = after_event + 1 + skip;
             post[skip..].iter().any(|b| !b.is_ascii_whitespace())
         };
         Some(Header {
@@ -392,6 +397,7 @@ impl<'a> Header<'a> {
             event: Some(event),
             period,
             inline_frame,
+            frame_start,
         })
     }
 
@@ -472,6 +478,7 @@ impl<R: BufRead> Headers<R> {
             return Ok(());
         }
         if self.in_sample {
+            guard_function_name(&mut self.line, 0);
             return Ok(());
         }
         let Some(header) = Header::parse(body) else {
@@ -480,6 +487,7 @@ impl<R: BufRead> Headers<R> {
         self.in_sample = !header.inline_frame;
         let folded = header.event.is_none_or(|e| e == self.event);
         let inline_frame = header.inline_frame;
+        let frame_start = header.frame_start;
         if let (true, Some(period)) = (folded, header.period) {
             match self.unit {
                 CountUnit::Period => {
@@ -492,6 +500,7 @@ impl<R: BufRead> Headers<R> {
             }
         }
         if inline_frame {
+            guard_function_name(&mut self.line, frame_start);
             if self.line.last() != Some(&b'\n') {
                 self.line.push(b'\n');
             }
@@ -499,6 +508,58 @@ impl<R: BufRead> Headers<R> {
         }
         Ok(())
     }
+}
+
+/// Keeps inferno's collapser from panicking on a frame's function name. It checks the last 17
+/// bytes of every name for a Rust hash by slicing the string there, which panics when that
+/// byte falls inside a multi-byte character (`ab数据处理线程`). Such a character is replaced
+/// by as many `?` as it has bytes; every other name passes unchanged. `from` is where the
+/// frame starts in `line` (after the event for a sample printed on one line).
+fn guard_function_name(line: &mut Vec<u8>, from: usize) {
+    if from >= line.len() || line[from..].is_ascii() {
+        return;
+    }
+    // The collapser reads lines as lossy UTF-8, so the offsets are those of that text.
+    let mut text = String::from_utf8_lossy(line).into_owned();
+    let frame = text[from..].trim_end();
+    let Some(name) = function_name(frame) else {
+        return;
+    };
+    let (start, end) = (from + name.start, from + name.end);
+    if end - start < RUST_HASH_BYTES || text.is_char_boundary(end - RUST_HASH_BYTES) {
+        return;
+    }
+    let cut = end - RUST_HASH_BYTES;
+    let char_start = (start..cut)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(start);
+    let width = text[char_start..].chars().next().map_or(1, char::len_utf8);
+    text.replace_range(char_start..char_start + width, &"?".repeat(width));
+    *line = text.into_bytes();
+}
+
+/// The bytes of a Rust hash suffix (`h` and 16 hex digits) that the collapser looks for.
+const RUST_HASH_BYTES: usize = 17;
+
+/// Where the function name is in a frame line `ADDR NAME[+0xOFF] (MODULE)`, found as the
+/// collapser finds it.
+fn function_name(frame: &str) -> Option<std::ops::Range<usize>> {
+    let trimmed = frame.trim_start();
+    let offset = frame.len() - trimmed.len();
+    let (pc, rest) = trimmed.split_once(' ')?;
+    let rest_start = offset + pc.len() + 1;
+    let (name, module) = rest.rsplit_once(' ')?;
+    if !(module.starts_with('(') && module.ends_with(')')) {
+        return None;
+    }
+    let start = rest_start + (name.len() - name.trim_start().len());
+    let name = name.trim();
+    let name = match name.rfind("+0x") {
+        Some(i) if name[i + 3..].bytes().all(|b| b.is_ascii_hexdigit()) => &name[..i],
+        _ => name,
+    };
+    Some(start..start + name.len())
 }
 
 impl<R: BufRead> Read for Headers<R> {
@@ -704,6 +765,25 @@ mod tests {
             .to_string();
         assert!(err.contains("add up to more than"), "{err}");
         assert_eq!(fold(text, CountUnit::Samples).stacks.total(), 2);
+    }
+
+    #[test]
+    fn names_the_collapser_cannot_slice_are_kept_readable() {
+        // inferno looks for a Rust hash in the last 17 bytes of a name; here byte 17 from the
+        // end is inside `数`, which made it panic.
+        let text = "app 1/1 1.0: 1 cpu-clock: \n\t 10 ab数据处理线程 (/app)\n\t 20 main (/app)\n\n\
+                    app 1/1 1.1: 1 cpu-clock:  10 ab数据处理线程+0x1f (/app)\n";
+        let folded = fold(text.as_bytes(), CountUnit::Samples);
+        assert_eq!(
+            folded.stacks.to_text(),
+            "app;ab???据处理线程 1\napp;main;ab???据处理线程 1\n"
+        );
+        // Names that fit are untouched.
+        let text = "app 1/1 1.0: 1 cpu-clock: \n\t 10 ab数据处理线 (/app)\n\n";
+        assert_eq!(
+            fold(text.as_bytes(), CountUnit::Samples).stacks.to_text(),
+            "app;ab数据处理线 1\n"
+        );
     }
 
     #[test]
