@@ -173,6 +173,51 @@ pub(crate) fn task_len(buf: &[u8]) -> Result<Option<usize>, usize> {
     Ok(Some(len))
 }
 
+/// Entry points for the fuzz targets in `fuzz/` (not a stable API): they decode any bytes as
+/// a worker's output or a pool's tasks and panic if a decoder breaks its contract.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::{Decoded, Protocol, task_len};
+
+    /// Decodes `bytes` as a stream of results; returns how many were whole.
+    #[must_use]
+    pub fn decode_results(protocol: Protocol, bytes: &[u8]) -> usize {
+        let mut rest = bytes;
+        let mut results = 0;
+        loop {
+            match protocol.decode_result(rest) {
+                Decoded::Incomplete | Decoded::Garbage(_) => return results,
+                Decoded::Result {
+                    payload, consumed, ..
+                } => {
+                    assert!(consumed > 0 && consumed <= rest.len(), "{consumed}");
+                    assert!(payload.start <= payload.end && payload.end <= consumed);
+                    rest = &rest[consumed..];
+                    results += 1;
+                }
+            }
+        }
+    }
+
+    /// Decodes `bytes` as a stream of framed tasks, as a worker reads them.
+    #[must_use]
+    pub fn decode_tasks(bytes: &[u8]) -> usize {
+        let mut rest = bytes;
+        let mut tasks = 0;
+        while let Ok(Some(len)) = task_len(rest) {
+            let Some(end) = super::TASK_HEADER.checked_add(len) else {
+                return tasks;
+            };
+            if rest.len() < end {
+                return tasks;
+            }
+            rest = &rest[end..];
+            tasks += 1;
+        }
+        tasks
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

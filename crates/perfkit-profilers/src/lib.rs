@@ -67,7 +67,8 @@ pub use massif::{
 pub use perf::{
     CallGraph, CountUnit, Event, EventChoice, FoldOptions, Metric, PerfEnvironment, PerfFold,
     Record, RecordOutcome, RecordTarget, SectionProfile, Stat, StatCounter, StatOutcome, StatValue,
-    fold_perf_data, fold_perf_script, is_perf_script_header, perf_report, profile_section,
+    fold_perf_data, fold_perf_script, is_perf_script_header, parse_stat_csv, perf_report,
+    profile_section,
 };
 pub use strace::{
     MAX_PROFILE_FILE_BYTES, Strace, StraceFile, StraceOutcome, SyscallLatencies, SyscallLatency,

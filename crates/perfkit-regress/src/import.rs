@@ -287,8 +287,8 @@ struct CriterionSample {
 }
 
 /// The iteration counts and times of a `sample.json` in either format.
-fn criterion_sample(path: &Path) -> Result<(Vec<f64>, Vec<f64>), RegressError> {
-    let value: Value = read_json(path)?;
+fn criterion_sample(text: &str) -> Result<(Vec<f64>, Vec<f64>), RegressError> {
+    let value: Value = parse_json("sample.json", text)?;
     let parsed = if value.is_array() {
         serde_json::from_value::<(Vec<f64>, Vec<f64>)>(value)
     } else {
@@ -398,7 +398,9 @@ fn walk(
     Ok(())
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RegressError> {
+/// The text of one of criterion's files; an empty file is an error that says why criterion
+/// leaves them empty.
+fn read_criterion_file(path: &Path) -> Result<String, RegressError> {
     let text = perfkit_sys::read_text_limited(path, crate::MAX_INPUT_BYTES).map_err(|source| {
         RegressError::Read {
             path: path.to_path_buf(),
@@ -416,7 +418,11 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RegressEr
             ),
         ));
     }
-    serde_json::from_str(&text).map_err(|e| {
+    Ok(text)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Result<T, RegressError> {
+    serde_json::from_str(text).map_err(|e| {
         RegressError::import(
             SourceKind::Criterion,
             format!(
@@ -432,8 +438,26 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RegressEr
 pub const CRITERION_VERSIONS: &str = "0.2.11 to 0.8";
 
 fn read_criterion_benchmark(dir: &Path) -> Result<Benchmark, RegressError> {
-    let meta: CriterionBenchmark = read_json(&dir.join("benchmark.json"))?;
-    let (iters, times) = criterion_sample(&dir.join("sample.json"))?;
+    let meta = read_criterion_file(&dir.join("benchmark.json"))?;
+    let sample = read_criterion_file(&dir.join("sample.json"))?;
+    let estimates = dir.join("estimates.json");
+    let estimates = if estimates.exists() {
+        Some(read_criterion_file(&estimates)?)
+    } else {
+        None
+    };
+    criterion_benchmark(&meta, &sample, estimates.as_deref())
+}
+
+/// One criterion benchmark from the text of its `benchmark.json`, `sample.json` and, when
+/// there is one, `estimates.json`, in the format of any release from [`CRITERION_VERSIONS`].
+pub fn criterion_benchmark(
+    benchmark_json: &str,
+    sample_json: &str,
+    estimates_json: Option<&str>,
+) -> Result<Benchmark, RegressError> {
+    let meta: CriterionBenchmark = parse_json("benchmark.json", benchmark_json)?;
+    let (iters, times) = criterion_sample(sample_json)?;
     if iters.len() != times.len() {
         return Err(RegressError::import(
             SourceKind::Criterion,
@@ -460,14 +484,12 @@ fn read_criterion_benchmark(dir: &Path) -> Result<Benchmark, RegressError> {
         meta.throughput.as_ref().and_then(criterion_work),
         Vec::new(),
     )?;
-    let estimates = dir.join("estimates.json");
-    if estimates.exists() {
-        benchmark.tool_estimate = Some(criterion_estimate(&read_json(&estimates)?)?);
+    if let Some(text) = estimates_json {
+        benchmark.tool_estimate = Some(criterion_estimate(&parse_json("estimates.json", text)?)?);
     }
     Ok(benchmark)
 }
 
-/// `estimates.json`; criterion before 0.3.2 capitalised the keys (`Mean`, `Slope`).
 #[derive(Deserialize)]
 struct CriterionEstimates {
     #[serde(alias = "Mean")]

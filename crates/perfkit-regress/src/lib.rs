@@ -65,8 +65,8 @@ pub use check::{
 };
 pub use environment::Environment;
 pub use import::{
-    CRITERION_VERSIONS, load_any, load_criterion, parse_hyperfine, parse_perfkit_bench,
-    perfkit_bench_baseline,
+    CRITERION_VERSIONS, criterion_benchmark, load_any, load_criterion, parse_hyperfine,
+    parse_perfkit_bench, perfkit_bench_baseline,
 };
 pub use perfkit_metrics::stats::Interval;
 pub use policy::{

@@ -789,13 +789,19 @@ impl Rollback {
             // A rollback file names a few parameters; anything near this size is not one.
             crate::read_text_limited(path, 1 << 20)
                 .map_err(|e| bad(format!("cannot read it: {}", crate::os_reason(&e))))?;
-        let r: Rollback = serde_json::from_str(&text)
-            .map_err(|e| bad(format!("not a perfkit rollback file: {e}")))?;
+        Rollback::from_json(&text).map_err(bad)
+    }
+
+    /// Parses the text of a rollback file; the error says what is wrong with it. The entries
+    /// are checked against the kernel's parameters only by [`Rollback::validate`].
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let r: Rollback =
+            serde_json::from_str(text).map_err(|e| format!("not a perfkit rollback file: {e}"))?;
         if r.schema_version > ROLLBACK_SCHEMA_VERSION {
-            return Err(bad(format!(
+            return Err(format!(
                 "schema_version {} is newer than this perfkit reads ({ROLLBACK_SCHEMA_VERSION}): upgrade perfkit",
                 r.schema_version
-            )));
+            ));
         }
         Ok(r)
     }

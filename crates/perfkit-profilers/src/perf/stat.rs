@@ -288,7 +288,7 @@ fn run_launched(
 /// Parses `perf stat -x,` output. Comment lines (`#`), blank lines and perf's messages (lines
 /// that are not counters) are skipped; a line that looks like a counter but is malformed is an
 /// error.
-pub(crate) fn parse_stat_csv(text: &str) -> Result<Vec<StatCounter>, ProfilerError> {
+pub fn parse_stat_csv(text: &str) -> Result<Vec<StatCounter>, ProfilerError> {
     let mut counters = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let line = line.trim_end();
