@@ -4,6 +4,7 @@
 #[path = "../../perfkit-profilers/tests/common/mod.rs"]
 mod common;
 
+use std::fmt::Write as _;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 
@@ -328,6 +329,77 @@ fn syscalls_reads_strace_output_recorded_elsewhere() {
             > 2,
         "{report:#}"
     );
+}
+
+/// `perfkit ARGS` with at most `limit` bytes of address space, `stdin` written to its
+/// standard input: input that made memory grow with the square of its size could not fit.
+fn perfkit_within(
+    limit: u64,
+    args: &[&str],
+    stdin: impl FnOnce(&mut dyn std::io::Write) + Send + 'static,
+) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"));
+    command
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: between fork and exec only setrlimit runs, which is async-signal-safe and
+    // touches no memory of the parent.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_AS, limit, limit)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin(&mut input));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    output
+}
+
+#[test]
+fn deep_stacks_and_endless_lines_take_bounded_memory() {
+    const GIB: u64 = 1 << 30;
+    let dir = tempfile::tempdir().unwrap();
+    // Two samples of a 100,000-frame stack, as perf script prints them.
+    let mut text = String::new();
+    for time in ["1.0", "1.1"] {
+        let _ = writeln!(text, "app 1/1 {time}: 1 cpu-clock: ");
+        for i in 0..100_000 {
+            let _ = writeln!(text, "\t {:x} f{i} (/app)", i + 4096);
+        }
+        text.push('\n');
+    }
+    let (input, folded) = (path(&dir, "deep.txt"), path(&dir, "deep.folded"));
+    std::fs::write(&input, text).unwrap();
+    let svg = path(&dir, "deep.svg");
+    let output = perfkit_within(
+        GIB,
+        &["flamegraph", "-q", "-o", &svg, "--folded", &folded, &input],
+        |_| {},
+    );
+    assert!(output.status.success(), "{output:?}");
+    let line = std::fs::read_to_string(&folded).unwrap();
+    assert_eq!(line.matches(';').count(), 100_000, "comm and every frame");
+    assert!(line.ends_with(" 2\n"));
+    // The same stack as folded input.
+    let output = perfkit_within(GIB, &["flamegraph", "-q", "-o", &svg, &folded], |_| {});
+    assert!(output.status.success(), "{output:?}");
+    // A line with no end (300 MiB of it) is refused at perfkit's line limit.
+    let output = perfkit_within(GIB, &["flamegraph", "-q", "-o", &svg, "-"], |w| {
+        let chunk = vec![b'a'; 1 << 20];
+        for _ in 0..300 {
+            if w.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+    });
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("a line is longer than 256 MiB"));
 }
 
 #[test]

@@ -501,6 +501,15 @@ impl<'a> Parser<'a> {
                     format!("indentation jumps from depth {} to {depth}", stack.len()),
                 ));
             }
+            if depth >= MAX_TREE_DEPTH {
+                return Err(Self::error(
+                    n,
+                    format!(
+                        "an allocation tree deeper than {MAX_TREE_DEPTH} levels (massif's \
+                         --depth allows at most 200); the file is damaged"
+                    ),
+                ));
+            }
             while stack.len() > depth {
                 close_node(&mut stack, &mut root)?;
             }
@@ -519,6 +528,11 @@ impl<'a> Parser<'a> {
 /// Ends the node read last: checks that its callers account for no more bytes than it holds
 /// (massif's trees always add up; a file that does not is damaged, and its shares would be
 /// nonsense) and hangs it under its parent.
+/// The deepest allocation tree read. massif cuts call paths at `--depth` (at most 200); the
+/// limit keeps a hostile file from nesting deep enough to exhaust the stack of the code that
+/// walks the tree (and of dropping it).
+const MAX_TREE_DEPTH: usize = 1000;
+
 fn close_node(
     stack: &mut Vec<(HeapNode, usize)>,
     root: &mut Option<(HeapNode, usize)>,

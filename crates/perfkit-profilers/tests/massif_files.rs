@@ -2,6 +2,7 @@
 //! the sites and their shares hold on all of them.
 
 use std::collections::HashSet;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use perfkit_profilers::MassifProfile;
@@ -144,4 +145,18 @@ fn sites_with_the_same_call_path_are_one_site() {
     assert_eq!(sites.len(), 1, "{sites:?}");
     assert_eq!(sites[0].bytes, 3 << 20);
     assert!((sites[0].percent - 100.0).abs() < 1e-9);
+}
+
+#[test]
+fn trees_deeper_than_massif_writes_are_refused() {
+    let mut text = String::from(
+        "desc: (none)\ncmd: ./app\ntime_unit: i\n#-----------\nsnapshot=0\n#-----------\n\
+         time=1\nmem_heap_B=8\nmem_heap_extra_B=0\nmem_stacks_B=0\nheap_tree=peak\n",
+    );
+    for depth in 0..5000 {
+        text.push_str(&" ".repeat(depth));
+        let _ = writeln!(text, "n1: 8 0x{depth:x}: f{depth} (app.c:1)");
+    }
+    let err = MassifProfile::parse(&text).unwrap_err().to_string();
+    assert!(err.contains("deeper than 1000 levels"), "{err}");
 }
