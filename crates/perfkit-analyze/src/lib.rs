@@ -41,7 +41,7 @@ pub mod report;
 
 pub use classify::{
     Bottleneck, BottleneckKind, HeapSite, HotFunction, Measurements, Recommendation, Syscalls,
-    classify, recommend,
+    classify, recommend, with_measured_gain,
 };
 pub use pipeline::{
     ANALYSIS_SCHEMA_VERSION, Alternative, AlternativeCommand, Analysis, AnalyzeError,

@@ -10,7 +10,8 @@ use perfkit_sys::{BenchObserver, BenchPlan, BenchReport, BenchTarget, CommandSpe
 use serde::{Deserialize, Serialize};
 
 use crate::classify::{
-    Bottleneck, HeapSite, HotFunction, Measurements, Recommendation, Syscalls, classify, recommend,
+    Bottleneck, BottleneckKind, HeapSite, HotFunction, Measurements, Recommendation, Syscalls,
+    classify, recommend, with_measured_gain,
 };
 
 /// Version of the analysis report format.
@@ -60,6 +61,8 @@ pub struct AlternativeCommand {
     pub label: String,
     /// The command.
     pub argv: Vec<String>,
+    /// The bottleneck it removes: its recommendation then cites the speed-up measured here.
+    pub fixes: Option<BottleneckKind>,
 }
 
 impl Default for AnalyzeOptions {
@@ -238,7 +241,14 @@ pub fn analyze(
         .as_ref()
         .and_then(|alt| alternative(alt, &report));
     let bottlenecks = classify(&measurements);
-    let recommendations = recommend(&bottlenecks);
+    let mut recommendations = recommend(&bottlenecks);
+    if let (Some(alt), Some(kind)) = (
+        &alternative,
+        options.alternative.as_ref().and_then(|a| a.fixes),
+    ) {
+        let measured = format!("{}, {}", alt.label, crate::report::speedup_text(alt));
+        with_measured_gain(&mut recommendations, kind, &measured);
+    }
     let mut analysis = Analysis {
         schema_version: ANALYSIS_SCHEMA_VERSION,
         command: argv.to_vec(),

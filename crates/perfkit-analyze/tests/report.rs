@@ -99,6 +99,7 @@ fn the_html_report_is_well_formed_with_every_section() {
         alternative: Some(AlternativeCommand {
             label: "a shorter loop".into(),
             argv: argv(&["sh", "-c", "for i in $(seq 3); do /bin/true; done"]),
+            fixes: Some(perfkit_analyze::BottleneckKind::SpawnHeavy),
         }),
         ..AnalyzeOptions::default()
     };

@@ -62,6 +62,7 @@ fn demo(tasks: u32) -> Result<(Vec<String>, AlternativeCommand)> {
                 if workers == 1 { "" } else { "s" }
             ),
             argv: argv("pool"),
+            fixes: Some(perfkit_analyze::BottleneckKind::SpawnHeavy),
         },
     ))
 }

@@ -38,6 +38,13 @@ fn the_demo_names_spawn_heavy_recommends_the_pool_and_measures_it() {
             .unwrap()
             .contains("perfkit pool")
     );
+    // The expected gain is this run's measurement first, then perfkit's own benchmarks.
+    let gain = a["recommendations"][0]["expected_gain"].as_str().unwrap();
+    assert!(
+        gain.starts_with("measured in this run: the same 40 tasks through perfkit pool")
+            && gain.contains("docs/benchmarks.md"),
+        "{gain}"
+    );
     let alt = &a["alternative"];
     assert!(
         alt["label"]
