@@ -17,6 +17,25 @@ fn esc(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Report prose as HTML: escaped, with Markdown's `code` spans as `<code>` (a lone backtick
+/// stays as it is).
+fn prose(text: &str) -> String {
+    let parts: Vec<&str> = text.split('`').collect();
+    let mut out = String::with_capacity(text.len() + 16);
+    let closed = parts.len() - (parts.len() + 1) % 2;
+    for (i, part) in parts.iter().enumerate() {
+        if i % 2 == 1 && i < closed {
+            let _ = write!(out, "<code>{}</code>", esc(part));
+        } else {
+            if i % 2 == 1 {
+                out.push('`');
+            }
+            out.push_str(&esc(part));
+        }
+    }
+    out
+}
+
 /// One line: the strongest bottleneck, or that nothing stands out.
 #[must_use]
 pub fn verdict(a: &Analysis) -> String {
@@ -307,7 +326,9 @@ pub fn markdown(a: &Analysis) -> String {
 
 /// The wall times as an SVG bar chart (20 bins between min and max).
 fn histogram_svg(samples_ns: &[f64]) -> String {
-    let (w, h, pad) = (640.0, 200.0, 30.0);
+    let (w, h) = (640.0, 240.0);
+    // Room for the axis labels: runs on the left, times and the axis title below.
+    let (left, right, top_pad, bottom) = (56.0, 16.0, 24.0, 52.0);
     let min = samples_ns.iter().copied().fold(f64::INFINITY, f64::min);
     let max = samples_ns.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let bins = 20usize;
@@ -317,30 +338,67 @@ fn histogram_svg(samples_ns: &[f64]) -> String {
         let i = (((v - min) / span) * bins as f64) as usize;
         counts[i.min(bins - 1)] += 1;
     }
-    let top = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
-    let bar = (w - 2.0 * pad) / bins as f64;
+    let most = counts.iter().copied().max().unwrap_or(1).max(1);
+    let plot_h = h - top_pad - bottom;
+    let bar = (w - left - right) / bins as f64;
+    let base = h - bottom;
+    let font = "font-size=\"11\" font-family=\"sans-serif\"";
     let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-label=\"latency histogram\"><rect width=\"100%\" height=\"100%\" fill=\"#fafafa\"/>"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-label=\"histogram of wall time per run\"><rect width=\"100%\" height=\"100%\" fill=\"#fafafa\"/>"
     );
     for (i, &c) in counts.iter().enumerate() {
-        let bh = c as f64 / top * (h - 2.0 * pad);
+        let bh = c as f64 / most as f64 * plot_h;
+        let x = left + i as f64 * bar;
+        let lo = min + span * i as f64 / bins as f64;
+        let hi = min + span * (i + 1) as f64 / bins as f64;
         let _ = write!(
             svg,
-            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\" fill=\"#d9534f\"><title>{} runs</title></rect>",
-            pad + i as f64 * bar,
-            h - pad - bh,
+            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\" fill=\"#d9534f\"><title>{c} runs from {} to {}</title></rect>",
+            base - bh,
             bar - 2.0,
-            c
+            esc(&format_duration(lo)),
+            esc(&format_duration(hi))
+        );
+        if c > 0 {
+            let _ = write!(
+                svg,
+                "<text x=\"{:.1}\" y=\"{:.1}\" {font} text-anchor=\"middle\">{c}</text>",
+                x + (bar - 2.0) / 2.0,
+                base - bh - 3.0
+            );
+        }
+    }
+    // Axes: the time axis with its ends and middle, the count axis with its top.
+    let _ = write!(
+        svg,
+        "<line x1=\"{left}\" y1=\"{base}\" x2=\"{}\" y2=\"{base}\" stroke=\"#555\"/><line x1=\"{left}\" y1=\"{top_pad}\" x2=\"{left}\" y2=\"{base}\" stroke=\"#555\"/>",
+        w - right
+    );
+    for (x, anchor, value) in [
+        (left, "start", min),
+        ((left + w - right) / 2.0, "middle", min + span / 2.0),
+        (w - right, "end", max),
+    ] {
+        let _ = write!(
+            svg,
+            "<text x=\"{x:.1}\" y=\"{:.1}\" {font} text-anchor=\"{anchor}\">{}</text>",
+            base + 16.0,
+            esc(&format_duration(value))
         );
     }
     let _ = write!(
         svg,
-        "<text x=\"{pad}\" y=\"{}\" font-size=\"12\" font-family=\"sans-serif\">{}</text><text x=\"{}\" y=\"{}\" font-size=\"12\" font-family=\"sans-serif\" text-anchor=\"end\">{}</text></svg>",
-        h - 10.0,
-        esc(&format_duration(min)),
-        w - pad,
-        h - 10.0,
-        esc(&format_duration(max))
+        "<text x=\"{:.1}\" y=\"{:.1}\" {font} text-anchor=\"middle\">wall time per run</text>\
+         <text x=\"{:.1}\" y=\"{:.1}\" {font} text-anchor=\"end\">{most}</text>\
+         <text x=\"{:.1}\" y=\"{base:.1}\" {font} text-anchor=\"end\">0</text>\
+         <text x=\"14\" y=\"{:.1}\" {font} text-anchor=\"middle\" transform=\"rotate(-90 14 {:.1})\">runs</text></svg>",
+        (left + w - right) / 2.0,
+        h - 8.0,
+        left - 6.0,
+        top_pad + 4.0,
+        left - 6.0,
+        top_pad + plot_h / 2.0,
+        top_pad + plot_h / 2.0,
     );
     svg
 }
@@ -359,7 +417,7 @@ pub fn html(a: &Analysis) -> String {
     let mut out = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/><title>perfkit analyze: {cmd}</title>\n<style>body{{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th{{background:#f0f0f0}}td:first-child,td.name{{text-align:left}}.verdict{{font-size:1.2em;padding:1em;background:#fff3cd;border-left:6px solid #f0ad4e}}.bottleneck{{border:1px solid #ddd;padding:0.5em 1em;margin:1em 0;border-radius:6px}}code{{background:#f4f4f4;padding:1px 4px}}iframe{{width:100%;border:1px solid #ccc}}.measured{{font-size:1.1em;padding:0.6em 1em;background:#dff0d8;border-left:6px solid #5cb85c}}.regressed{{font-size:1.1em;padding:0.6em 1em;background:#f2dede;border-left:6px solid #d9534f}}</style></head><body>\n<h1>perfkit analyze</h1><p><code>{cmd}</code></p>\n<section id=\"summary\"><h2>Summary</h2><p class=\"verdict\">{verdict}</p>{lines}</section>\n",
         cmd = esc(&a.command.join(" ")),
-        verdict = esc(&verdict(a)),
+        verdict = prose(&verdict(a)),
         lines = summary_lines(a)
             .iter()
             .fold(String::new(), |mut s, (l, bad)| {
@@ -367,7 +425,7 @@ pub fn html(a: &Analysis) -> String {
                     s,
                     "<p class=\"{}\">{}</p>",
                     if *bad { "regressed" } else { "measured" },
-                    esc(l)
+                    prose(l)
                 );
                 s
             })
@@ -408,14 +466,14 @@ pub fn html(a: &Analysis) -> String {
             b.score
         );
         for e in &b.evidence {
-            let _ = write!(out, "<li>{}</li>", esc(e));
+            let _ = write!(out, "<li>{}</li>", prose(e));
         }
         let _ = write!(
             out,
             "</ul><p><b>Do:</b> {}<br/><b>Expected gain:</b> {}<br/><b>With perfkit:</b> {}</p></div>",
-            esc(&r.action),
-            esc(&r.expected_gain),
-            esc(&r.perfkit)
+            prose(&r.action),
+            prose(&r.expected_gain),
+            prose(&r.perfkit)
         );
     }
     out.push_str("</section>\n");
@@ -426,7 +484,7 @@ pub fn html(a: &Analysis) -> String {
         let _ = write!(
             out,
             "<section id=\"heap\"><h2>Heap</h2><p>{}</p><table><tr><th>bytes at peak</th><th>share</th><th>allocation site</th></tr>",
-            esc(&heap_line(h))
+            prose(&heap_line(h))
         );
         for [bytes, share, site] in heap_rows(h) {
             let _ = write!(
@@ -442,7 +500,7 @@ pub fn html(a: &Analysis) -> String {
     if !a.unavailable.is_empty() {
         out.push_str("<section id=\"notes\"><h2>Not measured</h2><ul>");
         for u in &a.unavailable {
-            let _ = write!(out, "<li>{}</li>", esc(u));
+            let _ = write!(out, "<li>{}</li>", prose(u));
         }
         out.push_str("</ul></section>\n");
     }

@@ -60,6 +60,91 @@ fn the_demo_names_spawn_heavy_recommends_the_pool_and_measures_it() {
     assert!(html.contains("spawn-heavy"));
 }
 
+/// The text a browser shows of an HTML file (Chromium, headless), and its DOM after loading.
+fn rendered_in_chromium(page: &std::path::Path) -> (String, String) {
+    // A copy of the page that stores its visible text in an attribute, so that the DOM dump
+    // carries it out.
+    let probe = page.with_file_name("probe.html");
+    let mut html = std::fs::read_to_string(page).unwrap();
+    html.push_str(
+        "<script>document.documentElement.setAttribute('data-visible-text', document.body.innerText)</script>",
+    );
+    std::fs::write(&probe, html).unwrap();
+    let out = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("file://{}", probe.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let dom = String::from_utf8(out.stdout).unwrap();
+    let start = dom.find("data-visible-text=\"").expect("the probe ran") + 19;
+    let end = start + dom[start..].find('"').unwrap();
+    let text = dom[start..end]
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&");
+    (text, dom)
+}
+
+#[test]
+fn the_html_report_reads_right_in_a_browser() {
+    if !have("strace") || !have("chromium") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    perfkit()
+        .args([
+            "analyze",
+            "--demo",
+            "--demo-tasks",
+            "20",
+            "--runs",
+            "3",
+            "-q",
+            "-o",
+        ])
+        .arg(dir.path())
+        .assert()
+        .success();
+    let (text, dom) = rendered_in_chromium(&dir.path().join("report.html"));
+    assert!(
+        !text.contains('`'),
+        "Markdown backticks shown as text: {text}"
+    );
+    assert!(
+        dom.contains("<code>perfkit pool -- WORKER</code>"),
+        "{dom:.3000}"
+    );
+    for section in [
+        "summary",
+        "latency",
+        "alternative",
+        "resources",
+        "bottlenecks",
+    ] {
+        assert!(
+            dom.contains(&format!("<section id=\"{section}\">")),
+            "{section}"
+        );
+    }
+    // The histogram has labelled axes and counts.
+    for label in [
+        "wall time per run",
+        "runs",
+        "Expected gain: measured in this run",
+    ] {
+        assert!(text.contains(label), "{label}: {text}");
+    }
+    assert!(dom.contains("aria-label=\"histogram of wall time per run\""));
+}
+
 #[test]
 fn the_demo_workload_does_the_same_work_both_ways() {
     let spawn = perfkit()
