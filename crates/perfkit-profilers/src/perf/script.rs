@@ -519,9 +519,13 @@ fn guard_function_name(line: &mut Vec<u8>, from: usize) {
     if from >= line.len() || line[from..].is_ascii() {
         return;
     }
-    // The collapser reads lines as lossy UTF-8, so the offsets are those of that text.
+    // The collapser reads lines as lossy UTF-8, so the offsets are those of that text (`from`
+    // follows an ASCII byte, where the two agree).
     let mut text = String::from_utf8_lossy(line).into_owned();
-    let frame = text[from..].trim_end();
+    let from = String::from_utf8_lossy(&line[..from]).len();
+    let Some(frame) = text.get(from..).map(str::trim_end) else {
+        return;
+    };
     let Some(name) = function_name(frame) else {
         return;
     };
@@ -779,6 +783,12 @@ mod tests {
             "app;ab???据处理线程 1\napp;main;ab???据处理线程 1\n"
         );
         // Names that fit are untouched.
+        // Invalid UTF-8 before a one-line sample's frame moves the frame in the lossy text.
+        let text = b"a\xff\xfe 1/1 1.0: 1 cpu-clock:  10 ab\xe6\x95\xb0\xe6\x8d\xae\xe5\xa4\x84\xe7\x90\x86\xe7\xba\xbf\xe7\xa8\x8b (/app)\n";
+        assert_eq!(
+            fold(text, CountUnit::Samples).stacks.to_text(),
+            "a\u{fffd}\u{fffd};ab???据处理线程 1\n"
+        );
         let text = "app 1/1 1.0: 1 cpu-clock: \n\t 10 ab数据处理线 (/app)\n\n";
         assert_eq!(
             fold(text.as_bytes(), CountUnit::Samples).stacks.to_text(),
