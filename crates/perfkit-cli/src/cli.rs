@@ -1142,7 +1142,8 @@ pub(crate) struct RecordArgs {
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub(crate) top: usize,
 
-    /// Print the report as JSON (on standard error, or into --report FILE).
+    /// Print the report as JSON: into --report FILE, or on standard error, which then holds
+    /// only the JSON (no notes; the program's standard error goes into it as `program_stderr`).
     #[arg(long)]
     pub(crate) json: bool,
 
@@ -1251,7 +1252,8 @@ pub(crate) struct StatArgs {
     #[command(flatten)]
     pub(crate) report: ReportArgs,
 
-    /// Print the report as JSON (on standard error, or into --report FILE).
+    /// Print the report as JSON: into --report FILE, or on standard error, which then holds
+    /// only the JSON (no notes; the program's standard error goes into it as `program_stderr`).
     #[arg(long)]
     pub(crate) json: bool,
 
@@ -1307,7 +1309,8 @@ pub(crate) struct HeapArgs {
     #[command(flatten)]
     pub(crate) report: ReportArgs,
 
-    /// Print the report as JSON (on standard error, or into --report FILE).
+    /// Print the report as JSON: into --report FILE, or on standard error, which then holds
+    /// only the JSON (no notes; the program's standard error goes into it as `program_stderr`).
     #[arg(long)]
     pub(crate) json: bool,
 
@@ -1350,7 +1353,8 @@ pub(crate) struct SyscallsArgs {
     #[command(flatten)]
     pub(crate) report: ReportArgs,
 
-    /// Print the report as JSON (on standard error, or into --report FILE).
+    /// Print the report as JSON: into --report FILE, or on standard error, which then holds
+    /// only the JSON (no notes; the program's standard error goes into it as `program_stderr`).
     #[arg(long)]
     pub(crate) json: bool,
 
@@ -1380,7 +1384,8 @@ pub(crate) struct LibcallsArgs {
     #[command(flatten)]
     pub(crate) report: ReportArgs,
 
-    /// Print the report as JSON (on standard error, or into --report FILE).
+    /// Print the report as JSON: into --report FILE, or on standard error, which then holds
+    /// only the JSON (no notes; the program's standard error goes into it as `program_stderr`).
     #[arg(long)]
     pub(crate) json: bool,
 

@@ -53,6 +53,12 @@ const EXIT_FAILED: u8 = 1;
 /// Exit code for bad arguments, bad input, or a command that cannot start.
 const EXIT_USAGE: u8 = 2;
 
+/// Whether a command's JSON report goes to standard error, which then carries nothing else:
+/// perfkit's notes are left out and the program's messages go into the document.
+fn json_on_stderr(json: bool, report: &cli::ReportArgs) -> bool {
+    json && report.report.is_none()
+}
+
 fn main() -> ExitCode {
     die_quietly_on_closed_stdout();
     let cli = match Cli::try_parse() {
@@ -93,13 +99,28 @@ fn main() -> ExitCode {
             );
             return ExitCode::from(u8::try_from(code & 0xff).unwrap_or(125));
         }
-        Commands::Record(args) => profile::record(&args).map(Some),
+        Commands::Record(mut args) => {
+            args.quiet |= json_on_stderr(args.json, &args.report);
+            profile::record(&args).map(Some)
+        }
         Commands::Flamegraph(args) => profile::flamegraph(&args).map(|()| None),
         Commands::Diff(args) => profile::diff(&args).map(|()| None),
-        Commands::Stat(args) => profile::stat(&args).map(Some),
-        Commands::Heap(args) => trace::heap(&args).map(Some),
-        Commands::Syscalls(args) => trace::syscalls(&args).map(Some),
-        Commands::Libcalls(args) => trace::libcalls(&args).map(Some),
+        Commands::Stat(mut args) => {
+            args.quiet |= json_on_stderr(args.json, &args.report);
+            profile::stat(&args).map(Some)
+        }
+        Commands::Heap(mut args) => {
+            args.quiet |= json_on_stderr(args.json, &args.report);
+            trace::heap(&args).map(Some)
+        }
+        Commands::Syscalls(mut args) => {
+            args.quiet |= json_on_stderr(args.json, &args.report);
+            trace::syscalls(&args).map(Some)
+        }
+        Commands::Libcalls(mut args) => {
+            args.quiet |= json_on_stderr(args.json, &args.report);
+            trace::libcalls(&args).map(Some)
+        }
         #[cfg(target_os = "linux")]
         Commands::Copy(args) => copy::run(&args).map(|()| None),
         #[cfg(target_os = "linux")]

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use perfkit_sys::OutputPath;
+use perfkit_sys::{Captured, OutputPath, StderrCapture};
 
 /// The widest a table's name column grows: longer names overflow their own row instead of
 /// widening every row (and a width past `u16::MAX` cannot be formatted at all).
@@ -164,6 +164,35 @@ impl ReportSink {
         }
     }
 
+    /// For a JSON report on standard error, captures standard error until [`end_capture`], so
+    /// that what the program and its profiler write there goes into the document
+    /// (`program_stderr`) and standard error holds only JSON. Call it just before the run and
+    /// end it just after.
+    pub(crate) fn capture_for_json(&self, json: bool) -> Option<StderrCapture> {
+        if !json || matches!(self, ReportSink::File(_)) {
+            return None;
+        }
+        // Without a capture the report still goes out, beside the program's messages.
+        StderrCapture::start().ok()
+    }
+
+    /// Writes a JSON report, with what a capture caught added as `program_stderr` (and
+    /// `program_stderr_dropped_bytes` when it kept only the end).
+    pub(crate) fn emit_json(&self, text: &str, captured: Option<Captured>) -> Result<()> {
+        let Some(captured) = captured else {
+            return self.emit(text);
+        };
+        let mut document: serde_json::Value = serde_json::from_str(text)?;
+        if let Some(map) = document.as_object_mut() {
+            map.insert("program_stderr".into(), captured.text.into());
+            map.insert(
+                "program_stderr_dropped_bytes".into(),
+                captured.dropped_bytes.into(),
+            );
+        }
+        self.emit(&(serde_json::to_string_pretty(&document)? + "\n"))
+    }
+
     /// Writes the whole report.
     pub(crate) fn emit(&self, text: &str) -> Result<()> {
         match self {
@@ -176,6 +205,12 @@ impl ReportSink {
             ReportSink::File(out) => Ok(out.write(text.as_bytes())?),
         }
     }
+}
+
+/// Ends a capture of [`ReportSink::capture_for_json`]: standard error is back, and what it
+/// caught is returned.
+pub(crate) fn end_capture(capture: Option<StderrCapture>) -> Result<Option<Captured>> {
+    Ok(capture.map(StderrCapture::finish).transpose()?)
 }
 
 /// A progress indicator on stderr, hidden when `quiet` or stderr is not a terminal. It starts

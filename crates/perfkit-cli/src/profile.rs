@@ -19,7 +19,8 @@ use crate::cli::{DiffArgs, FlameArgs, FlamegraphArgs, FoldArgs, RecordArgs, Stat
 use perfkit_sys::{LineLimit, OutputPath};
 
 use crate::output::{
-    ReportSink, destination, optional_destination, progress_bar, refuse_overwriting_inputs,
+    ReportSink, destination, end_capture, optional_destination, progress_bar,
+    refuse_overwriting_inputs,
 };
 
 /// Version of the JSON documents these commands print.
@@ -98,7 +99,9 @@ pub(crate) fn record(args: &RecordArgs) -> Result<ExitKind> {
             args.frequency
         );
     }
+    let capture = outputs.sink.capture_for_json(args.json);
     let outcome = record.run(&env)?;
+    let captured = end_capture(capture)?;
     if !args.quiet {
         for n in &outcome.notes {
             note!("note: {n}");
@@ -157,7 +160,11 @@ pub(crate) fn record(args: &RecordArgs) -> Result<ExitKind> {
         out.move_from(&outcome.perf_data)?;
     }
     let text = record_report(args, &what, &outcome, &folded, fold.unit, &flame.count_name)?;
-    outputs.sink.emit(&text)?;
+    if args.json {
+        outputs.sink.emit_json(&text, captured)?;
+    } else {
+        outputs.sink.emit(&text)?;
+    }
     Ok(outcome.status)
 }
 
@@ -690,7 +697,9 @@ pub(crate) fn stat(args: &StatArgs) -> Result<ExitKind> {
     if let Ok(exe) = std::env::current_exe() {
         stat = stat.launcher([exe.into_os_string(), "launch".into()]);
     }
+    let capture = sink.capture_for_json(args.json);
     let outcome = stat.run(&env)?;
+    let captured = end_capture(capture)?;
     if args.json {
         let document = json!({
             "schema_version": SCHEMA_VERSION,
@@ -699,7 +708,7 @@ pub(crate) fn stat(args: &StatArgs) -> Result<ExitKind> {
             "hardware_events": env.hardware_events,
             "result": &outcome,
         });
-        sink.emit(&(serde_json::to_string_pretty(&document)? + "\n"))?;
+        sink.emit_json(&(serde_json::to_string_pretty(&document)? + "\n"), captured)?;
         return Ok(outcome.status);
     }
     let mut text = String::new();

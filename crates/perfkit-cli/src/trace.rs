@@ -12,7 +12,7 @@ use crate::cli::{HeapArgs, LibcallsArgs, SyscallsArgs};
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::output::{ReportSink, optional_destination, refuse_overwriting_inputs};
+use crate::output::{ReportSink, end_capture, optional_destination, refuse_overwriting_inputs};
 use crate::profile::{SCHEMA_VERSION, describe_command, resolve_target};
 
 fn limit(n: usize) -> usize {
@@ -53,7 +53,9 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<ExitKind> {
             "perfkit: running {what} under valgrind massif (expect it to run several times slower)"
         );
     }
+    let capture = sink.capture_for_json(args.json);
     let outcome = massif.run()?;
+    let captured = end_capture(capture)?;
     if let Some(massif_out) = &massif_out {
         // Copied, not moved: ms_print may still read it.
         let copy = staging.path().join("massif.out.copy");
@@ -65,7 +67,11 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<ExitKind> {
     } else {
         heap_report(args, &outcome.profile, &what, Some(&outcome))?
     };
-    sink.emit(&text)?;
+    if args.json {
+        sink.emit_json(&text, captured)?;
+    } else {
+        sink.emit(&text)?;
+    }
     Ok(outcome.status)
 }
 
@@ -237,7 +243,9 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<ExitKind> {
             }
         );
     }
+    let capture = sink.capture_for_json(args.json);
     let outcome = strace.run()?;
+    let captured = end_capture(capture)?;
     if args.json {
         let document = json!({
             "schema_version": SCHEMA_VERSION,
@@ -246,7 +254,7 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<ExitKind> {
             "result": &outcome,
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
-        sink.emit(&out)?;
+        sink.emit_json(&out, captured)?;
         return Ok(outcome.status);
     }
     writeln!(
@@ -438,7 +446,9 @@ pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<ExitKind> {
             note!("perfkit: tracing {what} with ltrace");
         }
     }
+    let capture = sink.capture_for_json(args.json);
     let outcome = ltrace.run()?;
+    let captured = end_capture(capture)?;
     if args.json {
         let document = json!({
             "schema_version": SCHEMA_VERSION,
@@ -447,7 +457,7 @@ pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<ExitKind> {
             "result": &outcome,
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
-        sink.emit(&out)?;
+        sink.emit_json(&out, captured)?;
         return Ok(outcome.status);
     }
     writeln!(

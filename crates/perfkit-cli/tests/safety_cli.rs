@@ -37,6 +37,66 @@ fn folded(dir: &tempfile::TempDir) -> String {
 }
 
 #[test]
+fn json_reports_are_only_json_while_the_program_writes_to_both_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "echo to-stdout; echo to-stderr >&2; {} cpu 300",
+        workload().display()
+    );
+    let program = ["sh", "-c", script.as_str()];
+    let bare = std::process::Command::new(program[0])
+        .args(&program[1..])
+        .output()
+        .unwrap();
+    let commands: Vec<(&str, bool)> = vec![
+        ("record", have_perf()),
+        ("stat", have_perf()),
+        ("heap", have("valgrind")),
+        ("syscalls", have("strace")),
+        ("libcalls", have("ltrace")),
+    ];
+    for (command, available) in commands {
+        if !available {
+            continue;
+        }
+        let mut args = vec![command.to_string(), "--json".into()];
+        if command == "record" {
+            args.extend(["-o".into(), path(&dir, "flame.svg")]);
+        }
+        args.push("--".into());
+        args.extend(program.iter().map(ToString::to_string));
+        let output = perfkit().args(&args).output().unwrap();
+        assert!(output.status.success(), "{command}: {output:?}");
+        assert_eq!(
+            output.stdout, bare.stdout,
+            "{command}: the program's stdout"
+        );
+        // Standard error holds one JSON document and nothing else; the program's own
+        // messages are inside it.
+        let report: serde_json::Value =
+            serde_json::from_slice(&output.stderr).unwrap_or_else(|e| {
+                panic!(
+                    "{command} --json: standard error is not only JSON ({e}): {}",
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            });
+        assert_eq!(report["command"], command);
+        let caught = report["program_stderr"].as_str().unwrap();
+        assert!(caught.contains("to-stderr\n"), "{command}: {caught:?}");
+        // With --report FILE the program's standard error stays its own.
+        let file = path(&dir, "report.json");
+        let mut args = args.clone();
+        args.splice(2..2, ["--report".to_string(), file.clone()]);
+        let output = perfkit().args(&args).output().unwrap();
+        assert!(output.status.success(), "{command}: {output:?}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains("to-stderr"));
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert!(report.get("program_stderr").is_none(), "{report:#}");
+    }
+}
+
+#[test]
 fn a_profiled_programs_standard_output_is_exactly_its_own() {
     let dir = tempfile::tempdir().unwrap();
     // Compressible but not trivial input for gzip.

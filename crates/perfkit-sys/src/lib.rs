@@ -30,6 +30,7 @@
 use std::path::PathBuf;
 
 mod bench;
+mod capture;
 mod input;
 pub mod launch;
 mod limits;
@@ -44,6 +45,7 @@ pub use bench::{
     BENCH_SCHEMA_VERSION, BenchObserver, BenchPlan, BenchReport, BenchTarget, CommandReport,
     CommandSpec, MAX_RUNS, NoObserver, Order, Phase, RelativeSpeed, Role, RunCount, run_bench,
 };
+pub use capture::{Captured, MAX_CAPTURED, StderrCapture};
 pub use input::{LineLimit, read_text_limited};
 pub use limits::{ResourceLimit, raise_nofile_limit, resource_limits};
 pub use output::{OutputPath, OutputWriter, os_reason, write_output};
