@@ -94,6 +94,32 @@ fn json_reports_are_only_json_while_the_program_writes_to_both_streams() {
             serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         assert!(report.get("program_stderr").is_none(), "{report:#}");
     }
+    // The commands whose JSON goes to standard output: it is only JSON too.
+    let dir_arg = path(&dir, "analysis");
+    for args in [
+        vec!["bench", "--json", "--shell", "-r", "3", &script[..]],
+        vec![
+            "analyze",
+            "--json",
+            "--runs",
+            "2",
+            "--no-profile",
+            "-o",
+            &dir_arg,
+            "--",
+        ],
+    ] {
+        let mut command = perfkit();
+        command.args(&args);
+        if args[0] == "analyze" {
+            command.args(program);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: standard output is not only JSON ({e})"));
+        assert!(report.is_object());
+    }
 }
 
 #[test]

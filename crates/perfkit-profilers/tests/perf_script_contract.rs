@@ -55,7 +55,9 @@ fn samples_of(text: &[u8], event: &str) -> u64 {
         // Frames are indented (a tab, or spaces in some perf versions), end with their module
         // in parentheses and name no event.
         let next_is_frame = lines.get(i + 1).is_some_and(|l| {
-            l.starts_with(char::is_whitespace) && l.trim_end().ends_with(')') && !l.contains(&needle)
+            l.starts_with(char::is_whitespace)
+                && l.trim_end().ends_with(')')
+                && !l.contains(&needle)
         });
         let after_event = line.rsplit_once(':').map_or("", |(_, rest)| rest.trim());
         let frame_inline = line.trim_end().ends_with(')') && !after_event.is_empty();
