@@ -8,7 +8,7 @@ use perfkit_profilers::{
 };
 use serde_json::json;
 
-use crate::cli::{HeapArgs, LibcallsArgs, SyscallsArgs};
+use crate::cli::{HeapArgs, LibcallsArgs, ReportArgs, SyscallsArgs};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -75,10 +75,17 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<ExitKind> {
     Ok(outcome.status)
 }
 
+/// The report's sink for a command that reads `from` instead of running a program: checked
+/// not to be that file.
+fn sink_for_file(report: &ReportArgs, from: &Path) -> Result<ReportSink> {
+    let sink = ReportSink::new(report.report.as_deref())?;
+    refuse_overwriting_inputs(&sink.file().into_iter().collect::<Vec<_>>(), &[from])?;
+    Ok(sink)
+}
+
 /// `perfkit heap --from massif.out`: the same report for a file recorded elsewhere.
 fn heap_from_file(args: &HeapArgs, from: &Path) -> Result<ExitKind> {
-    let sink = ReportSink::new(args.report.report.as_deref())?;
-    refuse_overwriting_inputs(&sink.file().into_iter().collect::<Vec<_>>(), &[from])?;
+    let sink = sink_for_file(&args.report, from)?;
     let profile = MassifProfile::from_file(from)
         .with_context(|| format!("cannot read {} as a massif.out file", from.display()))?;
     let text = if args.ms_print {
@@ -281,8 +288,7 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<ExitKind> {
 
 /// `perfkit syscalls --from FILE`: the same report for strace output recorded elsewhere.
 fn syscalls_from_file(args: &SyscallsArgs, from: &Path) -> Result<ExitKind> {
-    let sink = ReportSink::new(args.report.report.as_deref())?;
-    refuse_overwriting_inputs(&sink.file().into_iter().collect::<Vec<_>>(), &[from])?;
+    let sink = sink_for_file(&args.report, from)?;
     let parsed = StraceFile::from_file(from)
         .with_context(|| format!("cannot read {} as strace output", from.display()))?;
     let (summary, latencies) = match &parsed {

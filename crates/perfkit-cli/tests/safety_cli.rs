@@ -36,6 +36,17 @@ fn folded(dir: &tempfile::TempDir) -> String {
     p
 }
 
+/// The commands that run a program under a profiler, and whether its tool is here.
+fn profiling_commands() -> Vec<(&'static str, bool)> {
+    vec![
+        ("record", have_perf()),
+        ("stat", have_perf()),
+        ("heap", have("valgrind")),
+        ("syscalls", have("strace")),
+        ("libcalls", have("ltrace")),
+    ]
+}
+
 #[test]
 fn json_reports_are_only_json_while_the_program_writes_to_both_streams() {
     let dir = tempfile::tempdir().unwrap();
@@ -48,13 +59,7 @@ fn json_reports_are_only_json_while_the_program_writes_to_both_streams() {
         .args(&program[1..])
         .output()
         .unwrap();
-    let commands: Vec<(&str, bool)> = vec![
-        ("record", have_perf()),
-        ("stat", have_perf()),
-        ("heap", have("valgrind")),
-        ("syscalls", have("strace")),
-        ("libcalls", have("ltrace")),
-    ];
+    let commands = profiling_commands();
     for (command, available) in commands {
         if !available {
             continue;
@@ -141,13 +146,7 @@ fn a_profiled_programs_standard_output_is_exactly_its_own() {
             "100000".into(),
         ],
     ];
-    let commands: Vec<(&str, bool)> = vec![
-        ("record", have_perf()),
-        ("stat", have_perf()),
-        ("heap", have("valgrind")),
-        ("syscalls", have("strace")),
-        ("libcalls", have("ltrace")),
-    ];
+    let commands = profiling_commands();
     for program in &programs {
         let bare = std::process::Command::new(&program[0])
             .args(&program[1..])
@@ -156,7 +155,7 @@ fn a_profiled_programs_standard_output_is_exactly_its_own() {
         assert!(bare.status.success());
         assert!(!bare.stdout.is_empty());
         for (command, available) in &commands {
-            if !available {
+            if !*available {
                 continue;
             }
             for flags in [&[][..], &["-q"][..], &["--json"][..]] {
