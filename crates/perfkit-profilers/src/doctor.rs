@@ -404,9 +404,10 @@ pub struct BinaryInfo {
 /// (another format, a truncated or corrupt file).
 #[must_use]
 pub fn inspect_elf(bytes: &[u8]) -> Option<BinaryInfo> {
-    let u16_at = |o: usize| Some(u16::from_le_bytes(bytes.get(o..o + 2)?.try_into().ok()?));
-    let u32_at = |o: usize| Some(u32::from_le_bytes(bytes.get(o..o + 4)?.try_into().ok()?));
-    let u64_at = |o: usize| Some(u64::from_le_bytes(bytes.get(o..o + 8)?.try_into().ok()?));
+    let field = |o: usize, n: usize| bytes.get(o..o.checked_add(n)?);
+    let u16_at = |o: usize| Some(u16::from_le_bytes(field(o, 2)?.try_into().ok()?));
+    let u32_at = |o: usize| Some(u32::from_le_bytes(field(o, 4)?.try_into().ok()?));
+    let u64_at = |o: usize| Some(u64::from_le_bytes(field(o, 8)?.try_into().ok()?));
     if bytes.get(..4)? != b"\x7fELF" || *bytes.get(4)? != 2 || *bytes.get(5)? != 1 {
         return None;
     }
@@ -421,6 +422,8 @@ pub fn inspect_elf(bytes: &[u8]) -> Option<BinaryInfo> {
     let section = |i: usize| -> Option<(u32, u32, usize, usize, usize)> {
         let base = shoff.checked_add(i.checked_mul(shentsize)?)?;
         let name = u32_at(base)?;
+        // A section header is 64 bytes: the offsets below cannot overflow once its end does not.
+        base.checked_add(64)?;
         let kind = u32_at(base + 4)?;
         let offset = usize::try_from(u64_at(base + 24)?).ok()?;
         let size = usize::try_from(u64_at(base + 32)?).ok()?;
