@@ -126,7 +126,7 @@ fn the_html_report_is_well_formed_with_every_section() {
             "{id} missing"
         );
     }
-    assert!(html.contains("aria-label=\"latency histogram\""));
+    assert!(html.contains("aria-label=\"histogram of wall time per run\""));
     assert!(
         html.contains("Measured: a shorter loop: "),
         "no speed-up line"
