@@ -239,7 +239,7 @@ pub fn fold_perf_script<R: BufRead>(
 /// ```
 #[must_use]
 pub fn is_perf_script_header(line: &[u8]) -> bool {
-    let line = trim_end(line);
+    let line = line.trim_ascii_end();
     let last = line
         .iter()
         .rposition(|&b| b == b' ' || b == b'\t')
@@ -277,7 +277,7 @@ fn sniff_event<R: BufRead>(
         if read == 0 {
             return Ok((prefix, None));
         }
-        let line = trim_end(&prefix[start..]);
+        let line = prefix[start..].trim_ascii_end();
         if line.is_empty() || line[0] == b'#' {
             continue;
         }
@@ -320,14 +320,6 @@ fn sniff_event<R: BufRead>(
     ))
 }
 
-fn trim_end(line: &[u8]) -> &[u8] {
-    let end = line
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(0, |i| i + 1);
-    &line[..end]
-}
-
 /// A sample header line of perf script output, such as
 /// `app 123/124 4691.3: 1003009 cpu-clock:` or `           false 39654 19115.48: 1 cycles:u:`,
 /// read byte by byte the way collapse-perf reads it: the command name runs up to the first
@@ -340,8 +332,8 @@ struct Header<'a> {
     after_pid: usize,
     /// The event field (`None` when the header has no colon after the PID).
     event: Option<&'a [u8]>,
-    /// The byte range of the period, when there is one collapse-perf would count.
-    period: Option<std::ops::Range<usize>>,
+    /// The period, when there is one collapse-perf would count, and its byte range.
+    period: Option<(u64, std::ops::Range<usize>)>,
     /// The sample's single frame, when the recording had no call graph and perf printed it on
     /// the header line.
     inline_frame: bool,
@@ -376,8 +368,8 @@ impl<'a> Header<'a> {
                 .iter()
                 .rposition(|&b| b == b' ')
                 .map_or(0, |i| i + 1);
-            let word = &field[word_start..space];
-            parses_as_u64(word).then(|| field_start + word_start..field_start + space)
+            let value = parse_u64(&field[word_start..space])?;
+            Some((value, field_start + word_start..field_start + space))
         });
         // After the event's colon: modifiers up to the next colon or space, then the frame.
         let after_event = field_start + field_len;
@@ -431,9 +423,9 @@ impl<'a> Header<'a> {
     }
 }
 
-/// Whether `word` is what Rust's `u64` parser accepts (collapse-perf parses periods with it).
-fn parses_as_u64(word: &[u8]) -> bool {
-    std::str::from_utf8(word).is_ok_and(|w| w.parse::<u64>().is_ok())
+/// `word` as Rust's `u64` parser reads it (collapse-perf parses periods with it).
+fn parse_u64(word: &[u8]) -> Option<u64> {
+    std::str::from_utf8(word).ok()?.parse().ok()
 }
 
 /// A reader between perf script text and the folder. It follows the text the way the folder
@@ -472,7 +464,7 @@ impl<R: BufRead> Headers<R> {
         if self.inner.read_until(b'\n', &mut self.line)? == 0 || self.line[0] == b'#' {
             return Ok(());
         }
-        let body = trim_end(&self.line);
+        let body = self.line.trim_ascii_end();
         if body.is_empty() {
             self.in_sample = false;
             return Ok(());
@@ -488,14 +480,11 @@ impl<R: BufRead> Headers<R> {
         let folded = header.event.is_none_or(|e| e == self.event);
         let inline_frame = header.inline_frame;
         let frame_start = header.frame_start;
-        if let (true, Some(period)) = (folded, header.period) {
+        if let (true, Some((value, range))) = (folded, header.period) {
             match self.unit {
-                CountUnit::Period => {
-                    let text = std::str::from_utf8(&self.line[period.clone()]).unwrap_or("0");
-                    self.period_total += u128::from(text.parse::<u64>().unwrap_or(0));
-                }
+                CountUnit::Period => self.period_total += u128::from(value),
                 CountUnit::Samples => {
-                    self.line.drain(period);
+                    self.line.drain(range);
                 }
             }
         }
@@ -685,8 +674,8 @@ mod tests {
                 .to_vec();
         let header = Header::parse(&line).unwrap();
         assert_eq!(header.event, Some(&b"cpu-clock"[..]));
-        let period = header.period.clone().unwrap();
-        assert_eq!(&line[period.clone()], b"250000");
+        let (value, period) = header.period.clone().unwrap();
+        assert_eq!((value, &line[period.clone()]), (250_000, &b"250000"[..]));
         line.drain(period);
         assert!(Header::parse(&line).unwrap().period.is_none());
     }
