@@ -164,7 +164,8 @@ impl ReportSink {
         }
     }
 
-    /// For a JSON report on standard error, captures standard error until [`end_capture`], so
+    /// For a JSON report on standard error, captures standard error until [`end_capture`] (for
+    /// [`ReportSink::emit_captured`]), so
     /// that what the program and its profiler write there goes into the document
     /// (`program_stderr`) and standard error holds only JSON. Call it just before the run and
     /// end it just after.
@@ -176,9 +177,10 @@ impl ReportSink {
         StderrCapture::start().ok()
     }
 
-    /// Writes a JSON report, with what a capture caught added as `program_stderr` (and
+    /// Writes the whole report. When a capture caught something (only a JSON report on
+    /// standard error has one), it is added to the document as `program_stderr` (and
     /// `program_stderr_dropped_bytes` when it kept only the end).
-    pub(crate) fn emit_json(&self, text: &str, captured: Option<Captured>) -> Result<()> {
+    pub(crate) fn emit_captured(&self, text: &str, captured: Option<Captured>) -> Result<()> {
         let Some(captured) = captured else {
             return self.emit(text);
         };

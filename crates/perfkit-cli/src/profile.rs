@@ -160,11 +160,7 @@ pub(crate) fn record(args: &RecordArgs) -> Result<ExitKind> {
         out.move_from(&outcome.perf_data)?;
     }
     let text = record_report(args, &what, &outcome, &folded, fold.unit, &flame.count_name)?;
-    if args.json {
-        outputs.sink.emit_json(&text, captured)?;
-    } else {
-        outputs.sink.emit(&text)?;
-    }
+    outputs.sink.emit_captured(&text, captured)?;
     Ok(outcome.status)
 }
 
@@ -708,7 +704,7 @@ pub(crate) fn stat(args: &StatArgs) -> Result<ExitKind> {
             "hardware_events": env.hardware_events,
             "result": &outcome,
         });
-        sink.emit_json(&(serde_json::to_string_pretty(&document)? + "\n"), captured)?;
+        sink.emit_captured(&(serde_json::to_string_pretty(&document)? + "\n"), captured)?;
         return Ok(outcome.status);
     }
     let mut text = String::new();

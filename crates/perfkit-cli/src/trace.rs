@@ -67,11 +67,7 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<ExitKind> {
     } else {
         heap_report(args, &outcome.profile, &what, Some(&outcome))?
     };
-    if args.json {
-        sink.emit_json(&text, captured)?;
-    } else {
-        sink.emit(&text)?;
-    }
+    sink.emit_captured(&text, captured)?;
     Ok(outcome.status)
 }
 
@@ -261,7 +257,7 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<ExitKind> {
             "result": &outcome,
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
-        sink.emit_json(&out, captured)?;
+        sink.emit_captured(&out, captured)?;
         return Ok(outcome.status);
     }
     writeln!(
@@ -463,7 +459,7 @@ pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<ExitKind> {
             "result": &outcome,
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
-        sink.emit_json(&out, captured)?;
+        sink.emit_captured(&out, captured)?;
         return Ok(outcome.status);
     }
     writeln!(

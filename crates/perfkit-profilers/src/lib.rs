@@ -57,6 +57,10 @@ pub use flamegraph::{
 };
 pub use folded::{FoldedStacks, HotFunction};
 pub use interrupt::InterruptGuard;
+/// The most bytes of a profile file recorded elsewhere (massif.out, strace output) read from
+/// disk.
+pub const MAX_PROFILE_FILE_BYTES: u64 = 256 << 20;
+
 pub use ltrace::{
     DEFAULT_LTRACE_PATTERN, LibcallRow, LibcallSummary, LibcallTrace, Ltrace, LtraceOutcome,
 };
@@ -71,8 +75,8 @@ pub use perf::{
     profile_section,
 };
 pub use strace::{
-    MAX_PROFILE_FILE_BYTES, Strace, StraceFile, StraceOutcome, SyscallLatencies, SyscallLatency,
-    SyscallRow, SyscallSummary, SyscallTable, TraceMode,
+    Strace, StraceFile, StraceOutcome, SyscallLatencies, SyscallLatency, SyscallRow,
+    SyscallSummary, SyscallTable, TraceMode,
 };
 pub use tool::{Tool, ToolInfo, Version};
 

@@ -223,9 +223,6 @@ pub struct SyscallLatency {
     pub latency_ns: Option<Summary>,
 }
 
-/// The most bytes of a strace or massif file read from disk.
-pub const MAX_PROFILE_FILE_BYTES: u64 = 256 << 20;
-
 /// An strace output file written elsewhere: the `-c` table or a trace (best with `-T`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -259,9 +256,9 @@ impl StraceFile {
         SyscallLatencies::parse(text).map(StraceFile::Trace)
     }
 
-    /// Reads and parses a file of strace output (at most [`MAX_PROFILE_FILE_BYTES`]).
+    /// Reads and parses a file of strace output (at most [`crate::MAX_PROFILE_FILE_BYTES`]).
     pub fn from_file(path: &Path) -> Result<StraceFile, ProfilerError> {
-        let text = perfkit_sys::read_text_limited(path, MAX_PROFILE_FILE_BYTES)
+        let text = perfkit_sys::read_text_limited(path, crate::MAX_PROFILE_FILE_BYTES)
             .map_err(|e| ProfilerError::io(format!("reading {}", path.display()), e))?;
         StraceFile::parse(&text)
     }
