@@ -276,7 +276,8 @@ fn run_naive(args: &PoolArgs, command: &Command, started: Instant) -> Result<boo
     let (mut written, mut failed) = (0u64, 0u64);
     let mut write_error = None;
     let stop = || deferral.pending().is_some();
-    let ran = perfkit_pool::run_naive_each(command, &lines, &stop, |outcome| {
+    let jobs = naive_jobs(args.workers)?;
+    let ran = perfkit_pool::run_naive_each(command, &lines, jobs, &stop, |outcome| {
         let result = match &outcome.result {
             Ok(output) => {
                 written += 1;
@@ -313,12 +314,26 @@ fn run_naive(args: &PoolArgs, command: &Command, started: Instant) -> Result<boo
     if args.stats {
         let elapsed = started.elapsed();
         note!(
-            "perfkit pool --naive: {ran} tasks in {:.3} s: {:.0} tasks/s, {failed} failed (one process per task)",
+            "perfkit pool --naive: {ran} tasks in {:.3} s: {:.0} tasks/s, {failed} failed (one process per task, {jobs} at a time)",
             elapsed.as_secs_f64(),
             ran as f64 / elapsed.as_secs_f64().max(1e-9)
         );
     }
     Ok(failed > 0)
+}
+
+/// Processes `--naive` runs at once: `-j`, else one per CPU, as the pool's workers, so that
+/// the two compare fairly.
+fn naive_jobs(workers: Option<usize>) -> Result<usize> {
+    let jobs = workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    if !(1..=perfkit_pool::MAX_WORKERS).contains(&jobs) {
+        bail!(
+            "-j {jobs}: give 1 to {} processes at a time",
+            perfkit_pool::MAX_WORKERS
+        );
+    }
+    Ok(jobs)
 }
 
 /// `--stats --json` (schema in docs/formats.md).

@@ -98,6 +98,60 @@ fn naive_runs_one_process_per_task() {
 }
 
 #[test]
+fn naive_runs_j_processes_at_once_and_keeps_the_input_order() {
+    // Each task counts the tasks running beside it (itself included) while it sleeps.
+    let dir = tempfile::tempdir().unwrap();
+    let running = dir.path().join("running");
+    std::fs::create_dir(&running).unwrap();
+    let script = format!(
+        "touch {r}/$0; sleep 0.3; ls {r} | wc -l; rm {r}/$0",
+        r = running.display()
+    );
+    let tasks = "1\n2\n3\n4\n5\n6\n7\n8\n";
+    let out = perfkit()
+        .args(["pool", "--naive", "-j", "3", "--", "sh", "-c", &script])
+        .write_stdin(tasks)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let counts: Vec<u32> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(counts.len(), 8, "{counts:?}");
+    let most = counts.iter().copied().max().unwrap();
+    assert!(
+        (2..=3).contains(&most),
+        "at most -j 3 at once, and more than one: {counts:?}"
+    );
+    // The results come in the order of the tasks, whatever order they end in.
+    perfkit()
+        .args([
+            "pool",
+            "--naive",
+            "-j",
+            "4",
+            "--",
+            "sh",
+            "-c",
+            "sleep 0.$((9 - $0)); echo $0",
+        ])
+        .write_stdin("1\n2\n3\n4\n5\n")
+        .assert()
+        .success()
+        .stdout("1\n2\n3\n4\n5\n");
+    perfkit()
+        .args(["pool", "--naive", "-j", "0", "--", "echo"])
+        .write_stdin("1\n")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("-j 0"));
+}
+
+#[test]
 fn usage_errors_exit_2() {
     perfkit()
         .args(["pool"])
