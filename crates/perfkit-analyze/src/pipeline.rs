@@ -6,7 +6,9 @@ use perfkit_profilers::{
     render_flamegraph,
 };
 use perfkit_regress::{Baseline, CheckReport, Policy};
-use perfkit_sys::{BenchObserver, BenchPlan, BenchReport, BenchTarget, CommandSpec, RunCount};
+use perfkit_sys::{
+    BenchObserver, BenchPlan, BenchReport, BenchTarget, CommandSpec, ProgramIo, RunCount,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::classify::{
@@ -49,6 +51,11 @@ pub struct AnalyzeOptions {
     pub baseline: Option<Baseline>,
     /// The regression rules of the comparison.
     pub policy: Policy,
+    /// The program's standard input and output, in the measured runs and the profiled ones.
+    pub io: ProgramIo,
+    /// With the output on `/dev/null`, run the command once into a pipe too and warn when it
+    /// does less into `/dev/null`.
+    pub probe_output: bool,
     /// Measure this other way of doing the same work too, interleaved with the command
     /// (`--demo`: the same tasks through a process pool), and report the speed-up.
     pub alternative: Option<AlternativeCommand>,
@@ -75,6 +82,8 @@ impl Default for AnalyzeOptions {
             heap: false,
             baseline: None,
             policy: Policy::default(),
+            io: ProgramIo::default(),
+            probe_output: false,
             alternative: None,
         }
     }
@@ -146,6 +155,10 @@ pub struct Analysis {
     pub recommendations: Vec<Recommendation>,
     /// Profiles that could not be taken, with the reason and the fix.
     pub unavailable: Vec<String>,
+    /// What may make the numbers or the verdict wrong (a program that does less into
+    /// `/dev/null`, a wrapper script), shown before them.
+    #[serde(default)]
+    pub warnings: Vec<String>,
     /// CPU samples in the perf profile (one run), when perf ran.
     #[serde(default)]
     pub cpu_samples: Option<u64>,
@@ -182,14 +195,11 @@ pub fn analyze(
         )));
     }
     options.policy.validate()?;
-    let mut targets = vec![BenchTarget::new(CommandSpec::from_argv(argv.to_vec())?)];
-    if let Some(alt) = &options.alternative {
-        targets.push(BenchTarget::new(CommandSpec::from_argv(alt.argv.clone())?));
-    }
-    let mut plan = BenchPlan::new(targets);
-    plan.runs = RunCount::Exact(options.runs);
-    plan.warmup = options.warmup;
-    let report = perfkit_sys::run_bench(&plan, observer)?;
+    let report = measure(argv, options, observer)?;
+    let warnings: Vec<String> = report.commands[..1]
+        .iter()
+        .filter_map(|c| c.output_probe.as_ref()?.warning(&c.name))
+        .collect();
     let c = &report.commands[0];
     let mut measurements = measurements(c);
     let mut unavailable = Vec::new();
@@ -200,7 +210,7 @@ pub fn analyze(
     }
     if options.syscalls {
         observer.step("counting system calls (strace -c -f, one run)");
-        match Strace::command(argv).discard_stdout(true).run() {
+        match Strace::command(argv).program_io(options.io.clone()).run() {
             Ok(outcome) => {
                 if let Some(summary) = outcome.summary {
                     measurements.syscalls = Some(syscalls(&summary));
@@ -213,7 +223,7 @@ pub fn analyze(
     let mut cpu_samples = None;
     if options.profile {
         observer.step("recording a CPU profile (perf, one run)");
-        match cpu_profile(argv) {
+        match cpu_profile(argv, &options.io) {
             Ok((hot, svg, samples)) => {
                 measurements.hot_functions = hot;
                 flamegraph_svg = Some(svg);
@@ -225,7 +235,7 @@ pub fn analyze(
     let mut heap = None;
     if options.heap {
         observer.step("profiling the heap (valgrind massif, one run)");
-        match heap_profile(argv) {
+        match heap_profile(argv, &options.io) {
             Ok(h) => {
                 measurements.heap_peak_bytes = Some(h.peak_heap_bytes);
                 measurements.heap_sites.clone_from(&h.sites);
@@ -262,6 +272,7 @@ pub fn analyze(
         bottlenecks,
         recommendations,
         unavailable,
+        warnings,
         cpu_samples,
         heap,
         baseline: None,
@@ -273,6 +284,25 @@ pub fn analyze(
         analysis.baseline = Some(compare(&analysis, baseline, &options.policy)?);
     }
     Ok(analysis)
+}
+
+/// The measured runs: the command, interleaved with the alternative when there is one.
+fn measure(
+    argv: &[String],
+    options: &AnalyzeOptions,
+    observer: &mut dyn AnalyzeObserver,
+) -> Result<BenchReport, AnalyzeError> {
+    let mut targets = vec![BenchTarget::new(CommandSpec::from_argv(argv.to_vec())?)];
+    if let Some(alt) = &options.alternative {
+        targets.push(BenchTarget::new(CommandSpec::from_argv(alt.argv.clone())?));
+    }
+    let mut plan = BenchPlan::new(targets);
+    plan.runs = RunCount::Exact(options.runs);
+    plan.warmup = options.warmup;
+    plan.input.clone_from(&options.io.input);
+    plan.output = options.io.output.clone();
+    plan.probe_output = options.probe_output;
+    Ok(perfkit_sys::run_bench(&plan, observer)?)
 }
 
 impl Analysis {
@@ -427,6 +457,7 @@ fn syscalls(summary: &perfkit_profilers::SyscallSummary) -> Syscalls {
 /// One perf recording: the ten hottest functions, the flamegraph and the number of samples.
 fn cpu_profile(
     argv: &[String],
+    io: &ProgramIo,
 ) -> Result<(Vec<HotFunction>, String, u64), perfkit_profilers::ProfilerError> {
     let env = PerfEnvironment::detect()?;
     env.check_record()?;
@@ -436,7 +467,7 @@ fn cpu_profile(
     })?;
     let outcome = Record::command(argv)
         .output(dir.path().join("perf.data"))
-        .discard_stdout(true)
+        .program_io(io.clone())
         .run(&env)?;
     let folded = fold_perf_data(&env.perf, &outcome.perf_data, &FoldOptions::default())?.stacks;
     let hot = folded
@@ -451,7 +482,7 @@ fn cpu_profile(
     let mut svg = Vec::new();
     let options = FlamegraphOptions {
         title: "CPU profile".into(),
-        subtitle: Some(argv.join(" ")),
+        subtitle: Some(perfkit_sys::quote_command(argv)),
         ..FlamegraphOptions::default()
     };
     render_flamegraph(&folded, &options, &mut svg)?;
@@ -463,8 +494,11 @@ fn cpu_profile(
 }
 
 /// One massif run: the heap at its peak and its five largest allocation sites.
-fn heap_profile(argv: &[String]) -> Result<HeapProfile, perfkit_profilers::ProfilerError> {
-    let outcome = Massif::command(argv).discard_stdout(true).run()?;
+fn heap_profile(
+    argv: &[String],
+    io: &ProgramIo,
+) -> Result<HeapProfile, perfkit_profilers::ProfilerError> {
+    let outcome = Massif::command(argv).program_io(io.clone()).run()?;
     let profile = &outcome.profile;
     let peak = profile.peak();
     Ok(HeapProfile {

@@ -100,14 +100,18 @@ fn alternative_rows(a: &Analysis, alt: &Alternative) -> [[String; 5]; 2] {
     let d = |ns: u64| format_duration(ns as f64);
     [
         [
-            a.command.join(" "),
+            perfkit_sys::quote_command(&a.command),
             d(a.latency.p50),
             d(a.latency.p99),
             format_duration(a.latency.mean),
             "1×".to_string(),
         ],
         [
-            format!("{} — {}", alt.label, alt.command.join(" ")),
+            format!(
+                "{} — {}",
+                alt.label,
+                perfkit_sys::quote_command(&alt.command)
+            ),
             d(alt.latency.p50),
             d(alt.latency.p99),
             format_duration(alt.latency.mean),
@@ -232,12 +236,14 @@ fn latency_cells(a: &Analysis) -> [String; 8] {
 pub fn markdown(a: &Analysis) -> String {
     let mut out = format!(
         "# perfkit analyze: `{}`\n\n**Verdict:** {}\n{}\n## Latency ({} runs)\n\n| {} |\n|{}\n| {} |\n\n## Resources (per run)\n\n| | |\n|:---|---:|\n",
-        a.command.join(" ").replace('`', "'"),
+        perfkit_sys::quote_command(&a.command).replace('`', "'"),
         verdict(a),
-        summary_lines(a)
+        a.warnings
             .iter()
+            .map(|w| (format!("Warning: {w}"), true))
+            .chain(summary_lines(a))
             .fold(String::new(), |mut s, (l, bad)| {
-                let _ = write!(s, "\n**{}{l}**\n", if *bad { "❌ " } else { "" });
+                let _ = write!(s, "\n**{}{l}**\n", if bad { "❌ " } else { "" });
                 s
             }),
         a.latency.count,
@@ -416,16 +422,19 @@ pub fn html(a: &Analysis) -> String {
         .unwrap_or_default();
     let mut out = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/><title>perfkit analyze: {cmd}</title>\n<style>body{{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}th{{background:#f0f0f0}}td:first-child,td.name{{text-align:left}}.verdict{{font-size:1.2em;padding:1em;background:#fff3cd;border-left:6px solid #f0ad4e}}.bottleneck{{border:1px solid #ddd;padding:0.5em 1em;margin:1em 0;border-radius:6px}}code{{background:#f4f4f4;padding:1px 4px}}iframe{{width:100%;border:1px solid #ccc}}.measured{{font-size:1.1em;padding:0.6em 1em;background:#dff0d8;border-left:6px solid #5cb85c}}.regressed{{font-size:1.1em;padding:0.6em 1em;background:#f2dede;border-left:6px solid #d9534f}}</style></head><body>\n<h1>perfkit analyze</h1><p><code>{cmd}</code></p>\n<section id=\"summary\"><h2>Summary</h2><p class=\"verdict\">{verdict}</p>{lines}</section>\n",
-        cmd = esc(&a.command.join(" ")),
+        cmd = esc(&perfkit_sys::quote_command(&a.command)),
         verdict = prose(&verdict(a)),
-        lines = summary_lines(a)
+        lines = a
+            .warnings
             .iter()
+            .map(|w| (format!("Warning: {w}"), true))
+            .chain(summary_lines(a))
             .fold(String::new(), |mut s, (l, bad)| {
                 let _ = write!(
                     s,
                     "<p class=\"{}\">{}</p>",
-                    if *bad { "regressed" } else { "measured" },
-                    prose(l)
+                    if bad { "regressed" } else { "measured" },
+                    prose(&l)
                 );
                 s
             })

@@ -9,7 +9,9 @@ use perfkit_analyze::{
 use perfkit_sys::{BenchObserver, Phase, RunOutcome};
 
 use crate::cli::AnalyzeArgs;
-use crate::output::{optional_destination, progress_bar, refuse_overwriting_inputs, show_bar};
+use crate::output::{
+    optional_destination, progress_bar, refuse_overwriting_inputs, run_input, run_output, show_bar,
+};
 use crate::regress;
 
 struct Progress<'a>(&'a indicatif::ProgressBar);
@@ -95,6 +97,18 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<bool> {
     } else {
         (args.command.clone(), None)
     };
+    let (output, probe_output) = run_output(args.output.as_deref(), false, args.json)?;
+    if output == perfkit_sys::ProgramOutput::Inherit {
+        bail!(
+            "--output inherit would mix the program's output with perfkit's report: use pipe or a FILE"
+        );
+    }
+    // Kept until the runs are over: a replayed pipe lives in a temporary file.
+    let input = if args.demo {
+        perfkit_sys::StdinSource::Null
+    } else {
+        run_input(args.input.as_deref(), args.quiet)?
+    };
     let options = AnalyzeOptions {
         runs: args.runs,
         warmup: args.warmup,
@@ -103,6 +117,11 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<bool> {
         heap: args.heap,
         baseline,
         policy,
+        io: perfkit_sys::ProgramIo {
+            input: input.path().map(Path::to_path_buf),
+            output,
+        },
+        probe_output,
         alternative,
     };
     let bar = progress_bar(args.quiet || args.json);
@@ -136,8 +155,11 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<bool> {
 }
 
 fn print_summary(analysis: &Analysis, html: &Path) -> Result<()> {
+    for warning in &analysis.warnings {
+        note!("warning: {warning}");
+    }
     let l = &analysis.latency;
-    outln!("{}", analysis.command.join(" "))?;
+    outln!("{}", perfkit_sys::quote_command(&analysis.command))?;
     outln!(
         "  {} runs: p50 {}, p99 {}, mean {} ({:.2} runs/s)",
         l.count,

@@ -1,7 +1,7 @@
 //! `perfkit bench`: turn arguments into a `perfkit_sys::BenchPlan`, run it, print the report.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use indicatif::ProgressBar;
@@ -13,7 +13,9 @@ use perfkit_sys::{
 };
 
 use crate::cli::{BenchArgs, OrderArg};
-use crate::output::{optional_destination, progress_bar, refuse_overwriting_inputs, show_bar};
+use crate::output::{
+    optional_destination, progress_bar, refuse_overwriting_inputs, run_input, run_output, show_bar,
+};
 use crate::regress;
 
 /// The files `perfkit bench` writes, checked before the first run.
@@ -34,9 +36,19 @@ impl Outputs {
             .into_iter()
             .flatten()
             .collect();
+        // An export may not be the input, nor the file the commands write their output to.
+        let program_output = match &plan.output {
+            perfkit_sys::ProgramOutput::File(path) => Some(path.as_path()),
+            _ => None,
+        };
         refuse_overwriting_inputs(
             &all,
-            &args.input.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+            &args
+                .input
+                .iter()
+                .map(PathBuf::as_path)
+                .chain(program_output)
+                .collect::<Vec<_>>(),
         )?;
         // The exports may not replace the baseline they are checked against (--save-baseline
         // may: that is how a baseline is updated).
@@ -68,7 +80,10 @@ impl Outputs {
 
 /// `perfkit bench`; `Ok(true)` when `--baseline` found a regression.
 pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
-    let plan = plan(args)?;
+    let mut plan = plan(args)?;
+    let (output, probe) = run_output(args.output.as_deref(), args.show_output, args.json)?;
+    plan.output = output;
+    plan.probe_output = probe;
     // Check export destinations and the baseline before spending minutes measuring.
     let outputs = Outputs::check(args, &plan)?;
     let baseline = match &args.baseline {
@@ -78,6 +93,9 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
         )),
         None => None,
     };
+    // Kept until the runs are over: a replayed pipe lives in a temporary file.
+    let input = run_input(args.input.as_deref(), args.quiet)?;
+    plan.input = input.path().map(Path::to_path_buf);
     let bar = progress_bar(args.quiet);
     let mut observer = Progress {
         bar: &bar,
@@ -106,6 +124,12 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
         (Some((b, policy)), Some(c)) => Some(perfkit_regress::check(b, c, policy)?),
         _ => None,
     };
+    // Warnings come before the numbers they qualify.
+    if !args.quiet {
+        for warning in warnings(&report) {
+            note!("warning: {warning}");
+        }
+    }
     if args.json {
         match &checked {
             Some(check) => {
@@ -129,14 +153,9 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
             out!("{}", perfkit_regress::report::human(check))?;
         }
     }
-    if !args.quiet {
-        for warning in warnings(&report) {
+    if let (false, true, Some(check)) = (args.quiet, args.json, &checked) {
+        for warning in perfkit_regress::report::warnings(check) {
             note!("warning: {warning}");
-        }
-        if let (true, Some(check)) = (args.json, &checked) {
-            for warning in perfkit_regress::report::warnings(check) {
-                note!("warning: {warning}");
-            }
         }
     }
     let failed = checked
@@ -206,8 +225,6 @@ fn plan(args: &BenchArgs) -> Result<BenchPlan> {
     };
     plan.warmup = args.warmup;
     plan.timeout = args.timeout;
-    plan.input.clone_from(&args.input);
-    plan.show_output = args.show_output;
     plan.ignore_failure = args.ignore_failure;
     plan.order = match args.order {
         None | Some(OrderArg::Interleaved) => Order::Interleaved,
@@ -325,6 +342,9 @@ fn warnings(report: &BenchReport) -> Vec<String> {
                 "'{}': {} runs timed out and are not included in the statistics",
                 c.name, c.timed_out_runs
             ));
+        }
+        if let Some(warning) = c.output_probe.as_ref().and_then(|p| p.warning(&c.name)) {
+            out.push(warning);
         }
         if first_run_outlier(c) {
             out.push(format!(

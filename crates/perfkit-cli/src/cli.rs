@@ -262,8 +262,8 @@ pub(crate) struct PoolArgs {
     #[arg(long, requires = "stats")]
     pub(crate) json: bool,
 
-    /// Run the original text's version instead: one new process per task, the task as its
-    /// last argument (for comparison).
+    /// For comparison: one new process per task instead of a pool, the task as its last
+    /// argument, -j processes at a time (as xargs -P), results in input order.
     #[arg(long)]
     pub(crate) naive: bool,
 
@@ -353,8 +353,10 @@ pub(crate) struct BenchArgs {
     #[arg(short = 'd', long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
     pub(crate) duration: Duration,
 
-    /// Untimed runs of each command before measuring (fills caches).
-    #[arg(short = 'w', long, value_name = "N", default_value_t = 0)]
+    /// Untimed runs of each command before measuring (fills caches). The automatic run count
+    /// is planned from the last one. Default 1, where hyperfine's is 0: a cold first run
+    /// would otherwise both set the run count and skew the mean.
+    #[arg(short = 'w', long, value_name = "N", default_value_t = 1)]
     pub(crate) warmup: u64,
 
     /// Command to run before every run, untimed. Give it once for all commands or once per
@@ -379,11 +381,20 @@ pub(crate) struct BenchArgs {
     #[arg(short = 't', long, value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) timeout: Option<Duration>,
 
-    /// Feed this file to every run's standard input (default: /dev/null).
+    /// Feed this file to every run's standard input. Without it, what perfkit's own standard
+    /// input holds (a file, or a pipe read to its end first) is given to every run; a
+    /// terminal gives /dev/null.
     #[arg(long, value_name = "FILE")]
     pub(crate) input: Option<PathBuf>,
 
-    /// Show the commands' output instead of discarding it.
+    /// Where the commands' standard output goes: null (/dev/null), pipe (read and discarded
+    /// by perfkit, as in a pipeline), inherit (this terminal), or a FILE (truncated before
+    /// every run). Without it: null, plus one probe run into a pipe that warns when the
+    /// command does less into /dev/null (GNU grep stops at the first match there).
+    #[arg(long, value_name = "WHERE", conflicts_with = "show_output")]
+    pub(crate) output: Option<String>,
+
+    /// Show the commands' output instead of discarding it (--output=inherit).
     #[arg(long)]
     pub(crate) show_output: bool,
 
@@ -665,6 +676,19 @@ pub(crate) struct AnalyzeArgs {
     /// Tasks per run of --demo.
     #[arg(long, value_name = "N", default_value_t = 300, requires = "demo")]
     pub(crate) demo_tasks: u32,
+
+    /// Feed this file to the command's standard input in every run (measured and profiled).
+    /// Without it, what perfkit's own standard input holds (a file, or a pipe read to its end
+    /// first) is given to every run; a terminal gives /dev/null.
+    #[arg(long, value_name = "FILE", conflicts_with = "demo")]
+    pub(crate) input: Option<PathBuf>,
+
+    /// Where the command's standard output goes: null (/dev/null), pipe (read and discarded
+    /// by perfkit), or a FILE (truncated before every run). Without it: null, plus one probe
+    /// run into a pipe that warns when the command does less into /dev/null (GNU grep stops
+    /// at the first match there).
+    #[arg(long, value_name = "WHERE")]
+    pub(crate) output: Option<String>,
 
     /// Skip the perf CPU profile.
     #[arg(long)]

@@ -251,3 +251,51 @@ pub(crate) fn same_path(a: &Path, b: &Path) -> bool {
         _ => a == b,
     }
 }
+
+/// The most perfkit keeps of a pipe on its standard input to replay to every run.
+const STDIN_LIMIT: u64 = 1 << 30;
+
+/// The standard input every measured run gets: `--input FILE`, else what perfkit's own
+/// standard input holds (a terminal gives `/dev/null`); said on standard error unless quiet.
+pub(crate) fn run_input(input: Option<&Path>, quiet: bool) -> Result<perfkit_sys::StdinSource> {
+    use perfkit_sys::StdinSource;
+    if let Some(path) = input {
+        return Ok(StdinSource::file(path)?);
+    }
+    let source = StdinSource::from_stdin(STDIN_LIMIT, &mut || {
+        if !quiet {
+            note!(
+                "perfkit: reading standard input to its end, to give every run the same (pass --input FILE, or </dev/null when the command reads nothing)"
+            );
+        }
+    })?;
+    if !quiet && !matches!(source, StdinSource::Null) {
+        note!(
+            "perfkit: every run's standard input: {} (--input FILE chooses another, --input /dev/null none)",
+            source.describe()
+        );
+    }
+    Ok(source)
+}
+
+/// Where the measured runs' standard output goes, and whether to probe for programs that do
+/// less into `/dev/null` (only when the user did not choose).
+pub(crate) fn run_output(
+    output: Option<&str>,
+    show_output: bool,
+    json: bool,
+) -> Result<(perfkit_sys::ProgramOutput, bool)> {
+    use perfkit_sys::ProgramOutput;
+    let chosen = match (output, show_output) {
+        (Some(text), _) => Some(ProgramOutput::parse(text)),
+        (None, true) => Some(ProgramOutput::Inherit),
+        (None, false) => None,
+    };
+    if json && chosen == Some(ProgramOutput::Inherit) {
+        anyhow::bail!(
+            "--json prints only JSON on standard output, so the program's output cannot go there: use --output=pipe or --output=FILE"
+        );
+    }
+    let probe = chosen.is_none();
+    Ok((chosen.unwrap_or_default(), probe))
+}

@@ -331,3 +331,40 @@ fn open_hands_the_report_to_the_browser_or_says_why_not() {
         .success()
         .stderr(predicate::str::contains("--open: cannot start $BROWSER"));
 }
+
+#[test]
+fn measured_and_profiled_runs_all_read_the_same_stdin() {
+    if !have("strace") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::write(&data, "z".repeat(70_000)).unwrap();
+    let log = dir.path().join("log");
+    let report = dir.path().join("report");
+    // `analyze -- prog < file`: the warm-up, both measured runs and the strace run read it.
+    let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+        .args([
+            "analyze",
+            "-q",
+            "-r",
+            "2",
+            "--no-profile",
+            "--output=null",
+            "-o",
+        ])
+        .arg(&report)
+        .args(["--", "sh", "-c", &format!("wc -c >> {}", log.display())])
+        .stdin(std::fs::File::open(&data).unwrap())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let runs: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    assert!(runs.iter().all(|r| r.trim() == "70000"), "{runs:?}");
+}

@@ -1,6 +1,10 @@
 //! `perfkit bench` end to end, as a user runs it.
 
+#[path = "../../perfkit-profilers/tests/common/mod.rs"]
+mod common;
+
 use assert_cmd::Command;
+use common::have;
 use predicates::prelude::*;
 use serde_json::Value;
 
@@ -246,4 +250,126 @@ fn help_explains_and_completions_generate() {
         .assert()
         .success()
         .stdout(predicate::str::contains("perfkit"));
+}
+
+/// Every run of `sh -c SCRIPT` appends one line to `log`; returns the lines.
+fn logged_runs(log: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn every_run_reads_what_perfkits_own_stdin_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::write(&data, "x".repeat(100_000)).unwrap();
+    let log = dir.path().join("log");
+    let script = format!("wc -c >> {}", log.display());
+    // A file on standard input: reopened for every run (warm-up and measured).
+    let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+        .args([
+            "bench",
+            "-q",
+            "--runs",
+            "3",
+            "--output=null",
+            "--shell",
+            &script,
+        ])
+        .stdin(std::fs::File::open(&data).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let runs = logged_runs(&log);
+    assert_eq!(runs.len(), 4, "one warm-up and three runs: {runs:?}");
+    assert!(runs.iter().all(|r| r.trim() == "100000"), "{runs:?}");
+    // A pipe: read to its end once, then replayed, and said so.
+    std::fs::remove_file(&log).unwrap();
+    perfkit()
+        .args(["bench", "--runs", "2", "--output=null", "--shell", &script])
+        .write_stdin("y".repeat(5000))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("every run's standard input"));
+    let runs = logged_runs(&log);
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    assert!(runs.iter().all(|r| r.trim() == "5000"), "{runs:?}");
+    // A device that never ends is refused before anything runs.
+    std::fs::remove_file(&log).unwrap();
+    let refused = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+        .args(["bench", "--runs", "2", "--shell", &script])
+        .stdin(std::fs::File::open("/dev/zero").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--input FILE"));
+    assert!(logged_runs(&log).is_empty());
+}
+
+#[test]
+fn output_goes_where_asked_and_a_program_that_skips_work_into_dev_null_is_named() {
+    if !have("grep") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let script = format!(
+        "if [ -p /dev/stdout ]; then k=pipe; elif [ -c /dev/stdout ]; then k=device; else k=file; fi; echo $k >> {}",
+        log.display()
+    );
+    for (output, seen) in [("pipe", "pipe"), ("null", "device")] {
+        perfkit()
+            .args([
+                "bench", "-q", "--runs", "2", "--output", output, "--shell", &script,
+            ])
+            .assert()
+            .success();
+        let runs = logged_runs(&log);
+        assert!(runs.iter().all(|r| r == seen), "{output}: {runs:?}");
+        std::fs::remove_file(&log).unwrap();
+    }
+    let out = dir.path().join("out.txt");
+    perfkit()
+        .args(["bench", "-q", "--runs", "2", "--output"])
+        .arg(&out)
+        .arg("echo 'to the file'")
+        .assert()
+        .success();
+    // Truncated before every run: one line, not three.
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "to the file\n");
+    perfkit()
+        .args([
+            "bench",
+            "--runs",
+            "2",
+            "--output",
+            "/proc/sys/vm/swappiness",
+            "true",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("kernel file"));
+
+    // GNU grep stops at the first match when its output is /dev/null.
+    let corpus = dir.path().join("corpus.txt");
+    std::fs::write(&corpus, "a line that matches\n".repeat(400_000)).unwrap();
+    let grep = format!("grep matches {}", corpus.display());
+    let report = json_run(&["bench", "--runs", "2", "--json", &grep]);
+    let probe = &report["commands"][0]["output_probe"];
+    assert_eq!(probe["differs"], true, "{probe}");
+    perfkit()
+        .args(["bench", "--runs", "2", &grep])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("--output=pipe"));
+    // A program that reads its whole input either way is not named.
+    let cat = format!("cat {}", corpus.display());
+    let report = json_run(&["bench", "--runs", "2", "--json", &cat]);
+    assert_eq!(report["commands"][0]["output_probe"]["differs"], false);
+    // Choosing the output turns the probe off.
+    let report = json_run(&["bench", "--runs", "2", "--json", "--output=null", &grep]);
+    assert!(report["commands"][0].get("output_probe").is_none());
 }

@@ -637,6 +637,7 @@ pub struct Massif {
     keep: Option<PathBuf>,
     extra_args: Vec<OsString>,
     discard_stdout: bool,
+    program_io: Option<perfkit_sys::ProgramIo>,
 }
 
 /// The result of a massif run.
@@ -669,6 +670,7 @@ impl Massif {
             keep: None,
             extra_args: Vec::new(),
             discard_stdout: false,
+            program_io: None,
         }
     }
 
@@ -677,6 +679,15 @@ impl Massif {
     #[must_use]
     pub fn discard_stdout(mut self, yes: bool) -> Massif {
         self.discard_stdout = yes;
+        self
+    }
+
+    /// The program's standard input and output (overrides
+    /// [`discard_stdout`](Self::discard_stdout)); its standard error is the tool's. Without it
+    /// the program reads and writes this process's own.
+    #[must_use]
+    pub fn program_io(mut self, io: perfkit_sys::ProgramIo) -> Massif {
+        self.program_io = Some(io);
         self
     }
 
@@ -779,6 +790,9 @@ impl Massif {
         command.args(&self.extra_args).arg("--").args(&self.argv);
         if self.discard_stdout {
             command.stdout(Stdio::null());
+        }
+        if let Some(io) = &self.program_io {
+            io.apply(&mut command)?;
         }
         let guard = InterruptGuard::new();
         let outcome = perfkit_sys::run(&mut command, crate::FORWARD)?;

@@ -469,6 +469,7 @@ pub struct Strace {
     filter: Option<String>,
     extra_args: Vec<OsString>,
     discard_stdout: bool,
+    program_io: Option<perfkit_sys::ProgramIo>,
 }
 
 /// The result of an strace run.
@@ -510,6 +511,7 @@ impl Strace {
             filter: None,
             extra_args: Vec::new(),
             discard_stdout: false,
+            program_io: None,
         }
     }
 
@@ -518,6 +520,15 @@ impl Strace {
     #[must_use]
     pub fn discard_stdout(mut self, yes: bool) -> Strace {
         self.discard_stdout = yes;
+        self
+    }
+
+    /// The program's standard input and output (overrides
+    /// [`discard_stdout`](Self::discard_stdout)); its standard error is the tool's. Without it
+    /// the program reads and writes this process's own.
+    #[must_use]
+    pub fn program_io(mut self, io: perfkit_sys::ProgramIo) -> Strace {
+        self.program_io = Some(io);
         self
     }
 
@@ -590,6 +601,9 @@ impl Strace {
         command.args(&self.extra_args);
         if self.discard_stdout {
             command.stdout(Stdio::null());
+        }
+        if let Some(io) = &self.program_io {
+            io.apply(&mut command)?;
         }
         let (status, wall) = run_traced(&mut command, &self.target, Tool::Strace)?;
         let mut outcome = StraceOutcome {

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::SysError;
 use crate::process::{ExitKind, RunOptions, RunOutcome, run};
+use crate::stdio::ProgramOutput;
 
 /// The version of the [`BenchReport`] JSON format (see `docs/formats.md`).
 pub const BENCH_SCHEMA_VERSION: u32 = 1;
@@ -205,8 +206,11 @@ pub struct BenchPlan {
     pub timeout: Option<Duration>,
     /// File fed to every run's standard input (otherwise `/dev/null`).
     pub input: Option<PathBuf>,
-    /// Let the commands write to this process's stdout/stderr (otherwise `/dev/null`).
-    pub show_output: bool,
+    /// Where the benchmarked runs' standard output goes (helpers write to `/dev/null`).
+    pub output: ProgramOutput,
+    /// With the output on `/dev/null`, run each command once more into a pipe and report in
+    /// [`CommandReport::output_probe`] whether it behaves differently.
+    pub probe_output: bool,
     /// Keep going when a run fails, and include failed runs in the statistics (timed-out runs
     /// are counted but never included: their time is cut short).
     pub ignore_failure: bool,
@@ -226,7 +230,8 @@ impl BenchPlan {
             warmup: 0,
             timeout: None,
             input: None,
-            show_output: false,
+            output: ProgramOutput::Null,
+            probe_output: false,
             ignore_failure: false,
             order: Order::default(),
             seed: 0,
@@ -319,6 +324,70 @@ pub struct CommandReport {
     pub histogram: Histogram,
     /// Every measured run, in the order they ran.
     pub samples: Vec<RunOutcome>,
+    /// One run into `/dev/null` against one into a pipe ([`BenchPlan::probe_output`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_probe: Option<OutputProbe>,
+}
+
+/// One run with the output on `/dev/null` against one into a pipe. Some programs check where
+/// their output goes: GNU grep stops at the first match when it is `/dev/null`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutputProbe {
+    /// Wall time into `/dev/null`, nanoseconds.
+    pub null_wall_ns: u64,
+    /// Wall time into a pipe, nanoseconds.
+    pub pipe_wall_ns: u64,
+    /// Bytes read into `/dev/null` (`rchar`), when known.
+    pub null_read_bytes: Option<u64>,
+    /// Bytes read into a pipe, when known.
+    pub pipe_read_bytes: Option<u64>,
+    /// Whether the two differ enough to say the program skips work into `/dev/null`: it
+    /// read at least twice as much (and 1 MiB more) into the pipe, or took at least twice as
+    /// long (and 20 ms more).
+    pub differs: bool,
+}
+
+impl OutputProbe {
+    /// Compares a run into `/dev/null` with one into a pipe.
+    #[must_use]
+    pub fn new(null: &RunOutcome, pipe: &RunOutcome) -> OutputProbe {
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let (null_wall_ns, pipe_wall_ns) = (ns(null.wall), ns(pipe.wall));
+        let null_read_bytes = null.io.map(|io| io.rchar);
+        let pipe_read_bytes = pipe.io.map(|io| io.rchar);
+        let reads_more = matches!((null_read_bytes, pipe_read_bytes),
+            (Some(n), Some(p)) if p >= n.saturating_mul(2) && p - n >= 1 << 20);
+        let takes_longer = pipe_wall_ns >= null_wall_ns.saturating_mul(2)
+            && pipe_wall_ns - null_wall_ns >= 20_000_000;
+        OutputProbe {
+            null_wall_ns,
+            pipe_wall_ns,
+            null_read_bytes,
+            pipe_read_bytes,
+            differs: reads_more || takes_longer,
+        }
+    }
+
+    /// The warning to print before the numbers, when the runs differ.
+    #[must_use]
+    pub fn warning(&self, name: &str) -> Option<String> {
+        if !self.differs {
+            return None;
+        }
+        let reads = match (self.null_read_bytes, self.pipe_read_bytes) {
+            (Some(n), Some(p)) if p > n => format!(
+                ", reading {} instead of {}",
+                perfkit_metrics::format_bytes(p),
+                perfkit_metrics::format_bytes(n)
+            ),
+            _ => String::new(),
+        };
+        Some(format!(
+            "'{name}' does less when its output goes to /dev/null: one run into a pipe took {} against {}{reads}. It may check where its output goes (GNU grep stops at the first match); measure the real work with --output=pipe, or keep /dev/null on purpose with --output=null",
+            perfkit_metrics::format_duration(self.pipe_wall_ns as f64),
+            perfkit_metrics::format_duration(self.null_wall_ns as f64),
+        ))
+    }
 }
 
 /// How much slower a command is than the fastest one.
@@ -360,6 +429,8 @@ pub fn run_bench(
         outcomes: vec![Vec::new(); plan.targets.len()],
         setup_done: vec![false; plan.targets.len()],
         rng: fastrand::Rng::with_seed(plan.seed),
+        warm_outcome: vec![None; plan.targets.len()],
+        probes: vec![None; plan.targets.len()],
     };
     let result = runner.schedule();
     // Clean up whatever was set up, even after an error.
@@ -367,7 +438,11 @@ pub fn run_bench(
     result?;
     cleanup?;
     let outcomes = std::mem::take(&mut runner.outcomes);
-    build_report(plan, outcomes)
+    let mut report = build_report(plan, outcomes)?;
+    for (c, probe) in report.commands.iter_mut().zip(runner.probes) {
+        c.output_probe = probe;
+    }
+    Ok(report)
 }
 
 fn validate(plan: &BenchPlan) -> Result<(), SysError> {
@@ -419,6 +494,7 @@ fn validate(plan: &BenchPlan) -> Result<(), SysError> {
             source,
         })?;
     }
+    plan.output.check(plan.input.as_deref())?;
     // Fail before anything runs (setup commands included) if a program cannot be found.
     for t in &plan.targets {
         for spec in [
@@ -442,6 +518,10 @@ struct Runner<'a> {
     outcomes: Vec<Vec<RunOutcome>>,
     setup_done: Vec<bool>,
     rng: fastrand::Rng,
+    /// Each command's last warm-up run, until the output probe takes it.
+    warm_outcome: Vec<Option<RunOutcome>>,
+    /// Each command's output probe.
+    probes: Vec<Option<OutputProbe>>,
 }
 
 /// What a helper or benchmarked command is, for error messages.
@@ -485,8 +565,8 @@ impl Runner<'_> {
                         RunCount::Exact(n) => n,
                         RunCount::Auto { .. } => {
                             self.report_planned(&decided);
-                            self.measure(i)?;
-                            self.auto_count(self.first_wall(i))
+                            let one = self.typical_wall(i)?;
+                            self.auto_count(one)
                         }
                     };
                     decided[i] = Some(n);
@@ -509,10 +589,10 @@ impl Runner<'_> {
                     RunCount::Exact(n) => n,
                     RunCount::Auto { .. } => {
                         self.observer.planned(k as u64);
+                        let mut round = Duration::ZERO;
                         for i in 0..k {
-                            self.measure(i)?;
+                            round += self.typical_wall(i)?;
                         }
-                        let round: Duration = (0..k).map(|i| self.first_wall(i)).sum();
                         // The budget is per command; a round runs every command once.
                         self.auto_count(round / u32::try_from(k).unwrap_or(u32::MAX))
                     }
@@ -571,8 +651,20 @@ impl Runner<'_> {
         self.observer.planned(total);
     }
 
-    fn first_wall(&self, i: usize) -> Duration {
-        self.outcomes[i].first().map_or(Duration::ZERO, |o| o.wall)
+    /// One warm run's wall time, to plan the run count by: the first measured run's after a
+    /// warm-up; without warm-up the faster of the first two (the first may have found every
+    /// cache cold and would plan too few runs).
+    fn typical_wall(&mut self, i: usize) -> Result<Duration, SysError> {
+        let wanted = if self.plan.warmup == 0 { 2 } else { 1 };
+        while self.outcomes[i].len() < wanted {
+            self.measure(i)?;
+        }
+        Ok(self.outcomes[i]
+            .iter()
+            .take(wanted)
+            .map(|o| o.wall)
+            .min()
+            .unwrap_or(Duration::ZERO))
     }
 
     /// Runs for an automatic count given one run's wall time.
@@ -608,7 +700,30 @@ impl Runner<'_> {
             if !outcome.status.success() && !self.plan.ignore_failure {
                 return Err(self.failed(i, Role::Warmup, outcome.status, 0));
             }
+            self.warm_outcome[i] = Some(outcome);
         }
+        self.probe_output(i)
+    }
+
+    /// With the output on `/dev/null`, runs the command once into a pipe and compares it with
+    /// a run into `/dev/null` (the last warm-up run, or one more run): a program that reads
+    /// or takes much less when its output is discarded is not measured doing its work.
+    fn probe_output(&mut self, i: usize) -> Result<(), SysError> {
+        if !self.plan.probe_output || self.plan.output != ProgramOutput::Null {
+            return Ok(());
+        }
+        let command = &self.plan.targets[i].command;
+        let null = if let Some(outcome) = self.warm_outcome[i].take() {
+            outcome
+        } else {
+            self.prepare(i)?;
+            self.execute(command, true)?
+        };
+        self.prepare(i)?;
+        let mut piped = self.plan.clone();
+        piped.output = ProgramOutput::Pipe;
+        let pipe = Runner::execute_with(&piped, command, true)?;
+        self.probes[i] = Some(OutputProbe::new(&null, &pipe));
         Ok(())
     }
 
@@ -671,8 +786,16 @@ impl Runner<'_> {
     }
 
     fn execute(&self, spec: &CommandSpec, benchmarked: bool) -> Result<RunOutcome, SysError> {
+        Runner::execute_with(self.plan, spec, benchmarked)
+    }
+
+    fn execute_with(
+        plan: &BenchPlan,
+        spec: &CommandSpec,
+        benchmarked: bool,
+    ) -> Result<RunOutcome, SysError> {
         let mut command = spec.command();
-        command.stdin(match (&self.plan.input, benchmarked) {
+        command.stdin(match (&plan.input, benchmarked) {
             (Some(path), true) => {
                 Stdio::from(File::open(path).map_err(|source| SysError::Input {
                     path: path.clone(),
@@ -681,10 +804,17 @@ impl Runner<'_> {
             }
             _ => Stdio::null(),
         });
-        if !self.plan.show_output {
+        if benchmarked {
+            plan.output
+                .apply(&mut command, true)
+                .map_err(|source| SysError::Output {
+                    what: plan.output.describe(),
+                    source,
+                })?;
+        } else {
             command.stdout(Stdio::null()).stderr(Stdio::null());
         }
-        let timeout = if benchmarked { self.plan.timeout } else { None };
+        let timeout = if benchmarked { plan.timeout } else { None };
         run(
             &mut command,
             RunOptions {
@@ -735,6 +865,7 @@ fn build_report(plan: &BenchPlan, outcomes: Vec<Vec<RunOutcome>>) -> Result<Benc
             rss_floor_bytes: included.iter().filter_map(|o| o.rss_floor_bytes).max(),
             histogram,
             samples,
+            output_probe: None,
         });
     }
     let relative = if commands.len() < 2 {
@@ -883,6 +1014,34 @@ mod tests {
         };
         let report = run_bench(&plan, &mut NoObserver).unwrap();
         assert_eq!(report.commands[0].runs, 3);
+    }
+
+    #[test]
+    fn the_run_count_is_planned_from_a_warm_run_not_a_cold_one() {
+        // The first run of this command takes a second (a cold cache), the others a moment.
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("warm");
+        let script = format!(
+            "if [ -e {m} ]; then :; else touch {m}; sleep 1; fi",
+            m = marker.display()
+        );
+        let command = CommandSpec::from_argv(vec!["sh".into(), "-c".into(), script]).unwrap();
+        let mut plan = BenchPlan::new(vec![BenchTarget::new(command)]);
+        plan.runs = RunCount::Auto {
+            min: 2,
+            max: Some(1000),
+            duration: Duration::from_millis(1500),
+        };
+        for warmup in [0, 1] {
+            std::fs::remove_file(&marker).ok();
+            plan.warmup = warmup;
+            let report = run_bench(&plan, &mut NoObserver).unwrap();
+            let c = &report.commands[0];
+            // Planned from the cold run, 1.5 s would have bought two runs.
+            assert!(c.runs > 5, "warm-up {warmup}: {} runs", c.runs);
+            // With a warm-up, the cold run is not in the statistics.
+            assert_eq!(c.wall.max > 900_000_000, warmup == 0, "{:?}", c.wall);
+        }
     }
 
     #[test]

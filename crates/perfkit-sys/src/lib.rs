@@ -39,11 +39,13 @@ mod process;
 pub mod procfs;
 mod sample;
 pub mod signals;
+mod stdio;
 pub mod tune;
 
 pub use bench::{
     BENCH_SCHEMA_VERSION, BenchObserver, BenchPlan, BenchReport, BenchTarget, CommandReport,
-    CommandSpec, MAX_RUNS, NoObserver, Order, Phase, RelativeSpeed, Role, RunCount, run_bench,
+    CommandSpec, MAX_RUNS, NoObserver, Order, OutputProbe, Phase, RelativeSpeed, Role, RunCount,
+    run_bench,
 };
 pub use capture::{Captured, MAX_CAPTURED, StderrCapture};
 pub use input::{LineLimit, read_text_limited};
@@ -52,6 +54,18 @@ pub use output::{OutputPath, OutputWriter, os_reason, write_output};
 pub use process::{ExitKind, RunOptions, RunOutcome, delay_accounting_enabled, run};
 pub use procfs::IoCounters;
 pub use sample::{ProcessSample, sample_process};
+pub use stdio::{ProgramIo, ProgramOutput, StdinSource};
+
+/// `argv` as one line a POSIX shell reads back as the same words (quoted where needed), for
+/// echoing a command so that it can be pasted.
+///
+/// ```
+/// assert_eq!(perfkit_sys::quote_command(&["grep".into(), "a b".into(), "f".into()]), "grep 'a b' f");
+/// ```
+#[must_use]
+pub fn quote_command(argv: &[String]) -> String {
+    shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| argv.join(" "))
+}
 
 /// Finds `program` the way `execvp` would: a name containing `/` is taken as a path, anything
 /// else is searched in `PATH`. Returns the path of an existing file with an execute bit, or
@@ -195,6 +209,21 @@ pub enum SysError {
         /// The OS error.
         #[source]
         source: std::io::Error,
+    },
+    /// The benchmarked runs' standard output cannot be set up.
+    #[error("cannot send the program's output to {what}: {source}")]
+    Output {
+        /// The `--output` destination.
+        what: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// perfkit's own standard input cannot be handed to the runs.
+    #[error("{detail}")]
+    Stdin {
+        /// What is wrong and what to do.
+        detail: String,
     },
     /// The benchmark settings contradict each other.
     #[error("invalid benchmark settings: {detail}")]

@@ -505,7 +505,7 @@ fn resolve(given: &Path) -> Result<Dest, Refusal> {
 
 /// Files under /proc and /sys are the kernel's: never replaced or created (and refused as
 /// outputs when they exist).
-fn pseudo_file_system(path: &Path) -> bool {
+pub(crate) fn pseudo_file_system(path: &Path) -> bool {
     path.starts_with("/proc") || path.starts_with("/sys")
 }
 

@@ -186,6 +186,7 @@ pub struct Record {
     output: PathBuf,
     extra_args: Vec<OsString>,
     discard_stdout: bool,
+    program_io: Option<perfkit_sys::ProgramIo>,
 }
 
 /// What a recording produced.
@@ -242,6 +243,7 @@ impl Record {
             output: PathBuf::from("perf.data"),
             extra_args: Vec::new(),
             discard_stdout: false,
+            program_io: None,
         }
     }
 
@@ -250,6 +252,15 @@ impl Record {
     #[must_use]
     pub fn discard_stdout(mut self, yes: bool) -> Record {
         self.discard_stdout = yes;
+        self
+    }
+
+    /// The program's standard input and output (overrides
+    /// [`discard_stdout`](Self::discard_stdout)); its standard error is the tool's. Without it
+    /// the program reads and writes this process's own.
+    #[must_use]
+    pub fn program_io(mut self, io: perfkit_sys::ProgramIo) -> Record {
+        self.program_io = Some(io);
         self
     }
 
@@ -410,6 +421,9 @@ impl Record {
         command.args(self.perf_args(&event, compress, no_bpf_event, &data));
         if self.discard_stdout {
             command.stdout(std::process::Stdio::null());
+        }
+        if let Some(io) = &self.program_io {
+            io.apply(&mut command)?;
         }
         let guard = InterruptGuard::new();
         let outcome = perfkit_sys::run(&mut command, crate::FORWARD)?;
