@@ -74,6 +74,7 @@ pub use perf::{
     fold_perf_data, fold_perf_script, is_perf_script_header, parse_stat_csv, perf_report,
     profile_section,
 };
+pub use strace::ProcessTrace;
 pub use strace::{
     Strace, StraceFile, StraceOutcome, SyscallLatencies, SyscallLatency, SyscallRow,
     SyscallSummary, SyscallTable, TraceMode,

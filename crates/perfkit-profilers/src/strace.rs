@@ -1,5 +1,8 @@
 //! strace: `-c` summaries and `-T` traces turned into per-syscall latency histograms.
 
+mod processes;
+pub use processes::ProcessTrace;
+
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
@@ -449,6 +452,9 @@ pub enum TraceMode {
     /// `strace -tt -T`: every call with its duration, folded into per-syscall latency
     /// histograms (p50/p99). Slower: strace writes a line per call.
     Latency,
+    /// `strace -ttt -T -e trace=%process`: the processes, threads and programs started, and
+    /// what starting them cost ([`ProcessTrace`]). Cheap: other calls are not stopped.
+    Processes,
 }
 
 /// An strace run, built step by step.
@@ -481,6 +487,9 @@ pub struct StraceOutcome {
     pub summary: Option<SyscallSummary>,
     /// The latency histograms ([`TraceMode::Latency`]).
     pub latencies: Option<SyscallLatencies>,
+    /// The processes and threads started ([`TraceMode::Processes`]).
+    #[serde(default)]
+    pub processes: Option<ProcessTrace>,
     /// Wall time under strace.
     #[serde(rename = "wall_ns", with = "perfkit_metrics::serde_ns")]
     pub wall: Duration,
@@ -594,9 +603,28 @@ impl Strace {
             TraceMode::Latency => {
                 command.args(["-tt", "-T"]);
             }
+            TraceMode::Processes => {
+                // Only process calls stop the program (seccomp filters the rest in the
+                // kernel); exec paths are kept whole enough to name the programs.
+                command.args([
+                    "-ttt",
+                    "-T",
+                    "--seccomp-bpf",
+                    "-e",
+                    "signal=none",
+                    "-s",
+                    "256",
+                ]);
+            }
         }
-        if let Some(filter) = &self.filter {
-            command.arg(format!("--trace={filter}"));
+        match (&self.filter, self.mode) {
+            (Some(filter), _) => {
+                command.arg(format!("--trace={filter}"));
+            }
+            (None, TraceMode::Processes) => {
+                command.arg("--trace=%process");
+            }
+            (None, _) => {}
         }
         command.args(&self.extra_args);
         if self.discard_stdout {
@@ -610,6 +638,7 @@ impl Strace {
             status,
             summary: None,
             latencies: None,
+            processes: None,
             wall,
         };
         match self.mode {
@@ -622,6 +651,13 @@ impl Strace {
                 let file =
                     std::fs::File::open(&out).map_err(|e| no_output(Tool::Strace, status, &e))?;
                 outcome.latencies = Some(SyscallLatencies::from_reader(BufReader::new(file))?);
+            }
+            TraceMode::Processes => {
+                let file =
+                    std::fs::File::open(&out).map_err(|e| no_output(Tool::Strace, status, &e))?;
+                outcome.processes = Some(ProcessTrace::from_reader(BufReader::new(
+                    perfkit_sys::LineLimit::new(file, 1 << 20),
+                ))?);
             }
         }
         Ok(outcome)
