@@ -1298,13 +1298,19 @@ pub(crate) struct HeapArgs {
     #[arg(
         long,
         value_name = "MASSIF.OUT",
-        conflicts_with_all = ["command", "pages_as_heap", "stacks", "threshold", "depth", "massif_out"]
+        conflicts_with_all = ["command", "pages_as_heap", "stacks", "threshold", "depth", "massif_out", "trace_children"]
     )]
     pub(crate) from: Option<PathBuf>,
 
     /// Count mapped pages (mmap/brk) instead of malloc'd blocks (custom allocators).
     #[arg(long)]
     pub(crate) pages_as_heap: bool,
+
+    /// Follow exec and child processes, and report the command's own process: for a wrapper
+    /// that execs the real program (a pyenv or rbenv shim, env, a script ending in exec),
+    /// which massif otherwise loses (it then writes no profile).
+    #[arg(long)]
+    pub(crate) trace_children: bool,
 
     /// Also measure stacks (slow).
     #[arg(long)]

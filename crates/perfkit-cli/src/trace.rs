@@ -39,6 +39,7 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<ExitKind> {
     let keep = staging.path().join("massif.out");
     let mut massif = Massif::command(args.command.iter().cloned())
         .pages_as_heap(args.pages_as_heap)
+        .follow_exec(args.trace_children)
         .stacks(args.stacks)
         .keep_output(&keep);
     if let Some(t) = args.threshold {

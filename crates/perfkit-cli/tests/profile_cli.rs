@@ -795,6 +795,29 @@ fn heap_finds_the_ten_megabyte_allocation() {
 }
 
 #[test]
+fn heap_follows_a_wrapper_that_execs_the_program_when_asked() {
+    if !have("valgrind") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let json = path(&dir, "heap.json");
+    // A shell that replaces itself with the program, as version-manager shims do.
+    let script = format!("exec {} alloc 10000000", w());
+    perfkit()
+        .args(["heap", "--", "sh", "-c", &script])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--trace-children"));
+    perfkit()
+        .args(["heap", "--trace-children", "--json", "--report", &json])
+        .args(["--", "sh", "-c", &script])
+        .assert()
+        .success();
+    let report = report_file(&json);
+    assert_eq!(report["top_sites"][0]["bytes"], 10_000_000, "{report:#}");
+}
+
+#[test]
 fn syscalls_counts_and_latencies() {
     if !have("strace") {
         return;

@@ -638,6 +638,7 @@ pub struct Massif {
     extra_args: Vec<OsString>,
     discard_stdout: bool,
     program_io: Option<perfkit_sys::ProgramIo>,
+    follow_exec: bool,
 }
 
 /// The result of a massif run.
@@ -671,6 +672,7 @@ impl Massif {
             extra_args: Vec::new(),
             discard_stdout: false,
             program_io: None,
+            follow_exec: false,
         }
     }
 
@@ -688,6 +690,15 @@ impl Massif {
     #[must_use]
     pub fn program_io(mut self, io: perfkit_sys::ProgramIo) -> Massif {
         self.program_io = Some(io);
+        self
+    }
+
+    /// Follow `exec` and started processes (`--trace-children=yes`) and report the command's
+    /// own process: needed when the command is a wrapper that `exec`s the real program (a
+    /// shim, `env`, a shell script ending in `exec`), which massif otherwise loses.
+    #[must_use]
+    pub fn follow_exec(mut self, yes: bool) -> Massif {
+        self.follow_exec = yes;
         self
     }
 
@@ -769,10 +780,18 @@ impl Massif {
             .prefix("perfkit-massif-")
             .tempdir()
             .map_err(|e| ProfilerError::io("creating a temporary directory", e))?;
-        let out = dir.path().join("massif.out");
+        // Following exec, every process writes its own profile (%p: its PID).
+        let out = dir.path().join(if self.follow_exec {
+            "massif.out.%p"
+        } else {
+            "massif.out"
+        });
         let log = dir.path().join("valgrind.log");
         let mut command = valgrind.command();
         command.arg("--tool=massif");
+        if self.follow_exec {
+            command.arg("--trace-children=yes");
+        }
         command.arg(flag("--massif-out-file=", &out));
         command.arg(flag("--log-file=", &log));
         if self.pages_as_heap {
@@ -798,17 +817,27 @@ impl Massif {
         let outcome = perfkit_sys::run(&mut command, crate::FORWARD)?;
         guard.check_terminated()?;
         drop(guard);
-        if !out.is_file() {
+        let out = if self.follow_exec {
+            first_process_profile(dir.path())
+        } else {
+            Some(out).filter(|o| o.is_file())
+        };
+        let Some(out) = out else {
             let said = std::fs::read_to_string(&log).unwrap_or_default();
+            let hint = if self.follow_exec {
+                ""
+            } else {
+                " (a command that replaces itself with exec, as a wrapper script or a shell's `exec` does, leaves massif behind: it does not follow exec unless told to; profile the program itself, or follow exec with perfkit heap --trace-children)"
+            };
             return Err(ProfilerError::ToolFailed {
                 tool: Tool::Valgrind,
                 detail: format!(
-                    "massif wrote no profile ({}): {}",
+                    "massif wrote no profile ({}){hint}: {}",
                     outcome.status,
                     tail(&said, 6)
                 ),
             });
-        }
+        };
         let profile = MassifProfile::from_file(&out)?;
         let massif_out = match &self.keep {
             Some(path) => {
@@ -824,6 +853,21 @@ impl Massif {
             wall: outcome.wall,
         })
     }
+}
+
+/// Of the `massif.out.PID` files in `dir`, the command's own process's: the first started,
+/// so the lowest PID (the wrappers `exec` into the real program in that process).
+fn first_process_profile(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name();
+            let pid: u32 = name.to_str()?.strip_prefix("massif.out.")?.parse().ok()?;
+            Some((pid, e.path()))
+        })
+        .min_by_key(|(pid, _)| *pid)
+        .map(|(_, path)| path)
 }
 
 fn flag(name: &str, path: &Path) -> OsString {
