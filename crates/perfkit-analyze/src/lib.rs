@@ -9,41 +9,52 @@
 //! - [`report`]: the analysis as a self-contained HTML page, Markdown and JSON.
 //! - [`Measurements`]: what was measured per run (wall and CPU time, switches, I/O, memory) and,
 //!   when the tools ran, the syscall mix and the hot functions.
-//! - [`classify`]: the bottlenecks, strongest first, each with the numbers that triggered it —
-//!   CPU-bound, waiting, syscall-heavy, spawn-heavy, I/O-bound, memory-heavy.
-//! - [`recommend`]: for each bottleneck what to do, the gain usually expected from that
-//!   kind of change, and the perfkit part that helps.
+//! - [`classify`]: the bottlenecks, strongest first, each with the numbers that triggered it
+//!   and the share of the run it takes — CPU-bound, waiting, syscall-heavy, spawn-heavy,
+//!   I/O-bound, fsync-bound, small I/O calls, memory-heavy.
+//! - [`recommend`]: for each bottleneck what to do, fitted to what the program is
+//!   ([`ProgramInfo`]: a build of this workspace, a system binary, an interpreter), the most
+//!   removing it could gain, and the perfkit part that helps.
 //!
 //! # Example
 //!
 //! ```
-//! use perfkit_analyze::{BottleneckKind, Measurements, Syscalls, classify, recommend};
+//! use perfkit_analyze::{BottleneckKind, Measurements, classify, recommend};
 //!
-//! // A spawn-heavy program: each task starts a process.
+//! // A spawn-heavy program: each task starts a process, and starting them takes most of
+//! // the run (from a process trace: fork to exit of each short-lived program).
 //! let m = Measurements {
 //!     runs: 10,
 //!     wall_ns: 1.3e9,
 //!     user_ns: 0.2e9,
 //!     system_ns: 0.6e9,
-//!     syscalls: Some(Syscalls { calls: 90_000.0, execve: 2_400.0, forks: 2_400.0, top: vec![] }),
+//!     processes: Some(perfkit_profilers::ProcessTrace {
+//!         processes: 2_400,
+//!         execs: 2_401,
+//!         spawn_ns: 900_000_000,
+//!         traced_ns: 1_400_000_000,
+//!         ..Default::default()
+//!     }),
 //!     ..Measurements::default()
 //! };
 //! let found = classify(&m);
 //! assert_eq!(found[0].kind, BottleneckKind::SpawnHeavy);
-//! let advice = recommend(&found);
+//! let advice = recommend(&found, &m);
 //! assert!(advice[0].perfkit.contains("perfkit pool"));
 //! ```
 #![forbid(unsafe_code)]
 
 mod classify;
 mod pipeline;
+mod program;
 pub mod report;
 
 pub use classify::{
-    Bottleneck, BottleneckKind, HeapSite, HotFunction, Measurements, Recommendation, Syscalls,
-    classify, recommend, with_measured_gain,
+    Bottleneck, BottleneckKind, HeapSite, HotFunction, Measurements, Recommendation, SyscallCount,
+    Syscalls, classify, recommend, with_measured_gain,
 };
 pub use pipeline::{
     ANALYSIS_SCHEMA_VERSION, Alternative, AlternativeCommand, Analysis, AnalyzeError,
     AnalyzeObserver, AnalyzeOptions, BaselineComparison, HeapProfile, analyze,
 };
+pub use program::{ProgramInfo, ProgramKind, language_profiler};

@@ -2,8 +2,8 @@
 
 use perfkit_metrics::Summary;
 use perfkit_profilers::{
-    FlamegraphOptions, FoldOptions, Massif, PerfEnvironment, Record, Strace, fold_perf_data,
-    render_flamegraph,
+    FlamegraphOptions, FoldOptions, Massif, PerfEnvironment, Record, Strace, TraceMode,
+    fold_perf_data, render_flamegraph,
 };
 use perfkit_regress::{Baseline, CheckReport, Policy};
 use perfkit_sys::{
@@ -12,12 +12,12 @@ use perfkit_sys::{
 use serde::{Deserialize, Serialize};
 
 use crate::classify::{
-    Bottleneck, BottleneckKind, HeapSite, HotFunction, Measurements, Recommendation, Syscalls,
-    classify, recommend, with_measured_gain,
+    Bottleneck, BottleneckKind, HeapSite, HotFunction, Measurements, Recommendation, SyscallCount,
+    Syscalls, classify, recommend, with_measured_gain,
 };
 
 /// Version of the analysis report format.
-pub const ANALYSIS_SCHEMA_VERSION: u32 = 1;
+pub const ANALYSIS_SCHEMA_VERSION: u32 = 2;
 
 /// Errors of the analyser.
 #[derive(Debug, thiserror::Error)]
@@ -209,15 +209,7 @@ pub fn analyze(
         );
     }
     if options.syscalls {
-        observer.step("counting system calls (strace -c -f, one run)");
-        match Strace::command(argv).program_io(options.io.clone()).run() {
-            Ok(outcome) => {
-                if let Some(summary) = outcome.summary {
-                    measurements.syscalls = Some(syscalls(&summary));
-                }
-            }
-            Err(e) => unavailable.push(format!("system calls (strace): not available: {e}")),
-        }
+        trace_syscalls(argv, options, observer, &mut measurements, &mut unavailable);
     }
     let mut flamegraph_svg = None;
     let mut cpu_samples = None;
@@ -232,26 +224,29 @@ pub fn analyze(
             Err(e) => unavailable.push(format!("CPU profile (perf): not available: {e}")),
         }
     }
-    let mut heap = None;
-    if options.heap {
+    let heap = if options.heap {
         observer.step("profiling the heap (valgrind massif, one run)");
-        match heap_profile(argv, &options.io) {
-            Ok(h) => {
-                measurements.heap_peak_bytes = Some(h.peak_heap_bytes);
-                measurements.heap_sites.clone_from(&h.sites);
-                heap = Some(h);
-            }
-            Err(e) => unavailable.push(format!(
-                "heap profile (valgrind massif): not available: {e}"
-            )),
-        }
+        heap_step(argv, options, &mut measurements, &mut unavailable)
+    } else {
+        None
+    };
+    let program = measurements
+        .processes
+        .as_ref()
+        .and_then(|p| p.command_chain.last().cloned())
+        .unwrap_or_else(|| argv[0].clone());
+    measurements.program =
+        crate::program::ProgramInfo::detect(&program, &measurements.hot_functions);
+    let mut warnings = warnings;
+    if let Some(warning) = wrapper_warning(argv, &measurements) {
+        warnings.push(warning);
     }
     let alternative = options
         .alternative
         .as_ref()
         .and_then(|alt| alternative(alt, &report));
     let bottlenecks = classify(&measurements);
-    let mut recommendations = recommend(&bottlenecks);
+    let mut recommendations = recommend(&bottlenecks, &measurements);
     if let (Some(alt), Some(kind)) = (
         &alternative,
         options.alternative.as_ref().and_then(|a| a.fixes),
@@ -393,6 +388,8 @@ fn measurements(c: &perfkit_sys::CommandReport) -> Measurements {
         heap_peak_bytes: None,
         heap_sites: Vec::new(),
         syscalls: None,
+        processes: None,
+        program: None,
         hot_functions: Vec::new(),
         cpus: std::thread::available_parallelism()
             .ok()
@@ -430,26 +427,123 @@ fn alternative(alt: &AlternativeCommand, report: &BenchReport) -> Option<Alterna
     })
 }
 
-fn syscalls(summary: &perfkit_profilers::SyscallSummary) -> Syscalls {
-    let calls = |names: &[&str]| names.iter().map(|n| summary.calls(n) as f64).sum::<f64>();
-    let total_time: f64 = summary.rows().map(|r| r.seconds).sum();
-    let mut top: Vec<(String, f64, f64)> = summary
-        .rows()
-        .map(|r| {
-            let share = if total_time > 0.0 {
-                r.seconds / total_time
-            } else {
-                0.0
-            };
-            (r.syscall.clone(), r.calls as f64, share)
+/// One run under `strace -c -w -f` for the syscall mix and, when the command starts
+/// processes or threads, one under a process trace to tell them apart and time the starts.
+fn trace_syscalls(
+    argv: &[String],
+    options: &AnalyzeOptions,
+    observer: &mut dyn AnalyzeObserver,
+    measurements: &mut Measurements,
+    unavailable: &mut Vec<String>,
+) {
+    observer.step("counting system calls (strace -c -w -f, one run)");
+    let outcome = match Strace::command(argv)
+        .wall_clock(true)
+        .program_io(options.io.clone())
+        .run()
+    {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            unavailable.push(format!("system calls (strace): not available: {e}"));
+            return;
+        }
+    };
+    let Some(summary) = outcome.summary else {
+        return;
+    };
+    let counted = syscalls(&summary, outcome.wall);
+    let starts = counted.forks > 0.0 || counted.execve > 1.0;
+    measurements.syscalls = Some(counted);
+    if !starts {
+        return;
+    }
+    observer.step("tracing process starts (strace -f -e trace=%process, one run)");
+    match Strace::command(argv)
+        .mode(TraceMode::Processes)
+        .program_io(options.io.clone())
+        .run()
+    {
+        Ok(outcome) => measurements.processes = outcome.processes,
+        Err(e) => unavailable.push(format!(
+            "process starts (strace -e trace=%process): not available, so process starts are not weighed: {e}"
+        )),
+    }
+}
+
+/// One massif run, following exec when the process trace showed a wrapper.
+fn heap_step(
+    argv: &[String],
+    options: &AnalyzeOptions,
+    measurements: &mut Measurements,
+    unavailable: &mut Vec<String>,
+) -> Option<HeapProfile> {
+    let wrapper = measurements
+        .processes
+        .as_ref()
+        .is_some_and(|p| p.final_program().is_some());
+    match heap_profile(argv, &options.io, wrapper) {
+        Ok(h) => {
+            measurements.heap_peak_bytes = Some(h.peak_heap_bytes);
+            measurements.heap_sites.clone_from(&h.sites);
+            Some(h)
+        }
+        Err(e) => {
+            unavailable.push(format!(
+                "heap profile (valgrind massif): not available: {e}"
+            ));
+            None
+        }
+    }
+}
+
+/// Says when the command is a wrapper that runs another program (a shim, `env`, a script
+/// that `exec`s), what it costs, and that the profiles see the program it runs.
+fn wrapper_warning(argv: &[String], m: &Measurements) -> Option<String> {
+    let trace = m.processes.as_ref()?;
+    let last = trace.final_program()?;
+    Some(format!(
+        "{} is a wrapper: it runs {last} ({}), which took {} of the traced run's {} to start ({:.0}%); the CPU and heap profiles follow it to {last}, and `perfkit analyze -- {last} ...` measures the program alone",
+        perfkit_sys::quote_command(&argv[..1]),
+        trace.command_chain.join(" → "),
+        perfkit_metrics::format_duration(trace.wrapper_ns as f64),
+        perfkit_metrics::format_duration(trace.traced_ns as f64),
+        100.0 * trace.wrapper_ns as f64 / (trace.traced_ns as f64).max(1.0)
+    ))
+}
+
+fn syscalls(summary: &perfkit_profilers::SyscallSummary, wall: std::time::Duration) -> Syscalls {
+    let mut by_name: std::collections::BTreeMap<String, SyscallCount> =
+        std::collections::BTreeMap::new();
+    for r in summary.rows() {
+        let entry = by_name.entry(r.syscall.clone()).or_default();
+        entry.name.clone_from(&r.syscall);
+        entry.calls += r.calls as f64;
+        entry.errors += r.errors as f64;
+        entry.ns += r.seconds * 1e9;
+    }
+    let total_ns: f64 = by_name.values().map(|c| c.ns).sum();
+    let mut top: Vec<SyscallCount> = by_name
+        .into_values()
+        .map(|mut c| {
+            c.share = if total_ns > 0.0 { c.ns / total_ns } else { 0.0 };
+            c
         })
         .collect();
-    top.sort_by(|a, b| b.2.total_cmp(&a.2).then(b.1.total_cmp(&a.1)));
-    top.truncate(5);
+    top.sort_by(|a, b| b.ns.total_cmp(&a.ns).then(b.calls.total_cmp(&a.calls)));
+    let of = |names: &[&str]| {
+        top.iter()
+            .filter(|c| names.contains(&c.name.as_str()))
+            .fold((0.0, 0.0), |(calls, errors), c| {
+                (calls + c.calls, errors + c.errors)
+            })
+    };
+    let (execs, failed) = of(&["execve", "execveat"]);
     Syscalls {
         calls: summary.total_calls() as f64,
-        execve: calls(&["execve", "execveat"]),
-        forks: calls(&["clone", "clone3", "fork", "vfork"]),
+        execve: execs - failed,
+        failed_execve: failed,
+        forks: of(&["clone", "clone3", "fork", "vfork"]).0,
+        traced_wall_ns: wall.as_nanos() as f64,
         top,
     }
 }
@@ -497,8 +591,12 @@ fn cpu_profile(
 fn heap_profile(
     argv: &[String],
     io: &ProgramIo,
+    wrapper: bool,
 ) -> Result<HeapProfile, perfkit_profilers::ProfilerError> {
-    let outcome = Massif::command(argv).program_io(io.clone()).run()?;
+    let outcome = Massif::command(argv)
+        .program_io(io.clone())
+        .follow_exec(wrapper)
+        .run()?;
     let profile = &outcome.profile;
     let peak = profile.peak();
     Ok(HeapProfile {

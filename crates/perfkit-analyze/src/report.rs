@@ -41,8 +41,11 @@ fn prose(text: &str) -> String {
 pub fn verdict(a: &Analysis) -> String {
     match a.bottlenecks.first() {
         Some(b) => format!(
-            "{}: {}",
+            "{}{}: {}",
             b.kind.title(),
+            b.share
+                .map(|s| format!(" ({:.0}% of the run)", s * 100.0))
+                .unwrap_or_default(),
             b.evidence.first().cloned().unwrap_or_default()
         ),
         None => "no single bottleneck stands out: CPU, waits, system calls and memory are balanced"
@@ -192,8 +195,19 @@ fn resource_rows(a: &Analysis) -> Vec<(&'static str, String)> {
         rows.push((
             "System calls (one traced run)",
             format!(
-                "{:.0} ({:.0} execve, {:.0} clone/fork)",
-                s.calls, s.execve, s.forks
+                "{:.0} ({:.0} programs started{}, {:.0} clone/fork{})",
+                s.calls,
+                s.execve,
+                if s.failed_execve > 0.0 {
+                    format!(" and {:.0} failed exec lookups", s.failed_execve)
+                } else {
+                    String::new()
+                },
+                s.forks,
+                m.processes
+                    .as_ref()
+                    .map(|p| format!(": {} processes, {} threads", p.processes, p.threads))
+                    .unwrap_or_default()
             ),
         ));
     }

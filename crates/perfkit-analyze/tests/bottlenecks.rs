@@ -59,7 +59,20 @@ fn a_syscall_storm_is_syscall_heavy() {
     if !have("strace") {
         return;
     }
-    // One byte per read and per write: 100,000 system calls (strace -c -f traces each).
+    // 30,000 × (open, write one byte, close, getcwd): calls that move no data to speak of.
+    let workload = common::workload().to_string_lossy().into_owned();
+    let (kind, a) = first(&[&workload, "syscalls", "30000"], &options());
+    assert_eq!(kind, BottleneckKind::SyscallHeavy, "{:#?}", a.bottlenecks);
+    let s = a.measurements.syscalls.as_ref().unwrap();
+    assert!(s.calls >= 120_000.0, "{s:?}");
+}
+
+#[test]
+fn one_byte_reads_and_writes_are_small_io_calls() {
+    if !have("strace") {
+        return;
+    }
+    // One byte per read and per write: 100,000 system calls that move 100 KB.
     let (kind, a) = first(
         &[
             "dd",
@@ -71,9 +84,19 @@ fn a_syscall_storm_is_syscall_heavy() {
         ],
         &options(),
     );
-    assert_eq!(kind, BottleneckKind::SyscallHeavy, "{:#?}", a.bottlenecks);
-    let s = a.measurements.syscalls.as_ref().unwrap();
-    assert!(s.calls >= 100_000.0, "{s:?}");
+    assert_eq!(kind, BottleneckKind::SmallIo, "{:#?}", a.bottlenecks);
+    assert!(
+        a.bottlenecks[0].evidence[0].contains("1 B per call"),
+        "{:#?}",
+        a.bottlenecks
+    );
+    assert!(a.recommendations[0].action.contains("larger blocks"));
+    // The kernel time is those calls: not named twice.
+    assert!(
+        !a.bottlenecks
+            .iter()
+            .any(|b| b.kind == BottleneckKind::SyscallHeavy)
+    );
 }
 
 #[test]
