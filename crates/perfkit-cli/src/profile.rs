@@ -708,16 +708,16 @@ pub(crate) fn stat(args: &StatArgs) -> Result<ExitKind> {
         return Ok(outcome.status);
     }
     let mut text = String::new();
+    let elapsed = elapsed_text(&outcome, args.repeat);
     writeln!(
         text,
-        "perf stat of {what}{}: program {}, {}",
+        "perf stat of {what}{}: program {}, {elapsed}",
         if args.repeat > 1 {
             format!(" ({} runs)", args.repeat)
         } else {
             String::new()
         },
         outcome.status,
-        format_std_duration(outcome.wall)
     )?;
     writeln!(text)?;
     let mut unsupported = false;
@@ -771,6 +771,27 @@ pub(crate) fn stat(args: &StatArgs) -> Result<ExitKind> {
     }
     sink.emit(&text)?;
     Ok(outcome.status)
+}
+
+/// The elapsed time of a `perf stat` run; with repeats, the time of one run as perf stat -r
+/// prints it (the mean and its spread) and the total beside it.
+fn elapsed_text(outcome: &perfkit_profilers::StatOutcome, repeat: u32) -> String {
+    match outcome.per_run {
+        Some(per_run) => format!(
+            "{} per run{} ({} for all {repeat} runs)",
+            perfkit_metrics::format_duration(per_run.mean_ns),
+            per_run
+                .variance_percent
+                .map(|v| format!(" ± {v:.2}%"))
+                .unwrap_or_default(),
+            format_std_duration(outcome.wall),
+        ),
+        None if repeat > 1 => format!(
+            "{} for all {repeat} runs",
+            format_std_duration(outcome.wall)
+        ),
+        None => format_std_duration(outcome.wall),
+    }
 }
 
 fn group_thousands(v: i64) -> String {

@@ -747,6 +747,39 @@ fn stat_keeps_unsupported_counters_apart() {
 }
 
 #[test]
+fn stat_repeats_give_the_time_of_one_run_with_its_spread() {
+    if !have_perf() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let json = path(&dir, "stat.json");
+    perfkit()
+        .args([
+            "stat", "-r", "4", "--json", "--report", &json, "--", "sleep", "0.02",
+        ])
+        .assert()
+        .success();
+    let report = report_file(&json);
+    let result = &report["result"];
+    let per_run = result["per_run"]["mean_ns"].as_f64().unwrap();
+    let all = result["wall_ns"].as_f64().unwrap();
+    // One run of four, not all four: a quarter of the total or less (perf's own start-up is
+    // in the total only), and at least the sleep.
+    assert!(per_run >= 20e6 && per_run <= all / 4.0, "{result:#}");
+    assert!(result["per_run"]["variance_percent"].as_f64().is_some());
+    // perf's default events are still counted.
+    let counters = result["counters"].as_array().unwrap();
+    assert!(counters.iter().any(|c| c["event"] == "task-clock"));
+    perfkit()
+        .args(["stat", "-r", "3", "--", "sleep", "0.01"])
+        .assert()
+        .success()
+        .stderr(
+            predicate::str::contains(" per run ± ").and(predicate::str::contains("for all 3 runs")),
+        );
+}
+
+#[test]
 fn heap_finds_the_ten_megabyte_allocation() {
     if !have("valgrind") {
         return;

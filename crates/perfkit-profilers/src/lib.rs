@@ -69,10 +69,10 @@ pub use massif::{
     ms_print,
 };
 pub use perf::{
-    CallGraph, CountUnit, Event, EventChoice, FoldOptions, Metric, PerfEnvironment, PerfFold,
-    Record, RecordOutcome, RecordTarget, SectionProfile, Stat, StatCounter, StatOutcome, StatValue,
-    fold_perf_data, fold_perf_script, is_perf_script_header, parse_stat_csv, perf_report,
-    profile_section,
+    CallGraph, CountUnit, Event, EventChoice, FoldOptions, Metric, PerRun, PerfEnvironment,
+    PerfFold, Record, RecordOutcome, RecordTarget, SectionProfile, Stat, StatCounter, StatOutcome,
+    StatValue, fold_perf_data, fold_perf_script, is_perf_script_header, parse_stat_csv,
+    perf_report, profile_section,
 };
 pub use strace::ProcessTrace;
 pub use strace::{

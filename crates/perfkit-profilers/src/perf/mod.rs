@@ -20,7 +20,7 @@ pub use script::{
     perf_report,
 };
 pub use section::{SectionProfile, profile_section};
-pub use stat::{Metric, Stat, StatCounter, StatOutcome, StatValue, parse_stat_csv};
+pub use stat::{Metric, PerRun, Stat, StatCounter, StatOutcome, StatValue, parse_stat_csv};
 
 /// What perf may do on this machine, read once before recording.
 #[derive(Clone, Debug, Serialize, Deserialize)]

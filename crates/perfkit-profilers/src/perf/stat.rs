@@ -93,6 +93,9 @@ pub struct StatOutcome {
     pub wall: Duration,
     /// How many times the program ran.
     pub repeat: u32,
+    /// With repeats: the elapsed time of one run, mean and spread (`wall` is all of them).
+    #[serde(default)]
+    pub per_run: Option<PerRun>,
     /// What perf said besides the counters (warnings), when it could be told apart from the
     /// program's own standard error.
     #[serde(default)]
@@ -179,8 +182,8 @@ impl Stat {
         let out = dir.path().join("stat.csv");
         let mut command = env.perf.command();
         command.args(["stat", "-x,", "-o"]).arg(&out);
-        for event in &self.events {
-            command.args(["-e", event]);
+        for event in self.event_list() {
+            command.args(["-e", &event]);
         }
         if self.repeat > 1 {
             command.args(["-r", &self.repeat.to_string()]);
@@ -232,14 +235,64 @@ impl Stat {
             .filter(|l| !l.is_empty() && !l.starts_with("Events "))
             .map(str::to_owned)
             .collect();
+        let per_run = (self.repeat > 1)
+            .then(|| counters.iter().find(|c| c.event == "duration_time"))
+            .flatten()
+            .and_then(|c| {
+                Some(PerRun {
+                    mean_ns: c.count()?,
+                    variance_percent: c.variance_percent,
+                })
+            });
         Ok(StatOutcome {
             status: launched.unwrap_or(outcome.status),
             counters,
             wall: outcome.wall,
             repeat: self.repeat,
+            per_run,
             notes,
         })
     }
+
+    /// The events to ask perf for: the user's, or perf's default set spelled out when the
+    /// elapsed time per run must be added (an `-e` replaces the defaults); with repeats,
+    /// `duration_time`, whose mean and spread over the runs are the time per run.
+    fn event_list(&self) -> Vec<String> {
+        let mut events = self.events.clone();
+        if self.repeat > 1 {
+            if events.is_empty() {
+                events = DEFAULT_EVENTS.iter().map(ToString::to_string).collect();
+            }
+            if !events
+                .iter()
+                .any(|e| e.split(':').next() == Some("duration_time"))
+            {
+                events.push("duration_time".into());
+            }
+        }
+        events
+    }
+}
+
+/// perf stat's default events (without `-e`).
+const DEFAULT_EVENTS: &[&str] = &[
+    "task-clock",
+    "context-switches",
+    "cpu-migrations",
+    "page-faults",
+    "cycles",
+    "instructions",
+    "branches",
+    "branch-misses",
+];
+
+/// Elapsed time per run over `perf stat -r N`'s runs.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PerRun {
+    /// Mean elapsed time of one run, nanoseconds.
+    pub mean_ns: f64,
+    /// Relative standard deviation over the runs, percent.
+    pub variance_percent: Option<f64>,
 }
 
 /// `perf stat -D -1 --control … -- LAUNCHER … -- PROGRAM`: perf starts with its events
