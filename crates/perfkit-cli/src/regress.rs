@@ -20,6 +20,8 @@ pub(crate) fn policy(args: &PolicyArgs) -> Result<Policy> {
     let threshold = parse_percent(&args.threshold)?;
     let mut policy = Policy::with_threshold(threshold);
     if !args.metrics.is_empty() {
+        // The metrics the user names are judged as named.
+        policy.skip_unsupported_tails = false;
         policy.rules = args
             .metrics
             .iter()

@@ -222,9 +222,13 @@ fn a_baseline_is_saved_then_a_slower_command_is_a_regression() {
         .stderr(predicate::str::contains("kept the baseline"));
     assert_eq!(std::fs::read(&base).unwrap(), before);
     // The same command again (with a threshold no load from the tests running beside it can
-    // cross): no regression, but p99 cannot be judged from 10 runs, which --strict counts as
-    // a failure.
-    for (strict, code) in [(false, 0), (true, 1)] {
+    // cross): no regression. p99 cannot be judged from 10 runs: the default rules leave it out,
+    // while a p99 asked for is inconclusive, which --strict counts as a failure.
+    for (metric, strict, code) in [
+        (None, false, 0),
+        (None, true, 0),
+        (Some("p99,throughput"), true, 1),
+    ] {
         perfkit()
             .args(quick)
             .arg("-o")
@@ -233,6 +237,7 @@ fn a_baseline_is_saved_then_a_slower_command_is_a_regression() {
             .arg(&base)
             .args(["--threshold", "60%"])
             .args(strict.then_some("--strict"))
+            .args(metric.map(|m| ["--metric", m]).into_iter().flatten())
             .args(["--", "sleep", "0.01"])
             .assert()
             .code(code);

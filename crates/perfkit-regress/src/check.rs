@@ -156,6 +156,10 @@ pub struct CheckReport {
     /// How percentiles (and the median, p50) are defined: [`PERCENTILE_DEFINITION`].
     #[serde(default = "percentile_definition")]
     pub percentile_definition: String,
+    /// Default rules left out because the samples are too few for them
+    /// ([`Policy::skip_unsupported_tails`]), each with the counts.
+    #[serde(default)]
+    pub skipped: Vec<String>,
 }
 
 /// perfkit's percentile definition, named in check reports: the `q`-quantile of `n` samples is
@@ -197,9 +201,9 @@ impl CheckReport {
 /// assert!(report.has_regression());
 /// let throughput = report.findings.iter().find(|f| f.metric.name() == "throughput").unwrap();
 /// assert_eq!(throughput.verdict, Verdict::Regressed);
-/// // p99 of 30 samples is just their maximum: not judged.
-/// let p99 = report.findings.iter().find(|f| f.metric.name() == "p99").unwrap();
-/// assert_eq!(p99.verdict, Verdict::Inconclusive);
+/// // p99 of 30 samples is just their maximum: the default rules leave it out, and say so.
+/// assert!(report.findings.iter().all(|f| f.metric.name() != "p99"));
+/// assert!(report.skipped[0].starts_with("p99 of 'parse': not judged"));
 /// # Ok::<(), perfkit_regress::RegressError>(())
 /// ```
 pub fn check(
@@ -210,9 +214,21 @@ pub fn check(
     policy.validate()?;
     let mut findings = Vec::new();
     let mut missing = Vec::new();
+    let mut skipped = Vec::new();
     for b in &baseline.benchmarks {
         match current.get(&b.name) {
-            Some(c) => findings.extend(compare(b, c, policy)),
+            Some(c) => {
+                for metric in skipped_rules(b, c, policy) {
+                    skipped.push(format!(
+                        "{metric} of '{}': not judged, it needs {} samples per side and there are {} and {} (name it with --metric {metric} to see it inconclusive)",
+                        b.name,
+                        metric.samples_needed(policy.min_samples),
+                        samples(b, metric).len(),
+                        samples(c, metric).len()
+                    ));
+                }
+                findings.extend(compare(b, c, policy));
+            }
             None => missing.push(b.name.clone()),
         }
     }
@@ -260,17 +276,47 @@ pub fn check(
             )
             .collect(),
         percentile_definition: percentile_definition(),
+        skipped,
     })
 }
 
 /// The findings for one benchmark under every rule of `policy` (which must be valid).
 #[must_use]
 pub fn compare(baseline: &Benchmark, current: &Benchmark, policy: &Policy) -> Vec<Finding> {
+    let skipped = skipped_rules(baseline, current, policy);
     policy
         .rules
         .iter()
+        .filter(|rule| !skipped.contains(&rule.metric))
         .map(|rule| judge(baseline, current, rule.metric, rule.threshold, policy))
         .collect()
+}
+
+/// The tail percentiles the samples cannot support, left out under
+/// [`Policy::skip_unsupported_tails`] (when another rule remains to judge the benchmark): a
+/// p99 of 30 samples is their maximum, not a tail estimate, and would only ever be
+/// inconclusive.
+fn skipped_rules(baseline: &Benchmark, current: &Benchmark, policy: &Policy) -> Vec<Metric> {
+    if !policy.skip_unsupported_tails {
+        return Vec::new();
+    }
+    let skipped: Vec<Metric> = policy
+        .rules
+        .iter()
+        .map(|rule| rule.metric)
+        .filter(|&metric| {
+            let n = samples(baseline, metric)
+                .len()
+                .min(samples(current, metric).len());
+            metric.tail_quantile().is_some()
+                && n >= policy.min_samples
+                && n < metric.samples_needed(policy.min_samples)
+        })
+        .collect();
+    if skipped.len() == policy.rules.len() {
+        return Vec::new();
+    }
+    skipped
 }
 
 /// The samples a metric is tested on: times, or peak RSS per run.

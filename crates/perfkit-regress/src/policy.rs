@@ -170,6 +170,12 @@ pub struct Policy {
     /// Bootstrap resamples for each finding's interval (0: no interval). The interval is
     /// reported, not used for the verdict.
     pub resamples: usize,
+    /// Leave out a tail percentile that needs more samples than a side has (p99 needs 100)
+    /// instead of reporting it inconclusive, and say so in the report's `skipped`, as long as
+    /// another rule judges the benchmark. On for the default rules, off for metrics the user
+    /// names.
+    #[serde(default)]
+    pub skip_unsupported_tails: bool,
 }
 
 /// The default threshold: 5%.
@@ -180,8 +186,8 @@ pub const DEFAULT_ALPHA: f64 = 0.05;
 pub const DEFAULT_MIN_SAMPLES: usize = 8;
 
 impl Default for Policy {
-    /// The default rules — p99 latency and throughput, 5% each — with the statistical
-    /// test at alpha 0.05.
+    /// The default rules — p99 latency (left out when the samples are too few for it) and
+    /// throughput, 5% each — with the statistical test at alpha 0.05.
     fn default() -> Self {
         Self::with_threshold(DEFAULT_THRESHOLD)
     }
@@ -205,6 +211,7 @@ impl Policy {
             alpha: DEFAULT_ALPHA,
             min_samples: DEFAULT_MIN_SAMPLES,
             resamples: 2000,
+            skip_unsupported_tails: true,
         }
     }
 

@@ -172,7 +172,11 @@ pub fn human(report: &CheckReport) -> String {
     let _ = writeln!(out, "Baseline: {}", describe(&report.baseline));
     let _ = writeln!(out, "Current:  {}", describe(&report.current));
     let _ = writeln!(out, "Rule:     {}", policy_line(report));
-    let _ = writeln!(out, "Stats:    {PERCENTILES_NOTE}\n");
+    let _ = writeln!(out, "Stats:    {PERCENTILES_NOTE}");
+    for skipped in &report.skipped {
+        let _ = writeln!(out, "Skipped:  {skipped}");
+    }
+    out.push('\n');
     let header = [
         "Benchmark".to_string(),
         "Metric".into(),
@@ -270,11 +274,15 @@ pub fn markdown(report: &CheckReport) -> String {
     let _ = writeln!(out, "### {mark} perfkit check: {}\n", headline(report));
     let _ = writeln!(
         out,
-        "- **Baseline:** {}\n- **Current:** {}\n- **Rule:** {}\n- **Stats:** {PERCENTILES_NOTE}\n",
+        "- **Baseline:** {}\n- **Current:** {}\n- **Rule:** {}\n- **Stats:** {PERCENTILES_NOTE}",
         describe(&report.baseline),
         describe(&report.current),
         policy_line(report)
     );
+    for skipped in &report.skipped {
+        let _ = writeln!(out, "- **Skipped:** {skipped}");
+    }
+    out.push('\n');
     let table = |findings: &[&Finding]| {
         let mut t = format!(
             "| Benchmark | Metric | Baseline | Current | Change | {} | p | Verdict |\n|:---|:---|---:|---:|---:|---:|---:|:---|\n",

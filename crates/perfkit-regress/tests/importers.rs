@@ -46,11 +46,22 @@ fn perfkit_bench_output_catches_the_slower_command() {
         verdict(&report, "sleep", Metric::Throughput),
         Verdict::Unchanged
     );
+    // 30 samples cannot estimate a p99: the default rules leave it out and say so.
+    assert!(report.findings.iter().all(|f| f.metric != Metric::P99));
+    assert_eq!(report.skipped.len(), 2, "{:?}", report.skipped);
+    assert!(report.skipped[0].contains("needs 100 samples per side and there are 30 and 30"));
+    assert!(report.has_regression());
+    // Named by the user, it is judged, and inconclusive.
+    let named = Policy {
+        skip_unsupported_tails: false,
+        ..Policy::default()
+    };
+    let report = check(&before, &after, &named).unwrap();
     assert_eq!(
         verdict(&report, "parse", Metric::P99),
         Verdict::Inconclusive
     );
-    assert!(report.has_regression());
+    assert!(report.skipped.is_empty());
 
     let rss = Policy {
         rules: vec![perfkit_regress::MetricRule {
