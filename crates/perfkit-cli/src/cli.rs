@@ -318,6 +318,17 @@ pub(crate) fn parse_bytes(text: &str) -> Result<usize, String> {
     Ok(bytes)
 }
 
+/// What `perfkit diff` draws.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CompareArg {
+    /// Stacks, or functions when the stacks barely overlap
+    Auto,
+    /// Call paths
+    Stacks,
+    /// Functions by self time
+    Functions,
+}
+
 /// Order of measured runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum OrderArg {
@@ -1236,6 +1247,13 @@ pub(crate) struct DiffArgs {
     /// Compare raw counts instead of scaling BEFORE to AFTER's total.
     #[arg(long)]
     pub(crate) no_normalize: bool,
+
+    /// What the picture compares: stacks (call paths, the classic differential flamegraph),
+    /// functions (self time, whatever called them: what the table ranks), or auto: stacks,
+    /// unless the two profiles share under a quarter of their stacks while their functions
+    /// match far better (work moved between threads or call paths).
+    #[arg(long, value_enum, value_name = "WHAT", default_value = "auto")]
+    pub(crate) compare: CompareArg,
 
     #[command(flatten)]
     pub(crate) fold: FoldArgs,

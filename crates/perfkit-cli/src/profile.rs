@@ -15,7 +15,9 @@ use perfkit_profilers::{
 };
 use serde_json::json;
 
-use crate::cli::{DiffArgs, FlameArgs, FlamegraphArgs, FoldArgs, RecordArgs, StatArgs, TargetArgs};
+use crate::cli::{
+    CompareArg, DiffArgs, FlameArgs, FlamegraphArgs, FoldArgs, RecordArgs, StatArgs, TargetArgs,
+};
 use perfkit_sys::{LineLimit, OutputPath};
 
 use crate::output::{
@@ -584,18 +586,28 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<()> {
         .unwrap_or_else(|| after.count_name().to_owned());
     let (before, after) = (before.stacks, after.stacks);
     let normalize = !args.no_normalize;
+    let (by_function, overlap, function_overlap) = comparison(args, &before, &after);
     if args.flame.title.is_none() {
         "Differential Flame Graph".clone_into(&mut flame.title);
     }
     if flame.subtitle.is_none() {
         flame.subtitle = Some(format!(
-            "{} → {} (red grew, blue shrank{})",
+            "{} → {} (red grew, blue shrank{}{})",
             args.before.display(),
             args.after.display(),
-            if normalize { "; normalised" } else { "" }
+            if normalize { "; normalised" } else { "" },
+            if by_function {
+                "; functions by self time"
+            } else {
+                ""
+            }
         ));
     }
-    let stacks = diff_folded(&before, &after, normalize);
+    let stacks = if by_function {
+        diff_folded(&before.by_function(), &after.by_function(), normalize)
+    } else {
+        diff_folded(&before, &after, normalize)
+    };
     write_svg(&svg_out, |out| render_diff_stacks(&stacks, &flame, out))?;
     let changes = changes(&before, &after, args.top);
     if args.json {
@@ -606,6 +618,9 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<()> {
             "after": &args.after,
             "svg": &args.output,
             "normalized": normalize,
+            "compared": if by_function { "functions" } else { "stacks" },
+            "stack_overlap": overlap,
+            "function_overlap": function_overlap,
             "before_total": before.total(),
             "after_total": after.total(),
             "stacks": stacks.len(),
@@ -613,31 +628,78 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<()> {
         });
         outln!("{}", serde_json::to_string_pretty(&document)?)?;
     } else {
-        outln!(
-            "{}: {} → {} {count_name}{}",
-            args.output.display(),
-            before.total(),
-            after.total(),
-            if normalize {
-                " (shares compared, counts normalised)"
-            } else {
-                ""
-            }
-        )?;
-        if !changes.is_empty() {
-            outln!("\n  before%  after%   change  function (self time)")?;
-            for c in &changes {
-                outln!(
-                    "{:>8.1}% {:>6.1}% {:>+7.1}pt  {}",
-                    c.before_self_percent,
-                    c.after_self_percent,
-                    c.delta_points,
-                    shorten(&c.function, 100)
-                )?;
-            }
+        let totals = (before.total(), after.total());
+        print_diff(args, &count_name, totals, normalize, overlap, &changes)?;
+    }
+    Ok(())
+}
+
+/// `diff`'s terminal summary: each side's total, the overlap, the biggest changes.
+fn print_diff(
+    args: &DiffArgs,
+    count_name: &str,
+    (before, after): (u64, u64),
+    normalize: bool,
+    overlap: f64,
+    changes: &[Change],
+) -> Result<()> {
+    let total = |n: u64| {
+        if count_name == "ns" {
+            perfkit_metrics::format_duration(n as f64)
+        } else {
+            format!("{n} {count_name}")
+        }
+    };
+    outln!(
+        "{}: BEFORE {} → AFTER {}{}; {:.0}% of the stacks in common",
+        args.output.display(),
+        total(before),
+        total(after),
+        if normalize {
+            " (shares compared, counts normalised)"
+        } else {
+            ""
+        },
+        overlap * 100.0
+    )?;
+    if !changes.is_empty() {
+        outln!("\n  before%  after%   change  function (self time)")?;
+        for c in changes {
+            outln!(
+                "{:>8.1}% {:>6.1}% {:>+7.1}pt  {}",
+                c.before_self_percent,
+                c.after_self_percent,
+                c.delta_points,
+                shorten(&c.function, 100)
+            )?;
         }
     }
     Ok(())
+}
+
+/// Whether `diff` draws functions rather than stacks, with the stack and function overlaps;
+/// warns when the stacks barely overlap.
+fn comparison(args: &DiffArgs, before: &FoldedStacks, after: &FoldedStacks) -> (bool, f64, f64) {
+    let overlap = before.overlap(after);
+    let function_overlap = before.by_function().overlap(&after.by_function());
+    let by_function = match args.compare {
+        CompareArg::Functions => true,
+        CompareArg::Stacks => false,
+        CompareArg::Auto => overlap < 0.25 && function_overlap >= 2.0 * overlap,
+    };
+    if overlap < 0.25 && !args.quiet {
+        note!(
+            "perfkit: warning: BEFORE and AFTER share {:.1}% of their stacks ({:.1}% of their functions' self time): the work ran on other call paths or threads, so stack-by-stack colours mislead; {}",
+            overlap * 100.0,
+            function_overlap * 100.0,
+            if by_function {
+                "the picture compares functions by self time, as the table does (--compare stacks draws call paths anyway)"
+            } else {
+                "compare functions with --compare functions"
+            }
+        );
+    }
+    (by_function, overlap, function_overlap)
 }
 
 /// Functions whose share of self time changed most, biggest change first.

@@ -533,6 +533,50 @@ fn flamegraph_and_diff_from_folded_files_and_stdin() {
     );
 }
 
+#[test]
+fn diff_of_work_moved_to_another_thread_compares_functions_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    // The same work, run by a worker thread after the change: no stack in common, while
+    // `work` shrank from 60% to 45% of the samples, and `io`, now polled, grew.
+    let before = path(&dir, "before.folded");
+    let after = path(&dir, "after.folded");
+    std::fs::write(&before, "app;main;work 60\napp;main;io 40\n").unwrap();
+    std::fs::write(
+        &after,
+        "app;clone3;start_thread;worker;work 45\napp;main;poll;io 50\napp;main;log 5\n",
+    )
+    .unwrap();
+    let svg = path(&dir, "diff.svg");
+    let output = perfkit()
+        .args(["diff", &before, &after, "-o", &svg, "--json"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("share 0.0% of their stacks"))
+        .get_output()
+        .clone();
+    let report = json_of(&output);
+    assert_eq!(report["compared"], "functions", "{report:#}");
+    assert_eq!(report["top_changes"][0]["function"], "work");
+    // The picture is drawn by function: `work` is a single frame, shrunk (blue), as in the
+    // table; drawn by stacks, the worker's `work` would be all new (red).
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(!text.contains("start_thread"), "drawn by stacks");
+    assert!(text.contains("functions by self time"));
+    perfkit()
+        .args(["diff", &before, &after, "-o", &svg, "--compare", "stacks"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "BEFORE 100 samples → AFTER 100 samples",
+        ))
+        .stderr(predicate::str::contains("--compare functions"));
+    assert!(
+        std::fs::read_to_string(&svg)
+            .unwrap()
+            .contains("start_thread")
+    );
+}
+
 /// A stack 150,000 frames deep (deep recursion, an interpreter) folds and draws with every
 /// frame counted once. The ranking was quadratic in depth; `deep_stack_fold` in benches/
 /// measures that time per frame does not grow with depth.

@@ -118,6 +118,39 @@ impl FoldedStacks {
         }
     }
 
+    /// How much two profiles share, 0–1: for every stack in both, the smaller of its shares of
+    /// each profile's total, summed. 1 for profiles with the same stacks in the same
+    /// proportions; near 0 when the work ran on other call paths (moved between threads, a
+    /// renamed function), where comparing stack by stack means little.
+    #[must_use]
+    pub fn overlap(&self, other: &FoldedStacks) -> f64 {
+        let (mine, theirs) = (self.total() as f64, other.total() as f64);
+        if mine == 0.0 || theirs == 0.0 {
+            return 0.0;
+        }
+        self.stacks
+            .iter()
+            .filter_map(|(stack, &count)| {
+                let other_count = *other.stacks.get(stack)?;
+                Some((count as f64 / mine).min(other_count as f64 / theirs))
+            })
+            // Folded from 0.0: an empty float sum is -0.0.
+            .fold(0.0, |sum, share| sum + share)
+            .min(1.0)
+    }
+
+    /// Every stack cut to its last frame: the samples by the function they were in (self
+    /// time), whatever called it and on whichever thread. Two profiles whose work moved to other
+    /// call paths compare function by function this way.
+    #[must_use]
+    pub fn by_function(&self) -> FoldedStacks {
+        let mut out = FoldedStacks::new();
+        for (stack, &count) in &self.stacks {
+            out.add(stack.rsplit(';').next().unwrap_or(stack), count);
+        }
+        out
+    }
+
     /// The sum of all counts.
     #[must_use]
     pub fn total(&self) -> u64 {
@@ -395,5 +428,18 @@ mod tests {
     fn binary_input_says_what_it_probably_is() {
         let err = FoldedStacks::from_reader(&b"PERFILE2\xff\xfe\x00"[..]).unwrap_err();
         assert!(err.to_string().contains("perf.data"), "{err}");
+    }
+
+    #[test]
+    fn overlap_and_the_function_view() {
+        let a = FoldedStacks::parse("main;work 60\nmain;io 40\n").unwrap();
+        assert!((a.overlap(&a) - 1.0).abs() < 1e-12);
+        // The same work, moved onto a worker thread: no stack in common.
+        let b = FoldedStacks::parse("start_thread;worker;work 70\nmain;io 30\n").unwrap();
+        assert!((a.overlap(&b) - 0.3).abs() < 1e-12);
+        let (fa, fb) = (a.by_function(), b.by_function());
+        assert!((fa.overlap(&fb) - 0.9).abs() < 1e-12);
+        assert_eq!(fb.to_text(), "io 30\nwork 70\n");
+        assert_eq!(a.overlap(&FoldedStacks::new()), 0.0);
     }
 }
