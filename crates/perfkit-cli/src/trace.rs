@@ -1,7 +1,10 @@
 //! `perfkit heap`, `syscalls`, `libcalls`: valgrind massif, strace, ltrace.
 
 use anyhow::{Context, Result};
-use perfkit_metrics::{format_bytes, format_duration, format_std_duration};
+use perfkit_metrics::{format_bytes, format_duration_to, format_std_duration};
+
+/// strace times each call to the microsecond (`-T`): finer digits would be false precision.
+const STRACE_RESOLUTION_NS: f64 = 1_000.0;
 use perfkit_profilers::{
     AllocationSite, DEFAULT_LTRACE_PATTERN, ExitKind, Ltrace, Massif, MassifOutcome, MassifProfile,
     MassifSnapshot, Strace, StraceFile, SyscallLatencies, SyscallSummary, TraceMode, ms_print,
@@ -394,9 +397,9 @@ fn print_latencies(
             || ("-".to_owned(), "-".to_owned(), "-".to_owned()),
             |l| {
                 (
-                    format_duration(l.p50 as f64),
-                    format_duration(l.p99 as f64),
-                    format_duration(l.max as f64),
+                    format_duration_to(l.p50 as f64, STRACE_RESOLUTION_NS),
+                    format_duration_to(l.p99 as f64, STRACE_RESOLUTION_NS),
+                    format_duration_to(l.max as f64, STRACE_RESOLUTION_NS),
                 )
             },
         );
@@ -410,7 +413,7 @@ fn print_latencies(
             } else {
                 s.errors.to_string()
             },
-            format_duration(s.total_ns as f64),
+            format_duration_to(s.total_ns as f64, STRACE_RESOLUTION_NS),
             p50,
             p99,
             max

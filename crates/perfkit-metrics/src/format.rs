@@ -34,6 +34,47 @@ pub fn format_duration(nanos: f64) -> String {
     format!("{} {unit}", four_digits(scaled))
 }
 
+/// [`format_duration`] for a value measured to `resolution_ns` (strace times calls to the
+/// microsecond): rounded to it, and never printed with digits finer than it.
+///
+/// ```
+/// use perfkit_metrics::format_duration_to;
+/// assert_eq!(format_duration_to(4_001.0, 1_000.0), "4 µs");
+/// assert_eq!(format_duration_to(1_234_567.0, 1_000.0), "1.235 ms");
+/// assert_eq!(format_duration_to(999.0, 1_000.0), "1 µs");
+/// ```
+#[must_use]
+pub fn format_duration_to(nanos: f64, resolution_ns: f64) -> String {
+    if !(nanos.is_finite() && resolution_ns.is_finite() && resolution_ns > 0.0) {
+        return format_duration(nanos);
+    }
+    let rounded = (nanos / resolution_ns).round() * resolution_ns;
+    if rounded == 0.0 {
+        return format!("< {}", format_duration(resolution_ns));
+    }
+    let magnitude = rounded.abs();
+    let (unit_ns, unit) = if magnitude < 1e3 {
+        (1.0, "ns")
+    } else if magnitude < 1e6 {
+        (1e3, "µs")
+    } else if magnitude < 1e9 {
+        (1e6, "ms")
+    } else {
+        (1e9, "s")
+    };
+    let scaled = rounded / unit_ns;
+    let finest = (unit_ns / resolution_ns).log10().floor().max(0.0) as usize;
+    let significant = if scaled.abs() >= 100.0 {
+        1
+    } else if scaled.abs() >= 10.0 {
+        2
+    } else {
+        3
+    };
+    let decimals = significant.min(finest);
+    format!("{scaled:.decimals$} {unit}")
+}
+
 /// [`format_duration`] for a [`Duration`].
 #[must_use]
 pub fn format_std_duration(d: Duration) -> String {
