@@ -241,6 +241,9 @@ pub fn analyze(
     if let Some(warning) = wrapper_warning(argv, &measurements) {
         warnings.push(warning);
     }
+    if let Some(warning) = heap.as_ref().and_then(|h| unseen_memory(h, &measurements)) {
+        warnings.push(warning);
+    }
     let alternative = options
         .alternative
         .as_ref()
@@ -496,6 +499,21 @@ fn heap_step(
     }
 }
 
+/// Says when the resident memory is far above the heap massif saw: memory mapped directly or
+/// handed out by an allocator whose calls massif's malloc hooks do not see (jemalloc,
+/// mimalloc, an arena), which `--pages-as-heap` counts.
+fn unseen_memory(heap: &HeapProfile, m: &Measurements) -> Option<String> {
+    let seen = heap.peak_total_bytes;
+    let rss = m.peak_rss_bytes;
+    (rss >= seen.saturating_mul(4) && rss - seen >= 64 << 20).then(|| {
+        format!(
+            "peak RSS {} is far above the heap massif saw ({}): the rest is mapped directly or comes from an allocator massif does not hook (jemalloc, mimalloc, arenas); `perfkit heap --pages-as-heap -- CMD` counts mapped pages instead",
+            perfkit_metrics::format_bytes(rss),
+            perfkit_metrics::format_bytes(seen)
+        )
+    })
+}
+
 /// Says when the command is a wrapper that runs another program (a shim, `env`, a script
 /// that `exec`s), what it costs, and that the profiles see the program it runs.
 fn wrapper_warning(argv: &[String], m: &Measurements) -> Option<String> {
@@ -612,4 +630,28 @@ fn heap_profile(
             })
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resident_memory_far_above_the_heap_points_at_pages_as_heap() {
+        let heap = |bytes: u64| HeapProfile {
+            peak_heap_bytes: bytes,
+            peak_total_bytes: bytes,
+            sites: vec![],
+        };
+        let rss = |bytes: u64| Measurements {
+            peak_rss_bytes: bytes,
+            ..Measurements::default()
+        };
+        // jemalloc's arenas: 800 MiB resident, 2 MiB seen by massif.
+        let warning = unseen_memory(&heap(2 << 20), &rss(800 << 20)).unwrap();
+        assert!(warning.contains("--pages-as-heap"), "{warning}");
+        // The heap is most of the memory; a small program's libraries are not worth a word.
+        assert!(unseen_memory(&heap(300 << 20), &rss(613 << 20)).is_none());
+        assert!(unseen_memory(&heap(100 << 10), &rss(6 << 20)).is_none());
+    }
 }

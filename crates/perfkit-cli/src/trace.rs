@@ -151,6 +151,37 @@ fn heap_report(
     Ok(out)
 }
 
+/// How many callers of an allocation site to print: up to and including the first frame of
+/// the program's own code (past the allocator, the standard library, containers and shared
+/// libraries), at least three and at most sixteen.
+fn callers_to_show(callers: &[String]) -> usize {
+    const LIBRARY: &[&str] = &[
+        "alloc::",
+        "<alloc::",
+        "core::",
+        "<core::",
+        "std::",
+        "<std::",
+        "hashbrown::",
+        "<hashbrown::",
+        "__rust",
+        "__libc",
+        "_dl_",
+        "__gnu_cxx::",
+        "operator new",
+    ];
+    let library = |frame: &str| {
+        LIBRARY.iter().any(|p| frame.starts_with(p))
+            || frame.contains("(in /usr/lib")
+            || frame.contains("(in /lib")
+    };
+    let own = callers
+        .iter()
+        .position(|f| !library(f))
+        .map_or(callers.len(), |i| i + 1);
+    own.clamp(3, 16).min(callers.len())
+}
+
 fn print_heap(
     out: &mut String,
     args: &HeapArgs,
@@ -200,13 +231,14 @@ fn print_heap(
                 site.percent,
                 site.site
             )?;
-            // The call path from the site outward, a few frames deep.
+            // The call path from the site outward, as far as the program's own code.
             let start = site
                 .call_path
                 .iter()
                 .position(|f| *f == site.site)
                 .unwrap_or(0);
-            for frame in site.call_path.iter().skip(start + 1).take(3) {
+            let callers = &site.call_path[(start + 1).min(site.call_path.len())..];
+            for frame in &callers[..callers_to_show(callers)] {
                 writeln!(out, "{:>21}← {frame}", "")?;
             }
         }
@@ -510,4 +542,41 @@ pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<ExitKind> {
     }
     sink.emit(&out)?;
     Ok(outcome.status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::callers_to_show;
+
+    fn frames(names: &[&str]) -> Vec<String> {
+        names.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn call_paths_reach_the_programs_own_code() {
+        // A Vec growing in a Rust program: five frames of the standard library first.
+        let path = frames(&[
+            "alloc::raw_vec::finish_grow (raw_vec.rs:461)",
+            "alloc::raw_vec::RawVecInner<A>::grow_amortized (raw_vec.rs:396)",
+            "alloc::raw_vec::RawVecInner<A>::grow_one (raw_vec.rs:320)",
+            "<alloc::vec::Vec<T> as core::iter::Extend<T>>::extend (vec/mod.rs:3000)",
+            "std::io::Read::read_to_end (io/mod.rs:409)",
+            "app::load (app.rs:12)",
+            "app::main (app.rs:30)",
+            "std::rt::lang_start (rt.rs:206)",
+        ]);
+        assert_eq!(callers_to_show(&path), 6);
+        // Own code right away: still three frames of context.
+        assert_eq!(callers_to_show(&frames(&["a", "b", "c", "d"])), 3);
+        // A C library call path.
+        let c = frames(&[
+            "g_malloc (in /usr/lib/x86_64-linux-gnu/libglib-2.0.so.0.7400.6)",
+            "parse_config (config.c:88)",
+        ]);
+        assert_eq!(callers_to_show(&c), 2);
+        assert_eq!(callers_to_show(&[]), 0);
+        // No own frame anywhere: at most sixteen.
+        let deep: Vec<String> = (0..40).map(|i| format!("core::f{i}")).collect();
+        assert_eq!(callers_to_show(&deep), 16);
+    }
 }
