@@ -8,8 +8,9 @@ use perfkit_pool::Protocol;
 use perfkit_pool::frame::fuzzing;
 use perfkit_profilers::doctor::inspect_elf;
 use perfkit_profilers::{
-    CountUnit, FoldOptions, FoldedStacks, LibcallSummary, LibcallTrace, MassifProfile, StraceFile,
-    SyscallLatencies, SyscallSummary, fold_perf_script, is_perf_script_header, parse_stat_csv,
+    CountUnit, FoldOptions, FoldedStacks, LibcallSummary, LibcallTrace, MassifProfile,
+    ProcessTrace, StraceFile, SyscallLatencies, SyscallSummary, fold_perf_script,
+    is_perf_script_header, parse_stat_csv,
 };
 use perfkit_regress::{Baseline, criterion_benchmark, parse_hyperfine, parse_perfkit_bench};
 
@@ -22,6 +23,7 @@ pub(crate) const TARGETS: &[&str] = &[
     "massif",
     "strace_c",
     "strace_t",
+    "strace_processes",
     "ltrace_c",
     "ltrace_trace",
     "criterion",
@@ -50,6 +52,7 @@ pub(crate) fn run(name: &str, data: &[u8]) {
         "strace_t" => {
             let _ = SyscallLatencies::from_reader(data);
         }
+        "strace_processes" => strace_processes(data),
         "ltrace_c" => {
             let _ = LibcallSummary::parse(&text());
         }
@@ -102,6 +105,23 @@ fn perf_script(data: &[u8]) {
         };
         if let Ok(fold) = fold_perf_script(data, &options) {
             assert!(fold.stacks.iter().all(|(s, _)| !s.is_empty()));
+        }
+    }
+}
+
+fn strace_processes(data: &[u8]) {
+    if let Ok(trace) = ProcessTrace::from_reader(data) {
+        let share = trace.spawn_share();
+        assert!((0.0..=1.0).contains(&share), "spawn share {share}");
+        assert!(trace.programs.len() <= 5);
+        assert!(
+            trace.wrapper_spawn_ns <= trace.spawn_ns,
+            "wrapper starts {} of {}",
+            trace.wrapper_spawn_ns,
+            trace.spawn_ns
+        );
+        if trace.command_chain.len() < 2 {
+            assert_eq!(trace.wrapper_ns, 0);
         }
     }
 }

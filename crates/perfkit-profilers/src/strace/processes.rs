@@ -191,7 +191,7 @@ impl State {
                     return;
                 }
                 self.trace.execs += 1;
-                let end = call.at_us + duration_us;
+                let end = call.at_us.saturating_add(duration_us);
                 let path = exec_path(&call.args);
                 if let Some(child) = self.children.get_mut(&pid)
                     && child.exec_done.is_none()
@@ -200,7 +200,7 @@ impl State {
                 }
                 if Some(pid) == self.root {
                     self.trace.command_chain.push(path.clone());
-                    self.trace.wrapper_ns = end.saturating_sub(self.first_us.unwrap_or(end)) * 1000;
+                    self.trace.wrapper_ns = ns(end.saturating_sub(self.first_us.unwrap_or(end)));
                 }
                 self.program.insert(pid, path);
             }
@@ -245,8 +245,11 @@ impl State {
         }
         // When the first process ran its last program: what the wrappers started before it
         // is theirs.
-        let wrapped_at = (self.trace.command_chain.len() > 1)
-            .then(|| self.first_us.unwrap_or(0) + self.trace.wrapper_ns / 1000);
+        let wrapped_at = (self.trace.command_chain.len() > 1).then(|| {
+            self.first_us
+                .unwrap_or(0)
+                .saturating_add(self.trace.wrapper_ns / 1000)
+        });
         // Per program: each start's lower bound (fork to exec-complete), whole run, and
         // whether a wrapper started it.
         let mut by_program: HashMap<String, Vec<(u64, Option<u64>, bool)>> = HashMap::new();
@@ -254,7 +257,7 @@ impl State {
             let to_exec = child
                 .exec_done
                 .map_or(child.fork, |done| done.saturating_sub(child.born));
-            self.trace.exec_ns += to_exec * 1000;
+            self.trace.exec_ns = self.trace.exec_ns.saturating_add(ns(to_exec));
             let life = child.ended.map(|end| end.saturating_sub(child.born));
             let program = self.program.get(pid).cloned().unwrap_or_default();
             let by_wrapper = wrapped_at.is_some_and(|at| child.born < at);
@@ -273,18 +276,25 @@ impl State {
                     }
                     _ => to_exec,
                 };
-                let cost_us: u64 = starts.iter().map(cost).sum();
-                self.trace.wrapper_spawn_ns +=
-                    starts.iter().filter(|s| s.2).map(cost).sum::<u64>() * 1000;
+                let cost_us: u64 = starts.iter().map(cost).fold(0, u64::saturating_add);
+                self.trace.wrapper_spawn_ns =
+                    self.trace.wrapper_spawn_ns.saturating_add(ns(starts
+                        .iter()
+                        .filter(|s| s.2)
+                        .map(cost)
+                        .fold(0, u64::saturating_add)));
                 ProgramStarts {
                     program,
                     starts: starts.len() as u64,
-                    shortest_ns: shortest.unwrap_or(0) * 1000,
-                    cost_ns: cost_us * 1000,
+                    shortest_ns: ns(shortest.unwrap_or(0)),
+                    cost_ns: ns(cost_us),
                 }
             })
             .collect();
-        self.trace.spawn_ns = programs.iter().map(|p| p.cost_ns).sum();
+        self.trace.spawn_ns = programs
+            .iter()
+            .map(|p| p.cost_ns)
+            .fold(0, u64::saturating_add);
         programs.sort_by(|a, b| b.cost_ns.cmp(&a.cost_ns).then(a.program.cmp(&b.program)));
         programs.truncate(5);
         self.trace.programs = programs;
@@ -297,6 +307,11 @@ impl State {
             .saturating_mul(1000);
         Ok(self.trace)
     }
+}
+
+/// Microseconds as nanoseconds, saturating: a hostile trace may hold any timestamp.
+fn ns(us: u64) -> u64 {
+    us.saturating_mul(1000)
 }
 
 /// The last component of a path.
@@ -326,7 +341,10 @@ fn result_of(tail: &str) -> (Option<i64>, u64) {
         .and_then(|d| {
             let (s, frac) = d.split_once('.')?;
             let frac = format!("{frac:0<6}");
-            Some(s.parse::<u64>().ok()? * 1_000_000 + frac.get(..6)?.parse::<u64>().ok()?)
+            s.parse::<u64>()
+                .ok()?
+                .checked_mul(1_000_000)?
+                .checked_add(frac.get(..6)?.parse::<u64>().ok()?)
         })
         .unwrap_or(0);
     let result = tail
