@@ -646,26 +646,29 @@ pub struct Recommendation {
     pub perfkit: String,
 }
 
-/// The most a change can gain when it removes a bottleneck that takes `share` of the run:
-/// the run would take `1 - share` of its time.
+/// What removing a bottleneck that takes `share` of the run gains: the run would take
+/// `1 - share` of its time. That bounds a change that removes this time alone; a change that
+/// also removes the work around it gains more (batching a program's syncs also drops each
+/// commit's journal writes), so the text says both.
 fn gain_bound(share: Option<f64>) -> String {
     match share {
         Some(s) if s >= 0.95 => format!(
-            "it takes {} of the run: removing it could make the run many times faster; how much a change removes is unknown until measured",
+            "unknown until measured: this time is {} of the run, so removing it could make the run many times faster; measure a change with `perfkit bench OLD NEW`",
             percent(s)
         ),
         Some(s) => format!(
-            "at most {:.2}× if all of it went away (it takes {} of the run); how much a change removes is unknown until measured",
+            "unknown until measured: removing this time alone gives up to {:.2}× (it is {} of the run), and a change that also removes the work around it gains more; measure it with `perfkit bench OLD NEW`",
             1.0 / (1.0 - s),
             percent(s)
         ),
-        None => "unknown: no time share to bound it; measure a change with `perfkit bench`".into(),
+        None => "unknown until measured: no time share to bound it; measure a change with `perfkit bench OLD NEW`".into(),
     }
 }
 
 /// One recommendation per bottleneck, in the same order, fitted to what the program is
-/// (`m.program`) and to the evidence. The expected gain is the bound the bottleneck's share of
-/// the run sets; [`with_measured_gain`] puts a gain measured in the same run first.
+/// (`m.program`) and to the evidence. The expected gain is "unknown until measured", with
+/// what the bottleneck's share of the run says about it; [`with_measured_gain`] replaces it
+/// with a gain measured in the same run.
 #[must_use]
 pub fn recommend(bottlenecks: &[Bottleneck], m: &Measurements) -> Vec<Recommendation> {
     bottlenecks
@@ -971,7 +974,7 @@ mod tests {
         assert!(
             recommendations[0]
                 .expected_gain
-                .starts_with("at most 5.00×")
+                .contains("removing this time alone gives up to 5.00×")
         );
         with_measured_gain(
             &mut recommendations,
