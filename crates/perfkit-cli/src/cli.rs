@@ -392,9 +392,9 @@ pub(crate) struct BenchArgs {
     #[arg(short = 't', long, value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) timeout: Option<Duration>,
 
-    /// Feed this file to every run's standard input. Without it, what perfkit's own standard
-    /// input holds (a file, or a pipe read to its end first) is given to every run; a
-    /// terminal gives /dev/null.
+    /// Feed this file to every run's standard input; `-` reads perfkit's own standard input
+    /// once and gives it to every run. Without it, a file perfkit's standard input is
+    /// redirected from is given to every run; a terminal or a pipe gives /dev/null (said).
     #[arg(long, value_name = "FILE")]
     pub(crate) input: Option<PathBuf>,
 
@@ -688,9 +688,10 @@ pub(crate) struct AnalyzeArgs {
     #[arg(long, value_name = "N", default_value_t = 300, requires = "demo")]
     pub(crate) demo_tasks: u32,
 
-    /// Feed this file to the command's standard input in every run (measured and profiled).
-    /// Without it, what perfkit's own standard input holds (a file, or a pipe read to its end
-    /// first) is given to every run; a terminal gives /dev/null.
+    /// Feed this file to the command's standard input in every run (measured and profiled);
+    /// `-` reads perfkit's own standard input once and gives it to every run. Without it, a
+    /// file perfkit's standard input is redirected from is given to every run; a terminal or a
+    /// pipe gives /dev/null (said).
     #[arg(long, value_name = "FILE", conflicts_with = "demo")]
     pub(crate) input: Option<PathBuf>,
 

@@ -255,27 +255,47 @@ pub(crate) fn same_path(a: &Path, b: &Path) -> bool {
 /// The most perfkit keeps of a pipe on its standard input to replay to every run.
 const STDIN_LIMIT: u64 = 1 << 30;
 
-/// The standard input every measured run gets: `--input FILE`, else what perfkit's own
-/// standard input holds (a terminal gives `/dev/null`); said on standard error unless quiet.
+/// The standard input every measured run gets: `--input FILE` (`-`: perfkit's own standard
+/// input, read once and replayed), else a regular file perfkit's standard input is; a pipe is
+/// left to whoever feeds it (a `while read` loop's list is not the program's input), and said.
 pub(crate) fn run_input(input: Option<&Path>, quiet: bool) -> Result<perfkit_sys::StdinSource> {
-    use perfkit_sys::StdinSource;
+    use perfkit_sys::{StdinChoice, StdinSource};
     if let Some(path) = input {
-        return Ok(StdinSource::file(path)?);
-    }
-    let source = StdinSource::from_stdin(STDIN_LIMIT, &mut || {
-        if !quiet {
-            note!(
-                "perfkit: reading standard input to its end, to give every run the same (pass --input FILE, or </dev/null when the command reads nothing)"
-            );
+        if path.as_os_str() != "-" {
+            return Ok(StdinSource::file(path)?);
         }
-    })?;
-    if !quiet && !matches!(source, StdinSource::Null) {
-        note!(
-            "perfkit: every run's standard input: {} (--input FILE chooses another, --input /dev/null none)",
-            source.describe()
-        );
+        let source = StdinSource::spool_stdin(STDIN_LIMIT, &mut || {
+            if !quiet {
+                note!(
+                    "perfkit: --input -: reading standard input to its end, to give every run the same"
+                );
+            }
+        })?;
+        if !quiet {
+            note!("perfkit: every run's standard input: {}", source.describe());
+        }
+        return Ok(source);
     }
-    Ok(source)
+    match StdinSource::from_stdin()? {
+        StdinChoice::Replay(source) => {
+            if !quiet {
+                note!(
+                    "perfkit: every run's standard input: {} (--input FILE chooses another, --input /dev/null none)",
+                    source.describe()
+                );
+            }
+            Ok(source)
+        }
+        StdinChoice::Nothing => Ok(StdinSource::Null),
+        StdinChoice::LeftAlone(what) => {
+            if !quiet {
+                note!(
+                    "perfkit: standard input is {what}: the runs get /dev/null; --input - gives them what it holds (read once, replayed to every run), --input FILE a file"
+                );
+            }
+            Ok(StdinSource::Null)
+        }
+    }
 }
 
 /// Where the measured runs' standard output goes, and whether to probe for programs that do
@@ -287,7 +307,7 @@ pub(crate) fn run_output(
 ) -> Result<(perfkit_sys::ProgramOutput, bool)> {
     use perfkit_sys::ProgramOutput;
     let chosen = match (output, show_output) {
-        (Some(text), _) => Some(ProgramOutput::parse(text)),
+        (Some(text), _) => Some(ProgramOutput::parse(text).resolved(None)?),
         (None, true) => Some(ProgramOutput::Inherit),
         (None, false) => None,
     };

@@ -286,10 +286,32 @@ fn every_run_reads_what_perfkits_own_stdin_holds() {
     let runs = logged_runs(&log);
     assert_eq!(runs.len(), 4, "one warm-up and three runs: {runs:?}");
     assert!(runs.iter().all(|r| r.trim() == "100000"), "{runs:?}");
-    // A pipe: read to its end once, then replayed, and said so.
+    // A pipe may be a loop's input (`... | while read f; do perfkit bench ...`): it is left
+    // alone, the runs get /dev/null, and that is said.
     std::fs::remove_file(&log).unwrap();
     perfkit()
         .args(["bench", "--runs", "2", "--output=null", "--shell", &script])
+        .write_stdin("y".repeat(5000))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "the runs get /dev/null; --input -",
+        ));
+    let runs = logged_runs(&log);
+    assert!(runs.iter().all(|r| r.trim() == "0"), "{runs:?}");
+    // --input -: read to its end once, then replayed, and said so.
+    std::fs::remove_file(&log).unwrap();
+    perfkit()
+        .args([
+            "bench",
+            "--runs",
+            "2",
+            "--output=null",
+            "--input",
+            "-",
+            "--shell",
+            &script,
+        ])
         .write_stdin("y".repeat(5000))
         .assert()
         .success()
@@ -297,6 +319,25 @@ fn every_run_reads_what_perfkits_own_stdin_holds() {
     let runs = logged_runs(&log);
     assert_eq!(runs.len(), 3, "{runs:?}");
     assert!(runs.iter().all(|r| r.trim() == "5000"), "{runs:?}");
+    // A file read part-way (a `while read` loop's list) is not consumed either.
+    std::fs::remove_file(&log).unwrap();
+    let list = dir.path().join("list");
+    std::fs::write(&list, "first\nsecond\nthird\n").unwrap();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "read first; {} bench -q --runs 2 --output=null --shell '{script}' >/dev/null; cat",
+            assert_cmd::cargo::cargo_bin("perfkit").display()
+        ))
+        .stdin(std::fs::File::open(&list).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "second\nthird\n");
     // A device that never ends is refused before anything runs.
     std::fs::remove_file(&log).unwrap();
     let refused = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))

@@ -54,7 +54,7 @@ pub use output::{OutputPath, OutputWriter, os_reason, write_output};
 pub use process::{ExitKind, RunOptions, RunOutcome, delay_accounting_enabled, run};
 pub use procfs::IoCounters;
 pub use sample::{ProcessSample, sample_process};
-pub use stdio::{ProgramIo, ProgramOutput, StdinSource};
+pub use stdio::{ProgramIo, ProgramOutput, StdinChoice, StdinSource};
 
 /// `argv` as one line a POSIX shell reads back as the same words (quoted where needed), for
 /// echoing a command so that it can be pasted.

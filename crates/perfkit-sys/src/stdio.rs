@@ -45,15 +45,18 @@ impl ProgramOutput {
         }
     }
 
-    /// Checks a file destination before any run: a regular file (created or truncated), a
-    /// terminal, a FIFO or a character device are fine; a directory, a block device (as root a
-    /// typo would overwrite a disk) and kernel files under `/proc` and `/sys` are refused.
+    /// Checks a file destination before any run and resolves it (symbolic links followed
+    /// once, here): a regular file (created or truncated), `/dev/null`, a terminal or a FIFO
+    /// are fine; a directory, a block device or any other device (as root a typo could
+    /// overwrite a disk or arm a watchdog) and kernel files under `/proc` and `/sys` are
+    /// refused. The runs open the resolved path without following links, so a link swapped in
+    /// later fails the run instead of redirecting its writes.
     ///
     /// # Errors
     /// [`SysError::InvalidPlan`] naming the file and why.
-    pub fn check(&self, input: Option<&Path>) -> Result<(), SysError> {
+    pub fn resolved(&self, input: Option<&Path>) -> Result<ProgramOutput, SysError> {
         let ProgramOutput::File(path) = self else {
-            return Ok(());
+            return Ok(self.clone());
         };
         let refuse = |why: &str| {
             Err(SysError::InvalidPlan {
@@ -66,18 +69,34 @@ impl ProgramOutput {
         if path.as_os_str().is_empty() {
             return refuse("the file name is empty");
         }
-        if crate::output::pseudo_file_system(path) {
+        let resolved = match std::fs::canonicalize(path) {
+            Ok(real) => real,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+                    return refuse(
+                        "it is a symbolic link to nothing (name the file itself, so perfkit can check where it is)",
+                    );
+                }
+                let parent = path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                let (Ok(dir), Some(name)) = (std::fs::canonicalize(parent), path.file_name())
+                else {
+                    return refuse("its directory does not exist");
+                };
+                dir.join(name)
+            }
+            Err(e) => return refuse(&crate::os_reason(&e)),
+        };
+        if crate::output::pseudo_file_system(&resolved) {
             return refuse("it is a kernel file under /proc or /sys");
         }
-        match std::fs::metadata(path) {
+        match std::fs::metadata(&resolved) {
             Ok(m) if m.is_dir() => return refuse("it is a directory"),
-            Ok(m) if m.file_type().is_block_device() => {
-                return refuse("it is a block device (writing would overwrite a disk)");
-            }
-            Ok(m) => {
+            Ok(m) if m.is_file() => {
                 if let Some(input) = input
-                    && m.is_file()
-                    && same_file(path, input)
+                    && same_file(&resolved, input)
                 {
                     return refuse(&format!(
                         "it is the --input file {} (each run would truncate its own input)",
@@ -85,19 +104,34 @@ impl ProgramOutput {
                     ));
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-                if parent.is_some_and(|p| !p.is_dir()) {
-                    return refuse("its directory does not exist");
+            Ok(m) if m.file_type().is_fifo() => {}
+            Ok(m) if m.file_type().is_char_device() => {
+                use std::os::unix::fs::MetadataExt as _;
+                if !harmless_device(m.rdev()) {
+                    return refuse(
+                        "it is a device other than /dev/null or a terminal (writing to it could change hardware)",
+                    );
                 }
             }
+            Ok(_) => return refuse("it is a block device, socket or other special file"),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return refuse(&crate::os_reason(&e)),
         }
-        Ok(())
+        Ok(ProgramOutput::File(resolved))
+    }
+
+    /// [`resolved`](Self::resolved), keeping only the verdict.
+    ///
+    /// # Errors
+    /// As [`resolved`](Self::resolved).
+    pub fn check(&self, input: Option<&Path>) -> Result<(), SysError> {
+        self.resolved(input).map(|_| ())
     }
 
     /// Sets `command`'s standard output (and, for a benchmarked run, its standard error) for
-    /// one run. A pipe is drained by a thread that ends when every writer has closed it.
+    /// one run. A file is opened without following a final symbolic link, and a FIFO without a
+    /// reader is an error rather than a wait. A pipe is drained by a thread that ends when
+    /// every writer has closed it.
     ///
     /// # Errors
     /// The file cannot be opened, or no pipe can be made.
@@ -105,16 +139,7 @@ impl ProgramOutput {
         let (stdout, stderr) = match self {
             ProgramOutput::Null => (Stdio::null(), Stdio::null()),
             ProgramOutput::Inherit => (Stdio::inherit(), Stdio::inherit()),
-            ProgramOutput::File(path) => (
-                Stdio::from(
-                    std::fs::OpenOptions::new()
-                        .write(true)
-                        .create(true)
-                        .truncate(true)
-                        .open(path)?,
-                ),
-                Stdio::null(),
-            ),
+            ProgramOutput::File(path) => (Stdio::from(open_output(path)?), Stdio::null()),
             ProgramOutput::Pipe => {
                 let (mut reader, writer) = io::pipe()?;
                 // Detached: it ends at end of file, when the program and everything it
@@ -142,6 +167,30 @@ impl ProgramOutput {
             ProgramOutput::File(p) => p.display().to_string(),
         }
     }
+}
+
+/// `/dev/null` (1:3) and terminals: consoles and virtual terminals (major 4), `/dev/tty` and
+/// `/dev/console` (5:0, 5:1), pseudo-terminals (136–143).
+fn harmless_device(rdev: u64) -> bool {
+    let (major, minor) = (libc::major(rdev), libc::minor(rdev));
+    matches!((major, minor), (1, 3) | (4 | 136..=143, _) | (5, 0 | 1))
+}
+
+/// Opens an output file for one run: created or truncated, never through a final symbolic
+/// link, and without waiting for a FIFO's reader.
+fn open_output(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    // The program expects blocking writes; O_NONBLOCK was only for the open.
+    let flags = nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETFL)?;
+    let flags = nix::fcntl::OFlag::from_bits_truncate(flags) - nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(flags))?;
+    Ok(file)
 }
 
 /// A profiled program's standard input and output, for tools that run it once (strace,
@@ -179,7 +228,7 @@ impl ProgramIo {
 /// The standard input every run of a measured program gets.
 #[derive(Debug)]
 pub enum StdinSource {
-    /// `/dev/null`: perfkit's own standard input is a terminal, `/dev/null`, closed, or empty.
+    /// `/dev/null`.
     Null,
     /// A file named with `--input`, or the regular file perfkit's standard input is.
     File {
@@ -188,18 +237,33 @@ pub enum StdinSource {
         /// How to name it to the user.
         shown: String,
     },
-    /// What perfkit read from a pipe on its standard input, kept in a temporary file that is
-    /// removed when this value is dropped.
+    /// What perfkit read from its standard input (`--input -`), kept in a temporary file that
+    /// is removed when this value is dropped or perfkit is stopped by a signal.
     Spooled {
         /// The temporary file.
         file: tempfile::NamedTempFile,
         /// Bytes it holds.
         bytes: u64,
+        /// Removes the file if a signal stops perfkit first.
+        _cleanup: crate::signals::Registration,
     },
 }
 
 /// How long perfkit waits on a silent pipe before it says why it is waiting.
 const STDIN_PATIENCE: Duration = Duration::from_secs(2);
+
+/// What perfkit's own standard input is, for the runs it measures.
+#[derive(Debug)]
+pub enum StdinChoice {
+    /// Replay it: a regular file read from its start, reopened for every run.
+    Replay(StdinSource),
+    /// Nothing to replay: a terminal, `/dev/null`, a closed descriptor.
+    Nothing,
+    /// A pipe, a socket or a file read part-way (a `while read` loop's input): replaying it
+    /// would consume what belongs to someone else, so the runs get `/dev/null`; the caller
+    /// should say so and name `--input -`. Holds a few words on what it is.
+    LeftAlone(String),
+}
 
 impl StdinSource {
     /// The file each run reads, or `None` for `/dev/null`.
@@ -249,36 +313,71 @@ impl StdinSource {
         })
     }
 
-    /// What perfkit's own standard input holds, to give every run the same:
-    /// - a terminal, `/dev/null` or a closed descriptor: nothing ([`StdinSource::Null`]);
-    /// - a regular file read from its start: that file, reopened for every run;
-    /// - a pipe, a socket or a file read part-way: read to its end (up to `limit` bytes) into
-    ///   a temporary file. `waiting` is called once when a pipe has been silent for two
-    ///   seconds, so the caller can say why nothing happens. An empty pipe is nothing.
+    /// What perfkit's own standard input holds, for the runs (see [`StdinChoice`]). A regular
+    /// file read from its start is replayed; a terminal or `/dev/null` gives nothing; a pipe,
+    /// a socket or a file read part-way is left alone.
     ///
     /// # Errors
-    /// [`SysError::Stdin`] for another device (`/dev/zero` never ends) or more than `limit`
-    /// bytes; the fix is `--input FILE`.
-    pub fn from_stdin(limit: u64, waiting: &mut dyn FnMut()) -> Result<StdinSource, SysError> {
+    /// [`SysError::Stdin`] for a device such as `/dev/zero`, which never ends and which a user
+    /// who redirects it surely meant the program to read: the fix is `--input FILE`.
+    pub fn from_stdin() -> Result<StdinChoice, SysError> {
         let Some(kind) = stdin_kind() else {
-            return Ok(StdinSource::Null);
+            return Ok(StdinChoice::Nothing);
         };
         match kind {
-            StdinKind::Terminal | StdinKind::DevNull => Ok(StdinSource::Null),
+            StdinKind::Terminal | StdinKind::DevNull => Ok(StdinChoice::Nothing),
             StdinKind::Device(name) => Err(SysError::Stdin {
                 detail: format!(
                     "standard input is the device {name}, which cannot be replayed to every run; pass --input FILE, or redirect it from a file or </dev/null"
                 ),
             }),
-            StdinKind::FileFromStart(shown) => Ok(StdinSource::File {
+            StdinKind::FileFromStart(shown) => Ok(StdinChoice::Replay(StdinSource::File {
                 path: PathBuf::from("/proc/self/fd/0"),
                 shown,
-            }),
-            StdinKind::Stream => spool_stdin(limit, waiting),
+            })),
+            StdinKind::PartRead(shown) => {
+                Ok(StdinChoice::LeftAlone(format!("{shown}, read part-way")))
+            }
+            StdinKind::Stream(shown) => Ok(StdinChoice::LeftAlone(shown)),
         }
     }
 
-    /// A few words for the user: `/dev/null`, the file, or how much was read from a pipe.
+    /// `--input -`: reads perfkit's standard input to its end (up to `limit` bytes) into a
+    /// temporary file given to every run. `waiting` is called once when the input has been
+    /// silent for two seconds, so the caller can say why nothing happens.
+    ///
+    /// # Errors
+    /// [`SysError::Stdin`] for more than `limit` bytes or a failed read or write.
+    pub fn spool_stdin(limit: u64, waiting: &mut dyn FnMut()) -> Result<StdinSource, SysError> {
+        let failed = |e: io::Error| SysError::Stdin {
+            detail: format!("cannot keep standard input for the runs: {e}"),
+        };
+        if !stdin_ready(STDIN_PATIENCE) {
+            waiting();
+        }
+        let mut file = tempfile::Builder::new()
+            .prefix(".perfkit-stdin-")
+            .tempfile()
+            .map_err(failed)?;
+        let cleanup = crate::signals::remove_on_signal(file.path());
+        let mut stdin = io::stdin().lock().take(limit.saturating_add(1));
+        let bytes = io::copy(&mut stdin, file.as_file_mut()).map_err(failed)?;
+        if bytes > limit {
+            return Err(SysError::Stdin {
+                detail: format!(
+                    "standard input holds more than {limit} bytes, too much to keep for every run; save it to a file and pass --input FILE"
+                ),
+            });
+        }
+        file.as_file_mut().flush().map_err(failed)?;
+        Ok(StdinSource::Spooled {
+            file,
+            bytes,
+            _cleanup: cleanup,
+        })
+    }
+
+    /// A few words for the user: `/dev/null`, the file, or how much was read.
     #[must_use]
     pub fn describe(&self) -> String {
         match self {
@@ -297,15 +396,15 @@ enum StdinKind {
     DevNull,
     Device(String),
     FileFromStart(String),
-    Stream,
+    PartRead(String),
+    Stream(String),
 }
 
 /// What descriptor 0 is, or `None` when it is closed.
 fn stdin_kind() -> Option<StdinKind> {
     use std::io::IsTerminal as _;
     use std::os::unix::fs::MetadataExt as _;
-    let stdin = io::stdin();
-    if stdin.is_terminal() {
+    if io::stdin().is_terminal() {
         return Some(StdinKind::Terminal);
     }
     let meta = std::fs::metadata("/proc/self/fd/0").ok()?;
@@ -323,10 +422,14 @@ fn stdin_kind() -> Option<StdinKind> {
     if file_type.is_block_device() {
         return Some(StdinKind::Device(shown));
     }
-    if meta.is_file() && stdin_offset() == Some(0) {
-        return Some(StdinKind::FileFromStart(shown));
+    if meta.is_file() {
+        return Some(if stdin_offset() == Some(0) {
+            StdinKind::FileFromStart(shown)
+        } else {
+            StdinKind::PartRead(shown)
+        });
     }
-    Some(StdinKind::Stream)
+    Some(StdinKind::Stream(shown))
 }
 
 /// Whether `a` and `b` are one file (device and inode).
@@ -344,33 +447,6 @@ fn stdin_offset() -> Option<u64> {
     text.lines()
         .find_map(|l| l.strip_prefix("pos:"))
         .and_then(|v| v.trim().parse().ok())
-}
-
-fn spool_stdin(limit: u64, waiting: &mut dyn FnMut()) -> Result<StdinSource, SysError> {
-    let failed = |e: io::Error| SysError::Stdin {
-        detail: format!("cannot keep standard input for the runs: {e}"),
-    };
-    if !stdin_ready(STDIN_PATIENCE) {
-        waiting();
-    }
-    let mut file = tempfile::Builder::new()
-        .prefix(".perfkit-stdin-")
-        .tempfile()
-        .map_err(failed)?;
-    let mut stdin = io::stdin().lock().take(limit.saturating_add(1));
-    let bytes = io::copy(&mut stdin, file.as_file_mut()).map_err(failed)?;
-    if bytes > limit {
-        return Err(SysError::Stdin {
-            detail: format!(
-                "standard input holds more than {limit} bytes, too much to keep for every run; save it to a file and pass --input FILE"
-            ),
-        });
-    }
-    if bytes == 0 {
-        return Ok(StdinSource::Null);
-    }
-    file.as_file_mut().flush().map_err(failed)?;
-    Ok(StdinSource::Spooled { file, bytes })
 }
 
 /// Whether descriptor 0 has data or its end within `patience`.
@@ -404,7 +480,13 @@ mod tests {
 
     #[test]
     fn dangerous_output_files_are_refused_before_any_run() {
-        for bad in ["/proc/sys/vm/swappiness", "/tmp", "/no/such/dir/out"] {
+        for bad in [
+            "/proc/sys/vm/swappiness",
+            "/tmp",
+            "/no/such/dir/out",
+            "/dev/zero",
+            "/sys/../proc/sys/vm/swappiness",
+        ] {
             let err = ProgramOutput::parse(bad).check(None).unwrap_err();
             assert!(err.to_string().contains("--output"), "{err}");
         }
@@ -416,6 +498,16 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("truncate its own input"), "{err}");
         assert!(ProgramOutput::parse("/dev/null").check(None).is_ok());
+        // A link is followed once, when checked; the runs write to what it named then.
+        let target = dir.path().join("target");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(ProgramOutput::File(link.clone()).check(None).is_err());
+        std::fs::write(&target, "").unwrap();
+        assert_eq!(
+            ProgramOutput::File(link).resolved(None).unwrap(),
+            ProgramOutput::File(std::fs::canonicalize(dir.path()).unwrap().join("target"))
+        );
         assert!(
             ProgramOutput::File(dir.path().join("new"))
                 .check(None)
