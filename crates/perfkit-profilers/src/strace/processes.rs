@@ -31,7 +31,8 @@ pub struct ProcessTrace {
     pub failed_execs: u64,
     /// Fork to exec-complete summed over started processes, nanoseconds (under strace).
     pub exec_ns: u64,
-    /// Start-up estimate summed over started processes, nanoseconds (see the module notes).
+    /// Time during which a process was starting, by the start-up estimate (see the module
+    /// notes), nanoseconds: starts that overlap count once.
     pub spawn_ns: u64,
     /// From the first traced event to the last, nanoseconds.
     pub traced_ns: u64,
@@ -105,11 +106,25 @@ struct Started {
     args: String,
 }
 
-/// A started process; times in microseconds.
-#[derive(Debug)]
-struct Child {
-    /// When its parent's `clone` began.
+/// One process start, for the estimate; times in microseconds.
+struct Start {
+    /// Fork to exec-complete.
+    to_exec: u64,
+    /// Fork to exit, when the exit was traced.
+    life: Option<u64>,
+    /// Started by a wrapper before the real program ran.
+    by_wrapper: bool,
+    /// When the parent's `clone` began.
     born: u64,
+}
+
+/// A started process; times in microseconds. A child's own lines may come before its
+/// parent's `clone` returns (strace prints them as they happen), so every field fills in
+/// whenever its line arrives.
+#[derive(Debug, Default)]
+struct Child {
+    /// When its parent's `clone` began (`None` until the `clone` returns).
+    born: Option<u64>,
     /// How long the parent's `clone` call took.
     fork: u64,
     /// The end of its first successful `exec`.
@@ -143,8 +158,8 @@ impl State {
         self.last_us = self.last_us.max(at_us);
         self.root.get_or_insert(pid);
         if rest.starts_with("+++ exited with ") || rest.starts_with("+++ killed by ") {
-            if let Some(child) = self.children.get_mut(&pid) {
-                child.ended = Some(at_us);
+            if Some(pid) != self.root {
+                self.children.entry(pid).or_default().ended = Some(at_us);
             }
             return;
         }
@@ -193,10 +208,9 @@ impl State {
                 self.trace.execs += 1;
                 let end = call.at_us.saturating_add(duration_us);
                 let path = exec_path(&call.args);
-                if let Some(child) = self.children.get_mut(&pid)
-                    && child.exec_done.is_none()
-                {
-                    child.exec_done = Some(end);
+                if Some(pid) != self.root {
+                    let child = self.children.entry(pid).or_default();
+                    child.exec_done.get_or_insert(end);
                 }
                 if Some(pid) == self.root {
                     self.trace.command_chain.push(path.clone());
@@ -220,16 +234,13 @@ impl State {
                     .program
                     .get(&pid)
                     .map_or_else(|| "?".to_string(), |p| short_name(p).to_string());
-                self.program.insert(child, format!("fork of {parent}"));
-                self.children.insert(
-                    child,
-                    Child {
-                        born: call.at_us,
-                        fork: duration_us,
-                        exec_done: None,
-                        ended: None,
-                    },
-                );
+                // The child may have run a program already: its name stays.
+                self.program
+                    .entry(child)
+                    .or_insert_with(|| format!("fork of {parent}"));
+                let record = self.children.entry(child).or_default();
+                record.born = Some(call.at_us);
+                record.fork = duration_us;
             }
             _ => {}
         }
@@ -252,37 +263,54 @@ impl State {
         });
         // Per program: each start's lower bound (fork to exec-complete), whole run, and
         // whether a wrapper started it.
-        let mut by_program: HashMap<String, Vec<(u64, Option<u64>, bool)>> = HashMap::new();
+        let mut by_program: HashMap<String, Vec<Start>> = HashMap::new();
         for (pid, child) in &self.children {
+            // A process whose start was not traced (its parent was not followed) is skipped.
+            let Some(born) = child.born else {
+                continue;
+            };
             let to_exec = child
                 .exec_done
-                .map_or(child.fork, |done| done.saturating_sub(child.born));
+                .map_or(child.fork, |done| done.saturating_sub(born));
             self.trace.exec_ns = self.trace.exec_ns.saturating_add(ns(to_exec));
-            let life = child.ended.map(|end| end.saturating_sub(child.born));
+            let life = child.ended.map(|end| end.saturating_sub(born));
             let program = self.program.get(pid).cloned().unwrap_or_default();
-            let by_wrapper = wrapped_at.is_some_and(|at| child.born < at);
-            by_program
-                .entry(program)
-                .or_default()
-                .push((to_exec, life, by_wrapper));
+            let by_wrapper = wrapped_at.is_some_and(|at| born < at);
+            by_program.entry(program).or_default().push(Start {
+                to_exec,
+                life,
+                by_wrapper,
+                born,
+            });
         }
+        // Starts that overlap (make -j, xargs -P) count once: the time during which any
+        // process was starting.
+        let mut intervals: Vec<(u64, u64)> = Vec::new();
+        let mut wrapper_intervals: Vec<(u64, u64)> = Vec::new();
         let mut programs: Vec<ProgramStarts> = by_program
             .into_iter()
             .map(|(program, starts)| {
-                let shortest = starts.iter().filter_map(|&(_, life, _)| life).min();
-                let cost = |&(to_exec, life, _): &(u64, Option<u64>, bool)| match shortest {
-                    Some(shortest) if starts.len() > 1 => {
-                        life.unwrap_or(shortest).min(shortest).max(to_exec)
-                    }
-                    _ => to_exec,
+                let shortest = starts.iter().filter_map(|start| start.life).min();
+                let cost = |start: &Start| match shortest {
+                    Some(shortest) if starts.len() > 1 => start
+                        .life
+                        .unwrap_or(shortest)
+                        .min(shortest)
+                        .max(start.to_exec),
+                    _ => start.to_exec,
                 };
-                let cost_us: u64 = starts.iter().map(cost).fold(0, u64::saturating_add);
-                self.trace.wrapper_spawn_ns =
-                    self.trace.wrapper_spawn_ns.saturating_add(ns(starts
+                intervals.extend(
+                    starts
                         .iter()
-                        .filter(|s| s.2)
-                        .map(cost)
-                        .fold(0, u64::saturating_add)));
+                        .map(|start| (start.born, start.born.saturating_add(cost(start)))),
+                );
+                let cost_us: u64 = starts.iter().map(cost).fold(0, u64::saturating_add);
+                wrapper_intervals.extend(
+                    starts
+                        .iter()
+                        .filter(|start| start.by_wrapper)
+                        .map(|start| (start.born, start.born.saturating_add(cost(start)))),
+                );
                 ProgramStarts {
                     program,
                     starts: starts.len() as u64,
@@ -291,10 +319,8 @@ impl State {
                 }
             })
             .collect();
-        self.trace.spawn_ns = programs
-            .iter()
-            .map(|p| p.cost_ns)
-            .fold(0, u64::saturating_add);
+        self.trace.spawn_ns = ns(union_length(&mut intervals));
+        self.trace.wrapper_spawn_ns = ns(union_length(&mut wrapper_intervals));
         programs.sort_by(|a, b| b.cost_ns.cmp(&a.cost_ns).then(a.program.cmp(&b.program)));
         programs.truncate(5);
         self.trace.programs = programs;
@@ -307,6 +333,27 @@ impl State {
             .saturating_mul(1000);
         Ok(self.trace)
     }
+}
+
+/// The length of the union of `intervals` (start, end).
+fn union_length(intervals: &mut [(u64, u64)]) -> u64 {
+    intervals.sort_unstable();
+    let mut total = 0u64;
+    let mut current: Option<(u64, u64)> = None;
+    for &(start, end) in intervals.iter() {
+        match current {
+            Some((s, e)) if start <= e => current = Some((s, e.max(end))),
+            Some((s, e)) => {
+                total = total.saturating_add(e - s);
+                current = Some((start, end));
+            }
+            None => current = Some((start, end)),
+        }
+    }
+    if let Some((s, e)) = current {
+        total = total.saturating_add(e - s);
+    }
+    total
 }
 
 /// Microseconds as nanoseconds, saturating: a hostile trace may hold any timestamp.
@@ -440,6 +487,46 @@ mod tests {
         );
         assert_eq!(t.final_program(), None);
         assert_eq!(t.wrapper_ns, 0);
+    }
+
+    #[test]
+    fn a_childs_exec_printed_before_its_parents_clone_returns_keeps_its_name() {
+        let text = r#"1 10.000000 execve("/usr/bin/make", ["make"], 0x1 /* 1 var */) = 0 <0.000100>
+1 10.001000 clone(child_stack=NULL, flags=SIGCHLD <unfinished ...>
+2 10.001500 execve("/usr/bin/cc", ["cc"], 0x1 /* 1 var */) = 0 <0.000200>
+1 10.002000 <... clone resumed>, child_tidptr=0x1) = 2 <0.001000>
+2 10.010000 +++ exited with 0 +++
+1 10.020000 exit_group(0) = ?
+"#;
+        let t = ProcessTrace::from_reader(text.as_bytes()).unwrap();
+        assert_eq!((t.processes, t.execs), (1, 2));
+        assert_eq!(t.programs[0].program, "/usr/bin/cc");
+        // From the clone (10.001000) to the end of cc's exec (10.001700).
+        assert_eq!(t.exec_ns, 700_000);
+    }
+
+    #[test]
+    fn starts_that_overlap_count_once() {
+        use std::fmt::Write as _;
+        // Two workers each start `cc` twice at the same moments (make -j2), every run 4 ms.
+        let mut text = String::from(
+            "1 10.000000 execve(\"/usr/bin/make\", [\"make\"], 0x1 /* 1 var */) = 0 <0.000100>\n",
+        );
+        for (pid, born) in [(2u32, 1_000u64), (3, 1_000), (4, 10_000), (5, 10_000)] {
+            let _ = write!(
+                text,
+                "1 10.{born:06} clone(child_stack=NULL, flags=SIGCHLD) = {pid} <0.000100>\n{pid} 10.{:06} execve(\"/usr/bin/cc\", [\"cc\"], 0x1 /* 1 var */) = 0 <0.000100>\n{pid} 10.{:06} +++ exited with 0 +++\n",
+                born + 200,
+                born + 4_000
+            );
+        }
+        text.push_str("1 10.020000 exit_group(0) = ?\n");
+        let t = ProcessTrace::from_reader(text.as_bytes()).unwrap();
+        assert_eq!(t.processes, 4);
+        assert_eq!(t.programs[0].cost_ns, 16_000_000);
+        // Two spans of 4 ms, not four.
+        assert_eq!(t.spawn_ns, 8_000_000);
+        assert!((t.spawn_share() - 0.4).abs() < 1e-9);
     }
 
     #[test]
