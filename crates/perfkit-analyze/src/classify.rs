@@ -101,15 +101,51 @@ const DATA_CALLS: &[&str] = &[
     "pwritev2", "recvfrom", "sendto", "recvmsg", "sendmsg",
 ];
 
+/// Calls that mostly wait (for a child, a lock, an event, a timer): their wall time under
+/// `strace -w` is time asleep, not kernel work, so they are left out when the kernel's time is
+/// split between calls.
+const WAITING_CALLS: &[&str] = &[
+    "wait4",
+    "waitid",
+    "futex",
+    "epoll_wait",
+    "epoll_pwait",
+    "epoll_pwait2",
+    "poll",
+    "ppoll",
+    "select",
+    "pselect6",
+    "nanosleep",
+    "clock_nanosleep",
+    "pause",
+    "rt_sigsuspend",
+    "rt_sigtimedwait",
+    "accept",
+    "accept4",
+];
+
 impl Syscalls {
-    /// Calls and time of the calls named.
+    /// Calls and time of the calls named, and their share of the time in calls that work
+    /// rather than wait.
     fn of(&self, names: &[&str]) -> (f64, f64, f64) {
-        self.top
+        let working: f64 = self
+            .top
+            .iter()
+            .filter(|c| !WAITING_CALLS.contains(&c.name.as_str()))
+            .fold(0.0, |sum, c| sum + c.ns);
+        let (calls, ns) = self
+            .top
             .iter()
             .filter(|c| names.contains(&c.name.as_str()))
-            .fold((0.0, 0.0, 0.0), |(calls, ns, share), c| {
-                (calls + c.calls, ns + c.ns, share + c.share)
-            })
+            .fold((0.0, 0.0), |(calls, ns), c| (calls + c.calls, ns + c.ns));
+        (calls, ns, if working > 0.0 { ns / working } else { 0.0 })
+    }
+
+    /// The calls with most time that do work rather than wait.
+    fn busiest(&self) -> impl Iterator<Item = &SyscallCount> {
+        self.top
+            .iter()
+            .filter(|c| !WAITING_CALLS.contains(&c.name.as_str()))
     }
 }
 
@@ -374,8 +410,7 @@ fn syscall_heavy(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
     )];
     if let Some(calls) = &m.syscalls {
         let top: Vec<String> = calls
-            .top
-            .iter()
+            .busiest()
             .take(3)
             .map(|c| format!("{} {:.0}× ({:.0}%)", c.name, c.calls, c.share * 100.0))
             .collect();
@@ -418,7 +453,7 @@ fn io_bound(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
             "{} of {} per run waiting for block I/O ({:.0}%){}",
             ms(m.io_wait_ns.unwrap_or(0.0)),
             ms(m.wall_ns),
-            s.io_wait_share * 100.0,
+            s.io_wait_share.min(1.0) * 100.0,
             m.io_bytes
                 .map(|b| format!(
                     ", {} read and written",
@@ -528,7 +563,7 @@ fn memory_heavy(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
     let share = faulting.then(|| (m.system_ns / s.wall).min(1.0));
     Some(Bottleneck {
         kind: BottleneckKind::MemoryHeavy,
-        score: share.map_or(0.3, |sh| sh.max(0.5)),
+        score: share.unwrap_or(0.3),
         share,
         evidence,
     })
@@ -697,7 +732,7 @@ fn advice(kind: BottleneckKind, m: &Measurements) -> (String, String) {
         BottleneckKind::SpawnHeavy => match m.processes.as_ref().and_then(|p| {
             let last = p.final_program()?;
             // Most of the starts are the wrapper's own, before the program runs.
-            (p.wrapper_spawn_ns * 2 >= p.spawn_ns).then_some((p, last))
+            (p.wrapper_spawn_ns.saturating_mul(2) >= p.spawn_ns).then_some((p, last))
         }) {
             Some((p, last)) => (
                 format!(
