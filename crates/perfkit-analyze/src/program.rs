@@ -41,8 +41,8 @@ pub enum ProgramKind {
     Other,
 }
 
-/// The most of a binary read to look for its symbol table.
-const MAX_ELF_BYTES: u64 = 1 << 30;
+/// The most bytes of section names read from a binary (real ones hold a few hundred).
+const MAX_SECTION_NAMES: usize = 1 << 20;
 
 impl ProgramInfo {
     /// Works out what `program` is (the path the command ran, after wrappers), using the hot
@@ -51,9 +51,7 @@ impl ProgramInfo {
     pub fn detect(program: &str, hot: &[HotFunction]) -> Option<ProgramInfo> {
         let found = perfkit_sys::find_program(program)?;
         let path = std::fs::canonicalize(&found).unwrap_or_else(|_| found.clone());
-        let stripped = read_prefix(&path, MAX_ELF_BYTES)
-            .and_then(|bytes| perfkit_profilers::doctor::inspect_elf(&bytes))
-            .map(|info| !info.symbols);
+        let stripped = has_symbol_table(&path).map(|symbols| !symbols);
         let kind = if let Some(language) = interpreter_of(&path, hot) {
             ProgramKind::Interpreter { language }
         } else if let Some(root) = workspace_owning(&path) {
@@ -216,16 +214,50 @@ fn dpkg_owner(path: &Path) -> Option<String> {
     (!package.is_empty() && !package.contains(' ')).then(|| package.to_string())
 }
 
-/// Up to `max` bytes of the file at `path`.
-fn read_prefix(path: &Path, max: u64) -> Option<Vec<u8>> {
-    use std::io::Read as _;
-    let file = std::fs::File::open(path).ok()?;
+/// Whether the 64-bit little-endian ELF file at `path` has a `.symtab` section, reading only
+/// its headers and section names (a binary may be hundreds of megabytes). `None` for anything
+/// else.
+fn has_symbol_table(path: &Path) -> Option<bool> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
     if !file.metadata().ok()?.is_file() {
         return None;
     }
-    let mut bytes = Vec::new();
-    file.take(max).read_to_end(&mut bytes).ok()?;
-    Some(bytes)
+    let mut read_at = |offset: u64, len: usize| -> Option<Vec<u8>> {
+        let mut bytes = vec![0; len];
+        file.seek(SeekFrom::Start(offset)).ok()?;
+        file.read_exact(&mut bytes).ok()?;
+        Some(bytes)
+    };
+    let header = read_at(0, 64)?;
+    if header.get(..4)? != b"\x7fELF" || header[4] != 2 || header[5] != 1 {
+        return None;
+    }
+    let u16_at = |b: &[u8], o: usize| Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?));
+    let u32_at = |b: &[u8], o: usize| Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?));
+    let u64_at = |b: &[u8], o: usize| Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?));
+    let shoff = u64_at(&header, 40)?;
+    let entsize = usize::from(u16_at(&header, 58)?);
+    let count = usize::from(u16_at(&header, 60)?);
+    let names_index = usize::from(u16_at(&header, 62)?);
+    if entsize < 64 || count == 0 || names_index >= count {
+        return None;
+    }
+    let table = read_at(shoff, entsize.checked_mul(count)?)?;
+    let section = |i: usize| table.get(i * entsize..(i + 1) * entsize);
+    let names = section(names_index)?;
+    let names_size = usize::try_from(u64_at(names, 32)?).ok()?;
+    if names_size > MAX_SECTION_NAMES {
+        return None;
+    }
+    let names = read_at(u64_at(names, 24)?, names_size)?;
+    Some((0..count).any(|i| {
+        section(i).is_some_and(|h| {
+            let name = u32_at(h, 0).and_then(|n| names.get(n as usize..));
+            // SHT_SYMTAB is 2.
+            u32_at(h, 4) == Some(2) && name.is_some_and(|n| n.starts_with(b".symtab\0"))
+        })
+    }))
 }
 
 #[cfg(test)]
@@ -270,6 +302,27 @@ mod tests {
         assert!(is_system_path(Path::new("/bin/sh")));
         assert!(!is_system_path(Path::new("/usr/local/bin/rg")));
         assert!(!is_system_path(Path::new("/root/.cargo/bin/rg")));
+    }
+
+    #[test]
+    fn symbol_tables_are_found_from_the_headers_alone() {
+        // The test binary itself has symbols; a text file is not ELF.
+        let me = std::env::current_exe().unwrap();
+        assert_eq!(has_symbol_table(&me), Some(true));
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("script.sh");
+        std::fs::write(&text, "#!/bin/sh\n").unwrap();
+        assert_eq!(has_symbol_table(&text), None);
+        // A stripped copy has none.
+        let stripped = dir.path().join("stripped");
+        let ok = std::process::Command::new("strip")
+            .arg("-o")
+            .arg(&stripped)
+            .arg(&me)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "strip (binutils) is needed");
+        assert_eq!(has_symbol_table(&stripped), Some(false));
     }
 
     #[test]
