@@ -685,7 +685,9 @@ fn comparison(args: &DiffArgs, before: &FoldedStacks, after: &FoldedStacks) -> (
     let by_function = match args.compare {
         CompareArg::Functions => true,
         CompareArg::Stacks => false,
-        CompareArg::Auto => overlap < 0.25 && function_overlap >= 2.0 * overlap,
+        CompareArg::Auto => {
+            overlap < 0.25 && function_overlap > 0.0 && function_overlap >= 2.0 * overlap
+        }
     };
     if overlap < 0.25 && !args.quiet {
         note!(
