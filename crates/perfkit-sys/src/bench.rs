@@ -655,7 +655,15 @@ impl Runner<'_> {
     /// warm-up; without warm-up the faster of the first two (the first may have found every
     /// cache cold and would plan too few runs).
     fn typical_wall(&mut self, i: usize) -> Result<Duration, SysError> {
-        let wanted = if self.plan.warmup == 0 { 2 } else { 1 };
+        let most = match self.plan.runs {
+            RunCount::Auto { max: Some(max), .. } => max,
+            _ => u64::MAX,
+        };
+        let wanted = if self.plan.warmup == 0 && most >= 2 {
+            2
+        } else {
+            1
+        };
         while self.outcomes[i].len() < wanted {
             self.measure(i)?;
         }
