@@ -3,8 +3,6 @@
 use anyhow::{Context, Result};
 use perfkit_metrics::{format_bytes, format_duration_to, format_std_duration};
 
-/// strace times each call to the microsecond (`-T`): finer digits would be false precision.
-const STRACE_RESOLUTION_NS: f64 = 1_000.0;
 use perfkit_profilers::{
     AllocationSite, DEFAULT_LTRACE_PATTERN, ExitKind, Ltrace, Massif, MassifOutcome, MassifProfile,
     MassifSnapshot, Strace, StraceFile, SyscallLatencies, SyscallSummary, TraceMode, ms_print,
@@ -17,6 +15,9 @@ use std::path::Path;
 
 use crate::output::{ReportSink, end_capture, optional_destination, refuse_overwriting_inputs};
 use crate::profile::{SCHEMA_VERSION, describe_command, resolve_target};
+
+/// strace times each call to the microsecond (`-T`): finer digits would be false precision.
+const STRACE_RESOLUTION_NS: f64 = 1_000.0;
 
 fn limit(n: usize) -> usize {
     if n == 0 { usize::MAX } else { n }

@@ -13,6 +13,7 @@
 //! | `sqlite3` inserting rows, one transaction each | fsync-bound | sync once per batch |
 //! | `dd bs=1k` | small I/O calls | larger blocks, with the call size and count |
 //! | `find -exec md5sum {} ;` | spawn-heavy | reuse processes (a pool) |
+//! | `zgrep` (gzip's shell script) over many small files | spawn-heavy | reuse processes (a pool) |
 
 #[path = "../../perfkit-profilers/tests/common/mod.rs"]
 mod common;
@@ -360,4 +361,41 @@ fn find_exec_starting_a_process_per_file_is_spawn_heavy() {
     assert_eq!(kinds(&a)[0], "spawn_heavy", "{a:#}");
     assert!(first_advice(&a).contains("reuse processes"), "{a:#}");
     assert_eq!(a["measurements"]["processes"]["processes"], 150, "{a:#}");
+}
+
+#[test]
+fn zgrep_over_many_small_files_is_spawn_heavy() {
+    if !have("zgrep") || !have("gzip") || !have("strace") {
+        return;
+    }
+    // gzip's zgrep is a shell script that starts gzip, grep and more for every file.
+    let dir = scratch().join("zgrep");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut files = Vec::new();
+    for i in 0..40 {
+        let plain = dir.join(format!("log{i}"));
+        let gz = dir.join(format!("log{i}.gz"));
+        if !gz.exists() {
+            std::fs::write(&plain, format!("line {i} main\n")).unwrap();
+            let ok = std::process::Command::new("gzip")
+                .arg("-f")
+                .arg(&plain)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok);
+        }
+        files.push(gz.to_str().unwrap().to_string());
+    }
+    let mut command = vec!["zgrep", "-c", "main"];
+    command.extend(files.iter().map(String::as_str));
+    let a = analyze(&["--no-profile"], &command, None);
+    assert_eq!(kinds(&a)[0], "spawn_heavy", "{a:#}");
+    assert!(first_advice(&a).contains("reuse processes"), "{a:#}");
+    assert!(
+        a["measurements"]["processes"]["processes"]
+            .as_u64()
+            .unwrap()
+            >= 40
+    );
 }
