@@ -429,7 +429,26 @@ fn stdin_kind() -> Option<StdinKind> {
             StdinKind::PartRead(shown)
         });
     }
+    if stdin_is_empty_and_closed() {
+        // Nothing to replay and nothing to leave alone: the same as /dev/null.
+        return Some(StdinKind::DevNull);
+    }
     Some(StdinKind::Stream(shown))
+}
+
+/// Whether descriptor 0 is a pipe or socket whose writers are gone and which holds nothing:
+/// hung up without data to read.
+fn stdin_is_empty_and_closed() -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd as _;
+    let stdin = io::stdin();
+    let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+    if !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(1)) {
+        return false;
+    }
+    fds[0]
+        .revents()
+        .is_some_and(|r| r.contains(PollFlags::POLLHUP) && !r.contains(PollFlags::POLLIN))
 }
 
 /// Whether `a` and `b` are one file (device and inode).
