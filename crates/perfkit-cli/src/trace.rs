@@ -156,29 +156,9 @@ fn heap_report(
 /// the program's own code (past the allocator, the standard library, containers and shared
 /// libraries), at least three and at most sixteen.
 fn callers_to_show(callers: &[String]) -> usize {
-    const LIBRARY: &[&str] = &[
-        "alloc::",
-        "<alloc::",
-        "core::",
-        "<core::",
-        "std::",
-        "<std::",
-        "hashbrown::",
-        "<hashbrown::",
-        "__rust",
-        "__libc",
-        "_dl_",
-        "__gnu_cxx::",
-        "operator new",
-    ];
-    let library = |frame: &str| {
-        LIBRARY.iter().any(|p| frame.starts_with(p))
-            || frame.contains("(in /usr/lib")
-            || frame.contains("(in /lib")
-    };
     let own = callers
         .iter()
-        .position(|f| !library(f))
+        .position(|f| !perfkit_profilers::is_library_frame(f))
         .map_or(callers.len(), |i| i + 1);
     own.clamp(3, 16).min(callers.len())
 }

@@ -66,7 +66,7 @@ pub use ltrace::{
 };
 pub use massif::{
     AllocationSite, HeapNode, Massif, MassifOutcome, MassifProfile, MassifSnapshot, SnapshotKind,
-    ms_print,
+    is_library_frame, ms_print,
 };
 pub use perf::{
     CallGraph, CountUnit, Event, EventChoice, FoldOptions, Metric, PerRun, PerfEnvironment,

@@ -315,6 +315,16 @@ fn is_cpp_library_header(location: &str) -> bool {
 /// The first frame that is not the allocator, the system call behind it, an allocation
 /// wrapper or the standard library.
 fn first_user_frame(path: &[String]) -> String {
+    path.iter()
+        .find(|f| !is_internal_frame(f))
+        .or_else(|| path.first())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Whether a massif frame (`function (location)`) is the allocator, the system call behind
+/// it, an allocation wrapper or the standard library rather than the program's own code.
+fn is_internal_frame(frame: &str) -> bool {
     const INTERNAL_PREFIXES: [&str; 12] = [
         "UnknownInlinedFun",
         "alloc::",
@@ -329,30 +339,39 @@ fn first_user_frame(path: &[String]) -> String {
         "calloc",
         "operator new",
     ];
-    let internal = |frame: &str| {
-        let function = frame.split(" (").next().unwrap_or(frame);
-        // Compiler clones such as `sysmalloc_mmap.constprop.0` are the same function.
-        let function = function.split('.').next().unwrap_or(function);
-        let location = frame
-            .strip_suffix(')')
-            .and_then(|f| f.rsplit_once(" ("))
-            .map(|(_, l)| l);
-        function == "???"
-            || ALLOCATOR_FUNCTIONS.contains(&function)
-            || WRAPPER_FUNCTIONS.contains(&function)
-            || location.is_some_and(is_cpp_library_header)
-            || INTERNAL_PREFIXES.iter().any(|p| frame.starts_with(p))
-            || frame.contains("(library/")
-            || frame.contains("/rustc/")
-            || frame.starts_with("with_capacity")
-            || frame.starts_with("alloc ")
-            || frame.starts_with("alloc_impl")
-    };
-    path.iter()
-        .find(|f| !internal(f))
-        .or_else(|| path.first())
-        .cloned()
-        .unwrap_or_default()
+    let function = frame.split(" (").next().unwrap_or(frame);
+    // Compiler clones such as `sysmalloc_mmap.constprop.0` are the same function.
+    let function = function.split('.').next().unwrap_or(function);
+    let location = frame
+        .strip_suffix(')')
+        .and_then(|f| f.rsplit_once(" ("))
+        .map(|(_, l)| l);
+    function == "???"
+        || ALLOCATOR_FUNCTIONS.contains(&function)
+        || WRAPPER_FUNCTIONS.contains(&function)
+        || location.is_some_and(is_cpp_library_header)
+        || INTERNAL_PREFIXES.iter().any(|p| frame.starts_with(p))
+        || frame.contains("(library/")
+        || frame.contains("/rustc/")
+        || frame.starts_with("with_capacity")
+        || frame.starts_with("alloc ")
+        || frame.starts_with("alloc_impl")
+}
+
+/// Whether a massif frame is library code on the way from an allocation to the program: what
+/// [`AllocationSite::site`] skips, plus container crates and shared libraries (a C program's
+/// `g_malloc` in glib). A call path shown up to the first frame that is not is long enough to
+/// reach the program's own code.
+#[must_use]
+pub fn is_library_frame(frame: &str) -> bool {
+    is_internal_frame(frame)
+        || frame.starts_with("hashbrown::")
+        || frame.starts_with("<hashbrown::")
+        || frame.starts_with("__libc")
+        || frame.starts_with("_dl_")
+        || frame.starts_with("__gnu_cxx::")
+        || frame.contains("(in /usr/lib")
+        || frame.contains("(in /lib")
 }
 
 struct Parser<'a> {
