@@ -2,7 +2,7 @@
 //! `GlobalAlloc::alloc/dealloc/realloc` on an instance (a process has one global allocator, so
 //! the benchmark calls the wrappers directly).
 //!
-//! Contenders: `system` (no tracking), `seed_seqcst` (the original text's tracker: one global
+//! Contenders: `system` (no tracking), `global_seqcst` (the simplest tracker: one global
 //! `AtomicUsize` with `SeqCst`, no `realloc` override), `stats_alloc` (the crate), `perfkit`
 //! (`perfkit_alloc::TrackingAllocator`). Run: `cargo bench -p perfkit-benches --bench alloc`
 //! (or `cargo bench -p perfkit-benches -- alloc_`); targets in `docs/benchmarks.md`.
@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use perfkit_benches::alloc_work::{
-    BatchPlan, CONTENDERS, PERFKIT, SEED, STATS_ALLOC, SYSTEM, on_two_threads, pair, realloc_growth,
+    BatchPlan, CONTENDERS, GLOBAL_SEQCST, PERFKIT, STATS_ALLOC, SYSTEM, on_two_threads, pair,
+    realloc_growth,
 };
 use perfkit_benches::with_contender;
 
@@ -34,7 +35,7 @@ fn warm_up_machine() {
     while Instant::now() < deadline {
         pair(&SYSTEM, 100_000);
         pair(&PERFKIT, 100_000);
-        pair(&SEED, 100_000);
+        pair(&GLOBAL_SEQCST, 100_000);
         pair(&STATS_ALLOC, 100_000);
     }
 }

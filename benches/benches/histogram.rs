@@ -41,7 +41,7 @@ fn histogram_record(c: &mut Criterion) {
     });
     group.bench_function("sorted_vec", |b| {
         b.iter(|| {
-            // The original text: collect Durations, sort, index.
+            // What most code does: collect Durations, sort, index.
             let mut samples: Vec<Duration> = Vec::new();
             for &v in &values {
                 samples.push(Duration::from_nanos(v));

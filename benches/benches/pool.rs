@@ -1,7 +1,7 @@
 //! Process pools and object pools against what a user would write instead.
 //!
 //! `pool_tiny_tasks`: echo-sized tasks (8 bytes) on 2 workers, in tasks per second:
-//! `naive_spawn` (the original text: a new `echo` process per task, the task as its argument),
+//! `naive_spawn` (a new `echo` process per task, the task as its argument),
 //! `perfkit_unbatched` (a `ProcessPool` sending one task per round trip), `perfkit_batched`
 //! (binary frames, batches of 1,024, a `perfkit_pool::worker` echo worker), `perfkit_lines`
 //! (line mode, batches of 1,024, `cat` as the worker). Pools are started once per contender,
@@ -10,7 +10,7 @@
 //! checked).
 //!
 //! `object_pool`: two threads each borrow a 4 KiB buffer 10,000 times: `mutex_vecdeque` (the
-//! original text's `ObjectPool`), `perfkit` (`perfkit_pool::ObjectPool`, lock-free),
+//! usual locked `ObjectPool`), `perfkit` (`perfkit_pool::ObjectPool`, lock-free),
 //! `fresh_alloc` (a new `Vec` every time).
 //!
 //! Run: `cargo bench -p perfkit-benches --bench pool`; results in `docs/benchmarks.md`.
@@ -19,7 +19,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use perfkit_benches::pool_work::{BUFFER, SeedObjectPool, use_buffer};
+use perfkit_benches::pool_work::{BUFFER, LockedObjectPool, use_buffer};
 use perfkit_pool::{ObjectPool, ProcessPool, Protocol, run_naive};
 
 const NAIVE_TASKS: usize = 50;
@@ -85,9 +85,9 @@ const BORROWS: usize = 10_000;
 fn object_pool(c: &mut Criterion) {
     let mut group = c.benchmark_group("object_pool");
     group.throughput(Throughput::Elements(2 * BORROWS as u64));
-    let seed = SeedObjectPool::new(4, || Vec::<u8>::with_capacity(BUFFER));
+    let locked = LockedObjectPool::new(4, || Vec::<u8>::with_capacity(BUFFER));
     group.bench_function("mutex_vecdeque", |b| {
-        b.iter(|| two_threads(|round| use_buffer(&mut seed.acquire(), round)));
+        b.iter(|| two_threads(|round| use_buffer(&mut locked.acquire(), round)));
     });
     let ours = ObjectPool::new(|| Vec::<u8>::with_capacity(BUFFER), 4);
     ours.prefill(4);

@@ -11,15 +11,15 @@ use std::sync::Barrier;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// The original text's `TrackingAllocator`, as written there: one global counter, `SeqCst`,
+/// The simplest tracking allocator: one global counter, `SeqCst`,
 /// no `realloc` override (so a growing block is alloc + copy + free).
 #[derive(Debug)]
-pub struct SeedSeqCst;
+pub struct GlobalSeqCst;
 
 static SEED_ALLOCATED: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: forwards to `System` unchanged; the counter is an atomic.
-unsafe impl GlobalAlloc for SeedSeqCst {
+unsafe impl GlobalAlloc for GlobalSeqCst {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller's layout guarantees are forwarded.
@@ -42,15 +42,15 @@ unsafe impl GlobalAlloc for SeedSeqCst {
 pub static SYSTEM: System = System;
 /// `perfkit_alloc::TrackingAllocator` over the system allocator.
 pub static PERFKIT: TrackingAllocator<System> = TrackingAllocator::new(System);
-/// The original text's tracker.
-pub static SEED: SeedSeqCst = SeedSeqCst;
+/// The simplest tracker.
+pub static GLOBAL_SEQCST: GlobalSeqCst = GlobalSeqCst;
 /// The `stats_alloc` crate over the system allocator.
 pub static STATS_ALLOC: StatsAlloc<System> = StatsAlloc::system();
 
 /// The contenders' names, in the order [`with_contender!`](crate::with_contender) numbers
 /// them (and criterion runs them: `perfkit` right after `system`, so that slow drift of a
 /// shared machine moves the two compared most closely as little as possible).
-pub const CONTENDERS: [&str; 4] = ["system", "perfkit", "seed_seqcst", "stats_alloc"];
+pub const CONTENDERS: [&str; 4] = ["system", "perfkit", "global_seqcst", "stats_alloc"];
 
 /// Runs `$body` with `$alloc` bound to contender number `$which` of [`CONTENDERS`]
 /// (monomorphised per contender: no dynamic dispatch in the measured loop).
@@ -67,7 +67,7 @@ macro_rules! with_contender {
                 $body
             }
             2 => {
-                let $alloc = &$crate::alloc_work::SEED;
+                let $alloc = &$crate::alloc_work::GLOBAL_SEQCST;
                 $body
             }
             _ => {

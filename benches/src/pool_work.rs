@@ -5,72 +5,72 @@
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 
-/// The original text's object pool: a mutex around a deque, a factory for misses.
-pub struct SeedObjectPool<T> {
+/// The usual object pool: a mutex around a deque, a factory for misses.
+pub struct LockedObjectPool<T> {
     objects: Mutex<VecDeque<T>>,
     factory: Box<dyn Fn() -> T + Send + Sync>,
 }
 
-impl<T> SeedObjectPool<T> {
+impl<T> LockedObjectPool<T> {
     /// `size` objects made up front.
     pub fn new<F>(size: usize, factory: F) -> Self
     where
         F: Fn() -> T + Send + Sync + 'static,
     {
         let objects = (0..size).map(|_| factory()).collect();
-        SeedObjectPool {
+        LockedObjectPool {
             objects: Mutex::new(objects),
             factory: Box::new(factory),
         }
     }
 
     /// An object from the pool, or a new one.
-    pub fn acquire(&self) -> SeedPooled<'_, T> {
+    pub fn acquire(&self) -> LockedPooled<'_, T> {
         let object = self
             .objects
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop_front()
             .unwrap_or_else(|| (self.factory)());
-        SeedPooled {
+        LockedPooled {
             object: Some(object),
             pool: &self.objects,
         }
     }
 }
 
-impl<T> std::fmt::Debug for SeedObjectPool<T> {
+impl<T> std::fmt::Debug for LockedObjectPool<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SeedObjectPool").finish_non_exhaustive()
+        f.debug_struct("LockedObjectPool").finish_non_exhaustive()
     }
 }
 
-/// The seed's guard: returns the object on drop.
-pub struct SeedPooled<'a, T> {
+/// Its guard: returns the object on drop.
+pub struct LockedPooled<'a, T> {
     object: Option<T>,
     pool: &'a Mutex<VecDeque<T>>,
 }
 
-impl<T> std::ops::Deref for SeedPooled<'_, T> {
+impl<T> std::ops::Deref for LockedPooled<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
         self.object.as_ref().unwrap_or_else(|| unreachable!())
     }
 }
 
-impl<T> std::ops::DerefMut for SeedPooled<'_, T> {
+impl<T> std::ops::DerefMut for LockedPooled<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         self.object.as_mut().unwrap_or_else(|| unreachable!())
     }
 }
 
-impl<T> std::fmt::Debug for SeedPooled<'_, T> {
+impl<T> std::fmt::Debug for LockedPooled<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SeedPooled").finish_non_exhaustive()
+        f.debug_struct("LockedPooled").finish_non_exhaustive()
     }
 }
 
-impl<T> Drop for SeedPooled<'_, T> {
+impl<T> Drop for LockedPooled<'_, T> {
     fn drop(&mut self) {
         if let Some(object) = self.object.take() {
             self.pool

@@ -654,7 +654,7 @@ samples).
 Writes DIR/report.html (self-contained: open it in a browser), report.md, report.json and
 flamegraph.svg.
 
---demo analyses a bundled workload shaped like the original text's case study: 300 small tasks
+--demo analyses a bundled case study: 300 small tasks
 done by starting a process each, measured against the same tasks through perfkit pool's
 persistent workers. The report names the spawn-heavy bottleneck and shows the speed-up.
 
@@ -774,7 +774,7 @@ pub(crate) struct LaunchArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct DemoWorkloadArgs {
-    /// spawn: a new process per task (the original text's version); pool: the same tasks
+    /// spawn: a new process per task (the case study's slow version); pool: the same tasks
     /// through persistent workers; task: one task (its input as argument); worker: serve tasks.
     #[arg(value_parser = ["spawn", "pool", "task", "worker"])]
     pub(crate) mode: String,
@@ -813,14 +813,14 @@ pub(crate) struct DoctorArgs {
 
 const TUNE_AFTER_HELP: &str = "\
 Profiles:
-  server     (default) the original text's four parameters (fs.file-max, tcp_fin_timeout,
+  server     (default) the classic four parameters (fs.file-max, tcp_fin_timeout,
              tcp_tw_reuse, pid_max) and fs.nr_open, somaxconn, ip_local_port_range,
              vm.max_map_count, fs.pipe-max-size, netdev_max_backlog
-  seed       exactly the original text's four
+  minimal    exactly the classic four
   profiling  kernel.perf_event_paranoid 1, kernel.kptr_restrict 0
 
-Every value is read first. A limit is never lowered (the original text's fs.file-max =
-1000000 would lower today's default of 9223372036854775807) unless --allow-lower; what is
+Every value is read first. A limit is never lowered (the classic fs.file-max = 1000000
+would lower today's default of 9223372036854775807) unless --allow-lower; what is
 already good is kept. Without --apply nothing is written. With --apply, the previous values go
 to a rollback file (JSON, written before the first change), each write is read back, and
 `perfkit tune rollback FILE` restores exactly those values. Without root, with a read-only
@@ -843,7 +843,7 @@ pub(crate) struct TuneArgs {
     #[command(subcommand)]
     pub(crate) command: Option<TuneCommand>,
 
-    /// The profile: server, seed or profiling.
+    /// The profile: server, minimal or profiling.
     #[arg(long, value_name = "NAME", default_value = "server")]
     pub(crate) profile: String,
 

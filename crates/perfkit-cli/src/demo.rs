@@ -1,4 +1,4 @@
-//! The workload of `perfkit analyze --demo`, shaped like the original text's case study: many
+//! The workload of `perfkit analyze --demo`, a case study of a common mistake: many
 //! small tasks, each done by starting a process (`spawn`), against the same tasks sent to
 //! persistent workers through perfkit-pool (`pool`). Both print the same checksum, so the
 //! comparison is of the same work. The perfkit binary is its own task program and worker

@@ -30,7 +30,7 @@ fn plan_apply_and_rollback_from_the_command_line() {
     tree(&root);
     let root_arg = root.to_str().unwrap();
     perfkit()
-        .args(["tune", "--profile", "seed", "--sysctl-root", root_arg])
+        .args(["tune", "--profile", "minimal", "--sysctl-root", root_arg])
         .assert()
         .success()
         .stdout(predicate::str::contains("fs.file-max"))
@@ -51,7 +51,7 @@ fn plan_apply_and_rollback_from_the_command_line() {
         .args([
             "tune",
             "--profile",
-            "seed",
+            "minimal",
             "--apply",
             "--sysctl-root",
             root_arg,
@@ -95,7 +95,7 @@ fn a_parameter_missing_on_this_kernel_is_named_and_exits_2() {
     std::fs::remove_file(root.join("net/ipv4/tcp_tw_reuse")).unwrap();
     let rollback = dir.path().join("rb.json");
     perfkit()
-        .args(["tune", "--profile", "seed", "--apply", "--sysctl-root"])
+        .args(["tune", "--profile", "minimal", "--apply", "--sysctl-root"])
         .arg(&root)
         .arg("--rollback-file")
         .arg(&rollback)

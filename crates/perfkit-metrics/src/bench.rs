@@ -22,7 +22,7 @@ pub enum Limit {
     Time(#[serde(with = "crate::serde_ns")] Duration),
 }
 
-/// Benchmarks a closure: the original text's `measure()`, with warm-up, a time budget and a
+/// Benchmarks a closure, with warm-up, a time budget and a
 /// histogram instead of a sorted vector.
 ///
 /// Each sample times `batch` consecutive calls (1 by default) with one clock read between

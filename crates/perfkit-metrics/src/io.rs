@@ -99,7 +99,7 @@ impl fmt::Display for IoStats {
     }
 }
 
-/// The original text's `IoMonitor`: time individual reads and writes on any reader or writer.
+/// `IoMonitor`: times individual reads and writes on any reader or writer.
 /// For whole streams, wrap them in [`MonitoredReader`] / [`MonitoredWriter`] instead.
 ///
 /// ```

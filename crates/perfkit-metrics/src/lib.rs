@@ -6,7 +6,7 @@
 //! - [`ConcurrentHistogram`]: several threads record without a lock; readers merge.
 //! - [`Summary`]: count, min, max, mean, stddev, p50/p90/p99/p999 from a histogram or exactly
 //!   from a slice.
-//! - [`PerformanceMetrics`], [`PerformanceBaseline`], [`Acceptance`]: the original text's
+//! - [`PerformanceMetrics`], [`PerformanceBaseline`], [`Acceptance`]: the classic
 //!   metrics, with every violated limit listed with both numbers.
 //! - [`Bench`]: a closure benchmark harness (warm-up, iterations or time budget).
 //! - [`CpuProfiler`]: named sections, thread-safe, with per-section percentiles.

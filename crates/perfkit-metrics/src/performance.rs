@@ -1,4 +1,4 @@
-//! The original text's `PerformanceMetrics`, a baseline of limits, and acceptance checks that say
+//! `PerformanceMetrics`, a baseline of limits, and acceptance checks that say
 //! which limits were violated and by how much.
 
 use std::fmt;
@@ -15,7 +15,7 @@ use crate::histogram::Histogram;
 /// CPU or I/O wait); a baseline limit on an unmeasured field is reported as a violation, never
 /// passed silently.
 ///
-/// Throughput is `operations / elapsed wall time`. (The original text computes
+/// Throughput is `operations / elapsed wall time`. (A common version computes
 /// `1000 / sum(latencies)`, which is only right for exactly 1000 sequential operations.)
 ///
 /// ```
@@ -127,7 +127,7 @@ impl PerformanceMetrics {
         Acceptance { violations }
     }
 
-    /// The original text's check: `true` when no limit of `baseline` is violated.
+    /// The plain check: `true` when no limit of `baseline` is violated.
     #[must_use]
     pub fn is_acceptable(&self, baseline: &PerformanceBaseline) -> bool {
         self.check(baseline).is_acceptable()
@@ -184,7 +184,7 @@ pub struct PerformanceBaseline {
 }
 
 impl PerformanceBaseline {
-    /// The original text's three limits: p99 latency, throughput and CPU usage.
+    /// The three classic limits: p99 latency, throughput and CPU usage.
     #[must_use]
     pub fn new(max_p99_latency: Duration, min_throughput: f64, max_cpu_usage: f64) -> Self {
         Self {

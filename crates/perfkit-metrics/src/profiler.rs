@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use crate::format::format_duration;
 use crate::histogram::Histogram;
 
-/// Times named sections of code (the original text's `CpuProfiler`), thread-safe.
+/// Times named sections of code, thread-safe.
 ///
 /// Each section keeps a histogram of its durations, so the report has counts, means and tail
 /// percentiles, not only totals. Shares in the report are of the *sum of all section times*
-/// (as in the original text); nested or concurrent sections make that sum exceed wall time, so
+/// (the usual definition); nested or concurrent sections make that sum exceed wall time, so
 /// the report also gives the wall time since the profiler was created.
 ///
 /// ```

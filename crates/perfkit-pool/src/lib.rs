@@ -59,7 +59,7 @@
 //! Workers are Rust programs that call [`worker::serve`], or with [`Protocol::Lines`] any
 //! program that answers one line per line. [`run_naive`] (and [`run_naive_each`]) start
 //! a process per task, for comparison. [`ObjectPool`] reuses objects behind an RAII
-//! guard. [`PoolMetrics`] holds the Prometheus metrics (the original text's
+//! guard. [`PoolMetrics`] holds the Prometheus metrics (the usual
 //! `process_spawned_total`, `process_active`, `process_spawn_duration_seconds`, and
 //! `pool_tasks_total{outcome}`, `pool_task_duration_seconds`, `pool_queue_depth`,
 //! `pool_worker_restarts_total{reason}`).

@@ -1,4 +1,4 @@
-//! Prometheus metrics: the original text's `ProcessMetrics` and the pool's own.
+//! Prometheus metrics: `ProcessMetrics` for any process manager, and the pool's own.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -47,7 +47,7 @@ fn main() {
         "Measured with `cargo run --release -p perfkit-regress --example error_rates` ({pairs} seeded pairs per cell).\n"
     );
     println!(
-        "**Default policy, 30 samples per side.** A/A: both sides from the same distribution (every flag is a false positive). A/B: the current side 10% slower (every flag is a detection). For comparison, the A/A rate of the original text's fixed 5% threshold without a test, and of the test without a threshold.\n"
+        "**Default policy, 30 samples per side.** A/A: both sides from the same distribution (every flag is a false positive). A/B: the current side 10% slower (every flag is a detection). For comparison, the A/A rate of a plain fixed 5% threshold without a test, and of the test without a threshold.\n"
     );
     println!("| Noise | A/A flagged | A/B 10% detected | A/A, threshold alone | A/A, test alone |");
     println!("|:---|---:|---:|---:|---:|");

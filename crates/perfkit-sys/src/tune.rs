@@ -453,7 +453,7 @@ pub struct Profile {
     pub params: &'static [Param],
 }
 
-const SEED: [Param; 4] = [
+const CLASSIC: [Param; 4] = [
     Param {
         name: "fs.file-max",
         target: "1000000",
@@ -535,10 +535,10 @@ const PROFILING: [Param; 2] = [
 ];
 
 const SERVER: [Param; 10] = [
-    SEED[0],
-    SEED[1],
-    SEED[2],
-    SEED[3],
+    CLASSIC[0],
+    CLASSIC[1],
+    CLASSIC[2],
+    CLASSIC[3],
     SERVER_EXTRA[0],
     SERVER_EXTRA[1],
     SERVER_EXTRA[2],
@@ -547,18 +547,18 @@ const SERVER: [Param; 10] = [
     SERVER_EXTRA[5],
 ];
 
-/// The profiles: `server` (the default: the original text's four and the usual limits for
-/// process managers and servers), `seed` (exactly the original text's four), `profiling`.
+/// The profiles: `server` (the default: the classic four parameters and the usual limits for
+/// process managers and servers), `minimal` (exactly the classic four), `profiling`.
 pub const PROFILES: [Profile; 3] = [
     Profile {
         name: "server",
-        about: "the original text's four parameters and the usual limits for process pools and servers",
+        about: "the classic four parameters and the usual limits for process pools and servers",
         params: &SERVER,
     },
     Profile {
-        name: "seed",
-        about: "exactly the original text's optimize_kernel_params, done safely",
-        params: &SEED,
+        name: "minimal",
+        about: "exactly the classic four: fs.file-max, tcp_fin_timeout, tcp_tw_reuse, pid_max",
+        params: &CLASSIC,
     },
     Profile {
         name: "profiling",

@@ -129,7 +129,7 @@ fn no_profile_lowers_a_limit_without_allow_lower() {
                 _ => {}
             }
         }
-        // file-max's default is far above the original text's 1,000,000.
+        // file-max's default is far above the classic 1,000,000.
         if let Some(e) = plan.entries.iter().find(|e| e.name == "fs.file-max") {
             assert_eq!(
                 e.action,
@@ -139,7 +139,7 @@ fn no_profile_lowers_a_limit_without_allow_lower() {
             );
         }
     }
-    let lowering = plan(&sysctl, profile("seed").unwrap(), true);
+    let lowering = plan(&sysctl, profile("minimal").unwrap(), true);
     assert_eq!(
         action(&lowering, "fs.file-max"),
         &Action::Change {
@@ -278,7 +278,7 @@ fn rollback_files_are_checked() {
         perfkit_sys::tune::profile("fast")
             .unwrap_err()
             .to_string()
-            .contains("server, seed, profiling")
+            .contains("server, minimal, profiling")
     );
 }
 

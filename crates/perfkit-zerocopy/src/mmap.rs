@@ -28,7 +28,7 @@ pub struct MapOptions {
     pub sequential: bool,
 }
 
-/// A read-only mapping of a whole file, readable as `&[u8]` (the original text's type).
+/// A read-only mapping of a whole file, readable as `&[u8]`.
 #[derive(Debug)]
 pub struct MmapBuffer {
     map: Mmap,
@@ -135,7 +135,7 @@ impl AsRef<[u8]> for MmapBuffer {
     }
 }
 
-/// A new file of a fixed length, written through a shared mapping (the original text's type).
+/// A new file of a fixed length, written through a shared mapping.
 /// [`flush`](MmapWriter::flush) writes the changes to disk; the kernel also writes them back
 /// on its own, and when the writer is dropped the data stays in the page cache.
 #[derive(Debug)]
