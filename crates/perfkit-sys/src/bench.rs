@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::SysError;
 use crate::process::{ExitKind, RunOptions, RunOutcome, run};
-use crate::stdio::ProgramOutput;
+use crate::stdio::{ProgramIo, ProgramOutput};
 
 /// The version of the [`BenchReport`] JSON format (see `docs/formats.md`).
 pub const BENCH_SCHEMA_VERSION: u32 = 1;
@@ -728,9 +728,7 @@ impl Runner<'_> {
             self.execute(command, true)?
         };
         self.prepare(i)?;
-        let mut piped = self.plan.clone();
-        piped.output = ProgramOutput::Pipe;
-        let pipe = Runner::execute_with(&piped, command, true)?;
+        let pipe = self.execute_into(command, true, &ProgramOutput::Pipe)?;
         self.probes[i] = Some(OutputProbe::new(&null, &pipe));
         Ok(())
     }
@@ -794,33 +792,30 @@ impl Runner<'_> {
     }
 
     fn execute(&self, spec: &CommandSpec, benchmarked: bool) -> Result<RunOutcome, SysError> {
-        Runner::execute_with(self.plan, spec, benchmarked)
+        self.execute_into(spec, benchmarked, &self.plan.output)
     }
 
-    fn execute_with(
-        plan: &BenchPlan,
+    /// One run of `spec`; a benchmarked one reads the plan's input and writes to `output`,
+    /// a helper reads and writes nothing.
+    fn execute_into(
+        &self,
         spec: &CommandSpec,
         benchmarked: bool,
+        output: &ProgramOutput,
     ) -> Result<RunOutcome, SysError> {
+        let plan = self.plan;
         let mut command = spec.command();
-        command.stdin(match (&plan.input, benchmarked) {
-            (Some(path), true) => {
-                Stdio::from(File::open(path).map_err(|source| SysError::Input {
-                    path: path.clone(),
-                    source,
-                })?)
-            }
-            _ => Stdio::null(),
-        });
         if benchmarked {
-            plan.output
-                .apply(&mut command, true)
-                .map_err(|source| SysError::Output {
-                    what: plan.output.describe(),
-                    source,
-                })?;
+            ProgramIo {
+                input: plan.input.clone(),
+                output: output.clone(),
+            }
+            .apply_measured(&mut command)?;
         } else {
-            command.stdout(Stdio::null()).stderr(Stdio::null());
+            command
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
         }
         let timeout = if benchmarked { plan.timeout } else { None };
         run(

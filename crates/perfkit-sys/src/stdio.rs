@@ -209,6 +209,15 @@ impl ProgramIo {
     /// # Errors
     /// [`SysError::Input`] or [`SysError::Output`] when a file cannot be opened.
     pub fn apply(&self, command: &mut Command) -> Result<(), SysError> {
+        self.set(command, false)
+    }
+
+    /// [`apply`](Self::apply) for a benchmarked run, whose standard error follows its output.
+    pub(crate) fn apply_measured(&self, command: &mut Command) -> Result<(), SysError> {
+        self.set(command, true)
+    }
+
+    fn set(&self, command: &mut Command, stderr_too: bool) -> Result<(), SysError> {
         command.stdin(match &self.input {
             None => Stdio::null(),
             Some(path) => Stdio::from(File::open(path).map_err(|source| SysError::Input {
@@ -217,7 +226,7 @@ impl ProgramIo {
             })?),
         });
         self.output
-            .apply(command, false)
+            .apply(command, stderr_too)
             .map_err(|source| SysError::Output {
                 what: self.output.describe(),
                 source,
@@ -273,22 +282,6 @@ impl StdinSource {
             StdinSource::Null => None,
             StdinSource::File { path, .. } => Some(path),
             StdinSource::Spooled { file, .. } => Some(file.path()),
-        }
-    }
-
-    /// Opens the input for one run.
-    ///
-    /// # Errors
-    /// [`SysError::Input`] when the file cannot be opened.
-    pub fn stdio(&self) -> Result<Stdio, SysError> {
-        match self.path() {
-            None => Ok(Stdio::null()),
-            Some(path) => File::open(path)
-                .map(Stdio::from)
-                .map_err(|source| SysError::Input {
-                    path: path.to_path_buf(),
-                    source,
-                }),
         }
     }
 
