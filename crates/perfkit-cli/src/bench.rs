@@ -379,15 +379,7 @@ fn markdown(report: &BenchReport) -> String {
         .iter()
         .map(|c| c.wall.mean)
         .fold(f64::INFINITY, f64::min);
-    let (scale, unit) = if fastest < 1e3 {
-        (1.0, "ns")
-    } else if fastest < 1e6 {
-        (1e3, "µs")
-    } else if fastest < 1e9 {
-        (1e6, "ms")
-    } else {
-        (1e9, "s")
-    };
+    let (scale, unit) = perfkit_metrics::duration_unit(fastest);
     let mut out = format!(
         "| Command | Mean [{unit}] | σ [{unit}] | p50 [{unit}] | p99 [{unit}] | Min [{unit}] | Max [{unit}] | Peak RSS | Relative |\n|:---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     );

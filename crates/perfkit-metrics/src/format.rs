@@ -21,17 +21,23 @@ pub fn format_duration(nanos: f64) -> String {
     if nanos == 0.0 {
         return "0 ns".to_string();
     }
+    let (unit_ns, unit) = duration_unit(nanos);
+    format!("{} {unit}", four_digits(nanos / unit_ns))
+}
+
+/// The unit a duration of `nanos` prints in, and its size in nanoseconds.
+#[must_use]
+pub fn duration_unit(nanos: f64) -> (f64, &'static str) {
     let magnitude = nanos.abs();
-    let (scaled, unit) = if magnitude < 1e3 {
-        (nanos, "ns")
+    if magnitude < 1e3 {
+        (1.0, "ns")
     } else if magnitude < 1e6 {
-        (nanos / 1e3, "µs")
+        (1e3, "µs")
     } else if magnitude < 1e9 {
-        (nanos / 1e6, "ms")
+        (1e6, "ms")
     } else {
-        (nanos / 1e9, "s")
-    };
-    format!("{} {unit}", four_digits(scaled))
+        (1e9, "s")
+    }
 }
 
 /// [`format_duration`] for a value measured to `resolution_ns` (strace times calls to the
@@ -52,26 +58,10 @@ pub fn format_duration_to(nanos: f64, resolution_ns: f64) -> String {
     if rounded == 0.0 {
         return format!("< {}", format_duration(resolution_ns));
     }
-    let magnitude = rounded.abs();
-    let (unit_ns, unit) = if magnitude < 1e3 {
-        (1.0, "ns")
-    } else if magnitude < 1e6 {
-        (1e3, "µs")
-    } else if magnitude < 1e9 {
-        (1e6, "ms")
-    } else {
-        (1e9, "s")
-    };
+    let (unit_ns, unit) = duration_unit(rounded);
     let scaled = rounded / unit_ns;
     let finest = (unit_ns / resolution_ns).log10().floor().max(0.0) as usize;
-    let significant = if scaled.abs() >= 100.0 {
-        1
-    } else if scaled.abs() >= 10.0 {
-        2
-    } else {
-        3
-    };
-    let decimals = significant.min(finest);
+    let decimals = four_digit_decimals(scaled).min(finest);
     format!("{scaled:.decimals$} {unit}")
 }
 
@@ -83,15 +73,20 @@ pub fn format_std_duration(d: Duration) -> String {
 
 /// Formats `value` with four significant digits (at least one decimal).
 fn four_digits(value: f64) -> String {
+    let decimals = four_digit_decimals(value);
+    format!("{value:.decimals$}")
+}
+
+/// The decimals that give `value` four significant digits (at least one).
+fn four_digit_decimals(value: f64) -> usize {
     let magnitude = value.abs();
-    let decimals = if magnitude >= 100.0 {
+    if magnitude >= 100.0 {
         1
     } else if magnitude >= 10.0 {
         2
     } else {
         3
-    };
-    format!("{value:.decimals$}")
+    }
 }
 
 /// Formats a byte count with binary units: `512 B`, `1.50 KiB`, `100.0 MiB`.

@@ -49,7 +49,8 @@ mod summary;
 pub use bench::{Bench, BenchResult, Limit};
 pub use concurrent::{ConcurrentHistogram, Recorder};
 pub use format::{
-    format_bytes, format_duration, format_duration_to, format_rate, format_std_duration,
+    duration_unit, format_bytes, format_duration, format_duration_to, format_rate,
+    format_std_duration,
 };
 pub use histogram::{Bucket, DEFAULT_SIGNIFICANT_DIGITS, Histogram};
 pub use io::{IoMonitor, IoStats, MonitoredReader, MonitoredWriter};
