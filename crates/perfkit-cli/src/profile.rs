@@ -9,8 +9,8 @@ use anyhow::{Context, Result, bail};
 use perfkit_metrics::{format_bytes, format_std_duration};
 use perfkit_profilers::{
     CallGraph, CountUnit, EventChoice, ExitKind, FlamegraphOptions, FoldOptions, FoldedStacks,
-    HotFunction, Palette, PerfEnvironment, PerfFold, ProfilerError, Record, RecordOutcome,
-    RecordTarget, Stat, StatValue, ToolInfo, diff_folded, fold_perf_data, fold_perf_script,
+    HotFunction, Palette, PerfEnvironment, PerfFold, ProfilerError, Record, RecordOutcome, Stat,
+    StatValue, Target, ToolInfo, diff_folded, fold_perf_data, fold_perf_script,
     is_perf_script_header, perf_report, render_diff_stacks, render_flamegraph,
 };
 use serde_json::json;
@@ -211,7 +211,7 @@ pub(crate) fn resolve_target(
     target: &TargetArgs,
     command: &str,
     verb: &str,
-) -> Result<(RecordTarget, String)> {
+) -> Result<(Target, String)> {
     if target.pid.is_empty() {
         if target.command.is_empty() {
             bail!(
@@ -219,13 +219,13 @@ pub(crate) fn resolve_target(
             );
         }
         Ok((
-            RecordTarget::command(target.command.iter().cloned()),
+            Target::command(target.command.iter().cloned()),
             describe_command(&target.command),
         ))
     } else {
         let pids: Vec<String> = target.pid.iter().map(u32::to_string).collect();
         Ok((
-            RecordTarget::pids(target.pid.iter().copied(), target.duration),
+            Target::pids(target.pid.iter().copied(), target.duration),
             format!(
                 "PID {} for {}",
                 pids.join(","),

@@ -6,6 +6,10 @@
 //! - [`Tool::locate`]: find `perf`, `valgrind`, `ms_print`, `strace`, `ltrace` (environment
 //!   override first, then `PATH`), prove they run, read their versions; a missing tool is an
 //!   error that says how to install it.
+//! - [`Target`]: what an adapter that runs a program watches, a command it starts or running
+//!   PIDs for a while. [`Record`], [`Stat`], [`Strace`], [`Ltrace`] and [`Massif`] share its
+//!   builder methods (`command`, `pids`, `discard_stdout`, `program_io`, `extra_args`) and one
+//!   runner, and differ only in their tool's arguments and parser.
 //! - perf: [`PerfEnvironment`] (paranoid level, root, hardware counters or the `cpu-clock`
 //!   fallback), [`Record`] (a command or PIDs, frequency, event, call graph, compression),
 //!   [`fold_perf_data`] (`perf script` streamed through inferno's folder, samples by default),
@@ -48,6 +52,7 @@ pub mod llvm;
 mod ltrace;
 mod massif;
 mod perf;
+mod runner;
 mod strace;
 mod tool;
 
@@ -70,10 +75,11 @@ pub use massif::{
 };
 pub use perf::{
     CallGraph, CountUnit, Event, EventChoice, FoldOptions, Metric, PerRun, PerfEnvironment,
-    PerfFold, Record, RecordOutcome, RecordTarget, SectionProfile, Stat, StatCounter, StatOutcome,
-    StatValue, fold_perf_data, fold_perf_script, is_perf_script_header, parse_stat_csv,
-    perf_report, profile_section,
+    PerfFold, Record, RecordOutcome, SectionProfile, Stat, StatCounter, StatOutcome, StatValue,
+    fold_perf_data, fold_perf_script, is_perf_script_header, parse_stat_csv, perf_report,
+    profile_section,
 };
+pub use runner::Target;
 pub use strace::ProcessTrace;
 pub use strace::{
     Strace, StraceFile, StraceOutcome, SyscallLatencies, SyscallLatency, SyscallRow,
@@ -188,20 +194,4 @@ impl ProfilerError {
     pub fn is_usage(&self) -> bool {
         !matches!(self, ProfilerError::Sys(e) if e.is_command_failure())
     }
-}
-
-/// How tools that run the user's program are run: `SIGTERM` and `SIGHUP` are passed on to
-/// them (see [`InterruptGuard`]).
-pub(crate) const FORWARD: perfkit_sys::RunOptions = perfkit_sys::RunOptions {
-    timeout: None,
-    forward_signals: true,
-};
-
-/// Moves a finished file a tool wrote (`from`) to the user's `to` through
-/// [`perfkit_sys::OutputPath`]: a regular file is replaced only by a complete one, a device or
-/// descriptor is written in place, a symlink's target is replaced.
-pub(crate) fn persist(from: &std::path::Path, to: &std::path::Path) -> Result<(), ProfilerError> {
-    perfkit_sys::OutputPath::new(to)
-        .and_then(|out| out.move_from(from))
-        .map_err(|e| ProfilerError::io("keeping the profile", e))
 }

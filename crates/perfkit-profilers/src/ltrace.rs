@@ -10,8 +10,9 @@ use std::time::Duration;
 use perfkit_sys::ExitKind;
 use serde::{Deserialize, Serialize};
 
-use crate::strace::{parse_tables, run_traced};
-use crate::{ProfilerError, RecordTarget, Tool};
+use crate::runner::{Invocation, no_output, scratch_dir, target_builders};
+use crate::strace::parse_tables;
+use crate::{ProfilerError, Target, Tool};
 
 /// The default `-x` pattern: the C allocator's entry points in libc.
 ///
@@ -304,10 +305,9 @@ fn summarize(per_function: std::collections::HashMap<String, (u64, f64)>) -> Lib
 /// ```
 #[derive(Clone, Debug)]
 pub struct Ltrace {
-    target: RecordTarget,
+    inv: Invocation,
     patterns: Vec<String>,
     plt: bool,
-    extra_args: Vec<OsString>,
 }
 
 /// The result of an ltrace run.
@@ -319,35 +319,22 @@ pub struct LtraceOutcome {
     pub patterns: Vec<String>,
     /// The summary.
     pub summary: LibcallSummary,
-    /// Wall time under ltrace (each traced call costs it tens of microseconds).
+    /// Wall time under ltrace (each traced call slows the program down).
     #[serde(rename = "wall_ns", with = "perfkit_metrics::serde_ns")]
     pub wall: Duration,
 }
 
 impl Ltrace {
-    /// Traces library calls of `argv` (program first) and its children, with
+    target_builders!(Ltrace);
+
+    /// Traces library calls of `target` (see [`Target::command`] and [`Target::pids`]), with
     /// [`DEFAULT_LTRACE_PATTERN`] unless [`Ltrace::patterns`] says otherwise.
-    pub fn command<I, S>(argv: I) -> Ltrace
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<OsString>,
-    {
-        Ltrace::new(RecordTarget::command(argv))
-    }
-
-    /// Attaches to running processes for `duration`.
-    pub fn pids(pids: impl IntoIterator<Item = u32>, duration: Duration) -> Ltrace {
-        Ltrace::new(RecordTarget::pids(pids, duration))
-    }
-
-    /// Profiles `target` (see [`RecordTarget::command`] and [`RecordTarget::pids`]).
     #[must_use]
-    pub fn new(target: RecordTarget) -> Ltrace {
+    pub fn new(target: Target) -> Ltrace {
         Ltrace {
-            target,
+            inv: Invocation::new(target),
             patterns: Vec::new(),
             plt: true,
-            extra_args: Vec::new(),
         }
     }
 
@@ -371,17 +358,6 @@ impl Ltrace {
         self
     }
 
-    /// Extra ltrace arguments.
-    #[must_use]
-    pub fn extra_args<I, S>(mut self, args: I) -> Ltrace
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<OsString>,
-    {
-        self.extra_args.extend(args.into_iter().map(Into::into));
-        self
-    }
-
     /// The patterns that will be used.
     #[must_use]
     pub fn effective_patterns(&self) -> Vec<String> {
@@ -394,8 +370,7 @@ impl Ltrace {
 
     /// Checks the patterns and the target without running anything.
     pub fn validate(&self) -> Result<(), ProfilerError> {
-        self.target.validate()?;
-        crate::perf::check_ptrace_attach(&self.target, Tool::Ltrace)?;
+        self.inv.validate(Tool::Ltrace)?;
         if let Some(bad) = self.patterns.iter().find(|p| p.trim().is_empty()) {
             return Err(ProfilerError::InvalidOption(format!(
                 "empty ltrace pattern {bad:?}: use e.g. `malloc+free@libc.so*`"
@@ -411,36 +386,31 @@ impl Ltrace {
         self.validate()?;
         let patterns = self.effective_patterns();
         let ltrace = Tool::Ltrace.locate()?;
-        let dir = tempfile::Builder::new()
-            .prefix("perfkit-ltrace-")
-            .tempdir()
-            .map_err(|e| ProfilerError::io("creating a temporary directory", e))?;
+        let dir = scratch_dir(Tool::Ltrace)?;
         let out = dir.path().join("ltrace.out");
-        let mut command = ltrace.command();
-        command.args(["-f", "-T", "-o"]).arg(&out);
+        let mut args: Vec<OsString> =
+            vec!["-f".into(), "-T".into(), "-o".into(), out.clone().into()];
         for pattern in &patterns {
-            command.arg("-x").arg(pattern);
+            args.extend(["-x".into(), pattern.into()]);
         }
         if !self.plt {
             // An empty -e set: no PLT tracing, only the -x symbols.
-            command.args(["-e", "-*"]);
+            args.extend(["-e".into(), "-*".into()]);
         }
-        command.args(&self.extra_args);
-        let (status, wall) = run_traced(&mut command, &self.target, Tool::Ltrace)?;
-        let file = std::fs::File::open(&out).map_err(|e| ProfilerError::ToolFailed {
-            tool: Tool::Ltrace,
-            detail: format!("ltrace wrote no trace ({status}, {e}); its message is above"),
-        })?;
+        let mut command = self.inv.command(&ltrace, args)?;
+        let ran = self.inv.run(&mut command, Tool::Ltrace)?;
+        let file =
+            std::fs::File::open(&out).map_err(|e| no_output(Tool::Ltrace, ran.status, &e))?;
         let trace = LibcallTrace::parse(std::io::BufReader::with_capacity(1 << 20, file))?;
-        let status = match (&self.target, trace.status) {
-            (RecordTarget::Command(_), Some(program)) => program,
-            _ => status,
+        let status = match (&self.inv.target, trace.status) {
+            (Target::Command(_), Some(program)) => program,
+            _ => ran.status,
         };
         Ok(LtraceOutcome {
             status,
             patterns,
             summary: trace.summary,
-            wall,
+            wall: ran.wall,
         })
     }
 }

@@ -9,7 +9,8 @@ use perfkit_sys::ExitKind;
 use serde::{Deserialize, Serialize};
 
 use crate::perf::tail;
-use crate::{InterruptGuard, ProfilerError, Tool, ToolInfo};
+use crate::runner::{Invocation, persist, scratch_dir, target_builders};
+use crate::{ProfilerError, Target, Tool, ToolInfo};
 
 /// Whether a snapshot carries an allocation tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -648,15 +649,12 @@ fn parse_node(body: &str) -> Result<(HeapNode, usize), String> {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Massif {
-    argv: Vec<OsString>,
+    inv: Invocation,
     pages_as_heap: bool,
     stacks: bool,
     threshold: Option<f64>,
     depth: Option<u32>,
     keep: Option<PathBuf>,
-    extra_args: Vec<OsString>,
-    discard_stdout: bool,
-    program_io: Option<perfkit_sys::ProgramIo>,
     follow_exec: bool,
 }
 
@@ -669,47 +667,27 @@ pub struct MassifOutcome {
     pub profile: MassifProfile,
     /// Where massif.out was kept, if asked.
     pub massif_out: Option<PathBuf>,
-    /// Wall time under valgrind (expect ~5× slower than native).
+    /// Wall time under valgrind, several times the program's own.
     #[serde(rename = "wall_ns", with = "perfkit_metrics::serde_ns")]
     pub wall: Duration,
 }
 
 impl Massif {
-    /// Profiles the heap of `argv` (program first).
-    pub fn command<I, S>(argv: I) -> Massif
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<OsString>,
-    {
+    target_builders!(Massif);
+
+    /// Profiles the heap of `target`. valgrind starts the program itself: a [`Target::Pids`]
+    /// is refused by [`Massif::validate`].
+    #[must_use]
+    pub fn new(target: Target) -> Massif {
         Massif {
-            argv: argv.into_iter().map(Into::into).collect(),
+            inv: Invocation::new(target),
             pages_as_heap: false,
             stacks: false,
             threshold: None,
             depth: None,
             keep: None,
-            extra_args: Vec::new(),
-            discard_stdout: false,
-            program_io: None,
             follow_exec: false,
         }
-    }
-
-    /// Send the program's standard output to `/dev/null` (default: it goes where this
-    /// process's goes). Its standard error and valgrind's log are kept.
-    #[must_use]
-    pub fn discard_stdout(mut self, yes: bool) -> Massif {
-        self.discard_stdout = yes;
-        self
-    }
-
-    /// The program's standard input and output (overrides
-    /// [`discard_stdout`](Self::discard_stdout)); its standard error is the tool's. Without it
-    /// the program reads and writes this process's own.
-    #[must_use]
-    pub fn program_io(mut self, io: perfkit_sys::ProgramIo) -> Massif {
-        self.program_io = Some(io);
-        self
     }
 
     /// Follow `exec` and started processes (`--trace-children=yes`) and report the command's
@@ -757,17 +735,6 @@ impl Massif {
         self
     }
 
-    /// Extra valgrind arguments, placed before the program.
-    #[must_use]
-    pub fn extra_args<I, S>(mut self, args: I) -> Massif
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<OsString>,
-    {
-        self.extra_args.extend(args.into_iter().map(Into::into));
-        self
-    }
-
     /// Runs the program under massif. valgrind's own messages go to a private log, so the
     /// program's stderr stays its own; the log's end is in the error if valgrind fails.
     pub fn run(&self) -> Result<MassifOutcome, ProfilerError> {
@@ -778,7 +745,7 @@ impl Massif {
 
     /// Checks the options and that the program exists, without running anything.
     pub fn validate(&self) -> Result<(), ProfilerError> {
-        crate::perf::check_command(&self.argv)?;
+        self.inv.validate(Tool::Valgrind)?;
         if let Some(t) = self.threshold
             && !(0.0..=100.0).contains(&t)
         {
@@ -794,11 +761,31 @@ impl Massif {
         Ok(())
     }
 
+    /// valgrind's own arguments, writing the profile to `out` and its messages to `log`.
+    fn tool_args(&self, out: &Path, log: &Path) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec!["--tool=massif".into()];
+        if self.follow_exec {
+            args.push("--trace-children=yes".into());
+        }
+        args.push(flag("--massif-out-file=", out));
+        args.push(flag("--log-file=", log));
+        if self.pages_as_heap {
+            args.push("--pages-as-heap=yes".into());
+        }
+        if self.stacks {
+            args.push("--stacks=yes".into());
+        }
+        if let Some(t) = self.threshold {
+            args.push(format!("--threshold={t}").into());
+        }
+        if let Some(d) = self.depth {
+            args.push(format!("--depth={d}").into());
+        }
+        args
+    }
+
     fn run_with(&self, valgrind: &ToolInfo) -> Result<MassifOutcome, ProfilerError> {
-        let dir = tempfile::Builder::new()
-            .prefix("perfkit-massif-")
-            .tempdir()
-            .map_err(|e| ProfilerError::io("creating a temporary directory", e))?;
+        let dir = scratch_dir(Tool::Valgrind)?;
         // Following exec, every process writes its own profile (%p: its PID).
         let out = dir.path().join(if self.follow_exec {
             "massif.out.%p"
@@ -806,36 +793,8 @@ impl Massif {
             "massif.out"
         });
         let log = dir.path().join("valgrind.log");
-        let mut command = valgrind.command();
-        command.arg("--tool=massif");
-        if self.follow_exec {
-            command.arg("--trace-children=yes");
-        }
-        command.arg(flag("--massif-out-file=", &out));
-        command.arg(flag("--log-file=", &log));
-        if self.pages_as_heap {
-            command.arg("--pages-as-heap=yes");
-        }
-        if self.stacks {
-            command.arg("--stacks=yes");
-        }
-        if let Some(t) = self.threshold {
-            command.arg(format!("--threshold={t}"));
-        }
-        if let Some(d) = self.depth {
-            command.arg(format!("--depth={d}"));
-        }
-        command.args(&self.extra_args).arg("--").args(&self.argv);
-        if self.discard_stdout {
-            command.stdout(Stdio::null());
-        }
-        if let Some(io) = &self.program_io {
-            io.apply(&mut command)?;
-        }
-        let guard = InterruptGuard::new();
-        let outcome = perfkit_sys::run(&mut command, crate::FORWARD)?;
-        guard.check_terminated()?;
-        drop(guard);
+        let mut command = self.inv.command(valgrind, self.tool_args(&out, &log))?;
+        let ran = self.inv.run(&mut command, Tool::Valgrind)?;
         let out = if self.follow_exec {
             first_process_profile(dir.path())
         } else {
@@ -852,7 +811,7 @@ impl Massif {
                 tool: Tool::Valgrind,
                 detail: format!(
                     "massif wrote no profile ({}){hint}: {}",
-                    outcome.status,
+                    ran.status,
                     tail(&said, 6)
                 ),
             });
@@ -860,16 +819,16 @@ impl Massif {
         let profile = MassifProfile::from_file(&out)?;
         let massif_out = match &self.keep {
             Some(path) => {
-                crate::persist(&out, path)?;
+                persist(&out, path)?;
                 Some(path.clone())
             }
             None => None,
         };
         Ok(MassifOutcome {
-            status: outcome.status,
+            status: ran.status,
             profile,
             massif_out,
-            wall: outcome.wall,
+            wall: ran.wall,
         })
     }
 }

@@ -7,14 +7,14 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use perfkit_metrics::{Histogram, Summary};
 use perfkit_sys::ExitKind;
 use serde::{Deserialize, Serialize};
 
-use crate::{InterruptGuard, ProfilerError, RecordTarget, Tool};
+use crate::runner::{Invocation, no_output, scratch_dir, target_builders};
+use crate::{ProfilerError, Target, Tool};
 
 /// One row of an `strace -c` table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -469,13 +469,10 @@ pub enum TraceMode {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Strace {
-    target: RecordTarget,
+    inv: Invocation,
     mode: TraceMode,
     wall_clock: bool,
     filter: Option<String>,
-    extra_args: Vec<OsString>,
-    discard_stdout: bool,
-    program_io: Option<perfkit_sys::ProgramIo>,
 }
 
 /// The result of an strace run.
@@ -496,49 +493,17 @@ pub struct StraceOutcome {
 }
 
 impl Strace {
-    /// Traces `argv` (program first) and its children.
-    pub fn command<I, S>(argv: I) -> Strace
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<OsString>,
-    {
-        Strace::new(RecordTarget::command(argv))
-    }
+    target_builders!(Strace);
 
-    /// Attaches to running processes for `duration`.
-    pub fn pids(pids: impl IntoIterator<Item = u32>, duration: Duration) -> Strace {
-        Strace::new(RecordTarget::pids(pids, duration))
-    }
-
-    /// Profiles `target` (see [`RecordTarget::command`] and [`RecordTarget::pids`]).
+    /// Traces `target` (see [`Target::command`] and [`Target::pids`]).
     #[must_use]
-    pub fn new(target: RecordTarget) -> Strace {
+    pub fn new(target: Target) -> Strace {
         Strace {
-            target,
+            inv: Invocation::new(target),
             mode: TraceMode::Summary,
             wall_clock: false,
             filter: None,
-            extra_args: Vec::new(),
-            discard_stdout: false,
-            program_io: None,
         }
-    }
-
-    /// Send the program's standard output to `/dev/null` (default: it goes where this
-    /// process's goes). Its standard error and the tool's own messages are kept.
-    #[must_use]
-    pub fn discard_stdout(mut self, yes: bool) -> Strace {
-        self.discard_stdout = yes;
-        self
-    }
-
-    /// The program's standard input and output (overrides
-    /// [`discard_stdout`](Self::discard_stdout)); its standard error is the tool's. Without it
-    /// the program reads and writes this process's own.
-    #[must_use]
-    pub fn program_io(mut self, io: perfkit_sys::ProgramIo) -> Strace {
-        self.program_io = Some(io);
-        self
     }
 
     /// Summary (default) or latency histograms.
@@ -563,50 +528,27 @@ impl Strace {
         self
     }
 
-    /// Extra strace arguments.
-    #[must_use]
-    pub fn extra_args<I, S>(mut self, args: I) -> Strace
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<OsString>,
-    {
-        self.extra_args.extend(args.into_iter().map(Into::into));
-        self
-    }
-
     /// Checks the target (the program exists, the PIDs are alive) without running anything.
     pub fn validate(&self) -> Result<(), ProfilerError> {
-        self.target.validate()?;
-        crate::perf::check_ptrace_attach(&self.target, Tool::Strace)
+        self.inv.validate(Tool::Strace)
     }
 
-    /// Runs strace. Its output goes to a private file (`-o`), so the program's own stderr
-    /// never mixes with it.
-    pub fn run(&self) -> Result<StraceOutcome, ProfilerError> {
-        self.validate()?;
-        let strace = Tool::Strace.locate()?;
-        let dir = tempfile::Builder::new()
-            .prefix("perfkit-strace-")
-            .tempdir()
-            .map_err(|e| ProfilerError::io("creating a temporary directory", e))?;
-        let out = dir.path().join("strace.out");
-        let mut command = strace.command();
+    /// strace's own arguments, writing to `out`.
+    fn tool_args(&self, out: &Path) -> Vec<OsString> {
         // -q: no "Process N attached/detached" messages on the program's stderr.
-        command.args(["-f", "-q", "-o"]).arg(&out);
+        let mut args: Vec<OsString> = vec!["-f".into(), "-q".into(), "-o".into(), out.into()];
         match self.mode {
             TraceMode::Summary => {
-                command.arg("-c");
+                args.push("-c".into());
                 if self.wall_clock {
-                    command.arg("-w");
+                    args.push("-w".into());
                 }
             }
-            TraceMode::Latency => {
-                command.args(["-tt", "-T"]);
-            }
+            TraceMode::Latency => args.extend(["-tt".into(), "-T".into()]),
             TraceMode::Processes => {
                 // Only process calls stop the program (seccomp filters the rest in the
                 // kernel); exec paths are kept whole enough to name the programs.
-                command.args([
+                let more = [
                     "-ttt",
                     "-T",
                     "--seccomp-bpf",
@@ -614,33 +556,36 @@ impl Strace {
                     "signal=none",
                     "-s",
                     "256",
-                ]);
+                ];
+                args.extend(more.into_iter().map(OsString::from));
             }
         }
         match (&self.filter, self.mode) {
-            (Some(filter), _) => {
-                command.arg(format!("--trace={filter}"));
-            }
-            (None, TraceMode::Processes) => {
-                command.arg("--trace=%process");
-            }
+            (Some(filter), _) => args.push(format!("--trace={filter}").into()),
+            (None, TraceMode::Processes) => args.push("--trace=%process".into()),
             (None, _) => {}
         }
-        command.args(&self.extra_args);
-        if self.discard_stdout {
-            command.stdout(Stdio::null());
-        }
-        if let Some(io) = &self.program_io {
-            io.apply(&mut command)?;
-        }
-        let (status, wall) = run_traced(&mut command, &self.target, Tool::Strace)?;
+        args
+    }
+
+    /// Runs strace. Its output goes to a private file (`-o`), so the program's own stderr
+    /// never mixes with it.
+    pub fn run(&self) -> Result<StraceOutcome, ProfilerError> {
+        self.validate()?;
+        let strace = Tool::Strace.locate()?;
+        let dir = scratch_dir(Tool::Strace)?;
+        let out = dir.path().join("strace.out");
+        let mut command = self.inv.command(&strace, self.tool_args(&out))?;
+        let ran = self.inv.run(&mut command, Tool::Strace)?;
+        let status = ran.status;
         let mut outcome = StraceOutcome {
             status,
             summary: None,
             latencies: None,
             processes: None,
-            wall,
+            wall: ran.wall,
         };
+        let open = || std::fs::File::open(&out).map_err(|e| no_output(Tool::Strace, status, &e));
         match self.mode {
             TraceMode::Summary => {
                 let text = std::fs::read_to_string(&out)
@@ -648,108 +593,15 @@ impl Strace {
                 outcome.summary = Some(SyscallSummary::parse(&text)?);
             }
             TraceMode::Latency => {
-                let file =
-                    std::fs::File::open(&out).map_err(|e| no_output(Tool::Strace, status, &e))?;
-                outcome.latencies = Some(SyscallLatencies::from_reader(BufReader::new(file))?);
+                outcome.latencies = Some(SyscallLatencies::from_reader(BufReader::new(open()?))?);
             }
             TraceMode::Processes => {
-                let file =
-                    std::fs::File::open(&out).map_err(|e| no_output(Tool::Strace, status, &e))?;
                 outcome.processes = Some(ProcessTrace::from_reader(BufReader::new(
-                    perfkit_sys::LineLimit::new(file, 1 << 20),
+                    perfkit_sys::LineLimit::new(open()?, 1 << 20),
                 ))?);
             }
         }
         Ok(outcome)
-    }
-}
-
-fn no_output(tool: Tool, status: ExitKind, e: &std::io::Error) -> ProfilerError {
-    ProfilerError::ToolFailed {
-        tool,
-        detail: format!("{tool} wrote no output ({status}, {e}); its message is above"),
-    }
-}
-
-/// Runs a tracer (`strace`/`ltrace` with its options already set) on a command or on PIDs
-/// for a duration (then interrupts it so it prints its summary).
-pub(crate) fn run_traced(
-    command: &mut Command,
-    target: &RecordTarget,
-    tool: Tool,
-) -> Result<(ExitKind, Duration), ProfilerError> {
-    match target {
-        RecordTarget::Command(argv) => {
-            command.arg("--").args(argv);
-            let guard = InterruptGuard::new();
-            let outcome = perfkit_sys::run(command, crate::FORWARD)?;
-            guard.check_terminated()?;
-            drop(guard);
-            Ok((outcome.status, outcome.wall))
-        }
-        RecordTarget::Pids { pids, duration } => {
-            for pid in pids {
-                command.arg("-p").arg(pid.to_string());
-            }
-            command.stdin(Stdio::null());
-            let guard = InterruptGuard::new();
-            let started = Instant::now();
-            let mut child = command.spawn().map_err(|e| ProfilerError::ToolFailed {
-                tool,
-                detail: format!("{tool} could not be started: {e}"),
-            })?;
-            let _forward = perfkit_sys::signals::forward_to(child.id());
-            let (status, stopped_by_us) = wait_then_interrupt(&mut child, *duration, &guard)
-                .map_err(|e| ProfilerError::io(format!("waiting for {tool}"), e))?;
-            guard.check_terminated()?;
-            drop(guard);
-            let status = match exit_kind(status) {
-                // The tracer ended because we (or Ctrl-C) told it to: tracing went as planned.
-                ExitKind::Signaled { signal, .. } | ExitKind::Exited { code: signal }
-                    if stopped_by_us && (signal == 2 || signal == 130) =>
-                {
-                    ExitKind::Exited { code: 0 }
-                }
-                other => other,
-            };
-            Ok((status, started.elapsed()))
-        }
-    }
-}
-
-/// Waits until `duration` has passed (or Ctrl-C), then interrupts the tracer so that it
-/// detaches and writes its summary. Returns its status and whether we stopped it.
-fn wait_then_interrupt(
-    child: &mut Child,
-    duration: Duration,
-    guard: &InterruptGuard,
-) -> std::io::Result<(ExitStatus, bool)> {
-    let deadline = Instant::now() + duration;
-    while Instant::now() < deadline && !guard.interrupted() && guard.terminated().is_none() {
-        if let Some(status) = child.try_wait()? {
-            return Ok((status, false));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    #[cfg(target_os = "linux")]
-    if let Ok(pid) = i32::try_from(child.id()) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGINT,
-        );
-    }
-    Ok((child.wait()?, true))
-}
-
-fn exit_kind(status: ExitStatus) -> ExitKind {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => ExitKind::Exited { code },
-        (None, Some(signal)) => ExitKind::Signaled {
-            signal,
-            core_dumped: status.core_dumped(),
-        },
-        (None, None) => ExitKind::Exited { code: -1 },
     }
 }
 

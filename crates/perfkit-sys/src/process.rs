@@ -51,6 +51,22 @@ impl ExitKind {
     }
 }
 
+impl From<std::process::ExitStatus> for ExitKind {
+    /// The status `std::process` reports. A status with neither a code nor a signal (which
+    /// Linux does not produce) becomes exit code -1.
+    fn from(status: std::process::ExitStatus) -> ExitKind {
+        use std::os::unix::process::ExitStatusExt;
+        match (status.code(), status.signal()) {
+            (Some(code), _) => ExitKind::Exited { code },
+            (None, Some(signal)) => ExitKind::Signaled {
+                signal,
+                core_dumped: status.core_dumped(),
+            },
+            (None, None) => ExitKind::Exited { code: -1 },
+        }
+    }
+}
+
 impl fmt::Display for ExitKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {

@@ -13,8 +13,7 @@ mod script;
 mod section;
 mod stat;
 
-pub use record::{Record, RecordOutcome, RecordTarget};
-pub(crate) use record::{check_command, check_ptrace_attach};
+pub use record::{Record, RecordOutcome};
 pub use script::{
     CountUnit, FoldOptions, PerfFold, fold_perf_data, fold_perf_script, is_perf_script_header,
     perf_report,

@@ -4,158 +4,12 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use perfkit_sys::{ExitKind, SysError};
+use perfkit_sys::ExitKind;
 use serde::{Deserialize, Serialize};
 
 use super::{CallGraph, Event, EventChoice, PerfEnvironment};
-use crate::{InterruptGuard, ProfilerError, Tool};
-
-/// What `perf record` profiles.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RecordTarget {
-    /// Start this program (argv, program first) under perf.
-    Command(Vec<OsString>),
-    /// Attach to running processes for a while.
-    Pids {
-        /// The processes (all their threads are sampled).
-        pids: Vec<u32>,
-        /// How long to record.
-        duration: Duration,
-    },
-}
-
-impl RecordTarget {
-    /// A program and its arguments (program first).
-    pub fn command<I, S>(argv: I) -> RecordTarget
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<OsString>,
-    {
-        RecordTarget::Command(argv.into_iter().map(Into::into).collect())
-    }
-
-    /// Running processes, for `duration`.
-    pub fn pids(pids: impl IntoIterator<Item = u32>, duration: Duration) -> RecordTarget {
-        RecordTarget::Pids {
-            pids: pids.into_iter().collect(),
-            duration,
-        }
-    }
-
-    /// Checks the target without running anything: the program exists and may be executed,
-    /// or there is at least one PID, every PID is alive and the duration is not zero.
-    pub fn validate(&self) -> Result<(), ProfilerError> {
-        match self {
-            RecordTarget::Command(argv) => check_command(argv),
-            RecordTarget::Pids { pids, duration } => {
-                if pids.is_empty() {
-                    return Err(ProfilerError::InvalidOption(
-                        "no process to attach to: give at least one PID".into(),
-                    ));
-                }
-                if duration.is_zero() {
-                    return Err(ProfilerError::InvalidOption(
-                        "the duration must be more than 0 s".into(),
-                    ));
-                }
-                for pid in pids {
-                    if !Path::new(&format!("/proc/{pid}")).exists() {
-                        return Err(SysError::NoSuchProcess { pid: *pid }.into());
-                    }
-                    check_owner(*pid)?;
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// The workload part of a `perf record`/`perf stat` command line: `-- PROGRAM ARGS…`, or
-    /// `-p PID,… -- sleep SECONDS` (perf watches the PIDs for as long as `sleep` runs).
-    pub(crate) fn perf_workload_args(&self) -> Vec<OsString> {
-        match self {
-            RecordTarget::Command(argv) => std::iter::once(OsString::from("--"))
-                .chain(argv.iter().cloned())
-                .collect(),
-            RecordTarget::Pids { pids, duration } => {
-                let list: Vec<String> = pids.iter().map(u32::to_string).collect();
-                vec![
-                    "-p".into(),
-                    list.join(",").into(),
-                    "--".into(),
-                    "sleep".into(),
-                    format!("{:.3}", duration.as_secs_f64()).into(),
-                ]
-            }
-        }
-    }
-}
-
-/// Refuses, before any tool runs, to attach to a process of another user when perfkit is
-/// not root: perf, strace and ltrace would fail (or report an empty profile) with a message
-/// that does not say why.
-fn check_owner(pid: u32) -> Result<(), ProfilerError> {
-    #[cfg(target_os = "linux")]
-    {
-        let me = nix::unistd::geteuid();
-        if me.is_root() {
-            return Ok(());
-        }
-        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-            return Ok(());
-        };
-        let owners: Vec<u32> = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .map(|ids| {
-                ids.split_whitespace()
-                    .filter_map(|v| v.parse().ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if let Some(&other) = owners.iter().find(|&&uid| uid != me.as_raw()) {
-            return Err(ProfilerError::NotPermitted(format!(
-                "cannot attach to PID {pid}: it runs as user {other} and perfkit as user {}; \
-                 run perfkit as root (sudo) or as that user",
-                me.as_raw()
-            )));
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = pid;
-    Ok(())
-}
-
-/// For the ptrace-based tools (strace, ltrace): Yama's `kernel.yama.ptrace_scope` above 0
-/// lets a normal user trace only its own descendants, so attaching to a running process fails.
-pub(crate) fn check_ptrace_attach(target: &RecordTarget, tool: Tool) -> Result<(), ProfilerError> {
-    #[cfg(target_os = "linux")]
-    if let RecordTarget::Pids { pids, .. } = target
-        && !nix::unistd::geteuid().is_root()
-    {
-        let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok())
-            .unwrap_or(0);
-        if scope > 0 {
-            return Err(ProfilerError::NotPermitted(format!(
-                "{tool} cannot attach to PID {}: kernel.yama.ptrace_scope is {scope}, which lets \
-                 a normal user trace only its own children; run perfkit as root (sudo), or \
-                 `sudo sysctl kernel.yama.ptrace_scope=0`",
-                pids.first().copied().unwrap_or_default()
-            )));
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (target, tool);
-    Ok(())
-}
-
-/// Checks that `argv`'s program exists and may be executed.
-pub(crate) fn check_command(argv: &[OsString]) -> Result<(), ProfilerError> {
-    let program = argv.first().ok_or(SysError::EmptyCommand)?;
-    perfkit_sys::check_program(&program.to_string_lossy())?;
-    Ok(())
-}
+use crate::runner::{Invocation, target_builders};
+use crate::{ProfilerError, Target, Tool};
 
 /// A `perf record` run, built step by step.
 ///
@@ -177,16 +31,13 @@ pub(crate) fn check_command(argv: &[OsString]) -> Result<(), ProfilerError> {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Record {
-    target: RecordTarget,
+    inv: Invocation,
     frequency: u32,
     event: EventChoice,
     call_graph: CallGraph,
     compress: Option<bool>,
     bpf_events: bool,
     output: PathBuf,
-    extra_args: Vec<OsString>,
-    discard_stdout: bool,
-    program_io: Option<perfkit_sys::ProgramIo>,
 }
 
 /// What a recording produced.
@@ -216,52 +67,20 @@ pub struct RecordOutcome {
 }
 
 impl Record {
-    /// Profiles `argv` (program first) from its start to its end.
-    pub fn command<I, S>(argv: I) -> Record
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<OsString>,
-    {
-        Record::new(RecordTarget::command(argv))
-    }
+    target_builders!(Record);
 
-    /// Attaches to `pids` for `duration`.
-    pub fn pids(pids: impl IntoIterator<Item = u32>, duration: Duration) -> Record {
-        Record::new(RecordTarget::pids(pids, duration))
-    }
-
-    /// Profiles `target` (see [`RecordTarget::command`] and [`RecordTarget::pids`]).
+    /// Profiles `target` (see [`Target::command`] and [`Target::pids`]).
     #[must_use]
-    pub fn new(target: RecordTarget) -> Record {
+    pub fn new(target: Target) -> Record {
         Record {
-            target,
+            inv: Invocation::new(target),
             frequency: 997,
             event: EventChoice::Auto,
             call_graph: CallGraph::DEFAULT,
             compress: None,
             bpf_events: false,
             output: PathBuf::from("perf.data"),
-            extra_args: Vec::new(),
-            discard_stdout: false,
-            program_io: None,
         }
-    }
-
-    /// Send the program's standard output to `/dev/null` (default: it goes where this
-    /// process's goes). Its standard error and the tool's own messages are kept.
-    #[must_use]
-    pub fn discard_stdout(mut self, yes: bool) -> Record {
-        self.discard_stdout = yes;
-        self
-    }
-
-    /// The program's standard input and output (overrides
-    /// [`discard_stdout`](Self::discard_stdout)); its standard error is the tool's. Without it
-    /// the program reads and writes this process's own.
-    #[must_use]
-    pub fn program_io(mut self, io: perfkit_sys::ProgramIo) -> Record {
-        self.program_io = Some(io);
-        self
     }
 
     /// Samples per second per CPU (default 997: prime, so it does not beat with periodic work).
@@ -310,23 +129,6 @@ impl Record {
         self
     }
 
-    /// Extra arguments for `perf record`, placed before the command.
-    #[must_use]
-    pub fn extra_args<I, S>(mut self, args: I) -> Record
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<OsString>,
-    {
-        self.extra_args.extend(args.into_iter().map(Into::into));
-        self
-    }
-
-    /// The target.
-    #[must_use]
-    pub fn target(&self) -> &RecordTarget {
-        &self.target
-    }
-
     /// Checks the options and the target (the program exists, the PIDs are alive) without
     /// running anything; [`Record::run`] does this first.
     pub fn validate(&self) -> Result<(), ProfilerError> {
@@ -336,7 +138,7 @@ impl Record {
                 self.frequency
             )));
         }
-        self.target.validate()
+        self.inv.validate(Tool::Perf)
     }
 
     /// The `perf record` arguments (after `perf`), with `data` as the output path.
@@ -369,8 +171,7 @@ impl Record {
         args.push("-q".into());
         args.push("-o".into());
         args.push(data.into());
-        args.extend(self.extra_args.iter().cloned());
-        args.extend(self.target.perf_workload_args());
+        args.extend(self.inv.tail_args(Tool::Perf));
         args
     }
 
@@ -416,20 +217,11 @@ impl Record {
             })?;
         let data = staging.path().join("perf.data");
 
-        let mut command = env.perf.command();
         let no_bpf_event = env.perf.version.at_least(5, 1);
+        let mut command = env.perf.command();
         command.args(self.perf_args(&event, compress, no_bpf_event, &data));
-        if self.discard_stdout {
-            command.stdout(std::process::Stdio::null());
-        }
-        if let Some(io) = &self.program_io {
-            io.apply(&mut command)?;
-        }
-        let guard = InterruptGuard::new();
-        let outcome = perfkit_sys::run(&mut command, crate::FORWARD)?;
-        guard.check_terminated()?;
-        let interrupted = guard.interrupted();
-        drop(guard);
+        self.inv.apply_io(&mut command)?;
+        let ran = self.inv.run(&mut command, Tool::Perf)?;
 
         let data_bytes = std::fs::metadata(&data).map_or(0, |m| m.len());
         if data_bytes == 0 {
@@ -437,7 +229,7 @@ impl Record {
                 tool: Tool::Perf,
                 detail: format!(
                     "perf record wrote no data ({}); its message is above",
-                    outcome.status
+                    ran.status
                 ),
             });
         }
@@ -450,13 +242,13 @@ impl Record {
         Ok(RecordOutcome {
             perf_data: output,
             data_bytes,
-            status: outcome.status,
+            status: ran.status,
             event,
             call_graph: self.call_graph,
             compressed: compress,
             frequency: self.frequency,
-            wall: outcome.wall,
-            interrupted,
+            wall: ran.wall,
+            interrupted: ran.interrupted,
             notes,
         })
     }

@@ -6,8 +6,9 @@ use std::time::Duration;
 use perfkit_sys::ExitKind;
 use serde::{Deserialize, Serialize};
 
-use super::{PerfEnvironment, RecordTarget};
-use crate::{InterruptGuard, ProfilerError, Tool};
+use super::PerfEnvironment;
+use crate::runner::{Invocation, Ran, run_guarded, scratch_dir, target_builders};
+use crate::{ProfilerError, Target, Tool};
 
 /// A counter's value. `<not supported>` (no such hardware counter here) and `<not counted>`
 /// (the counter never ran) are kept as such: they are not zero.
@@ -75,7 +76,7 @@ impl StatCounter {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Stat {
-    target: RecordTarget,
+    inv: Invocation,
     events: Vec<String>,
     repeat: u32,
     launcher: Option<Vec<OsString>>,
@@ -113,25 +114,13 @@ impl StatOutcome {
 }
 
 impl Stat {
-    /// Counts events of `argv` (program first).
-    pub fn command<I, S>(argv: I) -> Stat
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<OsString>,
-    {
-        Stat::new(RecordTarget::command(argv))
-    }
+    target_builders!(Stat);
 
-    /// Counts events of running processes for `duration`.
-    pub fn pids(pids: impl IntoIterator<Item = u32>, duration: Duration) -> Stat {
-        Stat::new(RecordTarget::pids(pids, duration))
-    }
-
-    /// Profiles `target` (see [`RecordTarget::command`] and [`RecordTarget::pids`]).
+    /// Counts events of `target` (see [`Target::command`] and [`Target::pids`]).
     #[must_use]
-    pub fn new(target: RecordTarget) -> Stat {
+    pub fn new(target: Target) -> Stat {
         Stat {
-            target,
+            inv: Invocation::new(target),
             events: Vec::new(),
             repeat: 1,
             launcher: None,
@@ -174,11 +163,8 @@ impl Stat {
     /// Runs `perf stat`. The counters go to a private file, so the program's own stderr never
     /// mixes with them.
     pub fn run(&self, env: &PerfEnvironment) -> Result<StatOutcome, ProfilerError> {
-        self.target.validate()?;
-        let dir = tempfile::Builder::new()
-            .prefix("perfkit-stat-")
-            .tempdir()
-            .map_err(|e| ProfilerError::io("creating a temporary directory", e))?;
+        self.inv.validate(Tool::Perf)?;
+        let dir = scratch_dir(Tool::Perf)?;
         let out = dir.path().join("stat.csv");
         let mut command = env.perf.command();
         command.args(["stat", "-x,", "-o"]).arg(&out);
@@ -188,31 +174,26 @@ impl Stat {
         if self.repeat > 1 {
             command.args(["-r", &self.repeat.to_string()]);
         }
-        let launch = match (&self.launcher, &self.target) {
-            (Some(launcher), RecordTarget::Command(argv))
+        self.inv.apply_io(&mut command)?;
+        let launch = match (&self.launcher, &self.inv.target) {
+            (Some(launcher), Target::Command(argv))
                 if self.repeat == 1 && env.perf.version.at_least(5, 10) =>
             {
                 Some((launcher, argv))
             }
             _ => None,
         };
-        let guard = InterruptGuard::new();
         let (outcome, launched, perf_said) = match launch {
             None => {
-                command.args(self.target.perf_workload_args());
-                (
-                    perfkit_sys::run(&mut command, crate::FORWARD)?,
-                    None,
-                    String::new(),
-                )
+                command.args(self.inv.tail_args(Tool::Perf));
+                (self.inv.run(&mut command, Tool::Perf)?, None, String::new())
             }
             Some((launcher, argv)) => {
+                command.args(&self.inv.extra_args);
                 let said = dir.path().join("perf.err");
                 run_launched(&mut command, launcher, argv, &said)?
             }
         };
-        guard.check_terminated()?;
-        drop(guard);
         let text = std::fs::read_to_string(&out).unwrap_or_default();
         let counters = parse_stat_csv(&text)?;
         if counters.is_empty() {
@@ -305,7 +286,7 @@ fn run_launched(
     launcher: &[OsString],
     argv: &[OsString],
     said: &std::path::Path,
-) -> Result<(perfkit_sys::RunOutcome, Option<ExitKind>, String), ProfilerError> {
+) -> Result<(Ran, Option<ExitKind>, String), ProfilerError> {
     use perfkit_sys::launch::Channel;
     use std::io::{BufRead, Write};
     let io = |what: &'static str| move |e| ProfilerError::io(what, e);
@@ -330,7 +311,7 @@ fn run_launched(
         }
         Ok(())
     });
-    let outcome = perfkit_sys::run(command, crate::FORWARD);
+    let outcome = run_guarded(command);
     // perf (and the launcher) have ended: with these closed, the handshake ends too.
     drop(child_ends);
     let status = handshake.join().ok().flatten();
