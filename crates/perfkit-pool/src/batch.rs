@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::error::TaskError;
-use crate::pool::{Outcome, TaskId};
+use crate::task::{Meta, Outcome, TaskId};
 
 /// The inputs of a run of tasks: their bytes back to back (under 4 GiB), and where each
 /// ends.
@@ -36,18 +36,6 @@ impl Inputs {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
         &self.data[start..self.ends[i] as usize]
     }
-}
-
-/// What the pool remembers about a task that went wrong before.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Meta {
-    /// Workers it crashed so far.
-    pub(crate) crashes: u32,
-    /// Times it was charged with a crash or timeout.
-    pub(crate) tries: u32,
-    /// Sent before to a worker that died: the next dispatch sends it alone and waits for its
-    /// result, so that results a dying worker had not written back are not lost again.
-    pub(crate) resent: bool,
 }
 
 /// Consecutive tasks waiting in the queue (or, in a dispatcher, sent together): tasks

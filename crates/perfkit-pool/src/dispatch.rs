@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
@@ -21,10 +21,12 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::batch::{Block, Chunk, Span};
+use crate::config::{CAPTURED_LINES, StderrMode};
 use crate::error::{PoolError, TaskError};
 use crate::frame::{Decoded, Protocol};
-use crate::pool::{CAPTURED_LINES, Outcome, Shared, StderrMode, Tally, TaskId, depth};
 use crate::progress::{PROGRESS_FD, PROGRESS_FD_ENV, Progress};
+use crate::shared::{Shared, Tally, depth};
+use crate::task::{Loss, Outcome, RetryPolicy, TaskId, charge, describe};
 
 /// The environment variable that tells a worker its slot number (0-based).
 pub const WORKER_INDEX_ENV: &str = "PERFKIT_POOL_WORKER";
@@ -718,10 +720,10 @@ impl Dispatcher {
     /// After a worker was lost: charges the `culprit` task (its outcome, or a retry at the
     /// back of the queue) and sends every other unanswered task again, alone, at the front.
     fn settle_inflight(&mut self, failure: &Failure, culprit: Option<u64>, pid: u32, status: &str) {
-        let (retries, quarantine_after) = (
-            self.shared.config.retries,
-            self.shared.config.quarantine_after,
-        );
+        let policy = RetryPolicy {
+            retries: self.shared.config.retries,
+            quarantine_after: self.shared.config.quarantine_after,
+        };
         let mut again = Vec::new();
         let mut retry = Vec::new();
         let mut failed = Vec::new();
@@ -739,28 +741,11 @@ impl Dispatcher {
                     again.push(task);
                     continue;
                 }
-                let meta = &mut task.meta;
-                meta.tries += 1;
-                let verdict = match failure {
-                    Failure::Timeout { ran, .. } => {
-                        (meta.tries > retries).then_some(TaskError::TimedOut { after: *ran })
-                    }
-                    Failure::Died | Failure::Protocol(_) => {
-                        meta.crashes += 1;
-                        if meta.crashes >= quarantine_after {
-                            Some(TaskError::Quarantined {
-                                crashes: meta.crashes,
-                            })
-                        } else if meta.tries > retries {
-                            Some(TaskError::Crashed {
-                                pid,
-                                status: status.to_string(),
-                            })
-                        } else {
-                            None
-                        }
-                    }
+                let loss = match failure {
+                    Failure::Timeout { ran, .. } => Loss::TimedOut { ran: *ran },
+                    Failure::Died | Failure::Protocol(_) => Loss::Crashed { pid, status },
                 };
+                let verdict = charge(&mut task.meta, loss, policy);
                 match verdict {
                     Some(error) => failed.push((task.first_id, error)),
                     None => retry.push(task),
@@ -925,21 +910,6 @@ fn reap(worker: &mut Worker, grace: Duration) -> Option<ExitStatus> {
     }
     let _ = worker.child.kill();
     worker.child.wait().ok()
-}
-
-/// `exit code 3`, `killed by signal 11 (SIGSEGV)`.
-pub(crate) fn describe(status: Option<ExitStatus>) -> String {
-    match status {
-        None => "exit status unknown".to_string(),
-        Some(status) => match (status.code(), status.signal()) {
-            (Some(code), _) => format!("exit code {code}"),
-            (None, Some(signal)) => match nix::sys::signal::Signal::try_from(signal) {
-                Ok(name) => format!("killed by signal {signal} ({name})"),
-                Err(_) => format!("killed by signal {signal}"),
-            },
-            (None, None) => format!("{status}"),
-        },
-    }
 }
 
 fn set_nonblocking(fd: BorrowedFd<'_>) -> Result<(), Errno> {

@@ -78,16 +78,90 @@ pub enum TaskError {
 }
 
 impl TaskError {
+    /// Which kind of failure this is.
+    #[must_use]
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            TaskError::Crashed { .. } => FailureKind::Crashed,
+            TaskError::TimedOut { .. } => FailureKind::TimedOut,
+            TaskError::Worker(_) => FailureKind::Error,
+            TaskError::Quarantined { .. } => FailureKind::Quarantined,
+            TaskError::Cancelled => FailureKind::Cancelled,
+        }
+    }
+
     /// The label of this outcome in metrics and reports: `crashed`, `timed_out`, `error`,
     /// `quarantined`, `cancelled`.
     #[must_use]
     pub fn label(&self) -> &'static str {
+        self.kind().label()
+    }
+}
+
+/// The kinds of [`TaskError`], without their details: what counters and metrics are kept by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FailureKind {
+    /// [`TaskError::Crashed`].
+    Crashed,
+    /// [`TaskError::TimedOut`].
+    TimedOut,
+    /// [`TaskError::Worker`].
+    Error,
+    /// [`TaskError::Quarantined`].
+    Quarantined,
+    /// [`TaskError::Cancelled`].
+    Cancelled,
+}
+
+impl FailureKind {
+    /// Every kind, in the order reports list them.
+    pub const ALL: [FailureKind; 5] = [
+        FailureKind::Crashed,
+        FailureKind::TimedOut,
+        FailureKind::Error,
+        FailureKind::Quarantined,
+        FailureKind::Cancelled,
+    ];
+
+    /// The kind's label in metrics (`pool_tasks_total{outcome=...}`) and reports.
+    #[must_use]
+    pub fn label(self) -> &'static str {
         match self {
-            TaskError::Crashed { .. } => "crashed",
-            TaskError::TimedOut { .. } => "timed_out",
-            TaskError::Worker(_) => "error",
-            TaskError::Quarantined { .. } => "quarantined",
-            TaskError::Cancelled => "cancelled",
+            FailureKind::Crashed => "crashed",
+            FailureKind::TimedOut => "timed_out",
+            FailureKind::Error => "error",
+            FailureKind::Quarantined => "quarantined",
+            FailureKind::Cancelled => "cancelled",
         }
+    }
+}
+
+/// One value per [`FailureKind`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PerKind<T>([T; 5]);
+
+impl<T> PerKind<T> {
+    /// A value for each kind, made by `f`.
+    pub(crate) fn from_fn(mut f: impl FnMut(FailureKind) -> T) -> PerKind<T> {
+        PerKind(FailureKind::ALL.map(&mut f))
+    }
+
+    /// The kinds with their values, in [`FailureKind::ALL`] order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (FailureKind, &T)> {
+        FailureKind::ALL.into_iter().zip(&self.0)
+    }
+}
+
+impl<T> std::ops::Index<FailureKind> for PerKind<T> {
+    type Output = T;
+
+    fn index(&self, kind: FailureKind) -> &T {
+        &self.0[kind as usize]
+    }
+}
+
+impl<T> std::ops::IndexMut<FailureKind> for PerKind<T> {
+    fn index_mut(&mut self, kind: FailureKind) -> &mut T {
+        &mut self.0[kind as usize]
     }
 }

@@ -32,8 +32,8 @@
 //! of consecutive tasks packed in shared buffers, and results as blocks (one buffer, one span
 //! per task), so the hot path does its bookkeeping per batch: no allocation, reference count
 //! or channel operation per task. [`ProcessPool::map_each`] and [`ProcessPool::recv_each`]
-//! hand each output to a closure straight from its block (the fastest way through: about
-//! 25 million echo tasks per second on two workers and two vCPUs, see docs/benchmarks.md);
+//! hand each output to a closure straight from its block, the fastest way through
+//! (docs/benchmarks.md has the figures);
 //! [`ProcessPool::run`] and [`ProcessPool::recv`] build an [`Outcome`] per task.
 //!
 //! - **Exactly one outcome per task**: `Ok(output)` or a [`TaskError`]: the worker crashed
@@ -67,7 +67,18 @@
 //! A pool writes to pipes whose reader may die; its dispatcher threads block `SIGPIPE`, so a
 //! dead worker is an `EPIPE` error and never kills the process, whatever its disposition.
 
+// The modules form a one-way order; each uses only those above it in this list (the test
+// below holds it):
+// - error, frame, progress, metrics: leaves;
+// - task: a task, its outcome and the retry and quarantine rule;
+// - batch: runs of tasks and blocks of results;
+// - config: the settings and the worker command;
+// - shared: the queue, results and counters the handle and dispatchers share;
+// - dispatch: one thread per worker slot;
+// - pool: the public ProcessPool and its builder.
+// naive, object and worker stand beside them.
 mod batch;
+mod config;
 mod dispatch;
 mod error;
 pub mod frame;
@@ -76,17 +87,62 @@ mod naive;
 mod object;
 mod pool;
 mod progress;
+mod shared;
+mod task;
 pub mod worker;
 
 pub use bytes::Bytes;
+pub use config::{CAPTURED_LINES, MAX_WORKERS, PoolConfig, StderrMode};
 pub use dispatch::WORKER_INDEX_ENV;
-pub use error::{PoolError, TaskError};
+pub use error::{FailureKind, PoolError, TaskError};
 pub use frame::{MAX_FRAME, Protocol};
 pub use metrics::{PoolMetrics, ProcessMetrics, TaskDurations};
 pub use naive::{run_naive, run_naive_each};
 pub use object::{ObjectPool, ObjectPoolStats, Pooled};
-pub use pool::{
-    CAPTURED_LINES, MAX_WORKERS, Outcome, PoolBuilder, PoolConfig, PoolStats, ProcessPool,
-    StderrMode, TaskId,
-};
+pub use pool::{PoolBuilder, PoolStats, ProcessPool};
 pub use progress::PROGRESS_FD_ENV;
+pub use task::{Outcome, TaskId};
+
+#[cfg(test)]
+mod module_order {
+    /// The pool's modules from the bottom up, with their source.
+    const ORDER: [(&str, &str); 11] = [
+        ("error", include_str!("error.rs")),
+        ("frame", include_str!("frame.rs")),
+        ("progress", include_str!("progress.rs")),
+        ("metrics", include_str!("metrics.rs")),
+        ("task", include_str!("task.rs")),
+        ("batch", include_str!("batch.rs")),
+        ("config", include_str!("config.rs")),
+        ("shared", include_str!("shared.rs")),
+        ("dispatch", include_str!("dispatch.rs")),
+        ("pool", include_str!("pool.rs")),
+        ("naive", include_str!("naive.rs")),
+    ];
+
+    #[test]
+    fn no_module_uses_one_above_it() {
+        for (at, (name, source)) in ORDER.iter().enumerate() {
+            for line in source.lines() {
+                let Some(path) = line.trim().strip_prefix("use crate::") else {
+                    continue;
+                };
+                let used = path.split([':', ';']).next().unwrap_or_default();
+                let Some(rank) = ORDER.iter().position(|(n, _)| *n == used) else {
+                    continue;
+                };
+                let allowed = match *name {
+                    // naive stands beside the dispatcher and the pool, not on them.
+                    "naive" => rank < 8,
+                    // The leaves may use one another.
+                    _ if at < 4 => rank < 4,
+                    _ => rank < at,
+                };
+                assert!(
+                    allowed,
+                    "{name}.rs uses {used}, which stands above it: {line}"
+                );
+            }
+        }
+    }
+}

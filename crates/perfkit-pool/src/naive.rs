@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::dispatch::describe;
+use crate::config::WorkerCommand;
 use crate::error::{PoolError, TaskError};
-use crate::pool::{CommandSpec, Outcome};
+use crate::task::{Outcome, describe};
 
 /// Runs `command` once per input, with the input as an extra last argument, one after another.
 /// A non-zero exit or a signal is that task's [`TaskError::Crashed`]; the output is the
@@ -57,7 +57,7 @@ pub fn run_naive_each<T: AsRef<[u8]> + Sync>(
     stop: &(dyn Fn() -> bool + Sync),
     mut f: impl FnMut(Outcome) -> ControlFlow<()>,
 ) -> Result<usize, PoolError> {
-    let spec = CommandSpec::of(command);
+    let spec = WorkerCommand::of(command);
     let jobs = jobs.clamp(1, inputs.len().max(1));
     let next = AtomicUsize::new(0);
     // Results handed on so far: workers keep within 2 × jobs of it.
@@ -158,7 +158,7 @@ fn kill_running(running: &Running) {
 
 /// One task: its process, run to its end (or until [`kill_running`] stops it).
 fn run_one(
-    spec: &CommandSpec,
+    spec: &WorkerCommand,
     id: usize,
     input: &[u8],
     running: &Running,

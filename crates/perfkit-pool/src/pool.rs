@@ -1,112 +1,25 @@
-//! `ProcessPool`: the queue, the results, and the public API. The workers are driven by one
-//! dispatcher thread each (`dispatch.rs`).
+//! `ProcessPool` and its builder: the public API, the top of the pool's module order. The
+//! workers are driven by one dispatcher thread each (`dispatch.rs`); the queue and results they
+//! share with this handle are in `shared.rs`.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::ffi::{OsStr, OsString};
-use std::path::{Path, PathBuf};
+use std::collections::VecDeque;
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use perfkit_metrics::Histogram;
-use prometheus::IntCounter;
 
-use crate::batch::{Block, Chunk, Inputs, Meta, Ready};
+use crate::batch::{Block, Chunk, Inputs, Ready};
+use crate::config::{PoolConfig, StderrMode};
 use crate::dispatch::Dispatcher;
 use crate::error::{PoolError, TaskError};
 use crate::frame::Protocol;
 use crate::metrics::PoolMetrics;
-
-/// A task's number: 0, 1, 2, ... in submission order.
-pub type TaskId = u64;
-
-/// The one outcome of a task.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outcome {
-    /// The task.
-    pub id: TaskId,
-    /// Its output, or why there is none.
-    pub result: Result<Bytes, TaskError>,
-}
-
-/// Where the workers' standard error goes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum StderrMode {
-    /// Forwarded line by line to this process's standard error, each line prefixed with
-    /// `[worker N pid P] `.
-    #[default]
-    Prefixed,
-    /// Shared with this process, unchanged.
-    Inherit,
-    /// Kept: the last [`CAPTURED_LINES`] lines, read with [`ProcessPool::captured_stderr`].
-    Capture,
-    /// Thrown away.
-    Discard,
-}
-
-/// How many lines of workers' standard error [`StderrMode::Capture`] keeps.
-pub const CAPTURED_LINES: usize = 1000;
-
-/// How a [`ProcessPool`] runs. Build one with [`ProcessPool::builder`].
-#[derive(Clone, Debug)]
-pub struct PoolConfig {
-    pub(crate) worker: CommandSpec,
-    pub(crate) workers: usize,
-    pub(crate) max_batch: usize,
-    pub(crate) queue_capacity: usize,
-    pub(crate) ordered: bool,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) retries: u32,
-    pub(crate) quarantine_after: u32,
-    pub(crate) max_tasks_per_worker: Option<u64>,
-    pub(crate) protocol: Protocol,
-    pub(crate) stderr: StderrMode,
-    pub(crate) pipe_size: usize,
-    pub(crate) pin: bool,
-}
-
-/// What a `Command` runs (program, arguments, environment changes, directory), kept so that
-/// a fresh `Command` can be made for every process: `Command` itself cannot be cloned.
-#[derive(Clone, Debug)]
-pub(crate) struct CommandSpec {
-    pub(crate) program: OsString,
-    args: Vec<OsString>,
-    envs: Vec<(OsString, Option<OsString>)>,
-    current_dir: Option<PathBuf>,
-}
-
-impl CommandSpec {
-    pub(crate) fn of(command: &Command) -> CommandSpec {
-        CommandSpec {
-            program: command.get_program().to_os_string(),
-            args: command.get_args().map(OsStr::to_os_string).collect(),
-            envs: command
-                .get_envs()
-                .map(|(k, v)| (k.to_os_string(), v.map(OsStr::to_os_string)))
-                .collect(),
-            current_dir: command.get_current_dir().map(Path::to_path_buf),
-        }
-    }
-
-    /// A new `Command` for it (stdio left to the caller).
-    pub(crate) fn command(&self) -> Command {
-        let mut cmd = Command::new(&self.program);
-        cmd.args(&self.args);
-        for (key, value) in &self.envs {
-            match value {
-                Some(value) => cmd.env(key, value),
-                None => cmd.env_remove(key),
-            };
-        }
-        if let Some(dir) = &self.current_dir {
-            cmd.current_dir(dir);
-        }
-        cmd
-    }
-}
+use crate::shared::{Queue, Results, Shared, Tally, depth};
+use crate::task::{Meta, Outcome, TaskId};
 
 /// Builds a [`ProcessPool`].
 #[derive(Debug)]
@@ -225,52 +138,8 @@ impl PoolBuilder {
     /// [`PoolError::Config`] for a setting that cannot work, [`PoolError::Spawn`] when the
     /// first worker cannot be started.
     pub fn build(self) -> Result<ProcessPool, PoolError> {
-        let config = self.config;
-        if config.workers == 0 {
-            return Err(PoolError::Config("workers must be at least 1".into()));
-        }
-        if config.workers > MAX_WORKERS {
-            return Err(PoolError::Config(format!(
-                "{} workers is more than the {MAX_WORKERS} a pool starts (each is a process and a thread)",
-                config.workers
-            )));
-        }
-        if config.max_batch == 0 {
-            return Err(PoolError::Config("max_batch must be at least 1".into()));
-        }
-        if config.queue_capacity == 0 {
-            return Err(PoolError::Config(
-                "queue_capacity must be at least 1".into(),
-            ));
-        }
-        if config.quarantine_after == 0 {
-            return Err(PoolError::Config(
-                "quarantine_after must be at least 1 crash".into(),
-            ));
-        }
-        if config.max_tasks_per_worker == Some(0) {
-            return Err(PoolError::Config(
-                "max_tasks_per_worker must be at least 1".into(),
-            ));
-        }
-        if config.timeout.is_some_and(|t| t.is_zero()) {
-            return Err(PoolError::Config("a timeout must be longer than 0".into()));
-        }
-        let metrics = self.metrics.unwrap_or_default();
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue::default()),
-            tasks_ready: Condvar::new(),
-            space: Condvar::new(),
-            results: Mutex::new(Results::default()),
-            outcome_ready: Condvar::new(),
-            outcome_counters: OutcomeCounters::of(&metrics),
-            metrics,
-            latency: Mutex::new(Histogram::new()),
-            counters: Counters::default(),
-            stop_at: Mutex::new(None),
-            captured: Mutex::new(VecDeque::new()),
-            config,
-        });
+        self.config.validate()?;
+        let shared = Arc::new(Shared::new(self.config, self.metrics.unwrap_or_default()));
         let mut dispatchers = Vec::with_capacity(shared.config.workers);
         for index in 0..shared.config.workers {
             // The first worker of each slot starts here, so a bad command fails `build`.
@@ -342,23 +211,8 @@ impl ProcessPool {
     /// directory are taken from it; its stdio settings are replaced by the pool's pipes).
     #[must_use]
     pub fn builder(command: &Command) -> PoolBuilder {
-        let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         PoolBuilder {
-            config: PoolConfig {
-                worker: CommandSpec::of(command),
-                workers,
-                max_batch: 1024,
-                queue_capacity: 65_536,
-                ordered: false,
-                timeout: None,
-                retries: 0,
-                quarantine_after: 2,
-                max_tasks_per_worker: None,
-                protocol: Protocol::Framed,
-                stderr: StderrMode::Prefixed,
-                pipe_size: 1 << 20,
-                pin: false,
-            },
+            config: PoolConfig::new(command),
             metrics: None,
         }
     }
@@ -920,233 +774,6 @@ where
     Ok(Packed { chunks, len })
 }
 
-#[derive(Debug, Default)]
-pub(crate) struct Queue {
-    pub(crate) chunks: VecDeque<Chunk>,
-    /// Tasks in `chunks`.
-    pub(crate) queued: usize,
-    pub(crate) next_id: TaskId,
-    pub(crate) closed: bool,
-    /// Submitters waiting for room (so that taking tasks signals `space` only when someone
-    /// listens: a notification is a system call).
-    pub(crate) space_waiters: usize,
-    /// Dispatchers waiting for tasks.
-    pub(crate) task_waiters: usize,
-}
-
-impl Queue {
-    pub(crate) fn push_back(&mut self, chunk: Chunk) {
-        self.queued += chunk.len();
-        self.chunks.push_back(chunk);
-    }
-
-    pub(crate) fn push_front(&mut self, chunk: Chunk) {
-        self.queued += chunk.len();
-        self.chunks.push_front(chunk);
-    }
-
-    /// Up to `n` tasks from the front, as chunks, stopping before a re-sent task (which goes
-    /// alone: taken only as the first, and then by itself).
-    pub(crate) fn take(&mut self, n: usize, out: &mut Vec<Chunk>) -> usize {
-        let mut taken = 0;
-        while taken < n {
-            let Some(front) = self.chunks.front_mut() else {
-                break;
-            };
-            if front.meta.resent {
-                if taken == 0 {
-                    let mut chunk = self.chunks.pop_front().unwrap_or_else(|| unreachable!());
-                    chunk.meta.resent = false;
-                    self.queued -= chunk.len();
-                    taken += chunk.len();
-                    out.push(chunk);
-                }
-                break;
-            }
-            let chunk = if front.len() <= n - taken {
-                self.chunks.pop_front().unwrap_or_else(|| unreachable!())
-            } else {
-                front.take_front(n - taken)
-            };
-            self.queued -= chunk.len();
-            taken += chunk.len();
-            out.push(chunk);
-        }
-        taken
-    }
-}
-
-#[derive(Debug)]
-pub(crate) struct Results {
-    /// Outcomes ready for receivers.
-    pub(crate) ready: Ready,
-    /// Ordered mode: blocks that wait for an earlier one, by their first id.
-    pub(crate) waiting: BTreeMap<TaskId, Block>,
-    pub(crate) next: TaskId,
-    /// Outcomes handed to the user.
-    pub(crate) delivered: u64,
-    /// Wake a waiting receiver once this many outcomes are ready (1 for `recv`; `run` waits
-    /// for a larger share of its tasks, so that it is not woken for every block of results).
-    pub(crate) notify_at: usize,
-}
-
-impl Default for Results {
-    fn default() -> Self {
-        Results {
-            ready: Ready::default(),
-            waiting: BTreeMap::new(),
-            next: 0,
-            delivered: 0,
-            notify_at: 1,
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) submitted: AtomicU64,
-    pub(crate) finished: AtomicU64,
-    pub(crate) ok: AtomicU64,
-    pub(crate) failed: AtomicU64,
-    pub(crate) resent: AtomicU64,
-    pub(crate) spawned: AtomicU64,
-    pub(crate) restarts: AtomicU64,
-    pub(crate) excess_answers: AtomicU64,
-}
-
-/// What a set of blocks holds, by outcome (for the counters and metrics).
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Tally {
-    pub(crate) ok: u64,
-    /// By [`LABELS`] index.
-    pub(crate) failed: [u64; 5],
-}
-
-impl Tally {
-    pub(crate) fn of(blocks: &[Block]) -> Tally {
-        let mut tally = Tally::default();
-        for block in blocks {
-            match block {
-                Block::Results { spans, next, .. } => {
-                    for span in &spans[*next..] {
-                        if span.ok {
-                            tally.ok += 1;
-                        } else {
-                            tally.failed[2] += 1;
-                        }
-                    }
-                }
-                Block::One(Some(Outcome { result, .. })) => match result {
-                    Ok(_) => tally.ok += 1,
-                    Err(e) => tally.failed[label_index(e)] += 1,
-                },
-                Block::One(None) => {}
-            }
-        }
-        tally
-    }
-}
-
-/// What the pool's handle and its dispatchers share.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) config: PoolConfig,
-    pub(crate) queue: Mutex<Queue>,
-    /// Signalled when tasks are queued or the pool closes.
-    pub(crate) tasks_ready: Condvar,
-    /// Signalled when tasks leave the queue or the pool closes.
-    pub(crate) space: Condvar,
-    pub(crate) results: Mutex<Results>,
-    pub(crate) outcome_ready: Condvar,
-    pub(crate) metrics: PoolMetrics,
-    /// `pool_tasks_total` per outcome, looked up once (not per block of results).
-    outcome_counters: OutcomeCounters,
-    pub(crate) latency: Mutex<Histogram>,
-    pub(crate) counters: Counters,
-    /// When the dispatchers must stop (set by shutdown).
-    pub(crate) stop_at: Mutex<Option<Instant>>,
-    pub(crate) captured: Mutex<VecDeque<String>>,
-}
-
-impl Shared {
-    pub(crate) fn lock_queue(&self) -> MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(crate) fn lock_results(&self) -> MutexGuard<'_, Results> {
-        self.results.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The shutdown deadline, if shutdown was asked for.
-    pub(crate) fn stop_at(&self) -> Option<Instant> {
-        *self.stop_at.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Records task latencies, `(nanoseconds, tasks)` pairs, in the pool's histogram and the
-    /// metrics.
-    pub(crate) fn record_latencies(&self, samples: &[(u64, u64)]) {
-        if samples.is_empty() {
-            return;
-        }
-        let mut hist = self.latency.lock().unwrap_or_else(PoisonError::into_inner);
-        for &(ns, count) in samples {
-            hist.record_n(ns, count);
-        }
-        drop(hist);
-        for &(ns, count) in samples {
-            self.metrics
-                .task_duration
-                .observe_n(Duration::from_nanos(ns), count);
-        }
-    }
-
-    /// Hands finished blocks to the results (one lock); `tally` says what they hold.
-    pub(crate) fn finish(&self, blocks: &mut Vec<Block>, tally: &Tally) {
-        if blocks.is_empty() {
-            return;
-        }
-        let failed: u64 = tally.failed.iter().sum();
-        // Counters and metrics first: whoever receives the outcomes sees them counted.
-        self.counters
-            .finished
-            .fetch_add(tally.ok + failed, Ordering::Relaxed);
-        self.counters.ok.fetch_add(tally.ok, Ordering::Relaxed);
-        self.counters.failed.fetch_add(failed, Ordering::Relaxed);
-        let counters = &self.outcome_counters;
-        if tally.ok > 0 {
-            counters.ok.inc_by(tally.ok);
-        }
-        for (counter, &count) in counters.failed.iter().zip(&tally.failed) {
-            if count > 0 {
-                counter.inc_by(count);
-            }
-        }
-        let mut results = self.lock_results();
-        if self.config.ordered {
-            for block in blocks.drain(..) {
-                results.waiting.insert(block.first_id(), block);
-            }
-            loop {
-                let next = results.next;
-                let Some(block) = results.waiting.remove(&next) else {
-                    break;
-                };
-                results.next += block.len() as u64;
-                results.ready.push(block);
-            }
-        } else {
-            for block in blocks.drain(..) {
-                results.ready.push(block);
-            }
-        }
-        let wake = results.ready.tasks >= results.notify_at;
-        drop(results);
-        if wake {
-            self.outcome_ready.notify_all();
-        }
-    }
-}
-
 /// What `drive` hands the ready blocks to, with the lookup of a task's input index; it
 /// returns the outcomes that are not the caller's.
 type Taker<'f> = dyn FnMut(&mut Ready, &IdMap<'_>) -> Vec<Outcome> + 'f;
@@ -1179,43 +806,5 @@ impl IdMap<'_> {
     }
 }
 
-/// The most workers a pool starts: each is a process and a dispatcher thread, and a typo such as
-/// `-j 100000` must not fork that many.
-pub const MAX_WORKERS: usize = 4096;
-
 /// How long a receiver waiting for several outcomes sleeps before it looks again.
 const RECHECK: Duration = Duration::from_millis(5);
-
-/// A queue length as the gauge's value.
-pub(crate) fn depth(len: usize) -> i64 {
-    i64::try_from(len).unwrap_or(i64::MAX)
-}
-
-const LABELS: [&str; 5] = ["crashed", "timed_out", "error", "quarantined", "cancelled"];
-
-/// The `pool_tasks_total` counters: `ok`, and each failure in [`LABELS`] order.
-#[derive(Debug)]
-struct OutcomeCounters {
-    ok: IntCounter,
-    failed: [IntCounter; 5],
-}
-
-impl OutcomeCounters {
-    fn of(metrics: &PoolMetrics) -> OutcomeCounters {
-        let counter = |label: &str| metrics.tasks_total.with_label_values(&[label]);
-        OutcomeCounters {
-            ok: counter("ok"),
-            failed: LABELS.map(counter),
-        }
-    }
-}
-
-fn label_index(e: &TaskError) -> usize {
-    match e {
-        TaskError::Crashed { .. } => 0,
-        TaskError::TimedOut { .. } => 1,
-        TaskError::Worker(_) => 2,
-        TaskError::Quarantined { .. } => 3,
-        TaskError::Cancelled => 4,
-    }
-}
