@@ -190,6 +190,28 @@ const CI_STEPS: &[&[&str]] = &[
         "warnings",
     ],
     &["test", "--workspace"],
+    // The allocator's counter slots under shuttle's scheduler (a feature, so that normal
+    // builds keep std's atomics).
+    &[
+        "clippy",
+        "-p",
+        "perfkit-alloc",
+        "--features",
+        "shuttle",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ],
+    &[
+        "test",
+        "-p",
+        "perfkit-alloc",
+        "--features",
+        "shuttle",
+        "--lib",
+        "model",
+    ],
     &["bench", "--workspace", "--no-run"],
 ];
 

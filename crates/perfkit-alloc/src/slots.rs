@@ -3,6 +3,13 @@
 //! Nothing here allocates, locks or panics: it runs inside `GlobalAlloc`.
 
 use std::cell::Cell;
+
+#[cfg(feature = "shuttle")]
+use shuttle::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize,
+    Ordering::{Relaxed, SeqCst},
+};
+#[cfg(not(feature = "shuttle"))]
 use std::sync::atomic::{
     AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize,
     Ordering::{Relaxed, SeqCst},
@@ -482,5 +489,83 @@ pub(crate) fn slots_in_use() -> (usize, bool) {
 pub(crate) fn clear_slot_peaks() {
     for slot in TABLE.iter().chain(std::iter::once(&FALLBACK)) {
         slot.clear_peak();
+    }
+}
+
+/// Model tests of the races between a slot's owner and other threads, run under shuttle's
+/// scheduler over every interleaving. Shuttle runs atomics sequentially consistent, so they
+/// check the protocol (which store wins, which re-check catches it), not weak-memory effects;
+/// the races they cover use `SeqCst` throughout.
+#[cfg(all(test, feature = "shuttle"))]
+mod model {
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// An owner that has grown to a peak, and then shrinks.
+    fn owner_work(slot: &Slot) {
+        slot.owner_alloc(100);
+        slot.owner_alloc(10);
+        slot.owner_dealloc(50);
+    }
+
+    #[test]
+    fn a_reset_peak_is_never_lost_to_the_owners_rearm() {
+        shuttle::check_pct(
+            || {
+                let slot = Arc::new(Slot::new());
+                let owner = {
+                    let slot = Arc::clone(&slot);
+                    shuttle::thread::spawn(move || owner_work(&slot))
+                };
+                let resetter = {
+                    let slot = Arc::clone(&slot);
+                    shuttle::thread::spawn(move || slot.clear_peak())
+                };
+                owner.join().unwrap();
+                resetter.join().unwrap();
+                // The owner's next growth, below the old peak, must record the new peak.
+                slot.owner_alloc(1);
+                assert!(
+                    slot.peak.load(SeqCst) >= slot.net(),
+                    "peak {} below live bytes {}: the reset was lost",
+                    slot.peak.load(SeqCst),
+                    slot.net()
+                );
+            },
+            10_000,
+            3,
+        );
+    }
+
+    #[test]
+    fn size_counting_switched_on_mid_flight_sees_the_next_allocation() {
+        shuttle::check_pct(
+            || {
+                let slot = Arc::new(Slot::new());
+                let owner = {
+                    let slot = Arc::clone(&slot);
+                    shuttle::thread::spawn(move || owner_work(&slot))
+                };
+                let switcher = {
+                    let slot = Arc::clone(&slot);
+                    shuttle::thread::spawn(move || {
+                        slot.sizes_on.store(true, SeqCst);
+                        slot.hi.store(i64::MIN, SeqCst);
+                    })
+                };
+                owner.join().unwrap();
+                switcher.join().unwrap();
+                // 3 bytes: a size class the owner's work did not use.
+                slot.owner_alloc(3);
+                assert_eq!(
+                    slot.sizes[size_class(3)].load(SeqCst),
+                    1,
+                    "the size went uncounted"
+                );
+            },
+            10_000,
+            3,
+        );
     }
 }
