@@ -1,5 +1,5 @@
-//! Histogram benchmarks: perfkit-metrics against the `hdrhistogram` crate and the original
-//! text's approach (push every sample into a Vec, sort, index the percentiles).
+//! Histogram benchmarks: perfkit-metrics against the `hdrhistogram` crate and the plain
+//! approach (push every sample into a Vec, sort, index the percentiles).
 //!
 //! Run: `cargo bench -p perfkit-benches --bench histogram`. Compare the contenders of each group
 //! as a ratio of their times; targets are in `docs/benchmarks.md`.

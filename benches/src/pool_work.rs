@@ -1,6 +1,5 @@
-//! The pool workloads, shared by `benches/pool.rs` and `examples/pool_rate.rs`: the original
-//! text's `ObjectPool` (a `Mutex<VecDeque>`) as the object-pool peer, and the object-pool
-//! workload.
+//! The pool workloads, shared by `benches/pool.rs` and `examples/pool_rate.rs`: the classic
+//! `ObjectPool` (a `Mutex<VecDeque>`) as the object-pool peer, and the object-pool workload.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
