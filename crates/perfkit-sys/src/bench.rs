@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use perfkit_metrics::{Histogram, Summary};
 use serde::{Deserialize, Serialize};
 
 use crate::SysError;
-use crate::process::{ExitKind, RunOptions, RunOutcome, run};
+use crate::process::{ExitKind, RunOptions, RunOutcome};
 use crate::stdio::{ProgramIo, ProgramOutput};
 
 /// The version of the [`BenchReport`] JSON format (see `docs/formats.md`).
@@ -422,10 +422,24 @@ pub fn run_bench(
     plan: &BenchPlan,
     observer: &mut dyn BenchObserver,
 ) -> Result<BenchReport, SysError> {
-    validate(plan)?;
+    run_bench_with(plan, observer, &mut ProcessExecutor)
+}
+
+/// [`run_bench`] with the runs made by `executor` instead of real processes: the schedule,
+/// the run count, failures and the report are the same.
+///
+/// # Errors
+/// As [`run_bench`].
+pub fn run_bench_with(
+    plan: &BenchPlan,
+    observer: &mut dyn BenchObserver,
+    executor: &mut dyn Executor,
+) -> Result<BenchReport, SysError> {
+    validate(plan, executor)?;
     let mut runner = Runner {
         plan,
         observer,
+        executor,
         outcomes: vec![Vec::new(); plan.targets.len()],
         setup_done: vec![false; plan.targets.len()],
         rng: fastrand::Rng::with_seed(plan.seed),
@@ -445,7 +459,7 @@ pub fn run_bench(
     Ok(report)
 }
 
-fn validate(plan: &BenchPlan) -> Result<(), SysError> {
+fn validate(plan: &BenchPlan, executor: &dyn Executor) -> Result<(), SysError> {
     let invalid = |detail: &str| {
         Err(SysError::InvalidPlan {
             detail: detail.to_string(),
@@ -506,15 +520,88 @@ fn validate(plan: &BenchPlan) -> Result<(), SysError> {
         .into_iter()
         .flatten()
         {
-            crate::check_program(&spec.argv()[0])?;
+            executor.check(spec)?;
         }
     }
     Ok(())
 }
 
+/// One run the benchmark asks for.
+#[derive(Clone, Copy, Debug)]
+pub struct Execution<'a> {
+    /// The command.
+    pub command: &'a CommandSpec,
+    /// What the run is for: [`Role::Benchmark`] and [`Role::Warmup`] runs are of the
+    /// benchmarked command, the others of its helpers.
+    pub role: Role,
+    /// The benchmarked command's standard input; helpers read nothing.
+    pub input: Option<&'a Path>,
+    /// Where the benchmarked command's standard output and error go; helpers write nowhere.
+    pub output: &'a ProgramOutput,
+    /// The benchmarked command's time limit; helpers have none.
+    pub timeout: Option<Duration>,
+}
+
+impl Execution<'_> {
+    /// Whether this is a run of the benchmarked command rather than of a helper.
+    #[must_use]
+    pub fn benchmarked(&self) -> bool {
+        matches!(self.role, Role::Benchmark | Role::Warmup)
+    }
+}
+
+/// What makes the runs of a benchmark: [`ProcessExecutor`] starts and measures processes;
+/// a test can script the outcomes instead, to check the schedule without spawning anything.
+pub trait Executor {
+    /// Checks, before anything runs, that `command` can be started.
+    ///
+    /// # Errors
+    /// The program is missing or not executable.
+    fn check(&self, command: &CommandSpec) -> Result<(), SysError> {
+        crate::check_program(&command.argv()[0]).map(drop)
+    }
+
+    /// Makes one run.
+    ///
+    /// # Errors
+    /// The run could not be made (the program could not start, its input or output could not
+    /// be opened). A program that fails is an outcome, not an error.
+    fn execute(&mut self, run: &Execution<'_>) -> Result<RunOutcome, SysError>;
+}
+
+/// The executor of [`run_bench`]: every run is a process, measured by [`crate::run`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcessExecutor;
+
+impl Executor for ProcessExecutor {
+    fn execute(&mut self, run: &Execution<'_>) -> Result<RunOutcome, SysError> {
+        let mut command = run.command.command();
+        if run.benchmarked() {
+            ProgramIo {
+                input: run.input.map(Path::to_path_buf),
+                output: run.output.clone(),
+            }
+            .apply_measured(&mut command)?;
+        } else {
+            command
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+        }
+        crate::process::run(
+            &mut command,
+            RunOptions {
+                timeout: run.timeout,
+                ..RunOptions::default()
+            },
+        )
+    }
+}
+
 struct Runner<'a> {
     plan: &'a BenchPlan,
     observer: &'a mut dyn BenchObserver,
+    executor: &'a mut dyn Executor,
     outcomes: Vec<Vec<RunOutcome>>,
     setup_done: Vec<bool>,
     rng: fastrand::Rng,
@@ -690,7 +777,8 @@ impl Runner<'_> {
     }
 
     fn setup(&mut self, i: usize) -> Result<(), SysError> {
-        if let Some(setup) = &self.plan.targets[i].setup {
+        let plan = self.plan;
+        if let Some(setup) = &plan.targets[i].setup {
             self.observer.phase(Phase::Setup, i);
             self.helper(i, setup, Role::Setup)?;
         }
@@ -704,7 +792,8 @@ impl Runner<'_> {
         }
         for _ in 0..self.plan.warmup {
             self.prepare(i)?;
-            let outcome = self.execute(&self.plan.targets[i].command, true)?;
+            let plan = self.plan;
+            let outcome = self.execute(&plan.targets[i].command, Role::Warmup)?;
             if !outcome.status.success() && !self.plan.ignore_failure {
                 return Err(self.failed(i, Role::Warmup, outcome.status, 0));
             }
@@ -720,21 +809,23 @@ impl Runner<'_> {
         if !self.plan.probe_output || self.plan.output != ProgramOutput::Null {
             return Ok(());
         }
-        let command = &self.plan.targets[i].command;
+        let plan = self.plan;
+        let command = &plan.targets[i].command;
         let null = if let Some(outcome) = self.warm_outcome[i].take() {
             outcome
         } else {
             self.prepare(i)?;
-            self.execute(command, true)?
+            self.execute(command, Role::Benchmark)?
         };
         self.prepare(i)?;
-        let pipe = self.execute_into(command, true, &ProgramOutput::Pipe)?;
+        let pipe = self.execute_into(command, Role::Benchmark, &ProgramOutput::Pipe)?;
         self.probes[i] = Some(OutputProbe::new(&null, &pipe));
         Ok(())
     }
 
     fn prepare(&mut self, i: usize) -> Result<(), SysError> {
-        if let Some(prepare) = &self.plan.targets[i].prepare {
+        let plan = self.plan;
+        if let Some(prepare) = &plan.targets[i].prepare {
             self.helper(i, prepare, Role::Prepare)?;
         }
         Ok(())
@@ -742,7 +833,8 @@ impl Runner<'_> {
 
     fn measure(&mut self, i: usize) -> Result<(), SysError> {
         self.prepare(i)?;
-        let outcome = self.execute(&self.plan.targets[i].command, true)?;
+        let plan = self.plan;
+        let outcome = self.execute(&plan.targets[i].command, Role::Benchmark)?;
         let run = self.outcomes[i].len() as u64 + 1;
         if !outcome.status.success() && !self.plan.ignore_failure {
             return Err(self.failed(i, Role::Benchmark, outcome.status, run));
@@ -756,7 +848,8 @@ impl Runner<'_> {
         if !std::mem::replace(&mut self.setup_done[i], false) {
             return Ok(());
         }
-        if let Some(cleanup) = &self.plan.targets[i].cleanup {
+        let plan = self.plan;
+        if let Some(cleanup) = &plan.targets[i].cleanup {
             self.observer.phase(Phase::Cleanup, i);
             self.helper(i, cleanup, Role::Cleanup)?;
         }
@@ -773,8 +866,8 @@ impl Runner<'_> {
         first_error.map_or(Ok(()), Err)
     }
 
-    fn helper(&self, i: usize, spec: &CommandSpec, role: Role) -> Result<(), SysError> {
-        let outcome = self.execute(spec, false)?;
+    fn helper(&mut self, i: usize, spec: &CommandSpec, role: Role) -> Result<(), SysError> {
+        let outcome = self.execute(spec, role)?;
         if outcome.status.success() {
             Ok(())
         } else {
@@ -791,40 +884,33 @@ impl Runner<'_> {
         }
     }
 
-    fn execute(&self, spec: &CommandSpec, benchmarked: bool) -> Result<RunOutcome, SysError> {
-        self.execute_into(spec, benchmarked, &self.plan.output)
+    fn execute(&mut self, spec: &CommandSpec, role: Role) -> Result<RunOutcome, SysError> {
+        let output = &self.plan.output;
+        self.execute_into(spec, role, output)
     }
 
     /// One run of `spec`; a benchmarked one reads the plan's input and writes to `output`,
     /// a helper reads and writes nothing.
     fn execute_into(
-        &self,
+        &mut self,
         spec: &CommandSpec,
-        benchmarked: bool,
+        role: Role,
         output: &ProgramOutput,
     ) -> Result<RunOutcome, SysError> {
         let plan = self.plan;
-        let mut command = spec.command();
-        if benchmarked {
-            ProgramIo {
-                input: plan.input.clone(),
-                output: output.clone(),
-            }
-            .apply_measured(&mut command)?;
-        } else {
-            command
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
+        let mut run = Execution {
+            command: spec,
+            role,
+            input: plan.input.as_deref(),
+            output,
+            timeout: plan.timeout,
+        };
+        if !run.benchmarked() {
+            run.input = None;
+            run.output = &ProgramOutput::Null;
+            run.timeout = None;
         }
-        let timeout = if benchmarked { plan.timeout } else { None };
-        run(
-            &mut command,
-            RunOptions {
-                timeout,
-                ..RunOptions::default()
-            },
-        )
+        self.executor.execute(&run)
     }
 }
 
@@ -945,6 +1031,54 @@ mod tests {
         }
     }
 
+    /// The outcome of a scripted run: from the command's text and how many runs of it came
+    /// before.
+    type Outcomes = Box<dyn FnMut(&str, usize) -> (ExitKind, Duration)>;
+
+    /// Runs nothing: answers each run from `outcome` and logs it.
+    struct Script {
+        outcome: Outcomes,
+        log: Vec<(String, Role)>,
+    }
+
+    const OK: ExitKind = ExitKind::Exited { code: 0 };
+    const MS: Duration = Duration::from_millis(1);
+
+    impl Script {
+        fn new(outcome: impl FnMut(&str, usize) -> (ExitKind, Duration) + 'static) -> Script {
+            Script {
+                outcome: Box::new(outcome),
+                log: Vec::new(),
+            }
+        }
+
+        fn fast() -> Script {
+            Script::new(|_, _| (OK, MS))
+        }
+
+        fn roles(&self) -> Vec<(&str, Role)> {
+            self.log.iter().map(|(c, r)| (c.as_str(), *r)).collect()
+        }
+    }
+
+    impl Executor for Script {
+        fn check(&self, _: &CommandSpec) -> Result<(), SysError> {
+            Ok(())
+        }
+
+        fn execute(&mut self, run: &Execution<'_>) -> Result<RunOutcome, SysError> {
+            let name = run.command.to_string();
+            let before = self.log.iter().filter(|(c, _)| *c == name).count();
+            self.log.push((name.clone(), run.role));
+            let (status, wall) = (self.outcome)(&name, before);
+            Ok(RunOutcome::timed(status, wall))
+        }
+    }
+
+    fn bench(plan: &BenchPlan, script: &mut Script) -> Result<BenchReport, SysError> {
+        run_bench_with(plan, &mut NoObserver, script)
+    }
+
     #[test]
     fn parsing_and_operators() {
         assert!(matches!(
@@ -973,75 +1107,91 @@ mod tests {
 
     #[test]
     fn interleaved_runs_alternate() {
-        let mut plan = BenchPlan::new(vec![target("true"), target("true")]);
+        let mut plan = BenchPlan::new(vec![target("a"), target("b")]);
         plan.runs = RunCount::Exact(3);
         let mut rec = Recording::default();
-        let report = run_bench(&plan, &mut rec).unwrap();
+        let mut script = Script::new(|c, _| (OK, if c == "a" { MS } else { 2 * MS }));
+        let report = run_bench_with(&plan, &mut rec, &mut script).unwrap();
         assert_eq!(rec.order, [0, 1, 0, 1, 0, 1]);
         assert_eq!(rec.planned, [6]);
         assert_eq!(report.relative.len(), 2);
-        assert_eq!(report.relative.iter().filter(|r| r.fastest).count(), 1);
+        assert!(report.relative[0].fastest);
+        assert!(
+            (report.relative[1].ratio - 2.0).abs() < 1e-9,
+            "{:?}",
+            report.relative
+        );
+    }
+
+    #[test]
+    fn real_processes_are_measured() {
+        let mut plan = BenchPlan::new(vec![target("true"), target("true")]);
+        plan.runs = RunCount::Exact(2);
+        let report = run_bench(&plan, &mut NoObserver).unwrap();
+        assert_eq!(report.commands[1].runs, 2);
+        assert!(report.commands[0].wall.min > 0);
     }
 
     #[test]
     fn sequential_and_random_orders() {
-        let mut plan = BenchPlan::new(vec![target("true"), target("true")]);
+        let mut plan = BenchPlan::new(vec![target("a"), target("b")]);
         plan.runs = RunCount::Exact(4);
         plan.order = Order::Sequential;
         let mut rec = Recording::default();
-        run_bench(&plan, &mut rec).unwrap();
+        run_bench_with(&plan, &mut rec, &mut Script::fast()).unwrap();
         assert_eq!(rec.order, [0, 0, 0, 0, 1, 1, 1, 1]);
 
         plan.order = Order::Random;
         plan.seed = 7;
         let mut rec = Recording::default();
-        run_bench(&plan, &mut rec).unwrap();
+        run_bench_with(&plan, &mut rec, &mut Script::fast()).unwrap();
         assert_eq!(rec.order.iter().filter(|&&t| t == 0).count(), 4);
         assert_ne!(rec.order, [0, 1, 0, 1, 0, 1, 0, 1]);
     }
 
     #[test]
     fn auto_count_respects_min_and_max() {
-        let mut plan = BenchPlan::new(vec![target("true")]);
+        let mut plan = BenchPlan::new(vec![target("a")]);
         plan.runs = RunCount::Auto {
             min: 2,
             max: Some(5),
             duration: Duration::from_secs(60),
         };
-        let report = run_bench(&plan, &mut NoObserver).unwrap();
+        let report = bench(&plan, &mut Script::fast()).unwrap();
         assert_eq!(report.commands[0].runs, 5);
         plan.runs = RunCount::Auto {
             min: 3,
             max: None,
             duration: Duration::ZERO,
         };
-        let report = run_bench(&plan, &mut NoObserver).unwrap();
+        let report = bench(&plan, &mut Script::fast()).unwrap();
         assert_eq!(report.commands[0].runs, 3);
+        plan.runs = RunCount::Auto {
+            min: 2,
+            max: None,
+            duration: Duration::from_millis(100),
+        };
+        let report = bench(&plan, &mut Script::new(|_, _| (OK, 10 * MS))).unwrap();
+        assert_eq!(report.commands[0].runs, 10);
     }
 
     #[test]
     fn the_run_count_is_planned_from_a_warm_run_not_a_cold_one() {
-        // The first run of this command takes a second (a cold cache), the others a moment.
-        let dir = tempfile::tempdir().unwrap();
-        let marker = dir.path().join("warm");
-        let script = format!(
-            "if [ -e {m} ]; then :; else touch {m}; sleep 1; fi",
-            m = marker.display()
-        );
-        let command = CommandSpec::from_argv(vec!["sh".into(), "-c".into(), script]).unwrap();
-        let mut plan = BenchPlan::new(vec![BenchTarget::new(command)]);
+        // The first run takes a second (a cold cache), the others 10 ms.
+        let cold_first =
+            || Script::new(|_, before| (OK, if before == 0 { 1000 * MS } else { 10 * MS }));
+        let mut plan = BenchPlan::new(vec![target("a")]);
         plan.runs = RunCount::Auto {
             min: 2,
             max: Some(1000),
             duration: Duration::from_millis(1500),
         };
         for warmup in [0, 1] {
-            std::fs::remove_file(&marker).ok();
             plan.warmup = warmup;
-            let report = run_bench(&plan, &mut NoObserver).unwrap();
+            let report = bench(&plan, &mut cold_first()).unwrap();
             let c = &report.commands[0];
             // Planned from the cold run, 1.5 s would have bought two runs.
-            assert!(c.runs > 5, "warm-up {warmup}: {} runs", c.runs);
+            assert_eq!(c.runs, 150, "warm-up {warmup}");
             // With a warm-up, the cold run is not in the statistics.
             assert_eq!(c.wall.max > 900_000_000, warmup == 0, "{:?}", c.wall);
         }
@@ -1049,9 +1199,10 @@ mod tests {
 
     #[test]
     fn failures_stop_unless_ignored() {
-        let mut plan = BenchPlan::new(vec![target("false")]);
+        let failing = || Script::new(|_, _| (ExitKind::Exited { code: 1 }, MS));
+        let mut plan = BenchPlan::new(vec![target("a")]);
         plan.runs = RunCount::Exact(2);
-        let err = run_bench(&plan, &mut NoObserver).unwrap_err();
+        let err = bench(&plan, &mut failing()).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -1064,16 +1215,17 @@ mod tests {
             "{err}"
         );
         plan.ignore_failure = true;
-        let report = run_bench(&plan, &mut NoObserver).unwrap();
+        let report = bench(&plan, &mut failing()).unwrap();
         assert_eq!(report.commands[0].failed_runs, 2);
     }
 
     #[test]
     fn timeouts_are_counted_not_timed() {
-        let mut plan = BenchPlan::new(vec![target("sleep 5")]);
+        let hanging = || Script::new(|_, _| (ExitKind::TimedOut, 50 * MS));
+        let mut plan = BenchPlan::new(vec![target("a")]);
         plan.runs = RunCount::Exact(1);
-        plan.timeout = Some(Duration::from_millis(50));
-        let err = run_bench(&plan, &mut NoObserver).unwrap_err();
+        plan.timeout = Some(50 * MS);
+        let err = bench(&plan, &mut hanging()).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -1085,41 +1237,76 @@ mod tests {
             "{err}"
         );
         plan.ignore_failure = true;
-        let err = run_bench(&plan, &mut NoObserver).unwrap_err();
+        let err = bench(&plan, &mut hanging()).unwrap_err();
         assert!(matches!(err, SysError::AllRunsTimedOut { .. }), "{err}");
     }
 
     #[test]
     fn setup_prepare_cleanup_run_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("log");
-        let sh = |word: &str| {
-            Some(CommandSpec::parse(&format!("echo {word} >> '{}'", log.display()), true).unwrap())
-        };
-        let mut t = target("true");
-        t.setup = sh("setup");
-        t.prepare = sh("prepare");
-        t.cleanup = sh("cleanup");
+        let mut t = target("a");
+        t.setup = Some(CommandSpec::parse("setup", false).unwrap());
+        t.prepare = Some(CommandSpec::parse("prepare", false).unwrap());
+        t.cleanup = Some(CommandSpec::parse("cleanup", false).unwrap());
         let mut plan = BenchPlan::new(vec![t]);
         plan.runs = RunCount::Exact(2);
         plan.warmup = 1;
-        run_bench(&plan, &mut NoObserver).unwrap();
-        let text = std::fs::read_to_string(&log).unwrap();
-        assert_eq!(text, "setup\nprepare\nprepare\nprepare\ncleanup\n");
+        let mut script = Script::fast();
+        bench(&plan, &mut script).unwrap();
+        assert_eq!(
+            script.roles(),
+            [
+                ("setup", Role::Setup),
+                ("prepare", Role::Prepare),
+                ("a", Role::Warmup),
+                ("prepare", Role::Prepare),
+                ("a", Role::Benchmark),
+                ("prepare", Role::Prepare),
+                ("a", Role::Benchmark),
+                ("cleanup", Role::Cleanup),
+            ]
+        );
+    }
+
+    #[test]
+    fn helpers_read_and_write_nothing_and_have_no_time_limit() {
+        struct Seen(Vec<(Role, bool, bool)>);
+        impl Executor for Seen {
+            fn check(&self, _: &CommandSpec) -> Result<(), SysError> {
+                Ok(())
+            }
+            fn execute(&mut self, run: &Execution<'_>) -> Result<RunOutcome, SysError> {
+                let io = run.input.is_some() || *run.output != ProgramOutput::Null;
+                self.0.push((run.role, io, run.timeout.is_some()));
+                Ok(RunOutcome::timed(OK, MS))
+            }
+        }
+        let mut t = target("a");
+        t.prepare = Some(CommandSpec::parse("prepare", false).unwrap());
+        let mut plan = BenchPlan::new(vec![t]);
+        plan.runs = RunCount::Exact(1);
+        plan.input = Some("/dev/null".into());
+        plan.output = ProgramOutput::Inherit;
+        plan.timeout = Some(Duration::from_secs(1));
+        let mut seen = Seen(Vec::new());
+        run_bench_with(&plan, &mut NoObserver, &mut seen).unwrap();
+        assert_eq!(
+            seen.0,
+            [(Role::Prepare, false, false), (Role::Benchmark, true, true)]
+        );
     }
 
     #[test]
     fn cleanup_runs_after_a_failure() {
-        let dir = tempfile::tempdir().unwrap();
-        let marker = dir.path().join("cleaned");
-        let mut t = target("false");
-        t.cleanup = Some(
-            CommandSpec::from_argv(vec!["touch".into(), marker.display().to_string()]).unwrap(),
-        );
+        let mut t = target("a");
+        t.cleanup = Some(CommandSpec::parse("cleanup", false).unwrap());
         let mut plan = BenchPlan::new(vec![t]);
         plan.runs = RunCount::Exact(1);
-        assert!(run_bench(&plan, &mut NoObserver).is_err());
-        assert!(marker.exists());
+        let mut script = Script::new(|c, _| {
+            let code = i32::from(c == "a");
+            (ExitKind::Exited { code }, MS)
+        });
+        assert!(bench(&plan, &mut script).is_err());
+        assert_eq!(script.roles().last(), Some(&("cleanup", Role::Cleanup)));
     }
 
     #[test]

@@ -44,8 +44,8 @@ pub mod tune;
 
 pub use bench::{
     BENCH_SCHEMA_VERSION, BenchObserver, BenchPlan, BenchReport, BenchTarget, CommandReport,
-    CommandSpec, MAX_RUNS, NoObserver, Order, OutputProbe, Phase, RelativeSpeed, Role, RunCount,
-    run_bench,
+    CommandSpec, Execution, Executor, MAX_RUNS, NoObserver, Order, OutputProbe, Phase,
+    ProcessExecutor, RelativeSpeed, Role, RunCount, run_bench, run_bench_with,
 };
 pub use capture::{Captured, MAX_CAPTURED, StderrCapture};
 pub use input::{LineLimit, read_text_limited};

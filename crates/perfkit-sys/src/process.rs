@@ -148,6 +148,26 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
+    /// An outcome with only a status and a wall time, every other figure zero or unavailable:
+    /// for executors that do not run processes (a benchmark's tests).
+    #[must_use]
+    pub fn timed(status: ExitKind, wall: Duration) -> RunOutcome {
+        RunOutcome {
+            status,
+            wall,
+            user: Duration::ZERO,
+            system: Duration::ZERO,
+            max_rss_bytes: 0,
+            rss_floor_bytes: None,
+            minor_faults: 0,
+            major_faults: 0,
+            voluntary_switches: 0,
+            involuntary_switches: 0,
+            io: None,
+            block_io_delay: None,
+        }
+    }
+
     /// CPU time (user + system) as a percentage of wall time; 100% is one busy core.
     #[must_use]
     pub fn cpu_percent(&self) -> Option<f64> {
