@@ -2,7 +2,7 @@
 //! inputs that once failed) through the same target code the fuzzers run, on stable Rust, so
 //! a parser change that breaks on any of them fails CI. The fuzzing itself is `fuzz/run-all.sh`.
 
-#[path = "../../../fuzz/targets.rs"]
+#[path = "../../../../fuzz/targets.rs"]
 mod targets;
 
 use std::path::Path;

@@ -6,17 +6,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::Stdio;
 use std::time::Duration;
 
-#[path = "../../perfkit-profilers/tests/common/mod.rs"]
-mod common;
-
-use assert_cmd::Command;
-use common::{sleep_is_running, survivors};
+use perfkit_testkit::perfkit;
+use perfkit_testkit::{sleep_is_running, survivors};
 use predicates::prelude::*;
 use serde_json::Value;
-
-fn perfkit() -> Command {
-    Command::cargo_bin("perfkit").expect("the perfkit binary is built")
-}
 
 const SQUARE: &str = r#"while IFS= read -r n; do
     case "$n" in
@@ -185,11 +178,7 @@ fn promtool() -> Option<std::path::PathBuf> {
             .find(|p| p.is_file())
     });
     if found.is_none() {
-        assert!(
-            std::env::var_os("PERFKIT_REQUIRE_TOOLS").is_none(),
-            "promtool is required (PERFKIT_REQUIRE_TOOLS is set): apt-get install prometheus"
-        );
-        eprintln!("skipping the promtool check: promtool not found (apt-get install prometheus)");
+        perfkit_testkit::skip("promtool is not installed (apt-get install prometheus)");
     }
     found
 }

@@ -5,13 +5,9 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 
-use assert_cmd::Command;
+use perfkit_testkit::perfkit;
 use predicates::prelude::*;
 use serde_json::Value;
-
-fn perfkit() -> Command {
-    Command::cargo_bin("perfkit").expect("the perfkit binary is built")
-}
 
 fn data(size: usize) -> Vec<u8> {
     (0..size).map(|i| (i * 31 % 251) as u8).collect()
@@ -249,11 +245,7 @@ fn disk_full_leaves_nothing_half_written() {
         .status()
         .is_ok_and(|s| s.success());
     if !mounted {
-        assert!(
-            std::env::var_os("PERFKIT_REQUIRE_TOOLS").is_none(),
-            "PERFKIT_REQUIRE_TOOLS=1 but a 1 MiB tmpfs could not be mounted (needs root)"
-        );
-        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        perfkit_testkit::skip("a 1 MiB tmpfs cannot be mounted here (needs root)");
         return;
     }
     let unmount = || {

@@ -1,16 +1,9 @@
 //! `perfkit bench` end to end, as a user runs it.
 
-#[path = "../../perfkit-profilers/tests/common/mod.rs"]
-mod common;
-
-use assert_cmd::Command;
-use common::have;
+use perfkit_testkit::have;
+use perfkit_testkit::perfkit;
 use predicates::prelude::*;
 use serde_json::Value;
-
-fn perfkit() -> Command {
-    Command::cargo_bin("perfkit").expect("the perfkit binary is built")
-}
 
 /// Runs `perfkit <args>`, expects success, and parses its stdout as JSON.
 fn json_run(args: &[&str]) -> Value {

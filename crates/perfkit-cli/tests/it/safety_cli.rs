@@ -2,20 +2,13 @@
 //! descriptors or inputs; standard output on a full device; absurd numbers; the profiled
 //! program's own output.
 
-#[path = "../../perfkit-profilers/tests/common/mod.rs"]
-mod common;
-
 use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
 use std::path::Path;
 use std::process::Stdio;
 
-use assert_cmd::Command;
-use common::{have, have_perf, sleep_is_running, survivors, workload};
+use perfkit_testkit::perfkit;
+use perfkit_testkit::{have, have_perf, sleep_is_running, survivors, workload};
 use predicates::prelude::*;
-
-fn perfkit() -> Command {
-    Command::cargo_bin("perfkit").expect("the perfkit binary is built")
-}
 
 fn path(dir: &tempfile::TempDir, name: &str) -> String {
     dir.path().join(name).to_string_lossy().into_owned()

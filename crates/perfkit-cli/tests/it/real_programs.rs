@@ -15,14 +15,11 @@
 //! | `find -exec md5sum {} ;` | spawn-heavy | reuse processes (a pool) |
 //! | `zgrep` (gzip's shell script) over many small files | spawn-heavy | reuse processes (a pool) |
 
-#[path = "../../perfkit-profilers/tests/common/mod.rs"]
-mod common;
-
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::have;
+use perfkit_testkit::have;
 use serde_json::Value;
 
 /// A directory on the disk the build is on (not a tmpfs: fsync must reach a device).

@@ -1,11 +1,7 @@
 //! `perfkit doctor` as a user runs it.
 
-use assert_cmd::Command;
+use perfkit_testkit::perfkit;
 use predicates::prelude::*;
-
-fn perfkit() -> Command {
-    Command::cargo_bin("perfkit").expect("the perfkit binary is built")
-}
 
 #[test]
 fn doctor_prints_a_line_per_check_and_json() {

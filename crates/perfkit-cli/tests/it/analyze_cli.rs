@@ -1,15 +1,8 @@
 //! `perfkit analyze` as a user runs it: the demo, baselines, --open, bad input.
 
-#[path = "../../perfkit-profilers/tests/common/mod.rs"]
-mod common;
-
-use assert_cmd::Command;
-use common::have;
+use perfkit_testkit::have;
+use perfkit_testkit::perfkit;
 use predicates::prelude::*;
-
-fn perfkit() -> Command {
-    Command::cargo_bin("perfkit").expect("the perfkit binary is built")
-}
 
 #[test]
 fn the_demo_names_spawn_heavy_recommends_the_pool_and_measures_it() {

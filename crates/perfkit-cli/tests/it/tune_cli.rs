@@ -3,24 +3,19 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
+use perfkit_testkit::perfkit;
 use predicates::prelude::*;
 
-fn perfkit() -> Command {
-    Command::cargo_bin("perfkit").expect("the perfkit binary is built")
-}
-
 fn tree(dir: &Path) {
-    for (name, value) in [
-        ("fs/file-max", "9223372036854775807"),
-        ("net/ipv4/tcp_fin_timeout", "60"),
-        ("net/ipv4/tcp_tw_reuse", "2"),
-        ("kernel/pid_max", "32768"),
-    ] {
-        let path = dir.join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, format!("{value}\n")).unwrap();
-    }
+    perfkit_testkit::write_sysctl_tree(
+        dir,
+        &[
+            ("fs.file-max", "9223372036854775807"),
+            ("net.ipv4.tcp_fin_timeout", "60"),
+            ("net.ipv4.tcp_tw_reuse", "2"),
+            ("kernel.pid_max", "32768"),
+        ],
+    );
 }
 
 #[test]

@@ -1,15 +1,13 @@
 //! Each adapter run for real on the workload program, asserting on what it is known to do.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{have, have_perf, workload};
 use perfkit_profilers::{
     CallGraph, CountUnit, EventChoice, ExitKind, FlamegraphOptions, FoldOptions, Ltrace, Massif,
     PerfEnvironment, Record, Stat, StatValue, Strace, TraceMode, fold_perf_data, perf_report,
     profile_section, render_flamegraph,
 };
+use perfkit_testkit::{have, have_perf, workload};
 
 fn record(
     args: &[&str],

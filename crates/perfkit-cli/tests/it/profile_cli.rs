@@ -1,21 +1,14 @@
 //! `perfkit record | flamegraph | diff | stat | heap | syscalls | libcalls` end to end, on the
 //! workload program, as a user runs them.
 
-#[path = "../../perfkit-profilers/tests/common/mod.rs"]
-mod common;
-
 use std::fmt::Write as _;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 
-use assert_cmd::Command;
-use common::{have, have_perf, survivors, workload};
+use perfkit_testkit::perfkit;
+use perfkit_testkit::{have, have_perf, survivors, workload};
 use predicates::prelude::*;
 use serde_json::Value;
-
-fn perfkit() -> Command {
-    Command::cargo_bin("perfkit").expect("the perfkit binary is built")
-}
 
 fn w() -> &'static str {
     workload().to_str().expect("UTF-8 path")

@@ -20,10 +20,13 @@ fn in_child(test: &str) -> bool {
     std::env::var(CHILD).is_ok_and(|v| v == test)
 }
 
-/// Runs this test binary again with only `test`, as the child part.
+/// Runs this test binary again with only `test` (of this module), as the child part.
 fn run_child(test: &str, dir: &std::path::Path) -> std::process::Output {
+    // Test names carry the module path after the crate's: `mmap_and_pipes::name`.
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let name = format!("{module}::{test}");
     Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .args(["--exact", &name, "--nocapture", "--test-threads=1"])
         .env(CHILD, test)
         .env("PERFKIT_ZEROCOPY_DIR", dir)
         .output()

@@ -9,27 +9,8 @@ use perfkit_sys::tune::{
 
 /// A tree with every parameter of every profile, at typical current-kernel values.
 fn tree(dir: &Path) -> Sysctl {
-    let values = [
-        ("fs.file-max", "9223372036854775807"),
-        ("net.ipv4.tcp_fin_timeout", "60"),
-        ("net.ipv4.tcp_tw_reuse", "2"),
-        ("kernel.pid_max", "4194304"),
-        ("fs.nr_open", "1048576"),
-        ("net.core.somaxconn", "4096"),
-        ("net.ipv4.ip_local_port_range", "32768\t60999"),
-        ("vm.max_map_count", "65530"),
-        ("fs.pipe-max-size", "1048576"),
-        ("net.core.netdev_max_backlog", "1000"),
-        ("kernel.perf_event_paranoid", "2"),
-        ("kernel.kptr_restrict", "0"),
-    ];
-    let sysctl = Sysctl::at(dir);
-    for (name, value) in values {
-        let path = sysctl.path(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, format!("{value}\n")).unwrap();
-    }
-    sysctl
+    perfkit_testkit::write_sysctl_tree(dir, perfkit_testkit::KERNEL_DEFAULTS);
+    Sysctl::at(dir)
 }
 
 fn action<'a>(plan: &'a perfkit_sys::tune::Plan, name: &str) -> &'a Action {

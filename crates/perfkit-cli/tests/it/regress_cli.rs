@@ -3,13 +3,9 @@
 
 use std::path::PathBuf;
 
-use assert_cmd::Command;
+use perfkit_testkit::perfkit;
 use predicates::prelude::*;
 use serde_json::Value;
-
-fn perfkit() -> Command {
-    Command::cargo_bin("perfkit").expect("the perfkit binary is built")
-}
 
 fn data(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -1,11 +1,8 @@
 //! Real runs of small programs with one known bottleneck each: the analysis names it first.
 
-#[path = "../../perfkit-profilers/tests/common/mod.rs"]
-mod common;
-
-use common::have;
 use perfkit_analyze::{AnalyzeOptions, BottleneckKind, analyze};
 use perfkit_sys::NoObserver;
+use perfkit_testkit::have;
 
 fn argv(parts: &[&str]) -> Vec<String> {
     parts.iter().map(ToString::to_string).collect()
@@ -60,7 +57,7 @@ fn a_syscall_storm_is_syscall_heavy() {
         return;
     }
     // 30,000 × (open, write one byte, close, getcwd): calls that move no data to speak of.
-    let workload = common::workload().to_string_lossy().into_owned();
+    let workload = perfkit_testkit::workload().to_string_lossy().into_owned();
     let (kind, a) = first(&[&workload, "syscalls", "30000"], &options());
     assert_eq!(kind, BottleneckKind::SyscallHeavy, "{:#?}", a.bottlenecks);
     let s = a.measurements.syscalls.as_ref().unwrap();

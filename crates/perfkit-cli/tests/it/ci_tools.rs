@@ -10,7 +10,10 @@ fn root() -> PathBuf {
 
 /// The Rust sources of every test directory in the workspace.
 fn test_sources() -> Vec<PathBuf> {
-    let mut dirs = vec![root().join("xtask/tests")];
+    let mut dirs = vec![
+        root().join("xtask/tests"),
+        root().join("crates/perfkit-testkit/src"),
+    ];
     for entry in std::fs::read_dir(root().join("crates"))
         .expect("crates/")
         .flatten()

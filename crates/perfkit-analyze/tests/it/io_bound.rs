@@ -5,21 +5,16 @@
 //! block-I/O wait of about its uptime for every run (delay accounting's anomaly, which
 //! perfkit sets aside as unknown), and nothing was left to measure.
 
-#[path = "../../perfkit-profilers/tests/common/mod.rs"]
-mod common;
-
-use common::have;
 use perfkit_analyze::{AnalyzeOptions, BottleneckKind, analyze};
 use perfkit_sys::NoObserver;
+use perfkit_testkit::have;
 
 #[test]
 fn small_direct_reads_from_disk_are_io_bound() {
     if !perfkit_sys::delay_accounting_enabled() {
-        assert!(
-            std::env::var_os("PERFKIT_REQUIRE_TOOLS").is_none(),
-            "delay accounting is required under PERFKIT_REQUIRE_TOOLS (.ci/run turns it on)"
+        perfkit_testkit::skip(
+            "kernel.task_delayacct is 0, so block-I/O waits are not measured (.ci/run turns it on)",
         );
-        eprintln!("skipped: kernel.task_delayacct is 0, so block-I/O waits are not measured");
         return;
     }
     if !have("strace") {

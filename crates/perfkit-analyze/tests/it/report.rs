@@ -1,12 +1,9 @@
 //! The report of a real analysis: the HTML is well-formed, has every section, the latency
 //! histogram and (when perf works here) the embedded flamegraph.
 
-#[path = "../../perfkit-profilers/tests/common/mod.rs"]
-mod common;
-
-use common::{have, have_perf};
 use perfkit_analyze::{AlternativeCommand, AnalyzeOptions, analyze, report};
 use perfkit_sys::NoObserver;
+use perfkit_testkit::{have, have_perf};
 use quick_xml::events::Event;
 
 /// Parses `html` as XML and checks every element is closed in order.
