@@ -5,6 +5,7 @@ mod analyze_cli;
 mod bench_cli;
 mod ci_tools;
 mod copy_cli;
+mod docs;
 mod doctor_cli;
 mod fuzz_corpora;
 mod pool_cli;
