@@ -199,6 +199,10 @@ pub fn analyze(
     let warnings: Vec<String> = report.commands[..1]
         .iter()
         .filter_map(|c| c.output_probe.as_ref()?.warning(&c.name))
+        // The report advises perfkit's own options, as its recommendations do.
+        .map(|w| {
+            format!("{w} (--output=pipe measures the real work; --output=null keeps /dev/null)")
+        })
         .collect();
     let c = &report.commands[0];
     let mut measurements = measurements(c);

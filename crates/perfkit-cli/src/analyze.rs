@@ -9,6 +9,7 @@ use perfkit_analyze::{
 use perfkit_sys::{BenchObserver, Phase, RunOutcome};
 
 use crate::cli::AnalyzeArgs;
+use crate::exit::Exit;
 use crate::output::{
     optional_destination, progress_bar, refuse_overwriting_inputs, run_input, run_output, show_bar,
 };
@@ -70,7 +71,7 @@ fn demo(tasks: u32) -> Result<(Vec<String>, AlternativeCommand)> {
 }
 
 /// `perfkit analyze`; `Ok(true)` when the baseline check found a regression.
-pub(crate) fn run(args: &AnalyzeArgs) -> Result<bool> {
+pub(crate) fn run(args: &AnalyzeArgs) -> Result<Exit> {
     let save_baseline = optional_destination(args.save_baseline.as_deref())?;
     let files = report::ReportFiles::new(&args.out)?;
     // A report file that is the baseline (through a link) would replace it, and two outputs
@@ -151,7 +152,7 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<bool> {
     if args.open {
         open(&html);
     }
-    Ok(regressed)
+    Ok(Exit::checked(regressed))
 }
 
 fn print_summary(analysis: &Analysis, html: &Path) -> Result<()> {

@@ -1,18 +1,17 @@
 //! `perfkit bench`: turn arguments into a `perfkit_sys::BenchPlan`, run it, print the report.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use indicatif::ProgressBar;
-use perfkit_metrics::{format_bytes, format_duration};
 use perfkit_sys::OutputPath;
 use perfkit_sys::{
-    BenchObserver, BenchPlan, BenchReport, BenchTarget, CommandReport, CommandSpec, Order, Phase,
-    RunCount, RunOutcome, run_bench,
+    BenchObserver, BenchPlan, BenchTarget, BenchWarning, CommandSpec, Order, Phase, RunCount,
+    RunOutcome, run_bench,
 };
 
 use crate::cli::{BenchArgs, OrderArg};
+use crate::exit::Exit;
 use crate::output::{
     optional_destination, progress_bar, refuse_overwriting_inputs, run_input, run_output, show_bar,
 };
@@ -79,7 +78,7 @@ impl Outputs {
 }
 
 /// `perfkit bench`; `Ok(true)` when `--baseline` found a regression.
-pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
+pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
     let mut plan = plan(args)?;
     let (output, probe) = run_output(args.output.as_deref(), args.show_output, args.json)?;
     plan.output = output;
@@ -110,7 +109,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
         out.write(format!("{json}\n").as_bytes())?;
     }
     if let Some(out) = &outputs.markdown {
-        out.write(markdown(&report).as_bytes())?;
+        out.write(report.to_markdown().as_bytes())?;
     }
     let current = if baseline.is_some() || args.save_baseline.is_some() {
         Some(
@@ -126,8 +125,8 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
     };
     // Warnings come before the numbers they qualify.
     if !args.quiet {
-        for warning in warnings(&report) {
-            note!("warning: {warning}");
+        for warning in report.warnings() {
+            note!("warning: {}", warning_with_hint(&warning));
         }
     }
     if args.json {
@@ -142,7 +141,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
             None => outln!("{json}")?,
         }
     } else {
-        out!("{}", human(&report))?;
+        out!("{}", report.to_text())?;
         if let Some(check) = &checked {
             outln!(
                 "\nRegression check against {}",
@@ -164,7 +163,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
     if let (Some(out), Some(current)) = (&outputs.baseline, &current) {
         regress::save_baseline(current, out, args.baseline.as_deref(), failed, args.quiet)?;
     }
-    Ok(failed)
+    Ok(Exit::checked(failed))
 }
 
 fn plan(args: &BenchArgs) -> Result<BenchPlan> {
@@ -266,145 +265,15 @@ impl BenchObserver for Progress<'_> {
     }
 }
 
-fn ns(value: f64) -> String {
-    format_duration(value)
-}
-
-/// The human summary, hyperfine-style, with percentiles and resources added.
-fn human(report: &BenchReport) -> String {
-    let mut out = String::new();
-    for (i, c) in report.commands.iter().enumerate() {
-        let w = &c.wall;
-        let _ = writeln!(out, "Benchmark {}: {}", i + 1, c.name);
-        let _ = writeln!(
-            out,
-            "  Time (mean ± σ):     {} ± {}    [User: {}, System: {}]",
-            ns(w.mean),
-            ns(w.stddev),
-            ns(c.user_mean_ns),
-            ns(c.system_mean_ns)
-        );
-        let _ = writeln!(
-            out,
-            "  Percentiles:         p50 {}, p90 {}, p99 {}, p99.9 {}",
-            ns(w.p50 as f64),
-            ns(w.p90 as f64),
-            ns(w.p99 as f64),
-            ns(w.p999 as f64)
-        );
-        let _ = writeln!(
-            out,
-            "  Range (min … max):   {} … {}    {} run{}",
-            ns(w.min as f64),
-            ns(w.max as f64),
-            c.runs,
-            if c.runs == 1 { "" } else { "s" }
-        );
-        let _ = match c.rss_floor_bytes {
-            Some(floor) if c.peak_rss_bytes <= floor => writeln!(
-                out,
-                "  Peak RSS:            ≤ {} (perfkit's own size: the kernel counts the spawner's memory)",
-                format_bytes(c.peak_rss_bytes)
-            ),
-            _ => writeln!(
-                out,
-                "  Peak RSS:            {}",
-                format_bytes(c.peak_rss_bytes)
-            ),
-        };
-        out.push('\n');
-    }
-    if let Some(fastest) = report.relative.iter().find(|r| r.fastest) {
-        let _ = writeln!(out, "Summary\n  '{}' ran", fastest.name);
-        for r in report.relative.iter().filter(|r| !r.fastest) {
-            let ci = r
-                .interval
-                .map(|ci| format!(" (95% CI {:.2}–{:.2})", ci.low, ci.high))
-                .unwrap_or_default();
-            let _ = writeln!(out, "    {:.2} times faster than '{}'{ci}", r.ratio, r.name);
+/// A warning with the options that address it.
+fn warning_with_hint(warning: &BenchWarning) -> String {
+    let hint = match warning {
+        BenchWarning::FailedRuns { .. } => " (--ignore-failure)",
+        BenchWarning::LessWorkIntoNull { .. } => {
+            " (--output=pipe measures the real work; --output=null keeps /dev/null)"
         }
-    }
-    out
-}
-
-/// Things the user should know about the numbers.
-fn warnings(report: &BenchReport) -> Vec<String> {
-    let mut out = Vec::new();
-    for c in &report.commands {
-        if c.failed_runs > 0 {
-            out.push(format!(
-                "'{}': {} of {} runs failed (non-zero exit or signal); they are included because of --ignore-failure",
-                c.name, c.failed_runs, c.runs
-            ));
-        }
-        if c.timed_out_runs > 0 {
-            out.push(format!(
-                "'{}': {} runs timed out and are not included in the statistics",
-                c.name, c.timed_out_runs
-            ));
-        }
-        if let Some(warning) = c.output_probe.as_ref().and_then(|p| p.warning(&c.name)) {
-            out.push(warning);
-        }
-        if first_run_outlier(c) {
-            out.push(format!(
-                "'{}': the first run was much slower than the rest (cold caches?): consider --warmup 3 or --prepare",
-                c.name
-            ));
-        }
-    }
-    out
-}
-
-/// The first measured run took more than twice the median of the others.
-fn first_run_outlier(c: &CommandReport) -> bool {
-    let mut rest: Vec<u128> = c
-        .samples
-        .iter()
-        .skip(1)
-        .map(|s| s.wall.as_nanos())
-        .collect();
-    if rest.len() < 4 {
-        return false;
-    }
-    rest.sort_unstable();
-    let median = rest[rest.len() / 2];
-    c.samples[0].wall.as_nanos() > 2 * median
-}
-
-/// A Markdown table in one time unit chosen from the fastest command.
-fn markdown(report: &BenchReport) -> String {
-    let fastest = report
-        .commands
-        .iter()
-        .map(|c| c.wall.mean)
-        .fold(f64::INFINITY, f64::min);
-    let (scale, unit) = perfkit_metrics::duration_unit(fastest);
-    let mut out = format!(
-        "| Command | Mean [{unit}] | σ [{unit}] | p50 [{unit}] | p99 [{unit}] | Min [{unit}] | Max [{unit}] | Peak RSS | Relative |\n|:---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
-    );
-    for (i, c) in report.commands.iter().enumerate() {
-        let w = &c.wall;
-        let relative = report.relative.get(i).map_or_else(
-            || "1.00".to_string(),
-            |r| match r.interval {
-                Some(ci) => format!("{:.2} ({:.2}–{:.2})", r.ratio, ci.low, ci.high),
-                None => format!("{:.2}", r.ratio),
-            },
-        );
-        let _ = writeln!(
-            out,
-            "| `{}` | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} |",
-            c.name.replace('|', "\\|"),
-            w.mean / scale,
-            w.stddev / scale,
-            w.p50 as f64 / scale,
-            w.p99 as f64 / scale,
-            w.min as f64 / scale,
-            w.max as f64 / scale,
-            format_bytes(c.peak_rss_bytes),
-            relative
-        );
-    }
-    out
+        BenchWarning::SlowFirstRun { .. } => ": consider --warmup 3 or --prepare",
+        BenchWarning::TimedOutRuns { .. } => "",
+    };
+    format!("{warning}{hint}")
 }

@@ -13,6 +13,7 @@ use perfkit_zerocopy::{PipeSize, TransferOptions, transfer_with};
 use serde::Serialize;
 
 use crate::cli::{CopyArgs, MethodArg};
+use crate::exit::Exit;
 
 /// Version of the `--json` report.
 const SCHEMA_VERSION: u32 = 1;
@@ -58,7 +59,7 @@ struct Report<'a> {
     pipe: Option<perfkit_zerocopy::PipeCapacity>,
 }
 
-pub(crate) fn run(args: &CopyArgs) -> Result<()> {
+pub(crate) fn run(args: &CopyArgs) -> Result<Exit> {
     let options = TransferOptions {
         method: match args.method {
             MethodArg::Auto => None,
@@ -129,7 +130,7 @@ pub(crate) fn run(args: &CopyArgs) -> Result<()> {
     } else {
         crate::output::print(text)?;
     }
-    Ok(())
+    Ok(Exit::Success)
 }
 
 fn open_source(path: &Path) -> Result<File> {
@@ -138,7 +139,7 @@ fn open_source(path: &Path) -> Result<File> {
             "cannot read the source {}: {}{}",
             path.display(),
             perfkit_sys::os_reason(&e),
-            crate::output::open_hint(&e)
+            perfkit_sys::open_hint(&e)
         )
     })?;
     let meta = file

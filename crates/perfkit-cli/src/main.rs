@@ -32,6 +32,7 @@ mod cli;
 mod copy;
 #[cfg(target_os = "linux")]
 mod demo;
+mod exit;
 #[cfg(target_os = "linux")]
 mod pool;
 mod profile;
@@ -43,15 +44,9 @@ mod tune;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use perfkit_profilers::ExitKind;
 
 use crate::cli::{Cli, Commands};
-use crate::output::StdoutError;
-
-/// Exit code when a benchmarked command or a check fails.
-const EXIT_FAILED: u8 = 1;
-/// Exit code for bad arguments, bad input, or a command that cannot start.
-const EXIT_USAGE: u8 = 2;
+use crate::exit::{EXIT_USAGE, Exit};
 
 /// Whether a command's JSON report goes to standard error, which then carries nothing else:
 /// perfkit's notes are left out and the program's messages go into the document.
@@ -79,65 +74,21 @@ fn main() -> ExitCode {
         Commands::Bench(_) => "pipes, redirections and shell builtins need a shell: add --shell",
         _ => "pipes, redirections and shell builtins need a shell: give sh -c '...' as the command",
     };
-    let result = match cli.command {
-        Commands::Bench(args) => bench::run(&args).map(check_failed),
-        Commands::Check(args) => regress::run_check(&args).map(check_failed),
-        Commands::Baseline(command) => regress::run_baseline(&command).map(|()| None),
-        #[cfg(target_os = "linux")]
-        Commands::Tune(args) => tune::run(&args).map(|()| None),
-        Commands::Doctor(args) => doctor(&args).map(check_failed),
-        Commands::Analyze(args) => analyze::run(&args).map(check_failed),
-        #[cfg(target_os = "linux")]
-        Commands::DemoWorkload(args) => demo::run(&args).map(|()| None),
-        #[cfg(target_os = "linux")]
-        Commands::Launch(args) => {
-            let code = perfkit_sys::launch::run_launcher(
-                args.status_fd,
-                args.go_fd,
-                args.stderr_fd,
-                &args.command,
-            );
-            return ExitCode::from(u8::try_from(code & 0xff).unwrap_or(125));
-        }
-        Commands::Record(mut args) => {
-            args.quiet |= json_on_stderr(args.json, &args.report);
-            profile::record(&args).map(Some)
-        }
-        Commands::Flamegraph(args) => profile::flamegraph(&args).map(|()| None),
-        Commands::Diff(args) => profile::diff(&args).map(|()| None),
-        Commands::Stat(mut args) => {
-            args.quiet |= json_on_stderr(args.json, &args.report);
-            profile::stat(&args).map(Some)
-        }
-        Commands::Heap(mut args) => {
-            args.quiet |= json_on_stderr(args.json, &args.report);
-            trace::heap(&args).map(Some)
-        }
-        Commands::Syscalls(mut args) => {
-            args.quiet |= json_on_stderr(args.json, &args.report);
-            trace::syscalls(&args).map(Some)
-        }
-        Commands::Libcalls(mut args) => {
-            args.quiet |= json_on_stderr(args.json, &args.report);
-            trace::libcalls(&args).map(Some)
-        }
-        #[cfg(target_os = "linux")]
-        Commands::Copy(args) => copy::run(&args).map(|()| None),
-        #[cfg(target_os = "linux")]
-        Commands::Pool(args) => pool::run(&args).map(check_failed),
-        Commands::Completions { shell } => {
-            let mut script = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "perfkit", &mut script);
-            output::print(script)
-                .map_err(anyhow::Error::from)
-                .map(|()| None)
-        }
-    };
+    #[cfg(target_os = "linux")]
+    if let Commands::Launch(args) = &cli.command {
+        let code = perfkit_sys::launch::run_launcher(
+            args.status_fd,
+            args.go_fd,
+            args.stderr_fd,
+            &args.command,
+        );
+        return ExitCode::from(u8::try_from(code & 0xff).unwrap_or(125));
+    }
+    let result = dispatch(cli.command);
     // A signal being handled on its thread ends perfkit by that signal, not by this result.
     perfkit_sys::signals::wait_if_dying();
     match result {
-        Ok(None) => ExitCode::SUCCESS,
-        Ok(Some(status)) => pass_through(status),
+        Ok(exit) => exit.code(),
         Err(error) => {
             if let Some(signal) = interrupted_by(&error) {
                 perfkit_sys::signals::die_of(signal);
@@ -146,7 +97,57 @@ fn main() -> ExitCode {
             if let Some(hint) = hint(&error, shell_hint) {
                 note!("hint: {hint}");
             }
-            ExitCode::from(exit_code(&error))
+            ExitCode::from(exit::error_code(&error))
+        }
+    }
+}
+
+/// Runs the command.
+fn dispatch(command: Commands) -> anyhow::Result<Exit> {
+    match command {
+        Commands::Bench(args) => bench::run(&args),
+        Commands::Check(args) => regress::run_check(&args),
+        Commands::Baseline(command) => regress::run_baseline(&command),
+        #[cfg(target_os = "linux")]
+        Commands::Tune(args) => tune::run(&args),
+        Commands::Doctor(args) => doctor(&args),
+        Commands::Analyze(args) => analyze::run(&args),
+        #[cfg(target_os = "linux")]
+        Commands::DemoWorkload(args) => demo::run(&args).map(|()| Exit::Success),
+        // Handled in main: the launcher ends as its program did, with nothing after it.
+        #[cfg(target_os = "linux")]
+        Commands::Launch(_) => Ok(Exit::Success),
+        Commands::Record(mut args) => {
+            args.quiet |= json_on_stderr(args.json, &args.report);
+            profile::record(&args)
+        }
+        Commands::Flamegraph(args) => profile::flamegraph(&args),
+        Commands::Diff(args) => profile::diff(&args),
+        Commands::Stat(mut args) => {
+            args.quiet |= json_on_stderr(args.json, &args.report);
+            profile::stat(&args)
+        }
+        Commands::Heap(mut args) => {
+            args.quiet |= json_on_stderr(args.json, &args.report);
+            trace::heap(&args)
+        }
+        Commands::Syscalls(mut args) => {
+            args.quiet |= json_on_stderr(args.json, &args.report);
+            trace::syscalls(&args)
+        }
+        Commands::Libcalls(mut args) => {
+            args.quiet |= json_on_stderr(args.json, &args.report);
+            trace::libcalls(&args)
+        }
+        #[cfg(target_os = "linux")]
+        Commands::Copy(args) => copy::run(&args),
+        #[cfg(target_os = "linux")]
+        Commands::Pool(args) => pool::run(&args),
+        Commands::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "perfkit", &mut script);
+            output::print(script)?;
+            Ok(Exit::Success)
         }
     }
 }
@@ -221,8 +222,8 @@ fn interrupted_by(error: &anyhow::Error) -> Option<i32> {
     })
 }
 
-/// `perfkit doctor`: the checks, a line each; `Ok(true)` when one found a problem.
-fn doctor(args: &cli::DoctorArgs) -> anyhow::Result<bool> {
+/// `perfkit doctor`: the checks, a line each; [`Exit::Failed`] when one found a problem.
+fn doctor(args: &cli::DoctorArgs) -> anyhow::Result<Exit> {
     use perfkit_profilers::doctor::{Status, diagnose};
     let report = diagnose(args.binary.as_deref());
     if args.json {
@@ -248,14 +249,7 @@ fn doctor(args: &cli::DoctorArgs) -> anyhow::Result<bool> {
             }
         }
     }
-    Ok(report.worst() == Status::Problem)
-}
-
-/// Exit 1 when a check failed.
-fn check_failed(failed: bool) -> Option<ExitKind> {
-    failed.then_some(ExitKind::Exited {
-        code: i32::from(EXIT_FAILED),
-    })
+    Ok(Exit::checked(report.worst() == Status::Problem))
 }
 
 /// `perfkit … | head` must end quietly when `head` exits, like any Unix filter, not panic in
@@ -267,55 +261,6 @@ fn die_quietly_on_closed_stdout() {
         use nix::sys::signal::{SigHandler, Signal, signal};
         // SAFETY: installs the default disposition, no handler code runs in this process.
         let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
-    }
-}
-
-/// 1 when a command ran and failed, 2 for everything else (usage, input, cannot start, a
-/// failed write to standard output).
-fn exit_code(error: &anyhow::Error) -> u8 {
-    if error.downcast_ref::<StdoutError>().is_some() {
-        return EXIT_USAGE;
-    }
-    let sys = error
-        .downcast_ref::<perfkit_sys::SysError>()
-        .or_else(
-            || match error.downcast_ref::<perfkit_profilers::ProfilerError>() {
-                Some(perfkit_profilers::ProfilerError::Sys(e)) => Some(e),
-                _ => None,
-            },
-        )
-        .or_else(
-            || match error.downcast_ref::<perfkit_analyze::AnalyzeError>() {
-                Some(perfkit_analyze::AnalyzeError::Sys(e)) => Some(e),
-                _ => None,
-            },
-        );
-    match sys {
-        Some(e) if e.is_command_failure() => EXIT_FAILED,
-        _ => EXIT_USAGE,
-    }
-}
-
-/// Ends perfkit the way the profiled program ended: its exit code, or its signal re-raised
-/// (so a shell reports "Segmentation fault" as it would without perfkit).
-fn pass_through(status: ExitKind) -> ExitCode {
-    match status {
-        ExitKind::Exited { code } => ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1)),
-        ExitKind::Signaled { signal, .. } => {
-            use std::io::Write;
-            let _ = std::io::stdout().flush();
-            #[cfg(target_os = "linux")]
-            {
-                use nix::sys::signal::{SigHandler, Signal, raise, signal as set_handler};
-                if let Ok(sig) = Signal::try_from(signal) {
-                    // SAFETY: restoring the default disposition installs no handler code.
-                    let _ = unsafe { set_handler(sig, SigHandler::SigDfl) };
-                    let _ = raise(sig);
-                }
-            }
-            ExitCode::from(u8::try_from((128 + signal) & 0xff).unwrap_or(1))
-        }
-        ExitKind::TimedOut => ExitCode::from(EXIT_FAILED),
     }
 }
 

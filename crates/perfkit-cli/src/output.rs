@@ -76,18 +76,6 @@ macro_rules! note {
     }};
 }
 
-/// What to check after an input could not be opened, by the kind of error: the path for a
-/// missing file, the permissions for a refused one, nothing for the rest (a limit on open
-/// files is not a wrong path).
-pub(crate) fn open_hint(e: &std::io::Error) -> &'static str {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => " (check the path)",
-        std::io::ErrorKind::PermissionDenied => " (check the permissions)",
-        _ if e.raw_os_error() == Some(24) => " (raise the limit with `ulimit -n`)",
-        _ => "",
-    }
-}
-
 /// Checks an output path named on the command line, before any work: its directory exists
 /// and accepts files, or it is a device, FIFO or descriptor open for writing.
 pub(crate) fn destination(path: &Path) -> Result<OutputPath> {

@@ -1,17 +1,18 @@
 //! `perfkit pool`: standard input lines → a `perfkit_pool::ProcessPool` → standard output.
 
 use std::io::{BufWriter, Read, Write};
-use std::net::{TcpListener, TcpStream};
+
 use std::ops::ControlFlow;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use perfkit_pool::{PoolMetrics, PoolStats, ProcessPool, Protocol, TaskError};
+use perfkit_pool::{PoolStats, ProcessPool, Protocol, TaskError};
 use serde::Serialize;
 
 use crate::cli::PoolArgs;
+use crate::exit::Exit;
 use crate::output::StdoutError;
 
 /// Bytes of standard input read at a time.
@@ -21,7 +22,7 @@ const READ_BLOCK: usize = 1 << 20;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Runs the pool; returns whether any task failed.
-pub(crate) fn run(args: &PoolArgs) -> Result<bool> {
+pub(crate) fn run(args: &PoolArgs) -> Result<Exit> {
     let started = Instant::now();
     let Some((program, rest)) = args.command.split_first() else {
         bail!("no worker command: give it after --, e.g. perfkit pool -- python3 -u worker.py");
@@ -29,7 +30,7 @@ pub(crate) fn run(args: &PoolArgs) -> Result<bool> {
     let mut command = Command::new(program);
     command.args(rest);
     if args.naive {
-        return run_naive(args, &command, started);
+        return run_naive(args, &command, started).map(Exit::checked);
     }
     if args.batch == 0 {
         bail!("--batch must be at least 1");
@@ -41,7 +42,15 @@ pub(crate) fn run(args: &PoolArgs) -> Result<bool> {
     };
     let mut pool = build(args, &command, protocol)?;
     if let Some(addr) = &args.metrics_addr {
-        serve_metrics(addr, pool.metrics().clone())?;
+        let local = pool.metrics().serve(addr).map_err(|e| match e {
+            perfkit_pool::PoolError::Listen { source, .. } => anyhow::anyhow!(
+                "cannot listen on {addr:?} for --metrics-addr ({}): use HOST:PORT, e.g. \
+                 127.0.0.1:9898; port 0 picks one",
+                perfkit_sys::os_reason(&source)
+            ),
+            other => other.into(),
+        })?;
+        note!("perfkit pool: serving metrics at http://{local}/metrics");
     }
 
     // Ctrl-C, SIGTERM and SIGHUP: stop reading, write the results already received, end
@@ -121,7 +130,7 @@ pub(crate) fn run(args: &PoolArgs) -> Result<bool> {
         written,
         failed,
     };
-    finish(args, &mut pool, ended, read_result, started, protocol)
+    finish(args, &mut pool, ended, read_result, started, protocol).map(Exit::checked)
 }
 
 /// How the main loop of the pool ended.
@@ -426,75 +435,4 @@ fn print_stats(
 
 fn human_ns(ns: u64) -> String {
     perfkit_metrics::format_duration(ns as f64)
-}
-
-/// Serves `GET /metrics` on `addr` from a thread, for as long as the process runs.
-fn serve_metrics(addr: &str, metrics: PoolMetrics) -> Result<()> {
-    let listener = TcpListener::bind(addr).with_context(|| {
-        format!("cannot listen on {addr:?} for --metrics-addr (use HOST:PORT, e.g. 127.0.0.1:9898; port 0 picks one)")
-    })?;
-    let local = listener.local_addr()?;
-    note!("perfkit pool: serving metrics at http://{local}/metrics");
-    std::thread::Builder::new()
-        .name("perfkit-metrics".into())
-        .spawn(move || {
-            // Each connection is served on its own thread, so an idle or slow client (which
-            // gets a read timeout) never holds up a scrape; a flood of them is capped.
-            let active = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-            for stream in listener.incoming().flatten() {
-                if active.load(Ordering::Acquire) >= MAX_METRICS_CONNECTIONS {
-                    continue;
-                }
-                active.fetch_add(1, Ordering::AcqRel);
-                let (metrics, done) = (metrics.clone(), std::sync::Arc::clone(&active));
-                let spawned = std::thread::Builder::new()
-                    .name("perfkit-metrics-conn".into())
-                    .spawn(move || {
-                        let _ = answer(stream, &metrics);
-                        done.fetch_sub(1, Ordering::AcqRel);
-                    });
-                if spawned.is_err() {
-                    active.fetch_sub(1, Ordering::AcqRel);
-                }
-            }
-        })
-        .context("cannot start the metrics thread")?;
-    Ok(())
-}
-
-/// Connections to `--metrics-addr` served at once; more are closed at once.
-const MAX_METRICS_CONNECTIONS: usize = 32;
-
-fn answer(mut stream: TcpStream, metrics: &PoolMetrics) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let mut request = Vec::new();
-    let mut chunk = [0u8; 1024];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 << 10 {
-        let n = stream.read(&mut chunk)?;
-        if n == 0 {
-            break;
-        }
-        request.extend_from_slice(&chunk[..n]);
-    }
-    let line = request.split(|&b| b == b'\r').next().unwrap_or_default();
-    let (status, content_type, body) = if line.starts_with(b"GET /metrics ") {
-        (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            metrics.render(),
-        )
-    } else {
-        (
-            "404 Not Found",
-            "text/plain; charset=utf-8",
-            "only GET /metrics is served here\n".to_string(),
-        )
-    };
-    write!(
-        stream,
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    stream.flush()
 }

@@ -2,23 +2,24 @@
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use perfkit_metrics::{format_bytes, format_std_duration};
 use perfkit_profilers::{
-    CallGraph, CountUnit, EventChoice, ExitKind, FlamegraphOptions, FoldOptions, FoldedStacks,
-    HotFunction, Palette, PerfEnvironment, PerfFold, ProfilerError, Record, RecordOutcome, Stat,
-    StatValue, Target, ToolInfo, diff_folded, fold_perf_data, fold_perf_script,
-    is_perf_script_header, perf_report, render_diff_stacks, render_flamegraph,
+    CallGraph, CompareMode, Comparison, CountUnit, EventChoice, FlamegraphOptions, FoldOptions,
+    FoldedStacks, FunctionChange, HotFunction, Palette, PerfEnvironment, PerfFold, ProfilerError,
+    Record, RecordOutcome, Stat, StatValue, Target, diff_folded, fold_perf_data, function_changes,
+    hot_table, load_profile, perf_report, render_diff_stacks, render_flamegraph,
+    top_self_functions,
 };
 use serde_json::json;
 
 use crate::cli::{
     CompareArg, DiffArgs, FlameArgs, FlamegraphArgs, FoldArgs, RecordArgs, StatArgs, TargetArgs,
 };
-use perfkit_sys::{LineLimit, OutputPath};
+use crate::exit::Exit;
+use perfkit_sys::OutputPath;
 
 use crate::output::{
     ReportSink, destination, end_capture, optional_destination, progress_bar,
@@ -62,7 +63,7 @@ impl RecordOutputs {
     }
 }
 
-pub(crate) fn record(args: &RecordArgs) -> Result<ExitKind> {
+pub(crate) fn record(args: &RecordArgs) -> Result<Exit> {
     let outputs = RecordOutputs::check(args)?;
     let call_graph = match &args.call_graph {
         Some(text) => CallGraph::parse(text)?,
@@ -131,7 +132,7 @@ pub(crate) fn record(args: &RecordArgs) -> Result<ExitKind> {
             if let Some(out) = &outputs.perf_data {
                 out.move_from(&outcome.perf_data)?;
             }
-            return Ok(outcome.status);
+            return Ok(Exit::Program(outcome.status));
         }
         Err(e) => return Err(e.into()),
     };
@@ -163,7 +164,7 @@ pub(crate) fn record(args: &RecordArgs) -> Result<ExitKind> {
     }
     let text = record_report(args, &what, &outcome, &folded, fold.unit, &flame.count_name)?;
     outputs.sink.emit_captured(&text, captured)?;
-    Ok(outcome.status)
+    Ok(Exit::Program(outcome.status))
 }
 
 fn record_report(
@@ -174,7 +175,7 @@ fn record_report(
     unit: CountUnit,
     count_name: &str,
 ) -> Result<String> {
-    let hot = top_functions(folded, args.top);
+    let hot = top_self_functions(folded, args.top);
     if args.json {
         let document = json!({
             "schema_version": SCHEMA_VERSION,
@@ -244,24 +245,7 @@ pub(crate) fn describe_command(argv: &[OsString]) -> String {
             shlex::try_quote(&a).map_or_else(|_| a.to_string(), std::borrow::Cow::into_owned)
         })
         .collect();
-    shorten(&words.join(" "), 100)
-}
-
-fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let keep = max.saturating_sub(1) / 2;
-    let head: String = text.chars().take(keep).collect();
-    let tail: String = text
-        .chars()
-        .rev()
-        .take(keep)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    format!("{head}…{tail}")
+    perfkit_metrics::shorten_middle(&words.join(" "), 100)
 }
 
 fn record_summary(
@@ -285,38 +269,6 @@ fn record_summary(
         format_std_duration(outcome.wall),
     );
     out.push_str(&hot_table(hot, unit));
-    out
-}
-
-/// The `n` functions with the most self samples; callers with no self time are left out (their
-/// inclusive share is in the flamegraph).
-fn top_functions(folded: &FoldedStacks, n: usize) -> Vec<HotFunction> {
-    // Functions are ranked by self count first, so those without self time come last.
-    folded
-        .hot_functions(n)
-        .into_iter()
-        .filter(|h| h.self_count > 0)
-        .collect()
-}
-
-/// The hottest functions as a table; `unit` names the self-count column.
-pub(crate) fn hot_table(hot: &[HotFunction], unit: &str) -> String {
-    let mut out = String::new();
-    if hot.is_empty() {
-        return out;
-    }
-    let unit = shorten(unit, 10);
-    let _ = writeln!(out, "\n  self%  total% {unit:>10}  function");
-    for f in hot {
-        let _ = writeln!(
-            out,
-            "{:>6.1}% {:>6.1}% {:>10}  {}",
-            f.self_percent,
-            f.inclusive_percent,
-            f.self_count,
-            shorten(&f.name, 110)
-        );
-    }
     out
 }
 
@@ -369,121 +321,7 @@ fn write_svg(
     Ok(out.write(&svg)?)
 }
 
-/// The longest line of profile text read: a stack of a million long C++ frames fits, while
-/// `/dev/zero` or a binary file given by mistake is an error instead of filling memory.
-const MAX_LINE: u64 = 256 << 20;
-
-/// What a profile input turned out to be.
-enum Input {
-    /// A perf.data file on disk (with the temporary file that holds it, for stdin).
-    PerfData(PathBuf, Option<tempfile::TempPath>),
-    /// Text (folded stacks or perf script output), streamed.
-    Text(Box<dyn BufRead>),
-}
-
-/// Opens INPUT and detects its kind from its first bytes. perf.data piped on stdin is spooled
-/// to a temporary file, since perf script needs a seekable file.
-fn open_input(path: &Path) -> Result<Input> {
-    let mut reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
-        Box::new(BufReader::with_capacity(
-            1 << 20,
-            LineLimit::new(std::io::stdin(), MAX_LINE),
-        ))
-    } else {
-        if path.is_dir() {
-            bail!(
-                "{} is a directory: give a perf.data, folded or perf script file",
-                path.display()
-            );
-        }
-        let file = std::fs::File::open(path).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot open {}: {}{}",
-                path.display(),
-                perfkit_sys::os_reason(&e),
-                crate::output::open_hint(&e)
-            )
-        })?;
-        Box::new(BufReader::with_capacity(
-            1 << 20,
-            LineLimit::new(file, MAX_LINE),
-        ))
-    };
-    let head = reader.fill_buf().context("cannot read the input")?;
-    if head.starts_with(b"PERFILE2") || head.starts_with(b"PERFFILE") {
-        if path.as_os_str() != "-" {
-            return Ok(Input::PerfData(path.to_owned(), None));
-        }
-        let mut spool = tempfile::Builder::new()
-            .prefix("perfkit-stdin-")
-            .suffix(".perf.data")
-            .tempfile()
-            .context("cannot spool perf.data from standard input")?;
-        std::io::copy(&mut reader, spool.as_file_mut())
-            .context("cannot spool perf.data from standard input")?;
-        let spooled = spool.into_temp_path();
-        return Ok(Input::PerfData(spooled.to_path_buf(), Some(spooled)));
-    }
-    Ok(Input::Text(reader))
-}
-
-/// Folds any supported input. Folded stacks come back counted in samples, since the file
-/// does not say what its counts are.
-fn load_profile(path: &Path, fold: &FoldOptions, perf: &mut Option<ToolInfo>) -> Result<PerfFold> {
-    let describe = || {
-        if path.as_os_str() == "-" {
-            "standard input".to_owned()
-        } else {
-            path.display().to_string()
-        }
-    };
-    match open_input(path)? {
-        Input::PerfData(data, _spool) => {
-            if perf.is_none() {
-                *perf = Some(perfkit_profilers::Tool::Perf.locate()?);
-            }
-            let Some(tool) = perf.as_ref() else {
-                bail!("perf is needed to read {}", data.display());
-            };
-            Ok(fold_perf_data(tool, &data, fold)?)
-        }
-        Input::Text(mut reader) => {
-            // Look at the first line that carries data to tell folded from perf script text;
-            // it is read as bytes, since perf script headers need not be UTF-8.
-            let mut prefix = Vec::new();
-            let first = loop {
-                let start = prefix.len();
-                let n = reader
-                    .read_until(b'\n', &mut prefix)
-                    .with_context(|| format!("cannot read {}", describe()))?;
-                let line = &prefix[start..];
-                if n == 0 || !(line.trim_ascii().is_empty() || line.starts_with(b"#")) {
-                    break start;
-                }
-            };
-            let folded_line = !is_perf_script_header(&prefix[first..]);
-            let chained = std::io::Cursor::new(prefix).chain(reader);
-            let folded = if folded_line {
-                FoldedStacks::from_reader(chained).map(|stacks| PerfFold {
-                    stacks,
-                    ..PerfFold::default()
-                })
-            } else {
-                fold_perf_script(chained, fold)
-            }
-            .with_context(|| format!("cannot read {} as a profile", describe()))?;
-            if folded.stacks.is_empty() {
-                bail!(
-                    "{} holds no samples: give perf.data, folded stacks or perf script output",
-                    describe()
-                );
-            }
-            Ok(folded)
-        }
-    }
-}
-
-pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<()> {
+pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<Exit> {
     let svg_out = destination(&args.output)?;
     let folded_out = optional_destination(args.folded.as_deref())?;
     let outputs: Vec<&OutputPath> = [Some(&svg_out), folded_out.as_ref()]
@@ -515,7 +353,7 @@ pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<()> {
     if let Some(out) = &folded_out {
         out.write(folded.to_text().as_bytes())?;
     }
-    let hot = top_functions(&folded, args.top);
+    let hot = top_self_functions(&folded, args.top);
     if args.json {
         let document = json!({
             "schema_version": SCHEMA_VERSION,
@@ -541,19 +379,10 @@ pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<()> {
         )?;
         out!("{}", hot_table(&hot, &flame.count_name))?;
     }
-    Ok(())
+    Ok(Exit::Success)
 }
 
-/// One function's change between two profiles.
-#[derive(Debug, serde::Serialize)]
-struct Change {
-    function: String,
-    before_self_percent: f64,
-    after_self_percent: f64,
-    delta_points: f64,
-}
-
-pub(crate) fn diff(args: &DiffArgs) -> Result<()> {
+pub(crate) fn diff(args: &DiffArgs) -> Result<Exit> {
     let svg_out = destination(&args.output)?;
     refuse_overwriting_inputs(&[&svg_out], &[args.before.as_path(), args.after.as_path()])?;
     let mut flame = flame_options(&args.flame)?;
@@ -586,7 +415,11 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<()> {
         .unwrap_or_else(|| after.count_name().to_owned());
     let (before, after) = (before.stacks, after.stacks);
     let normalize = !args.no_normalize;
-    let (by_function, overlap, function_overlap) = comparison(args, &before, &after);
+    let Comparison {
+        by_function,
+        stack_overlap: overlap,
+        function_overlap,
+    } = comparison(args, &before, &after);
     if args.flame.title.is_none() {
         "Differential Flame Graph".clone_into(&mut flame.title);
     }
@@ -609,7 +442,7 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<()> {
         diff_folded(&before, &after, normalize)
     };
     write_svg(&svg_out, |out| render_diff_stacks(&stacks, &flame, out))?;
-    let changes = changes(&before, &after, args.top);
+    let changes = function_changes(&before, &after, args.top);
     if args.json {
         let document = json!({
             "schema_version": SCHEMA_VERSION,
@@ -631,7 +464,7 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<()> {
         let totals = (before.total(), after.total());
         print_diff(args, &count_name, totals, normalize, overlap, &changes)?;
     }
-    Ok(())
+    Ok(Exit::Success)
 }
 
 /// `diff`'s terminal summary: each side's total, the overlap, the biggest changes.
@@ -641,7 +474,7 @@ fn print_diff(
     (before, after): (u64, u64),
     normalize: bool,
     overlap: f64,
-    changes: &[Change],
+    changes: &[FunctionChange],
 ) -> Result<()> {
     let total = |n: u64| {
         if count_name == "ns" {
@@ -670,7 +503,7 @@ fn print_diff(
                 c.before_self_percent,
                 c.after_self_percent,
                 c.delta_points,
-                shorten(&c.function, 100)
+                perfkit_metrics::shorten_middle(&c.function, 100)
             )?;
         }
     }
@@ -679,68 +512,29 @@ fn print_diff(
 
 /// Whether `diff` draws functions rather than stacks, with the stack and function overlaps;
 /// warns when the stacks barely overlap.
-fn comparison(args: &DiffArgs, before: &FoldedStacks, after: &FoldedStacks) -> (bool, f64, f64) {
-    let overlap = before.overlap(after);
-    let function_overlap = before.by_function().overlap(&after.by_function());
-    let by_function = match args.compare {
-        CompareArg::Functions => true,
-        CompareArg::Stacks => false,
-        CompareArg::Auto => {
-            overlap < 0.25 && function_overlap > 0.0 && function_overlap >= 2.0 * overlap
-        }
+fn comparison(args: &DiffArgs, before: &FoldedStacks, after: &FoldedStacks) -> Comparison {
+    let mode = match args.compare {
+        CompareArg::Functions => CompareMode::Functions,
+        CompareArg::Stacks => CompareMode::Stacks,
+        CompareArg::Auto => CompareMode::Auto,
     };
-    if overlap < 0.25 && !args.quiet {
+    let c = Comparison::choose(before, after, mode);
+    if c.low_overlap() && !args.quiet {
         note!(
             "perfkit: warning: BEFORE and AFTER share {:.1}% of their stacks ({:.1}% of their functions' self time): the work ran on other call paths or threads, so stack-by-stack colours mislead; {}",
-            overlap * 100.0,
-            function_overlap * 100.0,
-            if by_function {
+            c.stack_overlap * 100.0,
+            c.function_overlap * 100.0,
+            if c.by_function {
                 "the picture compares functions by self time, as the table does (--compare stacks draws call paths anyway)"
             } else {
                 "compare functions with --compare functions"
             }
         );
     }
-    (by_function, overlap, function_overlap)
+    c
 }
 
-/// Functions whose share of self time changed most, biggest change first.
-fn changes(before: &FoldedStacks, after: &FoldedStacks, n: usize) -> Vec<Change> {
-    let share = |f: &FoldedStacks| -> std::collections::HashMap<String, f64> {
-        f.hot_functions(usize::MAX)
-            .into_iter()
-            .map(|h| (h.name, h.self_percent))
-            .collect()
-    };
-    let (b, a) = (share(before), share(after));
-    let mut names: Vec<&String> = b.keys().chain(a.keys()).collect();
-    names.sort();
-    names.dedup();
-    let mut changes: Vec<Change> = names
-        .into_iter()
-        .map(|name| {
-            let before_self_percent = b.get(name).copied().unwrap_or(0.0);
-            let after_self_percent = a.get(name).copied().unwrap_or(0.0);
-            Change {
-                function: name.clone(),
-                before_self_percent,
-                after_self_percent,
-                delta_points: after_self_percent - before_self_percent,
-            }
-        })
-        .filter(|c| c.delta_points.abs() >= 0.05)
-        .collect();
-    changes.sort_by(|x, y| {
-        y.delta_points
-            .abs()
-            .total_cmp(&x.delta_points.abs())
-            .then_with(|| x.function.cmp(&y.function))
-    });
-    changes.truncate(n);
-    changes
-}
-
-pub(crate) fn stat(args: &StatArgs) -> Result<ExitKind> {
+pub(crate) fn stat(args: &StatArgs) -> Result<Exit> {
     if args.repeat == 0 {
         bail!("--repeat must be at least 1");
     }
@@ -769,7 +563,7 @@ pub(crate) fn stat(args: &StatArgs) -> Result<ExitKind> {
             "result": &outcome,
         });
         sink.emit_captured(&(serde_json::to_string_pretty(&document)? + "\n"), captured)?;
-        return Ok(outcome.status);
+        return Ok(Exit::Program(outcome.status));
     }
     let mut text = String::new();
     let elapsed = elapsed_text(&outcome, args.repeat);
@@ -790,7 +584,7 @@ pub(crate) fn stat(args: &StatArgs) -> Result<ExitKind> {
             StatValue::Count(v) => {
                 let unit = c.unit.as_deref().unwrap_or("");
                 if v.fract() == 0.0 && v.abs() < 1e15 {
-                    format!("{} {unit}", group_thousands(v as i64))
+                    format!("{} {unit}", perfkit_metrics::group_thousands(v as i64))
                 } else {
                     format!("{v:.2} {unit}")
                 }
@@ -834,7 +628,7 @@ pub(crate) fn stat(args: &StatArgs) -> Result<ExitKind> {
         )?;
     }
     sink.emit(&text)?;
-    Ok(outcome.status)
+    Ok(Exit::Program(outcome.status))
 }
 
 /// The elapsed time of a `perf stat` run; with repeats, the time of one run as perf stat -r
@@ -855,44 +649,5 @@ fn elapsed_text(outcome: &perfkit_profilers::StatOutcome, repeat: u32) -> String
             format_std_duration(outcome.wall)
         ),
         None => format_std_duration(outcome.wall),
-    }
-}
-
-fn group_thousands(v: i64) -> String {
-    let digits = v.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if v < 0 { format!("-{out}") } else { out }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thousands_and_shortening() {
-        assert_eq!(group_thousands(0), "0");
-        assert_eq!(group_thousands(1_234_567), "1,234,567");
-        assert_eq!(group_thousands(-1000), "-1,000");
-        assert_eq!(shorten("abcdef", 10), "abcdef");
-        let s = shorten(&"x".repeat(300), 21);
-        assert_eq!(s.chars().count(), 21);
-        assert!(s.contains('…'));
-    }
-
-    #[test]
-    fn changes_rank_by_absolute_share_change() {
-        let before = FoldedStacks::parse("m;a 50\nm;b 50\n").unwrap();
-        let after = FoldedStacks::parse("m;a 10\nm;b 80\nm;c 10\n").unwrap();
-        let c = changes(&before, &after, 10);
-        assert_eq!(c[0].function, "a");
-        assert!((c[0].delta_points + 40.0).abs() < 1e-9);
-        assert_eq!(c[1].function, "b");
-        assert_eq!(c[2].function, "c");
     }
 }

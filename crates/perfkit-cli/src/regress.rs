@@ -12,6 +12,7 @@ use perfkit_regress::{
 };
 
 use crate::cli::{BaselineCommand, CheckArgs, PolicyArgs, ReportFormat};
+use crate::exit::Exit;
 use crate::output::{NAME_COLUMN_MAX, destination, refuse_overwriting_inputs, same_path};
 use perfkit_sys::OutputPath;
 
@@ -64,7 +65,7 @@ pub(crate) fn save_baseline(
 }
 
 /// `perfkit check`; `Ok(true)` when the check failed.
-pub(crate) fn run_check(args: &CheckArgs) -> Result<bool> {
+pub(crate) fn run_check(args: &CheckArgs) -> Result<Exit> {
     let policy = policy(&args.policy)?;
     let (baseline, current) = match (&args.criterion, &args.baseline, &args.current) {
         (Some(dir), _, _) => (
@@ -94,11 +95,11 @@ pub(crate) fn run_check(args: &CheckArgs) -> Result<bool> {
     if failed && args.policy.strict && !report.has_regression() && !args.quiet {
         note!("perfkit: --strict: inconclusive findings count as failures");
     }
-    Ok(failed)
+    Ok(Exit::checked(failed))
 }
 
 /// `perfkit baseline save|show`.
-pub(crate) fn run_baseline(command: &BaselineCommand) -> Result<()> {
+pub(crate) fn run_baseline(command: &BaselineCommand) -> Result<Exit> {
     match command {
         BaselineCommand::Save(args) => {
             let out = destination(&args.file)?;
@@ -140,7 +141,7 @@ pub(crate) fn run_baseline(command: &BaselineCommand) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(Exit::Success)
 }
 
 /// Where a baseline comes from and a line per benchmark.

@@ -10,6 +10,7 @@ use perfkit_profilers::{
 use serde_json::json;
 
 use crate::cli::{HeapArgs, LibcallsArgs, ReportArgs, SyscallsArgs};
+use crate::exit::Exit;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -23,9 +24,9 @@ fn limit(n: usize) -> usize {
     if n == 0 { usize::MAX } else { n }
 }
 
-pub(crate) fn heap(args: &HeapArgs) -> Result<ExitKind> {
+pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
     if let Some(from) = &args.from {
-        return heap_from_file(args, from);
+        return heap_from_file(args, from).map(Exit::Program);
     }
     let massif_out = optional_destination(args.massif_out.as_deref())?;
     let sink = ReportSink::new(args.report.report.as_deref())?;
@@ -73,7 +74,7 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<ExitKind> {
         heap_report(args, &outcome.profile, &what, Some(&outcome))?
     };
     sink.emit_captured(&text, captured)?;
-    Ok(outcome.status)
+    Ok(Exit::Program(outcome.status))
 }
 
 /// The report's sink for a command that reads `from` instead of running a program: checked
@@ -235,9 +236,9 @@ fn print_heap(
     Ok(())
 }
 
-pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<ExitKind> {
+pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<Exit> {
     if let Some(from) = &args.from {
-        return syscalls_from_file(args, from);
+        return syscalls_from_file(args, from).map(Exit::Program);
     }
     let sink = ReportSink::new(args.report.report.as_deref())?;
     let mut out = String::new();
@@ -275,7 +276,7 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<ExitKind> {
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
         sink.emit_captured(&out, captured)?;
-        return Ok(outcome.status);
+        return Ok(Exit::Program(outcome.status));
     }
     writeln!(
         out,
@@ -296,7 +297,7 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<ExitKind> {
         print_latencies(&mut out, args, latencies)?;
     }
     sink.emit(&out)?;
-    Ok(outcome.status)
+    Ok(Exit::Program(outcome.status))
 }
 
 /// `perfkit syscalls --from FILE`: the same report for strace output recorded elsewhere.
@@ -447,7 +448,7 @@ fn print_latencies(
     Ok(())
 }
 
-pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<ExitKind> {
+pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<Exit> {
     let sink = ReportSink::new(args.report.report.as_deref())?;
     let mut out = String::new();
     let (target, what) = resolve_target(&args.target, "libcalls", "trace")?;
@@ -477,7 +478,7 @@ pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<ExitKind> {
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
         sink.emit_captured(&out, captured)?;
-        return Ok(outcome.status);
+        return Ok(Exit::Program(outcome.status));
     }
     writeln!(
         out,
@@ -522,7 +523,7 @@ pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<ExitKind> {
         );
     }
     sink.emit(&out)?;
-    Ok(outcome.status)
+    Ok(Exit::Program(outcome.status))
 }
 
 #[cfg(test)]

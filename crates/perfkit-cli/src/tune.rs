@@ -9,8 +9,9 @@ use perfkit_sys::tune::{self, Action, Plan, Sysctl};
 use serde_json::json;
 
 use crate::cli::{TuneArgs, TuneCommand};
+use crate::exit::Exit;
 
-pub(crate) fn run(args: &TuneArgs) -> Result<()> {
+pub(crate) fn run(args: &TuneArgs) -> Result<Exit> {
     let sysctl = Sysctl::at(&args.sysctl_root);
     if let Some(TuneCommand::Rollback { file, json }) = &args.command {
         let record = tune::Rollback::load(file)?;
@@ -32,10 +33,10 @@ pub(crate) fn run(args: &TuneArgs) -> Result<()> {
                 file.display()
             )?;
         }
-        return Ok(());
+        return Ok(Exit::Success);
     }
     if args.rlimits {
-        return rlimits(args.json);
+        return rlimits(args.json).map(|()| Exit::Success);
     }
     let profile = tune::profile(&args.profile)?;
     let plan = tune::plan(&sysctl, profile, args.allow_lower);
@@ -60,7 +61,7 @@ pub(crate) fn run(args: &TuneArgs) -> Result<()> {
             "rollback_file": applied.as_ref().map(|(_, f)| f),
         });
         outln!("{}", serde_json::to_string_pretty(&value)?)?;
-        return Ok(());
+        return Ok(Exit::Success);
     }
     out!("{}", human(&plan, profile.about))?;
     // Parameters the profile wants but this kernel lacks (or hides): with --apply, the rest
@@ -97,7 +98,7 @@ pub(crate) fn run(args: &TuneArgs) -> Result<()> {
             plan.profile
         );
     }
-    Ok(())
+    Ok(Exit::Success)
 }
 
 fn human(plan: &Plan, about: &str) -> String {

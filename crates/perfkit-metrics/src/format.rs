@@ -137,6 +137,44 @@ pub fn format_rate(bytes_per_second: f64) -> String {
     format!("{scaled:.2} {unit}")
 }
 
+/// A whole number with a comma between groups of three digits: `1,234,567`.
+///
+/// ```
+/// assert_eq!(perfkit_metrics::group_thousands(-1_234_567), "-1,234,567");
+/// ```
+#[must_use]
+pub fn group_thousands(v: i64) -> String {
+    let digits = v.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if v < 0 { format!("-{out}") } else { out }
+}
+
+/// `text` cut to at most `max` characters by replacing its middle with `…`, so that both the
+/// start and the end of a long name stay readable.
+///
+/// ```
+/// let short = perfkit_metrics::shorten_middle(&"x".repeat(300), 21);
+/// assert_eq!(short.chars().count(), 21);
+/// assert_eq!(perfkit_metrics::shorten_middle("abc", 10), "abc");
+/// ```
+#[must_use]
+pub fn shorten_middle(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let keep = max.saturating_sub(1) / 2;
+    let head: String = text.chars().take(keep).collect();
+    let tail: Vec<char> = text.chars().rev().take(keep).collect();
+    let tail: String = tail.into_iter().rev().collect();
+    format!("{head}…{tail}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

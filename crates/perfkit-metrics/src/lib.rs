@@ -50,7 +50,7 @@ pub use bench::{Bench, BenchResult, Limit};
 pub use concurrent::{ConcurrentHistogram, Recorder};
 pub use format::{
     duration_unit, format_bytes, format_duration, format_duration_to, format_rate,
-    format_std_duration,
+    format_std_duration, group_thousands, shorten_middle,
 };
 pub use histogram::{Bucket, DEFAULT_SIGNIFICANT_DIGITS, Histogram};
 pub use io::{IoMonitor, IoStats, MonitoredReader, MonitoredWriter};

@@ -42,6 +42,14 @@ pub enum PoolError {
     /// A configuration value that cannot work.
     #[error("invalid pool configuration: {0}")]
     Config(String),
+    /// The metrics endpoint cannot listen on the address asked for.
+    #[error("cannot listen on {addr:?} for metrics: {source}")]
+    Listen {
+        /// The address, as given.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// Why a task has no output. Every submitted task ends in exactly one `Ok(output)` or one of

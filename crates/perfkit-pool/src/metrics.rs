@@ -261,6 +261,92 @@ impl Collector for TaskDurations {
     }
 }
 
+/// Connections to a metrics endpoint served at once; more are closed at once.
+const MAX_METRICS_CONNECTIONS: usize = 32;
+
+impl PoolMetrics {
+    /// Serves `GET /metrics` (the Prometheus text format) on `addr` from a thread, for as long
+    /// as the process runs. Returns the address it listens on (port 0 picks one).
+    ///
+    /// Each connection is served on its own thread with read and write timeouts, so an idle or
+    /// slow client never holds up a scrape; at most 32 are served at once.
+    ///
+    /// # Errors
+    /// [`PoolError::Listen`] when the address cannot be bound, [`PoolError::Setup`] when the
+    /// thread cannot start.
+    pub fn serve(&self, addr: &str) -> Result<std::net::SocketAddr, crate::PoolError> {
+        let listen_error = |source| crate::PoolError::Listen {
+            addr: addr.to_owned(),
+            source,
+        };
+        let listener = std::net::TcpListener::bind(addr).map_err(listen_error)?;
+        let local = listener.local_addr().map_err(listen_error)?;
+        let metrics = self.clone();
+        std::thread::Builder::new()
+            .name("perfkit-metrics".into())
+            .spawn(move || {
+                let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                for stream in listener.incoming().flatten() {
+                    if active.load(Ordering::Acquire) >= MAX_METRICS_CONNECTIONS {
+                        continue;
+                    }
+                    active.fetch_add(1, Ordering::AcqRel);
+                    let (metrics, done) = (metrics.clone(), Arc::clone(&active));
+                    let spawned = std::thread::Builder::new()
+                        .name("perfkit-metrics-conn".into())
+                        .spawn(move || {
+                            let _ = answer_scrape(stream, &metrics);
+                            done.fetch_sub(1, Ordering::AcqRel);
+                        });
+                    if spawned.is_err() {
+                        active.fetch_sub(1, Ordering::AcqRel);
+                    }
+                }
+            })
+            .map_err(|source| crate::PoolError::Setup {
+                what: "metrics thread",
+                source,
+            })?;
+        Ok(local)
+    }
+}
+
+/// Answers one HTTP request: the metrics for `GET /metrics`, 404 for anything else.
+fn answer_scrape(mut stream: std::net::TcpStream, metrics: &PoolMetrics) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+    let mut request = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 << 10 {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        request.extend_from_slice(&chunk[..n]);
+    }
+    let line = request.split(|&b| b == b'\r').next().unwrap_or_default();
+    let (status, content_type, body) = if line.starts_with(b"GET /metrics ") {
+        (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            metrics.render(),
+        )
+    } else {
+        (
+            "404 Not Found",
+            "text/plain; charset=utf-8",
+            "only GET /metrics is served here\n".to_string(),
+        )
+    };
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    stream.flush()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -320,6 +320,154 @@ fn parse_count(count: &str) -> Result<u64, &'static str> {
         .map_err(|_| "the count is larger than 18446744073709551615, the most a count can hold")
 }
 
+/// The `n` functions with the most self samples, leaving out callers with no self time (their
+/// inclusive share shows in a flamegraph).
+#[must_use]
+pub fn top_self_functions(folded: &FoldedStacks, n: usize) -> Vec<HotFunction> {
+    // Ranked by self count first, so that those without self time come last.
+    folded
+        .hot_functions(n)
+        .into_iter()
+        .filter(|h| h.self_count > 0)
+        .collect()
+}
+
+/// The hottest functions as a text table; `unit` names the self-count column.
+#[must_use]
+pub fn hot_table(hot: &[HotFunction], unit: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if hot.is_empty() {
+        return out;
+    }
+    let unit = perfkit_metrics::shorten_middle(unit, 10);
+    let _ = writeln!(out, "\n  self%  total% {unit:>10}  function");
+    for f in hot {
+        let _ = writeln!(
+            out,
+            "{:>6.1}% {:>6.1}% {:>10}  {}",
+            f.self_percent,
+            f.inclusive_percent,
+            f.self_count,
+            perfkit_metrics::shorten_middle(&f.name, 110)
+        );
+    }
+    out
+}
+
+/// One function's change of self-time share between two profiles.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FunctionChange {
+    /// The function.
+    pub function: String,
+    /// Its share of self time before, percent.
+    pub before_self_percent: f64,
+    /// Its share of self time after, percent.
+    pub after_self_percent: f64,
+    /// After minus before, in percentage points.
+    pub delta_points: f64,
+}
+
+/// The `n` functions whose share of self time changed most from `before` to `after`, biggest
+/// change first; changes under 0.05 points are left out.
+#[must_use]
+pub fn function_changes(
+    before: &FoldedStacks,
+    after: &FoldedStacks,
+    n: usize,
+) -> Vec<FunctionChange> {
+    let share = |f: &FoldedStacks| -> HashMap<String, f64> {
+        f.hot_functions(usize::MAX)
+            .into_iter()
+            .map(|h| (h.name, h.self_percent))
+            .collect()
+    };
+    let (b, a) = (share(before), share(after));
+    let mut names: Vec<&String> = b.keys().chain(a.keys()).collect();
+    names.sort();
+    names.dedup();
+    let mut changes: Vec<FunctionChange> = names
+        .into_iter()
+        .map(|name| {
+            let before_self_percent = b.get(name).copied().unwrap_or(0.0);
+            let after_self_percent = a.get(name).copied().unwrap_or(0.0);
+            FunctionChange {
+                function: name.clone(),
+                before_self_percent,
+                after_self_percent,
+                delta_points: after_self_percent - before_self_percent,
+            }
+        })
+        .filter(|c| c.delta_points.abs() >= 0.05)
+        .collect();
+    changes.sort_by(|x, y| {
+        y.delta_points
+            .abs()
+            .total_cmp(&x.delta_points.abs())
+            .then_with(|| x.function.cmp(&y.function))
+    });
+    changes.truncate(n);
+    changes
+}
+
+/// What a differential profile compares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompareMode {
+    /// Stacks, unless they barely overlap while the functions do: then functions.
+    #[default]
+    Auto,
+    /// Call stacks, frame by frame.
+    Stacks,
+    /// Functions by self time, wherever they were called from.
+    Functions,
+}
+
+/// How two profiles relate, and what a differential profile of them should compare.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Comparison {
+    /// Whether to compare functions by self time rather than stacks.
+    pub by_function: bool,
+    /// The share of samples on stacks both profiles have ([`FoldedStacks::overlap`]).
+    pub stack_overlap: f64,
+    /// The same for functions by self time.
+    pub function_overlap: f64,
+}
+
+impl Comparison {
+    /// Stack overlap below which stack-by-stack colours mislead.
+    pub const LOW_OVERLAP: f64 = 0.25;
+
+    /// Measures the overlaps and decides by `mode`: [`CompareMode::Auto`] compares functions
+    /// when the stacks overlap less than [`Comparison::LOW_OVERLAP`] and the functions at
+    /// least twice as much.
+    #[must_use]
+    pub fn choose(before: &FoldedStacks, after: &FoldedStacks, mode: CompareMode) -> Comparison {
+        let stack_overlap = before.overlap(after);
+        let function_overlap = before.by_function().overlap(&after.by_function());
+        let by_function = match mode {
+            CompareMode::Functions => true,
+            CompareMode::Stacks => false,
+            CompareMode::Auto => {
+                stack_overlap < Self::LOW_OVERLAP
+                    && function_overlap > 0.0
+                    && function_overlap >= 2.0 * stack_overlap
+            }
+        };
+        Comparison {
+            by_function,
+            stack_overlap,
+            function_overlap,
+        }
+    }
+
+    /// Whether the stacks overlap so little that the user should be told.
+    #[must_use]
+    pub fn low_overlap(&self) -> bool {
+        self.stack_overlap < Self::LOW_OVERLAP
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,5 +589,27 @@ mod tests {
         assert!((fa.overlap(&fb) - 0.9).abs() < 1e-12);
         assert_eq!(fb.to_text(), "io 30\nwork 70\n");
         assert_eq!(a.overlap(&FoldedStacks::new()), 0.0);
+    }
+
+    #[test]
+    fn changes_rank_by_absolute_share_change() {
+        let before = FoldedStacks::parse("m;a 50\nm;b 50\n").unwrap();
+        let after = FoldedStacks::parse("m;a 10\nm;b 80\nm;c 10\n").unwrap();
+        let c = function_changes(&before, &after, 10);
+        assert_eq!(c[0].function, "a");
+        assert!((c[0].delta_points + 40.0).abs() < 1e-9);
+        assert_eq!(c[1].function, "b");
+        assert_eq!(c[2].function, "c");
+    }
+
+    #[test]
+    fn auto_compares_functions_when_only_they_overlap() {
+        let before = FoldedStacks::parse("main;old;work 100\n").unwrap();
+        let after = FoldedStacks::parse("main;new;work 100\n").unwrap();
+        let c = Comparison::choose(&before, &after, CompareMode::Auto);
+        assert!(c.by_function && c.low_overlap(), "{c:?}");
+        let same = Comparison::choose(&before, &before, CompareMode::Auto);
+        assert!(!same.by_function && !same.low_overlap(), "{same:?}");
+        assert!(Comparison::choose(&before, &before, CompareMode::Functions).by_function);
     }
 }

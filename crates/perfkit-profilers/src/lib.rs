@@ -49,6 +49,7 @@ mod flamegraph;
 mod folded;
 mod interrupt;
 pub mod llvm;
+mod load;
 mod ltrace;
 mod massif;
 mod perf;
@@ -60,8 +61,12 @@ pub use flamegraph::{
     DiffStack, FlamegraphOptions, Palette, diff_folded, render_diff_flamegraph, render_diff_stacks,
     render_flamegraph,
 };
-pub use folded::{FoldedStacks, HotFunction};
+pub use folded::{
+    CompareMode, Comparison, FoldedStacks, FunctionChange, HotFunction, function_changes,
+    hot_table, top_self_functions,
+};
 pub use interrupt::InterruptGuard;
+pub use load::load_profile;
 /// The most bytes of a profile file recorded elsewhere (massif.out, strace output) read from
 /// disk.
 pub const MAX_PROFILE_FILE_BYTES: u64 = 256 << 20;

@@ -43,14 +43,14 @@ mod stdio;
 pub mod tune;
 
 pub use bench::{
-    BENCH_SCHEMA_VERSION, BenchObserver, BenchPlan, BenchReport, BenchTarget, CommandReport,
-    CommandSpec, Execution, Executor, MAX_RUNS, NoObserver, Order, OutputProbe, Phase,
-    ProcessExecutor, RelativeSpeed, Role, RunCount, run_bench, run_bench_with,
+    BENCH_SCHEMA_VERSION, BenchObserver, BenchPlan, BenchReport, BenchTarget, BenchWarning,
+    CommandReport, CommandSpec, Execution, Executor, MAX_RUNS, NoObserver, Order, OutputProbe,
+    Phase, ProcessExecutor, RelativeSpeed, Role, RunCount, run_bench, run_bench_with,
 };
 pub use capture::{Captured, MAX_CAPTURED, StderrCapture};
 pub use input::{LineLimit, read_text_limited};
 pub use limits::{ResourceLimit, raise_nofile_limit, resource_limits};
-pub use output::{OutputPath, OutputWriter, os_reason, write_output};
+pub use output::{OutputPath, OutputWriter, open_hint, os_reason, write_output};
 pub use process::{ExitKind, RunOptions, RunOutcome, delay_accounting_enabled, run};
 pub use procfs::IoCounters;
 pub use sample::{ProcessSample, sample_process};

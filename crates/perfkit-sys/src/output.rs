@@ -370,6 +370,19 @@ pub fn write_output(path: &Path, contents: &[u8]) -> io::Result<()> {
     OutputPath::new(path)?.write(contents)
 }
 
+/// What to check after an input could not be opened, by the kind of error: the path for a
+/// missing file, the permissions for a refused one, nothing for the rest (a limit on open
+/// files is not a wrong path).
+#[must_use]
+pub fn open_hint(e: &io::Error) -> &'static str {
+    match e.kind() {
+        io::ErrorKind::NotFound => " (check the path)",
+        io::ErrorKind::PermissionDenied => " (check the permissions)",
+        _ if e.raw_os_error() == Some(24) => " (raise the limit with `ulimit -n`)",
+        _ => "",
+    }
+}
+
 /// The OS's reason for `e`, said once: without Rust's " (os error N)" suffix, and without
 /// the temporary file names some libraries append (`at path "/tmp/.tmpXXXX"`).
 #[must_use]

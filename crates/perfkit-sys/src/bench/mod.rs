@@ -18,7 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::SysError;
 use crate::process::{ExitKind, RunOptions, RunOutcome};
+
+mod render;
 use crate::stdio::{ProgramIo, ProgramOutput};
+pub use render::BenchWarning;
 
 /// The version of the [`BenchReport`] JSON format (see `docs/formats.md`).
 pub const BENCH_SCHEMA_VERSION: u32 = 1;
@@ -383,7 +386,7 @@ impl OutputProbe {
             _ => String::new(),
         };
         Some(format!(
-            "'{name}' does less when its output goes to /dev/null: one run into a pipe took {} against {}{reads}. It may check where its output goes (GNU grep stops at the first match); measure the real work with --output=pipe, or keep /dev/null on purpose with --output=null",
+            "'{name}' does less when its output goes to /dev/null: one run into a pipe took {} against {}{reads}. It may check where its output goes (GNU grep stops at the first match): measure the real work with its output into a pipe, or keep /dev/null on purpose",
             perfkit_metrics::format_duration(self.pipe_wall_ns as f64),
             perfkit_metrics::format_duration(self.null_wall_ns as f64),
         ))

@@ -1,0 +1,142 @@
+//! Reading a profile a user names, whatever it is: perf.data, perf script output or folded
+//! stacks, from a file or standard input, told apart by their first bytes.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use perfkit_sys::LineLimit;
+
+use crate::{
+    FoldOptions, FoldedStacks, PerfFold, ProfilerError, Tool, ToolInfo, fold_perf_data,
+    fold_perf_script, is_perf_script_header,
+};
+
+/// The longest line of profile text read: a stack of a million long C++ frames fits, while
+/// `/dev/zero` or a binary file given by mistake is an error instead of filling memory.
+const MAX_LINE: u64 = 256 << 20;
+
+/// What a profile input turned out to be.
+enum Input {
+    /// A perf.data file on disk (with the temporary file that holds it, for stdin).
+    PerfData(PathBuf, Option<tempfile::TempPath>),
+    /// Text (folded stacks or perf script output), streamed.
+    Text(Box<dyn BufRead>),
+}
+
+/// Opens `path` (`-` is standard input) and tells its kind from its first bytes. perf.data
+/// piped on standard input is spooled to a temporary file, since perf script needs a
+/// seekable one.
+fn open_input(path: &Path) -> Result<Input, ProfilerError> {
+    let mut reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            LineLimit::new(std::io::stdin(), MAX_LINE),
+        ))
+    } else {
+        if path.is_dir() {
+            return Err(ProfilerError::InvalidOption(format!(
+                "{} is a directory: give a perf.data, folded or perf script file",
+                path.display()
+            )));
+        }
+        let file = std::fs::File::open(path).map_err(|e| {
+            ProfilerError::InvalidOption(format!(
+                "cannot open {}: {}{}",
+                path.display(),
+                perfkit_sys::os_reason(&e),
+                perfkit_sys::open_hint(&e)
+            ))
+        })?;
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            LineLimit::new(file, MAX_LINE),
+        ))
+    };
+    let head = reader
+        .fill_buf()
+        .map_err(|e| ProfilerError::io("cannot read the input", e))?;
+    if head.starts_with(b"PERFILE2") || head.starts_with(b"PERFFILE") {
+        if path.as_os_str() != "-" {
+            return Ok(Input::PerfData(path.to_owned(), None));
+        }
+        let spool_error = |e| ProfilerError::io("cannot spool perf.data from standard input", e);
+        let mut spool = tempfile::Builder::new()
+            .prefix("perfkit-stdin-")
+            .suffix(".perf.data")
+            .tempfile()
+            .map_err(spool_error)?;
+        std::io::copy(&mut reader, spool.as_file_mut()).map_err(spool_error)?;
+        let spooled = spool.into_temp_path();
+        return Ok(Input::PerfData(spooled.to_path_buf(), Some(spooled)));
+    }
+    Ok(Input::Text(reader))
+}
+
+/// Reads and folds the profile at `path` (`-` is standard input): perf.data through `perf
+/// script` (located once into `perf` and reused), perf script text through the folder, folded
+/// stacks as they are. Folded stacks come back counted in samples, since the file does not
+/// say what its counts are.
+///
+/// # Errors
+/// The input cannot be opened or read, is not a profile, or holds no samples; perf is needed
+/// for perf.data and missing.
+pub fn load_profile(
+    path: &Path,
+    fold: &FoldOptions,
+    perf: &mut Option<ToolInfo>,
+) -> Result<PerfFold, ProfilerError> {
+    let describe = || {
+        if path.as_os_str() == "-" {
+            "standard input".to_owned()
+        } else {
+            path.display().to_string()
+        }
+    };
+    match open_input(path)? {
+        Input::PerfData(data, _spool) => {
+            let tool = match perf {
+                Some(tool) => tool,
+                None => perf.insert(Tool::Perf.locate()?),
+            };
+            fold_perf_data(tool, &data, fold)
+        }
+        Input::Text(mut reader) => {
+            // The first line that carries data tells folded from perf script text; it is read
+            // as bytes, since perf script headers need not be UTF-8.
+            let mut prefix = Vec::new();
+            let first = loop {
+                let start = prefix.len();
+                let n = reader
+                    .read_until(b'\n', &mut prefix)
+                    .map_err(|e| ProfilerError::io(format!("cannot read {}", describe()), e))?;
+                let line = &prefix[start..];
+                if n == 0 || !(line.trim_ascii().is_empty() || line.starts_with(b"#")) {
+                    break start;
+                }
+            };
+            let folded_line = !is_perf_script_header(&prefix[first..]);
+            let chained = std::io::Cursor::new(prefix).chain(reader);
+            let folded = if folded_line {
+                FoldedStacks::from_reader(chained).map(|stacks| PerfFold {
+                    stacks,
+                    ..PerfFold::default()
+                })
+            } else {
+                fold_perf_script(chained, fold)
+            }
+            .map_err(|e| {
+                ProfilerError::InvalidOption(format!(
+                    "cannot read {} as a profile: {e}",
+                    describe()
+                ))
+            })?;
+            if folded.stacks.is_empty() {
+                return Err(ProfilerError::NoSamples(format!(
+                    "{} holds no samples: give perf.data, folded stacks or perf script output",
+                    describe()
+                )));
+            }
+            Ok(folded)
+        }
+    }
+}

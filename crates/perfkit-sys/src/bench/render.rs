@@ -1,0 +1,214 @@
+//! A benchmark report for people: the terminal summary, a Markdown table, and the warnings
+//! about what the numbers mean.
+
+use std::fmt::{self, Write as _};
+
+use perfkit_metrics::{duration_unit, format_bytes, format_duration};
+
+use super::{BenchReport, CommandReport};
+
+/// Something the user should know about a benchmark's numbers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BenchWarning {
+    /// Runs failed and are in the statistics, since failures were ignored.
+    FailedRuns {
+        /// The command's name.
+        command: String,
+        /// Runs that failed.
+        failed: u64,
+        /// Runs in the statistics.
+        runs: u64,
+    },
+    /// Runs timed out and are left out of the statistics.
+    TimedOutRuns {
+        /// The command's name.
+        command: String,
+        /// Runs that timed out.
+        timed_out: u64,
+    },
+    /// The command does less when its output is discarded (see [`super::OutputProbe`]).
+    LessWorkIntoNull {
+        /// The probe's explanation.
+        message: String,
+    },
+    /// The first measured run took more than twice the median of the others: caches were
+    /// cold, and warm-up runs or a prepare command would even the runs out.
+    SlowFirstRun {
+        /// The command's name.
+        command: String,
+    },
+}
+
+impl fmt::Display for BenchWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BenchWarning::FailedRuns {
+                command,
+                failed,
+                runs,
+            } => write!(
+                f,
+                "'{command}': {failed} of {runs} runs failed (non-zero exit or signal); they are included because failures are ignored"
+            ),
+            BenchWarning::TimedOutRuns { command, timed_out } => write!(
+                f,
+                "'{command}': {timed_out} runs timed out and are not included in the statistics"
+            ),
+            BenchWarning::LessWorkIntoNull { message } => f.write_str(message),
+            BenchWarning::SlowFirstRun { command } => write!(
+                f,
+                "'{command}': the first run was much slower than the rest (cold caches?)"
+            ),
+        }
+    }
+}
+
+/// Whether the first measured run took more than twice the median of the others (with at
+/// least four others to judge by).
+fn slow_first_run(c: &CommandReport) -> bool {
+    let mut rest: Vec<u128> = c
+        .samples
+        .iter()
+        .skip(1)
+        .map(|s| s.wall.as_nanos())
+        .collect();
+    if rest.len() < 4 {
+        return false;
+    }
+    rest.sort_unstable();
+    let median = rest[rest.len() / 2];
+    c.samples[0].wall.as_nanos() > 2 * median
+}
+
+fn ns(value: f64) -> String {
+    format_duration(value)
+}
+
+impl BenchReport {
+    /// What the user should know about the numbers, command by command.
+    #[must_use]
+    pub fn warnings(&self) -> Vec<BenchWarning> {
+        let mut out = Vec::new();
+        for c in &self.commands {
+            if c.failed_runs > 0 {
+                out.push(BenchWarning::FailedRuns {
+                    command: c.name.clone(),
+                    failed: c.failed_runs,
+                    runs: c.runs,
+                });
+            }
+            if c.timed_out_runs > 0 {
+                out.push(BenchWarning::TimedOutRuns {
+                    command: c.name.clone(),
+                    timed_out: c.timed_out_runs,
+                });
+            }
+            if let Some(message) = c.output_probe.as_ref().and_then(|p| p.warning(&c.name)) {
+                out.push(BenchWarning::LessWorkIntoNull { message });
+            }
+            if slow_first_run(c) {
+                out.push(BenchWarning::SlowFirstRun {
+                    command: c.name.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// The terminal summary, in hyperfine's layout with percentiles and peak RSS added, and
+    /// each command's speed relative to the fastest with its confidence interval.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for (i, c) in self.commands.iter().enumerate() {
+            let w = &c.wall;
+            let _ = writeln!(out, "Benchmark {}: {}", i + 1, c.name);
+            let _ = writeln!(
+                out,
+                "  Time (mean ± σ):     {} ± {}    [User: {}, System: {}]",
+                ns(w.mean),
+                ns(w.stddev),
+                ns(c.user_mean_ns),
+                ns(c.system_mean_ns)
+            );
+            let _ = writeln!(
+                out,
+                "  Percentiles:         p50 {}, p90 {}, p99 {}, p99.9 {}",
+                ns(w.p50 as f64),
+                ns(w.p90 as f64),
+                ns(w.p99 as f64),
+                ns(w.p999 as f64)
+            );
+            let _ = writeln!(
+                out,
+                "  Range (min … max):   {} … {}    {} run{}",
+                ns(w.min as f64),
+                ns(w.max as f64),
+                c.runs,
+                if c.runs == 1 { "" } else { "s" }
+            );
+            let _ = match c.rss_floor_bytes {
+                Some(floor) if c.peak_rss_bytes <= floor => writeln!(
+                    out,
+                    "  Peak RSS:            ≤ {} (perfkit's own size: the kernel counts the spawner's memory)",
+                    format_bytes(c.peak_rss_bytes)
+                ),
+                _ => writeln!(
+                    out,
+                    "  Peak RSS:            {}",
+                    format_bytes(c.peak_rss_bytes)
+                ),
+            };
+            out.push('\n');
+        }
+        if let Some(fastest) = self.relative.iter().find(|r| r.fastest) {
+            let _ = writeln!(out, "Summary\n  '{}' ran", fastest.name);
+            for r in self.relative.iter().filter(|r| !r.fastest) {
+                let ci = r
+                    .interval
+                    .map(|ci| format!(" (95% CI {:.2}–{:.2})", ci.low, ci.high))
+                    .unwrap_or_default();
+                let _ = writeln!(out, "    {:.2} times faster than '{}'{ci}", r.ratio, r.name);
+            }
+        }
+        out
+    }
+
+    /// A Markdown table, in one time unit chosen from the fastest command.
+    #[must_use]
+    pub fn to_markdown(&self) -> String {
+        let fastest = self
+            .commands
+            .iter()
+            .map(|c| c.wall.mean)
+            .fold(f64::INFINITY, f64::min);
+        let (scale, unit) = duration_unit(fastest);
+        let mut out = format!(
+            "| Command | Mean [{unit}] | σ [{unit}] | p50 [{unit}] | p99 [{unit}] | Min [{unit}] | Max [{unit}] | Peak RSS | Relative |\n|:---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        );
+        for (i, c) in self.commands.iter().enumerate() {
+            let w = &c.wall;
+            let relative = self.relative.get(i).map_or_else(
+                || "1.00".to_string(),
+                |r| match r.interval {
+                    Some(ci) => format!("{:.2} ({:.2}–{:.2})", r.ratio, ci.low, ci.high),
+                    None => format!("{:.2}", r.ratio),
+                },
+            );
+            let _ = writeln!(
+                out,
+                "| `{}` | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} |",
+                c.name.replace('|', "\\|"),
+                w.mean / scale,
+                w.stddev / scale,
+                w.p50 as f64 / scale,
+                w.p99 as f64 / scale,
+                w.min as f64 / scale,
+                w.max as f64 / scale,
+                format_bytes(c.peak_rss_bytes),
+                relative
+            );
+        }
+        out
+    }
+}
