@@ -15,9 +15,6 @@ use serde::Serialize;
 use crate::cli::{CopyArgs, MethodArg};
 use crate::exit::Exit;
 
-/// Version of the `--json` report.
-const SCHEMA_VERSION: u32 = 1;
-
 /// Where the bytes go.
 enum Destination {
     /// Standard output (`-`).
@@ -39,7 +36,6 @@ impl Destination {
 /// The `--json` report (documented in docs/formats.md).
 #[derive(Serialize)]
 struct Report<'a> {
-    schema_version: u32,
     /// The source path, or "standard input".
     source: String,
     /// The destination path written, or "standard output".
@@ -107,7 +103,6 @@ pub(crate) fn run(args: &CopyArgs) -> Result<Exit> {
     }
 
     let report = Report {
-        schema_version: SCHEMA_VERSION,
         source: shown_src,
         destination: shown_dst,
         bytes: stats.bytes,
@@ -121,7 +116,7 @@ pub(crate) fn run(args: &CopyArgs) -> Result<Exit> {
     };
     // With DST -, standard output carries the data: the report goes to standard error.
     let text = if args.json {
-        serde_json::to_string_pretty(&report)? + "\n"
+        crate::document::to_json(None, &report)?
     } else {
         human(&report)
     };

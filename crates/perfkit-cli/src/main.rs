@@ -32,6 +32,7 @@ mod cli;
 mod copy;
 #[cfg(target_os = "linux")]
 mod demo;
+mod document;
 mod exit;
 #[cfg(target_os = "linux")]
 mod pool;

@@ -13,11 +13,11 @@ use perfkit_profilers::{
     hot_table, load_profile, perf_report, render_diff_stacks, render_flamegraph,
     top_self_functions,
 };
-use serde_json::json;
 
 use crate::cli::{
     CompareArg, DiffArgs, FlameArgs, FlamegraphArgs, FoldArgs, RecordArgs, StatArgs, TargetArgs,
 };
+use crate::document;
 use crate::exit::Exit;
 use perfkit_sys::OutputPath;
 
@@ -25,9 +25,6 @@ use crate::output::{
     ReportSink, destination, end_capture, optional_destination, progress_bar,
     refuse_overwriting_inputs,
 };
-
-/// Version of the JSON documents these commands print.
-pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 /// The files `perfkit record` writes, checked before perf runs.
 struct RecordOutputs {
@@ -177,24 +174,24 @@ fn record_report(
 ) -> Result<String> {
     let hot = top_self_functions(folded, args.top);
     if args.json {
-        let document = json!({
-            "schema_version": SCHEMA_VERSION,
-            "command": "record",
-            "target": what,
-            "svg": &args.output,
-            "folded": &args.folded,
-            "perf_data": &args.perf_data,
-            // Named for the option's old name, so that schema 1 readers keep working.
-            "report": &args.perf_report,
-            "status": outcome.status,
-            "recording": outcome,
-            "unit": unit,
-            "count_name": count_name,
-            "total": folded.total(),
-            "distinct_stacks": folded.len(),
-            "top_functions": hot,
-        });
-        Ok(serde_json::to_string_pretty(&document)? + "\n")
+        let totals = document::ProfileTotals {
+            unit,
+            count_name,
+            total: folded.total(),
+            distinct_stacks: folded.len(),
+            top_functions: &hot,
+        };
+        let record = document::Record {
+            target: what,
+            svg: &args.output,
+            folded: args.folded.as_deref(),
+            perf_data: args.perf_data.as_deref(),
+            report: args.perf_report.as_deref(),
+            status: outcome.status,
+            recording: outcome,
+            totals,
+        };
+        document::to_json(Some("record"), &record)
     } else {
         Ok(record_summary(
             &args.output,
@@ -355,20 +352,21 @@ pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<Exit> {
     }
     let hot = top_self_functions(&folded, args.top);
     if args.json {
-        let document = json!({
-            "schema_version": SCHEMA_VERSION,
-            "command": "flamegraph",
-            "input": &args.input,
-            "svg": &args.output,
-            "folded": &args.folded,
-            "event": event,
-            "unit": fold.unit,
-            "count_name": &flame.count_name,
-            "total": folded.total(),
-            "distinct_stacks": folded.len(),
-            "top_functions": hot,
-        });
-        outln!("{}", serde_json::to_string_pretty(&document)?)?;
+        let totals = document::ProfileTotals {
+            unit: fold.unit,
+            count_name: &flame.count_name,
+            total: folded.total(),
+            distinct_stacks: folded.len(),
+            top_functions: &hot,
+        };
+        let flamegraph = document::Flamegraph {
+            input: &args.input,
+            svg: &args.output,
+            folded: args.folded.as_deref(),
+            event: event.as_deref(),
+            totals,
+        };
+        out!("{}", document::to_json(Some("flamegraph"), &flamegraph)?)?;
     } else {
         outln!(
             "{}: {} {} in {} distinct stacks",
@@ -444,22 +442,20 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<Exit> {
     write_svg(&svg_out, |out| render_diff_stacks(&stacks, &flame, out))?;
     let changes = function_changes(&before, &after, args.top);
     if args.json {
-        let document = json!({
-            "schema_version": SCHEMA_VERSION,
-            "command": "diff",
-            "before": &args.before,
-            "after": &args.after,
-            "svg": &args.output,
-            "normalized": normalize,
-            "compared": if by_function { "functions" } else { "stacks" },
-            "stack_overlap": overlap,
-            "function_overlap": function_overlap,
-            "before_total": before.total(),
-            "after_total": after.total(),
-            "stacks": stacks.len(),
-            "top_changes": changes,
-        });
-        outln!("{}", serde_json::to_string_pretty(&document)?)?;
+        let diff = document::Diff {
+            before: &args.before,
+            after: &args.after,
+            svg: &args.output,
+            normalized: normalize,
+            compared: if by_function { "functions" } else { "stacks" },
+            stack_overlap: overlap,
+            function_overlap,
+            before_total: before.total(),
+            after_total: after.total(),
+            stacks: stacks.len(),
+            top_changes: &changes,
+        };
+        out!("{}", document::to_json(Some("diff"), &diff)?)?;
     } else {
         let totals = (before.total(), after.total());
         print_diff(args, &count_name, totals, normalize, overlap, &changes)?;
@@ -555,14 +551,12 @@ pub(crate) fn stat(args: &StatArgs) -> Result<Exit> {
     let outcome = stat.run(&env)?;
     let captured = end_capture(capture)?;
     if args.json {
-        let document = json!({
-            "schema_version": SCHEMA_VERSION,
-            "command": "stat",
-            "target": what,
-            "hardware_events": env.hardware_events,
-            "result": &outcome,
-        });
-        sink.emit_captured(&(serde_json::to_string_pretty(&document)? + "\n"), captured)?;
+        let stat = document::Traced {
+            target: &what,
+            hardware_events: Some(env.hardware_events),
+            result: &outcome,
+        };
+        sink.emit_captured(&document::to_json(Some("stat"), &stat)?, captured)?;
         return Ok(Exit::Program(outcome.status));
     }
     let mut text = String::new();

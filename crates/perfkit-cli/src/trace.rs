@@ -1,28 +1,21 @@
 //! `perfkit heap`, `syscalls`, `libcalls`: valgrind massif, strace, ltrace.
 
 use anyhow::{Context, Result};
-use perfkit_metrics::{format_bytes, format_duration_to, format_std_duration};
+use perfkit_metrics::format_std_duration;
 
 use perfkit_profilers::{
     AllocationSite, DEFAULT_LTRACE_PATTERN, ExitKind, Ltrace, Massif, MassifOutcome, MassifProfile,
-    MassifSnapshot, Strace, StraceFile, SyscallLatencies, SyscallSummary, TraceMode, ms_print,
+    Strace, StraceFile, SyscallLatencies, SyscallSummary, TraceMode, heap_text, ms_print,
 };
-use serde_json::json;
 
 use crate::cli::{HeapArgs, LibcallsArgs, ReportArgs, SyscallsArgs};
+use crate::document;
 use crate::exit::Exit;
 use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::output::{ReportSink, end_capture, optional_destination, refuse_overwriting_inputs};
-use crate::profile::{SCHEMA_VERSION, describe_command, resolve_target};
-
-/// strace times each call to the microsecond (`-T`): finer digits would be false precision.
-const STRACE_RESOLUTION_NS: f64 = 1_000.0;
-
-fn limit(n: usize) -> usize {
-    if n == 0 { usize::MAX } else { n }
-}
+use crate::profile::{describe_command, resolve_target};
 
 pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
     if let Some(from) = &args.from {
@@ -110,33 +103,23 @@ fn heap_report(
     let mut out = String::new();
     let sites = profile.top_sites(args.top);
     let peak = profile.peak();
-    let snapshot_json = |p: &MassifSnapshot| {
-        json!({
-            "snapshot": p.index,
-            "time": p.time,
-            "heap_bytes": p.heap,
-            "heap_extra_bytes": p.heap_extra,
-            "stack_bytes": p.stacks,
-            "total_bytes": p.total(),
-        })
-    };
     if args.json {
-        let document = json!({
-            "schema_version": SCHEMA_VERSION,
-            "command": "heap",
-            "target": what,
-            "from": &args.from,
-            "status": run.map(|r| r.status),
-            "wall_ns": run.map(|r| r.wall.as_nanos() as u64),
-            "massif_out": &args.massif_out,
-            "time_unit": &profile.time_unit,
-            "snapshots": profile.snapshots.len(),
-            "peak": peak.map(snapshot_json),
-            "sites_snapshot": profile.sites_snapshot().map(|s| s.index),
-            "top_sites": sites,
-            "timeline": profile.snapshots.iter().map(|s| json!([s.time, s.heap, s.heap_extra, s.stacks])).collect::<Vec<_>>(),
-        });
-        writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
+        let heap = document::Heap {
+            target: what,
+            from: args.from.as_deref(),
+            status: run.map(|r| r.status),
+            wall_ns: run.map(|r| r.wall.as_nanos() as u64),
+            massif_out: args.massif_out.as_deref(),
+            time_unit: &profile.time_unit,
+            snapshots: profile.snapshots.len(),
+            peak: peak.map(document::Snapshot::from),
+            sites_snapshot: profile.sites_snapshot().map(|s| s.index),
+            top_sites: &sites,
+            timeline: (profile.snapshots.iter())
+                .map(|s| [s.time, s.heap, s.heap_extra, s.stacks])
+                .collect(),
+        };
+        out.push_str(&document::to_json(Some("heap"), &heap)?);
     } else {
         match run {
             Some(r) => writeln!(
@@ -148,92 +131,26 @@ fn heap_report(
             )?,
             None => writeln!(out, "heap of {what}: {} snapshots", profile.snapshots.len())?,
         }
-        print_heap(&mut out, args, profile, peak, &sites)?;
+        print_heap(&mut out, args, profile, &sites);
     }
     Ok(out)
-}
-
-/// How many callers of an allocation site to print: up to and including the first frame of
-/// the program's own code (past the allocator, the standard library, containers and shared
-/// libraries), at least three and at most sixteen.
-fn callers_to_show(callers: &[String]) -> usize {
-    let own = callers
-        .iter()
-        .position(|f| !perfkit_profilers::is_library_frame(f))
-        .map_or(callers.len(), |i| i + 1);
-    own.clamp(3, 16).min(callers.len())
 }
 
 fn print_heap(
     out: &mut String,
     args: &HeapArgs,
     profile: &MassifProfile,
-    peak: Option<&MassifSnapshot>,
     sites: &[AllocationSite],
-) -> Result<()> {
-    match peak {
-        Some(p) if p.total() > 0 => {
-            let unit = match profile.time_unit.as_str() {
-                "i" => " instructions",
-                "B" => " bytes allocated",
-                "ms" => " ms",
-                _ => "",
-            };
-            writeln!(
-                out,
-                "peak: {} heap + {} allocator overhead{} at {}{unit} (snapshot {})",
-                format_bytes(p.heap),
-                format_bytes(p.heap_extra),
-                if p.stacks > 0 {
-                    format!(" + {} stacks", format_bytes(p.stacks))
-                } else {
-                    String::new()
-                },
-                p.time,
-                p.index
-            )?;
-        }
-        _ => writeln!(out, "peak: no heap allocations recorded")?,
-    }
-    if !sites.is_empty() {
-        let at = match (profile.sites_snapshot(), peak) {
-            (Some(s), Some(p)) if s.index != p.index => format!(
-                "in snapshot {} ({} heap; the peak snapshot has no allocation tree)",
-                s.index,
-                format_bytes(s.heap)
-            ),
-            _ => "at the peak".to_owned(),
-        };
-        writeln!(out, "\nlargest allocation sites {at}:")?;
-        for site in sites {
-            writeln!(
-                out,
-                "{:>12} {:>5.1}%  {}",
-                format_bytes(site.bytes),
-                site.percent,
-                site.site
-            )?;
-            // The call path from the site outward, as far as the program's own code.
-            let start = site
-                .call_path
-                .iter()
-                .position(|f| *f == site.site)
-                .unwrap_or(0);
-            let callers = &site.call_path[(start + 1).min(site.call_path.len())..];
-            for frame in &callers[..callers_to_show(callers)] {
-                writeln!(out, "{:>21}← {frame}", "")?;
-            }
-        }
-    }
+) {
+    out.push_str(&heap_text(profile, sites));
     if let Some(path) = &args.massif_out {
-        writeln!(
+        let _ = writeln!(
             out,
             "\nmassif.out kept at {} (ms_print {} for massif's own view)",
             path.display(),
             path.display()
-        )?;
+        );
     }
-    Ok(())
 }
 
 pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<Exit> {
@@ -268,13 +185,12 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<Exit> {
     let outcome = strace.run()?;
     let captured = end_capture(capture)?;
     if args.json {
-        let document = json!({
-            "schema_version": SCHEMA_VERSION,
-            "command": "syscalls",
-            "target": what,
-            "result": &outcome,
-        });
-        writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
+        let syscalls = document::Traced {
+            target: &what,
+            hardware_events: None,
+            result: &outcome,
+        };
+        out.push_str(&document::to_json(Some("syscalls"), &syscalls)?);
         sink.emit_captured(&out, captured)?;
         return Ok(Exit::Program(outcome.status));
     }
@@ -291,10 +207,10 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<Exit> {
                 "\nno system calls were traced (the program made none in that time, or --filter matched none)"
             )?;
         }
-        print_summary(&mut out, args, summary)?;
+        print_summary(&mut out, args, summary);
     }
     if let Some(latencies) = &outcome.latencies {
-        print_latencies(&mut out, args, latencies)?;
+        print_latencies(&mut out, args, latencies);
     }
     sink.emit(&out)?;
     Ok(Exit::Program(outcome.status))
@@ -311,13 +227,9 @@ fn syscalls_from_file(args: &SyscallsArgs, from: &Path) -> Result<ExitKind> {
     };
     let mut out = String::new();
     if args.json {
-        let document = json!({
-            "schema_version": SCHEMA_VERSION,
-            "command": "syscalls",
-            "from": from,
-            "result": { "summary": summary, "latencies": latencies },
-        });
-        writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
+        let result = document::SyscallsResult { summary, latencies };
+        let syscalls = document::SyscallsFrom { from, result };
+        out.push_str(&document::to_json(Some("syscalls"), &syscalls)?);
     } else {
         writeln!(
             out,
@@ -330,7 +242,7 @@ fn syscalls_from_file(args: &SyscallsArgs, from: &Path) -> Result<ExitKind> {
             }
         )?;
         if let Some(summary) = summary {
-            print_summary(&mut out, args, summary)?;
+            print_summary(&mut out, args, summary);
         }
         if let Some(latencies) = latencies {
             if latencies.syscalls.iter().all(|s| s.latency_ns.is_none()) && !args.quiet {
@@ -338,114 +250,24 @@ fn syscalls_from_file(args: &SyscallsArgs, from: &Path) -> Result<ExitKind> {
                     "perfkit: the trace has no call durations (record it with strace -T for latencies)"
                 );
             }
-            print_latencies(&mut out, args, latencies)?;
+            print_latencies(&mut out, args, latencies);
         }
     }
     sink.emit(&out)?;
     Ok(ExitKind::Exited { code: 0 })
 }
 
-fn print_summary(out: &mut String, args: &SyscallsArgs, summary: &SyscallSummary) -> Result<()> {
-    for table in &summary.tables {
-        if let Some(mode) = &table.mode {
-            writeln!(out, "\n{mode}:")?;
-        }
-        writeln!(
-            out,
-            "\n{:<20} {:>10} {:>8} {:>7} {:>11} {:>12}",
-            "syscall",
-            "calls",
-            "errors",
-            "time%",
-            "µs/call",
-            if args.wall_clock { "wall s" } else { "sys s" }
-        )?;
-        for row in table.rows.iter().take(limit(args.top)) {
-            writeln!(
-                out,
-                "{:<20} {:>10} {:>8} {:>6.2}% {:>11} {:>12.6}",
-                row.syscall,
-                row.calls,
-                if row.errors == 0 {
-                    String::new()
-                } else {
-                    row.errors.to_string()
-                },
-                row.time_percent,
-                row.usecs_per_call
-                    .map(|u| u.to_string())
-                    .unwrap_or_default(),
-                row.seconds
-            )?;
-        }
-        if table.rows.len() > limit(args.top) {
-            writeln!(
-                out,
-                "… {} more (--top 0 shows all)",
-                table.rows.len() - args.top
-            )?;
-        }
-        if let Some(total) = &table.total {
-            writeln!(
-                out,
-                "{:<20} {:>10} {:>8} {:>6.2}% {:>11} {:>12.6}",
-                "total", total.calls, total.errors, total.time_percent, "", total.seconds
-            )?;
-        }
-    }
-    Ok(())
+fn print_summary(out: &mut String, args: &SyscallsArgs, summary: &SyscallSummary) {
+    out.push_str(&summary.to_text(args.top, args.wall_clock));
 }
 
-fn print_latencies(
-    out: &mut String,
-    args: &SyscallsArgs,
-    latencies: &SyscallLatencies,
-) -> Result<()> {
-    writeln!(
-        out,
-        "\n{:<20} {:>9} {:>7} {:>10} {:>10} {:>10} {:>10}",
-        "syscall", "calls", "errors", "total", "p50", "p99", "max"
-    )?;
-    for s in latencies.syscalls.iter().take(limit(args.top)) {
-        let (p50, p99, max) = s.latency_ns.map_or_else(
-            || ("-".to_owned(), "-".to_owned(), "-".to_owned()),
-            |l| {
-                (
-                    format_duration_to(l.p50 as f64, STRACE_RESOLUTION_NS),
-                    format_duration_to(l.p99 as f64, STRACE_RESOLUTION_NS),
-                    format_duration_to(l.max as f64, STRACE_RESOLUTION_NS),
-                )
-            },
-        );
-        writeln!(
-            out,
-            "{:<20} {:>9} {:>7} {:>10} {:>10} {:>10} {:>10}",
-            s.syscall,
-            s.calls,
-            if s.errors == 0 {
-                String::new()
-            } else {
-                s.errors.to_string()
-            },
-            format_duration_to(s.total_ns as f64, STRACE_RESOLUTION_NS),
-            p50,
-            p99,
-            max
-        )?;
-    }
-    if latencies.syscalls.len() > limit(args.top) {
-        writeln!(
-            out,
-            "… {} more (--top 0 shows all)",
-            latencies.syscalls.len() - args.top
-        )?;
-    }
+fn print_latencies(out: &mut String, args: &SyscallsArgs, latencies: &SyscallLatencies) {
+    out.push_str(&latencies.to_text(args.top));
     if !args.quiet {
         note!(
             "\nnote: durations are measured by strace around each call and include its ptrace overhead (tens of µs on a VM): compare syscalls with each other, not with native timings"
         );
     }
-    Ok(())
 }
 
 pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<Exit> {
@@ -470,13 +292,12 @@ pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<Exit> {
     let outcome = ltrace.run()?;
     let captured = end_capture(capture)?;
     if args.json {
-        let document = json!({
-            "schema_version": SCHEMA_VERSION,
-            "command": "libcalls",
-            "target": what,
-            "result": &outcome,
-        });
-        writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
+        let libcalls = document::Traced {
+            target: &what,
+            hardware_events: None,
+            result: &outcome,
+        };
+        out.push_str(&document::to_json(Some("libcalls"), &libcalls)?);
         sink.emit_captured(&out, captured)?;
         return Ok(Exit::Program(outcome.status));
     }
@@ -487,31 +308,7 @@ pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<Exit> {
         format_std_duration(outcome.wall),
         outcome.patterns.join(" ")
     )?;
-    writeln!(
-        out,
-        "\n{:<28} {:>10} {:>7} {:>11} {:>10}",
-        "function", "calls", "time%", "µs/call", "seconds"
-    )?;
-    for row in outcome.summary.rows.iter().take(limit(args.top)) {
-        writeln!(
-            out,
-            "{:<28} {:>10} {:>6.2}% {:>11} {:>10.6}",
-            row.function,
-            row.calls,
-            row.time_percent,
-            row.usecs_per_call
-                .map(|u| u.to_string())
-                .unwrap_or_default(),
-            row.seconds
-        )?;
-    }
-    if let Some(total) = &outcome.summary.total {
-        writeln!(
-            out,
-            "{:<28} {:>10} {:>6.2}% {:>11} {:>10.6}",
-            "total", total.calls, total.time_percent, "", total.seconds
-        )?;
-    }
+    out.push_str(&outcome.summary.to_text(args.top));
     if outcome.summary.rows.is_empty() && !args.quiet {
         note!(
             "note: no library calls matched; check the -x pattern (e.g. 'malloc@libc.so*') and that the program is dynamically linked"
@@ -524,41 +321,4 @@ pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<Exit> {
     }
     sink.emit(&out)?;
     Ok(Exit::Program(outcome.status))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::callers_to_show;
-
-    fn frames(names: &[&str]) -> Vec<String> {
-        names.iter().map(ToString::to_string).collect()
-    }
-
-    #[test]
-    fn call_paths_reach_the_programs_own_code() {
-        // A Vec growing in a Rust program: five frames of the standard library first.
-        let path = frames(&[
-            "alloc::raw_vec::finish_grow (raw_vec.rs:461)",
-            "alloc::raw_vec::RawVecInner<A>::grow_amortized (raw_vec.rs:396)",
-            "alloc::raw_vec::RawVecInner<A>::grow_one (raw_vec.rs:320)",
-            "<alloc::vec::Vec<T> as core::iter::Extend<T>>::extend (vec/mod.rs:3000)",
-            "std::io::Read::read_to_end (io/mod.rs:409)",
-            "app::load (app.rs:12)",
-            "app::main (app.rs:30)",
-            "std::rt::lang_start (rt.rs:206)",
-        ]);
-        assert_eq!(callers_to_show(&path), 6);
-        // Own code right away: still three frames of context.
-        assert_eq!(callers_to_show(&frames(&["a", "b", "c", "d"])), 3);
-        // A C library call path.
-        let c = frames(&[
-            "g_malloc (in /usr/lib/x86_64-linux-gnu/libglib-2.0.so.0.7400.6)",
-            "parse_config (config.c:88)",
-        ]);
-        assert_eq!(callers_to_show(&c), 2);
-        assert_eq!(callers_to_show(&[]), 0);
-        // No own frame anywhere: at most sixteen.
-        let deep: Vec<String> = (0..40).map(|i| format!("core::f{i}")).collect();
-        assert_eq!(callers_to_show(&deep), 16);
-    }
 }

@@ -2,11 +2,11 @@
 //! resource limits.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use perfkit_sys::tune::{self, Action, Plan, Sysctl};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::cli::{TuneArgs, TuneCommand};
 use crate::exit::Exit;
@@ -19,9 +19,13 @@ pub(crate) fn run(args: &TuneArgs) -> Result<Exit> {
         if *json {
             outln!(
                 "{}",
-                serde_json::to_string_pretty(
-                    &json!({ "schema_version": 1, "restored": record.previous })
+                crate::document::to_json(
+                    None,
+                    &Restored {
+                        restored: &record.previous
+                    }
                 )?
+                .trim_end()
             )?;
         } else {
             for s in &record.previous {
@@ -54,13 +58,12 @@ pub(crate) fn run(args: &TuneArgs) -> Result<Exit> {
         None
     };
     if args.json {
-        let value = json!({
-            "schema_version": 1,
-            "plan": plan,
-            "applied": applied.as_ref().map(|(r, _)| r),
-            "rollback_file": applied.as_ref().map(|(_, f)| f),
-        });
-        outln!("{}", serde_json::to_string_pretty(&value)?)?;
+        let planned = Planned {
+            plan: &plan,
+            applied: applied.as_ref().map(|(r, _)| r),
+            rollback_file: applied.as_ref().map(|(_, f)| f.as_path()),
+        };
+        out!("{}", crate::document::to_json(None, &planned)?)?;
         return Ok(Exit::Success);
     }
     out!("{}", human(&plan, profile.about))?;
@@ -155,9 +158,9 @@ fn human(plan: &Plan, about: &str) -> String {
 fn rlimits(json: bool) -> Result<()> {
     let limits = perfkit_sys::resource_limits()?;
     if json {
-        outln!(
+        out!(
             "{}",
-            serde_json::to_string_pretty(&json!({ "schema_version": 1, "limits": limits }))?
+            crate::document::to_json(None, &Limits { limits: &limits })?
         )?;
         return Ok(());
     }
@@ -178,4 +181,24 @@ fn rlimits(json: bool) -> Result<()> {
          Raising a hard limit needs root (limits.conf, systemd LimitNOFILE=, or fs.nr_open)."
     )?;
     Ok(())
+}
+
+/// `tune rollback --json`.
+#[derive(Serialize)]
+struct Restored<'a> {
+    restored: &'a [tune::Saved],
+}
+
+/// `tune --json`: the plan, and what was applied.
+#[derive(Serialize)]
+struct Planned<'a> {
+    plan: &'a Plan,
+    applied: Option<&'a tune::Rollback>,
+    rollback_file: Option<&'a Path>,
+}
+
+/// `tune --limits --json`.
+#[derive(Serialize)]
+struct Limits<'a> {
+    limits: &'a [perfkit_sys::ResourceLimit],
 }

@@ -53,6 +53,7 @@ mod load;
 mod ltrace;
 mod massif;
 mod perf;
+mod render;
 mod runner;
 mod strace;
 mod tool;
@@ -67,6 +68,7 @@ pub use folded::{
 };
 pub use interrupt::InterruptGuard;
 pub use load::load_profile;
+pub use render::{callers_to_show, heap_text};
 /// The most bytes of a profile file recorded elsewhere (massif.out, strace output) read from
 /// disk.
 pub const MAX_PROFILE_FILE_BYTES: u64 = 256 << 20;
