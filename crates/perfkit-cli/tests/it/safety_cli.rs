@@ -123,18 +123,21 @@ fn json_reports_are_only_json_while_the_program_writes_to_both_streams() {
 #[test]
 fn a_profiled_programs_standard_output_is_exactly_its_own() {
     let dir = tempfile::tempdir().unwrap();
-    // Compressible but not trivial input for gzip.
+    // Compressible but not trivial input for gzip, enough for perf to sample it.
     let input = path(&dir, "input.txt");
     let mut text = String::new();
-    for i in 0..20_000 {
+    for i in 0..60_000 {
         use std::fmt::Write as _;
         let _ = writeln!(text, "line {i} {}", i * 7919 % 1000);
     }
     std::fs::write(&input, text).unwrap();
     let programs: [Vec<String>; 2] = [
         vec!["gzip".into(), "-9".into(), "-c".into(), input.clone()],
+        // Some CPU work first, so that perf has something to sample.
         vec![
             workload().to_string_lossy().into_owned(),
+            "cpu".into(),
+            "30".into(),
             "stdout".into(),
             "100000".into(),
         ],
