@@ -727,3 +727,57 @@ impl ReportFiles {
 pub fn write_report(dir: &Path, a: &Analysis) -> std::io::Result<PathBuf> {
     ReportFiles::new(dir)?.write(a)
 }
+
+/// The analysis in a few lines for a terminal: the command, its latency, the verdict, the
+/// first recommendation, the measured alternative, the heap, and the baseline check.
+#[must_use]
+pub fn summary_text(analysis: &Analysis) -> String {
+    let mut out = String::new();
+    let l = &analysis.latency;
+    let _ = writeln!(out, "{}", perfkit_sys::quote_command(&analysis.command));
+    let _ = writeln!(
+        out,
+        "  {} runs: p50 {}, p99 {}, mean {} ({:.2} runs/s)",
+        l.count,
+        format_duration(l.p50 as f64),
+        format_duration(l.p99 as f64),
+        format_duration(l.mean),
+        analysis.throughput_per_s
+    );
+    let _ = writeln!(out, "  verdict: {}", verdict(analysis));
+    if let Some(r) = analysis.recommendations.first() {
+        let _ = writeln!(out, "  do: {}", r.action);
+        let _ = writeln!(
+            out,
+            "  expected gain: {}; with perfkit: {}",
+            r.expected_gain, r.perfkit
+        );
+    }
+    if let Some(alt) = &analysis.alternative {
+        let _ = writeln!(
+            out,
+            "  measured: {}: p50 {}, {}",
+            alt.label,
+            format_duration(alt.latency.p50 as f64),
+            speedup_text(alt)
+        );
+    }
+    if let Some(h) = &analysis.heap {
+        let _ = writeln!(out, "  heap: {}", heap_line(h));
+    }
+    if let Some(b) = &analysis.baseline {
+        let path = b.path.as_deref().map(|p| format!(" {p}"));
+        let only = b
+            .compared_with
+            .as_deref()
+            .map(|n| format!(" (its only benchmark, '{n}', compared with this command)"));
+        let _ = writeln!(
+            out,
+            "\nAgainst the baseline{}{}:",
+            path.unwrap_or_default(),
+            only.unwrap_or_default()
+        );
+        out.push_str(&perfkit_regress::report::human(&b.check));
+    }
+    out
+}

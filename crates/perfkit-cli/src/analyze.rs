@@ -159,50 +159,7 @@ fn print_summary(analysis: &Analysis, html: &Path) -> Result<()> {
     for warning in &analysis.warnings {
         note!("warning: {warning}");
     }
-    let l = &analysis.latency;
-    outln!("{}", perfkit_sys::quote_command(&analysis.command))?;
-    outln!(
-        "  {} runs: p50 {}, p99 {}, mean {} ({:.2} runs/s)",
-        l.count,
-        perfkit_metrics::format_duration(l.p50 as f64),
-        perfkit_metrics::format_duration(l.p99 as f64),
-        perfkit_metrics::format_duration(l.mean),
-        analysis.throughput_per_s
-    )?;
-    outln!("  verdict: {}", report::verdict(analysis))?;
-    if let Some(r) = analysis.recommendations.first() {
-        outln!("  do: {}", r.action)?;
-        outln!(
-            "  expected gain: {}; with perfkit: {}",
-            r.expected_gain,
-            r.perfkit
-        )?;
-    }
-    if let Some(alt) = &analysis.alternative {
-        outln!(
-            "  measured: {}: p50 {}, {}",
-            alt.label,
-            perfkit_metrics::format_duration(alt.latency.p50 as f64),
-            report::speedup_text(alt)
-        )?;
-    }
-    if let Some(h) = &analysis.heap {
-        outln!("  heap: {}", report::heap_line(h))?;
-    }
-    if let Some(b) = &analysis.baseline {
-        outln!(
-            "\nAgainst the baseline{}{}:",
-            b.path
-                .as_deref()
-                .map(|p| format!(" {p}"))
-                .unwrap_or_default(),
-            b.compared_with
-                .as_deref()
-                .map(|n| format!(" (its only benchmark, '{n}', compared with this command)"))
-                .unwrap_or_default()
-        )?;
-        out!("{}", perfkit_regress::report::human(&b.check))?;
-    }
+    out!("{}", report::summary_text(analysis))?;
     for u in &analysis.unavailable {
         note!("note: {u}");
     }

@@ -230,25 +230,7 @@ fn doctor(args: &cli::DoctorArgs) -> anyhow::Result<Exit> {
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        let width = report
-            .checks
-            .iter()
-            .map(|c| c.topic.chars().count())
-            .max()
-            .unwrap_or(0)
-            .min(output::NAME_COLUMN_MAX);
-        for c in &report.checks {
-            let mark = match c.status {
-                Status::Ok => "ok     ",
-                Status::Note => "note   ",
-                Status::Warn => "WARN   ",
-                Status::Problem => "PROBLEM",
-            };
-            outln!("{mark}  {:width$}  {}", c.topic, c.finding)?;
-            if let Some(fix) = &c.fix {
-                outln!("{:7}  {:width$}  fix: {fix}", "", "")?;
-            }
-        }
+        out!("{}", report.to_text())?;
     }
     Ok(Exit::checked(report.worst() == Status::Problem))
 }

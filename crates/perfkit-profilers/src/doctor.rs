@@ -51,6 +51,32 @@ pub struct Diagnosis {
 }
 
 impl Diagnosis {
+    /// A line per check, its status first, and the fix under it when there is one. Topics
+    /// longer than 100 characters overflow their column rather than widen every row.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write as _;
+        let width = (self.checks.iter())
+            .map(|c| c.topic.chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(100);
+        let mut out = String::new();
+        for c in &self.checks {
+            let mark = match c.status {
+                Status::Ok => "ok     ",
+                Status::Note => "note   ",
+                Status::Warn => "WARN   ",
+                Status::Problem => "PROBLEM",
+            };
+            let _ = writeln!(out, "{mark}  {:width$}  {}", c.topic, c.finding);
+            if let Some(fix) = &c.fix {
+                let _ = writeln!(out, "{:7}  {:width$}  fix: {fix}", "", "");
+            }
+        }
+        out
+    }
+
     /// The worst status of any check.
     #[must_use]
     pub fn worst(&self) -> Status {

@@ -330,6 +330,102 @@ pub fn markdown(report: &CheckReport) -> String {
     out
 }
 
+/// Where a baseline comes from, where it was measured, and a line per benchmark. Names
+/// longer than 100 characters overflow their column rather than widen every row.
+#[must_use]
+pub fn describe_baseline(b: &crate::Baseline) -> String {
+    let mut out = String::new();
+    let source = b
+        .source
+        .path
+        .as_deref()
+        .map(|p| format!(" from {p}"))
+        .unwrap_or_default();
+    let criterion = b
+        .source
+        .criterion_baseline
+        .as_deref()
+        .map(|n| format!(" (criterion baseline '{n}')"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "{}{source}{criterion}, {}, schema {}",
+        b.source.kind,
+        format_time(b.created_unix_s),
+        b.schema_version
+    );
+    let e = &b.environment;
+    let unknown = || "?".to_string();
+    let _ = writeln!(
+        out,
+        "environment: {} · {} · {} CPUs · kernel {} · {} · git {}{}",
+        e.host.clone().unwrap_or_else(unknown),
+        e.cpu_model.clone().unwrap_or_else(unknown),
+        e.cpus.map_or_else(unknown, |n| n.to_string()),
+        e.kernel.clone().unwrap_or_else(unknown),
+        e.rustc.clone().unwrap_or_else(unknown),
+        e.git_commit
+            .as_deref()
+            .map_or_else(unknown, |c| c.chars().take(10).collect()),
+        if e.git_dirty == Some(true) {
+            "+changes"
+        } else {
+            ""
+        }
+    );
+    let width = b
+        .benchmarks
+        .iter()
+        .map(|x| x.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("Benchmark".len())
+        // Longer names overflow their column rather than widen every row.
+        .min(100);
+    let tool = b.benchmarks.iter().any(|x| x.tool_estimate.is_some());
+    let _ = write!(
+        out,
+        "\n{:width$}  {:>8}  {:>10}  {:>10}  {:>10}  {:>10}",
+        "Benchmark", "Samples", "Mean", "p50", "p99", "Max"
+    );
+    out.push_str(if tool { "  Tool's estimate\n" } else { "\n" });
+    for x in &b.benchmarks {
+        let s = &x.summary;
+        let _ = write!(
+            out,
+            "{:width$}  {:>8}  {:>10}  {:>10}  {:>10}  {:>10}",
+            x.name,
+            x.samples_total,
+            format_duration(s.mean),
+            format_duration(s.p50),
+            format_duration(s.p99),
+            format_duration(s.max)
+        );
+        if let Some(e) = &x.tool_estimate {
+            let _ = write!(
+                out,
+                "  {} [{} … {}] ({})",
+                format_duration(e.ns),
+                format_duration(e.low_ns),
+                format_duration(e.high_ns),
+                e.statistic
+            );
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "\n{}{}",
+        PERCENTILES_NOTE,
+        if tool {
+            "; the tool's estimate is its own statistic"
+        } else {
+            ""
+        }
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
