@@ -1,5 +1,6 @@
 //! Bottlenecks from measurements, and what to do about each.
 
+pub use perfkit_profilers::{AllocationSite, HotFunction};
 use serde::{Deserialize, Serialize};
 
 /// Per-run averages of what was measured, plus what the profilers found.
@@ -34,7 +35,7 @@ pub struct Measurements {
     pub heap_peak_bytes: Option<u64>,
     /// The largest allocation sites at the heap peak, when massif ran.
     #[serde(default)]
-    pub heap_sites: Vec<HeapSite>,
+    pub heap_sites: Vec<AllocationSite>,
     /// The syscall mix from strace, per run, when it ran.
     pub syscalls: Option<Syscalls>,
     /// The processes, threads and programs one traced run started, when strace ran and the
@@ -149,28 +150,6 @@ impl Syscalls {
     }
 }
 
-/// An allocation site at the heap peak.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct HeapSite {
-    /// The first frame of the program's own code on the path, `function (location)`.
-    pub site: String,
-    /// Bytes live at the peak from this site.
-    pub bytes: u64,
-    /// Share of the peak heap, percent.
-    pub percent: f64,
-}
-
-/// A function and its share of the CPU samples.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct HotFunction {
-    /// Function name.
-    pub name: String,
-    /// Share of samples in the function itself, percent.
-    pub self_percent: f64,
-    /// Share of samples in it or its callees, percent.
-    pub total_percent: f64,
-}
-
 /// The kinds of bottleneck the analyser names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -227,7 +206,7 @@ pub struct Bottleneck {
     pub evidence: Vec<String>,
 }
 
-fn ms(ns: f64) -> String {
+fn duration(ns: f64) -> String {
     perfkit_metrics::format_duration(ns)
 }
 
@@ -337,7 +316,7 @@ fn spawn_heavy(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
                 format!(
                     "{name} {}× (shortest run {})",
                     p.starts,
-                    ms(p.shortest_ns as f64)
+                    duration(p.shortest_ns as f64)
                 )
             } else {
                 format!("{name} once")
@@ -373,11 +352,11 @@ fn spawn_heavy(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
             ),
             format!(
                 "starting them took about {} of the traced run's {} ({}): {}; fork to exec-complete alone {}",
-                ms(trace.spawn_ns as f64),
-                ms(trace.traced_ns as f64),
+                duration(trace.spawn_ns as f64),
+                duration(trace.traced_ns as f64),
                 percent(s.spawn_share),
                 programs.join(", "),
-                ms(trace.exec_ns as f64)
+                duration(trace.exec_ns as f64)
             ),
         ],
     })
@@ -405,8 +384,8 @@ fn syscall_heavy(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
     let mut evidence = vec![format!(
         "{:.0}% of the CPU time is in the kernel ({} system of {} CPU per run)",
         s.sys_share * 100.0,
-        ms(m.system_ns),
-        ms(s.cpu)
+        duration(m.system_ns),
+        duration(s.cpu)
     )];
     if let Some(calls) = &m.syscalls {
         let top: Vec<String> = calls
@@ -451,8 +430,8 @@ fn io_bound(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
         share: Some(s.io_wait_share.min(1.0)),
         evidence: vec![format!(
             "{} of {} per run waiting for block I/O ({:.0}%){}",
-            ms(m.io_wait_ns.unwrap_or(0.0)),
-            ms(m.wall_ns),
+            duration(m.io_wait_ns.unwrap_or(0.0)),
+            duration(m.wall_ns),
             s.io_wait_share.min(1.0) * 100.0,
             m.io_bytes
                 .map(|b| format!(
@@ -479,10 +458,10 @@ fn sync_bound(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
     let mut evidence = vec![format!(
         "{syncs:.0} {} calls per run took {} of the run's {} ({}), {} each on average",
         names.join("/"),
-        ms(sync_ns),
-        ms(m.wall_ns),
+        duration(sync_ns),
+        duration(m.wall_ns),
         percent(s.sync_share),
-        ms(sync_ns / syncs.max(1.0))
+        duration(sync_ns / syncs.max(1.0))
     )];
     if let Some(bytes) = m.io_bytes {
         evidence.push(format!(
@@ -513,8 +492,8 @@ fn waiting(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
         evidence: vec![
             format!(
                 "wall {} but CPU {} per run: busy {:.0}% of the time",
-                ms(m.wall_ns),
-                ms(s.cpu),
+                duration(m.wall_ns),
+                duration(s.cpu),
                 s.cpu_share * 100.0
             ),
             format!(
@@ -581,8 +560,8 @@ fn cpu_bound(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
     }
     let mut evidence = vec![format!(
         "CPU {} of wall {} per run ({:.0}% busy), {:.0}% of it in user code; it blocked {:.0} times per run",
-        ms(s.cpu),
-        ms(m.wall_ns),
+        duration(s.cpu),
+        duration(m.wall_ns),
         s.cpu_share * 100.0,
         (1.0 - s.sys_share) * 100.0,
         m.voluntary_switches
@@ -602,7 +581,7 @@ fn cpu_bound(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
     if let Some(f) = m.hot_functions.first() {
         evidence.push(format!(
             "hottest function: {} ({:.1}% self, {:.1}% with callees)",
-            f.name, f.self_percent, f.total_percent
+            f.name, f.self_percent, f.inclusive_percent
         ));
     }
     if let Some(note) = m
@@ -887,8 +866,10 @@ mod tests {
             system_ns: 0.01e9,
             hot_functions: vec![HotFunction {
                 name: "app::primes".into(),
+                self_count: 830,
+                inclusive_count: 831,
                 self_percent: 83.0,
-                total_percent: 83.1,
+                inclusive_percent: 83.1,
             }],
             program: program(
                 ProgramKind::Workspace {

@@ -50,8 +50,8 @@ mod program;
 pub mod report;
 
 pub use classify::{
-    Bottleneck, BottleneckKind, HeapSite, HotFunction, Measurements, Recommendation, SyscallCount,
-    Syscalls, classify, recommend, with_measured_gain,
+    AllocationSite, Bottleneck, BottleneckKind, HotFunction, Measurements, Recommendation,
+    SyscallCount, Syscalls, classify, recommend, with_measured_gain,
 };
 pub use pipeline::{
     ANALYSIS_SCHEMA_VERSION, Alternative, AlternativeCommand, Analysis, AnalyzeError,

@@ -12,12 +12,12 @@ use perfkit_sys::{
 use serde::{Deserialize, Serialize};
 
 use crate::classify::{
-    Bottleneck, BottleneckKind, HeapSite, HotFunction, Measurements, Recommendation, SyscallCount,
-    Syscalls, classify, recommend, with_measured_gain,
+    AllocationSite, Bottleneck, BottleneckKind, HotFunction, Measurements, Recommendation,
+    SyscallCount, Syscalls, classify, recommend, with_measured_gain,
 };
 
 /// Version of the analysis report format.
-pub const ANALYSIS_SCHEMA_VERSION: u32 = 2;
+pub const ANALYSIS_SCHEMA_VERSION: u32 = 3;
 
 /// Errors of the analyser.
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +105,7 @@ pub struct HeapProfile {
     /// Heap plus allocator overhead at the peak.
     pub peak_total_bytes: u64,
     /// The largest allocation sites at the peak, largest first.
-    pub sites: Vec<HeapSite>,
+    pub sites: Vec<AllocationSite>,
 }
 
 /// The alternative command, measured in the same runs (interleaved with the analysed one).
@@ -586,15 +586,7 @@ fn cpu_profile(
         .program_io(io.clone())
         .run(&env)?;
     let folded = fold_perf_data(&env.perf, &outcome.perf_data, &FoldOptions::default())?.stacks;
-    let hot = folded
-        .hot_functions(10)
-        .into_iter()
-        .map(|h| HotFunction {
-            name: h.name,
-            self_percent: h.self_percent,
-            total_percent: h.inclusive_percent,
-        })
-        .collect();
+    let hot = folded.hot_functions(10);
     let mut svg = Vec::new();
     let options = FlamegraphOptions {
         title: "CPU profile".into(),
@@ -624,15 +616,7 @@ fn heap_profile(
     Ok(HeapProfile {
         peak_heap_bytes: peak.map_or(0, |p| p.heap),
         peak_total_bytes: peak.map_or(0, perfkit_profilers::MassifSnapshot::total),
-        sites: profile
-            .top_sites(5)
-            .into_iter()
-            .map(|s| HeapSite {
-                site: s.site,
-                bytes: s.bytes,
-                percent: s.percent,
-            })
-            .collect(),
+        sites: profile.top_sites(5),
     })
 }
 

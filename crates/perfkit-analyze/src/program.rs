@@ -267,8 +267,10 @@ mod tests {
     fn hot(name: &str) -> Vec<HotFunction> {
         vec![HotFunction {
             name: name.into(),
+            self_count: 50,
+            inclusive_count: 90,
             self_percent: 50.0,
-            total_percent: 90.0,
+            inclusive_percent: 90.0,
         }]
     }
 

@@ -311,7 +311,7 @@ pub fn markdown(a: &Analysis) -> String {
                 out,
                 "| {:.1}% | {:.1}% | `{}` |",
                 f.self_percent,
-                f.total_percent,
+                f.inclusive_percent,
                 f.name.replace('`', "'")
             );
         }
@@ -563,7 +563,7 @@ fn profile_html(out: &mut String, a: &Analysis, svg: &str) {
             out,
             "<tr><td>{:.1}%</td><td>{:.1}%</td><td class=\"name\"><code>{}</code></td></tr>",
             f.self_percent,
-            f.total_percent,
+            f.inclusive_percent,
             esc(&f.name)
         );
     }

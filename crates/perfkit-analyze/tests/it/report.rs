@@ -154,7 +154,10 @@ fn the_html_report_is_well_formed_with_every_section() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
             .unwrap();
-    assert_eq!(json["schema_version"], 2);
+    assert_eq!(
+        json["schema_version"],
+        perfkit_analyze::ANALYSIS_SCHEMA_VERSION
+    );
     assert!(json["alternative"]["speedup"].as_f64().unwrap() > 0.0);
     assert!(json["baseline"]["check"]["findings"].is_array());
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
