@@ -190,7 +190,7 @@ pub fn analyze(
 ) -> Result<Analysis, AnalyzeError> {
     if options.runs < 2 {
         return Err(AnalyzeError::Usage(format!(
-            "--runs {}: at least 2 runs are needed for percentiles",
+            "{} runs are too few: percentiles need at least 2 runs",
             options.runs
         )));
     }

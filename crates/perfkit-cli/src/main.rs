@@ -247,7 +247,49 @@ fn die_quietly_on_closed_stdout() {
     }
 }
 
+/// The options that address an error, for the `hint:` line: libraries say what is wrong
+/// without naming perfkit's flags.
 fn hint(error: &anyhow::Error, shell_hint: &'static str) -> Option<&'static str> {
+    flag_hint(error).or_else(|| sys_hint(error, shell_hint))
+}
+
+fn flag_hint(error: &anyhow::Error) -> Option<&'static str> {
+    use perfkit_profilers::{ProfilerError, Tool};
+    use perfkit_regress::RegressError;
+    error.chain().find_map(|cause| {
+        if let Some(e) = cause.downcast_ref::<perfkit_sys::SysError>() {
+            return match e {
+                perfkit_sys::SysError::Stdin { .. } => {
+                    Some("--input FILE gives every run the same input")
+                }
+                perfkit_sys::SysError::InvalidPlan { detail } if detail.starts_with("output ") => {
+                    Some("--output null|pipe|inherit|FILE chooses where the program's output goes")
+                }
+                _ => None,
+            };
+        }
+        match cause.downcast_ref::<RegressError>() {
+            Some(RegressError::NothingInCommon { .. }) => {
+                return Some("perfkit bench and hyperfine name each command with --command-name");
+            }
+            Some(RegressError::Import { problem, .. }) if problem.contains("distinct names") => {
+                return Some("perfkit bench and hyperfine name each command with --command-name");
+            }
+            _ => {}
+        }
+        match cause.downcast_ref::<ProfilerError>() {
+            Some(ProfilerError::ToolFailed {
+                tool: Tool::Valgrind,
+                detail,
+            }) if detail.contains("follow exec") => {
+                Some("perfkit heap --trace-children follows exec")
+            }
+            _ => None,
+        }
+    })
+}
+
+fn sys_hint(error: &anyhow::Error, shell_hint: &'static str) -> Option<&'static str> {
     let sys = error.chain().find_map(|cause| {
         cause.downcast_ref::<perfkit_sys::SysError>().or_else(|| {
             match cause.downcast_ref::<perfkit_profilers::ProfilerError>() {

@@ -805,7 +805,7 @@ impl Massif {
             let hint = if self.follow_exec {
                 ""
             } else {
-                " (a command that replaces itself with exec, as a wrapper script or a shell's `exec` does, leaves massif behind: it does not follow exec unless told to; profile the program itself, or follow exec with perfkit heap --trace-children)"
+                " (a command that replaces itself with exec, as a wrapper script or a shell's `exec` does, leaves massif behind: it does not follow exec unless told to; profile the program itself, or have massif follow exec)"
             };
             return Err(ProfilerError::ToolFailed {
                 tool: Tool::Valgrind,

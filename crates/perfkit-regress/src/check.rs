@@ -220,7 +220,7 @@ pub fn check(
             Some(c) => {
                 for metric in skipped_rules(b, c, policy) {
                     skipped.push(format!(
-                        "{metric} of '{}': not judged, it needs {} samples per side and there are {} and {} (name it with --metric {metric} to see it inconclusive)",
+                        "{metric} of '{}': not judged, it needs {} samples per side and there are {} and {} (ask for {metric} by name to see it judged inconclusive)",
                         b.name,
                         metric.samples_needed(policy.min_samples),
                         samples(b, metric).len(),

@@ -36,7 +36,7 @@ fn read_any(path: &Path, criterion_baseline: Option<&str>) -> Result<Baseline, R
     let kind = detect(&text).map_err(|e| e.at(path))?;
     if let Some(name) = criterion_baseline {
         return Err(RegressError::Usage(format!(
-            "--criterion-baseline {name} applies to a criterion directory, but {} is {}",
+            "the criterion baseline name {name:?} applies only to a criterion directory, but {} is {}",
             path.display(),
             match kind {
                 FileKind::Baseline => "a baseline file".to_string(),
@@ -265,7 +265,7 @@ fn nonempty(out: Vec<Benchmark>, kind: SourceKind) -> Result<Vec<Benchmark>, Reg
         return Err(RegressError::import(
             kind,
             format!(
-                "two benchmarks are called '{}': give them distinct names (--command-name)",
+                "two benchmarks are called '{}': give them distinct names",
                 dup.name
             ),
         ));

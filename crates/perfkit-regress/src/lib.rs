@@ -140,7 +140,7 @@ pub enum RegressError {
     },
     /// The two sides share no benchmark name, so nothing can be compared.
     #[error(
-        "no benchmark appears on both sides: the baseline has {}; the current results have {}. Benchmarks are matched by name: use the same --command-name (perfkit bench, hyperfine) or benchmark ids",
+        "no benchmark appears on both sides: the baseline has {}; the current results have {}. Benchmarks are matched by name: give them the same names on both sides",
         list(baseline),
         list(current)
     )]

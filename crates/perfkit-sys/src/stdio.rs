@@ -61,7 +61,7 @@ impl ProgramOutput {
         let refuse = |why: &str| {
             Err(SysError::InvalidPlan {
                 detail: format!(
-                    "--output {}: {why}; name a regular file, or use null, pipe or inherit",
+                    "output {}: {why}; name a regular file, or use null, pipe or inherit",
                     path.display()
                 ),
             })
@@ -99,7 +99,7 @@ impl ProgramOutput {
                     && same_file(&resolved, input)
                 {
                     return refuse(&format!(
-                        "it is the --input file {} (each run would truncate its own input)",
+                        "it is the input file {} (each run would truncate its own input)",
                         input.display()
                     ));
                 }
@@ -321,7 +321,7 @@ impl StdinSource {
             StdinKind::Terminal | StdinKind::DevNull => Ok(StdinChoice::Nothing),
             StdinKind::Device(name) => Err(SysError::Stdin {
                 detail: format!(
-                    "standard input is the device {name}, which cannot be replayed to every run; pass --input FILE, or redirect it from a file or </dev/null"
+                    "standard input is the device {name}, which cannot be replayed to every run; give the input as a file, or redirect it from a file or </dev/null"
                 ),
             }),
             StdinKind::FileFromStart(shown) => Ok(StdinChoice::Replay(StdinSource::File {
@@ -358,7 +358,7 @@ impl StdinSource {
         if bytes > limit {
             return Err(SysError::Stdin {
                 detail: format!(
-                    "standard input holds more than {limit} bytes, too much to keep for every run; save it to a file and pass --input FILE"
+                    "standard input holds more than {limit} bytes, too much to keep for every run; save it to a file and give that file as the input"
                 ),
             });
         }
@@ -500,7 +500,7 @@ mod tests {
             "/sys/../proc/sys/vm/swappiness",
         ] {
             let err = ProgramOutput::parse(bad).check(None).unwrap_err();
-            assert!(err.to_string().contains("--output"), "{err}");
+            assert!(err.to_string().contains(": output "), "{err}");
         }
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("in");

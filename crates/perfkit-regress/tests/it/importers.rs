@@ -169,7 +169,10 @@ fn criterion_errors_name_the_fix() {
     let err = load_any(&data("hyperfine_before.json"), Some("base"))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("applies to a criterion directory"), "{err}");
+    assert!(
+        err.contains("applies only to a criterion directory"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -306,7 +309,7 @@ fn malformed_files_are_clear_errors() {
     let dup =
         r#"{"results": [{"command": "a", "times": [0.1]}, {"command": "a", "times": [0.2]}]}"#;
     let err = load_any(&write(dir.path(), "hf3.json", dup), None).unwrap_err();
-    assert!(err.to_string().contains("--command-name"), "{err}");
+    assert!(err.to_string().contains("distinct names"), "{err}");
 
     let bench = std::fs::read_to_string(data("bench_before.json")).unwrap();
     let future = bench.replacen("\"schema_version\": 1", "\"schema_version\": 7", 1);
