@@ -157,7 +157,23 @@ fn dispatch(command: Commands) -> anyhow::Result<Exit> {
 /// version, 2 for a usage error); a failed write of help to standard output is an error.
 fn clap_exit(error: &clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
-    let text = error.render().ansi().to_string();
+    use std::io::IsTerminal as _;
+    let to_stdout = matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    );
+    // Colours only for a terminal: escape codes in a pipe or a file are noise.
+    let terminal = if to_stdout {
+        std::io::stdout().is_terminal()
+    } else {
+        std::io::stderr().is_terminal()
+    };
+    let styled = error.render();
+    let text = if terminal && std::env::var_os("NO_COLOR").is_none() {
+        styled.ansi().to_string()
+    } else {
+        styled.to_string()
+    };
     match error.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => match output::print(&text) {
             Ok(()) => ExitCode::SUCCESS,

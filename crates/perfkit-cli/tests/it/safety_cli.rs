@@ -908,3 +908,22 @@ fn error_messages_name_the_real_problem_once() {
         "{stderr}"
     );
 }
+
+#[test]
+fn help_and_usage_errors_into_a_pipe_have_no_colour_codes() {
+    for args in [
+        &["--help"][..],
+        &["bench", "--help"][..],
+        &["check", "--threshold", "lots"][..],
+        &["flamegraph", "-", "--palette", "rainbow"][..],
+    ] {
+        let output = perfkit().args(args).output().unwrap();
+        let all = [output.stdout, output.stderr].concat();
+        assert!(!all.is_empty(), "{args:?}");
+        assert!(
+            !all.contains(&0x1b),
+            "{args:?} wrote escape codes: {}",
+            String::from_utf8_lossy(&all)
+        );
+    }
+}
