@@ -281,6 +281,32 @@ pub(crate) enum MethodArg {
 }
 
 #[cfg(target_os = "linux")]
+/// A metric to judge, with its own threshold if it has one; `None` for an empty item of a
+/// comma list (`--metric p99,`).
+pub(crate) type MetricSpec = Option<(perfkit_regress::Metric, Option<f64>)>;
+
+fn parse_metric(text: &str) -> Result<MetricSpec, String> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    perfkit_regress::MetricRule::parse_spec(text)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+fn parse_threshold(text: &str) -> Result<f64, String> {
+    perfkit_regress::parse_percent(text).map_err(|e| e.to_string())
+}
+
+fn parse_palette(text: &str) -> Result<perfkit_profilers::Palette, String> {
+    perfkit_profilers::Palette::parse(text).map_err(|e| e.to_string())
+}
+
+#[cfg(target_os = "linux")]
+fn parse_profile(text: &str) -> Result<&'static perfkit_sys::tune::Profile, String> {
+    perfkit_sys::tune::profile(text).map_err(|e| e.to_string())
+}
+
 fn parse_method(text: &str) -> Result<MethodArg, String> {
     if text.eq_ignore_ascii_case("auto") {
         return Ok(MethodArg::Auto);
@@ -463,8 +489,8 @@ pub(crate) struct BenchArgs {
 pub(crate) struct PolicyArgs {
     /// Smallest change that counts, in percent (e.g. 5%, 2.5); applies to every --metric
     /// without its own.
-    #[arg(long, value_name = "PCT", default_value = "5%")]
-    pub(crate) threshold: String,
+    #[arg(long, value_name = "PCT", default_value = "5%", value_parser = parse_threshold)]
+    pub(crate) threshold: f64,
 
     /// Significance level of the two-sided test on the raw samples.
     #[arg(long, value_name = "P", default_value_t = perfkit_regress::DEFAULT_ALPHA)]
@@ -473,8 +499,8 @@ pub(crate) struct PolicyArgs {
     /// Metric to judge, optionally with its own threshold: p99, p99=10%, throughput, mean,
     /// p50, p90, p999, peak_rss. Repeat or separate with commas [default: p99,throughput].
     #[allow(clippy::doc_markdown)] // clap prints this text: no backticks.
-    #[arg(long = "metric", value_name = "SPEC", value_delimiter = ',')]
-    pub(crate) metrics: Vec<String>,
+    #[arg(long = "metric", value_name = "SPEC", value_delimiter = ',', value_parser = parse_metric)]
+    pub(crate) metrics: Vec<MetricSpec>,
 
     /// Fewest samples per side for a verdict; fewer give "inconclusive".
     #[arg(long, value_name = "N", default_value_t = perfkit_regress::DEFAULT_MIN_SAMPLES)]
@@ -772,12 +798,24 @@ pub(crate) struct LaunchArgs {
     pub(crate) command: Vec<std::ffi::OsString>,
 }
 
+/// What `perfkit demo-workload` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DemoMode {
+    /// A new process per task.
+    Spawn,
+    /// The tasks through a pool of workers.
+    Pool,
+    /// One task.
+    Task,
+    /// Serve tasks as a pool worker.
+    Worker,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct DemoWorkloadArgs {
     /// spawn: a new process per task (the case study's slow version); pool: the same tasks
     /// through persistent workers; task: one task (its input as argument); worker: serve tasks.
-    #[arg(value_parser = ["spawn", "pool", "task", "worker"])]
-    pub(crate) mode: String,
+    pub(crate) mode: DemoMode,
 
     /// Tasks (spawn, pool), or the task's input (task).
     #[arg(value_name = "N")]
@@ -844,8 +882,8 @@ pub(crate) struct TuneArgs {
     pub(crate) command: Option<TuneCommand>,
 
     /// The profile: server, minimal or profiling.
-    #[arg(long, value_name = "NAME", default_value = "server")]
-    pub(crate) profile: String,
+    #[arg(long, value_name = "NAME", default_value = "server", value_parser = parse_profile)]
+    pub(crate) profile: &'static perfkit_sys::tune::Profile,
 
     /// Write the changes (needs root); without it, only the plan is shown.
     #[arg(long)]
@@ -1045,8 +1083,8 @@ pub(crate) struct FlameArgs {
 
     /// Colour palette: rust, hot, mem, io, java, js, perl, python, red, green, blue, aqua,
     /// yellow, purple, orange, wakeup.
-    #[arg(long, value_name = "NAME", default_value = "rust")]
-    pub(crate) palette: String,
+    #[arg(long, value_name = "NAME", default_value = "rust", value_parser = parse_palette)]
+    pub(crate) palette: perfkit_profilers::Palette,
 
     /// Leave out frames narrower than this many pixels.
     #[arg(long, value_name = "PIXELS", default_value_t = 0.1)]

@@ -9,7 +9,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use perfkit_pool::{ProcessPool, run_naive};
 
-use crate::cli::DemoWorkloadArgs;
+use crate::cli::{DemoMode, DemoWorkloadArgs};
 
 /// The work of one task: the Collatz stopping times of the 200 numbers from `n` on, summed.
 /// A few microseconds: far less than starting a process, as in the case study.
@@ -41,27 +41,27 @@ fn parse_task(input: &[u8]) -> Result<u64, String> {
 /// `perfkit demo-workload MODE [N]`.
 pub(crate) fn run(args: &DemoWorkloadArgs) -> Result<()> {
     let value = args.value.as_deref();
-    match args.mode.as_str() {
-        "task" => {
+    match args.mode {
+        DemoMode::Task => {
             let input = value.context("demo-workload task needs the task's number")?;
             let n = parse_task(input.as_bytes()).map_err(anyhow::Error::msg)?;
             outln!("{}", task(n))?;
             Ok(())
         }
-        "worker" => perfkit_pool::worker::serve_into(|input, out| {
+        DemoMode::Worker => perfkit_pool::worker::serve_into(|input, out| {
             let n = parse_task(input)?;
             out.extend_from_slice(task(n).to_string().as_bytes());
             Ok(())
         })
         .context("demo worker: the pool's pipes failed"),
-        mode => {
+        mode @ (DemoMode::Spawn | DemoMode::Pool) => {
             let tasks: u64 = value
                 .unwrap_or("300")
                 .parse()
                 .context("demo-workload spawn|pool N: N is a number of tasks")?;
             let exe = std::env::current_exe().context("cannot find the perfkit executable")?;
             let inputs = (1..=tasks).map(|i| (i * 1000).to_string());
-            let outcomes = if mode == "spawn" {
+            let outcomes = if mode == DemoMode::Spawn {
                 run_naive(Command::new(&exe).args(["demo-workload", "task"]), inputs)?
             } else {
                 let mut pool =
@@ -82,7 +82,12 @@ pub(crate) fn run(args: &DemoWorkloadArgs) -> Result<()> {
                         .map_err(|e| anyhow::anyhow!("demo task {}: {e}", outcome.id))?,
                 );
             }
-            outln!("{tasks} tasks ({mode}), checksum {checksum}")?;
+            let name = if mode == DemoMode::Spawn {
+                "spawn"
+            } else {
+                "pool"
+            };
+            outln!("{tasks} tasks ({name}), checksum {checksum}")?;
             Ok(())
         }
     }

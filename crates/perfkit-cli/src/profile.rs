@@ -8,8 +8,8 @@ use anyhow::{Context, Result, bail};
 use perfkit_metrics::{format_bytes, format_std_duration};
 use perfkit_profilers::{
     CallGraph, CompareMode, Comparison, CountUnit, EventChoice, FlamegraphOptions, FoldOptions,
-    FoldedStacks, FunctionChange, HotFunction, Palette, PerfEnvironment, PerfFold, ProfilerError,
-    Record, RecordOutcome, Stat, StatValue, Target, diff_folded, fold_perf_data, function_changes,
+    FoldedStacks, FunctionChange, HotFunction, PerfEnvironment, PerfFold, ProfilerError, Record,
+    RecordOutcome, Stat, StatValue, Target, diff_folded, fold_perf_data, function_changes,
     hot_table, load_profile, perf_report, render_diff_stacks, render_flamegraph,
     top_self_functions,
 };
@@ -299,7 +299,7 @@ fn flame_options(args: &FlameArgs) -> Result<FlamegraphOptions> {
     Ok(FlamegraphOptions {
         title: args.title.clone().unwrap_or(defaults.title),
         subtitle: args.subtitle.clone(),
-        palette: Palette::parse(&args.palette)?,
+        palette: args.palette.clone(),
         min_width: args.min_width,
         inverted: args.inverted,
         flame_chart: args.flame_chart,

@@ -5,8 +5,7 @@ use std::path::Path;
 
 use anyhow::Result;
 use perfkit_regress::{
-    Baseline, CheckReport, MetricRule, Policy, check, load_any, load_criterion, parse_percent,
-    report,
+    Baseline, CheckReport, MetricRule, Policy, check, load_any, load_criterion, report,
 };
 
 use crate::cli::{BaselineCommand, CheckArgs, PolicyArgs, ReportFormat};
@@ -16,17 +15,17 @@ use perfkit_sys::OutputPath;
 
 /// The policy the options describe.
 pub(crate) fn policy(args: &PolicyArgs) -> Result<Policy> {
-    let threshold = parse_percent(&args.threshold)?;
+    let threshold = args.threshold;
     let mut policy = Policy::with_threshold(threshold);
     if !args.metrics.is_empty() {
         // The metrics the user names are judged as named.
         policy.skip_unsupported_tails = false;
-        policy.rules = args
-            .metrics
-            .iter()
-            .filter(|m| !m.trim().is_empty())
-            .map(|m| MetricRule::parse(m, threshold))
-            .collect::<Result<_, _>>()?;
+        policy.rules = (args.metrics.iter().flatten())
+            .map(|&(metric, own)| MetricRule {
+                metric,
+                threshold: own.unwrap_or(threshold),
+            })
+            .collect();
     }
     policy.alpha = args.alpha;
     policy.min_samples = args.min_samples;

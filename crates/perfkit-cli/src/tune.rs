@@ -42,7 +42,7 @@ pub(crate) fn run(args: &TuneArgs) -> Result<Exit> {
     if args.rlimits {
         return rlimits(args.json).map(|()| Exit::Success);
     }
-    let profile = tune::profile(&args.profile)?;
+    let profile = args.profile;
     let plan = tune::plan(&sysctl, profile, args.allow_lower);
     let changes = plan.changes().count();
     let applied = if args.apply && changes > 0 {

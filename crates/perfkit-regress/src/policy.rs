@@ -126,15 +126,19 @@ pub struct MetricRule {
 impl MetricRule {
     /// Parses `p99` (with `default_threshold`) or `p99=10%` / `p99=10` (percent).
     pub fn parse(spec: &str, default_threshold: f64) -> Result<Self, RegressError> {
+        let (metric, threshold) = Self::parse_spec(spec)?;
+        Ok(Self {
+            metric,
+            threshold: threshold.unwrap_or(default_threshold),
+        })
+    }
+
+    /// Parses `p99` or `p99=10%` into the metric and its own threshold, if it has one: for a
+    /// rule whose default threshold is not known yet.
+    pub fn parse_spec(spec: &str) -> Result<(Metric, Option<f64>), RegressError> {
         match spec.split_once('=') {
-            Some((metric, threshold)) => Ok(Self {
-                metric: metric.parse()?,
-                threshold: parse_percent(threshold)?,
-            }),
-            None => Ok(Self {
-                metric: spec.parse()?,
-                threshold: default_threshold,
-            }),
+            Some((metric, threshold)) => Ok((metric.parse()?, Some(parse_percent(threshold)?))),
+            None => Ok((spec.parse()?, None)),
         }
     }
 }
