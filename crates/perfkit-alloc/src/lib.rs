@@ -32,7 +32,8 @@
 //! # Why it is cheap
 //!
 //! A naive tracker adds to one global `AtomicUsize` with `SeqCst` on every call: every
-//! thread fights over one cache line (measured: +1,470% per alloc/free pair at two threads).
+//! thread fights over one cache line, which costs many times the allocation itself from two
+//! threads on (docs/benchmarks.md, "Tracking allocators").
 //! Here every thread owns a slot of counters on cache lines of its own and updates them with
 //! a plain relaxed load and store (no locked instruction); readers sum the slots. Slots of
 //! exited threads are reused (their counts stay); threads beyond the table (256 live ones) and
@@ -50,29 +51,24 @@
 //!
 //! # What it costs
 //!
-//! Measured against the system allocator it wraps, with the contenders run in alternating
-//! ~10 ms turns in one process (`cargo run --release -p perfkit-benches --example
-//! alloc_paired`; 2 vCPUs, noisy; criterion runs and all figures in `docs/benchmarks.md`):
+//! It is compared with the system allocator it wraps and with the single-counter trackers
+//! (`stats_alloc`, one global `SeqCst` counter) on small allocations, out-of-order frees and
+//! `realloc` growth, from one and two threads: `benches/benches/alloc.rs` and
+//! `cargo run --release -p perfkit-benches --example alloc_paired`, whose figures are in
+//! docs/benchmarks.md ("Tracking allocators").
 //!
-//! | Work | perfkit | `stats_alloc` | one global `SeqCst` counter |
-//! |---|---|---|---|
-//! | 8-byte alloc + free, 1 thread | 1.13× | 1.04× | 1.01× |
-//! | 8-byte alloc + free, 2 threads | 1.09× | 3.7× | 2.1× |
-//! | 1,000 live blocks freed out of order, 2 threads | 1.14× | 3.3× | 2.2× |
-//! | `realloc` growth 16 B → 64 KiB | 1.11× | 1.02× | 52× (no `realloc` override) |
-//!
-//! Single-threaded, an uncontended locked add to a static is nearly free, and the
-//! single-counter trackers are cheaper than perfkit's thread-local slot (~10%); from two
-//! threads on, the shared counter's cache line moves between cores on every call and they
-//! cost 2–5× while perfkit stays near 1.1×.
+//! Single-threaded, an uncontended locked add to a static is nearly free, so the
+//! single-counter trackers cost a little less than perfkit's thread-local slot; from two
+//! threads on, the shared counter's cache line moves between cores on every call, and they
+//! cost several times what perfkit does.
 //!
 //! # The peak
 //!
 //! The **peak** is exact when only one thread has ever allocated. With several threads each
 //! thread's change of live bytes reaches a global figure in steps of 64 KiB, so the reported
 //! peak is within `threads × 64 KiB` of the true one. An exact global peak would need one
-//! shared read-modify-write per call (measured: +2,660% at two threads), which defeats the
-//! purpose; it is not offered.
+//! shared read-modify-write per call, which from two threads on costs many times the
+//! allocation and defeats the purpose; it is not offered.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 

@@ -45,7 +45,7 @@ pub struct AnalyzeOptions {
     pub profile: bool,
     /// Count system calls with `strace -c -f` (once).
     pub syscalls: bool,
-    /// Profile the heap with valgrind massif (once; expect the program to run ~5–20× slower).
+    /// Profile the heap with valgrind massif (once; the program runs several times slower).
     pub heap: bool,
     /// Compare the measured runs with this baseline (perfkit-regress).
     pub baseline: Option<Baseline>,

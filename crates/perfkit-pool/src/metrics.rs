@@ -272,7 +272,7 @@ impl PoolMetrics {
     /// slow client never holds up a scrape; at most 32 are served at once.
     ///
     /// # Errors
-    /// [`PoolError::Listen`] when the address cannot be bound, [`PoolError::Setup`] when the
+    /// [`PoolError::Listen`](crate::PoolError::Listen) when the address cannot be bound, [`PoolError::Setup`](crate::PoolError::Setup) when the
     /// thread cannot start.
     pub fn serve(&self, addr: &str) -> Result<std::net::SocketAddr, crate::PoolError> {
         let listen_error = |source| crate::PoolError::Listen {

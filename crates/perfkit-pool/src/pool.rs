@@ -114,8 +114,8 @@ impl PoolBuilder {
 
     /// Pin worker `i` and its dispatcher thread to one CPU: the `i`-th (modulo their number)
     /// of the CPUs this process may run on (default: off). A worker and its dispatcher then
-    /// hand batches over on one core, which measured 1.4× the batched throughput on two vCPUs
-    /// (docs/benchmarks.md). Use it when the pool has the machine to itself; leave it off when
+    /// hand batches over on one core, which raises the batched throughput (docs/benchmarks.md,
+    /// "Process pools"). Use it when the pool has the machine to itself; leave it off when
     /// other work competes for the CPUs, since pinned threads cannot move away from it.
     #[must_use]
     pub fn pin_workers(mut self, pin: bool) -> Self {

@@ -180,9 +180,9 @@ pub(crate) fn write_all(dst: BorrowedFd<'_>, buf: &[u8], already: u64) -> Result
 }
 
 /// The most one `write(2)` of [`write_all_raw`] hands over. Into a local socket, 1 MiB writes
-/// from a mapping measured 1.6–1.7× the throughput of one 64 MiB write (the sender holds the
-/// socket lock for the whole call while the receiver waits for it); into files and pipes the
-/// size makes no difference.
+/// from a mapping move more per second than one huge write, because the sender holds the
+/// socket lock for the whole call while the receiver waits for it; into files and pipes the
+/// size makes no difference (docs/benchmarks.md, "Zero-copy copies").
 const RAW_WRITE: usize = 1 << 20;
 
 /// [`write_all`] from a raw pointer, in writes of at most [`RAW_WRITE`] bytes: the memory is

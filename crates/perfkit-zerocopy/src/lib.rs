@@ -46,8 +46,9 @@
 //! and it copies faster from buffers the sender just wrote than from page-cache pages that
 //! sendfile hands over. There [`transfer`] writes a large file (from 1 MiB into an IP socket,
 //! from 16 MiB into a Unix socket) from a mapping, 1 MiB per `write(2)` (one copy, on the
-//! sender, few calls): 1.5–1.7× the 8 KiB loop where sendfile measured 0.8–1.3×. For a remote peer it keeps `sendfile`, which lets the network card read
-//! the page cache directly ([`FdInfo::local_peer`] tells the two apart).
+//! sender, few calls), which beats both sendfile and the 8 KiB loop there (docs/benchmarks.md).
+//! For a remote peer it keeps `sendfile`, which lets the network card read the page cache
+//! directly ([`FdInfo::local_peer`] tells the two apart).
 //!
 //! # Splicing a file aliases the page cache
 //!

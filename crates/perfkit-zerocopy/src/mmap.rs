@@ -21,7 +21,8 @@ use crate::error::{Result, ZeroCopyError};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MapOptions {
     /// Fault every page in while mapping (`MAP_POPULATE`): one pass in the kernel instead of
-    /// a page fault per 4 KiB later. Reading a cached file once, this was ~7× faster here.
+    /// a page fault per 4 KiB later. Much faster for reading a cached file once
+    /// (docs/benchmarks.md, "Zero-copy copies").
     pub populate: bool,
     /// Tell the kernel the mapping will be read front to back (`MADV_SEQUENTIAL`): more
     /// read-ahead, pages dropped sooner.

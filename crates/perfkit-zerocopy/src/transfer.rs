@@ -138,14 +138,13 @@ const MIN_SPLICE_PIPE: usize = 256 << 10;
 /// and when it copies from page-cache pages the sender handed over (sendfile) rather than from
 /// buffers the sender just wrote (write), the receiver, which is the bottleneck, is slower.
 /// Writing 1 MiB at a time from a mapping copies once, on the sender, with few system calls.
-/// Measured on loopback TCP (docs/benchmarks.md): 1.5–1.7× the 8 KiB loop for 256 MiB where
-/// sendfile made 0.8–1.1×; mmap ahead of sendfile from 256 KiB on (1.9 against 1.6 GB/s),
-/// behind it at 16 KiB (0.8 against 3.2: the mapping's set-up and tear-down).
+/// On loopback TCP the mapping falls behind sendfile for small files, whose mapping set-up
+/// and tear-down cost more than the copy saves, and leads from a few hundred KiB on; the
+/// threshold and the measurements behind it are in docs/benchmarks.md ("Zero-copy copies").
 const MIN_MMAP_TO_LOCAL_IP_SOCKET: u64 = 1 << 20;
 
-/// [`MIN_MMAP_TO_LOCAL_IP_SOCKET`] for a Unix socket: there sendfile stayed ahead up to 4 MiB
-/// (3.5 against 2.9 GB/s) and mmap led from 16 MiB on (3.5 against 3.3, and 2.8 against 2.2
-/// for 256 MiB).
+/// [`MIN_MMAP_TO_LOCAL_IP_SOCKET`] for a Unix socket, where sendfile stays ahead for longer
+/// (docs/benchmarks.md, "Zero-copy copies").
 const MIN_MMAP_TO_UNIX_SOCKET: u64 = 16 << 20;
 
 /// The buffer of the read/write method: large enough that system calls are not the cost.
@@ -395,8 +394,8 @@ fn auto_plan(
         (File | BlockDevice, _) => vec![Method::Sendfile, Method::ReadWrite],
         (Pipe | Socket, Pipe) => {
             // Pipe → pipe splice moves buffer references without copying; into a default
-            // 64 KiB pipe the wake-ups dominate (0.8 GB/s, slower than the 8 KiB loop), into
-            // 1 MiB it measured 6 GB/s.
+            // 64 KiB pipe the wake-ups dominate and it is slower than the 8 KiB loop, so the
+            // destination pipe is grown first (docs/benchmarks.md).
             let resized = grow_destination_pipe(dst_fd, pipe_size);
             return Ok((vec![Method::Splice, Method::ReadWrite], resized));
         }

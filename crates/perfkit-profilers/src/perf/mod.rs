@@ -78,7 +78,7 @@ pub enum CallGraph {
 impl CallGraph {
     /// perfkit's default: DWARF with a 16 KiB stack copy. Complete stacks for release builds
     /// without frame pointers; twice perf's own default of 8 KiB and a quarter of the 64 KB
-    /// cargo-flamegraph copies (which makes perf.data 4× larger). If stacks end early (a
+    /// cargo-flamegraph copies, which makes perf.data much larger. If stacks end early (a
     /// frame below `main` missing, `[unknown]` roots), raise it: `dwarf,65528`.
     pub const DEFAULT: CallGraph = CallGraph::Dwarf { stack_size: 16_384 };
 

@@ -44,7 +44,7 @@ impl CountUnit {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FoldOptions {
     /// Resolve inlined functions into their own frames (slow: `perf script` then runs addr2line
-    /// for every address, 3–9× longer). Off by default.
+    /// for every address, which takes several times as long). Off by default.
     pub inline: bool,
     /// Count samples (default) or sum periods.
     pub unit: CountUnit,
