@@ -206,7 +206,7 @@ fn perf_checks(checks: &mut Vec<Check>) {
         (None, _) => check("perf_event_paranoid", Status::Note, "not readable", None),
     });
     checks.push(
-        match read_trimmed("/proc/sys/kernel/kptr_restrict").as_deref() {
+        match perfkit_sys::tune::Sysctl::value("kernel.kptr_restrict").as_deref() {
             Some("0") => check(
                 "kptr_restrict",
                 Status::Ok,

@@ -427,9 +427,8 @@ fn check_ptrace_attach(target: &Target, tool: Tool) -> Result<(), ProfilerError>
     if let Target::Pids { pids, .. } = target
         && !nix::unistd::geteuid().is_root()
     {
-        let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok())
+        let scope = perfkit_sys::tune::Sysctl::value("kernel.yama.ptrace_scope")
+            .and_then(|s| s.parse::<u32>().ok())
             .unwrap_or(0);
         if scope > 0 {
             return Err(ProfilerError::NotPermitted(format!(

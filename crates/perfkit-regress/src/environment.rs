@@ -3,6 +3,7 @@
 
 use std::process::{Command, Stdio};
 
+use perfkit_sys::tune::Sysctl;
 use serde::{Deserialize, Serialize};
 
 /// The machine, toolchain and code a baseline was made on. Every field is `None` when it could
@@ -32,12 +33,6 @@ impl Environment {
     /// `git`; each missing piece is `None`).
     #[must_use]
     pub fn capture() -> Self {
-        let proc_text = |path: &str| {
-            std::fs::read_to_string(path)
-                .ok()
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-        };
         let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
             .and_then(|text| {
@@ -52,13 +47,13 @@ impl Environment {
             .and_then(|_| output_of_allow_empty("git", &["status", "--porcelain"]))
             .map(|s| !s.is_empty());
         Self {
-            host: proc_text("/proc/sys/kernel/hostname"),
+            host: Sysctl::value("kernel.hostname"),
             os: Some(format!(
                 "{} {}",
                 std::env::consts::OS,
                 std::env::consts::ARCH
             )),
-            kernel: proc_text("/proc/sys/kernel/osrelease"),
+            kernel: Sysctl::value("kernel.osrelease"),
             cpu_model,
             cpus: std::thread::available_parallelism()
                 .ok()

@@ -192,7 +192,7 @@ pub struct RunOptions {
 /// Whether the kernel records block-I/O delay per task (`/proc/sys/kernel/task_delayacct`).
 #[must_use]
 pub fn delay_accounting_enabled() -> bool {
-    std::fs::read_to_string("/proc/sys/kernel/task_delayacct").is_ok_and(|s| s.trim() == "1")
+    crate::tune::Sysctl::value("kernel.task_delayacct").as_deref() == Some("1")
 }
 
 /// Spawns `command`, waits for it, and measures it. Stdio is whatever `command` was set up

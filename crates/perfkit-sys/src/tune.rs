@@ -282,6 +282,13 @@ impl Sysctl {
         Ok(real)
     }
 
+    /// The value of `name` in the live `/proc/sys`, whitespace-normalised; `None` when it is
+    /// missing, unreadable or empty. For code that only looks at a setting.
+    #[must_use]
+    pub fn value(name: &str) -> Option<String> {
+        Self::live().read(name).ok().filter(|v| !v.is_empty())
+    }
+
     /// The current value, whitespace-normalised (`32768\t60999` → `32768 60999`).
     pub fn read(&self, name: &str) -> Result<String, TuneError> {
         let path = self.resolve(name)?;

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::process::{Command, Stdio};
 
+use perfkit_sys::tune::Sysctl;
 use serde::{Deserialize, Serialize};
 
 use crate::{ProfilerError, Tool, ToolInfo};
@@ -145,9 +146,7 @@ impl PerfEnvironment {
     /// `perf stat -e cycles:u -- true` once (a few milliseconds).
     pub fn detect() -> Result<PerfEnvironment, ProfilerError> {
         let perf = Tool::Perf.locate()?;
-        let paranoid = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
-            .ok()
-            .and_then(|s| s.trim().parse().ok());
+        let paranoid = Sysctl::value("kernel.perf_event_paranoid").and_then(|s| s.parse().ok());
         let hardware_events = probe_hardware_events(&perf);
         let compression = probe_compression(&perf);
         Ok(PerfEnvironment {
