@@ -82,49 +82,8 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<Exit> {
     let mut outputs = files.outputs().to_vec();
     outputs.extend(&save_baseline);
     refuse_overwriting_inputs(&outputs, &[])?;
-    let policy = regress::policy(&args.policy)?;
-    let baseline = match &args.baseline {
-        Some(path) => Some(perfkit_regress::load_any(path, None)?),
-        None => None,
-    };
-    let (command, alternative) = if args.demo {
-        if !args.no_syscalls && perfkit_sys::find_program("strace").is_none() && !args.quiet {
-            note!(
-                "perfkit: the demo counts process starts with strace, which is not installed: without it the verdict can only read CPU times (Debian: apt-get install strace)"
-            );
-        }
-        let (command, alt) = demo(args.demo_tasks)?;
-        (command, Some(alt))
-    } else {
-        (args.command.clone(), None)
-    };
-    let (output, probe_output) = run_output(args.output.as_deref(), false, args.json)?;
-    if output == perfkit_sys::ProgramOutput::Inherit {
-        bail!(
-            "--output inherit would mix the program's output with perfkit's report: use pipe or a FILE"
-        );
-    }
     // Kept until the runs are over: a replayed pipe lives in a temporary file.
-    let input = if args.demo {
-        perfkit_sys::StdinSource::Null
-    } else {
-        run_input(args.input.as_deref(), args.quiet)?
-    };
-    let options = AnalyzeOptions {
-        runs: args.runs,
-        warmup: args.warmup,
-        profile: !args.no_profile,
-        syscalls: !args.no_syscalls,
-        heap: args.heap,
-        baseline,
-        policy,
-        io: perfkit_sys::ProgramIo {
-            input: input.path().map(Path::to_path_buf),
-            output,
-        },
-        probe_output,
-        alternative,
-    };
+    let (command, options, _input) = plan(args)?;
     let bar = progress_bar(args.quiet || args.json);
     let result = analyze(&command, &options, &mut Progress(&bar));
     bar.finish_and_clear();
@@ -153,6 +112,54 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<Exit> {
         open(&html);
     }
     Ok(Exit::checked(regressed))
+}
+
+/// The command to analyse, the options, and the standard input source the runs read (which
+/// must outlive them).
+fn plan(args: &AnalyzeArgs) -> Result<(Vec<String>, AnalyzeOptions, perfkit_sys::StdinSource)> {
+    let policy = regress::policy(&args.policy)?;
+    let baseline = match &args.baseline {
+        Some(path) => Some(perfkit_regress::load_any(path, None)?),
+        None => None,
+    };
+    let (command, alternative) = if args.demo {
+        if !args.no_syscalls && perfkit_sys::find_program("strace").is_none() && !args.quiet {
+            note!(
+                "perfkit: the demo counts process starts with strace, which is not installed: without it the verdict can only read CPU times (Debian: apt-get install strace)"
+            );
+        }
+        let (command, alt) = demo(args.demo_tasks)?;
+        (command, Some(alt))
+    } else {
+        (args.command.clone(), None)
+    };
+    let (output, probe_output) = run_output(args.output.as_deref(), false, args.json)?;
+    if output == perfkit_sys::ProgramOutput::Inherit {
+        bail!(
+            "--output inherit would mix the program's output with perfkit's report: use pipe or a FILE"
+        );
+    }
+    let input = if args.demo {
+        perfkit_sys::StdinSource::Null
+    } else {
+        run_input(args.input.as_deref(), args.quiet)?
+    };
+    let options = AnalyzeOptions {
+        runs: args.runs,
+        warmup: args.warmup,
+        profile: !args.no_profile,
+        syscalls: !args.no_syscalls,
+        heap: args.heap,
+        baseline,
+        policy,
+        io: perfkit_sys::ProgramIo {
+            input: input.path().map(Path::to_path_buf),
+            output,
+        },
+        probe_output,
+        alternative,
+    };
+    Ok((command, options, input))
 }
 
 fn print_summary(analysis: &Analysis, html: &Path) -> Result<()> {

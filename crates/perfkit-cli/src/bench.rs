@@ -123,6 +123,24 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
         (Some((b, policy)), Some(c)) => Some(perfkit_regress::check(b, c, policy)?),
         _ => None,
     };
+    print_results(args, &report, &json, checked.as_ref())?;
+    let failed = checked
+        .as_ref()
+        .is_some_and(|c| regress::failed(c, args.policy.strict));
+    if let (Some(out), Some(current)) = (&outputs.baseline, &current) {
+        regress::save_baseline(current, out, args.baseline.as_deref(), failed, args.quiet)?;
+    }
+    Ok(Exit::checked(failed))
+}
+
+/// The report, its warnings first, as text or JSON, with the regression check when there is
+/// one.
+fn print_results(
+    args: &BenchArgs,
+    report: &perfkit_sys::BenchReport,
+    json: &str,
+    checked: Option<&perfkit_regress::CheckReport>,
+) -> Result<()> {
     // Warnings come before the numbers they qualify.
     if !args.quiet {
         for warning in report.warnings() {
@@ -130,9 +148,9 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
         }
     }
     if args.json {
-        match &checked {
+        match checked {
             Some(check) => {
-                let mut value = serde_json::to_value(&report)?;
+                let mut value = serde_json::to_value(report)?;
                 if let Some(object) = value.as_object_mut() {
                     object.insert("check".into(), serde_json::to_value(check)?);
                 }
@@ -142,7 +160,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
         }
     } else {
         out!("{}", report.to_text())?;
-        if let Some(check) = &checked {
+        if let Some(check) = checked {
             outln!(
                 "\nRegression check against {}",
                 args.baseline
@@ -152,18 +170,12 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
             out!("{}", perfkit_regress::report::human(check))?;
         }
     }
-    if let (false, true, Some(check)) = (args.quiet, args.json, &checked) {
+    if let (false, true, Some(check)) = (args.quiet, args.json, checked) {
         for warning in perfkit_regress::report::warnings(check) {
             note!("warning: {warning}");
         }
     }
-    let failed = checked
-        .as_ref()
-        .is_some_and(|c| regress::failed(c, args.policy.strict));
-    if let (Some(out), Some(current)) = (&outputs.baseline, &current) {
-        regress::save_baseline(current, out, args.baseline.as_deref(), failed, args.quiet)?;
-    }
-    Ok(Exit::checked(failed))
+    Ok(())
 }
 
 fn plan(args: &BenchArgs) -> Result<BenchPlan> {
@@ -190,29 +202,7 @@ fn plan(args: &BenchArgs) -> Result<BenchPlan> {
             args.names.len()
         );
     }
-    let mut targets = Vec::with_capacity(k);
-    for (i, text) in args.commands.iter().enumerate() {
-        let command = CommandSpec::parse(text, args.shell)?;
-        let operators = command.shell_operators();
-        if !operators.is_empty() && !args.quiet {
-            note!(
-                "warning: '{text}' contains {} which a shell would interpret, but it runs without a shell: add --shell if you meant a pipeline or redirection",
-                operators
-                    .iter()
-                    .map(|o| format!("'{o}'"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        let mut target = BenchTarget::new(command);
-        if let Some(name) = args.names.get(i) {
-            target.name.clone_from(name);
-        }
-        target.prepare.clone_from(&prepare[i]);
-        target.setup.clone_from(&setup[i]);
-        target.cleanup.clone_from(&cleanup[i]);
-        targets.push(target);
-    }
+    let targets = targets(args, &prepare, &setup, &cleanup)?;
     let mut plan = BenchPlan::new(targets);
     plan.runs = match args.runs {
         Some(n) => RunCount::Exact(n),
@@ -236,6 +226,40 @@ fn plan(args: &BenchArgs) -> Result<BenchPlan> {
             .map_or(0, |d| d.as_nanos() as u64)
     });
     Ok(plan)
+}
+
+/// One target per command, with its name and helper commands.
+fn targets(
+    args: &BenchArgs,
+    prepare: &[Option<CommandSpec>],
+    setup: &[Option<CommandSpec>],
+    cleanup: &[Option<CommandSpec>],
+) -> Result<Vec<BenchTarget>> {
+    let k = args.commands.len();
+    let mut targets = Vec::with_capacity(k);
+    for (i, text) in args.commands.iter().enumerate() {
+        let command = CommandSpec::parse(text, args.shell)?;
+        let operators = command.shell_operators();
+        if !operators.is_empty() && !args.quiet {
+            note!(
+                "warning: '{text}' contains {} which a shell would interpret, but it runs without a shell: add --shell if you meant a pipeline or redirection",
+                operators
+                    .iter()
+                    .map(|o| format!("'{o}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let mut target = BenchTarget::new(command);
+        if let Some(name) = args.names.get(i) {
+            target.name.clone_from(name);
+        }
+        target.prepare.clone_from(&prepare[i]);
+        target.setup.clone_from(&setup[i]);
+        target.cleanup.clone_from(&cleanup[i]);
+        targets.push(target);
+    }
+    Ok(targets)
 }
 
 struct Progress<'a> {

@@ -102,9 +102,21 @@ pub(crate) fn run(args: &CopyArgs) -> Result<Exit> {
         writer.commit()?;
     }
 
+    print_report(args, shown_src, shown_dst, &stats, to_stdout)?;
+    Ok(Exit::Success)
+}
+
+/// The copy's report, text or JSON; on standard error when standard output got the data.
+fn print_report(
+    args: &CopyArgs,
+    source: String,
+    destination: String,
+    stats: &perfkit_zerocopy::TransferStats,
+    to_stdout: bool,
+) -> Result<()> {
     let report = Report {
-        source: shown_src,
-        destination: shown_dst,
+        source,
+        destination,
         bytes: stats.bytes,
         method: stats.method,
         source_kind: stats.src,
@@ -125,7 +137,7 @@ pub(crate) fn run(args: &CopyArgs) -> Result<Exit> {
     } else {
         crate::output::print(text)?;
     }
-    Ok(Exit::Success)
+    Ok(())
 }
 
 fn open_source(path: &Path) -> Result<File> {

@@ -42,95 +42,122 @@ pub(crate) fn run(args: &PoolArgs) -> Result<Exit> {
     };
     let mut pool = build(args, &command, protocol)?;
     if let Some(addr) = &args.metrics_addr {
-        let local = pool.metrics().serve(addr).map_err(|e| match e {
-            perfkit_pool::PoolError::Listen { source, .. } => anyhow::anyhow!(
-                "cannot listen on {addr:?} for --metrics-addr ({}): use HOST:PORT, e.g. \
-                 127.0.0.1:9898; port 0 picks one",
-                perfkit_sys::os_reason(&source)
-            ),
-            other => other.into(),
-        })?;
-        note!("perfkit pool: serving metrics at http://{local}/metrics");
+        serve_metrics(&pool, addr)?;
     }
 
     // Ctrl-C, SIGTERM and SIGHUP: stop reading, write the results already received, end
     // the workers, then end by the signal.
     let deferral = perfkit_sys::signals::Deferral::new();
-    let mut interrupted = None;
     let stop = AtomicBool::new(false);
     let reading_done = AtomicBool::new(false);
-    let mut failed = 0u64;
-    let mut written = 0u64;
-    let read_result = std::thread::scope(|scope| -> Result<Result<()>> {
+    let (read_result, ended) = std::thread::scope(|scope| -> Result<(Result<()>, Ended)> {
         let reader = scope.spawn(|| {
             let result = feed(&pool, &stop);
             reading_done.store(true, Ordering::Release);
             result
         });
-        let stdout = std::io::stdout();
-        let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
-        let mut write_error = None;
-        loop {
-            if let Some(signal) = deferral.pending() {
-                interrupted = Some(signal);
-                stop.store(true, Ordering::Release);
-                pool.close();
-                break;
+        let ended = write_results(&pool, &deferral, &stop, &reading_done)?;
+        let read =
+            (reader.join()).unwrap_or_else(|_| Err(anyhow::anyhow!("the input reader panicked")));
+        Ok((read, ended))
+    })?;
+    finish(args, &mut pool, ended, read_result, started, protocol).map(Exit::checked)
+}
+
+/// Serves the pool's metrics at `addr` for as long as perfkit runs.
+fn serve_metrics(pool: &ProcessPool, addr: &str) -> Result<()> {
+    let local = pool.metrics().serve(addr).map_err(|e| match e {
+        perfkit_pool::PoolError::Listen { source, .. } => anyhow::anyhow!(
+            "cannot listen on {addr:?} for --metrics-addr ({}): use HOST:PORT, e.g. \
+             127.0.0.1:9898; port 0 picks one",
+            perfkit_sys::os_reason(&source)
+        ),
+        other => other.into(),
+    })?;
+    note!("perfkit pool: serving metrics at http://{local}/metrics");
+    Ok(())
+}
+
+/// Writes each result to standard output as it arrives, until the input is done and every
+/// task has its outcome, or a signal arrives (then the reader is stopped and the pool
+/// closed). Failures are reported on standard error with their line.
+fn write_results(
+    pool: &ProcessPool,
+    deferral: &perfkit_sys::signals::Deferral,
+    stop: &AtomicBool,
+    reading_done: &AtomicBool,
+) -> Result<Ended> {
+    let mut interrupted = None;
+    let (mut written, mut failed) = (0u64, 0u64);
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
+    let mut write_error = None;
+    loop {
+        if let Some(signal) = deferral.pending() {
+            interrupted = Some(signal);
+            stop.store(true, Ordering::Release);
+            pool.close();
+            break;
+        }
+        let finished_reading = reading_done.load(Ordering::Acquire);
+        // Outputs are written straight from the blocks they arrived in.
+        // Bounded waits, so that a signal is noticed while tasks are still running.
+        let received = pool.recv_each_within(65_536, Duration::from_millis(100), |id, result| {
+            if write_error.is_some() {
+                return;
             }
-            let finished_reading = reading_done.load(Ordering::Acquire);
-            // Outputs are written straight from the blocks they arrived in.
-            // Bounded waits, so that a signal is noticed while tasks are still running.
-            let received =
-                pool.recv_each_within(65_536, Duration::from_millis(100), |id, result| {
-                    if write_error.is_some() {
-                        return;
-                    }
-                    let result = match result {
-                        Ok(output) => {
-                            written += 1;
-                            out.write_all(output).and_then(|()| out.write_all(b"\n"))
-                        }
-                        Err(error) => {
-                            failed += 1;
-                            let flushed = out.flush();
-                            report_failure(id, error);
-                            flushed
-                        }
-                    };
-                    if let Err(e) = result {
-                        write_error = Some(e);
-                    }
-                });
-            if let Some(e) = write_error.take() {
-                return Err(StdoutError(e).into());
+            let counts = (&mut written, &mut failed);
+            if let Err(e) = write_outcome(&mut out, counts, id, result) {
+                write_error = Some(e);
             }
-            match received {
-                Some(0) => {
-                    // Tasks are running and nothing came for a while: hand on what is written.
-                    out.flush().map_err(StdoutError)?;
-                }
-                Some(_) => {}
-                None if finished_reading => break,
-                None => {
-                    // Everything submitted so far is done; more input is on its way. Hand on
-                    // what is written before waiting: a reader that waits for these results
-                    // before it sends more input would otherwise wait forever.
-                    out.flush().map_err(StdoutError)?;
-                    std::thread::sleep(Duration::from_micros(200));
-                }
+        });
+        if let Some(e) = write_error.take() {
+            return Err(StdoutError(e).into());
+        }
+        match received {
+            Some(0) => {
+                // Tasks are running and nothing came for a while: hand on what is written.
+                out.flush().map_err(StdoutError)?;
+            }
+            Some(_) => {}
+            None if finished_reading => break,
+            None => {
+                // Everything submitted so far is done; more input is on its way. Hand on
+                // what is written before waiting: a reader that waits for these results
+                // before it sends more input would otherwise wait forever.
+                out.flush().map_err(StdoutError)?;
+                std::thread::sleep(Duration::from_micros(200));
             }
         }
-        out.flush().map_err(StdoutError)?;
-        Ok(reader
-            .join()
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("the input reader panicked"))))
-    })?;
-    let ended = Ended {
+    }
+    out.flush().map_err(StdoutError)?;
+    Ok(Ended {
         interrupted,
         written,
         failed,
-    };
-    finish(args, &mut pool, ended, read_result, started, protocol).map(Exit::checked)
+    })
+}
+
+/// Writes one outcome: its output and a newline, or (after handing on what is written) its
+/// failure on standard error. Counts it as written or failed.
+fn write_outcome(
+    out: &mut impl Write,
+    (written, failed): (&mut u64, &mut u64),
+    id: u64,
+    result: Result<&[u8], &TaskError>,
+) -> std::io::Result<()> {
+    match result {
+        Ok(output) => {
+            *written += 1;
+            out.write_all(output).and_then(|()| out.write_all(b"\n"))
+        }
+        Err(error) => {
+            *failed += 1;
+            let flushed = out.flush();
+            report_failure(id, error);
+            flushed
+        }
+    }
 }
 
 /// How the main loop of the pool ended.
@@ -265,7 +292,8 @@ fn report_failure(id: u64, error: &TaskError) {
 /// `--naive`: one process per task, the task as its last argument. Each result is written as
 /// its process ends; a signal is passed on to the running task and stops the run, with every
 /// result so far written.
-fn run_naive(args: &PoolArgs, command: &Command, started: Instant) -> Result<bool> {
+/// All of standard input, without its last newline.
+fn read_tasks() -> Result<Vec<u8>> {
     let mut input = Vec::new();
     std::io::stdin()
         .read_to_end(&mut input)
@@ -273,6 +301,11 @@ fn run_naive(args: &PoolArgs, command: &Command, started: Instant) -> Result<boo
     if input.last() == Some(&b'\n') {
         input.pop();
     }
+    Ok(input)
+}
+
+fn run_naive(args: &PoolArgs, command: &Command, started: Instant) -> Result<bool> {
+    let input = read_tasks()?;
     let lines: Vec<&[u8]> = if input.is_empty() {
         Vec::new()
     } else {
@@ -321,11 +354,10 @@ fn run_naive(args: &PoolArgs, command: &Command, started: Instant) -> Result<boo
         perfkit_sys::signals::die_of(signal);
     }
     if args.stats {
-        let elapsed = started.elapsed();
+        let elapsed = started.elapsed().as_secs_f64();
+        let rate = ran as f64 / elapsed.max(1e-9);
         note!(
-            "perfkit pool --naive: {ran} tasks in {:.3} s: {:.0} tasks/s, {failed} failed (one process per task, {jobs} at a time)",
-            elapsed.as_secs_f64(),
-            ran as f64 / elapsed.as_secs_f64().max(1e-9)
+            "perfkit pool --naive: {ran} tasks in {elapsed:.3} s: {rate:.0} tasks/s, {failed} failed (one process per task, {jobs} at a time)"
         );
     }
     Ok(failed > 0)
@@ -348,7 +380,6 @@ fn naive_jobs(workers: Option<usize>) -> Result<usize> {
 /// `--stats --json` (schema in docs/formats.md).
 #[derive(Debug, Serialize)]
 struct StatsReport {
-    schema_version: u32,
     protocol: Protocol,
     workers: usize,
     batch: usize,
@@ -371,40 +402,43 @@ struct Latency {
     max: u64,
 }
 
+impl StatsReport {
+    fn of(args: &PoolArgs, stats: &PoolStats, wall: Duration, protocol: Protocol) -> StatsReport {
+        let latency =
+            (stats.latency.quantiles([0.5, 0.99, 0.999])).map(|[p50, p99, p999]| Latency {
+                p50,
+                p99,
+                p999,
+                max: stats.latency.max().unwrap_or(0),
+            });
+        StatsReport {
+            protocol,
+            workers: args.workers.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+            }),
+            batch: args.batch,
+            tasks: stats.submitted,
+            ok: stats.ok,
+            failed: stats.failed,
+            wall_s: wall.as_secs_f64(),
+            tasks_per_sec: stats.finished as f64 / wall.as_secs_f64().max(1e-9),
+            latency_ns: latency,
+            spawned: stats.spawned,
+            restarts: stats.restarts,
+            resent: stats.resent,
+        }
+    }
+}
+
 fn print_stats(
     args: &PoolArgs,
     stats: &PoolStats,
     wall: Duration,
     protocol: Protocol,
 ) -> Result<()> {
-    let latency = stats
-        .latency
-        .quantiles([0.5, 0.99, 0.999])
-        .map(|[p50, p99, p999]| Latency {
-            p50,
-            p99,
-            p999,
-            max: stats.latency.max().unwrap_or(0),
-        });
-    let report = StatsReport {
-        schema_version: 1,
-        protocol,
-        workers: args.workers.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
-        }),
-        batch: args.batch,
-        tasks: stats.submitted,
-        ok: stats.ok,
-        failed: stats.failed,
-        wall_s: wall.as_secs_f64(),
-        tasks_per_sec: stats.finished as f64 / wall.as_secs_f64().max(1e-9),
-        latency_ns: latency,
-        spawned: stats.spawned,
-        restarts: stats.restarts,
-        resent: stats.resent,
-    };
+    let report = StatsReport::of(args, stats, wall, protocol);
     if args.json {
-        note!("{}", serde_json::to_string_pretty(&report)?);
+        note!("{}", crate::document::to_json(None, &report)?.trim_end());
         return Ok(());
     }
     note!(

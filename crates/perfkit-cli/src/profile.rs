@@ -62,43 +62,15 @@ impl RecordOutputs {
 
 pub(crate) fn record(args: &RecordArgs) -> Result<Exit> {
     let outputs = RecordOutputs::check(args)?;
-    let call_graph = match &args.call_graph {
-        Some(text) => CallGraph::parse(text)?,
-        None => CallGraph::DEFAULT,
-    };
     let flame = flame_options(&args.flame)?;
     let env = PerfEnvironment::detect()?;
-    let event_choice = args
-        .event
-        .clone()
-        .map_or(EventChoice::Auto, EventChoice::Named);
     // perf.data is recorded into a private directory and moved to --perf-data at the end.
     let staging = tempfile::Builder::new()
         .prefix("perfkit-record-")
         .tempdir()
         .context("cannot create a temporary directory for perf.data")?;
     let _remove_on_signal = perfkit_sys::signals::remove_on_signal(staging.path());
-    let data = staging.path().join("perf.data");
-    let (target, what) = resolve_target(&args.target, "record", "profile")?;
-    let mut record = Record::new(target)
-        .frequency(args.frequency)
-        .event(event_choice.clone())
-        .call_graph(call_graph)
-        .bpf_events(args.bpf_events)
-        .output(&data);
-    if args.no_compress {
-        record = record.compress(false);
-    }
-    record.validate()?;
-    env.check_record()?;
-    if !args.quiet {
-        let event = env.event(&event_choice);
-        note!(
-            "perfkit: recording {what} with perf ({}, {} Hz, call graph {call_graph})",
-            event.name,
-            args.frequency
-        );
-    }
+    let (record, what) = plan_record(args, &env, &staging.path().join("perf.data"))?;
     let capture = outputs.sink.capture_for_json(args.json);
     let outcome = record.run(&env)?;
     let captured = end_capture(capture)?;
@@ -110,30 +82,10 @@ pub(crate) fn record(args: &RecordArgs) -> Result<Exit> {
             note!("perfkit: interrupted; drawing what was recorded");
         }
     }
-
     let fold = fold_options(&args.fold, args.per_pid);
-    let bar = progress_bar(args.quiet || args.json);
-    bar.set_message("folding stacks (perf script)");
-    let folded = fold_perf_data(&env.perf, &outcome.perf_data, &fold);
-    bar.finish_and_clear();
-    let folded = match folded {
-        Ok(folded) => folded,
-        // A program that failed before perf sampled it still fails the command its own way:
-        // say what is missing and pass its status on.
-        Err(ProfilerError::NoSamples(why)) if !outcome.status.success() => {
-            note!(
-                "perfkit: no flamegraph: {why}; the program ended with {} after {}",
-                outcome.status,
-                format_std_duration(outcome.wall)
-            );
-            if let Some(out) = &outputs.perf_data {
-                out.move_from(&outcome.perf_data)?;
-            }
-            return Ok(Exit::Program(outcome.status));
-        }
-        Err(e) => return Err(e.into()),
+    let Some(folded) = fold_recording(args, &env, &outcome, &fold, &outputs)? else {
+        return Ok(Exit::Program(outcome.status));
     };
-
     let mut flame = flame;
     if args.flame.count_name.is_none() {
         folded.count_name().clone_into(&mut flame.count_name);
@@ -148,7 +100,87 @@ pub(crate) fn record(args: &RecordArgs) -> Result<Exit> {
             flame.count_name
         ));
     }
-    write_svg(&outputs.svg, |out| render_flamegraph(&folded, &flame, out))?;
+    write_recording(&outputs, &env, &outcome, &folded, &flame)?;
+    let text = record_report(args, &what, &outcome, &folded, fold.unit, &flame.count_name)?;
+    outputs.sink.emit_captured(&text, captured)?;
+    Ok(Exit::Program(outcome.status))
+}
+
+/// The recording the options ask for, into `data`, checked; and how to name its target.
+fn plan_record(args: &RecordArgs, env: &PerfEnvironment, data: &Path) -> Result<(Record, String)> {
+    let call_graph = match &args.call_graph {
+        Some(text) => CallGraph::parse(text)?,
+        None => CallGraph::DEFAULT,
+    };
+    let event_choice = args
+        .event
+        .clone()
+        .map_or(EventChoice::Auto, EventChoice::Named);
+    let (target, what) = resolve_target(&args.target, "record", "profile")?;
+    let mut record = Record::new(target)
+        .frequency(args.frequency)
+        .event(event_choice.clone())
+        .call_graph(call_graph)
+        .bpf_events(args.bpf_events)
+        .output(data);
+    if args.no_compress {
+        record = record.compress(false);
+    }
+    record.validate()?;
+    env.check_record()?;
+    if !args.quiet {
+        let event = env.event(&event_choice);
+        note!(
+            "perfkit: recording {what} with perf ({}, {} Hz, call graph {call_graph})",
+            event.name,
+            args.frequency
+        );
+    }
+    Ok((record, what))
+}
+
+/// The recording folded into stacks; `None` when a program that failed left no samples, which
+/// is said, with perf.data kept when asked for.
+fn fold_recording(
+    args: &RecordArgs,
+    env: &PerfEnvironment,
+    outcome: &RecordOutcome,
+    fold: &FoldOptions,
+    outputs: &RecordOutputs,
+) -> Result<Option<PerfFold>> {
+    let bar = progress_bar(args.quiet || args.json);
+    bar.set_message("folding stacks (perf script)");
+    let folded = fold_perf_data(&env.perf, &outcome.perf_data, fold);
+    bar.finish_and_clear();
+    match folded {
+        Ok(folded) => Ok(Some(folded)),
+        // A program that failed before perf sampled it still fails the command its own way:
+        // say what is missing and pass its status on.
+        Err(ProfilerError::NoSamples(why)) if !outcome.status.success() => {
+            note!(
+                "perfkit: no flamegraph: {why}; the program ended with {} after {}",
+                outcome.status,
+                format_std_duration(outcome.wall)
+            );
+            if let Some(out) = &outputs.perf_data {
+                out.move_from(&outcome.perf_data)?;
+            }
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes the flamegraph and whichever of folded stacks, perf report and perf.data were
+/// asked for.
+fn write_recording(
+    outputs: &RecordOutputs,
+    env: &PerfEnvironment,
+    outcome: &RecordOutcome,
+    folded: &FoldedStacks,
+    flame: &FlamegraphOptions,
+) -> Result<()> {
+    write_svg(&outputs.svg, |out| render_flamegraph(folded, flame, out))?;
     if let Some(out) = &outputs.folded {
         out.write(folded.to_text().as_bytes())?;
     }
@@ -159,9 +191,7 @@ pub(crate) fn record(args: &RecordArgs) -> Result<Exit> {
     if let Some(out) = &outputs.perf_data {
         out.move_from(&outcome.perf_data)?;
     }
-    let text = record_report(args, &what, &outcome, &folded, fold.unit, &flame.count_name)?;
-    outputs.sink.emit_captured(&text, captured)?;
-    Ok(Exit::Program(outcome.status))
+    Ok(())
 }
 
 fn record_report(
@@ -350,11 +380,29 @@ pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<Exit> {
     if let Some(out) = &folded_out {
         out.write(folded.to_text().as_bytes())?;
     }
-    let hot = top_self_functions(&folded, args.top);
+    flamegraph_report(
+        args,
+        &folded,
+        fold.unit,
+        &flame.count_name,
+        event.as_deref(),
+    )?;
+    Ok(Exit::Success)
+}
+
+/// What `flamegraph` prints: the totals and hottest functions, as text or JSON.
+fn flamegraph_report(
+    args: &FlamegraphArgs,
+    folded: &FoldedStacks,
+    unit: CountUnit,
+    count_name: &str,
+    event: Option<&str>,
+) -> Result<()> {
+    let hot = top_self_functions(folded, args.top);
     if args.json {
         let totals = document::ProfileTotals {
-            unit: fold.unit,
-            count_name: &flame.count_name,
+            unit,
+            count_name,
             total: folded.total(),
             distinct_stacks: folded.len(),
             top_functions: &hot,
@@ -363,21 +411,20 @@ pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<Exit> {
             input: &args.input,
             svg: &args.output,
             folded: args.folded.as_deref(),
-            event: event.as_deref(),
+            event,
             totals,
         };
         out!("{}", document::to_json(Some("flamegraph"), &flamegraph)?)?;
     } else {
         outln!(
-            "{}: {} {} in {} distinct stacks",
+            "{}: {} {count_name} in {} distinct stacks",
             args.output.display(),
             folded.total(),
-            flame.count_name,
             folded.len()
         )?;
-        out!("{}", hot_table(&hot, &flame.count_name))?;
+        out!("{}", hot_table(&hot, count_name))?;
     }
-    Ok(Exit::Success)
+    Ok(())
 }
 
 pub(crate) fn diff(args: &DiffArgs) -> Result<Exit> {
@@ -385,27 +432,7 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<Exit> {
     refuse_overwriting_inputs(&[&svg_out], &[args.before.as_path(), args.after.as_path()])?;
     let mut flame = flame_options(&args.flame)?;
     let fold = fold_options(&args.fold, args.perf_input.pid);
-    let bar = progress_bar(args.quiet || args.json);
-    let mut perf = None;
-    let loaded = (|| -> Result<(PerfFold, PerfFold)> {
-        bar.set_message("reading BEFORE");
-        let before = load_profile(&args.before, &fold, &mut perf)
-            .with_context(|| format!("BEFORE ({})", args.before.display()))?;
-        bar.set_message("reading AFTER");
-        let after = load_profile(&args.after, &fold, &mut perf)
-            .with_context(|| format!("AFTER ({})", args.after.display()))?;
-        Ok((before, after))
-    })();
-    bar.finish_and_clear();
-    let (before, after) = loaded?;
-    if !before.event.is_empty() && !after.event.is_empty() && before.event != after.event {
-        note!(
-            "perfkit: warning: BEFORE counts {} and AFTER counts {}; shares of different events \
-             compare different things",
-            before.event,
-            after.event
-        );
-    }
+    let (before, after) = load_both(args, &fold)?;
     let count_name = args
         .flame
         .count_name
@@ -422,17 +449,7 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<Exit> {
         "Differential Flame Graph".clone_into(&mut flame.title);
     }
     if flame.subtitle.is_none() {
-        flame.subtitle = Some(format!(
-            "{} → {} (red grew, blue shrank{}{})",
-            args.before.display(),
-            args.after.display(),
-            if normalize { "; normalised" } else { "" },
-            if by_function {
-                "; functions by self time"
-            } else {
-                ""
-            }
-        ));
+        flame.subtitle = Some(diff_subtitle(args, normalize, by_function));
     }
     let stacks = if by_function {
         diff_folded(&before.by_function(), &after.by_function(), normalize)
@@ -461,6 +478,47 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<Exit> {
         print_diff(args, &count_name, totals, normalize, overlap, &changes)?;
     }
     Ok(Exit::Success)
+}
+
+/// Reads BEFORE and AFTER (perf located once for both), warning when they count different
+/// events.
+fn load_both(args: &DiffArgs, fold: &FoldOptions) -> Result<(PerfFold, PerfFold)> {
+    let bar = progress_bar(args.quiet || args.json);
+    let mut perf = None;
+    let loaded = (|| -> Result<(PerfFold, PerfFold)> {
+        bar.set_message("reading BEFORE");
+        let before = load_profile(&args.before, fold, &mut perf)
+            .with_context(|| format!("BEFORE ({})", args.before.display()))?;
+        bar.set_message("reading AFTER");
+        let after = load_profile(&args.after, fold, &mut perf)
+            .with_context(|| format!("AFTER ({})", args.after.display()))?;
+        Ok((before, after))
+    })();
+    bar.finish_and_clear();
+    let (before, after) = loaded?;
+    if !before.event.is_empty() && !after.event.is_empty() && before.event != after.event {
+        note!(
+            "perfkit: warning: BEFORE counts {} and AFTER counts {}; shares of different events \
+             compare different things",
+            before.event,
+            after.event
+        );
+    }
+    Ok((before, after))
+}
+
+fn diff_subtitle(args: &DiffArgs, normalize: bool, by_function: bool) -> String {
+    format!(
+        "{} → {} (red grew, blue shrank{}{})",
+        args.before.display(),
+        args.after.display(),
+        if normalize { "; normalised" } else { "" },
+        if by_function {
+            "; functions by self time"
+        } else {
+            ""
+        }
+    )
 }
 
 /// `diff`'s terminal summary: each side's total, the overlap, the biggest changes.
@@ -560,7 +618,7 @@ pub(crate) fn stat(args: &StatArgs) -> Result<Exit> {
         return Ok(Exit::Program(outcome.status));
     }
     let mut text = String::new();
-    let elapsed = elapsed_text(&outcome, args.repeat);
+    let elapsed = outcome.elapsed_text();
     writeln!(
         text,
         "perf stat of {what}{}: program {}, {elapsed}",
@@ -572,44 +630,8 @@ pub(crate) fn stat(args: &StatArgs) -> Result<Exit> {
         outcome.status,
     )?;
     writeln!(text)?;
-    let mut unsupported = false;
-    for c in &outcome.counters {
-        let value = match c.value {
-            StatValue::Count(v) => {
-                let unit = c.unit.as_deref().unwrap_or("");
-                if v.fract() == 0.0 && v.abs() < 1e15 {
-                    format!("{} {unit}", perfkit_metrics::group_thousands(v as i64))
-                } else {
-                    format!("{v:.2} {unit}")
-                }
-            }
-            StatValue::Unsupported => {
-                unsupported = true;
-                "not supported".to_owned()
-            }
-            StatValue::NotCounted => "not counted".to_owned(),
-        };
-        let metric = c
-            .metric
-            .as_ref()
-            .map(|m| format!("  # {:.3} {}", m.value, m.unit))
-            .unwrap_or_default();
-        let variance = c
-            .variance_percent
-            .map(|v| format!("  (± {v:.2}%)"))
-            .unwrap_or_default();
-        let scaled = c
-            .enabled_percent
-            .filter(|p| *p < 100.0 && matches!(c.value, StatValue::Count(_)))
-            .map(|p| format!("  [counted {p:.0}% of the time]"))
-            .unwrap_or_default();
-        writeln!(
-            text,
-            "{:>22}  {:<24}{metric}{variance}{scaled}",
-            value.trim_end(),
-            c.event
-        )?;
-    }
+    text.push_str(&outcome.counters_text());
+    let unsupported = (outcome.counters.iter()).any(|c| c.value == StatValue::Unsupported);
     if !args.quiet {
         for n in &outcome.notes {
             writeln!(text, "perf: {n}")?;
@@ -623,25 +645,4 @@ pub(crate) fn stat(args: &StatArgs) -> Result<Exit> {
     }
     sink.emit(&text)?;
     Ok(Exit::Program(outcome.status))
-}
-
-/// The elapsed time of a `perf stat` run; with repeats, the time of one run as perf stat -r
-/// prints it (the mean and its spread) and the total beside it.
-fn elapsed_text(outcome: &perfkit_profilers::StatOutcome, repeat: u32) -> String {
-    match outcome.per_run {
-        Some(per_run) => format!(
-            "{} per run{} ({} for all {repeat} runs)",
-            perfkit_metrics::format_duration(per_run.mean_ns),
-            per_run
-                .variance_percent
-                .map(|v| format!(" ± {v:.2}%"))
-                .unwrap_or_default(),
-            format_std_duration(outcome.wall),
-        ),
-        None if repeat > 1 => format!(
-            "{} for all {repeat} runs",
-            format_std_duration(outcome.wall)
-        ),
-        None => format_std_duration(outcome.wall),
-    }
 }

@@ -159,28 +159,7 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<Exit> {
     }
     let sink = ReportSink::new(args.report.report.as_deref())?;
     let mut out = String::new();
-    let (target, what) = resolve_target(&args.target, "syscalls", "trace")?;
-    let mut strace = Strace::new(target)
-        .mode(if args.trace {
-            TraceMode::Latency
-        } else {
-            TraceMode::Summary
-        })
-        .wall_clock(args.wall_clock);
-    if let Some(filter) = &args.filter {
-        strace = strace.filter(filter.clone());
-    }
-    strace.validate()?;
-    if !args.quiet {
-        note!(
-            "perfkit: tracing system calls of {what} with strace{}",
-            if args.trace {
-                " -T (every call)"
-            } else {
-                " -c"
-            }
-        );
-    }
+    let (strace, what) = plan_strace(args)?;
     let capture = sink.capture_for_json(args.json);
     let outcome = strace.run()?;
     let captured = end_capture(capture)?;
@@ -214,6 +193,33 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<Exit> {
     }
     sink.emit(&out)?;
     Ok(Exit::Program(outcome.status))
+}
+
+/// The strace run the options ask for, checked; and how to name its target.
+fn plan_strace(args: &SyscallsArgs) -> Result<(Strace, String)> {
+    let (target, what) = resolve_target(&args.target, "syscalls", "trace")?;
+    let mut strace = Strace::new(target)
+        .mode(if args.trace {
+            TraceMode::Latency
+        } else {
+            TraceMode::Summary
+        })
+        .wall_clock(args.wall_clock);
+    if let Some(filter) = &args.filter {
+        strace = strace.filter(filter.clone());
+    }
+    strace.validate()?;
+    if !args.quiet {
+        note!(
+            "perfkit: tracing system calls of {what} with strace{}",
+            if args.trace {
+                " -T (every call)"
+            } else {
+                " -c"
+            }
+        );
+    }
+    Ok((strace, what))
 }
 
 /// `perfkit syscalls --from FILE`: the same report for strace output recorded elsewhere.

@@ -14,30 +14,7 @@ use crate::exit::Exit;
 pub(crate) fn run(args: &TuneArgs) -> Result<Exit> {
     let sysctl = Sysctl::at(&args.sysctl_root);
     if let Some(TuneCommand::Rollback { file, json }) = &args.command {
-        let record = tune::Rollback::load(file)?;
-        let restored = tune::rollback(&sysctl, &record)?;
-        if *json {
-            outln!(
-                "{}",
-                crate::document::to_json(
-                    None,
-                    &Restored {
-                        restored: &record.previous
-                    }
-                )?
-                .trim_end()
-            )?;
-        } else {
-            for s in &record.previous {
-                outln!("restored {} = {}", s.name, s.value)?;
-            }
-            outln!(
-                "{} parameters restored from {}",
-                restored.len(),
-                file.display()
-            )?;
-        }
-        return Ok(Exit::Success);
+        return rollback(&sysctl, file, *json);
     }
     if args.rlimits {
         return rlimits(args.json).map(|()| Exit::Success);
@@ -67,18 +44,53 @@ pub(crate) fn run(args: &TuneArgs) -> Result<Exit> {
         return Ok(Exit::Success);
     }
     out!("{}", human(&plan, profile.about))?;
+    print_outcome(args, &plan, applied.as_ref(), changes)?;
     // Parameters the profile wants but this kernel lacks (or hides): with --apply, the rest
     // is applied and the command fails, naming them.
-    let skipped: Vec<String> = plan
-        .entries
-        .iter()
+    let skipped: Vec<String> = (plan.entries.iter())
         .filter_map(|e| match &e.action {
             Action::Missing => Some(format!("{} (not on this kernel)", e.name)),
             Action::Unreadable { error } => Some(format!("{} ({error})", e.name)),
             _ => None,
         })
         .collect();
-    match (&applied, args.apply) {
+    if args.apply && !skipped.is_empty() {
+        anyhow::bail!(
+            "not applied: {} (everything else in profile '{}' is in place)",
+            skipped.join("; "),
+            plan.profile
+        );
+    }
+    Ok(Exit::Success)
+}
+
+/// `perfkit tune rollback FILE`.
+fn rollback(sysctl: &Sysctl, file: &Path, json: bool) -> Result<Exit> {
+    let record = tune::Rollback::load(file)?;
+    let restored = tune::rollback(sysctl, &record)?;
+    if json {
+        let restored = Restored {
+            restored: &record.previous,
+        };
+        out!("{}", crate::document::to_json(None, &restored)?)?;
+    } else {
+        for s in &record.previous {
+            outln!("restored {} = {}", s.name, s.value)?;
+        }
+        let n = restored.len();
+        outln!("{n} parameters restored from {}", file.display())?;
+    }
+    Ok(Exit::Success)
+}
+
+/// What was changed, or what would be, and how to undo or apply it.
+fn print_outcome(
+    args: &TuneArgs,
+    plan: &Plan,
+    applied: Option<&(tune::Rollback, PathBuf)>,
+    changes: usize,
+) -> Result<()> {
+    match (applied, args.apply) {
         (Some((record, file)), _) => outln!(
             "\nchanged {} parameter{}; the previous values are in {}\nundo with: perfkit tune rollback {}",
             record.previous.len(),
@@ -94,14 +106,7 @@ pub(crate) fn run(args: &TuneArgs) -> Result<Exit> {
         )?,
         (None, false) => outln!("\nnothing to change: this machine already meets the profile")?,
     }
-    if args.apply && !skipped.is_empty() {
-        anyhow::bail!(
-            "not applied: {} (everything else in profile '{}' is in place)",
-            skipped.join("; "),
-            plan.profile
-        );
-    }
-    Ok(Exit::Success)
+    Ok(())
 }
 
 fn human(plan: &Plan, about: &str) -> String {

@@ -6,7 +6,10 @@ use std::fmt::Write as _;
 
 use perfkit_metrics::{format_bytes, format_duration_to};
 
-use crate::{AllocationSite, LibcallSummary, MassifProfile, SyscallLatencies, SyscallSummary};
+use crate::{
+    AllocationSite, LibcallSummary, MassifProfile, StatOutcome, StatValue, SyscallLatencies,
+    SyscallSummary,
+};
 
 /// strace times each call to the microsecond (`-T`): finer digits would be false precision.
 const STRACE_RESOLUTION_NS: f64 = 1_000.0;
@@ -205,6 +208,66 @@ impl LibcallSummary {
             );
         }
         out
+    }
+}
+
+impl StatOutcome {
+    /// The counters, one per line: the value with its unit (digits grouped), the event, the
+    /// metric perf derived from it, the spread over repeats, and the share of the time the
+    /// counter ran when perf had to multiplex.
+    #[must_use]
+    pub fn counters_text(&self) -> String {
+        let mut out = String::new();
+        for c in &self.counters {
+            let value = match c.value {
+                StatValue::Count(v) => {
+                    let unit = c.unit.as_deref().unwrap_or("");
+                    if v.fract() == 0.0 && v.abs() < 1e15 {
+                        format!("{} {unit}", perfkit_metrics::group_thousands(v as i64))
+                    } else {
+                        format!("{v:.2} {unit}")
+                    }
+                }
+                StatValue::Unsupported => "not supported".to_owned(),
+                StatValue::NotCounted => "not counted".to_owned(),
+            };
+            let metric = (c.metric.as_ref())
+                .map(|m| format!("  # {:.3} {}", m.value, m.unit))
+                .unwrap_or_default();
+            let variance = (c.variance_percent)
+                .map(|v| format!("  (± {v:.2}%)"))
+                .unwrap_or_default();
+            let scaled = (c.enabled_percent)
+                .filter(|p| *p < 100.0 && matches!(c.value, StatValue::Count(_)))
+                .map(|p| format!("  [counted {p:.0}% of the time]"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{:>22}  {:<24}{metric}{variance}{scaled}",
+                value.trim_end(),
+                c.event
+            );
+        }
+        out
+    }
+
+    /// How long the program ran; with repeats, one run's time as `perf stat -r` prints it
+    /// (the mean and its spread) and the total beside it.
+    #[must_use]
+    pub fn elapsed_text(&self) -> String {
+        let repeat = self.repeat;
+        let wall = perfkit_metrics::format_std_duration(self.wall);
+        match self.per_run {
+            Some(per_run) => format!(
+                "{} per run{} ({wall} for all {repeat} runs)",
+                perfkit_metrics::format_duration(per_run.mean_ns),
+                (per_run.variance_percent)
+                    .map(|v| format!(" ± {v:.2}%"))
+                    .unwrap_or_default(),
+            ),
+            None if repeat > 1 => format!("{wall} for all {repeat} runs"),
+            None => wall,
+        }
     }
 }
 
