@@ -509,29 +509,23 @@ mod model {
         slot.owner_dealloc(50);
     }
 
-    #[test]
-    fn a_reset_peak_is_never_lost_to_the_owners_rearm() {
+    /// Runs [`owner_work`] on one thread and `other` on another, over many interleavings;
+    /// after both, `then` runs as the owner and checks the slot.
+    fn race(other: fn(&Slot), then: fn(&Slot)) {
         shuttle::check_pct(
-            || {
+            move || {
                 let slot = Arc::new(Slot::new());
                 let owner = {
                     let slot = Arc::clone(&slot);
                     shuttle::thread::spawn(move || owner_work(&slot))
                 };
-                let resetter = {
+                let racer = {
                     let slot = Arc::clone(&slot);
-                    shuttle::thread::spawn(move || slot.clear_peak())
+                    shuttle::thread::spawn(move || other(&slot))
                 };
                 owner.join().unwrap();
-                resetter.join().unwrap();
-                // The owner's next growth, below the old peak, must record the new peak.
-                slot.owner_alloc(1);
-                assert!(
-                    slot.peak.load(SeqCst) >= slot.net(),
-                    "peak {} below live bytes {}: the reset was lost",
-                    slot.peak.load(SeqCst),
-                    slot.net()
-                );
+                racer.join().unwrap();
+                then(&slot);
             },
             10_000,
             3,
@@ -539,33 +533,33 @@ mod model {
     }
 
     #[test]
+    fn a_reset_peak_is_never_lost_to_the_owners_rearm() {
+        race(Slot::clear_peak, |slot| {
+            // The owner's next growth, below the old peak, must record the new peak.
+            slot.owner_alloc(1);
+            assert!(
+                slot.peak.load(SeqCst) >= slot.net(),
+                "peak {} below live bytes {}: the reset was lost",
+                slot.peak.load(SeqCst),
+                slot.net()
+            );
+        });
+    }
+
+    #[test]
     fn size_counting_switched_on_mid_flight_sees_the_next_allocation() {
-        shuttle::check_pct(
-            || {
-                let slot = Arc::new(Slot::new());
-                let owner = {
-                    let slot = Arc::clone(&slot);
-                    shuttle::thread::spawn(move || owner_work(&slot))
-                };
-                let switcher = {
-                    let slot = Arc::clone(&slot);
-                    shuttle::thread::spawn(move || {
-                        slot.sizes_on.store(true, SeqCst);
-                        slot.hi.store(i64::MIN, SeqCst);
-                    })
-                };
-                owner.join().unwrap();
-                switcher.join().unwrap();
-                // 3 bytes: a size class the owner's work did not use.
-                slot.owner_alloc(3);
-                assert_eq!(
-                    slot.sizes[size_class(3)].load(SeqCst),
-                    1,
-                    "the size went uncounted"
-                );
-            },
-            10_000,
-            3,
-        );
+        let switch_on = |slot: &Slot| {
+            slot.sizes_on.store(true, SeqCst);
+            slot.hi.store(i64::MIN, SeqCst);
+        };
+        race(switch_on, |slot| {
+            // 3 bytes: a size class the owner's work did not use.
+            slot.owner_alloc(3);
+            assert_eq!(
+                slot.sizes[size_class(3)].load(SeqCst),
+                1,
+                "the size went uncounted"
+            );
+        });
     }
 }

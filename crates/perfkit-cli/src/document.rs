@@ -43,6 +43,24 @@ pub(crate) struct ProfileTotals<'a> {
     pub(crate) top_functions: &'a [HotFunction],
 }
 
+impl<'a> ProfileTotals<'a> {
+    /// The totals of `folded`, counted in `unit` (named `count_name`), with `hot`.
+    pub(crate) fn of(
+        folded: &perfkit_profilers::FoldedStacks,
+        unit: CountUnit,
+        count_name: &'a str,
+        hot: &'a [HotFunction],
+    ) -> ProfileTotals<'a> {
+        ProfileTotals {
+            unit,
+            count_name,
+            total: folded.total(),
+            distinct_stacks: folded.len(),
+            top_functions: hot,
+        }
+    }
+}
+
 #[derive(Serialize)]
 pub(crate) struct Record<'a> {
     pub(crate) target: &'a str,

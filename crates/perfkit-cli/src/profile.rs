@@ -204,13 +204,7 @@ fn record_report(
 ) -> Result<String> {
     let hot = top_self_functions(folded, args.top);
     if args.json {
-        let totals = document::ProfileTotals {
-            unit,
-            count_name,
-            total: folded.total(),
-            distinct_stacks: folded.len(),
-            top_functions: &hot,
-        };
+        let totals = document::ProfileTotals::of(folded, unit, count_name, &hot);
         let record = document::Record {
             target: what,
             svg: &args.output,
@@ -400,13 +394,7 @@ fn flamegraph_report(
 ) -> Result<()> {
     let hot = top_self_functions(folded, args.top);
     if args.json {
-        let totals = document::ProfileTotals {
-            unit,
-            count_name,
-            total: folded.total(),
-            distinct_stacks: folded.len(),
-            top_functions: &hot,
-        };
+        let totals = document::ProfileTotals::of(folded, unit, count_name, &hot);
         let flamegraph = document::Flamegraph {
             input: &args.input,
             svg: &args.output,
