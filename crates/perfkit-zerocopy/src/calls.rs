@@ -64,6 +64,25 @@ fn wait_both(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<(), Errno> {
     wait_for(src, PollFlags::POLLIN)
 }
 
+/// What a looping call does after it failed with `errno`: goes on after `EINTR`, waits with
+/// `wait` and goes on after `EAGAIN`, and stops with the error otherwise.
+fn go_on(
+    errno: Errno,
+    call: &'static str,
+    moved: u64,
+    wait: impl FnOnce() -> Result<(), Errno>,
+) -> Result<(), Stopped> {
+    match errno {
+        Errno::EINTR => Ok(()),
+        Errno::EAGAIN => wait().map_err(|errno| Stopped {
+            call: "poll",
+            moved,
+            errno,
+        }),
+        errno => Err(Stopped { call, moved, errno }),
+    }
+}
+
 /// Calls `step(max)` until `len` bytes have moved or it returns 0 (end of input).
 pub(crate) fn drive(
     call: &'static str,
@@ -77,13 +96,7 @@ pub(crate) fn drive(
         match step(want(len, moved)) {
             Ok(0) => break,
             Ok(n) => moved += n as u64,
-            Err(Errno::EINTR) => {}
-            Err(Errno::EAGAIN) => wait_both(src, dst).map_err(|errno| Stopped {
-                call: "poll",
-                moved,
-                errno,
-            })?,
-            Err(errno) => return Err(Stopped { call, moved, errno }),
+            Err(errno) => go_on(errno, call, moved, || wait_both(src, dst))?,
         }
     }
     Ok(moved)
@@ -120,20 +133,7 @@ pub fn tee(src: impl AsFd, dst: impl AsFd, len: usize) -> Result<usize> {
     loop {
         match nix::fcntl::tee(src, dst, len, SpliceFFlags::empty()) {
             Ok(n) => return Ok(n),
-            Err(Errno::EINTR) => {}
-            Err(Errno::EAGAIN) => wait_both(src, dst).map_err(|errno| Stopped {
-                call: "poll",
-                moved: 0,
-                errno,
-            })?,
-            Err(errno) => {
-                return Err(Stopped {
-                    call: "tee",
-                    moved: 0,
-                    errno,
-                }
-                .into());
-            }
+            Err(errno) => go_on(errno, "tee", 0, || wait_both(src, dst))?,
         }
     }
 }
@@ -225,21 +225,7 @@ pub(crate) unsafe fn write_all_raw(
                 done += n;
                 moved += n as u64;
             }
-            Err(Errno::EINTR) => {}
-            Err(Errno::EAGAIN) => {
-                wait_for(dst, PollFlags::POLLOUT).map_err(|errno| Stopped {
-                    call: "poll",
-                    moved,
-                    errno,
-                })?;
-            }
-            Err(errno) => {
-                return Err(Stopped {
-                    call: "write",
-                    moved,
-                    errno,
-                });
-            }
+            Err(errno) => go_on(errno, "write", moved, || wait_for(dst, PollFlags::POLLOUT))?,
         }
     }
     Ok(())
@@ -261,21 +247,7 @@ pub(crate) fn read_write(
                 write_all(dst, &buf[..n], moved)?;
                 moved += n as u64;
             }
-            Err(Errno::EINTR) => {}
-            Err(Errno::EAGAIN) => {
-                wait_for(src, PollFlags::POLLIN).map_err(|errno| Stopped {
-                    call: "poll",
-                    moved,
-                    errno,
-                })?;
-            }
-            Err(errno) => {
-                return Err(Stopped {
-                    call: "read",
-                    moved,
-                    errno,
-                });
-            }
+            Err(errno) => go_on(errno, "read", moved, || wait_for(src, PollFlags::POLLIN))?,
         }
     }
     Ok(moved)
