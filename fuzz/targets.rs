@@ -8,9 +8,11 @@ use perfkit_pool::Protocol;
 use perfkit_pool::frame::fuzzing;
 use perfkit_profilers::doctor::inspect_elf;
 use perfkit_profilers::{
-    CountUnit, FoldOptions, FoldedStacks, LibcallSummary, LibcallTrace, MassifProfile,
-    ProcessTrace, StraceFile, SyscallLatencies, SyscallSummary, fold_perf_script,
-    is_perf_script_header, parse_stat_csv,
+    FoldedStacks,
+    ltrace::{LibcallSummary, LibcallTrace},
+    massif::MassifProfile,
+    perf::{CountUnit, FoldOptions, fold_perf_script, is_perf_script_header, parse_stat_csv},
+    strace::{ProcessTrace, StraceFile, SyscallLatencies, SyscallSummary},
 };
 use perfkit_regress::{Baseline, criterion_benchmark, parse_hyperfine, parse_perfkit_bench};
 

@@ -9,7 +9,10 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use perfkit_profilers::{FlamegraphOptions, FoldOptions, fold_perf_script, render_flamegraph};
+use perfkit_profilers::{
+    flamegraph::{FlamegraphOptions, render_flamegraph},
+    perf::{FoldOptions, fold_perf_script},
+};
 
 /// `perf script` text of one sample whose call stack is `depth` frames deep.
 fn deep_sample(depth: usize) -> String {

@@ -1,6 +1,6 @@
 //! Bottlenecks from measurements, and what to do about each.
 
-pub use perfkit_profilers::{AllocationSite, HotFunction};
+pub use perfkit_profilers::{HotFunction, massif::AllocationSite};
 use serde::{Deserialize, Serialize};
 
 /// Per-run averages of what was measured, plus what the profilers found.
@@ -41,7 +41,7 @@ pub struct Measurements {
     /// The processes, threads and programs one traced run started, when strace ran and the
     /// command started any.
     #[serde(default)]
-    pub processes: Option<perfkit_profilers::ProcessTrace>,
+    pub processes: Option<perfkit_profilers::strace::ProcessTrace>,
     /// What the measured program is (a build of this workspace, a system binary, an
     /// interpreter), for advice that fits it.
     #[serde(default)]
@@ -258,7 +258,7 @@ pub fn classify(m: &Measurements) -> Vec<Bottleneck> {
     let spawn_share = m
         .processes
         .as_ref()
-        .map_or(0.0, perfkit_profilers::ProcessTrace::spawn_share);
+        .map_or(0.0, perfkit_profilers::strace::ProcessTrace::spawn_share);
     // A sync waits for the device, which strace does not slow down: its time is read against
     // the measured runs, not the traced run that strace's stops on every other call stretch.
     let sync_share = m
@@ -820,7 +820,7 @@ pub fn with_measured_gain(
 mod tests {
     use super::*;
     use crate::program::{ProgramInfo, ProgramKind};
-    use perfkit_profilers::ProcessTrace;
+    use perfkit_profilers::strace::ProcessTrace;
 
     fn base() -> Measurements {
         Measurements {

@@ -28,7 +28,7 @@
 //!     wall_ns: 1.3e9,
 //!     user_ns: 0.2e9,
 //!     system_ns: 0.6e9,
-//!     processes: Some(perfkit_profilers::ProcessTrace {
+//!     processes: Some(perfkit_profilers::strace::ProcessTrace {
 //!         processes: 2_400,
 //!         execs: 2_401,
 //!         spawn_ns: 900_000_000,

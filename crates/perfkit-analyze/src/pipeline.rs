@@ -2,8 +2,10 @@
 
 use perfkit_metrics::Summary;
 use perfkit_profilers::{
-    FlamegraphOptions, FoldOptions, Massif, PerfEnvironment, Record, Strace, TraceMode,
-    fold_perf_data, render_flamegraph,
+    flamegraph::{FlamegraphOptions, render_flamegraph},
+    massif::Massif,
+    perf::{FoldOptions, PerfEnvironment, Record, fold_perf_data},
+    strace::{Strace, TraceMode},
 };
 use perfkit_regress::{Baseline, CheckReport, Policy};
 use perfkit_sys::{
@@ -533,7 +535,10 @@ fn wrapper_warning(argv: &[String], m: &Measurements) -> Option<String> {
     ))
 }
 
-fn syscalls(summary: &perfkit_profilers::SyscallSummary, wall: std::time::Duration) -> Syscalls {
+fn syscalls(
+    summary: &perfkit_profilers::strace::SyscallSummary,
+    wall: std::time::Duration,
+) -> Syscalls {
     let mut by_name: std::collections::BTreeMap<String, SyscallCount> =
         std::collections::BTreeMap::new();
     for r in summary.rows() {
@@ -615,7 +620,7 @@ fn heap_profile(
     let peak = profile.peak();
     Ok(HeapProfile {
         peak_heap_bytes: peak.map_or(0, |p| p.heap),
-        peak_total_bytes: peak.map_or(0, perfkit_profilers::MassifSnapshot::total),
+        peak_total_bytes: peak.map_or(0, perfkit_profilers::massif::MassifSnapshot::total),
         sites: profile.top_sites(5),
     })
 }

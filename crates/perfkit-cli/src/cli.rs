@@ -298,8 +298,8 @@ fn parse_threshold(text: &str) -> Result<f64, String> {
     perfkit_regress::parse_percent(text).map_err(|e| e.to_string())
 }
 
-fn parse_palette(text: &str) -> Result<perfkit_profilers::Palette, String> {
-    perfkit_profilers::Palette::parse(text).map_err(|e| e.to_string())
+fn parse_palette(text: &str) -> Result<perfkit_profilers::flamegraph::Palette, String> {
+    perfkit_profilers::flamegraph::Palette::parse(text).map_err(|e| e.to_string())
 }
 
 #[cfg(target_os = "linux")]
@@ -1084,7 +1084,7 @@ pub(crate) struct FlameArgs {
     /// Colour palette: rust, hot, mem, io, java, js, perl, python, red, green, blue, aqua,
     /// yellow, purple, orange, wakeup.
     #[arg(long, value_name = "NAME", default_value = "rust", value_parser = parse_palette)]
-    pub(crate) palette: perfkit_profilers::Palette,
+    pub(crate) palette: perfkit_profilers::flamegraph::Palette,
 
     /// Leave out frames narrower than this many pixels.
     #[arg(long, value_name = "PIXELS", default_value_t = 0.1)]

@@ -6,7 +6,10 @@ use std::path::Path;
 
 use anyhow::Result;
 use perfkit_profilers::{
-    AllocationSite, CountUnit, ExitKind, FunctionChange, HotFunction, MassifSnapshot, RecordOutcome,
+    ExitKind, HotFunction,
+    folded::FunctionChange,
+    massif::{AllocationSite, MassifSnapshot},
+    perf::{CountUnit, RecordOutcome},
 };
 use serde::Serialize;
 

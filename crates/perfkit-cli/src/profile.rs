@@ -7,11 +7,16 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use perfkit_metrics::{format_bytes, format_std_duration};
 use perfkit_profilers::{
-    CallGraph, CompareMode, Comparison, CountUnit, EventChoice, FlamegraphOptions, FoldOptions,
-    FoldedStacks, FunctionChange, HotFunction, PerfEnvironment, PerfFold, ProfilerError, Record,
-    RecordOutcome, Stat, StatValue, Target, diff_folded, fold_perf_data, function_changes,
-    hot_table, load_profile, perf_report, render_diff_stacks, render_flamegraph,
-    top_self_functions,
+    FoldedStacks, HotFunction, ProfilerError, Target,
+    flamegraph::{FlamegraphOptions, diff_folded, render_diff_stacks, render_flamegraph},
+    folded::{
+        CompareMode, Comparison, FunctionChange, function_changes, hot_table, top_self_functions,
+    },
+    load_profile,
+    perf::{
+        CallGraph, CountUnit, EventChoice, FoldOptions, PerfEnvironment, PerfFold, Record,
+        RecordOutcome, Stat, StatValue, fold_perf_data, perf_report,
+    },
 };
 
 use crate::cli::{

@@ -4,8 +4,10 @@ use anyhow::{Context, Result};
 use perfkit_metrics::format_std_duration;
 
 use perfkit_profilers::{
-    AllocationSite, DEFAULT_LTRACE_PATTERN, ExitKind, Ltrace, Massif, MassifOutcome, MassifProfile,
-    Strace, StraceFile, SyscallLatencies, SyscallSummary, TraceMode, heap_text, ms_print,
+    ExitKind,
+    ltrace::{DEFAULT_LTRACE_PATTERN, Ltrace},
+    massif::{AllocationSite, Massif, MassifOutcome, MassifProfile, heap_text, ms_print},
+    strace::{Strace, StraceFile, SyscallLatencies, SyscallSummary, TraceMode},
 };
 
 use crate::cli::{HeapArgs, LibcallsArgs, ReportArgs, SyscallsArgs};

@@ -12,7 +12,7 @@ fn fib(n: u64) -> u64 {
 fn main() {
     // Not profiled: only the closure is.
     let warm = fib(20);
-    let (value, profile) = perfkit_profilers::profile_section(|| {
+    let (value, profile) = perfkit_profilers::perf::profile_section(|| {
         let deadline = Instant::now() + Duration::from_millis(500);
         let mut total = warm;
         while Instant::now() < deadline {

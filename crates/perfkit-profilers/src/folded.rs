@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::ProfilerError;
 
 /// A profile as folded stacks: each distinct stack (root first, frames joined by `;`) with its
-/// count. Counts are samples unless the producer says otherwise (see [`crate::CountUnit`]).
+/// count. Counts are samples unless the producer says otherwise (see [`crate::perf::CountUnit`]).
 ///
 /// ```
 /// use perfkit_profilers::FoldedStacks;

@@ -1,37 +1,36 @@
 //! Typed adapters around real profilers, and flamegraphs.
 //!
 //! perfkit drives the tools Linux performance engineers already trust and turns their output
-//! into typed values:
+//! into typed values. Each tool has a module; the names every module shares are at the root:
 //!
 //! - [`Tool::locate`]: find `perf`, `valgrind`, `ms_print`, `strace`, `ltrace` (environment
 //!   override first, then `PATH`), prove they run, read their versions; a missing tool is an
 //!   error that says how to install it.
 //! - [`Target`]: what an adapter that runs a program watches, a command it starts or running
-//!   PIDs for a while. [`Record`], [`Stat`], [`Strace`], [`Ltrace`] and [`Massif`] share its
-//!   builder methods (`command`, `pids`, `discard_stdout`, `program_io`, `extra_args`) and one
-//!   runner, and differ only in their tool's arguments and parser.
-//! - perf: [`PerfEnvironment`] (paranoid level, root, hardware counters or the `cpu-clock`
-//!   fallback), [`Record`] (a command or PIDs, frequency, event, call graph, compression),
-//!   [`fold_perf_data`] (`perf script` streamed through inferno's folder, samples by default),
-//!   [`Stat`] (`perf stat -x,` parsed, `<not supported>` kept as such), [`perf_report`], and
-//!   [`profile_section`] (profile a closure of this process).
-//! - [`FoldedStacks`]: the folded-stacks format, totals and [`HotFunction`]s.
-//! - [`FlamegraphOptions`], [`render_flamegraph`], [`diff_folded`], [`render_diff_flamegraph`]:
-//!   SVG flamegraphs through inferno, also differential.
-//! - [`Massif`]: valgrind massif run and parsed natively into [`MassifProfile`] (snapshots, peak,
-//!   top allocation sites with call paths); [`ms_print`] text.
-//! - [`Strace`]: `strace -c` summaries ([`SyscallSummary`]) and `-T` traces turned into per-syscall
-//!   latency histograms ([`SyscallLatencies`]).
-//! - [`Ltrace`]: `ltrace -c` summaries ([`LibcallSummary`]) with a default `-x` pattern that sees
-//!   what Rust binaries call.
+//!   PIDs for a while. The adapters share its builder methods (`command`, `pids`,
+//!   `discard_stdout`, `program_io`, `extra_args`) and one runner, and differ only in their
+//!   tool's arguments and parser.
+//! - [`perf`]: the environment check ([`perf::PerfEnvironment`]), [`perf::Record`],
+//!   [`perf::fold_perf_data`] (`perf script` streamed through inferno's folder, samples by
+//!   default), [`perf::Stat`] (`<not supported>` kept as such), [`perf::perf_report`] and
+//!   [`perf::profile_section`] (profile a closure of this process).
+//! - [`FoldedStacks`]: the folded-stacks format, totals and [`HotFunction`]s; [`folded`] also
+//!   compares two profiles. [`load_profile`] reads any of perf.data, perf script or folded.
+//! - [`flamegraph`]: SVG flamegraphs through inferno, also differential.
+//! - [`massif`]: valgrind massif run and parsed natively (snapshots, peak, top allocation
+//!   sites with call paths); `ms_print` text.
+//! - [`strace`]: `strace -c` summaries and `-T` traces turned into per-syscall latency
+//!   histograms; the processes a program starts.
+//! - [`ltrace`]: `ltrace -c` summaries with a default `-x` pattern that sees what Rust
+//!   binaries call.
 //!
 //! # Example
 //!
-//! Fold a profile and render a flamegraph (here from folded text; [`Record`] and
-//! [`fold_perf_data`] produce the same from a real program):
+//! Fold a profile and render a flamegraph (here from folded text; [`perf::Record`] and
+//! [`perf::fold_perf_data`] produce the same from a real program):
 //!
 //! ```
-//! use perfkit_profilers::{FlamegraphOptions, FoldedStacks, render_flamegraph};
+//! use perfkit_profilers::{FoldedStacks, flamegraph::{FlamegraphOptions, render_flamegraph}};
 //!
 //! let folded = FoldedStacks::parse("app;main;parse 70\napp;main;render 30\n")?;
 //! assert_eq!(folded.hot_functions(1)[0].name, "parse");
@@ -45,54 +44,37 @@
 use std::path::PathBuf;
 
 pub mod doctor;
-mod flamegraph;
-mod folded;
+pub mod flamegraph;
+pub mod folded;
 mod interrupt;
 pub mod llvm;
 mod load;
-mod ltrace;
-mod massif;
-mod perf;
+pub mod ltrace;
+pub mod massif;
+pub mod perf;
 mod render;
 mod runner;
-mod strace;
+pub mod strace;
 mod tool;
 
-pub use flamegraph::{
-    DiffStack, FlamegraphOptions, Palette, diff_folded, render_diff_flamegraph, render_diff_stacks,
-    render_flamegraph,
-};
-pub use folded::{
-    CompareMode, Comparison, FoldedStacks, FunctionChange, HotFunction, function_changes,
-    hot_table, top_self_functions,
-};
+pub use folded::{FoldedStacks, HotFunction};
 pub use interrupt::InterruptGuard;
 pub use load::load_profile;
-pub use render::{callers_to_show, heap_text};
+pub use runner::Target;
+pub use tool::{Tool, ToolInfo, Version};
+
 /// The most bytes of a profile file recorded elsewhere (massif.out, strace output) read from
 /// disk.
 pub const MAX_PROFILE_FILE_BYTES: u64 = 256 << 20;
 
-pub use ltrace::{
-    DEFAULT_LTRACE_PATTERN, LibcallRow, LibcallSummary, LibcallTrace, Ltrace, LtraceOutcome,
+// The crate's own modules name each other's items from the root.
+pub(crate) use ltrace::LibcallSummary;
+pub(crate) use massif::{AllocationSite, MassifProfile, is_library_frame};
+pub(crate) use perf::{
+    FoldOptions, PerfFold, StatOutcome, StatValue, fold_perf_data, fold_perf_script,
+    is_perf_script_header,
 };
-pub use massif::{
-    AllocationSite, HeapNode, Massif, MassifOutcome, MassifProfile, MassifSnapshot, SnapshotKind,
-    is_library_frame, ms_print,
-};
-pub use perf::{
-    CallGraph, CountUnit, Event, EventChoice, FoldOptions, Metric, PerRun, PerfEnvironment,
-    PerfFold, Record, RecordOutcome, SectionProfile, Stat, StatCounter, StatOutcome, StatValue,
-    fold_perf_data, fold_perf_script, is_perf_script_header, parse_stat_csv, perf_report,
-    profile_section,
-};
-pub use runner::Target;
-pub use strace::ProcessTrace;
-pub use strace::{
-    Strace, StraceFile, StraceOutcome, SyscallLatencies, SyscallLatency, SyscallRow,
-    SyscallSummary, SyscallTable, TraceMode,
-};
-pub use tool::{Tool, ToolInfo, Version};
+pub(crate) use strace::{SyscallLatencies, SyscallSummary};
 
 pub use perfkit_sys::ExitKind;
 

@@ -39,7 +39,7 @@ pub struct LibcallRow {
 /// A parsed `ltrace -c` summary.
 ///
 /// ```
-/// use perfkit_profilers::LibcallSummary;
+/// use perfkit_profilers::ltrace::LibcallSummary;
 ///
 /// let text = "\
 /// % time     seconds  usecs/call     calls      function
@@ -66,7 +66,7 @@ impl LibcallSummary {
     pub fn parse(text: &str) -> Result<LibcallSummary, ProfilerError> {
         let mut summary = LibcallSummary::default();
         for (_, rows, total) in parse_tables(text, "ltrace -c output", false)? {
-            let convert = |r: crate::SyscallRow| LibcallRow {
+            let convert = |r: crate::strace::SyscallRow| LibcallRow {
                 function: r.syscall,
                 time_percent: r.time_percent,
                 seconds: r.seconds,
@@ -109,7 +109,7 @@ impl LibcallTrace {
     /// returned counts without time. Lines that are neither calls nor events are skipped.
     ///
     /// ```
-    /// use perfkit_profilers::{ExitKind, LibcallTrace};
+    /// use perfkit_profilers::{ExitKind, ltrace::LibcallTrace};
     ///
     /// let text = "\
     /// 11678 malloc(16)                = 0x55a1 <0.000150>
@@ -297,7 +297,7 @@ fn summarize(per_function: std::collections::HashMap<String, (u64, f64)>) -> Lib
 /// An ltrace run.
 ///
 /// ```no_run
-/// use perfkit_profilers::Ltrace;
+/// use perfkit_profilers::ltrace::Ltrace;
 ///
 /// let outcome = Ltrace::command(["./target/release/my-app"]).run()?;
 /// println!("{} mallocs", outcome.summary.calls("malloc"));

@@ -9,6 +9,7 @@ use perfkit_sys::ExitKind;
 use serde::{Deserialize, Serialize};
 
 use crate::perf::tail;
+pub use crate::render::{callers_to_show, heap_text};
 use crate::runner::{Invocation, persist, scratch_dir, target_builders};
 use crate::{ProfilerError, Target, Tool, ToolInfo};
 
@@ -637,7 +638,7 @@ fn parse_node(body: &str) -> Result<(HeapNode, usize), String> {
 /// A massif run, built step by step.
 ///
 /// ```no_run
-/// use perfkit_profilers::Massif;
+/// use perfkit_profilers::massif::Massif;
 ///
 /// let outcome = Massif::command(["./target/release/my-app"]).run()?;
 /// let peak = outcome.profile.peak().unwrap();

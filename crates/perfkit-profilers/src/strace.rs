@@ -47,7 +47,7 @@ pub struct SyscallTable {
 /// A parsed `strace -c` summary.
 ///
 /// ```
-/// use perfkit_profilers::SyscallSummary;
+/// use perfkit_profilers::strace::SyscallSummary;
 ///
 /// let text = "\
 /// % time     seconds  usecs/call     calls    errors syscall
@@ -240,7 +240,7 @@ impl StraceFile {
     /// Parses strace output, telling the `-c` table (its `% time` header) from a trace.
     ///
     /// ```
-    /// use perfkit_profilers::StraceFile;
+    /// use perfkit_profilers::strace::StraceFile;
     ///
     /// let trace = "12 read(3, \"x\", 1) = 1 <0.000010>\n12 read(3, \"\", 1) = 0 <0.000020>\n";
     /// let StraceFile::Trace(latencies) = StraceFile::parse(trace).unwrap() else { panic!() };
@@ -460,7 +460,7 @@ pub enum TraceMode {
 /// An strace run, built step by step.
 ///
 /// ```no_run
-/// use perfkit_profilers::Strace;
+/// use perfkit_profilers::strace::Strace;
 ///
 /// let outcome = Strace::command(["ls", "-l"]).run()?;
 /// let summary = outcome.summary.unwrap();

@@ -86,7 +86,7 @@ impl CallGraph {
     /// Parses `fp`, `dwarf`, `dwarf,SIZE`, `lbr` or `none`.
     ///
     /// ```
-    /// use perfkit_profilers::CallGraph;
+    /// use perfkit_profilers::perf::CallGraph;
     /// assert_eq!(CallGraph::parse("dwarf,32768").unwrap(), CallGraph::Dwarf { stack_size: 32768 });
     /// assert_eq!(CallGraph::parse("fp").unwrap(), CallGraph::FramePointer);
     /// assert!(CallGraph::parse("dwarf,0").is_err());

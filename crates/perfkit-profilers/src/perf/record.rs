@@ -14,7 +14,7 @@ use crate::{ProfilerError, Target, Tool};
 /// A `perf record` run, built step by step.
 ///
 /// ```no_run
-/// use perfkit_profilers::{fold_perf_data, FoldOptions, PerfEnvironment, Record};
+/// use perfkit_profilers::perf::{fold_perf_data, FoldOptions, PerfEnvironment, Record};
 ///
 /// let env = PerfEnvironment::detect()?;
 /// let outcome = Record::command(["./target/release/my-app", "--input", "big.txt"])

@@ -230,7 +230,7 @@ pub fn fold_perf_script<R: BufRead>(
 /// of folded stacks, which ends with its count).
 ///
 /// ```
-/// use perfkit_profilers::is_perf_script_header;
+/// use perfkit_profilers::perf::is_perf_script_header;
 ///
 /// assert!(is_perf_script_header(b"           false 39654 19115.489713: 1 cycles:u:"));
 /// assert!(is_perf_script_header(b"java 19983 cycles:"));

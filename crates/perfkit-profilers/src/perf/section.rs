@@ -40,7 +40,7 @@ const PERF_TIMEOUT: Duration = Duration::from_secs(15);
 /// ```no_run
 /// fn fib(n: u64) -> u64 { if n < 2 { n } else { fib(n - 1) + fib(n - 2) } }
 ///
-/// let (value, profile) = perfkit_profilers::profile_section(|| fib(32));
+/// let (value, profile) = perfkit_profilers::perf::profile_section(|| fib(32));
 /// let profile = profile?;
 /// println!("fib = {value}; {} samples", profile.folded.total());
 /// for f in profile.folded.hot_functions(3) {

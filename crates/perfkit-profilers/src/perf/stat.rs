@@ -65,7 +65,7 @@ impl StatCounter {
 /// A `perf stat` run.
 ///
 /// ```no_run
-/// use perfkit_profilers::{PerfEnvironment, Stat};
+/// use perfkit_profilers::perf::{PerfEnvironment, Stat};
 ///
 /// let env = PerfEnvironment::detect()?;
 /// let outcome = Stat::command(["gzip", "-k", "-f", "big.txt"]).repeat(3).run(&env)?;

@@ -3,8 +3,11 @@
 //! never a panic.
 
 use perfkit_profilers::{
-    FoldOptions, FoldedStacks, LibcallSummary, MassifProfile, SyscallLatencies, SyscallSummary,
-    fold_perf_script,
+    FoldedStacks,
+    ltrace::LibcallSummary,
+    massif::MassifProfile,
+    perf::{FoldOptions, fold_perf_script},
+    strace::{SyscallLatencies, SyscallSummary},
 };
 use proptest::prelude::*;
 

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use perfkit_profilers::MassifProfile;
+use perfkit_profilers::massif::MassifProfile;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/massif")
@@ -36,7 +36,7 @@ fn every_file_has_a_peak_and_sites_whose_shares_add_up() {
         let largest = profile
             .snapshots
             .iter()
-            .map(perfkit_profilers::MassifSnapshot::total)
+            .map(perfkit_profilers::massif::MassifSnapshot::total)
             .max()
             .unwrap();
         assert_eq!(peak.total(), largest, "{name}");
@@ -59,7 +59,7 @@ fn the_peak_is_the_largest_snapshot_not_the_one_massif_marks() {
     let marked = profile
         .snapshots
         .iter()
-        .find(|s| s.kind == perfkit_profilers::SnapshotKind::Peak)
+        .find(|s| s.kind == perfkit_profilers::massif::SnapshotKind::Peak)
         .unwrap();
     let peak = profile.peak().unwrap();
     assert!(

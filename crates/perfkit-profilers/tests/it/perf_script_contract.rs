@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use inferno::collapse::Collapse;
 use inferno::collapse::perf::{Folder, Options};
-use perfkit_profilers::{CountUnit, FoldOptions, fold_perf_script};
+use perfkit_profilers::perf::{CountUnit, FoldOptions, fold_perf_script};
 
 /// The recordings made here and the published ones (inferno's test data, recorded by others
 /// with other perf versions: `published/README.md`).
@@ -37,7 +37,7 @@ fn inferno_lines(text: &[u8], options: Options) -> Vec<String> {
     lines
 }
 
-fn perfkit_fold(text: &[u8], options: &FoldOptions) -> perfkit_profilers::PerfFold {
+fn perfkit_fold(text: &[u8], options: &FoldOptions) -> perfkit_profilers::perf::PerfFold {
     fold_perf_script(text, options).unwrap()
 }
 
@@ -153,7 +153,7 @@ fn counting_samples_keeps_the_stacks_and_counts_each_sample_once() {
                 ..FoldOptions::default()
             },
         );
-        let keys = |f: &perfkit_profilers::PerfFold| -> Vec<String> {
+        let keys = |f: &perfkit_profilers::perf::PerfFold| -> Vec<String> {
             f.stacks.iter().map(|(s, _)| s.to_owned()).collect()
         };
         assert_eq!(keys(&samples), keys(&periods), "{name}");

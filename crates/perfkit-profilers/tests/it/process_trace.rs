@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use perfkit_profilers::ProcessTrace;
+use perfkit_profilers::strace::ProcessTrace;
 
 fn trace(name: &str) -> ProcessTrace {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -3,16 +3,22 @@
 use std::time::Duration;
 
 use perfkit_profilers::{
-    CallGraph, CountUnit, EventChoice, ExitKind, FlamegraphOptions, FoldOptions, Ltrace, Massif,
-    PerfEnvironment, Record, Stat, StatValue, Strace, TraceMode, fold_perf_data, perf_report,
-    profile_section, render_flamegraph,
+    ExitKind,
+    flamegraph::{FlamegraphOptions, render_flamegraph},
+    ltrace::Ltrace,
+    massif::Massif,
+    perf::{
+        CallGraph, CountUnit, EventChoice, FoldOptions, PerfEnvironment, Record, Stat, StatValue,
+        fold_perf_data, perf_report, profile_section,
+    },
+    strace::{Strace, TraceMode},
 };
 use perfkit_testkit::{have, have_perf, workload};
 
 fn record(
     args: &[&str],
     dir: &tempfile::TempDir,
-) -> (perfkit_profilers::RecordOutcome, PerfEnvironment) {
+) -> (perfkit_profilers::perf::RecordOutcome, PerfEnvironment) {
     let env = PerfEnvironment::detect().unwrap();
     let mut command = vec![workload().to_string_lossy().into_owned()];
     command.extend(args.iter().map(|s| (*s).to_owned()));
@@ -229,7 +235,7 @@ fn massif_finds_the_known_allocation_at_the_peak() {
         "{top:?}"
     );
     if have("ms_print") {
-        let text = perfkit_profilers::ms_print(&kept).unwrap();
+        let text = perfkit_profilers::massif::ms_print(&kept).unwrap();
         assert!(text.contains("perfkit_big_allocation"));
     }
 }
