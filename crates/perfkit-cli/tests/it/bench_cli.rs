@@ -399,10 +399,18 @@ fn output_goes_where_asked_and_a_program_that_skips_work_into_dev_null_is_named(
         .assert()
         .success()
         .stderr(predicate::str::contains("--output=pipe"));
-    // A program that reads its whole input either way is not named.
+    // A program that reads its whole input either way is not named. The probe compares one
+    // run of each, so a busy machine (other tests run beside this one) can slow the piped
+    // run enough to look different once: three tries, one of which must be judged alike.
     let cat = format!("cat {}", corpus.display());
-    let report = json_run(&["bench", "--runs", "2", "--json", &cat]);
-    assert_eq!(report["commands"][0]["output_probe"]["differs"], false);
+    let probes: Vec<serde_json::Value> = (0..3)
+        .map(|_| {
+            json_run(&["bench", "--runs", "2", "--json", &cat])["commands"][0]["output_probe"]
+                .clone()
+        })
+        .take_while(|probe| probe["differs"] == true)
+        .collect();
+    assert!(probes.len() < 3, "cat named three times: {probes:?}");
     // Choosing the output turns the probe off.
     let report = json_run(&["bench", "--runs", "2", "--json", "--output=null", &grep]);
     assert!(report["commands"][0].get("output_probe").is_none());
