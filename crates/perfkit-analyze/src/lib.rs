@@ -55,6 +55,6 @@ pub use classify::{
 };
 pub use pipeline::{
     ANALYSIS_SCHEMA_VERSION, Alternative, AlternativeCommand, Analysis, AnalyzeError,
-    AnalyzeObserver, AnalyzeOptions, BaselineComparison, HeapProfile, analyze,
+    AnalyzeObserver, AnalyzeOptions, BaselineComparison, HeapProfile, Step, Unavailable, analyze,
 };
 pub use program::{ProgramInfo, ProgramKind, language_profiler};

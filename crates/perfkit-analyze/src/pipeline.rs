@@ -110,6 +110,60 @@ pub struct HeapProfile {
     pub sites: Vec<AllocationSite>,
 }
 
+/// A measurement or profile of the analysis that could not be taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Block-I/O wait per run (the kernel's delay accounting).
+    BlockIoWait,
+    /// The system-call count (`strace -c`).
+    Syscalls,
+    /// The trace of process starts (`strace -e trace=%process`).
+    ProcessStarts,
+    /// The CPU profile (perf).
+    CpuProfile,
+    /// The heap profile (valgrind massif).
+    Heap,
+}
+
+impl Step {
+    /// What the step is, for people.
+    #[must_use]
+    pub fn title(self) -> &'static str {
+        match self {
+            Step::BlockIoWait => "block-I/O wait",
+            Step::Syscalls => "system calls (strace)",
+            Step::ProcessStarts => "process starts (strace -e trace=%process)",
+            Step::CpuProfile => "CPU profile (perf)",
+            Step::Heap => "heap profile (valgrind massif)",
+        }
+    }
+}
+
+/// A step that could not be taken, and why (with the fix when there is one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unavailable {
+    /// The step.
+    pub step: Step,
+    /// Why, and what to do.
+    pub reason: String,
+}
+
+impl Unavailable {
+    fn new(step: Step, reason: impl Into<String>) -> Unavailable {
+        Unavailable {
+            step,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.step.title(), self.reason)
+    }
+}
+
 /// The alternative command, measured in the same runs (interleaved with the analysed one).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Alternative {
@@ -156,7 +210,7 @@ pub struct Analysis {
     /// One per bottleneck.
     pub recommendations: Vec<Recommendation>,
     /// Profiles that could not be taken, with the reason and the fix.
-    pub unavailable: Vec<String>,
+    pub unavailable: Vec<Unavailable>,
     /// What may make the numbers or the verdict wrong (a program that does less into
     /// `/dev/null`, a wrapper script), shown before them.
     #[serde(default)]
@@ -208,12 +262,7 @@ pub fn analyze(
         .collect();
     let c = &report.commands[0];
     let mut measurements = measurements(c);
-    let mut unavailable = Vec::new();
-    if measurements.io_wait_ns.is_none() {
-        unavailable.push(
-            "block-I/O wait: not measured: the kernel's delay accounting is off (sudo sysctl kernel.task_delayacct=1); waits for storage count as waiting".to_string(),
-        );
-    }
+    let mut unavailable: Vec<Unavailable> = unmeasured_io_wait(&measurements).into_iter().collect();
     if options.syscalls {
         trace_syscalls(argv, options, observer, &mut measurements, &mut unavailable);
     }
@@ -227,7 +276,10 @@ pub fn analyze(
                 flamegraph_svg = Some(svg);
                 cpu_samples = Some(samples);
             }
-            Err(e) => unavailable.push(format!("CPU profile (perf): not available: {e}")),
+            Err(e) => unavailable.push(Unavailable::new(
+                Step::CpuProfile,
+                format!("not available: {e}"),
+            )),
         }
     }
     let heap = if options.heap {
@@ -443,7 +495,7 @@ fn trace_syscalls(
     options: &AnalyzeOptions,
     observer: &mut dyn AnalyzeObserver,
     measurements: &mut Measurements,
-    unavailable: &mut Vec<String>,
+    unavailable: &mut Vec<Unavailable>,
 ) {
     observer.step("counting system calls (strace -c -w -f, one run)");
     let outcome = match Strace::command(argv)
@@ -453,7 +505,10 @@ fn trace_syscalls(
     {
         Ok(outcome) => outcome,
         Err(e) => {
-            unavailable.push(format!("system calls (strace): not available: {e}"));
+            unavailable.push(Unavailable::new(
+                Step::Syscalls,
+                format!("not available: {e}"),
+            ));
             return;
         }
     };
@@ -473,10 +528,21 @@ fn trace_syscalls(
         .run()
     {
         Ok(outcome) => measurements.processes = outcome.processes,
-        Err(e) => unavailable.push(format!(
-            "process starts (strace -e trace=%process): not available, so process starts are not weighed: {e}"
+        Err(e) => unavailable.push(Unavailable::new(
+            Step::ProcessStarts,
+            format!("not available, so process starts are not weighed: {e}"),
         )),
     }
+}
+
+/// Block-I/O wait is measured only with the kernel's delay accounting on.
+fn unmeasured_io_wait(measurements: &Measurements) -> Option<Unavailable> {
+    measurements.io_wait_ns.is_none().then(|| {
+        Unavailable::new(
+            Step::BlockIoWait,
+            "not measured: the kernel's delay accounting is off (sudo sysctl kernel.task_delayacct=1); waits for storage count as waiting",
+        )
+    })
 }
 
 /// One massif run, following exec when the process trace showed a wrapper.
@@ -484,7 +550,7 @@ fn heap_step(
     argv: &[String],
     options: &AnalyzeOptions,
     measurements: &mut Measurements,
-    unavailable: &mut Vec<String>,
+    unavailable: &mut Vec<Unavailable>,
 ) -> Option<HeapProfile> {
     let wrapper = measurements
         .processes
@@ -497,9 +563,7 @@ fn heap_step(
             Some(h)
         }
         Err(e) => {
-            unavailable.push(format!(
-                "heap profile (valgrind massif): not available: {e}"
-            ));
+            unavailable.push(Unavailable::new(Step::Heap, format!("not available: {e}")));
             None
         }
     }

@@ -523,7 +523,7 @@ pub fn html(a: &Analysis) -> String {
     if !a.unavailable.is_empty() {
         out.push_str("<section id=\"notes\"><h2>Not measured</h2><ul>");
         for u in &a.unavailable {
-            let _ = write!(out, "<li>{}</li>", prose(u));
+            let _ = write!(out, "<li>{}</li>", prose(&u.to_string()));
         }
         out.push_str("</ul></section>\n");
     }

@@ -112,7 +112,7 @@ fn heap_report(
             status: run.map(|r| r.status),
             wall_ns: run.map(|r| r.wall.as_nanos() as u64),
             massif_out: args.massif_out.as_deref(),
-            time_unit: &profile.time_unit,
+            time_unit: profile.time_unit.as_str(),
             snapshots: profile.snapshots.len(),
             peak: peak.map(document::Snapshot::from),
             sites_snapshot: profile.sites_snapshot().map(|s| s.index),

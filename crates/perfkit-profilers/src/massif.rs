@@ -13,6 +13,63 @@ pub use crate::render::{callers_to_show, heap_text};
 use crate::runner::{Invocation, persist, scratch_dir, target_builders};
 use crate::{ProfilerError, Target, Tool, ToolInfo};
 
+/// What massif's snapshot times count (`--time-unit`). Serialised as massif writes it (`i`,
+/// `ms`, `B`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum TimeUnit {
+    /// Instructions executed (`i`, massif's default).
+    Instructions,
+    /// Milliseconds (`ms`).
+    Milliseconds,
+    /// Bytes allocated and freed so far (`B`).
+    BytesAllocated,
+    /// A unit this parser does not know, as written.
+    Other(String),
+}
+
+impl TimeUnit {
+    /// The unit as massif writes it.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            TimeUnit::Instructions => "i",
+            TimeUnit::Milliseconds => "ms",
+            TimeUnit::BytesAllocated => "B",
+            TimeUnit::Other(other) => other,
+        }
+    }
+
+    /// The unit after a number, for people: ` instructions`, ` ms`, ` bytes allocated`, or
+    /// nothing for an unknown one.
+    #[must_use]
+    pub fn suffix(&self) -> &'static str {
+        match self {
+            TimeUnit::Instructions => " instructions",
+            TimeUnit::Milliseconds => " ms",
+            TimeUnit::BytesAllocated => " bytes allocated",
+            TimeUnit::Other(_) => "",
+        }
+    }
+}
+
+impl From<String> for TimeUnit {
+    fn from(text: String) -> TimeUnit {
+        match text.as_str() {
+            "i" => TimeUnit::Instructions,
+            "ms" => TimeUnit::Milliseconds,
+            "B" => TimeUnit::BytesAllocated,
+            _ => TimeUnit::Other(text),
+        }
+    }
+}
+
+impl From<TimeUnit> for String {
+    fn from(unit: TimeUnit) -> String {
+        unit.as_str().to_owned()
+    }
+}
+
 /// Whether a snapshot carries an allocation tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -80,8 +137,8 @@ pub struct MassifProfile {
     pub desc: String,
     /// The profiled command.
     pub cmd: String,
-    /// `i` (instructions), `ms` or `B` (bytes allocated).
-    pub time_unit: String,
+    /// What a snapshot's time counts.
+    pub time_unit: TimeUnit,
     /// Every snapshot in order.
     pub snapshots: Vec<MassifSnapshot>,
 }
@@ -409,7 +466,7 @@ impl<'a> Parser<'a> {
     fn parse(mut self) -> Result<MassifProfile, ProfilerError> {
         let desc = self.header("desc")?;
         let cmd = self.header("cmd")?;
-        let time_unit = self.header("time_unit")?;
+        let time_unit = TimeUnit::from(self.header("time_unit")?);
         let mut snapshots = Vec::new();
         while let Some((n, line)) = self.lines.next() {
             let line = line.trim_end();
@@ -909,6 +966,21 @@ n3: 3000 (heap allocation functions) malloc/new/new[], --alloc-fns, etc.
   n0: 900 0x50: ???
  n0: 100 in 3 places, all below massif's threshold (1.00%)
 ";
+
+    #[test]
+    fn time_units_keep_massifs_spelling() {
+        for (text, unit) in [
+            ("i", TimeUnit::Instructions),
+            ("ms", TimeUnit::Milliseconds),
+            ("B", TimeUnit::BytesAllocated),
+            ("ticks", TimeUnit::Other("ticks".into())),
+        ] {
+            assert_eq!(TimeUnit::from(text.to_owned()), unit);
+            assert_eq!(serde_json::to_string(&unit).unwrap(), format!("\"{text}\""));
+            let back: TimeUnit = serde_json::from_str(&format!("\"{text}\"")).unwrap();
+            assert_eq!(back, unit);
+        }
+    }
 
     #[test]
     fn parses_snapshots_tree_and_rust_names() {

@@ -48,12 +48,7 @@ pub fn heap_text(profile: &MassifProfile, sites: &[AllocationSite]) -> String {
     let peak = profile.peak();
     match peak {
         Some(p) if p.total() > 0 => {
-            let unit = match profile.time_unit.as_str() {
-                "i" => " instructions",
-                "B" => " bytes allocated",
-                "ms" => " ms",
-                _ => "",
-            };
+            let unit = profile.time_unit.suffix();
             let stacks = if p.stacks > 0 {
                 format!(" + {} stacks", format_bytes(p.stacks))
             } else {

@@ -48,7 +48,10 @@ fn default_perf_script_fields_count_samples_not_nanoseconds() {
 #[test]
 fn massif_fixture_has_the_ten_megabyte_block_at_the_peak() {
     let profile = MassifProfile::parse(&data("massif.out")).unwrap();
-    assert_eq!(profile.time_unit, "i");
+    assert_eq!(
+        profile.time_unit,
+        perfkit_profilers::massif::TimeUnit::Instructions
+    );
     assert!(profile.cmd.contains("alloc 10000000"));
     let peak = profile.peak().unwrap();
     assert!(peak.heap >= 10_000_000);
