@@ -80,10 +80,6 @@ fn slow_first_run(c: &CommandReport) -> bool {
     c.samples[0].wall.as_nanos() > 2 * median
 }
 
-fn ns(value: f64) -> String {
-    format_duration(value)
-}
-
 impl BenchReport {
     /// What the user should know about the numbers, command by command.
     #[must_use]
@@ -126,24 +122,24 @@ impl BenchReport {
             let _ = writeln!(
                 out,
                 "  Time (mean ± σ):     {} ± {}    [User: {}, System: {}]",
-                ns(w.mean),
-                ns(w.stddev),
-                ns(c.user_mean_ns),
-                ns(c.system_mean_ns)
+                format_duration(w.mean),
+                format_duration(w.stddev),
+                format_duration(c.user_mean_ns),
+                format_duration(c.system_mean_ns)
             );
             let _ = writeln!(
                 out,
                 "  Percentiles:         p50 {}, p90 {}, p99 {}, p99.9 {}",
-                ns(w.p50 as f64),
-                ns(w.p90 as f64),
-                ns(w.p99 as f64),
-                ns(w.p999 as f64)
+                format_duration(w.p50 as f64),
+                format_duration(w.p90 as f64),
+                format_duration(w.p99 as f64),
+                format_duration(w.p999 as f64)
             );
             let _ = writeln!(
                 out,
                 "  Range (min … max):   {} … {}    {} run{}",
-                ns(w.min as f64),
-                ns(w.max as f64),
+                format_duration(w.min as f64),
+                format_duration(w.max as f64),
                 c.runs,
                 if c.runs == 1 { "" } else { "s" }
             );
