@@ -88,6 +88,7 @@ mod object;
 mod pool;
 mod progress;
 mod shared;
+mod stream;
 mod task;
 pub mod worker;
 
@@ -101,12 +102,13 @@ pub use naive::{run_naive, run_naive_each};
 pub use object::{ObjectPool, ObjectPoolStats, Pooled};
 pub use pool::{PoolBuilder, PoolStats, ProcessPool};
 pub use progress::PROGRESS_FD_ENV;
+pub use stream::{Latency, RunSummary, StreamEnd, StreamError, stream_lines, stream_naive};
 pub use task::{Outcome, TaskId};
 
 #[cfg(test)]
 mod module_order {
     /// The pool's modules from the bottom up, with their source.
-    const ORDER: [(&str, &str); 11] = [
+    const ORDER: [(&str, &str); 12] = [
         ("error", include_str!("error.rs")),
         ("frame", include_str!("frame.rs")),
         ("progress", include_str!("progress.rs")),
@@ -118,6 +120,7 @@ mod module_order {
         ("dispatch", include_str!("dispatch.rs")),
         ("pool", include_str!("pool.rs")),
         ("naive", include_str!("naive.rs")),
+        ("stream", include_str!("stream.rs")),
     ];
 
     #[test]

@@ -572,3 +572,86 @@ fn recv_each_within_returns_while_a_task_hangs() {
     );
     pool.shutdown(Duration::from_millis(100));
 }
+
+/// A shell worker that answers "got LINE" and dies on "die".
+fn echo_or_die() -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        r#"while IFS= read -r line; do [ "$line" = die ] && exit 3; echo "got $line"; done"#,
+    ]);
+    cmd
+}
+
+#[test]
+fn a_stream_writes_every_line_and_hands_on_failures() {
+    let lines: Vec<String> = (0..300)
+        .map(|i| {
+            if i == 7 {
+                "die".into()
+            } else {
+                format!("l{i}")
+            }
+        })
+        .collect();
+    // Written from a thread, in pieces, so that lines arrive split across reads.
+    let (input, mut writer) = std::io::pipe().expect("pipe");
+    let text = lines.join("\n");
+    let feeder = std::thread::spawn(move || {
+        for piece in text.as_bytes().chunks(333) {
+            std::io::Write::write_all(&mut writer, piece).expect("write");
+        }
+    });
+    let pool = ProcessPool::builder(&echo_or_die())
+        .workers(2)
+        .protocol(Protocol::Lines)
+        .ordered(true)
+        .build()
+        .expect("pool");
+    let mut out = Vec::new();
+    let mut failures = Vec::new();
+    let end = perfkit_pool::stream_lines(&pool, input, &mut out, &|| None, |id, _| {
+        failures.push(id);
+    })
+    .expect("stream");
+    feeder.join().expect("feeder");
+    assert_eq!((end.written, end.failed, end.interrupted), (299, 1, None));
+    assert_eq!(failures, [7]);
+    let expected: Vec<String> = (lines.iter())
+        .filter(|l| *l != "die")
+        .map(|l| format!("got {l}\n"))
+        .collect();
+    assert_eq!(String::from_utf8(out).expect("utf-8"), expected.concat());
+}
+
+#[test]
+fn an_interrupted_stream_stops_reading_and_says_by_what() {
+    // A pipe whose writer stays open: the input never ends on its own.
+    let (reader, _writer) = std::io::pipe().expect("pipe");
+    let pool = ProcessPool::builder(&echo_or_die())
+        .protocol(Protocol::Lines)
+        .workers(1)
+        .build()
+        .expect("pool");
+    let end = perfkit_pool::stream_lines(&pool, reader, std::io::sink(), &|| Some(15), |_, _| {})
+        .expect("stream");
+    assert_eq!(end.interrupted, Some(15));
+}
+
+#[test]
+fn a_naive_stream_runs_a_process_per_line() {
+    let mut cmd = Command::new("echo");
+    cmd.arg("task");
+    let mut out = Vec::new();
+    let (end, ran) =
+        perfkit_pool::stream_naive(&cmd, &b"a\nb\nc\n"[..], &mut out, 2, &|| None, |_, _| {})
+            .expect("stream");
+    assert_eq!((ran, end.written, end.failed), (3, 3, 0));
+    let mut got: Vec<&str> = std::str::from_utf8(&out).expect("utf-8").lines().collect();
+    got.sort_unstable();
+    assert_eq!(got, ["task a", "task b", "task c"]);
+    assert!(matches!(
+        perfkit_pool::stream_naive(&cmd, &b"a"[..], std::io::sink(), 0, &|| None, |_, _| {}),
+        Err(perfkit_pool::StreamError::Pool(PoolError::Config(_)))
+    ));
+}
