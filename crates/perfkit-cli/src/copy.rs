@@ -1,16 +1,14 @@
 //! `perfkit copy`: a copy through `perfkit_zerocopy::transfer_with`, into a temporary file
 //! renamed over the destination only when complete.
 
-use std::fmt::Write as _;
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use perfkit_sys::OutputWriter;
-use perfkit_zerocopy::{PipeSize, TransferOptions, transfer_with};
-use serde::Serialize;
+use perfkit_zerocopy::{CopyReport, PipeSize, TransferOptions, copy_destination, transfer_with};
 
 use crate::cli::{CopyArgs, MethodArg};
 use crate::exit::Exit;
@@ -31,28 +29,6 @@ impl Destination {
             Destination::Output(writer) => writer.as_fd(),
         }
     }
-}
-
-/// The `--json` report (documented in docs/formats.md).
-#[derive(Serialize)]
-struct Report<'a> {
-    /// The source path, or "standard input".
-    source: String,
-    /// The destination path written, or "standard output".
-    destination: String,
-    /// Bytes copied.
-    bytes: u64,
-    /// The method that copied them.
-    method: perfkit_zerocopy::Method,
-    /// What the two ends are (file, pipe, socket, char-device, ...).
-    source_kind: perfkit_zerocopy::FdKind,
-    destination_kind: perfkit_zerocopy::FdKind,
-    elapsed_s: f64,
-    bytes_per_sec: f64,
-    /// Methods refused before the one that copied.
-    fallbacks: &'a [perfkit_zerocopy::Fallback],
-    /// The destination pipe's resize, if one was made.
-    pipe: Option<perfkit_zerocopy::PipeCapacity>,
 }
 
 pub(crate) fn run(args: &CopyArgs) -> Result<Exit> {
@@ -78,7 +54,14 @@ pub(crate) fn run(args: &CopyArgs) -> Result<Exit> {
     let dst_path = if to_stdout {
         None
     } else {
-        Some(resolve_destination(&args.src, &args.dst, from_stdin)?)
+        let src = (!from_stdin).then_some(args.src.as_path());
+        let Some(path) = copy_destination(src, &args.dst) else {
+            bail!(
+                "the destination {} is a directory: give a file name to copy standard input to",
+                args.dst.display()
+            );
+        };
+        Some(path)
     };
     let destination = match &dst_path {
         None => Destination::Stdout(std::io::stdout()),
@@ -102,35 +85,17 @@ pub(crate) fn run(args: &CopyArgs) -> Result<Exit> {
         writer.commit()?;
     }
 
-    print_report(args, shown_src, shown_dst, &stats, to_stdout)?;
+    let report = CopyReport::new(shown_src, shown_dst, &stats);
+    print_report(args, &report, to_stdout)?;
     Ok(Exit::Success)
 }
 
 /// The copy's report, text or JSON; on standard error when standard output got the data.
-fn print_report(
-    args: &CopyArgs,
-    source: String,
-    destination: String,
-    stats: &perfkit_zerocopy::TransferStats,
-    to_stdout: bool,
-) -> Result<()> {
-    let report = Report {
-        source,
-        destination,
-        bytes: stats.bytes,
-        method: stats.method,
-        source_kind: stats.src,
-        destination_kind: stats.dst,
-        elapsed_s: stats.elapsed.as_secs_f64(),
-        bytes_per_sec: stats.bytes_per_sec(),
-        fallbacks: &stats.fallbacks,
-        pipe: stats.pipe,
-    };
-    // With DST -, standard output carries the data: the report goes to standard error.
+fn print_report(args: &CopyArgs, report: &CopyReport, to_stdout: bool) -> Result<()> {
     let text = if args.json {
-        crate::document::to_json(None, &report)?
+        crate::document::to_json(None, report)?
     } else {
-        human(&report)
+        report.to_text()
     };
     if to_stdout {
         note!("{}", text.trim_end());
@@ -159,21 +124,6 @@ fn open_source(path: &Path) -> Result<File> {
         );
     }
     Ok(file)
-}
-
-/// The path to write: DST itself, or SRC's name inside DST when DST is a directory (symlinks
-/// are followed later, by [`OutputPath`]).
-fn resolve_destination(src: &Path, dst: &Path, from_stdin: bool) -> Result<PathBuf> {
-    if !dst.is_dir() {
-        return Ok(dst.to_path_buf());
-    }
-    let Some(name) = src.file_name().filter(|_| !from_stdin) else {
-        bail!(
-            "the destination {} is a directory: give a file name to copy standard input to",
-            dst.display()
-        );
-    };
-    Ok(dst.join(name))
 }
 
 /// Opens the destination, refusing the source itself. A new file gets the source's
@@ -215,77 +165,8 @@ fn copy_failed(
     if error.is_storage_full() {
         return anyhow::anyhow!(
             "no space left on {dst} after {} of {src}{kept} (free space or choose another destination)",
-            human_bytes(moved)
+            perfkit_zerocopy::human_bytes(moved)
         );
     }
     anyhow::Error::new(error).context(format!("copying {src} to {dst} failed{kept}"))
-}
-
-fn human(report: &Report<'_>) -> String {
-    let mut out = format!(
-        "copied {} from {} to {} in {}: {} ({})\n",
-        human_bytes(report.bytes),
-        report.source,
-        report.destination,
-        human_duration(report.elapsed_s),
-        human_rate(report.bytes_per_sec),
-        report.method,
-    );
-    for fallback in report.fallbacks {
-        let how = if fallback.remembered {
-            "skipped, refused earlier"
-        } else {
-            "refused"
-        };
-        let _ = writeln!(out, "  {} {how}: {}", fallback.method, fallback.reason);
-    }
-    if let Some(pipe) = &report.pipe {
-        let _ = writeln!(
-            out,
-            "  destination pipe: {} → {}{}",
-            human_bytes(pipe.before as u64),
-            human_bytes(pipe.granted as u64),
-            match pipe.max {
-                Some(max) if pipe.requested > max => format!(
-                    " (asked {}, capped at /proc/sys/fs/pipe-max-size)",
-                    human_bytes(pipe.requested as u64)
-                ),
-                _ => String::new(),
-            }
-        );
-    }
-    out
-}
-
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-fn human_duration(secs: f64) -> String {
-    if secs >= 1.0 {
-        format!("{secs:.2} s")
-    } else if secs >= 1e-3 {
-        format!("{:.1} ms", secs * 1e3)
-    } else {
-        format!("{:.0} µs", secs * 1e6)
-    }
-}
-
-fn human_rate(bytes_per_sec: f64) -> String {
-    if bytes_per_sec >= 1e9 {
-        format!("{:.2} GB/s", bytes_per_sec / 1e9)
-    } else {
-        format!("{:.1} MB/s", bytes_per_sec / 1e6)
-    }
 }

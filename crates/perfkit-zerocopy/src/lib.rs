@@ -81,6 +81,8 @@ mod mmap;
 #[cfg(target_os = "linux")]
 mod pipe;
 #[cfg(target_os = "linux")]
+mod report;
+#[cfg(target_os = "linux")]
 mod transfer;
 
 #[cfg(target_os = "linux")]
@@ -93,6 +95,8 @@ pub use fd::{FdInfo, FdKind, SocketFamily, inspect};
 pub use mmap::{MapOptions, MmapBuffer, MmapWriter};
 #[cfg(target_os = "linux")]
 pub use pipe::{Pipe, PipeCapacity, pipe_capacity, pipe_max_size, set_pipe_capacity};
+#[cfg(target_os = "linux")]
+pub use report::{CopyReport, copy_destination, human_bytes};
 #[cfg(target_os = "linux")]
 pub use transfer::{
     AUTO_PIPE_SIZE, Fallback, Method, PipeSize, READ_WRITE_BUFFER, TransferOptions, TransferStats,
