@@ -10,10 +10,9 @@ use perfkit_sys::{BenchObserver, Phase, RunOutcome};
 
 use crate::cli::AnalyzeArgs;
 use crate::exit::Exit;
-use crate::output::{
-    optional_destination, progress_bar, refuse_overwriting_inputs, run_input, run_output, show_bar,
-};
+use crate::output::{optional_destination, progress_bar, run_input, run_output, show_bar};
 use crate::regress;
+use perfkit_sys::refuse_overwriting_inputs;
 
 struct Progress<'a>(&'a indicatif::ProgressBar);
 

@@ -12,10 +12,9 @@ use perfkit_sys::{
 
 use crate::cli::{BenchArgs, OrderArg};
 use crate::exit::Exit;
-use crate::output::{
-    optional_destination, progress_bar, refuse_overwriting_inputs, run_input, run_output, show_bar,
-};
+use crate::output::{optional_destination, progress_bar, run_input, run_output, show_bar};
 use crate::regress;
+use perfkit_sys::refuse_overwriting_inputs;
 
 /// The files `perfkit bench` writes, checked before the first run.
 struct Outputs {

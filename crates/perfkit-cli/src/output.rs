@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use perfkit_sys::{Captured, OutputPath, StderrCapture};
+use perfkit_sys::{OutputPath, ReportSink};
 
 /// The widest a table's name column grows: longer names overflow their own row instead of
 /// widening every row (and a width past `u16::MAX` cannot be formatted at all).
@@ -91,116 +91,12 @@ pub(crate) fn optional_destination(path: Option<&Path>) -> Result<Option<OutputP
     path.map(destination).transpose()
 }
 
-/// Refuses outputs that are one of the inputs (the same file through any path, link or hard
-/// link): writing one would destroy the input before or while it is read. `-` as an input
-/// is standard input.
-pub(crate) fn refuse_overwriting_inputs(outputs: &[&OutputPath], inputs: &[&Path]) -> Result<()> {
-    for output in outputs {
-        for input in inputs {
-            let same = if input.as_os_str() == "-" {
-                output.is_same_as_descriptor(0)
-            } else {
-                output.is_same_file(input)
-            };
-            if same {
-                anyhow::bail!(
-                    "refusing to write {}: it is the input {} (choose another output file)",
-                    output.path().display(),
-                    input.display()
-                );
-            }
-        }
-    }
-    // Two outputs naming one file would leave only the last one written.
-    for (i, a) in outputs.iter().enumerate() {
-        for b in &outputs[i + 1..] {
-            let one_file = a.is_replaced() && a.target().is_some() && a.target() == b.target();
-            let one_descriptor = a.descriptor().is_some() && a.descriptor() == b.descriptor();
-            if one_file || one_descriptor {
-                anyhow::bail!(
-                    "{} and {} are the same file: give each output its own name",
-                    a.path().display(),
-                    b.path().display()
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Where the report of a command that runs a program goes: standard error, so that the
-/// program's standard output stays exactly its own, or the file of `--report FILE`.
-pub(crate) enum ReportSink {
-    Stderr,
-    File(OutputPath),
-}
-
-impl ReportSink {
-    /// The sink for `--report FILE` (checked now), or standard error.
-    pub(crate) fn new(path: Option<&Path>) -> Result<ReportSink> {
-        Ok(match path {
-            Some(p) => ReportSink::File(destination(p)?),
-            None => ReportSink::Stderr,
-        })
-    }
-
-    /// The output file, if the report goes to one.
-    pub(crate) fn file(&self) -> Option<&OutputPath> {
-        match self {
-            ReportSink::File(f) => Some(f),
-            ReportSink::Stderr => None,
-        }
-    }
-
-    /// For a JSON report on standard error, captures standard error until [`end_capture`] (for
-    /// [`ReportSink::emit_captured`]), so
-    /// that what the program and its profiler write there goes into the document
-    /// (`program_stderr`) and standard error holds only JSON. Call it just before the run and
-    /// end it just after.
-    pub(crate) fn capture_for_json(&self, json: bool) -> Option<StderrCapture> {
-        if !json || matches!(self, ReportSink::File(_)) {
-            return None;
-        }
-        // Without a capture the report still goes out, beside the program's messages.
-        StderrCapture::start().ok()
-    }
-
-    /// Writes the whole report. When a capture caught something (only a JSON report on
-    /// standard error has one), it is added to the document as `program_stderr` (and
-    /// `program_stderr_dropped_bytes` when it kept only the end).
-    pub(crate) fn emit_captured(&self, text: &str, captured: Option<Captured>) -> Result<()> {
-        let Some(captured) = captured else {
-            return self.emit(text);
-        };
-        let mut document: serde_json::Value = serde_json::from_str(text)?;
-        if let Some(map) = document.as_object_mut() {
-            map.insert("program_stderr".into(), captured.text.into());
-            map.insert(
-                "program_stderr_dropped_bytes".into(),
-                captured.dropped_bytes.into(),
-            );
-        }
-        self.emit(&(serde_json::to_string_pretty(&document)? + "\n"))
-    }
-
-    /// Writes the whole report.
-    pub(crate) fn emit(&self, text: &str) -> Result<()> {
-        match self {
-            ReportSink::Stderr => {
-                let mut err = std::io::stderr().lock();
-                // A closed or full standard error cannot be reported anywhere else.
-                let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
-                Ok(())
-            }
-            ReportSink::File(out) => Ok(out.write(text.as_bytes())?),
-        }
-    }
-}
-
-/// Ends a capture of [`ReportSink::capture_for_json`]: standard error is back, and what it
-/// caught is returned.
-pub(crate) fn end_capture(capture: Option<StderrCapture>) -> Result<Option<Captured>> {
-    Ok(capture.map(StderrCapture::finish).transpose()?)
+/// The sink for `--report FILE` (checked now), or standard error.
+pub(crate) fn report_sink(path: Option<&Path>) -> Result<ReportSink> {
+    Ok(match path {
+        Some(p) => ReportSink::File(destination(p)?),
+        None => ReportSink::Stderr,
+    })
 }
 
 /// A progress indicator on stderr, hidden when `quiet` or stderr is not a terminal. It starts

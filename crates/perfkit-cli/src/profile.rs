@@ -25,11 +25,10 @@ use crate::cli::{
 use crate::document;
 use crate::exit::Exit;
 use perfkit_sys::OutputPath;
+use perfkit_sys::ReportSink;
+use perfkit_sys::refuse_overwriting_inputs;
 
-use crate::output::{
-    ReportSink, destination, end_capture, optional_destination, progress_bar,
-    refuse_overwriting_inputs,
-};
+use crate::output::{destination, optional_destination, progress_bar, report_sink};
 
 /// The files `perfkit record` writes, checked before perf runs.
 struct RecordOutputs {
@@ -48,7 +47,7 @@ impl RecordOutputs {
             folded: optional_destination(args.folded.as_deref())?,
             perf_data: optional_destination(args.perf_data.as_deref())?,
             perf_report: optional_destination(args.perf_report.as_deref())?,
-            sink: ReportSink::new(args.report.report.as_deref())?,
+            sink: report_sink(args.report.report.as_deref())?,
         };
         let all: Vec<&OutputPath> = [
             Some(&outputs.svg),
@@ -78,7 +77,7 @@ pub(crate) fn record(args: &RecordArgs) -> Result<Exit> {
     let (record, what) = plan_record(args, &env, &staging.path().join("perf.data"))?;
     let capture = outputs.sink.capture_for_json(args.json);
     let outcome = record.run(&env)?;
-    let captured = end_capture(capture)?;
+    let captured = ReportSink::end_capture(capture)?;
     if !args.quiet {
         for n in &outcome.notes {
             note!("note: {n}");
@@ -589,7 +588,7 @@ pub(crate) fn stat(args: &StatArgs) -> Result<Exit> {
     if args.repeat > 1 && !args.target.pid.is_empty() {
         bail!("--repeat works with a command, not with --pid");
     }
-    let sink = ReportSink::new(args.report.report.as_deref())?;
+    let sink = report_sink(args.report.report.as_deref())?;
     let (target, what) = resolve_target(&args.target, "stat", "count")?;
     let mut stat = Stat::new(target)
         .events(args.event.iter().cloned())
@@ -600,7 +599,7 @@ pub(crate) fn stat(args: &StatArgs) -> Result<Exit> {
     }
     let capture = sink.capture_for_json(args.json);
     let outcome = stat.run(&env)?;
-    let captured = end_capture(capture)?;
+    let captured = ReportSink::end_capture(capture)?;
     if args.json {
         let stat = document::Traced {
             target: &what,

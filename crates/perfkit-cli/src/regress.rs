@@ -10,8 +10,9 @@ use perfkit_regress::{
 
 use crate::cli::{BaselineCommand, CheckArgs, PolicyArgs, ReportFormat};
 use crate::exit::Exit;
-use crate::output::{destination, refuse_overwriting_inputs, same_path};
+use crate::output::{destination, same_path};
 use perfkit_sys::OutputPath;
+use perfkit_sys::refuse_overwriting_inputs;
 
 /// The policy the options describe.
 pub(crate) fn policy(args: &PolicyArgs) -> Result<Policy> {

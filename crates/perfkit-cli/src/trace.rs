@@ -13,10 +13,12 @@ use perfkit_profilers::{
 use crate::cli::{HeapArgs, LibcallsArgs, ReportArgs, SyscallsArgs};
 use crate::document;
 use crate::exit::Exit;
+use perfkit_sys::ReportSink;
+use perfkit_sys::refuse_overwriting_inputs;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::output::{ReportSink, end_capture, optional_destination, refuse_overwriting_inputs};
+use crate::output::{optional_destination, report_sink};
 use crate::profile::{describe_command, resolve_target};
 
 pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
@@ -24,7 +26,7 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
         return heap_from_file(args, from).map(Exit::Program);
     }
     let massif_out = optional_destination(args.massif_out.as_deref())?;
-    let sink = ReportSink::new(args.report.report.as_deref())?;
+    let sink = report_sink(args.report.report.as_deref())?;
     let outputs: Vec<_> = [massif_out.as_ref(), sink.file()]
         .into_iter()
         .flatten()
@@ -56,7 +58,7 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
     }
     let capture = sink.capture_for_json(args.json);
     let outcome = massif.run()?;
-    let captured = end_capture(capture)?;
+    let captured = ReportSink::end_capture(capture)?;
     if let Some(massif_out) = &massif_out {
         // Copied, not moved: ms_print may still read it.
         let copy = staging.path().join("massif.out.copy");
@@ -75,7 +77,7 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
 /// The report's sink for a command that reads `from` instead of running a program: checked
 /// not to be that file.
 fn sink_for_file(report: &ReportArgs, from: &Path) -> Result<ReportSink> {
-    let sink = ReportSink::new(report.report.as_deref())?;
+    let sink = report_sink(report.report.as_deref())?;
     refuse_overwriting_inputs(&sink.file().into_iter().collect::<Vec<_>>(), &[from])?;
     Ok(sink)
 }
@@ -159,12 +161,12 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<Exit> {
     if let Some(from) = &args.from {
         return syscalls_from_file(args, from).map(Exit::Program);
     }
-    let sink = ReportSink::new(args.report.report.as_deref())?;
+    let sink = report_sink(args.report.report.as_deref())?;
     let mut out = String::new();
     let (strace, what) = plan_strace(args)?;
     let capture = sink.capture_for_json(args.json);
     let outcome = strace.run()?;
-    let captured = end_capture(capture)?;
+    let captured = ReportSink::end_capture(capture)?;
     if args.json {
         let syscalls = document::Traced {
             target: &what,
@@ -279,7 +281,7 @@ fn print_latencies(out: &mut String, args: &SyscallsArgs, latencies: &SyscallLat
 }
 
 pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<Exit> {
-    let sink = ReportSink::new(args.report.report.as_deref())?;
+    let sink = report_sink(args.report.report.as_deref())?;
     let mut out = String::new();
     let (target, what) = resolve_target(&args.target, "libcalls", "trace")?;
     let ltrace = Ltrace::new(target)
@@ -298,7 +300,7 @@ pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<Exit> {
     }
     let capture = sink.capture_for_json(args.json);
     let outcome = ltrace.run()?;
-    let captured = end_capture(capture)?;
+    let captured = ReportSink::end_capture(capture)?;
     if args.json {
         let libcalls = document::Traced {
             target: &what,

@@ -39,6 +39,7 @@ mod process;
 pub mod procfs;
 mod sample;
 pub mod signals;
+mod sink;
 mod stdio;
 pub mod tune;
 
@@ -54,6 +55,7 @@ pub use output::{OutputPath, OutputWriter, open_hint, os_reason, write_output};
 pub use process::{ExitKind, RunOptions, RunOutcome, delay_accounting_enabled, run};
 pub use procfs::IoCounters;
 pub use sample::{ProcessSample, sample_process};
+pub use sink::{ReportSink, refuse_overwriting_inputs};
 pub use stdio::{ProgramIo, ProgramOutput, StdinChoice, StdinSource};
 
 /// `argv` as one line a POSIX shell reads back as the same words (quoted where needed), for
@@ -224,6 +226,30 @@ pub enum SysError {
     Stdin {
         /// What is wrong and what to do.
         detail: String,
+    },
+    /// An output named on the command line is one of the inputs.
+    #[error(
+        "refusing to write {}: it is the input {} (choose another output file)",
+        output.display(),
+        input.display()
+    )]
+    OutputIsInput {
+        /// The output.
+        output: PathBuf,
+        /// The input it is.
+        input: PathBuf,
+    },
+    /// Two outputs are one file.
+    #[error(
+        "{} and {} are the same file: give each output its own name",
+        first.display(),
+        second.display()
+    )]
+    SameOutput {
+        /// One output.
+        first: PathBuf,
+        /// The other.
+        second: PathBuf,
     },
     /// The benchmark settings contradict each other.
     #[error("invalid benchmark settings: {detail}")]

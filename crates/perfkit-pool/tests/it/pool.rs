@@ -640,8 +640,8 @@ fn an_interrupted_stream_stops_reading_and_says_by_what() {
 
 #[test]
 fn a_naive_stream_runs_a_process_per_line() {
-    let mut cmd = Command::new("echo");
-    cmd.arg("task");
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", r#"echo "task $1""#, "sh"]);
     let mut out = Vec::new();
     let (end, ran) =
         perfkit_pool::stream_naive(&cmd, &b"a\nb\nc\n"[..], &mut out, 2, &|| None, |_, _| {})
