@@ -79,6 +79,7 @@
 // naive, object and worker stand beside them.
 mod batch;
 mod config;
+pub mod demo;
 mod dispatch;
 mod error;
 pub mod frame;
@@ -108,7 +109,7 @@ pub use task::{Outcome, TaskId};
 #[cfg(test)]
 mod module_order {
     /// The pool's modules from the bottom up, with their source.
-    const ORDER: [(&str, &str); 12] = [
+    const ORDER: [(&str, &str); 13] = [
         ("error", include_str!("error.rs")),
         ("frame", include_str!("frame.rs")),
         ("progress", include_str!("progress.rs")),
@@ -121,6 +122,7 @@ mod module_order {
         ("pool", include_str!("pool.rs")),
         ("naive", include_str!("naive.rs")),
         ("stream", include_str!("stream.rs")),
+        ("demo", include_str!("demo.rs")),
     ];
 
     #[test]
