@@ -1,22 +1,20 @@
 //! `perfkit record`, `flamegraph`, `diff`, `stat`: perf and flamegraphs.
 
 use std::ffi::OsString;
-use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use perfkit_metrics::{format_bytes, format_std_duration};
+use perfkit_metrics::format_std_duration;
 use perfkit_profilers::{
-    FoldedStacks, HotFunction, ProfilerError, Target,
+    FoldedStacks, ProfilerError, Target,
     flamegraph::{FlamegraphOptions, diff_folded, render_diff_stacks, render_flamegraph},
-    folded::{
-        CompareMode, Comparison, FunctionChange, function_changes, hot_table, top_self_functions,
-    },
+    folded::{CompareMode, Comparison, function_changes, top_self_functions},
     load_profile,
     perf::{
         CallGraph, CountUnit, EventChoice, FoldOptions, PerfEnvironment, PerfFold, Record,
-        RecordOutcome, Stat, StatValue, fold_perf_data, perf_report,
+        RecordOutcome, Stat, fold_perf_data, perf_report,
     },
+    report::{DiffReport, FlamegraphReport, ProfileTotals, RecordReport, Traced},
 };
 
 use crate::cli::{
@@ -207,27 +205,20 @@ fn record_report(
     count_name: &str,
 ) -> Result<String> {
     let hot = top_self_functions(folded, args.top);
+    let report = RecordReport {
+        target: what,
+        svg: &args.output,
+        folded: args.folded.as_deref(),
+        perf_data: args.perf_data.as_deref(),
+        report: args.perf_report.as_deref(),
+        status: outcome.status,
+        recording: outcome,
+        totals: ProfileTotals::of(folded, unit, count_name, &hot),
+    };
     if args.json {
-        let totals = document::ProfileTotals::of(folded, unit, count_name, &hot);
-        let record = document::Record {
-            target: what,
-            svg: &args.output,
-            folded: args.folded.as_deref(),
-            perf_data: args.perf_data.as_deref(),
-            report: args.perf_report.as_deref(),
-            status: outcome.status,
-            recording: outcome,
-            totals,
-        };
-        document::to_json(Some("record"), &record)
+        document::to_json(Some("record"), &report)
     } else {
-        Ok(record_summary(
-            &args.output,
-            outcome,
-            folded,
-            &hot,
-            count_name,
-        ))
+        Ok(report.to_text())
     }
 }
 
@@ -271,30 +262,6 @@ pub(crate) fn describe_command(argv: &[OsString]) -> String {
         })
         .collect();
     perfkit_metrics::shorten_middle(&words.join(" "), 100)
-}
-
-fn record_summary(
-    svg: &Path,
-    outcome: &RecordOutcome,
-    folded: &FoldedStacks,
-    hot: &[HotFunction],
-    unit: &str,
-) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{}: {} {unit} ({}, {} Hz, {} distinct stacks); perf.data {}; program: {} after {}",
-        svg.display(),
-        folded.total(),
-        outcome.event.name,
-        outcome.frequency,
-        folded.len(),
-        format_bytes(outcome.data_bytes),
-        outcome.status,
-        format_std_duration(outcome.wall),
-    );
-    out.push_str(&hot_table(hot, unit));
-    out
 }
 
 fn fold_options(args: &FoldArgs, per_process: bool) -> FoldOptions {
@@ -397,24 +364,17 @@ fn flamegraph_report(
     event: Option<&str>,
 ) -> Result<()> {
     let hot = top_self_functions(folded, args.top);
+    let report = FlamegraphReport {
+        input: &args.input,
+        svg: &args.output,
+        folded: args.folded.as_deref(),
+        event,
+        totals: ProfileTotals::of(folded, unit, count_name, &hot),
+    };
     if args.json {
-        let totals = document::ProfileTotals::of(folded, unit, count_name, &hot);
-        let flamegraph = document::Flamegraph {
-            input: &args.input,
-            svg: &args.output,
-            folded: args.folded.as_deref(),
-            event,
-            totals,
-        };
-        out!("{}", document::to_json(Some("flamegraph"), &flamegraph)?)?;
+        out!("{}", document::to_json(Some("flamegraph"), &report)?)?;
     } else {
-        outln!(
-            "{}: {} {count_name} in {} distinct stacks",
-            args.output.display(),
-            folded.total(),
-            folded.len()
-        )?;
-        out!("{}", hot_table(&hot, count_name))?;
+        out!("{}", report.to_text())?;
     }
     Ok(())
 }
@@ -441,7 +401,12 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<Exit> {
         "Differential Flame Graph".clone_into(&mut flame.title);
     }
     if flame.subtitle.is_none() {
-        flame.subtitle = Some(diff_subtitle(args, normalize, by_function));
+        flame.subtitle = Some(DiffReport::subtitle(
+            &args.before,
+            &args.after,
+            normalize,
+            by_function,
+        ));
     }
     let stacks = if by_function {
         diff_folded(&before.by_function(), &after.by_function(), normalize)
@@ -450,24 +415,24 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<Exit> {
     };
     write_svg(&svg_out, |out| render_diff_stacks(&stacks, &flame, out))?;
     let changes = function_changes(&before, &after, args.top);
+    let report = DiffReport {
+        before: &args.before,
+        after: &args.after,
+        svg: &args.output,
+        normalized: normalize,
+        compared: if by_function { "functions" } else { "stacks" },
+        stack_overlap: overlap,
+        function_overlap,
+        before_total: before.total(),
+        after_total: after.total(),
+        stacks: stacks.len(),
+        top_changes: &changes,
+        count_name: &count_name,
+    };
     if args.json {
-        let diff = document::Diff {
-            before: &args.before,
-            after: &args.after,
-            svg: &args.output,
-            normalized: normalize,
-            compared: if by_function { "functions" } else { "stacks" },
-            stack_overlap: overlap,
-            function_overlap,
-            before_total: before.total(),
-            after_total: after.total(),
-            stacks: stacks.len(),
-            top_changes: &changes,
-        };
-        out!("{}", document::to_json(Some("diff"), &diff)?)?;
+        out!("{}", document::to_json(Some("diff"), &report)?)?;
     } else {
-        let totals = (before.total(), after.total());
-        print_diff(args, &count_name, totals, normalize, overlap, &changes)?;
+        out!("{}", report.to_text())?;
     }
     Ok(Exit::Success)
 }
@@ -497,63 +462,6 @@ fn load_both(args: &DiffArgs, fold: &FoldOptions) -> Result<(PerfFold, PerfFold)
         );
     }
     Ok((before, after))
-}
-
-fn diff_subtitle(args: &DiffArgs, normalize: bool, by_function: bool) -> String {
-    format!(
-        "{} → {} (red grew, blue shrank{}{})",
-        args.before.display(),
-        args.after.display(),
-        if normalize { "; normalised" } else { "" },
-        if by_function {
-            "; functions by self time"
-        } else {
-            ""
-        }
-    )
-}
-
-/// `diff`'s terminal summary: each side's total, the overlap, the biggest changes.
-fn print_diff(
-    args: &DiffArgs,
-    count_name: &str,
-    (before, after): (u64, u64),
-    normalize: bool,
-    overlap: f64,
-    changes: &[FunctionChange],
-) -> Result<()> {
-    let total = |n: u64| {
-        if count_name == "ns" {
-            perfkit_metrics::format_duration(n as f64)
-        } else {
-            format!("{n} {count_name}")
-        }
-    };
-    outln!(
-        "{}: BEFORE {} → AFTER {}{}; {:.0}% of the stacks in common",
-        args.output.display(),
-        total(before),
-        total(after),
-        if normalize {
-            " (shares compared, counts normalised)"
-        } else {
-            ""
-        },
-        overlap * 100.0
-    )?;
-    if !changes.is_empty() {
-        outln!("\n  before%  after%   change  function (self time)")?;
-        for c in changes {
-            outln!(
-                "{:>8.1}% {:>6.1}% {:>+7.1}pt  {}",
-                c.before_self_percent,
-                c.after_self_percent,
-                c.delta_points,
-                perfkit_metrics::shorten_middle(&c.function, 100)
-            )?;
-        }
-    }
-    Ok(())
 }
 
 /// Whether `diff` draws functions rather than stacks, with the stack and function overlaps;
@@ -601,7 +509,7 @@ pub(crate) fn stat(args: &StatArgs) -> Result<Exit> {
     let outcome = stat.run(&env)?;
     let captured = ReportSink::end_capture(capture)?;
     if args.json {
-        let stat = document::Traced {
+        let stat = Traced {
             target: &what,
             hardware_events: Some(env.hardware_events),
             result: &outcome,
@@ -609,32 +517,7 @@ pub(crate) fn stat(args: &StatArgs) -> Result<Exit> {
         sink.emit_captured(&document::to_json(Some("stat"), &stat)?, captured)?;
         return Ok(Exit::Program(outcome.status));
     }
-    let mut text = String::new();
-    let elapsed = outcome.elapsed_text();
-    writeln!(
-        text,
-        "perf stat of {what}{}: program {}, {elapsed}",
-        if args.repeat > 1 {
-            format!(" ({} runs)", args.repeat)
-        } else {
-            String::new()
-        },
-        outcome.status,
-    )?;
-    writeln!(text)?;
-    text.push_str(&outcome.counters_text());
-    let unsupported = (outcome.counters.iter()).any(|c| c.value == StatValue::Unsupported);
-    if !args.quiet {
-        for n in &outcome.notes {
-            writeln!(text, "perf: {n}")?;
-        }
-    }
-    if unsupported && !args.quiet {
-        writeln!(
-            text,
-            "\nnote: `not supported` counters do not exist on this machine (no hardware PMU, as in most VMs); they are not zero"
-        )?;
-    }
+    let text = outcome.to_text(&what, args.quiet);
     sink.emit(&text)?;
     Ok(Exit::Program(outcome.status))
 }

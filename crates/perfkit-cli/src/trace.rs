@@ -1,13 +1,13 @@
 //! `perfkit heap`, `syscalls`, `libcalls`: valgrind massif, strace, ltrace.
 
 use anyhow::{Context, Result};
-use perfkit_metrics::format_std_duration;
 
 use perfkit_profilers::{
     ExitKind,
     ltrace::{DEFAULT_LTRACE_PATTERN, Ltrace},
-    massif::{AllocationSite, Massif, MassifOutcome, MassifProfile, heap_text, ms_print},
-    strace::{Strace, StraceFile, SyscallLatencies, SyscallSummary, TraceMode},
+    massif::{Massif, MassifProfile, ms_print},
+    report::{HeapReport, HeapRun, Traced},
+    strace::{Strace, StraceFile, TraceMode},
 };
 
 use crate::cli::{HeapArgs, LibcallsArgs, ReportArgs, SyscallsArgs};
@@ -15,7 +15,6 @@ use crate::document;
 use crate::exit::Exit;
 use perfkit_sys::ReportSink;
 use perfkit_sys::refuse_overwriting_inputs;
-use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::output::{optional_destination, report_sink};
@@ -68,7 +67,11 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
     let text = if args.ms_print {
         ms_print(&keep)?
     } else {
-        heap_report(args, &outcome.profile, &what, Some(&outcome))?
+        let run = HeapRun {
+            status: outcome.status,
+            wall: outcome.wall,
+        };
+        heap_report(args, &outcome.profile, &what, Some(run))?
     };
     sink.emit_captured(&text, captured)?;
     Ok(Exit::Program(outcome.status))
@@ -102,58 +105,15 @@ fn heap_report(
     args: &HeapArgs,
     profile: &MassifProfile,
     what: &str,
-    run: Option<&MassifOutcome>,
+    run: Option<HeapRun>,
 ) -> Result<String> {
-    let mut out = String::new();
-    let sites = profile.top_sites(args.top);
-    let peak = profile.peak();
+    let mut report = HeapReport::new(profile, what, args.top, run);
+    report.from = args.from.as_deref();
+    report.massif_out = args.massif_out.as_deref();
     if args.json {
-        let heap = document::Heap {
-            target: what,
-            from: args.from.as_deref(),
-            status: run.map(|r| r.status),
-            wall_ns: run.map(|r| r.wall.as_nanos() as u64),
-            massif_out: args.massif_out.as_deref(),
-            time_unit: profile.time_unit.as_str(),
-            snapshots: profile.snapshots.len(),
-            peak: peak.map(document::Snapshot::from),
-            sites_snapshot: profile.sites_snapshot().map(|s| s.index),
-            top_sites: &sites,
-            timeline: (profile.snapshots.iter())
-                .map(|s| [s.time, s.heap, s.heap_extra, s.stacks])
-                .collect(),
-        };
-        out.push_str(&document::to_json(Some("heap"), &heap)?);
+        document::to_json(Some("heap"), &report)
     } else {
-        match run {
-            Some(r) => writeln!(
-                out,
-                "heap of {what}: program {}, {} under massif, {} snapshots",
-                r.status,
-                format_std_duration(r.wall),
-                profile.snapshots.len()
-            )?,
-            None => writeln!(out, "heap of {what}: {} snapshots", profile.snapshots.len())?,
-        }
-        print_heap(&mut out, args, profile, &sites);
-    }
-    Ok(out)
-}
-
-fn print_heap(
-    out: &mut String,
-    args: &HeapArgs,
-    profile: &MassifProfile,
-    sites: &[AllocationSite],
-) {
-    out.push_str(&heap_text(profile, sites));
-    if let Some(path) = &args.massif_out {
-        let _ = writeln!(
-            out,
-            "\nmassif.out kept at {} (ms_print {} for massif's own view)",
-            path.display(),
-            path.display()
-        );
+        Ok(report.to_text())
     }
 }
 
@@ -168,7 +128,7 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<Exit> {
     let outcome = strace.run()?;
     let captured = ReportSink::end_capture(capture)?;
     if args.json {
-        let syscalls = document::Traced {
+        let syscalls = Traced {
             target: &what,
             hardware_events: None,
             result: &outcome,
@@ -177,23 +137,9 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<Exit> {
         sink.emit_captured(&out, captured)?;
         return Ok(Exit::Program(outcome.status));
     }
-    writeln!(
-        out,
-        "system calls of {what}: program {}, {} under strace",
-        outcome.status,
-        format_std_duration(outcome.wall)
-    )?;
-    if let Some(summary) = &outcome.summary {
-        if summary.total_calls() == 0 {
-            writeln!(
-                out,
-                "\nno system calls were traced (the program made none in that time, or --filter matched none)"
-            )?;
-        }
-        print_summary(&mut out, args, summary);
-    }
-    if let Some(latencies) = &outcome.latencies {
-        print_latencies(&mut out, args, latencies);
+    out.push_str(&outcome.to_text(&what, args.top, args.wall_clock));
+    if outcome.latencies.is_some() {
+        latency_note(args);
     }
     sink.emit(&out)?;
     Ok(Exit::Program(outcome.status))
@@ -231,48 +177,30 @@ fn syscalls_from_file(args: &SyscallsArgs, from: &Path) -> Result<ExitKind> {
     let sink = sink_for_file(&args.report, from)?;
     let parsed = StraceFile::from_file(from)
         .with_context(|| format!("cannot read {} as strace output", from.display()))?;
-    let (summary, latencies) = match &parsed {
-        StraceFile::Summary(s) => (Some(s), None),
-        StraceFile::Trace(l) => (None, Some(l)),
-    };
-    let mut out = String::new();
     if args.json {
+        let (summary, latencies) = match &parsed {
+            StraceFile::Summary(s) => (Some(s), None),
+            StraceFile::Trace(l) => (None, Some(l)),
+        };
         let result = document::SyscallsResult { summary, latencies };
         let syscalls = document::SyscallsFrom { from, result };
-        out.push_str(&document::to_json(Some("syscalls"), &syscalls)?);
-    } else {
-        writeln!(
-            out,
-            "system calls in {} ({})",
-            from.display(),
-            if summary.is_some() {
-                "an strace -c table"
-            } else {
-                "an strace trace"
-            }
-        )?;
-        if let Some(summary) = summary {
-            print_summary(&mut out, args, summary);
-        }
-        if let Some(latencies) = latencies {
-            if latencies.syscalls.iter().all(|s| s.latency_ns.is_none()) && !args.quiet {
-                note!(
-                    "perfkit: the trace has no call durations (record it with strace -T for latencies)"
-                );
-            }
-            print_latencies(&mut out, args, latencies);
-        }
+        sink.emit(&document::to_json(Some("syscalls"), &syscalls)?)?;
+        return Ok(ExitKind::Exited { code: 0 });
     }
-    sink.emit(&out)?;
+    if let StraceFile::Trace(latencies) = &parsed {
+        if latencies.syscalls.iter().all(|s| s.latency_ns.is_none()) && !args.quiet {
+            note!(
+                "perfkit: the trace has no call durations (record it with strace -T for latencies)"
+            );
+        }
+        latency_note(args);
+    }
+    sink.emit(&parsed.to_text(from, args.top, args.wall_clock))?;
     Ok(ExitKind::Exited { code: 0 })
 }
 
-fn print_summary(out: &mut String, args: &SyscallsArgs, summary: &SyscallSummary) {
-    out.push_str(&summary.to_text(args.top, args.wall_clock));
-}
-
-fn print_latencies(out: &mut String, args: &SyscallsArgs, latencies: &SyscallLatencies) {
-    out.push_str(&latencies.to_text(args.top));
+/// What strace's durations include.
+fn latency_note(args: &SyscallsArgs) {
     if !args.quiet {
         note!(
             "\nnote: durations are measured by strace around each call and include its ptrace overhead (tens of µs on a VM): compare syscalls with each other, not with native timings"
@@ -302,7 +230,7 @@ pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<Exit> {
     let outcome = ltrace.run()?;
     let captured = ReportSink::end_capture(capture)?;
     if args.json {
-        let libcalls = document::Traced {
+        let libcalls = Traced {
             target: &what,
             hardware_events: None,
             result: &outcome,
@@ -311,14 +239,7 @@ pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<Exit> {
         sink.emit_captured(&out, captured)?;
         return Ok(Exit::Program(outcome.status));
     }
-    writeln!(
-        out,
-        "library calls of {what}: program {}, {} under ltrace ({})",
-        outcome.status,
-        format_std_duration(outcome.wall),
-        outcome.patterns.join(" ")
-    )?;
-    out.push_str(&outcome.summary.to_text(args.top));
+    out.push_str(&outcome.to_text(&what, args.top));
     if outcome.summary.rows.is_empty() && !args.quiet {
         note!(
             "note: no library calls matched; check the -x pattern (e.g. 'malloc@libc.so*') and that the program is dynamically linked"

@@ -53,6 +53,7 @@ pub mod ltrace;
 pub mod massif;
 pub mod perf;
 mod render;
+pub mod report;
 mod runner;
 pub mod strace;
 mod tool;

@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 
 use perfkit_metrics::{format_bytes, format_duration_to};
 
+use crate::ltrace::LtraceOutcome;
+use crate::strace::{StraceFile, StraceOutcome};
 use crate::{
     AllocationSite, LibcallSummary, MassifProfile, StatOutcome, StatValue, SyscallLatencies,
     SyscallSummary,
@@ -207,6 +209,34 @@ impl LibcallSummary {
 }
 
 impl StatOutcome {
+    /// The whole report of `what`: the program's status and time, the counters, perf's
+    /// notes (unless `quiet`) and what "not supported" means.
+    #[must_use]
+    pub fn to_text(&self, what: &str, quiet: bool) -> String {
+        let runs = if self.repeat > 1 {
+            format!(" ({} runs)", self.repeat)
+        } else {
+            String::new()
+        };
+        let mut text = format!(
+            "perf stat of {what}{runs}: program {}, {}\n\n",
+            self.status,
+            self.elapsed_text()
+        );
+        text.push_str(&self.counters_text());
+        if !quiet {
+            for n in &self.notes {
+                let _ = writeln!(text, "perf: {n}");
+            }
+            if (self.counters.iter()).any(|c| c.value == StatValue::Unsupported) {
+                text.push_str(
+                    "\nnote: `not supported` counters do not exist on this machine (no hardware PMU, as in most VMs); they are not zero\n",
+                );
+            }
+        }
+        text
+    }
+
     /// The counters, one per line: the value with its unit (digits grouped), the event, the
     /// metric perf derived from it, the spread over repeats, and the share of the time the
     /// counter ran when perf had to multiplex.
@@ -263,6 +293,58 @@ impl StatOutcome {
             None if repeat > 1 => format!("{wall} for all {repeat} runs"),
             None => wall,
         }
+    }
+}
+
+impl StraceOutcome {
+    /// The whole report of `what`: the program's status and time under strace, then the
+    /// summary table or the latencies.
+    #[must_use]
+    pub fn to_text(&self, what: &str, top: usize, wall_clock: bool) -> String {
+        let mut out = format!(
+            "system calls of {what}: program {}, {} under strace\n",
+            self.status,
+            perfkit_metrics::format_std_duration(self.wall)
+        );
+        if let Some(summary) = &self.summary {
+            if summary.total_calls() == 0 {
+                out.push_str(
+                    "\nno system calls were traced (the program made none in that time, or the filter matched none)\n",
+                );
+            }
+            out.push_str(&summary.to_text(top, wall_clock));
+        }
+        if let Some(latencies) = &self.latencies {
+            out.push_str(&latencies.to_text(top));
+        }
+        out
+    }
+}
+
+impl StraceFile {
+    /// The report of a file recorded elsewhere, named `from`.
+    #[must_use]
+    pub fn to_text(&self, from: &std::path::Path, top: usize, wall_clock: bool) -> String {
+        let (kind, table) = match self {
+            StraceFile::Summary(s) => ("an strace -c table", s.to_text(top, wall_clock)),
+            StraceFile::Trace(l) => ("an strace trace", l.to_text(top)),
+        };
+        format!("system calls in {} ({kind})\n{table}", from.display())
+    }
+}
+
+impl LtraceOutcome {
+    /// The whole report of `what`: the program's status and time under ltrace, the
+    /// patterns traced, and the calls.
+    #[must_use]
+    pub fn to_text(&self, what: &str, top: usize) -> String {
+        format!(
+            "library calls of {what}: program {}, {} under ltrace ({})\n{}",
+            self.status,
+            perfkit_metrics::format_std_duration(self.wall),
+            self.patterns.join(" "),
+            self.summary.to_text(top)
+        )
     }
 }
 
