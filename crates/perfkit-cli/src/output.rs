@@ -9,10 +9,6 @@ use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use perfkit_sys::{OutputPath, ReportSink};
 
-/// The widest a table's name column grows: longer names overflow their own row instead of
-/// widening every row (and a width past `u16::MAX` cannot be formatted at all).
-pub(crate) const NAME_COLUMN_MAX: usize = 100;
-
 /// A failed write to standard output. `main` prints it as one line and exits 2; a closed pipe
 /// (`perfkit … | head`) ends perfkit quietly instead.
 #[derive(Debug)]

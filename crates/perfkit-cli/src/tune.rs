@@ -1,7 +1,6 @@
 //! `perfkit tune`: kernel parameters planned, applied with a rollback file, rolled back; and
 //! resource limits.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -43,7 +42,10 @@ pub(crate) fn run(args: &TuneArgs) -> Result<Exit> {
         out!("{}", crate::document::to_json(None, &planned)?)?;
         return Ok(Exit::Success);
     }
-    out!("{}", human(&plan, profile.about))?;
+    out!("{}", plan.to_text(profile.about))?;
+    if (plan.entries.iter()).any(|e| matches!(e.action, Action::WouldLower { .. })) {
+        outln!("(--allow-lower lets the profile lower a limit)")?;
+    }
     print_outcome(args, &plan, applied.as_ref(), changes)?;
     // Parameters the profile wants but this kernel lacks (or hides): with --apply, the rest
     // is applied and the command fails, naming them.
@@ -109,57 +111,6 @@ fn print_outcome(
     Ok(())
 }
 
-fn human(plan: &Plan, about: &str) -> String {
-    let mut out = format!(
-        "Profile '{}': {about} ({})\n\n",
-        plan.profile,
-        plan.root.display()
-    );
-    let rows: Vec<[String; 4]> = plan
-        .entries
-        .iter()
-        .map(|e| {
-            let current = e.current.clone().unwrap_or_else(|| "—".into());
-            let (proposed, what) = match &e.action {
-                Action::Change { to } => (to.clone(), "change".to_string()),
-                Action::Keep => (e.target.clone(), format!("keep ({})", e.direction)),
-                Action::WouldLower { target } => (
-                    target.clone(),
-                    "keep: the target would lower this limit (--allow-lower)".to_string(),
-                ),
-                Action::Missing => ("—".into(), "skip: not on this kernel".to_string()),
-                Action::Unreadable { error } => ("—".into(), format!("skip: {error}")),
-            };
-            [e.name.clone(), current, proposed, what]
-        })
-        .collect();
-    let width = |i: usize| {
-        rows.iter()
-            .map(|r| r[i].chars().count())
-            .max()
-            .unwrap_or(0)
-            .max(["Parameter", "Current", "Proposed"][i].len())
-            .min(crate::output::NAME_COLUMN_MAX)
-    };
-    let (w0, w1, w2) = (width(0), width(1), width(2));
-    let _ = writeln!(
-        out,
-        "{:w0$}  {:>w1$}  {:>w2$}  Action",
-        "Parameter", "Current", "Proposed"
-    );
-    for (row, e) in rows.iter().zip(&plan.entries) {
-        let _ = writeln!(
-            out,
-            "{:w0$}  {:>w1$}  {:>w2$}  {}",
-            row[0], row[1], row[2], row[3]
-        );
-        if matches!(e.action, Action::Change { .. }) {
-            let _ = writeln!(out, "{:w0$}  └ {}", "", e.reason);
-        }
-    }
-    out
-}
-
 fn rlimits(json: bool) -> Result<()> {
     let limits = perfkit_sys::resource_limits()?;
     if json {
@@ -169,17 +120,7 @@ fn rlimits(json: bool) -> Result<()> {
         )?;
         return Ok(());
     }
-    let show = |v: Option<u64>| v.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
-    outln!("{:14}  {:>12}  {:>12}  What", "Limit", "Soft", "Hard")?;
-    for l in &limits {
-        outln!(
-            "{:14}  {:>12}  {:>12}  {}",
-            l.name,
-            show(l.soft),
-            show(l.hard),
-            l.about
-        )?;
-    }
+    out!("{}", perfkit_sys::limits_text(&limits))?;
     outln!(
         "\nA process may raise its soft limit up to the hard one without privilege: programs call\n\
          perfkit_sys::raise_nofile_limit() at start-up; in a shell, `ulimit -n $(ulimit -Hn)`.\n\

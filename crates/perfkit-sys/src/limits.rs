@@ -17,6 +17,25 @@ pub struct ResourceLimit {
     pub hard: Option<u64>,
 }
 
+/// The limits as a table: name, soft, hard, what each limits.
+#[must_use]
+pub fn limits_text(limits: &[ResourceLimit]) -> String {
+    use std::fmt::Write as _;
+    let show = |v: Option<u64>| v.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
+    let mut out = format!("{:14}  {:>12}  {:>12}  What\n", "Limit", "Soft", "Hard");
+    for l in limits {
+        let _ = writeln!(
+            out,
+            "{:14}  {:>12}  {:>12}  {}",
+            l.name,
+            show(l.soft),
+            show(l.hard),
+            l.about
+        );
+    }
+    out
+}
+
 #[cfg(target_os = "linux")]
 mod imp {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};

@@ -638,6 +638,24 @@ pub struct PlanEntry {
     pub reason: String,
 }
 
+impl PlanEntry {
+    /// Name, current value, proposed value, action: a row of [`Plan::to_text`].
+    fn row(&self) -> [String; 4] {
+        let current = self.current.clone().unwrap_or_else(|| "—".into());
+        let (proposed, what) = match &self.action {
+            Action::Change { to } => (to.clone(), "change".to_string()),
+            Action::Keep => (self.target.clone(), format!("keep ({})", self.direction)),
+            Action::WouldLower { target } => (
+                target.clone(),
+                "keep: the target would lower this limit".to_string(),
+            ),
+            Action::Missing => ("—".into(), "skip: not on this kernel".to_string()),
+            Action::Unreadable { error } => ("—".into(), format!("skip: {error}")),
+        };
+        [self.name.clone(), current, proposed, what]
+    }
+}
+
 /// A tuning plan: every parameter of a profile with its current value and what to do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
@@ -652,6 +670,43 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The plan as a table: each parameter's current and proposed value and what happens to
+    /// it, with the reason under each change. `about` describes the profile.
+    #[must_use]
+    pub fn to_text(&self, about: &str) -> String {
+        use std::fmt::Write as _;
+        // Long values overflow their own row instead of widening every row.
+        const COLUMN_MAX: usize = 100;
+        let mut out = format!(
+            "Profile '{}': {about} ({})\n\n",
+            self.profile,
+            self.root.display()
+        );
+        let rows: Vec<[String; 4]> = self.entries.iter().map(PlanEntry::row).collect();
+        let width = |i: usize| {
+            (rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+                .max(["Parameter", "Current", "Proposed"][i].len())
+                .min(COLUMN_MAX)
+        };
+        let (w0, w1, w2) = (width(0), width(1), width(2));
+        let _ = writeln!(
+            out,
+            "{:w0$}  {:>w1$}  {:>w2$}  Action",
+            "Parameter", "Current", "Proposed"
+        );
+        for (row, e) in rows.iter().zip(&self.entries) {
+            let _ = writeln!(
+                out,
+                "{:w0$}  {:>w1$}  {:>w2$}  {}",
+                row[0], row[1], row[2], row[3]
+            );
+            if matches!(e.action, Action::Change { .. }) {
+                let _ = writeln!(out, "{:w0$}  └ {}", "", e.reason);
+            }
+        }
+        out
+    }
+
     /// The entries that change something.
     pub fn changes(&self) -> impl Iterator<Item = (&PlanEntry, &str)> {
         self.entries.iter().filter_map(|e| match &e.action {

@@ -29,8 +29,9 @@ fn plan_apply_and_rollback_from_the_command_line() {
         .assert()
         .success()
         .stdout(predicate::str::contains("fs.file-max"))
+        .stdout(predicate::str::contains("would lower this limit"))
         .stdout(predicate::str::contains(
-            "would lower this limit (--allow-lower)",
+            "--allow-lower lets the profile lower",
         ))
         .stdout(predicate::str::contains(
             "3 changes planned; nothing was written",
