@@ -728,6 +728,35 @@ pub fn write_report(dir: &Path, a: &Analysis) -> std::io::Result<PathBuf> {
     ReportFiles::new(dir)?.write(a)
 }
 
+/// Opens `html` with `$BROWSER` (not waited for) or `xdg-open` (waited for: it hands the
+/// file on and exits).
+///
+/// # Errors
+/// Why no browser showed it, in words.
+pub fn open_in_browser(html: &Path) -> Result<(), String> {
+    use std::process::{Command, Stdio};
+    let browser = std::env::var_os("BROWSER").filter(|b| !b.is_empty());
+    let waited = browser.is_none();
+    let program = browser.unwrap_or_else(|| "xdg-open".into());
+    let name = program.to_string_lossy();
+    let mut command = Command::new(&program);
+    command
+        .arg(html)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if !waited {
+        return (command.spawn())
+            .map(drop)
+            .map_err(|e| format!("cannot start $BROWSER ({name}): {e}"));
+    }
+    match command.status() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!("{name} failed ({status}): no browser set up?")),
+        Err(e) => Err(format!("cannot start {name}: {e}")),
+    }
+}
+
 /// The analysis in a few lines for a terminal: the command, its latency, the verdict, the
 /// first recommendation, the measured alternative, the heap, and the baseline check.
 #[must_use]

@@ -107,8 +107,13 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<Exit> {
     } else {
         print_summary(&analysis, &html)?;
     }
-    if args.open {
-        open(&html);
+    if args.open
+        && let Err(why) = report::open_in_browser(&html)
+    {
+        note!(
+            "perfkit: --open: {why}; open {} in a browser, or set BROWSER to one",
+            html.display()
+        );
     }
     Ok(Exit::checked(regressed))
 }
@@ -171,38 +176,4 @@ fn print_summary(analysis: &Analysis, html: &Path) -> Result<()> {
     }
     outln!("report: {}", html.display())?;
     Ok(())
-}
-
-/// Opens the report with `$BROWSER` (not waited for) or `xdg-open` (waited for: it hands the
-/// file on and exits); says so when that fails (the report is written either way).
-fn open(html: &Path) {
-    use std::process::{Command, Stdio};
-    let browser = std::env::var_os("BROWSER").filter(|b| !b.is_empty());
-    let waited = browser.is_none();
-    let program = browser.unwrap_or_else(|| "xdg-open".into());
-    let name = program.to_string_lossy();
-    let mut command = Command::new(&program);
-    command
-        .arg(html)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let failed = if waited {
-        match command.status() {
-            Ok(status) if status.success() => None,
-            Ok(status) => Some(format!("{name} failed ({status}): no browser set up?")),
-            Err(e) => Some(format!("cannot start {name}: {e}")),
-        }
-    } else {
-        command
-            .spawn()
-            .err()
-            .map(|e| format!("cannot start $BROWSER ({name}): {e}"))
-    };
-    if let Some(why) = failed {
-        note!(
-            "perfkit: --open: {why}; open {} in a browser, or set BROWSER to one",
-            html.display()
-        );
-    }
 }

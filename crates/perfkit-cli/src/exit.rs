@@ -62,22 +62,28 @@ pub(crate) fn error_code(error: &anyhow::Error) -> u8 {
     if error.downcast_ref::<StdoutError>().is_some() {
         return EXIT_USAGE;
     }
-    let sys = error
-        .downcast_ref::<perfkit_sys::SysError>()
-        .or_else(
-            || match error.downcast_ref::<perfkit_profilers::ProfilerError>() {
-                Some(perfkit_profilers::ProfilerError::Sys(e)) => Some(e),
-                _ => None,
-            },
-        )
-        .or_else(
-            || match error.downcast_ref::<perfkit_analyze::AnalyzeError>() {
-                Some(perfkit_analyze::AnalyzeError::Sys(e)) => Some(e),
-                _ => None,
-            },
-        );
+    let sys = sys_error(error);
     match sys {
         Some(e) if e.is_command_failure() => EXIT_FAILED,
         _ => EXIT_USAGE,
     }
+}
+
+/// The `perfkit_sys` error behind `error`, directly or inside a profiler's or analysis's
+/// error, anywhere in its chain.
+pub(crate) fn sys_error(error: &anyhow::Error) -> Option<&perfkit_sys::SysError> {
+    use perfkit_analyze::AnalyzeError;
+    use perfkit_profilers::ProfilerError;
+    error.chain().find_map(|cause| {
+        if let Some(e) = cause.downcast_ref::<perfkit_sys::SysError>() {
+            return Some(e);
+        }
+        match (
+            cause.downcast_ref::<ProfilerError>(),
+            cause.downcast_ref::<AnalyzeError>(),
+        ) {
+            (Some(ProfilerError::Sys(e)), _) | (_, Some(AnalyzeError::Sys(e))) => Some(e),
+            _ => None,
+        }
+    })
 }

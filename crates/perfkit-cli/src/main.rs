@@ -190,53 +190,16 @@ fn clap_exit(error: &clap::Error) -> ExitCode {
     }
 }
 
-/// The error and its causes on one line, each said once: a library error that already
-/// quotes the OS's reason is not followed by the same reason again, and Rust's
-/// "(os error N)" is left out.
 fn describe(error: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in error.chain() {
-        let part = match cause.downcast_ref::<std::io::Error>() {
-            Some(io) => perfkit_sys::os_reason(io),
-            None => strip_os_error(&cause.to_string()),
-        };
-        if part.is_empty() || text.contains(&part) {
-            continue;
-        }
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&part);
-    }
-    text
-}
-
-/// `text` without the " (os error N)" Rust appends to OS errors.
-fn strip_os_error(text: &str) -> String {
-    let mut out = text.to_owned();
-    while let Some(start) = out.find(" (os error ") {
-        let Some(len) = out[start..].find(')') else {
-            break;
-        };
-        out.replace_range(start..=start + len, "");
-    }
-    out
+    perfkit_sys::describe_error(error.as_ref())
 }
 
 /// The signal that interrupted the command, when that is why it failed.
 fn interrupted_by(error: &anyhow::Error) -> Option<i32> {
-    error.chain().find_map(|cause| {
-        let sys = cause.downcast_ref::<perfkit_sys::SysError>().or_else(|| {
-            match cause.downcast_ref::<perfkit_profilers::ProfilerError>() {
-                Some(perfkit_profilers::ProfilerError::Sys(e)) => Some(e),
-                _ => None,
-            }
-        });
-        match sys {
-            Some(perfkit_sys::SysError::Interrupted { signal }) => Some(*signal),
-            _ => None,
-        }
-    })
+    match exit::sys_error(error) {
+        Some(perfkit_sys::SysError::Interrupted { signal }) => Some(*signal),
+        _ => None,
+    }
 }
 
 /// `perfkit doctor`: the checks, a line each; [`Exit::Failed`] when one found a problem.
@@ -306,15 +269,7 @@ fn flag_hint(error: &anyhow::Error) -> Option<&'static str> {
 }
 
 fn sys_hint(error: &anyhow::Error, shell_hint: &'static str) -> Option<&'static str> {
-    let sys = error.chain().find_map(|cause| {
-        cause.downcast_ref::<perfkit_sys::SysError>().or_else(|| {
-            match cause.downcast_ref::<perfkit_profilers::ProfilerError>() {
-                Some(perfkit_profilers::ProfilerError::Sys(e)) => Some(e),
-                _ => None,
-            }
-        })
-    })?;
-    match sys {
+    match exit::sys_error(error)? {
         perfkit_sys::SysError::CommandNotFound { .. } => Some(shell_hint),
         perfkit_sys::SysError::CommandFailed {
             role: perfkit_sys::Role::Benchmark | perfkit_sys::Role::Warmup,

@@ -408,6 +408,42 @@ pub fn os_reason(e: &io::Error) -> String {
     }
 }
 
+/// An error and its causes on one line, each said once: a cause whose text is already in
+/// the line is left out (a message that quotes the OS's reason is not followed by the same
+/// reason again), and so is Rust's " (os error N)".
+#[must_use]
+pub fn describe_error(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = String::new();
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        cause = e.source();
+        let part = match e.downcast_ref::<io::Error>() {
+            Some(io) => os_reason(io),
+            None => strip_os_error(&e.to_string()),
+        };
+        if part.is_empty() || text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+/// `text` without the " (os error N)" Rust appends to OS errors.
+fn strip_os_error(text: &str) -> String {
+    let mut out = text.to_owned();
+    while let Some(start) = out.find(" (os error ") {
+        let Some(len) = out[start..].find(')') else {
+            break;
+        };
+        out.replace_range(start..=start + len, "");
+    }
+    out
+}
+
 /// Why a destination was refused.
 struct Refusal {
     reason: String,
@@ -928,5 +964,34 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains(".perfkit-"), "{err}");
         assert_eq!(os_reason(&err), "No such file or directory");
+    }
+}
+
+#[cfg(test)]
+mod describe_tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot open data.bin: {reason}")]
+    struct Outer {
+        reason: String,
+        #[source]
+        source: io::Error,
+    }
+
+    #[test]
+    fn a_described_error_says_each_cause_once() {
+        let os = io::Error::from_raw_os_error(2);
+        let reason = os_reason(&os);
+        let quoted = Outer {
+            reason: reason.clone(),
+            source: io::Error::from_raw_os_error(2),
+        };
+        assert_eq!(
+            describe_error(&quoted),
+            format!("cannot open data.bin: {reason}")
+        );
+        assert!(!describe_error(&os).contains("os error"));
+        assert_eq!(strip_os_error("a (os error 2) b (os error 13)"), "a b");
     }
 }
