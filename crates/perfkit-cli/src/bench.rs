@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use indicatif::ProgressBar;
 use perfkit_sys::OutputPath;
 use perfkit_sys::{
-    BenchObserver, BenchPlan, BenchTarget, BenchWarning, CommandSpec, Order, Phase, RunCount,
+    BenchObserver, BenchPlan, BenchTarget, BenchWarning, CommandTexts, Order, Phase, RunCount,
     RunOutcome, run_bench,
 };
 
@@ -64,11 +64,9 @@ impl Outputs {
         )?;
         if args.baseline.is_some() || args.save_baseline.is_some() {
             // A baseline keeps one entry per name: find a clash now, not after the runs.
-            let mut seen = std::collections::HashSet::new();
-            if let Some(dup) = plan.targets.iter().find(|t| !seen.insert(t.name.as_str())) {
+            if let Some(dup) = plan.duplicate_name() {
                 bail!(
-                    "two commands are called '{}': give them distinct names with --command-name (a baseline keeps one entry per name)",
-                    dup.name
+                    "two commands are called '{dup}': give them distinct names with --command-name (a baseline keeps one entry per name)"
                 );
             }
         }
@@ -178,30 +176,27 @@ fn print_results(
 }
 
 fn plan(args: &BenchArgs) -> Result<BenchPlan> {
-    let k = args.commands.len();
-    let per_command = |values: &[String], what: &str| -> Result<Vec<Option<CommandSpec>>> {
-        match values.len() {
-            0 => Ok(vec![None; k]),
-            1 => Ok(vec![Some(CommandSpec::parse(&values[0], args.shell)?); k]),
-            n if n == k => values
-                .iter()
-                .map(|v| Ok(Some(CommandSpec::parse(v, args.shell)?)))
-                .collect(),
-            n => bail!(
-                "{n} {what} commands given for {k} benchmarked commands: give one for all, or one per command"
-            ),
-        }
+    let texts = CommandTexts {
+        commands: &args.commands,
+        names: &args.names,
+        prepare: &args.prepare,
+        setup: &args.setup,
+        cleanup: &args.cleanup,
+        shell: args.shell,
     };
-    let prepare = per_command(&args.prepare, "--prepare")?;
-    let setup = per_command(&args.setup, "--setup")?;
-    let cleanup = per_command(&args.cleanup, "--cleanup")?;
-    if !args.names.is_empty() && args.names.len() != k {
-        bail!(
-            "{} --command-name values given for {k} commands: give one name per command",
-            args.names.len()
-        );
+    let targets = BenchTarget::from_texts(&texts)?;
+    if !args.quiet {
+        for (text, target) in args.commands.iter().zip(&targets) {
+            let operators = target.command.shell_operators();
+            if !operators.is_empty() {
+                let quoted: Vec<String> = operators.iter().map(|o| format!("'{o}'")).collect();
+                note!(
+                    "warning: '{text}' contains {} which a shell would interpret, but it runs without a shell: add --shell if you meant a pipeline or redirection",
+                    quoted.join(", ")
+                );
+            }
+        }
     }
-    let targets = targets(args, &prepare, &setup, &cleanup)?;
     let mut plan = BenchPlan::new(targets);
     plan.runs = match args.runs {
         Some(n) => RunCount::Exact(n),
@@ -225,40 +220,6 @@ fn plan(args: &BenchArgs) -> Result<BenchPlan> {
             .map_or(0, |d| d.as_nanos() as u64)
     });
     Ok(plan)
-}
-
-/// One target per command, with its name and helper commands.
-fn targets(
-    args: &BenchArgs,
-    prepare: &[Option<CommandSpec>],
-    setup: &[Option<CommandSpec>],
-    cleanup: &[Option<CommandSpec>],
-) -> Result<Vec<BenchTarget>> {
-    let k = args.commands.len();
-    let mut targets = Vec::with_capacity(k);
-    for (i, text) in args.commands.iter().enumerate() {
-        let command = CommandSpec::parse(text, args.shell)?;
-        let operators = command.shell_operators();
-        if !operators.is_empty() && !args.quiet {
-            note!(
-                "warning: '{text}' contains {} which a shell would interpret, but it runs without a shell: add --shell if you meant a pipeline or redirection",
-                operators
-                    .iter()
-                    .map(|o| format!("'{o}'"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        let mut target = BenchTarget::new(command);
-        if let Some(name) = args.names.get(i) {
-            target.name.clone_from(name);
-        }
-        target.prepare.clone_from(&prepare[i]);
-        target.setup.clone_from(&setup[i]);
-        target.cleanup.clone_from(&cleanup[i]);
-        targets.push(target);
-    }
-    Ok(targets)
 }
 
 struct Progress<'a> {

@@ -241,6 +241,12 @@ fn flag_hint(error: &anyhow::Error) -> Option<&'static str> {
                 perfkit_sys::SysError::Stdin { .. } => {
                     Some("--input FILE gives every run the same input")
                 }
+                perfkit_sys::SysError::HelperCount { .. } => {
+                    Some("give --prepare, --setup and --cleanup once, or once per command")
+                }
+                perfkit_sys::SysError::NameCount { .. } => {
+                    Some("give --command-name once per command, in the commands' order")
+                }
                 perfkit_sys::SysError::InvalidPlan { detail } if detail.starts_with("output ") => {
                     Some("--output null|pipe|inherit|FILE chooses where the program's output goes")
                 }

@@ -45,8 +45,8 @@ pub mod tune;
 
 pub use bench::{
     BENCH_SCHEMA_VERSION, BenchObserver, BenchPlan, BenchReport, BenchTarget, BenchWarning,
-    CommandReport, CommandSpec, Execution, Executor, MAX_RUNS, NoObserver, Order, OutputProbe,
-    Phase, ProcessExecutor, RelativeSpeed, Role, RunCount, run_bench, run_bench_with,
+    CommandReport, CommandSpec, CommandTexts, Execution, Executor, MAX_RUNS, NoObserver, Order,
+    OutputProbe, Phase, ProcessExecutor, RelativeSpeed, Role, RunCount, run_bench, run_bench_with,
 };
 pub use capture::{Captured, MAX_CAPTURED, StderrCapture};
 pub use input::{LineLimit, read_text_limited};
@@ -250,6 +250,24 @@ pub enum SysError {
         first: PathBuf,
         /// The other.
         second: PathBuf,
+    },
+    /// A list of helper commands fits neither one for all nor one per command.
+    #[error("{given} {role} commands given for {commands} benchmarked commands: give one for all, or one per command", role = role.kind())]
+    HelperCount {
+        /// Which helper.
+        role: Role,
+        /// Helper commands given.
+        given: usize,
+        /// Benchmarked commands.
+        commands: usize,
+    },
+    /// The names given are not one per command.
+    #[error("{given} names given for {commands} commands: give one name per command")]
+    NameCount {
+        /// Names given.
+        given: usize,
+        /// Commands.
+        commands: usize,
     },
     /// The benchmark settings contradict each other.
     #[error("invalid benchmark settings: {detail}")]

@@ -223,7 +223,82 @@ pub struct BenchPlan {
     pub seed: u64,
 }
 
+/// The commands of a benchmark as the user wrote them: each helper list holds nothing, one
+/// command for every benchmarked command, or one per benchmarked command; names are none or
+/// one per command.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CommandTexts<'a> {
+    /// The benchmarked commands.
+    pub commands: &'a [String],
+    /// Their names.
+    pub names: &'a [String],
+    /// Run before each measured run.
+    pub prepare: &'a [String],
+    /// Run once before a command's runs.
+    pub setup: &'a [String],
+    /// Run once after a command's runs.
+    pub cleanup: &'a [String],
+    /// Whether the commands run through `sh -c`.
+    pub shell: bool,
+}
+
+impl BenchTarget {
+    /// One target per command, with its name and helper commands.
+    ///
+    /// # Errors
+    /// [`SysError::HelperCount`] or [`SysError::NameCount`] when a list fits no command count,
+    /// or the error of a command that cannot be split into arguments.
+    pub fn from_texts(texts: &CommandTexts<'_>) -> Result<Vec<BenchTarget>, SysError> {
+        let k = texts.commands.len();
+        let parse = |t: &String| CommandSpec::parse(t, texts.shell);
+        let helpers =
+            |values: &[String], role: Role| -> Result<Vec<Option<CommandSpec>>, SysError> {
+                match values.len() {
+                    0 => Ok(vec![None; k]),
+                    1 => Ok(vec![Some(parse(&values[0])?); k]),
+                    n if n == k => values.iter().map(|v| parse(v).map(Some)).collect(),
+                    given => Err(SysError::HelperCount {
+                        role,
+                        given,
+                        commands: k,
+                    }),
+                }
+            };
+        let prepare = helpers(texts.prepare, Role::Prepare)?;
+        let setup = helpers(texts.setup, Role::Setup)?;
+        let cleanup = helpers(texts.cleanup, Role::Cleanup)?;
+        if !texts.names.is_empty() && texts.names.len() != k {
+            return Err(SysError::NameCount {
+                given: texts.names.len(),
+                commands: k,
+            });
+        }
+        let mut targets = Vec::with_capacity(k);
+        for (i, text) in texts.commands.iter().enumerate() {
+            let mut target = BenchTarget::new(parse(text)?);
+            if let Some(name) = texts.names.get(i) {
+                target.name.clone_from(name);
+            }
+            target.prepare.clone_from(&prepare[i]);
+            target.setup.clone_from(&setup[i]);
+            target.cleanup.clone_from(&cleanup[i]);
+            targets.push(target);
+        }
+        Ok(targets)
+    }
+}
+
 impl BenchPlan {
+    /// The first name two targets share: a baseline, which keeps one entry per name, cannot
+    /// hold both.
+    #[must_use]
+    pub fn duplicate_name(&self) -> Option<&str> {
+        let mut seen = std::collections::HashSet::new();
+        (self.targets.iter())
+            .find(|t| !seen.insert(t.name.as_str()))
+            .map(|t| t.name.as_str())
+    }
+
     /// A plan with default settings (automatic run count, no warm-up, interleaved).
     #[must_use]
     pub fn new(targets: Vec<BenchTarget>) -> Self {
@@ -629,6 +704,20 @@ pub enum Role {
     Cleanup,
 }
 
+impl Role {
+    /// The role's one-word name: `benchmark`, `warmup`, `prepare`, `setup`, `cleanup`.
+    #[must_use]
+    pub fn kind(self) -> &'static str {
+        match self {
+            Role::Benchmark => "benchmark",
+            Role::Warmup => "warmup",
+            Role::Prepare => "prepare",
+            Role::Setup => "setup",
+            Role::Cleanup => "cleanup",
+        }
+    }
+}
+
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -1014,6 +1103,70 @@ fn build_report(plan: &BenchPlan, outcomes: Vec<Vec<RunOutcome>>) -> Result<Benc
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn helper_lists_give_one_for_all_or_one_each() {
+        let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let (commands, one, two) = (owned(&["true", "false"]), owned(&["a"]), owned(&["b", "c"]));
+        let texts = CommandTexts {
+            commands: &commands,
+            prepare: &one,
+            cleanup: &two,
+            names: &two,
+            ..CommandTexts::default()
+        };
+        let targets = BenchTarget::from_texts(&texts).expect("targets");
+        let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["b", "c"]);
+        assert!(
+            targets
+                .iter()
+                .all(|t| t.prepare.as_ref().is_some_and(|p| p.to_string() == "a"))
+        );
+        assert_eq!(
+            targets[1].cleanup.as_ref().map(ToString::to_string),
+            Some("c".into())
+        );
+        let three = owned(&["x", "y", "z"]);
+        let wrong = CommandTexts {
+            setup: &three,
+            ..texts
+        };
+        assert!(matches!(
+            BenchTarget::from_texts(&wrong),
+            Err(SysError::HelperCount {
+                role: Role::Setup,
+                given: 3,
+                commands: 2
+            })
+        ));
+        let unnamed = CommandTexts {
+            names: &one,
+            ..texts
+        };
+        assert!(matches!(
+            BenchTarget::from_texts(&unnamed),
+            Err(SysError::NameCount { .. })
+        ));
+        let plan = BenchPlan::new(
+            BenchTarget::from_texts(&CommandTexts {
+                names: &[],
+                ..texts
+            })
+            .expect("targets"),
+        );
+        assert_eq!(plan.duplicate_name(), None);
+        let same = owned(&["true", "true"]);
+        let plan = BenchPlan::new(
+            BenchTarget::from_texts(&CommandTexts {
+                commands: &same,
+                names: &[],
+                ..texts
+            })
+            .expect("targets"),
+        );
+        assert_eq!(plan.duplicate_name(), Some("true"));
+    }
 
     fn target(text: &str) -> BenchTarget {
         BenchTarget::new(CommandSpec::parse(text, false).unwrap())
