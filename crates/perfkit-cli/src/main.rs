@@ -233,7 +233,7 @@ fn hint(error: &anyhow::Error, shell_hint: &'static str) -> Option<&'static str>
 }
 
 fn flag_hint(error: &anyhow::Error) -> Option<&'static str> {
-    use perfkit_profilers::{ProfilerError, Tool};
+    use perfkit_profilers::{Empty, ProfilerError, Tool};
     use perfkit_regress::RegressError;
     error.chain().find_map(|cause| {
         if let Some(e) = cause.downcast_ref::<perfkit_sys::SysError>() {
@@ -269,8 +269,28 @@ fn flag_hint(error: &anyhow::Error) -> Option<&'static str> {
             }) if detail.contains("follow exec") => {
                 Some("perfkit heap --trace-children follows exec")
             }
+            Some(ProfilerError::InvalidSetting(setting)) => setting_hint(setting),
+            Some(ProfilerError::NoSamples(Empty::Recording(_))) => {
+                Some("-F/--frequency HZ samples more often")
+            }
             _ => None,
         }
+    })
+}
+
+/// The option that sets what a library found out of range.
+fn setting_hint(setting: &perfkit_profilers::Setting) -> Option<&'static str> {
+    use perfkit_profilers::Setting;
+    Some(match setting {
+        Setting::Frequency(_) => "-F/--frequency sets the sampling frequency",
+        Setting::CallGraph(_) => "-g/--call-graph chooses how stacks are recorded",
+        Setting::Compression(_) => "--no-compress records without compression",
+        Setting::MinWidth(_) => "--min-width sets the narrowest frame drawn",
+        Setting::MassifThreshold(_) => "--threshold sets massif's threshold",
+        Setting::MassifDepth => "--depth sets massif's call-path depth",
+        Setting::LtracePattern(_) => "-x/--pattern gives ltrace a pattern",
+        Setting::ZeroDuration => "--duration sets how long to stay attached",
+        _ => return None,
     })
 }
 

@@ -1,5 +1,6 @@
 //! SVG flamegraphs through inferno, also differential.
 
+use crate::{Empty, Setting};
 use std::fmt;
 use std::io::{self, Write};
 use std::str::FromStr;
@@ -20,12 +21,8 @@ impl Palette {
 
     /// Validates a palette name.
     pub fn parse(name: &str) -> Result<Palette, ProfilerError> {
-        color::Palette::from_str(name).map_err(|_| {
-            ProfilerError::InvalidOption(format!(
-                "unknown palette {name:?}: use one of {}",
-                Palette::NAMES.join(", ")
-            ))
-        })?;
+        color::Palette::from_str(name)
+            .map_err(|_| ProfilerError::InvalidSetting(Setting::Palette(name.to_owned())))?;
         Ok(Palette(name.to_owned()))
     }
 
@@ -96,9 +93,8 @@ impl Default for FlamegraphOptions {
 impl FlamegraphOptions {
     fn to_inferno(&self) -> Result<flamegraph::Options<'static>, ProfilerError> {
         if !(self.min_width.is_finite() && self.min_width >= 0.0) {
-            return Err(ProfilerError::InvalidOption(format!(
-                "minimum frame width {} is invalid: give pixels ≥ 0 (default 0.1)",
-                self.min_width
+            return Err(ProfilerError::InvalidSetting(Setting::MinWidth(
+                self.min_width,
             )));
         }
         let mut options = flamegraph::Options::default();
@@ -129,9 +125,7 @@ pub fn render_flamegraph<W: Write>(
     writer: W,
 ) -> Result<(), ProfilerError> {
     if folded.is_empty() {
-        return Err(ProfilerError::NoSamples(
-            "the profile has no stacks to draw".to_owned(),
-        ));
+        return Err(ProfilerError::NoSamples(Empty::Profile));
     }
     let lines = folded.lines();
     render_lines(lines.iter().map(String::as_str), options, writer)
@@ -145,7 +139,9 @@ fn render_lines<'a, W: Write>(
     let mut inferno_options = options.to_inferno()?;
     flamegraph::from_lines(&mut inferno_options, lines, writer).map_err(|e| {
         if e.kind() == io::ErrorKind::InvalidData {
-            ProfilerError::NoSamples(format!("inferno could not draw the profile: {e}"))
+            ProfilerError::Render {
+                detail: e.to_string(),
+            }
         } else {
             ProfilerError::io("writing the flamegraph", e)
         }
@@ -213,10 +209,9 @@ pub fn render_diff_flamegraph<W: Write>(
     writer: W,
 ) -> Result<(), ProfilerError> {
     if before.is_empty() || after.is_empty() {
-        return Err(ProfilerError::NoSamples(format!(
-            "the {} profile has no stacks to compare",
-            if before.is_empty() { "before" } else { "after" }
-        )));
+        return Err(ProfilerError::NoSamples(Empty::Side {
+            before: before.is_empty(),
+        }));
     }
     render_diff_stacks(&diff_folded(before, after, normalize), options, writer)
 }
@@ -229,9 +224,7 @@ pub fn render_diff_stacks<W: Write>(
     writer: W,
 ) -> Result<(), ProfilerError> {
     if stacks.is_empty() {
-        return Err(ProfilerError::NoSamples(
-            "the profiles have no stacks to compare".to_owned(),
-        ));
+        return Err(ProfilerError::NoSamples(Empty::Comparison));
     }
     let lines: Vec<String> = stacks
         .iter()

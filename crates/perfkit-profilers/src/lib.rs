@@ -115,10 +115,16 @@ pub enum ProfilerError {
     },
     /// The kernel does not allow what was asked.
     #[error("{0}")]
-    NotPermitted(String),
-    /// The profile holds no samples.
+    NotPermitted(Denial),
+    /// A profile holds no samples.
     #[error("{0}")]
-    NoSamples(String),
+    NoSamples(Empty),
+    /// inferno refused to draw the profile.
+    #[error("inferno could not draw the profile: {detail}")]
+    Render {
+        /// What inferno said.
+        detail: String,
+    },
     /// A file or pipe could not be read or written.
     #[error("{context}: {source}")]
     Io {
@@ -138,9 +144,48 @@ pub enum ProfilerError {
         /// What is wrong.
         message: String,
     },
-    /// An option or argument is invalid.
+    /// A setting is out of range or malformed.
     #[error("{0}")]
-    InvalidOption(String),
+    InvalidSetting(Setting),
+    /// The tool cannot attach to a running process.
+    #[error("{tool} cannot attach to a running process: start the program under it instead")]
+    CannotAttach {
+        /// The tool.
+        tool: Tool,
+    },
+    /// An input path is a directory.
+    #[error("{} is a directory: give a perf.data, folded or perf script file", path.display())]
+    InputIsDirectory {
+        /// The path.
+        path: PathBuf,
+    },
+    /// An input file cannot be opened.
+    #[error(
+        "cannot open {}: {}{}",
+        path.display(),
+        perfkit_sys::os_reason(source),
+        perfkit_sys::open_hint(source)
+    )]
+    Open {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An input file does not exist.
+    #[error("{} does not exist or is not a file", path.display())]
+    MissingInput {
+        /// The path.
+        path: PathBuf,
+    },
+    /// An input is not a profile perfkit reads.
+    #[error("cannot read {what} as a profile: {source}")]
+    NotAProfile {
+        /// The input, as the user named it.
+        what: String,
+        /// Why it could not be read.
+        source: Box<ProfilerError>,
+    },
     /// Starting or waiting for a process failed.
     #[error(transparent)]
     Sys(#[from] perfkit_sys::SysError),
@@ -160,6 +205,174 @@ pub enum ProfilerError {
         /// The variable that overrides the search.
         env_var: String,
     },
+}
+
+/// A setting that is out of range or malformed, with the value given.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Setting {
+    /// A sampling frequency outside 1..=100000 Hz.
+    Frequency(u32),
+    /// A call-graph mode that is none of fp, dwarf, dwarf,SIZE, lbr, none.
+    CallGraph(String),
+    /// Compression asked of a perf that cannot compress (its version).
+    Compression(String),
+    /// A flamegraph palette inferno does not know.
+    Palette(String),
+    /// A minimum frame width that is negative or not a number.
+    MinWidth(f64),
+    /// A massif threshold outside 0–100 percent.
+    MassifThreshold(f64),
+    /// A massif depth of 0.
+    MassifDepth,
+    /// An empty ltrace pattern.
+    LtracePattern(String),
+    /// No PID to attach to.
+    NoPids,
+    /// A zero duration to stay attached.
+    ZeroDuration,
+}
+
+impl std::fmt::Display for Setting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Setting::Frequency(hz) => write!(
+                f,
+                "frequency {hz} Hz is out of range: use 1..=100000 (997 is a good default)"
+            ),
+            Setting::CallGraph(text) => write!(
+                f,
+                "invalid call graph {text:?}: use fp, dwarf, dwarf,SIZE (bytes, 8..=65528), lbr or none"
+            ),
+            Setting::Compression(version) => write!(
+                f,
+                "this perf ({version}) cannot compress records (needs perf ≥ 5.5 built with zstd): \
+                 record without compression"
+            ),
+            Setting::Palette(name) => write!(
+                f,
+                "unknown palette {name:?}: use one of {}",
+                flamegraph::Palette::NAMES.join(", ")
+            ),
+            Setting::MinWidth(w) => write!(
+                f,
+                "minimum frame width {w} is invalid: give pixels ≥ 0 (default 0.1)"
+            ),
+            Setting::MassifThreshold(t) => {
+                write!(f, "massif threshold {t} is not a percentage (0–100)")
+            }
+            Setting::MassifDepth => f.write_str("massif depth must be at least 1"),
+            Setting::LtracePattern(p) => write!(
+                f,
+                "empty ltrace pattern {p:?}: use e.g. `malloc+free@libc.so*`"
+            ),
+            Setting::NoPids => f.write_str("no process to attach to: give at least one PID"),
+            Setting::ZeroDuration => f.write_str("the duration must be more than 0 s"),
+        }
+    }
+}
+
+/// What the kernel does not allow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Denial {
+    /// `kernel.perf_event_paranoid` forbids profiling for a normal user.
+    PerfParanoid {
+        /// The level.
+        level: i32,
+    },
+    /// The process belongs to another user.
+    OtherUser {
+        /// The process.
+        pid: u32,
+        /// Its user.
+        owner: u32,
+        /// perfkit's user.
+        me: u32,
+    },
+    /// Yama lets a normal user trace only its own children.
+    PtraceScope {
+        /// The tracer.
+        tool: Tool,
+        /// The process.
+        pid: u32,
+        /// `kernel.yama.ptrace_scope`.
+        scope: u32,
+    },
+}
+
+impl std::fmt::Display for Denial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Denial::PerfParanoid { level } => write!(
+                f,
+                "kernel.perf_event_paranoid is {level}: perf may not profile anything as a normal \
+                 user. Fix: `sudo sysctl kernel.perf_event_paranoid=1` (or run as root)"
+            ),
+            Denial::OtherUser { pid, owner, me } => write!(
+                f,
+                "cannot attach to PID {pid}: it runs as user {owner} and perfkit as user {me}; \
+                 run perfkit as root (sudo) or as that user"
+            ),
+            Denial::PtraceScope { tool, pid, scope } => write!(
+                f,
+                "{tool} cannot attach to PID {pid}: kernel.yama.ptrace_scope is {scope}, which \
+                 lets a normal user trace only its own children; run perfkit as root (sudo), or \
+                 `sudo sysctl kernel.yama.ptrace_scope=0`"
+            ),
+        }
+    }
+}
+
+/// What holds no samples.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Empty {
+    /// A profile to draw.
+    Profile,
+    /// One side of a comparison (`true`: the before side).
+    Side {
+        /// Whether it is the before side.
+        before: bool,
+    },
+    /// Both sides of a comparison, once compared.
+    Comparison,
+    /// A perf recording: the program ran too briefly for the sampling frequency, or perf
+    /// could not sample it.
+    Recording(PathBuf),
+    /// An input file, as the user named it.
+    Input(String),
+    /// A profiled section, with how long it ran.
+    Section(std::time::Duration),
+}
+
+impl std::fmt::Display for Empty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Empty::Profile => f.write_str("the profile has no stacks to draw"),
+            Empty::Side { before } => write!(
+                f,
+                "the {} profile has no stacks to compare",
+                if *before { "before" } else { "after" }
+            ),
+            Empty::Comparison => f.write_str("the profiles have no stacks to compare"),
+            Empty::Recording(data) => write!(
+                f,
+                "{} holds no samples: the program ran too briefly for the sampling frequency, or \
+                 perf could not sample it; run it longer or raise the frequency",
+                data.display()
+            ),
+            Empty::Input(what) => write!(
+                f,
+                "{what} holds no samples: give perf.data, folded stacks or perf script output"
+            ),
+            Empty::Section(wall) => write!(
+                f,
+                "no samples in the profiled section ({wall:?}): it ran too briefly for 997 Hz \
+                 sampling; profile more work"
+            ),
+        }
+    }
 }
 
 impl ProfilerError {

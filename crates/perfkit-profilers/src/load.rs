@@ -1,6 +1,7 @@
 //! Reading a profile a user names, whatever it is: perf.data, perf script output or folded
 //! stacks, from a file or standard input, told apart by their first bytes.
 
+use crate::Empty;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -34,18 +35,13 @@ fn open_input(path: &Path) -> Result<Input, ProfilerError> {
         ))
     } else {
         if path.is_dir() {
-            return Err(ProfilerError::InvalidOption(format!(
-                "{} is a directory: give a perf.data, folded or perf script file",
-                path.display()
-            )));
+            return Err(ProfilerError::InputIsDirectory {
+                path: path.to_path_buf(),
+            });
         }
-        let file = std::fs::File::open(path).map_err(|e| {
-            ProfilerError::InvalidOption(format!(
-                "cannot open {}: {}{}",
-                path.display(),
-                perfkit_sys::os_reason(&e),
-                perfkit_sys::open_hint(&e)
-            ))
+        let file = std::fs::File::open(path).map_err(|source| ProfilerError::Open {
+            path: path.to_path_buf(),
+            source,
         })?;
         Box::new(BufReader::with_capacity(
             1 << 20,
@@ -124,17 +120,12 @@ pub fn load_profile(
             } else {
                 fold_perf_script(chained, fold)
             }
-            .map_err(|e| {
-                ProfilerError::InvalidOption(format!(
-                    "cannot read {} as a profile: {e}",
-                    describe()
-                ))
+            .map_err(|e| ProfilerError::NotAProfile {
+                what: describe(),
+                source: Box::new(e),
             })?;
             if folded.stacks.is_empty() {
-                return Err(ProfilerError::NoSamples(format!(
-                    "{} holds no samples: give perf.data, folded stacks or perf script output",
-                    describe()
-                )));
+                return Err(ProfilerError::NoSamples(Empty::Input(describe())));
             }
             Ok(folded)
         }

@@ -4,6 +4,7 @@
 //! keeps no record of how the program ended, while the full trace ends with the program's
 //! `+++ exited (status N) +++` or `+++ killed by SIGNAL +++`, so its status can be passed on.
 
+use crate::Setting;
 use std::ffi::OsString;
 use std::time::Duration;
 
@@ -372,8 +373,8 @@ impl Ltrace {
     pub fn validate(&self) -> Result<(), ProfilerError> {
         self.inv.validate(Tool::Ltrace)?;
         if let Some(bad) = self.patterns.iter().find(|p| p.trim().is_empty()) {
-            return Err(ProfilerError::InvalidOption(format!(
-                "empty ltrace pattern {bad:?}: use e.g. `malloc+free@libc.so*`"
+            return Err(ProfilerError::InvalidSetting(Setting::LtracePattern(
+                bad.clone(),
             )));
         }
         Ok(())

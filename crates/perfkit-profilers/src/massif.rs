@@ -1,5 +1,6 @@
 //! valgrind massif: run a program under it and parse `massif.out` natively.
 
+use crate::Setting;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -807,14 +808,10 @@ impl Massif {
         if let Some(t) = self.threshold
             && !(0.0..=100.0).contains(&t)
         {
-            return Err(ProfilerError::InvalidOption(format!(
-                "massif threshold {t} is not a percentage (0–100)"
-            )));
+            return Err(ProfilerError::InvalidSetting(Setting::MassifThreshold(t)));
         }
         if self.depth == Some(0) {
-            return Err(ProfilerError::InvalidOption(
-                "massif depth must be at least 1".into(),
-            ));
+            return Err(ProfilerError::InvalidSetting(Setting::MassifDepth));
         }
         Ok(())
     }

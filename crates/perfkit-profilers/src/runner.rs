@@ -6,6 +6,7 @@
 //! `target_builders!`, and runs its tool in four steps: [`scratch_dir`] for the tool's private
 //! output, [`Invocation::validate`], [`Invocation::command`] and [`Invocation::run`].
 
+use crate::{Denial, Setting};
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -62,14 +63,10 @@ impl Target {
             }
             Target::Pids { pids, duration } => {
                 if pids.is_empty() {
-                    return Err(ProfilerError::InvalidOption(
-                        "no process to attach to: give at least one PID".into(),
-                    ));
+                    return Err(ProfilerError::InvalidSetting(Setting::NoPids));
                 }
                 if duration.is_zero() {
-                    return Err(ProfilerError::InvalidOption(
-                        "the duration must be more than 0 s".into(),
-                    ));
+                    return Err(ProfilerError::InvalidSetting(Setting::ZeroDuration));
                 }
                 for pid in pids {
                     if !Path::new(&format!("/proc/{pid}")).exists() {
@@ -142,9 +139,7 @@ impl Invocation {
         if let Target::Pids { .. } = self.target
             && Attach::of(tool) == Attach::Never
         {
-            return Err(ProfilerError::InvalidOption(format!(
-                "{tool} cannot attach to a running process: start the program under it instead"
-            )));
+            return Err(ProfilerError::CannotAttach { tool });
         }
         self.target.validate()?;
         if Attach::of(tool) == Attach::Ptrace {
@@ -408,11 +403,11 @@ fn check_owner(pid: u32) -> Result<(), ProfilerError> {
             })
             .unwrap_or_default();
         if let Some(&other) = owners.iter().find(|&&uid| uid != me.as_raw()) {
-            return Err(ProfilerError::NotPermitted(format!(
-                "cannot attach to PID {pid}: it runs as user {other} and perfkit as user {}; \
-                 run perfkit as root (sudo) or as that user",
-                me.as_raw()
-            )));
+            return Err(ProfilerError::NotPermitted(Denial::OtherUser {
+                pid,
+                owner: other,
+                me: me.as_raw(),
+            }));
         }
     }
     #[cfg(not(target_os = "linux"))]
@@ -431,12 +426,11 @@ fn check_ptrace_attach(target: &Target, tool: Tool) -> Result<(), ProfilerError>
             .and_then(|s| s.parse::<u32>().ok())
             .unwrap_or(0);
         if scope > 0 {
-            return Err(ProfilerError::NotPermitted(format!(
-                "{tool} cannot attach to PID {}: kernel.yama.ptrace_scope is {scope}, which lets \
-                 a normal user trace only its own children; run perfkit as root (sudo), or \
-                 `sudo sysctl kernel.yama.ptrace_scope=0`",
-                pids.first().copied().unwrap_or_default()
-            )));
+            return Err(ProfilerError::NotPermitted(Denial::PtraceScope {
+                tool,
+                pid: pids.first().copied().unwrap_or_default(),
+                scope,
+            }));
         }
     }
     #[cfg(not(target_os = "linux"))]
@@ -473,22 +467,25 @@ mod tests {
     #[test]
     fn a_tool_that_cannot_attach_says_so() {
         let inv = Invocation::new(Target::pids([std::process::id()], Duration::from_secs(1)));
-        let err = inv.validate(Tool::Valgrind).unwrap_err().to_string();
-        assert!(err.contains("cannot attach"), "{err}");
+        let err = inv.validate(Tool::Valgrind).unwrap_err();
+        assert!(matches!(
+            err,
+            ProfilerError::CannotAttach {
+                tool: Tool::Valgrind
+            }
+        ));
+        assert!(err.to_string().contains("cannot attach"), "{err}");
         let empty = Invocation::new(Target::pids([], Duration::from_secs(1)));
-        assert!(
-            empty
-                .validate(Tool::Perf)
-                .unwrap_err()
-                .to_string()
-                .contains("no process")
-        );
+        assert!(matches!(
+            empty.validate(Tool::Perf),
+            Err(ProfilerError::InvalidSetting(Setting::NoPids))
+        ));
         let zero = Invocation::new(Target::pids([std::process::id()], Duration::ZERO));
-        assert!(
-            zero.validate(Tool::Strace)
-                .unwrap_err()
-                .to_string()
-                .contains("0 s")
-        );
+        let err = zero.validate(Tool::Strace).unwrap_err();
+        assert!(matches!(
+            err,
+            ProfilerError::InvalidSetting(Setting::ZeroDuration)
+        ));
+        assert!(err.to_string().contains("0 s"), "{err}");
     }
 }

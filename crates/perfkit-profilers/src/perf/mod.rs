@@ -1,6 +1,7 @@
 //! Linux `perf`: the environment check, `perf record`, `perf script` folding, `perf stat`,
 //! `perf report`, and profiling a section of this process.
 
+use crate::{Denial, Setting};
 use std::fmt;
 use std::process::{Command, Stdio};
 
@@ -97,11 +98,7 @@ impl CallGraph {
             Some((m, s)) => (m, Some(s)),
             None => (text, None),
         };
-        let bad = || {
-            ProfilerError::InvalidOption(format!(
-                "invalid call graph {text:?}: use fp, dwarf, dwarf,SIZE (bytes, 8..=65528), lbr or none"
-            ))
-        };
+        let bad = || ProfilerError::InvalidSetting(Setting::CallGraph(text.to_owned()));
         match (mode, size) {
             ("fp", None) => Ok(CallGraph::FramePointer),
             ("lbr", None) => Ok(CallGraph::Lbr),
@@ -176,10 +173,9 @@ impl PerfEnvironment {
             return Ok(notes);
         }
         match self.paranoid {
-            Some(p) if p >= 3 => Err(ProfilerError::NotPermitted(format!(
-                "kernel.perf_event_paranoid is {p}: perf may not profile anything as a normal user. \
-                 Fix: `sudo sysctl kernel.perf_event_paranoid=1` (or run as root)"
-            ))),
+            Some(level) if level >= 3 => {
+                Err(ProfilerError::NotPermitted(Denial::PerfParanoid { level }))
+            }
             Some(2) => {
                 notes.push(
                     "kernel.perf_event_paranoid is 2: recording user space only (kernel frames \

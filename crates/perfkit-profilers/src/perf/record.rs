@@ -1,5 +1,6 @@
 //! `perf record`.
 
+use crate::Setting;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -133,9 +134,8 @@ impl Record {
     /// running anything; [`Record::run`] does this first.
     pub fn validate(&self) -> Result<(), ProfilerError> {
         if self.frequency == 0 || self.frequency > 100_000 {
-            return Err(ProfilerError::InvalidOption(format!(
-                "frequency {} Hz is out of range: use 1..=100000 (997 is a good default)",
-                self.frequency
+            return Err(ProfilerError::InvalidSetting(Setting::Frequency(
+                self.frequency,
             )));
         }
         self.inv.validate(Tool::Perf)
@@ -191,10 +191,8 @@ impl Record {
             .compress
             .unwrap_or(matches!(self.call_graph, CallGraph::Dwarf { .. }) && env.compression);
         if compress && !env.compression {
-            return Err(ProfilerError::InvalidOption(format!(
-                "this perf ({}) cannot compress records (needs perf ≥ 5.5 built with zstd): \
-                 drop the compression option",
-                env.perf.version
+            return Err(ProfilerError::InvalidSetting(Setting::Compression(
+                env.perf.version.to_string(),
             )));
         }
 

@@ -1,5 +1,6 @@
 //! `perf script` folded into stacks, streamed through inferno; `perf report --stdio`.
 
+use crate::Empty;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -96,10 +97,9 @@ pub fn fold_perf_data(
     options: &FoldOptions,
 ) -> Result<PerfFold, ProfilerError> {
     if !data.is_file() {
-        return Err(ProfilerError::InvalidOption(format!(
-            "{} does not exist or is not a file",
-            data.display()
-        )));
+        return Err(ProfilerError::MissingInput {
+            path: data.to_path_buf(),
+        });
     }
     let mut fields = String::from("comm,pid,tid,time,event,ip,sym,dso");
     if options.unit == CountUnit::Period {
@@ -151,10 +151,8 @@ pub fn fold_perf_data(
     }
     let folded = folded?;
     if folded.stacks.is_empty() {
-        return Err(ProfilerError::NoSamples(format!(
-            "{} holds no samples: the program ran too briefly for the sampling frequency, or \
-             perf could not sample it; run it longer or raise the frequency (-F)",
-            data.display()
+        return Err(ProfilerError::NoSamples(Empty::Recording(
+            data.to_path_buf(),
         )));
     }
     Ok(folded)

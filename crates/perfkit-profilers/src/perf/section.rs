@@ -1,6 +1,7 @@
 //! Profiling a section of this process: `perf record -p <own pid>`, enabled only around a
 //! closure through perf's control FIFOs. No signal handlers or timers in the process.
 
+use crate::Empty;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -234,10 +235,7 @@ impl Session {
         let data = self.dir.path().join("perf.data");
         let folded = fold_perf_data(&self.env.perf, &data, &FoldOptions::default()).map_err(
             |e| match e {
-                ProfilerError::NoSamples(_) => ProfilerError::NoSamples(format!(
-                    "no samples in the profiled section ({wall:?}): it ran too briefly for \
-                     997 Hz sampling; profile more work"
-                )),
+                ProfilerError::NoSamples(_) => ProfilerError::NoSamples(Empty::Section(wall)),
                 other => with_perf_message(other, &said),
             },
         )?;
@@ -275,9 +273,10 @@ fn make_fifo(path: &Path) -> Result<(), ProfilerError> {
 
 #[cfg(not(target_os = "linux"))]
 fn make_fifo(_: &Path) -> Result<(), ProfilerError> {
-    Err(ProfilerError::InvalidOption(
-        "profiling a section needs Linux".into(),
-    ))
+    Err(perfkit_sys::SysError::Unsupported {
+        what: "profiling a section",
+    }
+    .into())
 }
 
 #[cfg(target_os = "linux")]
