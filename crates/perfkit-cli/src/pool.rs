@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use perfkit_pool::{
-    ProcessPool, Protocol, RunSummary, StreamEnd, StreamError, TaskError, stream_lines,
-    stream_naive,
+    ConfigProblem, ProcessPool, Protocol, RunSummary, StreamEnd, StreamError, TaskError,
+    stream_lines, stream_naive,
 };
 
 use crate::cli::PoolArgs;
@@ -160,8 +160,10 @@ fn run_naive(args: &PoolArgs, command: &Command, started: Instant) -> Result<boo
         report_failure,
     )
     .map_err(|e| match e {
-        StreamError::Pool(perfkit_pool::PoolError::Config(why)) => {
-            anyhow::anyhow!("-j {jobs}: {why}")
+        StreamError::Pool(perfkit_pool::PoolError::Config(ConfigProblem::Workers {
+            max, ..
+        })) => {
+            anyhow::anyhow!("-j {jobs}: give 1 to {max} processes at a time")
         }
         StreamError::Pool(e) => {
             anyhow::Error::new(e).context(format!("cannot run {}", command.get_program().display()))

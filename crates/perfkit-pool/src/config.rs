@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::error::PoolError;
+use crate::error::{ConfigProblem, PoolError};
 use crate::frame::Protocol;
 
 /// The most workers a pool starts: each is a process and a dispatcher thread, and a typo such as
@@ -72,32 +72,25 @@ impl PoolConfig {
 
     /// Refuses a setting that cannot work.
     pub(crate) fn validate(&self) -> Result<(), PoolError> {
-        let invalid = |why: &str| Err(PoolError::Config(why.into()));
-        if self.workers == 0 {
-            return invalid("workers must be at least 1");
-        }
-        if self.workers > MAX_WORKERS {
-            return Err(PoolError::Config(format!(
-                "{} workers is more than the {MAX_WORKERS} a pool starts (each is a process and a thread)",
-                self.workers
-            )));
-        }
-        if self.max_batch == 0 {
-            return invalid("max_batch must be at least 1");
-        }
-        if self.queue_capacity == 0 {
-            return invalid("queue_capacity must be at least 1");
-        }
-        if self.quarantine_after == 0 {
-            return invalid("quarantine_after must be at least 1 crash");
-        }
-        if self.max_tasks_per_worker == Some(0) {
-            return invalid("max_tasks_per_worker must be at least 1");
-        }
-        if self.timeout.is_some_and(|t| t.is_zero()) {
-            return invalid("a timeout must be longer than 0");
-        }
-        Ok(())
+        let problem = if !(1..=MAX_WORKERS).contains(&self.workers) {
+            ConfigProblem::Workers {
+                given: self.workers,
+                max: MAX_WORKERS,
+            }
+        } else if self.max_batch == 0 {
+            ConfigProblem::ZeroBatch
+        } else if self.queue_capacity == 0 {
+            ConfigProblem::ZeroQueue
+        } else if self.quarantine_after == 0 {
+            ConfigProblem::ZeroQuarantine
+        } else if self.max_tasks_per_worker == Some(0) {
+            ConfigProblem::ZeroTasksPerWorker
+        } else if self.timeout.is_some_and(|t| t.is_zero()) {
+            ConfigProblem::ZeroTimeout
+        } else {
+            return Ok(());
+        };
+        Err(PoolError::Config(problem))
     }
 }
 

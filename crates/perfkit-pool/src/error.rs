@@ -36,12 +36,12 @@ pub enum PoolError {
     /// The pool is shutting down and takes no more tasks.
     #[error("the pool is shut down and takes no more tasks")]
     Closed,
-    /// A task this protocol cannot carry (a newline in line mode, over 1 GiB).
+    /// A task this protocol cannot carry.
     #[error("invalid task: {0}")]
-    InvalidTask(String),
+    InvalidTask(TaskProblem),
     /// A configuration value that cannot work.
     #[error("invalid pool configuration: {0}")]
-    Config(String),
+    Config(ConfigProblem),
     /// The metrics endpoint cannot listen on the address asked for.
     #[error("cannot listen on {addr:?} for metrics: {source}")]
     Listen {
@@ -171,5 +171,76 @@ impl<T> std::ops::Index<FailureKind> for PerKind<T> {
 impl<T> std::ops::IndexMut<FailureKind> for PerKind<T> {
     fn index_mut(&mut self, kind: FailureKind) -> &mut T {
         &mut self.0[kind as usize]
+    }
+}
+
+/// Why a task cannot be sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskProblem {
+    /// Over [`MAX_FRAME`](crate::MAX_FRAME) bytes.
+    TooLarge {
+        /// The task's size.
+        bytes: usize,
+    },
+    /// A newline in a task for a line-mode worker.
+    Newline,
+}
+
+impl std::fmt::Display for TaskProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TaskProblem::TooLarge { bytes } => write!(
+                f,
+                "a task of {bytes} bytes is over the {} byte limit",
+                crate::frame::MAX_FRAME
+            ),
+            TaskProblem::Newline => f.write_str(
+                "a task for a line-mode worker contains a newline (use the framed protocol for \
+                 arbitrary bytes)",
+            ),
+        }
+    }
+}
+
+/// A pool setting that cannot work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigProblem {
+    /// Workers (or processes at a time) outside 1 to `max` ([`MAX_WORKERS`](crate::MAX_WORKERS)).
+    Workers {
+        /// The number given.
+        given: usize,
+        /// The most a pool starts.
+        max: usize,
+    },
+    /// A batch of 0 tasks.
+    ZeroBatch,
+    /// A queue of 0 tasks.
+    ZeroQueue,
+    /// Quarantine after 0 crashes.
+    ZeroQuarantine,
+    /// Recycle a worker after 0 tasks.
+    ZeroTasksPerWorker,
+    /// A timeout of 0.
+    ZeroTimeout,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigProblem::Workers { given: 0, .. } => f.write_str("workers must be at least 1"),
+            ConfigProblem::Workers { given, max } => write!(
+                f,
+                "{given} workers is more than the {max} a pool starts (each is a process and a thread)"
+            ),
+            ConfigProblem::ZeroBatch => f.write_str("max_batch must be at least 1"),
+            ConfigProblem::ZeroQueue => f.write_str("queue_capacity must be at least 1"),
+            ConfigProblem::ZeroQuarantine => {
+                f.write_str("quarantine_after must be at least 1 crash")
+            }
+            ConfigProblem::ZeroTasksPerWorker => {
+                f.write_str("max_tasks_per_worker must be at least 1")
+            }
+            ConfigProblem::ZeroTimeout => f.write_str("a timeout must be longer than 0"),
+        }
     }
 }

@@ -16,6 +16,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::TaskProblem;
+
 /// The largest task or result payload, and the longest line, a pool accepts (1 GiB).
 pub const MAX_FRAME: usize = 1 << 30;
 
@@ -61,20 +63,12 @@ impl Protocol {
 
     /// Why `input` cannot be a task in this protocol, if it cannot.
     #[inline]
-    pub(crate) fn check_task(self, input: &[u8]) -> Option<String> {
+    pub(crate) fn check_task(self, input: &[u8]) -> Option<TaskProblem> {
         if input.len() > MAX_FRAME {
-            return Some(format!(
-                "a task of {} bytes is over the {} byte limit",
-                input.len(),
-                MAX_FRAME
-            ));
+            return Some(TaskProblem::TooLarge { bytes: input.len() });
         }
         if self == Protocol::Lines && memchr::memchr(b'\n', input).is_some() {
-            return Some(
-                "a task for a line-mode worker contains a newline (use the framed protocol \
-                 for arbitrary bytes)"
-                    .to_string(),
-            );
+            return Some(TaskProblem::Newline);
         }
         None
     }

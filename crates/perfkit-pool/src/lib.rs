@@ -96,7 +96,7 @@ pub mod worker;
 pub use bytes::Bytes;
 pub use config::{CAPTURED_LINES, MAX_WORKERS, PoolConfig, StderrMode};
 pub use dispatch::WORKER_INDEX_ENV;
-pub use error::{FailureKind, PoolError, TaskError};
+pub use error::{ConfigProblem, FailureKind, PoolError, TaskError, TaskProblem};
 pub use frame::{MAX_FRAME, Protocol};
 pub use metrics::{PoolMetrics, ProcessMetrics, TaskDurations};
 pub use naive::{run_naive, run_naive_each};

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::error::{PoolError, TaskError};
+use crate::error::{ConfigProblem, PoolError, TaskError};
 use crate::frame::Protocol;
 use crate::naive::run_naive_each;
 use crate::pool::{PoolStats, ProcessPool};
@@ -249,10 +249,10 @@ pub fn stream_naive(
     on_failure: impl FnMut(TaskId, &TaskError),
 ) -> Result<(StreamEnd, usize), StreamError> {
     if !(1..=crate::MAX_WORKERS).contains(&jobs) {
-        return Err(PoolError::Config(format!(
-            "give 1 to {} processes at a time",
-            crate::MAX_WORKERS
-        ))
+        return Err(PoolError::Config(ConfigProblem::Workers {
+            given: jobs,
+            max: crate::MAX_WORKERS,
+        })
         .into());
     }
     let mut all = Vec::new();

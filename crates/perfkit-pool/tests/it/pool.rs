@@ -325,7 +325,7 @@ fn line_mode_runs_existing_programs() {
     }
     assert!(matches!(
         pool.submit("two\nlines"),
-        Err(PoolError::InvalidTask(_))
+        Err(PoolError::InvalidTask(perfkit_pool::TaskProblem::Newline))
     ));
 }
 
@@ -397,7 +397,10 @@ fn worker_counts_out_of_range_fail_at_build() {
             .workers(n)
             .build()
             .expect_err("out of range");
-        assert!(matches!(err, PoolError::Config(_)), "{n}: {err}");
+        assert!(
+            matches!(err, PoolError::Config(perfkit_pool::ConfigProblem::Workers { given, .. }) if given == n),
+            "{n}: {err}"
+        );
     }
 }
 
