@@ -28,9 +28,15 @@ pub enum AnalyzeError {
     /// The command could not be run or measured.
     #[error(transparent)]
     Sys(#[from] perfkit_sys::SysError),
-    /// Bad options.
-    #[error("{0}")]
-    Usage(String),
+    /// Fewer than 2 measured runs asked for.
+    #[error("{0} runs are too few: percentiles need at least 2 runs")]
+    TooFewRuns(u64),
+    /// An analysis read back from JSON has no measured runs to make a baseline of.
+    #[error("this analysis has no measured runs to save as a baseline")]
+    NoRuns,
+    /// The measured runs could not be serialised.
+    #[error("cannot serialise the measured runs: {0}")]
+    Serialise(#[from] serde_json::Error),
     /// The baseline comparison failed (no benchmark in common, bad policy).
     #[error(transparent)]
     Regress(#[from] perfkit_regress::RegressError),
@@ -245,10 +251,7 @@ pub fn analyze(
     observer: &mut dyn AnalyzeObserver,
 ) -> Result<Analysis, AnalyzeError> {
     if options.runs < 2 {
-        return Err(AnalyzeError::Usage(format!(
-            "{} runs are too few: percentiles need at least 2 runs",
-            options.runs
-        )));
+        return Err(AnalyzeError::TooFewRuns(options.runs));
     }
     options.policy.validate()?;
     let report = measure(argv, options, observer)?;
@@ -366,16 +369,13 @@ impl Analysis {
     ///
     /// # Errors
     ///
-    /// [`AnalyzeError::Usage`] for an analysis read back from JSON (it has no samples), or
+    /// [`AnalyzeError::NoRuns`] for an analysis read back from JSON (it has no samples), or
     /// what perfkit-regress finds wrong with the samples.
     pub fn to_baseline(&self) -> Result<Baseline, AnalyzeError> {
         let Some(report) = &self.bench else {
-            return Err(AnalyzeError::Usage(
-                "this analysis has no measured runs to save as a baseline".into(),
-            ));
+            return Err(AnalyzeError::NoRuns);
         };
-        let json = serde_json::to_string(report)
-            .map_err(|e| AnalyzeError::Usage(format!("cannot serialise the measured runs: {e}")))?;
+        let json = serde_json::to_string(report)?;
         let mut baseline = perfkit_regress::perfkit_bench_baseline(&json)?;
         // Only the analysed command, not the alternative measured beside it.
         let name = &report.commands[0].name;

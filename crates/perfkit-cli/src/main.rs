@@ -234,7 +234,7 @@ fn hint(error: &anyhow::Error, shell_hint: &'static str) -> Option<&'static str>
 
 fn flag_hint(error: &anyhow::Error) -> Option<&'static str> {
     use perfkit_profilers::{Empty, ProfilerError, Tool};
-    use perfkit_regress::RegressError;
+    use perfkit_regress::{Misuse, RegressError};
     error.chain().find_map(|cause| {
         if let Some(e) = cause.downcast_ref::<perfkit_sys::SysError>() {
             return match e {
@@ -260,7 +260,16 @@ fn flag_hint(error: &anyhow::Error) -> Option<&'static str> {
             Some(RegressError::Import { problem, .. }) if problem.contains("distinct names") => {
                 return Some("perfkit bench and hyperfine name each command with --command-name");
             }
+            Some(RegressError::Usage(Misuse::Alpha(_))) => {
+                return Some("--alpha sets the significance level");
+            }
+            Some(RegressError::Usage(Misuse::MinSamples(_))) => {
+                return Some("--min-samples sets the fewest runs a verdict needs");
+            }
             _ => {}
+        }
+        if let Some(perfkit_analyze::AnalyzeError::TooFewRuns(_)) = cause.downcast_ref() {
+            return Some("--runs sets how many times the command is measured");
         }
         match cause.downcast_ref::<ProfilerError>() {
             Some(ProfilerError::ToolFailed {

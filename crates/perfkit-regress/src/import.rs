@@ -35,14 +35,14 @@ fn read_any(path: &Path, criterion_baseline: Option<&str>) -> Result<Baseline, R
     })?;
     let kind = detect(&text).map_err(|e| e.at(path))?;
     if let Some(name) = criterion_baseline {
-        return Err(RegressError::Usage(format!(
-            "the criterion baseline name {name:?} applies only to a criterion directory, but {} is {}",
-            path.display(),
-            match kind {
+        return Err(RegressError::Usage(crate::Misuse::CriterionNameForFile {
+            name: name.to_owned(),
+            path: path.to_path_buf(),
+            kind: match kind {
                 FileKind::Baseline => "a baseline file".to_string(),
                 FileKind::Import(k) => format!("{k} output"),
-            }
-        )));
+            },
+        }));
     }
     let source = |kind| Source {
         kind,

@@ -150,9 +150,64 @@ pub enum RegressError {
         /// Names in the current results.
         current: Vec<String>,
     },
-    /// A bad argument (metric name, threshold, alpha, option that does not apply).
+    /// A policy or argument that cannot work.
     #[error("{0}")]
-    Usage(String),
+    Usage(Misuse),
+}
+
+/// A policy or argument that cannot work.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Misuse {
+    /// A metric name perfkit does not know.
+    UnknownMetric(String),
+    /// A threshold that is not a percentage from 0 to 1000.
+    Threshold(String),
+    /// A policy without a metric.
+    NoMetric,
+    /// A significance level outside (0, 1).
+    Alpha(f64),
+    /// Fewer than 2 samples asked for.
+    MinSamples(usize),
+    /// A metric given twice.
+    RepeatedMetric(Metric),
+    /// A criterion baseline name given with a file that is not a criterion directory.
+    CriterionNameForFile {
+        /// The name.
+        name: String,
+        /// The file.
+        path: PathBuf,
+        /// What the file is.
+        kind: String,
+    },
+}
+
+impl std::fmt::Display for Misuse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Misuse::UnknownMetric(name) => write!(
+                f,
+                "unknown metric '{name}': use one of {}",
+                Metric::ALL.map(Metric::name).join(", ")
+            ),
+            Misuse::Threshold(text) => write!(
+                f,
+                "threshold '{text}' is not a percentage: write e.g. 5% (0 to 1000)"
+            ),
+            Misuse::NoMetric => f.write_str("no metric to check"),
+            Misuse::Alpha(alpha) => write!(
+                f,
+                "alpha {alpha} is not a significance level: use a number between 0 and 1, e.g. 0.05"
+            ),
+            Misuse::MinSamples(n) => write!(f, "min_samples must be at least 2, not {n}"),
+            Misuse::RepeatedMetric(m) => write!(f, "metric {m} is given twice"),
+            Misuse::CriterionNameForFile { name, path, kind } => write!(
+                f,
+                "the criterion baseline name {name:?} applies only to a criterion directory, but {} is {kind}",
+                path.display()
+            ),
+        }
+    }
 }
 
 /// Up to five names, quoted.

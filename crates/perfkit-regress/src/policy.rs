@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::RegressError;
+use crate::{Misuse, RegressError};
 
 /// A number a benchmark is judged by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -105,12 +105,7 @@ impl FromStr for Metric {
         Metric::ALL
             .into_iter()
             .find(|m| m.name() == wanted)
-            .ok_or_else(|| {
-                RegressError::Usage(format!(
-                    "unknown metric '{s}': use one of {}",
-                    Metric::ALL.map(Metric::name).join(", ")
-                ))
-            })
+            .ok_or_else(|| RegressError::Usage(Misuse::UnknownMetric(s.to_owned())))
     }
 }
 
@@ -148,9 +143,7 @@ pub fn parse_percent(text: &str) -> Result<f64, RegressError> {
     let number = text.trim().trim_end_matches('%').trim();
     match number.parse::<f64>() {
         Ok(p) if p.is_finite() && (0.0..1000.0).contains(&p) => Ok(p / 100.0),
-        _ => Err(RegressError::Usage(format!(
-            "threshold '{text}' is not a percentage: write e.g. 5% (0 to 1000)"
-        ))),
+        _ => Err(RegressError::Usage(Misuse::Threshold(text.to_owned()))),
     }
 }
 
@@ -222,24 +215,18 @@ impl Policy {
     /// Checks the policy's numbers.
     pub fn validate(&self) -> Result<(), RegressError> {
         if self.rules.is_empty() {
-            return Err(RegressError::Usage("no metric to check".into()));
+            return Err(RegressError::Usage(Misuse::NoMetric));
         }
         if !(self.alpha > 0.0 && self.alpha < 1.0) {
-            return Err(RegressError::Usage(format!(
-                "alpha {} is not a significance level: use a number between 0 and 1, e.g. 0.05",
-                self.alpha
-            )));
+            return Err(RegressError::Usage(Misuse::Alpha(self.alpha)));
         }
         if self.min_samples < 2 {
-            return Err(RegressError::Usage("min_samples must be at least 2".into()));
+            return Err(RegressError::Usage(Misuse::MinSamples(self.min_samples)));
         }
         let mut seen = std::collections::HashSet::new();
         for r in &self.rules {
             if !seen.insert(r.metric) {
-                return Err(RegressError::Usage(format!(
-                    "metric {} is given twice",
-                    r.metric
-                )));
+                return Err(RegressError::Usage(Misuse::RepeatedMetric(r.metric)));
             }
         }
         Ok(())
@@ -249,6 +236,34 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_policy_that_cannot_work_says_which_setting() {
+        let usage = |p: &Policy| match p.validate() {
+            Err(RegressError::Usage(m)) => Some(m),
+            _ => None,
+        };
+        let mut p = Policy::with_threshold(0.05);
+        assert_eq!(usage(&p), None);
+        p.alpha = 1.5;
+        assert_eq!(usage(&p), Some(Misuse::Alpha(1.5)));
+        p.alpha = 0.05;
+        p.min_samples = 1;
+        assert_eq!(usage(&p), Some(Misuse::MinSamples(1)));
+        p.min_samples = 5;
+        p.rules.push(p.rules[0]);
+        assert_eq!(usage(&p), Some(Misuse::RepeatedMetric(p.rules[0].metric)));
+        p.rules.clear();
+        assert_eq!(usage(&p), Some(Misuse::NoMetric));
+        assert!(matches!(
+            parse_percent("lots"),
+            Err(RegressError::Usage(Misuse::Threshold(t))) if t == "lots"
+        ));
+        assert!(matches!(
+            "p98".parse::<Metric>(),
+            Err(RegressError::Usage(Misuse::UnknownMetric(m))) if m == "p98"
+        ));
+    }
 
     #[test]
     fn metric_specs_parse() {
