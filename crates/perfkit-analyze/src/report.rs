@@ -248,9 +248,17 @@ fn latency_cells(a: &Analysis) -> [String; 8] {
 /// The report as Markdown.
 #[must_use]
 pub fn markdown(a: &Analysis) -> String {
+    use perfkit_metrics::markdown::{Align, MarkdownTable, cell, code};
+    let right = |h: &'static str| (h, Align::Right);
+    let mut latency = MarkdownTable::new(LATENCY_HEADERS.map(right));
+    latency.row(latency_cells(a));
+    let mut resources = MarkdownTable::new([("", Align::Left), ("", Align::Right)]);
+    for (k, v) in resource_rows(a) {
+        resources.row([cell(k), cell(&v)]);
+    }
     let mut out = format!(
-        "# perfkit analyze: `{}`\n\n**Verdict:** {}\n{}\n## Latency ({} runs)\n\n| {} |\n|{}\n| {} |\n\n## Resources (per run)\n\n| | |\n|:---|---:|\n",
-        perfkit_sys::quote_command(&a.command).replace('`', "'"),
+        "# perfkit analyze: {}\n\n**Verdict:** {}\n{}\n## Latency ({} runs)\n\n{latency}\n## Resources (per run)\n\n{resources}",
+        code(&perfkit_sys::quote_command(&a.command)),
         verdict(a),
         a.warnings
             .iter()
@@ -261,29 +269,20 @@ pub fn markdown(a: &Analysis) -> String {
                 s
             }),
         a.latency.count,
-        LATENCY_HEADERS.join(" | "),
-        "---:|".repeat(LATENCY_HEADERS.len()),
-        latency_cells(a).join(" | ")
     );
-    for (k, v) in resource_rows(a) {
-        let _ = writeln!(out, "| {k} | {v} |");
-    }
     if let Some(alt) = &a.alternative {
+        let mut table = MarkdownTable::new(
+            (ALTERNATIVE_HEADERS.iter().enumerate())
+                .map(|(i, h)| (*h, if i == 0 { Align::Left } else { Align::Right })),
+        );
+        for [name, rest @ ..] in alternative_rows(a, alt) {
+            table.row(std::iter::once(code(&name)).chain(rest));
+        }
         let _ = write!(
             out,
-            "\n## The fix, measured ({} runs each, interleaved)\n\n| {} |\n|:---|---:|---:|---:|---:|\n",
-            alt.latency.count,
-            ALTERNATIVE_HEADERS.join(" | ")
+            "\n## The fix, measured ({} runs each, interleaved)\n\n{table}",
+            alt.latency.count
         );
-        for row in alternative_rows(a, alt) {
-            let [name, rest @ ..] = row;
-            let _ = writeln!(
-                out,
-                "| `{}` | {} |",
-                name.replace('`', "'"),
-                rest.join(" | ")
-            );
-        }
     }
     out.push_str("\n## Bottlenecks\n\n");
     if a.bottlenecks.is_empty() {
@@ -301,31 +300,31 @@ pub fn markdown(a: &Analysis) -> String {
         );
     }
     if !a.measurements.hot_functions.is_empty() {
+        let mut table =
+            MarkdownTable::new([right("self"), right("total"), ("function", Align::Left)]);
+        for f in &a.measurements.hot_functions {
+            table.row([
+                format!("{:.1}%", f.self_percent),
+                format!("{:.1}%", f.inclusive_percent),
+                code(&f.name),
+            ]);
+        }
         let _ = write!(
             out,
-            "## Hot functions (perf)\n\n{}\n\n| self | total | function |\n|---:|---:|:---|\n",
+            "## Hot functions (perf)\n\n{}\n\n{table}\nFlamegraph: `flamegraph.svg`.\n",
             samples_line(a)
         );
-        for f in &a.measurements.hot_functions {
-            let _ = writeln!(
-                out,
-                "| {:.1}% | {:.1}% | `{}` |",
-                f.self_percent,
-                f.inclusive_percent,
-                f.name.replace('`', "'")
-            );
-        }
-        out.push_str("\nFlamegraph: `flamegraph.svg`.\n");
     }
     if let Some(h) = &a.heap {
-        let _ = write!(
-            out,
-            "\n## Heap (massif)\n\n{}\n\n| bytes at peak | share | allocation site |\n|---:|---:|:---|\n",
-            heap_line(h)
-        );
+        let mut table = MarkdownTable::new([
+            right("bytes at peak"),
+            right("share"),
+            ("allocation site", Align::Left),
+        ]);
         for [bytes, share, site] in heap_rows(h) {
-            let _ = writeln!(out, "| {bytes} | {share} | `{}` |", site.replace('`', "'"));
+            table.row([bytes, share, code(&site)]);
         }
+        let _ = write!(out, "\n## Heap (massif)\n\n{}\n\n{table}", heap_line(h));
     }
     if let Some(b) = &a.baseline {
         out.push_str("\n## Baseline comparison\n\n");

@@ -41,6 +41,7 @@ mod concurrent;
 mod format;
 pub mod histogram;
 mod io;
+pub mod markdown;
 mod performance;
 mod profiler;
 pub mod stats;

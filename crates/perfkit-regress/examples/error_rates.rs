@@ -5,6 +5,7 @@
 //! cargo run --release -p perfkit-regress --example error_rates [PAIRS]   # default 1000
 //! ```
 
+use perfkit_metrics::markdown::{Align, MarkdownTable};
 use perfkit_regress::simulate::{Noise, regression_rate};
 use perfkit_regress::{Metric, MetricRule, Policy};
 
@@ -49,8 +50,12 @@ fn main() {
     println!(
         "**Default policy, 30 samples per side.** A/A: both sides from the same distribution (every flag is a false positive). A/B: the current side 10% slower (every flag is a detection). For comparison, the A/A rate of a plain fixed 5% threshold without a test, and of the test without a threshold.\n"
     );
-    println!("| Noise | A/A flagged | A/B 10% detected | A/A, threshold alone | A/A, test alone |");
-    println!("|:---|---:|---:|---:|---:|");
+    let mut table = noise_table(&[
+        "A/A flagged",
+        "A/B 10% detected",
+        "A/A, threshold alone",
+        "A/A, test alone",
+    ]);
     let threshold_alone = Policy {
         alpha: 1.0 - 1e-12,
         ..base.clone()
@@ -61,47 +66,49 @@ fn main() {
         ..test_alone
     };
     for (name, noise) in models {
-        println!(
-            "| {name} | {} | {} | {} | {} |",
+        table.row([
+            name.to_owned(),
             rate(noise, 1.0, 30, &base),
             rate(noise, 1.1, 30, &base),
             rate(noise, 1.0, 30, &threshold_alone),
             rate(noise, 1.0, 30, &test_alone),
-        );
+        ]);
     }
+    print!("{table}");
 
     println!(
         "\n**Samples per side** (default policy; from 100 samples p99 is judged too, below it is inconclusive).\n"
     );
-    println!("| Noise | n | A/A flagged | A/B 10% detected |");
-    println!("|:---|---:|---:|---:|");
+    let mut table = noise_table(&["n", "A/A flagged", "A/B 10% detected"]);
     for (name, noise) in [models[1], models[2], models[4]] {
         for n in [10, 20, 30, 50, 100, 200] {
-            println!(
-                "| {name} | {n} | {} | {} |",
+            table.row([
+                name.to_owned(),
+                n.to_string(),
                 rate(noise, 1.0, n, &base),
-                rate(noise, 1.1, n, &base)
-            );
+                rate(noise, 1.1, n, &base),
+            ]);
         }
     }
+    print!("{table}");
 
     println!("\n**Threshold** (30 samples per side).\n");
-    println!("| Noise | threshold | A/A flagged | A/B 10% detected |");
-    println!("|:---|---:|---:|---:|");
+    let mut table = noise_table(&["threshold", "A/A flagged", "A/B 10% detected"]);
     for (name, noise) in [models[1], models[2], models[4]] {
         for threshold in [0.02, 0.05, 0.08] {
             let policy = Policy {
                 resamples: 0,
                 ..Policy::with_threshold(threshold)
             };
-            println!(
-                "| {name} | {} | {} | {} |",
+            table.row([
+                name.to_owned(),
                 percent(threshold),
                 rate(noise, 1.0, 30, &policy),
-                rate(noise, 1.1, 30, &policy)
-            );
+                rate(noise, 1.1, 30, &policy),
+            ]);
         }
     }
+    print!("{table}");
 
     mean_table(&models, &base, pairs);
 }
@@ -114,8 +121,7 @@ fn mean_table(models: &[(&str, Noise); 5], base: &Policy, pairs: usize) {
     println!(
         "\n**Throughput from the mean instead of the median** (metric `mean`, 5%, 30 samples): why `throughput` uses the median.\n"
     );
-    println!("| Noise | A/A flagged | A/B 10% detected |");
-    println!("|:---|---:|---:|");
+    let mut table = noise_table(&["A/A flagged", "A/B 10% detected"]);
     let mean_policy = Policy {
         rules: vec![MetricRule {
             metric: Metric::Mean,
@@ -124,10 +130,18 @@ fn mean_table(models: &[(&str, Noise); 5], base: &Policy, pairs: usize) {
         ..base.clone()
     };
     for (name, noise) in [models[1], models[3], models[4]] {
-        println!(
-            "| {name} | {} | {} |",
+        table.row([
+            name.to_owned(),
             rate(noise, 1.0, &mean_policy),
-            rate(noise, 1.1, &mean_policy)
-        );
+            rate(noise, 1.1, &mean_policy),
+        ]);
     }
+    print!("{table}");
+}
+
+/// A table of a noise model per row and these columns of figures.
+fn noise_table(figures: &[&str]) -> MarkdownTable {
+    MarkdownTable::new(
+        std::iter::once(("Noise", Align::Left)).chain(figures.iter().map(|f| (*f, Align::Right))),
+    )
 }

@@ -1,6 +1,7 @@
 //! Rendering a [`CheckReport`] for people: a terminal table and Markdown for a pull-request
 //! comment. (JSON is the report's serde form.)
 
+use perfkit_metrics::markdown::{Align, MarkdownTable, code};
 use std::fmt::Write as _;
 
 use perfkit_metrics::{format_bytes, format_duration, format_rate};
@@ -284,29 +285,35 @@ pub fn markdown(report: &CheckReport) -> String {
     }
     out.push('\n');
     let table = |findings: &[&Finding]| {
-        let mut t = format!(
-            "| Benchmark | Metric | Baseline | Current | Change | {} | p | Verdict |\n|:---|:---|---:|---:|---:|---:|---:|:---|\n",
-            confidence_label(report)
-        );
+        let mut t = MarkdownTable::new([
+            ("Benchmark", Align::Left),
+            ("Metric", Align::Left),
+            ("Baseline", Align::Right),
+            ("Current", Align::Right),
+            ("Change", Align::Right),
+            (confidence_label(report).as_str(), Align::Right),
+            ("p", Align::Right),
+            ("Verdict", Align::Left),
+        ]);
         for f in findings {
             let c = finding_cells(f);
             let verdict = match f.verdict {
                 Verdict::Regressed => "**regressed**".to_string(),
                 other => other.name().to_string(),
             };
-            let _ = writeln!(
-                t,
-                "| `{}` | {} | {} | {} | {} | {} | {} | {verdict} |",
-                c[0].replace('|', "\\|").replace('`', "'"),
-                c[1],
-                c[2],
-                c[3],
-                c[4],
-                c[5],
-                c[6]
-            );
+            let [name, metric, baseline, current, change, interval, p, _] = c;
+            t.row([
+                code(&name),
+                metric,
+                baseline,
+                current,
+                change,
+                interval,
+                p,
+                verdict,
+            ]);
         }
-        t
+        t.to_string()
     };
     let notable: Vec<&Finding> = report
         .findings

@@ -1,6 +1,7 @@
 //! A benchmark report for people: the terminal summary, a Markdown table, and the warnings
 //! about what the numbers mean.
 
+use perfkit_metrics::markdown::{Align, MarkdownTable, code};
 use std::fmt::{self, Write as _};
 
 use perfkit_metrics::{duration_unit, format_bytes, format_duration};
@@ -179,8 +180,21 @@ impl BenchReport {
             .map(|c| c.wall.mean)
             .fold(f64::INFINITY, f64::min);
         let (scale, unit) = duration_unit(fastest);
-        let mut out = format!(
-            "| Command | Mean [{unit}] | σ [{unit}] | p50 [{unit}] | p99 [{unit}] | Min [{unit}] | Max [{unit}] | Peak RSS | Relative |\n|:---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        let mut table = MarkdownTable::new(
+            [
+                "Command".to_owned(),
+                format!("Mean [{unit}]"),
+                format!("σ [{unit}]"),
+                format!("p50 [{unit}]"),
+                format!("p99 [{unit}]"),
+                format!("Min [{unit}]"),
+                format!("Max [{unit}]"),
+                "Peak RSS".to_owned(),
+                "Relative".to_owned(),
+            ]
+            .into_iter()
+            .enumerate()
+            .map(|(i, h)| (h, if i == 0 { Align::Left } else { Align::Right })),
         );
         for (i, c) in self.commands.iter().enumerate() {
             let w = &c.wall;
@@ -191,20 +205,19 @@ impl BenchReport {
                     None => format!("{:.2}", r.ratio),
                 },
             );
-            let _ = writeln!(
-                out,
-                "| `{}` | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} |",
-                c.name.replace('|', "\\|"),
-                w.mean / scale,
-                w.stddev / scale,
-                w.p50 as f64 / scale,
-                w.p99 as f64 / scale,
-                w.min as f64 / scale,
-                w.max as f64 / scale,
+            let ms = |v: f64| format!("{:.3}", v / scale);
+            table.row([
+                code(&c.name),
+                ms(w.mean),
+                ms(w.stddev),
+                ms(w.p50 as f64),
+                ms(w.p99 as f64),
+                ms(w.min as f64),
+                ms(w.max as f64),
                 format_bytes(c.peak_rss_bytes),
-                relative
-            );
+                relative,
+            ]);
         }
-        out
+        table.to_string()
     }
 }
