@@ -34,9 +34,6 @@ pub enum AnalyzeError {
     /// An analysis read back from JSON has no measured runs to make a baseline of.
     #[error("this analysis has no measured runs to save as a baseline")]
     NoRuns,
-    /// The measured runs could not be serialised.
-    #[error("cannot serialise the measured runs: {0}")]
-    Serialise(#[from] serde_json::Error),
     /// The baseline comparison failed (no benchmark in common, bad policy).
     #[error(transparent)]
     Regress(#[from] perfkit_regress::RegressError),
@@ -375,8 +372,7 @@ impl Analysis {
         let Some(report) = &self.bench else {
             return Err(AnalyzeError::NoRuns);
         };
-        let json = serde_json::to_string(report)?;
-        let mut baseline = perfkit_regress::perfkit_bench_baseline(&json)?;
+        let mut baseline = perfkit_regress::perfkit_bench_baseline(report)?;
         // Only the analysed command, not the alternative measured beside it.
         let name = &report.commands[0].name;
         baseline.benchmarks.retain(|b| &b.name == name);

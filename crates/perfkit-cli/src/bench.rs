@@ -110,7 +110,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
     }
     let current = if baseline.is_some() || args.save_baseline.is_some() {
         Some(
-            perfkit_regress::perfkit_bench_baseline(&json)
+            perfkit_regress::perfkit_bench_baseline(&report)
                 .context("cannot turn the benchmark results into a baseline")?,
         )
     } else {

@@ -1,6 +1,7 @@
 //! Importers: perfkit bench JSON, hyperfine `--export-json`, criterion's results directory, and
 //! baseline files, told apart by their content.
 
+use perfkit_sys::{BENCH_SCHEMA_VERSION, BenchReport, ExitKind};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -109,53 +110,64 @@ fn detect(text: &str) -> Result<FileKind, RegressError> {
     }
 }
 
-/// The version of the bench report format this importer reads.
-const BENCH_SCHEMA_VERSION: u64 = 1;
-
+/// The fields of a `perfkit bench --json` file a baseline needs. Only these are read, so
+/// that reports written by earlier perfkit versions of the same schema, which lack fields
+/// added since, still load; the run's status is perfkit-sys's own type.
 #[derive(Deserialize)]
-struct BenchReport {
-    schema_version: u64,
-    commands: Vec<BenchCommand>,
+struct BenchFile {
+    commands: Vec<BenchFileCommand>,
 }
 
 #[derive(Deserialize)]
-struct BenchCommand {
+struct BenchFileCommand {
     name: String,
-    samples: Vec<BenchRun>,
+    samples: Vec<BenchFileRun>,
 }
 
 #[derive(Deserialize)]
-struct BenchRun {
-    status: BenchStatus,
+struct BenchFileRun {
+    status: ExitKind,
     wall_ns: u64,
     max_rss_bytes: u64,
 }
 
-#[derive(Deserialize)]
-struct BenchStatus {
-    kind: String,
-    code: Option<i32>,
-}
-
-impl BenchStatus {
-    /// Whether the run ended other than by exiting with status 0 (a timeout is not a failure
-    /// here: those runs are left out).
-    fn failed(&self) -> bool {
-        self.kind != "timed_out" && !(self.kind == "exited" && self.code == Some(0))
-    }
-}
-
-/// A baseline of results this process just measured, from their `perfkit bench --json` text
-/// (no file behind it: `source.path` is `None`, the time is now).
-pub fn perfkit_bench_baseline(text: &str) -> Result<Baseline, RegressError> {
+/// A baseline of results this process just measured (no file behind it: `source.path` is
+/// `None`, the time is now): one benchmark per command, its runs' wall times and peak RSS
+/// (runs killed at the timeout are left out, as the report's statistics leave them out).
+pub fn perfkit_bench_baseline(report: &BenchReport) -> Result<Baseline, RegressError> {
+    let runs = (report.commands.iter()).map(|c| {
+        let runs = c
+            .samples
+            .iter()
+            .map(|r| (r.status, r.wall.as_nanos() as u64, r.max_rss_bytes));
+        (c.name.clone(), runs.collect())
+    });
     Baseline::new(
         Source {
             kind: SourceKind::PerfkitBench,
             path: None,
             criterion_baseline: None,
         },
-        parse_perfkit_bench(text)?,
+        bench_benchmarks(runs)?,
     )
+}
+
+/// One benchmark per command from its runs' status, wall time and peak RSS.
+fn bench_benchmarks(
+    commands: impl Iterator<Item = (String, Vec<(ExitKind, u64, u64)>)>,
+) -> Result<Vec<Benchmark>, RegressError> {
+    let mut out = Vec::new();
+    for (name, runs) in commands {
+        let kept: Vec<_> = (runs.into_iter())
+            .filter(|(status, ..)| *status != ExitKind::TimedOut)
+            .collect();
+        let times = kept.iter().map(|&(_, wall, _)| wall as f64).collect();
+        let rss = kept.iter().map(|&(.., rss)| rss).collect();
+        let mut benchmark = Benchmark::from_samples(name, times, None, rss)?;
+        benchmark.failed_runs = kept.iter().filter(|(s, ..)| !s.success()).count() as u64;
+        out.push(benchmark);
+    }
+    nonempty(out, SourceKind::PerfkitBench)
 }
 
 /// Benchmarks from `perfkit bench --json` text: one per command, its runs' wall times and peak
@@ -167,7 +179,7 @@ pub fn parse_perfkit_bench(text: &str) -> Result<Vec<Benchmark>, RegressError> {
         .get("schema_version")
         .and_then(Value::as_u64);
     if let Some(v) = version
-        && v > BENCH_SCHEMA_VERSION
+        && v > u64::from(BENCH_SCHEMA_VERSION)
     {
         return Err(RegressError::import(
             kind,
@@ -176,23 +188,15 @@ pub fn parse_perfkit_bench(text: &str) -> Result<Vec<Benchmark>, RegressError> {
             ),
         ));
     }
-    let report: BenchReport =
+    let report: BenchFile =
         serde_json::from_str(text).map_err(|e| RegressError::import(kind, e.to_string()))?;
-    let _ = report.schema_version;
-    let mut out = Vec::with_capacity(report.commands.len());
-    for c in report.commands {
-        let runs: Vec<&BenchRun> = c
+    bench_benchmarks(report.commands.into_iter().map(|c| {
+        let runs = c
             .samples
             .iter()
-            .filter(|r| r.status.kind != "timed_out")
-            .collect();
-        let times = runs.iter().map(|r| r.wall_ns as f64).collect();
-        let rss = runs.iter().map(|r| r.max_rss_bytes).collect();
-        let mut benchmark = Benchmark::from_samples(c.name, times, None, rss)?;
-        benchmark.failed_runs = runs.iter().filter(|r| r.status.failed()).count() as u64;
-        out.push(benchmark);
-    }
-    nonempty(out, kind)
+            .map(|r| (r.status, r.wall_ns, r.max_rss_bytes));
+        (c.name, runs.collect())
+    }))
 }
 
 #[derive(Deserialize)]
