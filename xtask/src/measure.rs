@@ -6,7 +6,12 @@ use anyhow::Result;
 use perfkit_metrics::stats::Statistic;
 use serde::Serialize;
 
-use crate::workload::{Places, Workload, run};
+use perfkit_sys::{
+    BenchObserver, BenchPlan, BenchTarget, CommandSpec, Execution, Executor, ExitKind, RunCount,
+    RunOutcome, SysError, run_bench_with,
+};
+
+use crate::workload::{self, Places, Workload};
 
 /// A verification that ran and failed (exit code 1, not 2).
 #[derive(Debug)]
@@ -71,8 +76,34 @@ fn timings(binary: &Path, samples: Vec<f64>) -> Timings {
     }
 }
 
+/// Runs of perfkit bench's schedule where one run of a binary is every evaluation workload
+/// in turn, timed as their sum.
+struct Workloads<'a> {
+    evals: &'a [Workload],
+    places: &'a Places,
+    /// The first error of a workload, kept for the caller (the engine's errors are its own).
+    failed: Option<anyhow::Error>,
+}
+
+impl Executor for Workloads<'_> {
+    fn execute(&mut self, run: &Execution<'_>) -> Result<RunOutcome, SysError> {
+        let binary = Path::new(&run.command.argv()[0]);
+        let mut total = std::time::Duration::ZERO;
+        for w in self.evals {
+            match workload::run(binary, w, self.places, &[]) {
+                Ok(wall) => total += wall,
+                Err(e) => {
+                    self.failed.get_or_insert(e);
+                    return Ok(RunOutcome::timed(ExitKind::Exited { code: 1 }, total));
+                }
+            }
+        }
+        Ok(RunOutcome::timed(ExitKind::Exited { code: 0 }, total))
+    }
+}
+
 /// Runs every evaluation workload once with each binary (untimed warm-up), then `rounds`
-/// rounds alternating which binary goes first, and compares.
+/// rounds of perfkit bench's interleaved schedule, and compares.
 pub(crate) fn compare(
     base: &Path,
     candidate: &Path,
@@ -86,32 +117,32 @@ pub(crate) fn compare(
     if rounds < 10 {
         eprintln!("xtask: warning: {rounds} rounds give a weak comparison; use 10 or more");
     }
-    for w in evals {
-        run(base, w, places, &[])?;
-        run(candidate, w, places, &[])?;
+    let target = |binary: &Path| -> Result<BenchTarget> {
+        let argv = vec![binary.display().to_string()];
+        Ok(BenchTarget::new(CommandSpec::from_argv(argv)?))
+    };
+    let mut plan = BenchPlan::new(vec![target(base)?, target(candidate)?]);
+    plan.runs = RunCount::Exact(rounds as u64);
+    plan.warmup = 1;
+    let mut executor = Workloads {
+        evals,
+        places,
+        failed: None,
+    };
+    let report = run_bench_with(&plan, &mut Progress(rounds as u64 * 2), &mut executor);
+    if let Some(e) = executor.failed {
+        return Err(e);
     }
-    let mut a = Vec::with_capacity(rounds);
-    let mut b = Vec::with_capacity(rounds);
-    for round in 0..rounds {
-        let order: [(&Path, &mut Vec<f64>); 2] = if round % 2 == 0 {
-            [(base, &mut a), (candidate, &mut b)]
-        } else {
-            [(candidate, &mut b), (base, &mut a)]
-        };
-        for (binary, samples) in order {
-            let mut total = 0.0;
-            for w in evals {
-                total += run(binary, w, places, &[])?.as_nanos() as f64;
-            }
-            samples.push(total);
-        }
-        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-            eprint!("\rxtask: timing round {}/{rounds}", round + 1);
-        }
-    }
+    let report = report?;
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         eprintln!();
     }
+    let walls = |i: usize| -> Vec<f64> {
+        (report.commands[i].samples.iter())
+            .map(|r| r.wall.as_nanos() as f64)
+            .collect()
+    };
+    let (a, b) = (walls(0), walls(1));
     let p_value = perfkit_regress::stats::mann_whitney(&a, &b).map_or(1.0, |t| t.p_two_sided);
     let base = timings(base, a);
     let candidate = timings(candidate, b);
@@ -124,6 +155,18 @@ pub(crate) fn compare(
         candidate,
         p_value,
     })
+}
+
+/// The rounds counted on a terminal.
+struct Progress(u64);
+
+impl BenchObserver for Progress {
+    fn measured(&mut self, _target: usize, _outcome: &RunOutcome) {
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            self.0 = self.0.saturating_sub(1);
+            eprint!("\rxtask: timing, {} runs to go   ", self.0);
+        }
+    }
 }
 
 /// A one-line summary: `1.052× faster by the median (min 1.048×), p = 0.0001, 15 rounds`.
