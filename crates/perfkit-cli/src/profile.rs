@@ -1,6 +1,5 @@
 //! `perfkit record`, `flamegraph`, `diff`, `stat`: perf and flamegraphs.
 
-use std::ffi::OsString;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -229,39 +228,15 @@ pub(crate) fn resolve_target(
     command: &str,
     verb: &str,
 ) -> Result<(Target, String)> {
-    if target.pid.is_empty() {
-        if target.command.is_empty() {
-            bail!(
-                "nothing to {verb}: give a command after `--` (perfkit {command} -- ./my-app) or --pid PID"
-            );
-        }
-        Ok((
-            Target::command(target.command.iter().cloned()),
-            describe_command(&target.command),
-        ))
-    } else {
-        let pids: Vec<String> = target.pid.iter().map(u32::to_string).collect();
-        Ok((
-            Target::pids(target.pid.iter().copied(), target.duration),
-            format!(
-                "PID {} for {}",
-                pids.join(","),
-                humantime::format_duration(target.duration)
-            ),
-        ))
-    }
-}
-
-/// The command as a user would type it (quoted where needed), shortened for titles.
-pub(crate) fn describe_command(argv: &[OsString]) -> String {
-    let words: Vec<String> = argv
-        .iter()
-        .map(|a| {
-            let a = a.to_string_lossy();
-            shlex::try_quote(&a).map_or_else(|_| a.to_string(), std::borrow::Cow::into_owned)
-        })
-        .collect();
-    perfkit_metrics::shorten_middle(&words.join(" "), 100)
+    let target = match (target.pid.is_empty(), target.command.is_empty()) {
+        (false, _) => Target::pids(target.pid.iter().copied(), target.duration),
+        (true, false) => Target::command(target.command.iter().cloned()),
+        (true, true) => bail!(
+            "nothing to {verb}: give a command after `--` (perfkit {command} -- ./my-app) or --pid PID"
+        ),
+    };
+    let what = target.describe();
+    Ok((target, what))
 }
 
 fn fold_options(args: &FoldArgs, per_process: bool) -> FoldOptions {

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 
 use perfkit_profilers::{
-    ExitKind,
+    ExitKind, Target,
     ltrace::{DEFAULT_LTRACE_PATTERN, Ltrace},
     massif::{Massif, MassifProfile, ms_print},
     report::{HeapReport, HeapRun, Traced},
@@ -18,7 +18,7 @@ use perfkit_sys::refuse_overwriting_inputs;
 use std::path::Path;
 
 use crate::output::{optional_destination, report_sink};
-use crate::profile::{describe_command, resolve_target};
+use crate::profile::resolve_target;
 
 pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
     if let Some(from) = &args.from {
@@ -31,7 +31,7 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
         .flatten()
         .collect();
     refuse_overwriting_inputs(&outputs, &[])?;
-    let what = describe_command(&args.command);
+    let what = Target::command(args.command.iter().cloned()).describe();
     let staging = tempfile::Builder::new()
         .prefix("perfkit-heap-")
         .tempdir()

@@ -31,6 +31,25 @@ pub enum Target {
 }
 
 impl Target {
+    /// The target as a person would name it: the command as typed (quoted where needed,
+    /// shortened in the middle past 100 characters), or the PIDs and for how long.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Command(argv) => {
+                let words: Vec<String> = (argv.iter())
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect();
+                perfkit_metrics::shorten_middle(&perfkit_sys::quote_command(&words), 100)
+            }
+            Target::Pids { pids, duration } => {
+                let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+                let secs = duration.as_secs_f64();
+                format!("PID {} for {secs}s", pids.join(","))
+            }
+        }
+    }
+
     /// A program and its arguments (program first).
     pub fn command<I, S>(argv: I) -> Target
     where
@@ -462,6 +481,16 @@ mod tests {
         for tool in [Tool::Perf, Tool::Strace, Tool::Ltrace, Tool::Valgrind] {
             assert_eq!(strings(&inv.tail_args(tool)), "-- app --flag", "{tool}");
         }
+    }
+
+    #[test]
+    fn a_target_is_described_as_typed() {
+        let cmd = Target::command(["grep", "-e", "a b", "file"]);
+        assert_eq!(cmd.describe(), "grep -e 'a b' file");
+        let pids = Target::pids([12, 34], Duration::from_millis(2500));
+        assert_eq!(pids.describe(), "PID 12,34 for 2.5s");
+        let long = Target::command(["x".repeat(300)]);
+        assert!(long.describe().chars().count() <= 100);
     }
 
     #[test]
