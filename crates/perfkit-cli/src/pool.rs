@@ -50,19 +50,7 @@ pub(crate) fn run(args: &PoolArgs) -> Result<Exit> {
         &interrupted,
         report_failure,
     );
-    if let Ok(StreamEnd {
-        interrupted: Some(signal),
-        written,
-        failed,
-    }) = streamed
-    {
-        pool.shutdown(Duration::ZERO);
-        note!(
-            "perfkit pool: interrupted by signal {signal}: {written} results written, {failed} failures reported; the workers were stopped"
-        );
-        perfkit_sys::signals::die_of(signal);
-    }
-    pool.shutdown(SHUTDOWN_GRACE);
+    shut_down(&mut pool, streamed.as_ref().ok());
     let ended = streamed.map_err(stream_error)?;
     let stats = pool.stats();
     if args.stats {
@@ -77,6 +65,24 @@ pub(crate) fn run(args: &PoolArgs) -> Result<Exit> {
         return Ok(Exit::Failed);
     }
     Ok(Exit::checked(ended.failed > 0))
+}
+
+/// Ends the workers: at once, then perfkit by the signal, when one interrupted the stream;
+/// else after a grace period for what they are finishing.
+fn shut_down(pool: &mut ProcessPool, end: Option<&StreamEnd>) {
+    if let Some(&StreamEnd {
+        interrupted: Some(signal),
+        written,
+        failed,
+    }) = end
+    {
+        pool.shutdown(Duration::ZERO);
+        note!(
+            "perfkit pool: interrupted by signal {signal}: {written} results written, {failed} failures reported; the workers were stopped"
+        );
+        perfkit_sys::signals::die_of(signal);
+    }
+    pool.shutdown(SHUTDOWN_GRACE);
 }
 
 fn default_workers() -> usize {

@@ -262,7 +262,7 @@ pub enum SysError {
         commands: usize,
     },
     /// The names given are not one per command.
-    #[error("{given} names given for {commands} commands: give one name per command")]
+    #[error("{given} name{} given for {commands} commands: give one name per command", if *given == 1 { "" } else { "s" })]
     NameCount {
         /// Names given.
         given: usize,
