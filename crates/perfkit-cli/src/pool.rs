@@ -153,13 +153,19 @@ fn report_failure(id: u64, error: &TaskError) {
 /// pool would have workers, so that the two compare fairly. A signal is passed on to the
 /// running tasks and stops the run, with every result so far written.
 fn run_naive(args: &PoolArgs, command: &Command, started: Instant) -> Result<bool> {
+    // All the input first, while a signal still ends perfkit at once: signals are deferred
+    // only while tasks run, so that each is passed on to them and the results so far written.
+    let mut input = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut input)
+        .context("cannot read tasks from standard input")?;
     let deferral = perfkit_sys::signals::Deferral::new();
     let _children = perfkit_sys::signals::signal_children();
     let interrupted = || deferral.pending();
-    let jobs = args.workers.unwrap_or_else(default_workers);
+    let jobs = (args.workers)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
     let (end, ran) = stream_naive(
         command,
-        std::io::stdin().lock(),
+        &input[..],
         std::io::stdout().lock(),
         jobs,
         &interrupted,

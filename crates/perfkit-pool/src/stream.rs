@@ -230,8 +230,8 @@ fn wait_for_input(input: &impl AsFd, stop: &AtomicBool) -> bool {
     }
 }
 
-/// [`stream_lines`] without a pool: one process of `command` per line, the line as its last
-/// argument, `jobs` at a time (1 to [`MAX_WORKERS`](crate::MAX_WORKERS)). Each result is
+/// [`stream_lines`] without a pool: one process of `command` per line of `input` (read to its
+/// end first), the line as its last argument, `jobs` at a time (1 to [`MAX_WORKERS`](crate::MAX_WORKERS)). Each result is
 /// written and flushed as its process ends (a process per task is slow, and a signal may end
 /// the run), without the program's last newline. When `interrupted` names a signal, the
 /// running processes are stopped and the stream ends with what it has.

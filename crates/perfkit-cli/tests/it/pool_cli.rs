@@ -518,6 +518,37 @@ fn an_interrupted_pool_writes_its_results_and_stops_its_workers() {
 }
 
 #[test]
+fn a_signal_ends_naive_while_it_still_reads_its_input() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
+        .args(["pool", "--naive", "--", "sh", "-c", "echo $0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("perfkit pool --naive");
+    // Input that never ends, as from `tail -f`: the signal must still end perfkit.
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"1\n2\n").expect("tasks");
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("perfkit pool --naive ignored SIGTERM while reading its input");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(stdin);
+    assert_eq!(status.signal(), Some(15), "{status:?}");
+}
+
+#[test]
 fn an_idle_connection_does_not_hold_up_a_scrape() {
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
         .args(["pool", "--metrics-addr", "127.0.0.1:0", "--", "cat"])
