@@ -304,6 +304,13 @@ fn setting_hint(setting: &perfkit_profilers::Setting) -> Option<&'static str> {
 }
 
 fn sys_hint(error: &anyhow::Error, shell_hint: &'static str) -> Option<&'static str> {
+    // perfkit analyze has neither --ignore-failure nor --show-output, and names its own fixes.
+    if error
+        .chain()
+        .any(|c| c.downcast_ref::<perfkit_analyze::AnalyzeError>().is_some())
+    {
+        return None;
+    }
     match exit::sys_error(error)? {
         perfkit_sys::SysError::CommandNotFound { .. } => Some(shell_hint),
         perfkit_sys::SysError::CommandFailed {
