@@ -248,7 +248,7 @@ fn latency_cells(a: &Analysis) -> [String; 8] {
 /// The report as Markdown.
 #[must_use]
 pub fn markdown(a: &Analysis) -> String {
-    use perfkit_metrics::markdown::{Align, MarkdownTable, cell, code};
+    use perfkit_metrics::markdown::{Align, MarkdownTable, cell, code, code_span};
     let right = |h: &'static str| (h, Align::Right);
     let mut latency = MarkdownTable::new(LATENCY_HEADERS.map(right));
     latency.row(latency_cells(a));
@@ -258,7 +258,7 @@ pub fn markdown(a: &Analysis) -> String {
     }
     let mut out = format!(
         "# perfkit analyze: {}\n\n**Verdict:** {}\n{}\n## Latency ({} runs)\n\n{latency}\n## Resources (per run)\n\n{resources}",
-        code(&perfkit_sys::quote_command(&a.command)),
+        code_span(&perfkit_sys::quote_command(&a.command)),
         verdict(a),
         a.warnings
             .iter()
@@ -731,8 +731,8 @@ pub fn write_report(dir: &Path, a: &Analysis) -> std::io::Result<PathBuf> {
 /// file on and exits).
 ///
 /// # Errors
-/// Why no browser showed it, in words.
-pub fn open_in_browser(html: &Path) -> Result<(), String> {
+/// [`OpenError`]: the program could not start, or `xdg-open` failed.
+pub fn open_in_browser(html: &Path) -> Result<(), OpenError> {
     use std::process::{Command, Stdio};
     let browser = std::env::var_os("BROWSER").filter(|b| !b.is_empty());
     let waited = browser.is_none();
@@ -744,16 +744,38 @@ pub fn open_in_browser(html: &Path) -> Result<(), String> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    let program = name.into_owned();
     if !waited {
         return (command.spawn())
             .map(drop)
-            .map_err(|e| format!("cannot start $BROWSER ({name}): {e}"));
+            .map_err(|source| OpenError::Start { program, source });
     }
     match command.status() {
         Ok(status) if status.success() => Ok(()),
-        Ok(status) => Err(format!("{name} failed ({status}): no browser set up?")),
-        Err(e) => Err(format!("cannot start {name}: {e}")),
+        Ok(status) => Err(OpenError::Failed { program, status }),
+        Err(source) => Err(OpenError::Start { program, source }),
     }
+}
+
+/// Why [`open_in_browser`] showed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The browser (`$BROWSER`) or `xdg-open` could not start.
+    #[error("cannot start {program}: {source}")]
+    Start {
+        /// The program.
+        program: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `xdg-open` ran and failed.
+    #[error("{program} failed ({status}): no browser set up?")]
+    Failed {
+        /// The program.
+        program: String,
+        /// How it ended.
+        status: std::process::ExitStatus,
+    },
 }
 
 /// The analysis in a few lines for a terminal: the command, its latency, the verdict, the

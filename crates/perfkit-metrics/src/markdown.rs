@@ -33,9 +33,16 @@ impl MarkdownTable {
     }
 
     /// Adds a row of cells already made with [`cell`] or [`code`] (or of plain numbers).
-    /// Missing cells are left empty; extra ones are dropped.
+    /// Missing cells are left empty; more cells than columns is a bug (checked in debug
+    /// builds, dropped in release ones).
     pub fn row<S: Into<String>>(&mut self, cells: impl IntoIterator<Item = S>) -> &mut Self {
         let mut row: Vec<String> = cells.into_iter().map(Into::into).collect();
+        debug_assert!(
+            row.len() <= self.columns.len(),
+            "{} cells for {} columns",
+            row.len(),
+            self.columns.len()
+        );
         row.resize(self.columns.len(), String::new());
         self.rows.push(row);
         self
@@ -99,6 +106,13 @@ pub fn cell(text: &str) -> String {
         }
     }
     out
+}
+
+/// `text` as a code span in running text (a heading, a paragraph): backticks replaced by `'`
+/// so that none ends it early; outside a table `|` needs no escape.
+#[must_use]
+pub fn code_span(text: &str) -> String {
+    format!("`{}`", text.replace('`', "'"))
 }
 
 /// `text` as a code span fit for a table cell: backticks replaced by `'`, then escaped as
