@@ -7,8 +7,8 @@ use perfkit_metrics::stats::Statistic;
 use serde::Serialize;
 
 use perfkit_sys::{
-    BenchObserver, BenchPlan, BenchTarget, CommandSpec, Execution, Executor, ExitKind, RunCount,
-    RunOutcome, SysError, run_bench_with,
+    BenchObserver, BenchPlan, BenchTarget, CommandSpec, Execution, Executor, ExitKind, Order,
+    RunCount, RunOutcome, SysError, run_bench_with,
 };
 
 use crate::workload::{self, Places, Workload};
@@ -103,7 +103,7 @@ impl Executor for Workloads<'_> {
 }
 
 /// Runs every evaluation workload once with each binary (untimed warm-up), then `rounds`
-/// rounds of perfkit bench's interleaved schedule, and compares.
+/// runs of each in perfkit bench's random interleaved order, and compares.
 pub(crate) fn compare(
     base: &Path,
     candidate: &Path,
@@ -124,6 +124,10 @@ pub(crate) fn compare(
     let mut plan = BenchPlan::new(vec![target(base)?, target(candidate)?]);
     plan.runs = RunCount::Exact(rounds as u64);
     plan.warmup = 1;
+    // Random interleaving: neither build runs first more often on average, so an order
+    // effect (caches, frequency) cannot favour one. The seed makes a comparison repeatable.
+    plan.order = Order::Random;
+    plan.seed = 0x5eed;
     let mut executor = Workloads {
         evals,
         places,
