@@ -44,8 +44,8 @@ impl Target {
             }
             Target::Pids { pids, duration } => {
                 let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
-                let secs = duration.as_secs_f64();
-                format!("PID {} for {secs}s", pids.join(","))
+                let duration = humantime::format_duration(*duration);
+                format!("PID {} for {duration}", pids.join(","))
             }
         }
     }
@@ -488,7 +488,7 @@ mod tests {
         let cmd = Target::command(["grep", "-e", "a b", "file"]);
         assert_eq!(cmd.describe(), "grep -e 'a b' file");
         let pids = Target::pids([12, 34], Duration::from_millis(2500));
-        assert_eq!(pids.describe(), "PID 12,34 for 2.5s");
+        assert_eq!(pids.describe(), "PID 12,34 for 2s 500ms");
         let long = Target::command(["x".repeat(300)]);
         assert!(long.describe().chars().count() <= 100);
     }
