@@ -18,12 +18,20 @@ pub enum DemoError {
     /// The pool or a process could not start.
     #[error(transparent)]
     Pool(#[from] PoolError),
-    /// A task failed, or answered something that is not a number.
-    #[error("demo task {id}: {problem}")]
-    Task {
+    /// A task failed.
+    #[error("demo task {id} failed: {error}")]
+    Failed {
         /// The task.
         id: u64,
-        /// What went wrong.
+        /// How it failed.
+        error: crate::error::TaskError,
+    },
+    /// A task answered something that is not a number.
+    #[error("demo task {id}: {problem}")]
+    NotANumber {
+        /// The task.
+        id: u64,
+        /// What the answer is, for a message.
         problem: String,
     },
 }
@@ -107,15 +115,13 @@ pub fn run_pooled(worker: &Command, tasks: u64) -> Result<u64, DemoError> {
 fn checksum(outcomes: &[Outcome]) -> Result<u64, DemoError> {
     let mut sum = 0u64;
     for outcome in outcomes {
-        let problem = |problem: String| DemoError::Task {
-            id: outcome.id,
-            problem,
-        };
-        let output = outcome
-            .result
-            .as_ref()
-            .map_err(|e| problem(format!("failed: {e}")))?;
-        sum = sum.wrapping_add(parse_number(output).map_err(problem)?);
+        let id = outcome.id;
+        let output = (outcome.result.as_ref()).map_err(|e| DemoError::Failed {
+            id,
+            error: e.clone(),
+        })?;
+        let n = parse_number(output).map_err(|problem| DemoError::NotANumber { id, problem })?;
+        sum = sum.wrapping_add(n);
     }
     Ok(sum)
 }
@@ -147,7 +153,7 @@ mod tests {
         failing.args(["-c", "exit 3"]);
         assert!(matches!(
             run_spawn(&failing, 1),
-            Err(DemoError::Task { id: 0, .. })
+            Err(DemoError::Failed { id: 0, .. })
         ));
     }
 }
