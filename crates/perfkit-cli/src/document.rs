@@ -1,6 +1,7 @@
 //! The JSON documents commands print. `schema_version` and the command's name are added in
-//! one place, [`to_json`]; each command's fields are a struct, so that their names are
-//! checked by the compiler. docs/formats.md describes them.
+//! one place, [`to_json`]. The documents themselves are typed structs in the libraries
+//! (`perfkit_profilers::report`, `perfkit_zerocopy::CopyReport`, `perfkit_pool::RunSummary`),
+//! so that their names are checked by the compiler; docs/formats.md describes them.
 
 use anyhow::Result;
 use serde::Serialize;

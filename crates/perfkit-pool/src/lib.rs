@@ -75,8 +75,11 @@
 // - config: the settings and the worker command;
 // - shared: the queue, results and counters the handle and dispatchers share;
 // - dispatch: one thread per worker slot;
-// - pool: the public ProcessPool and its builder.
-// naive, object and worker stand beside them.
+// - pool: the public ProcessPool and its builder;
+// - naive: a process per task, beside the dispatcher and the pool rather than on them;
+// - stream: lines from a reader through a pool or naive to a writer;
+// - demo: a workload of many small tasks, spawned or pooled.
+// object and worker stand beside them.
 mod batch;
 mod config;
 pub mod demo;

@@ -1,6 +1,7 @@
-//! The adapters' results as text tables for people: the heap peak and its allocation sites,
-//! syscall summaries and latencies, library-call summaries. `top` limits the rows (0 for
-//! all); a cut table ends in a line saying how many rows were left out.
+//! The adapters' results as text for people: the heap peak and its allocation sites,
+//! syscall summaries and latencies, library-call summaries, and the whole stat, syscalls and
+//! libcalls reports around them. `top` limits the rows (0 for all); a cut table ends in a
+//! line saying how many rows were left out.
 
 use std::fmt::Write as _;
 
