@@ -744,12 +744,13 @@ pub fn open_in_browser(html: &Path) -> Result<(), OpenError> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let program = name.into_owned();
     if !waited {
+        let program = format!("$BROWSER ({name})");
         return (command.spawn())
             .map(drop)
             .map_err(|source| OpenError::Start { program, source });
     }
+    let program = name.into_owned();
     match command.status() {
         Ok(status) if status.success() => Ok(()),
         Ok(status) => Err(OpenError::Failed { program, status }),
@@ -760,7 +761,7 @@ pub fn open_in_browser(html: &Path) -> Result<(), OpenError> {
 /// Why [`open_in_browser`] showed nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    /// The browser (`$BROWSER`) or `xdg-open` could not start.
+    /// The browser (`$BROWSER (name)`) or `xdg-open` could not start.
     #[error("cannot start {program}: {source}")]
     Start {
         /// The program.
