@@ -437,12 +437,19 @@ impl OutputProbe {
             (Some(n), Some(p)) if p >= n.saturating_mul(2) && p - n >= 1 << 20);
         let takes_longer = pipe_wall_ns >= null_wall_ns.saturating_mul(2)
             && pipe_wall_ns - null_wall_ns >= 20_000_000;
+        // A run into a pipe also pays for its output (and waits while the pipe is drained,
+        // slowly on a busy machine), so a longer wall time alone says little when both runs
+        // read the same: then only more time in the program's own code counts.
+        let (null_user, pipe_user) = (ns(null.user), ns(pipe.user));
+        let computes_more =
+            pipe_user >= null_user.saturating_mul(2) && pipe_user - null_user >= 20_000_000;
+        let reads_known = null_read_bytes.is_some() && pipe_read_bytes.is_some();
         OutputProbe {
             null_wall_ns,
             pipe_wall_ns,
             null_read_bytes,
             pipe_read_bytes,
-            differs: reads_more || takes_longer,
+            differs: reads_more || (takes_longer && (!reads_known || computes_more)),
         }
     }
 
@@ -1103,6 +1110,37 @@ fn build_report(plan: &BenchPlan, outcomes: Vec<Vec<RunOutcome>>) -> Result<Benc
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run of `wall_ms` that read `read` bytes (unknown: `None`) with `user_ms` in its own code.
+    fn probed(wall_ms: u64, user_ms: u64, read: Option<u64>) -> RunOutcome {
+        let mut run =
+            RunOutcome::timed(ExitKind::Exited { code: 0 }, Duration::from_millis(wall_ms));
+        run.user = Duration::from_millis(user_ms);
+        run.io = read.map(|rchar| crate::IoCounters {
+            rchar,
+            ..crate::IoCounters::default()
+        });
+        run
+    }
+
+    #[test]
+    fn the_output_probe_names_less_work_not_the_pipes_cost() {
+        let mb = 1 << 20;
+        // cat: the same input either way; the pipe run waits for its output to be drained.
+        let cat = OutputProbe::new(&probed(3, 1, Some(8 * mb)), &probed(88, 1, Some(8 * mb)));
+        assert!(!cat.differs, "{cat:?}");
+        // GNU grep into /dev/null stops at the first match.
+        let grep = OutputProbe::new(&probed(2, 1, Some(64 << 10)), &probed(30, 20, Some(8 * mb)));
+        assert!(grep.differs, "{grep:?}");
+        // The same input, but work done only for a real output.
+        let formats = OutputProbe::new(&probed(10, 8, Some(mb)), &probed(90, 80, Some(mb)));
+        assert!(formats.differs, "{formats:?}");
+        // Without I/O counters, the wall time is all there is to go by.
+        let unknown = OutputProbe::new(&probed(3, 1, None), &probed(88, 1, None));
+        assert!(unknown.differs, "{unknown:?}");
+        let alike = OutputProbe::new(&probed(30, 20, None), &probed(35, 21, None));
+        assert!(!alike.differs, "{alike:?}");
+    }
 
     #[test]
     fn helper_lists_give_one_for_all_or_one_each() {
