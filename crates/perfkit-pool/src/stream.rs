@@ -55,6 +55,9 @@ pub struct StreamEnd {
 /// its message follows the results before it). `interrupted` is asked between waits: when it
 /// names a signal, reading stops, the pool is closed and the stream ends with what it has.
 ///
+/// The input is waited on through its descriptor, so give it unbuffered (a `File`, `Stdin`,
+/// a pipe): bytes already held in a reader's own buffer would not wake the wait.
+///
 /// # Errors
 ///
 /// [`StreamError`] when the input cannot be read, the output cannot be written or the pool
