@@ -165,7 +165,7 @@ fn run_naive(args: &PoolArgs, command: &Command, started: Instant) -> Result<boo
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
     let (end, ran) = stream_naive(
         command,
-        &input[..],
+        &input,
         std::io::stdout().lock(),
         jobs,
         &interrupted,

@@ -233,8 +233,9 @@ fn wait_for_input(input: &impl AsFd, stop: &AtomicBool) -> bool {
     }
 }
 
-/// [`stream_lines`] without a pool: one process of `command` per line of `input` (read to its
-/// end first), the line as its last argument, `jobs` at a time (1 to [`MAX_WORKERS`](crate::MAX_WORKERS)). Each result is
+/// [`stream_lines`] without a pool: one process of `command` per line of `input` (all of the
+/// input, read by the caller: a signal is best left to end a program still reading), the line
+/// as its last argument, `jobs` at a time (1 to [`MAX_WORKERS`](crate::MAX_WORKERS)). Each result is
 /// written and flushed as its process ends (a process per task is slow, and a signal may end
 /// the run), without the program's last newline. When `interrupted` names a signal, the
 /// running processes are stopped and the stream ends with what it has.
@@ -245,7 +246,7 @@ fn wait_for_input(input: &impl AsFd, stop: &AtomicBool) -> bool {
 /// [`PoolError::Spawn`] when the program cannot start.
 pub fn stream_naive(
     command: &Command,
-    mut input: impl Read,
+    input: &[u8],
     output: impl Write,
     jobs: usize,
     interrupted: &(dyn Fn() -> Option<i32> + Sync),
@@ -258,15 +259,11 @@ pub fn stream_naive(
         })
         .into());
     }
-    let mut all = Vec::new();
-    input.read_to_end(&mut all).map_err(StreamError::Input)?;
-    if all.last() == Some(&b'\n') {
-        all.pop();
-    }
-    let lines: Vec<&[u8]> = if all.is_empty() {
+    let input = input.strip_suffix(b"\n").unwrap_or(input);
+    let lines: Vec<&[u8]> = if input.is_empty() {
         Vec::new()
     } else {
-        all.split(|&b| b == b'\n').collect()
+        input.split(|&b| b == b'\n').collect()
     };
     let mut writer = Writer::new(output, on_failure);
     let mut error = None;
