@@ -2,8 +2,6 @@
 //! escaped and its line breaks become spaces, so that no name can break a table's shape; a
 //! code span has its backticks replaced, so that no name can end it early.
 
-use std::fmt::Write as _;
-
 /// How a column's cells line up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Align {
@@ -119,9 +117,7 @@ pub fn code_span(text: &str) -> String {
 /// [`cell`].
 #[must_use]
 pub fn code(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    let _ = write!(out, "`{}`", cell(&text.replace('`', "'")));
-    out
+    format!("`{}`", cell(&text.replace('`', "'")))
 }
 
 #[cfg(test)]
