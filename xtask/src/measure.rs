@@ -125,7 +125,7 @@ pub(crate) fn compare(
     plan.runs = RunCount::Exact(rounds as u64);
     plan.warmup = 1;
     // Random interleaving: neither build runs first more often on average, so an order
-    // effect (caches, frequency) cannot favour one. The seed makes a comparison repeatable.
+    // effect (caches, frequency) cannot favour one. A fixed draw makes a comparison repeatable.
     plan.order = Order::Random;
     plan.seed = 0x5eed;
     let mut executor = Workloads {
