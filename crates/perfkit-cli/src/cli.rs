@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const ABOUT: &str = "perfkit: find, fix and prove speed-ups";
@@ -296,6 +297,17 @@ fn parse_metric(text: &str) -> Result<MetricSpec, String> {
 
 fn parse_threshold(text: &str) -> Result<f64, String> {
     perfkit_regress::parse_percent(text).map_err(|e| e.to_string())
+}
+
+fn parse_call_graph(text: &str) -> Result<perfkit_profilers::perf::CallGraph, String> {
+    perfkit_profilers::perf::CallGraph::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_min_width(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(pixels) if pixels.is_finite() && pixels >= 0.0 => Ok(pixels),
+        _ => Err("give pixels ≥ 0 (default 0.1)".into()),
+    }
 }
 
 fn parse_palette(text: &str) -> Result<perfkit_profilers::flamegraph::Palette, String> {
@@ -1087,7 +1099,7 @@ pub(crate) struct FlameArgs {
     pub(crate) palette: perfkit_profilers::flamegraph::Palette,
 
     /// Leave out frames narrower than this many pixels.
-    #[arg(long, value_name = "PIXELS", default_value_t = 0.1)]
+    #[arg(long, value_name = "PIXELS", default_value_t = 0.1, value_parser = parse_min_width)]
     pub(crate) min_width: f64,
 
     /// Icicle graph: roots at the top.
@@ -1103,7 +1115,7 @@ pub(crate) struct FlameArgs {
     pub(crate) reverse: bool,
 
     /// Image width in pixels (default 1200; the SVG scales in a browser anyway).
-    #[arg(long, value_name = "PIXELS")]
+    #[arg(long, value_name = "PIXELS", value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub(crate) width: Option<usize>,
 
     /// What one count is, shown in tooltips and reports (default: samples; with --period, ns
@@ -1189,8 +1201,8 @@ pub(crate) struct RecordArgs {
     pub(crate) event: Option<String>,
 
     /// Call-graph mode: dwarf[,BYTES] (default dwarf,16384), fp, lbr or none.
-    #[arg(short = 'g', long, value_name = "MODE")]
-    pub(crate) call_graph: Option<String>,
+    #[arg(short = 'g', long, value_name = "MODE", value_parser = parse_call_graph)]
+    pub(crate) call_graph: Option<perfkit_profilers::perf::CallGraph>,
 
     /// Do not compress perf.data (compression is on for dwarf when perf supports it).
     #[arg(long)]
@@ -1327,7 +1339,7 @@ pub(crate) struct StatArgs {
     pub(crate) event: Vec<String>,
 
     /// Run the program N times; values are means, with their variation.
-    #[arg(short = 'r', long, value_name = "N", default_value_t = 1)]
+    #[arg(short = 'r', long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) repeat: u32,
 
     #[command(flatten)]

@@ -29,6 +29,20 @@ pub(crate) fn to_json<T: Serialize>(command: Option<&'static str>, body: &T) -> 
     Ok(serde_json::to_string_pretty(&document)? + "\n")
 }
 
+/// `body` as a document of `command` when `json`, else as `text` makes it for people.
+pub(crate) fn json_or<T: Serialize>(
+    json: bool,
+    command: Option<&'static str>,
+    body: &T,
+    text: impl FnOnce(&T) -> String,
+) -> Result<String> {
+    if json {
+        to_json(command, body)
+    } else {
+        Ok(text(body))
+    }
+}
+
 /// `syscalls --from FILE`.
 #[derive(Serialize)]
 pub(crate) struct SyscallsFrom<'a, S, L> {

@@ -87,6 +87,27 @@ pub(crate) fn optional_destination(path: Option<&Path>) -> Result<Option<OutputP
     path.map(destination).transpose()
 }
 
+/// Checks every output a command names, before any work: each is a [`destination`], and none
+/// is another or one of `inputs`.
+pub(crate) fn outputs<const N: usize>(
+    paths: [Option<&Path>; N],
+    inputs: &[&Path],
+) -> Result<[Option<OutputPath>; N]> {
+    let mut error = None;
+    let checked = paths.map(|path| {
+        optional_destination(path).unwrap_or_else(|e| {
+            error.get_or_insert(e);
+            None
+        })
+    });
+    if let Some(e) = error {
+        return Err(e);
+    }
+    let all: Vec<&OutputPath> = checked.iter().flatten().collect();
+    perfkit_sys::refuse_overwriting_inputs(&all, inputs)?;
+    Ok(checked)
+}
+
 /// The sink for `--report FILE` (checked now), or standard error.
 pub(crate) fn report_sink(path: Option<&Path>) -> Result<ReportSink> {
     Ok(match path {

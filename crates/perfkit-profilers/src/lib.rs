@@ -44,6 +44,7 @@
 use std::path::PathBuf;
 
 pub mod doctor;
+pub mod drawing;
 pub mod flamegraph;
 pub mod folded;
 mod interrupt;
@@ -134,6 +135,20 @@ pub enum ProfilerError {
         #[source]
         source: std::io::Error,
     },
+    /// massif wrote no profile. Unless it followed exec, a command that replaced itself (a
+    /// wrapper script, a shell's `exec`) is the likely cause.
+    #[error("valgrind failed: massif wrote no profile ({status}){}: {log}", exec_hint(*.followed_exec))]
+    NoMassifProfile {
+        /// How the program ended.
+        status: ExitKind,
+        /// Whether massif followed exec.
+        followed_exec: bool,
+        /// The end of valgrind's log.
+        log: String,
+    },
+    /// A file the user named could not be written; the error names it.
+    #[error(transparent)]
+    Output(std::io::Error),
     /// A tool's output (or a file given as input) is not in the expected format.
     #[error("cannot parse {what}, line {line}: {message}")]
     Parse {
@@ -372,6 +387,15 @@ impl std::fmt::Display for Empty {
                  sampling; profile more work"
             ),
         }
+    }
+}
+
+/// Why massif may have written no profile, when it did not follow exec.
+fn exec_hint(followed_exec: bool) -> &'static str {
+    if followed_exec {
+        ""
+    } else {
+        " (a command that replaces itself with exec, as a wrapper script or a shell's `exec` does, leaves massif behind: it does not follow exec unless told to; profile the program itself, or have massif follow exec)"
     }
 }
 

@@ -18,6 +18,13 @@ pub enum ReportSink {
     File(OutputPath),
 }
 
+impl From<Option<OutputPath>> for ReportSink {
+    /// The file when there is one, else standard error.
+    fn from(file: Option<OutputPath>) -> ReportSink {
+        file.map_or(ReportSink::Stderr, ReportSink::File)
+    }
+}
+
 impl ReportSink {
     /// The file, if the report goes to one.
     #[must_use]

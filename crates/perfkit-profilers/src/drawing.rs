@@ -1,0 +1,231 @@
+//! From a recording or a profile to the files the user named: the steps `perfkit record`,
+//! `flamegraph` and `diff` share. The caller checks every output before the work
+//! ([`OutputPath`]); these functions fold, draw and write.
+
+use std::path::Path;
+
+use perfkit_sys::OutputPath;
+
+use crate::flamegraph::{FlamegraphOptions, diff_folded, render_diff_stacks, render_flamegraph};
+use crate::folded::{CompareMode, Comparison, FunctionChange, function_changes};
+use crate::perf::{
+    FoldOptions, PerfEnvironment, PerfFold, RecordOutcome, fold_perf_data, perf_report,
+};
+use crate::report::DiffReport;
+use crate::{Empty, FoldedStacks, ProfilerError};
+
+/// Where a flamegraph goes: the SVG and, when asked for, its folded stacks.
+#[derive(Debug)]
+pub struct FlameFiles {
+    /// The picture.
+    pub svg: OutputPath,
+    /// The folded stacks drawn.
+    pub folded: Option<OutputPath>,
+}
+
+impl FlameFiles {
+    /// Draws `stacks` into the SVG and writes them, folded, where asked.
+    ///
+    /// # Errors
+    /// inferno cannot draw them, or a file cannot be written.
+    pub fn write(
+        &self,
+        stacks: &FoldedStacks,
+        flame: &FlamegraphOptions,
+    ) -> Result<(), ProfilerError> {
+        write_svg(&self.svg, |svg| render_flamegraph(stacks, flame, svg))?;
+        if let Some(out) = &self.folded {
+            write(out, stacks.to_text().as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+/// Names the counts of `profile` in the picture, unless the user `named` them, and gives the
+/// picture `subtitle(total, count name)` when it has no subtitle.
+pub fn label(
+    flame: &mut FlamegraphOptions,
+    profile: &PerfFold,
+    named: bool,
+    subtitle: impl FnOnce(u64, &str) -> Option<String>,
+) {
+    if !named {
+        profile.count_name().clone_into(&mut flame.count_name);
+    }
+    if flame.subtitle.is_none() {
+        flame.subtitle = subtitle(profile.stacks.total(), &flame.count_name);
+    }
+}
+
+/// The files `perfkit record` writes.
+#[derive(Debug)]
+pub struct RecordFiles {
+    /// The flamegraph and its folded stacks.
+    pub flame: FlameFiles,
+    /// Where perf.data is moved at the end.
+    pub perf_data: Option<OutputPath>,
+    /// perf report's text.
+    pub perf_report: Option<OutputPath>,
+}
+
+/// What a recording gave.
+#[derive(Debug)]
+pub enum Recorded {
+    /// Its stacks, drawn and written.
+    Drawn(PerfFold),
+    /// A program that failed before perf sampled it: nothing was drawn; perf.data was kept
+    /// where asked.
+    NoSamples(Empty),
+}
+
+impl RecordFiles {
+    /// Folds the recording in `outcome`, labels the picture with `what` was recorded, and
+    /// writes every file. perf.data is moved last, so that perf report can read it first.
+    ///
+    /// # Errors
+    /// perf script or perf report fail, the recording holds no samples of a program that
+    /// succeeded, or a file cannot be written.
+    pub fn fold_and_write(
+        &self,
+        env: &PerfEnvironment,
+        outcome: &RecordOutcome,
+        fold: &FoldOptions,
+        flame: &mut FlamegraphOptions,
+        named: bool,
+        what: &str,
+    ) -> Result<Recorded, ProfilerError> {
+        let folded = match fold_perf_data(&env.perf, &outcome.perf_data, fold) {
+            Ok(folded) => folded,
+            // A program that failed before perf sampled it fails the command its own way.
+            Err(ProfilerError::NoSamples(why)) if !outcome.status.success() => {
+                self.keep_perf_data(outcome)?;
+                return Ok(Recorded::NoSamples(why));
+            }
+            Err(e) => return Err(e),
+        };
+        label(flame, &folded, named, |total, count_name| {
+            Some(format!(
+                "{what} — {}, {} Hz, {total} {count_name}",
+                outcome.event.name, outcome.frequency
+            ))
+        });
+        self.flame.write(&folded.stacks, flame)?;
+        if let Some(out) = &self.perf_report {
+            write(
+                out,
+                perf_report(&env.perf, &outcome.perf_data, &[])?.as_bytes(),
+            )?;
+        }
+        self.keep_perf_data(outcome)?;
+        Ok(Recorded::Drawn(folded))
+    }
+
+    fn keep_perf_data(&self, outcome: &RecordOutcome) -> Result<(), ProfilerError> {
+        match &self.perf_data {
+            Some(out) => out
+                .move_from(&outcome.perf_data)
+                .map_err(ProfilerError::Output),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A differential flamegraph, drawn.
+#[derive(Debug)]
+pub struct DiffDrawn {
+    /// How the two profiles relate, and whether functions were compared.
+    pub comparison: Comparison,
+    /// Whether shares were compared rather than counts.
+    pub normalized: bool,
+    /// Stacks drawn.
+    pub stacks: usize,
+    /// All counts of each side.
+    pub totals: (u64, u64),
+    /// The functions whose self time changed most.
+    pub changes: Vec<FunctionChange>,
+}
+
+/// Draws `after` against `before` (each with the path it was read from) into `svg`: functions
+/// or stacks as `mode` and the overlap decide, shares rather than counts when `normalize`.
+/// Lists the `top` functions whose self time changed most. A picture without a subtitle gets
+/// one naming both sides.
+///
+/// # Errors
+/// inferno cannot draw the difference, or the SVG cannot be written.
+pub fn draw_diff(
+    before: (&Path, &FoldedStacks),
+    after: (&Path, &FoldedStacks),
+    mode: CompareMode,
+    normalize: bool,
+    flame: &mut FlamegraphOptions,
+    top: usize,
+    svg: &OutputPath,
+) -> Result<DiffDrawn, ProfilerError> {
+    let ((before_path, before), (after_path, after)) = (before, after);
+    let comparison = Comparison::choose(before, after, mode);
+    if flame.subtitle.is_none() {
+        flame.subtitle = Some(DiffReport::subtitle(
+            before_path,
+            after_path,
+            normalize,
+            comparison.by_function,
+        ));
+    }
+    let stacks = if comparison.by_function {
+        diff_folded(&before.by_function(), &after.by_function(), normalize)
+    } else {
+        diff_folded(before, after, normalize)
+    };
+    write_svg(svg, |out| render_diff_stacks(&stacks, flame, out))?;
+    Ok(DiffDrawn {
+        comparison,
+        normalized: normalize,
+        stacks: stacks.len(),
+        totals: (before.total(), after.total()),
+        changes: function_changes(before, after, top),
+    })
+}
+
+impl DiffDrawn {
+    /// The report of this picture, drawn from `before` and `after` into `svg`.
+    #[must_use]
+    pub fn report<'a>(
+        &'a self,
+        before: &'a Path,
+        after: &'a Path,
+        svg: &'a Path,
+        count_name: &'a str,
+    ) -> DiffReport<'a> {
+        DiffReport {
+            before,
+            after,
+            svg,
+            normalized: self.normalized,
+            compared: if self.comparison.by_function {
+                "functions"
+            } else {
+                "stacks"
+            },
+            stack_overlap: self.comparison.stack_overlap,
+            function_overlap: self.comparison.function_overlap,
+            before_total: self.totals.0,
+            after_total: self.totals.1,
+            stacks: self.stacks,
+            top_changes: &self.changes,
+            count_name,
+        }
+    }
+}
+
+fn write_svg(
+    out: &OutputPath,
+    render: impl FnOnce(&mut Vec<u8>) -> Result<(), ProfilerError>,
+) -> Result<(), ProfilerError> {
+    let mut svg = Vec::new();
+    render(&mut svg)?;
+    write(out, &svg)
+}
+
+fn write(out: &OutputPath, contents: &[u8]) -> Result<(), ProfilerError> {
+    out.write(contents).map_err(ProfilerError::Output)
+}
