@@ -233,7 +233,7 @@ fn hint(error: &anyhow::Error, shell_hint: &'static str) -> Option<&'static str>
 }
 
 fn flag_hint(error: &anyhow::Error) -> Option<&'static str> {
-    use perfkit_profilers::{Empty, ProfilerError, Tool};
+    use perfkit_profilers::{Empty, ProfilerError};
     use perfkit_regress::{Misuse, RegressError};
     error.chain().find_map(|cause| {
         if let Some(e) = cause.downcast_ref::<perfkit_sys::SysError>() {
@@ -272,12 +272,10 @@ fn flag_hint(error: &anyhow::Error) -> Option<&'static str> {
             return Some("--runs sets how many times the command is measured");
         }
         match cause.downcast_ref::<ProfilerError>() {
-            Some(ProfilerError::ToolFailed {
-                tool: Tool::Valgrind,
-                detail,
-            }) if detail.contains("follow exec") => {
-                Some("perfkit heap --trace-children follows exec")
-            }
+            Some(ProfilerError::NoMassifProfile {
+                followed_exec: false,
+                ..
+            }) => Some("perfkit heap --trace-children follows exec"),
             Some(ProfilerError::InvalidSetting(setting)) => setting_hint(setting),
             Some(ProfilerError::NoSamples(Empty::Recording(_))) => {
                 Some("-F/--frequency HZ samples more often")

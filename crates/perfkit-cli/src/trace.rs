@@ -1,7 +1,8 @@
 //! `perfkit heap`, `syscalls`, `libcalls`: valgrind massif, strace, ltrace.
 
-use anyhow::{Context, Result};
+use std::path::Path;
 
+use anyhow::{Context, Result};
 use perfkit_profilers::{
     ExitKind, Target,
     ltrace::{DEFAULT_LTRACE_PATTERN, Ltrace},
@@ -9,40 +10,28 @@ use perfkit_profilers::{
     report::{HeapReport, HeapRun, Traced},
     strace::{Strace, StraceFile, TraceMode},
 };
+use perfkit_sys::ReportSink;
 
 use crate::cli::{HeapArgs, LibcallsArgs, ReportArgs, SyscallsArgs};
-use crate::document;
+use crate::document::{self, json_or};
 use crate::exit::Exit;
-use perfkit_sys::ReportSink;
-use perfkit_sys::refuse_overwriting_inputs;
-use std::path::Path;
-
-use crate::output::{optional_destination, report_sink};
+use crate::output::outputs;
 use crate::profile::resolve_target;
 
 pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
     if let Some(from) = &args.from {
         return heap_from_file(args, from).map(Exit::Program);
     }
-    let massif_out = optional_destination(args.massif_out.as_deref())?;
-    let sink = report_sink(args.report.report.as_deref())?;
-    let outputs: Vec<_> = [massif_out.as_ref(), sink.file()]
-        .into_iter()
-        .flatten()
-        .collect();
-    refuse_overwriting_inputs(&outputs, &[])?;
+    let [massif_out, report] = outputs(
+        [args.massif_out.as_deref(), args.report.report.as_deref()],
+        &[],
+    )?;
+    let sink = ReportSink::from(report);
     let what = Target::command(args.command.iter().cloned()).describe();
-    let staging = tempfile::Builder::new()
-        .prefix("perfkit-heap-")
-        .tempdir()
-        .context("cannot create a temporary directory for massif.out")?;
-    let _remove_on_signal = perfkit_sys::signals::remove_on_signal(staging.path());
-    let keep = staging.path().join("massif.out");
     let mut massif = Massif::command(args.command.iter().cloned())
         .pages_as_heap(args.pages_as_heap)
         .follow_exec(args.trace_children)
-        .stacks(args.stacks)
-        .keep_output(&keep);
+        .stacks(args.stacks);
     if let Some(t) = args.threshold {
         massif = massif.threshold(t);
     }
@@ -56,16 +45,10 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
         );
     }
     let capture = sink.capture_for_json(args.json);
-    let outcome = massif.run()?;
+    let (outcome, kept) = massif.run_keeping(massif_out.as_ref())?;
     let captured = ReportSink::end_capture(capture)?;
-    if let Some(massif_out) = &massif_out {
-        // Copied, not moved: ms_print may still read it.
-        let copy = staging.path().join("massif.out.copy");
-        std::fs::copy(&keep, &copy).context("cannot copy massif.out")?;
-        massif_out.move_from(&copy)?;
-    }
     let text = if args.ms_print {
-        ms_print(&keep)?
+        ms_print(kept.path())?
     } else {
         let run = HeapRun {
             status: outcome.status,
@@ -80,9 +63,8 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
 /// The report's sink for a command that reads `from` instead of running a program: checked
 /// not to be that file.
 fn sink_for_file(report: &ReportArgs, from: &Path) -> Result<ReportSink> {
-    let sink = report_sink(report.report.as_deref())?;
-    refuse_overwriting_inputs(&sink.file().into_iter().collect::<Vec<_>>(), &[from])?;
-    Ok(sink)
+    let [file] = outputs([report.report.as_deref()], &[from])?;
+    Ok(ReportSink::from(file))
 }
 
 /// `perfkit heap --from massif.out`: the same report for a file recorded elsewhere.
@@ -110,66 +92,50 @@ fn heap_report(
     let mut report = HeapReport::new(profile, what, args.top, run);
     report.from = args.from.as_deref();
     report.massif_out = args.massif_out.as_deref();
-    if args.json {
-        document::to_json(Some("heap"), &report)
-    } else {
-        Ok(report.to_text())
-    }
+    json_or(args.json, Some("heap"), &report, HeapReport::to_text)
 }
 
 pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<Exit> {
     if let Some(from) = &args.from {
         return syscalls_from_file(args, from).map(Exit::Program);
     }
-    let sink = report_sink(args.report.report.as_deref())?;
-    let mut out = String::new();
-    let (strace, what) = plan_strace(args)?;
-    let capture = sink.capture_for_json(args.json);
-    let outcome = strace.run()?;
-    let captured = ReportSink::end_capture(capture)?;
-    if args.json {
-        let syscalls = Traced {
-            target: &what,
-            hardware_events: None,
-            result: &outcome,
-        };
-        out.push_str(&document::to_json(Some("syscalls"), &syscalls)?);
-        sink.emit_captured(&out, captured)?;
-        return Ok(Exit::Program(outcome.status));
-    }
-    out.push_str(&outcome.to_text(&what, args.top, args.wall_clock));
-    if outcome.latencies.is_some() {
-        latency_note(args);
-    }
-    sink.emit(&out)?;
-    Ok(Exit::Program(outcome.status))
-}
-
-/// The strace run the options ask for, checked; and how to name its target.
-fn plan_strace(args: &SyscallsArgs) -> Result<(Strace, String)> {
+    let [report] = outputs([args.report.report.as_deref()], &[])?;
+    let sink = ReportSink::from(report);
     let (target, what) = resolve_target(&args.target, "syscalls", "trace")?;
-    let mut strace = Strace::new(target)
-        .mode(if args.trace {
-            TraceMode::Latency
-        } else {
-            TraceMode::Summary
-        })
-        .wall_clock(args.wall_clock);
+    let mode = if args.trace {
+        TraceMode::Latency
+    } else {
+        TraceMode::Summary
+    };
+    let mut strace = Strace::new(target).mode(mode).wall_clock(args.wall_clock);
     if let Some(filter) = &args.filter {
         strace = strace.filter(filter.clone());
     }
     strace.validate()?;
     if !args.quiet {
-        note!(
-            "perfkit: tracing system calls of {what} with strace{}",
-            if args.trace {
-                " -T (every call)"
-            } else {
-                " -c"
-            }
-        );
+        let how = if args.trace {
+            " -T (every call)"
+        } else {
+            " -c"
+        };
+        note!("perfkit: tracing system calls of {what} with strace{how}");
     }
-    Ok((strace, what))
+    let capture = sink.capture_for_json(args.json);
+    let outcome = strace.run()?;
+    let captured = ReportSink::end_capture(capture)?;
+    let traced = Traced {
+        target: &what,
+        hardware_events: None,
+        result: &outcome,
+    };
+    let text = json_or(args.json, Some("syscalls"), &traced, |t| {
+        t.result.to_text(&what, args.top, args.wall_clock)
+    })?;
+    if outcome.latencies.is_some() && !args.json {
+        latency_note(args);
+    }
+    sink.emit_captured(&text, captured)?;
+    Ok(Exit::Program(outcome.status))
 }
 
 /// `perfkit syscalls --from FILE`: the same report for strace output recorded elsewhere.
@@ -209,47 +175,42 @@ fn latency_note(args: &SyscallsArgs) {
 }
 
 pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<Exit> {
-    let sink = report_sink(args.report.report.as_deref())?;
-    let mut out = String::new();
+    let [report] = outputs([args.report.report.as_deref()], &[])?;
+    let sink = ReportSink::from(report);
     let (target, what) = resolve_target(&args.target, "libcalls", "trace")?;
     let ltrace = Ltrace::new(target)
         .patterns(args.patterns.iter().cloned())
         .plt(!args.no_plt);
     ltrace.validate()?;
-    if !args.quiet {
-        if args.patterns.is_empty() {
-            note!(
-                "perfkit: tracing {what} with ltrace -x '{DEFAULT_LTRACE_PATTERN}' \
-                 (Rust calls libc through the GOT, which plain ltrace does not see; -x PATTERN to choose)"
-            );
-        } else {
-            note!("perfkit: tracing {what} with ltrace");
-        }
+    if !args.quiet && args.patterns.is_empty() {
+        note!(
+            "perfkit: tracing {what} with ltrace -x '{DEFAULT_LTRACE_PATTERN}' \
+             (Rust calls libc through the GOT, which plain ltrace does not see; -x PATTERN to choose)"
+        );
+    } else if !args.quiet {
+        note!("perfkit: tracing {what} with ltrace");
     }
     let capture = sink.capture_for_json(args.json);
     let outcome = ltrace.run()?;
     let captured = ReportSink::end_capture(capture)?;
-    if args.json {
-        let libcalls = Traced {
-            target: &what,
-            hardware_events: None,
-            result: &outcome,
-        };
-        out.push_str(&document::to_json(Some("libcalls"), &libcalls)?);
-        sink.emit_captured(&out, captured)?;
-        return Ok(Exit::Program(outcome.status));
-    }
-    out.push_str(&outcome.to_text(&what, args.top));
-    if outcome.summary.rows.is_empty() && !args.quiet {
-        note!(
-            "note: no library calls matched; check the -x pattern (e.g. 'malloc@libc.so*') and that the program is dynamically linked"
-        );
-    }
-    if !args.quiet {
+    let traced = Traced {
+        target: &what,
+        hardware_events: None,
+        result: &outcome,
+    };
+    let text = json_or(args.json, Some("libcalls"), &traced, |t| {
+        t.result.to_text(&what, args.top)
+    })?;
+    if !args.quiet && !args.json {
+        if outcome.summary.rows.is_empty() {
+            note!(
+                "note: no library calls matched; check the -x pattern (e.g. 'malloc@libc.so*') and that the program is dynamically linked"
+            );
+        }
         note!(
             "note: ltrace times include its own overhead (tens of µs per call): compare counts, not times"
         );
     }
-    sink.emit(&out)?;
+    sink.emit_captured(&text, captured)?;
     Ok(Exit::Program(outcome.status))
 }

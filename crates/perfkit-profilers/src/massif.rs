@@ -802,6 +802,34 @@ impl Massif {
         self.run_with(&valgrind)
     }
 
+    /// Runs the program under massif as [`Massif::run`] does, keeping massif.out in a private
+    /// directory for as long as the returned [`KeptProfile`] lives (for [`ms_print`]), and a
+    /// copy of it at `out` when given. The directory is removed if perfkit dies of a signal.
+    ///
+    /// # Errors
+    /// As [`Massif::run`], or massif.out cannot be copied to `out`.
+    pub fn run_keeping(
+        &self,
+        out: Option<&perfkit_sys::OutputPath>,
+    ) -> Result<(MassifOutcome, KeptProfile), ProfilerError> {
+        let dir = scratch_dir(Tool::Valgrind)?;
+        let guard = perfkit_sys::signals::remove_on_signal(dir.path());
+        let path = dir.path().join("massif.out");
+        let outcome = self.clone().keep_output(&path).run()?;
+        if let Some(out) = out {
+            // Copied, not moved: ms_print may still read it.
+            let copy = dir.path().join("massif.out.copy");
+            std::fs::copy(&path, &copy).map_err(|e| ProfilerError::io("copying massif.out", e))?;
+            out.move_from(&copy).map_err(ProfilerError::Output)?;
+        }
+        let kept = KeptProfile {
+            path,
+            _dir: dir,
+            _guard: guard,
+        };
+        Ok((outcome, kept))
+    }
+
     /// Checks the options and that the program exists, without running anything.
     pub fn validate(&self) -> Result<(), ProfilerError> {
         self.inv.validate(Tool::Valgrind)?;
@@ -857,18 +885,10 @@ impl Massif {
         };
         let Some(out) = out else {
             let said = std::fs::read_to_string(&log).unwrap_or_default();
-            let hint = if self.follow_exec {
-                ""
-            } else {
-                " (a command that replaces itself with exec, as a wrapper script or a shell's `exec` does, leaves massif behind: it does not follow exec unless told to; profile the program itself, or have massif follow exec)"
-            };
-            return Err(ProfilerError::ToolFailed {
-                tool: Tool::Valgrind,
-                detail: format!(
-                    "massif wrote no profile ({}){hint}: {}",
-                    ran.status,
-                    tail(&said, 6)
-                ),
+            return Err(ProfilerError::NoMassifProfile {
+                status: ran.status,
+                followed_exec: self.follow_exec,
+                log: tail(&said, 6),
             });
         };
         let profile = MassifProfile::from_file(&out)?;
@@ -885,6 +905,23 @@ impl Massif {
             massif_out,
             wall: ran.wall,
         })
+    }
+}
+
+/// massif.out of a run, kept in a private directory until this is dropped.
+#[derive(Debug)]
+pub struct KeptProfile {
+    path: PathBuf,
+    // Removed before the signal registration is dropped, so that no signal finds it left.
+    _dir: tempfile::TempDir,
+    _guard: perfkit_sys::signals::Registration,
+}
+
+impl KeptProfile {
+    /// Where massif.out is.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }
 
