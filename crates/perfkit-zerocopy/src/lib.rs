@@ -73,6 +73,8 @@
 #[cfg(target_os = "linux")]
 mod calls;
 #[cfg(target_os = "linux")]
+mod copy;
+#[cfg(target_os = "linux")]
 mod error;
 #[cfg(target_os = "linux")]
 mod fd;
@@ -87,6 +89,8 @@ mod transfer;
 
 #[cfg(target_os = "linux")]
 pub use calls::{copy_file_range, sendfile, splice, tee};
+#[cfg(target_os = "linux")]
+pub use copy::{CopyError, CopyJob};
 #[cfg(target_os = "linux")]
 pub use error::{Result, ZeroCopyError};
 #[cfg(target_os = "linux")]
