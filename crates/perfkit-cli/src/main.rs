@@ -254,10 +254,7 @@ fn flag_hint(error: &anyhow::Error) -> Option<&'static str> {
             };
         }
         match cause.downcast_ref::<RegressError>() {
-            Some(RegressError::NothingInCommon { .. }) => {
-                return Some("perfkit bench and hyperfine name each command with --command-name");
-            }
-            Some(RegressError::Import { problem, .. }) if problem.contains("distinct names") => {
+            Some(RegressError::NothingInCommon { .. } | RegressError::DuplicateName { .. }) => {
                 return Some("perfkit bench and hyperfine name each command with --command-name");
             }
             Some(RegressError::Usage(Misuse::Alpha(_))) => {

@@ -266,13 +266,11 @@ fn nonempty(out: Vec<Benchmark>, kind: SourceKind) -> Result<Vec<Benchmark>, Reg
     }
     let mut names = std::collections::HashSet::new();
     if let Some(dup) = out.iter().find(|b| !names.insert(b.name.as_str())) {
-        return Err(RegressError::import(
+        return Err(RegressError::DuplicateName {
+            path: None,
             kind,
-            format!(
-                "two benchmarks are called '{}': give them distinct names",
-                dup.name
-            ),
-        ));
+            name: dup.name.clone(),
+        });
     }
     Ok(out)
 }

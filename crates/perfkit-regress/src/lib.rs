@@ -122,6 +122,16 @@ pub enum RegressError {
         /// What is wrong.
         problem: String,
     },
+    /// Output of another tool with two benchmarks of one name; a baseline keeps one per name.
+    #[error("{}is not valid {kind} output: two benchmarks are called '{name}': give them distinct names", where_(path.as_deref()))]
+    DuplicateName {
+        /// The file or directory, when known.
+        path: Option<PathBuf>,
+        /// What it was read as.
+        kind: SourceKind,
+        /// The name.
+        name: String,
+    },
     /// A file that no importer recognises.
     #[error("{}: {problem}; perfkit reads baselines, perfkit bench --json output, hyperfine --export-json output and criterion directories (target/criterion)", path.display())]
     UnknownFormat {
@@ -282,6 +292,15 @@ impl RegressError {
                 path: p,
                 kind,
                 problem,
+            },
+            RegressError::DuplicateName {
+                path: None,
+                kind,
+                name,
+            } => RegressError::DuplicateName {
+                path: p,
+                kind,
+                name,
             },
             RegressError::UnknownFormat { path: q, problem } if q.as_os_str().is_empty() => {
                 RegressError::UnknownFormat {
