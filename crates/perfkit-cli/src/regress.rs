@@ -10,7 +10,7 @@ use perfkit_regress::{
 
 use crate::cli::{BaselineCommand, CheckArgs, PolicyArgs, ReportFormat};
 use crate::exit::Exit;
-use crate::output::{destination, same_path};
+use crate::output::destination;
 use perfkit_sys::OutputPath;
 use perfkit_sys::refuse_overwriting_inputs;
 
@@ -40,7 +40,7 @@ pub(crate) fn failed(report: &CheckReport, strict: bool) -> bool {
 }
 
 /// `--save-baseline PATH` after a run: saves `current`, except when the check failed and PATH
-/// is the `--baseline` file, where saving would make the regression the new reference.
+/// is the `--baseline` file.
 pub(crate) fn save_baseline(
     current: &Baseline,
     out: &OutputPath,
@@ -48,16 +48,13 @@ pub(crate) fn save_baseline(
     failed: bool,
     quiet: bool,
 ) -> Result<()> {
-    if failed && checked_against.is_some_and(|b| same_path(b, out.path()) || out.is_same_file(b)) {
+    let path = out.path().display();
+    if !current.save_after_check(out, checked_against, failed)? {
         note!(
-            "perfkit: kept the baseline {}: the check failed, and saving would make the regression the new reference",
-            out.path().display()
+            "perfkit: kept the baseline {path}: the check failed, and saving would make the regression the new reference"
         );
-        return Ok(());
-    }
-    out.write(current.to_json().as_bytes())?;
-    if !quiet {
-        note!("perfkit: saved the baseline {}", out.path().display());
+    } else if !quiet {
+        note!("perfkit: saved the baseline {path}");
     }
     Ok(())
 }

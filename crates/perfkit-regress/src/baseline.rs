@@ -452,6 +452,33 @@ impl Baseline {
         text
     }
 
+    /// Saves the baseline to `out` after a check against the file `checked_against`, except
+    /// when the check `failed` and `out` is that file: saving would make the regression the
+    /// new reference. `Ok(false)` when it was kept for that reason.
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    pub fn save_after_check(
+        &self,
+        out: &perfkit_sys::OutputPath,
+        checked_against: Option<&Path>,
+        failed: bool,
+    ) -> Result<bool, RegressError> {
+        let same = |b: &Path| match (b.canonicalize(), out.path().canonicalize()) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => b == out.path(),
+        };
+        if failed && checked_against.is_some_and(|b| same(b) || out.is_same_file(b)) {
+            return Ok(false);
+        }
+        out.write(self.to_json().as_bytes())
+            .map_err(|source| RegressError::Write {
+                path: out.path().to_path_buf(),
+                source,
+            })?;
+        Ok(true)
+    }
+
     /// Writes the baseline through [`perfkit_sys::OutputPath`]: a regular file is replaced
     /// atomically (a crash never leaves a half-written baseline), a device or descriptor such
     /// as `/dev/stdout` is written in place.
