@@ -3,41 +3,13 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use perfkit_analyze::{
-    AlternativeCommand, Analysis, AnalyzeObserver, AnalyzeOptions, analyze, report,
-};
-use perfkit_sys::{BenchObserver, Phase, RunOutcome};
+use perfkit_analyze::{AlternativeCommand, Analysis, AnalyzeOptions, analyze, report};
 
 use crate::cli::AnalyzeArgs;
 use crate::exit::Exit;
-use crate::output::{optional_destination, progress_bar, run_input, run_output, show_bar};
+use crate::output::{RunProgress, optional_destination, progress_bar, run_input, run_output};
 use crate::regress;
 use perfkit_sys::refuse_overwriting_inputs;
-
-struct Progress<'a>(&'a indicatif::ProgressBar);
-
-impl BenchObserver for Progress<'_> {
-    fn phase(&mut self, phase: Phase, _target: usize) {
-        self.0.set_message(match phase {
-            Phase::Warmup => "warm-up",
-            _ => "measuring",
-        });
-    }
-
-    fn planned(&mut self, total: u64) {
-        show_bar(self.0, total);
-    }
-
-    fn measured(&mut self, _target: usize, _outcome: &RunOutcome) {
-        self.0.inc(1);
-    }
-}
-
-impl AnalyzeObserver for Progress<'_> {
-    fn step(&mut self, what: &str) {
-        self.0.set_message(what.to_string());
-    }
-}
 
 /// The demo's command (a process per task) and its alternative (the same tasks through a
 /// pool), both run by this perfkit binary.
@@ -84,7 +56,11 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<Exit> {
     // Kept until the runs are over: a replayed pipe lives in a temporary file.
     let (command, options, _input) = plan(args)?;
     let bar = progress_bar(args.quiet || args.json);
-    let result = analyze(&command, &options, &mut Progress(&bar));
+    let mut progress = RunProgress {
+        bar: &bar,
+        names: Vec::new(),
+    };
+    let result = analyze(&command, &options, &mut progress);
     bar.finish_and_clear();
     let analysis = result?;
     let html = files.write(&analysis)?;

@@ -1,77 +1,54 @@
 //! `perfkit bench`: turn arguments into a `perfkit_sys::BenchPlan`, run it, print the report.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use indicatif::ProgressBar;
 use perfkit_sys::OutputPath;
-use perfkit_sys::{
-    BenchObserver, BenchPlan, BenchTarget, BenchWarning, CommandTexts, Order, Phase, RunCount,
-    RunOutcome, run_bench,
-};
+use perfkit_sys::{BenchPlan, BenchTarget, BenchWarning, CommandTexts, Order, RunCount, run_bench};
 
 use crate::cli::{BenchArgs, OrderArg};
 use crate::exit::Exit;
-use crate::output::{optional_destination, progress_bar, run_input, run_output, show_bar};
+use crate::output::{RunProgress, outputs, progress_bar, run_input, run_output};
 use crate::regress;
 use perfkit_sys::refuse_overwriting_inputs;
 
-/// The files `perfkit bench` writes, checked before the first run.
-struct Outputs {
-    json: Option<OutputPath>,
-    markdown: Option<OutputPath>,
-    baseline: Option<OutputPath>,
-}
-
-impl Outputs {
-    fn check(args: &BenchArgs, plan: &BenchPlan) -> Result<Outputs> {
-        let outputs = Outputs {
-            json: optional_destination(args.export_json.as_deref())?,
-            markdown: optional_destination(args.export_markdown.as_deref())?,
-            baseline: optional_destination(args.save_baseline.as_deref())?,
-        };
-        let all: Vec<_> = [&outputs.json, &outputs.markdown, &outputs.baseline]
-            .into_iter()
-            .flatten()
-            .collect();
-        // An export may not be the input, nor the file the commands write their output to.
-        let program_output = match &plan.output {
-            perfkit_sys::ProgramOutput::File(path) => Some(path.as_path()),
-            _ => None,
-        };
-        refuse_overwriting_inputs(
-            &all,
-            &args
-                .input
-                .iter()
-                .map(PathBuf::as_path)
-                .chain(program_output)
-                .collect::<Vec<_>>(),
-        )?;
-        // The exports may not replace the baseline they are checked against (--save-baseline
-        // may: that is how a baseline is updated).
-        let exports: Vec<_> = [&outputs.json, &outputs.markdown]
-            .into_iter()
-            .flatten()
-            .collect();
-        refuse_overwriting_inputs(
-            &exports,
-            &args
-                .baseline
-                .iter()
-                .map(PathBuf::as_path)
-                .collect::<Vec<_>>(),
-        )?;
-        if args.baseline.is_some() || args.save_baseline.is_some() {
-            // A baseline keeps one entry per name: find a clash now, not after the runs.
-            if let Some(dup) = plan.duplicate_name() {
-                bail!(
-                    "two commands are called '{dup}': give them distinct names with --command-name (a baseline keeps one entry per name)"
-                );
-            }
-        }
-        Ok(outputs)
+/// The exports and the baseline `perfkit bench` writes, checked before the first run.
+fn check_outputs(args: &BenchArgs, plan: &BenchPlan) -> Result<[Option<OutputPath>; 3]> {
+    // An export may not be the input, nor the file the commands write their output to.
+    let program_output = match &plan.output {
+        perfkit_sys::ProgramOutput::File(path) => Some(path.as_path()),
+        _ => None,
+    };
+    let inputs: Vec<&Path> = args
+        .input
+        .as_deref()
+        .into_iter()
+        .chain(program_output)
+        .collect();
+    let outputs = outputs(
+        [
+            args.export_json.as_deref(),
+            args.export_markdown.as_deref(),
+            args.save_baseline.as_deref(),
+        ],
+        &inputs,
+    )?;
+    // The exports may not replace the baseline they are checked against (--save-baseline
+    // may: that is how a baseline is updated).
+    let exports: Vec<_> = outputs[..2].iter().flatten().collect();
+    refuse_overwriting_inputs(
+        &exports,
+        &args.baseline.as_deref().into_iter().collect::<Vec<_>>(),
+    )?;
+    // A baseline keeps one entry per name: find a clash now, not after the runs.
+    if (args.baseline.is_some() || args.save_baseline.is_some())
+        && let Some(dup) = plan.duplicate_name()
+    {
+        bail!(
+            "two commands are called '{dup}': give them distinct names with --command-name (a baseline keeps one entry per name)"
+        );
     }
+    Ok(outputs)
 }
 
 /// `perfkit bench`; `Ok(true)` when `--baseline` found a regression.
@@ -81,7 +58,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
     plan.output = output;
     plan.probe_output = probe;
     // Check export destinations and the baseline before spending minutes measuring.
-    let outputs = Outputs::check(args, &plan)?;
+    let [json_out, markdown_out, baseline_out] = check_outputs(args, &plan)?;
     let baseline = match &args.baseline {
         Some(path) => Some((
             perfkit_regress::load_any(path, None)?,
@@ -93,7 +70,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
     let input = run_input(args.input.as_deref(), args.quiet)?;
     plan.input = input.path().map(Path::to_path_buf);
     let bar = progress_bar(args.quiet);
-    let mut observer = Progress {
+    let mut observer = RunProgress {
         bar: &bar,
         names: plan.targets.iter().map(|t| t.name.clone()).collect(),
     };
@@ -102,10 +79,10 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
     let report = result?;
 
     let json = serde_json::to_string_pretty(&report)?;
-    if let Some(out) = &outputs.json {
+    if let Some(out) = &json_out {
         out.write(format!("{json}\n").as_bytes())?;
     }
-    if let Some(out) = &outputs.markdown {
+    if let Some(out) = &markdown_out {
         out.write(report.to_markdown().as_bytes())?;
     }
     let current = if baseline.is_some() || args.save_baseline.is_some() {
@@ -124,7 +101,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
     let failed = checked
         .as_ref()
         .is_some_and(|c| regress::failed(c, args.policy.strict));
-    if let (Some(out), Some(current)) = (&outputs.baseline, &current) {
+    if let (Some(out), Some(current)) = (&baseline_out, &current) {
         regress::save_baseline(current, out, args.baseline.as_deref(), failed, args.quiet)?;
     }
     Ok(Exit::checked(failed))
@@ -220,33 +197,6 @@ fn plan(args: &BenchArgs) -> Result<BenchPlan> {
             .map_or(0, |d| d.as_nanos() as u64)
     });
     Ok(plan)
-}
-
-struct Progress<'a> {
-    bar: &'a ProgressBar,
-    names: Vec<String>,
-}
-
-impl BenchObserver for Progress<'_> {
-    fn phase(&mut self, phase: Phase, target: usize) {
-        let name = &self.names[target];
-        let message = match phase {
-            Phase::Setup => format!("setup: {name}"),
-            Phase::Warmup => format!("warm-up: {name}"),
-            Phase::Measure if self.names.len() > 1 => "measuring".to_string(),
-            Phase::Measure => format!("measuring: {name}"),
-            Phase::Cleanup => format!("cleanup: {name}"),
-        };
-        self.bar.set_message(message);
-    }
-
-    fn planned(&mut self, total: u64) {
-        show_bar(self.bar, total);
-    }
-
-    fn measured(&mut self, _target: usize, _outcome: &RunOutcome) {
-        self.bar.inc(1);
-    }
 }
 
 /// A warning with the options that address it.

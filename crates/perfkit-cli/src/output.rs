@@ -117,7 +117,7 @@ pub(crate) fn report_sink(path: Option<&Path>) -> Result<ReportSink> {
 }
 
 /// A progress indicator on stderr, hidden when `quiet` or stderr is not a terminal. It starts
-/// as a spinner; call [`show_bar`] once the total is known.
+/// as a spinner; [`RunProgress`] turns it into a bar once the total is known.
 pub(crate) fn progress_bar(quiet: bool) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
@@ -131,25 +131,51 @@ pub(crate) fn progress_bar(quiet: bool) -> ProgressBar {
     bar
 }
 
-/// Switches a progress indicator to a bar of `total` steps (fits in 80 columns).
-pub(crate) fn show_bar(bar: &ProgressBar, total: u64) {
-    if bar.length().is_none() {
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner:.green} {msg:<24!} [{bar:25.cyan/blue}] {pos}/{len} ETA {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-    }
-    bar.set_length(total);
+/// Measured runs' progress on a bar: the phase, with the command's name when `names` has it
+/// and one command is measured at a time, and a step per run.
+pub(crate) struct RunProgress<'a> {
+    pub(crate) bar: &'a ProgressBar,
+    pub(crate) names: Vec<String>,
 }
 
-/// Whether two paths name the same file (by canonical path when both exist).
-pub(crate) fn same_path(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
+impl perfkit_sys::BenchObserver for RunProgress<'_> {
+    fn phase(&mut self, phase: perfkit_sys::Phase, target: usize) {
+        use perfkit_sys::Phase;
+        let what = match phase {
+            Phase::Setup => "setup",
+            Phase::Warmup => "warm-up",
+            Phase::Measure => "measuring",
+            Phase::Cleanup => "cleanup",
+        };
+        let interleaved = matches!(phase, Phase::Measure) && self.names.len() > 1;
+        self.bar.set_message(match self.names.get(target) {
+            Some(name) if !interleaved => format!("{what}: {name}"),
+            _ => what.to_string(),
+        });
+    }
+
+    /// Switches the spinner to a bar of `total` steps (fits in 80 columns).
+    fn planned(&mut self, total: u64) {
+        if self.bar.length().is_none() {
+            self.bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner:.green} {msg:<24!} [{bar:25.cyan/blue}] {pos}/{len} ETA {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+        }
+        self.bar.set_length(total);
+    }
+
+    fn measured(&mut self, _target: usize, _outcome: &perfkit_sys::RunOutcome) {
+        self.bar.inc(1);
+    }
+}
+
+impl perfkit_analyze::AnalyzeObserver for RunProgress<'_> {
+    fn step(&mut self, what: &str) {
+        self.bar.set_message(what.to_string());
     }
 }
 
