@@ -4,8 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use perfkit_sys::tune::{self, Action, Plan, Sysctl};
-use serde::Serialize;
+use perfkit_sys::tune::{self, Plan, PlanReport, Rollback, RollbackReport, Sysctl};
 
 use crate::cli::{TuneArgs, TuneCommand};
 use crate::exit::Exit;
@@ -18,70 +17,55 @@ pub(crate) fn run(args: &TuneArgs) -> Result<Exit> {
     if args.rlimits {
         return rlimits(args.json).map(|()| Exit::Success);
     }
-    let profile = args.profile;
-    let plan = tune::plan(&sysctl, profile, args.allow_lower);
+    let plan = tune::plan(&sysctl, args.profile, args.allow_lower);
     let changes = plan.changes().count();
     let applied = if args.apply && changes > 0 {
-        let file = args.rollback_file.clone().unwrap_or_else(|| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            PathBuf::from(format!("perfkit-rollback-{now}.json"))
-        });
-        let record = tune::apply(&sysctl, &plan, &file)?;
-        Some((record, file))
+        let file = (args.rollback_file.clone()).unwrap_or_else(Rollback::default_path);
+        Some((tune::apply(&sysctl, &plan, &file)?, file))
     } else {
         None
     };
     if args.json {
-        let planned = Planned {
+        let report = PlanReport {
             plan: &plan,
             applied: applied.as_ref().map(|(r, _)| r),
             rollback_file: applied.as_ref().map(|(_, f)| f.as_path()),
         };
-        out!("{}", crate::document::to_json(None, &planned)?)?;
+        out!("{}", crate::document::to_json(None, &report)?)?;
         return Ok(Exit::Success);
     }
-    out!("{}", plan.to_text(profile.about))?;
-    if (plan.entries.iter()).any(|e| matches!(e.action, Action::WouldLower { .. })) {
+    out!("{}", plan.to_text(args.profile.about))?;
+    if plan.would_lower() {
         outln!("(--allow-lower lets the profile lower a limit)")?;
     }
     print_outcome(args, &plan, applied.as_ref(), changes)?;
-    // Parameters the profile wants but this kernel lacks (or hides): with --apply, the rest
-    // is applied and the command fails, naming them.
-    let skipped: Vec<String> = (plan.entries.iter())
-        .filter_map(|e| match &e.action {
-            Action::Missing => Some(format!("{} (not on this kernel)", e.name)),
-            Action::Unreadable { error } => Some(format!("{} ({error})", e.name)),
-            _ => None,
-        })
-        .collect();
-    if args.apply && !skipped.is_empty() {
-        anyhow::bail!(
-            "not applied: {} (everything else in profile '{}' is in place)",
-            skipped.join("; "),
-            plan.profile
-        );
+    // Parameters the profile wants but this kernel lacks or hides: with --apply, the rest is
+    // applied and the command fails, naming them.
+    if args.apply {
+        plan.check_complete()?;
     }
     Ok(Exit::Success)
 }
 
 /// `perfkit tune rollback FILE`.
 fn rollback(sysctl: &Sysctl, file: &Path, json: bool) -> Result<Exit> {
-    let record = tune::Rollback::load(file)?;
+    let record = Rollback::load(file)?;
     let restored = tune::rollback(sysctl, &record)?;
     if json {
-        let restored = Restored {
+        let report = RollbackReport {
             restored: &record.previous,
         };
-        out!("{}", crate::document::to_json(None, &restored)?)?;
-    } else {
-        for s in &record.previous {
-            outln!("restored {} = {}", s.name, s.value)?;
-        }
-        let n = restored.len();
-        outln!("{n} parameters restored from {}", file.display())?;
+        out!("{}", crate::document::to_json(None, &report)?)?;
+        return Ok(Exit::Success);
     }
+    for s in &record.previous {
+        outln!("restored {} = {}", s.name, s.value)?;
+    }
+    outln!(
+        "{} parameters restored from {}",
+        restored.len(),
+        file.display()
+    )?;
     Ok(Exit::Success)
 }
 
@@ -89,21 +73,22 @@ fn rollback(sysctl: &Sysctl, file: &Path, json: bool) -> Result<Exit> {
 fn print_outcome(
     args: &TuneArgs,
     plan: &Plan,
-    applied: Option<&(tune::Rollback, PathBuf)>,
+    applied: Option<&(Rollback, PathBuf)>,
     changes: usize,
 ) -> Result<()> {
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
     match (applied, args.apply) {
         (Some((record, file)), _) => outln!(
             "\nchanged {} parameter{}; the previous values are in {}\nundo with: perfkit tune rollback {}",
             record.previous.len(),
-            if record.previous.len() == 1 { "" } else { "s" },
+            plural(record.previous.len()),
             file.display(),
             file.display()
         )?,
         (None, true) => outln!("\nnothing to change")?,
         (None, false) if changes > 0 => outln!(
             "\n{changes} change{} planned; nothing was written. Apply with: sudo perfkit tune --profile {} --apply",
-            if changes == 1 { "" } else { "s" },
+            plural(changes),
             plan.profile
         )?,
         (None, false) => outln!("\nnothing to change: this machine already meets the profile")?,
@@ -114,10 +99,8 @@ fn print_outcome(
 fn rlimits(json: bool) -> Result<()> {
     let limits = perfkit_sys::resource_limits()?;
     if json {
-        out!(
-            "{}",
-            crate::document::to_json(None, &Limits { limits: &limits })?
-        )?;
+        let report = perfkit_sys::LimitsReport { limits: &limits };
+        out!("{}", crate::document::to_json(None, &report)?)?;
         return Ok(());
     }
     out!("{}", perfkit_sys::limits_text(&limits))?;
@@ -127,24 +110,4 @@ fn rlimits(json: bool) -> Result<()> {
          Raising a hard limit needs root (limits.conf, systemd LimitNOFILE=, or fs.nr_open)."
     )?;
     Ok(())
-}
-
-/// `tune rollback --json`.
-#[derive(Serialize)]
-struct Restored<'a> {
-    restored: &'a [tune::Saved],
-}
-
-/// `tune --json`: the plan, and what was applied.
-#[derive(Serialize)]
-struct Planned<'a> {
-    plan: &'a Plan,
-    applied: Option<&'a tune::Rollback>,
-    rollback_file: Option<&'a Path>,
-}
-
-/// `tune --limits --json`.
-#[derive(Serialize)]
-struct Limits<'a> {
-    limits: &'a [perfkit_sys::ResourceLimit],
 }

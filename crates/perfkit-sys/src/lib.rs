@@ -50,7 +50,7 @@ pub use bench::{
 };
 pub use capture::{Captured, MAX_CAPTURED, StderrCapture};
 pub use input::{LineLimit, read_text_limited};
-pub use limits::{ResourceLimit, limits_text, raise_nofile_limit, resource_limits};
+pub use limits::{LimitsReport, ResourceLimit, limits_text, raise_nofile_limit, resource_limits};
 pub use output::{OutputPath, OutputWriter, describe_error, open_hint, os_reason, write_output};
 pub use process::{ExitKind, RunOptions, RunOutcome, delay_accounting_enabled, run};
 pub use procfs::IoCounters;

@@ -17,6 +17,13 @@ pub struct ResourceLimit {
     pub hard: Option<u64>,
 }
 
+/// `perfkit tune --limits --json`: this process's limits.
+#[derive(Debug, Serialize)]
+pub struct LimitsReport<'a> {
+    /// Each limit.
+    pub limits: &'a [ResourceLimit],
+}
+
 /// The limits as a table: name, soft, hard, what each limits.
 #[must_use]
 pub fn limits_text(limits: &[ResourceLimit]) -> String {

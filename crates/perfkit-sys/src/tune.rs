@@ -100,6 +100,14 @@ pub enum TuneError {
         #[source]
         source: Box<TuneError>,
     },
+    /// Parameters of the profile that this kernel lacks or hides; the rest was applied.
+    #[error("not applied: {} (everything else in profile '{profile}' is in place)", skipped.join("; "))]
+    Skipped {
+        /// The profile.
+        profile: String,
+        /// Each parameter, with why.
+        skipped: Vec<String>,
+    },
     /// A parameter name that is not a dotted sysctl name.
     #[error("{name:?} is not a sysctl parameter name: {reason}")]
     BadName {
@@ -707,6 +715,34 @@ impl Plan {
         out
     }
 
+    /// [`TuneError::Skipped`] when the profile names parameters this kernel lacks or hides,
+    /// which applying leaves out.
+    ///
+    /// # Errors
+    /// As said.
+    pub fn check_complete(&self) -> Result<(), TuneError> {
+        let skipped: Vec<String> = (self.entries.iter())
+            .filter_map(|e| match &e.action {
+                Action::Missing => Some(format!("{} (not on this kernel)", e.name)),
+                Action::Unreadable { error } => Some(format!("{} ({error})", e.name)),
+                _ => None,
+            })
+            .collect();
+        if skipped.is_empty() {
+            return Ok(());
+        }
+        Err(TuneError::Skipped {
+            profile: self.profile.clone(),
+            skipped,
+        })
+    }
+
+    /// Whether the profile would lower a limit it was not allowed to.
+    #[must_use]
+    pub fn would_lower(&self) -> bool {
+        (self.entries.iter()).any(|e| matches!(e.action, Action::WouldLower { .. }))
+    }
+
     /// The entries that change something.
     pub fn changes(&self) -> impl Iterator<Item = (&PlanEntry, &str)> {
         self.entries.iter().filter_map(|e| match &e.action {
@@ -840,7 +876,34 @@ pub struct Saved {
     pub value: String,
 }
 
+/// `perfkit tune --json`: the plan, and what was applied.
+#[derive(Debug, Serialize)]
+pub struct PlanReport<'a> {
+    /// The plan.
+    pub plan: &'a Plan,
+    /// The values replaced, when it was applied.
+    pub applied: Option<&'a Rollback>,
+    /// Where they were saved.
+    pub rollback_file: Option<&'a Path>,
+}
+
+/// `perfkit tune rollback --json`: the values restored.
+#[derive(Debug, Serialize)]
+pub struct RollbackReport<'a> {
+    /// Each parameter and the value it has again.
+    pub restored: &'a [Saved],
+}
+
 impl Rollback {
+    /// A new rollback file's name in the current directory, stamped with the time.
+    #[must_use]
+    pub fn default_path() -> PathBuf {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        PathBuf::from(format!("perfkit-rollback-{now}.json"))
+    }
+
     /// Reads a rollback file.
     pub fn load(path: &Path) -> Result<Self, TuneError> {
         let bad = |detail: String| TuneError::RollbackFile {
