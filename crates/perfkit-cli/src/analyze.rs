@@ -97,7 +97,7 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<Exit> {
 /// The command to analyse, the options, and the standard input source the runs read (which
 /// must outlive them).
 fn plan(args: &AnalyzeArgs) -> Result<(Vec<String>, AnalyzeOptions, perfkit_sys::StdinSource)> {
-    let policy = regress::policy(&args.policy)?;
+    let policy = args.policy.policy()?;
     let baseline = match &args.baseline {
         Some(path) => Some(perfkit_regress::load_any(path, None)?),
         None => None,

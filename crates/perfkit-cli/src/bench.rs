@@ -4,9 +4,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use perfkit_sys::OutputPath;
-use perfkit_sys::{BenchPlan, BenchTarget, BenchWarning, CommandTexts, Order, RunCount, run_bench};
+use perfkit_sys::{BenchPlan, BenchTarget, BenchWarning, run_bench};
 
-use crate::cli::{BenchArgs, OrderArg};
+use crate::cli::BenchArgs;
 use crate::exit::Exit;
 use crate::output::{RunProgress, outputs, progress_bar, run_input, run_output};
 use crate::regress;
@@ -62,7 +62,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
     let baseline = match &args.baseline {
         Some(path) => Some((
             perfkit_regress::load_any(path, None)?,
-            regress::policy(&args.policy)?,
+            args.policy.policy()?,
         )),
         None => None,
     };
@@ -153,15 +153,7 @@ fn print_results(
 }
 
 fn plan(args: &BenchArgs) -> Result<BenchPlan> {
-    let texts = CommandTexts {
-        commands: &args.commands,
-        names: &args.names,
-        prepare: &args.prepare,
-        setup: &args.setup,
-        cleanup: &args.cleanup,
-        shell: args.shell,
-    };
-    let targets = BenchTarget::from_texts(&texts)?;
+    let targets = BenchTarget::from_texts(&args.texts())?;
     if !args.quiet {
         for (text, target) in args.commands.iter().zip(&targets) {
             let operators = target.command.shell_operators();
@@ -175,27 +167,7 @@ fn plan(args: &BenchArgs) -> Result<BenchPlan> {
         }
     }
     let mut plan = BenchPlan::new(targets);
-    plan.runs = match args.runs {
-        Some(n) => RunCount::Exact(n),
-        None => RunCount::Auto {
-            min: args.min_runs,
-            max: args.max_runs,
-            duration: args.duration,
-        },
-    };
-    plan.warmup = args.warmup;
-    plan.timeout = args.timeout;
-    plan.ignore_failure = args.ignore_failure;
-    plan.order = match args.order {
-        None | Some(OrderArg::Interleaved) => Order::Interleaved,
-        Some(OrderArg::Sequential) => Order::Sequential,
-        Some(OrderArg::Random) => Order::Random,
-    };
-    plan.seed = args.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64)
-    });
+    args.schedule(&mut plan);
     Ok(plan)
 }
 

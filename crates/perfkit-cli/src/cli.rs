@@ -210,7 +210,7 @@ pub(crate) struct PoolArgs {
     pub(crate) workers: Option<usize>,
 
     /// Most tasks sent to a worker in one write (1 = one task per round trip).
-    #[arg(long, value_name = "B", default_value_t = 1024)]
+    #[arg(long, value_name = "B", default_value_t = 1024, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub(crate) batch: usize,
 
     /// The worker speaks the line protocol: one line in, one line out (the default).
@@ -1503,6 +1503,189 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(text)
         .map_err(|e| format!("'{text}' is not a valid duration ({e}); use e.g. 500ms, 2s, 1m"))
+}
+
+// From flags to the libraries' options: each conversion once, next to the flags it reads.
+
+impl TargetArgs {
+    /// The library target of `--pid`/`--duration` or `-- COMMAND`, and how to name it in
+    /// messages. `command` and `verb` fill the error for neither (`record`, "profile").
+    pub(crate) fn target(
+        &self,
+        command: &str,
+        verb: &str,
+    ) -> anyhow::Result<(perfkit_profilers::Target, String)> {
+        use perfkit_profilers::Target;
+        let target = match (self.pid.is_empty(), self.command.is_empty()) {
+            (false, _) => Target::pids(self.pid.iter().copied(), self.duration),
+            (true, false) => Target::command(self.command.iter().cloned()),
+            (true, true) => anyhow::bail!(
+                "nothing to {verb}: give a command after `--` (perfkit {command} -- ./my-app) or --pid PID"
+            ),
+        };
+        let what = target.describe();
+        Ok((target, what))
+    }
+}
+
+impl FoldArgs {
+    /// How to fold perf's samples; `per_process` from the command's own flag.
+    pub(crate) fn options(&self, per_process: bool) -> perfkit_profilers::perf::FoldOptions {
+        use perfkit_profilers::perf::CountUnit;
+        perfkit_profilers::perf::FoldOptions {
+            inline: self.inline,
+            unit: if self.period {
+                CountUnit::Period
+            } else {
+                CountUnit::Samples
+            },
+            per_process,
+            per_thread: self.tid,
+            annotate_kernel: self.kernel,
+            annotate_jit: self.jit,
+            include_addrs: self.addrs,
+        }
+    }
+}
+
+impl FlameArgs {
+    /// How to draw the flamegraph.
+    pub(crate) fn options(&self) -> perfkit_profilers::flamegraph::FlamegraphOptions {
+        let defaults = perfkit_profilers::flamegraph::FlamegraphOptions::default();
+        perfkit_profilers::flamegraph::FlamegraphOptions {
+            title: self.title.clone().unwrap_or(defaults.title),
+            subtitle: self.subtitle.clone(),
+            palette: self.palette.clone(),
+            min_width: self.min_width,
+            inverted: self.inverted,
+            flame_chart: self.flame_chart,
+            reverse: self.reverse,
+            count_name: self.count_name.clone().unwrap_or(defaults.count_name),
+            width: self.width,
+        }
+    }
+}
+
+impl PolicyArgs {
+    /// The regression policy, checked.
+    pub(crate) fn policy(&self) -> Result<perfkit_regress::Policy, perfkit_regress::RegressError> {
+        let mut policy = perfkit_regress::Policy::with_threshold(self.threshold);
+        if !self.metrics.is_empty() {
+            // The metrics the user names are judged as named.
+            policy.skip_unsupported_tails = false;
+            policy.rules = (self.metrics.iter().flatten())
+                .map(|&(metric, own)| perfkit_regress::MetricRule {
+                    metric,
+                    threshold: own.unwrap_or(self.threshold),
+                })
+                .collect();
+        }
+        policy.alpha = self.alpha;
+        policy.min_samples = self.min_samples;
+        policy.validate()?;
+        Ok(policy)
+    }
+}
+
+impl BenchArgs {
+    /// The commands and their helpers as given.
+    pub(crate) fn texts(&self) -> perfkit_sys::CommandTexts<'_> {
+        perfkit_sys::CommandTexts {
+            commands: &self.commands,
+            names: &self.names,
+            prepare: &self.prepare,
+            setup: &self.setup,
+            cleanup: &self.cleanup,
+            shell: self.shell,
+        }
+    }
+
+    /// Sets how many runs, in which order, with which limits.
+    pub(crate) fn schedule(&self, plan: &mut perfkit_sys::BenchPlan) {
+        use perfkit_sys::{Order, RunCount};
+        plan.runs = match self.runs {
+            Some(n) => RunCount::Exact(n),
+            None => RunCount::Auto {
+                min: self.min_runs,
+                max: self.max_runs,
+                duration: self.duration,
+            },
+        };
+        plan.warmup = self.warmup;
+        plan.timeout = self.timeout;
+        plan.ignore_failure = self.ignore_failure;
+        plan.order = match self.order {
+            None | Some(OrderArg::Interleaved) => Order::Interleaved,
+            Some(OrderArg::Sequential) => Order::Sequential,
+            Some(OrderArg::Random) => Order::Random,
+        };
+        plan.seed = self.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        });
+    }
+}
+
+impl From<CompareArg> for perfkit_profilers::folded::CompareMode {
+    fn from(arg: CompareArg) -> Self {
+        match arg {
+            CompareArg::Functions => Self::Functions,
+            CompareArg::Stacks => Self::Stacks,
+            CompareArg::Auto => Self::Auto,
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl PoolArgs {
+    /// How tasks and results are framed.
+    pub(crate) fn protocol(&self) -> perfkit_pool::Protocol {
+        if self.framed {
+            perfkit_pool::Protocol::Framed
+        } else {
+            perfkit_pool::Protocol::Lines
+        }
+    }
+
+    /// The pool the options describe, for `command`.
+    pub(crate) fn builder(&self, command: &std::process::Command) -> perfkit_pool::PoolBuilder {
+        let mut builder = perfkit_pool::ProcessPool::builder(command)
+            .max_batch(self.batch)
+            .queue_capacity(self.queue.max(1))
+            .ordered(self.ordered)
+            .protocol(self.protocol())
+            .retries(self.retries)
+            .quarantine_after(self.quarantine_after)
+            .pin_workers(self.pin);
+        if let Some(n) = self.workers {
+            builder = builder.workers(n);
+        }
+        if let Some(timeout) = self.timeout {
+            builder = builder.timeout(timeout);
+        }
+        if let Some(n) = self.max_tasks_per_worker {
+            builder = builder.max_tasks_per_worker(n);
+        }
+        builder
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl CopyArgs {
+    /// How to move the bytes.
+    pub(crate) fn transfer_options(&self) -> perfkit_zerocopy::TransferOptions {
+        perfkit_zerocopy::TransferOptions {
+            method: match self.method {
+                MethodArg::Auto => None,
+                MethodArg::Forced(method) => Some(method),
+            },
+            pipe_size: (self.pipe_size).map_or(
+                perfkit_zerocopy::PipeSize::Auto,
+                perfkit_zerocopy::PipeSize::Bytes,
+            ),
+        }
+    }
 }
 
 #[cfg(test)]

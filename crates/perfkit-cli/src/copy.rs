@@ -1,19 +1,13 @@
 //! `perfkit copy`: a [`perfkit_zerocopy::CopyJob`] between the two named ends, and its report.
 
 use anyhow::Result;
-use perfkit_zerocopy::{CopyJob, CopyReport, PipeSize, TransferOptions};
+use perfkit_zerocopy::{CopyJob, CopyReport};
 
-use crate::cli::{CopyArgs, MethodArg};
+use crate::cli::CopyArgs;
 use crate::exit::Exit;
 
 pub(crate) fn run(args: &CopyArgs) -> Result<Exit> {
-    let options = TransferOptions {
-        method: match args.method {
-            MethodArg::Auto => None,
-            MethodArg::Forced(method) => Some(method),
-        },
-        pipe_size: args.pipe_size.map_or(PipeSize::Auto, PipeSize::Bytes),
-    };
+    let options = args.transfer_options();
     let job = CopyJob::open(&args.src, &args.dst)?;
     let to_stdout = job.writes_stdout();
     let report = job.run(&options)?;

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use perfkit_pool::{
-    ConfigProblem, ProcessPool, Protocol, RunSummary, StreamEnd, StreamError, TaskError,
-    stream_lines, stream_naive,
+    ConfigProblem, ProcessPool, RunSummary, StreamEnd, StreamError, TaskError, stream_lines,
+    stream_naive,
 };
 
 use crate::cli::PoolArgs;
@@ -27,15 +27,12 @@ pub(crate) fn run(args: &PoolArgs) -> Result<Exit> {
     if args.naive {
         return run_naive(args, &command, started).map(Exit::checked);
     }
-    if args.batch == 0 {
-        bail!("--batch must be at least 1");
-    }
-    let protocol = if args.framed {
-        Protocol::Framed
-    } else {
-        Protocol::Lines
-    };
-    let mut pool = build(args, &command, protocol)?;
+    let mut pool = args.builder(&command).build().with_context(|| {
+        format!(
+            "cannot start the pool for '{}'",
+            command.get_program().display()
+        )
+    })?;
     if let Some(addr) = &args.metrics_addr {
         serve_metrics(&pool, addr)?;
     }
@@ -55,7 +52,13 @@ pub(crate) fn run(args: &PoolArgs) -> Result<Exit> {
     let stats = pool.stats();
     if args.stats {
         let workers = args.workers.unwrap_or_else(default_workers);
-        let summary = RunSummary::of(&stats, started.elapsed(), protocol, workers, args.batch);
+        let summary = RunSummary::of(
+            &stats,
+            started.elapsed(),
+            args.protocol(),
+            workers,
+            args.batch,
+        );
         print_summary(args, &summary)?;
     }
     if stats.excess_answers > 0 {
@@ -112,33 +115,6 @@ fn serve_metrics(pool: &ProcessPool, addr: &str) -> Result<()> {
     })?;
     note!("perfkit pool: serving metrics at http://{local}/metrics");
     Ok(())
-}
-
-/// The pool the options describe, started.
-fn build(args: &PoolArgs, command: &Command, protocol: Protocol) -> Result<ProcessPool> {
-    let mut builder = ProcessPool::builder(command)
-        .max_batch(args.batch)
-        .queue_capacity(args.queue.max(1))
-        .ordered(args.ordered)
-        .protocol(protocol)
-        .retries(args.retries)
-        .quarantine_after(args.quarantine_after)
-        .pin_workers(args.pin);
-    if let Some(n) = args.workers {
-        builder = builder.workers(n);
-    }
-    if let Some(timeout) = args.timeout {
-        builder = builder.timeout(timeout);
-    }
-    if let Some(n) = args.max_tasks_per_worker {
-        builder = builder.max_tasks_per_worker(n);
-    }
-    builder.build().with_context(|| {
-        format!(
-            "cannot start the pool for '{}'",
-            command.get_program().display()
-        )
-    })
 }
 
 fn report_failure(id: u64, error: &TaskError) {

@@ -3,21 +3,15 @@
 use anyhow::{Context, Result, bail};
 use perfkit_metrics::format_std_duration;
 use perfkit_profilers::{
-    Target,
     drawing::{FlameFiles, RecordFiles, Recorded, draw_diff, label},
-    flamegraph::FlamegraphOptions,
-    folded::{CompareMode, Comparison, top_self_functions},
+    folded::{Comparison, top_self_functions},
     load_profile,
-    perf::{
-        CallGraph, CountUnit, EventChoice, FoldOptions, PerfEnvironment, PerfFold, Record, Stat,
-    },
+    perf::{CallGraph, EventChoice, FoldOptions, PerfEnvironment, PerfFold, Record, Stat},
     report::{DiffReport, FlamegraphReport, ProfileTotals, RecordReport, Traced},
 };
 use perfkit_sys::ReportSink;
 
-use crate::cli::{
-    CompareArg, DiffArgs, FlameArgs, FlamegraphArgs, FoldArgs, RecordArgs, StatArgs, TargetArgs,
-};
+use crate::cli::{DiffArgs, FlamegraphArgs, RecordArgs, StatArgs};
 use crate::document;
 use crate::exit::Exit;
 use crate::output::{outputs, progress_bar, report_sink};
@@ -47,7 +41,7 @@ fn record_files(args: &RecordArgs) -> Result<(RecordFiles, ReportSink)> {
 
 pub(crate) fn record(args: &RecordArgs) -> Result<Exit> {
     let (files, sink) = record_files(args)?;
-    let mut flame = flame_options(&args.flame);
+    let mut flame = args.flame.options();
     let env = PerfEnvironment::detect()?;
     // perf.data is recorded into a private directory and moved to --perf-data at the end.
     let staging = tempfile::Builder::new()
@@ -65,7 +59,7 @@ pub(crate) fn record(args: &RecordArgs) -> Result<Exit> {
             note!("perfkit: interrupted; drawing what was recorded");
         }
     }
-    let fold = fold_options(&args.fold, args.per_pid);
+    let fold = args.fold.options(args.per_pid);
     let bar = progress_bar(args.quiet || args.json);
     bar.set_message("folding stacks (perf script)");
     let named = args.flame.count_name.is_some();
@@ -106,7 +100,7 @@ fn plan_record(
 ) -> Result<(Record, String)> {
     let call_graph = args.call_graph.unwrap_or(CallGraph::DEFAULT);
     let event_choice = (args.event.clone()).map_or(EventChoice::Auto, EventChoice::Named);
-    let (target, what) = resolve_target(&args.target, "record", "profile")?;
+    let (target, what) = args.target.target("record", "profile")?;
     let mut record = Record::new(target)
         .frequency(args.frequency)
         .event(event_choice.clone())
@@ -129,55 +123,6 @@ fn plan_record(
     Ok((record, what))
 }
 
-/// The library target of `--pid`/`--duration` or `-- COMMAND`, and how to name it in messages.
-/// `command` and `verb` fill the error for neither (`perfkit record`, "profile").
-pub(crate) fn resolve_target(
-    target: &TargetArgs,
-    command: &str,
-    verb: &str,
-) -> Result<(Target, String)> {
-    let target = match (target.pid.is_empty(), target.command.is_empty()) {
-        (false, _) => Target::pids(target.pid.iter().copied(), target.duration),
-        (true, false) => Target::command(target.command.iter().cloned()),
-        (true, true) => bail!(
-            "nothing to {verb}: give a command after `--` (perfkit {command} -- ./my-app) or --pid PID"
-        ),
-    };
-    let what = target.describe();
-    Ok((target, what))
-}
-
-fn fold_options(args: &FoldArgs, per_process: bool) -> FoldOptions {
-    FoldOptions {
-        inline: args.inline,
-        unit: if args.period {
-            CountUnit::Period
-        } else {
-            CountUnit::Samples
-        },
-        per_process,
-        per_thread: args.tid,
-        annotate_kernel: args.kernel,
-        annotate_jit: args.jit,
-        include_addrs: args.addrs,
-    }
-}
-
-fn flame_options(args: &FlameArgs) -> FlamegraphOptions {
-    let defaults = FlamegraphOptions::default();
-    FlamegraphOptions {
-        title: args.title.clone().unwrap_or(defaults.title),
-        subtitle: args.subtitle.clone(),
-        palette: args.palette.clone(),
-        min_width: args.min_width,
-        inverted: args.inverted,
-        flame_chart: args.flame_chart,
-        reverse: args.reverse,
-        count_name: args.count_name.clone().unwrap_or(defaults.count_name),
-        width: args.width,
-    }
-}
-
 pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<Exit> {
     let [Some(svg), folded] = outputs(
         [Some(args.output.as_path()), args.folded.as_deref()],
@@ -186,8 +131,8 @@ pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<Exit> {
     else {
         unreachable!("the flamegraph's path is always given")
     };
-    let mut flame = flame_options(&args.flame);
-    let fold = fold_options(&args.fold, args.perf_input.pid);
+    let mut flame = args.flame.options();
+    let fold = args.fold.options(args.perf_input.pid);
     let bar = progress_bar(args.quiet || args.json);
     bar.set_message("reading the profile");
     let profile = load_profile(&args.input, &fold, &mut None);
@@ -231,21 +176,16 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<Exit> {
     else {
         unreachable!("the flamegraph's path is always given")
     };
-    let mut flame = flame_options(&args.flame);
+    let mut flame = args.flame.options();
     if args.flame.title.is_none() {
         "Differential Flame Graph".clone_into(&mut flame.title);
     }
-    let (before, after) = load_both(args, &fold_options(&args.fold, args.perf_input.pid))?;
+    let (before, after) = load_both(args, &args.fold.options(args.perf_input.pid))?;
     let count_name = (args.flame.count_name.clone()).unwrap_or_else(|| after.count_name().into());
-    let mode = match args.compare {
-        CompareArg::Functions => CompareMode::Functions,
-        CompareArg::Stacks => CompareMode::Stacks,
-        CompareArg::Auto => CompareMode::Auto,
-    };
     let drawn = draw_diff(
         (&args.before, &before.stacks),
         (&args.after, &after.stacks),
-        mode,
+        args.compare.into(),
         !args.no_normalize,
         &mut flame,
         args.top,
@@ -307,7 +247,7 @@ pub(crate) fn stat(args: &StatArgs) -> Result<Exit> {
         bail!("--repeat works with a command, not with --pid");
     }
     let sink = report_sink(args.report.report.as_deref())?;
-    let (target, what) = resolve_target(&args.target, "stat", "count")?;
+    let (target, what) = args.target.target("stat", "count")?;
     let mut stat = Stat::new(target)
         .events(args.event.iter().cloned())
         .repeat(args.repeat);

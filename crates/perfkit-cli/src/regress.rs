@@ -4,35 +4,13 @@
 use std::path::Path;
 
 use anyhow::Result;
-use perfkit_regress::{
-    Baseline, CheckReport, MetricRule, Policy, check, load_any, load_criterion, report,
-};
+use perfkit_regress::{Baseline, CheckReport, check, load_any, load_criterion, report};
 
-use crate::cli::{BaselineCommand, CheckArgs, PolicyArgs, ReportFormat};
+use crate::cli::{BaselineCommand, CheckArgs, ReportFormat};
 use crate::exit::Exit;
 use crate::output::destination;
 use perfkit_sys::OutputPath;
 use perfkit_sys::refuse_overwriting_inputs;
-
-/// The policy the options describe.
-pub(crate) fn policy(args: &PolicyArgs) -> Result<Policy> {
-    let threshold = args.threshold;
-    let mut policy = Policy::with_threshold(threshold);
-    if !args.metrics.is_empty() {
-        // The metrics the user names are judged as named.
-        policy.skip_unsupported_tails = false;
-        policy.rules = (args.metrics.iter().flatten())
-            .map(|&(metric, own)| MetricRule {
-                metric,
-                threshold: own.unwrap_or(threshold),
-            })
-            .collect();
-    }
-    policy.alpha = args.alpha;
-    policy.min_samples = args.min_samples;
-    policy.validate()?;
-    Ok(policy)
-}
 
 /// Whether the report fails the check: a regression, or with `strict` an inconclusive finding.
 pub(crate) fn failed(report: &CheckReport, strict: bool) -> bool {
@@ -61,7 +39,7 @@ pub(crate) fn save_baseline(
 
 /// `perfkit check`; `Ok(true)` when the check failed.
 pub(crate) fn run_check(args: &CheckArgs) -> Result<Exit> {
-    let policy = policy(&args.policy)?;
+    let policy = args.policy.policy()?;
     let (baseline, current) = match (&args.criterion, &args.baseline, &args.current) {
         (Some(dir), _, _) => (
             load_criterion(dir, &args.base)?,

@@ -16,7 +16,6 @@ use crate::cli::{HeapArgs, LibcallsArgs, ReportArgs, SyscallsArgs};
 use crate::document::{self, json_or};
 use crate::exit::Exit;
 use crate::output::outputs;
-use crate::profile::resolve_target;
 
 pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
     if let Some(from) = &args.from {
@@ -101,7 +100,7 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<Exit> {
     }
     let [report] = outputs([args.report.report.as_deref()], &[])?;
     let sink = ReportSink::from(report);
-    let (target, what) = resolve_target(&args.target, "syscalls", "trace")?;
+    let (target, what) = args.target.target("syscalls", "trace")?;
     let mode = if args.trace {
         TraceMode::Latency
     } else {
@@ -177,7 +176,7 @@ fn latency_note(args: &SyscallsArgs) {
 pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<Exit> {
     let [report] = outputs([args.report.report.as_deref()], &[])?;
     let sink = ReportSink::from(report);
-    let (target, what) = resolve_target(&args.target, "libcalls", "trace")?;
+    let (target, what) = args.target.target("libcalls", "trace")?;
     let ltrace = Ltrace::new(target)
         .patterns(args.patterns.iter().cloned())
         .plt(!args.no_plt);
