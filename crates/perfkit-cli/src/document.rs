@@ -1,7 +1,8 @@
 //! The JSON documents commands print. `schema_version` and the command's name are added in
 //! one place, [`to_json`]. The documents themselves are typed structs in the libraries
-//! (`perfkit_profilers::report`, `perfkit_zerocopy::CopyReport`, `perfkit_pool::RunSummary`),
-//! so that their names are checked by the compiler; docs/formats.md describes them.
+//! (`perfkit_profilers::report`, `perfkit_zerocopy::CopyReport`, `perfkit_pool::RunSummary`,
+//! `perfkit_sys::tune::PlanReport` and others), so that their names are checked by the
+//! compiler; docs/formats.md describes them.
 
 use anyhow::Result;
 use serde::Serialize;
@@ -41,17 +42,4 @@ pub(crate) fn json_or<T: Serialize>(
     } else {
         Ok(text(body))
     }
-}
-
-/// `syscalls --from FILE`.
-#[derive(Serialize)]
-pub(crate) struct SyscallsFrom<'a, S, L> {
-    pub(crate) from: &'a std::path::Path,
-    pub(crate) result: SyscallsResult<'a, S, L>,
-}
-
-#[derive(Serialize)]
-pub(crate) struct SyscallsResult<'a, S, L> {
-    pub(crate) summary: Option<&'a S>,
-    pub(crate) latencies: Option<&'a L>,
 }

@@ -7,7 +7,7 @@ use perfkit_profilers::{
     ExitKind, Target,
     ltrace::{DEFAULT_LTRACE_PATTERN, Ltrace},
     massif::{Massif, MassifProfile, ms_print},
-    report::{HeapReport, HeapRun, Traced},
+    report::{HeapReport, HeapRun, StraceFileReport, Traced},
     strace::{Strace, StraceFile, TraceMode},
 };
 use perfkit_sys::ReportSink;
@@ -143,13 +143,8 @@ fn syscalls_from_file(args: &SyscallsArgs, from: &Path) -> Result<ExitKind> {
     let parsed = StraceFile::from_file(from)
         .with_context(|| format!("cannot read {} as strace output", from.display()))?;
     if args.json {
-        let (summary, latencies) = match &parsed {
-            StraceFile::Summary(s) => (Some(s), None),
-            StraceFile::Trace(l) => (None, Some(l)),
-        };
-        let result = document::SyscallsResult { summary, latencies };
-        let syscalls = document::SyscallsFrom { from, result };
-        sink.emit(&document::to_json(Some("syscalls"), &syscalls)?)?;
+        let report = StraceFileReport::new(from, &parsed);
+        sink.emit(&document::to_json(Some("syscalls"), &report)?)?;
         return Ok(ExitKind::Exited { code: 0 });
     }
     if let StraceFile::Trace(latencies) = &parsed {

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::folded::{FunctionChange, hot_table};
 use crate::massif::{AllocationSite, MassifProfile, MassifSnapshot, heap_text};
 use crate::perf::{CountUnit, RecordOutcome};
+use crate::strace::{StraceFile, SyscallLatencies, SyscallSummary};
 use crate::{ExitKind, FoldedStacks, HotFunction};
 
 /// A profile's totals and hottest functions.
@@ -223,6 +224,40 @@ pub struct Traced<'a, T> {
     pub hardware_events: Option<bool>,
     /// The tool's result.
     pub result: &'a T,
+}
+
+/// strace output read from a file: the same `result` as a traced run's, with the side the
+/// file holds filled in.
+#[derive(Debug, Serialize)]
+pub struct StraceFileReport<'a> {
+    /// The file.
+    pub from: &'a Path,
+    /// What it holds.
+    pub result: StraceFileResult<'a>,
+}
+
+/// The two shapes of strace output, as a run's result names them.
+#[derive(Debug, Serialize)]
+pub struct StraceFileResult<'a> {
+    /// A `-c` table.
+    pub summary: Option<&'a SyscallSummary>,
+    /// A trace of every call.
+    pub latencies: Option<&'a SyscallLatencies>,
+}
+
+impl<'a> StraceFileReport<'a> {
+    /// The report of `file`, read from `from`.
+    #[must_use]
+    pub fn new(from: &'a Path, file: &'a StraceFile) -> StraceFileReport<'a> {
+        let (summary, latencies) = match file {
+            StraceFile::Summary(s) => (Some(s), None),
+            StraceFile::Trace(l) => (None, Some(l)),
+        };
+        StraceFileReport {
+            from,
+            result: StraceFileResult { summary, latencies },
+        }
+    }
 }
 
 /// One massif snapshot's sizes.
