@@ -124,11 +124,8 @@ fn print_results(
     if args.json {
         match checked {
             Some(check) => {
-                let mut value = serde_json::to_value(report)?;
-                if let Some(object) = value.as_object_mut() {
-                    object.insert("check".into(), serde_json::to_value(check)?);
-                }
-                outln!("{}", serde_json::to_string_pretty(&value)?)?;
+                let both = perfkit_regress::report::CheckedBench { report, check };
+                outln!("{}", serde_json::to_string_pretty(&both)?)?;
             }
             None => outln!("{json}")?,
         }

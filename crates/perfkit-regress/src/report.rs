@@ -165,6 +165,17 @@ pub fn confidence_label(report: &CheckReport) -> String {
 pub const PERCENTILES_NOTE: &str = "percentiles by nearest rank (the p50 of an even count is the \
      lower middle value; hyperfine's and criterion's medians average the two middle values)";
 
+/// `perfkit bench --json --baseline FILE`: the benchmark report, with the check against the
+/// baseline beside it.
+#[derive(Debug, serde::Serialize)]
+pub struct CheckedBench<'a> {
+    /// The benchmark report, whose fields stay at the top level.
+    #[serde(flatten)]
+    pub report: &'a perfkit_sys::BenchReport,
+    /// The check.
+    pub check: &'a CheckReport,
+}
+
 /// The report as a terminal table with the reasons for every finding that is not "unchanged",
 /// warnings, and a one-line result.
 #[must_use]
