@@ -68,7 +68,7 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<Exit> {
     let regressed = analysis
         .baseline
         .as_ref()
-        .is_some_and(|b| regress::failed(&b.check, args.policy.strict));
+        .is_some_and(|b| b.check.fails(args.policy.strict));
     if let Some(out) = &save_baseline {
         regress::save_baseline(
             &analysis.to_baseline()?,

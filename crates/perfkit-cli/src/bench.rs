@@ -100,7 +100,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
     print_results(args, &report, &json, checked.as_ref())?;
     let failed = checked
         .as_ref()
-        .is_some_and(|c| regress::failed(c, args.policy.strict));
+        .is_some_and(|c| c.fails(args.policy.strict));
     if let (Some(out), Some(current)) = (&baseline_out, &current) {
         regress::save_baseline(current, out, args.baseline.as_deref(), failed, args.quiet)?;
     }

@@ -4,18 +4,13 @@
 use std::path::Path;
 
 use anyhow::Result;
-use perfkit_regress::{Baseline, CheckReport, check, load_any, load_criterion, report};
+use perfkit_regress::{Baseline, check, load_any, load_criterion, report};
 
 use crate::cli::{BaselineCommand, CheckArgs, ReportFormat};
 use crate::exit::Exit;
 use crate::output::destination;
 use perfkit_sys::OutputPath;
 use perfkit_sys::refuse_overwriting_inputs;
-
-/// Whether the report fails the check: a regression, or with `strict` an inconclusive finding.
-pub(crate) fn failed(report: &CheckReport, strict: bool) -> bool {
-    report.has_regression() || (strict && report.tally.inconclusive > 0)
-}
 
 /// `--save-baseline PATH` after a run: saves `current`, except when the check failed and PATH
 /// is the `--baseline` file.
@@ -64,7 +59,7 @@ pub(crate) fn run_check(args: &CheckArgs) -> Result<Exit> {
             note!("warning: {w}");
         }
     }
-    let failed = failed(&report, args.policy.strict);
+    let failed = report.fails(args.policy.strict);
     if failed && args.policy.strict && !report.has_regression() && !args.quiet {
         note!("perfkit: --strict: inconclusive findings count as failures");
     }

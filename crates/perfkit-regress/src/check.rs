@@ -178,6 +178,12 @@ impl CheckReport {
         self.tally.regressed > 0
     }
 
+    /// Whether the check fails: a regression, or with `strict` an inconclusive finding too.
+    #[must_use]
+    pub fn fails(&self, strict: bool) -> bool {
+        self.has_regression() || (strict && self.tally.inconclusive > 0)
+    }
+
     /// The findings that regressed.
     pub fn regressions(&self) -> impl Iterator<Item = &Finding> {
         self.findings
