@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use perfkit_sys::OutputPath;
-use perfkit_sys::{BenchPlan, BenchTarget, BenchWarning, run_bench};
+use perfkit_sys::{BenchPlan, BenchTarget, run_bench};
 
 use crate::cli::BenchArgs;
 use crate::exit::Exit;
@@ -118,7 +118,7 @@ fn print_results(
     // Warnings come before the numbers they qualify.
     if !args.quiet {
         for warning in report.warnings() {
-            note!("warning: {}", warning_with_hint(&warning));
+            note!("warning: {}", crate::cli::warning_with_hint(&warning));
         }
     }
     if args.json {
@@ -166,17 +166,4 @@ fn plan(args: &BenchArgs) -> Result<BenchPlan> {
     let mut plan = BenchPlan::new(targets);
     args.schedule(&mut plan);
     Ok(plan)
-}
-
-/// A warning with the options that address it.
-fn warning_with_hint(warning: &BenchWarning) -> String {
-    let hint = match warning {
-        BenchWarning::FailedRuns { .. } => " (--ignore-failure)",
-        BenchWarning::LessWorkIntoNull { .. } => {
-            " (--output=pipe measures the real work; --output=null keeps /dev/null)"
-        }
-        BenchWarning::SlowFirstRun { .. } => ": consider --warmup 3 or --prepare",
-        BenchWarning::TimedOutRuns { .. } => "",
-    };
-    format!("{warning}{hint}")
 }

@@ -47,7 +47,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Commands};
-use crate::exit::{EXIT_USAGE, Exit};
+use crate::exit::Exit;
 
 /// Whether a command's JSON report goes to standard error, which then carries nothing else:
 /// perfkit's notes are left out and the program's messages go into the document.
@@ -59,7 +59,7 @@ fn main() -> ExitCode {
     die_quietly_on_closed_stdout();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => return clap_exit(&e),
+        Err(e) => return cli::clap_exit(&e),
     };
     // Ctrl-C, SIGTERM and SIGHUP remove temporary files before perfkit dies of them. The
     // demo's task and worker processes write no files, and a thread of their own would show
@@ -95,7 +95,7 @@ fn main() -> ExitCode {
                 perfkit_sys::signals::die_of(signal);
             }
             note!("error: {}", describe(&error));
-            if let Some(hint) = hint(&error, shell_hint) {
+            if let Some(hint) = cli::hint(&error, shell_hint) {
                 note!("hint: {hint}");
             }
             ExitCode::from(exit::error_code(&error))
@@ -153,43 +153,6 @@ fn dispatch(command: Commands) -> anyhow::Result<Exit> {
     }
 }
 
-/// Prints clap's help, version or usage error, and exits as clap would (0 for help and
-/// version, 2 for a usage error); a failed write of help to standard output is an error.
-fn clap_exit(error: &clap::Error) -> ExitCode {
-    use clap::error::ErrorKind;
-    use std::io::IsTerminal as _;
-    let to_stdout = matches!(
-        error.kind(),
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
-    );
-    // Colours only for a terminal: escape codes in a pipe or a file are noise.
-    let terminal = if to_stdout {
-        std::io::stdout().is_terminal()
-    } else {
-        std::io::stderr().is_terminal()
-    };
-    let styled = error.render();
-    let text = if terminal && std::env::var_os("NO_COLOR").is_none() {
-        styled.ansi().to_string()
-    } else {
-        styled.to_string()
-    };
-    match error.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => match output::print(&text) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                note!("error: {e}");
-                ExitCode::from(EXIT_USAGE)
-            }
-        },
-        _ => {
-            use std::io::Write as _;
-            let _ = std::io::stderr().lock().write_all(text.as_bytes());
-            ExitCode::from(EXIT_USAGE)
-        }
-    }
-}
-
 fn describe(error: &anyhow::Error) -> String {
     perfkit_sys::describe_error(error.as_ref())
 }
@@ -223,100 +186,5 @@ fn die_quietly_on_closed_stdout() {
         use nix::sys::signal::{SigHandler, Signal, signal};
         // SAFETY: installs the default disposition, no handler code runs in this process.
         let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
-    }
-}
-
-/// The options that address an error, for the `hint:` line: libraries say what is wrong
-/// without naming perfkit's flags.
-fn hint(error: &anyhow::Error, shell_hint: &'static str) -> Option<&'static str> {
-    flag_hint(error).or_else(|| sys_hint(error, shell_hint))
-}
-
-fn flag_hint(error: &anyhow::Error) -> Option<&'static str> {
-    use perfkit_profilers::{Empty, ProfilerError};
-    use perfkit_regress::{Misuse, RegressError};
-    error.chain().find_map(|cause| {
-        if let Some(e) = cause.downcast_ref::<perfkit_sys::SysError>() {
-            return match e {
-                perfkit_sys::SysError::Stdin { .. } => {
-                    Some("--input FILE gives every run the same input")
-                }
-                perfkit_sys::SysError::HelperCount { .. } => {
-                    Some("give --prepare, --setup and --cleanup once, or once per command")
-                }
-                perfkit_sys::SysError::NameCount { .. } => {
-                    Some("give --command-name once per command, in the commands' order")
-                }
-                perfkit_sys::SysError::InvalidPlan { detail } if detail.starts_with("output ") => {
-                    Some("--output null|pipe|inherit|FILE chooses where the program's output goes")
-                }
-                _ => None,
-            };
-        }
-        match cause.downcast_ref::<RegressError>() {
-            Some(RegressError::NothingInCommon { .. } | RegressError::DuplicateName { .. }) => {
-                return Some("perfkit bench and hyperfine name each command with --command-name");
-            }
-            Some(RegressError::Usage(Misuse::Alpha(_))) => {
-                return Some("--alpha sets the significance level");
-            }
-            Some(RegressError::Usage(Misuse::MinSamples(_))) => {
-                return Some("--min-samples sets the fewest runs a verdict needs");
-            }
-            _ => {}
-        }
-        if let Some(perfkit_analyze::AnalyzeError::TooFewRuns(_)) = cause.downcast_ref() {
-            return Some("--runs sets how many times the command is measured");
-        }
-        match cause.downcast_ref::<ProfilerError>() {
-            Some(ProfilerError::NoMassifProfile {
-                followed_exec: false,
-                ..
-            }) => Some("perfkit heap --trace-children follows exec"),
-            Some(ProfilerError::InvalidSetting(setting)) => setting_hint(setting),
-            Some(ProfilerError::NoSamples(Empty::Recording(_))) => {
-                Some("-F/--frequency HZ samples more often")
-            }
-            _ => None,
-        }
-    })
-}
-
-/// The option that sets what a library found out of range.
-fn setting_hint(setting: &perfkit_profilers::Setting) -> Option<&'static str> {
-    use perfkit_profilers::Setting;
-    Some(match setting {
-        Setting::Frequency(_) => "-F/--frequency sets the sampling frequency",
-        Setting::CallGraph(_) => "-g/--call-graph chooses how stacks are recorded",
-        Setting::Compression(_) => "--no-compress records without compression",
-        Setting::MinWidth(_) => "--min-width sets the narrowest frame drawn",
-        Setting::MassifThreshold(_) => "--threshold sets massif's threshold",
-        Setting::MassifDepth => "--depth sets massif's call-path depth",
-        Setting::LtracePattern(_) => "-x/--pattern gives ltrace a pattern",
-        Setting::ZeroDuration => "--duration sets how long to stay attached",
-        _ => return None,
-    })
-}
-
-fn sys_hint(error: &anyhow::Error, shell_hint: &'static str) -> Option<&'static str> {
-    // perfkit analyze has neither --ignore-failure nor --show-output, and names its own fixes.
-    if error
-        .chain()
-        .any(|c| c.downcast_ref::<perfkit_analyze::AnalyzeError>().is_some())
-    {
-        return None;
-    }
-    match exit::sys_error(error)? {
-        perfkit_sys::SysError::CommandNotFound { .. } => Some(shell_hint),
-        perfkit_sys::SysError::CommandFailed {
-            role: perfkit_sys::Role::Benchmark | perfkit_sys::Role::Warmup,
-            ..
-        } => Some(
-            "use --ignore-failure (-i) to benchmark a command that exits non-zero; --show-output shows its output",
-        ),
-        perfkit_sys::SysError::CommandFailed { .. } => {
-            Some("--show-output shows the helper command's output")
-        }
-        _ => None,
     }
 }
