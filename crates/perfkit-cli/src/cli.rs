@@ -1751,7 +1751,7 @@ fn flag_hint(error: &anyhow::Error) -> Option<&'static str> {
                 perfkit_sys::SysError::NameCount { .. } => {
                     Some("give --command-name once per command, in the commands' order")
                 }
-                perfkit_sys::SysError::InvalidPlan { detail } if detail.starts_with("output ") => {
+                perfkit_sys::SysError::InvalidOutput { .. } => {
                     Some("--output null|pipe|inherit|FILE chooses where the program's output goes")
                 }
                 _ => None,

@@ -275,6 +275,14 @@ pub enum SysError {
         /// What is wrong.
         detail: String,
     },
+    /// A file named for the measured program's output cannot take it.
+    #[error("invalid benchmark settings: output {}: {why}; name a regular file, or use null, pipe or inherit", path.display())]
+    InvalidOutput {
+        /// The file as named.
+        path: PathBuf,
+        /// Why it is refused.
+        why: String,
+    },
     /// A benchmarked or helper command failed.
     #[error("{role} '{name}' failed: {status}{}", if *run > 0 { format!(" (measured run {run})") } else { String::new() })]
     CommandFailed {

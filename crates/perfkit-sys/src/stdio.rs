@@ -53,17 +53,15 @@ impl ProgramOutput {
     /// later fails the run instead of redirecting its writes.
     ///
     /// # Errors
-    /// [`SysError::InvalidPlan`] naming the file and why.
+    /// [`SysError::InvalidOutput`] naming the file and why.
     pub fn resolved(&self, input: Option<&Path>) -> Result<ProgramOutput, SysError> {
         let ProgramOutput::File(path) = self else {
             return Ok(self.clone());
         };
         let refuse = |why: &str| {
-            Err(SysError::InvalidPlan {
-                detail: format!(
-                    "output {}: {why}; name a regular file, or use null, pipe or inherit",
-                    path.display()
-                ),
+            Err(SysError::InvalidOutput {
+                path: path.clone(),
+                why: why.to_owned(),
             })
         };
         if path.as_os_str().is_empty() {
