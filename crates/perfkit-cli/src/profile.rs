@@ -5,7 +5,7 @@ use perfkit_metrics::format_std_duration;
 use perfkit_profilers::{
     drawing::{FlameFiles, RecordFiles, Recorded, draw_diff, label},
     folded::{Comparison, top_self_functions},
-    load_profile,
+    load_pair, load_profile,
     perf::{CallGraph, EventChoice, FoldOptions, PerfEnvironment, PerfFold, Record, Stat},
     report::{DiffReport, FlamegraphReport, ProfileTotals, RecordReport, Traced},
 };
@@ -202,19 +202,15 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
-/// Reads BEFORE and AFTER (perf located once for both), warning when they count different
-/// events.
+/// Reads BEFORE and AFTER, warning when they count different events.
 fn load_both(args: &DiffArgs, fold: &FoldOptions) -> Result<(PerfFold, PerfFold)> {
     let bar = progress_bar(args.quiet || args.json);
-    let mut perf = None;
-    let mut load = |path: &std::path::Path, side: &str| {
+    let loaded = load_pair(&args.before, &args.after, fold, &mut |side| {
         bar.set_message(format!("reading {side}"));
-        load_profile(path, fold, &mut perf).with_context(|| format!("{side} ({})", path.display()))
-    };
-    let loaded = load(&args.before, "BEFORE").and_then(|b| Ok((b, load(&args.after, "AFTER")?)));
+    });
     bar.finish_and_clear();
     let (before, after) = loaded?;
-    if !before.event.is_empty() && !after.event.is_empty() && before.event != after.event {
+    if before.counts_other_event(&after) {
         note!(
             "perfkit: warning: BEFORE counts {} and AFTER counts {}; shares of different events \
              compare different things",

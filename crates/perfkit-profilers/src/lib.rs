@@ -61,7 +61,7 @@ mod tool;
 
 pub use folded::{FoldedStacks, HotFunction};
 pub use interrupt::InterruptGuard;
-pub use load::load_profile;
+pub use load::{load_pair, load_profile};
 pub use runner::Target;
 pub use tool::{Tool, ToolInfo, Version};
 
@@ -145,6 +145,17 @@ pub enum ProfilerError {
         followed_exec: bool,
         /// The end of valgrind's log.
         log: String,
+    },
+    /// One side of a comparison could not be read.
+    #[error("{side} ({})", path.display())]
+    Side {
+        /// `BEFORE` or `AFTER`.
+        side: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<ProfilerError>,
     },
     /// A file the user named could not be written; the error names it.
     #[error(transparent)]

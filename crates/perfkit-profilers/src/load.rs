@@ -68,6 +68,30 @@ fn open_input(path: &Path) -> Result<Input, ProfilerError> {
     Ok(Input::Text(reader))
 }
 
+/// Reads the two sides of a comparison with [`load_profile`], locating perf once for both.
+/// `reading` is told each side's name (`BEFORE`, `AFTER`) as it starts; an error names the
+/// side and its path.
+///
+/// # Errors
+/// As [`load_profile`], inside [`ProfilerError::Side`].
+pub fn load_pair(
+    before: &Path,
+    after: &Path,
+    fold: &FoldOptions,
+    reading: &mut dyn FnMut(&'static str),
+) -> Result<(PerfFold, PerfFold), ProfilerError> {
+    let mut perf = None;
+    let mut load = |side: &'static str, path: &Path| {
+        reading(side);
+        load_profile(path, fold, &mut perf).map_err(|e| ProfilerError::Side {
+            side,
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        })
+    };
+    Ok((load("BEFORE", before)?, load("AFTER", after)?))
+}
+
 /// Reads and folds the profile at `path` (`-` is standard input): perf.data through `perf
 /// script` (located once into `perf` and reused), perf script text through the folder, folded
 /// stacks as they are. Folded stacks come back counted in samples, since the file does not

@@ -84,6 +84,13 @@ impl PerfFold {
     pub fn count_name(&self) -> &'static str {
         self.unit.count_name(&self.event)
     }
+
+    /// Whether both profiles say which event they count and the events differ, so that
+    /// their shares compare different things.
+    #[must_use]
+    pub fn counts_other_event(&self, other: &PerfFold) -> bool {
+        !self.event.is_empty() && !other.event.is_empty() && self.event != other.event
+    }
 }
 
 /// Runs `perf script` on a perf.data file and folds its stacks as they stream out (no
