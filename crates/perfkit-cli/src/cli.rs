@@ -1505,6 +1505,38 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|e| format!("'{text}' is not a valid duration ({e}); use e.g. 500ms, 2s, 1m"))
 }
 
+impl Cli {
+    /// The command line with what its flags imply settled. A JSON report on standard error
+    /// carries nothing else there, so perfkit's notes are left out (the program's own
+    /// messages go into the document).
+    pub(crate) fn settled(mut self) -> Cli {
+        let (quiet, json, report) = match &mut self.command {
+            Commands::Record(a) => (&mut a.quiet, a.json, &a.report),
+            Commands::Stat(a) => (&mut a.quiet, a.json, &a.report),
+            Commands::Heap(a) => (&mut a.quiet, a.json, &a.report),
+            Commands::Syscalls(a) => (&mut a.quiet, a.json, &a.report),
+            Commands::Libcalls(a) => (&mut a.quiet, a.json, &a.report),
+            _ => return self,
+        };
+        *quiet |= json && report.report.is_none();
+        self
+    }
+}
+
+impl Commands {
+    /// What to say when a command line names no program because it needed a shell.
+    pub(crate) fn shell_hint(&self) -> &'static str {
+        match self {
+            Commands::Bench(_) => {
+                "pipes, redirections and shell builtins need a shell: add --shell"
+            }
+            _ => {
+                "pipes, redirections and shell builtins need a shell: give sh -c '...' as the command"
+            }
+        }
+    }
+}
+
 // From flags to the libraries' options: each conversion once, next to the flags it reads.
 
 impl TargetArgs {

@@ -49,16 +49,10 @@ use clap::{CommandFactory, Parser};
 use crate::cli::{Cli, Commands};
 use crate::exit::Exit;
 
-/// Whether a command's JSON report goes to standard error, which then carries nothing else:
-/// perfkit's notes are left out and the program's messages go into the document.
-fn json_on_stderr(json: bool, report: &cli::ReportArgs) -> bool {
-    json && report.report.is_none()
-}
-
 fn main() -> ExitCode {
     die_quietly_on_closed_stdout();
     let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+        Ok(cli) => cli.settled(),
         Err(e) => return cli::clap_exit(&e),
     };
     // Ctrl-C, SIGTERM and SIGHUP remove temporary files before perfkit dies of them. The
@@ -71,10 +65,7 @@ fn main() -> ExitCode {
     if needs_handler && let Err(e) = perfkit_sys::signals::install() {
         note!("perfkit: {}", describe(&anyhow::Error::from(e)));
     }
-    let shell_hint = match &cli.command {
-        Commands::Bench(_) => "pipes, redirections and shell builtins need a shell: add --shell",
-        _ => "pipes, redirections and shell builtins need a shell: give sh -c '...' as the command",
-    };
+    let shell_hint = cli.command.shell_hint();
     #[cfg(target_os = "linux")]
     if let Commands::Launch(args) = &cli.command {
         let code = perfkit_sys::launch::run_launcher(
@@ -118,28 +109,13 @@ fn dispatch(command: Commands) -> anyhow::Result<Exit> {
         // Handled in main: the launcher ends as its program did, with nothing after it.
         #[cfg(target_os = "linux")]
         Commands::Launch(_) => Ok(Exit::Success),
-        Commands::Record(mut args) => {
-            args.quiet |= json_on_stderr(args.json, &args.report);
-            profile::record(&args)
-        }
+        Commands::Record(args) => profile::record(&args),
         Commands::Flamegraph(args) => profile::flamegraph(&args),
         Commands::Diff(args) => profile::diff(&args),
-        Commands::Stat(mut args) => {
-            args.quiet |= json_on_stderr(args.json, &args.report);
-            profile::stat(&args)
-        }
-        Commands::Heap(mut args) => {
-            args.quiet |= json_on_stderr(args.json, &args.report);
-            trace::heap(&args)
-        }
-        Commands::Syscalls(mut args) => {
-            args.quiet |= json_on_stderr(args.json, &args.report);
-            trace::syscalls(&args)
-        }
-        Commands::Libcalls(mut args) => {
-            args.quiet |= json_on_stderr(args.json, &args.report);
-            trace::libcalls(&args)
-        }
+        Commands::Stat(args) => profile::stat(&args),
+        Commands::Heap(args) => trace::heap(&args),
+        Commands::Syscalls(args) => trace::syscalls(&args),
+        Commands::Libcalls(args) => trace::libcalls(&args),
         #[cfg(target_os = "linux")]
         Commands::Copy(args) => copy::run(&args),
         #[cfg(target_os = "linux")]
