@@ -41,16 +41,7 @@ impl Exit {
             Exit::Program(ExitKind::Signaled { signal, .. }) => {
                 use std::io::Write;
                 let _ = std::io::stdout().flush();
-                #[cfg(target_os = "linux")]
-                {
-                    use nix::sys::signal::{SigHandler, Signal, raise, signal as set_handler};
-                    if let Ok(sig) = Signal::try_from(signal) {
-                        // SAFETY: restoring the default disposition installs no handler code.
-                        let _ = unsafe { set_handler(sig, SigHandler::SigDfl) };
-                        let _ = raise(sig);
-                    }
-                }
-                ExitCode::from(u8::try_from((128 + signal) & 0xff).unwrap_or(1))
+                perfkit_sys::signals::die_of(signal)
             }
         }
     }

@@ -1,50 +1,14 @@
 //! Writing results: standard output with its errors reported, destinations checked before the
 //! work, the report of commands that run a program, progress bars.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use perfkit_sys::{OutputPath, ReportSink};
 
-/// A failed write to standard output. `main` prints it as one line and exits 2; a closed pipe
-/// (`perfkit … | head`) ends perfkit quietly instead.
-#[derive(Debug)]
-pub(crate) struct StdoutError(pub(crate) std::io::Error);
-
-impl std::fmt::Display for StdoutError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "writing standard output: {}",
-            perfkit_sys::os_reason(&self.0)
-        )
-    }
-}
-
-impl std::error::Error for StdoutError {}
-
-/// Set when an output named on the command line is standard output (`-o /dev/stdout`): the
-/// output then has standard output to itself, and what perfkit prints goes to standard error.
-static STDOUT_IS_AN_OUTPUT: AtomicBool = AtomicBool::new(false);
-
-/// Writes `text` to standard output now (flushed), so that a full disk or a closed pipe is
-/// an error here rather than a panic in `println!`. When an output is standard output, to
-/// standard error instead.
-pub(crate) fn print(text: impl AsRef<[u8]>) -> Result<(), StdoutError> {
-    if STDOUT_IS_AN_OUTPUT.load(Ordering::Relaxed) {
-        let mut err = std::io::stderr().lock();
-        // As for notes: a closed standard error must not fail the result.
-        let _ = err.write_all(text.as_ref()).and_then(|()| err.flush());
-        return Ok(());
-    }
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_ref())
-        .and_then(|()| out.flush())
-        .map_err(StdoutError)
-}
+pub(crate) use perfkit_sys::stdout::{StdoutError, print};
 
 /// `println!` that returns a [`StdoutError`] instead of panicking.
 macro_rules! outln {
@@ -77,7 +41,7 @@ macro_rules! note {
 pub(crate) fn destination(path: &Path) -> Result<OutputPath> {
     let out = OutputPath::new(path)?;
     if out.descriptor() == Some(1) {
-        STDOUT_IS_AN_OUTPUT.store(true, Ordering::Relaxed);
+        perfkit_sys::stdout::hand_over();
     }
     Ok(out)
 }

@@ -41,6 +41,7 @@ mod sample;
 pub mod signals;
 mod sink;
 mod stdio;
+pub mod stdout;
 pub mod tune;
 
 pub use bench::{
