@@ -49,19 +49,10 @@ pub(crate) fn run(args: &PoolArgs) -> Result<Exit> {
     );
     shut_down(&mut pool, streamed.as_ref().ok());
     let ended = streamed.map_err(stream_error)?;
-    let stats = pool.stats();
     if args.stats {
-        let workers = args.workers.unwrap_or_else(default_workers);
-        let summary = RunSummary::of(
-            &stats,
-            started.elapsed(),
-            args.protocol(),
-            workers,
-            args.batch,
-        );
-        print_summary(args, &summary)?;
+        print_summary(args, &RunSummary::of(&pool, started.elapsed()))?;
     }
-    if stats.excess_answers > 0 {
+    if pool.stats().excess_answers > 0 {
         note!(
             "perfkit pool: error: a worker answered more lines than it was sent tasks, so answers it gave before may belong to other tasks (line mode matches answers to tasks in order); make the worker print exactly one line per task and flush it, or use --framed"
         );
@@ -86,10 +77,6 @@ fn shut_down(pool: &mut ProcessPool, end: Option<&StreamEnd>) {
         perfkit_sys::signals::die_of(signal);
     }
     pool.shutdown(SHUTDOWN_GRACE);
-}
-
-fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
 }
 
 /// The error of a stream, with a failed write to standard output reported as one.
