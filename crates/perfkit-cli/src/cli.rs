@@ -1659,6 +1659,75 @@ impl BenchArgs {
     }
 }
 
+impl RecordArgs {
+    /// What to sample, by the flags.
+    pub(crate) fn event_choice(&self) -> perfkit_profilers::perf::EventChoice {
+        use perfkit_profilers::perf::EventChoice;
+        (self.event.clone()).map_or(EventChoice::Auto, EventChoice::Named)
+    }
+
+    /// The recording the flags ask for, of `target`, into `data`.
+    pub(crate) fn record(
+        &self,
+        target: perfkit_profilers::Target,
+        data: &std::path::Path,
+    ) -> perfkit_profilers::perf::Record {
+        let record = perfkit_profilers::perf::Record::new(target)
+            .frequency(self.frequency)
+            .event(self.event_choice())
+            .call_graph(self.call_graph())
+            .bpf_events(self.bpf_events)
+            .output(data);
+        if self.no_compress {
+            record.compress(false)
+        } else {
+            record
+        }
+    }
+
+    /// The call-graph mode, by the flags.
+    pub(crate) fn call_graph(&self) -> perfkit_profilers::perf::CallGraph {
+        (self.call_graph).unwrap_or(perfkit_profilers::perf::CallGraph::DEFAULT)
+    }
+}
+
+impl HeapArgs {
+    /// The massif run the flags ask for.
+    pub(crate) fn massif(&self) -> perfkit_profilers::massif::Massif {
+        let mut massif = perfkit_profilers::massif::Massif::command(self.command.iter().cloned())
+            .pages_as_heap(self.pages_as_heap)
+            .follow_exec(self.trace_children)
+            .stacks(self.stacks);
+        if let Some(t) = self.threshold {
+            massif = massif.threshold(t);
+        }
+        if let Some(d) = self.depth {
+            massif = massif.depth(d);
+        }
+        massif
+    }
+}
+
+impl SyscallsArgs {
+    /// The strace run the flags ask for, of `target`.
+    pub(crate) fn strace(
+        &self,
+        target: perfkit_profilers::Target,
+    ) -> perfkit_profilers::strace::Strace {
+        use perfkit_profilers::strace::{Strace, TraceMode};
+        let mode = if self.trace {
+            TraceMode::Latency
+        } else {
+            TraceMode::Summary
+        };
+        let strace = Strace::new(target).mode(mode).wall_clock(self.wall_clock);
+        match &self.filter {
+            Some(filter) => strace.filter(filter.clone()),
+            None => strace,
+        }
+    }
+}
+
 impl From<CompareArg> for perfkit_profilers::folded::CompareMode {
     fn from(arg: CompareArg) -> Self {
         match arg {

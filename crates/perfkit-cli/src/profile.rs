@@ -6,7 +6,7 @@ use perfkit_profilers::{
     drawing::{FlameFiles, RecordFiles, Recorded, draw_diff, label},
     folded::{Comparison, top_self_functions},
     load_pair, load_profile,
-    perf::{CallGraph, EventChoice, FoldOptions, PerfEnvironment, PerfFold, Record, Stat},
+    perf::{FoldOptions, PerfEnvironment, PerfFold, Record, Stat},
     report::{DiffReport, FlamegraphReport, ProfileTotals, RecordReport, Traced},
 };
 use perfkit_sys::ReportSink;
@@ -98,26 +98,17 @@ fn plan_record(
     env: &PerfEnvironment,
     data: &std::path::Path,
 ) -> Result<(Record, String)> {
-    let call_graph = args.call_graph.unwrap_or(CallGraph::DEFAULT);
-    let event_choice = (args.event.clone()).map_or(EventChoice::Auto, EventChoice::Named);
     let (target, what) = args.target.target("record", "profile")?;
-    let mut record = Record::new(target)
-        .frequency(args.frequency)
-        .event(event_choice.clone())
-        .call_graph(call_graph)
-        .bpf_events(args.bpf_events)
-        .output(data);
-    if args.no_compress {
-        record = record.compress(false);
-    }
+    let record = args.record(target, data);
     record.validate()?;
     env.check_record()?;
     if !args.quiet {
-        let event = env.event(&event_choice);
+        let event = env.event(&args.event_choice());
         note!(
-            "perfkit: recording {what} with perf ({}, {} Hz, call graph {call_graph})",
+            "perfkit: recording {what} with perf ({}, {} Hz, call graph {})",
             event.name,
-            args.frequency
+            args.frequency,
+            args.call_graph()
         );
     }
     Ok((record, what))

@@ -6,9 +6,9 @@ use anyhow::{Context, Result};
 use perfkit_profilers::{
     ExitKind, Target,
     ltrace::{DEFAULT_LTRACE_PATTERN, Ltrace},
-    massif::{Massif, MassifProfile, ms_print},
+    massif::{MassifProfile, ms_print},
     report::{HeapReport, HeapRun, StraceFileReport, Traced},
-    strace::{Strace, StraceFile, TraceMode},
+    strace::StraceFile,
 };
 use perfkit_sys::ReportSink;
 
@@ -27,16 +27,7 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
     )?;
     let sink = ReportSink::from(report);
     let what = Target::command(args.command.iter().cloned()).describe();
-    let mut massif = Massif::command(args.command.iter().cloned())
-        .pages_as_heap(args.pages_as_heap)
-        .follow_exec(args.trace_children)
-        .stacks(args.stacks);
-    if let Some(t) = args.threshold {
-        massif = massif.threshold(t);
-    }
-    if let Some(d) = args.depth {
-        massif = massif.depth(d);
-    }
+    let massif = args.massif();
     massif.validate()?;
     if !args.quiet {
         note!(
@@ -101,15 +92,7 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<Exit> {
     let [report] = outputs([args.report.report.as_deref()], &[])?;
     let sink = ReportSink::from(report);
     let (target, what) = args.target.target("syscalls", "trace")?;
-    let mode = if args.trace {
-        TraceMode::Latency
-    } else {
-        TraceMode::Summary
-    };
-    let mut strace = Strace::new(target).mode(mode).wall_clock(args.wall_clock);
-    if let Some(filter) = &args.filter {
-        strace = strace.filter(filter.clone());
-    }
+    let strace = args.strace(target);
     strace.validate()?;
     if !args.quiet {
         let how = if args.trace {
