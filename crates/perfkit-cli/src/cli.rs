@@ -723,7 +723,7 @@ pub(crate) struct AnalyzeArgs {
     pub(crate) demo: bool,
 
     /// Tasks per run of --demo.
-    #[arg(long, value_name = "N", default_value_t = 300, requires = "demo")]
+    #[arg(long, value_name = "N", default_value_t = 300, requires = "demo", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) demo_tasks: u32,
 
     /// Feed this file to the command's standard input in every run (measured and profiled);

@@ -68,46 +68,37 @@ pub(crate) fn run_check(args: &CheckArgs) -> Result<Exit> {
 
 /// `perfkit baseline save|show`.
 pub(crate) fn run_baseline(command: &BaselineCommand) -> Result<Exit> {
-    match command {
+    // What was read, whether as JSON, and for `save` where it went.
+    let (baseline, json, saved) = match command {
         BaselineCommand::Save(args) => {
             let out = destination(&args.file)?;
             let baseline = load_any(&args.from, args.criterion_baseline.as_deref())?;
-            for w in baseline.warnings() {
-                note!("warning: {w}");
-            }
             // Saving a baseline over the file it was read from is how one is rewritten in the
             // current format; only a directory source (criterion's) cannot be replaced.
             if args.from.is_dir() {
                 refuse_overwriting_inputs(&[&out], &[&args.from])?;
             }
             out.write(baseline.to_json().as_bytes())?;
-            if args.json {
-                out!("{}", baseline.to_json())?;
-            } else {
-                out!("{}", perfkit_regress::report::describe_baseline(&baseline))?;
-                outln!(
-                    "saved {} benchmark{} to {}",
-                    baseline.benchmarks.len(),
-                    if baseline.benchmarks.len() == 1 {
-                        ""
-                    } else {
-                        "s"
-                    },
-                    args.file.display()
-                )?;
-            }
+            (baseline, args.json, Some(&args.file))
         }
-        BaselineCommand::Show(args) => {
-            let baseline = load_any(&args.file, args.criterion_baseline.as_deref())?;
-            for w in baseline.warnings() {
-                note!("warning: {w}");
-            }
-            if args.json {
-                out!("{}", baseline.to_json())?;
-            } else {
-                out!("{}", perfkit_regress::report::describe_baseline(&baseline))?;
-            }
-        }
+        BaselineCommand::Show(args) => (
+            load_any(&args.file, args.criterion_baseline.as_deref())?,
+            args.json,
+            None,
+        ),
+    };
+    for w in baseline.warnings() {
+        note!("warning: {w}");
+    }
+    if json {
+        out!("{}", baseline.to_json())?;
+    } else {
+        out!("{}", perfkit_regress::report::describe_baseline(&baseline))?;
+    }
+    if let (Some(file), false) = (saved, json) {
+        let n = baseline.benchmarks.len();
+        let s = if n == 1 { "" } else { "s" };
+        outln!("saved {n} benchmark{s} to {}", file.display())?;
     }
     Ok(Exit::Success)
 }
