@@ -1870,6 +1870,9 @@ fn flag_hint(error: &anyhow::Error) -> Option<&'static str> {
             }
             _ => {}
         }
+        if let Some(perfkit_pool::PoolError::Listen { .. }) = cause.downcast_ref() {
+            return Some("--metrics-addr takes HOST:PORT, e.g. 127.0.0.1:9898; port 0 picks one");
+        }
         if let Some(perfkit_analyze::AnalyzeError::TooFewRuns(_)) = cause.downcast_ref() {
             return Some("--runs sets how many times the command is measured");
         }

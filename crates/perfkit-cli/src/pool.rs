@@ -92,14 +92,7 @@ fn stream_error(error: StreamError) -> anyhow::Error {
 
 /// Serves the pool's metrics at `addr` for as long as perfkit runs.
 fn serve_metrics(pool: &ProcessPool, addr: &str) -> Result<()> {
-    let local = pool.metrics().serve(addr).map_err(|e| match e {
-        perfkit_pool::PoolError::Listen { source, .. } => anyhow::anyhow!(
-            "cannot listen on {addr:?} for --metrics-addr ({}): use HOST:PORT, e.g. \
-             127.0.0.1:9898; port 0 picks one",
-            perfkit_sys::os_reason(&source)
-        ),
-        other => other.into(),
-    })?;
+    let local = pool.metrics().serve(addr)?;
     note!("perfkit pool: serving metrics at http://{local}/metrics");
     Ok(())
 }
