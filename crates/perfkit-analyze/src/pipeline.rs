@@ -642,9 +642,11 @@ fn cpu_profile(
 ) -> Result<(Vec<HotFunction>, String, u64), perfkit_profilers::ProfilerError> {
     let env = PerfEnvironment::detect()?;
     env.check_record()?;
-    let dir = tempfile::tempdir().map_err(|e| perfkit_profilers::ProfilerError::Io {
-        context: "cannot create a temporary directory for perf.data".into(),
-        source: e,
+    let dir = perfkit_sys::signals::PrivateDir::new("perfkit-analyze-").map_err(|e| {
+        perfkit_profilers::ProfilerError::Io {
+            context: "cannot create a temporary directory for perf.data".into(),
+            source: e,
+        }
     })?;
     let outcome = Record::command(argv)
         .output(dir.path().join("perf.data"))

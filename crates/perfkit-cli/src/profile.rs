@@ -44,11 +44,8 @@ pub(crate) fn record(args: &RecordArgs) -> Result<Exit> {
     let mut flame = args.flame.options();
     let env = PerfEnvironment::detect()?;
     // perf.data is recorded into a private directory and moved to --perf-data at the end.
-    let staging = tempfile::Builder::new()
-        .prefix("perfkit-record-")
-        .tempdir()
+    let staging = perfkit_sys::signals::PrivateDir::new("perfkit-record-")
         .context("cannot create a temporary directory for perf.data")?;
-    let _remove_on_signal = perfkit_sys::signals::remove_on_signal(staging.path());
     let (record, what) = plan_record(args, &env, &staging.path().join("perf.data"))?;
     let capture = sink.capture_for_json(args.json);
     let outcome = record.run(&env)?;

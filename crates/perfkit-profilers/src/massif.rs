@@ -813,7 +813,6 @@ impl Massif {
         out: Option<&perfkit_sys::OutputPath>,
     ) -> Result<(MassifOutcome, KeptProfile), ProfilerError> {
         let dir = scratch_dir(Tool::Valgrind)?;
-        let guard = perfkit_sys::signals::remove_on_signal(dir.path());
         let path = dir.path().join("massif.out");
         let outcome = self.clone().keep_output(&path).run()?;
         if let Some(out) = out {
@@ -822,12 +821,7 @@ impl Massif {
             std::fs::copy(&path, &copy).map_err(|e| ProfilerError::io("copying massif.out", e))?;
             out.move_from(&copy).map_err(ProfilerError::Output)?;
         }
-        let kept = KeptProfile {
-            path,
-            _dir: dir,
-            _guard: guard,
-        };
-        Ok((outcome, kept))
+        Ok((outcome, KeptProfile { path, _dir: dir }))
     }
 
     /// Checks the options and that the program exists, without running anything.
@@ -912,9 +906,7 @@ impl Massif {
 #[derive(Debug)]
 pub struct KeptProfile {
     path: PathBuf,
-    // Removed before the signal registration is dropped, so that no signal finds it left.
-    _dir: tempfile::TempDir,
-    _guard: perfkit_sys::signals::Registration,
+    _dir: perfkit_sys::signals::PrivateDir,
 }
 
 impl KeptProfile {

@@ -314,11 +314,10 @@ pub(crate) fn persist(from: &Path, to: &Path) -> Result<(), ProfilerError> {
         .map_err(|e| ProfilerError::io("keeping the profile", e))
 }
 
-/// A private directory for the tool's output files, removed when dropped.
-pub(crate) fn scratch_dir(tool: Tool) -> Result<tempfile::TempDir, ProfilerError> {
-    tempfile::Builder::new()
-        .prefix(&format!("perfkit-{tool}-"))
-        .tempdir()
+/// A private directory for the tool's output files, removed when dropped or when perfkit
+/// dies of a signal.
+pub(crate) fn scratch_dir(tool: Tool) -> Result<perfkit_sys::signals::PrivateDir, ProfilerError> {
+    perfkit_sys::signals::PrivateDir::new(&format!("perfkit-{tool}-"))
         .map_err(|e| ProfilerError::io("creating a temporary directory", e))
 }
 

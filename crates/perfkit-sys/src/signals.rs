@@ -92,6 +92,36 @@ pub fn remove_on_signal(path: &Path) -> Registration {
     register(Entry::Temporary(path.to_path_buf()))
 }
 
+/// A private temporary directory (mode 0700), removed when dropped and, while it lives,
+/// before the process dies of a handled signal.
+#[derive(Debug)]
+pub struct PrivateDir {
+    // Removed before the registration is dropped, so that no signal finds it left behind.
+    dir: tempfile::TempDir,
+    _registration: Registration,
+}
+
+impl PrivateDir {
+    /// A new directory in the system's temporary directory, its name starting with `prefix`.
+    ///
+    /// # Errors
+    /// The directory cannot be created.
+    pub fn new(prefix: &str) -> std::io::Result<PrivateDir> {
+        let dir = tempfile::Builder::new().prefix(prefix).tempdir()?;
+        let registration = remove_on_signal(dir.path());
+        Ok(PrivateDir {
+            dir,
+            _registration: registration,
+        })
+    }
+
+    /// Where it is.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
 /// Keeps something registered with [`remove_on_signal`], [`forward_to`],
 /// [`signal_group_on_exit`], [`signal_tree_on_exit`] or [`signal_children`]; dropping it
 /// unregisters it.
@@ -403,6 +433,24 @@ mod imp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_private_dir_is_registered_while_it_lives_and_removed_after() {
+        let dir = PrivateDir::new("perfkit-test-").unwrap();
+        let path = dir.path().to_path_buf();
+        assert!(path.is_dir());
+        let listed = |p: &Path| {
+            registered(|e| match e {
+                Entry::Temporary(t) => Some(t.clone()),
+                _ => None,
+            })
+            .contains(&p.to_path_buf())
+        };
+        assert!(listed(&path));
+        drop(dir);
+        assert!(!path.exists());
+        assert!(!listed(&path));
+    }
 
     #[test]
     fn shell_statuses() {
