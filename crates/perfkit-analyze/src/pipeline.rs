@@ -77,6 +77,30 @@ pub struct AlternativeCommand {
     pub fixes: Option<BottleneckKind>,
 }
 
+impl AlternativeCommand {
+    /// The demo of `perfkit analyze --demo`, both sides run by the perfkit binary `exe`: a
+    /// process started per task, and the same `tasks` through a pool of `workers`, which fixes
+    /// the spawn-heavy bottleneck the first shows. Returns the first's command line and the
+    /// second.
+    #[must_use]
+    pub fn pool_demo(exe: &str, tasks: u32, workers: usize) -> (Vec<String>, AlternativeCommand) {
+        let argv = |mode: &str| {
+            [exe, "demo-workload", mode, &tasks.to_string()]
+                .map(str::to_owned)
+                .to_vec()
+        };
+        let s = if workers == 1 { "" } else { "s" };
+        let pooled = AlternativeCommand {
+            label: format!(
+                "the same {tasks} tasks through perfkit pool ({workers} persistent worker{s})"
+            ),
+            argv: argv("pool"),
+            fixes: Some(BottleneckKind::SpawnHeavy),
+        };
+        (argv("spawn"), pooled)
+    }
+}
+
 impl Default for AnalyzeOptions {
     fn default() -> Self {
         Self {
@@ -690,6 +714,25 @@ fn heap_profile(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pool_demo_runs_both_sides_through_the_same_binary() {
+        let (spawn, pooled) = AlternativeCommand::pool_demo("/bin/perfkit", 7, 1);
+        assert_eq!(spawn, ["/bin/perfkit", "demo-workload", "spawn", "7"]);
+        assert_eq!(pooled.argv, ["/bin/perfkit", "demo-workload", "pool", "7"]);
+        assert_eq!(pooled.fixes, Some(BottleneckKind::SpawnHeavy));
+        assert!(
+            pooled.label.ends_with("(1 persistent worker)"),
+            "{}",
+            pooled.label
+        );
+        let (_, two) = AlternativeCommand::pool_demo("perfkit", 7, 2);
+        assert!(
+            two.label.ends_with("(2 persistent workers)"),
+            "{}",
+            two.label
+        );
+    }
 
     #[test]
     fn resident_memory_far_above_the_heap_points_at_pages_as_heap() {

@@ -11,33 +11,6 @@ use crate::output::{RunProgress, optional_destination, progress_bar, run_input, 
 use crate::regress;
 use perfkit_sys::refuse_overwriting_inputs;
 
-/// The demo's command (a process per task) and its alternative (the same tasks through a
-/// pool), both run by this perfkit binary.
-fn demo(tasks: u32) -> Result<(Vec<String>, AlternativeCommand)> {
-    let exe = std::env::current_exe().context("cannot find the perfkit executable")?;
-    let exe = exe.to_string_lossy().into_owned();
-    let argv = |mode: &str| {
-        vec![
-            exe.clone(),
-            "demo-workload".to_string(),
-            mode.to_string(),
-            tasks.to_string(),
-        ]
-    };
-    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    Ok((
-        argv("spawn"),
-        AlternativeCommand {
-            label: format!(
-                "the same {tasks} tasks through perfkit pool ({workers} persistent worker{})",
-                if workers == 1 { "" } else { "s" }
-            ),
-            argv: argv("pool"),
-            fixes: Some(perfkit_analyze::BottleneckKind::SpawnHeavy),
-        },
-    ))
-}
-
 /// `perfkit analyze`; `Ok(true)` when the baseline check found a regression.
 pub(crate) fn run(args: &AnalyzeArgs) -> Result<Exit> {
     let save_baseline = optional_destination(args.save_baseline.as_deref())?;
@@ -105,7 +78,10 @@ fn plan(args: &AnalyzeArgs) -> Result<(Vec<String>, AnalyzeOptions, perfkit_sys:
                 "perfkit: the demo counts process starts with strace, which is not installed: without it the verdict can only read CPU times (Debian: apt-get install strace)"
             );
         }
-        let (command, alt) = demo(args.demo_tasks)?;
+        let exe = std::env::current_exe().context("cannot find the perfkit executable")?;
+        let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let (command, alt) =
+            AlternativeCommand::pool_demo(&exe.to_string_lossy(), args.demo_tasks, workers);
         (command, Some(alt))
     } else {
         (args.command.clone(), None)
