@@ -2,12 +2,12 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use perfkit_analyze::{AlternativeCommand, Analysis, AnalyzeOptions, analyze, report};
 
 use crate::cli::AnalyzeArgs;
 use crate::exit::Exit;
-use crate::output::{RunProgress, optional_destination, progress_bar, run_input, run_output};
+use crate::output::{RunProgress, optional_destination, progress_bar, run_input};
 use crate::regress;
 use perfkit_sys::refuse_overwriting_inputs;
 
@@ -86,12 +86,7 @@ fn plan(args: &AnalyzeArgs) -> Result<(Vec<String>, AnalyzeOptions, perfkit_sys:
     } else {
         (args.command.clone(), None)
     };
-    let (output, probe_output) = run_output(args.output.as_deref(), false, args.json)?;
-    if output == perfkit_sys::ProgramOutput::Inherit {
-        bail!(
-            "--output inherit would mix the program's output with perfkit's report: use pipe or a FILE"
-        );
-    }
+    let (output, probe_output) = args.program_output()?;
     let input = if args.demo {
         perfkit_sys::StdinSource::Null
     } else {

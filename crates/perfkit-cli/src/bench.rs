@@ -8,7 +8,7 @@ use perfkit_sys::{BenchPlan, BenchTarget, run_bench};
 
 use crate::cli::BenchArgs;
 use crate::exit::Exit;
-use crate::output::{RunProgress, outputs, progress_bar, run_input, run_output};
+use crate::output::{RunProgress, outputs, progress_bar, run_input};
 use crate::regress;
 use perfkit_sys::refuse_overwriting_inputs;
 
@@ -54,7 +54,7 @@ fn check_outputs(args: &BenchArgs, plan: &BenchPlan) -> Result<[Option<OutputPat
 /// `perfkit bench`; `Ok(true)` when `--baseline` found a regression.
 pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
     let mut plan = plan(args)?;
-    let (output, probe) = run_output(args.output.as_deref(), args.show_output, args.json)?;
+    let (output, probe) = args.program_output()?;
     plan.output = output;
     plan.probe_output = probe;
     // Check export destinations and the baseline before spending minutes measuring.

@@ -1728,6 +1728,49 @@ impl SyscallsArgs {
     }
 }
 
+impl BenchArgs {
+    /// Where the measured runs' output goes, and whether to probe `/dev/null`.
+    pub(crate) fn program_output(&self) -> anyhow::Result<(perfkit_sys::ProgramOutput, bool)> {
+        program_output(self.output.as_deref(), self.show_output, self.json)
+    }
+}
+
+/// Where the measured runs' standard output goes, and whether to probe for programs that do
+/// less into `/dev/null` (only when the user did not choose).
+fn program_output(
+    output: Option<&str>,
+    show_output: bool,
+    json: bool,
+) -> anyhow::Result<(perfkit_sys::ProgramOutput, bool)> {
+    use perfkit_sys::ProgramOutput;
+    let chosen = match (output, show_output) {
+        (Some(text), _) => Some(ProgramOutput::parse(text).resolved(None)?),
+        (None, true) => Some(ProgramOutput::Inherit),
+        (None, false) => None,
+    };
+    if json && chosen == Some(ProgramOutput::Inherit) {
+        anyhow::bail!(
+            "--json prints only JSON on standard output, so the program's output cannot go there: use --output=pipe or --output=FILE"
+        );
+    }
+    let probe = chosen.is_none();
+    Ok((chosen.unwrap_or_default(), probe))
+}
+
+impl AnalyzeArgs {
+    /// Where the analysed runs' output goes: a file or a pipe, never perfkit's own output,
+    /// where it would mix with the report; and whether to probe `/dev/null`.
+    pub(crate) fn program_output(&self) -> anyhow::Result<(perfkit_sys::ProgramOutput, bool)> {
+        let (output, probe) = program_output(self.output.as_deref(), false, self.json)?;
+        if output == perfkit_sys::ProgramOutput::Inherit {
+            anyhow::bail!(
+                "--output inherit would mix the program's output with perfkit's report: use pipe or a FILE"
+            );
+        }
+        Ok((output, probe))
+    }
+}
+
 impl From<CompareArg> for perfkit_profilers::folded::CompareMode {
     fn from(arg: CompareArg) -> Self {
         match arg {

@@ -188,25 +188,3 @@ pub(crate) fn run_input(input: Option<&Path>, quiet: bool) -> Result<perfkit_sys
         }
     }
 }
-
-/// Where the measured runs' standard output goes, and whether to probe for programs that do
-/// less into `/dev/null` (only when the user did not choose).
-pub(crate) fn run_output(
-    output: Option<&str>,
-    show_output: bool,
-    json: bool,
-) -> Result<(perfkit_sys::ProgramOutput, bool)> {
-    use perfkit_sys::ProgramOutput;
-    let chosen = match (output, show_output) {
-        (Some(text), _) => Some(ProgramOutput::parse(text).resolved(None)?),
-        (None, true) => Some(ProgramOutput::Inherit),
-        (None, false) => None,
-    };
-    if json && chosen == Some(ProgramOutput::Inherit) {
-        anyhow::bail!(
-            "--json prints only JSON on standard output, so the program's output cannot go there: use --output=pipe or --output=FILE"
-        );
-    }
-    let probe = chosen.is_none();
-    Ok((chosen.unwrap_or_default(), probe))
-}
