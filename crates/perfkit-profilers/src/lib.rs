@@ -153,9 +153,10 @@ pub enum ProfilerError {
         side: &'static str,
         /// Its path.
         path: PathBuf,
-        /// Why.
+        /// Why: a `ProfilerError`, boxed as a plain error so that walking the chain of
+        /// sources finds it (a `Box<ProfilerError>` would hand on only its own source).
         #[source]
-        source: Box<ProfilerError>,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A file the user named could not be written; the error names it.
     #[error(transparent)]
@@ -209,8 +210,9 @@ pub enum ProfilerError {
     NotAProfile {
         /// The input, as the user named it.
         what: String,
-        /// Why it could not be read.
-        source: Box<ProfilerError>,
+        /// Why it could not be read: a `ProfilerError`, boxed as a plain error so that
+        /// walking the chain of sources finds it.
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// Starting or waiting for a process failed.
     #[error(transparent)]
@@ -431,5 +433,33 @@ impl ProfilerError {
     #[must_use]
     pub fn is_usage(&self) -> bool {
         !matches!(self, ProfilerError::Sys(e) if e.is_command_failure())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hints and exit codes look for the typed error anywhere in the chain of sources.
+    #[test]
+    fn a_wrapped_error_stays_in_the_chain_of_sources() {
+        let inner = || ProfilerError::NoSamples(Empty::Profile);
+        let wrapped = [
+            ProfilerError::Side {
+                side: "BEFORE",
+                path: "b.folded".into(),
+                source: Box::new(inner()),
+            },
+            ProfilerError::NotAProfile {
+                what: "b.folded".into(),
+                source: Box::new(inner()),
+            },
+        ];
+        for e in &wrapped {
+            let found = std::error::Error::source(e)
+                .and_then(|s| s.downcast_ref::<ProfilerError>())
+                .is_some_and(|s| matches!(s, ProfilerError::NoSamples(Empty::Profile)));
+            assert!(found, "{e:?}");
+        }
     }
 }
