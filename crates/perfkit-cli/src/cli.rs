@@ -1913,6 +1913,7 @@ fn flag_hint(error: &anyhow::Error) -> Option<&'static str> {
             }
             _ => {}
         }
+        #[cfg(target_os = "linux")]
         if let Some(perfkit_pool::PoolError::Listen { .. }) = cause.downcast_ref() {
             return Some("--metrics-addr takes HOST:PORT, e.g. 127.0.0.1:9898; port 0 picks one");
         }
