@@ -210,7 +210,7 @@ pub(crate) struct PoolArgs {
     pub(crate) workers: Option<usize>,
 
     /// Most tasks sent to a worker in one write (1 = one task per round trip).
-    #[arg(long, value_name = "B", default_value_t = 1024, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, value_name = "B", default_value_t = 1024, value_parser = at_least_one::<usize>)]
     pub(crate) batch: usize,
 
     /// The worker speaks the line protocol: one line in, one line out (the default).
@@ -297,6 +297,15 @@ fn parse_metric(text: &str) -> Result<MetricSpec, String> {
 
 fn parse_threshold(text: &str) -> Result<f64, String> {
     perfkit_regress::parse_percent(text).map_err(|e| e.to_string())
+}
+
+/// A count that must be at least 1.
+fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(text: &str) -> Result<T, String> {
+    match text.parse::<T>() {
+        Ok(n) if n >= T::from(1) => Ok(n),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(_) => Err("give a whole number, at least 1".into()),
+    }
 }
 
 fn parse_call_graph(text: &str) -> Result<perfkit_profilers::perf::CallGraph, String> {
@@ -723,7 +732,7 @@ pub(crate) struct AnalyzeArgs {
     pub(crate) demo: bool,
 
     /// Tasks per run of --demo.
-    #[arg(long, value_name = "N", default_value_t = 300, requires = "demo", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 300, requires = "demo", value_parser = at_least_one::<u32>)]
     pub(crate) demo_tasks: u32,
 
     /// Feed this file to the command's standard input in every run (measured and profiled);
@@ -1115,7 +1124,7 @@ pub(crate) struct FlameArgs {
     pub(crate) reverse: bool,
 
     /// Image width in pixels (default 1200; the SVG scales in a browser anyway).
-    #[arg(long, value_name = "PIXELS", value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, value_name = "PIXELS", value_parser = at_least_one::<usize>)]
     pub(crate) width: Option<usize>,
 
     /// What one count is, shown in tooltips and reports (default: samples; with --period, ns
@@ -1339,7 +1348,7 @@ pub(crate) struct StatArgs {
     pub(crate) event: Vec<String>,
 
     /// Run the program N times; values are means, with their variation.
-    #[arg(short = 'r', long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(short = 'r', long, value_name = "N", default_value_t = 1, value_parser = at_least_one::<u32>)]
     pub(crate) repeat: u32,
 
     #[command(flatten)]
