@@ -1,9 +1,10 @@
-//! Command-line definitions (clap).
+//! The command line's surface: the clap definitions of every command and option; the flags
+//! turned into the libraries' options, once, next to the flags they read; clap's own errors;
+//! and the `hint:` lines that name the flag which addresses an error or a warning.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const ABOUT: &str = "perfkit: find, fix and prove speed-ups";

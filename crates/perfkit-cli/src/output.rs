@@ -1,5 +1,5 @@
-//! Writing results: standard output with its errors reported, destinations checked before the
-//! work, the report of commands that run a program, progress bars.
+//! Writing results: the macros that print through `perfkit_sys::stdout`, notes, outputs
+//! checked before the work, the report of commands that run a program, progress bars.
 
 use std::io::IsTerminal;
 use std::path::Path;
