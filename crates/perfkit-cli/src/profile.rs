@@ -170,18 +170,19 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<Exit> {
     }
     let (before, after) = load_both(args, &args.fold.options(args.perf_input.pid))?;
     let count_name = (args.flame.count_name.clone()).unwrap_or_else(|| after.count_name().into());
+    let comparison = Comparison::choose(&before.stacks, &after.stacks, args.compare.into());
+    if !args.quiet {
+        warn_low_overlap(&comparison);
+    }
     let drawn = draw_diff(
         (&args.before, &before.stacks),
         (&args.after, &after.stacks),
-        args.compare.into(),
+        comparison,
         !args.no_normalize,
         &mut flame,
         args.top,
         &svg,
     )?;
-    if !args.quiet {
-        warn_low_overlap(&drawn.comparison);
-    }
     let report = drawn.report(&args.before, &args.after, &args.output, &count_name);
     out!(
         "{}",

@@ -7,7 +7,7 @@ use std::path::Path;
 use perfkit_sys::OutputPath;
 
 use crate::flamegraph::{FlamegraphOptions, diff_folded, render_diff_stacks, render_flamegraph};
-use crate::folded::{CompareMode, Comparison, FunctionChange, function_changes};
+use crate::folded::{Comparison, FunctionChange, function_changes};
 use crate::perf::{
     FoldOptions, PerfEnvironment, PerfFold, RecordOutcome, fold_perf_data, perf_report,
 };
@@ -146,23 +146,22 @@ pub struct DiffDrawn {
 }
 
 /// Draws `after` against `before` (each with the path it was read from) into `svg`: functions
-/// or stacks as `mode` and the overlap decide, shares rather than counts when `normalize`.
-/// Lists the `top` functions whose self time changed most. A picture without a subtitle gets
-/// one naming both sides.
+/// or stacks as the `comparison` of the two decided, shares rather than counts when
+/// `normalize`. Lists the `top` functions whose self time changed most. A picture without a
+/// subtitle gets one naming both sides.
 ///
 /// # Errors
 /// inferno cannot draw the difference, or the SVG cannot be written.
 pub fn draw_diff(
     before: (&Path, &FoldedStacks),
     after: (&Path, &FoldedStacks),
-    mode: CompareMode,
+    comparison: Comparison,
     normalize: bool,
     flame: &mut FlamegraphOptions,
     top: usize,
     svg: &OutputPath,
 ) -> Result<DiffDrawn, ProfilerError> {
     let ((before_path, before), (after_path, after)) = (before, after);
-    let comparison = Comparison::choose(before, after, mode);
     if flame.subtitle.is_none() {
         flame.subtitle = Some(DiffReport::subtitle(
             before_path,
