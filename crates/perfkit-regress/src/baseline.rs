@@ -472,10 +472,7 @@ impl Baseline {
             return Ok(false);
         }
         out.write(self.to_json().as_bytes())
-            .map_err(|source| RegressError::Write {
-                path: out.path().to_path_buf(),
-                source,
-            })?;
+            .map_err(RegressError::Output)?;
         Ok(true)
     }
 

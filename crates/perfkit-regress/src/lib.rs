@@ -94,6 +94,9 @@ pub enum RegressError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// An output the user named could not be written; the error names it.
+    #[error(transparent)]
+    Output(std::io::Error),
     /// A baseline file is not valid JSON of the baseline format (truncated, edited, ...).
     #[error("{}is not a valid perfkit baseline: {problem}; re-create it with `perfkit baseline save`", where_(path.as_deref()))]
     Corrupt {
