@@ -68,18 +68,12 @@ pub(crate) fn run_check(args: &CheckArgs) -> Result<Exit> {
 
 /// `perfkit baseline save|show`.
 pub(crate) fn run_baseline(command: &BaselineCommand) -> Result<Exit> {
-    // What was read, whether as JSON, and for `save` where it went.
-    let (baseline, json, saved) = match command {
+    // What was read, whether as JSON, and for `save` where it goes, checked first.
+    let (baseline, json, save) = match command {
         BaselineCommand::Save(args) => {
             let out = destination(&args.file)?;
             let baseline = load_any(&args.from, args.criterion_baseline.as_deref())?;
-            // Saving a baseline over the file it was read from is how one is rewritten in the
-            // current format; only a directory source (criterion's) cannot be replaced.
-            if args.from.is_dir() {
-                refuse_overwriting_inputs(&[&out], &[&args.from])?;
-            }
-            out.write(baseline.to_json().as_bytes())?;
-            (baseline, args.json, Some(&args.file))
+            (baseline, args.json, Some((out, args)))
         }
         BaselineCommand::Show(args) => (
             load_any(&args.file, args.criterion_baseline.as_deref())?,
@@ -90,15 +84,23 @@ pub(crate) fn run_baseline(command: &BaselineCommand) -> Result<Exit> {
     for w in baseline.warnings() {
         note!("warning: {w}");
     }
+    if let Some((out, args)) = &save {
+        // Saving a baseline over the file it was read from is how one is rewritten in the
+        // current format; only a directory source (criterion's) cannot be replaced.
+        if args.from.is_dir() {
+            refuse_overwriting_inputs(&[out], &[&args.from])?;
+        }
+        out.write(baseline.to_json().as_bytes())?;
+    }
     if json {
         out!("{}", baseline.to_json())?;
     } else {
         out!("{}", perfkit_regress::report::describe_baseline(&baseline))?;
     }
-    if let (Some(file), false) = (saved, json) {
+    if let (Some((_, args)), false) = (save, json) {
         let n = baseline.benchmarks.len();
         let s = if n == 1 { "" } else { "s" };
-        outln!("saved {n} benchmark{s} to {}", file.display())?;
+        outln!("saved {n} benchmark{s} to {}", args.file.display())?;
     }
     Ok(Exit::Success)
 }
