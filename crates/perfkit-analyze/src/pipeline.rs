@@ -78,26 +78,18 @@ pub struct AlternativeCommand {
 }
 
 impl AlternativeCommand {
-    /// The demo of `perfkit analyze --demo`, both sides run by the perfkit binary `exe`: a
-    /// process started per task, and the same `tasks` through a pool of `workers`, which fixes
-    /// the spawn-heavy bottleneck the first shows. Returns the first's command line and the
-    /// second.
+    /// `argv` runs the same `tasks` as the analysed command, which starts a process per task,
+    /// through a pool of `workers`: the fix of the spawn-heavy bottleneck, measured beside it.
     #[must_use]
-    pub fn pool_demo(exe: &str, tasks: u32, workers: usize) -> (Vec<String>, AlternativeCommand) {
-        let argv = |mode: &str| {
-            [exe, "demo-workload", mode, &tasks.to_string()]
-                .map(str::to_owned)
-                .to_vec()
-        };
+    pub fn pooled(argv: Vec<String>, tasks: u32, workers: usize) -> AlternativeCommand {
         let s = if workers == 1 { "" } else { "s" };
-        let pooled = AlternativeCommand {
+        AlternativeCommand {
             label: format!(
                 "the same {tasks} tasks through perfkit pool ({workers} persistent worker{s})"
             ),
-            argv: argv("pool"),
+            argv,
             fixes: Some(BottleneckKind::SpawnHeavy),
-        };
-        (argv("spawn"), pooled)
+        }
     }
 }
 
@@ -716,17 +708,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_pool_demo_runs_both_sides_through_the_same_binary() {
-        let (spawn, pooled) = AlternativeCommand::pool_demo("/bin/perfkit", 7, 1);
-        assert_eq!(spawn, ["/bin/perfkit", "demo-workload", "spawn", "7"]);
-        assert_eq!(pooled.argv, ["/bin/perfkit", "demo-workload", "pool", "7"]);
-        assert_eq!(pooled.fixes, Some(BottleneckKind::SpawnHeavy));
+    fn a_pooled_alternative_fixes_spawning_and_names_its_workers() {
+        let one = AlternativeCommand::pooled(vec!["w".into()], 7, 1);
+        assert_eq!(one.argv, ["w"]);
+        assert_eq!(one.fixes, Some(BottleneckKind::SpawnHeavy));
+        let label = &one.label;
         assert!(
-            pooled.label.ends_with("(1 persistent worker)"),
-            "{}",
-            pooled.label
+            label.ends_with("7 tasks through perfkit pool (1 persistent worker)"),
+            "{label}"
         );
-        let (_, two) = AlternativeCommand::pool_demo("perfkit", 7, 2);
+        let two = AlternativeCommand::pooled(vec!["w".into()], 7, 2);
         assert!(
             two.label.ends_with("(2 persistent workers)"),
             "{}",

@@ -78,11 +78,16 @@ fn plan(args: &AnalyzeArgs) -> Result<(Vec<String>, AnalyzeOptions, perfkit_sys:
                 "perfkit: the demo counts process starts with strace, which is not installed: without it the verdict can only read CPU times (Debian: apt-get install strace)"
             );
         }
+        // This perfkit binary runs both: a process per task, and the same tasks in a pool.
         let exe = std::env::current_exe().context("cannot find the perfkit executable")?;
+        let (exe, tasks) = (exe.to_string_lossy(), args.demo_tasks);
+        let command_of = |mode: &str| {
+            let words = [&*exe, "demo-workload", mode, &tasks.to_string()];
+            words.map(str::to_owned).to_vec()
+        };
         let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        let (command, alt) =
-            AlternativeCommand::pool_demo(&exe.to_string_lossy(), args.demo_tasks, workers);
-        (command, Some(alt))
+        let pooled = AlternativeCommand::pooled(command_of("pool"), tasks, workers);
+        (command_of("spawn"), Some(pooled))
     } else {
         (args.command.clone(), None)
     };
