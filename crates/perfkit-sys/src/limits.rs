@@ -17,7 +17,7 @@ pub struct ResourceLimit {
     pub hard: Option<u64>,
 }
 
-/// `perfkit tune --limits --json`: this process's limits.
+/// `perfkit tune --rlimits --json`: this process's limits.
 #[derive(Debug, Serialize)]
 pub struct LimitsReport<'a> {
     /// Each limit.

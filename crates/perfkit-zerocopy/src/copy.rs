@@ -26,7 +26,7 @@ pub enum CopyError {
         error: io::Error,
     },
     /// The source is a directory.
-    #[error("the source {} is a directory: perfkit copy copies one file or stream", .0.display())]
+    #[error("the source {} is a directory: give one file or stream to copy", .0.display())]
     SourceIsDirectory(PathBuf),
     /// Standard input is to be copied into a directory, which gives no file name.
     #[error("the destination {} is a directory: give a file name to copy standard input to", .0.display())]
@@ -37,7 +37,7 @@ pub enum CopyError {
     /// The destination cannot be opened, written or finished; the error names it.
     #[error(transparent)]
     Output(io::Error),
-    /// The destination filled up. `kept` says what is left under its name.
+    /// The destination filled up.
     #[error("no space left on {destination} after {} of {source_name}{} (free space or choose another destination)", human_bytes(*.moved), kept(*.staged, .destination))]
     StorageFull {
         /// The source, as shown.
