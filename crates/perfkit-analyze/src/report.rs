@@ -705,6 +705,25 @@ impl ReportFiles {
         [&self.json, &self.markdown, &self.html, &self.flamegraph]
     }
 
+    /// Refuses a report file that is the `baseline` read (through any link: writing it would
+    /// replace the baseline), or that is another output, `save_baseline` included. Saving the
+    /// baseline over the one checked against is how a baseline is updated, so that pair is
+    /// allowed.
+    ///
+    /// # Errors
+    /// [`perfkit_sys::SysError::OutputIsInput`] or [`perfkit_sys::SysError::SameOutput`].
+    pub fn check_against(
+        &self,
+        baseline: Option<&Path>,
+        save_baseline: Option<&OutputPath>,
+    ) -> Result<(), perfkit_sys::SysError> {
+        let inputs: Vec<&Path> = baseline.into_iter().collect();
+        perfkit_sys::refuse_overwriting_inputs(&self.outputs(), &inputs)?;
+        let mut outputs = self.outputs().to_vec();
+        outputs.extend(save_baseline);
+        perfkit_sys::refuse_overwriting_inputs(&outputs, &[])
+    }
+
     /// Writes the report files (the flamegraph only with a profile). Returns the HTML path.
     ///
     /// # Errors

@@ -9,20 +9,12 @@ use crate::cli::AnalyzeArgs;
 use crate::exit::Exit;
 use crate::output::{RunProgress, optional_destination, progress_bar, run_input};
 use crate::regress;
-use perfkit_sys::refuse_overwriting_inputs;
 
 /// `perfkit analyze`; `Ok(true)` when the baseline check found a regression.
 pub(crate) fn run(args: &AnalyzeArgs) -> Result<Exit> {
     let save_baseline = optional_destination(args.save_baseline.as_deref())?;
     let files = report::ReportFiles::new(&args.out)?;
-    // A report file that is the baseline (through a link) would replace it, and two outputs
-    // on one file would leave only the last. Saving the baseline over the one checked
-    // against is how a baseline is updated, so that pair is allowed.
-    let inputs: Vec<&Path> = args.baseline.as_deref().into_iter().collect();
-    refuse_overwriting_inputs(&files.outputs(), &inputs)?;
-    let mut outputs = files.outputs().to_vec();
-    outputs.extend(&save_baseline);
-    refuse_overwriting_inputs(&outputs, &[])?;
+    files.check_against(args.baseline.as_deref(), save_baseline.as_ref())?;
     // Kept until the runs are over: a replayed pipe lives in a temporary file.
     let (command, options, _input) = plan(args)?;
     let bar = progress_bar(args.quiet || args.json);
