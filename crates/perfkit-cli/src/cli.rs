@@ -1936,6 +1936,7 @@ fn flag_hint(error: &anyhow::Error) -> Option<&'static str> {
                 ..
             }) => Some("perfkit heap --trace-children follows exec"),
             Some(ProfilerError::InvalidSetting(setting)) => setting_hint(setting),
+            Some(ProfilerError::PeriodOverflow) => Some("without --period the counts are samples"),
             Some(ProfilerError::NoSamples(Empty::Recording(_))) => {
                 Some("-F/--frequency HZ samples more often")
             }

@@ -135,6 +135,12 @@ pub enum ProfilerError {
         #[source]
         source: std::io::Error,
     },
+    /// The sample periods add up to more than a count holds, so they cannot be the counts.
+    #[error(
+        "the sample periods in the perf script output add up to more than {}, the most a count can hold; count samples instead",
+        u64::MAX
+    )]
+    PeriodOverflow,
     /// massif wrote no profile. Unless it followed exec, a command that replaced itself (a
     /// wrapper script, a shell's `exec`) is the likely cause.
     #[error("valgrind failed: massif wrote no profile ({status}){}: {log}", exec_hint(*.followed_exec))]

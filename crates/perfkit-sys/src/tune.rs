@@ -524,7 +524,7 @@ const SERVER_EXTRA: [Param; 6] = [
         name: "fs.pipe-max-size",
         target: "16777216",
         direction: Direction::Higher,
-        reason: "lets zero-copy pipes grow to 16 MiB (perfkit copy --pipe-size)",
+        reason: "lets zero-copy pipes grow to 16 MiB, for copies through large pipes",
     },
     Param {
         name: "net.core.netdev_max_backlog",
