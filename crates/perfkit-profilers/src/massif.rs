@@ -799,7 +799,7 @@ impl Massif {
     pub fn run(&self) -> Result<MassifOutcome, ProfilerError> {
         self.validate()?;
         let valgrind = Tool::Valgrind.locate()?;
-        self.run_with(&valgrind)
+        self.run_with(&valgrind).map(|(outcome, _)| outcome)
     }
 
     /// Runs the program under massif as [`Massif::run`] does, keeping massif.out in a private
@@ -812,16 +812,17 @@ impl Massif {
         &self,
         out: Option<&perfkit_sys::OutputPath>,
     ) -> Result<(MassifOutcome, KeptProfile), ProfilerError> {
-        let dir = scratch_dir(Tool::Valgrind)?;
-        let path = dir.path().join("massif.out");
-        let outcome = self.clone().keep_output(&path).run()?;
+        self.validate()?;
+        let valgrind = Tool::Valgrind.locate()?;
+        let (outcome, kept) = self.run_with(&valgrind)?;
         if let Some(out) = out {
             // Copied, not moved: ms_print may still read it.
-            let copy = dir.path().join("massif.out.copy");
-            std::fs::copy(&path, &copy).map_err(|e| ProfilerError::io("copying massif.out", e))?;
+            let copy = kept.dir.path().join("massif.out.copy");
+            std::fs::copy(&kept.path, &copy)
+                .map_err(|e| ProfilerError::io("copying massif.out", e))?;
             out.move_from(&copy).map_err(ProfilerError::Output)?;
         }
-        Ok((outcome, KeptProfile { path, _dir: dir }))
+        Ok((outcome, kept))
     }
 
     /// Checks the options and that the program exists, without running anything.
@@ -861,7 +862,9 @@ impl Massif {
         args
     }
 
-    fn run_with(&self, valgrind: &ToolInfo) -> Result<MassifOutcome, ProfilerError> {
+    /// Runs massif; the profile it wrote stays in the returned scratch directory until that
+    /// is dropped.
+    fn run_with(&self, valgrind: &ToolInfo) -> Result<(MassifOutcome, KeptProfile), ProfilerError> {
         let dir = scratch_dir(Tool::Valgrind)?;
         // Following exec, every process writes its own profile (%p: its PID).
         let out = dir.path().join(if self.follow_exec {
@@ -893,12 +896,15 @@ impl Massif {
             }
             None => None,
         };
-        Ok(MassifOutcome {
+        let outcome = MassifOutcome {
             status: ran.status,
             profile,
             massif_out,
             wall: ran.wall,
-        })
+        };
+        // Where the profile is now: moved to `keep_output`, or still in the scratch directory.
+        let path = outcome.massif_out.clone().unwrap_or(out);
+        Ok((outcome, KeptProfile { path, dir }))
     }
 }
 
@@ -906,7 +912,7 @@ impl Massif {
 #[derive(Debug)]
 pub struct KeptProfile {
     path: PathBuf,
-    _dir: perfkit_sys::signals::PrivateDir,
+    dir: perfkit_sys::signals::PrivateDir,
 }
 
 impl KeptProfile {
