@@ -77,7 +77,11 @@ fn plan(args: &AnalyzeArgs) -> Result<(Vec<String>, AnalyzeOptions, perfkit_sys:
             let words = [&*exe, "demo-workload", mode, &tasks.to_string()];
             words.map(str::to_owned).to_vec()
         };
-        let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        // The pool the demo runs starts this many workers (perfkit-pool is Linux-only).
+        #[cfg(target_os = "linux")]
+        let workers = perfkit_pool::default_workers();
+        #[cfg(not(target_os = "linux"))]
+        let workers = 1;
         let pooled = AlternativeCommand::pooled(command_of("pool"), tasks, workers);
         (command_of("spawn"), Some(pooled))
     } else {

@@ -117,8 +117,7 @@ fn run_naive(args: &PoolArgs, command: &Command, started: Instant) -> Result<boo
     let deferral = perfkit_sys::signals::Deferral::new();
     let _children = perfkit_sys::signals::signal_children();
     let interrupted = || deferral.pending();
-    let jobs = (args.workers)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    let jobs = (args.workers).unwrap_or_else(perfkit_pool::default_workers);
     let (end, ran) = stream_naive(
         command,
         &input,

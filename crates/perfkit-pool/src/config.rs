@@ -49,13 +49,18 @@ pub struct PoolConfig {
     pub(crate) pin: bool,
 }
 
+/// How many workers a pool starts unless told: one per CPU, or 2 when the count is unknown.
+#[must_use]
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+}
+
 impl PoolConfig {
     /// The defaults for workers running `command`.
     pub(crate) fn new(command: &Command) -> PoolConfig {
-        let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         PoolConfig {
             worker: WorkerCommand::of(command),
-            workers,
+            workers: default_workers(),
             max_batch: 1024,
             queue_capacity: 65_536,
             ordered: false,

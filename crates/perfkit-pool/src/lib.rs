@@ -97,7 +97,7 @@ mod task;
 pub mod worker;
 
 pub use bytes::Bytes;
-pub use config::{CAPTURED_LINES, MAX_WORKERS, PoolConfig, StderrMode};
+pub use config::{CAPTURED_LINES, MAX_WORKERS, PoolConfig, StderrMode, default_workers};
 pub use dispatch::WORKER_INDEX_ENV;
 pub use error::{ConfigProblem, FailureKind, PoolError, TaskError, TaskProblem};
 pub use frame::{MAX_FRAME, Protocol};
