@@ -49,10 +49,12 @@ pub(crate) fn run(args: &PoolArgs) -> Result<Exit> {
     );
     shut_down(&mut pool, streamed.as_ref().ok());
     let ended = streamed.map_err(stream_error)?;
+    let stats = pool.stats();
     if args.stats {
-        print_summary(args, &RunSummary::of(&pool, started.elapsed()))?;
+        let summary = RunSummary::of(&stats, pool.config(), started.elapsed());
+        print_summary(args, &summary)?;
     }
-    if pool.stats().excess_answers > 0 {
+    if stats.excess_answers > 0 {
         note!(
             "perfkit pool: error: a worker answered more lines than it was sent tasks, so answers it gave before may belong to other tasks (line mode matches answers to tasks in order); make the worker print exactly one line per task and flush it, or use --framed"
         );

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::error::{ConfigProblem, PoolError, TaskError};
 use crate::frame::Protocol;
 use crate::naive::run_naive_each;
-use crate::pool::ProcessPool;
+use crate::pool::{PoolStats, ProcessPool};
 use crate::task::TaskId;
 
 /// Bytes of input read at a time.
@@ -335,11 +335,9 @@ pub struct Latency {
 }
 
 impl RunSummary {
-    /// The summary of `pool`'s run so far, which took `wall`.
+    /// The summary of a run of `wall` by a pool with this `config`, which ended with `stats`.
     #[must_use]
-    pub fn of(pool: &ProcessPool, wall: Duration) -> RunSummary {
-        let stats = &pool.stats();
-        let config = pool.config();
+    pub fn of(stats: &PoolStats, config: &crate::PoolConfig, wall: Duration) -> RunSummary {
         let (protocol, workers, batch) = (config.protocol, config.workers, config.max_batch);
         let latency_ns =
             (stats.latency.quantiles([0.5, 0.99, 0.999])).map(|[p50, p99, p999]| Latency {
