@@ -57,15 +57,9 @@ pub(crate) fn outputs<const N: usize>(
     paths: [Option<&Path>; N],
     inputs: &[&Path],
 ) -> Result<[Option<OutputPath>; N]> {
-    let mut error = None;
-    let checked = paths.map(|path| {
-        optional_destination(path).unwrap_or_else(|e| {
-            error.get_or_insert(e);
-            None
-        })
-    });
-    if let Some(e) = error {
-        return Err(e);
+    let mut checked: [Option<OutputPath>; N] = std::array::from_fn(|_| None);
+    for (slot, path) in checked.iter_mut().zip(paths) {
+        *slot = optional_destination(path)?;
     }
     let all: Vec<&OutputPath> = checked.iter().flatten().collect();
     perfkit_sys::refuse_overwriting_inputs(&all, inputs)?;
