@@ -78,9 +78,8 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
     bar.finish_and_clear();
     let report = result?;
 
-    let json = serde_json::to_string_pretty(&report)?;
     if let Some(out) = &json_out {
-        out.write(format!("{json}\n").as_bytes())?;
+        out.write((serde_json::to_string_pretty(&report)? + "\n").as_bytes())?;
     }
     if let Some(out) = &markdown_out {
         out.write(report.to_markdown().as_bytes())?;
@@ -97,7 +96,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
         (Some((b, policy)), Some(c)) => Some(perfkit_regress::check(b, c, policy)?),
         _ => None,
     };
-    print_results(args, &report, &json, checked.as_ref())?;
+    print_results(args, &report, checked.as_ref())?;
     let failed = checked
         .as_ref()
         .is_some_and(|c| c.fails(args.policy.strict));
@@ -112,7 +111,6 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
 fn print_results(
     args: &BenchArgs,
     report: &perfkit_sys::BenchReport,
-    json: &str,
     checked: Option<&perfkit_regress::CheckReport>,
 ) -> Result<()> {
     // Warnings come before the numbers they qualify.
@@ -127,7 +125,7 @@ fn print_results(
                 let both = perfkit_regress::report::CheckedBench { report, check };
                 outln!("{}", serde_json::to_string_pretty(&both)?)?;
             }
-            None => outln!("{json}")?,
+            None => outln!("{}", serde_json::to_string_pretty(report)?)?,
         }
     } else {
         out!("{}", report.to_text())?;
