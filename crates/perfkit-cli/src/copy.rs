@@ -9,14 +9,13 @@ use crate::exit::Exit;
 pub(crate) fn run(args: &CopyArgs) -> Result<Exit> {
     let options = args.transfer_options();
     let job = CopyJob::open(&args.src, &args.dst)?;
-    let to_stdout = job.writes_stdout();
+    // Standard output gets the data: the report goes to standard error, as for any output
+    // that is standard output.
+    if job.writes_stdout() {
+        perfkit_sys::stdout::hand_over();
+    }
     let report = job.run(&options)?;
     let text = crate::document::json_or(args.json, None, &report, CopyReport::to_text)?;
-    // Standard output got the data: the report goes to standard error.
-    if to_stdout {
-        note!("{}", text.trim_end());
-    } else {
-        crate::output::print(text)?;
-    }
+    crate::output::print(text)?;
     Ok(Exit::Success)
 }
