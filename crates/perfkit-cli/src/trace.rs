@@ -35,7 +35,7 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
         );
     }
     let capture = sink.capture_for_json(args.json);
-    let (outcome, kept) = massif.run_keeping(massif_out.as_ref())?;
+    let (outcome, kept) = massif.run_keeping()?;
     let captured = ReportSink::end_capture(capture)?;
     let text = if args.ms_print {
         ms_print(kept.path())?
@@ -46,6 +46,10 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
         };
         heap_report(args, &outcome.profile, &what, Some(run))?
     };
+    // Moved, not copied, once ms_print has read it.
+    if let Some(out) = &massif_out {
+        kept.move_to(out)?;
+    }
     sink.emit_captured(&text, captured)?;
     Ok(Exit::Program(outcome.status))
 }

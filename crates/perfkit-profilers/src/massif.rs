@@ -803,26 +803,16 @@ impl Massif {
     }
 
     /// Runs the program under massif as [`Massif::run`] does, keeping massif.out in a private
-    /// directory for as long as the returned [`KeptProfile`] lives (for [`ms_print`]), and a
-    /// copy of it at `out` when given. The directory is removed if perfkit dies of a signal.
+    /// directory for as long as the returned [`KeptProfile`] lives: for [`ms_print`], and to
+    /// [move](KeptProfile::move_to) where the user asked. The directory is removed if perfkit
+    /// dies of a signal.
     ///
     /// # Errors
-    /// As [`Massif::run`], or massif.out cannot be copied to `out`.
-    pub fn run_keeping(
-        &self,
-        out: Option<&perfkit_sys::OutputPath>,
-    ) -> Result<(MassifOutcome, KeptProfile), ProfilerError> {
+    /// As [`Massif::run`].
+    pub fn run_keeping(&self) -> Result<(MassifOutcome, KeptProfile), ProfilerError> {
         self.validate()?;
         let valgrind = Tool::Valgrind.locate()?;
-        let (outcome, kept) = self.run_with(&valgrind)?;
-        if let Some(out) = out {
-            // Copied, not moved: ms_print may still read it.
-            let copy = kept.dir.path().join("massif.out.copy");
-            std::fs::copy(&kept.path, &copy)
-                .map_err(|e| ProfilerError::io("copying massif.out", e))?;
-            out.move_from(&copy).map_err(ProfilerError::Output)?;
-        }
-        Ok((outcome, kept))
+        self.run_with(&valgrind)
     }
 
     /// Checks the options and that the program exists, without running anything.
@@ -904,7 +894,7 @@ impl Massif {
         };
         // Where the profile is now: moved to `keep_output`, or still in the scratch directory.
         let path = outcome.massif_out.clone().unwrap_or(out);
-        Ok((outcome, KeptProfile { path, dir }))
+        Ok((outcome, KeptProfile { path, _dir: dir }))
     }
 }
 
@@ -912,7 +902,7 @@ impl Massif {
 #[derive(Debug)]
 pub struct KeptProfile {
     path: PathBuf,
-    dir: perfkit_sys::signals::PrivateDir,
+    _dir: perfkit_sys::signals::PrivateDir,
 }
 
 impl KeptProfile {
@@ -920,6 +910,14 @@ impl KeptProfile {
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Moves massif.out to `out`, once nothing else needs to read it.
+    ///
+    /// # Errors
+    /// `out` cannot be written.
+    pub fn move_to(self, out: &perfkit_sys::OutputPath) -> Result<(), ProfilerError> {
+        out.move_from(&self.path).map_err(ProfilerError::Output)
     }
 }
 
