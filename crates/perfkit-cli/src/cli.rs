@@ -314,10 +314,11 @@ fn parse_call_graph(text: &str) -> Result<perfkit_profilers::perf::CallGraph, St
 }
 
 fn parse_min_width(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(pixels) if pixels.is_finite() && pixels >= 0.0 => Ok(pixels),
-        _ => Err("give pixels ≥ 0 (default 0.1)".into()),
-    }
+    let pixels = text
+        .parse::<f64>()
+        .map_err(|_| "give pixels ≥ 0 (default 0.1)")?;
+    perfkit_profilers::flamegraph::FlamegraphOptions::checked_min_width(pixels)
+        .map_err(|e| e.to_string())
 }
 
 fn parse_palette(text: &str) -> Result<perfkit_profilers::flamegraph::Palette, String> {
@@ -1950,9 +1951,7 @@ fn setting_hint(setting: &perfkit_profilers::Setting) -> Option<&'static str> {
     use perfkit_profilers::Setting;
     Some(match setting {
         Setting::Frequency(_) => "-F/--frequency sets the sampling frequency",
-        Setting::CallGraph(_) => "-g/--call-graph chooses how stacks are recorded",
         Setting::Compression(_) => "--no-compress records without compression",
-        Setting::MinWidth(_) => "--min-width sets the narrowest frame drawn",
         Setting::MassifThreshold(_) => "--threshold sets massif's threshold",
         Setting::MassifDepth => "--depth sets massif's call-path depth",
         Setting::LtracePattern(_) => "-x/--pattern gives ltrace a pattern",

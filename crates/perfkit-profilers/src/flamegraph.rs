@@ -91,12 +91,20 @@ impl Default for FlamegraphOptions {
 }
 
 impl FlamegraphOptions {
-    fn to_inferno(&self) -> Result<flamegraph::Options<'static>, ProfilerError> {
-        if !(self.min_width.is_finite() && self.min_width >= 0.0) {
-            return Err(ProfilerError::InvalidSetting(Setting::MinWidth(
-                self.min_width,
-            )));
+    /// `pixels` as a minimum frame width: finite and not negative.
+    ///
+    /// # Errors
+    /// [`Setting::MinWidth`] otherwise.
+    pub fn checked_min_width(pixels: f64) -> Result<f64, ProfilerError> {
+        if pixels.is_finite() && pixels >= 0.0 {
+            Ok(pixels)
+        } else {
+            Err(ProfilerError::InvalidSetting(Setting::MinWidth(pixels)))
         }
+    }
+
+    fn to_inferno(&self) -> Result<flamegraph::Options<'static>, ProfilerError> {
+        Self::checked_min_width(self.min_width)?;
         let mut options = flamegraph::Options::default();
         options.title.clone_from(&self.title);
         options.subtitle.clone_from(&self.subtitle);
