@@ -1956,6 +1956,7 @@ fn setting_hint(setting: &perfkit_profilers::Setting) -> Option<&'static str> {
         Setting::MassifDepth => "--depth sets massif's call-path depth",
         Setting::LtracePattern(_) => "-x/--pattern gives ltrace a pattern",
         Setting::ZeroDuration => "--duration sets how long to stay attached",
+        Setting::RepeatAttached => "--repeat works with a command, not with --pid",
         _ => return None,
     })
 }

@@ -1,6 +1,6 @@
 //! `perfkit record`, `flamegraph`, `diff`, `stat`: perf and flamegraphs.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use perfkit_metrics::format_std_duration;
 use perfkit_profilers::{
     drawing::{FlameFiles, RecordFiles, Recorded, draw_diff, label},
@@ -228,9 +228,6 @@ fn warn_low_overlap(c: &Comparison) {
 
 pub(crate) fn stat(args: &StatArgs) -> Result<Exit> {
     let env = PerfEnvironment::detect()?;
-    if args.repeat > 1 && !args.target.pid.is_empty() {
-        bail!("--repeat works with a command, not with --pid");
-    }
     let sink = report_sink(args.report.report.as_deref())?;
     let (target, what) = args.target.target("stat", "count")?;
     let mut stat = Stat::new(target)

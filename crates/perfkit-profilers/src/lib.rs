@@ -265,6 +265,8 @@ pub enum Setting {
     NoPids,
     /// A zero duration to stay attached.
     ZeroDuration,
+    /// Repeated counting of processes perf attaches to, which it cannot start again.
+    RepeatAttached,
 }
 
 impl std::fmt::Display for Setting {
@@ -302,6 +304,9 @@ impl std::fmt::Display for Setting {
             ),
             Setting::NoPids => f.write_str("no process to attach to: give at least one PID"),
             Setting::ZeroDuration => f.write_str("the duration must be more than 0 s"),
+            Setting::RepeatAttached => f.write_str(
+                "repeated counting needs a command to start again; running processes are counted once",
+            ),
         }
     }
 }

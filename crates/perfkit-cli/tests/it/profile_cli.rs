@@ -814,6 +814,16 @@ fn stat_repeats_give_the_time_of_one_run_with_its_spread() {
         .stderr(
             predicate::str::contains(" per run ± ").and(predicate::str::contains("for all 3 runs")),
         );
+    // A running process cannot be started again, so it is counted once or not at all.
+    perfkit()
+        .args(["stat", "-r", "2", "--pid", &std::process::id().to_string()])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("counted once").and(predicate::str::contains(
+                "hint: --repeat works with a command",
+            )),
+        );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::PerfEnvironment;
 use crate::runner::{Invocation, Ran, run_guarded, scratch_dir, target_builders};
-use crate::{ProfilerError, Target, Tool};
+use crate::{ProfilerError, Setting, Target, Tool};
 
 /// A counter's value. `<not supported>` (no such hardware counter here) and `<not counted>`
 /// (the counter never ran) are kept as such: they are not zero.
@@ -163,6 +163,9 @@ impl Stat {
     /// Runs `perf stat`. The counters go to a private file, so the program's own stderr never
     /// mixes with them.
     pub fn run(&self, env: &PerfEnvironment) -> Result<StatOutcome, ProfilerError> {
+        if self.repeat > 1 && matches!(self.inv.target, Target::Pids { .. }) {
+            return Err(ProfilerError::InvalidSetting(Setting::RepeatAttached));
+        }
         self.inv.validate(Tool::Perf)?;
         let dir = scratch_dir(Tool::Perf)?;
         let out = dir.path().join("stat.csv");
