@@ -207,7 +207,7 @@ extra answers), 2 bad arguments or a worker that cannot start.";
 #[derive(Debug, Args)]
 pub(crate) struct PoolArgs {
     /// Worker processes, 1 to 4096 [default: the number of CPUs].
-    #[arg(short = 'j', long, value_name = "N")]
+    #[arg(short = 'j', long, value_name = "N", value_parser = parse_workers)]
     pub(crate) workers: Option<usize>,
 
     /// Most tasks sent to a worker in one write (1 = one task per round trip).
@@ -307,6 +307,19 @@ fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(text: &str) -> Res
         Ok(_) => Err("must be at least 1".into()),
         Err(_) => Err("give a whole number, at least 1".into()),
     }
+}
+
+/// A number of workers or processes at a time, 1 to what a pool starts.
+#[cfg(target_os = "linux")]
+fn parse_workers(text: &str) -> Result<usize, String> {
+    let n = at_least_one(text)?;
+    if n > perfkit_pool::MAX_WORKERS {
+        return Err(format!(
+            "give at most {}, the most a pool starts (each is a process)",
+            perfkit_pool::MAX_WORKERS
+        ));
+    }
+    Ok(n)
 }
 
 fn parse_call_graph(text: &str) -> Result<perfkit_profilers::perf::CallGraph, String> {

@@ -5,8 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use perfkit_pool::{
-    ConfigProblem, ProcessPool, RunSummary, StreamEnd, StreamError, TaskError, stream_lines,
-    stream_naive,
+    ProcessPool, RunSummary, StreamEnd, StreamError, TaskError, stream_lines, stream_naive,
 };
 
 use crate::cli::PoolArgs;
@@ -128,17 +127,7 @@ fn run_naive(args: &PoolArgs, command: &Command, started: Instant) -> Result<boo
         &interrupted,
         report_failure,
     )
-    .map_err(|e| match e {
-        StreamError::Pool(perfkit_pool::PoolError::Config(ConfigProblem::Workers {
-            max, ..
-        })) => {
-            anyhow::anyhow!("-j {jobs}: give 1 to {max} processes at a time")
-        }
-        StreamError::Pool(e) => {
-            anyhow::Error::new(e).context(format!("cannot run {}", command.get_program().display()))
-        }
-        other => stream_error(other),
-    })?;
+    .map_err(stream_error)?;
     let StreamEnd {
         interrupted,
         written,

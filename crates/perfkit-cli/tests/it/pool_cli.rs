@@ -141,7 +141,7 @@ fn naive_runs_j_processes_at_once_and_keeps_the_input_order() {
         .write_stdin("1\n")
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("-j 0"));
+        .stderr(predicate::str::contains("must be at least 1"));
 }
 
 #[test]
@@ -162,7 +162,7 @@ fn usage_errors_exit_2() {
         .write_stdin("1\n")
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("workers must be at least 1"));
+        .stderr(predicate::str::contains("must be at least 1"));
     perfkit()
         .args(["pool", "--metrics-addr", "not-an-address", "--", "cat"])
         .write_stdin("1\n")
