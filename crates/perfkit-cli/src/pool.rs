@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use perfkit_pool::{
-    ProcessPool, RunSummary, StreamEnd, StreamError, TaskError, stream_lines, stream_naive,
+    NaiveSummary, ProcessPool, RunSummary, StreamEnd, StreamError, TaskError, stream_lines,
+    stream_naive,
 };
 
 use crate::cli::PoolArgs;
@@ -51,7 +52,7 @@ pub(crate) fn run(args: &PoolArgs) -> Result<Exit> {
     let stats = pool.stats();
     if args.stats {
         let summary = RunSummary::of(&stats, pool.config(), started.elapsed());
-        print_summary(args, &summary)?;
+        print_summary(args.json, "perfkit pool", &summary, RunSummary::to_text)?;
     }
     if stats.excess_answers > 0 {
         note!(
@@ -65,19 +66,26 @@ pub(crate) fn run(args: &PoolArgs) -> Result<Exit> {
 /// Ends the workers: at once, then perfkit by the signal, when one interrupted the stream;
 /// else after a grace period for what they are finishing.
 fn shut_down(pool: &mut ProcessPool, end: Option<&StreamEnd>) {
-    if let Some(&StreamEnd {
-        interrupted: Some(signal),
-        written,
-        failed,
-    }) = end
-    {
-        pool.shutdown(Duration::ZERO);
+    if let Some(end) = end {
+        die_if_interrupted("perfkit pool", end, "; the workers were stopped", || {
+            pool.shutdown(Duration::ZERO);
+        });
+    }
+    pool.shutdown(SHUTDOWN_GRACE);
+}
+
+/// When a signal interrupted the stream: `stop` what runs, say what was done, and end perfkit
+/// by that signal.
+fn die_if_interrupted(who: &str, end: &StreamEnd, stopped: &str, stop: impl FnOnce()) {
+    if let Some(signal) = end.interrupted {
+        stop();
         note!(
-            "perfkit pool: interrupted by signal {signal}: {written} results written, {failed} failures reported; the workers were stopped"
+            "{who}: interrupted by signal {signal}: {} results written, {} failures reported{stopped}",
+            end.written,
+            end.failed
         );
         perfkit_sys::signals::die_of(signal);
     }
-    pool.shutdown(SHUTDOWN_GRACE);
 }
 
 /// The error of a stream, with a failed write to standard output reported as one.
@@ -128,33 +136,31 @@ fn run_naive(args: &PoolArgs, command: &Command, started: Instant) -> Result<boo
         report_failure,
     )
     .map_err(stream_error)?;
-    let StreamEnd {
-        interrupted,
-        written,
-        failed,
-    } = end;
-    if let Some(signal) = interrupted {
-        note!(
-            "perfkit pool --naive: interrupted by signal {signal}: {written} results written, {failed} failures reported"
-        );
-        perfkit_sys::signals::die_of(signal);
-    }
+    die_if_interrupted("perfkit pool --naive", &end, "", || {});
     if args.stats {
-        let elapsed = started.elapsed().as_secs_f64();
-        let rate = ran as f64 / elapsed.max(1e-9);
-        note!(
-            "perfkit pool --naive: {ran} tasks in {elapsed:.3} s: {rate:.0} tasks/s, {failed} failed (one process per task, {jobs} at a time)"
-        );
+        let summary = NaiveSummary::of(ran, &end, jobs, started.elapsed());
+        print_summary(
+            args.json,
+            "perfkit pool --naive",
+            &summary,
+            NaiveSummary::to_text,
+        )?;
     }
-    Ok(failed > 0)
+    Ok(end.failed > 0)
 }
 
-/// `--stats`: the summary on standard error, as text or (`--json`) JSON.
-fn print_summary(args: &PoolArgs, summary: &RunSummary) -> Result<()> {
-    if args.json {
-        note!("{}", crate::document::to_json(None, summary)?.trim_end());
+/// `--stats`: the summary on standard error, as text after `who` or (`--json`) JSON.
+fn print_summary<T: serde::Serialize>(
+    json: bool,
+    who: &str,
+    summary: &T,
+    text: fn(&T) -> String,
+) -> Result<()> {
+    let text = crate::document::json_or(json, None, summary, text)?;
+    if json {
+        note!("{}", text.trim_end());
     } else {
-        note!("perfkit pool: {}", summary.to_text().trim_end());
+        note!("{who}: {}", text.trim_end());
     }
     Ok(())
 }

@@ -106,7 +106,9 @@ pub use naive::{run_naive, run_naive_each};
 pub use object::{ObjectPool, ObjectPoolStats, Pooled};
 pub use pool::{PoolBuilder, PoolStats, ProcessPool};
 pub use progress::PROGRESS_FD_ENV;
-pub use stream::{Latency, RunSummary, StreamEnd, StreamError, stream_lines, stream_naive};
+pub use stream::{
+    Latency, NaiveSummary, RunSummary, StreamEnd, StreamError, stream_lines, stream_naive,
+};
 pub use task::{Outcome, TaskId};
 
 #[cfg(test)]

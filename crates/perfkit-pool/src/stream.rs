@@ -292,6 +292,47 @@ pub fn stream_naive(
     Ok((writer.end, ran))
 }
 
+/// A summary of a [`stream_naive`] run, a process per task, for people (`to_text`) and
+/// programs (serialised).
+#[derive(Clone, Debug, Serialize)]
+pub struct NaiveSummary {
+    /// Tasks run.
+    pub tasks: u64,
+    /// Tasks that failed.
+    pub failed: u64,
+    /// Processes run at a time, at most.
+    pub jobs: usize,
+    /// Wall time of the whole run, in seconds.
+    pub wall_s: f64,
+    /// Tasks per second of wall time.
+    pub tasks_per_sec: f64,
+}
+
+impl NaiveSummary {
+    /// The summary of a run of `wall` that ran `tasks` tasks, `jobs` at a time, and ended as
+    /// `end` says.
+    #[must_use]
+    pub fn of(tasks: usize, end: &StreamEnd, jobs: usize, wall: Duration) -> NaiveSummary {
+        let wall_s = wall.as_secs_f64();
+        NaiveSummary {
+            tasks: tasks as u64,
+            failed: end.failed,
+            jobs,
+            wall_s,
+            tasks_per_sec: tasks as f64 / wall_s.max(1e-9),
+        }
+    }
+
+    /// The summary as a line for a terminal.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        format!(
+            "{} tasks in {:.3} s: {:.0} tasks/s, {} failed (one process per task, {} at a time)\n",
+            self.tasks, self.wall_s, self.tasks_per_sec, self.failed, self.jobs
+        )
+    }
+}
+
 /// A summary of a pool's run, for people (`to_text`) and programs (serialised).
 #[derive(Clone, Debug, Serialize)]
 pub struct RunSummary {

@@ -78,6 +78,23 @@ fn stats_as_json() {
     assert_eq!(json["protocol"], "lines");
     assert!(json["latency_ns"]["p99"].as_u64().is_some());
     assert!(json["tasks_per_sec"].as_f64().is_some_and(|r| r > 0.0));
+    // --naive has its own, smaller document, as JSON too.
+    let assert = perfkit()
+        .args(["pool", "--naive", "--stats", "--json", "-j", "2", "--"])
+        .args(["sh", "-c", "test $0 != 3"])
+        .write_stdin(lines(1..=5))
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    let json_line = stderr.find('{').map(|at| &stderr[at..]).expect("JSON");
+    let json: Value = serde_json::from_str(json_line).expect("naive stats JSON on stderr");
+    assert_eq!(json["schema_version"], 1);
+    assert_eq!(
+        (json["tasks"].as_u64(), json["failed"].as_u64()),
+        (Some(5), Some(1))
+    );
+    assert_eq!(json["jobs"], 2);
+    assert!(json["tasks_per_sec"].as_f64().is_some_and(|r| r > 0.0));
 }
 
 #[test]
