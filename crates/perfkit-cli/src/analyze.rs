@@ -7,12 +7,14 @@ use perfkit_analyze::{AlternativeCommand, Analysis, AnalyzeOptions, analyze, rep
 
 use crate::cli::AnalyzeArgs;
 use crate::exit::Exit;
-use crate::output::{RunProgress, optional_destination, progress_bar, run_input};
+use crate::output::{RunProgress, progress_bar, run_input};
 use crate::regress;
 
 /// `perfkit analyze`; `Ok(true)` when the baseline check found a regression.
 pub(crate) fn run(args: &AnalyzeArgs) -> Result<Exit> {
-    let save_baseline = optional_destination(args.save_baseline.as_deref())?;
+    let save_baseline = (args.save_baseline.as_deref())
+        .map(perfkit_sys::OutputPath::named)
+        .transpose()?;
     let files = report::ReportFiles::new(&args.out)?;
     files.check_against(args.baseline.as_deref(), save_baseline.as_ref())?;
     // Kept until the runs are over: a replayed pipe lives in a temporary file.

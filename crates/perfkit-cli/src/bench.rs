@@ -8,7 +8,7 @@ use perfkit_sys::{BenchPlan, BenchTarget, run_bench};
 
 use crate::cli::BenchArgs;
 use crate::exit::Exit;
-use crate::output::{RunProgress, outputs, progress_bar, run_input};
+use crate::output::{RunProgress, progress_bar, run_input};
 use crate::regress;
 use perfkit_sys::refuse_overwriting_inputs;
 
@@ -25,7 +25,7 @@ fn check_outputs(args: &BenchArgs, plan: &BenchPlan) -> Result<[Option<OutputPat
         .into_iter()
         .chain(program_output)
         .collect();
-    let outputs = outputs(
+    let outputs = perfkit_sys::check_outputs(
         [
             args.export_json.as_deref(),
             args.export_markdown.as_deref(),

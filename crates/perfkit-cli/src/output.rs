@@ -1,12 +1,11 @@
-//! Writing results: the macros that print through `perfkit_sys::stdout`, notes, outputs
-//! checked before the work, the report of commands that run a program, progress bars.
+//! Writing results: the macros that print through `perfkit_sys::stdout`, notes, progress
+//! bars; and the standard input measured runs get.
 
 use std::io::IsTerminal;
 use std::path::Path;
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use perfkit_sys::{OutputPath, ReportSink};
 
 pub(crate) use perfkit_sys::stdout::{StdoutError, print};
 
@@ -34,44 +33,6 @@ macro_rules! note {
         use std::io::Write as _;
         let _ = writeln!(std::io::stderr().lock(), $($arg)*);
     }};
-}
-
-/// Checks an output path named on the command line, before any work: its directory exists
-/// and accepts files, or it is a device, FIFO or descriptor open for writing.
-pub(crate) fn destination(path: &Path) -> Result<OutputPath> {
-    let out = OutputPath::new(path)?;
-    if out.descriptor() == Some(1) {
-        perfkit_sys::stdout::hand_over();
-    }
-    Ok(out)
-}
-
-/// [`destination`] for an optional path.
-pub(crate) fn optional_destination(path: Option<&Path>) -> Result<Option<OutputPath>> {
-    path.map(destination).transpose()
-}
-
-/// Checks every output a command names, before any work: each is a [`destination`], and none
-/// is another or one of `inputs`.
-pub(crate) fn outputs<const N: usize>(
-    paths: [Option<&Path>; N],
-    inputs: &[&Path],
-) -> Result<[Option<OutputPath>; N]> {
-    let mut checked: [Option<OutputPath>; N] = std::array::from_fn(|_| None);
-    for (slot, path) in checked.iter_mut().zip(paths) {
-        *slot = optional_destination(path)?;
-    }
-    let all: Vec<&OutputPath> = checked.iter().flatten().collect();
-    perfkit_sys::refuse_overwriting_inputs(&all, inputs)?;
-    Ok(checked)
-}
-
-/// The sink for `--report FILE` (checked now), or standard error.
-pub(crate) fn report_sink(path: Option<&Path>) -> Result<ReportSink> {
-    Ok(match path {
-        Some(p) => ReportSink::File(destination(p)?),
-        None => ReportSink::Stderr,
-    })
 }
 
 /// A progress indicator on stderr, hidden when `quiet` or stderr is not a terminal. It starts

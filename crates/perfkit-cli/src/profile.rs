@@ -14,33 +14,16 @@ use perfkit_sys::ReportSink;
 use crate::cli::{DiffArgs, FlamegraphArgs, RecordArgs, StatArgs};
 use crate::document;
 use crate::exit::Exit;
-use crate::output::{outputs, progress_bar, report_sink};
-
-/// The files `perfkit record` writes and where its report goes, checked before perf runs.
-fn record_files(args: &RecordArgs) -> Result<(RecordFiles, ReportSink)> {
-    let [Some(svg), folded, perf_data, perf_report, report] = outputs(
-        [
-            Some(args.output.as_path()),
-            args.folded.as_deref(),
-            args.perf_data.as_deref(),
-            args.perf_report.as_deref(),
-            args.report.report.as_deref(),
-        ],
-        &[],
-    )?
-    else {
-        unreachable!("the flamegraph's path is always given")
-    };
-    let files = RecordFiles {
-        flame: FlameFiles { svg, folded },
-        perf_data,
-        perf_report,
-    };
-    Ok((files, ReportSink::from(report)))
-}
+use crate::output::progress_bar;
 
 pub(crate) fn record(args: &RecordArgs) -> Result<Exit> {
-    let (files, sink) = record_files(args)?;
+    let (files, sink) = RecordFiles::named(
+        &args.output,
+        args.folded.as_deref(),
+        args.perf_data.as_deref(),
+        args.perf_report.as_deref(),
+        args.report.report.as_deref(),
+    )?;
     let mut flame = args.flame.options();
     let env = PerfEnvironment::detect()?;
     // perf.data is recorded into a private directory and moved to --perf-data at the end.
@@ -112,13 +95,7 @@ fn plan_record(
 }
 
 pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<Exit> {
-    let [Some(svg), folded] = outputs(
-        [Some(args.output.as_path()), args.folded.as_deref()],
-        &[args.input.as_path()],
-    )?
-    else {
-        unreachable!("the flamegraph's path is always given")
-    };
+    let files = FlameFiles::named(&args.output, args.folded.as_deref(), &[&args.input])?;
     let mut flame = args.flame.options();
     let fold = args.fold.options(args.perf_input.pid);
     let bar = progress_bar(args.quiet || args.json);
@@ -135,7 +112,7 @@ pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<Exit> {
                 .then(|| format!("{} — {total} {name}", args.input.display()))
         },
     );
-    FlameFiles { svg, folded }.write(&profile.stacks, &flame)?;
+    files.write(&profile.stacks, &flame)?;
     let hot = top_self_functions(&profile.stacks, args.top);
     let report = FlamegraphReport {
         input: &args.input,
@@ -157,13 +134,7 @@ pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<Exit> {
 }
 
 pub(crate) fn diff(args: &DiffArgs) -> Result<Exit> {
-    let [Some(svg)] = outputs(
-        [Some(args.output.as_path())],
-        &[args.before.as_path(), args.after.as_path()],
-    )?
-    else {
-        unreachable!("the flamegraph's path is always given")
-    };
+    let files = FlameFiles::named(&args.output, None, &[&args.before, &args.after])?;
     let mut flame = args.flame.options();
     if args.flame.title.is_none() {
         "Differential Flame Graph".clone_into(&mut flame.title);
@@ -181,7 +152,7 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<Exit> {
         !args.no_normalize,
         &mut flame,
         args.top,
-        &svg,
+        &files.svg,
     )?;
     let report = drawn.report(&args.before, &args.after, &args.output, &count_name);
     out!(
@@ -228,7 +199,7 @@ fn warn_low_overlap(c: &Comparison) {
 
 pub(crate) fn stat(args: &StatArgs) -> Result<Exit> {
     let env = PerfEnvironment::detect()?;
-    let sink = report_sink(args.report.report.as_deref())?;
+    let sink = ReportSink::named(args.report.report.as_deref(), &[])?;
     let (target, what) = args.target.target("stat", "count")?;
     let mut stat = Stat::new(target)
         .events(args.event.iter().cloned())

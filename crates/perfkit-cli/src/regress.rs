@@ -8,7 +8,6 @@ use perfkit_regress::{Baseline, check, load_any, load_criterion, report};
 
 use crate::cli::{BaselineCommand, CheckArgs, ReportFormat};
 use crate::exit::Exit;
-use crate::output::destination;
 use perfkit_sys::OutputPath;
 use perfkit_sys::refuse_overwriting_inputs;
 
@@ -71,7 +70,7 @@ pub(crate) fn run_baseline(command: &BaselineCommand) -> Result<Exit> {
     // What was read, whether as JSON, and for `save` where it goes, checked first.
     let (baseline, json, save) = match command {
         BaselineCommand::Save(args) => {
-            let out = destination(&args.file)?;
+            let out = OutputPath::named(&args.file)?;
             let baseline = load_any(&args.from, args.criterion_baseline.as_deref())?;
             (baseline, args.json, Some((out, args)))
         }

@@ -10,18 +10,17 @@ use perfkit_profilers::{
     report::{HeapReport, HeapRun, StraceFileReport, Traced},
     strace::StraceFile,
 };
-use perfkit_sys::ReportSink;
+use perfkit_sys::{ReportSink, check_outputs};
 
-use crate::cli::{HeapArgs, LibcallsArgs, ReportArgs, SyscallsArgs};
+use crate::cli::{HeapArgs, LibcallsArgs, SyscallsArgs};
 use crate::document::{self, json_or};
 use crate::exit::Exit;
-use crate::output::outputs;
 
 pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
     if let Some(from) = &args.from {
         return heap_from_file(args, from).map(Exit::Program);
     }
-    let [massif_out, report] = outputs(
+    let [massif_out, report] = check_outputs(
         [args.massif_out.as_deref(), args.report.report.as_deref()],
         &[],
     )?;
@@ -54,16 +53,9 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
     Ok(Exit::Program(outcome.status))
 }
 
-/// The report's sink for a command that reads `from` instead of running a program: checked
-/// not to be that file.
-fn sink_for_file(report: &ReportArgs, from: &Path) -> Result<ReportSink> {
-    let [file] = outputs([report.report.as_deref()], &[from])?;
-    Ok(ReportSink::from(file))
-}
-
 /// `perfkit heap --from massif.out`: the same report for a file recorded elsewhere.
 fn heap_from_file(args: &HeapArgs, from: &Path) -> Result<ExitKind> {
-    let sink = sink_for_file(&args.report, from)?;
+    let sink = ReportSink::named(args.report.report.as_deref(), &[from])?;
     let profile = MassifProfile::from_file(from)
         .with_context(|| format!("cannot read {} as a massif.out file", from.display()))?;
     let text = if args.ms_print {
@@ -93,8 +85,7 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<Exit> {
     if let Some(from) = &args.from {
         return syscalls_from_file(args, from).map(Exit::Program);
     }
-    let [report] = outputs([args.report.report.as_deref()], &[])?;
-    let sink = ReportSink::from(report);
+    let sink = ReportSink::named(args.report.report.as_deref(), &[])?;
     let (target, what) = args.target.target("syscalls", "trace")?;
     let strace = args.strace(target);
     strace.validate()?;
@@ -126,7 +117,7 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<Exit> {
 
 /// `perfkit syscalls --from FILE`: the same report for strace output recorded elsewhere.
 fn syscalls_from_file(args: &SyscallsArgs, from: &Path) -> Result<ExitKind> {
-    let sink = sink_for_file(&args.report, from)?;
+    let sink = ReportSink::named(args.report.report.as_deref(), &[from])?;
     let parsed = StraceFile::from_file(from)
         .with_context(|| format!("cannot read {} as strace output", from.display()))?;
     if args.json {
@@ -156,8 +147,7 @@ fn latency_note(args: &SyscallsArgs) {
 }
 
 pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<Exit> {
-    let [report] = outputs([args.report.report.as_deref()], &[])?;
-    let sink = ReportSink::from(report);
+    let sink = ReportSink::named(args.report.report.as_deref(), &[])?;
     let (target, what) = args.target.target("libcalls", "trace")?;
     let ltrace = Ltrace::new(target)
         .patterns(args.patterns.iter().cloned())

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use perfkit_sys::OutputPath;
+use perfkit_sys::{OutputPath, ReportSink, check_outputs};
 
 use crate::flamegraph::{FlamegraphOptions, diff_folded, render_diff_stacks, render_flamegraph};
 use crate::folded::{Comparison, FunctionChange, function_changes};
@@ -24,6 +24,22 @@ pub struct FlameFiles {
 }
 
 impl FlameFiles {
+    /// The flamegraph `svg` and, when asked, its `folded` stacks, checked before the work:
+    /// each can be written, and neither is the other nor one of `inputs`.
+    ///
+    /// # Errors
+    /// As [`check_outputs`].
+    pub fn named(
+        svg: &Path,
+        folded: Option<&Path>,
+        inputs: &[&Path],
+    ) -> Result<FlameFiles, ProfilerError> {
+        let [Some(svg), folded] = check_outputs([Some(svg), folded], inputs)? else {
+            unreachable!("a path given comes back checked")
+        };
+        Ok(FlameFiles { svg, folded })
+    }
+
     /// Draws `stacks` into the SVG and writes them, folded, where asked.
     ///
     /// # Errors
@@ -79,6 +95,30 @@ pub enum Recorded {
 }
 
 impl RecordFiles {
+    /// The files a recording writes, and the sink of its `report`, checked before perf runs:
+    /// each can be written, and no two are one file.
+    ///
+    /// # Errors
+    /// As [`check_outputs`].
+    pub fn named(
+        svg: &Path,
+        folded: Option<&Path>,
+        perf_data: Option<&Path>,
+        perf_report: Option<&Path>,
+        report: Option<&Path>,
+    ) -> Result<(RecordFiles, ReportSink), ProfilerError> {
+        let paths = [Some(svg), folded, perf_data, perf_report, report];
+        let [Some(svg), folded, perf_data, perf_report, report] = check_outputs(paths, &[])? else {
+            unreachable!("a path given comes back checked")
+        };
+        let files = RecordFiles {
+            flame: FlameFiles { svg, folded },
+            perf_data,
+            perf_report,
+        };
+        Ok((files, ReportSink::from(report)))
+    }
+
     /// Folds the recording in `outcome`, labels the picture with `what` was recorded, and
     /// writes every file. perf.data is moved last, so that perf report can read it first.
     ///

@@ -56,7 +56,7 @@ pub use output::{OutputPath, OutputWriter, describe_error, open_hint, os_reason,
 pub use process::{ExitKind, RunOptions, RunOutcome, delay_accounting_enabled, run};
 pub use procfs::IoCounters;
 pub use sample::{ProcessSample, sample_process};
-pub use sink::{ReportSink, refuse_overwriting_inputs};
+pub use sink::{ReportSink, check_outputs, refuse_overwriting_inputs};
 pub use stdio::{ProgramIo, ProgramOutput, StdinChoice, StdinSource};
 
 /// `argv` as one line a POSIX shell reads back as the same words (quoted where needed), for
@@ -228,6 +228,9 @@ pub enum SysError {
         /// What is wrong and what to do.
         detail: String,
     },
+    /// An output named on the command line cannot be written (its message names it and why).
+    #[error(transparent)]
+    Unwritable(std::io::Error),
     /// An output named on the command line is one of the inputs.
     #[error(
         "refusing to write {}: it is the input {} (choose another output file)",

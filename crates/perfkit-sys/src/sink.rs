@@ -136,9 +136,82 @@ pub fn refuse_overwriting_inputs(
     Ok(())
 }
 
+impl OutputPath {
+    /// [`OutputPath::new`] for an output the user named. When it is standard output, the
+    /// reports [`print`](crate::stdout::print) writes go to standard error from now on, so that
+    /// the output's bytes stay alone.
+    ///
+    /// # Errors
+    /// [`SysError::Unwritable`] as [`OutputPath::new`] says.
+    pub fn named(path: &Path) -> Result<OutputPath, SysError> {
+        let out = OutputPath::new(path).map_err(SysError::Unwritable)?;
+        if out.descriptor() == Some(1) {
+            crate::stdout::hand_over();
+        }
+        Ok(out)
+    }
+}
+
+/// Checks every output a command names, before any work: each is [named](OutputPath::named),
+/// and none is another or one of `inputs` ([`refuse_overwriting_inputs`]).
+///
+/// # Errors
+/// The first output that cannot be written, or one that is an input or another output.
+pub fn check_outputs<const N: usize>(
+    paths: [Option<&Path>; N],
+    inputs: &[&Path],
+) -> Result<[Option<OutputPath>; N], SysError> {
+    let mut checked: [Option<OutputPath>; N] = std::array::from_fn(|_| None);
+    for (slot, path) in checked.iter_mut().zip(paths) {
+        *slot = path.map(OutputPath::named).transpose()?;
+    }
+    let all: Vec<&OutputPath> = checked.iter().flatten().collect();
+    refuse_overwriting_inputs(&all, inputs)?;
+    Ok(checked)
+}
+
+impl ReportSink {
+    /// The sink for a report file the user named, checked now and not to be one of `inputs`;
+    /// standard error without one.
+    ///
+    /// # Errors
+    /// As [`check_outputs`].
+    pub fn named(path: Option<&Path>, inputs: &[&Path]) -> Result<ReportSink, SysError> {
+        let [file] = check_outputs([path], inputs)?;
+        Ok(ReportSink::from(file))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checked_outputs_stop_at_the_first_problem() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let input = dir.path().join("in.txt");
+        std::fs::write(&input, "x").expect("write");
+        let out = dir.path().join("out.txt");
+        let missing = dir.path().join("no/such/dir/out.txt");
+        let [first, second] = check_outputs([Some(out.as_path()), None], &[&input]).expect("ok");
+        assert!(first.is_some() && second.is_none());
+        assert!(matches!(
+            check_outputs([Some(missing.as_path()), Some(input.as_path())], &[&input]),
+            Err(SysError::Unwritable(_))
+        ));
+        assert!(matches!(
+            check_outputs([Some(out.as_path()), Some(input.as_path())], &[&input]),
+            Err(SysError::OutputIsInput { .. })
+        ));
+        assert!(matches!(
+            ReportSink::named(Some(&out), &[]),
+            Ok(ReportSink::File(_))
+        ));
+        assert!(matches!(
+            ReportSink::named(None, &[&input]),
+            Ok(ReportSink::Stderr)
+        ));
+    }
 
     #[test]
     fn an_output_may_be_neither_an_input_nor_another_output() {
