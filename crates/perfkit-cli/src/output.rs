@@ -98,48 +98,27 @@ impl perfkit_analyze::AnalyzeObserver for RunProgress<'_> {
     }
 }
 
-/// The most perfkit keeps of a pipe on its standard input to replay to every run.
-const STDIN_LIMIT: u64 = 1 << 30;
-
-/// The standard input every measured run gets: `--input FILE` (`-`: perfkit's own standard
-/// input, read once and replayed), else a regular file perfkit's standard input is; a pipe is
-/// left to whoever feeds it (a `while read` loop's list is not the program's input), and said.
+/// The standard input every measured run gets ([`perfkit_sys::StdinSource::for_runs`]), and
+/// notes on the choice unless `quiet`: a pipe is left to whoever feeds it (a `while read`
+/// loop's list is not the program's input), and said.
 pub(crate) fn run_input(input: Option<&Path>, quiet: bool) -> Result<perfkit_sys::StdinSource> {
-    use perfkit_sys::{StdinChoice, StdinSource};
-    if let Some(path) = input {
-        if path.as_os_str() != "-" {
-            return Ok(StdinSource::file(path)?);
+    use perfkit_sys::{StdinNote, StdinSource};
+    Ok(StdinSource::for_runs(input, &mut |said| match said {
+        _ if quiet => {}
+        StdinNote::Waiting => note!(
+            "perfkit: --input -: reading standard input to its end, to give every run the same"
+        ),
+        StdinNote::Replayed { what, chosen: true } => {
+            note!("perfkit: every run's standard input: {what}");
         }
-        let source = StdinSource::spool_stdin(STDIN_LIMIT, &mut || {
-            if !quiet {
-                note!(
-                    "perfkit: --input -: reading standard input to its end, to give every run the same"
-                );
-            }
-        })?;
-        if !quiet {
-            note!("perfkit: every run's standard input: {}", source.describe());
-        }
-        return Ok(source);
-    }
-    match StdinSource::from_stdin()? {
-        StdinChoice::Replay(source) => {
-            if !quiet {
-                note!(
-                    "perfkit: every run's standard input: {} (--input FILE chooses another, --input /dev/null none)",
-                    source.describe()
-                );
-            }
-            Ok(source)
-        }
-        StdinChoice::Nothing => Ok(StdinSource::Null),
-        StdinChoice::LeftAlone(what) => {
-            if !quiet {
-                note!(
-                    "perfkit: standard input is {what}: the runs get /dev/null; --input - gives them what it holds (read once, replayed to every run), --input FILE a file"
-                );
-            }
-            Ok(StdinSource::Null)
-        }
-    }
+        StdinNote::Replayed {
+            what,
+            chosen: false,
+        } => note!(
+            "perfkit: every run's standard input: {what} (--input FILE chooses another, --input /dev/null none)"
+        ),
+        StdinNote::LeftAlone(what) => note!(
+            "perfkit: standard input is {what}: the runs get /dev/null; --input - gives them what it holds (read once, replayed to every run), --input FILE a file"
+        ),
+    })?)
 }

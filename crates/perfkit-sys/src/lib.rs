@@ -57,7 +57,7 @@ pub use process::{ExitKind, RunOptions, RunOutcome, delay_accounting_enabled, ru
 pub use procfs::IoCounters;
 pub use sample::{ProcessSample, sample_process};
 pub use sink::{ReportSink, check_outputs, refuse_overwriting_inputs};
-pub use stdio::{ProgramIo, ProgramOutput, StdinChoice, StdinSource};
+pub use stdio::{ProgramIo, ProgramOutput, STDIN_LIMIT, StdinChoice, StdinNote, StdinSource};
 
 /// `argv` as one line a POSIX shell reads back as the same words (quoted where needed), for
 /// echoing a command so that it can be pasted.

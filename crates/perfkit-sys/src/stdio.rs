@@ -259,6 +259,27 @@ pub enum StdinSource {
 /// How long perfkit waits on a silent pipe before it says why it is waiting.
 const STDIN_PATIENCE: Duration = Duration::from_secs(2);
 
+/// The most [`StdinSource::for_runs`] keeps of perfkit's standard input to replay to every
+/// run.
+pub const STDIN_LIMIT: u64 = 1 << 30;
+
+/// What the user should know about the standard input [`StdinSource::for_runs`] chose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StdinNote {
+    /// Standard input is being read to its end, and has been silent for a while.
+    Waiting,
+    /// Every run reads `what`; `chosen` when the user asked for perfkit's standard input.
+    Replayed {
+        /// A few words on it ([`StdinSource::describe`]).
+        what: String,
+        /// Whether the user asked for it.
+        chosen: bool,
+    },
+    /// Standard input is left to whoever feeds it, as [`StdinChoice::LeftAlone`] says; the
+    /// runs get `/dev/null`.
+    LeftAlone(String),
+}
+
 /// What perfkit's own standard input is, for the runs it measures.
 #[derive(Debug)]
 pub enum StdinChoice {
@@ -366,6 +387,45 @@ impl StdinSource {
             bytes,
             _cleanup: cleanup,
         })
+    }
+
+    /// The standard input every measured run gets: `input` (`-`: perfkit's own, read to its
+    /// end once, at most [`STDIN_LIMIT`] bytes, and replayed), else perfkit's own when
+    /// [`StdinSource::from_stdin`] can replay it, else `/dev/null`. `tell` hears what the user
+    /// should know about the choice.
+    ///
+    /// # Errors
+    /// As [`StdinSource::file`], [`StdinSource::spool_stdin`] and [`StdinSource::from_stdin`].
+    pub fn for_runs(
+        input: Option<&Path>,
+        tell: &mut dyn FnMut(StdinNote),
+    ) -> Result<StdinSource, SysError> {
+        match input {
+            Some(path) if path.as_os_str() != "-" => StdinSource::file(path),
+            Some(_) => {
+                let source =
+                    StdinSource::spool_stdin(STDIN_LIMIT, &mut || tell(StdinNote::Waiting))?;
+                tell(StdinNote::Replayed {
+                    what: source.describe(),
+                    chosen: true,
+                });
+                Ok(source)
+            }
+            None => match StdinSource::from_stdin()? {
+                StdinChoice::Replay(source) => {
+                    tell(StdinNote::Replayed {
+                        what: source.describe(),
+                        chosen: false,
+                    });
+                    Ok(source)
+                }
+                StdinChoice::Nothing => Ok(StdinSource::Null),
+                StdinChoice::LeftAlone(what) => {
+                    tell(StdinNote::LeftAlone(what));
+                    Ok(StdinSource::Null)
+                }
+            },
+        }
     }
 
     /// A few words for the user: `/dev/null`, the file, or how much was read.
@@ -476,6 +536,21 @@ fn stdin_ready(patience: Duration) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_named_input_file_is_used_as_it_is_and_said_nothing_of() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("in.txt");
+        std::fs::write(&file, "x\n").expect("write");
+        let mut said = Vec::new();
+        let source = StdinSource::for_runs(Some(&file), &mut |n| said.push(n)).expect("file");
+        assert_eq!(source.path(), Some(file.as_path()));
+        assert!(said.is_empty(), "{said:?}");
+        assert!(matches!(
+            StdinSource::for_runs(Some(dir.path()), &mut |n| said.push(n)),
+            Err(SysError::Input { .. })
+        ));
+    }
 
     #[test]
     fn output_words_and_files() {
