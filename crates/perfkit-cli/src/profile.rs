@@ -57,16 +57,8 @@ pub(crate) fn record(args: &RecordArgs) -> Result<Exit> {
         }
     };
     let hot = top_self_functions(&folded, args.top);
-    let report = RecordReport {
-        target: &what,
-        svg: &args.output,
-        folded: args.folded.as_deref(),
-        perf_data: args.perf_data.as_deref(),
-        report: args.perf_report.as_deref(),
-        status: outcome.status,
-        recording: &outcome,
-        totals: ProfileTotals::of(&folded, fold.unit, &flame.count_name, &hot),
-    };
+    let totals = ProfileTotals::of(&folded, fold.unit, &flame.count_name, &hot);
+    let report = files.report(&what, &outcome, totals);
     let text = document::json_or(args.json, Some("record"), &report, RecordReport::to_text)?;
     sink.emit_captured(&text, captured)?;
     Ok(Exit::Program(outcome.status))
@@ -114,13 +106,8 @@ pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<Exit> {
     );
     files.write(&profile.stacks, &flame)?;
     let hot = top_self_functions(&profile.stacks, args.top);
-    let report = FlamegraphReport {
-        input: &args.input,
-        svg: &args.output,
-        folded: args.folded.as_deref(),
-        event: (!profile.event.is_empty()).then_some(profile.event.as_str()),
-        totals: ProfileTotals::of(&profile.stacks, fold.unit, &flame.count_name, &hot),
-    };
+    let totals = ProfileTotals::of(&profile.stacks, fold.unit, &flame.count_name, &hot);
+    let report = files.report(&args.input, &profile.event, totals);
     out!(
         "{}",
         document::json_or(

@@ -11,7 +11,7 @@ use crate::folded::{Comparison, FunctionChange, function_changes};
 use crate::perf::{
     FoldOptions, PerfEnvironment, PerfFold, RecordOutcome, fold_perf_data, perf_report,
 };
-use crate::report::DiffReport;
+use crate::report::{DiffReport, FlamegraphReport, ProfileTotals, RecordReport};
 use crate::{Empty, FoldedStacks, ProfilerError};
 
 /// Where a flamegraph goes: the SVG and, when asked for, its folded stacks.
@@ -54,6 +54,23 @@ impl FlameFiles {
             write(out, stacks.to_text().as_bytes())?;
         }
         Ok(())
+    }
+
+    /// The report of a flamegraph drawn from `input`, whose samples count `event`.
+    #[must_use]
+    pub fn report<'a>(
+        &'a self,
+        input: &'a Path,
+        event: &'a str,
+        totals: ProfileTotals<'a>,
+    ) -> FlamegraphReport<'a> {
+        FlamegraphReport {
+            input,
+            svg: self.svg.path(),
+            folded: self.folded.as_ref().map(OutputPath::path),
+            event: (!event.is_empty()).then_some(event),
+            totals,
+        }
     }
 }
 
@@ -117,6 +134,26 @@ impl RecordFiles {
             perf_report,
         };
         Ok((files, ReportSink::from(report)))
+    }
+
+    /// The report of the `recording` of `what` that wrote these files.
+    #[must_use]
+    pub fn report<'a>(
+        &'a self,
+        what: &'a str,
+        recording: &'a RecordOutcome,
+        totals: ProfileTotals<'a>,
+    ) -> RecordReport<'a> {
+        RecordReport {
+            target: what,
+            svg: self.flame.svg.path(),
+            folded: self.flame.folded.as_ref().map(OutputPath::path),
+            perf_data: self.perf_data.as_ref().map(OutputPath::path),
+            report: self.perf_report.as_ref().map(OutputPath::path),
+            status: recording.status,
+            recording,
+            totals,
+        }
     }
 
     /// Folds the recording in `outcome`, labels the picture with `what` was recorded, and
