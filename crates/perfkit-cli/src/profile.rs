@@ -199,9 +199,8 @@ pub(crate) fn stat(args: &StatArgs) -> Result<Exit> {
     let outcome = stat.run(&env)?;
     let captured = ReportSink::end_capture(capture)?;
     let stat = Traced {
-        target: &what,
         hardware_events: Some(env.hardware_events),
-        result: &outcome,
+        ..Traced::of(&what, &outcome)
     };
     let text = document::json_or(args.json, Some("stat"), &stat, |s| {
         s.result.to_text(&what, args.quiet)

@@ -39,11 +39,7 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
     let text = if args.ms_print {
         ms_print(kept.path())?
     } else {
-        let run = HeapRun {
-            status: outcome.status,
-            wall: outcome.wall,
-        };
-        heap_report(args, &outcome.profile, &what, Some(run))?
+        heap_report(args, &outcome.profile, &what, Some(HeapRun::from(&outcome)))?
     };
     // Moved, not copied, once ms_print has read it.
     if let Some(out) = &massif_out {
@@ -100,11 +96,7 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<Exit> {
     let capture = sink.capture_for_json(args.json);
     let outcome = strace.run()?;
     let captured = ReportSink::end_capture(capture)?;
-    let traced = Traced {
-        target: &what,
-        hardware_events: None,
-        result: &outcome,
-    };
+    let traced = Traced::of(&what, &outcome);
     let text = json_or(args.json, Some("syscalls"), &traced, |t| {
         t.result.to_text(&what, args.top, args.wall_clock)
     })?;
@@ -164,11 +156,7 @@ pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<Exit> {
     let capture = sink.capture_for_json(args.json);
     let outcome = ltrace.run()?;
     let captured = ReportSink::end_capture(capture)?;
-    let traced = Traced {
-        target: &what,
-        hardware_events: None,
-        result: &outcome,
-    };
+    let traced = Traced::of(&what, &outcome);
     let text = json_or(args.json, Some("libcalls"), &traced, |t| {
         t.result.to_text(&what, args.top)
     })?;

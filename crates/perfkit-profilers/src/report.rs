@@ -226,6 +226,18 @@ pub struct Traced<'a, T> {
     pub result: &'a T,
 }
 
+impl<'a, T> Traced<'a, T> {
+    /// `result` of running `target`, without the hardware-event flag.
+    #[must_use]
+    pub fn of(target: &'a str, result: &'a T) -> Self {
+        Traced {
+            target,
+            hardware_events: None,
+            result,
+        }
+    }
+}
+
 /// strace output read from a file: the same `result` as a traced run's, with the side the
 /// file holds filled in.
 #[derive(Debug, Serialize)]
@@ -298,6 +310,15 @@ pub struct HeapRun {
     pub status: ExitKind,
     /// Wall time under valgrind.
     pub wall: Duration,
+}
+
+impl From<&crate::massif::MassifOutcome> for HeapRun {
+    fn from(outcome: &crate::massif::MassifOutcome) -> Self {
+        HeapRun {
+            status: outcome.status,
+            wall: outcome.wall,
+        }
+    }
 }
 
 /// A heap profile: its peak, its largest allocation sites and its timeline.
