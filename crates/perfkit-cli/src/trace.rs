@@ -100,8 +100,8 @@ pub(crate) fn syscalls(args: &SyscallsArgs) -> Result<Exit> {
     let text = json_or(args.json, Some("syscalls"), &traced, |t| {
         t.result.to_text(&what, args.top, args.wall_clock)
     })?;
-    if outcome.latencies.is_some() && !args.json {
-        latency_note(args);
+    if let (Some(latencies), false) = (&outcome.latencies, args.json || args.quiet) {
+        caveats(&latencies.caveats());
     }
     sink.emit_captured(&text, captured)?;
     Ok(Exit::Program(outcome.status))
@@ -117,24 +117,17 @@ fn syscalls_from_file(args: &SyscallsArgs, from: &Path) -> Result<ExitKind> {
         sink.emit(&document::to_json(Some("syscalls"), &report)?)?;
         return Ok(ExitKind::Exited { code: 0 });
     }
-    if let StraceFile::Trace(latencies) = &parsed {
-        if latencies.syscalls.iter().all(|s| s.latency_ns.is_none()) && !args.quiet {
-            note!(
-                "perfkit: the trace has no call durations (record it with strace -T for latencies)"
-            );
-        }
-        latency_note(args);
+    if let (StraceFile::Trace(latencies), false) = (&parsed, args.quiet) {
+        caveats(&latencies.caveats());
     }
     sink.emit(&parsed.to_text(from, args.top, args.wall_clock))?;
     Ok(ExitKind::Exited { code: 0 })
 }
 
-/// What strace's durations include.
-fn latency_note(args: &SyscallsArgs) {
-    if !args.quiet {
-        note!(
-            "\nnote: durations are measured by strace around each call and include its ptrace overhead (tens of µs on a VM): compare syscalls with each other, not with native timings"
-        );
+/// What the reader of a report should know, on standard error.
+fn caveats(caveats: &[&str]) {
+    for c in caveats {
+        note!("note: {c}");
     }
 }
 
@@ -161,14 +154,7 @@ pub(crate) fn libcalls(args: &LibcallsArgs) -> Result<Exit> {
         t.result.to_text(&what, args.top)
     })?;
     if !args.quiet && !args.json {
-        if outcome.summary.rows.is_empty() {
-            note!(
-                "note: no library calls matched; check the -x pattern (e.g. 'malloc@libc.so*') and that the program is dynamically linked"
-            );
-        }
-        note!(
-            "note: ltrace times include its own overhead (tens of µs per call): compare counts, not times"
-        );
+        caveats(&outcome.caveats());
     }
     sink.emit_captured(&text, captured)?;
     Ok(Exit::Program(outcome.status))

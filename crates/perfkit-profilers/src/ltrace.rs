@@ -325,6 +325,25 @@ pub struct LtraceOutcome {
     pub wall: Duration,
 }
 
+impl LtraceOutcome {
+    /// What a reader of the summary should know: whether the patterns matched anything, and
+    /// that ltrace's times are mostly its own.
+    #[must_use]
+    pub fn caveats(&self) -> Vec<&'static str> {
+        let mut caveats = Vec::new();
+        if self.summary.rows.is_empty() {
+            caveats.push(
+                "no library calls matched; check the -x pattern (e.g. 'malloc@libc.so*') and \
+                 that the program is dynamically linked",
+            );
+        }
+        caveats.push(
+            "ltrace times include its own overhead (tens of µs per call): compare counts, not times",
+        );
+        caveats
+    }
+}
+
 impl Ltrace {
     target_builders!(Ltrace);
 
@@ -419,6 +438,18 @@ impl Ltrace {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_summary_says_the_pattern_matched_nothing() {
+        let outcome = LtraceOutcome {
+            status: ExitKind::Exited { code: 0 },
+            patterns: vec![DEFAULT_LTRACE_PATTERN.to_owned()],
+            summary: LibcallSummary::default(),
+            wall: Duration::ZERO,
+        };
+        assert!(outcome.caveats()[0].contains("no library calls matched"));
+        assert_eq!(outcome.caveats().len(), 2);
+    }
 
     #[test]
     fn parses_total_row_without_usecs() {

@@ -279,6 +279,22 @@ pub struct SyscallLatencies {
 }
 
 impl SyscallLatencies {
+    /// What a reader of these latencies should know: they carry strace's own overhead, and a
+    /// trace recorded without `-T` has none.
+    #[must_use]
+    pub fn caveats(&self) -> Vec<&'static str> {
+        let mut caveats = Vec::new();
+        if self.syscalls.iter().all(|s| s.latency_ns.is_none()) {
+            caveats
+                .push("the trace has no call durations (record it with strace -T for latencies)");
+        }
+        caveats.push(
+            "durations are measured by strace around each call and include its ptrace overhead \
+             (tens of µs on a VM): compare syscalls with each other, not with native timings",
+        );
+        caveats
+    }
+
     /// Parses trace text.
     pub fn parse(text: &str) -> Result<SyscallLatencies, ProfilerError> {
         SyscallLatencies::from_reader(text.as_bytes())
@@ -608,6 +624,20 @@ impl Strace {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latencies_say_when_the_trace_has_no_durations() {
+        let timed = SyscallLatencies::parse("1 00:00:00.000001 read(0, \"\", 1) = 0 <0.000010>\n")
+            .expect("trace");
+        let untimed =
+            SyscallLatencies::parse("1 00:00:00.000001 read(0, \"\", 1) = 0\n").expect("trace");
+        assert_eq!(timed.caveats().len(), 1, "{:?}", timed.caveats());
+        assert!(
+            untimed.caveats()[0].contains("strace -T"),
+            "{:?}",
+            untimed.caveats()
+        );
+    }
 
     #[test]
     fn parses_rows_from_the_right_with_blank_errors() {
