@@ -7,6 +7,7 @@ use anyhow::Result;
 use perfkit_sys::tune::{self, Plan, PlanReport, Rollback, RollbackReport, Sysctl};
 
 use crate::cli::{TuneArgs, TuneCommand};
+use crate::document::{json_or, to_json};
 use crate::exit::Exit;
 
 pub(crate) fn run(args: &TuneArgs) -> Result<Exit> {
@@ -31,7 +32,7 @@ pub(crate) fn run(args: &TuneArgs) -> Result<Exit> {
             applied: applied.as_ref().map(|(r, _)| r),
             rollback_file: applied.as_ref().map(|(_, f)| f.as_path()),
         };
-        out!("{}", crate::document::to_json(None, &report)?)?;
+        out!("{}", to_json(None, &report)?)?;
         return Ok(Exit::Success);
     }
     out!("{}", plan.to_text(args.profile.about))?;
@@ -50,22 +51,12 @@ pub(crate) fn run(args: &TuneArgs) -> Result<Exit> {
 /// `perfkit tune rollback FILE`.
 fn rollback(sysctl: &Sysctl, file: &Path, json: bool) -> Result<Exit> {
     let record = Rollback::load(file)?;
-    let restored = tune::rollback(sysctl, &record)?;
-    if json {
-        let report = RollbackReport {
-            restored: &record.previous,
-        };
-        out!("{}", crate::document::to_json(None, &report)?)?;
-        return Ok(Exit::Success);
-    }
-    for s in &record.previous {
-        outln!("restored {} = {}", s.name, s.value)?;
-    }
-    outln!(
-        "{} parameters restored from {}",
-        restored.len(),
-        file.display()
-    )?;
+    tune::rollback(sysctl, &record)?;
+    let report = RollbackReport {
+        restored: &record.previous,
+        from: file,
+    };
+    out!("{}", json_or(json, None, &report, RollbackReport::to_text)?)?;
     Ok(Exit::Success)
 }
 
@@ -98,16 +89,10 @@ fn print_outcome(
 
 fn rlimits(json: bool) -> Result<()> {
     let limits = perfkit_sys::resource_limits()?;
-    if json {
-        let report = perfkit_sys::LimitsReport { limits: &limits };
-        out!("{}", crate::document::to_json(None, &report)?)?;
-        return Ok(());
-    }
-    out!("{}", perfkit_sys::limits_text(&limits))?;
-    outln!(
-        "\nA process may raise its soft limit up to the hard one without privilege: programs call\n\
-         perfkit_sys::raise_nofile_limit() at start-up; in a shell, `ulimit -n $(ulimit -Hn)`.\n\
-         Raising a hard limit needs root (limits.conf, systemd LimitNOFILE=, or fs.nr_open)."
+    let report = perfkit_sys::LimitsReport { limits: &limits };
+    out!(
+        "{}",
+        json_or(json, None, &report, |r| perfkit_sys::limits_text(r.limits))?
     )?;
     Ok(())
 }

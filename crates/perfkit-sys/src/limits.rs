@@ -24,7 +24,7 @@ pub struct LimitsReport<'a> {
     pub limits: &'a [ResourceLimit],
 }
 
-/// The limits as a table: name, soft, hard, what each limits.
+/// The limits as a table (name, soft, hard, what each limits) and how to raise them.
 #[must_use]
 pub fn limits_text(limits: &[ResourceLimit]) -> String {
     use std::fmt::Write as _;
@@ -40,6 +40,11 @@ pub fn limits_text(limits: &[ResourceLimit]) -> String {
             l.about
         );
     }
+    out.push_str(
+        "\nA process may raise its soft limit up to the hard one without privilege: programs call\n\
+         perfkit_sys::raise_nofile_limit() at start-up; in a shell, `ulimit -n $(ulimit -Hn)`.\n\
+         Raising a hard limit needs root (limits.conf, systemd LimitNOFILE=, or fs.nr_open).\n",
+    );
     out
 }
 

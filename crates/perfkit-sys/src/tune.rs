@@ -892,6 +892,28 @@ pub struct PlanReport<'a> {
 pub struct RollbackReport<'a> {
     /// Each parameter and the value it has again.
     pub restored: &'a [Saved],
+    /// The rollback file they came from.
+    #[serde(skip)]
+    pub from: &'a Path,
+}
+
+impl RollbackReport<'_> {
+    /// A line per parameter restored, and how many came from which file.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut text = String::new();
+        for s in self.restored {
+            let _ = writeln!(text, "restored {} = {}", s.name, s.value);
+        }
+        let _ = writeln!(
+            text,
+            "{} parameters restored from {}",
+            self.restored.len(),
+            self.from.display()
+        );
+        text
+    }
 }
 
 impl Rollback {

@@ -66,6 +66,17 @@ fn plan_apply_rollback_round_trips_exactly() {
     );
     let restored = rollback(&sysctl, &saved).unwrap();
     assert_eq!(restored.len(), saved.previous.len());
+    let text = perfkit_sys::tune::RollbackReport {
+        restored: &saved.previous,
+        from: &rollback_file,
+    }
+    .to_text();
+    assert_eq!(text.lines().count(), saved.previous.len() + 1, "{text}");
+    assert!(text.ends_with(&format!(
+        "{} parameters restored from {}\n",
+        restored.len(),
+        rollback_file.display()
+    )));
     let after: Vec<(String, String)> = PROFILES[0]
         .params
         .iter()
@@ -292,6 +303,11 @@ fn resource_limits_are_read_and_nofile_raised_to_hard() {
     let limits = perfkit_sys::resource_limits().unwrap();
     let names: Vec<&str> = limits.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_CORE"]);
+    let text = perfkit_sys::limits_text(&limits);
+    assert!(
+        text.starts_with("Limit ") && text.contains("raise_nofile_limit()"),
+        "{text}"
+    );
     let (before, after) = perfkit_sys::raise_nofile_limit().unwrap();
     assert_eq!(after.soft, before.hard);
     assert_eq!(after.hard, before.hard);
