@@ -119,25 +119,15 @@ fn print_results(
             note!("warning: {}", crate::cli::warning_with_hint(&warning));
         }
     }
+    let both = perfkit_regress::report::CheckedBench {
+        report,
+        check: checked,
+        baseline: args.baseline.as_deref(),
+    };
     if args.json {
-        match checked {
-            Some(check) => {
-                let both = perfkit_regress::report::CheckedBench { report, check };
-                outln!("{}", serde_json::to_string_pretty(&both)?)?;
-            }
-            None => outln!("{}", serde_json::to_string_pretty(report)?)?,
-        }
+        outln!("{}", serde_json::to_string_pretty(&both)?)?;
     } else {
-        out!("{}", report.to_text())?;
-        if let Some(check) = checked {
-            outln!(
-                "\nRegression check against {}",
-                args.baseline
-                    .as_deref()
-                    .map_or_else(String::new, |p| p.display().to_string())
-            )?;
-            out!("{}", perfkit_regress::report::human(check))?;
-        }
+        out!("{}", both.to_text())?;
     }
     if let (false, true, Some(check)) = (args.quiet, args.json, checked) {
         for warning in perfkit_regress::report::warnings(check) {

@@ -165,15 +165,38 @@ pub fn confidence_label(report: &CheckReport) -> String {
 pub const PERCENTILES_NOTE: &str = "percentiles by nearest rank (the p50 of an even count is the \
      lower middle value; hyperfine's and criterion's medians average the two middle values)";
 
-/// `perfkit bench --json --baseline FILE`: the benchmark report, with the check against the
-/// baseline beside it.
+/// `perfkit bench --json`: the benchmark report, with the check against the baseline beside
+/// it when there was one.
 #[derive(Debug, serde::Serialize)]
 pub struct CheckedBench<'a> {
     /// The benchmark report, whose fields stay at the top level.
     #[serde(flatten)]
     pub report: &'a perfkit_sys::BenchReport,
-    /// The check.
-    pub check: &'a CheckReport,
+    /// The check, with `--baseline`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<&'a CheckReport>,
+    /// The baseline file of the check.
+    #[serde(skip)]
+    pub baseline: Option<&'a std::path::Path>,
+}
+
+impl CheckedBench<'_> {
+    /// The benchmark report for a terminal, then the check under a heading that names the
+    /// baseline.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        let mut text = self.report.to_text();
+        if let Some(check) = self.check {
+            let from = self.baseline.map(|p| p.display().to_string());
+            let _ = writeln!(
+                text,
+                "\nRegression check against {}",
+                from.unwrap_or_default()
+            );
+            text.push_str(&human(check));
+        }
+        text
+    }
 }
 
 /// The report as a terminal table with the reasons for every finding that is not "unchanged",
