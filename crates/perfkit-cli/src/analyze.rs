@@ -61,56 +61,47 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<Exit> {
 /// The command to analyse, the options, and the standard input source the runs read (which
 /// must outlive them).
 fn plan(args: &AnalyzeArgs) -> Result<(Vec<String>, AnalyzeOptions, perfkit_sys::StdinSource)> {
-    let policy = args.policy.policy()?;
     let baseline = match &args.baseline {
         Some(path) => Some(perfkit_regress::load_any(path, None)?),
         None => None,
     };
     let (command, alternative) = if args.demo {
-        if !args.no_syscalls && perfkit_sys::find_program("strace").is_none() && !args.quiet {
-            note!(
-                "perfkit: the demo counts process starts with strace, which is not installed: without it the verdict can only read CPU times (Debian: apt-get install strace)"
-            );
-        }
-        // This perfkit binary runs both: a process per task, and the same tasks in a pool.
-        let exe = std::env::current_exe().context("cannot find the perfkit executable")?;
-        let (exe, tasks) = (exe.to_string_lossy(), args.demo_tasks);
-        let command_of = |mode: &str| {
-            let words = [&*exe, "demo-workload", mode, &tasks.to_string()];
-            words.map(str::to_owned).to_vec()
-        };
-        // The pool the demo runs starts this many workers (perfkit-pool is Linux-only).
-        #[cfg(target_os = "linux")]
-        let workers = perfkit_pool::default_workers();
-        #[cfg(not(target_os = "linux"))]
-        let workers = 1;
-        let pooled = AlternativeCommand::pooled(command_of("pool"), tasks, workers);
-        (command_of("spawn"), Some(pooled))
+        let (command, pooled) = demo(args)?;
+        (command, Some(pooled))
     } else {
         (args.command.clone(), None)
     };
-    let (output, probe_output) = args.program_output()?;
+    let mut options = args.options(baseline, alternative)?;
     let input = if args.demo {
         perfkit_sys::StdinSource::Null
     } else {
         run_input(args.input.as_deref(), args.quiet)?
     };
-    let options = AnalyzeOptions {
-        runs: args.runs,
-        warmup: args.warmup,
-        profile: !args.no_profile,
-        syscalls: !args.no_syscalls,
-        heap: args.heap,
-        baseline,
-        policy,
-        io: perfkit_sys::ProgramIo {
-            input: input.path().map(Path::to_path_buf),
-            output,
-        },
-        probe_output,
-        alternative,
-    };
+    options.io.input = input.path().map(Path::to_path_buf);
     Ok((command, options, input))
+}
+
+/// `--demo`: this perfkit binary runs both commands, a process per task and the same tasks in
+/// a pool.
+fn demo(args: &AnalyzeArgs) -> Result<(Vec<String>, AlternativeCommand)> {
+    if !args.no_syscalls && perfkit_sys::find_program("strace").is_none() && !args.quiet {
+        note!(
+            "perfkit: the demo counts process starts with strace, which is not installed: without it the verdict can only read CPU times (Debian: apt-get install strace)"
+        );
+    }
+    let exe = std::env::current_exe().context("cannot find the perfkit executable")?;
+    let (exe, tasks) = (exe.to_string_lossy(), args.demo_tasks);
+    let command_of = |mode: &str| {
+        let words = [&*exe, "demo-workload", mode, &tasks.to_string()];
+        words.map(str::to_owned).to_vec()
+    };
+    // The pool the demo runs starts this many workers (perfkit-pool is Linux-only).
+    #[cfg(target_os = "linux")]
+    let workers = perfkit_pool::default_workers();
+    #[cfg(not(target_os = "linux"))]
+    let workers = 1;
+    let pooled = AlternativeCommand::pooled(command_of("pool"), tasks, workers);
+    Ok((command_of("spawn"), pooled))
 }
 
 fn print_summary(analysis: &Analysis, html: &Path) -> Result<()> {

@@ -1782,6 +1782,31 @@ fn program_output(
 }
 
 impl AnalyzeArgs {
+    /// The analysis the flags ask for, checked against `baseline` and compared with
+    /// `alternative`; the runs' standard input is the caller's to set.
+    pub(crate) fn options(
+        &self,
+        baseline: Option<perfkit_regress::Baseline>,
+        alternative: Option<perfkit_analyze::AlternativeCommand>,
+    ) -> anyhow::Result<perfkit_analyze::AnalyzeOptions> {
+        let (output, probe_output) = self.program_output()?;
+        Ok(perfkit_analyze::AnalyzeOptions {
+            runs: self.runs,
+            warmup: self.warmup,
+            profile: !self.no_profile,
+            syscalls: !self.no_syscalls,
+            heap: self.heap,
+            baseline,
+            policy: self.policy.policy()?,
+            io: perfkit_sys::ProgramIo {
+                input: None,
+                output,
+            },
+            probe_output,
+            alternative,
+        })
+    }
+
     /// Where the analysed runs' output goes: a file or a pipe, never perfkit's own output,
     /// where it would mix with the report; and whether to probe `/dev/null`.
     pub(crate) fn program_output(&self) -> anyhow::Result<(perfkit_sys::ProgramOutput, bool)> {
