@@ -61,17 +61,18 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<Exit> {
 /// The command to analyse, the options, and the standard input source the runs read (which
 /// must outlive them).
 fn plan(args: &AnalyzeArgs) -> Result<(Vec<String>, AnalyzeOptions, perfkit_sys::StdinSource)> {
-    let baseline = match &args.baseline {
-        Some(path) => Some(perfkit_regress::load_any(path, None)?),
-        None => None,
-    };
-    let (command, alternative) = if args.demo {
+    // The flags first, then the baseline file, the demo and standard input.
+    let mut options = args.options()?;
+    if let Some(path) = &args.baseline {
+        options.baseline = Some(perfkit_regress::load_any(path, None)?);
+    }
+    let command = if args.demo {
         let (command, pooled) = demo(args)?;
-        (command, Some(pooled))
+        options.alternative = Some(pooled);
+        command
     } else {
-        (args.command.clone(), None)
+        args.command.clone()
     };
-    let mut options = args.options(baseline, alternative)?;
     let input = if args.demo {
         perfkit_sys::StdinSource::Null
     } else {

@@ -1782,13 +1782,10 @@ fn program_output(
 }
 
 impl AnalyzeArgs {
-    /// The analysis the flags ask for, checked against `baseline` and compared with
-    /// `alternative`; the runs' standard input is the caller's to set.
-    pub(crate) fn options(
-        &self,
-        baseline: Option<perfkit_regress::Baseline>,
-        alternative: Option<perfkit_analyze::AlternativeCommand>,
-    ) -> anyhow::Result<perfkit_analyze::AnalyzeOptions> {
+    /// The analysis the flags ask for. The baseline, the command to compare with and the
+    /// runs' standard input are the caller's to set.
+    pub(crate) fn options(&self) -> anyhow::Result<perfkit_analyze::AnalyzeOptions> {
+        let policy = self.policy.policy()?;
         let (output, probe_output) = self.program_output()?;
         Ok(perfkit_analyze::AnalyzeOptions {
             runs: self.runs,
@@ -1796,14 +1793,14 @@ impl AnalyzeArgs {
             profile: !self.no_profile,
             syscalls: !self.no_syscalls,
             heap: self.heap,
-            baseline,
-            policy: self.policy.policy()?,
+            baseline: None,
+            policy,
             io: perfkit_sys::ProgramIo {
                 input: None,
                 output,
             },
             probe_output,
-            alternative,
+            alternative: None,
         })
     }
 
