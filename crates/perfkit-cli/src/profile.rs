@@ -186,11 +186,12 @@ fn warn_low_overlap(c: &Comparison) {
 
 pub(crate) fn stat(args: &StatArgs) -> Result<Exit> {
     let env = PerfEnvironment::detect()?;
-    let sink = ReportSink::named(args.report.report.as_deref(), &[])?;
     let (target, what) = args.target.target("stat", "count")?;
     let mut stat = Stat::new(target)
         .events(args.event.iter().cloned())
         .repeat(args.repeat);
+    stat.validate()?;
+    let sink = ReportSink::named(args.report.report.as_deref(), &[])?;
     // perfkit itself is the launcher that tells perf's program's real status.
     if let Ok(exe) = std::env::current_exe() {
         stat = stat.launcher([exe.into_os_string(), "launch".into()]);

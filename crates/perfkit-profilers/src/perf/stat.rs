@@ -153,20 +153,34 @@ impl Stat {
         self
     }
 
-    /// Run the program `n` times and report means with their variance.
+    /// Run the program `n` times and report means with their variance. Processes perf
+    /// attaches to cannot be started again: [`Stat::validate`] refuses repeats of them.
     #[must_use]
     pub fn repeat(mut self, n: u32) -> Stat {
         self.repeat = n.max(1);
         self
     }
 
-    /// Runs `perf stat`. The counters go to a private file, so the program's own stderr never
-    /// mixes with them.
-    pub fn run(&self, env: &PerfEnvironment) -> Result<StatOutcome, ProfilerError> {
+    /// Checks the settings and the target (the program exists, the PIDs are alive) without
+    /// running anything.
+    ///
+    /// # Errors
+    /// [`Setting::RepeatAttached`] for repeats of attached processes, or what the target's
+    /// check finds.
+    pub fn validate(&self) -> Result<(), ProfilerError> {
         if self.repeat > 1 && matches!(self.inv.target, Target::Pids { .. }) {
             return Err(ProfilerError::InvalidSetting(Setting::RepeatAttached));
         }
-        self.inv.validate(Tool::Perf)?;
+        self.inv.validate(Tool::Perf)
+    }
+
+    /// Runs `perf stat`. The counters go to a private file, so the program's own stderr never
+    /// mixes with them.
+    ///
+    /// # Errors
+    /// As [`Stat::validate`]; perf cannot start or its counters cannot be read.
+    pub fn run(&self, env: &PerfEnvironment) -> Result<StatOutcome, ProfilerError> {
+        self.validate()?;
         let dir = scratch_dir(Tool::Perf)?;
         let out = dir.path().join("stat.csv");
         let mut command = env.perf.command();
