@@ -141,7 +141,7 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<Exit> {
         args.top,
         &files.svg,
     )?;
-    let report = drawn.report(&args.before, &args.after, &args.output, &count_name);
+    let report = drawn.report(&args.before, &args.after, files.svg.path(), &count_name);
     out!(
         "{}",
         document::json_or(args.json, Some("diff"), &report, DiffReport::to_text)?
