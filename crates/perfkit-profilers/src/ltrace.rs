@@ -333,7 +333,7 @@ impl LtraceOutcome {
         let mut caveats = Vec::new();
         if self.summary.rows.is_empty() {
             caveats.push(
-                "no library calls matched; check the -x pattern (e.g. 'malloc@libc.so*') and \
+                "no library calls matched; check the patterns (e.g. 'malloc@libc.so*') and \
                  that the program is dynamically linked",
             );
         }

@@ -284,9 +284,8 @@ impl SyscallLatencies {
     #[must_use]
     pub fn caveats(&self) -> Vec<&'static str> {
         let mut caveats = Vec::new();
-        if self.syscalls.iter().all(|s| s.latency_ns.is_none()) {
-            caveats
-                .push("the trace has no call durations (record it with strace -T for latencies)");
+        if !self.syscalls.is_empty() && self.syscalls.iter().all(|s| s.latency_ns.is_none()) {
+            caveats.push("the trace has no call durations (strace writes them with -T)");
         }
         caveats.push(
             "durations are measured by strace around each call and include its ptrace overhead \
@@ -633,10 +632,11 @@ mod tests {
             SyscallLatencies::parse("1 00:00:00.000001 read(0, \"\", 1) = 0\n").expect("trace");
         assert_eq!(timed.caveats().len(), 1, "{:?}", timed.caveats());
         assert!(
-            untimed.caveats()[0].contains("strace -T"),
+            untimed.caveats()[0].contains("with -T"),
             "{:?}",
             untimed.caveats()
         );
+        assert_eq!(SyscallLatencies::default().caveats().len(), 1);
     }
 
     #[test]

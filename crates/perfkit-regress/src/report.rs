@@ -165,17 +165,16 @@ pub fn confidence_label(report: &CheckReport) -> String {
 pub const PERCENTILES_NOTE: &str = "percentiles by nearest rank (the p50 of an even count is the \
      lower middle value; hyperfine's and criterion's medians average the two middle values)";
 
-/// `perfkit bench --json`: the benchmark report, with the check against the baseline beside
-/// it when there was one.
+/// A benchmark report with the check of it against a baseline beside it, when there was one.
 #[derive(Debug, serde::Serialize)]
 pub struct CheckedBench<'a> {
     /// The benchmark report, whose fields stay at the top level.
     #[serde(flatten)]
     pub report: &'a perfkit_sys::BenchReport,
-    /// The check, with `--baseline`.
+    /// The check, when the benchmarks were checked against a baseline.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check: Option<&'a CheckReport>,
-    /// The baseline file of the check.
+    /// The baseline file of the check, named in the text above it.
     #[serde(skip)]
     pub baseline: Option<&'a std::path::Path>,
 }
