@@ -13,7 +13,7 @@ use crate::regress;
 use perfkit_sys::refuse_overwriting_inputs;
 
 /// The exports and the baseline `perfkit bench` writes, checked before the first run.
-fn check_outputs(args: &BenchArgs, plan: &BenchPlan) -> Result<[Option<OutputPath>; 3]> {
+fn check_files(args: &BenchArgs, plan: &BenchPlan) -> Result<[Option<OutputPath>; 3]> {
     // An export may not be the input, nor the file the commands write their output to.
     let program_output = match &plan.output {
         perfkit_sys::ProgramOutput::File(path) => Some(path.as_path()),
@@ -58,7 +58,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
     plan.output = output;
     plan.probe_output = probe;
     // Check export destinations and the baseline before spending minutes measuring.
-    let [json_out, markdown_out, baseline_out] = check_outputs(args, &plan)?;
+    let [json_out, markdown_out, baseline_out] = check_files(args, &plan)?;
     let baseline = match &args.baseline {
         Some(path) => Some((
             perfkit_regress::load_any(path, None)?,
