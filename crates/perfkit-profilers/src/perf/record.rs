@@ -262,6 +262,12 @@ mod tests {
     use super::*;
     use crate::{Tool, ToolInfo, Version};
 
+    /// The arguments as one line, to compare with what perf would be given.
+    fn words(args: &[OsString]) -> String {
+        let words: Vec<_> = args.iter().map(|a| a.to_string_lossy()).collect();
+        words.join(" ")
+    }
+
     #[test]
     fn arguments_for_a_command_and_for_pids() {
         let event = Event {
@@ -274,24 +280,16 @@ mod tests {
             true,
             Path::new("/tmp/x.data"),
         );
-        let args: Vec<String> = args
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
         assert_eq!(
-            args.join(" "),
+            words(&args),
             "record -F 499 -e cpu-clock --call-graph dwarf,16384 -z --no-bpf-event -q -o /tmp/x.data -- app --flag"
         );
         let args = Record::pids([1, 2], Duration::from_millis(2500))
             .call_graph(CallGraph::None)
             .bpf_events(true)
             .perf_args(&event, false, true, Path::new("p"));
-        let args: Vec<String> = args
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
         assert_eq!(
-            args.join(" "),
+            words(&args),
             "record -F 997 -e cpu-clock -q -o p -p 1,2 -- sleep 2.500"
         );
     }
