@@ -629,17 +629,19 @@ impl Eq for Histogram {}
 // ---------------------------------------------------------------------------------------------
 
 /// Wire form. `counts` is run-length encoded: a non-negative number is the count of the next
-/// slot; a negative number `-n` skips `n` empty slots. Trailing empty slots are dropped.
+/// slot; a negative number `-n` skips `n` empty slots. Trailing empty slots are dropped. It is
+/// read into `Wire<Vec<Cell>>` and written from `Wire<CellsFrom>`, which encodes the
+/// histogram's own counts without a copy.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Wire {
+struct Wire<C> {
     version: u32,
     significant_digits: u8,
     count: u64,
     min: Option<u64>,
     max: Option<u64>,
     sum: u128,
-    counts: Vec<Cell>,
+    counts: C,
 }
 
 enum Cell {
@@ -703,17 +705,7 @@ impl Serialize for CellsFrom<'_> {
 
 impl Serialize for Histogram {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct WireRef<'a> {
-            version: u32,
-            significant_digits: u8,
-            count: u64,
-            min: Option<u64>,
-            max: Option<u64>,
-            sum: u128,
-            counts: CellsFrom<'a>,
-        }
-        WireRef {
+        Wire {
             version: HISTOGRAM_FORMAT_VERSION,
             significant_digits: self.layout.digits,
             count: self.total,
@@ -728,13 +720,13 @@ impl Serialize for Histogram {
 
 impl<'de> Deserialize<'de> for Histogram {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let wire = Wire::deserialize(d)?;
+        let wire = Wire::<Vec<Cell>>::deserialize(d)?;
         Histogram::from_wire(wire).map_err(de::Error::custom)
     }
 }
 
 impl Histogram {
-    fn from_wire(wire: Wire) -> Result<Self, String> {
+    fn from_wire(wire: Wire<Vec<Cell>>) -> Result<Self, String> {
         if wire.version != HISTOGRAM_FORMAT_VERSION {
             return Err(format!(
                 "histogram format version {} is not supported (this perfkit reads version {})",

@@ -136,3 +136,25 @@ fn serialised_form_is_sparse() {
     assert!(text.len() < 200, "{text}");
     assert!(text.contains("\"counts\":[-1,1,"), "{text}");
 }
+
+#[test]
+fn serialised_form_is_the_documented_one() {
+    let mut h = Histogram::new();
+    h.record(3);
+    h.record(3);
+    h.record(5);
+    let text = serde_json::to_string(&h).unwrap();
+    // The form docs/formats.md describes, written by perfkit before the reader and the writer
+    // shared one struct.
+    assert_eq!(
+        text,
+        r#"{"version":1,"significant_digits":3,"count":3,"min":3,"max":5,"sum":11,"counts":[-3,2,-1,1]}"#
+    );
+    let back: Histogram = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, h);
+    let extra = text.replacen('{', "{\"unknown\":1,", 1);
+    assert!(
+        serde_json::from_str::<Histogram>(&extra).is_err(),
+        "{extra}"
+    );
+}
