@@ -98,6 +98,13 @@ pub(crate) struct Span {
     pub(crate) ok: bool,
 }
 
+impl Span {
+    /// Its bytes in the buffer.
+    pub(crate) fn range(self) -> Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
 /// Finished tasks handed from a dispatcher to the receivers.
 #[derive(Debug)]
 pub(crate) enum Block {
@@ -112,6 +119,29 @@ pub(crate) enum Block {
     /// One task on its own: a failure (crash, timeout, quarantine, cancellation), or an
     /// outcome a receiver took and gave back. `None` once delivered.
     One(Option<Outcome>),
+}
+
+/// Tasks of a results block on their way out. They count as delivered only once
+/// [`Undelivered::delivered`] says so, after the caller has handed them on: a callback that
+/// panics half-way leaves the block as it was.
+struct Undelivered<'a> {
+    data: &'a Bytes,
+    spans: &'a [Span],
+    first_id: TaskId,
+    next: &'a mut usize,
+}
+
+impl Undelivered<'_> {
+    /// Each task's span and id, in order.
+    fn iter(&self) -> impl Iterator<Item = (&Span, TaskId)> {
+        self.spans.iter().zip(self.first_id..)
+    }
+
+    /// Marks the tasks delivered; returns how many there were.
+    fn delivered(self) -> usize {
+        *self.next += self.spans.len();
+        self.spans.len()
+    }
 }
 
 impl Block {
@@ -136,80 +166,75 @@ impl Block {
     where
         F: FnMut(TaskId, Result<&[u8], &TaskError>) + ?Sized,
     {
-        match self {
-            Block::Results {
-                first_id,
-                data,
-                spans,
-                next,
-            } => {
-                let n = (spans.len() - *next).min(max);
-                for (k, span) in spans[*next..*next + n].iter().enumerate() {
-                    let id = *first_id + (*next + k) as u64;
-                    let bytes = &data[span.start as usize..span.end as usize];
-                    if span.ok {
-                        f(id, Ok(bytes));
-                    } else {
-                        let error = TaskError::Worker(String::from_utf8_lossy(bytes).into_owned());
-                        f(id, Err(&error));
-                    }
+        if let Some(results) = self.undelivered(max) {
+            for (span, id) in results.iter() {
+                let bytes = &results.data[span.range()];
+                if span.ok {
+                    f(id, Ok(bytes));
+                } else {
+                    let error = TaskError::Worker(String::from_utf8_lossy(bytes).into_owned());
+                    f(id, Err(&error));
                 }
-                *next += n;
-                n
             }
-            Block::One(outcome) => {
-                if max == 0 {
-                    return 0;
-                }
-                let Some(outcome) = outcome.take() else {
-                    return 0;
-                };
-                match &outcome.result {
-                    Ok(bytes) => f(outcome.id, Ok(bytes)),
-                    Err(error) => f(outcome.id, Err(error)),
-                }
-                1
-            }
+            return results.delivered();
         }
+        let Some(outcome) = self.take_one(max) else {
+            return 0;
+        };
+        match &outcome.result {
+            Ok(bytes) => f(outcome.id, Ok(bytes)),
+            Err(error) => f(outcome.id, Err(error)),
+        }
+        1
     }
 
     /// Moves up to `max` undelivered tasks out as `Outcome`s; returns how many.
     pub(crate) fn drain_into(&mut self, max: usize, out: &mut Vec<Outcome>) -> usize {
-        match self {
-            Block::Results {
-                first_id,
-                data,
-                spans,
-                next,
-            } => {
-                let n = (spans.len() - *next).min(max);
-                out.extend(spans[*next..*next + n].iter().enumerate().map(|(k, span)| {
-                    let id = *first_id + (*next + k) as u64;
-                    let bytes = data.slice(span.start as usize..span.end as usize);
-                    Outcome {
-                        id,
-                        result: if span.ok {
-                            Ok(bytes)
-                        } else {
-                            Err(TaskError::Worker(
-                                String::from_utf8_lossy(&bytes).into_owned(),
-                            ))
-                        },
-                    }
-                }));
-                *next += n;
-                n
-            }
-            Block::One(outcome) => {
-                if max == 0 {
-                    return 0;
-                }
-                let Some(outcome) = outcome.take() else {
-                    return 0;
+        if let Some(results) = self.undelivered(max) {
+            out.extend(results.iter().map(|(span, id)| {
+                let bytes = results.data.slice(span.range());
+                let result = if span.ok {
+                    Ok(bytes)
+                } else {
+                    Err(TaskError::Worker(
+                        String::from_utf8_lossy(&bytes).into_owned(),
+                    ))
                 };
-                out.push(outcome);
-                1
-            }
+                Outcome { id, result }
+            }));
+            return results.delivered();
+        }
+        let before = out.len();
+        out.extend(self.take_one(max));
+        out.len() - before
+    }
+
+    /// For a block of results, up to `max` of its undelivered tasks; `None` for a single task.
+    fn undelivered(&mut self, max: usize) -> Option<Undelivered<'_>> {
+        let Block::Results {
+            first_id,
+            data,
+            spans,
+            next,
+        } = self
+        else {
+            return None;
+        };
+        let from = *next;
+        let n = (spans.len() - from).min(max);
+        Some(Undelivered {
+            data,
+            spans: &spans[from..from + n],
+            first_id: *first_id + from as u64,
+            next,
+        })
+    }
+
+    /// A single task's outcome, taken out, when `max` allows one.
+    fn take_one(&mut self, max: usize) -> Option<Outcome> {
+        match self {
+            Block::One(outcome) if max > 0 => outcome.take(),
+            _ => None,
         }
     }
 }
@@ -255,5 +280,56 @@ impl Ready {
         }
         self.tasks -= done;
         done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three results of tasks 7, 8 and 9 ("a", a failure "bad", "cc"), none delivered.
+    fn three() -> Block {
+        let span = |start, end, ok| Span { start, end, ok };
+        Block::Results {
+            first_id: 7,
+            data: Bytes::from_static(b"abadcc"),
+            spans: vec![span(0, 1, true), span(1, 4, false), span(4, 6, true)],
+            next: 0,
+        }
+    }
+
+    #[test]
+    fn results_are_visited_and_drained_with_their_ids_up_to_max() {
+        let mut block = three();
+        let mut seen = Vec::new();
+        let n = block.visit(2, &mut |id, r| {
+            seen.push((id, r.map(<[u8]>::to_vec).map_err(ToString::to_string)));
+        });
+        assert_eq!(n, 2);
+        assert_eq!(seen[0], (7, Ok(b"a".to_vec())));
+        assert_eq!(seen[1].0, 8);
+        assert!(seen[1].1.as_ref().is_err_and(|e| e.contains("bad")));
+        assert_eq!((block.len(), block.first_id()), (1, 9));
+        let mut out = Vec::new();
+        assert_eq!(block.drain_into(5, &mut out), 1);
+        assert_eq!(
+            (out[0].id, out[0].result.as_deref().ok()),
+            (9, Some(&b"cc"[..]))
+        );
+        assert_eq!((block.len(), block.visit(5, &mut |_, _| {})), (0, 0));
+        let mut one = Block::One(Some(out.remove(0)));
+        assert_eq!(one.visit(0, &mut |_, _| {}), 0);
+        assert_eq!(one.drain_into(1, &mut out), 1);
+        assert_eq!(one.drain_into(1, &mut out), 0);
+    }
+
+    #[test]
+    fn a_callback_that_panics_leaves_the_block_undelivered() {
+        let mut block = three();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            block.visit(3, &mut |id, _| assert_ne!(id, 8, "the callback fails"));
+        }));
+        assert!(panicked.is_err());
+        assert_eq!((block.len(), block.first_id()), (3, 7));
     }
 }
