@@ -4,8 +4,6 @@ use std::process::ExitCode;
 
 use perfkit_sys::ExitKind;
 
-use crate::output::StdoutError;
-
 /// Exit status when a benchmarked command, a check or a task fails.
 pub(crate) const EXIT_FAILED: u8 = 1;
 /// Exit status for bad arguments, bad input, an output that cannot be written, or a command
@@ -50,11 +48,7 @@ impl Exit {
 /// The exit status of an error: 1 when a command ran and failed, 2 for everything else
 /// (usage, input, cannot start, a failed write to standard output).
 pub(crate) fn error_code(error: &anyhow::Error) -> u8 {
-    if error.downcast_ref::<StdoutError>().is_some() {
-        return EXIT_USAGE;
-    }
-    let sys = sys_error(error);
-    match sys {
+    match sys_error(error) {
         Some(e) if e.is_command_failure() => EXIT_FAILED,
         _ => EXIT_USAGE,
     }
