@@ -157,10 +157,11 @@ fn print_summary<T: serde::Serialize>(
     text: fn(&T) -> String,
 ) -> Result<()> {
     let text = crate::document::json_or(json, None, summary, text)?;
-    if json {
-        note!("{}", text.trim_end());
+    let who = if json {
+        String::new()
     } else {
-        note!("{who}: {}", text.trim_end());
-    }
+        format!("{who}: ")
+    };
+    note!("{who}{}", text.trim_end());
     Ok(())
 }
