@@ -1622,6 +1622,17 @@ impl FlameArgs {
     }
 }
 
+impl CheckArgs {
+    /// The report's format: `--json` is `--format json`.
+    pub(crate) fn report_format(&self) -> ReportFormat {
+        if self.json {
+            ReportFormat::Json
+        } else {
+            self.format
+        }
+    }
+}
+
 impl PolicyArgs {
     /// The regression policy, checked.
     pub(crate) fn policy(&self) -> Result<perfkit_regress::Policy, perfkit_regress::RegressError> {

@@ -43,11 +43,7 @@ pub(crate) fn run_check(args: &CheckArgs) -> Result<Exit> {
         _ => anyhow::bail!("give --baseline FILE and --current FILE, or --criterion DIR"),
     };
     let report = check(&baseline, &current, &policy)?;
-    let format = if args.json {
-        ReportFormat::Json
-    } else {
-        args.format
-    };
+    let format = args.report_format();
     match format {
         ReportFormat::Human => out!("{}", report::human(&report))?,
         ReportFormat::Json => outln!("{}", serde_json::to_string_pretty(&report)?)?,
