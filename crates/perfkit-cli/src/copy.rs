@@ -15,7 +15,6 @@ pub(crate) fn run(args: &CopyArgs) -> Result<Exit> {
         perfkit_sys::stdout::hand_over();
     }
     let report = job.run(&options)?;
-    let text = crate::document::json_or(args.json, None, &report, CopyReport::to_text)?;
-    crate::output::print(text)?;
+    crate::document::print(args.json, None, &report, CopyReport::to_text)?;
     Ok(Exit::Success)
 }

@@ -43,3 +43,14 @@ pub(crate) fn json_or<T: Serialize>(
         Ok(text(body))
     }
 }
+
+/// Prints `body` on standard output as [`json_or`] makes it.
+pub(crate) fn print<T: Serialize>(
+    json: bool,
+    command: Option<&'static str>,
+    body: &T,
+    text: impl FnOnce(&T) -> String,
+) -> Result<()> {
+    crate::output::print(json_or(json, command, body, text)?)?;
+    Ok(())
+}

@@ -108,15 +108,7 @@ pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<Exit> {
     let hot = top_self_functions(&profile.stacks, args.top);
     let totals = ProfileTotals::of(&profile.stacks, fold.unit, &flame.count_name, &hot);
     let report = files.report(&args.input, &profile.event, totals);
-    out!(
-        "{}",
-        document::json_or(
-            args.json,
-            Some("flamegraph"),
-            &report,
-            FlamegraphReport::to_text
-        )?
-    )?;
+    document::print(args.json, Some("flamegraph"), &report, FlamegraphReport::to_text)?;
     Ok(Exit::Success)
 }
 
@@ -142,10 +134,7 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<Exit> {
         &files.svg,
     )?;
     let report = drawn.report(&args.before, &args.after, files.svg.path(), &count_name);
-    out!(
-        "{}",
-        document::json_or(args.json, Some("diff"), &report, DiffReport::to_text)?
-    )?;
+    document::print(args.json, Some("diff"), &report, DiffReport::to_text)?;
     Ok(Exit::Success)
 }
 

@@ -7,7 +7,7 @@ use anyhow::Result;
 use perfkit_sys::tune::{self, Plan, PlanReport, Rollback, RollbackReport, Sysctl};
 
 use crate::cli::{TuneArgs, TuneCommand};
-use crate::document::{json_or, to_json};
+use crate::document::{print, to_json};
 use crate::exit::Exit;
 
 pub(crate) fn run(args: &TuneArgs) -> Result<Exit> {
@@ -56,7 +56,7 @@ fn rollback(sysctl: &Sysctl, file: &Path, json: bool) -> Result<Exit> {
         restored: &record.previous,
         from: file,
     };
-    out!("{}", json_or(json, None, &report, RollbackReport::to_text)?)?;
+    print(json, None, &report, RollbackReport::to_text)?;
     Ok(Exit::Success)
 }
 
@@ -90,9 +90,5 @@ fn print_outcome(
 fn rlimits(json: bool) -> Result<()> {
     let limits = perfkit_sys::resource_limits()?;
     let report = perfkit_sys::LimitsReport { limits: &limits };
-    out!(
-        "{}",
-        json_or(json, None, &report, |r| perfkit_sys::limits_text(r.limits))?
-    )?;
-    Ok(())
+    print(json, None, &report, |r| perfkit_sys::limits_text(r.limits))
 }
