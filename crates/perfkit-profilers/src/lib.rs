@@ -53,6 +53,7 @@ mod load;
 pub mod ltrace;
 pub mod massif;
 pub mod perf;
+pub mod pprof;
 mod render;
 pub mod report;
 mod runner;
