@@ -57,6 +57,7 @@ pub mod pprof;
 mod render;
 pub mod report;
 mod runner;
+pub mod speedscope;
 pub mod strace;
 mod tool;
 
