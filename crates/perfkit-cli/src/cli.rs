@@ -80,6 +80,10 @@ pub(crate) enum Commands {
     /// Differential flamegraph of two profiles: what got slower (red) or faster (blue)
     #[command(after_help = DIFF_AFTER_HELP)]
     Diff(Box<DiffArgs>),
+    /// Convert a profile for other viewers: pprof (go tool pprof, Pyroscope, Parca),
+    /// speedscope, folded stacks
+    #[command(after_help = CONVERT_AFTER_HELP)]
+    Convert(Box<ConvertArgs>),
     /// Count events with perf stat (task-clock, page faults, hardware counters where present)
     #[command(after_help = STAT_AFTER_HELP)]
     Stat(Box<StatArgs>),
@@ -1006,6 +1010,18 @@ Examples:
   perf script | perfkit flamegraph - -o flame.svg --title 'my run'
   perfkit flamegraph app.folded --inverted -o icicle.svg";
 
+const CONVERT_AFTER_HELP: &str = "\
+INPUT is detected by content, as for perfkit flamegraph: perf.data, folded stacks or perf
+script text; `-` reads standard input. The format of OUT follows its extension (.pb.gz,
+.pprof or .pb: pprof; .json: speedscope; .folded, .collapsed or .txt: folded stacks) unless
+--format names it. pprof files are gzipped profile.proto with one location per frame and the
+sample type of the input (samples, or CPU nanoseconds and event counts with --period).
+
+Examples:
+  perfkit convert perf.data -o cpu.pb.gz && go tool pprof -top cpu.pb.gz
+  perfkit convert app.folded -o app.speedscope.json     # open in speedscope.app
+  perf script | perfkit convert - --format folded -o app.folded";
+
 const DIFF_AFTER_HELP: &str = "\
 BEFORE and AFTER are each perf.data, folded stacks or perf script text. The graph has the
 shape of AFTER; red frames grew, blue frames shrank. Counts are normalised so that a longer
@@ -1302,6 +1318,73 @@ pub(crate) struct FlamegraphArgs {
     /// No progress.
     #[arg(short = 'q', long)]
     pub(crate) quiet: bool,
+}
+
+/// `perfkit convert` options.
+#[derive(Debug, Args)]
+pub(crate) struct ConvertArgs {
+    /// perf.data, folded stacks, perf script text, or `-` for standard input.
+    #[arg(value_name = "INPUT")]
+    pub(crate) input: PathBuf,
+
+    /// Where to write the profile; its extension chooses the format unless --format does.
+    #[arg(short = 'o', long, value_name = "OUT")]
+    pub(crate) output: PathBuf,
+
+    /// The format to write, whatever OUT's extension.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub(crate) format: Option<ConvertFormat>,
+
+    #[command(flatten)]
+    pub(crate) fold: FoldArgs,
+
+    #[command(flatten)]
+    pub(crate) perf_input: PerfInputArgs,
+
+    /// Print what was written as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// No progress.
+    #[arg(short = 'q', long)]
+    pub(crate) quiet: bool,
+}
+
+/// A format `perfkit convert` writes.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum ConvertFormat {
+    /// pprof's gzipped profile.proto.
+    Pprof,
+    /// speedscope's JSON file format.
+    Speedscope,
+    /// Folded stacks, a line per stack.
+    Folded,
+}
+
+impl From<ConvertFormat> for perfkit_profilers::export::Format {
+    fn from(format: ConvertFormat) -> Self {
+        match format {
+            ConvertFormat::Pprof => Self::Pprof,
+            ConvertFormat::Speedscope => Self::Speedscope,
+            ConvertFormat::Folded => Self::Folded,
+        }
+    }
+}
+
+impl ConvertArgs {
+    /// The format to write: --format, else OUT's extension.
+    pub(crate) fn format(&self) -> anyhow::Result<perfkit_profilers::export::Format> {
+        use perfkit_profilers::export::Format;
+        match self.format {
+            Some(format) => Ok(format.into()),
+            None => Format::from_path(&self.output).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "cannot tell the format of {} from its name: end it in .pb.gz, .json or .folded, or give --format pprof|speedscope|folded",
+                    self.output.display()
+                )
+            }),
+        }
+    }
 }
 
 /// `perfkit diff` options.

@@ -112,6 +112,7 @@ fn dispatch(command: Commands) -> anyhow::Result<Exit> {
         Commands::Record(args) => profile::record(&args),
         Commands::Flamegraph(args) => profile::flamegraph(&args),
         Commands::Diff(args) => profile::diff(&args),
+        Commands::Convert(args) => profile::convert(&args),
         Commands::Stat(args) => profile::stat(&args),
         Commands::Heap(args) => trace::heap(&args),
         Commands::Syscalls(args) => trace::syscalls(&args),

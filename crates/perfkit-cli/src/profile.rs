@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use perfkit_metrics::format_std_duration;
 use perfkit_profilers::{
     drawing::{FlameFiles, RecordFiles, Recorded, draw_diff, label},
+    export::{Conversion, Converted},
     folded::{Comparison, top_self_functions},
     load_pair, load_profile,
     perf::{FoldOptions, PerfEnvironment, PerfFold, Record, Stat},
@@ -11,7 +12,7 @@ use perfkit_profilers::{
 };
 use perfkit_sys::ReportSink;
 
-use crate::cli::{DiffArgs, FlamegraphArgs, RecordArgs, StatArgs};
+use crate::cli::{ConvertArgs, DiffArgs, FlamegraphArgs, RecordArgs, StatArgs};
 use crate::document;
 use crate::exit::Exit;
 use crate::output::progress_bar;
@@ -108,7 +109,12 @@ pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<Exit> {
     let hot = top_self_functions(&profile.stacks, args.top);
     let totals = ProfileTotals::of(&profile.stacks, fold.unit, &flame.count_name, &hot);
     let report = files.report(&args.input, &profile.event, totals);
-    document::print(args.json, Some("flamegraph"), &report, FlamegraphReport::to_text)?;
+    document::print(
+        args.json,
+        Some("flamegraph"),
+        &report,
+        FlamegraphReport::to_text,
+    )?;
     Ok(Exit::Success)
 }
 
@@ -197,4 +203,14 @@ pub(crate) fn stat(args: &StatArgs) -> Result<Exit> {
     })?;
     sink.emit_captured(&text, captured)?;
     Ok(Exit::Program(outcome.status))
+}
+
+pub(crate) fn convert(args: &ConvertArgs) -> Result<Exit> {
+    let conversion = Conversion::new(&args.input, &args.output, args.format()?)?;
+    let bar = progress_bar(args.quiet || args.json);
+    bar.set_message("reading the profile");
+    let written = conversion.run(&args.fold.options(args.perf_input.pid));
+    bar.finish_and_clear();
+    document::print(args.json, Some("convert"), &written?, Converted::to_text)?;
+    Ok(Exit::Success)
 }

@@ -45,6 +45,7 @@ use std::path::PathBuf;
 
 pub mod doctor;
 pub mod drawing;
+pub mod export;
 pub mod flamegraph;
 pub mod folded;
 mod interrupt;

@@ -1131,3 +1131,78 @@ fn every_profiler_passes_the_programs_status_through() {
         }
     }
 }
+
+#[test]
+fn convert_writes_the_format_its_extension_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = path(&dir, "app.folded");
+    std::fs::write(&input, "main;work;hash 30\nmain;io 12\n").unwrap();
+    let pb = path(&dir, "cpu.pb.gz");
+    let out = perfkit()
+        .args(["convert", &input, "-o", &pb, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json_of(&out);
+    assert_eq!(report["command"], "convert");
+    assert_eq!(
+        (report["format"].as_str(), report["total"].as_u64()),
+        (Some("pprof"), Some(42))
+    );
+    assert_eq!(&std::fs::read(&pb).unwrap()[..2], [0x1f, 0x8b]);
+    let speedscope = path(&dir, "app.speedscope.json");
+    perfkit()
+        .args(["convert", &input, "-o", &speedscope])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "speedscope profile of 42 samples in 2 distinct stacks",
+        ));
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&speedscope).unwrap()).unwrap();
+    assert_eq!(file["profiles"][0]["endValue"], 42);
+    // --format wins over the extension; standard input is read with `-`.
+    let folded = path(&dir, "again.txt");
+    perfkit()
+        .args(["convert", "-", "--format", "folded", "-o", &folded])
+        .write_stdin("main;work;hash 30\nmain;io 12\n")
+        .assert()
+        .success();
+    // Folded stacks come out sorted.
+    assert_eq!(
+        std::fs::read_to_string(&folded).unwrap(),
+        "main;io 12\nmain;work;hash 30\n"
+    );
+    // An unknown extension, the input as output, an input that is no profile: exit 2.
+    for (args, says) in [
+        (
+            vec![input.clone(), "-o".into(), path(&dir, "x.svg")],
+            "give --format",
+        ),
+        (
+            vec![
+                input.clone(),
+                "-o".into(),
+                input.clone(),
+                "--format".into(),
+                "folded".into(),
+            ],
+            "it is the input",
+        ),
+        (
+            vec![speedscope.clone(), "-o".into(), path(&dir, "y.folded")],
+            speedscope.as_str(),
+        ),
+    ] {
+        perfkit()
+            .arg("convert")
+            .args(&args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(says));
+    }
+    assert!(!Path::new(&path(&dir, "x.svg")).exists());
+}

@@ -2,6 +2,7 @@
 //! machines recorded. One test binary, so that the crate links its tests once.
 
 mod doctor;
+mod export;
 mod fixtures;
 mod massif_files;
 mod perf_script_contract;
