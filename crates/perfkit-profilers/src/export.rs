@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use perfkit_sys::OutputPath;
 use serde::Serialize;
 
-use crate::perf::{CountUnit, FoldOptions, PerfFold};
+use crate::load::input_name;
+use crate::perf::{FoldOptions, PerfFold};
 use crate::{ProfilerError, load_profile, pprof, speedscope};
 
 /// A profile to convert, with its destination checked before anything is read.
@@ -25,8 +26,9 @@ impl Conversion {
     /// # Errors
     /// `output` cannot be written or is the input.
     pub fn new(input: &Path, output: &Path, format: Format) -> Result<Conversion, ProfilerError> {
-        let out = OutputPath::named(output)?;
-        perfkit_sys::refuse_overwriting_inputs(&[&out], &[input])?;
+        let [Some(out)] = perfkit_sys::check_outputs([Some(output)], &[input])? else {
+            unreachable!("a path given comes back checked")
+        };
         Ok(Conversion {
             input: input.to_path_buf(),
             out,
@@ -40,7 +42,8 @@ impl Conversion {
     /// As [`load_profile`], and [`ProfilerError::Output`] when the file cannot be written.
     pub fn run(&self, fold: &FoldOptions) -> Result<Converted<'_>, ProfilerError> {
         let profile = load_profile(&self.input, fold, &mut None)?;
-        self.format.write(&profile, &self.input, &self.out)?;
+        self.format
+            .write(&profile, &input_name(&self.input), &self.out)?;
         Ok(Converted {
             input: &self.input,
             output: self.out.path(),
@@ -99,20 +102,6 @@ pub enum Format {
 }
 
 impl Format {
-    /// Every format's name, as [`Format::from_name`] takes them.
-    pub const NAMES: [&'static str; 3] = ["pprof", "speedscope", "folded"];
-
-    /// The format called `name`.
-    #[must_use]
-    pub fn from_name(name: &str) -> Option<Format> {
-        match name {
-            "pprof" => Some(Format::Pprof),
-            "speedscope" => Some(Format::Speedscope),
-            "folded" => Some(Format::Folded),
-            _ => None,
-        }
-    }
-
     /// The format a file's name says: `.pb.gz`, `.pprof` or `.pb` for pprof, `.json` for
     /// speedscope, `.folded`, `.collapsed` or `.txt` for folded stacks.
     #[must_use]
@@ -140,45 +129,41 @@ impl Format {
         }
     }
 
-    /// Writes `profile`, read from `input`, to `out` in this format.
+    /// Writes `profile` to `out` in this format, titled `name`.
     ///
     /// # Errors
-    /// [`ProfilerError::Output`] when `out` cannot be written.
+    /// As [`Format::render`]; [`ProfilerError::Output`] when `out` cannot be written.
     pub fn write(
         self,
         profile: &PerfFold,
-        input: &Path,
+        name: &str,
         out: &OutputPath,
     ) -> Result<(), ProfilerError> {
-        let name = if input.as_os_str() == "-" {
-            "standard input".into()
-        } else {
-            input.display().to_string()
-        };
-        out.write(&self.render(profile, &name))
+        out.write(&self.render(profile, name)?)
             .map_err(ProfilerError::Output)
     }
 
     /// `profile` in this format; `name` titles it where the format has a title.
-    #[must_use]
-    pub fn render(self, profile: &PerfFold, name: &str) -> Vec<u8> {
-        match self {
+    ///
+    /// # Errors
+    /// [`ProfilerError::TooLarge`] for pprof when the counts overflow its numbers.
+    pub fn render(self, profile: &PerfFold, name: &str) -> Result<Vec<u8>, ProfilerError> {
+        Ok(match self {
             Format::Pprof => {
                 let mut description = pprof::Description::of_fold(profile);
                 description.comments.push(format!("profile: {name}"));
-                pprof::encode_gzipped(&profile.stacks, &description)
+                pprof::encode_gzipped(&profile.stacks, &description)?
             }
             Format::Speedscope => {
-                let unit = match profile.unit {
-                    CountUnit::Period if profile.count_name() == "ns" => {
-                        speedscope::Unit::Nanoseconds
-                    }
-                    _ => speedscope::Unit::None,
+                let unit = if profile.counts_nanoseconds() {
+                    speedscope::Unit::Nanoseconds
+                } else {
+                    speedscope::Unit::None
                 };
                 speedscope::to_speedscope(&profile.stacks, name, unit).into_bytes()
             }
             Format::Folded => profile.stacks.to_text().into_bytes(),
-        }
+        })
     }
 }
 
@@ -195,8 +180,5 @@ mod tests {
         assert_eq!(of("out.folded"), Some(Format::Folded));
         assert_eq!(of("flame.svg"), None);
         assert_eq!(of("noext"), None);
-        for name in Format::NAMES {
-            assert_eq!(Format::from_name(name).map(Format::name), Some(name));
-        }
     }
 }

@@ -144,6 +144,17 @@ pub enum ProfilerError {
         u64::MAX
     )]
     PeriodOverflow,
+    /// The counts add up to more than a file format's numbers hold.
+    #[error(
+        "the profile's counts add up to {total}, more than a {format} file holds ({}); count samples instead of periods",
+        i64::MAX
+    )]
+    TooLarge {
+        /// The format.
+        format: &'static str,
+        /// The counts summed.
+        total: u64,
+    },
     /// massif wrote no profile. Unless it followed exec, a command that replaced itself (a
     /// wrapper script, a shell's `exec`) is the likely cause.
     #[error("valgrind failed: massif wrote no profile ({status}){}: {log}", exec_hint(*.followed_exec))]

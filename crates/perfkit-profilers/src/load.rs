@@ -92,6 +92,15 @@ pub fn load_pair(
     Ok((load("BEFORE", before)?, load("AFTER", after)?))
 }
 
+/// How messages and files name the input at `path`: `-` is standard input.
+pub(crate) fn input_name(path: &Path) -> String {
+    if path.as_os_str() == "-" {
+        "standard input".to_owned()
+    } else {
+        path.display().to_string()
+    }
+}
+
 /// Reads and folds the profile at `path` (`-` is standard input): perf.data through `perf
 /// script` (located once into `perf` and reused), perf script text through the folder, folded
 /// stacks as they are. Folded stacks come back counted in samples, since the file does not
@@ -105,13 +114,7 @@ pub fn load_profile(
     fold: &FoldOptions,
     perf: &mut Option<ToolInfo>,
 ) -> Result<PerfFold, ProfilerError> {
-    let describe = || {
-        if path.as_os_str() == "-" {
-            "standard input".to_owned()
-        } else {
-            path.display().to_string()
-        }
-    };
+    let describe = || input_name(path);
     match open_input(path)? {
         Input::PerfData(data, _spool) => {
             let tool = match perf {

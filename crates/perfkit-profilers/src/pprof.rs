@@ -4,13 +4,13 @@
 //! Each distinct frame becomes one function and one location (a location per frame, no
 //! addresses), and each folded stack one sample whose locations run from the innermost frame
 //! out, as the format wants. Folded stacks carry no addresses, files or lines, so neither does
-//! the profile; `go tool pprof -top`, `-tree`, `-flame` and `-diff_base` need none of them.
+//! the profile; `go tool pprof -top`, `-tree`, `-http` and `-diff_base` need none of them.
 
 use std::collections::HashMap;
 use std::io::Write as _;
 
-use crate::FoldedStacks;
 use crate::perf::{CountUnit, PerfFold};
+use crate::{FoldedStacks, ProfilerError};
 
 /// What the numbers of a profile count, in pprof's words: `samples`/`count`,
 /// `cpu`/`nanoseconds`, `cycles`/`count`.
@@ -66,11 +66,10 @@ impl Description {
     /// event or the events of a counter. The event is named in a comment.
     #[must_use]
     pub fn of_fold(fold: &PerfFold) -> Description {
-        let base = fold.event.split(':').next().unwrap_or_default();
         let sample_type = match fold.unit {
             CountUnit::Samples => ValueType::new("samples", "count"),
-            CountUnit::Period if fold.count_name() == "ns" => ValueType::new("cpu", "nanoseconds"),
-            CountUnit::Period => ValueType::new(base, "count"),
+            CountUnit::Period if fold.counts_nanoseconds() => ValueType::new("cpu", "nanoseconds"),
+            CountUnit::Period => ValueType::new(fold.event_kind(), "count"),
         };
         let mut description = Description::of(sample_type);
         if !fold.event.is_empty() {
@@ -80,9 +79,21 @@ impl Description {
     }
 }
 
+/// The most pprof's values, `int64`s that readers add up, hold.
+const MAX_TOTAL: u64 = i64::MAX as u64;
+
 /// `stacks` as an uncompressed `profile.proto` message.
-#[must_use]
-pub fn encode(stacks: &FoldedStacks, description: &Description) -> Vec<u8> {
+///
+/// # Errors
+/// [`ProfilerError::TooLarge`] when the counts add up to more than pprof's `int64` values
+/// hold.
+pub fn encode(stacks: &FoldedStacks, description: &Description) -> Result<Vec<u8>, ProfilerError> {
+    if stacks.total() > MAX_TOTAL {
+        return Err(ProfilerError::TooLarge {
+            format: "pprof",
+            total: stacks.total(),
+        });
+    }
     let mut strings = Strings::default();
     let mut functions: HashMap<&str, u64> = HashMap::new();
     let mut order: Vec<&str> = Vec::new();
@@ -100,7 +111,7 @@ pub fn encode(stacks: &FoldedStacks, description: &Description) -> Vec<u8> {
         }
         let mut sample = Message::default();
         sample.packed(1, ids.iter().copied());
-        sample.packed(2, [i64::try_from(count).unwrap_or(i64::MAX) as u64]);
+        sample.packed(2, [count]);
         samples.message(2, &sample);
     }
     let mut profile = Message::default();
@@ -137,17 +148,22 @@ pub fn encode(stacks: &FoldedStacks, description: &Description) -> Vec<u8> {
         profile.int(12, *length);
     }
     profile.packed(13, comments);
-    profile.bytes
+    Ok(profile.bytes)
 }
 
 /// `stacks` as a gzipped `profile.proto` file, as pprof writes and reads them.
-#[must_use]
-pub fn encode_gzipped(stacks: &FoldedStacks, description: &Description) -> Vec<u8> {
-    let raw = encode(stacks, description);
+///
+/// # Errors
+/// As [`encode`].
+pub fn encode_gzipped(
+    stacks: &FoldedStacks,
+    description: &Description,
+) -> Result<Vec<u8>, ProfilerError> {
+    let raw = encode(stacks, description)?;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     // Writing into a Vec cannot fail.
     let _ = gz.write_all(&raw);
-    gz.finish().unwrap_or_default()
+    Ok(gz.finish().unwrap_or_default())
 }
 
 fn value_type(value: &ValueType, strings: &mut Strings) -> Message {
@@ -289,13 +305,52 @@ mod tests {
         out
     }
 
+    /// The first number field `n` of a message.
+    fn number(fields: &[Field<'_>], n: u32) -> u64 {
+        (fields.iter())
+            .find_map(|f| match f {
+                Field::Number(m, v) if *m == n => Some(*v),
+                _ => None,
+            })
+            .unwrap_or(0)
+    }
+
+    /// Each location's id and the name of the function of its one line.
+    fn locations<'a>(fields: &[Field<'_>], strings: &[&'a str]) -> HashMap<u64, &'a str> {
+        let nested = |n| {
+            (fields.iter()).filter_map(move |f| match f {
+                Field::Bytes(m, b) if *m == n => Some(super::tests::fields(b)),
+                _ => None,
+            })
+        };
+        let names: HashMap<u64, &str> = nested(5)
+            .map(|f| {
+                (
+                    number(&f, 1),
+                    strings[usize::try_from(number(&f, 2)).unwrap()],
+                )
+            })
+            .collect();
+        assert_eq!(names.len(), 4, "{names:?}");
+        nested(4)
+            .map(|location| {
+                let line = location.iter().find_map(|g| match g {
+                    Field::Bytes(4, line) => Some(super::tests::fields(line)),
+                    _ => None,
+                });
+                assert_ne!(number(&location, 1), 0);
+                (number(&location, 1), names[&number(&line.unwrap(), 1)])
+            })
+            .collect()
+    }
+
     #[test]
     fn stacks_become_samples_of_locations_innermost_first() {
         let stacks = FoldedStacks::parse("main;work;hash 3\nmain;work 1\nmain;io 2\n").unwrap();
         let mut description = Description::of(ValueType::new("samples", "count"));
         description.period = Some((ValueType::new("cpu", "nanoseconds"), 1_001_001));
         description.comments.push("event: cpu-clock".into());
-        let raw = encode(&stacks, &description);
+        let raw = encode(&stacks, &description).unwrap();
         let fields = fields(&raw);
         let strings: Vec<&str> = (fields.iter())
             .filter_map(|f| match f {
@@ -304,23 +359,8 @@ mod tests {
             })
             .collect();
         assert_eq!(strings[0], "");
-        // Function id -> name.
-        let mut names = HashMap::new();
-        for f in &fields {
-            if let Field::Bytes(5, function) = f {
-                let inner = super::tests::fields(function);
-                let (mut id, mut name) = (0, 0);
-                for g in inner {
-                    match g {
-                        Field::Number(1, v) => id = v,
-                        Field::Number(2, v) => name = v,
-                        _ => {}
-                    }
-                }
-                names.insert(id, strings[usize::try_from(name).unwrap()]);
-            }
-        }
-        assert_eq!(names.len(), 4, "{names:?}");
+        let locations = locations(&fields, &strings);
+        assert_eq!(locations.len(), 4, "{locations:?}");
         let mut samples = Vec::new();
         for f in &fields {
             if let Field::Bytes(2, sample) = f {
@@ -329,7 +369,7 @@ mod tests {
                 for g in super::tests::fields(sample) {
                     match g {
                         Field::Bytes(1, ids) => {
-                            frames = packed(ids).iter().map(|i| names[i]).collect();
+                            frames = packed(ids).iter().map(|i| locations[i]).collect();
                         }
                         Field::Bytes(2, v) => value = packed(v),
                         _ => {}
@@ -384,11 +424,26 @@ mod tests {
     fn the_gzipped_form_starts_as_gzip_does_and_holds_the_message() {
         let stacks = FoldedStacks::parse("a;b 1\n").unwrap();
         let description = Description::of(ValueType::new("samples", "count"));
-        let gz = encode_gzipped(&stacks, &description);
+        let gz = encode_gzipped(&stacks, &description).unwrap();
         assert_eq!(&gz[..2], [0x1f, 0x8b]);
         let mut raw = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut raw).unwrap();
-        assert_eq!(raw, encode(&stacks, &description));
+        assert_eq!(raw, encode(&stacks, &description).unwrap());
+    }
+
+    #[test]
+    fn counts_pprof_cannot_add_up_are_refused() {
+        let mut stacks = FoldedStacks::new();
+        stacks.add("a", u64::MAX / 2);
+        stacks.add("b", u64::MAX / 2);
+        let description = Description::of(ValueType::new("samples", "count"));
+        assert!(matches!(
+            encode(&stacks, &description),
+            Err(ProfilerError::TooLarge {
+                format: "pprof",
+                ..
+            })
+        ));
     }
 
     #[test]

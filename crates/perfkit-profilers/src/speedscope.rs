@@ -16,8 +16,6 @@ pub enum Unit {
     None,
     /// Nanoseconds.
     Nanoseconds,
-    /// Bytes.
-    Bytes,
 }
 
 #[derive(Serialize)]
@@ -56,7 +54,8 @@ struct Profile<'a> {
 }
 
 /// `stacks` as a speedscope file named `name`, whose weights count `unit`. Each folded stack is
-/// one sample, its frames from the outermost in, weighted by its count.
+/// one sample, its frames from the outermost in, weighted by its count. speedscope reads
+/// weights as JavaScript numbers, exact up to 2^53.
 #[must_use]
 pub fn to_speedscope(stacks: &FoldedStacks, name: &str, unit: Unit) -> String {
     let mut frames: Vec<Frame<'_>> = Vec::new();

@@ -85,6 +85,24 @@ impl PerfFold {
         self.unit.count_name(&self.event)
     }
 
+    /// Whether the counts are nanoseconds: periods of a clock event.
+    #[must_use]
+    pub fn counts_nanoseconds(&self) -> bool {
+        self.count_name() == "ns"
+    }
+
+    /// The event without a trailing modifier such as `:u` or `:ppp` (a tracepoint such as
+    /// `sched:sched_switch` keeps its colon), or `events` when the profile does not say.
+    #[must_use]
+    pub fn event_kind(&self) -> &str {
+        let modifier = |m: &str| !m.is_empty() && m.chars().all(|c| "ukhIGHpPSDWe".contains(c));
+        match self.event.rsplit_once(':') {
+            Some((kind, m)) if modifier(m) => kind,
+            _ if self.event.is_empty() => "events",
+            _ => &self.event,
+        }
+    }
+
     /// Whether both profiles say which event they count and the events differ, so that
     /// their shares compare different things.
     #[must_use]
@@ -623,6 +641,25 @@ pub fn perf_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_kinds_drop_modifiers_but_keep_tracepoints() {
+        let kind = |event: &str| {
+            let fold = PerfFold {
+                stacks: FoldedStacks::new(),
+                event: event.to_owned(),
+                unit: CountUnit::Period,
+            };
+            (fold.event_kind().to_owned(), fold.counts_nanoseconds())
+        };
+        assert_eq!(kind("cycles:u"), ("cycles".to_owned(), false));
+        assert_eq!(kind("cpu-clock:ppp"), ("cpu-clock".to_owned(), true));
+        assert_eq!(
+            kind("sched:sched_switch"),
+            ("sched:sched_switch".to_owned(), false)
+        );
+        assert_eq!(kind(""), ("events".to_owned(), false));
+    }
 
     fn event_of(line: &str) -> Option<String> {
         Header::parse(line.as_bytes())
