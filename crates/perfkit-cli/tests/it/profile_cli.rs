@@ -1140,13 +1140,10 @@ fn convert_writes_the_format_its_extension_names() {
     let pb = path(&dir, "cpu.pb.gz");
     let out = perfkit()
         .args(["convert", &input, "-o", &pb, "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .assert()
+        .success()
+        .get_output()
+        .clone();
     let report = json_of(&out);
     assert_eq!(report["command"], "convert");
     assert_eq!(
@@ -1165,7 +1162,7 @@ fn convert_writes_the_format_its_extension_names() {
     let file: Value = serde_json::from_str(&std::fs::read_to_string(&speedscope).unwrap()).unwrap();
     assert_eq!(file["profiles"][0]["endValue"], 42);
     // --format wins over the extension; standard input is read with `-`.
-    let folded = path(&dir, "again.txt");
+    let folded = path(&dir, "again.json");
     perfkit()
         .args(["convert", "-", "--format", "folded", "-o", &folded])
         .write_stdin("main;work;hash 30\nmain;io 12\n")
@@ -1176,6 +1173,27 @@ fn convert_writes_the_format_its_extension_names() {
         std::fs::read_to_string(&folded).unwrap(),
         "main;io 12\nmain;work;hash 30\n"
     );
+    // Standard output as OUT gets the profile alone; the report goes to standard error.
+    let out = perfkit()
+        .args([
+            "convert",
+            &input,
+            "--format",
+            "folded",
+            "-o",
+            "/dev/stdout",
+            "--json",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "main;io 12\nmain;work;hash 30\n"
+    );
+    let report: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(report["output"], "/dev/stdout");
     // An unknown extension, the input as output, an input that is no profile: exit 2.
     for (args, says) in [
         (
