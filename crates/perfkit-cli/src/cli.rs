@@ -2,7 +2,7 @@
 //! turned into the libraries' options, once, next to the flags they read; clap's own errors;
 //! and the `hint:` lines that name the flag which addresses an error or a warning.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -1221,6 +1221,9 @@ pub(crate) struct RecordArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) folded: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub(crate) export: ExportArgs,
+
     /// Keep perf.data here (default: a temporary file, deleted).
     #[arg(long, value_name = "FILE")]
     pub(crate) perf_data: Option<PathBuf>,
@@ -1299,6 +1302,9 @@ pub(crate) struct FlamegraphArgs {
     pub(crate) folded: Option<PathBuf>,
 
     #[command(flatten)]
+    pub(crate) export: ExportArgs,
+
+    #[command(flatten)]
     pub(crate) fold: FoldArgs,
 
     #[command(flatten)]
@@ -1318,6 +1324,34 @@ pub(crate) struct FlamegraphArgs {
     /// No progress.
     #[arg(short = 'q', long)]
     pub(crate) quiet: bool,
+}
+
+/// The profile for other viewers, written beside the flamegraph.
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    /// Also write the profile for go tool pprof, Pyroscope or Parca (gzipped profile.proto).
+    #[arg(long, value_name = "FILE.pb.gz")]
+    pub(crate) pprof: Option<PathBuf>,
+
+    /// Also write the profile for speedscope or the Firefox Profiler (speedscope's JSON).
+    #[arg(long, value_name = "FILE.json")]
+    pub(crate) speedscope: Option<PathBuf>,
+}
+
+impl ExportArgs {
+    /// The flamegraph at `svg` with `folded` stacks and these files beside it.
+    pub(crate) fn paths<'a>(
+        &'a self,
+        svg: &'a Path,
+        folded: Option<&'a Path>,
+    ) -> perfkit_profilers::drawing::FlamePaths<'a> {
+        perfkit_profilers::drawing::FlamePaths {
+            svg,
+            folded,
+            pprof: self.pprof.as_deref(),
+            speedscope: self.speedscope.as_deref(),
+        }
+    }
 }
 
 /// `perfkit convert` options.

@@ -3,10 +3,10 @@
 use anyhow::{Context, Result};
 use perfkit_metrics::format_std_duration;
 use perfkit_profilers::{
-    drawing::{FlameFiles, RecordFiles, Recorded, draw_diff, label},
+    drawing::{FlameFiles, FlamePaths, RecordFiles, Recorded, draw_diff, label},
     export::{Conversion, Converted},
     folded::{Comparison, top_self_functions},
-    load_pair, load_profile,
+    input_name, load_pair, load_profile,
     perf::{FoldOptions, PerfEnvironment, PerfFold, Record, Stat},
     report::{DiffReport, FlamegraphReport, ProfileTotals, RecordReport, Traced},
 };
@@ -19,8 +19,7 @@ use crate::output::progress_bar;
 
 pub(crate) fn record(args: &RecordArgs) -> Result<Exit> {
     let (files, sink) = RecordFiles::named(
-        &args.output,
-        args.folded.as_deref(),
+        args.export.paths(&args.output, args.folded.as_deref()),
         args.perf_data.as_deref(),
         args.perf_report.as_deref(),
         args.report.report.as_deref(),
@@ -88,7 +87,8 @@ fn plan_record(
 }
 
 pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<Exit> {
-    let files = FlameFiles::named(&args.output, args.folded.as_deref(), &[&args.input])?;
+    let paths = args.export.paths(&args.output, args.folded.as_deref());
+    let files = FlameFiles::named(paths, &[&args.input])?;
     let mut flame = args.flame.options();
     let fold = args.fold.options(args.perf_input.pid);
     let bar = progress_bar(args.quiet || args.json);
@@ -105,7 +105,7 @@ pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<Exit> {
                 .then(|| format!("{} — {total} {name}", args.input.display()))
         },
     );
-    files.write(&profile.stacks, &flame)?;
+    files.write(&profile, &flame, &input_name(&args.input))?;
     let hot = top_self_functions(&profile.stacks, args.top);
     let totals = ProfileTotals::of(&profile.stacks, fold.unit, &flame.count_name, &hot);
     let report = files.report(&args.input, &profile.event, totals);
@@ -119,7 +119,7 @@ pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<Exit> {
 }
 
 pub(crate) fn diff(args: &DiffArgs) -> Result<Exit> {
-    let files = FlameFiles::named(&args.output, None, &[&args.before, &args.after])?;
+    let files = FlameFiles::named(FlamePaths::svg(&args.output), &[&args.before, &args.after])?;
     let mut flame = args.flame.options();
     if args.flame.title.is_none() {
         "Differential Flame Graph".clone_into(&mut flame.title);

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use perfkit_sys::{OutputPath, ReportSink, check_outputs};
 
+use crate::export::Format;
 use crate::flamegraph::{FlamegraphOptions, diff_folded, render_diff_stacks, render_flamegraph};
 use crate::folded::{Comparison, FunctionChange, function_changes};
 use crate::perf::{
@@ -14,46 +15,95 @@ use crate::perf::{
 use crate::report::{DiffReport, FlamegraphReport, ProfileTotals, RecordReport};
 use crate::{Empty, FoldedStacks, ProfilerError};
 
-/// Where a flamegraph goes: the SVG and, when asked for, its folded stacks.
+/// Where a flamegraph and the profile beside it go, as the user named them.
+#[derive(Clone, Copy, Debug)]
+pub struct FlamePaths<'a> {
+    /// The picture.
+    pub svg: &'a Path,
+    /// The folded stacks drawn.
+    pub folded: Option<&'a Path>,
+    /// The profile in pprof's format.
+    pub pprof: Option<&'a Path>,
+    /// The profile in speedscope's format.
+    pub speedscope: Option<&'a Path>,
+}
+
+impl<'a> FlamePaths<'a> {
+    /// The picture alone.
+    #[must_use]
+    pub fn svg(svg: &'a Path) -> FlamePaths<'a> {
+        FlamePaths {
+            svg,
+            folded: None,
+            pprof: None,
+            speedscope: None,
+        }
+    }
+}
+
+/// Where a flamegraph goes: the SVG and, when asked for, its folded stacks and the profile for
+/// other viewers.
 #[derive(Debug)]
 pub struct FlameFiles {
     /// The picture.
     pub svg: OutputPath,
     /// The folded stacks drawn.
     pub folded: Option<OutputPath>,
+    /// The profile in pprof's format.
+    pub pprof: Option<OutputPath>,
+    /// The profile in speedscope's format.
+    pub speedscope: Option<OutputPath>,
 }
 
 impl FlameFiles {
-    /// The flamegraph `svg` and, when asked, its `folded` stacks, checked before the work:
-    /// each can be written, and neither is the other nor one of `inputs`.
+    /// The files at `paths`, checked before the work: each can be written, and none is
+    /// another or one of `inputs`.
     ///
     /// # Errors
     /// As [`check_outputs`].
-    pub fn named(
-        svg: &Path,
-        folded: Option<&Path>,
-        inputs: &[&Path],
-    ) -> Result<FlameFiles, ProfilerError> {
-        let [Some(svg), folded] = check_outputs([Some(svg), folded], inputs)? else {
+    pub fn named(paths: FlamePaths<'_>, inputs: &[&Path]) -> Result<FlameFiles, ProfilerError> {
+        let all = [Some(paths.svg), paths.folded, paths.pprof, paths.speedscope];
+        let [Some(svg), folded, pprof, speedscope] = check_outputs(all, inputs)? else {
             unreachable!("a path given comes back checked")
         };
-        Ok(FlameFiles { svg, folded })
+        Ok(FlameFiles {
+            svg,
+            folded,
+            pprof,
+            speedscope,
+        })
     }
 
-    /// Draws `stacks` into the SVG and writes them, folded, where asked.
+    /// Draws `profile` into the SVG, and writes it where asked as folded stacks and for other
+    /// viewers, titled `name` there.
     ///
     /// # Errors
-    /// inferno cannot draw them, or a file cannot be written.
+    /// inferno cannot draw it, pprof cannot hold its counts, or a file cannot be written.
     pub fn write(
         &self,
-        stacks: &FoldedStacks,
+        profile: &PerfFold,
         flame: &FlamegraphOptions,
+        name: &str,
     ) -> Result<(), ProfilerError> {
-        write_svg(&self.svg, |svg| render_flamegraph(stacks, flame, svg))?;
-        if let Some(out) = &self.folded {
-            write(out, stacks.to_text().as_bytes())?;
+        write_svg(&self.svg, |svg| {
+            render_flamegraph(&profile.stacks, flame, svg)
+        })?;
+        let others = [
+            (Format::Folded, &self.folded),
+            (Format::Pprof, &self.pprof),
+            (Format::Speedscope, &self.speedscope),
+        ];
+        for (format, out) in others {
+            if let Some(out) = out {
+                format.write(profile, name, out)?;
+            }
         }
         Ok(())
+    }
+
+    /// The files besides the picture, as named.
+    fn exports(&self) -> [Option<&Path>; 3] {
+        [&self.folded, &self.pprof, &self.speedscope].map(|o| o.as_ref().map(OutputPath::path))
     }
 
     /// The report of a flamegraph drawn from `input`, whose samples count `event`.
@@ -64,10 +114,13 @@ impl FlameFiles {
         event: &'a str,
         totals: ProfileTotals<'a>,
     ) -> FlamegraphReport<'a> {
+        let [folded, pprof, speedscope] = self.exports();
         FlamegraphReport {
             input,
             svg: self.svg.path(),
-            folded: self.folded.as_ref().map(OutputPath::path),
+            folded,
+            pprof,
+            speedscope,
             event: (!event.is_empty()).then_some(event),
             totals,
         }
@@ -118,18 +171,45 @@ impl RecordFiles {
     /// # Errors
     /// As [`check_outputs`].
     pub fn named(
-        svg: &Path,
-        folded: Option<&Path>,
+        flame: FlamePaths<'_>,
         perf_data: Option<&Path>,
         perf_report: Option<&Path>,
         report: Option<&Path>,
     ) -> Result<(RecordFiles, ReportSink), ProfilerError> {
-        let paths = [Some(svg), folded, perf_data, perf_report, report];
-        let [Some(svg), folded, perf_data, perf_report, report] = check_outputs(paths, &[])? else {
+        let FlamePaths {
+            svg,
+            folded,
+            pprof,
+            speedscope,
+        } = flame;
+        let paths = [
+            Some(svg),
+            folded,
+            pprof,
+            speedscope,
+            perf_data,
+            perf_report,
+            report,
+        ];
+        let [
+            Some(svg),
+            folded,
+            pprof,
+            speedscope,
+            perf_data,
+            perf_report,
+            report,
+        ] = check_outputs(paths, &[])?
+        else {
             unreachable!("a path given comes back checked")
         };
         let files = RecordFiles {
-            flame: FlameFiles { svg, folded },
+            flame: FlameFiles {
+                svg,
+                folded,
+                pprof,
+                speedscope,
+            },
             perf_data,
             perf_report,
         };
@@ -144,10 +224,13 @@ impl RecordFiles {
         recording: &'a RecordOutcome,
         totals: ProfileTotals<'a>,
     ) -> RecordReport<'a> {
+        let [folded, pprof, speedscope] = self.flame.exports();
         RecordReport {
             target: what,
             svg: self.flame.svg.path(),
-            folded: self.flame.folded.as_ref().map(OutputPath::path),
+            folded,
+            pprof,
+            speedscope,
             perf_data: self.perf_data.as_ref().map(OutputPath::path),
             report: self.perf_report.as_ref().map(OutputPath::path),
             status: recording.status,
@@ -186,7 +269,7 @@ impl RecordFiles {
                 outcome.event.name, outcome.frequency
             ))
         });
-        self.flame.write(&folded.stacks, flame)?;
+        self.flame.write(&folded, flame, what)?;
         if let Some(out) = &self.perf_report {
             write(
                 out,

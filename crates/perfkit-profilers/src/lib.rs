@@ -64,7 +64,7 @@ mod tool;
 
 pub use folded::{FoldedStacks, HotFunction};
 pub use interrupt::InterruptGuard;
-pub use load::{load_pair, load_profile};
+pub use load::{input_name, load_pair, load_profile};
 pub use runner::Target;
 pub use tool::{Tool, ToolInfo, Version};
 

@@ -93,7 +93,8 @@ pub fn load_pair(
 }
 
 /// How messages and files name the input at `path`: `-` is standard input.
-pub(crate) fn input_name(path: &Path) -> String {
+#[must_use]
+pub fn input_name(path: &Path) -> String {
     if path.as_os_str() == "-" {
         "standard input".to_owned()
     } else {

@@ -57,6 +57,12 @@ pub struct RecordReport<'a> {
     pub svg: &'a Path,
     /// The folded stacks, if written.
     pub folded: Option<&'a Path>,
+    /// The profile in pprof's format, if written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pprof: Option<&'a Path>,
+    /// The profile in speedscope's format, if written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speedscope: Option<&'a Path>,
     /// perf.data, if kept.
     pub perf_data: Option<&'a Path>,
     /// perf report's text, if written. Named `report` so that schema 1 readers keep working.
@@ -104,6 +110,12 @@ pub struct FlamegraphReport<'a> {
     pub svg: &'a Path,
     /// The folded stacks, if written.
     pub folded: Option<&'a Path>,
+    /// The profile in pprof's format, if written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pprof: Option<&'a Path>,
+    /// The profile in speedscope's format, if written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speedscope: Option<&'a Path>,
     /// The event the profile counts, when it says.
     pub event: Option<&'a str>,
     /// What it found.

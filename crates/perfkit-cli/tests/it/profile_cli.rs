@@ -41,6 +41,7 @@ fn record_draws_the_hot_function_and_keeps_folded_stacks() {
     let dir = tempfile::tempdir().unwrap();
     let (svg, folded) = (path(&dir, "flame.svg"), path(&dir, "app.folded"));
     let json = path(&dir, "record.json");
+    let (pprof, speedscope) = (path(&dir, "cpu.pb.gz"), path(&dir, "cpu.json"));
     perfkit()
         .args([
             "record",
@@ -51,6 +52,10 @@ fn record_draws_the_hot_function_and_keeps_folded_stacks() {
             &svg,
             "--folded",
             &folded,
+            "--pprof",
+            &pprof,
+            "--speedscope",
+            &speedscope,
             "--",
             w(),
             "cpu",
@@ -85,6 +90,14 @@ fn record_draws_the_hot_function_and_keeps_folded_stacks() {
             .unwrap()
             .contains("workload::perfkit_hot_primes")
     );
+    // The same profile for pprof and speedscope, named in the report.
+    assert_eq!(
+        (report["pprof"].as_str(), report["speedscope"].as_str()),
+        (Some(&*pprof), Some(&*speedscope))
+    );
+    assert_eq!(&std::fs::read(&pprof).unwrap()[..2], [0x1f, 0x8b]);
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&speedscope).unwrap()).unwrap();
+    assert_eq!(file["profiles"][0]["endValue"].as_u64(), Some(total));
 }
 
 #[test]
@@ -1223,4 +1236,41 @@ fn convert_writes_the_format_its_extension_names() {
             .stderr(predicate::str::contains(says));
     }
     assert!(!Path::new(&path(&dir, "x.svg")).exists());
+}
+
+#[test]
+fn flamegraph_writes_the_profile_for_other_viewers_beside_the_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = path(&dir, "app.folded");
+    std::fs::write(&input, "main;work;hash 30\nmain;io 12\n").unwrap();
+    // Beside the SVG; a file that is another output is refused.
+    let (svg, beside) = (path(&dir, "f.svg"), path(&dir, "f.speedscope.json"));
+    let report = json_of(
+        &perfkit()
+            .args([
+                "flamegraph",
+                &input,
+                "-o",
+                &svg,
+                "--speedscope",
+                &beside,
+                "--json",
+            ])
+            .assert()
+            .success()
+            .get_output()
+            .clone(),
+    );
+    assert_eq!(report["speedscope"].as_str(), Some(&*beside));
+    assert!(report.get("pprof").is_none(), "{report:#}");
+    assert!(
+        std::fs::read_to_string(&beside)
+            .unwrap()
+            .contains("\"sampled\"")
+    );
+    perfkit()
+        .args(["flamegraph", &input, "-o", &svg, "--pprof", &svg])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("the same file"));
 }
