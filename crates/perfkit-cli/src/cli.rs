@@ -1354,6 +1354,16 @@ impl ExportArgs {
     }
 }
 
+impl DiffArgs {
+    /// The pprof pair, before and after, when asked for.
+    pub(crate) fn pprof_pair(&self) -> Option<(&Path, &Path)> {
+        match &self.pprof[..] {
+            [before, after] => Some((before, after)),
+            _ => None,
+        }
+    }
+}
+
 /// `perfkit convert` options.
 #[derive(Debug, Args)]
 pub(crate) struct ConvertArgs {
@@ -1435,6 +1445,10 @@ pub(crate) struct DiffArgs {
     /// Where to write the differential flamegraph.
     #[arg(short = 'o', long, value_name = "FILE.svg", default_value = "diff.svg")]
     pub(crate) output: PathBuf,
+
+    /// Also write each side as a pprof file, for `go tool pprof -diff_base BEFORE AFTER`.
+    #[arg(long, num_args = 2, value_names = ["BEFORE.pb.gz", "AFTER.pb.gz"])]
+    pub(crate) pprof: Vec<PathBuf>,
 
     /// Compare raw counts instead of scaling BEFORE to AFTER's total.
     #[arg(long)]

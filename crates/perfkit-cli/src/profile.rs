@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use perfkit_metrics::format_std_duration;
 use perfkit_profilers::{
-    drawing::{FlameFiles, FlamePaths, RecordFiles, Recorded, draw_diff, label},
+    drawing::{DiffFiles, FlameFiles, RecordFiles, Recorded, draw_diff, label},
     export::{Conversion, Converted},
     folded::{Comparison, top_self_functions},
     input_name, load_pair, load_profile,
@@ -119,7 +119,8 @@ pub(crate) fn flamegraph(args: &FlamegraphArgs) -> Result<Exit> {
 }
 
 pub(crate) fn diff(args: &DiffArgs) -> Result<Exit> {
-    let files = FlameFiles::named(FlamePaths::svg(&args.output), &[&args.before, &args.after])?;
+    let inputs = [args.before.as_path(), args.after.as_path()];
+    let files = DiffFiles::named(&args.output, args.pprof_pair(), &inputs)?;
     let mut flame = args.flame.options();
     if args.flame.title.is_none() {
         "Differential Flame Graph".clone_into(&mut flame.title);
@@ -131,13 +132,13 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<Exit> {
         warn_low_overlap(&comparison);
     }
     let drawn = draw_diff(
-        (&args.before, &before.stacks),
-        (&args.after, &after.stacks),
+        (&args.before, &before),
+        (&args.after, &after),
         comparison,
         !args.no_normalize,
         &mut flame,
         args.top,
-        &files.svg,
+        &files,
     )?;
     let report = drawn.report(&args.before, &args.after, files.svg.path(), &count_name);
     document::print(args.json, Some("diff"), &report, DiffReport::to_text)?;

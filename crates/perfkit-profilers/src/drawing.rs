@@ -13,7 +13,7 @@ use crate::perf::{
     FoldOptions, PerfEnvironment, PerfFold, RecordOutcome, fold_perf_data, perf_report,
 };
 use crate::report::{DiffReport, FlamegraphReport, ProfileTotals, RecordReport};
-use crate::{Empty, FoldedStacks, ProfilerError};
+use crate::{Empty, ProfilerError, input_name};
 
 /// Where a flamegraph and the profile beside it go, as the user named them.
 #[derive(Clone, Copy, Debug)]
@@ -290,6 +290,38 @@ impl RecordFiles {
     }
 }
 
+/// Where a differential flamegraph goes and, when asked, its two sides as pprof files for
+/// `go tool pprof -diff_base BEFORE AFTER`.
+#[derive(Debug)]
+pub struct DiffFiles {
+    /// The picture.
+    pub svg: OutputPath,
+    /// The sides as pprof files: before, after.
+    pub pprof: Option<(OutputPath, OutputPath)>,
+}
+
+impl DiffFiles {
+    /// The picture at `svg` and the `pprof` pair (before, after), checked before the work:
+    /// each can be written, and none is another or one of `inputs`.
+    ///
+    /// # Errors
+    /// As [`check_outputs`].
+    pub fn named(
+        svg: &Path,
+        pprof: Option<(&Path, &Path)>,
+        inputs: &[&Path],
+    ) -> Result<DiffFiles, ProfilerError> {
+        let (before, after) = pprof.unzip();
+        let [Some(svg), before, after] = check_outputs([Some(svg), before, after], inputs)? else {
+            unreachable!("a path given comes back checked")
+        };
+        Ok(DiffFiles {
+            svg,
+            pprof: before.zip(after),
+        })
+    }
+}
+
 /// A differential flamegraph, drawn.
 #[derive(Debug)]
 pub struct DiffDrawn {
@@ -305,23 +337,30 @@ pub struct DiffDrawn {
     pub changes: Vec<FunctionChange>,
 }
 
-/// Draws `after` against `before` (each with the path it was read from) into `svg`: functions
-/// or stacks as the `comparison` of the two decided, shares rather than counts when
-/// `normalize`. Lists the `top` functions whose self time changed most. A picture without a
-/// subtitle gets one naming both sides.
+/// Draws `after` against `before` (each with the path it was read from) into the `files`:
+/// functions or stacks as the `comparison` of the two decided, shares rather than counts when
+/// `normalize`; each side as it is into the pprof pair when asked. Lists the `top` functions
+/// whose self time changed most. A picture without a subtitle gets one naming both sides.
 ///
 /// # Errors
-/// inferno cannot draw the difference, or the SVG cannot be written.
+/// inferno cannot draw the difference, pprof cannot hold a side's counts, or a file cannot be
+/// written.
 pub fn draw_diff(
-    before: (&Path, &FoldedStacks),
-    after: (&Path, &FoldedStacks),
+    before: (&Path, &PerfFold),
+    after: (&Path, &PerfFold),
     comparison: Comparison,
     normalize: bool,
     flame: &mut FlamegraphOptions,
     top: usize,
-    svg: &OutputPath,
+    files: &DiffFiles,
 ) -> Result<DiffDrawn, ProfilerError> {
-    let ((before_path, before), (after_path, after)) = (before, after);
+    if let Some((before_out, after_out)) = &files.pprof {
+        for ((path, side), out) in [(before, before_out), (after, after_out)] {
+            Format::Pprof.write(side, &input_name(path), out)?;
+        }
+    }
+    let ((before_path, before), (after_path, after)) =
+        ((before.0, &before.1.stacks), (after.0, &after.1.stacks));
     if flame.subtitle.is_none() {
         flame.subtitle = Some(DiffReport::subtitle(
             before_path,
@@ -335,7 +374,7 @@ pub fn draw_diff(
     } else {
         diff_folded(before, after, normalize)
     };
-    write_svg(svg, |out| render_diff_stacks(&stacks, flame, out))?;
+    write_svg(&files.svg, |out| render_diff_stacks(&stacks, flame, out))?;
     Ok(DiffDrawn {
         comparison,
         normalized: normalize,

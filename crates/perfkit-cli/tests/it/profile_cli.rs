@@ -1274,3 +1274,50 @@ fn flamegraph_writes_the_profile_for_other_viewers_beside_the_svg() {
         .code(2)
         .stderr(predicate::str::contains("the same file"));
 }
+
+#[test]
+fn diff_writes_a_pprof_pair_that_go_tool_pprof_compares() {
+    let dir = tempfile::tempdir().unwrap();
+    let (before, after) = (path(&dir, "before.folded"), path(&dir, "after.folded"));
+    std::fs::write(&before, "main;steady 10\nmain;grew 10\n").unwrap();
+    std::fs::write(&after, "main;steady 10\nmain;grew 30\n").unwrap();
+    let (base, new) = (path(&dir, "base.pb.gz"), path(&dir, "new.pb.gz"));
+    let svg = path(&dir, "diff.svg");
+    perfkit()
+        .args(["diff", &before, &after, "-o", &svg, "--pprof", &base, &new])
+        .assert()
+        .success();
+    // One of the pair may not be the input or the picture.
+    perfkit()
+        .args([
+            "diff", &before, &after, "-o", &svg, "--pprof", &base, &after,
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("it is the input"));
+    if !have("go") {
+        return;
+    }
+    let out = std::process::Command::new("go")
+        .args(["tool", "pprof", "-top", "-diff_base", &base, &new])
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    let top = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Only `grew` changed, by 20 samples.
+    let grew = top
+        .lines()
+        .find(|l| l.ends_with(" grew"))
+        .unwrap_or_default();
+    assert_eq!(grew.split_whitespace().next(), Some("20"), "{top}");
+    assert!(
+        !top.lines()
+            .any(|l| l.ends_with(" steady") && !l.trim_start().starts_with('0')),
+        "{top}"
+    );
+}
