@@ -1008,7 +1008,8 @@ script text; `-` reads standard input.
 Examples:
   perfkit flamegraph perf.data -o flame.svg
   perf script | perfkit flamegraph - -o flame.svg --title 'my run'
-  perfkit flamegraph app.folded --inverted -o icicle.svg";
+  perfkit flamegraph app.folded --inverted -o icicle.svg
+  perfkit flamegraph perf.data --pprof cpu.pb.gz --speedscope cpu.json";
 
 const CONVERT_AFTER_HELP: &str = "\
 INPUT is detected by content, as for perfkit flamegraph: perf.data, folded stacks or perf
@@ -1030,7 +1031,9 @@ run does not look uniformly worse (--no-normalize to compare raw counts).
 Example:
   perfkit record --folded before.folded -o before.svg -- ./old-app
   perfkit record --folded after.folded -o after.svg -- ./new-app
-  perfkit diff before.folded after.folded -o diff.svg";
+  perfkit diff before.folded after.folded -o diff.svg
+  perfkit diff before.folded after.folded --pprof base.pb.gz new.pb.gz
+  go tool pprof -top -diff_base base.pb.gz new.pb.gz";
 
 const STAT_AFTER_HELP: &str = concat!(
     "\
@@ -1447,7 +1450,7 @@ pub(crate) struct DiffArgs {
     pub(crate) output: PathBuf,
 
     /// Also write each side as a pprof file, for `go tool pprof -diff_base BEFORE AFTER`.
-    #[arg(long, num_args = 2, value_names = ["BEFORE.pb.gz", "AFTER.pb.gz"])]
+    #[arg(long, num_args = 2, value_names = ["BEFORE.pb.gz", "AFTER.pb.gz"], action = clap::ArgAction::Set)]
     pub(crate) pprof: Vec<PathBuf>,
 
     /// Compare raw counts instead of scaling BEFORE to AFTER's total.

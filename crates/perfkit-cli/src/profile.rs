@@ -140,7 +140,7 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<Exit> {
         args.top,
         &files,
     )?;
-    let report = drawn.report(&args.before, &args.after, files.svg.path(), &count_name);
+    let report = drawn.report(&args.before, &args.after, &files, &count_name);
     document::print(args.json, Some("diff"), &report, DiffReport::to_text)?;
     Ok(Exit::Success)
 }

@@ -75,7 +75,8 @@ impl FlameFiles {
     }
 
     /// Draws `profile` into the SVG, and writes it where asked as folded stacks and for other
-    /// viewers, titled `name` there.
+    /// viewers, titled `name` there. Every file is rendered before the first is written, so
+    /// that a profile one format cannot hold leaves none behind.
     ///
     /// # Errors
     /// inferno cannot draw it, pprof cannot hold its counts, or a file cannot be written.
@@ -85,9 +86,9 @@ impl FlameFiles {
         flame: &FlamegraphOptions,
         name: &str,
     ) -> Result<(), ProfilerError> {
-        write_svg(&self.svg, |svg| {
-            render_flamegraph(&profile.stacks, flame, svg)
-        })?;
+        let mut svg = Vec::new();
+        render_flamegraph(&profile.stacks, flame, &mut svg)?;
+        let mut files = vec![(&self.svg, svg)];
         let others = [
             (Format::Folded, &self.folded),
             (Format::Pprof, &self.pprof),
@@ -95,10 +96,12 @@ impl FlameFiles {
         ];
         for (format, out) in others {
             if let Some(out) = out {
-                format.write(profile, name, out)?;
+                files.push((out, format.render(profile, name)?));
             }
         }
-        Ok(())
+        files
+            .into_iter()
+            .try_for_each(|(out, bytes)| write(out, &bytes))
     }
 
     /// The files besides the picture, as named.
@@ -339,8 +342,9 @@ pub struct DiffDrawn {
 
 /// Draws `after` against `before` (each with the path it was read from) into the `files`:
 /// functions or stacks as the `comparison` of the two decided, shares rather than counts when
-/// `normalize`; each side as it is into the pprof pair when asked. Lists the `top` functions
-/// whose self time changed most. A picture without a subtitle gets one naming both sides.
+/// `normalize`; each side as it is into the pprof pair when asked. Everything is rendered
+/// before the first file is written. Lists the `top` functions whose self time changed most.
+/// A picture without a subtitle gets one naming both sides.
 ///
 /// # Errors
 /// inferno cannot draw the difference, pprof cannot hold a side's counts, or a file cannot be
@@ -354,11 +358,19 @@ pub fn draw_diff(
     top: usize,
     files: &DiffFiles,
 ) -> Result<DiffDrawn, ProfilerError> {
-    if let Some((before_out, after_out)) = &files.pprof {
-        for ((path, side), out) in [(before, before_out), (after, after_out)] {
-            Format::Pprof.write(side, &input_name(path), out)?;
-        }
-    }
+    let pair = match &files.pprof {
+        Some((before_out, after_out)) => vec![
+            (
+                before_out,
+                Format::Pprof.render(before.1, &input_name(before.0))?,
+            ),
+            (
+                after_out,
+                Format::Pprof.render(after.1, &input_name(after.0))?,
+            ),
+        ],
+        None => Vec::new(),
+    };
     let ((before_path, before), (after_path, after)) =
         ((before.0, &before.1.stacks), (after.0, &after.1.stacks));
     if flame.subtitle.is_none() {
@@ -374,7 +386,12 @@ pub fn draw_diff(
     } else {
         diff_folded(before, after, normalize)
     };
-    write_svg(&files.svg, |out| render_diff_stacks(&stacks, flame, out))?;
+    let mut svg = Vec::new();
+    render_diff_stacks(&stacks, flame, &mut svg)?;
+    write(&files.svg, &svg)?;
+    for (out, bytes) in pair {
+        write(out, &bytes)?;
+    }
     Ok(DiffDrawn {
         comparison,
         normalized: normalize,
@@ -385,19 +402,20 @@ pub fn draw_diff(
 }
 
 impl DiffDrawn {
-    /// The report of this picture, drawn from `before` and `after` into `svg`.
+    /// The report of this picture, drawn from `before` and `after` into `files`.
     #[must_use]
     pub fn report<'a>(
         &'a self,
         before: &'a Path,
         after: &'a Path,
-        svg: &'a Path,
+        files: &'a DiffFiles,
         count_name: &'a str,
     ) -> DiffReport<'a> {
         DiffReport {
             before,
             after,
-            svg,
+            svg: files.svg.path(),
+            pprof: (files.pprof.as_ref()).map(|(b, a)| [b.path(), a.path()]),
             normalized: self.normalized,
             compared: if self.comparison.by_function {
                 "functions"
@@ -413,15 +431,6 @@ impl DiffDrawn {
             count_name,
         }
     }
-}
-
-fn write_svg(
-    out: &OutputPath,
-    render: impl FnOnce(&mut Vec<u8>) -> Result<(), ProfilerError>,
-) -> Result<(), ProfilerError> {
-    let mut svg = Vec::new();
-    render(&mut svg)?;
-    write(out, &svg)
 }
 
 fn write(out: &OutputPath, contents: &[u8]) -> Result<(), ProfilerError> {

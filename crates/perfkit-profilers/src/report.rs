@@ -149,6 +149,9 @@ pub struct DiffReport<'a> {
     pub after: &'a Path,
     /// The differential flamegraph.
     pub svg: &'a Path,
+    /// The two sides as pprof files (before, after), if written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pprof: Option<[&'a Path; 2]>,
     /// Whether shares were compared rather than counts.
     pub normalized: bool,
     /// `functions` or `stacks`: what the picture compares.

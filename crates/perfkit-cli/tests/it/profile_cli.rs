@@ -1273,6 +1273,16 @@ fn flamegraph_writes_the_profile_for_other_viewers_beside_the_svg() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("the same file"));
+    // Counts pprof cannot hold are refused before any file is written.
+    let huge = path(&dir, "huge.folded");
+    std::fs::write(&huge, "main;a 9223372036854775807\nmain;b 9\n").unwrap();
+    let (svg2, pb) = (path(&dir, "g.svg"), path(&dir, "g.pb.gz"));
+    perfkit()
+        .args(["flamegraph", &huge, "-o", &svg2, "--pprof", &pb])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("more than a pprof file holds"));
+    assert!(!Path::new(&svg2).exists() && !Path::new(&pb).exists());
 }
 
 #[test]
@@ -1287,7 +1297,13 @@ fn diff_writes_a_pprof_pair_that_go_tool_pprof_compares() {
         .args(["diff", &before, &after, "-o", &svg, "--pprof", &base, &new])
         .assert()
         .success();
-    // One of the pair may not be the input or the picture.
+    // The pair is given once; one of it may not be the input.
+    perfkit()
+        .args([
+            "diff", &before, &after, "--pprof", &base, &new, "--pprof", &base, &new,
+        ])
+        .assert()
+        .code(2);
     perfkit()
         .args([
             "diff", &before, &after, "-o", &svg, "--pprof", &base, &after,
