@@ -179,40 +179,24 @@ impl RecordFiles {
         perf_report: Option<&Path>,
         report: Option<&Path>,
     ) -> Result<(RecordFiles, ReportSink), ProfilerError> {
-        let FlamePaths {
-            svg,
-            folded,
-            pprof,
-            speedscope,
-        } = flame;
-        let paths = [
-            Some(svg),
-            folded,
-            pprof,
-            speedscope,
-            perf_data,
-            perf_report,
-            report,
+        let flame = FlameFiles::named(flame, &[])?;
+        let [perf_data, perf_report, report] =
+            check_outputs([perf_data, perf_report, report], &[])?;
+        // No file of one group may be one of the other group.
+        let others = [
+            &flame.folded,
+            &flame.pprof,
+            &flame.speedscope,
+            &perf_data,
+            &perf_report,
+            &report,
         ];
-        let [
-            Some(svg),
-            folded,
-            pprof,
-            speedscope,
-            perf_data,
-            perf_report,
-            report,
-        ] = check_outputs(paths, &[])?
-        else {
-            unreachable!("a path given comes back checked")
-        };
+        let all: Vec<&OutputPath> = std::iter::once(&flame.svg)
+            .chain(others.into_iter().flatten())
+            .collect();
+        perfkit_sys::refuse_overwriting_inputs(&all, &[])?;
         let files = RecordFiles {
-            flame: FlameFiles {
-                svg,
-                folded,
-                pprof,
-                speedscope,
-            },
+            flame,
             perf_data,
             perf_report,
         };

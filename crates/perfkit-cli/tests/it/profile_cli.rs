@@ -1273,6 +1273,23 @@ fn flamegraph_writes_the_profile_for_other_viewers_beside_the_svg() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("the same file"));
+    // record checks its files as one set: the profile may not be where perf.data goes.
+    let same = path(&dir, "same.bin");
+    perfkit()
+        .args([
+            "record",
+            "-o",
+            &svg,
+            "--pprof",
+            &same,
+            "--perf-data",
+            &same,
+            "--",
+            "true",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("the same file"));
     // Counts pprof cannot hold are refused before any file is written.
     let huge = path(&dir, "huge.folded");
     std::fs::write(&huge, "main;a 9223372036854775807\nmain;b 9\n").unwrap();
