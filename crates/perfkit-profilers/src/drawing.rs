@@ -12,7 +12,7 @@ use crate::folded::{Comparison, FunctionChange, function_changes};
 use crate::perf::{
     FoldOptions, PerfEnvironment, PerfFold, RecordOutcome, fold_perf_data, perf_report,
 };
-use crate::report::{DiffReport, FlamegraphReport, ProfileTotals, RecordReport};
+use crate::report::{DiffReport, FlameOutputs, FlamegraphReport, ProfileTotals, RecordReport};
 use crate::{Empty, ProfilerError, input_name};
 
 /// Where a flamegraph and the profile beside it go, as the user named them.
@@ -104,9 +104,14 @@ impl FlameFiles {
             .try_for_each(|(out, bytes)| write(out, &bytes))
     }
 
-    /// The files besides the picture, as named.
-    fn exports(&self) -> [Option<&Path>; 3] {
-        [&self.folded, &self.pprof, &self.speedscope].map(|o| o.as_ref().map(OutputPath::path))
+    /// The files, as named.
+    fn outputs(&self) -> FlameOutputs<'_> {
+        FlameOutputs {
+            svg: self.svg.path(),
+            folded: self.folded.as_ref().map(OutputPath::path),
+            pprof: self.pprof.as_ref().map(OutputPath::path),
+            speedscope: self.speedscope.as_ref().map(OutputPath::path),
+        }
     }
 
     /// The report of a flamegraph drawn from `input`, whose samples count `event`.
@@ -117,13 +122,9 @@ impl FlameFiles {
         event: &'a str,
         totals: ProfileTotals<'a>,
     ) -> FlamegraphReport<'a> {
-        let [folded, pprof, speedscope] = self.exports();
         FlamegraphReport {
             input,
-            svg: self.svg.path(),
-            folded,
-            pprof,
-            speedscope,
+            files: self.outputs(),
             event: (!event.is_empty()).then_some(event),
             totals,
         }
@@ -211,13 +212,9 @@ impl RecordFiles {
         recording: &'a RecordOutcome,
         totals: ProfileTotals<'a>,
     ) -> RecordReport<'a> {
-        let [folded, pprof, speedscope] = self.flame.exports();
         RecordReport {
             target: what,
-            svg: self.flame.svg.path(),
-            folded,
-            pprof,
-            speedscope,
+            files: self.flame.outputs(),
             perf_data: self.perf_data.as_ref().map(OutputPath::path),
             report: self.perf_report.as_ref().map(OutputPath::path),
             status: recording.status,

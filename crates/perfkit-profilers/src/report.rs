@@ -48,11 +48,9 @@ impl<'a> ProfileTotals<'a> {
     }
 }
 
-/// A recording and the files made of it.
+/// A flamegraph and the files written beside it, as their reports name them.
 #[derive(Debug, Serialize)]
-pub struct RecordReport<'a> {
-    /// What was recorded.
-    pub target: &'a str,
+pub struct FlameOutputs<'a> {
     /// The flamegraph.
     pub svg: &'a Path,
     /// The folded stacks, if written.
@@ -63,6 +61,16 @@ pub struct RecordReport<'a> {
     /// The profile in speedscope's format, if written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub speedscope: Option<&'a Path>,
+}
+
+/// A recording and the files made of it.
+#[derive(Debug, Serialize)]
+pub struct RecordReport<'a> {
+    /// What was recorded.
+    pub target: &'a str,
+    /// The flamegraph and the files beside it.
+    #[serde(flatten)]
+    pub files: FlameOutputs<'a>,
     /// perf.data, if kept.
     pub perf_data: Option<&'a Path>,
     /// perf report's text, if written. Named `report` so that schema 1 readers keep working.
@@ -83,7 +91,7 @@ impl RecordReport<'_> {
         let r = self.recording;
         let mut out = format!(
             "{}: {} {} ({}, {} Hz, {} distinct stacks); perf.data {}; program: {} after {}\n",
-            self.svg.display(),
+            self.files.svg.display(),
             self.totals.total,
             self.totals.count_name,
             r.event.name,
@@ -106,16 +114,9 @@ impl RecordReport<'_> {
 pub struct FlamegraphReport<'a> {
     /// The profile read.
     pub input: &'a Path,
-    /// The flamegraph.
-    pub svg: &'a Path,
-    /// The folded stacks, if written.
-    pub folded: Option<&'a Path>,
-    /// The profile in pprof's format, if written.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pprof: Option<&'a Path>,
-    /// The profile in speedscope's format, if written.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub speedscope: Option<&'a Path>,
+    /// The flamegraph and the files beside it.
+    #[serde(flatten)]
+    pub files: FlameOutputs<'a>,
     /// The event the profile counts, when it says.
     pub event: Option<&'a str>,
     /// What it found.
@@ -130,7 +131,7 @@ impl FlamegraphReport<'_> {
         let t = &self.totals;
         let mut out = format!(
             "{}: {} {} in {} distinct stacks\n",
-            self.svg.display(),
+            self.files.svg.display(),
             t.total,
             t.count_name,
             t.distinct_stacks
