@@ -144,6 +144,14 @@ pub enum ProfilerError {
         u64::MAX
     )]
     PeriodOverflow,
+    /// The input is gzip-compressed: a pprof profile, or compressed text.
+    #[error(
+        "{what} is gzip-compressed (a pprof profile, or compressed text): profiles are read from perf.data, perf script text and folded stacks; give text uncompressed, e.g. through gunzip -c"
+    )]
+    Compressed {
+        /// The input, as messages name it.
+        what: String,
+    },
     /// The counts add up to more than a file format's numbers hold.
     #[error(
         "the profile's counts add up to {total}, more than a {format} file holds ({}); count samples instead of periods",

@@ -65,6 +65,12 @@ fn open_input(path: &Path) -> Result<Input, ProfilerError> {
         let spooled = spool.into_temp_path();
         return Ok(Input::PerfData(spooled.to_path_buf(), Some(spooled)));
     }
+    // A pprof profile, or compressed text: both start as gzip does.
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return Err(ProfilerError::Compressed {
+            what: input_name(path),
+        });
+    }
     Ok(Input::Text(reader))
 }
 

@@ -161,3 +161,18 @@ fn speedscope_files_validate_against_speedscope_schema() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_pprof_file_given_back_as_input_is_named_as_gzip_not_as_bad_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, fold) = profiles().swap_remove(0);
+    let file = dir.path().join("cpu.pb.gz");
+    std::fs::write(&file, Format::Pprof.render(&fold, "x").unwrap()).unwrap();
+    let error = perfkit_profilers::load_profile(&file, &FoldOptions::default(), &mut None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("gzip-compressed (a pprof profile"),
+        "{error}"
+    );
+}
