@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use perfkit_sys::{OutputPath, ReportSink, check_outputs};
+use perfkit_sys::{OutputPath, ReportSink, check_named_outputs, check_outputs};
 
 use crate::export::Format;
 use crate::flamegraph::{FlamegraphOptions, diff_folded, render_diff_stacks, render_flamegraph};
@@ -62,10 +62,8 @@ impl FlameFiles {
     /// # Errors
     /// As [`check_outputs`].
     pub fn named(paths: FlamePaths<'_>, inputs: &[&Path]) -> Result<FlameFiles, ProfilerError> {
-        let all = [Some(paths.svg), paths.folded, paths.pprof, paths.speedscope];
-        let [Some(svg), folded, pprof, speedscope] = check_outputs(all, inputs)? else {
-            unreachable!("a path given comes back checked")
-        };
+        let others = [paths.folded, paths.pprof, paths.speedscope];
+        let (svg, [folded, pprof, speedscope]) = check_named_outputs(paths.svg, others, inputs)?;
         Ok(FlameFiles {
             svg,
             folded,
@@ -296,9 +294,7 @@ impl DiffFiles {
         inputs: &[&Path],
     ) -> Result<DiffFiles, ProfilerError> {
         let (before, after) = pprof.unzip();
-        let [Some(svg), before, after] = check_outputs([Some(svg), before, after], inputs)? else {
-            unreachable!("a path given comes back checked")
-        };
+        let (svg, [before, after]) = check_named_outputs(svg, [before, after], inputs)?;
         Ok(DiffFiles {
             svg,
             pprof: before.zip(after),

@@ -26,9 +26,7 @@ impl Conversion {
     /// # Errors
     /// `output` cannot be written or is the input.
     pub fn new(input: &Path, output: &Path, format: Format) -> Result<Conversion, ProfilerError> {
-        let [Some(out)] = perfkit_sys::check_outputs([Some(output)], &[input])? else {
-            unreachable!("a path given comes back checked")
-        };
+        let (out, []) = perfkit_sys::check_named_outputs(output, [], &[input])?;
         Ok(Conversion {
             input: input.to_path_buf(),
             out,

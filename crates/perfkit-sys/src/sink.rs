@@ -161,12 +161,39 @@ pub fn check_outputs<const N: usize>(
     paths: [Option<&Path>; N],
     inputs: &[&Path],
 ) -> Result<[Option<OutputPath>; N], SysError> {
+    let checked = named_each(paths)?;
+    let all: Vec<&OutputPath> = checked.iter().flatten().collect();
+    refuse_overwriting_inputs(&all, inputs)?;
+    Ok(checked)
+}
+
+/// [`check_outputs`] for a command whose `first` output is always named (a picture, a
+/// converted file) and whose `others` are optional; checked in that order.
+///
+/// # Errors
+/// As [`check_outputs`].
+pub fn check_named_outputs<const N: usize>(
+    first: &Path,
+    others: [Option<&Path>; N],
+    inputs: &[&Path],
+) -> Result<(OutputPath, [Option<OutputPath>; N]), SysError> {
+    let first = OutputPath::named(first)?;
+    let others = named_each(others)?;
+    let all: Vec<&OutputPath> = std::iter::once(&first)
+        .chain(others.iter().flatten())
+        .collect();
+    refuse_overwriting_inputs(&all, inputs)?;
+    Ok((first, others))
+}
+
+/// Each path [named](OutputPath::named), stopping at the first that cannot be written.
+fn named_each<const N: usize>(
+    paths: [Option<&Path>; N],
+) -> Result<[Option<OutputPath>; N], SysError> {
     let mut checked: [Option<OutputPath>; N] = std::array::from_fn(|_| None);
     for (slot, path) in checked.iter_mut().zip(paths) {
         *slot = path.map(OutputPath::named).transpose()?;
     }
-    let all: Vec<&OutputPath> = checked.iter().flatten().collect();
-    refuse_overwriting_inputs(&all, inputs)?;
     Ok(checked)
 }
 
@@ -210,6 +237,12 @@ mod tests {
         assert!(matches!(
             ReportSink::named(None, &[&input]),
             Ok(ReportSink::Stderr)
+        ));
+        let (first, [second]) = check_named_outputs(&out, [None], &[&input]).expect("ok");
+        assert!(first.path() == out && second.is_none());
+        assert!(matches!(
+            check_named_outputs(&out, [Some(out.as_path())], &[]),
+            Err(SysError::SameOutput { .. })
         ));
     }
 
