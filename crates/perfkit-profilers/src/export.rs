@@ -37,11 +37,12 @@ impl Conversion {
     /// Reads and folds the input as [`load_profile`] does and writes it in the format.
     ///
     /// # Errors
-    /// As [`load_profile`], and [`ProfilerError::Output`] when the file cannot be written.
+    /// As [`load_profile`] and [`Format::render`], and [`ProfilerError::Output`] when the file
+    /// cannot be written.
     pub fn run(&self, fold: &FoldOptions) -> Result<Converted<'_>, ProfilerError> {
         let profile = load_profile(&self.input, fold, &mut None)?;
-        self.format
-            .write(&profile, &input_name(&self.input), &self.out)?;
+        let bytes = self.format.render(&profile, &input_name(&self.input))?;
+        self.out.write(&bytes).map_err(ProfilerError::Output)?;
         Ok(Converted {
             input: &self.input,
             output: self.out.path(),
@@ -125,20 +126,6 @@ impl Format {
             Format::Speedscope => "speedscope",
             Format::Folded => "folded",
         }
-    }
-
-    /// Writes `profile` to `out` in this format, titled `name`.
-    ///
-    /// # Errors
-    /// As [`Format::render`]; [`ProfilerError::Output`] when `out` cannot be written.
-    pub fn write(
-        self,
-        profile: &PerfFold,
-        name: &str,
-        out: &OutputPath,
-    ) -> Result<(), ProfilerError> {
-        out.write(&self.render(profile, name)?)
-            .map_err(ProfilerError::Output)
     }
 
     /// `profile` in this format; `name` titles it where the format has a title.
