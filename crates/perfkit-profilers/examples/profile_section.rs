@@ -1,8 +1,11 @@
-//! Profile one section of this program with perf and print its hottest functions.
+//! Profile one section of this program and print its hottest functions: with the in-process
+//! sampler, or with perf when given `--perf`.
 //!
-//! `cargo run --release -p perfkit-profilers --example profile_section`
+//! `cargo run --release -p perfkit-profilers --example profile_section [-- --perf]`
 
 use std::time::{Duration, Instant};
+
+use perfkit_profilers::sampler::{SectionMode, profile_section_with};
 
 #[inline(never)]
 fn fib(n: u64) -> u64 {
@@ -12,7 +15,12 @@ fn fib(n: u64) -> u64 {
 fn main() {
     // Not profiled: only the closure is.
     let warm = fib(20);
-    let (value, profile) = perfkit_profilers::perf::profile_section(|| {
+    let mode = if std::env::args().any(|a| a == "--perf") {
+        SectionMode::Perf
+    } else {
+        SectionMode::default()
+    };
+    let (value, profile) = profile_section_with(&mode, || {
         let deadline = Instant::now() + Duration::from_millis(500);
         let mut total = warm;
         while Instant::now() < deadline {
@@ -22,7 +30,7 @@ fn main() {
     });
     match profile {
         Ok(profile) => {
-            for note in &profile.notes {
+            for note in profile.event.note.iter().chain(&profile.notes) {
                 eprintln!("note: {note}");
             }
             println!(

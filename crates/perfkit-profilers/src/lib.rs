@@ -13,7 +13,9 @@
 //! - [`perf`]: the environment check ([`perf::PerfEnvironment`]), [`perf::Record`],
 //!   [`perf::fold_perf_data`] (`perf script` streamed through inferno's folder, samples by
 //!   default), [`perf::Stat`] (`<not supported>` kept as such), [`perf::perf_report`] and
-//!   [`perf::profile_section`] (profile a closure of this process).
+//!   [`perf::profile_section`] (profile a closure of this process with perf).
+//! - [`sampler`]: a CPU sampler inside the program that needs neither perf nor privileges
+//!   ([`sampler::Sampler`], [`sampler::profile_section`]), for tests, benchmarks and services.
 //! - [`FoldedStacks`]: the folded-stacks format, totals and [`HotFunction`]s; [`folded`] also
 //!   compares two profiles. [`load_profile`] reads any of perf.data, perf script or folded.
 //! - [`flamegraph`]: SVG flamegraphs through inferno, also differential.
@@ -58,6 +60,11 @@ pub mod pprof;
 mod render;
 pub mod report;
 mod runner;
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+pub mod sampler;
 pub mod speedscope;
 pub mod strace;
 mod tool;
@@ -245,6 +252,13 @@ pub enum ProfilerError {
     /// Starting or waiting for a process failed.
     #[error(transparent)]
     Sys(#[from] perfkit_sys::SysError),
+    /// The in-process sampler cannot start or answer.
+    #[cfg(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
+    #[error(transparent)]
+    Sampler(#[from] sampler::SamplerError),
     /// No LLVM tool of rustc's LLVM major was found.
     #[error(
         "rustc uses LLVM {major}, and {tool} must match it: {found}. Install a matching one: \

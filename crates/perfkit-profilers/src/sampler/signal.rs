@@ -1,0 +1,509 @@
+//! What runs inside the `SIGPROF` handler, and the memory it writes to.
+//!
+//! The handler may interrupt any code of the program, `malloc` and locks held included, so it
+//! only reads registers, walks frame pointers inside memory known to be mapped, and copies the
+//! addresses into a slot of a queue allocated before the first timer was armed. It makes no
+//! system call, takes no lock and allocates nothing.
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
+
+/// The most frames one sample holds, the interrupted instruction included.
+pub(super) const MAX_DEPTH: usize = 128;
+
+/// How far below the recorded start of the main thread's stack a stack pointer may be and still
+/// be taken as the main stack (which grows on demand after the memory map was read).
+const MAIN_STACK_GROWTH: usize = 256 << 20;
+
+/// How the frame-pointer walk of one sample ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(super) enum Walk {
+    /// It reached a frame that links to no caller: the stack is complete.
+    Root,
+    /// A frame pointer pointed outside the thread's stack: code without frame pointers, or the
+    /// start of the thread in a library built without them.
+    LeftStack,
+    /// The stack holds more than [`MAX_DEPTH`] frames; the outermost ones are cut.
+    TooDeep,
+    /// The stack pointer was in no memory the sampler knows (the map is refreshed as threads
+    /// appear): only the interrupted function is known.
+    UnknownStack,
+}
+
+/// One sample as the handler writes it.
+#[derive(Clone, Copy)]
+pub(super) struct RawSample {
+    /// The sampler's number for the interrupted thread.
+    pub(super) thread: u32,
+    /// How many sampling periods this sample stands for: 1, plus the expiries the timer
+    /// counted while its signal was still pending.
+    pub(super) weight: u32,
+    /// How many entries of `frames` are set.
+    pub(super) depth: u32,
+    /// How the walk ended.
+    pub(super) walk: Walk,
+    /// The interrupted instruction, then return addresses, innermost first.
+    pub(super) frames: [usize; MAX_DEPTH],
+}
+
+impl RawSample {
+    pub(super) const EMPTY: RawSample = RawSample {
+        thread: 0,
+        weight: 0,
+        depth: 0,
+        walk: Walk::Root,
+        frames: [0; MAX_DEPTH],
+    };
+}
+
+struct Slot {
+    /// The slot's sequence number (a bounded multi-producer queue after Dmitry Vyukov's):
+    /// equal to a writer's position when free for it, one past when written.
+    seq: AtomicUsize,
+    sample: UnsafeCell<RawSample>,
+}
+
+/// The queue between the signal handler (any thread, many at once) and the sampler's thread
+/// (one reader at a time, through [`Reader`]).
+pub(super) struct Queue {
+    slots: Box<[Slot]>,
+    mask: usize,
+    head: AtomicUsize,
+    /// Samples lost because the queue was full.
+    pub(super) dropped: AtomicU64,
+}
+
+// SAFETY: a slot's sample is written only by the handler that won its position through the
+// compare-exchange on `head`, and read only by the single `Reader` after the writer's release
+// store of `seq`; the sequence numbers order every access to a slot.
+unsafe impl Sync for Queue {}
+
+impl Queue {
+    /// A queue of at least `capacity` samples (rounded up to a power of two).
+    pub(super) fn new(capacity: usize) -> Queue {
+        let capacity = capacity.max(2).next_power_of_two();
+        let slots = (0..capacity)
+            .map(|i| Slot {
+                seq: AtomicUsize::new(i),
+                sample: UnsafeCell::new(RawSample::EMPTY),
+            })
+            .collect();
+        Queue {
+            slots,
+            mask: capacity - 1,
+            head: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Claims a slot and lets `fill` write it; counts a drop when the queue is full.
+    /// Lock-free: a failed compare-exchange means another writer advanced.
+    fn push(&self, fill: impl FnOnce(&mut RawSample)) {
+        let mut pos = self.head.load(Ordering::Relaxed);
+        loop {
+            let slot = &self.slots[pos & self.mask];
+            let seq = slot.seq.load(Ordering::Acquire);
+            match seq.wrapping_sub(pos).cast_signed() {
+                0 => match self.head.compare_exchange_weak(
+                    pos,
+                    pos.wrapping_add(1),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        // SAFETY: winning the position makes this the only writer of the slot
+                        // until the release store below; the reader waits for that store.
+                        fill(unsafe { &mut *slot.sample.get() });
+                        slot.seq.store(pos.wrapping_add(1), Ordering::Release);
+                        return;
+                    }
+                    Err(now) => pos = now,
+                },
+                d if d < 0 => {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                _ => pos = self.head.load(Ordering::Relaxed),
+            }
+        }
+    }
+}
+
+/// The one reader of a [`Queue`]; whoever holds it drains.
+#[derive(Debug, Default)]
+pub(super) struct Reader {
+    tail: usize,
+}
+
+impl Reader {
+    /// Copies the oldest written sample into `out`; false when there is none.
+    pub(super) fn pop(&mut self, queue: &Queue, out: &mut RawSample) -> bool {
+        let slot = &queue.slots[self.tail & queue.mask];
+        if slot.seq.load(Ordering::Acquire) != self.tail.wrapping_add(1) {
+            return false;
+        }
+        // SAFETY: the writer published this slot with a release store of `tail + 1`, seen
+        // above, and no writer touches it again until the store below frees it.
+        *out = unsafe { *slot.sample.get() };
+        slot.seq.store(
+            self.tail.wrapping_add(queue.mask).wrapping_add(1),
+            Ordering::Release,
+        );
+        self.tail = self.tail.wrapping_add(1);
+        true
+    }
+}
+
+/// The readable, writable memory of the process as address ranges, published by the
+/// sampler's thread and read by the handler to bound frame-pointer walks. A sequence lock:
+/// the writer makes the generation odd while it writes, and a reader that sees an odd or
+/// changed generation gives up on the walk instead of waiting.
+pub(super) struct StackMap {
+    generation: AtomicU64,
+    len: AtomicUsize,
+    starts: Box<[AtomicUsize]>,
+    ends: Box<[AtomicUsize]>,
+    /// The index of the main thread's stack, which grows downwards; `usize::MAX` if unknown.
+    main: AtomicUsize,
+}
+
+impl StackMap {
+    pub(super) fn new(capacity: usize) -> StackMap {
+        let zeros = || (0..capacity).map(|_| AtomicUsize::new(0)).collect();
+        StackMap {
+            generation: AtomicU64::new(0),
+            len: AtomicUsize::new(0),
+            starts: zeros(),
+            ends: zeros(),
+            main: AtomicUsize::new(usize::MAX),
+        }
+    }
+
+    /// Replaces the ranges (sorted, not overlapping); ranges past the capacity are left out.
+    /// One writer at a time (the sampler holds its lock).
+    pub(super) fn publish(&self, ranges: &[(usize, usize)], main: Option<usize>) {
+        let generation = self.generation.load(Ordering::Relaxed);
+        self.generation
+            .store(generation.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        let n = ranges.len().min(self.starts.len());
+        for (i, &(start, end)) in ranges.iter().take(n).enumerate() {
+            self.starts[i].store(start, Ordering::Relaxed);
+            self.ends[i].store(end, Ordering::Relaxed);
+        }
+        self.len.store(n, Ordering::Relaxed);
+        self.main.store(
+            main.filter(|&m| m < n).unwrap_or(usize::MAX),
+            Ordering::Relaxed,
+        );
+        self.generation
+            .store(generation.wrapping_add(2), Ordering::Release);
+    }
+
+    /// The end of the mapped memory that holds `sp`: every byte from `sp` up to it can be read.
+    fn end_above(&self, sp: usize) -> Option<usize> {
+        let generation = self.generation.load(Ordering::Acquire);
+        if generation % 2 == 1 {
+            return None;
+        }
+        let n = self.len.load(Ordering::Relaxed).min(self.starts.len());
+        // The first range that starts above `sp`.
+        let (mut lo, mut hi) = (0, n);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.starts[mid].load(Ordering::Relaxed) <= sp {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let mut end = None;
+        if lo > 0 && sp < self.ends[lo - 1].load(Ordering::Relaxed) {
+            end = Some(self.ends[lo - 1].load(Ordering::Relaxed));
+        } else if lo < n
+            && self.main.load(Ordering::Relaxed) == lo
+            && self.starts[lo].load(Ordering::Relaxed) - sp <= MAIN_STACK_GROWTH
+        {
+            // Below the main stack as last read, above whatever lies under it: the stack grew.
+            end = Some(self.ends[lo].load(Ordering::Relaxed));
+        }
+        fence(Ordering::Acquire);
+        (self.generation.load(Ordering::Relaxed) == generation)
+            .then_some(end)
+            .flatten()
+    }
+}
+
+/// What the handler needs: the queue and the memory map.
+pub(super) struct Shared {
+    pub(super) queue: Queue,
+    pub(super) stacks: StackMap,
+}
+
+/// The running sampler's memory, or null. Set before the first timer is armed and cleared
+/// after the last is deleted.
+pub(super) static ACTIVE: AtomicPtr<Shared> = AtomicPtr::new(std::ptr::null_mut());
+
+/// How many handlers are running now: the memory behind [`ACTIVE`] is freed only once this is
+/// back to zero after clearing it.
+pub(super) static IN_HANDLER: AtomicUsize = AtomicUsize::new(0);
+
+/// The start of the kernel's `siginfo_t` for a POSIX timer's signal (`_sigfault` and the other
+/// union members are not needed).
+#[repr(C)]
+struct TimerInfo {
+    signo: libc::c_int,
+    errno: libc::c_int,
+    code: libc::c_int,
+    /// The union that follows is aligned to its pointer-sized member.
+    _pad: libc::c_int,
+    tid: libc::c_int,
+    overrun: libc::c_int,
+    value: usize,
+}
+
+/// `si_code` of a signal sent by a POSIX timer.
+const SI_TIMER: libc::c_int = -2;
+
+/// The `SIGPROF` handler. Signals that no timer of the running sampler sent are ignored.
+pub(super) extern "C" fn on_sigprof(
+    _signal: libc::c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut libc::c_void,
+) {
+    IN_HANDLER.fetch_add(1, Ordering::SeqCst);
+    let shared = ACTIVE.load(Ordering::SeqCst);
+    if !shared.is_null() && !info.is_null() && !context.is_null() {
+        // SAFETY: the kernel passes a valid `siginfo_t` and `ucontext_t` to an `SA_SIGINFO`
+        // handler; `shared` stays allocated while `IN_HANDLER` is above zero.
+        unsafe {
+            let info = &*info.cast::<TimerInfo>();
+            if info.code == SI_TIMER {
+                record(&*shared, info, context.cast());
+            }
+        }
+    }
+    IN_HANDLER.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Writes one sample of the interrupted context.
+///
+/// # Safety
+/// `context` is the `ucontext_t` the kernel passed to the handler.
+unsafe fn record(shared: &Shared, info: &TimerInfo, context: *const libc::ucontext_t) {
+    // SAFETY: the caller's guarantee.
+    let (pc, fp, sp) = unsafe { registers(context) };
+    let thread = u32::try_from(info.value).unwrap_or(u32::MAX);
+    let weight = u32::try_from(info.overrun).unwrap_or(0).saturating_add(1);
+    let end = shared.stacks.end_above(sp);
+    shared.queue.push(|sample| {
+        sample.thread = thread;
+        sample.weight = weight;
+        // SAFETY: `end` bounds memory that is mapped from `sp` up, so the walk reads only
+        // mapped memory of this thread's stack.
+        let (depth, walk) = unsafe { walk_frames(pc, fp, sp, end, &mut sample.frames) };
+        sample.depth = depth as u32;
+        sample.walk = walk;
+    });
+}
+
+/// Reads the interrupted instruction, frame pointer and stack pointer.
+///
+/// # Safety
+/// `context` points to a valid `ucontext_t`.
+#[cfg(target_arch = "x86_64")]
+unsafe fn registers(context: *const libc::ucontext_t) -> (usize, usize, usize) {
+    // SAFETY: the caller's guarantee.
+    let regs = unsafe { &(*context).uc_mcontext.gregs };
+    (
+        regs[libc::REG_RIP as usize] as usize,
+        regs[libc::REG_RBP as usize] as usize,
+        regs[libc::REG_RSP as usize] as usize,
+    )
+}
+
+/// Reads the interrupted instruction, frame pointer (x29) and stack pointer.
+///
+/// # Safety
+/// `context` points to a valid `ucontext_t`.
+#[cfg(target_arch = "aarch64")]
+unsafe fn registers(context: *const libc::ucontext_t) -> (usize, usize, usize) {
+    // SAFETY: the caller's guarantee.
+    let m = unsafe { &(*context).uc_mcontext };
+    (m.pc as usize, m.regs[29] as usize, m.sp as usize)
+}
+
+/// Follows the chain of frame records (the caller's frame pointer, then the return address)
+/// from `fp`, reading only inside `[sp, end)`. Each record must lie above the previous one.
+///
+/// # Safety
+/// Every byte of `[sp, end)` is mapped and readable.
+pub(super) unsafe fn walk_frames(
+    pc: usize,
+    fp: usize,
+    sp: usize,
+    end: Option<usize>,
+    frames: &mut [usize; MAX_DEPTH],
+) -> (usize, Walk) {
+    const WORD: usize = std::mem::size_of::<usize>();
+    frames[0] = pc;
+    let Some(end) = end else {
+        return (1, Walk::UnknownStack);
+    };
+    let mut depth = 1;
+    let mut low = sp;
+    let mut fp = fp;
+    loop {
+        if fp == 0 {
+            return (depth, Walk::Root);
+        }
+        if fp < low || fp > end.saturating_sub(2 * WORD) || !fp.is_multiple_of(WORD) {
+            return (depth, Walk::LeftStack);
+        }
+        if depth == MAX_DEPTH {
+            return (depth, Walk::TooDeep);
+        }
+        // SAFETY: `[fp, fp + 2 words)` lies inside `[sp, end)`, which the caller guarantees
+        // is readable. Volatile: these are bytes the compiler never saw written.
+        let (next, ret) = unsafe {
+            (
+                std::ptr::read_volatile(fp as *const usize),
+                std::ptr::read_volatile((fp + WORD) as *const usize),
+            )
+        };
+        if ret == 0 {
+            return (depth, Walk::Root);
+        }
+        frames[depth] = ret;
+        depth += 1;
+        low = fp + 2 * WORD;
+        fp = next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_keeps_order_and_counts_drops() {
+        let queue = Queue::new(4);
+        let mut reader = Reader::default();
+        for i in 0..6 {
+            queue.push(|s| s.thread = i);
+        }
+        assert_eq!(queue.dropped.load(Ordering::Relaxed), 2);
+        let mut out = RawSample::EMPTY;
+        let mut seen = Vec::new();
+        while reader.pop(&queue, &mut out) {
+            seen.push(out.thread);
+        }
+        assert_eq!(seen, [0, 1, 2, 3]);
+        // Freed slots are reused, in order.
+        queue.push(|s| s.thread = 9);
+        assert!(reader.pop(&queue, &mut out));
+        assert_eq!(out.thread, 9);
+        assert!(!reader.pop(&queue, &mut out));
+    }
+
+    #[test]
+    fn queue_loses_nothing_between_many_writers_and_one_reader() {
+        let queue = std::sync::Arc::new(Queue::new(64));
+        let writers: Vec<_> = (0..4u32)
+            .map(|w| {
+                let queue = queue.clone();
+                std::thread::spawn(move || {
+                    for i in 0..10_000u32 {
+                        queue.push(|s| {
+                            s.thread = w;
+                            s.weight = i;
+                        });
+                    }
+                })
+            })
+            .collect();
+        let mut reader = Reader::default();
+        let mut out = RawSample::EMPTY;
+        let mut last = [None::<u32>; 4];
+        let mut read = 0u64;
+        let done = |writers: &[std::thread::JoinHandle<()>]| {
+            writers.iter().all(std::thread::JoinHandle::is_finished)
+        };
+        loop {
+            let finished = done(&writers);
+            while reader.pop(&queue, &mut out) {
+                let prev = &mut last[out.thread as usize];
+                // Each writer's samples come out in the order it wrote them.
+                assert!(prev.is_none_or(|p| p < out.weight));
+                *prev = Some(out.weight);
+                read += 1;
+            }
+            if finished {
+                break;
+            }
+        }
+        for w in writers {
+            w.join().unwrap();
+        }
+        assert_eq!(read + queue.dropped.load(Ordering::Relaxed), 40_000);
+    }
+
+    #[test]
+    fn stack_map_finds_the_range_and_the_grown_main_stack() {
+        let map = StackMap::new(8);
+        map.publish(&[(0x1000, 0x2000), (0x5000, 0x9000)], Some(1));
+        assert_eq!(map.end_above(0x1000), Some(0x2000));
+        assert_eq!(map.end_above(0x1fff), Some(0x2000));
+        assert_eq!(map.end_above(0x8000), Some(0x9000));
+        // Between the two: below the main stack's recorded start.
+        assert_eq!(map.end_above(0x3000), Some(0x9000));
+        assert_eq!(map.end_above(0x9000), None);
+        assert_eq!(map.end_above(0x10), None);
+        map.publish(&[(0x1000, 0x2000), (0x5000, 0x9000)], None);
+        assert_eq!(map.end_above(0x3000), None);
+        // More ranges than room: the rest are left out.
+        let many: Vec<_> = (0..20).map(|i| (i * 0x100, i * 0x100 + 0x80)).collect();
+        map.publish(&many, None);
+        assert_eq!(map.end_above(0x700), Some(0x780));
+        assert_eq!(map.end_above(0x900), None);
+    }
+
+    #[test]
+    fn walk_follows_frame_records_and_stops_at_the_edges() {
+        // A fake stack: three frame records, each [caller's fp, return address].
+        let mut stack = [0usize; 16];
+        let base = stack.as_ptr() as usize;
+        let at = |i: usize| base + i * std::mem::size_of::<usize>();
+        stack[2] = at(6);
+        stack[3] = 0xaaa;
+        stack[6] = at(10);
+        stack[7] = 0xbbb;
+        stack[10] = 0;
+        stack[11] = 0xccc;
+        // The walk reads through addresses, which the compiler cannot see: keep the writes.
+        std::hint::black_box(&mut stack);
+        let end = Some(at(16));
+        let mut frames = [0; MAX_DEPTH];
+        // SAFETY: `[base, end)` is the array above.
+        let (depth, walk) = unsafe { walk_frames(0x111, at(2), base, end, &mut frames) };
+        assert_eq!((depth, walk), (4, Walk::Root));
+        assert_eq!(frames[..4], [0x111, 0xaaa, 0xbbb, 0xccc]);
+        // A record pointing below the previous one ends the walk.
+        stack[6] = at(2);
+        std::hint::black_box(&mut stack);
+        // SAFETY: as above.
+        let (depth, walk) = unsafe { walk_frames(0x111, at(2), base, end, &mut frames) };
+        assert_eq!((depth, walk), (3, Walk::LeftStack));
+        // A frame pointer past the end, or misaligned, is not followed.
+        // SAFETY: as above.
+        let (depth, walk) = unsafe { walk_frames(0x111, at(15), base, end, &mut frames) };
+        assert_eq!((depth, walk), (1, Walk::LeftStack));
+        // SAFETY: as above.
+        let (depth, walk) = unsafe { walk_frames(0x111, at(2) + 1, base, end, &mut frames) };
+        assert_eq!((depth, walk), (1, Walk::LeftStack));
+        // SAFETY: no memory is read without an end.
+        let (depth, walk) = unsafe { walk_frames(0x111, at(2), base, None, &mut frames) };
+        assert_eq!((depth, walk), (1, Walk::UnknownStack));
+    }
+}
