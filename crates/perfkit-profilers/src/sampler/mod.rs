@@ -116,7 +116,8 @@ pub struct SamplerOptions {
     /// How much recent history to keep for [`Sampler::recent`] (none by default).
     #[serde(with = "perfkit_metrics::serde_ns")]
     pub history: Duration,
-    /// Samples the queue holds between drains; more are counted as dropped.
+    /// Samples the queue holds between drains (2 to 1,048,576, each about 1 KiB); more are
+    /// counted as dropped.
     pub capacity: usize,
 }
 

@@ -80,9 +80,13 @@ pub(super) struct Queue {
 unsafe impl Sync for Queue {}
 
 impl Queue {
-    /// A queue of at least `capacity` samples (rounded up to a power of two).
+    /// The most samples a queue holds.
+    pub(super) const MAX_CAPACITY: usize = 1 << 20;
+
+    /// A queue of at least `capacity` samples (rounded up to a power of two), at least 2 and
+    /// at most [`Queue::MAX_CAPACITY`].
     pub(super) fn new(capacity: usize) -> Queue {
-        let capacity = capacity.max(2).next_power_of_two();
+        let capacity = capacity.clamp(2, Self::MAX_CAPACITY).next_power_of_two();
         let slots = (0..capacity)
             .map(|i| Slot {
                 seq: AtomicUsize::new(i),
@@ -202,10 +206,19 @@ impl StackMap {
     }
 
     /// The end of the mapped memory that holds `sp`: every byte from `sp` up to it can be read.
-    fn end_above(&self, sp: usize) -> Option<usize> {
+    /// `main` says the stack is the main thread's, which may have grown below the range read.
+    /// A read that overlaps a publication is tried once more, then given up.
+    fn end_above(&self, sp: usize, main: bool) -> Option<usize> {
+        (0..2)
+            .find_map(|_| self.try_end_above(sp, main).ok())
+            .flatten()
+    }
+
+    /// [`StackMap::end_above`] once: an error when a publication overlapped the read.
+    fn try_end_above(&self, sp: usize, main: bool) -> Result<Option<usize>, ()> {
         let generation = self.generation.load(Ordering::Acquire);
         if generation % 2 == 1 {
-            return None;
+            return Err(());
         }
         let n = self.len.load(Ordering::Relaxed).min(self.starts.len());
         // The first range that starts above `sp`.
@@ -221,17 +234,21 @@ impl StackMap {
         let mut end = None;
         if lo > 0 && sp < self.ends[lo - 1].load(Ordering::Relaxed) {
             end = Some(self.ends[lo - 1].load(Ordering::Relaxed));
-        } else if lo < n
+        } else if main
+            && lo < n
             && self.main.load(Ordering::Relaxed) == lo
-            && self.starts[lo].load(Ordering::Relaxed) - sp <= MAIN_STACK_GROWTH
+            // Wrapping: a publication may have moved the range meanwhile (checked below).
+            && self.starts[lo].load(Ordering::Relaxed).wrapping_sub(sp) <= MAIN_STACK_GROWTH
         {
             // Below the main stack as last read, above whatever lies under it: the stack grew.
             end = Some(self.ends[lo].load(Ordering::Relaxed));
         }
         fence(Ordering::Acquire);
-        (self.generation.load(Ordering::Relaxed) == generation)
-            .then_some(end)
-            .flatten()
+        if self.generation.load(Ordering::Relaxed) == generation {
+            Ok(end)
+        } else {
+            Err(())
+        }
     }
 }
 
@@ -294,9 +311,9 @@ pub(super) extern "C" fn on_sigprof(
 unsafe fn record(shared: &Shared, info: &TimerInfo, context: *const libc::ucontext_t) {
     // SAFETY: the caller's guarantee.
     let (pc, fp, sp) = unsafe { registers(context) };
-    let thread = u32::try_from(info.value).unwrap_or(u32::MAX);
+    let (thread, main) = thread_of(info.value);
     let weight = u32::try_from(info.overrun).unwrap_or(0).saturating_add(1);
-    let end = shared.stacks.end_above(sp);
+    let end = shared.stacks.end_above(sp, main);
     shared.queue.push(|sample| {
         sample.thread = thread;
         sample.weight = weight;
@@ -306,6 +323,19 @@ unsafe fn record(shared: &Shared, info: &TimerInfo, context: *const libc::uconte
         sample.depth = depth as u32;
         sample.walk = walk;
     });
+}
+
+/// The value a thread's timer sends: its number, and whether it is the main thread.
+pub(super) fn timer_value(number: usize, main: bool) -> usize {
+    (number << 1) | usize::from(main)
+}
+
+/// The thread's number and whether it is the main thread, from its timer's value.
+fn thread_of(value: usize) -> (u32, bool) {
+    (
+        u32::try_from(value >> 1).unwrap_or(u32::MAX),
+        value & 1 == 1,
+    )
 }
 
 /// Reads the interrupted instruction, frame pointer and stack pointer.
@@ -427,11 +457,7 @@ mod tests {
         let mut out = RawSample::EMPTY;
         let mut last = [None::<u32>; 4];
         let mut read = 0u64;
-        let done = |writers: &[std::thread::JoinHandle<()>]| {
-            writers.iter().all(std::thread::JoinHandle::is_finished)
-        };
-        loop {
-            let finished = done(&writers);
+        let mut drain = |reader: &mut Reader| {
             while reader.pop(&queue, &mut out) {
                 let prev = &mut last[out.thread as usize];
                 // Each writer's samples come out in the order it wrote them.
@@ -439,13 +465,15 @@ mod tests {
                 *prev = Some(out.weight);
                 read += 1;
             }
-            if finished {
-                break;
-            }
+        };
+        while !writers.iter().all(std::thread::JoinHandle::is_finished) {
+            drain(&mut reader);
         }
         for w in writers {
             w.join().unwrap();
         }
+        // Joined: every write is visible now.
+        drain(&mut reader);
         assert_eq!(read + queue.dropped.load(Ordering::Relaxed), 40_000);
     }
 
@@ -453,20 +481,24 @@ mod tests {
     fn stack_map_finds_the_range_and_the_grown_main_stack() {
         let map = StackMap::new(8);
         map.publish(&[(0x1000, 0x2000), (0x5000, 0x9000)], Some(1));
-        assert_eq!(map.end_above(0x1000), Some(0x2000));
-        assert_eq!(map.end_above(0x1fff), Some(0x2000));
-        assert_eq!(map.end_above(0x8000), Some(0x9000));
-        // Between the two: below the main stack's recorded start.
-        assert_eq!(map.end_above(0x3000), Some(0x9000));
-        assert_eq!(map.end_above(0x9000), None);
-        assert_eq!(map.end_above(0x10), None);
+        assert_eq!(map.end_above(0x1000, false), Some(0x2000));
+        assert_eq!(map.end_above(0x1fff, false), Some(0x2000));
+        assert_eq!(map.end_above(0x8000, false), Some(0x9000));
+        // Between the two: below the main stack's recorded start, for the main thread only.
+        assert_eq!(map.end_above(0x3000, true), Some(0x9000));
+        assert_eq!(map.end_above(0x3000, false), None);
+        assert_eq!(map.end_above(0x9000, true), None);
+        assert_eq!(map.end_above(0x10, false), None);
         map.publish(&[(0x1000, 0x2000), (0x5000, 0x9000)], None);
-        assert_eq!(map.end_above(0x3000), None);
+        assert_eq!(map.end_above(0x3000, true), None);
         // More ranges than room: the rest are left out.
         let many: Vec<_> = (0..20).map(|i| (i * 0x100, i * 0x100 + 0x80)).collect();
         map.publish(&many, None);
-        assert_eq!(map.end_above(0x700), Some(0x780));
-        assert_eq!(map.end_above(0x900), None);
+        assert_eq!(map.end_above(0x700, false), Some(0x780));
+        assert_eq!(map.end_above(0x900, false), None);
+        // The timer's value carries the number and the main thread's mark.
+        assert_eq!(thread_of(timer_value(5, true)), (5, true));
+        assert_eq!(thread_of(timer_value(0, false)), (0, false));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io;
 use std::time::{Duration, Instant};
 
-use super::signal::StackMap;
+use super::signal::{StackMap, timer_value};
 
 /// How often the memory map is read again when no thread has appeared, so that stacks a
 /// program maps itself (coroutines) are known.
@@ -91,9 +91,11 @@ impl Timers {
             stacks.publish(&ranges, main);
             self.mapped = Some(Instant::now());
         }
+        // SAFETY: getpid has no preconditions.
+        let main = unsafe { libc::getpid() };
         for tid in new {
             let number = self.names.len();
-            match arm(tid, number, self.period) {
+            match arm(tid, timer_value(number, tid == main), self.period) {
                 Ok(timer) => {
                     self.names.push(thread_name(tid));
                     self.armed.insert(tid, timer);
@@ -149,8 +151,8 @@ fn thread_name(tid: i32) -> String {
 }
 
 /// A timer on thread `tid`'s CPU-time clock that sends that thread `SIGPROF` every `period` of
-/// the CPU time it uses, with `number` as the signal's value.
-fn arm(tid: i32, number: usize, period: libc::timespec) -> io::Result<Timer> {
+/// the CPU time it uses, with `value` as the signal's value.
+fn arm(tid: i32, value: usize, period: libc::timespec) -> io::Result<Timer> {
     // The kernel's encoding of a thread's CPU-time clock (what `pthread_getcpuclockid` gives
     // for a thread, built from the thread id so any thread of the process can be named):
     // the inverted id shifted left by 3, the per-thread bit (4) and the scheduler clock (2).
@@ -161,7 +163,7 @@ fn arm(tid: i32, number: usize, period: libc::timespec) -> io::Result<Timer> {
     event.sigev_signo = libc::SIGPROF;
     event.sigev_notify_thread_id = tid;
     event.sigev_value = libc::sigval {
-        sival_ptr: number as *mut libc::c_void,
+        sival_ptr: value as *mut libc::c_void,
     };
     let mut id: libc::timer_t = std::ptr::null_mut();
     // SAFETY: `event` and `id` are valid for the call.
@@ -183,8 +185,10 @@ fn arm(tid: i32, number: usize, period: libc::timespec) -> io::Result<Timer> {
 /// Sorted address ranges, and the index of the one that holds the main thread's stack.
 type Ranges = (Vec<(usize, usize)>, Option<usize>);
 
-/// The process's readable and writable memory as sorted ranges, adjacent ones merged, and the
-/// index of the range that holds the main thread's stack.
+/// The process's readable and writable memory as sorted ranges, one per mapping, and the index
+/// of the range that holds the main thread's stack. Adjacent mappings are kept apart: a walk
+/// then stays inside the one mapping that holds the stack, which lives as long as its thread,
+/// and never reaches a neighbour unmapped since the map was read.
 fn writable_ranges() -> io::Result<Ranges> {
     let maps = std::fs::read_to_string("/proc/self/maps")?;
     Ok(parse_maps(&maps))
@@ -209,10 +213,7 @@ fn parse_maps(maps: &str) -> Ranges {
         }) else {
             continue;
         };
-        match ranges.last_mut() {
-            Some(last) if last.1 == start => last.1 = end,
-            _ => ranges.push((start, end)),
-        }
+        ranges.push((start, end));
         if fields.nth(3) == Some("[stack]") {
             main = Some(ranges.len() - 1);
         }
@@ -225,7 +226,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn maps_keep_writable_ranges_merged_and_find_the_main_stack() {
+    fn maps_keep_writable_ranges_and_find_the_main_stack() {
         // The shape of a real /proc/self/maps (x86-64, glibc, one extra thread).
         let maps = "\
 55d0c0a00000-55d0c0a3e000 r--p 00000000 fd:01 1234   /usr/bin/prog
@@ -241,12 +242,13 @@ garbage line
         assert_eq!(
             ranges,
             [
-                (0x55d0_c0b8_0000, 0x55d0_c0b9_1000),
+                (0x55d0_c0b8_0000, 0x55d0_c0b9_0000),
+                (0x55d0_c0b9_0000, 0x55d0_c0b9_1000),
                 (0x7f1c_2a00_1000, 0x7f1c_2a80_1000),
                 (0x7ffd_5e1f_0000, 0x7ffd_5e21_1000),
             ]
         );
-        assert_eq!(main, Some(2));
+        assert_eq!(main, Some(3));
     }
 
     #[test]
