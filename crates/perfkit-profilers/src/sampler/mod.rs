@@ -148,7 +148,8 @@ pub struct SamplerStats {
     pub unknown_stack: u64,
     /// Samples cut at the most frames a sample holds.
     pub too_deep: u64,
-    /// Samples lost because the queue was full.
+    /// Samples lost because the queue was full, since the sampler started (also in a
+    /// [`Sampler::recent`] profile).
     pub dropped: u64,
     /// Threads with a timer when the profile was taken.
     pub threads: usize,
@@ -251,6 +252,16 @@ struct State {
 }
 
 impl State {
+    /// Drains the queue and takes the threads' names and counts from `timers`.
+    fn update(&mut self, shared: &Shared, timers: &Timers) {
+        self.drain(shared);
+        if self.names != timers.names {
+            self.names.clone_from(&timers.names);
+        }
+        self.threads = timers.threads();
+        self.unarmed = timers.unarmed.as_ref().map_or(0, |(n, _)| *n);
+    }
+
     fn drain(&mut self, shared: &Shared) {
         let mut sample = RawSample::EMPTY;
         let now = Instant::now();
@@ -290,10 +301,13 @@ struct Running {
     shared: Arc<Shared>,
     state: Arc<Mutex<State>>,
     stop: mpsc::Sender<()>,
-    thread: JoinHandle<()>,
+    /// The sampler's thread, until stopped.
+    thread: Option<JoinHandle<()>>,
     started: Instant,
     started_at: SystemTime,
     frequency: u32,
+    /// The process that started it (a forked child has a copy of this value).
+    pid: u32,
 }
 
 impl std::fmt::Debug for Running {
@@ -342,10 +356,11 @@ impl Sampler {
                     shared,
                     state,
                     stop,
-                    thread,
+                    thread: Some(thread),
                     started: Instant::now(),
                     started_at: SystemTime::now(),
                     frequency: options.frequency,
+                    pid: std::process::id(),
                 }),
             }),
             Err(e) => {
@@ -361,9 +376,12 @@ impl Sampler {
         let Some(running) = &self.running else {
             return SamplerProfile::empty();
         };
-        let mut state = running.lock();
-        state.drain(&running.shared);
-        running.profile(&state, &state.total, running.started)
+        let snapshot = {
+            let mut state = running.lock();
+            state.drain(&running.shared);
+            state.snapshot(&state.total, &running.shared)
+        };
+        running.profile(&snapshot, running.started)
     }
 
     /// The profile of about the last `window` of samples (to within a second), such as a
@@ -375,25 +393,28 @@ impl Sampler {
         let Some(running) = &self.running else {
             return Ok(SamplerProfile::empty());
         };
-        let mut state = running.lock();
-        if window > state.keep {
-            return Err(SamplerError::History {
-                asked: window,
-                kept: state.keep,
+        let (snapshot, since) = {
+            let mut state = running.lock();
+            if window > state.keep {
+                return Err(SamplerError::History {
+                    asked: window,
+                    kept: state.keep,
+                }
+                .into());
             }
-            .into());
-        }
-        state.drain(&running.shared);
-        let now = Instant::now();
-        let mut merged = Aggregate::default();
-        let mut since = now;
-        for (start, bucket) in &state.history {
-            if now.duration_since(*start) <= window + BUCKET / 2 {
-                merged.merge(bucket);
-                since = since.min(*start);
+            state.drain(&running.shared);
+            let now = Instant::now();
+            let mut merged = Aggregate::default();
+            let mut since = now;
+            for (start, bucket) in &state.history {
+                if now.duration_since(*start) <= window + BUCKET / 2 {
+                    merged.merge(bucket);
+                    since = since.min(*start);
+                }
             }
-        }
-        Ok(running.profile(&state, &merged, since))
+            (state.snapshot(&merged, &running.shared), since)
+        };
+        Ok(running.profile(&snapshot, since))
     }
 
     /// Stops sampling and returns the profile of everything sampled.
@@ -408,7 +429,7 @@ impl Sampler {
 
 impl Drop for Sampler {
     fn drop(&mut self) {
-        if let Some(running) = self.running.take() {
+        if let Some(mut running) = self.running.take() {
             running.halt();
         }
     }
@@ -419,55 +440,91 @@ impl Running {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Stops the timers and the sampler's thread, then waits until no handler uses the queue.
-    fn halt(self) -> (Arc<Shared>, Arc<Mutex<State>>, SystemTime, u32) {
+    /// Stops the timers and the sampler's thread, then waits until no handler uses the queue;
+    /// false in a child forked while sampling, which has neither thread nor timer and whose
+    /// own sampler (if any) is not this one: nothing to stop, and nothing more to read.
+    fn halt(&mut self) -> bool {
+        let Some(thread) = self.thread.take() else {
+            return false;
+        };
+        if std::process::id() != self.pid {
+            std::mem::forget(thread);
+            return false;
+        }
         let _ = self.stop.send(());
-        let _ = self.thread.join();
+        let _ = thread.join();
         quiesce();
-        (self.shared, self.state, self.started_at, self.frequency)
+        true
     }
 
-    fn finish(self) -> SamplerProfile {
+    fn finish(mut self) -> SamplerProfile {
         let wall = self.started.elapsed();
-        let (shared, state, started_at, frequency) = self.halt();
-        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
-        // Samples written between the thread's last drain and the end of the last handler.
-        state.drain(&shared);
-        build(&state, &state.total, &shared, frequency, (started_at, wall))
+        if !self.halt() {
+            return SamplerProfile::empty();
+        }
+        let snapshot = {
+            let mut state = self.lock();
+            // Samples written between the thread's last drain and the end of the last handler.
+            state.drain(&self.shared);
+            state.snapshot(&state.total, &self.shared)
+        };
+        build(&snapshot, self.frequency, (self.started_at, wall))
     }
 
-    fn profile(&self, state: &State, aggregate: &Aggregate, since: Instant) -> SamplerProfile {
+    fn profile(&self, snapshot: &Snapshot, since: Instant) -> SamplerProfile {
         let started = self.started_at + since.saturating_duration_since(self.started);
-        let span = (started, since.elapsed());
-        build(state, aggregate, &self.shared, self.frequency, span)
+        build(snapshot, self.frequency, (started, since.elapsed()))
     }
 }
 
-/// The profile of `aggregate`, which covers `span` (its start and length).
-fn build(
-    state: &State,
-    aggregate: &Aggregate,
-    shared: &Shared,
-    frequency: u32,
-    span: (SystemTime, Duration),
-) -> SamplerProfile {
+/// What a profile is built from, copied out of the lock so that looking up names (slow the
+/// first time) does not hold up draining.
+struct Snapshot {
+    stacks: Vec<(Box<[usize]>, u64)>,
+    names: Vec<String>,
+    stats: SamplerStats,
+}
+
+impl State {
+    fn snapshot(&self, aggregate: &Aggregate, shared: &Shared) -> Snapshot {
+        let mut stats = aggregate.stats;
+        stats.threads = self.threads;
+        stats.unarmed = self.unarmed;
+        stats.dropped = shared.queue.dropped.load(Ordering::Relaxed);
+        Snapshot {
+            stacks: aggregate
+                .stacks
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            names: self.names.clone(),
+            stats,
+        }
+    }
+}
+
+/// The profile of `snapshot`, which covers `span` (its start and length).
+fn build(snapshot: &Snapshot, frequency: u32, span: (SystemTime, Duration)) -> SamplerProfile {
     let mut symbols = Symbols::default();
     let stacks = symbols.fold(
-        aggregate.stacks.iter().map(|(k, v)| (&k[..], *v)),
-        &state.names,
+        snapshot.stacks.iter().map(|(k, v)| (&k[..], *v)),
+        &snapshot.names,
     );
-    let mut counts = aggregate.stats;
-    counts.threads = state.threads;
-    counts.unarmed = state.unarmed;
-    counts.dropped = shared.queue.dropped.load(Ordering::Relaxed);
     SamplerProfile {
         stacks,
         frequency,
         wall: span.1,
         started: span.0,
-        notes: counts.notes(),
-        stats: counts,
+        notes: snapshot.stats.notes(),
+        stats: snapshot.stats,
     }
+}
+
+/// In a child forked while sampling: no timer or sampler's thread came along, so the child
+/// may start a sampler of its own.
+extern "C" fn forget_in_child() {
+    ACTIVE.store(std::ptr::null_mut(), Ordering::SeqCst);
+    IN_HANDLER.store(0, Ordering::SeqCst);
 }
 
 /// Clears the running sampler and waits until no handler still reads its memory. Signals
@@ -483,6 +540,14 @@ fn quiesce() {
 /// sampler stops (ignoring signals no running sampler's timer sent), because a timer's last
 /// signal may still be on its way and `SIGPROF`'s default action ends the process.
 fn install_handler() -> Result<(), SamplerError> {
+    static AT_FORK: std::sync::Once = std::sync::Once::new();
+    AT_FORK.call_once(|| {
+        // SAFETY: registers a handler that only stores to two atomics; failure (ENOMEM)
+        // leaves a forked child unable to start a sampler of its own, nothing worse.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(forget_in_child));
+        }
+    });
     let ours = signal::on_sigprof as extern "C" fn(_, _, _) as libc::sighandler_t;
     // SAFETY: an all-zero `sigaction` is a valid value to be overwritten by the query.
     let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -542,6 +607,10 @@ fn spawn(shared: &Arc<Shared>, options: &SamplerOptions) -> Result<Spawned, Samp
             let mut timers = Timers::new(frequency, threads::own_tid());
             let first = timers.sync(&thread_shared.stacks);
             let failed = first.is_err();
+            thread_state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .update(&thread_shared, &timers);
             let _ = ready.send(first);
             if failed {
                 return;
@@ -574,27 +643,22 @@ fn spawn(shared: &Arc<Shared>, options: &SamplerOptions) -> Result<Spawned, Samp
 /// The sampler's thread: every [`DRAIN_EVERY`], timers for new threads and a drain of the
 /// queue; at the end, the timers deleted and a last drain.
 fn run(shared: &Shared, state: &Mutex<State>, timers: &mut Timers, stopped: &mpsc::Receiver<()>) {
+    let lock = || state.lock().unwrap_or_else(PoisonError::into_inner);
     loop {
         let stopping = !matches!(
             stopped.recv_timeout(DRAIN_EVERY),
             Err(RecvTimeoutError::Timeout)
         );
-        if stopping {
-            timers.disarm();
-        } else {
+        if !stopping {
             // A failed listing leaves the timers as they are until the next try.
             let _ = timers.sync(&shared.stacks);
         }
-        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.drain(shared);
+        lock().update(shared, timers);
         if stopping {
+            timers.disarm();
+            lock().drain(shared);
             return;
         }
-        if state.names.len() != timers.names.len() {
-            state.names.clone_from(&timers.names);
-        }
-        state.threads = timers.threads();
-        state.unarmed = timers.unarmed.as_ref().map_or(0, |(n, _)| *n);
     }
 }
 

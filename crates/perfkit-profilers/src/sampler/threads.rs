@@ -1,7 +1,7 @@
 //! The sampler's timers, one per thread of the process, each counting that thread's CPU time
 //! and signalling that thread, and the memory map the handler bounds its walks with.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,9 @@ const MAP_REFRESH: Duration = Duration::from_secs(1);
 /// How often the threads are listed even though their number did not change (one may have
 /// ended and another started in between).
 const LIST_EVERY: Duration = Duration::from_millis(200);
+
+/// How long after arming a thread its name is read again.
+const YOUNG: Duration = Duration::from_secs(1);
 
 /// A POSIX timer's id: a number the kernel gave, safe to use from any thread.
 struct Timer(libc::timer_t);
@@ -38,8 +41,13 @@ pub(super) struct Timers {
     period: libc::timespec,
     /// Thread names by the sampler's number for the thread (the signal's value).
     pub(super) names: Vec<String>,
+    /// Threads armed less than [`YOUNG`] ago, by number: a new thread may name itself only
+    /// after it started (Rust's threads do), so their names are read again.
+    young: Vec<(usize, i32, Instant)>,
     /// Threads whose timer could not be created, and the last reason.
     pub(super) unarmed: Option<(u64, io::Error)>,
+    /// Their ids, so that each is counted once.
+    failed: HashSet<i32>,
     mapped: Option<Instant>,
     /// When the threads were last listed, and the link count of `/proc/self/task` then.
     listed: Option<(Instant, u64)>,
@@ -56,7 +64,9 @@ impl Timers {
                 tv_nsec: nanos % 1_000_000_000,
             },
             names: Vec::new(),
+            young: Vec::new(),
             unarmed: None,
+            failed: HashSet::new(),
             mapped: None,
             listed: None,
         }
@@ -83,9 +93,16 @@ impl Timers {
         let new: Vec<i32> = tids
             .iter()
             .copied()
-            .filter(|t| *t != self.own && !self.armed.contains_key(t))
+            .filter(|t| *t != self.own && !self.armed.contains_key(t) && !self.failed.contains(t))
             .collect();
         self.armed.retain(|tid, _| tids.contains(tid));
+        self.failed.retain(|tid| tids.contains(tid));
+        self.young.retain(|(number, tid, armed)| {
+            if let (Some(name), Some(now)) = (self.names.get_mut(*number), read_name(*tid)) {
+                *name = now;
+            }
+            armed.elapsed() < YOUNG
+        });
         if !new.is_empty() || stale {
             let (ranges, main) = writable_ranges()?;
             stacks.publish(&ranges, main);
@@ -97,12 +114,15 @@ impl Timers {
             let number = self.names.len();
             match arm(tid, timer_value(number, tid == main), self.period) {
                 Ok(timer) => {
-                    self.names.push(thread_name(tid));
+                    self.names
+                        .push(read_name(tid).unwrap_or_else(|| format!("thread-{tid}")));
+                    self.young.push((number, tid, Instant::now()));
                     self.armed.insert(tid, timer);
                 }
                 // The thread ended between listing and arming.
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
                 Err(e) => {
+                    self.failed.insert(tid);
                     let count = self.unarmed.as_ref().map_or(0, |(n, _)| *n);
                     self.unarmed = Some((count + 1, e));
                 }
@@ -142,12 +162,12 @@ fn task_ids() -> io::Result<Vec<i32>> {
     Ok(tids)
 }
 
-fn thread_name(tid: i32) -> String {
+/// Thread `tid`'s name, if it still runs.
+fn read_name(tid: i32) -> Option<String> {
     std::fs::read_to_string(format!("/proc/self/task/{tid}/comm"))
         .map(|n| n.trim_end().replace(';', ":"))
         .ok()
         .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| format!("thread-{tid}"))
 }
 
 /// A timer on thread `tid`'s CPU-time clock that sends that thread `SIGPROF` every `period` of
