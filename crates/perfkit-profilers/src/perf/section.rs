@@ -27,6 +27,30 @@ pub struct SectionProfile {
     pub notes: Vec<String>,
 }
 
+impl SectionProfile {
+    /// The profile as a gzipped pprof `profile.proto` (`go tool pprof`, Pyroscope, Parca):
+    /// samples of the event, with how long the section ran.
+    ///
+    /// # Errors
+    /// [`ProfilerError::TooLarge`] when the counts exceed what pprof holds.
+    pub fn to_pprof(&self) -> Result<Vec<u8>, ProfilerError> {
+        let fold = super::PerfFold {
+            stacks: self.folded.clone(),
+            event: self.event.name.clone(),
+            unit: super::CountUnit::Samples,
+        };
+        let mut description = crate::pprof::Description::of_fold(&fold);
+        description.duration_nanos = i64::try_from(self.wall.as_nanos()).unwrap_or(i64::MAX);
+        crate::pprof::encode_gzipped(&self.folded, &description)
+    }
+
+    /// The profile in speedscope's file format, titled `name`.
+    #[must_use]
+    pub fn to_speedscope(&self, name: &str) -> String {
+        crate::speedscope::to_speedscope(&self.folded, name, crate::speedscope::Unit::None)
+    }
+}
+
 /// How long to wait for perf to start or to acknowledge a command.
 const PERF_TIMEOUT: Duration = Duration::from_secs(15);
 
