@@ -1,7 +1,8 @@
 //! Folding and drawing one very deep stack: the time per frame must not grow with depth
 //! (a quadratic step once made a 150,000-frame stack take seconds to tens of seconds).
 //!
-//! Run: `cargo bench -p perfkit-benches --bench flamegraph`. The group `deep_stack_fold`
+//! Run: `cargo bench -p perfkit-benches --bench flamegraph`; add `-- --profile-time 5` for a
+//! flamegraph and a pprof file of each benchmark under `target/criterion/*/*/profile/`. The group `deep_stack_fold`
 //! declares frames as its throughput, so `cargo xtask bench` compares frames per second at
 //! 150,000 and at 50,000 frames (`benches/targets.toml`).
 
@@ -9,6 +10,7 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use perfkit_profilers::sampler::SamplingProfiler;
 use perfkit_profilers::{
     flamegraph::{FlamegraphOptions, render_flamegraph},
     perf::{FoldOptions, fold_perf_script},
@@ -51,5 +53,10 @@ fn deep_stack_fold(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, deep_stack_fold);
+criterion_group!(
+    name = benches;
+    // `-- --profile-time 5` writes a flamegraph and a pprof file per benchmark.
+    config = Criterion::default().with_profiler(SamplingProfiler::new(997));
+    targets = deep_stack_fold
+);
 criterion_main!(benches);

@@ -60,8 +60,9 @@ impl Profiler for SamplingProfiler {
         }
         match write(&profile, benchmark_id, benchmark_dir) {
             Ok(()) => eprintln!(
-                "perfkit: {benchmark_id}: {} samples; flamegraph.svg and profile.pb.gz in {}",
-                profile.stats.samples,
+                "perfkit: {benchmark_id}: {} samples ({:.2} s of CPU); flamegraph.svg and profile.pb.gz in {}",
+                profile.stacks.total(),
+                profile.cpu_time().as_secs_f64(),
                 benchmark_dir.display()
             ),
             Err(e) => eprintln!("perfkit: cannot write the profile of {benchmark_id}: {e}"),
