@@ -12,6 +12,7 @@
 pub mod alloc_work;
 pub mod copy_work;
 pub mod pool_work;
+pub mod sampler_work;
 
 /// One hour in nanoseconds: the top of the benchmark value range.
 pub const HOUR_NS: u64 = 3_600_000_000_000;
