@@ -1211,7 +1211,8 @@ pub(crate) struct RecordArgs {
     #[command(flatten)]
     pub(crate) target: TargetArgs,
 
-    /// Where to write the flamegraph.
+    /// Where to write the flamegraph; a name ending in .pb.gz, .json or .folded writes the
+    /// profile in that format (pprof, speedscope, folded stacks) instead of the SVG.
     #[arg(
         short = 'o',
         long,
@@ -1291,7 +1292,8 @@ pub(crate) struct FlamegraphArgs {
     #[arg(value_name = "INPUT")]
     pub(crate) input: PathBuf,
 
-    /// Where to write the flamegraph.
+    /// Where to write the flamegraph; a name ending in .pb.gz, .json or .folded writes the
+    /// profile in that format (pprof, speedscope, folded stacks) instead of the SVG.
     #[arg(
         short = 'o',
         long,

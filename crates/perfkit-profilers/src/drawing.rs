@@ -13,7 +13,7 @@ use crate::perf::{
     FoldOptions, PerfEnvironment, PerfFold, RecordOutcome, fold_perf_data, perf_report,
 };
 use crate::report::{DiffReport, FlameOutputs, FlamegraphReport, ProfileTotals, RecordReport};
-use crate::{Empty, ProfilerError, input_name};
+use crate::{Empty, ProfilerError, Setting, input_name};
 
 /// Where a flamegraph and the profile beside it go, as the user named them.
 #[derive(Clone, Copy, Debug)]
@@ -45,8 +45,9 @@ impl<'a> FlamePaths<'a> {
 /// other viewers.
 #[derive(Debug)]
 pub struct FlameFiles {
-    /// The picture.
-    pub svg: OutputPath,
+    /// The picture; none when the name given for it says another format (`cpu.pb.gz`), which
+    /// is then written there instead.
+    pub svg: Option<OutputPath>,
     /// The folded stacks drawn.
     pub folded: Option<OutputPath>,
     /// The profile in pprof's format.
@@ -61,9 +62,36 @@ impl FlameFiles {
     ///
     /// # Errors
     /// As [`check_outputs`].
+    ///
+    /// A picture named for another format (`cpu.pb.gz`, `cpu.json`, `cpu.folded`, see
+    /// [`Format::from_path`]) is that format instead of an SVG.
+    ///
+    /// # Errors
+    /// As [`check_outputs`]; [`Setting::NamedTwice`] when that format is also named apart.
     pub fn named(paths: FlamePaths<'_>, inputs: &[&Path]) -> Result<FlameFiles, ProfilerError> {
         let others = [paths.folded, paths.pprof, paths.speedscope];
-        let (svg, [folded, pprof, speedscope]) = check_named_outputs(paths.svg, others, inputs)?;
+        let instead = Format::from_path(paths.svg);
+        let slot = instead.map(|format| match format {
+            Format::Folded => 0,
+            Format::Pprof => 1,
+            Format::Speedscope => 2,
+        });
+        if let (Some(format), Some(i)) = (instead, slot)
+            && others[i].is_some()
+        {
+            return Err(ProfilerError::InvalidSetting(Setting::NamedTwice(
+                format.name(),
+            )));
+        }
+        let (main, mut checked) = check_named_outputs(paths.svg, others, inputs)?;
+        let svg = match slot {
+            None => Some(main),
+            Some(i) => {
+                checked[i] = Some(main);
+                None
+            }
+        };
+        let [folded, pprof, speedscope] = checked;
         Ok(FlameFiles {
             svg,
             folded,
@@ -84,9 +112,12 @@ impl FlameFiles {
         flame: &FlamegraphOptions,
         name: &str,
     ) -> Result<(), ProfilerError> {
-        let mut svg = Vec::new();
-        render_flamegraph(&profile.stacks, flame, &mut svg)?;
-        let mut files = vec![(&self.svg, svg)];
+        let mut files = Vec::new();
+        if let Some(out) = &self.svg {
+            let mut svg = Vec::new();
+            render_flamegraph(&profile.stacks, flame, &mut svg)?;
+            files.push((out, svg));
+        }
         let others = [
             (Format::Folded, &self.folded),
             (Format::Pprof, &self.pprof),
@@ -105,7 +136,7 @@ impl FlameFiles {
     /// The files, as named.
     fn outputs(&self) -> FlameOutputs<'_> {
         FlameOutputs {
-            svg: self.svg.path(),
+            svg: self.svg.as_ref().map(OutputPath::path),
             folded: self.folded.as_ref().map(OutputPath::path),
             pprof: self.pprof.as_ref().map(OutputPath::path),
             speedscope: self.speedscope.as_ref().map(OutputPath::path),
@@ -190,7 +221,7 @@ impl RecordFiles {
             &perf_report,
             &report,
         ];
-        let all: Vec<&OutputPath> = std::iter::once(&flame.svg)
+        let all: Vec<&OutputPath> = (flame.svg.iter())
             .chain(others.into_iter().flatten())
             .collect();
         perfkit_sys::refuse_overwriting_inputs(&all, &[])?;

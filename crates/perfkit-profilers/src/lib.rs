@@ -303,6 +303,8 @@ pub enum Setting {
     ZeroDuration,
     /// Repeated counting of processes perf attaches to, which it cannot start again.
     RepeatAttached,
+    /// The flamegraph's output is named for a format (its name) that is also named apart.
+    NamedTwice(&'static str),
 }
 
 impl std::fmt::Display for Setting {
@@ -340,6 +342,10 @@ impl std::fmt::Display for Setting {
             ),
             Setting::NoPids => f.write_str("no process to attach to: give at least one PID"),
             Setting::ZeroDuration => f.write_str("the duration must be more than 0 s"),
+            Setting::NamedTwice(format) => write!(
+                f,
+                "the flamegraph's output is named as a {format} file, and another {format} file is named too: name the {format} file once, or give the flamegraph a .svg name"
+            ),
             Setting::RepeatAttached => f.write_str(
                 "repeated counting needs a command to start again; running processes are counted once",
             ),

@@ -51,8 +51,8 @@ impl<'a> ProfileTotals<'a> {
 /// A flamegraph and the files written beside it, as their reports name them.
 #[derive(Debug, Serialize)]
 pub struct FlameOutputs<'a> {
-    /// The flamegraph.
-    pub svg: &'a Path,
+    /// The flamegraph; none when its output was named for another format.
+    pub svg: Option<&'a Path>,
     /// The folded stacks, if written.
     pub folded: Option<&'a Path>,
     /// The profile in pprof's format, if written.
@@ -61,6 +61,15 @@ pub struct FlameOutputs<'a> {
     /// The profile in speedscope's format, if written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub speedscope: Option<&'a Path>,
+}
+
+impl FlameOutputs<'_> {
+    /// The file the report is about: the flamegraph, or the profile written instead.
+    #[must_use]
+    pub fn main(&self) -> &Path {
+        (self.svg.or(self.pprof).or(self.speedscope).or(self.folded))
+            .unwrap_or_else(|| Path::new("-"))
+    }
 }
 
 /// A recording and the files made of it.
@@ -91,7 +100,7 @@ impl RecordReport<'_> {
         let r = self.recording;
         let mut out = format!(
             "{}: {} {} ({}, {} Hz, {} distinct stacks); perf.data {}; program: {} after {}\n",
-            self.files.svg.display(),
+            self.files.main().display(),
             self.totals.total,
             self.totals.count_name,
             r.event.name,
@@ -131,7 +140,7 @@ impl FlamegraphReport<'_> {
         let t = &self.totals;
         let mut out = format!(
             "{}: {} {} in {} distinct stacks\n",
-            self.files.svg.display(),
+            self.files.main().display(),
             t.total,
             t.count_name,
             t.distinct_stacks

@@ -1354,3 +1354,40 @@ fn diff_writes_a_pprof_pair_that_go_tool_pprof_compares() {
         "{top}"
     );
 }
+
+#[test]
+fn an_output_named_for_another_format_is_written_in_it_instead_of_an_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = path(&dir, "in.folded");
+    std::fs::write(&input, "app;main;parse 80\napp;main;render 20\n").unwrap();
+    let pprof = path(&dir, "cpu.pb.gz");
+    let output = perfkit()
+        .args(["flamegraph", &input, "-o", &pprof, "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let report = json_of(&output);
+    assert_eq!(report["svg"], Value::Null, "{report:#}");
+    assert_eq!(report["pprof"].as_str(), Some(&*pprof));
+    assert_eq!(&std::fs::read(&pprof).unwrap()[..2], [0x1f, 0x8b]);
+    // Text names the file written.
+    let speedscope = path(&dir, "cpu.json");
+    perfkit()
+        .args(["flamegraph", &input, "-o", &speedscope])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with(format!(
+            "{speedscope}: 100 samples"
+        )));
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&speedscope).unwrap()).unwrap();
+    assert_eq!(file["profiles"][0]["endValue"].as_u64(), Some(100));
+    // The same format named twice is refused before anything is written.
+    let other = path(&dir, "other.pb.gz");
+    perfkit()
+        .args(["flamegraph", &input, "-o", &other, "--pprof", &pprof])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("name the pprof file once"));
+    assert!(!Path::new(&other).exists());
+}
