@@ -335,7 +335,7 @@ impl Sampler {
         }
         let shared = Arc::new(Shared {
             queue: signal::Queue::new(options.capacity),
-            stacks: signal::StackMap::new(MAP_CAPACITY),
+            stacks: signal::StackMap::new(MAP_CAPACITY, main_stack_limit()),
         });
         let raw = Arc::as_ptr(&shared).cast_mut();
         if ACTIVE
@@ -517,6 +517,23 @@ fn build(snapshot: &Snapshot, frequency: u32, span: (SystemTime, Duration)) -> S
         started: span.0,
         notes: snapshot.stats.notes(),
         stats: snapshot.stats,
+    }
+}
+
+/// How far the main thread's stack may grow: its size limit, at most
+/// [`signal::MAX_MAIN_STACK_GROWTH`].
+fn main_stack_limit() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is valid for writing.
+    let read = unsafe { libc::getrlimit(libc::RLIMIT_STACK, &raw mut limit) } == 0;
+    match usize::try_from(limit.rlim_cur) {
+        Ok(bytes) if read && limit.rlim_cur != libc::RLIM_INFINITY => {
+            bytes.min(signal::MAX_MAIN_STACK_GROWTH)
+        }
+        _ => signal::MAX_MAIN_STACK_GROWTH,
     }
 }
 

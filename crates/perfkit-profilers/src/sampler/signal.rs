@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
 /// The most frames one sample holds, the interrupted instruction included.
 pub(super) const MAX_DEPTH: usize = 128;
 
-/// How far below the recorded start of the main thread's stack a stack pointer may be and still
-/// be taken as the main stack (which grows on demand after the memory map was read).
-const MAIN_STACK_GROWTH: usize = 256 << 20;
+/// The most the main thread's stack may have grown below the range last read and still be
+/// taken as the main stack: its size limit, capped here.
+pub(super) const MAX_MAIN_STACK_GROWTH: usize = 256 << 20;
 
 /// How the frame-pointer walk of one sample ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,10 +160,48 @@ impl Reader {
 }
 
 /// The readable, writable memory of the process as address ranges, published by the
-/// sampler's thread and read by the handler to bound frame-pointer walks. A sequence lock:
-/// the writer makes the generation odd while it writes, and a reader that sees an odd or
-/// changed generation gives up on the walk instead of waiting.
+/// sampler's thread and read by the handler to bound frame-pointer walks. Two tables: the
+/// writer fills the one readers are not using and then switches, so a handler meets a table
+/// being written only when two publications (20 ms apart at least) overlap its read.
 pub(super) struct StackMap {
+    active: AtomicUsize,
+    tables: [Table; 2],
+    /// How far the main thread's stack may have grown below its range.
+    growth: usize,
+}
+
+impl StackMap {
+    pub(super) fn new(capacity: usize, growth: usize) -> StackMap {
+        StackMap {
+            active: AtomicUsize::new(0),
+            tables: [Table::new(capacity), Table::new(capacity)],
+            growth,
+        }
+    }
+
+    /// Replaces the ranges (sorted, not overlapping); ranges past the capacity are left out.
+    /// One writer at a time (the sampler's thread).
+    pub(super) fn publish(&self, ranges: &[(usize, usize)], main: Option<usize>) {
+        let next = 1 - self.active.load(Ordering::Relaxed);
+        self.tables[next].publish(ranges, main);
+        self.active.store(next, Ordering::Release);
+    }
+
+    /// The end of the mapped memory that holds `sp`: every byte from `sp` up to it can be read.
+    /// `main` says the stack is the main thread's, which may have grown below the range read.
+    fn end_above(&self, sp: usize, main: bool) -> Option<usize> {
+        let table = &self.tables[self.active.load(Ordering::Acquire)];
+        let growth = if main { self.growth } else { 0 };
+        (0..2)
+            .find_map(|_| table.try_end_above(sp, growth).ok())
+            .flatten()
+    }
+}
+
+/// One table of ranges, behind a sequence lock: the writer makes the generation odd while it
+/// writes, and a reader that sees an odd or changed generation tries again, then gives up on
+/// the walk instead of waiting.
+struct Table {
     generation: AtomicU64,
     len: AtomicUsize,
     starts: Box<[AtomicUsize]>,
@@ -172,10 +210,10 @@ pub(super) struct StackMap {
     main: AtomicUsize,
 }
 
-impl StackMap {
-    pub(super) fn new(capacity: usize) -> StackMap {
+impl Table {
+    fn new(capacity: usize) -> Table {
         let zeros = || (0..capacity).map(|_| AtomicUsize::new(0)).collect();
-        StackMap {
+        Table {
             generation: AtomicU64::new(0),
             len: AtomicUsize::new(0),
             starts: zeros(),
@@ -184,9 +222,8 @@ impl StackMap {
         }
     }
 
-    /// Replaces the ranges (sorted, not overlapping); ranges past the capacity are left out.
-    /// One writer at a time (the sampler holds its lock).
-    pub(super) fn publish(&self, ranges: &[(usize, usize)], main: Option<usize>) {
+    /// Replaces the ranges, as [`StackMap::publish`].
+    fn publish(&self, ranges: &[(usize, usize)], main: Option<usize>) {
         let generation = self.generation.load(Ordering::Relaxed);
         self.generation
             .store(generation.wrapping_add(1), Ordering::Relaxed);
@@ -205,17 +242,9 @@ impl StackMap {
             .store(generation.wrapping_add(2), Ordering::Release);
     }
 
-    /// The end of the mapped memory that holds `sp`: every byte from `sp` up to it can be read.
-    /// `main` says the stack is the main thread's, which may have grown below the range read.
-    /// A read that overlaps a publication is tried once more, then given up.
-    fn end_above(&self, sp: usize, main: bool) -> Option<usize> {
-        (0..2)
-            .find_map(|_| self.try_end_above(sp, main).ok())
-            .flatten()
-    }
-
-    /// [`StackMap::end_above`] once: an error when a publication overlapped the read.
-    fn try_end_above(&self, sp: usize, main: bool) -> Result<Option<usize>, ()> {
+    /// [`StackMap::end_above`] in this table, with the main stack's `growth` (0 for other
+    /// threads): an error when a publication overlapped the read.
+    fn try_end_above(&self, sp: usize, growth: usize) -> Result<Option<usize>, ()> {
         let generation = self.generation.load(Ordering::Acquire);
         if generation % 2 == 1 {
             return Err(());
@@ -234,11 +263,10 @@ impl StackMap {
         let mut end = None;
         if lo > 0 && sp < self.ends[lo - 1].load(Ordering::Relaxed) {
             end = Some(self.ends[lo - 1].load(Ordering::Relaxed));
-        } else if main
-            && lo < n
+        } else if lo < n
             && self.main.load(Ordering::Relaxed) == lo
             // Wrapping: a publication may have moved the range meanwhile (checked below).
-            && self.starts[lo].load(Ordering::Relaxed).wrapping_sub(sp) <= MAIN_STACK_GROWTH
+            && self.starts[lo].load(Ordering::Relaxed).wrapping_sub(sp) <= growth
         {
             // Below the main stack as last read, above whatever lies under it: the stack grew.
             end = Some(self.ends[lo].load(Ordering::Relaxed));
@@ -479,7 +507,7 @@ mod tests {
 
     #[test]
     fn stack_map_finds_the_range_and_the_grown_main_stack() {
-        let map = StackMap::new(8);
+        let map = StackMap::new(8, 0x4000);
         map.publish(&[(0x1000, 0x2000), (0x5000, 0x9000)], Some(1));
         assert_eq!(map.end_above(0x1000, false), Some(0x2000));
         assert_eq!(map.end_above(0x1fff, false), Some(0x2000));
@@ -491,6 +519,11 @@ mod tests {
         assert_eq!(map.end_above(0x10, false), None);
         map.publish(&[(0x1000, 0x2000), (0x5000, 0x9000)], None);
         assert_eq!(map.end_above(0x3000, true), None);
+        // No further below than the main stack may grow.
+        let tight = StackMap::new(8, 0x1000);
+        tight.publish(&[(0x1000, 0x2000), (0x5000, 0x9000)], Some(1));
+        assert_eq!(tight.end_above(0x4800, true), Some(0x9000));
+        assert_eq!(tight.end_above(0x3000, true), None);
         // More ranges than room: the rest are left out.
         let many: Vec<_> = (0..20).map(|i| (i * 0x100, i * 0x100 + 0x80)).collect();
         map.publish(&many, None);
