@@ -373,7 +373,7 @@ impl Sampler {
     /// The profile of everything sampled since the start. Sampling goes on.
     #[must_use]
     pub fn profile(&self) -> SamplerProfile {
-        let Some(running) = &self.running else {
+        let Some(running) = self.here() else {
             return SamplerProfile::empty();
         };
         let snapshot = {
@@ -390,7 +390,7 @@ impl Sampler {
     /// # Errors
     /// [`SamplerError::History`] when `window` is longer than [`SamplerOptions::history`].
     pub fn recent(&self, window: Duration) -> Result<SamplerProfile, ProfilerError> {
-        let Some(running) = &self.running else {
+        let Some(running) = self.here() else {
             return Ok(SamplerProfile::empty());
         };
         let (snapshot, since) = {
@@ -415,6 +415,14 @@ impl Sampler {
             (state.snapshot(&merged, &running.shared), since)
         };
         Ok(running.profile(&snapshot, since))
+    }
+
+    /// The running sampler, unless this is a child forked while it ran: the child has no
+    /// sampler's thread, and the lock it would take may have been held at the fork.
+    fn here(&self) -> Option<&Running> {
+        self.running
+            .as_ref()
+            .filter(|r| r.pid == std::process::id())
     }
 
     /// Stops sampling and returns the profile of everything sampled.
