@@ -153,7 +153,8 @@ pub struct SamplerStats {
     pub dropped: u64,
     /// Threads with a timer when the profile was taken.
     pub threads: usize,
-    /// Threads whose timer could not be created.
+    /// Threads that had no timer when the profile was taken because it could not be created
+    /// (a limit on timers, most likely); they are tried again as the threads are listed.
     pub unarmed: u64,
 }
 
@@ -259,7 +260,7 @@ impl State {
             self.names.clone_from(&timers.names);
         }
         self.threads = timers.threads();
-        self.unarmed = timers.unarmed.as_ref().map_or(0, |(n, _)| *n);
+        self.unarmed = timers.unarmed() as u64;
     }
 
     fn drain(&mut self, shared: &Shared) {

@@ -44,9 +44,7 @@ pub(super) struct Timers {
     /// Threads armed less than [`YOUNG`] ago, by number: a new thread may name itself only
     /// after it started (Rust's threads do), so their names are read again.
     young: Vec<(usize, i32, Instant)>,
-    /// Threads whose timer could not be created, and the last reason.
-    pub(super) unarmed: Option<(u64, io::Error)>,
-    /// Their ids, so that each is counted once.
+    /// Threads whose timer could not be created (tried again at each listing).
     failed: HashSet<i32>,
     mapped: Option<Instant>,
     /// When the threads were last listed, and the link count of `/proc/self/task` then.
@@ -65,7 +63,6 @@ impl Timers {
             },
             names: Vec::new(),
             young: Vec::new(),
-            unarmed: None,
             failed: HashSet::new(),
             mapped: None,
             listed: None,
@@ -93,7 +90,7 @@ impl Timers {
         let new: Vec<i32> = tids
             .iter()
             .copied()
-            .filter(|t| *t != self.own && !self.armed.contains_key(t) && !self.failed.contains(t))
+            .filter(|t| *t != self.own && !self.armed.contains_key(t))
             .collect();
         self.armed.retain(|tid, _| tids.contains(tid));
         self.failed.retain(|tid| tids.contains(tid));
@@ -114,6 +111,7 @@ impl Timers {
             let number = self.names.len();
             match arm(tid, timer_value(number, tid == main), self.period) {
                 Ok(timer) => {
+                    self.failed.remove(&tid);
                     self.names
                         .push(read_name(tid).unwrap_or_else(|| format!("thread-{tid}")));
                     self.young.push((number, tid, Instant::now()));
@@ -121,14 +119,18 @@ impl Timers {
                 }
                 // The thread ended between listing and arming.
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
-                Err(e) => {
+                // A limit on timers, most likely: tried again at the next listing.
+                Err(_) => {
                     self.failed.insert(tid);
-                    let count = self.unarmed.as_ref().map_or(0, |(n, _)| *n);
-                    self.unarmed = Some((count + 1, e));
                 }
             }
         }
         Ok(())
+    }
+
+    /// How many threads have no timer now because it could not be created.
+    pub(super) fn unarmed(&self) -> usize {
+        self.failed.len()
     }
 
     /// How many threads have a timer now.
