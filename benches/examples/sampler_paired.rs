@@ -3,12 +3,12 @@
 //! and each round's times are divided by the same round's `none` and `pprof_rs` times.
 //!
 //! Criterion times each contender for seconds in a row, and this machine's speed drifts by a
-//! few percent between such windows, more than the 1% the 99 Hz target allows. Turns of a
-//! fraction of a second cancel the drift: the printed ratio is the median over rounds, with
+//! few percent between such windows, more than the 1% the 99 Hz target allows. Turns of half a
+//! second, in every order, cancel the drift: the printed ratio is the median over rounds, with
 //! the 10th and 90th percentiles.
 //!
 //! ```sh
-//! cargo run --release -p perfkit-benches --example sampler_paired              # 20 s a case
+//! cargo run --release -p perfkit-benches --example sampler_paired              # 60 s a case
 //! cargo run --release -p perfkit-benches --example sampler_paired -- 60 cpu    # 60 s, cpu only
 //! ```
 
@@ -19,8 +19,19 @@ use perfkit_profilers::sampler::{Sampler, SamplerOptions};
 
 const CONTENDERS: [&str; 3] = ["none", "perfkit", "pprof_rs"];
 
-/// Rounds of the workers per turn: a fraction of a second.
-const ROUNDS_PER_TURN: usize = 12;
+/// Rounds of the workers per turn: about half a second, so that a turn holds the sampler's
+/// periodic listing of threads (every 200 ms) as well as its drains.
+const ROUNDS_PER_TURN: usize = 40;
+
+/// Every order of the three contenders, taken in turn, so that none always follows another.
+const ORDERS: [[usize; 3]; 6] = [
+    [0, 1, 2],
+    [0, 2, 1],
+    [1, 0, 2],
+    [1, 2, 0],
+    [2, 0, 1],
+    [2, 1, 0],
+];
 
 /// Times one turn of `job` under contender `which` sampling at `hz`; the profiler starts
 /// before the clock and stops after it.
@@ -69,13 +80,16 @@ fn case(workers: &Workers, name: &str, job: Job, hz: i32, seconds: f64) {
     let mut round = 0;
     while Instant::now() < deadline {
         let mut times = [0.0; CONTENDERS.len()];
-        for k in 0..CONTENDERS.len() {
-            let which = (round + k) % CONTENDERS.len();
+        for which in ORDERS[round % ORDERS.len()] {
             times[which] = turn(workers, job, which, hz).as_secs_f64();
         }
         to_none.push(times[1] / times[0]);
         to_pprof.push(times[1] / times[2]);
         round += 1;
+    }
+    if round == 0 {
+        println!("{name}_{hz}hz: no round fit in {seconds} s");
+        return;
     }
     to_none.sort_by(f64::total_cmp);
     to_pprof.sort_by(f64::total_cmp);
@@ -93,7 +107,7 @@ fn case(workers: &Workers, name: &str, job: Job, hz: i32, seconds: f64) {
 fn main() {
     let mut args = std::env::args().skip(1);
     let seconds: f64 = match args.next().map(|s| s.parse()) {
-        None => 20.0,
+        None => 60.0,
         Some(Ok(s)) if s > 0.0 => s,
         Some(_) => {
             eprintln!("usage: sampler_paired [SECONDS_PER_CASE] [WORKLOAD_FILTER]");
