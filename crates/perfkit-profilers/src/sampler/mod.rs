@@ -30,9 +30,9 @@
 //! # Ok::<(), perfkit_profilers::ProfilerError>(())
 //! ```
 //!
-//! Threads that start while sampling are found within 20 ms; one that lives shorter than that
-//! may go unsampled. Programs that switch stacks themselves (coroutines) get
-//! only their innermost frame for stacks mapped since the map was last read.
+//! Threads that start while sampling are usually found within 20 ms, at most 200 ms; one that
+//! lives shorter than that may go unsampled. Programs that switch stacks themselves
+//! (coroutines) get only their innermost frame for stacks mapped since the map was last read.
 
 mod signal;
 mod symbols;
