@@ -336,6 +336,16 @@ fn one_sampler_at_a_time_a_sane_frequency_and_no_foreign_handler() {
             Err(ProfilerError::InvalidSetting(Setting::Frequency(f))) if f == hz
         ));
     }
+    // Absurd settings are clamped or refused, not a panic.
+    let absurd = Sampler::start(SamplerOptions {
+        frequency: 100_000,
+        history: Duration::MAX,
+        capacity: usize::MAX,
+    })
+    .unwrap();
+    black_box(split_workload(0.05));
+    assert!(absurd.recent(Duration::MAX).is_ok());
+    drop(absurd);
     let first = Sampler::start(SamplerOptions::default()).unwrap();
     let second = Sampler::start(SamplerOptions::default());
     assert!(matches!(

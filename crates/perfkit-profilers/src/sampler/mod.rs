@@ -116,7 +116,7 @@ pub struct SamplerOptions {
     /// How much recent history to keep for [`Sampler::recent`] (none by default).
     #[serde(with = "perfkit_metrics::serde_ns")]
     pub history: Duration,
-    /// Samples the queue holds between drains (2 to 1,048,576, each about 1 KiB); more are
+    /// Samples the queue holds between drains (2 to 65,536, each about 1 KiB); more are
     /// counted as dropped.
     pub capacity: usize,
 }
@@ -274,11 +274,9 @@ impl State {
             {
                 self.history.push_back((now, Aggregate::default()));
             }
-            while self
-                .history
-                .front()
-                .is_some_and(|(start, _)| now.duration_since(*start) > self.keep + BUCKET)
-            {
+            while self.history.front().is_some_and(|(start, _)| {
+                now.duration_since(*start) > self.keep.saturating_add(BUCKET)
+            }) {
                 self.history.pop_front();
             }
         }
@@ -408,7 +406,7 @@ impl Sampler {
             let mut merged = Aggregate::default();
             let mut since = now;
             for (start, bucket) in &state.history {
-                if now.duration_since(*start) <= window + BUCKET / 2 {
+                if now.duration_since(*start) <= window.saturating_add(BUCKET / 2) {
                     merged.merge(bucket);
                     since = since.min(*start);
                 }

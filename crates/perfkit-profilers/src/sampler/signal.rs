@@ -81,7 +81,7 @@ unsafe impl Sync for Queue {}
 
 impl Queue {
     /// The most samples a queue holds.
-    pub(super) const MAX_CAPACITY: usize = 1 << 20;
+    pub(super) const MAX_CAPACITY: usize = 1 << 16;
 
     /// A queue of at least `capacity` samples (rounded up to a power of two), at least 2 and
     /// at most [`Queue::MAX_CAPACITY`].
