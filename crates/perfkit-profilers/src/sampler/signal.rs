@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
 /// The most frames one sample holds, the interrupted instruction included.
 pub(super) const MAX_DEPTH: usize = 128;
 
-/// The most the main thread's stack may have grown below the range last read and still be
-/// taken as the main stack: its size limit, capped here.
+/// The most the main thread's stack may span, from its top, and still be taken as the main
+/// stack below the range last read: its size limit, capped here.
 pub(super) const MAX_MAIN_STACK_GROWTH: usize = 256 << 20;
 
 /// How the frame-pointer walk of one sample ended.
@@ -265,8 +265,9 @@ impl Table {
             end = Some(self.ends[lo - 1].load(Ordering::Relaxed));
         } else if lo < n
             && self.main.load(Ordering::Relaxed) == lo
-            // Wrapping: a publication may have moved the range meanwhile (checked below).
-            && self.starts[lo].load(Ordering::Relaxed).wrapping_sub(sp) <= growth
+            // The kernel bounds the main stack's size, measured from its top. Wrapping: a
+            // publication may have moved the range meanwhile (checked below).
+            && self.ends[lo].load(Ordering::Relaxed).wrapping_sub(sp) <= growth
         {
             // Below the main stack as last read, above whatever lies under it: the stack grew.
             end = Some(self.ends[lo].load(Ordering::Relaxed));
@@ -507,7 +508,7 @@ mod tests {
 
     #[test]
     fn stack_map_finds_the_range_and_the_grown_main_stack() {
-        let map = StackMap::new(8, 0x4000);
+        let map = StackMap::new(8, 0x8000);
         map.publish(&[(0x1000, 0x2000), (0x5000, 0x9000)], Some(1));
         assert_eq!(map.end_above(0x1000, false), Some(0x2000));
         assert_eq!(map.end_above(0x1fff, false), Some(0x2000));
@@ -520,7 +521,7 @@ mod tests {
         map.publish(&[(0x1000, 0x2000), (0x5000, 0x9000)], None);
         assert_eq!(map.end_above(0x3000, true), None);
         // No further below than the main stack may grow.
-        let tight = StackMap::new(8, 0x1000);
+        let tight = StackMap::new(8, 0x5000);
         tight.publish(&[(0x1000, 0x2000), (0x5000, 0x9000)], Some(1));
         assert_eq!(tight.end_above(0x4800, true), Some(0x9000));
         assert_eq!(tight.end_above(0x3000, true), None);
