@@ -66,6 +66,9 @@ const DRAIN_EVERY: Duration = Duration::from_millis(20);
 /// The most memory ranges the handler can bound walks with.
 const MAP_CAPACITY: usize = 1 << 16;
 
+/// How many samplers this process has started: each one's epoch.
+static EPOCH: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// The span of one bucket of the recent history.
 const BUCKET: Duration = Duration::from_secs(1);
 
@@ -333,6 +336,7 @@ impl Sampler {
             )));
         }
         let shared = Arc::new(Shared {
+            epoch: EPOCH.fetch_add(1, Ordering::Relaxed) & 0xffff,
             queue: signal::Queue::new(options.capacity),
             stacks: signal::StackMap::new(MAP_CAPACITY, main_stack_limit()),
         });
@@ -628,7 +632,7 @@ fn spawn(shared: &Arc<Shared>, options: &SamplerOptions) -> Result<Spawned, Samp
     let thread = std::thread::Builder::new()
         .name("perfkit-sampler".into())
         .spawn(move || {
-            let mut timers = Timers::new(frequency, threads::own_tid());
+            let mut timers = Timers::new(frequency, threads::own_tid(), thread_shared.epoch);
             let first = timers.sync(&thread_shared.stacks);
             let failed = first.is_err();
             thread_state

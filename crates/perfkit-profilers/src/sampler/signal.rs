@@ -285,6 +285,9 @@ impl Table {
 pub(super) struct Shared {
     pub(super) queue: Queue,
     pub(super) stacks: StackMap,
+    /// This sampler's number among the samplers this process started: a signal of an earlier
+    /// sampler's timer, still queued when it stopped, carries another and is ignored.
+    pub(super) epoch: u32,
 }
 
 /// The running sampler's memory, or null. Set before the first timer is armed and cleared
@@ -340,7 +343,10 @@ pub(super) extern "C" fn on_sigprof(
 unsafe fn record(shared: &Shared, info: &TimerInfo, context: *const libc::ucontext_t) {
     // SAFETY: the caller's guarantee.
     let (pc, fp, sp) = unsafe { registers(context) };
-    let (thread, main) = thread_of(info.value);
+    let (thread, main, epoch) = thread_of(info.value);
+    if epoch != shared.epoch {
+        return;
+    }
     let weight = u32::try_from(info.overrun).unwrap_or(0).saturating_add(1);
     let end = shared.stacks.end_above(sp, main);
     shared.queue.push(|sample| {
@@ -354,16 +360,19 @@ unsafe fn record(shared: &Shared, info: &TimerInfo, context: *const libc::uconte
     });
 }
 
-/// The value a thread's timer sends: its number, and whether it is the main thread.
-pub(super) fn timer_value(number: usize, main: bool) -> usize {
-    (number << 1) | usize::from(main)
+/// The value a thread's timer sends: the sampler's epoch (high 32 bits), the thread's number,
+/// and whether it is the main thread (the lowest bit).
+pub(super) fn timer_value(epoch: u32, number: u32, main: bool) -> usize {
+    (usize::from(epoch as u16) << 32) | ((number as usize) << 1) | usize::from(main)
 }
 
-/// The thread's number and whether it is the main thread, from its timer's value.
-fn thread_of(value: usize) -> (u32, bool) {
+/// The thread's number, whether it is the main thread and the sampler's epoch, from a timer's
+/// value.
+fn thread_of(value: usize) -> (u32, bool, u32) {
     (
-        u32::try_from(value >> 1).unwrap_or(u32::MAX),
+        ((value >> 1) & 0x7fff_ffff) as u32,
         value & 1 == 1,
+        ((value >> 32) & 0xffff) as u32,
     )
 }
 
@@ -531,8 +540,12 @@ mod tests {
         assert_eq!(map.end_above(0x700, false), Some(0x780));
         assert_eq!(map.end_above(0x900, false), None);
         // The timer's value carries the number and the main thread's mark.
-        assert_eq!(thread_of(timer_value(5, true)), (5, true));
-        assert_eq!(thread_of(timer_value(0, false)), (0, false));
+        assert_eq!(thread_of(timer_value(3, 5, true)), (5, true, 3));
+        assert_eq!(thread_of(timer_value(0, 0, false)), (0, false, 0));
+        assert_eq!(
+            thread_of(timer_value(0xffff, 0x7fff_ffff, true)),
+            (0x7fff_ffff, true, 0xffff)
+        );
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub(super) struct Timers {
     armed: HashMap<i32, Timer>,
     /// The sampler's own thread, never sampled.
     own: i32,
+    /// The sampler's epoch, sent with every signal.
+    epoch: u32,
     period: libc::timespec,
     /// Thread names by the sampler's number for the thread (the signal's value).
     pub(super) names: Vec<String>,
@@ -52,11 +54,12 @@ pub(super) struct Timers {
 }
 
 impl Timers {
-    pub(super) fn new(frequency: u32, own: i32) -> Timers {
+    pub(super) fn new(frequency: u32, own: i32, epoch: u32) -> Timers {
         let nanos = 1_000_000_000 / i64::from(frequency.max(1));
         Timers {
             armed: HashMap::new(),
             own,
+            epoch,
             period: libc::timespec {
                 tv_sec: nanos / 1_000_000_000,
                 tv_nsec: nanos % 1_000_000_000,
@@ -109,7 +112,8 @@ impl Timers {
         let main = unsafe { libc::getpid() };
         for tid in new {
             let number = self.names.len();
-            match arm(tid, timer_value(number, tid == main), self.period) {
+            let value = timer_value(self.epoch, number as u32, tid == main);
+            match arm(tid, value, self.period) {
                 Ok(timer) => {
                     self.failed.remove(&tid);
                     self.names
