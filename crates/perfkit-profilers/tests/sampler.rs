@@ -529,3 +529,46 @@ fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
+
+#[test]
+fn a_child_forked_while_sampling_starts_afresh() {
+    let _turn = turn();
+    let sampler = Sampler::start(SamplerOptions::default()).unwrap();
+    black_box(split_workload(0.05));
+    // SAFETY: the child only takes profiles, starts and stops a sampler (glibc's allocator
+    // and Rust's thread spawning work after fork) and leaves with `_exit`.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        // The parent's sampler has no thread or timer here: empty profiles, no deadlock on
+        // its lock, and room for a sampler of the child's own.
+        let inherited = sampler.profile().stats.samples == 0;
+        let own = Sampler::start(SamplerOptions::default()).map(Sampler::stop);
+        let code = i32::from(!(inherited && own.is_ok()));
+        std::mem::forget(sampler);
+        // SAFETY: ends the child without running the parent's exit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        // SAFETY: waits for the child just forked, without blocking.
+        let done = unsafe { libc::waitpid(pid, &raw mut status, libc::WNOHANG) };
+        if done == pid {
+            break;
+        }
+        if Instant::now() > deadline {
+            // SAFETY: the child is ours.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("the forked child hung");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "status {status:#x}"
+    );
+    // The parent's sampler is unharmed.
+    black_box(split_workload(0.05));
+    assert!(sampler.stop().stats.samples > 0);
+}
