@@ -15,6 +15,7 @@
 use std::time::{Duration, Instant};
 
 use perfkit_benches::sampler_work::{Job, Workers};
+use perfkit_metrics::stats::quantile_sorted;
 use perfkit_profilers::sampler::{Sampler, SamplerOptions};
 
 const CONTENDERS: [&str; 3] = ["none", "perfkit", "pprof_rs"];
@@ -68,10 +69,6 @@ fn turn(workers: &Workers, job: Job, which: usize, hz: i32) -> Duration {
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
 /// Runs rounds for `seconds` and prints perfkit's ratios to `none` and to `pprof_rs`.
 fn case(workers: &Workers, name: &str, job: Job, hz: i32, seconds: f64) {
     let mut to_none = Vec::new();
@@ -93,14 +90,16 @@ fn case(workers: &Workers, name: &str, job: Job, hz: i32, seconds: f64) {
     }
     to_none.sort_by(f64::total_cmp);
     to_pprof.sort_by(f64::total_cmp);
+    // Rounds ran, so every quantile exists.
+    let q = |sorted: &[f64], p| quantile_sorted(sorted, p).unwrap_or(f64::NAN);
     println!(
         "{name}_{hz}hz ({round} rounds): perfkit/none {:.4} (p10 {:.4}, p90 {:.4}); perfkit/pprof_rs {:.4} (p10 {:.4}, p90 {:.4})",
-        percentile(&to_none, 0.5),
-        percentile(&to_none, 0.1),
-        percentile(&to_none, 0.9),
-        percentile(&to_pprof, 0.5),
-        percentile(&to_pprof, 0.1),
-        percentile(&to_pprof, 0.9),
+        q(&to_none, 0.5),
+        q(&to_none, 0.1),
+        q(&to_none, 0.9),
+        q(&to_pprof, 0.5),
+        q(&to_pprof, 0.1),
+        q(&to_pprof, 0.9),
     );
 }
 
