@@ -108,8 +108,8 @@ impl Timers {
             stacks.publish(&ranges, main);
             self.mapped = Some(Instant::now());
         }
-        // SAFETY: getpid has no preconditions.
-        let main = unsafe { libc::getpid() };
+        // The main thread's id is the process's.
+        let main = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
         for tid in new {
             let number = self.names.len();
             let value = timer_value(self.epoch, number as u32, tid == main);
