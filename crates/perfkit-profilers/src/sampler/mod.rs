@@ -9,8 +9,10 @@
 //!
 //! The `SIGPROF` handler reads the interrupted registers, follows frame pointers inside the
 //! thread's stack (bounded by the memory map, checked to climb) and writes the addresses into
-//! a queue allocated up front. It makes no system call, takes no lock and allocates nothing,
-//! so it cannot deadlock with `malloc` or any lock the interrupted code holds.
+//! a queue allocated up front. It takes no lock and allocates nothing, so it cannot deadlock
+//! with `malloc` or any lock the interrupted code holds. Its only system calls ask the kernel,
+//! one per page, whether a stack page can be read before it reads it: the memory map may be a
+//! second old, and a register that is not a frame pointer may point anywhere in it.
 //!
 //! **Build with frame pointers** for whole stacks: `RUSTFLAGS="-C force-frame-pointers=yes"`.
 //! Without them the interrupted function is still right, its callers are missing, and the

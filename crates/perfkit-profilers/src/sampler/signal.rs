@@ -2,8 +2,9 @@
 //!
 //! The handler may interrupt any code of the program, `malloc` and locks held included, so it
 //! only reads registers, walks frame pointers inside memory known to be mapped, and copies the
-//! addresses into a slot of a queue allocated before the first timer was armed. It makes no
-//! system call, takes no lock and allocates nothing.
+//! addresses into a slot of a queue allocated before the first timer was armed. It takes no
+//! lock and allocates nothing; its only system calls ask the kernel whether a page of the stack
+//! can be read before it reads it, one call per page, and it restores `errno` afterwards.
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
@@ -329,7 +330,12 @@ pub(super) extern "C" fn on_sigprof(
         unsafe {
             let info = &*info.cast::<TimerInfo>();
             if info.code == SI_TIMER {
+                // The page checks' system calls set `errno`; the interrupted code must find
+                // its own.
+                let errno = libc::__errno_location();
+                let saved = *errno;
                 record(&*shared, info, context.cast());
+                *errno = saved;
             }
         }
     }
@@ -352,9 +358,10 @@ unsafe fn record(shared: &Shared, info: &TimerInfo, context: *const libc::uconte
     shared.queue.push(|sample| {
         sample.thread = thread;
         sample.weight = weight;
-        // SAFETY: `end` bounds memory that is mapped from `sp` up, so the walk reads only
-        // mapped memory of this thread's stack.
-        let (depth, walk) = unsafe { walk_frames(pc, fp, sp, end, &mut sample.frames) };
+        // SAFETY: `readable` asks the kernel about every page; the pages a walk reads are
+        // this thread's stack, which it cannot unmap while it runs, or memory a wrong frame
+        // pointer points at, which another thread would have to unmap within microseconds.
+        let (depth, walk) = unsafe { walk_frames(pc, fp, sp, end, &mut sample.frames, readable) };
         sample.depth = depth as u32;
         sample.walk = walk;
     });
@@ -402,17 +409,28 @@ unsafe fn registers(context: *const libc::ucontext_t) -> (usize, usize, usize) {
     (m.pc as usize, m.regs[29] as usize, m.sp as usize)
 }
 
+/// The granularity at which memory is mapped and protected: the smallest page any supported
+/// kernel uses, so a check of one such page never vouches for a neighbour.
+const PAGE: usize = 4096;
+
 /// Follows the chain of frame records (the caller's frame pointer, then the return address)
 /// from `fp`, reading only inside `[sp, end)`. Each record must lie above the previous one.
 ///
+/// A page is read only after `readable` has said it can be read now, once per page and walk:
+/// the range around `sp` comes from a memory map that may be a second old, and a frame pointer
+/// that is not one may point at memory unmapped since. Even the page of `sp` is checked: a
+/// stack pointer just moved to a fresh stack may point at the end of its memory.
+///
 /// # Safety
-/// Every byte of `[sp, end)` is mapped and readable.
+/// `readable(page)` returns true only if the page starting at `page` can be read, and the
+/// program does not unmap it before the walk, a few microseconds later, reads it.
 pub(super) unsafe fn walk_frames(
     pc: usize,
     fp: usize,
     sp: usize,
     end: Option<usize>,
     frames: &mut [usize; MAX_DEPTH],
+    mut readable: impl FnMut(usize) -> bool,
 ) -> (usize, Walk) {
     const WORD: usize = std::mem::size_of::<usize>();
     frames[0] = pc;
@@ -422,6 +440,8 @@ pub(super) unsafe fn walk_frames(
     let mut depth = 1;
     let mut low = sp;
     let mut fp = fp;
+    // The pages known to be readable, `[start, end)`: none at first.
+    let mut known = (0, 0);
     loop {
         if fp == 0 {
             return (depth, Walk::Root);
@@ -432,8 +452,25 @@ pub(super) unsafe fn walk_frames(
         if depth == MAX_DEPTH {
             return (depth, Walk::TooDeep);
         }
-        // SAFETY: `[fp, fp + 2 words)` lies inside `[sp, end)`, which the caller guarantees
-        // is readable. Volatile: these are bytes the compiler never saw written.
+        let last = fp + 2 * WORD - 1;
+        if last >= known.1 {
+            // Records only climb: pages below the known ones are never needed again.
+            let first = (fp & !(PAGE - 1)).max(known.1);
+            let mut page = first;
+            while page <= last {
+                if !readable(page) {
+                    return (depth, Walk::LeftStack);
+                }
+                match page.checked_add(PAGE) {
+                    Some(next) => page = next,
+                    None => break,
+                }
+            }
+            let start = if first == known.1 { known.0 } else { first };
+            known = (start, (last & !(PAGE - 1)).saturating_add(PAGE));
+        }
+        // SAFETY: `[fp, fp + 2 words)` lies in pages `readable` has just vouched for.
+        // Volatile: these are bytes the compiler never saw written.
         let (next, ret) = unsafe {
             (
                 std::ptr::read_volatile(fp as *const usize),
@@ -448,6 +485,32 @@ pub(super) unsafe fn walk_frames(
         low = fp + 2 * WORD;
         fp = next;
     }
+}
+
+/// Whether the 8 bytes at `address` can be read now, asked of the kernel so that an unmapped
+/// or unreadable page fails the call instead of faulting the program. Async-signal-safe; sets
+/// `errno`.
+///
+/// `rt_sigprocmask` with an invalid `how` copies the new mask from `address` first (EFAULT if
+/// it cannot be read) and only then refuses the `how` (EINVAL), changing nothing. The C library
+/// itself needs this call, so no sandbox refuses it, and it needs no descriptor the program
+/// might close.
+pub(super) fn readable(address: usize) -> bool {
+    // The kernel's signal set: one bit per signal, 64 signals.
+    const SIGSET_BYTES: libc::c_long = 8;
+    // SAFETY: the kernel reads `SIGSET_BYTES` from `address` inside a fault-checked copy and
+    // changes no state of the process: with `how` invalid, the call can only fail.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            -1 as libc::c_int,
+            address as *const libc::c_void,
+            std::ptr::null_mut::<libc::c_void>(),
+            SIGSET_BYTES,
+        )
+    };
+    // SAFETY: `__errno_location` returns this thread's `errno`, always valid.
+    result == -1 && unsafe { *libc::__errno_location() } == libc::EINVAL
 }
 
 #[cfg(test)]
@@ -564,25 +627,171 @@ mod tests {
         std::hint::black_box(&mut stack);
         let end = Some(at(16));
         let mut frames = [0; MAX_DEPTH];
-        // SAFETY: `[base, end)` is the array above.
-        let (depth, walk) = unsafe { walk_frames(0x111, at(2), base, end, &mut frames) };
+        // SAFETY: `[base, end)` is the array above, all readable.
+        let (depth, walk) = unsafe { walk_frames(0x111, at(2), base, end, &mut frames, |_| true) };
         assert_eq!((depth, walk), (4, Walk::Root));
         assert_eq!(frames[..4], [0x111, 0xaaa, 0xbbb, 0xccc]);
         // A record pointing below the previous one ends the walk.
         stack[6] = at(2);
         std::hint::black_box(&mut stack);
         // SAFETY: as above.
-        let (depth, walk) = unsafe { walk_frames(0x111, at(2), base, end, &mut frames) };
+        let (depth, walk) = unsafe { walk_frames(0x111, at(2), base, end, &mut frames, |_| true) };
         assert_eq!((depth, walk), (3, Walk::LeftStack));
         // A frame pointer past the end, or misaligned, is not followed.
         // SAFETY: as above.
-        let (depth, walk) = unsafe { walk_frames(0x111, at(15), base, end, &mut frames) };
+        let (depth, walk) = unsafe { walk_frames(0x111, at(15), base, end, &mut frames, |_| true) };
         assert_eq!((depth, walk), (1, Walk::LeftStack));
         // SAFETY: as above.
-        let (depth, walk) = unsafe { walk_frames(0x111, at(2) + 1, base, end, &mut frames) };
+        let (depth, walk) =
+            unsafe { walk_frames(0x111, at(2) + 1, base, end, &mut frames, |_| true) };
         assert_eq!((depth, walk), (1, Walk::LeftStack));
         // SAFETY: no memory is read without an end.
-        let (depth, walk) = unsafe { walk_frames(0x111, at(2), base, None, &mut frames) };
+        let (depth, walk) = unsafe { walk_frames(0x111, at(2), base, None, &mut frames, |_| true) };
         assert_eq!((depth, walk), (1, Walk::UnknownStack));
+    }
+
+    #[test]
+    fn walk_checks_each_page_once_before_reading_it() {
+        const WORDS: usize = PAGE / std::mem::size_of::<usize>();
+        let mut stack = vec![0usize; 6 * WORDS];
+        // Start the walk a page in, so that the pages it uses are whole pages of the vector.
+        let first = stack.as_ptr() as usize / PAGE * PAGE + PAGE;
+        let origin = stack.as_ptr() as usize;
+        let index = |address: usize| (address - origin) / std::mem::size_of::<usize>();
+        let sp = first + 64;
+        // Records: two in the first page, two in the next, one two pages further on, and one
+        // that straddles the boundary of the page after that.
+        let records = [
+            sp + 16,
+            sp + 512,
+            first + PAGE + 8,
+            first + PAGE + 800,
+            first + 3 * PAGE + 16,
+            first + 4 * PAGE - 8,
+        ];
+        for (i, &record) in records.iter().enumerate() {
+            stack[index(record)] = records.get(i + 1).copied().unwrap_or(0);
+            stack[index(record) + 1] = 0x100 + i;
+        }
+        std::hint::black_box(&mut stack);
+        let end = Some(first + 5 * PAGE);
+        let mut frames = [0; MAX_DEPTH];
+        let mut asked = Vec::new();
+        // SAFETY: every page from `first` to `end` is part of the vector.
+        let (depth, walk) = unsafe {
+            walk_frames(0x1, records[0], sp, end, &mut frames, |page| {
+                asked.push(page);
+                true
+            })
+        };
+        assert_eq!((depth, walk), (7, Walk::Root));
+        assert_eq!(frames[..7], [0x1, 0x100, 0x101, 0x102, 0x103, 0x104, 0x105]);
+        let pages = [0, 1, 3, 4].map(|i| first + i * PAGE);
+        assert_eq!(asked, pages);
+        // A page the kernel refuses ends the walk before anything in it is read, the page of
+        // the stack pointer included.
+        for (refused, depth) in [(pages[0], 1), (pages[1], 3), (pages[2], 5), (pages[3], 6)] {
+            // SAFETY: as above.
+            let walked = unsafe {
+                walk_frames(0x1, records[0], sp, end, &mut frames, |page| {
+                    page != refused
+                })
+            };
+            assert_eq!(walked, (depth, Walk::LeftStack), "{refused:#x}");
+        }
+    }
+
+    /// Two pages, the first readable and the second not (`PROT_NONE`, as a page unmapped or
+    /// protected since the map was read); `free_pages` gives them back.
+    fn readable_then_not() -> usize {
+        // SAFETY: a fresh anonymous mapping that nothing else refers to; `mprotect` changes
+        // only its own second page.
+        unsafe {
+            let base = libc::mmap(
+                std::ptr::null_mut(),
+                2 * PAGE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(base, libc::MAP_FAILED);
+            let base = base as usize;
+            assert_eq!(
+                libc::mprotect((base + PAGE) as *mut _, PAGE, libc::PROT_NONE),
+                0
+            );
+            base
+        }
+    }
+
+    fn free_pages(base: usize) {
+        // SAFETY: the two pages `readable_then_not` mapped; nothing refers to them any more.
+        unsafe { libc::munmap(base as *mut _, 2 * PAGE) };
+    }
+
+    #[test]
+    fn the_kernel_tells_readable_pages_from_the_rest_and_changes_nothing() {
+        let base = readable_then_not();
+        // SAFETY: `sigprocmask` with no new set only reads this thread's mask.
+        let mask_before = unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &raw mut set);
+            set
+        };
+        // A page full of ones: were the call to take it as a mask, every signal would block.
+        // SAFETY: the first page is readable and writable.
+        unsafe { std::ptr::write_bytes(base as *mut u8, 0xff, PAGE) };
+        assert!(readable(base));
+        assert!(readable(base + PAGE - 8));
+        assert!(!readable(base + PAGE));
+        assert!(!readable(0));
+        // Above the user half of the address space.
+        assert!(!readable(usize::MAX - PAGE + 1));
+        // SAFETY: as above.
+        let mask_after = unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &raw mut set);
+            set
+        };
+        for signal in 1..32 {
+            // SAFETY: `sigismember` reads the sets above.
+            unsafe {
+                assert_eq!(
+                    libc::sigismember(&raw const mask_before, signal),
+                    libc::sigismember(&raw const mask_after, signal),
+                    "signal {signal}"
+                );
+            }
+        }
+        free_pages(base);
+    }
+
+    #[test]
+    fn a_frame_pointer_into_memory_unreadable_since_the_map_was_read_is_not_followed() {
+        // The map read earlier says both pages are one writable range; since then the second
+        // became unreadable. The first holds a record that points into it.
+        let base = readable_then_not();
+        let mut frames = [0; MAX_DEPTH];
+        let record = base as *mut usize;
+        // SAFETY: the first page is readable and writable.
+        unsafe {
+            record.write(base + PAGE + 16);
+            record.add(1).write(0xaaa);
+        }
+        // SAFETY: `readable` asks the kernel about each page.
+        let walked = unsafe {
+            walk_frames(
+                0x1,
+                base,
+                base,
+                Some(base + 2 * PAGE),
+                &mut frames,
+                readable,
+            )
+        };
+        assert_eq!(walked, (2, Walk::LeftStack));
+        assert_eq!(frames[..2], [0x1, 0xaaa]);
+        free_pages(base);
     }
 }
