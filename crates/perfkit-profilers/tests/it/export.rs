@@ -1,6 +1,7 @@
 //! The formats other viewers read, checked by those viewers' own readers: `go tool pprof`
 //! reads every pprof file with perfkit's totals and hottest functions, and every speedscope
-//! file validates against speedscope's published schema (tests/data/speedscope/).
+//! file validates against speedscope's published schema and loads in speedscope's own importer
+//! with the same totals (tests/data/speedscope/).
 
 use std::path::Path;
 use std::process::Command;
@@ -160,6 +161,56 @@ fn speedscope_files_validate_against_speedscope_schema() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn speedscope_own_importer_reads_every_file_with_our_totals_and_hottest_functions() {
+    if !have("node") {
+        return;
+    }
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/speedscope");
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = profiles();
+    let mut files = Vec::new();
+    for (i, (name, fold)) in profiles.iter().enumerate() {
+        let file = dir.path().join(format!("{i}.speedscope.json"));
+        std::fs::write(&file, Format::Speedscope.render(fold, name).unwrap()).unwrap();
+        files.push(file);
+    }
+    let out = Command::new("node")
+        .arg(data.join("import.mjs"))
+        .arg(data.join("speedscope-1.25.0.js"))
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let read = read.as_array().unwrap();
+    assert_eq!(read.len(), profiles.len());
+    for ((name, fold), file) in profiles.iter().zip(read) {
+        // perfkit writes one profile per file; speedscope reads weights as they are.
+        let profile = &file["profiles"][0];
+        assert_eq!(file["profiles"].as_array().unwrap().len(), 1, "{name}");
+        assert_eq!(
+            profile["total"].as_u64(),
+            Some(fold.stacks.total()),
+            "{name}"
+        );
+        let frames = profile["frames"].as_array().unwrap();
+        for hot in fold.stacks.hot_functions(5) {
+            let theirs = frames.iter().find(|f| f["name"] == hot.name.as_str());
+            assert_eq!(
+                theirs.and_then(|f| f["self"].as_u64()),
+                Some(hot.self_count),
+                "{name}: {}",
+                hot.name
+            );
+        }
+    }
 }
 
 #[test]
