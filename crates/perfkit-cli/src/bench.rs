@@ -138,7 +138,8 @@ fn print_results(
 }
 
 fn plan(args: &BenchArgs) -> Result<BenchPlan> {
-    let targets = BenchTarget::from_texts(&args.texts())?;
+    let parameters = args.parameters();
+    let targets = BenchTarget::from_texts(&args.texts(&parameters))?;
     if !args.quiet {
         for (text, target) in args.commands.iter().zip(&targets) {
             let operators = target.command.shell_operators();

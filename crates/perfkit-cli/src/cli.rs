@@ -25,6 +25,9 @@ Examples:
     perfkit bench --shell 'sort data.txt | uniq -c'
   Reset state before every run:
     perfkit bench --prepare 'rm -rf out' 'make -j2'
+  One benchmark per value, {threads} replaced (hyperfine's -P and -L):
+    perfkit bench -P threads 1 4 'make -j {threads}'
+    perfkit bench -L compiler gcc,clang '{compiler} -O2 main.c'
   Save a baseline, later check against it (exit 1 on a regression; see perfkit check --help):
     perfkit bench -r 30 --save-baseline base.json './app input'
     perfkit bench -r 30 --baseline base.json './app input'
@@ -441,6 +444,50 @@ pub(crate) struct BenchArgs {
     #[arg(short = 'p', long, value_name = "CMD")]
     pub(crate) prepare: Vec<String>,
 
+    /// Command to run after every run, untimed (also after a failed run): e.g. to stop a
+    /// server --prepare started. Once for all commands, or once per command.
+    #[arg(short = 'C', long, value_name = "CMD")]
+    pub(crate) conclude: Vec<String>,
+
+    /// Benchmark every value from MIN to MAX (whole numbers, step 1 or --parameter-step-size),
+    /// with each `{VAR}` in the commands, their names and helpers replaced by it:
+    /// `-P threads 1 8 'make -j {threads}'`.
+    #[arg(
+        short = 'P',
+        long,
+        num_args = 3,
+        value_names = ["VAR", "MIN", "MAX"],
+        allow_hyphen_values = true,
+        help_heading = "Parameters"
+    )]
+    pub(crate) parameter_scan: Vec<String>,
+
+    /// The step of --parameter-scan; needed when a bound has decimals: `-P delay 0.3 0.7 -D
+    /// 0.2 'sleep {delay}'` runs 0.3, 0.5 and 0.7.
+    #[arg(
+        short = 'D',
+        long,
+        value_name = "DELTA",
+        requires = "parameter_scan",
+        allow_hyphen_values = true,
+        help_heading = "Parameters"
+    )]
+    pub(crate) parameter_step_size: Option<String>,
+
+    /// Benchmark every value of the comma-separated VALUES (`\,` is a comma inside a value),
+    /// with each `{VAR}` replaced by it: `-L compiler gcc,clang '{compiler} -O2 main.c'`.
+    /// Several lists run every combination.
+    #[arg(
+        short = 'L',
+        long,
+        num_args = 2,
+        value_names = ["VAR", "VALUES"],
+        allow_hyphen_values = true,
+        conflicts_with_all = ["parameter_scan", "parameter_step_size"],
+        help_heading = "Parameters"
+    )]
+    pub(crate) parameter_list: Vec<String>,
+
     /// Command to run once before a command's first run. Once for all, or once per command.
     #[arg(short = 's', long, value_name = "CMD")]
     pub(crate) setup: Vec<String>,
@@ -450,7 +497,9 @@ pub(crate) struct BenchArgs {
     #[arg(short = 'c', long, value_name = "CMD")]
     pub(crate) cleanup: Vec<String>,
 
-    /// Name of a command in the output (once per command, in order).
+    /// Name of a command in the output (once per command, in order; fewer names leave the
+    /// rest named by their command). With parameters: once for all or once per benchmark,
+    /// `{VAR}` replaced.
     #[arg(short = 'n', long = "command-name", value_name = "NAME")]
     pub(crate) names: Vec<String>,
 
@@ -1791,16 +1840,44 @@ impl PolicyArgs {
 }
 
 impl BenchArgs {
-    /// The commands and their helpers as given.
-    pub(crate) fn texts(&self) -> perfkit_sys::CommandTexts<'_> {
+    /// The commands and their helpers as given, over `parameters`.
+    pub(crate) fn texts<'a>(
+        &'a self,
+        parameters: &'a perfkit_sys::params::Parameters,
+    ) -> perfkit_sys::CommandTexts<'a> {
         perfkit_sys::CommandTexts {
             commands: &self.commands,
             names: &self.names,
             prepare: &self.prepare,
+            conclude: &self.conclude,
             setup: &self.setup,
             cleanup: &self.cleanup,
             shell: self.shell,
+            parameters: (*parameters != perfkit_sys::params::Parameters::None)
+                .then_some(parameters),
         }
+    }
+
+    /// The parameters of --parameter-scan or --parameter-list.
+    pub(crate) fn parameters(&self) -> perfkit_sys::params::Parameters {
+        use perfkit_sys::params::Parameters;
+        if let [name, min, max] = &self.parameter_scan[..] {
+            return Parameters::Scan {
+                name: name.clone(),
+                min: min.clone(),
+                max: max.clone(),
+                step: self.parameter_step_size.clone(),
+            };
+        }
+        if self.parameter_list.is_empty() {
+            return Parameters::None;
+        }
+        Parameters::Lists(
+            self.parameter_list
+                .chunks_exact(2)
+                .map(|pair| (pair[0].clone(), Parameters::split_list(&pair[1])))
+                .collect(),
+        )
     }
 
     /// Sets how many runs, in which order, with which limits.
@@ -2082,12 +2159,15 @@ fn flag_hint(error: &anyhow::Error) -> Option<&'static str> {
                 perfkit_sys::SysError::Stdin { .. } => {
                     Some("--input FILE gives every run the same input")
                 }
-                perfkit_sys::SysError::HelperCount { .. } => {
-                    Some("give --prepare, --setup and --cleanup once, or once per command")
-                }
+                perfkit_sys::SysError::HelperCount { .. } => Some(
+                    "give --prepare, --conclude, --setup and --cleanup once, or once per command",
+                ),
                 perfkit_sys::SysError::NameCount { .. } => {
                     Some("give --command-name once per command, in the commands' order")
                 }
+                perfkit_sys::SysError::Parameter { .. } => Some(
+                    "-P VAR MIN MAX [-D STEP] scans numbers; -L VAR a,b,c lists values; `{VAR}` in a command takes each",
+                ),
                 perfkit_sys::SysError::InvalidOutput { .. } => {
                     Some("--output null|pipe|inherit|FILE chooses where the program's output goes")
                 }

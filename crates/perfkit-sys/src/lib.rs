@@ -46,8 +46,9 @@ pub mod tune;
 
 pub use bench::{
     BENCH_SCHEMA_VERSION, BenchObserver, BenchPlan, BenchReport, BenchTarget, BenchWarning,
-    CommandReport, CommandSpec, CommandTexts, Execution, Executor, MAX_RUNS, NoObserver, Order,
-    OutputProbe, Phase, ProcessExecutor, RelativeSpeed, Role, RunCount, run_bench, run_bench_with,
+    CommandReport, CommandSpec, CommandTexts, Execution, Executor, Iteration, MAX_RUNS, NoObserver,
+    Order, OutputProbe, Phase, ProcessExecutor, RelativeSpeed, Role, RunCount, params, run_bench,
+    run_bench_with,
 };
 pub use capture::{Captured, MAX_CAPTURED, StderrCapture};
 pub use input::{LineLimit, read_text_limited};
@@ -255,8 +256,8 @@ pub enum SysError {
         /// The other.
         second: PathBuf,
     },
-    /// A list of helper commands fits neither one for all nor one per command.
-    #[error("{given} {role} commands given for {commands} benchmarked commands: give one for all, or one per command", role = role.kind())]
+    /// A list of helper commands fits neither one for all nor one per benchmark.
+    #[error("{given} {role} commands given for {commands} benchmarks: give one for all, or one per benchmark", role = role.kind())]
     HelperCount {
         /// Which helper.
         role: Role,
@@ -265,13 +266,19 @@ pub enum SysError {
         /// Benchmarked commands.
         commands: usize,
     },
-    /// The names given are not one per command.
-    #[error("{given} name{} given for {commands} commands: give one name per command", if *given == 1 { "" } else { "s" })]
+    /// More names than commands, or with parameters neither one for all nor one per benchmark.
+    #[error("{given} name{} given for {commands} benchmarks: give at most one name per command (with -P or -L: one for all, or one per benchmark)", if *given == 1 { "" } else { "s" })]
     NameCount {
         /// Names given.
         given: usize,
         /// Commands.
         commands: usize,
+    },
+    /// Benchmark parameters (`-P`, `-L`) that make no sense.
+    #[error("invalid parameters: {detail}")]
+    Parameter {
+        /// What is wrong, and the fix.
+        detail: String,
     },
     /// The benchmark settings contradict each other.
     #[error("invalid benchmark settings: {detail}")]

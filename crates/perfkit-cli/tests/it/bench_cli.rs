@@ -210,7 +210,7 @@ fn bad_arguments_exit_2() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "give one for all, or one per command",
+            "give one for all, or one per benchmark",
         ));
     perfkit()
         .args(["bench", "--runs", "0", "true"])

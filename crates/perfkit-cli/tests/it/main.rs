@@ -8,6 +8,7 @@ mod copy_cli;
 mod docs;
 mod doctor_cli;
 mod fuzz_corpora;
+mod hyperfine_cli;
 mod pool_cli;
 mod profile_cli;
 mod real_programs;

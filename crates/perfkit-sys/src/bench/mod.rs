@@ -19,8 +19,10 @@ use serde::{Deserialize, Serialize};
 use crate::SysError;
 use crate::process::{ExitKind, RunOptions, RunOutcome};
 
+pub mod params;
 mod render;
 use crate::stdio::{ProgramIo, ProgramOutput};
+use params::{Parameter, Parameters};
 pub use render::BenchWarning;
 
 /// The version of the [`BenchReport`] JSON format (see `docs/formats.md`).
@@ -137,6 +139,14 @@ pub struct BenchTarget {
     pub setup: Option<CommandSpec>,
     /// Run once after this command's last run (also after a failure).
     pub cleanup: Option<CommandSpec>,
+    /// Run after every run (warm-up and measured), untimed: e.g. stopping a server the
+    /// prepare command started.
+    pub conclude: Option<CommandSpec>,
+    /// The parameter values this benchmark was made with (`-P`, `-L`); empty without.
+    pub parameters: Vec<Parameter>,
+    /// The name without the parameters the command does not mention, which `name` lists
+    /// after it (`sleep 1 (mode = a)`); `None` when there are none.
+    pub base_name: Option<String>,
 }
 
 impl BenchTarget {
@@ -149,6 +159,9 @@ impl BenchTarget {
             prepare: None,
             setup: None,
             cleanup: None,
+            conclude: None,
+            parameters: Vec::new(),
+            base_name: None,
         }
     }
 }
@@ -224,65 +237,116 @@ pub struct BenchPlan {
 }
 
 /// The commands of a benchmark as the user wrote them: each helper list holds nothing, one
-/// command for every benchmarked command, or one per benchmarked command; names are none or
-/// one per command.
+/// command for every benchmark, or one per benchmark; names are fewer than the commands, or
+/// with parameters one for all or one per benchmark.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CommandTexts<'a> {
     /// The benchmarked commands.
     pub commands: &'a [String],
     /// Their names.
     pub names: &'a [String],
-    /// Run before each measured run.
+    /// Run before each run.
     pub prepare: &'a [String],
+    /// Run after each run.
+    pub conclude: &'a [String],
     /// Run once before a command's runs.
     pub setup: &'a [String],
     /// Run once after a command's runs.
     pub cleanup: &'a [String],
     /// Whether the commands run through `sh -c`.
     pub shell: bool,
+    /// The parameters every command is run over; `None` is one benchmark per command.
+    pub parameters: Option<&'a Parameters>,
 }
 
 impl BenchTarget {
-    /// One target per command, with its name and helper commands.
+    /// One target per command and set of parameter values, with its name and helper
+    /// commands, in hyperfine's order: for each set of values, every command.
+    ///
+    /// Every `{name}` of a parameter is replaced by its value in the command, its name and
+    /// its helpers. A benchmark's name is its name as given, or its command; the parameters
+    /// its command does not mention follow it in brackets.
     ///
     /// # Errors
-    /// [`SysError::HelperCount`] or [`SysError::NameCount`] when a list fits no command count,
-    /// or the error of a command that cannot be split into arguments.
+    /// [`SysError::HelperCount`] or [`SysError::NameCount`] when a list fits no count,
+    /// [`SysError::Parameter`] for parameters that make no benchmark or too many, or the
+    /// error of a command that cannot be split into arguments.
     pub fn from_texts(texts: &CommandTexts<'_>) -> Result<Vec<BenchTarget>, SysError> {
         let k = texts.commands.len();
-        let parse = |t: &String| CommandSpec::parse(t, texts.shell);
-        let helpers =
-            |values: &[String], role: Role| -> Result<Vec<Option<CommandSpec>>, SysError> {
-                match values.len() {
-                    0 => Ok(vec![None; k]),
-                    1 => Ok(vec![Some(parse(&values[0])?); k]),
-                    n if n == k => values.iter().map(|v| parse(v).map(Some)).collect(),
-                    given => Err(SysError::HelperCount {
-                        role,
-                        given,
-                        commands: k,
-                    }),
-                }
-            };
-        let prepare = helpers(texts.prepare, Role::Prepare)?;
-        let setup = helpers(texts.setup, Role::Setup)?;
-        let cleanup = helpers(texts.cleanup, Role::Cleanup)?;
-        if !texts.names.is_empty() && texts.names.len() != k {
+        let combinations = match texts.parameters {
+            Some(parameters) => parameters.combinations()?,
+            None => vec![Vec::new()],
+        };
+        let total = combinations
+            .len()
+            .checked_mul(k)
+            .filter(|&n| n <= params::MAX_BENCHMARKS)
+            .ok_or_else(|| SysError::Parameter {
+                detail: format!(
+                    "{k} commands over {} sets of parameter values make more than {} benchmarks",
+                    combinations.len(),
+                    params::MAX_BENCHMARKS
+                ),
+            })?;
+        let check = |values: &[String], role: Role| match values.len() {
+            0 | 1 => Ok(()),
+            n if n == total => Ok(()),
+            given => Err(SysError::HelperCount {
+                role,
+                given,
+                commands: total,
+            }),
+        };
+        check(texts.prepare, Role::Prepare)?;
+        check(texts.conclude, Role::Conclude)?;
+        check(texts.setup, Role::Setup)?;
+        check(texts.cleanup, Role::Cleanup)?;
+        let named = texts.names.len();
+        let names_fit = if texts.parameters.is_some() {
+            named <= 1 || named == total
+        } else {
+            named <= k
+        };
+        if !names_fit {
             return Err(SysError::NameCount {
-                given: texts.names.len(),
-                commands: k,
+                given: named,
+                commands: total,
             });
         }
-        let mut targets = Vec::with_capacity(k);
-        for (i, text) in texts.commands.iter().enumerate() {
-            let mut target = BenchTarget::new(parse(text)?);
-            if let Some(name) = texts.names.get(i) {
-                target.name.clone_from(name);
+        let mut targets = Vec::with_capacity(total);
+        for combination in &combinations {
+            for template in texts.commands {
+                let b = targets.len();
+                let parse = |text: &str| CommandSpec::parse(text, texts.shell);
+                let helper = |values: &[String]| {
+                    let text = values
+                        .get(b)
+                        .or_else(|| values.first().filter(|_| values.len() == 1));
+                    text.map(|t| parse(&params::substitute(t, combination)))
+                        .transpose()
+                };
+                let mut target =
+                    BenchTarget::new(parse(&params::substitute(template, combination))?);
+                let name = texts.names.get(b).or_else(|| {
+                    texts
+                        .names
+                        .first()
+                        .filter(|_| texts.parameters.is_some() && named == 1)
+                });
+                let base = name.map_or_else(
+                    || target.name.clone(),
+                    |n| params::substitute(n, combination),
+                );
+                let unused = params::unused_suffix(template, combination);
+                target.name = format!("{base}{unused}");
+                target.base_name = (!unused.is_empty()).then_some(base);
+                target.parameters.clone_from(combination);
+                target.prepare = helper(texts.prepare)?;
+                target.conclude = helper(texts.conclude)?;
+                target.setup = helper(texts.setup)?;
+                target.cleanup = helper(texts.cleanup)?;
+                targets.push(target);
             }
-            target.prepare.clone_from(&prepare[i]);
-            target.setup.clone_from(&setup[i]);
-            target.cleanup.clone_from(&cleanup[i]);
-            targets.push(target);
         }
         Ok(targets)
     }
@@ -377,6 +441,13 @@ pub struct BenchReport {
 pub struct CommandReport {
     /// Display name.
     pub name: String,
+    /// The name without the parameters the command does not mention, when `name` lists
+    /// some ([`BenchTarget::base_name`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_name: Option<String>,
+    /// The parameter values of this benchmark (`-P`, `-L`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<Parameter>,
     /// The argument vector that was run.
     pub command: Vec<String>,
     /// Runs included in the statistics.
@@ -599,6 +670,7 @@ fn validate(plan: &BenchPlan, executor: &dyn Executor) -> Result<(), SysError> {
         for spec in [
             Some(&t.command),
             t.prepare.as_ref(),
+            t.conclude.as_ref(),
             t.setup.as_ref(),
             t.cleanup.as_ref(),
         ]
@@ -625,6 +697,33 @@ pub struct Execution<'a> {
     pub output: &'a ProgramOutput,
     /// The benchmarked command's time limit; helpers have none.
     pub timeout: Option<Duration>,
+    /// Which run of the benchmarked command this is; `None` for helpers.
+    pub iteration: Option<Iteration>,
+}
+
+/// Which run of a benchmarked command a process is, told to it in the environment as
+/// `HYPERFINE_ITERATION` and `PERFKIT_ITERATION`: `warmup-0`, `warmup-1`, … for runs before
+/// the measured ones (the output check's runs included), then `0`, `1`, … for measured runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Iteration {
+    /// An unmeasured run before the measured ones, counted from 0.
+    Warmup(u64),
+    /// A measured run, counted from 0.
+    Measured(u64),
+}
+
+impl Iteration {
+    /// The environment variables that carry it.
+    pub const VARIABLES: [&'static str; 2] = ["HYPERFINE_ITERATION", "PERFKIT_ITERATION"];
+
+    /// The value the variables take.
+    #[must_use]
+    pub fn value(self) -> String {
+        match self {
+            Iteration::Warmup(n) => format!("warmup-{n}"),
+            Iteration::Measured(n) => n.to_string(),
+        }
+    }
 }
 
 impl Execution<'_> {
@@ -661,6 +760,12 @@ pub struct ProcessExecutor;
 impl Executor for ProcessExecutor {
     fn execute(&mut self, run: &Execution<'_>) -> Result<RunOutcome, SysError> {
         let mut command = run.command.command();
+        if let Some(iteration) = run.iteration {
+            let value = iteration.value();
+            for variable in Iteration::VARIABLES {
+                command.env(variable, &value);
+            }
+        }
         if run.benchmarked() {
             ProgramIo {
                 input: run.input.map(Path::to_path_buf),
@@ -705,6 +810,8 @@ pub enum Role {
     Warmup,
     /// The `prepare` command.
     Prepare,
+    /// The `conclude` command.
+    Conclude,
     /// The `setup` command.
     Setup,
     /// The `cleanup` command.
@@ -712,13 +819,15 @@ pub enum Role {
 }
 
 impl Role {
-    /// The role's one-word name: `benchmark`, `warmup`, `prepare`, `setup`, `cleanup`.
+    /// The role's one-word name: `benchmark`, `warmup`, `prepare`, `conclude`, `setup`,
+    /// `cleanup`.
     #[must_use]
     pub fn kind(self) -> &'static str {
         match self {
             Role::Benchmark => "benchmark",
             Role::Warmup => "warmup",
             Role::Prepare => "prepare",
+            Role::Conclude => "conclude",
             Role::Setup => "setup",
             Role::Cleanup => "cleanup",
         }
@@ -731,6 +840,7 @@ impl fmt::Display for Role {
             Role::Benchmark => "benchmarked command",
             Role::Warmup => "warm-up run of",
             Role::Prepare => "prepare command of",
+            Role::Conclude => "conclude command of",
             Role::Setup => "setup command of",
             Role::Cleanup => "cleanup command of",
         })
@@ -889,10 +999,13 @@ impl Runner<'_> {
         if self.plan.warmup > 0 {
             self.observer.phase(Phase::Warmup, i);
         }
-        for _ in 0..self.plan.warmup {
+        for w in 0..self.plan.warmup {
             self.prepare(i)?;
             let plan = self.plan;
-            let outcome = self.execute(&plan.targets[i].command, Role::Warmup)?;
+            let outcome =
+                self.execute(&plan.targets[i].command, Role::Warmup, Iteration::Warmup(w));
+            self.conclude(i)?;
+            let outcome = outcome?;
             if !outcome.status.success() && !self.plan.ignore_failure {
                 return Err(self.failed(i, Role::Warmup, outcome.status, 0));
             }
@@ -910,14 +1023,25 @@ impl Runner<'_> {
         }
         let plan = self.plan;
         let command = &plan.targets[i].command;
+        let mut extra = self.plan.warmup;
         let null = if let Some(outcome) = self.warm_outcome[i].take() {
             outcome
         } else {
             self.prepare(i)?;
-            self.execute(command, Role::Benchmark)?
+            let outcome = self.execute(command, Role::Benchmark, Iteration::Warmup(extra));
+            extra += 1;
+            self.conclude(i)?;
+            outcome?
         };
         self.prepare(i)?;
-        let pipe = self.execute_into(command, Role::Benchmark, &ProgramOutput::Pipe)?;
+        let pipe = self.execute_into(
+            command,
+            Role::Benchmark,
+            &ProgramOutput::Pipe,
+            Some(Iteration::Warmup(extra)),
+        );
+        self.conclude(i)?;
+        let pipe = pipe?;
         self.probes[i] = Some(OutputProbe::new(&null, &pipe));
         Ok(())
     }
@@ -930,11 +1054,28 @@ impl Runner<'_> {
         Ok(())
     }
 
+    /// Runs the command's conclude command, after every run of it.
+    fn conclude(&mut self, i: usize) -> Result<(), SysError> {
+        let plan = self.plan;
+        if let Some(conclude) = &plan.targets[i].conclude {
+            self.helper(i, conclude, Role::Conclude)?;
+        }
+        Ok(())
+    }
+
     fn measure(&mut self, i: usize) -> Result<(), SysError> {
         self.prepare(i)?;
         let plan = self.plan;
-        let outcome = self.execute(&plan.targets[i].command, Role::Benchmark)?;
-        let run = self.outcomes[i].len() as u64 + 1;
+        let done = self.outcomes[i].len() as u64;
+        let outcome = self.execute(
+            &plan.targets[i].command,
+            Role::Benchmark,
+            Iteration::Measured(done),
+        );
+        // Whatever prepare started is stopped, even when the run could not be made.
+        self.conclude(i)?;
+        let outcome = outcome?;
+        let run = done + 1;
         if !outcome.status.success() && !self.plan.ignore_failure {
             return Err(self.failed(i, Role::Benchmark, outcome.status, run));
         }
@@ -966,7 +1107,7 @@ impl Runner<'_> {
     }
 
     fn helper(&mut self, i: usize, spec: &CommandSpec, role: Role) -> Result<(), SysError> {
-        let outcome = self.execute(spec, role)?;
+        let outcome = self.execute_into(spec, role, &ProgramOutput::Null, None)?;
         if outcome.status.success() {
             Ok(())
         } else {
@@ -983,9 +1124,15 @@ impl Runner<'_> {
         }
     }
 
-    fn execute(&mut self, spec: &CommandSpec, role: Role) -> Result<RunOutcome, SysError> {
+    /// One run of the benchmarked command `spec`, into the plan's output.
+    fn execute(
+        &mut self,
+        spec: &CommandSpec,
+        role: Role,
+        iteration: Iteration,
+    ) -> Result<RunOutcome, SysError> {
         let output = &self.plan.output;
-        self.execute_into(spec, role, output)
+        self.execute_into(spec, role, output, Some(iteration))
     }
 
     /// One run of `spec`; a benchmarked one reads the plan's input and writes to `output`,
@@ -995,6 +1142,7 @@ impl Runner<'_> {
         spec: &CommandSpec,
         role: Role,
         output: &ProgramOutput,
+        iteration: Option<Iteration>,
     ) -> Result<RunOutcome, SysError> {
         let plan = self.plan;
         let mut run = Execution {
@@ -1003,11 +1151,13 @@ impl Runner<'_> {
             input: plan.input.as_deref(),
             output,
             timeout: plan.timeout,
+            iteration,
         };
         if !run.benchmarked() {
             run.input = None;
             run.output = &ProgramOutput::Null;
             run.timeout = None;
+            run.iteration = None;
         }
         self.executor.execute(&run)
     }
@@ -1039,6 +1189,8 @@ fn build_report(plan: &BenchPlan, outcomes: Vec<Vec<RunOutcome>>) -> Result<Benc
         walls.push(wall_ns.iter().map(|&v| v as f64).collect());
         commands.push(CommandReport {
             name: target.name.clone(),
+            base_name: target.base_name.clone(),
+            parameters: target.parameters.clone(),
             command: target.command.argv().to_vec(),
             runs: included.len() as u64,
             failed_runs: included.iter().filter(|o| !o.status.success()).count() as u64,
@@ -1178,12 +1330,21 @@ mod tests {
                 commands: 2
             })
         ));
-        let unnamed = CommandTexts {
+        // Fewer names than commands name the first ones, as hyperfine does; more are refused.
+        let partly = BenchTarget::from_texts(&CommandTexts {
             names: &one,
             ..texts
-        };
+        })
+        .expect("targets");
+        assert_eq!(
+            (partly[0].name.as_str(), partly[1].name.as_str()),
+            ("a", "false")
+        );
         assert!(matches!(
-            BenchTarget::from_texts(&unnamed),
+            BenchTarget::from_texts(&CommandTexts {
+                names: &three,
+                ..texts
+            }),
             Err(SysError::NameCount { .. })
         ));
         let plan = BenchPlan::new(
@@ -1204,6 +1365,162 @@ mod tests {
             .expect("targets"),
         );
         assert_eq!(plan.duplicate_name(), Some("true"));
+    }
+
+    #[test]
+    fn parameters_make_one_benchmark_per_value_and_command() {
+        let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let commands = owned(&["sleep {t}", "echo {mode}"]);
+        let parameters = Parameters::Lists(vec![
+            ("t".into(), owned(&["1", "2"])),
+            ("mode".into(), owned(&["fast"])),
+        ]);
+        let texts = CommandTexts {
+            commands: &commands,
+            prepare: &owned(&["prep {t}"]),
+            conclude: &owned(&["stop {mode}"]),
+            parameters: Some(&parameters),
+            ..CommandTexts::default()
+        };
+        let targets = BenchTarget::from_texts(&texts).expect("targets");
+        let seen: Vec<(&str, Option<&str>, String, String)> = targets
+            .iter()
+            .map(|t| {
+                (
+                    t.name.as_str(),
+                    t.base_name.as_deref(),
+                    t.prepare.as_ref().unwrap().to_string(),
+                    t.conclude.as_ref().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (
+                    "sleep 1 (mode = fast)",
+                    Some("sleep 1"),
+                    "prep 1".into(),
+                    "stop fast".into()
+                ),
+                (
+                    "echo fast (t = 1)",
+                    Some("echo fast"),
+                    "prep 1".into(),
+                    "stop fast".into()
+                ),
+                (
+                    "sleep 2 (mode = fast)",
+                    Some("sleep 2"),
+                    "prep 2".into(),
+                    "stop fast".into()
+                ),
+                (
+                    "echo fast (t = 2)",
+                    Some("echo fast"),
+                    "prep 2".into(),
+                    "stop fast".into()
+                ),
+            ]
+        );
+        assert_eq!(targets[2].command.argv(), ["sleep", "2"]);
+        assert_eq!(targets[3].parameters.len(), 2);
+        // One name is every benchmark's, with `{t}` replaced; otherwise one per benchmark.
+        let one = owned(&["nap {t}"]);
+        let named = BenchTarget::from_texts(&CommandTexts {
+            names: &one,
+            ..texts
+        })
+        .expect("targets");
+        assert_eq!(named[2].name, "nap 2 (mode = fast)");
+        let two = owned(&["a", "b"]);
+        assert!(matches!(
+            BenchTarget::from_texts(&CommandTexts {
+                names: &two,
+                ..texts
+            }),
+            Err(SysError::NameCount {
+                given: 2,
+                commands: 4
+            })
+        ));
+        // Helpers: one for all or one per benchmark (four here), not one per command.
+        assert!(matches!(
+            BenchTarget::from_texts(&CommandTexts {
+                cleanup: &two,
+                ..texts
+            }),
+            Err(SysError::HelperCount {
+                role: Role::Cleanup,
+                given: 2,
+                commands: 4
+            })
+        ));
+        let scan = Parameters::Scan {
+            name: "n".into(),
+            min: "1".into(),
+            max: "100000".into(),
+            step: None,
+        };
+        assert!(matches!(
+            BenchTarget::from_texts(&CommandTexts {
+                parameters: Some(&scan),
+                ..texts
+            }),
+            Err(SysError::Parameter { .. })
+        ));
+    }
+
+    #[test]
+    fn conclude_follows_every_run_and_each_run_knows_its_iteration() {
+        let mut target = target("work");
+        target.prepare = Some(CommandSpec::parse("prep", false).unwrap());
+        target.conclude = Some(CommandSpec::parse("stop", false).unwrap());
+        let mut plan = BenchPlan::new(vec![target]);
+        plan.warmup = 1;
+        plan.runs = RunCount::Exact(2);
+        let mut script = Script::fast();
+        bench(&plan, &mut script).expect("report");
+        let expected = [
+            ("prep", Role::Prepare, None),
+            ("work", Role::Warmup, Some("warmup-0")),
+            ("stop", Role::Conclude, None),
+            ("prep", Role::Prepare, None),
+            ("work", Role::Benchmark, Some("0")),
+            ("stop", Role::Conclude, None),
+            ("prep", Role::Prepare, None),
+            ("work", Role::Benchmark, Some("1")),
+            ("stop", Role::Conclude, None),
+        ];
+        let seen: Vec<(&str, Role, Option<String>)> = script
+            .log
+            .iter()
+            .zip(&script.iterations)
+            .map(|((c, r), i)| (c.as_str(), *r, i.map(Iteration::value)))
+            .collect();
+        let expected: Vec<(&str, Role, Option<String>)> = expected
+            .iter()
+            .map(|(c, r, i)| (*c, *r, i.map(str::to_owned)))
+            .collect();
+        assert_eq!(seen, expected);
+        // A failed run still has its conclude command run before the benchmark stops.
+        let mut failing = Script::new(|c, _| {
+            if c == "work" {
+                (ExitKind::Exited { code: 3 }, MS)
+            } else {
+                (OK, MS)
+            }
+        });
+        plan.warmup = 0;
+        assert!(bench(&plan, &mut failing).is_err());
+        assert_eq!(
+            failing.roles(),
+            [
+                ("prep", Role::Prepare),
+                ("work", Role::Benchmark),
+                ("stop", Role::Conclude)
+            ]
+        );
     }
 
     fn target(text: &str) -> BenchTarget {
@@ -1233,6 +1550,8 @@ mod tests {
     struct Script {
         outcome: Outcomes,
         log: Vec<(String, Role)>,
+        /// Each logged run's iteration.
+        iterations: Vec<Option<Iteration>>,
     }
 
     const OK: ExitKind = ExitKind::Exited { code: 0 };
@@ -1243,6 +1562,7 @@ mod tests {
             Script {
                 outcome: Box::new(outcome),
                 log: Vec::new(),
+                iterations: Vec::new(),
             }
         }
 
@@ -1264,6 +1584,7 @@ mod tests {
             let name = run.command.to_string();
             let before = self.log.iter().filter(|(c, _)| *c == name).count();
             self.log.push((name.clone(), run.role));
+            self.iterations.push(run.iteration);
             let (status, wall) = (self.outcome)(&name, before);
             Ok(RunOutcome::timed(status, wall))
         }
