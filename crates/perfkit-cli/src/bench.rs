@@ -138,15 +138,17 @@ fn print_results(
 }
 
 fn plan(args: &BenchArgs) -> Result<BenchPlan> {
+    let commands = args.command_texts()?;
     let parameters = args.parameters();
-    let targets = BenchTarget::from_texts(&args.texts(&parameters))?;
+    let shell = args.shell()?;
+    let targets = BenchTarget::from_texts(&args.texts(&commands, &parameters, &shell))?;
     if !args.quiet {
-        for (text, target) in args.commands.iter().zip(&targets) {
+        for (text, target) in commands.iter().zip(&targets) {
             let operators = target.command.shell_operators();
             if !operators.is_empty() {
                 let quoted: Vec<String> = operators.iter().map(|o| format!("'{o}'")).collect();
                 note!(
-                    "warning: '{text}' contains {} which a shell would interpret, but it runs without a shell: add --shell if you meant a pipeline or redirection",
+                    "warning: '{text}' contains {} which a shell would interpret, but -N runs it without a shell: leave -N out if you meant a pipeline or redirection",
                     quoted.join(", ")
                 );
             }

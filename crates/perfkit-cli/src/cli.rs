@@ -21,8 +21,8 @@ Examples:
     perfkit bench --warmup 3 'gzip -1 -c data.bin' 'gzip -9 -c data.bin'
   Exactly 20 runs, machine-readable output:
     perfkit bench --runs 20 --json 'sleep 0.01' > result.json
-  Pipelines and builtins need a shell:
-    perfkit bench --shell 'sort data.txt | uniq -c'
+  A command with pipes, redirections or builtins runs through sh on its own:
+    perfkit bench 'sort data.txt | uniq -c'
   Reset state before every run:
     perfkit bench --prepare 'rm -rf out' 'make -j2'
   One benchmark per value, {threads} replaced (hyperfine's -P and -L):
@@ -412,10 +412,16 @@ pub(crate) enum OrderArg {
 /// `perfkit bench` options.
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
-    /// Commands to benchmark. Each is one string, split into arguments like a shell would
-    /// (quotes work) but run without a shell unless --shell is given.
-    #[arg(required = true, value_name = "COMMAND")]
+    /// Commands to benchmark, each one quoted argument ('rg -F main f'): split into words as
+    /// a shell would and started directly, or run through sh when they need a shell (see
+    /// --shell).
+    #[arg(value_name = "COMMAND", required_unless_present = "argv")]
     pub(crate) commands: Vec<String>,
+
+    /// One command, after --, word by word as for every other perfkit command:
+    /// `perfkit bench -r 5 -- rg -F main f`.
+    #[arg(last = true, value_name = "PROGRAM ARGS")]
+    pub(crate) argv: Vec<String>,
 
     /// Run each command exactly this many times (overrides --min-runs, --max-runs, --duration).
     #[arg(short = 'r', long, value_name = "N", conflicts_with_all = ["min_runs", "max_runs", "duration"])]
@@ -537,9 +543,17 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "N")]
     pub(crate) seed: Option<u64>,
 
-    /// Run each command (and helper) with `sh -c`, so pipes, redirections and builtins work.
-    #[arg(long)]
-    pub(crate) shell: bool,
+    /// The shell that runs every command and helper: a name (bash), a path, a command line
+    /// ("bash --norc"), default (sh) or none. Without it, a command runs through sh only when
+    /// it needs a shell (pipes, redirections, $VARS, globs, builtins) and is started directly
+    /// otherwise, so no shell start-up is in its time. (hyperfine's meaning; before, perfkit's
+    /// --shell took no value.)
+    #[arg(short = 'S', long, value_name = "SHELL")]
+    pub(crate) shell: Option<String>,
+
+    /// Start every command directly, never through a shell (--shell=none).
+    #[arg(short = 'N', conflicts_with = "shell")]
+    pub(crate) no_shell: bool,
 
     /// Print the full result as JSON on stdout instead of the human summary.
     #[arg(long)]
@@ -1737,7 +1751,7 @@ impl Commands {
     pub(crate) fn shell_hint(&self) -> &'static str {
         match self {
             Commands::Bench(_) => {
-                "pipes, redirections and shell builtins need a shell: add --shell"
+                "each command is one argument: quote it, as in perfkit bench 'rg -F main f'"
             }
             _ => {
                 "pipes, redirections and shell builtins need a shell: give sh -c '...' as the command"
@@ -1840,19 +1854,47 @@ impl PolicyArgs {
 }
 
 impl BenchArgs {
-    /// The commands and their helpers as given, over `parameters`.
+    /// The commands as texts: those given, or the one after `--` with its words quoted back
+    /// (so that it splits into the same words).
+    pub(crate) fn command_texts(&self) -> anyhow::Result<Vec<String>> {
+        match (self.commands.is_empty(), self.argv.is_empty()) {
+            (_, true) => Ok(self.commands.clone()),
+            (true, false) => Ok(vec![
+                perfkit_sys::CommandSpec::from_argv(self.argv.clone())?.to_string(),
+            ]),
+            (false, false) => anyhow::bail!(
+                "commands given both as arguments ({}) and after --: give quoted commands, or one command after --",
+                self.commands.join(", ")
+            ),
+        }
+    }
+
+    /// Which commands run through a shell, by --shell and -N.
+    pub(crate) fn shell(&self) -> Result<perfkit_sys::shell::Shell, perfkit_sys::SysError> {
+        use perfkit_sys::shell::Shell;
+        match (&self.shell, self.no_shell) {
+            (_, true) => Ok(Shell::None),
+            (Some(value), false) => Shell::parse(value),
+            (None, false) => Ok(Shell::Auto),
+        }
+    }
+
+    /// The commands (`commands`, from [`BenchArgs::command_texts`]) and their helpers as
+    /// given, over `parameters`, run as `shell` says.
     pub(crate) fn texts<'a>(
         &'a self,
+        commands: &'a [String],
         parameters: &'a perfkit_sys::params::Parameters,
+        shell: &'a perfkit_sys::shell::Shell,
     ) -> perfkit_sys::CommandTexts<'a> {
         perfkit_sys::CommandTexts {
-            commands: &self.commands,
+            commands,
             names: &self.names,
             prepare: &self.prepare,
             conclude: &self.conclude,
             setup: &self.setup,
             cleanup: &self.cleanup,
-            shell: self.shell,
+            shell,
             parameters: (*parameters != perfkit_sys::params::Parameters::None)
                 .then_some(parameters),
         }

@@ -179,7 +179,7 @@ fn shell_mode_runs_pipelines() {
         "bench",
         "--runs",
         "2",
-        "--shell",
+        "--shell=default",
         "--json",
         "echo a | wc -l > /dev/null",
     ]);
@@ -269,7 +269,7 @@ fn every_run_reads_what_perfkits_own_stdin_holds() {
             "--runs",
             "3",
             "--output=null",
-            "--shell",
+            "--shell=default",
             &script,
         ])
         .stdin(std::fs::File::open(&data).unwrap())
@@ -283,7 +283,14 @@ fn every_run_reads_what_perfkits_own_stdin_holds() {
     // alone, the runs get /dev/null, and that is said.
     std::fs::remove_file(&log).unwrap();
     perfkit()
-        .args(["bench", "--runs", "2", "--output=null", "--shell", &script])
+        .args([
+            "bench",
+            "--runs",
+            "2",
+            "--output=null",
+            "--shell=default",
+            &script,
+        ])
         .write_stdin("y".repeat(5000))
         .assert()
         .success()
@@ -302,7 +309,7 @@ fn every_run_reads_what_perfkits_own_stdin_holds() {
             "--output=null",
             "--input",
             "-",
-            "--shell",
+            "--shell=default",
             &script,
         ])
         .write_stdin("y".repeat(5000))
@@ -319,7 +326,7 @@ fn every_run_reads_what_perfkits_own_stdin_holds() {
     let out = std::process::Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "read first; {} bench -q --runs 2 --output=null --shell '{script}' >/dev/null; cat",
+            "read first; {} bench -q --runs 2 --output=null --shell=default '{script}' >/dev/null; cat",
             assert_cmd::cargo::cargo_bin("perfkit").display()
         ))
         .stdin(std::fs::File::open(&list).unwrap())
@@ -334,7 +341,7 @@ fn every_run_reads_what_perfkits_own_stdin_holds() {
     // A device that never ends is refused before anything runs.
     std::fs::remove_file(&log).unwrap();
     let refused = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
-        .args(["bench", "--runs", "2", "--shell", &script])
+        .args(["bench", "--runs", "2", "--shell=default", &script])
         .stdin(std::fs::File::open("/dev/zero").unwrap())
         .output()
         .unwrap();
@@ -357,7 +364,14 @@ fn output_goes_where_asked_and_a_program_that_skips_work_into_dev_null_is_named(
     for (output, seen) in [("pipe", "pipe"), ("null", "device")] {
         perfkit()
             .args([
-                "bench", "-q", "--runs", "2", "--output", output, "--shell", &script,
+                "bench",
+                "-q",
+                "--runs",
+                "2",
+                "--output",
+                output,
+                "--shell=default",
+                &script,
             ])
             .assert()
             .success();

@@ -141,3 +141,98 @@ fn parameters_that_make_no_benchmark_are_refused_before_anything_runs() {
             .stderr(predicate::str::contains(says));
     }
 }
+
+/// `perfkit bench --runs 1 --output null --json ARGS`'s report.
+fn report(args: &[&str]) -> Value {
+    let out = perfkit()
+        .args(["bench", "--runs", "1", "--output", "null", "--json"])
+        .args(args)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).unwrap()
+}
+
+/// Each benchmark's argument vector in `report`.
+fn argvs(report: &Value) -> Vec<Vec<String>> {
+    report["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| serde_json::from_value(c["command"].clone()).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_command_runs_through_a_shell_only_when_it_needs_one() {
+    let auto = report(&["true", "echo x | cat", "exit 0"]);
+    assert_eq!(
+        argvs(&auto),
+        [
+            vec!["true"],
+            vec!["sh", "-c", "echo x | cat"],
+            vec!["sh", "-c", "exit 0"]
+        ]
+    );
+    // hyperfine's --shell: always that shell; none (or -N) never.
+    assert_eq!(
+        argvs(&report(&["-S", "bash --norc", "true"])),
+        [vec!["bash", "--norc", "-c", "true"]]
+    );
+    assert_eq!(
+        argvs(&report(&["--shell=default", "true"])),
+        [vec!["sh", "-c", "true"]]
+    );
+    for none in [&["-N"][..], &["--shell=none"][..]] {
+        let out = perfkit()
+            .args(["bench", "--runs", "1", "--output", "null", "--json"])
+            .args(none)
+            .arg("echo x | cat")
+            .assert()
+            .success()
+            .stderr(predicate::str::contains("without a shell"))
+            .get_output()
+            .stdout
+            .clone();
+        let direct: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(argvs(&direct), [vec!["echo", "x", "|", "cat"]]);
+    }
+    perfkit()
+        .args(["bench", "-S", " ", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--shell needs a shell"));
+    perfkit()
+        .args(["bench", "-N", "-S", "bash", "true"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn one_command_after_a_double_dash_needs_no_quoting() {
+    let dashed = report(&["--", "sh", "-c", "exit 0", "a b"]);
+    assert_eq!(argvs(&dashed), [vec!["sh", "-c", "exit 0", "a b"]]);
+    assert_eq!(dashed["commands"][0]["name"], "sh -c 'exit 0' 'a b'");
+    perfkit()
+        .args(["bench", "true", "--", "false"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("both as arguments"));
+    perfkit()
+        .args(["bench", "--runs", "1"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("COMMAND"));
+    // A program's words given as separate commands: the error says how to quote.
+    perfkit()
+        .args(["bench", "--runs", "1", "ls", "perfkit-no-such-dir"])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("perfkit-no-such-dir").and(predicate::str::contains(
+                "quote it, as in perfkit bench 'rg -F main f'",
+            )),
+        );
+}

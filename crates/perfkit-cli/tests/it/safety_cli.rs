@@ -95,7 +95,7 @@ fn json_reports_are_only_json_while_the_program_writes_to_both_streams() {
     // The commands whose JSON goes to standard output: it is only JSON too.
     let dir_arg = path(&dir, "analysis");
     for args in [
-        vec!["bench", "--json", "--shell", "-r", "3", &script[..]],
+        vec!["bench", "--json", "--shell=default", "-r", "3", &script[..]],
         vec![
             "analyze",
             "--json",
@@ -625,7 +625,7 @@ fn attaching_to_another_users_process_names_the_permission_problem() {
 fn a_bench_timeout_kills_the_whole_process_tree() {
     let marker = "27.1828182";
     let out = perfkit()
-        .args(["bench", "-r", "1", "--timeout", "1s", "--shell"])
+        .args(["bench", "-r", "1", "--timeout", "1s", "--shell=default"])
         .arg(format!("sleep {marker}; true"))
         .output()
         .unwrap();
@@ -645,7 +645,7 @@ fn a_signal_to_bench_alone_ends_the_command_it_runs() {
         // No timeout, so the command shares perfkit's process group, yet only perfkit is
         // signalled, as `kill` or a CI runner's timeout does.
         let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("perfkit"))
-            .args(["bench", "-r", "3", "--shell"])
+            .args(["bench", "-r", "3", "--shell=default"])
             .arg(format!("sleep {marker}; true"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -904,7 +904,9 @@ fn error_messages_name_the_real_problem_once() {
     assert!(stderr.contains("hint: pipes, redirections and shell builtins need a shell: give sh -c '...' as the command"), "{stderr}");
     let (_, stderr) = stderr_of(&["bench", "perfkit-no-such-program"], None);
     assert!(
-        stderr.contains("hint: pipes, redirections and shell builtins need a shell: add --shell"),
+        stderr.contains(
+            "hint: each command is one argument: quote it, as in perfkit bench 'rg -F main f'"
+        ),
         "{stderr}"
     );
 }

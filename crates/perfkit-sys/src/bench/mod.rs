@@ -21,9 +21,11 @@ use crate::process::{ExitKind, RunOptions, RunOutcome};
 
 pub mod params;
 mod render;
+pub mod shell;
 use crate::stdio::{ProgramIo, ProgramOutput};
 use params::{Parameter, Parameters};
 pub use render::BenchWarning;
+use shell::Shell;
 
 /// The version of the [`BenchReport`] JSON format (see `docs/formats.md`).
 pub const BENCH_SCHEMA_VERSION: u32 = 1;
@@ -61,21 +63,21 @@ impl CommandSpec {
     /// assert_eq!(s.argv(), ["sh", "-c", "ls | wc -l"]);
     /// ```
     pub fn parse(text: &str, shell: bool) -> Result<Self, SysError> {
-        if text.trim().is_empty() {
-            return Err(SysError::EmptyCommand);
-        }
-        let argv = if shell {
-            vec!["sh".to_string(), "-c".to_string(), text.to_string()]
+        let shell = if shell {
+            Shell::Program(vec!["sh".to_owned()])
         } else {
-            shlex::split(text).ok_or_else(|| SysError::BadQuoting {
-                text: text.to_string(),
-            })?
+            Shell::None
         };
-        if argv.is_empty() {
-            return Err(SysError::EmptyCommand);
-        }
+        Self::parse_in(text, &shell)
+    }
+
+    /// `text` run as `shell` says: through it, or split into words and started directly.
+    ///
+    /// # Errors
+    /// As [`CommandSpec::parse`].
+    pub fn parse_in(text: &str, shell: &Shell) -> Result<Self, SysError> {
         Ok(Self {
-            argv,
+            argv: shell.argv(text)?,
             text: text.to_string(),
         })
     }
@@ -239,7 +241,7 @@ pub struct BenchPlan {
 /// The commands of a benchmark as the user wrote them: each helper list holds nothing, one
 /// command for every benchmark, or one per benchmark; names are fewer than the commands, or
 /// with parameters one for all or one per benchmark.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct CommandTexts<'a> {
     /// The benchmarked commands.
     pub commands: &'a [String],
@@ -253,10 +255,28 @@ pub struct CommandTexts<'a> {
     pub setup: &'a [String],
     /// Run once after a command's runs.
     pub cleanup: &'a [String],
-    /// Whether the commands run through `sh -c`.
-    pub shell: bool,
+    /// Which commands (helpers included) run through a shell.
+    pub shell: &'a Shell,
     /// The parameters every command is run over; `None` is one benchmark per command.
     pub parameters: Option<&'a Parameters>,
+}
+
+/// Commands run through a shell only when they need one.
+static AUTO: Shell = Shell::Auto;
+
+impl Default for CommandTexts<'_> {
+    fn default() -> Self {
+        CommandTexts {
+            commands: &[],
+            names: &[],
+            prepare: &[],
+            conclude: &[],
+            setup: &[],
+            cleanup: &[],
+            shell: &AUTO,
+            parameters: None,
+        }
+    }
 }
 
 impl BenchTarget {
@@ -317,7 +337,7 @@ impl BenchTarget {
         for combination in &combinations {
             for template in texts.commands {
                 let b = targets.len();
-                let parse = |text: &str| CommandSpec::parse(text, texts.shell);
+                let parse = |text: &str| CommandSpec::parse_in(text, texts.shell);
                 let helper = |values: &[String]| {
                     let text = values
                         .get(b)
