@@ -155,6 +155,6 @@ fn plan(args: &BenchArgs) -> Result<BenchPlan> {
         }
     }
     let mut plan = BenchPlan::new(targets);
-    args.schedule(&mut plan);
+    args.schedule(&mut plan)?;
     Ok(plan)
 }

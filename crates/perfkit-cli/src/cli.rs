@@ -530,9 +530,17 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     pub(crate) show_output: bool,
 
-    /// Keep benchmarking when a command exits non-zero (failed runs are included).
-    #[arg(short = 'i', long)]
-    pub(crate) ignore_failure: bool,
+    /// Keep benchmarking when a command fails (failed runs are included): every failure, or
+    /// with =CODES only those exit codes (--ignore-failure=1,2).
+    #[arg(
+        short = 'i',
+        long,
+        value_name = "MODE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "all-non-zero"
+    )]
+    pub(crate) ignore_failure: Option<String>,
 
     /// Order of the measured runs [default: interleaved].
     #[arg(long, value_enum, value_name = "ORDER")]
@@ -1923,7 +1931,10 @@ impl BenchArgs {
     }
 
     /// Sets how many runs, in which order, with which limits.
-    pub(crate) fn schedule(&self, plan: &mut perfkit_sys::BenchPlan) {
+    pub(crate) fn schedule(
+        &self,
+        plan: &mut perfkit_sys::BenchPlan,
+    ) -> Result<(), perfkit_sys::SysError> {
         use perfkit_sys::{Order, RunCount};
         plan.runs = match self.runs {
             Some(n) => RunCount::Exact(n),
@@ -1935,7 +1946,10 @@ impl BenchArgs {
         };
         plan.warmup = self.warmup;
         plan.timeout = self.timeout;
-        plan.ignore_failure = self.ignore_failure;
+        plan.ignore_failure = match &self.ignore_failure {
+            Some(mode) => perfkit_sys::IgnoreFailure::parse(mode)?,
+            None => perfkit_sys::IgnoreFailure::None,
+        };
         plan.order = match self.order {
             None | Some(OrderArg::Interleaved) => Order::Interleaved,
             Some(OrderArg::Sequential) => Order::Sequential,
@@ -1946,6 +1960,7 @@ impl BenchArgs {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64)
         });
+        Ok(())
     }
 }
 

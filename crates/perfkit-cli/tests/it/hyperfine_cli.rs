@@ -236,3 +236,36 @@ fn one_command_after_a_double_dash_needs_no_quoting() {
             )),
         );
 }
+
+#[test]
+fn failures_are_ignored_all_or_by_exit_code() {
+    let exit3 = "sh -c 'exit 3'";
+    let run = |mode: &[&str]| {
+        perfkit()
+            .args([
+                "bench", "--runs", "2", "--warmup", "1", "--output", "null", "--json",
+            ])
+            .args(mode)
+            .arg(exit3)
+            .assert()
+    };
+    for mode in [
+        &["-i"][..],
+        &["--ignore-failure"][..],
+        &["--ignore-failure=2,3"][..],
+    ] {
+        let out = run(mode).success().get_output().stdout.clone();
+        let report: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(report["commands"][0]["failed_runs"], 2, "{mode:?}");
+    }
+    // Not among the codes, or not ignored at all: the benchmark stops with exit 1.
+    run(&["--ignore-failure=1,2"])
+        .code(1)
+        .stderr(predicate::str::contains("exit code 3"));
+    run(&[])
+        .code(1)
+        .stderr(predicate::str::contains("--ignore-failure"));
+    run(&["--ignore-failure=sometimes"])
+        .code(2)
+        .stderr(predicate::str::contains("all-non-zero"));
+}

@@ -168,6 +168,52 @@ impl BenchTarget {
     }
 }
 
+/// Which failed runs of a benchmarked command the benchmark goes on after (hyperfine's
+/// `--ignore-failure`); they are counted in `failed_runs` and included in the statistics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum IgnoreFailure {
+    /// None: the first failed run stops the benchmark.
+    #[default]
+    None,
+    /// Every failure: a non-zero exit, a signal, a timeout.
+    AllNonZero,
+    /// Exits with these codes only.
+    Codes(Vec<i32>),
+}
+
+impl IgnoreFailure {
+    /// hyperfine's value: `all-non-zero`, or exit codes separated by commas (`1,2`).
+    ///
+    /// # Errors
+    /// [`SysError::InvalidPlan`] for anything else.
+    pub fn parse(value: &str) -> Result<IgnoreFailure, SysError> {
+        if value.trim() == "all-non-zero" {
+            return Ok(IgnoreFailure::AllNonZero);
+        }
+        value
+            .split(',')
+            .map(|code| code.trim().parse::<i32>().ok().filter(|c| (0..=255).contains(c)))
+            .collect::<Option<Vec<i32>>>()
+            .map(IgnoreFailure::Codes)
+            .ok_or_else(|| SysError::InvalidPlan {
+                detail: format!(
+                    "--ignore-failure={value}: give exit codes from 0 to 255 separated by commas (--ignore-failure=1,2), or all-non-zero"
+                ),
+            })
+    }
+
+    /// Whether a run that ended so lets the benchmark go on.
+    #[must_use]
+    pub fn accepts(&self, status: ExitKind) -> bool {
+        match (self, status) {
+            (_, status) if status.success() => true,
+            (IgnoreFailure::AllNonZero, _) => true,
+            (IgnoreFailure::Codes(codes), ExitKind::Exited { code }) => codes.contains(&code),
+            (IgnoreFailure::None | IgnoreFailure::Codes(_), _) => false,
+        }
+    }
+}
+
 /// How many measured runs each command gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -229,9 +275,9 @@ pub struct BenchPlan {
     /// With the output on `/dev/null`, run each command once more into a pipe and report in
     /// [`CommandReport::output_probe`] whether it behaves differently.
     pub probe_output: bool,
-    /// Keep going when a run fails, and include failed runs in the statistics (timed-out runs
+    /// Which failed runs to keep going after, and include in the statistics (timed-out runs
     /// are counted but never included: their time is cut short).
-    pub ignore_failure: bool,
+    pub ignore_failure: IgnoreFailure,
     /// Order of measured runs.
     pub order: Order,
     /// Seed of the random order and of the bootstrap.
@@ -394,7 +440,7 @@ impl BenchPlan {
             input: None,
             output: ProgramOutput::Null,
             probe_output: false,
-            ignore_failure: false,
+            ignore_failure: IgnoreFailure::None,
             order: Order::default(),
             seed: 0,
         }
@@ -1026,7 +1072,7 @@ impl Runner<'_> {
                 self.execute(&plan.targets[i].command, Role::Warmup, Iteration::Warmup(w));
             self.conclude(i)?;
             let outcome = outcome?;
-            if !outcome.status.success() && !self.plan.ignore_failure {
+            if !self.plan.ignore_failure.accepts(outcome.status) {
                 return Err(self.failed(i, Role::Warmup, outcome.status, 0));
             }
             self.warm_outcome[i] = Some(outcome);
@@ -1096,7 +1142,7 @@ impl Runner<'_> {
         self.conclude(i)?;
         let outcome = outcome?;
         let run = done + 1;
-        if !outcome.status.success() && !self.plan.ignore_failure {
+        if !self.plan.ignore_failure.accepts(outcome.status) {
             return Err(self.failed(i, Role::Benchmark, outcome.status, run));
         }
         self.observer.measured(i, &outcome);
@@ -1749,9 +1795,17 @@ mod tests {
             ),
             "{err}"
         );
-        plan.ignore_failure = true;
+        plan.ignore_failure = IgnoreFailure::AllNonZero;
         let report = bench(&plan, &mut failing()).unwrap();
         assert_eq!(report.commands[0].failed_runs, 2);
+        // Only the codes listed: the command here exits 1.
+        plan.ignore_failure = IgnoreFailure::parse("2,1").unwrap();
+        assert_eq!(
+            bench(&plan, &mut failing()).unwrap().commands[0].failed_runs,
+            2
+        );
+        plan.ignore_failure = IgnoreFailure::parse("2").unwrap();
+        assert!(bench(&plan, &mut failing()).is_err());
     }
 
     #[test]
@@ -1771,7 +1825,7 @@ mod tests {
             ),
             "{err}"
         );
-        plan.ignore_failure = true;
+        plan.ignore_failure = IgnoreFailure::AllNonZero;
         let err = bench(&plan, &mut hanging()).unwrap_err();
         assert!(matches!(err, SysError::AllRunsTimedOut { .. }), "{err}");
     }
