@@ -13,7 +13,7 @@ use crate::regress;
 use perfkit_sys::refuse_overwriting_inputs;
 
 /// The exports and the baseline `perfkit bench` writes, checked before the first run.
-fn check_files(args: &BenchArgs, plan: &BenchPlan) -> Result<[Option<OutputPath>; 3]> {
+fn check_files(args: &BenchArgs, plan: &BenchPlan) -> Result<[Option<OutputPath>; 6]> {
     // An export may not be the input, nor the file the commands write their output to.
     let program_output = match &plan.output {
         perfkit_sys::ProgramOutput::File(path) => Some(path.as_path()),
@@ -25,17 +25,13 @@ fn check_files(args: &BenchArgs, plan: &BenchPlan) -> Result<[Option<OutputPath>
         .into_iter()
         .chain(program_output)
         .collect();
-    let outputs = perfkit_sys::check_outputs(
-        [
-            args.export_json.as_deref(),
-            args.export_markdown.as_deref(),
-            args.save_baseline.as_deref(),
-        ],
-        &inputs,
-    )?;
+    let [json, csv, markdown, asciidoc, org] = args.exports().map(|(path, _)| path);
+    let baseline = args.save_baseline.as_deref();
+    let outputs =
+        perfkit_sys::check_outputs([json, csv, markdown, asciidoc, org, baseline], &inputs)?;
     // The exports may not replace the baseline they are checked against (--save-baseline
     // may: that is how a baseline is updated).
-    let exports: Vec<_> = outputs[..2].iter().flatten().collect();
+    let exports: Vec<_> = outputs[..5].iter().flatten().collect();
     refuse_overwriting_inputs(
         &exports,
         &args.baseline.as_deref().into_iter().collect::<Vec<_>>(),
@@ -58,7 +54,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
     plan.output = output;
     plan.probe_output = probe;
     // Check export destinations and the baseline before spending minutes measuring.
-    let [json_out, markdown_out, baseline_out] = check_files(args, &plan)?;
+    let [exports @ .., baseline_out] = check_files(args, &plan)?;
     let baseline = match &args.baseline {
         Some(path) => Some((
             perfkit_regress::load_any(path, None)?,
@@ -78,11 +74,11 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
     bar.finish_and_clear();
     let report = result?;
 
-    if let Some(out) = &json_out {
-        out.write((serde_json::to_string_pretty(&report)? + "\n").as_bytes())?;
-    }
-    if let Some(out) = &markdown_out {
-        out.write(report.to_markdown().as_bytes())?;
+    let (unit, sort) = args.table_style();
+    for (out, (_, format)) in exports.iter().zip(args.exports()) {
+        if let Some(out) = out {
+            out.write(report.export(format, unit, sort)?.as_bytes())?;
+        }
     }
     let current = if baseline.is_some() || args.save_baseline.is_some() {
         Some(
@@ -123,6 +119,7 @@ fn print_results(
         report,
         check: checked,
         baseline: args.baseline.as_deref(),
+        style: args.table_style(),
     };
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&both)?)?;

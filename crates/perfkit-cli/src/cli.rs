@@ -409,6 +409,22 @@ pub(crate) enum OrderArg {
     Random,
 }
 
+/// `--time-unit` values, as hyperfine spells them.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum TimeUnitArg {
+    Microsecond,
+    Millisecond,
+    Second,
+}
+
+/// `--sort` values, as hyperfine spells them.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum SortArg {
+    Auto,
+    Command,
+    MeanTime,
+}
+
 /// `perfkit bench` options.
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
@@ -567,13 +583,46 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     pub(crate) json: bool,
 
-    /// Also write the JSON result to FILE (atomically).
-    #[arg(long, value_name = "FILE")]
+    /// Also write the JSON result to FILE, with hyperfine's `results` beside perfkit's fields
+    /// (hyperfine's scripts read it). Every export is written atomically.
+    #[arg(long, value_name = "FILE", help_heading = "Exports")]
     pub(crate) export_json: Option<PathBuf>,
 
-    /// Also write a Markdown table to FILE (atomically).
-    #[arg(long, value_name = "FILE")]
+    /// Also write hyperfine's CSV (seconds) to FILE, perfkit's columns last.
+    #[arg(long, value_name = "FILE", help_heading = "Exports")]
+    pub(crate) export_csv: Option<PathBuf>,
+
+    /// Also write hyperfine's Markdown table to FILE, perfkit's columns last.
+    #[arg(long, value_name = "FILE", help_heading = "Exports")]
     pub(crate) export_markdown: Option<PathBuf>,
+
+    /// Also write hyperfine's asciidoc table to FILE, perfkit's columns last.
+    #[arg(long, value_name = "FILE", help_heading = "Exports")]
+    pub(crate) export_asciidoc: Option<PathBuf>,
+
+    /// Also write hyperfine's Emacs Org table to FILE, perfkit's columns last.
+    #[arg(long, value_name = "FILE", help_heading = "Exports")]
+    pub(crate) export_orgmode: Option<PathBuf>,
+
+    /// The tables' time unit (default: from the first command's mean).
+    #[arg(
+        short = 'u',
+        long,
+        value_enum,
+        value_name = "UNIT",
+        help_heading = "Exports"
+    )]
+    pub(crate) time_unit: Option<TimeUnitArg>,
+
+    /// Row order: auto (tables by command, the summary fastest first), command, mean-time.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "METHOD",
+        default_value = "auto",
+        help_heading = "Exports"
+    )]
+    pub(crate) sort: SortArg,
 
     /// No progress bar and no warnings.
     #[arg(short = 'q', long)]
@@ -1875,6 +1924,50 @@ impl BenchArgs {
                 self.commands.join(", ")
             ),
         }
+    }
+
+    /// The exports asked for, each with its format, in a fixed order.
+    pub(crate) fn exports(
+        &self,
+    ) -> [(Option<&std::path::Path>, perfkit_sys::export::ExportFormat); 5] {
+        use perfkit_sys::export::{ExportFormat, Markup};
+        [
+            (self.export_json.as_deref(), ExportFormat::Json),
+            (self.export_csv.as_deref(), ExportFormat::Csv),
+            (
+                self.export_markdown.as_deref(),
+                ExportFormat::Markup(Markup::Markdown),
+            ),
+            (
+                self.export_asciidoc.as_deref(),
+                ExportFormat::Markup(Markup::Asciidoc),
+            ),
+            (
+                self.export_orgmode.as_deref(),
+                ExportFormat::Markup(Markup::Orgmode),
+            ),
+        ]
+    }
+
+    /// The tables' unit and order.
+    pub(crate) fn table_style(
+        &self,
+    ) -> (
+        Option<perfkit_sys::export::TimeUnit>,
+        perfkit_sys::export::SortOrder,
+    ) {
+        use perfkit_sys::export::{SortOrder, TimeUnit};
+        let unit = self.time_unit.map(|u| match u {
+            TimeUnitArg::Microsecond => TimeUnit::Microsecond,
+            TimeUnitArg::Millisecond => TimeUnit::Millisecond,
+            TimeUnitArg::Second => TimeUnit::Second,
+        });
+        let sort = match self.sort {
+            SortArg::Auto => SortOrder::Auto,
+            SortArg::Command => SortOrder::Command,
+            SortArg::MeanTime => SortOrder::MeanTime,
+        };
+        (unit, sort)
     }
 
     /// Which commands run through a shell, by --shell and -N.

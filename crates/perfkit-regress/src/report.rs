@@ -177,6 +177,12 @@ pub struct CheckedBench<'a> {
     /// The baseline file of the check, named in the text above it.
     #[serde(skip)]
     pub baseline: Option<&'a std::path::Path>,
+    /// The text's time unit (each time in its own without one) and summary order.
+    #[serde(skip)]
+    pub style: (
+        Option<perfkit_sys::export::TimeUnit>,
+        perfkit_sys::export::SortOrder,
+    ),
 }
 
 impl CheckedBench<'_> {
@@ -184,7 +190,7 @@ impl CheckedBench<'_> {
     /// baseline.
     #[must_use]
     pub fn to_text(&self) -> String {
-        let mut text = self.report.to_text();
+        let mut text = self.report.to_text_in(self.style.0, self.style.1);
         if let Some(check) = self.check {
             let from = self.baseline.map(|p| p.display().to_string());
             let _ = writeln!(

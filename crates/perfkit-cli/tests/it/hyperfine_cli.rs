@@ -269,3 +269,148 @@ fn failures_are_ignored_all_or_by_exit_code() {
         .code(2)
         .stderr(predicate::str::contains("all-non-zero"));
 }
+
+/// A Python that imports `modules`: the one on `PATH`, or the system's (Debian's packages
+/// install for it alone). `None`, after [`perfkit_testkit::skip`], when there is none.
+fn python_with(modules: &str) -> Option<String> {
+    if !perfkit_testkit::have("python3") {
+        return None;
+    }
+    let found = ["python3", "/usr/bin/python3"].into_iter().find(|python| {
+        std::process::Command::new(python)
+            .args(["-c", &format!("import {modules}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if found.is_none() {
+        perfkit_testkit::skip(format!(
+            "no python3 imports {modules} (Debian: apt-get install python3-numpy python3-matplotlib)"
+        ));
+    }
+    found.map(str::to_owned)
+}
+
+#[test]
+fn hyperfines_own_scripts_read_perfkits_json() {
+    let Some(python) = python_with("numpy, matplotlib") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("results.json");
+    perfkit()
+        .args(["bench", "--runs", "5", "--warmup", "0", "--output", "null"])
+        .args(["-L", "t", "0.01,0.02", "sleep {t}", "--export-json"])
+        .arg(&json)
+        .assert()
+        .success();
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    // Every key hyperfine writes, perfkit's own report beside them.
+    for key in [
+        "command",
+        "mean",
+        "stddev",
+        "median",
+        "user",
+        "system",
+        "min",
+        "max",
+        "times",
+        "exit_codes",
+        "parameters",
+        "memory_usage_byte",
+    ] {
+        assert!(results[0].get(key).is_some(), "results[].{key} missing");
+    }
+    assert_eq!(results[1]["parameters"], serde_json::json!({"t": "0.02"}));
+    assert_eq!(results[0]["times"].as_array().unwrap().len(), 5);
+    assert!(report["commands"].is_array());
+    let scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/hyperfine");
+    let run = |script: &str, args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(&python)
+            .arg(scripts.join(script))
+            .args(args)
+            .env("MPLBACKEND", "Agg")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let stats = run("advanced_statistics.py", &[json.as_os_str()]);
+    for r in results {
+        let command = r["command"].as_str().unwrap();
+        let mean = r["mean"].as_f64().unwrap();
+        let block = stats
+            .split("Command '")
+            .find(|b| b.starts_with(&format!("{command}'")))
+            .unwrap_or_else(|| panic!("{command} not in:\n{stats}"));
+        assert!(block.contains("runs:          5"), "{block}");
+        assert!(block.contains(&format!("mean:   {mean:8.3} s")), "{block}");
+    }
+    for script in ["plot_whisker.py", "plot_histogram.py"] {
+        let png = dir.path().join(format!("{script}.png"));
+        run(script, &[json.as_os_str(), "-o".as_ref(), png.as_os_str()]);
+        let bytes = std::fs::read(&png).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG"), "{script} wrote no PNG");
+    }
+}
+
+#[test]
+fn every_export_is_written_with_hyperfines_columns_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| dir.path().join(name);
+    perfkit()
+        .args([
+            "bench",
+            "--runs",
+            "3",
+            "--output",
+            "null",
+            "-u",
+            "millisecond",
+        ])
+        .args(["--sort", "mean-time", "-P", "n", "1", "2", "sleep 0.0{n}"])
+        .arg("--export-csv")
+        .arg(file("r.csv"))
+        .arg("--export-markdown")
+        .arg(file("r.md"))
+        .arg("--export-asciidoc")
+        .arg(file("r.adoc"))
+        .arg("--export-orgmode")
+        .arg(file("r.org"))
+        .assert()
+        .success();
+    let read = |name: &str| std::fs::read_to_string(file(name)).unwrap();
+    let csv = read("r.csv");
+    assert!(
+        csv.starts_with(
+            "command,mean,stddev,median,user,system,min,max,parameter_n,p50,p90,p99,peak_memory_byte\nsleep 0.01,"
+        ),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 3);
+    let md = read("r.md");
+    assert!(
+        md.starts_with("| Command | Mean [ms] | Min [ms] | Max [ms] | Relative | p50 [ms] |"),
+        "{md}"
+    );
+    assert!(
+        md.lines().nth(2).unwrap().starts_with("| `sleep 0.01` | "),
+        "{md}"
+    );
+    assert!(read("r.adoc").starts_with("[cols=\"<,>,>,>,>,>,>,>\"]\n|===\n| Command \n"));
+    assert!(read("r.org").starts_with("| Command  |  Mean [ms] |"));
+    // The same file named twice is refused before anything runs.
+    perfkit()
+        .args(["bench", "--runs", "1", "true", "--export-csv"])
+        .arg(file("same"))
+        .arg("--export-markdown")
+        .arg(file("same"))
+        .assert()
+        .code(2);
+}

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::SysError;
 use crate::process::{ExitKind, RunOptions, RunOutcome};
 
+pub mod export;
 pub mod params;
 mod render;
 pub mod shell;

@@ -1,11 +1,11 @@
 //! A benchmark report for people: the terminal summary, a Markdown table, and the warnings
 //! about what the numbers mean.
 
-use perfkit_metrics::markdown::{Align, MarkdownTable, code};
 use std::fmt::{self, Write as _};
 
-use perfkit_metrics::{duration_unit, format_bytes, format_duration};
+use perfkit_metrics::{format_bytes, format_duration};
 
+use super::export::{SortOrder, TimeUnit};
 use super::{BenchReport, CommandReport};
 
 /// Something the user should know about a benchmark's numbers.
@@ -116,6 +116,17 @@ impl BenchReport {
     /// each command's speed relative to the fastest with its confidence interval.
     #[must_use]
     pub fn to_text(&self) -> String {
+        self.to_text_in(None, SortOrder::Auto)
+    }
+
+    /// [`BenchReport::to_text`] with every time in `unit` (each in its own without one), and
+    /// the summary in the commands' order for [`SortOrder::Command`], fastest first otherwise.
+    #[must_use]
+    pub fn to_text_in(&self, unit: Option<TimeUnit>, sort: SortOrder) -> String {
+        let format_duration = |ns: f64| match unit {
+            Some(unit) => format!("{} {}", unit.format(ns * 1e-9), unit.symbol()),
+            None => format_duration(ns),
+        };
         let mut out = String::new();
         for (i, c) in self.commands.iter().enumerate() {
             let w = &c.wall;
@@ -160,7 +171,11 @@ impl BenchReport {
         }
         if let Some(fastest) = self.relative.iter().find(|r| r.fastest) {
             let _ = writeln!(out, "Summary\n  '{}' ran", fastest.name);
-            for r in self.relative.iter().filter(|r| !r.fastest) {
+            let mut others: Vec<_> = self.relative.iter().filter(|r| !r.fastest).collect();
+            if sort != SortOrder::Command {
+                others.sort_by(|a, b| a.ratio.total_cmp(&b.ratio));
+            }
+            for r in others {
                 let ci = r
                     .interval
                     .map(|ci| format!(" (95% CI {:.2}–{:.2})", ci.low, ci.high))
@@ -169,55 +184,5 @@ impl BenchReport {
             }
         }
         out
-    }
-
-    /// A Markdown table, in one time unit chosen from the fastest command.
-    #[must_use]
-    pub fn to_markdown(&self) -> String {
-        let fastest = self
-            .commands
-            .iter()
-            .map(|c| c.wall.mean)
-            .fold(f64::INFINITY, f64::min);
-        let (scale, unit) = duration_unit(fastest);
-        let mut table = MarkdownTable::new(
-            [
-                "Command".to_owned(),
-                format!("Mean [{unit}]"),
-                format!("σ [{unit}]"),
-                format!("p50 [{unit}]"),
-                format!("p99 [{unit}]"),
-                format!("Min [{unit}]"),
-                format!("Max [{unit}]"),
-                "Peak RSS".to_owned(),
-                "Relative".to_owned(),
-            ]
-            .into_iter()
-            .enumerate()
-            .map(|(i, h)| (h, if i == 0 { Align::Left } else { Align::Right })),
-        );
-        for (i, c) in self.commands.iter().enumerate() {
-            let w = &c.wall;
-            let relative = self.relative.get(i).map_or_else(
-                || "1.00".to_string(),
-                |r| match r.interval {
-                    Some(ci) => format!("{:.2} ({:.2}–{:.2})", r.ratio, ci.low, ci.high),
-                    None => format!("{:.2}", r.ratio),
-                },
-            );
-            let ms = |v: f64| format!("{:.3}", v / scale);
-            table.row([
-                code(&c.name),
-                ms(w.mean),
-                ms(w.stddev),
-                ms(w.p50 as f64),
-                ms(w.p99 as f64),
-                ms(w.min as f64),
-                ms(w.max as f64),
-                format_bytes(c.peak_rss_bytes),
-                relative,
-            ]);
-        }
-        table.to_string()
     }
 }
