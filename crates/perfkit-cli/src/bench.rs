@@ -139,16 +139,9 @@ fn plan(args: &BenchArgs) -> Result<BenchPlan> {
     let parameters = args.parameters();
     let shell = args.shell()?;
     let targets = BenchTarget::from_texts(&args.texts(&commands, &parameters, &shell))?;
-    if !args.quiet {
-        for (text, target) in commands.iter().zip(&targets) {
-            let operators = target.command.shell_operators();
-            if !operators.is_empty() {
-                let quoted: Vec<String> = operators.iter().map(|o| format!("'{o}'")).collect();
-                note!(
-                    "warning: '{text}' contains {} which a shell would interpret, but -N runs it without a shell: leave -N out if you meant a pipeline or redirection",
-                    quoted.join(", ")
-                );
-            }
+    for warning in targets.iter().filter_map(BenchTarget::operators_warning) {
+        if !args.quiet {
+            note!("warning: {warning}");
         }
     }
     let mut plan = BenchPlan::new(targets);

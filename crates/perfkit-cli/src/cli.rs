@@ -519,6 +519,14 @@ pub(crate) struct BenchArgs {
     #[arg(short = 'c', long, value_name = "CMD")]
     pub(crate) cleanup: Vec<String>,
 
+    /// Benchmark CMD first and compare the others with it, not with the fastest.
+    #[arg(long, value_name = "CMD")]
+    pub(crate) reference: Option<String>,
+
+    /// The name of the --reference command.
+    #[arg(long, value_name = "NAME", requires = "reference")]
+    pub(crate) reference_name: Option<String>,
+
     /// Name of a command in the output (once per command, in order; fewer names leave the
     /// rest named by their command). With parameters: once for all or once per benchmark,
     /// `{VAR}` replaced.
@@ -1998,6 +2006,8 @@ impl BenchArgs {
             shell,
             parameters: (*parameters != perfkit_sys::params::Parameters::None)
                 .then_some(parameters),
+            reference: (self.reference.as_deref())
+                .map(|command| (command, self.reference_name.as_deref())),
         }
     }
 
@@ -2039,6 +2049,7 @@ impl BenchArgs {
         };
         plan.warmup = self.warmup;
         plan.timeout = self.timeout;
+        plan.reference = self.reference.is_some();
         plan.ignore_failure = match &self.ignore_failure {
             Some(mode) => perfkit_sys::IgnoreFailure::parse(mode)?,
             None => perfkit_sys::IgnoreFailure::None,

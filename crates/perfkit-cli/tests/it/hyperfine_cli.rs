@@ -414,3 +414,75 @@ fn every_export_is_written_with_hyperfines_columns_first() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn a_reference_command_runs_first_and_the_others_are_compared_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let out = perfkit()
+        .args([
+            "bench",
+            "--runs",
+            "3",
+            "--warmup",
+            "0",
+            "--order",
+            "sequential",
+        ])
+        .args(["--output", "null", "--json", "--reference", "sleep 0.02"])
+        .args(["--reference-name", "base"])
+        // Helpers count the reference: one each for the reference and the two commands.
+        .args(["--prepare", &append("ref", &log)])
+        .args(["--prepare", &append("fast", &log)])
+        .args(["--prepare", &append("slow", &log)])
+        .args(["sleep 0.01", "sleep 0.04"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report: Value = serde_json::from_slice(&out).unwrap();
+    let names: Vec<&str> = report["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["base", "sleep 0.01", "sleep 0.04"]);
+    assert_eq!(lines(&log)[..3], ["ref", "ref", "ref"]);
+    assert_eq!(lines(&log)[3], "fast");
+    let relative = report["relative"].as_array().unwrap();
+    assert_eq!(relative[0]["reference"], true);
+    assert_eq!(relative[0]["ratio"], 1.0);
+    let (fast, slow) = (
+        relative[1]["ratio"].as_f64().unwrap(),
+        relative[2]["ratio"].as_f64().unwrap(),
+    );
+    assert!(fast < 1.0 && slow > 1.0, "{relative:?}");
+    assert_eq!(relative[1]["fastest"], true);
+    let text = perfkit()
+        .args([
+            "bench",
+            "--runs",
+            "2",
+            "--output",
+            "null",
+            "--reference",
+            "sleep 0.02",
+        ])
+        .args(["sleep 0.01", "sleep 0.04"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("'sleep 0.02' ran"), "{text}");
+    assert!(text.contains("times slower than 'sleep 0.01'"), "{text}");
+    assert!(text.contains("times faster than 'sleep 0.04'"), "{text}");
+    perfkit()
+        .args(["bench", "--reference-name", "x", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--reference"));
+}

@@ -153,6 +153,21 @@ pub struct BenchTarget {
 }
 
 impl BenchTarget {
+    /// What to say when the command runs without a shell yet holds words a shell would take
+    /// as operators (`|`, `>`, `&&`, …): the user most likely meant a pipeline.
+    #[must_use]
+    pub fn operators_warning(&self) -> Option<String> {
+        let operators = self.command.shell_operators();
+        (!operators.is_empty()).then(|| {
+            let quoted: Vec<String> = operators.iter().map(|o| format!("'{o}'")).collect();
+            format!(
+                "'{}' contains {} which a shell would interpret, but -N runs it without a shell: leave -N out if you meant a pipeline or redirection",
+                self.command,
+                quoted.join(", ")
+            )
+        })
+    }
+
     /// A target named after its command, without helper commands.
     #[must_use]
     pub fn new(command: CommandSpec) -> Self {
@@ -281,6 +296,8 @@ pub struct BenchPlan {
     pub ignore_failure: IgnoreFailure,
     /// Order of measured runs.
     pub order: Order,
+    /// The first target is the reference the others are compared with, not the fastest.
+    pub reference: bool,
     /// Seed of the random order and of the bootstrap.
     pub seed: u64,
 }
@@ -306,6 +323,9 @@ pub struct CommandTexts<'a> {
     pub shell: &'a Shell,
     /// The parameters every command is run over; `None` is one benchmark per command.
     pub parameters: Option<&'a Parameters>,
+    /// A command benchmarked first, without parameters, that the others are compared with
+    /// (hyperfine's `--reference`), and its name.
+    pub reference: Option<(&'a str, Option<&'a str>)>,
 }
 
 /// Commands run through a shell only when they need one.
@@ -322,6 +342,7 @@ impl Default for CommandTexts<'_> {
             cleanup: &[],
             shell: &AUTO,
             parameters: None,
+            reference: None,
         }
     }
 }
@@ -355,13 +376,15 @@ impl BenchTarget {
                     params::MAX_BENCHMARKS
                 ),
             })?;
+        // Helpers count the reference as a benchmark, as hyperfine does.
+        let with_reference = total + usize::from(texts.reference.is_some());
         let check = |values: &[String], role: Role| match values.len() {
             0 | 1 => Ok(()),
-            n if n == total => Ok(()),
+            n if n == with_reference => Ok(()),
             given => Err(SysError::HelperCount {
                 role,
                 given,
-                commands: total,
+                commands: with_reference,
             }),
         };
         check(texts.prepare, Role::Prepare)?;
@@ -380,18 +403,35 @@ impl BenchTarget {
                 commands: total,
             });
         }
-        let mut targets = Vec::with_capacity(total);
+        let parse = |text: &str| CommandSpec::parse_in(text, texts.shell);
+        // The helper of benchmark `b` (the reference's is 0), its parameters replaced.
+        let helper = |values: &[String], b: usize, combination: &[Parameter]| {
+            let text = values
+                .get(b)
+                .or_else(|| values.first().filter(|_| values.len() == 1));
+            text.map(|t| parse(&params::substitute(t, combination)))
+                .transpose()
+        };
+        let helpers = |target: &mut BenchTarget, b: usize, combination: &[Parameter]| {
+            target.prepare = helper(texts.prepare, b, combination)?;
+            target.conclude = helper(texts.conclude, b, combination)?;
+            target.setup = helper(texts.setup, b, combination)?;
+            target.cleanup = helper(texts.cleanup, b, combination)?;
+            Ok::<_, SysError>(())
+        };
+        let mut targets = Vec::with_capacity(with_reference);
+        if let Some((command, name)) = texts.reference {
+            let mut target = BenchTarget::new(parse(command)?);
+            if let Some(name) = name {
+                name.clone_into(&mut target.name);
+            }
+            helpers(&mut target, 0, &[])?;
+            targets.push(target);
+        }
+        let first = targets.len();
         for combination in &combinations {
             for template in texts.commands {
-                let b = targets.len();
-                let parse = |text: &str| CommandSpec::parse_in(text, texts.shell);
-                let helper = |values: &[String]| {
-                    let text = values
-                        .get(b)
-                        .or_else(|| values.first().filter(|_| values.len() == 1));
-                    text.map(|t| parse(&params::substitute(t, combination)))
-                        .transpose()
-                };
+                let b = targets.len() - first;
                 let mut target =
                     BenchTarget::new(parse(&params::substitute(template, combination))?);
                 let name = texts.names.get(b).or_else(|| {
@@ -408,10 +448,7 @@ impl BenchTarget {
                 target.name = format!("{base}{unused}");
                 target.base_name = (!unused.is_empty()).then_some(base);
                 target.parameters.clone_from(combination);
-                target.prepare = helper(texts.prepare)?;
-                target.conclude = helper(texts.conclude)?;
-                target.setup = helper(texts.setup)?;
-                target.cleanup = helper(texts.cleanup)?;
+                helpers(&mut target, b + first, combination)?;
                 targets.push(target);
             }
         }
@@ -443,6 +480,7 @@ impl BenchPlan {
             probe_output: false,
             ignore_failure: IgnoreFailure::None,
             order: Order::default(),
+            reference: false,
             seed: 0,
         }
     }
@@ -613,17 +651,21 @@ impl OutputProbe {
     }
 }
 
-/// How much slower a command is than the fastest one.
+/// How much slower a command is than the fastest one, or than the reference.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RelativeSpeed {
     /// The command's name.
     pub name: String,
     /// Whether this is the fastest command (by mean wall time).
     pub fastest: bool,
-    /// Mean wall time divided by the fastest command's mean (1 for the fastest).
+    /// Whether this is the reference the others are compared with (`--reference`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reference: bool,
+    /// Mean wall time divided by the reference's mean, or without one the fastest command's
+    /// (1 for that command).
     pub ratio: f64,
-    /// 95% percentile-bootstrap interval of `ratio`; `None` for the fastest command, or when
-    /// no interval can be computed (e.g. a mean of 0).
+    /// 95% percentile-bootstrap interval of `ratio`; `None` for the command compared with, or
+    /// when no interval can be computed (e.g. a mean of 0).
     pub interval: Option<Interval>,
 }
 
@@ -1281,16 +1323,17 @@ fn build_report(plan: &BenchPlan, outcomes: Vec<Vec<RunOutcome>>) -> Result<Benc
         let fastest = (0..commands.len())
             .min_by(|&a, &b| commands[a].wall.mean.total_cmp(&commands[b].wall.mean))
             .unwrap_or(0);
-        let fastest_mean = commands[fastest].wall.mean;
+        let base = if plan.reference { 0 } else { fastest };
+        let base_mean = commands[base].wall.mean;
         commands
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let interval = (i != fastest)
+                let interval = (i != base)
                     .then(|| {
                         bootstrap_ratio(
                             &walls[i],
-                            &walls[fastest],
+                            &walls[base],
                             Statistic::Mean,
                             0.95,
                             RESAMPLES,
@@ -1298,15 +1341,16 @@ fn build_report(plan: &BenchPlan, outcomes: Vec<Vec<RunOutcome>>) -> Result<Benc
                         )
                     })
                     .flatten();
-                let ratio = match (&interval, i == fastest) {
+                let ratio = match (&interval, i == base) {
                     (_, true) => 1.0,
                     (Some(interval), false) => interval.estimate,
-                    (None, false) if fastest_mean > 0.0 => c.wall.mean / fastest_mean,
+                    (None, false) if base_mean > 0.0 => c.wall.mean / base_mean,
                     (None, false) => f64::INFINITY,
                 };
                 RelativeSpeed {
                     name: c.name.clone(),
                     fastest: i == fastest,
+                    reference: plan.reference && i == 0,
                     ratio,
                     interval,
                 }

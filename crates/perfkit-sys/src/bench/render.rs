@@ -169,18 +169,34 @@ impl BenchReport {
             };
             out.push('\n');
         }
-        if let Some(fastest) = self.relative.iter().find(|r| r.fastest) {
-            let _ = writeln!(out, "Summary\n  '{}' ran", fastest.name);
-            let mut others: Vec<_> = self.relative.iter().filter(|r| !r.fastest).collect();
+        // Compared with the reference when there is one, else with the fastest.
+        let base = (self.relative.iter().find(|r| r.reference))
+            .or_else(|| self.relative.iter().find(|r| r.fastest));
+        if let Some(base) = base {
+            let _ = writeln!(out, "Summary\n  '{}' ran", base.name);
+            let mut others: Vec<_> = self
+                .relative
+                .iter()
+                .filter(|r| !std::ptr::eq(*r, base))
+                .collect();
             if sort != SortOrder::Command {
                 others.sort_by(|a, b| a.ratio.total_cmp(&b.ratio));
             }
             for r in others {
-                let ci = r
-                    .interval
-                    .map(|ci| format!(" (95% CI {:.2}–{:.2})", ci.low, ci.high))
+                // A command faster than the reference: the reference was slower.
+                let (ratio, ci, than) = if r.ratio >= 1.0 {
+                    (r.ratio, r.interval.map(|ci| (ci.low, ci.high)), "faster")
+                } else {
+                    (
+                        1.0 / r.ratio,
+                        r.interval.map(|ci| (1.0 / ci.high, 1.0 / ci.low)),
+                        "slower",
+                    )
+                };
+                let ci = ci
+                    .map(|(low, high)| format!(" (95% CI {low:.2}–{high:.2})"))
                     .unwrap_or_default();
-                let _ = writeln!(out, "    {:.2} times faster than '{}'{ci}", r.ratio, r.name);
+                let _ = writeln!(out, "    {ratio:.2} times {than} than '{}'{ci}", r.name);
             }
         }
         out
