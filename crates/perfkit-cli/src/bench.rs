@@ -65,7 +65,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
     // Kept until the runs are over: a replayed pipe lives in a temporary file.
     let input = run_input(args.input.as_deref(), args.quiet)?;
     plan.input = input.path().map(Path::to_path_buf);
-    let bar = progress_bar(args.quiet);
+    let bar = progress_bar(!args.shows().0);
     let mut observer = RunProgress {
         bar: &bar,
         names: plan.targets.iter().map(|t| t.name.clone()).collect(),
@@ -109,8 +109,9 @@ fn print_results(
     report: &perfkit_sys::BenchReport,
     checked: Option<&perfkit_regress::CheckReport>,
 ) -> Result<()> {
-    // Warnings come before the numbers they qualify.
-    if !args.quiet {
+    // Warnings come before the numbers they qualify; --style none prints neither.
+    let (_, shown) = args.shows();
+    if !args.quiet && shown {
         for warning in report.warnings() {
             note!("warning: {}", crate::cli::warning_with_hint(&warning));
         }
@@ -123,7 +124,7 @@ fn print_results(
     };
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&both)?)?;
-    } else {
+    } else if shown {
         out!("{}", both.to_text())?;
     }
     if let (false, true, Some(check)) = (args.quiet, args.json, checked) {

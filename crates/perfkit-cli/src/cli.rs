@@ -409,12 +409,34 @@ pub(crate) enum OrderArg {
     Random,
 }
 
+/// `--input` of `perfkit bench`: a file, or hyperfine's `null` for `/dev/null` (a file named
+/// null is `./null`).
+#[allow(clippy::unnecessary_wraps, reason = "clap's value parsers return a Result")]
+fn parse_input(text: &str) -> Result<PathBuf, std::convert::Infallible> {
+    Ok(PathBuf::from(if text == "null" {
+        "/dev/null"
+    } else {
+        text
+    }))
+}
+
 /// `--time-unit` values, as hyperfine spells them.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub(crate) enum TimeUnitArg {
     Microsecond,
     Millisecond,
     Second,
+}
+
+/// `--style` values, as hyperfine spells them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StyleArg {
+    Auto,
+    Basic,
+    Full,
+    Nocolor,
+    Color,
+    None,
 }
 
 /// `--sort` values, as hyperfine spells them.
@@ -452,7 +474,7 @@ pub(crate) struct BenchArgs {
     pub(crate) max_runs: Option<u64>,
 
     /// Time budget per command when the run count is automatic.
-    #[arg(short = 'd', long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
+    #[arg(short = 'd', long, alias = "min-benchmarking-time", value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
     pub(crate) duration: Duration,
 
     /// Untimed runs of each command before measuring (fills caches). The automatic run count
@@ -537,10 +559,11 @@ pub(crate) struct BenchArgs {
     #[arg(short = 't', long, value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) timeout: Option<Duration>,
 
-    /// Feed this file to every run's standard input; `-` reads perfkit's own standard input
-    /// once and gives it to every run. Without it, a file perfkit's standard input is
-    /// redirected from is given to every run; a terminal or a pipe gives /dev/null (said).
-    #[arg(long, value_name = "FILE")]
+    /// Feed this file to every run's standard input (null: /dev/null, as in hyperfine); `-`
+    /// reads perfkit's own standard input once and gives it to every run. Without it, a file
+    /// perfkit's standard input is redirected from is given to every run; a terminal or a
+    /// pipe gives /dev/null (said).
+    #[arg(long, value_name = "FILE", value_parser = parse_input)]
     pub(crate) input: Option<PathBuf>,
 
     /// Where the commands' standard output goes: null (/dev/null), pipe (read and discarded
@@ -569,6 +592,19 @@ pub(crate) struct BenchArgs {
     /// Order of the measured runs [default: interleaved].
     #[arg(long, value_enum, value_name = "ORDER")]
     pub(crate) order: Option<OrderArg>,
+
+    /// hyperfine's order: all runs of one command, then the next (--order sequential).
+    #[arg(long, conflicts_with = "order")]
+    pub(crate) no_interleave: bool,
+
+    /// Pin the benchmarked commands (not their helpers) to these CPUs: 0-3,6.
+    #[arg(long, value_name = "CPUS")]
+    pub(crate) affinity: Option<String>,
+
+    /// Output: auto, full or nocolor show progress; basic and color do not; none prints no
+    /// results either (only the exports and --json). perfkit prints no colours.
+    #[arg(long, value_enum, value_name = "TYPE")]
+    pub(crate) style: Option<StyleArg>,
 
     /// Seed for --order random and the bootstrap intervals (default: from the clock; printed
     /// in the JSON).
@@ -1978,6 +2014,15 @@ impl BenchArgs {
         (unit, sort)
     }
 
+    /// Whether the progress bar shows, and whether the results are printed, by --style and
+    /// --quiet.
+    pub(crate) fn shows(&self) -> (bool, bool) {
+        let style = self.style.unwrap_or(StyleArg::Auto);
+        let progress =
+            !self.quiet && matches!(style, StyleArg::Auto | StyleArg::Full | StyleArg::Nocolor);
+        (progress, style != StyleArg::None || self.json)
+    }
+
     /// Which commands run through a shell, by --shell and -N.
     pub(crate) fn shell(&self) -> Result<perfkit_sys::shell::Shell, perfkit_sys::SysError> {
         use perfkit_sys::shell::Shell;
@@ -2054,7 +2099,11 @@ impl BenchArgs {
             Some(mode) => perfkit_sys::IgnoreFailure::parse(mode)?,
             None => perfkit_sys::IgnoreFailure::None,
         };
+        plan.affinity = (self.affinity.as_deref())
+            .map(perfkit_sys::affinity::CpuSet::parse)
+            .transpose()?;
         plan.order = match self.order {
+            _ if self.no_interleave => Order::Sequential,
             None | Some(OrderArg::Interleaved) => Order::Interleaved,
             Some(OrderArg::Sequential) => Order::Sequential,
             Some(OrderArg::Random) => Order::Random,

@@ -486,3 +486,88 @@ fn a_reference_command_runs_first_and_the_others_are_compared_with_it() {
         .code(2)
         .stderr(predicate::str::contains("--reference"));
 }
+
+#[test]
+fn run_order_style_input_and_affinity_take_hyperfines_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let bench = |extra: &[&str]| {
+        std::fs::remove_file(&log).ok();
+        perfkit()
+            .args(["bench", "--runs", "2", "--warmup", "0", "--output", "null"])
+            .args(extra)
+            .args([append("a", &log), append("b", &log)])
+            .assert()
+            .success()
+    };
+    // hyperfine's order is one command's runs, then the next; perfkit's own interleaves.
+    bench(&["--no-interleave"]);
+    assert_eq!(lines(&log), ["a", "a", "b", "b"]);
+    bench(&[]);
+    assert_eq!(lines(&log), ["a", "b", "a", "b"]);
+    // --style none prints no results, yet writes the exports.
+    let csv = dir.path().join("r.csv");
+    let quiet = bench(&["--style", "none", "--export-csv", csv.to_str().unwrap()]);
+    assert!(quiet.get_output().stdout.is_empty());
+    assert!(
+        std::fs::read_to_string(&csv)
+            .unwrap()
+            .starts_with("command,mean")
+    );
+    let basic = bench(&["--style", "basic"]);
+    assert!(String::from_utf8_lossy(&basic.get_output().stdout).contains("Summary"));
+    // --input null is /dev/null; hyperfine's hidden --min-benchmarking-time is --duration.
+    let out = perfkit()
+        .args(["bench", "--min-runs", "2", "--max-runs", "3"])
+        .args([
+            "--min-benchmarking-time",
+            "0.01",
+            "--input",
+            "null",
+            "--json",
+        ])
+        .arg("sh -c 'test \"$(wc -c)\" = 0'")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report: Value = serde_json::from_slice(&out).unwrap();
+    let runs = report["commands"][0]["runs"].as_u64().unwrap();
+    assert!((2..=3).contains(&runs), "{runs}");
+    // --affinity pins the benchmarked command, not its helpers.
+    let out = perfkit()
+        .args(["bench", "--runs", "1", "--warmup", "0", "--output", "null"])
+        .args([
+            "--affinity",
+            "0",
+            "--prepare",
+            &append(
+                "prepare-$(grep Cpus_allowed_list /proc/self/status | cut -f2)",
+                &log,
+            ),
+        ])
+        .arg(append(
+            "run-$(grep Cpus_allowed_list /proc/self/status | cut -f2)",
+            &log,
+        ))
+        .assert()
+        .success();
+    drop(out);
+    let pinned = lines(&log);
+    assert_eq!(
+        pinned.last().map(String::as_str),
+        Some("run-0"),
+        "{pinned:?}"
+    );
+    perfkit()
+        .args(["bench", "--runs", "1", "--affinity", "1023", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("CPU 1023 is not available"));
+    perfkit()
+        .args(["bench", "--runs", "1", "--affinity", "3-1", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("runs backwards"));
+}

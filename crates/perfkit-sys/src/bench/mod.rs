@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::SysError;
 use crate::process::{ExitKind, RunOptions, RunOutcome};
 
+pub mod affinity;
 pub mod export;
 pub mod params;
 mod render;
@@ -298,6 +299,8 @@ pub struct BenchPlan {
     pub order: Order,
     /// The first target is the reference the others are compared with, not the fastest.
     pub reference: bool,
+    /// The CPUs the benchmarked commands (not their helpers) are pinned to.
+    pub affinity: Option<affinity::CpuSet>,
     /// Seed of the random order and of the bootstrap.
     pub seed: u64,
 }
@@ -481,6 +484,7 @@ impl BenchPlan {
             ignore_failure: IgnoreFailure::None,
             order: Order::default(),
             reference: false,
+            affinity: None,
             seed: 0,
         }
     }
@@ -774,6 +778,9 @@ fn validate(plan: &BenchPlan, executor: &dyn Executor) -> Result<(), SysError> {
         })?;
     }
     plan.output.check(plan.input.as_deref())?;
+    if let Some(cpus) = &plan.affinity {
+        cpus.check()?;
+    }
     // Fail before anything runs (setup commands included) if a program cannot be found.
     for t in &plan.targets {
         for spec in [
@@ -808,6 +815,8 @@ pub struct Execution<'a> {
     pub timeout: Option<Duration>,
     /// Which run of the benchmarked command this is; `None` for helpers.
     pub iteration: Option<Iteration>,
+    /// The CPUs the benchmarked command is pinned to; helpers run anywhere.
+    pub affinity: Option<&'a affinity::CpuSet>,
 }
 
 /// Which run of a benchmarked command a process is, told to it in the environment as
@@ -874,6 +883,9 @@ impl Executor for ProcessExecutor {
             for variable in Iteration::VARIABLES {
                 command.env(variable, &value);
             }
+        }
+        if let Some(cpus) = run.affinity {
+            cpus.apply(&mut command);
         }
         if run.benchmarked() {
             ProgramIo {
@@ -1261,12 +1273,14 @@ impl Runner<'_> {
             output,
             timeout: plan.timeout,
             iteration,
+            affinity: plan.affinity.as_ref(),
         };
         if !run.benchmarked() {
             run.input = None;
             run.output = &ProgramOutput::Null;
             run.timeout = None;
             run.iteration = None;
+            run.affinity = None;
         }
         self.executor.execute(&run)
     }

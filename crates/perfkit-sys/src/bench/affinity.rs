@@ -1,0 +1,160 @@
+//! Pinning a benchmarked command to chosen CPUs (`perfkit bench --affinity 0-3,6`).
+
+use std::process::Command;
+
+use crate::SysError;
+
+/// The most CPUs a set can name: the kernel's `cpu_set_t` holds this many.
+const MAX_CPUS: usize = 1024;
+
+/// CPUs a benchmarked command is pinned to, as `taskset -c` writes them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CpuSet(Vec<usize>);
+
+impl CpuSet {
+    /// A list such as `0-3,6`: numbers and inclusive ranges, separated by commas.
+    ///
+    /// # Errors
+    /// [`SysError::InvalidPlan`] for anything else, an empty list, or a CPU past the
+    /// kernel's 1024.
+    pub fn parse(text: &str) -> Result<CpuSet, SysError> {
+        let invalid = |why: &str| SysError::InvalidPlan {
+            detail: format!(
+                "--affinity {text}: {why}; give CPUs as numbers and ranges, e.g. 0-3,6"
+            ),
+        };
+        let number = |s: &str| {
+            s.trim()
+                .parse::<usize>()
+                .map_err(|_| invalid("not a CPU list"))
+        };
+        let mut cpus = Vec::new();
+        for part in text.split(',') {
+            let (first, last) = match part.split_once('-') {
+                Some((a, b)) => (number(a)?, number(b)?),
+                None => (number(part)?, number(part)?),
+            };
+            if last < first {
+                return Err(invalid("a range runs backwards"));
+            }
+            if last >= MAX_CPUS {
+                return Err(invalid("CPUs are numbered below 1024"));
+            }
+            cpus.extend(first..=last);
+        }
+        cpus.sort_unstable();
+        cpus.dedup();
+        Ok(CpuSet(cpus))
+    }
+
+    /// The CPUs, in order.
+    #[must_use]
+    pub fn cpus(&self) -> &[usize] {
+        &self.0
+    }
+
+    /// Checks that this process may run on every CPU of the set, so that no run fails later.
+    ///
+    /// # Errors
+    /// [`SysError::InvalidPlan`] naming the CPUs that are not available.
+    pub fn check(&self) -> Result<(), SysError> {
+        let allowed = allowed_cpus();
+        let missing: Vec<String> = self
+            .0
+            .iter()
+            .filter(|cpu| !allowed.contains(cpu))
+            .map(ToString::to_string)
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(SysError::InvalidPlan {
+            detail: format!(
+                "--affinity: CPU {} is not available to this process (it may run on {})",
+                missing.join(", "),
+                allowed
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        })
+    }
+
+    /// Makes `command` start pinned to the set.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn apply(&self, command: &mut Command) {
+        use std::os::unix::process::CommandExt as _;
+        // SAFETY: an all-zero `cpu_set_t` is an empty set.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        for &cpu in &self.0 {
+            // SAFETY: `cpu` is below 1024, the set's size, as `parse` checked.
+            unsafe { libc::CPU_SET(cpu, &mut set) };
+        }
+        // SAFETY: the closure runs in the child between fork and exec, where only
+        // async-signal-safe calls are allowed: `sched_setaffinity` is one system call on a
+        // set built before the fork.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::sched_setaffinity(
+                    0,
+                    std::mem::size_of::<libc::cpu_set_t>(),
+                    &raw const set,
+                ) == 0
+                {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub(crate) fn apply(&self, _command: &mut Command) {}
+}
+
+/// The CPUs this process may run on.
+#[cfg(target_os = "linux")]
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: an all-zero `cpu_set_t` is a valid set for the kernel to fill.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a `cpu_set_t` of the size given.
+    let got =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw mut set) };
+    if got != 0 {
+        return (0..MAX_CPUS).collect();
+    }
+    // SAFETY: `CPU_ISSET` reads the set filled above, for CPUs below its size.
+    (0..MAX_CPUS)
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn allowed_cpus() -> Vec<usize> {
+    (0..MAX_CPUS).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_read_as_taskset_writes_them() {
+        assert_eq!(CpuSet::parse("0").unwrap().cpus(), [0]);
+        assert_eq!(CpuSet::parse("3,0-1, 1").unwrap().cpus(), [0, 1, 3]);
+        for bad in ["", "a", "3-1", "1-", "0-1024", "-1", "1,,2"] {
+            assert!(CpuSet::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_cpus_this_process_may_use_pass() {
+        let allowed = allowed_cpus();
+        assert!(!allowed.is_empty());
+        assert!(CpuSet(vec![allowed[0]]).check().is_ok());
+        let error = CpuSet(vec![1023]).check().unwrap_err().to_string();
+        assert!(error.contains("CPU 1023 is not available"), "{error}");
+    }
+}
