@@ -13,7 +13,7 @@ use crate::regress;
 use perfkit_sys::refuse_overwriting_inputs;
 
 /// The exports and the baseline `perfkit bench` writes, checked before the first run.
-fn check_files(args: &BenchArgs, plan: &BenchPlan) -> Result<[Option<OutputPath>; 6]> {
+fn check_files(args: &BenchArgs, plan: &BenchPlan) -> Result<[Option<OutputPath>; 7]> {
     // An export may not be the input, nor the file the commands write their output to.
     let program_output = match &plan.output {
         perfkit_sys::ProgramOutput::File(path) => Some(path.as_path()),
@@ -25,13 +25,13 @@ fn check_files(args: &BenchArgs, plan: &BenchPlan) -> Result<[Option<OutputPath>
         .into_iter()
         .chain(program_output)
         .collect();
-    let [json, csv, markdown, asciidoc, org] = args.exports().map(|(path, _)| path);
+    let [json, csv, markdown, asciidoc, org, svg] = args.exports().map(|(path, _)| path);
     let baseline = args.save_baseline.as_deref();
     let outputs =
-        perfkit_sys::check_outputs([json, csv, markdown, asciidoc, org, baseline], &inputs)?;
+        perfkit_sys::check_outputs([json, csv, markdown, asciidoc, org, svg, baseline], &inputs)?;
     // The exports may not replace the baseline they are checked against (--save-baseline
     // may: that is how a baseline is updated).
-    let exports: Vec<_> = outputs[..5].iter().flatten().collect();
+    let exports: Vec<_> = outputs[..6].iter().flatten().collect();
     refuse_overwriting_inputs(
         &exports,
         &args.baseline.as_deref().into_iter().collect::<Vec<_>>(),
@@ -126,6 +126,9 @@ fn print_results(
         outln!("{}", serde_json::to_string_pretty(&both)?)?;
     } else if shown {
         out!("{}", both.to_text())?;
+        if args.plot {
+            out!("\n{}", report.plot_text(60))?;
+        }
     }
     if let (false, true, Some(check)) = (args.quiet, args.json, checked) {
         for warning in perfkit_regress::report::warnings(check) {

@@ -411,7 +411,10 @@ pub(crate) enum OrderArg {
 
 /// `--input` of `perfkit bench`: a file, or hyperfine's `null` for `/dev/null` (a file named
 /// null is `./null`).
-#[allow(clippy::unnecessary_wraps, reason = "clap's value parsers return a Result")]
+#[allow(
+    clippy::unnecessary_wraps,
+    reason = "clap's value parsers return a Result"
+)]
 fn parse_input(text: &str) -> Result<PathBuf, std::convert::Infallible> {
     Ok(PathBuf::from(if text == "null" {
         "/dev/null"
@@ -647,6 +650,16 @@ pub(crate) struct BenchArgs {
     /// Also write hyperfine's Emacs Org table to FILE, perfkit's columns last.
     #[arg(long, value_name = "FILE", help_heading = "Exports")]
     pub(crate) export_orgmode: Option<PathBuf>,
+
+    /// Also draw the results as a self-contained SVG in FILE: each command's distribution
+    /// (p50, p99), a box plot across commands, the times run by run, and for a parameter scan
+    /// the time against the parameter.
+    #[arg(long, value_name = "FILE", help_heading = "Exports")]
+    pub(crate) export_svg: Option<PathBuf>,
+
+    /// Print each command's distribution as a terminal histogram after the results.
+    #[arg(long, help_heading = "Exports")]
+    pub(crate) plot: bool,
 
     /// The tables' time unit (default: from the first command's mean).
     #[arg(
@@ -1973,7 +1986,7 @@ impl BenchArgs {
     /// The exports asked for, each with its format, in a fixed order.
     pub(crate) fn exports(
         &self,
-    ) -> [(Option<&std::path::Path>, perfkit_sys::export::ExportFormat); 5] {
+    ) -> [(Option<&std::path::Path>, perfkit_sys::export::ExportFormat); 6] {
         use perfkit_sys::export::{ExportFormat, Markup};
         [
             (self.export_json.as_deref(), ExportFormat::Json),
@@ -1990,6 +2003,7 @@ impl BenchArgs {
                 self.export_orgmode.as_deref(),
                 ExportFormat::Markup(Markup::Orgmode),
             ),
+            (self.export_svg.as_deref(), ExportFormat::Svg),
         ]
     }
 

@@ -571,3 +571,90 @@ fn run_order_style_input_and_affinity_take_hyperfines_flags() {
         .code(2)
         .stderr(predicate::str::contains("runs backwards"));
 }
+
+/// Every element of `svg` closes and every attribute parses; returns the texts it shows.
+fn svg_texts(svg: &str) -> Vec<String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(svg);
+    let (mut depth, mut texts, mut roots) = (0i32, Vec::new(), 0);
+    loop {
+        match reader.read_event().expect("well-formed SVG") {
+            Event::Start(e) => {
+                if depth == 0 {
+                    assert_eq!(e.name().as_ref(), b"svg");
+                    roots += 1;
+                }
+                for a in e.attributes() {
+                    a.expect("a well-formed attribute");
+                }
+                depth += 1;
+            }
+            Event::Empty(e) => {
+                for a in e.attributes() {
+                    a.expect("a well-formed attribute");
+                }
+            }
+            Event::End(_) => depth -= 1,
+            Event::Text(t) => texts.push(t.decode().unwrap().into_owned()),
+            Event::GeneralRef(r) => texts.push(format!("&{};", String::from_utf8_lossy(&r))),
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    assert_eq!((depth, roots), (0, 1));
+    texts
+}
+
+#[test]
+fn the_svg_draws_distributions_comparisons_runs_and_a_parameter_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("plot.svg");
+    let out = perfkit()
+        .args([
+            "bench", "--runs", "5", "--warmup", "0", "--output", "null", "--plot",
+        ])
+        .args([
+            "-P",
+            "t",
+            "1",
+            "3",
+            "sleep 0.00{t}",
+            "sh -c 'sleep 0.00{t}' # <&>",
+        ])
+        .arg("--export-svg")
+        .arg(&svg)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("(| median, ! p99)"), "{text}");
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    let texts = svg_texts(&svg).join("\n");
+    for panel in [
+        "Distribution of times",
+        "Across commands",
+        "Run by run",
+        "Mean time against t",
+        "sleep 0.00{t}",
+    ] {
+        assert!(texts.contains(panel), "{panel} missing:\n{texts}");
+    }
+    // Self-contained: nothing fetched, nothing run.
+    for outside in ["<script", "href=", "url(", "<image"] {
+        assert!(!svg.contains(outside), "{outside}");
+    }
+    // One command without parameters: no scan panel, and still well-formed with a single run.
+    let single = dir.path().join("one.svg");
+    perfkit()
+        .args([
+            "bench", "--runs", "1", "--warmup", "0", "--output", "null", "true",
+        ])
+        .arg("--export-svg")
+        .arg(&single)
+        .assert()
+        .success();
+    let texts = svg_texts(&std::fs::read_to_string(&single).unwrap()).join("\n");
+    assert!(texts.contains("Run by run") && !texts.contains("Mean time against"));
+}

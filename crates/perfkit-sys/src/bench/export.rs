@@ -309,6 +309,8 @@ pub enum ExportFormat {
     Csv,
     /// `--export-markdown`, `--export-asciidoc`, `--export-orgmode`.
     Markup(Markup),
+    /// `--export-svg`: the pictures of [`BenchReport::to_svg`].
+    Svg,
 }
 
 /// perfkit's report, and hyperfine's `results` beside its fields.
@@ -341,6 +343,7 @@ impl BenchReport {
             }
             ExportFormat::Csv => csv(&results),
             ExportFormat::Markup(markup) => markup_table(&results, markup, unit, sort),
+            ExportFormat::Svg => self.to_svg(),
         })
     }
 }

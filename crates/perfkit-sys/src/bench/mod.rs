@@ -22,6 +22,7 @@ use crate::process::{ExitKind, RunOptions, RunOutcome};
 pub mod affinity;
 pub mod export;
 pub mod params;
+mod plot;
 mod render;
 pub mod shell;
 use crate::stdio::{ProgramIo, ProgramOutput};
