@@ -326,38 +326,61 @@ fn hyperfines_own_scripts_read_perfkits_json() {
     assert_eq!(results[1]["parameters"], serde_json::json!({"t": "0.02"}));
     assert_eq!(results[0]["times"].as_array().unwrap().len(), 5);
     assert!(report["commands"].is_array());
-    let scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/hyperfine");
-    let run = |script: &str, args: &[&std::ffi::OsStr]| {
-        let out = std::process::Command::new(&python)
-            .arg(scripts.join(script))
-            .args(args)
-            .env("MPLBACKEND", "Agg")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{script}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
-    let stats = run("advanced_statistics.py", &[json.as_os_str()]);
-    for r in results {
-        let command = r["command"].as_str().unwrap();
-        let mean = r["mean"].as_f64().unwrap();
-        let block = stats
-            .split("Command '")
-            .find(|b| b.starts_with(&format!("{command}'")))
-            .unwrap_or_else(|| panic!("{command} not in:\n{stats}"));
-        assert!(block.contains("runs:          5"), "{block}");
-        assert!(block.contains(&format!("mean:   {mean:8.3} s")), "{block}");
+    // hyperfine 2's keys too: its scripts read `summary`, `measurements` and `name`.
+    assert_eq!(report["primary_metric"], "time_wall_clock");
+    assert_eq!(results[0]["summary"]["time_wall_clock"]["count"], 5);
+    assert_eq!(results[0]["measurements"].as_array().unwrap().len(), 5);
+    assert_eq!(results[0]["measurements"][0]["exit_code"], 0);
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/hyperfine");
+    for version in ["v1", "v2"] {
+        let scripts = data.join(version);
+        let run = |script: &str, args: &[&std::ffi::OsStr]| {
+            let out = std::process::Command::new(&python)
+                .arg(scripts.join(script))
+                .args(args)
+                .env("MPLBACKEND", "Agg")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{version}/{script}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let stats = run("advanced_statistics.py", &[json.as_os_str()]);
+        for r in results {
+            let command = r["command"].as_str().unwrap();
+            let mean = r["mean"].as_f64().unwrap();
+            let block = stats
+                .split("Command '")
+                .find(|b| b.starts_with(&format!("{command}'")))
+                .unwrap_or_else(|| panic!("{command} not in:\n{stats}"));
+            // hyperfine 1 and 2 print the mean each in their own layout.
+            let line = if version == "v1" {
+                format!("mean:   {mean:8.3} s")
+            } else {
+                format!("{:<8}{:>8}", "mean:", format!("{mean:.3} s"))
+            };
+            assert!(block.contains("runs:          5"), "{block}");
+            assert!(block.contains(&line), "{version}: {line:?} not in {block}");
+        }
+        for script in ["plot_whisker.py", "plot_histogram.py"] {
+            let png = dir.path().join(format!("{version}-{script}.png"));
+            run(script, &[json.as_os_str(), "-o".as_ref(), png.as_os_str()]);
+            let bytes = std::fs::read(&png).unwrap();
+            assert!(bytes.starts_with(b"\x89PNG"), "{version}/{script} wrote no PNG");
+        }
     }
-    for script in ["plot_whisker.py", "plot_histogram.py"] {
-        let png = dir.path().join(format!("{script}.png"));
-        run(script, &[json.as_os_str(), "-o".as_ref(), png.as_os_str()]);
-        let bytes = std::fs::read(&png).unwrap();
-        assert!(bytes.starts_with(b"\x89PNG"), "{script} wrote no PNG");
-    }
+    // hyperfine 2's scripts take any metric perfkit measures.
+    let out = std::process::Command::new(&python)
+        .arg(data.join("v2/advanced_statistics.py"))
+        .args(["--metric", "memory_peak_resident"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Peak resident memory"));
 }
 
 #[test]

@@ -10,11 +10,15 @@ use serde::Serialize;
 use super::{BenchReport, CommandReport};
 use crate::process::ExitKind;
 
-/// One benchmark as hyperfine's `--export-json` writes it (`results[]`), times in seconds.
+/// One benchmark as hyperfine's `--export-json` writes it (`results[]`), times in seconds:
+/// hyperfine 1's keys (`mean`, `times`, …) and hyperfine 2's (`name`, `measurements`,
+/// `summary`) side by side, so that the scripts of either read it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct HyperfineResult {
     /// The name, without the parameters the command does not mention.
     pub command: String,
+    /// The same name, where hyperfine 2 looks for it.
+    pub name: String,
     /// The name as the tables show it, with those parameters.
     #[serde(skip)]
     pub command_with_unused_parameters: String,
@@ -41,6 +45,10 @@ pub struct HyperfineResult {
     /// The benchmark's parameter values.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub parameters: BTreeMap<String, String>,
+    /// hyperfine 2's runs: every run's metrics.
+    pub measurements: Vec<BTreeMap<&'static str, Measured>>,
+    /// hyperfine 2's statistics of every metric over the runs.
+    pub summary: BTreeMap<&'static str, MetricSummary>,
     /// perfkit's additions, beside hyperfine's keys: percentiles in seconds.
     pub p50: f64,
     /// 90th percentile.
@@ -50,6 +58,69 @@ pub struct HyperfineResult {
 }
 
 const NS: f64 = 1e-9;
+
+/// One run's value of a metric (hyperfine 2's `measurements[][metric]`), or its exit code.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Measured {
+    /// A measured quantity and its unit (`second`, `byte`).
+    Value {
+        /// The value.
+        value: f64,
+        /// Its unit.
+        unit: &'static str,
+    },
+    /// The run's exit code (`null` for a signal).
+    ExitCode(Option<i32>),
+}
+
+/// The statistics of one metric over the runs (hyperfine 2's `summary[metric]`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MetricSummary {
+    /// `second` or `byte`.
+    pub unit: &'static str,
+    /// Runs.
+    pub count: usize,
+    /// Mean.
+    pub mean: f64,
+    /// Sample standard deviation; `None` for one run.
+    pub stddev: Option<f64>,
+    /// Median (the mean of the two middle values for an even count).
+    pub median: f64,
+    /// Smallest.
+    pub min: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl MetricSummary {
+    fn of(values: &[f64], unit: &'static str) -> MetricSummary {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        let mean = if n == 0 {
+            0.0
+        } else {
+            values.iter().sum::<f64>() / n as f64
+        };
+        MetricSummary {
+            unit,
+            count: n,
+            mean,
+            stddev: (n > 1).then(|| {
+                let squares: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
+                (squares / (n - 1) as f64).sqrt()
+            }),
+            median: match n {
+                0 => 0.0,
+                _ if n % 2 == 1 => sorted[n / 2],
+                _ => f64::midpoint(sorted[n / 2 - 1], sorted[n / 2]),
+            },
+            min: sorted.first().copied().unwrap_or(0.0),
+            max: sorted.last().copied().unwrap_or(0.0),
+        }
+    }
+}
 
 impl HyperfineResult {
     /// One result per command of `report`, from the runs its statistics include (runs that
@@ -66,42 +137,67 @@ impl HyperfineResult {
             .filter(|s| s.status != ExitKind::TimedOut)
             .collect();
         let times: Vec<f64> = runs.iter().map(|r| r.wall.as_secs_f64()).collect();
-        let mut sorted = times.clone();
-        sorted.sort_by(f64::total_cmp);
-        let n = sorted.len();
-        let median = match n {
-            0 => 0.0,
-            _ if n % 2 == 1 => sorted[n / 2],
-            _ => f64::midpoint(sorted[n / 2 - 1], sorted[n / 2]),
+        let metric = |f: &dyn Fn(&crate::RunOutcome) -> f64| -> Vec<f64> {
+            runs.iter().map(|r| f(r)).collect()
         };
-        let mean = if n == 0 {
-            0.0
-        } else {
-            times.iter().sum::<f64>() / n as f64
-        };
-        let stddev = (n > 1).then(|| {
-            let squares: f64 = times.iter().map(|t| (t - mean).powi(2)).sum();
-            (squares / (n - 1) as f64).sqrt()
-        });
+        let user = metric(&|r| r.user.as_secs_f64());
+        let system = metric(&|r| r.system.as_secs_f64());
+        let cpu: Vec<f64> = user.iter().zip(&system).map(|(u, s)| u + s).collect();
+        let memory = metric(&|r| r.max_rss_bytes as f64);
+        let exit_codes: Vec<Option<i32>> = runs
+            .iter()
+            .map(|r| match r.status {
+                ExitKind::Exited { code } => Some(code),
+                _ => None,
+            })
+            .collect();
+        let columns: [(&'static str, &[f64], &'static str); 5] = [
+            ("time_wall_clock", &times, "second"),
+            ("time_cpu", &cpu, "second"),
+            ("time_user", &user, "second"),
+            ("time_system", &system, "second"),
+            ("memory_peak_resident", &memory, "byte"),
+        ];
+        let measurements = (0..runs.len())
+            .map(|i| {
+                let mut run: BTreeMap<&'static str, Measured> = columns
+                    .iter()
+                    .map(|&(key, values, unit)| {
+                        (
+                            key,
+                            Measured::Value {
+                                value: values[i],
+                                unit,
+                            },
+                        )
+                    })
+                    .collect();
+                run.insert("exit_code", Measured::ExitCode(exit_codes[i]));
+                run
+            })
+            .collect();
+        let summary = columns
+            .iter()
+            .map(|&(key, values, unit)| (key, MetricSummary::of(values, unit)))
+            .collect();
+        let wall = MetricSummary::of(&times, "second");
+        let name = c.base_name.clone().unwrap_or_else(|| c.name.clone());
         HyperfineResult {
-            command: c.base_name.clone().unwrap_or_else(|| c.name.clone()),
+            command: name.clone(),
+            name,
             command_with_unused_parameters: c.name.clone(),
-            mean,
-            stddev,
-            median,
+            mean: wall.mean,
+            stddev: wall.stddev,
+            median: wall.median,
             user: c.user_mean_ns * NS,
             system: c.system_mean_ns * NS,
-            min: sorted.first().copied().unwrap_or(0.0),
-            max: sorted.last().copied().unwrap_or(0.0),
+            min: wall.min,
+            max: wall.max,
             times,
             memory_usage_byte: runs.iter().map(|r| r.max_rss_bytes).collect(),
-            exit_codes: runs
-                .iter()
-                .map(|r| match r.status {
-                    ExitKind::Exited { code } => Some(code),
-                    _ => None,
-                })
-                .collect(),
+            exit_codes,
+            measurements,
+            summary,
             parameters: c
                 .parameters
                 .iter()
@@ -318,6 +414,8 @@ pub enum ExportFormat {
 struct JsonExport<'a> {
     #[serde(flatten)]
     report: &'a BenchReport,
+    /// hyperfine 2's choice of metric for scripts that take the file's own.
+    primary_metric: &'static str,
     results: Vec<HyperfineResult>,
 }
 
@@ -338,6 +436,7 @@ impl BenchReport {
             ExportFormat::Json => {
                 serde_json::to_string_pretty(&JsonExport {
                     report: self,
+                    primary_metric: "time_wall_clock",
                     results,
                 })? + "\n"
             }
@@ -418,6 +517,9 @@ mod tests {
     fn results() -> Vec<HyperfineResult> {
         let result = |command: &str, mean, stddev, min, max| HyperfineResult {
             command: command.into(),
+            name: command.into(),
+            measurements: Vec::new(),
+            summary: BTreeMap::new(),
             command_with_unused_parameters: command.into(),
             mean,
             stddev: Some(stddev),
