@@ -456,7 +456,7 @@ pub(crate) struct BenchArgs {
     /// Commands to benchmark, each one quoted argument ('rg -F main f'): split into words as
     /// a shell would and started directly, or run through sh when they need a shell (see
     /// --shell).
-    #[arg(value_name = "COMMAND", required_unless_present = "argv")]
+    #[arg(value_name = "COMMAND", required_unless_present_any = ["argv", "default_shell"])]
     pub(crate) commands: Vec<String>,
 
     /// One command, after --, word by word as for every other perfkit command:
@@ -619,12 +619,31 @@ pub(crate) struct BenchArgs {
     /// it needs a shell (pipes, redirections, $VARS, globs, builtins) and is started directly
     /// otherwise, so no shell start-up is in its time. (hyperfine's meaning; before, perfkit's
     /// --shell took no value.)
-    #[arg(short = 'S', long, value_name = "SHELL")]
+    #[arg(long, value_name = "SHELL")]
     pub(crate) shell: Option<String>,
 
-    /// Start every command directly, never through a shell (--shell=none).
-    #[arg(short = 'N', conflicts_with = "shell")]
+    /// -S alone is --shell=default (sh), as in hyperfine 2; -S SHELL names a shell, as in
+    /// hyperfine 1, when SHELL is one (bash, /bin/zsh, "bash --norc"); anything else after -S
+    /// is the first command.
+    #[arg(
+        short = 'S',
+        value_name = "SHELL",
+        num_args = 0..=1,
+        default_missing_value = "default",
+        conflicts_with = "shell"
+    )]
+    pub(crate) default_shell: Option<String>,
+
+    /// Start every command directly, never through a shell (--shell=none); helpers still run
+    /// through sh, as in hyperfine 2.
+    #[arg(short = 'N', conflicts_with_all = ["shell", "default_shell"])]
     pub(crate) no_shell: bool,
+
+    /// Set variables for the commands and their helpers: NAME=VALUE pairs with shell quoting
+    /// and no expansion, `{VAR}` replaced: `--env 'OMP_NUM_THREADS={threads}'`. Once for all,
+    /// or once per benchmark.
+    #[arg(long, value_name = "ASSIGNMENTS")]
+    pub(crate) env: Vec<String>,
 
     /// Print the full result as JSON on stdout instead of the human summary.
     #[arg(long)]
@@ -1971,7 +1990,19 @@ impl BenchArgs {
     /// The commands as texts: those given, or the one after `--` with its words quoted back
     /// (so that it splits into the same words).
     pub(crate) fn command_texts(&self) -> anyhow::Result<Vec<String>> {
+        // hyperfine 2's -S takes no value: what clap read as one is the first command.
+        let after_s = (self.default_shell.as_deref())
+            .filter(|v| !perfkit_sys::shell::names_a_shell(v))
+            .map(str::to_owned);
+        if let Some(first) = after_s {
+            return Ok(std::iter::once(first)
+                .chain(self.commands.iter().cloned())
+                .collect());
+        }
         match (self.commands.is_empty(), self.argv.is_empty()) {
+            (true, true) => anyhow::bail!(
+                "no command to benchmark: give one or more quoted commands, or one after --"
+            ),
             (_, true) => Ok(self.commands.clone()),
             (true, false) => Ok(vec![
                 perfkit_sys::CommandSpec::from_argv(self.argv.clone())?.to_string(),
@@ -2040,7 +2071,14 @@ impl BenchArgs {
     /// Which commands run through a shell, by --shell and -N.
     pub(crate) fn shell(&self) -> Result<perfkit_sys::shell::Shell, perfkit_sys::SysError> {
         use perfkit_sys::shell::Shell;
-        match (&self.shell, self.no_shell) {
+        let named = (self.default_shell.as_deref()).map(|v| {
+            if perfkit_sys::shell::names_a_shell(v) {
+                v
+            } else {
+                "default"
+            }
+        });
+        match (self.shell.as_deref().or(named), self.no_shell) {
             (_, true) => Ok(Shell::None),
             (Some(value), false) => Shell::parse(value),
             (None, false) => Ok(Shell::Auto),
@@ -2067,6 +2105,7 @@ impl BenchArgs {
                 .then_some(parameters),
             reference: (self.reference.as_deref())
                 .map(|command| (command, self.reference_name.as_deref())),
+            env: &self.env,
         }
     }
 

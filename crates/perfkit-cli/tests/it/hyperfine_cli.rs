@@ -37,8 +37,14 @@ fn helpers_run_around_every_run_for_every_parameter_value() {
         .args(["--output", "null", "--export-json"])
         .arg(&json)
         .args(["--setup", &append("setup-{n}", &log)])
-        .args(["--prepare", &append("prepare-{n}", &log)])
-        .args(["--conclude", &append("conclude-{n}", &log)])
+        .args([
+            "--prepare",
+            &append("prepare-{n}-$HYPERFINE_ITERATION", &log),
+        ])
+        .args([
+            "--conclude",
+            &append("conclude-{n}-$PERFKIT_ITERATION", &log),
+        ])
         .args(["--cleanup", &append("cleanup-{n}", &log)])
         .args(["--parameter-scan", "n", "1", "2"])
         .arg(append(
@@ -51,9 +57,9 @@ fn helpers_run_around_every_run_for_every_parameter_value() {
     for n in 1..=2 {
         expected.push(format!("setup-{n}"));
         for iteration in ["warmup-0", "0", "1"] {
-            expected.push(format!("prepare-{n}"));
+            expected.push(format!("prepare-{n}-{iteration}"));
             expected.push(format!("run-{n}-{iteration}-{iteration}"));
-            expected.push(format!("conclude-{n}"));
+            expected.push(format!("conclude-{n}-{iteration}"));
         }
         expected.push(format!("cleanup-{n}"));
     }
@@ -200,7 +206,7 @@ fn a_command_runs_through_a_shell_only_when_it_needs_one() {
         assert_eq!(argvs(&direct), [vec!["echo", "x", "|", "cat"]]);
     }
     perfkit()
-        .args(["bench", "-S", " ", "true"])
+        .args(["bench", "--shell", " ", "true"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--shell needs a shell"));
@@ -369,7 +375,10 @@ fn hyperfines_own_scripts_read_perfkits_json() {
             let png = dir.path().join(format!("{version}-{script}.png"));
             run(script, &[json.as_os_str(), "-o".as_ref(), png.as_os_str()]);
             let bytes = std::fs::read(&png).unwrap();
-            assert!(bytes.starts_with(b"\x89PNG"), "{version}/{script} wrote no PNG");
+            assert!(
+                bytes.starts_with(b"\x89PNG"),
+                "{version}/{script} wrote no PNG"
+            );
         }
     }
     // hyperfine 2's scripts take any metric perfkit measures.
@@ -379,7 +388,11 @@ fn hyperfines_own_scripts_read_perfkits_json() {
         .arg(&json)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("Peak resident memory"));
 }
 
@@ -680,4 +693,59 @@ fn the_svg_draws_distributions_comparisons_runs_and_a_parameter_scan() {
         .success();
     let texts = svg_texts(&std::fs::read_to_string(&single).unwrap()).join("\n");
     assert!(texts.contains("Run by run") && !texts.contains("Mean time against"));
+}
+
+#[test]
+fn hyperfine_2s_flags_env_and_a_bare_s_work_as_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    // --env sets variables for the command and its helpers, `{VAR}` replaced; -N still runs
+    // helpers through sh.
+    perfkit()
+        .args([
+            "bench", "--runs", "1", "--warmup", "0", "--output", "null", "-N",
+        ])
+        .args([
+            "-P",
+            "threads",
+            "1",
+            "2",
+            "--env",
+            "OMP_NUM_THREADS={threads} GREETING='a b'",
+        ])
+        .args([
+            "--prepare",
+            &format!("echo prepare-$OMP_NUM_THREADS >> {}", log.display()),
+        ])
+        .arg(append("run-$OMP_NUM_THREADS-$GREETING", &log))
+        .assert()
+        .success();
+    assert_eq!(
+        lines(&log),
+        ["prepare-1", "run-1-a b", "prepare-2", "run-2-a b"]
+    );
+    perfkit()
+        .args(["bench", "--runs", "1", "--env", "1X=2", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("variable name"));
+    perfkit()
+        .args([
+            "bench", "--runs", "1", "--env", "A=1", "--env", "B=2", "--env", "C=3",
+        ])
+        .args(["true", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "one for all, or one per benchmark",
+        ));
+    // hyperfine 2's -S takes no value: the word after it is the first command.
+    let report = report(&["-S", "echo $0 >/dev/null", "true"]);
+    assert_eq!(
+        argvs(&report),
+        [
+            vec!["sh", "-c", "echo $0 >/dev/null"],
+            vec!["sh", "-c", "true"]
+        ]
+    );
 }

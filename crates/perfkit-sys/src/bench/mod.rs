@@ -152,6 +152,8 @@ pub struct BenchTarget {
     /// The name without the parameters the command does not mention, which `name` lists
     /// after it (`sleep 1 (mode = a)`); `None` when there are none.
     pub base_name: Option<String>,
+    /// Variables set for the command and its helpers (`--env`).
+    pub env: Vec<(String, String)>,
 }
 
 impl BenchTarget {
@@ -182,6 +184,7 @@ impl BenchTarget {
             conclude: None,
             parameters: Vec::new(),
             base_name: None,
+            env: Vec::new(),
         }
     }
 }
@@ -330,6 +333,9 @@ pub struct CommandTexts<'a> {
     /// A command benchmarked first, without parameters, that the others are compared with
     /// (hyperfine's `--reference`), and its name.
     pub reference: Option<(&'a str, Option<&'a str>)>,
+    /// Variables for the commands and helpers (`--env 'A=1 B="x y"'`): one for all, or one
+    /// per benchmark.
+    pub env: &'a [String],
 }
 
 /// Commands run through a shell only when they need one.
@@ -347,6 +353,7 @@ impl Default for CommandTexts<'_> {
             shell: &AUTO,
             parameters: None,
             reference: None,
+            env: &[],
         }
     }
 }
@@ -382,38 +389,16 @@ impl BenchTarget {
             })?;
         // Helpers count the reference as a benchmark, as hyperfine does.
         let with_reference = total + usize::from(texts.reference.is_some());
-        let check = |values: &[String], role: Role| match values.len() {
-            0 | 1 => Ok(()),
-            n if n == with_reference => Ok(()),
-            given => Err(SysError::HelperCount {
-                role,
-                given,
-                commands: with_reference,
-            }),
-        };
-        check(texts.prepare, Role::Prepare)?;
-        check(texts.conclude, Role::Conclude)?;
-        check(texts.setup, Role::Setup)?;
-        check(texts.cleanup, Role::Cleanup)?;
-        let named = texts.names.len();
-        let names_fit = if texts.parameters.is_some() {
-            named <= 1 || named == total
-        } else {
-            named <= k
-        };
-        if !names_fit {
-            return Err(SysError::NameCount {
-                given: named,
-                commands: total,
-            });
-        }
+        texts.check_counts(total, with_reference)?;
         let parse = |text: &str| CommandSpec::parse_in(text, texts.shell);
+        // Helpers always run through a shell, hyperfine 2's rule: sh when commands run without.
+        let helper_shell = texts.shell.for_helpers();
         // The helper of benchmark `b` (the reference's is 0), its parameters replaced.
         let helper = |values: &[String], b: usize, combination: &[Parameter]| {
             let text = values
                 .get(b)
                 .or_else(|| values.first().filter(|_| values.len() == 1));
-            text.map(|t| parse(&params::substitute(t, combination)))
+            text.map(|t| CommandSpec::parse_in(&params::substitute(t, combination), &helper_shell))
                 .transpose()
         };
         let helpers = |target: &mut BenchTarget, b: usize, combination: &[Parameter]| {
@@ -421,6 +406,11 @@ impl BenchTarget {
             target.conclude = helper(texts.conclude, b, combination)?;
             target.setup = helper(texts.setup, b, combination)?;
             target.cleanup = helper(texts.cleanup, b, combination)?;
+            let env =
+                (texts.env.get(b)).or_else(|| texts.env.first().filter(|_| texts.env.len() == 1));
+            if let Some(text) = env {
+                target.env = parse_env(&params::substitute(text, combination))?;
+            }
             Ok::<_, SysError>(())
         };
         let mut targets = Vec::with_capacity(with_reference);
@@ -442,7 +432,7 @@ impl BenchTarget {
                     texts
                         .names
                         .first()
-                        .filter(|_| texts.parameters.is_some() && named == 1)
+                        .filter(|_| texts.parameters.is_some() && texts.names.len() == 1)
                 });
                 let base = name.map_or_else(
                     || target.name.clone(),
@@ -458,6 +448,78 @@ impl BenchTarget {
         }
         Ok(targets)
     }
+}
+
+impl CommandTexts<'_> {
+    /// Checks that every list fits the benchmarks: `total` of them, `with_reference` counting
+    /// the reference (helpers and `--env` count it; names do not).
+    fn check_counts(&self, total: usize, with_reference: usize) -> Result<(), SysError> {
+        let k = self.commands.len();
+        let check = |values: &[String], role: Role| match values.len() {
+            0 | 1 => Ok(()),
+            n if n == with_reference => Ok(()),
+            given => Err(SysError::HelperCount {
+                role,
+                given,
+                commands: with_reference,
+            }),
+        };
+        check(self.prepare, Role::Prepare)?;
+        check(self.conclude, Role::Conclude)?;
+        check(self.setup, Role::Setup)?;
+        check(self.cleanup, Role::Cleanup)?;
+        if !matches!(self.env.len(), 0 | 1) && self.env.len() != with_reference {
+            return Err(SysError::InvalidPlan {
+                detail: format!(
+                    "{} --env given for {with_reference} benchmarks: give one for all, or one per benchmark",
+                    self.env.len()
+                ),
+            });
+        }
+        let named = self.names.len();
+        let names_fit = if self.parameters.is_some() {
+            named <= 1 || named == total
+        } else {
+            named <= k
+        };
+        if !names_fit {
+            return Err(SysError::NameCount {
+                given: named,
+                commands: total,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// `--env`'s assignments: words as a shell splits them (quotes, no expansion), each
+/// `NAME=VALUE`.
+fn parse_env(text: &str) -> Result<Vec<(String, String)>, SysError> {
+    let invalid = |why: &str| SysError::InvalidPlan {
+        detail: format!(
+            "--env '{text}': {why}; write NAME=VALUE pairs, e.g. --env 'OMP_NUM_THREADS=8 CFLAGS=\"-O3\"'"
+        ),
+    };
+    let words = shlex::split(text).ok_or_else(|| invalid("unbalanced quotes"))?;
+    words
+        .into_iter()
+        .map(|word| {
+            let (name, value) = word
+                .split_once('=')
+                .ok_or_else(|| invalid("a word without ="))?;
+            let valid = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(invalid(
+                    "a variable name is letters, digits and _, not starting with a digit",
+                ));
+            }
+            Ok((name.to_owned(), value.to_owned()))
+        })
+        .collect()
 }
 
 impl BenchPlan {
@@ -814,15 +876,19 @@ pub struct Execution<'a> {
     pub output: &'a ProgramOutput,
     /// The benchmarked command's time limit; helpers have none.
     pub timeout: Option<Duration>,
-    /// Which run of the benchmarked command this is; `None` for helpers.
+    /// Which run of the benchmarked command this is, or which run a prepare or conclude
+    /// command belongs to; `None` for setup and cleanup.
     pub iteration: Option<Iteration>,
+    /// Variables set for this run (`--env`), benchmarked or helper.
+    pub env: &'a [(String, String)],
     /// The CPUs the benchmarked command is pinned to; helpers run anywhere.
     pub affinity: Option<&'a affinity::CpuSet>,
 }
 
-/// Which run of a benchmarked command a process is, told to it in the environment as
-/// `HYPERFINE_ITERATION` and `PERFKIT_ITERATION`: `warmup-0`, `warmup-1`, … for runs before
-/// the measured ones (the output check's runs included), then `0`, `1`, … for measured runs.
+/// Which run of a benchmarked command a process is (or its prepare or conclude command
+/// belongs to), told to it in the environment as `HYPERFINE_ITERATION` and
+/// `PERFKIT_ITERATION`: `warmup-0`, `warmup-1`, … for runs before the measured ones (the
+/// output check's runs included), then `0`, `1`, … for measured runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Iteration {
     /// An unmeasured run before the measured ones, counted from 0.
@@ -888,6 +954,7 @@ impl Executor for ProcessExecutor {
         if let Some(cpus) = run.affinity {
             cpus.apply(&mut command);
         }
+        command.envs(run.env.iter().map(|(k, v)| (k, v)));
         if run.benchmarked() {
             ProgramIo {
                 input: run.input.map(Path::to_path_buf),
@@ -1122,11 +1189,15 @@ impl Runner<'_> {
             self.observer.phase(Phase::Warmup, i);
         }
         for w in 0..self.plan.warmup {
-            self.prepare(i)?;
+            self.prepare(i, Iteration::Warmup(w))?;
             let plan = self.plan;
-            let outcome =
-                self.execute(&plan.targets[i].command, Role::Warmup, Iteration::Warmup(w));
-            self.conclude(i)?;
+            let outcome = self.execute(
+                i,
+                &plan.targets[i].command,
+                Role::Warmup,
+                Iteration::Warmup(w),
+            );
+            self.conclude(i, Iteration::Warmup(w))?;
             let outcome = outcome?;
             if !self.plan.ignore_failure.accepts(outcome.status) {
                 return Err(self.failed(i, Role::Warmup, outcome.status, 0));
@@ -1149,53 +1220,56 @@ impl Runner<'_> {
         let null = if let Some(outcome) = self.warm_outcome[i].take() {
             outcome
         } else {
-            self.prepare(i)?;
-            let outcome = self.execute(command, Role::Benchmark, Iteration::Warmup(extra));
+            self.prepare(i, Iteration::Warmup(extra))?;
+            let outcome = self.execute(i, command, Role::Benchmark, Iteration::Warmup(extra));
+            self.conclude(i, Iteration::Warmup(extra))?;
             extra += 1;
-            self.conclude(i)?;
             outcome?
         };
-        self.prepare(i)?;
+        self.prepare(i, Iteration::Warmup(extra))?;
         let pipe = self.execute_into(
+            i,
             command,
             Role::Benchmark,
             &ProgramOutput::Pipe,
             Some(Iteration::Warmup(extra)),
         );
-        self.conclude(i)?;
+        self.conclude(i, Iteration::Warmup(extra))?;
         let pipe = pipe?;
         self.probes[i] = Some(OutputProbe::new(&null, &pipe));
         Ok(())
     }
 
-    fn prepare(&mut self, i: usize) -> Result<(), SysError> {
+    /// Runs the command's prepare command before its run `iteration`, which it is told.
+    fn prepare(&mut self, i: usize, iteration: Iteration) -> Result<(), SysError> {
         let plan = self.plan;
         if let Some(prepare) = &plan.targets[i].prepare {
-            self.helper(i, prepare, Role::Prepare)?;
+            self.helper_of(i, prepare, Role::Prepare, Some(iteration))?;
         }
         Ok(())
     }
 
-    /// Runs the command's conclude command, after every run of it.
-    fn conclude(&mut self, i: usize) -> Result<(), SysError> {
+    /// Runs the command's conclude command after its run `iteration`, which it is told.
+    fn conclude(&mut self, i: usize, iteration: Iteration) -> Result<(), SysError> {
         let plan = self.plan;
         if let Some(conclude) = &plan.targets[i].conclude {
-            self.helper(i, conclude, Role::Conclude)?;
+            self.helper_of(i, conclude, Role::Conclude, Some(iteration))?;
         }
         Ok(())
     }
 
     fn measure(&mut self, i: usize) -> Result<(), SysError> {
-        self.prepare(i)?;
-        let plan = self.plan;
         let done = self.outcomes[i].len() as u64;
+        self.prepare(i, Iteration::Measured(done))?;
+        let plan = self.plan;
         let outcome = self.execute(
+            i,
             &plan.targets[i].command,
             Role::Benchmark,
             Iteration::Measured(done),
         );
         // Whatever prepare started is stopped, even when the run could not be made.
-        self.conclude(i)?;
+        self.conclude(i, Iteration::Measured(done))?;
         let outcome = outcome?;
         let run = done + 1;
         if !self.plan.ignore_failure.accepts(outcome.status) {
@@ -1229,7 +1303,18 @@ impl Runner<'_> {
     }
 
     fn helper(&mut self, i: usize, spec: &CommandSpec, role: Role) -> Result<(), SysError> {
-        let outcome = self.execute_into(spec, role, &ProgramOutput::Null, None)?;
+        self.helper_of(i, spec, role, None)
+    }
+
+    /// A helper run, told `iteration` when it belongs to one run (prepare, conclude).
+    fn helper_of(
+        &mut self,
+        i: usize,
+        spec: &CommandSpec,
+        role: Role,
+        iteration: Option<Iteration>,
+    ) -> Result<(), SysError> {
+        let outcome = self.execute_into(i, spec, role, &ProgramOutput::Null, iteration)?;
         if outcome.status.success() {
             Ok(())
         } else {
@@ -1246,21 +1331,23 @@ impl Runner<'_> {
         }
     }
 
-    /// One run of the benchmarked command `spec`, into the plan's output.
+    /// One run of target `i`'s benchmarked command `spec`, into the plan's output.
     fn execute(
         &mut self,
+        i: usize,
         spec: &CommandSpec,
         role: Role,
         iteration: Iteration,
     ) -> Result<RunOutcome, SysError> {
         let output = &self.plan.output;
-        self.execute_into(spec, role, output, Some(iteration))
+        self.execute_into(i, spec, role, output, Some(iteration))
     }
 
     /// One run of `spec`; a benchmarked one reads the plan's input and writes to `output`,
     /// a helper reads and writes nothing.
     fn execute_into(
         &mut self,
+        i: usize,
         spec: &CommandSpec,
         role: Role,
         output: &ProgramOutput,
@@ -1275,12 +1362,12 @@ impl Runner<'_> {
             timeout: plan.timeout,
             iteration,
             affinity: plan.affinity.as_ref(),
+            env: &plan.targets[i].env,
         };
         if !run.benchmarked() {
             run.input = None;
             run.output = &ProgramOutput::Null;
             run.timeout = None;
-            run.iteration = None;
             run.affinity = None;
         }
         self.executor.execute(&run)
@@ -1607,16 +1694,18 @@ mod tests {
         plan.runs = RunCount::Exact(2);
         let mut script = Script::fast();
         bench(&plan, &mut script).expect("report");
+        // Prepare and conclude are told the run they belong to, as hyperfine 1.21 and later
+        // tell them.
         let expected = [
-            ("prep", Role::Prepare, None),
+            ("prep", Role::Prepare, Some("warmup-0")),
             ("work", Role::Warmup, Some("warmup-0")),
-            ("stop", Role::Conclude, None),
-            ("prep", Role::Prepare, None),
+            ("stop", Role::Conclude, Some("warmup-0")),
+            ("prep", Role::Prepare, Some("0")),
             ("work", Role::Benchmark, Some("0")),
-            ("stop", Role::Conclude, None),
-            ("prep", Role::Prepare, None),
+            ("stop", Role::Conclude, Some("0")),
+            ("prep", Role::Prepare, Some("1")),
             ("work", Role::Benchmark, Some("1")),
-            ("stop", Role::Conclude, None),
+            ("stop", Role::Conclude, Some("1")),
         ];
         let seen: Vec<(&str, Role, Option<String>)> = script
             .log

@@ -43,6 +43,16 @@ impl Shell {
         }
     }
 
+    /// How helper commands (setup, prepare, conclude, cleanup) run: as the commands do, but
+    /// through sh when the commands run without a shell (hyperfine 2 does the same).
+    #[must_use]
+    pub fn for_helpers(&self) -> Shell {
+        match self {
+            Shell::None => Shell::Program(vec!["sh".to_owned()]),
+            other => other.clone(),
+        }
+    }
+
     /// The program and arguments that run `text`.
     ///
     /// # Errors
@@ -69,6 +79,24 @@ impl Shell {
             },
         }
     }
+}
+
+/// Programs that are shells, by name: the first word of hyperfine 1's `-S SHELL`.
+const SHELLS: &[&str] = &[
+    "sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "oksh", "loksh", "yash", "posh", "fish",
+    "tcsh", "csh", "pwsh", "nu", "elvish", "xonsh", "busybox", "rc", "es",
+];
+
+/// Whether `value` names a shell (`bash`, `/bin/zsh -f`, `default`, `none`) rather than a
+/// command: hyperfine 1's `-S` took a shell, hyperfine 2's `-S` takes none and the word after
+/// it is the first command.
+#[must_use]
+pub fn names_a_shell(value: &str) -> bool {
+    let first = shlex::split(value)
+        .and_then(|words| words.into_iter().next())
+        .unwrap_or_default();
+    let name = first.rsplit('/').next().unwrap_or_default();
+    matches!(value.trim(), "default" | "none") || SHELLS.contains(&name)
 }
 
 /// Words a shell takes as its own (keywords and builtins that have no program of their name).
@@ -179,6 +207,23 @@ mod tests {
             "true\nfalse",
         ] {
             assert!(needs_shell(shell), "{shell}");
+        }
+    }
+
+    #[test]
+    fn shells_are_told_from_commands() {
+        for shell in [
+            "bash",
+            "/bin/zsh -f",
+            "bash --norc",
+            "default",
+            "none",
+            "sh",
+        ] {
+            assert!(names_a_shell(shell), "{shell}");
+        }
+        for command in ["sleep 1", "./bash-script", "make -j4", "", "'unbalanced"] {
+            assert!(!names_a_shell(command), "{command}");
         }
     }
 
