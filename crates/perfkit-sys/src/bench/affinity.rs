@@ -59,11 +59,11 @@ impl CpuSet {
     /// [`SysError::InvalidPlan`] naming the CPUs that are not available.
     pub fn check(&self) -> Result<(), SysError> {
         let allowed = allowed_cpus();
-        let missing: Vec<String> = self
+        let missing: Vec<usize> = self
             .0
             .iter()
+            .copied()
             .filter(|cpu| !allowed.contains(cpu))
-            .map(ToString::to_string)
             .collect();
         if missing.is_empty() {
             return Ok(());
@@ -71,12 +71,8 @@ impl CpuSet {
         Err(SysError::InvalidPlan {
             detail: format!(
                 "--affinity: CPU {} is not available to this process (it may run on {})",
-                missing.join(", "),
-                allowed
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
+                ranges(&missing),
+                ranges(&allowed)
             ),
         })
     }
@@ -112,6 +108,25 @@ impl CpuSet {
 
     #[cfg(not(target_os = "linux"))]
     pub(crate) fn apply(&self, _command: &mut Command) {}
+}
+
+/// Sorted CPUs as `taskset -c` writes them: `0-3,6`.
+fn ranges(cpus: &[usize]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < cpus.len() {
+        let mut j = i;
+        while j + 1 < cpus.len() && cpus[j + 1] == cpus[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j {
+            cpus[i].to_string()
+        } else {
+            format!("{}-{}", cpus[i], cpus[j])
+        });
+        i = j + 1;
+    }
+    out.join(",")
 }
 
 /// The CPUs this process may run on.
@@ -156,5 +171,6 @@ mod tests {
         assert!(CpuSet(vec![allowed[0]]).check().is_ok());
         let error = CpuSet(vec![1023]).check().unwrap_err().to_string();
         assert!(error.contains("CPU 1023 is not available"), "{error}");
+        assert_eq!(ranges(&[0, 1, 2, 3, 6, 8, 9]), "0-3,6,8-9");
     }
 }
