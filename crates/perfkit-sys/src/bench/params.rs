@@ -239,20 +239,28 @@ fn scan(min: &str, max: &str, step: Option<&str>) -> Result<Vec<String>, SysErro
             "the scan's range {min}..{max} is empty: the minimum must not be above the maximum"
         )));
     }
-    let count = (last.units - first.units) / delta.units + 1;
+    let count = last
+        .units
+        .checked_sub(first.units)
+        .map_or(i128::MAX, |span| span / delta.units + 1);
     if count > MAX_BENCHMARKS as i128 {
         return Err(parameter_error(format!(
             "the scan from {min} to {max} in steps of {step} makes {count} benchmarks, more than {MAX_BENCHMARKS}"
         )));
     }
+    // Values carry the decimals of the minimum or the step, whichever has more, as
+    // hyperfine's decimal sums do (0 to 2.50 by 0.5 is 0, 0.5, … 2.5); every value is a
+    // whole number of those units, so dropping the rest is exact.
+    let shown = low.scale.max(step.scale);
+    let drop = 10i128.pow(scale - shown);
     Ok((0..count)
         .map(|k| {
             if k == 0 {
                 low.to_string()
             } else {
                 Decimal {
-                    units: first.units + k * delta.units,
-                    scale,
+                    units: (first.units + k * delta.units) / drop,
+                    scale: shown,
                 }
                 .to_string()
             }
@@ -330,6 +338,11 @@ mod tests {
         assert_eq!((tenths[0].as_str(), tenths[1].as_str()), ("0", "0.1"));
         assert_eq!(tenths[10], "1.0");
         assert_eq!(scan_of("5", "5", None).unwrap(), ["5"]);
+        // The maximum's decimals do not show: hyperfine prints 0, 0.5, … 2.5.
+        assert_eq!(
+            scan_of("0", "2.50", Some("0.5")).unwrap(),
+            ["0", "0.5", "1.0", "1.5", "2.0", "2.5"]
+        );
     }
 
     #[test]
@@ -353,6 +366,11 @@ mod tests {
         // Absurd bounds are refused, not overflowed.
         let huge = "9".repeat(60);
         assert!(scan_of("0", &huge, None).is_err());
+        let max = i128::MAX.to_string();
+        let error = scan_of(&format!("-{max}"), &max, None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("more than 100000"), "{error}");
     }
 
     #[test]
