@@ -32,8 +32,8 @@ fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            // Control characters are not allowed in XML 1.0.
-            c if c.is_control() => out.push(' '),
+            // Control characters and the two non-characters are not allowed in XML 1.0.
+            c if c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}') => out.push(' '),
             c => out.push(c),
         }
     }
@@ -452,11 +452,8 @@ fn scan_lines(series: &[Series<'_>]) -> Option<(String, BTreeMap<String, ScanLin
         let [p] = &s.report.parameters[..] else {
             return None;
         };
-        let value = p
-            .value
-            .parse::<f64>()
-            .ok()
-            .filter(|_| p.name == parameter.name)?;
+        let value =
+            (p.value.parse::<f64>().ok()).filter(|v| v.is_finite() && p.name == parameter.name)?;
         let n = s.walls.len() as f64;
         let half = if n > 1.0 {
             1.96 * s.report.wall.stddev / n.sqrt()
@@ -607,7 +604,10 @@ mod tests {
 
     #[test]
     fn names_are_escaped_and_quantiles_interpolate() {
-        assert_eq!(escape("a<b & 'c'\u{1}"), "a&lt;b &amp; &#39;c&#39; ");
+        assert_eq!(
+            escape("a<b & 'c'\u{1}\u{ffff}"),
+            "a&lt;b &amp; &#39;c&#39;  "
+        );
         assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.5);
         assert_eq!(quantile(&[], 0.5), 0.0);
     }
