@@ -749,3 +749,31 @@ fn hyperfine_2s_flags_env_and_a_bare_s_work_as_there() {
         ]
     );
 }
+
+#[test]
+fn env_values_take_parameters_whole_and_name_the_benchmark() {
+    let out = perfkit()
+        .args(["bench", "--runs", "1", "--output", "null", "--json"])
+        .args(["-L", "v", "a b,it's", "--env", "X={v} Y=1"])
+        .arg("sh -c 'test -n \"$X\"'")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report: Value = serde_json::from_slice(&out).unwrap();
+    let names: Vec<&str> = report["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    // Named as hyperfine 2 names them; `v` is used (in --env), so no "(v = …)".
+    assert_eq!(
+        names,
+        [
+            "X='a b' Y=1 sh -c 'test -n \"$X\"'",
+            "X=\"it's\" Y=1 sh -c 'test -n \"$X\"'"
+        ]
+    );
+}

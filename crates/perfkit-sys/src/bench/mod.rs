@@ -401,15 +401,27 @@ impl BenchTarget {
             text.map(|t| CommandSpec::parse_in(&params::substitute(t, combination), &helper_shell))
                 .transpose()
         };
+        // `--env` is split into assignments before parameters are replaced in the values, so
+        // that a value never becomes two assignments.
+        let envs = texts
+            .env
+            .iter()
+            .map(|text| parse_env(text))
+            .collect::<Result<Vec<_>, _>>()?;
+        let env_of = |b: usize| {
+            envs.get(b)
+                .or_else(|| envs.first().filter(|_| envs.len() == 1))
+        };
         let helpers = |target: &mut BenchTarget, b: usize, combination: &[Parameter]| {
             target.prepare = helper(texts.prepare, b, combination)?;
             target.conclude = helper(texts.conclude, b, combination)?;
             target.setup = helper(texts.setup, b, combination)?;
             target.cleanup = helper(texts.cleanup, b, combination)?;
-            let env =
-                (texts.env.get(b)).or_else(|| texts.env.first().filter(|_| texts.env.len() == 1));
-            if let Some(text) = env {
-                target.env = parse_env(&params::substitute(text, combination))?;
+            if let Some(env) = env_of(b) {
+                target.env = env
+                    .iter()
+                    .map(|(name, value)| (name.clone(), params::substitute(value, combination)))
+                    .collect();
             }
             Ok::<_, SysError>(())
         };
@@ -428,21 +440,35 @@ impl BenchTarget {
                 let b = targets.len() - first;
                 let mut target =
                     BenchTarget::new(parse(&params::substitute(template, combination))?);
+                helpers(&mut target, b + first, combination)?;
                 let name = texts.names.get(b).or_else(|| {
                     texts
                         .names
                         .first()
                         .filter(|_| texts.parameters.is_some() && texts.names.len() == 1)
                 });
+                // Unnamed, a benchmark with variables is named as a shell would run it:
+                // `OMP_NUM_THREADS=1 cmd`, as hyperfine 2 names it.
                 let base = name.map_or_else(
-                    || target.name.clone(),
+                    || {
+                        let assignments = target.env.iter().map(|(k, v)| {
+                            format!("{k}={}", shlex::try_quote(v).unwrap_or_else(|_| v.into()))
+                        });
+                        let words: Vec<String> = assignments.chain([target.name.clone()]).collect();
+                        words.join(" ")
+                    },
                     |n| params::substitute(n, combination),
                 );
-                let unused = params::unused_suffix(template, combination);
+                // A parameter used in --env's values is used.
+                let env_values: String = (env_of(b + first).into_iter().flatten())
+                    .map(|(_, v)| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let unused =
+                    params::unused_suffix(&format!("{template} {env_values}"), combination);
                 target.name = format!("{base}{unused}");
                 target.base_name = (!unused.is_empty()).then_some(base);
                 target.parameters.clone_from(combination);
-                helpers(&mut target, b + first, combination)?;
                 targets.push(target);
             }
         }
@@ -519,7 +545,13 @@ fn parse_env(text: &str) -> Result<Vec<(String, String)>, SysError> {
             }
             Ok((name.to_owned(), value.to_owned()))
         })
-        .collect()
+        .try_fold(Vec::new(), |mut out: Vec<(String, String)>, pair| {
+            // A name given twice takes its last value, as a shell's assignments do.
+            let (name, value) = pair?;
+            out.retain(|(n, _)| *n != name);
+            out.push((name, value));
+            Ok(out)
+        })
 }
 
 impl BenchPlan {
