@@ -2155,8 +2155,17 @@ impl BenchArgs {
         plan.affinity = (self.affinity.as_deref())
             .map(perfkit_sys::affinity::CpuSet::parse)
             .transpose()?;
+        // Setup and cleanup run around each command's runs, as hyperfine runs them: the runs
+        // of one command must then come together.
+        let around = !self.setup.is_empty() || !self.cleanup.is_empty();
         plan.order = match self.order {
             _ if self.no_interleave => Order::Sequential,
+            None if around => Order::Sequential,
+            Some(OrderArg::Interleaved | OrderArg::Random) if around => {
+                return Err(perfkit_sys::SysError::InvalidPlan {
+                    detail: "--setup and --cleanup run around each command's runs, which interleaved or random runs cannot keep: leave --order out, and the runs go command by command".into(),
+                });
+            }
             None | Some(OrderArg::Interleaved) => Order::Interleaved,
             Some(OrderArg::Sequential) => Order::Sequential,
             Some(OrderArg::Random) => Order::Random,

@@ -777,3 +777,37 @@ fn env_values_take_parameters_whole_and_name_the_benchmark() {
         ]
     );
 }
+
+#[test]
+fn setup_runs_around_each_benchmark_so_its_runs_come_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, state) = (dir.path().join("log"), dir.path().join("state"));
+    // hyperfine's own example of --setup: build each variant, then measure it. Each
+    // benchmark must see its own setup's state, so the runs go command by command.
+    perfkit()
+        .args(["bench", "--runs", "2", "--warmup", "0", "--output", "null"])
+        .args(["-L", "v", "a,b"])
+        .args(["--setup", &format!("echo {{v}} > {}", state.display())])
+        .arg(format!(
+            "sh -c 'cat {} >> {}'",
+            state.display(),
+            log.display()
+        ))
+        .assert()
+        .success();
+    assert_eq!(lines(&log), ["a", "a", "b", "b"]);
+    perfkit()
+        .args([
+            "bench",
+            "--runs",
+            "1",
+            "--order",
+            "interleaved",
+            "--setup",
+            "true",
+        ])
+        .args(["true", "false"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("command by command"));
+}
