@@ -456,7 +456,7 @@ pub(crate) struct BenchArgs {
     /// Commands to benchmark, each one quoted argument ('rg -F main f'): split into words as
     /// a shell would and started directly, or run through sh when they need a shell (see
     /// --shell).
-    #[arg(value_name = "COMMAND", required_unless_present_any = ["argv", "default_shell"])]
+    #[arg(value_name = "COMMAND", required_unless_present = "argv")]
     pub(crate) commands: Vec<String>,
 
     /// One command, after --, word by word as for every other perfkit command:
@@ -622,17 +622,11 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "SHELL")]
     pub(crate) shell: Option<String>,
 
-    /// -S alone is --shell=default (sh), as in hyperfine 2; -S SHELL names a shell, as in
-    /// hyperfine 1, when SHELL is one (bash, /bin/zsh, "bash --norc"); anything else after -S
-    /// is the first command.
-    #[arg(
-        short = 'S',
-        value_name = "SHELL",
-        num_args = 0..=1,
-        default_missing_value = "default",
-        conflicts_with = "shell"
-    )]
-    pub(crate) default_shell: Option<String>,
+    /// --shell=default (sh), as in hyperfine 2. hyperfine 1's -S SHELL also works: when the
+    /// first command names a shell (bash, /bin/zsh, "bash --norc") and more follow, it is
+    /// taken as the shell (said on standard error).
+    #[arg(short = 'S', conflicts_with = "shell")]
+    pub(crate) default_shell: bool,
 
     /// Start every command directly, never through a shell (--shell=none); helpers still run
     /// through sh, as in hyperfine 2.
@@ -1990,26 +1984,19 @@ impl BenchArgs {
     /// The commands as texts: those given, or the one after `--` with its words quoted back
     /// (so that it splits into the same words).
     pub(crate) fn command_texts(&self) -> anyhow::Result<Vec<String>> {
-        // hyperfine 2's -S takes no value: what clap read as one is the first command.
-        let after_s = (self.default_shell.as_deref())
-            .filter(|v| !perfkit_sys::shell::names_a_shell(v))
-            .map(str::to_owned);
-        if let Some(first) = after_s {
-            return Ok(std::iter::once(first)
-                .chain(self.commands.iter().cloned())
-                .collect());
-        }
-        match (self.commands.is_empty(), self.argv.is_empty()) {
+        // hyperfine 1's `-S SHELL`: the shell is not a command.
+        let commands = &self.commands[usize::from(self.shell_after_s().is_some())..];
+        match (commands.is_empty(), self.argv.is_empty()) {
             (true, true) => anyhow::bail!(
                 "no command to benchmark: give one or more quoted commands, or one after --"
             ),
-            (_, true) => Ok(self.commands.clone()),
+            (_, true) => Ok(commands.to_vec()),
             (true, false) => Ok(vec![
                 perfkit_sys::CommandSpec::from_argv(self.argv.clone())?.to_string(),
             ]),
             (false, false) => anyhow::bail!(
                 "commands given both as arguments ({}) and after --: give quoted commands, or one command after --",
-                self.commands.join(", ")
+                commands.join(", ")
             ),
         }
     }
@@ -2068,16 +2055,27 @@ impl BenchArgs {
         (progress, style != StyleArg::None || self.json)
     }
 
+    /// The shell hyperfine 1's `-S SHELL` named: with -S, a first command that names a shell
+    /// while more commands follow.
+    fn shell_after_s(&self) -> Option<&str> {
+        let first = self.commands.first()?;
+        let more = self.commands.len() > 1 || !self.argv.is_empty();
+        (self.default_shell && more && perfkit_sys::shell::names_a_shell(first))
+            .then_some(first.as_str())
+    }
+
     /// Which commands run through a shell, by --shell and -N.
     pub(crate) fn shell(&self) -> Result<perfkit_sys::shell::Shell, perfkit_sys::SysError> {
         use perfkit_sys::shell::Shell;
-        let named = (self.default_shell.as_deref()).map(|v| {
-            if perfkit_sys::shell::names_a_shell(v) {
-                v
-            } else {
-                "default"
+        let named = match self.shell_after_s() {
+            Some(shell) => {
+                note!(
+                    "perfkit: -S {shell}: '{shell}' is taken as the shell (hyperfine 1's -S SHELL); hyperfine 2's -S takes no value"
+                );
+                Some(shell)
             }
-        });
+            None => self.default_shell.then_some("default"),
+        };
         match (self.shell.as_deref().or(named), self.no_shell) {
             (_, true) => Ok(Shell::None),
             (Some(value), false) => Shell::parse(value),

@@ -811,3 +811,19 @@ fn setup_runs_around_each_benchmark_so_its_runs_come_together() {
         .code(2)
         .stderr(predicate::str::contains("command by command"));
 }
+
+#[test]
+fn hyperfine_1s_s_with_a_shell_still_names_the_shell() {
+    // hyperfine 1's -S SHELL: a first command that names a shell, with more after it.
+    let out = perfkit()
+        .args(["bench", "--runs", "1", "--output", "null", "--json"])
+        .args(["-S", "bash --norc", "true"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("taken as the shell"))
+        .get_output()
+        .stdout
+        .clone();
+    let report: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(argvs(&report), [vec!["bash", "--norc", "-c", "true"]]);
+}
