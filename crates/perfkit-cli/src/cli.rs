@@ -468,9 +468,9 @@ pub(crate) struct BenchArgs {
     #[arg(short = 'r', long, value_name = "N", conflicts_with_all = ["min_runs", "max_runs", "duration"])]
     pub(crate) runs: Option<u64>,
 
-    /// Run each command at least this many times.
-    #[arg(short = 'm', long, value_name = "N", default_value_t = 10)]
-    pub(crate) min_runs: u64,
+    /// Run each command at least this many times [default: 10, or --max-runs when lower].
+    #[arg(short = 'm', long, value_name = "N")]
+    pub(crate) min_runs: Option<u64>,
 
     /// Run each command at most this many times.
     #[arg(short = 'M', long, value_name = "N")]
@@ -502,6 +502,7 @@ pub(crate) struct BenchArgs {
     #[arg(
         short = 'P',
         long,
+        action = clap::ArgAction::Set,
         num_args = 3,
         value_names = ["VAR", "MIN", "MAX"],
         allow_hyphen_values = true,
@@ -2138,7 +2139,8 @@ impl BenchArgs {
         plan.runs = match self.runs {
             Some(n) => RunCount::Exact(n),
             None => RunCount::Auto {
-                min: self.min_runs,
+                // hyperfine lowers the implicit minimum to a lower --max-runs.
+                min: (self.min_runs).unwrap_or_else(|| self.max_runs.map_or(10, |m| m.min(10))),
                 max: self.max_runs,
                 duration: self.duration,
             },

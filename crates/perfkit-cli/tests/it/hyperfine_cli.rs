@@ -827,3 +827,37 @@ fn hyperfine_1s_s_with_a_shell_still_names_the_shell() {
     let report: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(argvs(&report), [vec!["bash", "--norc", "-c", "true"]]);
 }
+
+#[test]
+fn run_bounds_scans_and_failures_follow_hyperfines_small_rules() {
+    // -M below the default minimum lowers it, as in hyperfine.
+    let out = perfkit()
+        .args(["bench", "-M", "3", "--output", "null", "--json", "true"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report: Value = serde_json::from_slice(&out).unwrap();
+    assert!(report["commands"][0]["runs"].as_u64().unwrap() <= 3);
+    // A second -P is refused, not ignored.
+    perfkit()
+        .args([
+            "bench", "-P", "a", "1", "2", "-P", "b", "1", "2", "echo {a}",
+        ])
+        .assert()
+        .code(2);
+    // An empty --ignore-failure= is every failure, as in hyperfine.
+    perfkit()
+        .args([
+            "bench",
+            "--runs",
+            "1",
+            "--output",
+            "null",
+            "--ignore-failure=",
+        ])
+        .arg("sh -c 'exit 4'")
+        .assert()
+        .success();
+}

@@ -208,7 +208,8 @@ impl IgnoreFailure {
     /// # Errors
     /// [`SysError::InvalidPlan`] for anything else.
     pub fn parse(value: &str) -> Result<IgnoreFailure, SysError> {
-        if value.trim() == "all-non-zero" {
+        // hyperfine takes an empty value (`--ignore-failure=`) as every failure.
+        if matches!(value.trim(), "all-non-zero" | "") {
             return Ok(IgnoreFailure::AllNonZero);
         }
         value
