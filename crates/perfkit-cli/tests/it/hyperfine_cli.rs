@@ -14,6 +14,21 @@ fn lines(log: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+/// The JSON a successful `perfkit` run printed on standard output.
+fn json_of(assert: assert_cmd::assert::Assert) -> Value {
+    serde_json::from_slice(&assert.success().get_output().stdout).unwrap()
+}
+
+/// Each benchmark's name in a report.
+fn names(report: &Value) -> Vec<&str> {
+    report["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect()
+}
+
 /// A command that appends `text` (after the shell's expansion) to `log`.
 fn append(text: &str, log: &std::path::Path) -> String {
     format!("sh -c 'echo {text} >> {}'", log.display())
@@ -106,21 +121,13 @@ fn parameter_lists_run_every_combination_with_the_first_list_fastest() {
     let report: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(report["commands"].as_array().unwrap().len(), 4);
     // A list the command does not use still makes benchmarks, named apart.
-    let out = perfkit()
-        .args(["bench", "--runs", "1", "--output", "null", "--json"])
-        .args(["-L", "unused", "p,q", "true"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let report: Value = serde_json::from_slice(&out).unwrap();
-    let names: Vec<&str> = report["commands"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let report = json_of(
+        perfkit()
+            .args(["bench", "--runs", "1", "--output", "null", "--json"])
+            .args(["-L", "unused", "p,q", "true"])
+            .assert(),
+    );
+    let names = names(&report);
     assert_eq!(names, ["true (unused = p)", "true (unused = q)"]);
 }
 
@@ -478,12 +485,7 @@ fn a_reference_command_runs_first_and_the_others_are_compared_with_it() {
         .stdout
         .clone();
     let report: Value = serde_json::from_slice(&out).unwrap();
-    let names: Vec<&str> = report["commands"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let names = names(&report);
     assert_eq!(names, ["base", "sleep 0.01", "sleep 0.04"]);
     assert_eq!(lines(&log)[..3], ["ref", "ref", "ref"]);
     assert_eq!(lines(&log)[3], "fast");
@@ -752,22 +754,14 @@ fn hyperfine_2s_flags_env_and_a_bare_s_work_as_there() {
 
 #[test]
 fn env_values_take_parameters_whole_and_name_the_benchmark() {
-    let out = perfkit()
-        .args(["bench", "--runs", "1", "--output", "null", "--json"])
-        .args(["-L", "v", "a b,it's", "--env", "X={v} Y=1"])
-        .arg("sh -c 'test -n \"$X\"'")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let report: Value = serde_json::from_slice(&out).unwrap();
-    let names: Vec<&str> = report["commands"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let report = json_of(
+        perfkit()
+            .args(["bench", "--runs", "1", "--output", "null", "--json"])
+            .args(["-L", "v", "a b,it's", "--env", "X={v} Y=1"])
+            .arg("sh -c 'test -n \"$X\"'")
+            .assert(),
+    );
+    let names = names(&report);
     // Named as hyperfine 2 names them; `v` is used (in --env), so no "(v = …)".
     assert_eq!(
         names,
@@ -831,14 +825,11 @@ fn hyperfine_1s_s_with_a_shell_still_names_the_shell() {
 #[test]
 fn run_bounds_scans_and_failures_follow_hyperfines_small_rules() {
     // -M below the default minimum lowers it, as in hyperfine.
-    let out = perfkit()
-        .args(["bench", "-M", "3", "--output", "null", "--json", "true"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let report: Value = serde_json::from_slice(&out).unwrap();
+    let report = json_of(
+        perfkit()
+            .args(["bench", "-M", "3", "--output", "null", "--json", "true"])
+            .assert(),
+    );
     assert!(report["commands"][0]["runs"].as_u64().unwrap() <= 3);
     // A second -P is refused, not ignored.
     perfkit()
