@@ -74,10 +74,9 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
     bar.finish_and_clear();
     let report = result?;
 
-    let (unit, sort) = args.table_style();
     for (out, (_, format)) in exports.iter().zip(args.exports()) {
         if let Some(out) = out {
-            out.write(report.export(format, unit, sort)?.as_bytes())?;
+            out.write(report.export(format, args.table_style()?)?.as_bytes())?;
         }
     }
     let current = if baseline.is_some() || args.save_baseline.is_some() {
@@ -120,7 +119,7 @@ fn print_results(
         report,
         check: checked,
         baseline: args.baseline.as_deref(),
-        style: args.table_style(),
+        style: args.table_style().map(|s| (s.unit, s.sort))?,
     };
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&both)?)?;
@@ -150,5 +149,7 @@ fn plan(args: &BenchArgs) -> Result<BenchPlan> {
     }
     let mut plan = BenchPlan::new(targets);
     args.schedule(&mut plan)?;
+    // Refuse bad --metrics before spending minutes measuring.
+    args.table_style()?;
     Ok(plan)
 }

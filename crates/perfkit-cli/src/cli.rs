@@ -675,6 +675,19 @@ pub(crate) struct BenchArgs {
     #[arg(long, help_heading = "Exports")]
     pub(crate) plot: bool,
 
+    /// hyperfine 2's metrics: a preset (default, time, all) or METRIC[:UNIT],… of
+    /// `time_wall_clock`, `time_cpu`, `time_user`, `time_system`, `memory_peak_resident`. The
+    /// first is the JSON's `primary_metric` and, with a unit, the tables' time unit; perfkit
+    /// shows every metric anyway. Hardware counters are perfkit stat's.
+    #[arg(
+        id = "hyperfine_metrics",
+        long = "metrics",
+        value_name = "PRESET|METRIC[:UNIT],…",
+        default_value = "default",
+        help_heading = "Exports"
+    )]
+    pub(crate) hyperfine_metrics: String,
+
     /// The tables' time unit (default: from the first command's mean).
     #[arg(
         short = 'u',
@@ -2026,14 +2039,9 @@ impl BenchArgs {
         ]
     }
 
-    /// The tables' unit and order.
-    pub(crate) fn table_style(
-        &self,
-    ) -> (
-        Option<perfkit_sys::export::TimeUnit>,
-        perfkit_sys::export::SortOrder,
-    ) {
-        use perfkit_sys::export::{SortOrder, TimeUnit};
+    /// The tables' unit and order, and the metric hyperfine 2's scripts take first.
+    pub(crate) fn table_style(&self) -> Result<perfkit_sys::export::Style, perfkit_sys::SysError> {
+        use perfkit_sys::export::{SortOrder, Style, TimeUnit};
         let unit = self.time_unit.map(|u| match u {
             TimeUnitArg::Microsecond => TimeUnit::Microsecond,
             TimeUnitArg::Millisecond => TimeUnit::Millisecond,
@@ -2044,7 +2052,12 @@ impl BenchArgs {
             SortArg::Command => SortOrder::Command,
             SortArg::MeanTime => SortOrder::MeanTime,
         };
-        (unit, sort)
+        Style {
+            unit,
+            sort,
+            ..Style::default()
+        }
+        .with_metrics(&self.hyperfine_metrics)
     }
 
     /// Whether the progress bar shows, and whether the results are printed, by --style and

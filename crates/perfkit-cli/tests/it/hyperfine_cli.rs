@@ -852,3 +852,41 @@ fn run_bounds_scans_and_failures_follow_hyperfines_small_rules() {
         .assert()
         .success();
 }
+
+#[test]
+fn hyperfine_2s_metrics_choose_the_primary_metric_and_counters_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, md) = (dir.path().join("r.json"), dir.path().join("r.md"));
+    perfkit()
+        .args(["bench", "--runs", "2", "--output", "null"])
+        .args([
+            "--metrics",
+            "time_wall_clock:us,memory_peak_resident",
+            "true",
+        ])
+        .arg("--export-json")
+        .arg(&json)
+        .arg("--export-markdown")
+        .arg(&md)
+        .assert()
+        .success();
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["primary_metric"], "time_wall_clock");
+    assert!(std::fs::read_to_string(&md).unwrap().contains("Mean [µs]"));
+    let out = perfkit()
+        .args(["bench", "--runs", "1", "--output", "null", "--export-json"])
+        .arg(&json)
+        .args(["--metrics", "memory_peak_resident:MiB", "true"])
+        .assert()
+        .success();
+    drop(out);
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["primary_metric"], "memory_peak_resident");
+    for (metrics, says) in [("instructions", "perfkit stat"), ("wall", "unknown metric")] {
+        perfkit()
+            .args(["bench", "--runs", "1", "--metrics", metrics, "true"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(says));
+    }
+}

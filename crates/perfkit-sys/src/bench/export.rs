@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::{BenchReport, CommandReport};
+use crate::SysError;
 use crate::process::ExitKind;
 
 /// One benchmark as hyperfine's `--export-json` writes it (`results[]`), times in seconds:
@@ -267,6 +268,98 @@ pub enum SortOrder {
     MeanTime,
 }
 
+/// How the exports and the text present the numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Style {
+    /// The tables' time unit; chosen from the first result without one.
+    pub unit: Option<TimeUnit>,
+    /// The rows' order.
+    pub sort: SortOrder,
+    /// The metric hyperfine 2's scripts take by default (`primary_metric` in the JSON).
+    pub primary_metric: &'static str,
+}
+
+impl Default for Style {
+    fn default() -> Style {
+        Style {
+            unit: None,
+            sort: SortOrder::Auto,
+            primary_metric: "time_wall_clock",
+        }
+    }
+}
+
+/// The metrics perfkit bench measures, in hyperfine 2's names.
+const TIME_METRICS: [&str; 4] = ["time_wall_clock", "time_cpu", "time_user", "time_system"];
+
+/// hyperfine 2's hardware counters, which `perfkit stat` counts and `perfkit bench` does not.
+const COUNTERS: [&str; 5] = [
+    "cpu_cycles",
+    "instructions",
+    "cache_references",
+    "cache_misses",
+    "branch_misses",
+];
+
+impl Style {
+    /// hyperfine 2's `--metrics PRESET|METRIC[:UNIT],…`: the first metric becomes the JSON's
+    /// `primary_metric`, and its time unit (`us`, `ms`, `s`) the tables'. perfkit measures
+    /// and shows every time and the peak memory whatever the list says.
+    ///
+    /// # Errors
+    /// [`SysError::InvalidPlan`] for an unknown metric or unit, or a hardware counter.
+    pub fn with_metrics(mut self, text: &str) -> Result<Style, SysError> {
+        let invalid = |why: String| SysError::InvalidPlan {
+            detail: format!("--metrics {text}: {why}"),
+        };
+        if matches!(text.trim(), "default" | "time" | "all") {
+            return Ok(self);
+        }
+        for (i, item) in text.split(',').enumerate() {
+            let (name, unit) = item.trim().split_once(':').unwrap_or((item.trim(), ""));
+            let metric = TIME_METRICS
+                .iter()
+                .chain(["memory_peak_resident"].iter())
+                .find(|m| **m == name)
+                .copied();
+            let Some(metric) = metric else {
+                return Err(invalid(if COUNTERS.contains(&name) {
+                    format!(
+                        "perfkit bench does not count {name}; perfkit stat counts hardware events"
+                    )
+                } else {
+                    format!(
+                        "unknown metric '{name}'; perfkit bench measures {}, memory_peak_resident (or the presets default, time, all)",
+                        TIME_METRICS.join(", ")
+                    )
+                }));
+            };
+            let time = metric.starts_with("time_");
+            let known = if time {
+                matches!(unit, "" | "ns" | "us" | "µs" | "ms" | "s" | "min" | "h")
+            } else {
+                matches!(
+                    unit,
+                    "" | "B" | "kB" | "MB" | "GB" | "TB" | "KiB" | "MiB" | "GiB" | "TiB"
+                )
+            };
+            if !known {
+                return Err(invalid(format!("'{unit}' is not a unit of {metric}")));
+            }
+            if i == 0 {
+                self.primary_metric = metric;
+                self.unit = self.unit.or(match unit {
+                    "us" | "µs" => Some(TimeUnit::Microsecond),
+                    "ms" => Some(TimeUnit::Millisecond),
+                    "s" => Some(TimeUnit::Second),
+                    _ => None,
+                });
+            }
+        }
+        Ok(self)
+    }
+}
+
 /// A table format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Markup {
@@ -420,28 +513,22 @@ struct JsonExport<'a> {
 }
 
 impl BenchReport {
-    /// The report in `format`; tables in `unit` (chosen from the first result without one)
-    /// and in the order `sort` gives.
+    /// The report in `format`, tables in `style`'s unit and order.
     ///
     /// # Errors
     /// A report that JSON cannot hold (never, for a report perfkit measured).
-    pub fn export(
-        &self,
-        format: ExportFormat,
-        unit: Option<TimeUnit>,
-        sort: SortOrder,
-    ) -> Result<String, serde_json::Error> {
+    pub fn export(&self, format: ExportFormat, style: Style) -> Result<String, serde_json::Error> {
         let results = HyperfineResult::from_report(self);
         Ok(match format {
             ExportFormat::Json => {
                 serde_json::to_string_pretty(&JsonExport {
                     report: self,
-                    primary_metric: "time_wall_clock",
+                    primary_metric: style.primary_metric,
                     results,
                 })? + "\n"
             }
             ExportFormat::Csv => csv(&results),
-            ExportFormat::Markup(markup) => markup_table(&results, markup, unit, sort),
+            ExportFormat::Markup(markup) => markup_table(&results, markup, style.unit, style.sort),
             ExportFormat::Svg => self.to_svg(),
         })
     }
@@ -635,6 +722,33 @@ mod tests {
             "sleep 0.1,0.1057,0.0016,0.1057,0.0009,0.0011,0.1023,0.108,\"1,5\",0.1057,0.108,0.108,1048576"
         );
         assert!(lines[2].starts_with("\"say \"\"hi\"\"\",2.005,"));
+    }
+
+    #[test]
+    fn metrics_read_as_hyperfine_2_writes_them() {
+        let style = Style::default();
+        assert_eq!(style.with_metrics("time").unwrap(), style);
+        let memory = style
+            .with_metrics("memory_peak_resident:MiB,time_wall_clock:ms")
+            .unwrap();
+        assert_eq!(
+            (memory.primary_metric, memory.unit),
+            ("memory_peak_resident", None)
+        );
+        let ms = style.with_metrics("time_cpu:ms").unwrap();
+        assert_eq!(
+            (ms.primary_metric, ms.unit),
+            ("time_cpu", Some(TimeUnit::Millisecond))
+        );
+        for (bad, says) in [
+            ("instructions", "perfkit stat"),
+            ("wall", "unknown metric"),
+            ("time_cpu:MiB", "not a unit"),
+            ("memory_peak_resident:ms", "not a unit"),
+        ] {
+            let error = style.with_metrics(bad).unwrap_err().to_string();
+            assert!(error.contains(says), "{bad}: {error}");
+        }
     }
 
     #[test]
