@@ -14,16 +14,9 @@ use perfkit_sys::refuse_overwriting_inputs;
 
 /// The exports and the baseline `perfkit bench` writes, checked before the first run.
 fn check_files(args: &BenchArgs, plan: &BenchPlan) -> Result<[Option<OutputPath>; 7]> {
-    // An export may not be the input, nor the file the commands write their output to.
-    let program_output = match &plan.output {
-        perfkit_sys::ProgramOutput::File(path) => Some(path.as_path()),
-        _ => None,
-    };
-    let inputs: Vec<&Path> = args
-        .input
-        .as_deref()
-        .into_iter()
-        .chain(program_output)
+    // An export may not be the input, nor a file the commands write their output to.
+    let inputs: Vec<&Path> = (args.input.as_deref().into_iter())
+        .chain(plan.output_files())
         .collect();
     let [json, csv, markdown, asciidoc, org, svg] = args.exports().map(|(path, _)| path);
     let baseline = args.save_baseline.as_deref();
@@ -50,9 +43,7 @@ fn check_files(args: &BenchArgs, plan: &BenchPlan) -> Result<[Option<OutputPath>
 /// `perfkit bench`; `Ok(true)` when `--baseline` found a regression.
 pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
     let mut plan = plan(args)?;
-    let (output, probe) = args.program_output()?;
-    plan.output = output;
-    plan.probe_output = probe;
+    args.program_outputs(&mut plan)?;
     // Check export destinations and the baseline before spending minutes measuring.
     let [exports @ .., baseline_out] = check_files(args, &plan)?;
     let baseline = match &args.baseline {

@@ -572,10 +572,11 @@ pub(crate) struct BenchArgs {
 
     /// Where the commands' standard output goes: null (/dev/null), pipe (read and discarded
     /// by perfkit, as in a pipeline), inherit (this terminal), or a FILE (truncated before
-    /// every run). Without it: null, plus one probe run into a pipe that warns when the
-    /// command does less into /dev/null (GNU grep stops at the first match there).
+    /// every run); once for all, or once per benchmark. Without it: null, plus one probe run
+    /// into a pipe that warns when the command does less into /dev/null (GNU grep stops at
+    /// the first match there).
     #[arg(long, value_name = "WHERE", conflicts_with = "show_output")]
-    pub(crate) output: Option<String>,
+    pub(crate) output: Vec<String>,
 
     /// Show the commands' output instead of discarding it (--output=inherit).
     #[arg(long)]
@@ -2263,8 +2264,26 @@ impl SyscallsArgs {
 
 impl BenchArgs {
     /// Where the measured runs' output goes, and whether to probe `/dev/null`.
-    pub(crate) fn program_output(&self) -> anyhow::Result<(perfkit_sys::ProgramOutput, bool)> {
-        program_output(self.output.as_deref(), self.show_output, self.json)
+    /// Sets where each benchmark's output goes: one `--output` for all, or one per benchmark
+    /// (as hyperfine takes them), and whether to probe `/dev/null`.
+    pub(crate) fn program_outputs(&self, plan: &mut perfkit_sys::BenchPlan) -> anyhow::Result<()> {
+        if let [_, _, ..] = &self.output[..] {
+            if self.output.len() != plan.targets.len() {
+                anyhow::bail!(
+                    "{} --output given for {} benchmarks: give one for all, or one per benchmark",
+                    self.output.len(),
+                    plan.targets.len()
+                );
+            }
+            for (target, text) in plan.targets.iter_mut().zip(&self.output) {
+                target.output = Some(program_output(Some(text), false, self.json)?.0);
+            }
+            plan.probe_output = false;
+            return Ok(());
+        }
+        let first = self.output.first().map(String::as_str);
+        (plan.output, plan.probe_output) = program_output(first, self.show_output, self.json)?;
+        Ok(())
     }
 }
 

@@ -890,3 +890,43 @@ fn hyperfine_2s_metrics_choose_the_primary_metric_and_counters_are_refused() {
             .stderr(predicate::str::contains(says));
     }
 }
+
+#[test]
+fn output_is_given_once_for_all_or_once_per_benchmark() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.out"), dir.path().join("b.out"));
+    perfkit()
+        .args([
+            "bench", "--runs", "2", "--warmup", "0", "echo one", "echo two",
+        ])
+        .arg(format!("--output={}", a.display()))
+        .arg(format!("--output={}", b.display()))
+        .assert()
+        .success();
+    // Each file holds its own command's output (truncated before every run).
+    assert_eq!(std::fs::read_to_string(&a).unwrap(), "one\n");
+    assert_eq!(std::fs::read_to_string(&b).unwrap(), "two\n");
+    perfkit()
+        .args([
+            "bench",
+            "--runs",
+            "1",
+            "--output=null",
+            "--output=pipe",
+            "--output=null",
+        ])
+        .args(["true", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "one for all, or one per benchmark",
+        ));
+    // No export may be a file a command writes to.
+    perfkit()
+        .args(["bench", "--runs", "1", "true", "true", "--output=null"])
+        .arg(format!("--output={}", a.display()))
+        .arg("--export-csv")
+        .arg(&a)
+        .assert()
+        .code(2);
+}

@@ -154,6 +154,9 @@ pub struct BenchTarget {
     pub base_name: Option<String>,
     /// Variables set for the command and its helpers (`--env`).
     pub env: Vec<(String, String)>,
+    /// Where this command's output goes, when not where the plan's goes (hyperfine's
+    /// `--output` given once per command).
+    pub output: Option<ProgramOutput>,
 }
 
 impl BenchTarget {
@@ -185,6 +188,7 @@ impl BenchTarget {
             parameters: Vec::new(),
             base_name: None,
             env: Vec::new(),
+            output: None,
         }
     }
 }
@@ -556,6 +560,18 @@ fn parse_env(text: &str) -> Result<Vec<(String, String)>, SysError> {
 }
 
 impl BenchPlan {
+    /// Every file the benchmarked commands write their output to: no export may be one.
+    #[must_use]
+    pub fn output_files(&self) -> Vec<&Path> {
+        std::iter::once(&self.output)
+            .chain(self.targets.iter().filter_map(|t| t.output.as_ref()))
+            .filter_map(|o| match o {
+                ProgramOutput::File(path) => Some(path.as_path()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The first name two targets share: a baseline, which keeps one entry per name, cannot
     /// hold both.
     #[must_use]
@@ -874,6 +890,9 @@ fn validate(plan: &BenchPlan, executor: &dyn Executor) -> Result<(), SysError> {
         })?;
     }
     plan.output.check(plan.input.as_deref())?;
+    for output in plan.targets.iter().filter_map(|t| t.output.as_ref()) {
+        output.check(plan.input.as_deref())?;
+    }
     if let Some(cpus) = &plan.affinity {
         cpus.check()?;
     }
@@ -1244,7 +1263,10 @@ impl Runner<'_> {
     /// a run into `/dev/null` (the last warm-up run, or one more run): a program that reads
     /// or takes much less when its output is discarded is not measured doing its work.
     fn probe_output(&mut self, i: usize) -> Result<(), SysError> {
-        if !self.plan.probe_output || self.plan.output != ProgramOutput::Null {
+        if !self.plan.probe_output
+            || self.plan.output != ProgramOutput::Null
+            || self.plan.targets[i].output.is_some()
+        {
             return Ok(());
         }
         let plan = self.plan;
@@ -1372,7 +1394,8 @@ impl Runner<'_> {
         role: Role,
         iteration: Iteration,
     ) -> Result<RunOutcome, SysError> {
-        let output = &self.plan.output;
+        let plan = self.plan;
+        let output = plan.targets[i].output.as_ref().unwrap_or(&plan.output);
         self.execute_into(i, spec, role, output, Some(iteration))
     }
 
