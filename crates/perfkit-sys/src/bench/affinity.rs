@@ -81,27 +81,18 @@ impl CpuSet {
     #[cfg(target_os = "linux")]
     pub(crate) fn apply(&self, command: &mut Command) {
         use std::os::unix::process::CommandExt as _;
-        // SAFETY: an all-zero `cpu_set_t` is an empty set.
-        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        let mut set = nix::sched::CpuSet::new();
         for &cpu in &self.0 {
-            // SAFETY: `cpu` is below 1024, the set's size, as `parse` checked.
-            unsafe { libc::CPU_SET(cpu, &mut set) };
+            // `parse` keeps CPUs below 1024, the set's size.
+            let _ = set.set(cpu);
         }
         // SAFETY: the closure runs in the child between fork and exec, where only
         // async-signal-safe calls are allowed: `sched_setaffinity` is one system call on a
         // set built before the fork.
         unsafe {
             command.pre_exec(move || {
-                if libc::sched_setaffinity(
-                    0,
-                    std::mem::size_of::<libc::cpu_set_t>(),
-                    &raw const set,
-                ) == 0
-                {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
+                nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+                    .map_err(std::io::Error::from)
             });
         }
     }
@@ -132,18 +123,12 @@ fn ranges(cpus: &[usize]) -> String {
 /// The CPUs this process may run on.
 #[cfg(target_os = "linux")]
 fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: an all-zero `cpu_set_t` is a valid set for the kernel to fill.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a `cpu_set_t` of the size given.
-    let got =
-        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw mut set) };
-    if got != 0 {
-        return (0..MAX_CPUS).collect();
+    match nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) {
+        Ok(set) => (0..MAX_CPUS)
+            .filter(|&cpu| set.is_set(cpu).unwrap_or(false))
+            .collect(),
+        Err(_) => (0..MAX_CPUS).collect(),
     }
-    // SAFETY: `CPU_ISSET` reads the set filled above, for CPUs below its size.
-    (0..MAX_CPUS)
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-        .collect()
 }
 
 #[cfg(not(target_os = "linux"))]
