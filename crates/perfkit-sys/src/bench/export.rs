@@ -96,14 +96,10 @@ pub struct MetricSummary {
 
 impl MetricSummary {
     fn of(values: &[f64], unit: &'static str) -> MetricSummary {
-        let mut sorted = values.to_vec();
-        sorted.sort_by(f64::total_cmp);
-        let n = sorted.len();
-        let mean = if n == 0 {
-            0.0
-        } else {
-            values.iter().sum::<f64>() / n as f64
-        };
+        use perfkit_metrics::stats::Statistic;
+        let n = values.len();
+        let mut scratch = values.to_vec();
+        let mean = Statistic::Mean.of(&mut scratch).unwrap_or(0.0);
         MetricSummary {
             unit,
             count: n,
@@ -112,13 +108,10 @@ impl MetricSummary {
                 let squares: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
                 (squares / (n - 1) as f64).sqrt()
             }),
-            median: match n {
-                0 => 0.0,
-                _ if n % 2 == 1 => sorted[n / 2],
-                _ => f64::midpoint(sorted[n / 2 - 1], sorted[n / 2]),
-            },
-            min: sorted.first().copied().unwrap_or(0.0),
-            max: sorted.last().copied().unwrap_or(0.0),
+            // The mean of the two middle values for an even count, as hyperfine's median.
+            median: Statistic::Median.of(&mut scratch).unwrap_or(0.0),
+            min: values.iter().copied().reduce(f64::min).unwrap_or(0.0),
+            max: values.iter().copied().reduce(f64::max).unwrap_or(0.0),
         }
     }
 }
