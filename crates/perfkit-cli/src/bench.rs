@@ -44,6 +44,8 @@ fn check_files(args: &BenchArgs, plan: &BenchPlan) -> Result<[Option<OutputPath>
 pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
     let mut plan = plan(args)?;
     args.program_outputs(&mut plan)?;
+    // Read once, and a bad --metrics refused before spending minutes measuring.
+    let style = args.table_style()?;
     // Check export destinations and the baseline before spending minutes measuring.
     let [exports @ .., baseline_out] = check_files(args, &plan)?;
     let baseline = match &args.baseline {
@@ -67,7 +69,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
 
     for (out, (_, format)) in exports.iter().zip(args.exports()) {
         if let Some(out) = out {
-            out.write(report.export(format, args.table_style()?)?.as_bytes())?;
+            out.write(report.export(format, style)?.as_bytes())?;
         }
     }
     let current = if baseline.is_some() || args.save_baseline.is_some() {
@@ -82,7 +84,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
         (Some((b, policy)), Some(c)) => Some(perfkit_regress::check(b, c, policy)?),
         _ => None,
     };
-    print_results(args, &report, checked.as_ref())?;
+    print_results(args, &report, checked.as_ref(), style)?;
     let failed = checked
         .as_ref()
         .is_some_and(|c| c.fails(args.policy.strict));
@@ -98,6 +100,7 @@ fn print_results(
     args: &BenchArgs,
     report: &perfkit_sys::BenchReport,
     checked: Option<&perfkit_regress::CheckReport>,
+    style: perfkit_sys::export::Style,
 ) -> Result<()> {
     // Warnings come before the numbers they qualify; --style none prints neither.
     let (_, shown) = args.shows();
@@ -110,7 +113,7 @@ fn print_results(
         report,
         check: checked,
         baseline: args.baseline.as_deref(),
-        style: args.table_style().map(|s| (s.unit, s.sort))?,
+        style: (style.unit, style.sort),
     };
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&both)?)?;
@@ -140,7 +143,5 @@ fn plan(args: &BenchArgs) -> Result<BenchPlan> {
     }
     let mut plan = BenchPlan::new(targets);
     args.schedule(&mut plan)?;
-    // Refuse bad --metrics before spending minutes measuring.
-    args.table_style()?;
     Ok(plan)
 }
