@@ -246,7 +246,7 @@ fn help_explains_and_completions_generate() {
 }
 
 /// Every run of `sh -c SCRIPT` appends one line to `log`; returns the lines.
-fn logged_runs(log: &std::path::Path) -> Vec<String> {
+pub(crate) fn logged_runs(log: &std::path::Path) -> Vec<String> {
     std::fs::read_to_string(log)
         .unwrap_or_default()
         .lines()

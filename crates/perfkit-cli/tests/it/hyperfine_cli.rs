@@ -1,18 +1,10 @@
 //! `perfkit bench` with hyperfine's command line: scenarios written for hyperfine, checked by
 //! what a user can observe (the order of side effects, exit codes, exports).
 
+use crate::bench_cli::logged_runs as lines;
 use perfkit_testkit::perfkit;
 use predicates::prelude::*;
 use serde_json::Value;
-
-/// The lines `log` holds.
-fn lines(log: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
 
 /// The JSON a successful `perfkit` run printed on standard output.
 fn json_of(assert: assert_cmd::assert::Assert) -> Value {
