@@ -1,7 +1,5 @@
 //! Pinning a benchmarked command to chosen CPUs (`perfkit bench --affinity 0-3,6`).
 
-use std::process::Command;
-
 use crate::SysError;
 
 /// The most CPUs a set can name: the kernel's `cpu_set_t` holds this many.
@@ -77,29 +75,55 @@ impl CpuSet {
         })
     }
 
-    /// Makes `command` start pinned to the set.
+    /// Pins the calling thread to the set until the guard drops, so that a process it starts
+    /// meanwhile starts pinned: a child inherits its parent thread's CPUs. Pinning the parent
+    /// rather than the child (a hook between fork and exec) keeps the standard library's
+    /// `posix_spawn`, whose start-up time does not grow with perfkit's own memory as a
+    /// fork's does.
+    ///
+    /// # Errors
+    /// [`SysError::Spawn`] naming `program` when the kernel refuses the set.
     #[cfg(target_os = "linux")]
-    pub(crate) fn apply(&self, command: &mut Command) {
-        use std::os::unix::process::CommandExt as _;
+    pub(crate) fn pin_this_thread(&self, program: &str) -> Result<Pinned, SysError> {
+        use nix::sched::{sched_getaffinity, sched_setaffinity};
+        let this_thread = nix::unistd::Pid::from_raw(0);
+        let refused = |errno: nix::errno::Errno| SysError::Spawn {
+            program: program.to_owned(),
+            source: std::io::Error::from(errno),
+        };
+        let previous = sched_getaffinity(this_thread).map_err(refused)?;
         let mut set = nix::sched::CpuSet::new();
         for &cpu in &self.0 {
             // `parse` keeps CPUs below 1024, the set's size.
             let _ = set.set(cpu);
         }
-        // SAFETY: the closure runs in the child between fork and exec, where only
-        // async-signal-safe calls are allowed: `sched_setaffinity` is one system call on a
-        // set built before the fork.
-        unsafe {
-            command.pre_exec(move || {
-                nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
-                    .map_err(std::io::Error::from)
-            });
-        }
+        sched_setaffinity(this_thread, &set).map_err(refused)?;
+        Ok(Pinned { previous })
     }
 
     #[cfg(not(target_os = "linux"))]
-    pub(crate) fn apply(&self, _command: &mut Command) {}
+    pub(crate) fn pin_this_thread(&self, _program: &str) -> Result<Pinned, SysError> {
+        Ok(Pinned)
+    }
 }
+
+/// The calling thread's CPUs before [`CpuSet::pin_this_thread`], given back on drop.
+#[cfg(target_os = "linux")]
+pub(crate) struct Pinned {
+    previous: nix::sched::CpuSet,
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        // The set was this thread's a moment ago; a failure (the CPUs went offline since)
+        // leaves the thread pinned, which only narrows where perfkit itself runs.
+        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &self.previous);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) struct Pinned;
 
 /// Sorted CPUs as `taskset -c` writes them: `0-3,6`.
 fn ranges(cpus: &[usize]) -> String {

@@ -1003,9 +1003,6 @@ impl Executor for ProcessExecutor {
                 command.env(variable, &value);
             }
         }
-        if let Some(cpus) = run.affinity {
-            cpus.apply(&mut command);
-        }
         command.envs(run.env.iter().map(|(k, v)| (k, v)));
         if run.benchmarked() {
             ProgramIo {
@@ -1019,6 +1016,12 @@ impl Executor for ProcessExecutor {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
         }
+        // Pinned outside the timed span; the guard gives the thread its CPUs back after the
+        // run, so the helpers that follow run anywhere.
+        let _pinned = match run.affinity {
+            Some(cpus) => Some(cpus.pin_this_thread(&run.command.argv()[0])?),
+            None => None,
+        };
         crate::process::run(
             &mut command,
             RunOptions {
