@@ -1889,15 +1889,28 @@ impl Cli {
 }
 
 impl Commands {
-    /// What to say when a command line names no program because it needed a shell.
-    pub(crate) fn shell_hint(&self) -> &'static str {
+    /// What to say when a program is not found, where the command line suggests why: an
+    /// unquoted command split into several, a `PATH` set with `--env`, or shell syntax.
+    pub(crate) fn shell_hint(&self) -> Option<&'static str> {
         match self {
-            Commands::Bench(_) => {
-                "each command is one argument: quote it, as in perfkit bench 'rg -F main f'"
+            Commands::Bench(a) => {
+                let sets_path = a.env.iter().any(|e| {
+                    e.split_whitespace()
+                        .any(|w| w.trim_start_matches(['\'', '"']).starts_with("PATH="))
+                });
+                if sets_path {
+                    Some("--env sets PATH, and the commands are looked for there")
+                } else if a.commands.len() > 1 && a.commands[1..].iter().any(|c| !c.contains(' ')) {
+                    Some(
+                        "each command is one argument: quote it, as in perfkit bench 'rg -F main f'",
+                    )
+                } else {
+                    None
+                }
             }
-            _ => {
-                "pipes, redirections and shell builtins need a shell: give sh -c '...' as the command"
-            }
+            _ => Some(
+                "pipes, redirections and shell builtins need a shell: give sh -c '...' as the command",
+            ),
         }
     }
 }
@@ -2450,7 +2463,10 @@ pub(crate) fn clap_exit(error: &clap::Error) -> std::process::ExitCode {
 
 /// The options that address an error, for the `hint:` line: libraries say what is wrong
 /// without naming perfkit's flags.
-pub(crate) fn hint(error: &anyhow::Error, shell_hint: &'static str) -> Option<&'static str> {
+pub(crate) fn hint(
+    error: &anyhow::Error,
+    shell_hint: Option<&'static str>,
+) -> Option<&'static str> {
     flag_hint(error).or_else(|| sys_hint(error, shell_hint))
 }
 
@@ -2527,7 +2543,7 @@ fn setting_hint(setting: &perfkit_profilers::Setting) -> Option<&'static str> {
     })
 }
 
-fn sys_hint(error: &anyhow::Error, shell_hint: &'static str) -> Option<&'static str> {
+fn sys_hint(error: &anyhow::Error, shell_hint: Option<&'static str>) -> Option<&'static str> {
     // perfkit analyze has neither --ignore-failure nor --show-output, and names its own fixes.
     if error
         .chain()
@@ -2536,7 +2552,7 @@ fn sys_hint(error: &anyhow::Error, shell_hint: &'static str) -> Option<&'static 
         return None;
     }
     match crate::exit::sys_error(error)? {
-        perfkit_sys::SysError::CommandNotFound { .. } => Some(shell_hint),
+        perfkit_sys::SysError::CommandNotFound { .. } => shell_hint,
         perfkit_sys::SysError::CommandFailed {
             role: perfkit_sys::Role::Benchmark | perfkit_sys::Role::Warmup,
             ..

@@ -81,6 +81,21 @@ pub fn quote_command(argv: &[String]) -> String {
 /// ```
 #[must_use]
 pub fn find_program(program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        return find_program_on(program, std::ffi::OsStr::new(""));
+    }
+    find_program_on(program, &std::env::var_os("PATH")?)
+}
+
+/// [`find_program`] searching `search` (a `PATH` value) instead of this process's `PATH`, as
+/// a process started with that `PATH` in its environment would.
+///
+/// ```
+/// assert!(perfkit_sys::find_program_on("sh", "/nonexistent:/bin".as_ref()).is_some());
+/// assert!(perfkit_sys::find_program_on("sh", "/nonexistent".as_ref()).is_none());
+/// ```
+#[must_use]
+pub fn find_program_on(program: &str, search: &std::ffi::OsStr) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let executable = |p: &std::path::Path| {
         std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -92,8 +107,7 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
         let path = PathBuf::from(program);
         return executable(&path).then_some(path);
     }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
+    std::env::split_paths(search)
         .map(|dir| dir.join(program))
         .find(|candidate| executable(candidate))
 }
@@ -107,10 +121,22 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
 /// assert!(perfkit_sys::check_program("perfkit-no-such-tool").is_err());
 /// ```
 pub fn check_program(program: &str) -> Result<PathBuf, SysError> {
+    check_program_with(program, find_program(program))
+}
+
+/// [`check_program`] searching `search` (a `PATH` value), as [`find_program_on`] does.
+///
+/// # Errors
+/// As [`check_program`].
+pub fn check_program_on(program: &str, search: &std::ffi::OsStr) -> Result<PathBuf, SysError> {
+    check_program_with(program, find_program_on(program, search))
+}
+
+fn check_program_with(program: &str, found: Option<PathBuf>) -> Result<PathBuf, SysError> {
     if program.is_empty() {
         return Err(SysError::EmptyCommand);
     }
-    find_program(program).ok_or_else(|| {
+    found.ok_or_else(|| {
         if program.contains('/') && std::path::Path::new(program).is_dir() {
             SysError::IsADirectory {
                 program: program.to_owned(),

@@ -5,6 +5,7 @@ use crate::bench_cli::logged_runs as lines;
 use perfkit_testkit::perfkit;
 use predicates::prelude::*;
 use serde_json::Value;
+use std::os::unix::fs::PermissionsExt as _;
 
 /// The JSON a successful `perfkit` run printed on standard output.
 fn json_of(assert: assert_cmd::assert::Assert) -> Value {
@@ -239,6 +240,40 @@ fn one_command_after_a_double_dash_needs_no_quoting() {
             predicate::str::contains("perfkit-no-such-dir").and(predicate::str::contains(
                 "quote it, as in perfkit bench 'rg -F main f'",
             )),
+        );
+    // A PATH set with --env is where the program is looked for, as it will be at the run.
+    let dir = tempfile::tempdir().unwrap();
+    let tool = dir.path().join("perfkit-only-here");
+    std::fs::write(&tool, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("PATH={}", dir.path().display());
+    perfkit()
+        .args([
+            "bench",
+            "--runs",
+            "1",
+            "-N",
+            "--env",
+            &path,
+            "perfkit-only-here",
+        ])
+        .assert()
+        .success();
+    perfkit()
+        .args([
+            "bench",
+            "--runs",
+            "1",
+            "-N",
+            "--env",
+            "PATH=/nonexistent",
+            "true",
+        ])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("command not found: true")
+                .and(predicate::str::contains("--env sets PATH")),
         );
 }
 

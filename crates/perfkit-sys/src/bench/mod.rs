@@ -908,7 +908,7 @@ fn validate(plan: &BenchPlan, executor: &dyn Executor) -> Result<(), SysError> {
         .into_iter()
         .flatten()
         {
-            executor.check(spec)?;
+            executor.check(spec, &t.env)?;
         }
     }
     Ok(())
@@ -974,12 +974,17 @@ impl Execution<'_> {
 /// What makes the runs of a benchmark: [`ProcessExecutor`] starts and measures processes;
 /// a test can script the outcomes instead, to check the schedule without spawning anything.
 pub trait Executor {
-    /// Checks, before anything runs, that `command` can be started.
+    /// Checks, before anything runs, that `command` can be started with `env` (`--env`) set:
+    /// a `PATH` there is where the program is looked for, as it will be when it starts.
     ///
     /// # Errors
     /// The program is missing or not executable.
-    fn check(&self, command: &CommandSpec) -> Result<(), SysError> {
-        crate::check_program(&command.argv()[0]).map(drop)
+    fn check(&self, command: &CommandSpec, env: &[(String, String)]) -> Result<(), SysError> {
+        let program = &command.argv()[0];
+        match env.iter().rev().find(|(name, _)| name == "PATH") {
+            Some((_, path)) => crate::check_program_on(program, path.as_ref()).map(drop),
+            None => crate::check_program(program).map(drop),
+        }
     }
 
     /// Makes one run.
@@ -1850,7 +1855,7 @@ mod tests {
     }
 
     impl Executor for Script {
-        fn check(&self, _: &CommandSpec) -> Result<(), SysError> {
+        fn check(&self, _: &CommandSpec, _: &[(String, String)]) -> Result<(), SysError> {
             Ok(())
         }
 
@@ -2068,7 +2073,7 @@ mod tests {
     fn helpers_read_and_write_nothing_and_have_no_time_limit() {
         struct Seen(Vec<(Role, bool, bool)>);
         impl Executor for Seen {
-            fn check(&self, _: &CommandSpec) -> Result<(), SysError> {
+            fn check(&self, _: &CommandSpec, _: &[(String, String)]) -> Result<(), SysError> {
                 Ok(())
             }
             fn execute(&mut self, run: &Execution<'_>) -> Result<RunOutcome, SysError> {
