@@ -206,24 +206,84 @@ struct HyperfineExport {
 
 #[derive(Deserialize)]
 struct HyperfineResult {
+    /// The name (hyperfine 1), or the command run (hyperfine 2).
     command: String,
+    /// hyperfine 2's `--command-name`.
+    name: Option<String>,
     times: Option<Vec<f64>>,
     /// Per run, since hyperfine 1.20.
     memory_usage_byte: Option<Vec<u64>>,
     /// Per run, since hyperfine 1.12 (`null` for a run ended by a signal).
     exit_codes: Option<Vec<Option<i32>>>,
+    /// hyperfine 2's runs, instead of `times`, `memory_usage_byte` and `exit_codes`.
+    measurements: Option<Vec<HyperfineMeasurement>>,
+}
+
+/// One run in hyperfine 2's `measurements`.
+#[derive(Deserialize)]
+struct HyperfineMeasurement {
+    time_wall_clock: HyperfineQuantity,
+    memory_peak_resident: Option<HyperfineQuantity>,
+    exit_code: Option<i32>,
+}
+
+/// A value in hyperfine 2's base units (`second`, `byte`).
+#[derive(Deserialize)]
+struct HyperfineQuantity {
+    value: f64,
+    unit: Option<String>,
+}
+
+impl HyperfineResult {
+    /// hyperfine 2's runs in hyperfine 1's keys, when the file has no `times`.
+    fn with_runs_as_times(mut self) -> Result<HyperfineResult, RegressError> {
+        let Some(runs) = self.measurements.take().filter(|_| self.times.is_none()) else {
+            return Ok(self);
+        };
+        let kind = SourceKind::Hyperfine;
+        for (quantity, unit) in runs.iter().flat_map(|r| {
+            [
+                (Some(&r.time_wall_clock), "second"),
+                (r.memory_peak_resident.as_ref(), "byte"),
+            ]
+        }) {
+            if let Some(found) = quantity.and_then(|q| q.unit.as_deref())
+                && found != unit
+            {
+                return Err(RegressError::import(
+                    kind,
+                    format!(
+                        "'{}' has a run measured in '{found}', not '{unit}'",
+                        self.command
+                    ),
+                ));
+            }
+        }
+        self.times = Some(runs.iter().map(|r| r.time_wall_clock.value).collect());
+        let memory: Option<Vec<u64>> = (runs.iter())
+            .map(|r| r.memory_peak_resident.as_ref().map(|m| m.value as u64))
+            .collect();
+        self.memory_usage_byte = memory;
+        self.exit_codes = Some(runs.iter().map(|r| r.exit_code).collect());
+        Ok(self)
+    }
 }
 
 /// Benchmarks from `hyperfine --export-json` text: one per command (`--command-name` sets the
 /// name), `results[].times` in seconds, `memory_usage_byte` (hyperfine 1.20 and newer) as
 /// each run's peak RSS, and runs with a non-zero or missing exit code (`--ignore-failure`)
-/// counted in [`Benchmark::failed_runs`].
+/// counted in [`Benchmark::failed_runs`]. hyperfine 2's files, which hold the runs in
+/// `measurements` instead, are read the same way.
 pub fn parse_hyperfine(text: &str) -> Result<Vec<Benchmark>, RegressError> {
     let kind = SourceKind::Hyperfine;
     let export: HyperfineExport =
         serde_json::from_str(text).map_err(|e| RegressError::import(kind, e.to_string()))?;
     let mut out = Vec::with_capacity(export.results.len());
     for r in export.results {
+        let mut r = r.with_runs_as_times()?;
+        if let Some(name) = r.name.take() {
+            r.command = name;
+        }
         let times = r.times.ok_or_else(|| {
             RegressError::import(
                 kind,

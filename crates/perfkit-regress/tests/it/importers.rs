@@ -392,6 +392,43 @@ fn hyperfine_memory_and_failed_runs_are_imported() {
 }
 
 #[test]
+fn hyperfine_2_files_are_read_from_their_measurements() {
+    // hyperfine 2 keeps each run in `measurements`, with no `times`.
+    let b = load_any(&data("hyperfine-2.0-ignore-failure.json"), None).unwrap();
+    assert_eq!(b.source.kind, SourceKind::Hyperfine);
+    let names: Vec<&str> = b.benchmarks.iter().map(|x| x.name.as_str()).collect();
+    assert_eq!(names, ["ok", "fails", "killed"]);
+    let ok = b.get("ok").unwrap();
+    assert_eq!(ok.samples_total, 12);
+    assert_eq!(ok.rss_bytes.len(), 12);
+    assert!(
+        ok.rss_bytes.iter().all(|&r| r > 1 << 20),
+        "{:?}",
+        ok.rss_bytes
+    );
+    // sleep 0.01 through a shell: between 10 and 100 ms, in nanoseconds.
+    assert!(
+        ok.summary.p50 > 1e7 && ok.summary.p50 < 1e8,
+        "{:?}",
+        ok.summary
+    );
+    assert_eq!(ok.failed_runs, 0);
+    assert_eq!(b.get("fails").unwrap().failed_runs, 12);
+    assert_eq!(b.get("killed").unwrap().failed_runs, 12);
+    // Unnamed benchmarks are named by their command, as hyperfine 2 shows them.
+    let scan = load_any(&data("hyperfine-2.0-parameters.json"), None).unwrap();
+    let names: Vec<&str> = scan.benchmarks.iter().map(|x| x.name.as_str()).collect();
+    assert_eq!(names, ["seq 100", "seq 1000"]);
+    let report = check(&scan, &scan, &Policy::default()).unwrap();
+    assert!(!report.has_regression());
+    // A run in a unit hyperfine 2 does not write is refused, not misread.
+    let text = std::fs::read_to_string(data("hyperfine-2.0-parameters.json")).unwrap();
+    let text = text.replacen("\"unit\": \"second\"", "\"unit\": \"millisecond\"", 1);
+    let error = perfkit_regress::parse_hyperfine(&text).unwrap_err();
+    assert!(error.to_string().contains("'millisecond'"), "{error}");
+}
+
+#[test]
 fn perfkit_medians_are_nearest_rank_not_hyperfines_average() {
     // hyperfine's own median averages the two middle times of an even count; perfkit's p50
     // is the lower one, as docs/formats.md says. Both come from the same times.
