@@ -69,7 +69,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
 
     for (out, (_, format)) in exports.iter().zip(args.exports()) {
         if let Some(out) = out {
-            out.write(report.export(format, style)?.as_bytes())?;
+            out.write(report.export(format, &style)?.as_bytes())?;
         }
     }
     let current = if baseline.is_some() || args.save_baseline.is_some() {
@@ -84,7 +84,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
         (Some((b, policy)), Some(c)) => Some(perfkit_regress::check(b, c, policy)?),
         _ => None,
     };
-    print_results(args, &report, checked.as_ref(), style)?;
+    print_results(args, &report, checked.as_ref(), &style)?;
     let failed = checked
         .as_ref()
         .is_some_and(|c| c.fails(args.policy.strict));
@@ -100,7 +100,7 @@ fn print_results(
     args: &BenchArgs,
     report: &perfkit_sys::BenchReport,
     checked: Option<&perfkit_regress::CheckReport>,
-    style: perfkit_sys::export::Style,
+    style: &perfkit_sys::export::Style,
 ) -> Result<()> {
     // Warnings come before the numbers they qualify; --style none prints neither.
     let (_, shown) = args.shows();
@@ -113,7 +113,7 @@ fn print_results(
         report,
         check: checked,
         baseline: args.baseline.as_deref(),
-        style: (style.unit, style.sort),
+        style,
     };
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&both)?)?;

@@ -450,6 +450,13 @@ pub(crate) enum SortArg {
     MeanTime,
 }
 
+/// `--export-layout` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum LayoutArg {
+    Hyperfine1,
+    Hyperfine2,
+}
+
 /// `perfkit bench` options.
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
@@ -676,10 +683,11 @@ pub(crate) struct BenchArgs {
     #[arg(long, help_heading = "Exports")]
     pub(crate) plot: bool,
 
-    /// hyperfine 2's metrics: a preset (default, time, all) or METRIC[:UNIT],… of
-    /// `time_wall_clock`, `time_cpu`, `time_user`, `time_system`, `memory_peak_resident`. The
-    /// first is the JSON's `primary_metric` and, with a unit, the tables' time unit; perfkit
-    /// shows every metric anyway. Hardware counters are perfkit stat's.
+    /// hyperfine 2's metrics, in order: a preset (default: wall time and peak memory; time;
+    /// all) or METRIC[:UNIT],… of `time_wall_clock`, `time_cpu`, `time_user`, `time_system`,
+    /// `memory_peak_resident`. The text shows these; the first is the JSON's `primary_metric`
+    /// and the tables' (its time unit, in hyperfine 1's); hyperfine 2's CSV has columns for
+    /// each. The summary compares wall times. Hardware counters are perfkit stat's.
     #[arg(
         id = "hyperfine_metrics",
         long = "metrics",
@@ -688,6 +696,20 @@ pub(crate) struct BenchArgs {
         help_heading = "Exports"
     )]
     pub(crate) hyperfine_metrics: String,
+
+    /// Whose files the exports copy where hyperfine 1 and 2 differ. hyperfine1: `command` is
+    /// the name, `parameters` are strings, tables have Min, Max and Relative. hyperfine2:
+    /// `command` is the command run, `parameters` are {"value": …}, tables have Change and
+    /// Factor for the first --metrics metric, and CSV has columns for every one.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "LAYOUT",
+        default_value = "hyperfine1",
+        env = "PERFKIT_EXPORT_LAYOUT",
+        help_heading = "Exports"
+    )]
+    pub(crate) export_layout: LayoutArg,
 
     /// The tables' time unit (default: from the first command's mean).
     #[arg(
@@ -2066,9 +2088,14 @@ impl BenchArgs {
             SortArg::Command => SortOrder::Command,
             SortArg::MeanTime => SortOrder::MeanTime,
         };
+        let layout = match self.export_layout {
+            LayoutArg::Hyperfine1 => perfkit_sys::export::Layout::Hyperfine1,
+            LayoutArg::Hyperfine2 => perfkit_sys::export::Layout::Hyperfine2,
+        };
         Style {
             unit,
             sort,
+            layout,
             ..Style::default()
         }
         .with_metrics(&self.hyperfine_metrics)

@@ -177,12 +177,9 @@ pub struct CheckedBench<'a> {
     /// The baseline file of the check, named in the text above it.
     #[serde(skip)]
     pub baseline: Option<&'a std::path::Path>,
-    /// The text's time unit (each time in its own without one) and summary order.
+    /// The text's time unit (each time in its own without one), summary order and metrics.
     #[serde(skip)]
-    pub style: (
-        Option<perfkit_sys::export::TimeUnit>,
-        perfkit_sys::export::SortOrder,
-    ),
+    pub style: &'a perfkit_sys::export::Style,
 }
 
 impl CheckedBench<'_> {
@@ -190,7 +187,7 @@ impl CheckedBench<'_> {
     /// baseline.
     #[must_use]
     pub fn to_text(&self) -> String {
-        let mut text = self.report.to_text_in(self.style.0, self.style.1);
+        let mut text = self.report.to_text_in(self.style);
         if let Some(check) = self.check {
             let from = self.baseline.map(|p| p.display().to_string());
             let _ = writeln!(

@@ -48,7 +48,7 @@ pub use bench::{
     BENCH_SCHEMA_VERSION, BenchObserver, BenchPlan, BenchReport, BenchTarget, BenchWarning,
     CommandReport, CommandSpec, CommandTexts, Execution, Executor, IgnoreFailure, Iteration,
     MAX_RUNS, NoObserver, Order, OutputProbe, Phase, ProcessExecutor, RelativeSpeed, Role,
-    RunCount, affinity, export, params, run_bench, run_bench_with, shell,
+    RunCount, affinity, export, metric, params, run_bench, run_bench_with, shell,
 };
 pub use capture::{Captured, MAX_CAPTURED, StderrCapture};
 pub use input::{LineLimit, read_text_limited};

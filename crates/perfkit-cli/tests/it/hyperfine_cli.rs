@@ -431,6 +431,62 @@ fn hyperfines_own_scripts_read_perfkits_json() {
 }
 
 #[test]
+fn hyperfines_parameter_plots_read_their_own_layout() {
+    // The two versions read `parameters` differently: hyperfine 1's plot_parametrized.py
+    // takes strings, hyperfine 2's `{"value": …}`, which --export-layout hyperfine2 writes.
+    let Some(python) = python_with("numpy, matplotlib") else {
+        return;
+    };
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/hyperfine");
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("results.json");
+    perfkit()
+        .args(["bench", "--runs", "3", "--warmup", "0", "--output", "null"])
+        .args(["-L", "t", "0.01,0.02", "sleep {t}", "--export-json"])
+        .arg(&json)
+        .assert()
+        .success();
+    let json2 = dir.path().join("results2.json");
+    perfkit()
+        .args(["bench", "--runs", "3", "--warmup", "0", "--output", "null"])
+        .args([
+            "-L",
+            "t",
+            "0.01,0.02",
+            "sleep {t}",
+            "--export-layout",
+            "hyperfine2",
+        ])
+        .arg("--export-json")
+        .arg(&json2)
+        .assert()
+        .success();
+    let v2: Value = serde_json::from_slice(&std::fs::read(&json2).unwrap()).unwrap();
+    assert_eq!(
+        v2["results"][1]["parameters"],
+        serde_json::json!({"t": {"value": "0.02"}})
+    );
+    assert_eq!(v2["results"][1]["command"], "sleep 0.02");
+    for (version, file) in [("v1", &json), ("v2", &json2)] {
+        let png = dir.path().join(format!("{version}-parametrized.png"));
+        let out = std::process::Command::new(&python)
+            .arg(data.join(version).join("plot_parametrized.py"))
+            .arg(file)
+            .arg("-o")
+            .arg(&png)
+            .env("MPLBACKEND", "Agg")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{version}/plot_parametrized.py: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+    }
+}
+
+#[test]
 fn every_export_is_written_with_hyperfines_columns_first() {
     let dir = tempfile::tempdir().unwrap();
     let file = |name: &str| dir.path().join(name);
@@ -904,15 +960,64 @@ fn hyperfine_2s_metrics_choose_the_primary_metric_and_counters_are_refused() {
     let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(report["primary_metric"], "time_wall_clock");
     assert!(std::fs::read_to_string(&md).unwrap().contains("Mean [µs]"));
+    // The text shows the metrics named, in their order and unit, and no others.
     let out = perfkit()
         .args(["bench", "--runs", "1", "--output", "null", "--export-json"])
         .arg(&json)
-        .args(["--metrics", "memory_peak_resident:MiB", "true"])
+        .args(["--metrics", "memory_peak_resident:MiB,time_cpu:ms", "true"])
         .assert()
         .success();
-    drop(out);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[1].starts_with("  Peak RSS:"), "{text}");
+    assert!(lines[1].contains(" MiB"), "{text}");
+    assert!(lines[2].starts_with("  CPU time (mean ± σ): "), "{text}");
+    assert!(lines[2].contains(" ms"), "{text}");
+    assert!(!text.contains("Time (mean"), "{text}");
     let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(report["primary_metric"], "memory_peak_resident");
+    let text = perfkit()
+        .args([
+            "bench",
+            "--runs",
+            "2",
+            "--output",
+            "null",
+            "--metrics",
+            "time",
+            "true",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8_lossy(&text);
+    for label in ["Time (mean", "CPU time", "User time", "System time"] {
+        assert!(text.contains(label), "{label}: {text}");
+    }
+    assert!(!text.contains("Peak RSS"), "{text}");
+    // hyperfine 2's tables and CSV, chosen by flag or by the environment.
+    let csv = dir.path().join("r.csv");
+    perfkit()
+        .args(["bench", "--runs", "2", "--output", "null", "true", "false"])
+        .args(["--metrics", "time_user,time_system", "--export-csv"])
+        .arg(&csv)
+        .arg("--export-markdown")
+        .arg(&md)
+        .arg("-i")
+        .env("PERFKIT_EXPORT_LAYOUT", "hyperfine2")
+        .assert()
+        .success();
+    let table = std::fs::read_to_string(&md).unwrap();
+    assert!(table.starts_with("| Command | Mean User time ["), "{table}");
+    assert!(table.contains("| Change | Factor |"), "{table}");
+    let header = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        header.starts_with("command,time_user_unit,time_user_mean,"),
+        "{header}"
+    );
+    assert!(header.contains(",time_system_max,"), "{header}");
     for (metrics, says) in [("instructions", "perfkit stat"), ("wall", "unknown metric")] {
         perfkit()
             .args(["bench", "--runs", "1", "--metrics", metrics, "true"])

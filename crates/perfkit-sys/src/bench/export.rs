@@ -1,22 +1,62 @@
 //! A benchmark report in hyperfine's export formats: JSON `results`, CSV, Markdown, `AsciiDoc`
 //! and Org tables, with hyperfine's columns first and perfkit's after them, so that scripts
-//! written for hyperfine's files read perfkit's.
+//! written for hyperfine's files read perfkit's. [`Layout`] chooses between hyperfine 1's
+//! files and hyperfine 2's where the two differ.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::metric::{Metric, MetricSelection, Metrics, Unit};
 use super::{BenchReport, CommandReport};
 use crate::SysError;
 use crate::process::ExitKind;
 
+/// Which hyperfine's files the exports copy where hyperfine 1 and 2 differ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// hyperfine 1: `command` is the name, `parameters` maps names to values, tables have
+    /// Mean, Min, Max and Relative columns, and CSV has one set of time columns.
+    #[default]
+    Hyperfine1,
+    /// hyperfine 2: `command` is the command run, `parameters` maps names to `{"value": …}`,
+    /// tables show the first `--metrics` metric with Change and Factor columns, and CSV has
+    /// columns for every metric `--metrics` names.
+    Hyperfine2,
+}
+
+/// A parameter's value in the JSON: a string (hyperfine 1) or `{"value": …}` (hyperfine 2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum ParameterValue {
+    /// hyperfine 1's form.
+    Text(String),
+    /// hyperfine 2's form.
+    Wrapped {
+        /// The value.
+        value: String,
+    },
+}
+
+impl ParameterValue {
+    /// The value, whichever the form.
+    #[must_use]
+    pub fn text(&self) -> &str {
+        match self {
+            ParameterValue::Text(value) | ParameterValue::Wrapped { value } => value,
+        }
+    }
+}
+
 /// One benchmark as hyperfine's `--export-json` writes it (`results[]`), times in seconds:
 /// hyperfine 1's keys (`mean`, `times`, …) and hyperfine 2's (`name`, `measurements`,
-/// `summary`) side by side, so that the scripts of either read it.
+/// `summary`) side by side, so that the scripts of either read it. The two differ on
+/// `command` and `parameters`, which follow the [`Layout`].
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct HyperfineResult {
-    /// The name, without the parameters the command does not mention.
+    /// The name, without the parameters the command does not mention (hyperfine 1); the
+    /// command run, after substitution (hyperfine 2).
     pub command: String,
     /// The same name, where hyperfine 2 looks for it.
     pub name: String,
@@ -45,7 +85,7 @@ pub struct HyperfineResult {
     pub exit_codes: Vec<Option<i32>>,
     /// The benchmark's parameter values.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub parameters: BTreeMap<String, String>,
+    pub parameters: BTreeMap<String, ParameterValue>,
     /// hyperfine 2's runs: every run's metrics.
     pub measurements: Vec<BTreeMap<&'static str, Measured>>,
     /// hyperfine 2's statistics of every metric over the runs.
@@ -95,7 +135,9 @@ pub struct MetricSummary {
 }
 
 impl MetricSummary {
-    fn of(values: &[f64], unit: &'static str) -> MetricSummary {
+    /// The statistics of `values`, measured in `unit`.
+    #[must_use]
+    pub fn of(values: &[f64], unit: &'static str) -> MetricSummary {
         use perfkit_metrics::stats::Statistic;
         let n = values.len();
         let mut scratch = values.to_vec();
@@ -120,24 +162,23 @@ impl HyperfineResult {
     /// One result per command of `report`, from the runs its statistics include (runs that
     /// timed out are left out, as they are from perfkit's own numbers).
     #[must_use]
-    pub fn from_report(report: &BenchReport) -> Vec<HyperfineResult> {
-        report.commands.iter().map(Self::from_command).collect()
+    pub fn from_report(report: &BenchReport, layout: Layout) -> Vec<HyperfineResult> {
+        report
+            .commands
+            .iter()
+            .map(|c| Self::from_command(c, layout))
+            .collect()
     }
 
-    fn from_command(c: &CommandReport) -> HyperfineResult {
+    fn from_command(c: &CommandReport, layout: Layout) -> HyperfineResult {
         let runs: Vec<_> = c
             .samples
             .iter()
             .filter(|s| s.status != ExitKind::TimedOut)
             .collect();
-        let times: Vec<f64> = runs.iter().map(|r| r.wall.as_secs_f64()).collect();
-        let metric = |f: &dyn Fn(&crate::RunOutcome) -> f64| -> Vec<f64> {
-            runs.iter().map(|r| f(r)).collect()
-        };
-        let user = metric(&|r| r.user.as_secs_f64());
-        let system = metric(&|r| r.system.as_secs_f64());
-        let cpu: Vec<f64> = user.iter().zip(&system).map(|(u, s)| u + s).collect();
-        let memory = metric(&|r| r.max_rss_bytes as f64);
+        let values =
+            |metric: Metric| -> Vec<f64> { runs.iter().map(|r| metric.value(r)).collect() };
+        let times = values(Metric::WallClock);
         let exit_codes: Vec<Option<i32>> = runs
             .iter()
             .map(|r| match r.status {
@@ -145,39 +186,32 @@ impl HyperfineResult {
                 _ => None,
             })
             .collect();
-        let columns: [(&'static str, &[f64], &'static str); 5] = [
-            ("time_wall_clock", &times, "second"),
-            ("time_cpu", &cpu, "second"),
-            ("time_user", &user, "second"),
-            ("time_system", &system, "second"),
-            ("memory_peak_resident", &memory, "byte"),
-        ];
         let measurements = (0..runs.len())
             .map(|i| {
-                let mut run: BTreeMap<&'static str, Measured> = columns
+                let mut run: BTreeMap<&'static str, Measured> = Metric::ALL
                     .iter()
-                    .map(|&(key, values, unit)| {
-                        (
-                            key,
-                            Measured::Value {
-                                value: values[i],
-                                unit,
-                            },
-                        )
+                    .map(|&metric| {
+                        let value = metric.value(runs[i]);
+                        let unit = metric.json_unit();
+                        (metric.name(), Measured::Value { value, unit })
                     })
                     .collect();
                 run.insert("exit_code", Measured::ExitCode(exit_codes[i]));
                 run
             })
             .collect();
-        let summary = columns
+        let summary = Metric::ALL
             .iter()
-            .map(|&(key, values, unit)| (key, MetricSummary::of(values, unit)))
+            .map(|&m| (m.name(), MetricSummary::of(&values(m), m.json_unit())))
             .collect();
         let wall = MetricSummary::of(&times, "second");
         let name = c.base_name.clone().unwrap_or_else(|| c.name.clone());
+        let command = match (layout, &c.command_line) {
+            (Layout::Hyperfine2, Some(line)) => line.clone(),
+            _ => name.clone(),
+        };
         HyperfineResult {
-            command: name.clone(),
+            command,
             name,
             command_with_unused_parameters: c.name.clone(),
             mean: wall.mean,
@@ -195,12 +229,39 @@ impl HyperfineResult {
             parameters: c
                 .parameters
                 .iter()
-                .map(|p| (p.name.clone(), p.value.clone()))
+                .map(|p| {
+                    let value = match layout {
+                        Layout::Hyperfine1 => ParameterValue::Text(p.value.clone()),
+                        Layout::Hyperfine2 => ParameterValue::Wrapped {
+                            value: p.value.clone(),
+                        },
+                    };
+                    (p.name.clone(), value)
+                })
                 .collect(),
             p50: c.wall.p50 as f64 * NS,
             p90: c.wall.p90 as f64 * NS,
             p99: c.wall.p99 as f64 * NS,
         }
+    }
+
+    /// Every run's value of `metric`, in seconds or bytes.
+    fn values(&self, metric: Metric) -> Vec<f64> {
+        self.measurements
+            .iter()
+            .filter_map(|run| match run.get(metric.name()) {
+                Some(Measured::Value { value, .. }) => Some(*value),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The statistics of `metric` over the runs.
+    fn stats(&self, metric: Metric) -> MetricSummary {
+        self.summary
+            .get(metric.name())
+            .cloned()
+            .unwrap_or_else(|| MetricSummary::of(&self.values(metric), metric.json_unit()))
     }
 }
 
@@ -262,14 +323,17 @@ pub enum SortOrder {
 }
 
 /// How the exports and the text present the numbers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Style {
     /// The tables' time unit; chosen from the first result without one.
     pub unit: Option<TimeUnit>,
     /// The rows' order.
     pub sort: SortOrder,
-    /// The metric hyperfine 2's scripts take by default (`primary_metric` in the JSON).
-    pub primary_metric: &'static str,
+    /// hyperfine 2's `--metrics`: the metric the tables and hyperfine 2's scripts take (the
+    /// first), the CSV's columns in [`Layout::Hyperfine2`], and the text's lines.
+    pub metrics: Metrics,
+    /// Whose files to write where hyperfine 1 and 2 differ.
+    pub layout: Layout,
 }
 
 impl Default for Style {
@@ -277,79 +341,37 @@ impl Default for Style {
         Style {
             unit: None,
             sort: SortOrder::Auto,
-            primary_metric: "time_wall_clock",
+            metrics: Metrics::default(),
+            layout: Layout::Hyperfine1,
         }
     }
 }
 
-/// The metrics perfkit bench measures, in hyperfine 2's names.
-const TIME_METRICS: [&str; 4] = ["time_wall_clock", "time_cpu", "time_user", "time_system"];
-
-/// hyperfine 2's hardware counters, which `perfkit stat` counts and `perfkit bench` does not.
-const COUNTERS: [&str; 5] = [
-    "cpu_cycles",
-    "instructions",
-    "cache_references",
-    "cache_misses",
-    "branch_misses",
-];
-
 impl Style {
-    /// hyperfine 2's `--metrics PRESET|METRIC[:UNIT],…`: the first metric becomes the JSON's
-    /// `primary_metric`, and its time unit (`us`, `ms`, `s`) the tables'. perfkit measures
-    /// and shows every time and the peak memory whatever the list says.
+    /// hyperfine 2's `--metrics PRESET|METRIC[:UNIT],…` ([`Metrics::parse`]); in hyperfine
+    /// 1's tables, which show wall time, the first metric's time unit (`us`, `ms`, `s`)
+    /// becomes theirs.
     ///
     /// # Errors
     /// [`SysError::InvalidPlan`] for an unknown metric or unit, or a hardware counter.
     pub fn with_metrics(mut self, text: &str) -> Result<Style, SysError> {
-        let invalid = |why: String| SysError::InvalidPlan {
-            detail: format!("--metrics {text}: {why}"),
-        };
-        if matches!(text.trim(), "default" | "time" | "all") {
-            return Ok(self);
-        }
-        for (i, item) in text.split(',').enumerate() {
-            let (name, unit) = item.trim().split_once(':').unwrap_or((item.trim(), ""));
-            let metric = TIME_METRICS
-                .iter()
-                .chain(["memory_peak_resident"].iter())
-                .find(|m| **m == name)
-                .copied();
-            let Some(metric) = metric else {
-                return Err(invalid(if COUNTERS.contains(&name) {
-                    format!(
-                        "perfkit bench does not count {name}; perfkit stat counts hardware events"
-                    )
-                } else {
-                    format!(
-                        "unknown metric '{name}'; perfkit bench measures {}, memory_peak_resident (or the presets default, time, all)",
-                        TIME_METRICS.join(", ")
-                    )
-                }));
-            };
-            let time = metric.starts_with("time_");
-            let known = if time {
-                matches!(unit, "" | "ns" | "us" | "µs" | "ms" | "s" | "min" | "h")
-            } else {
-                matches!(
-                    unit,
-                    "" | "B" | "kB" | "MB" | "GB" | "TB" | "KiB" | "MiB" | "GiB" | "TiB"
-                )
-            };
-            if !known {
-                return Err(invalid(format!("'{unit}' is not a unit of {metric}")));
-            }
-            if i == 0 {
-                self.primary_metric = metric;
-                self.unit = self.unit.or(match unit {
-                    "us" | "µs" => Some(TimeUnit::Microsecond),
-                    "ms" => Some(TimeUnit::Millisecond),
-                    "s" => Some(TimeUnit::Second),
-                    _ => None,
-                });
-            }
+        self.metrics = Metrics::parse(text)?;
+        let first = self.metrics.primary();
+        if first.metric.is_time() {
+            self.unit = self.unit.or(match first.unit.map(|u| u.symbol) {
+                Some("µs") => Some(TimeUnit::Microsecond),
+                Some("ms") => Some(TimeUnit::Millisecond),
+                Some("s") => Some(TimeUnit::Second),
+                _ => None,
+            });
         }
         Ok(self)
+    }
+
+    /// The JSON's `primary_metric`.
+    #[must_use]
+    pub fn primary_metric(&self) -> &'static str {
+        self.metrics.primary().metric.name()
     }
 }
 
@@ -482,6 +504,183 @@ pub fn markup_table(
     out
 }
 
+/// hyperfine 2's table of `results` in `markup`: the mean and standard deviation of the
+/// `primary` metric (in its unit, else `time_unit` for a time, else one chosen from the first
+/// non-zero mean), the change from the first row and, past 30%, the factor; then perfkit's
+/// p50 and p99 of the same metric.
+#[must_use]
+pub fn markup_table_v2(
+    results: &[HyperfineResult],
+    markup: Markup,
+    primary: MetricSelection,
+    time_unit: Option<TimeUnit>,
+    sort: SortOrder,
+) -> String {
+    let mut rows: Vec<(&HyperfineResult, MetricSummary)> = results
+        .iter()
+        .map(|r| (r, r.stats(primary.metric)))
+        .collect();
+    if sort == SortOrder::MeanTime {
+        rows.sort_by(|a, b| a.1.mean.total_cmp(&b.1.mean));
+    }
+    let unit = match (primary.unit, time_unit) {
+        (None, Some(time)) if primary.metric.is_time() => {
+            let scale = match time {
+                TimeUnit::Second => 1.0,
+                TimeUnit::Millisecond => 1e-3,
+                TimeUnit::Microsecond => 1e-6,
+            };
+            Unit {
+                symbol: time.symbol(),
+                scale,
+            }
+        }
+        _ => {
+            let mean = rows.iter().map(|r| r.1.mean).find(|&m| m != 0.0);
+            primary.display_unit(mean.unwrap_or(0.0))
+        }
+    };
+    let u = unit.symbol;
+    let mut table: Vec<Vec<String>> = vec![vec![
+        "Command".to_owned(),
+        format!("Mean {} [{u}]", primary.metric.label()),
+        "Change".to_owned(),
+        "Factor".to_owned(),
+        format!("p50 [{u}]"),
+        format!("p99 [{u}]"),
+    ]];
+    let first = rows.first().map(|r| r.1.clone());
+    for (i, (r, stats)) in rows.iter().enumerate() {
+        let command = quote_v2(markup, &r.command_with_unused_parameters);
+        let mean = match stats.stddev {
+            Some(s) => format!(
+                "{} ± {}",
+                unit.format_value(stats.mean),
+                unit.format_value(s)
+            ),
+            None => unit.format_value(stats.mean),
+        };
+        let (change, factor) = match (&first, i) {
+            (Some(reference), 1..) => (
+                change_from(stats, reference),
+                factor_from(stats, reference, primary.metric),
+            ),
+            _ => (String::new(), String::new()),
+        };
+        let mut values = r.values(primary.metric);
+        let quantile = |values: &mut [f64], q| {
+            perfkit_metrics::stats::quantile_unsorted(values, q)
+                .map_or_else(String::new, |v| unit.format_value(v))
+        };
+        let p50 = quantile(&mut values, 0.5);
+        let p99 = quantile(&mut values, 0.99);
+        table.push(vec![command, mean, change, factor, p50, p99]);
+    }
+    render_v2(markup, &table)
+}
+
+/// hyperfine 2's table markup: the first and fourth columns (command, factor) left-aligned,
+/// the others right-aligned.
+fn render_v2(markup: Markup, table: &[Vec<String>]) -> String {
+    let right = [false, true, true, false, true, true];
+    let mut out = String::new();
+    match markup {
+        Markup::Markdown => {
+            for (i, row) in table.iter().enumerate() {
+                let _ = writeln!(out, "| {} |", row.join(" | "));
+                if i == 0 {
+                    let divider: String = right
+                        .iter()
+                        .map(|&r| if r { "---:|" } else { ":---|" })
+                        .collect();
+                    let _ = writeln!(out, "|{divider}");
+                }
+            }
+        }
+        Markup::Asciidoc => {
+            let cols: Vec<&str> = right.iter().map(|&r| if r { ">" } else { "<" }).collect();
+            let _ = write!(out, "[cols=\"{}\"]\n|===", cols.join(","));
+            for row in table {
+                out.push('\n');
+                for cell in row {
+                    out.push('|');
+                    if !cell.is_empty() {
+                        out.push(' ');
+                        out.push_str(cell);
+                    }
+                    out.push('\n');
+                }
+            }
+            out.push_str("|===\n");
+        }
+        Markup::Orgmode => {
+            for (i, row) in table.iter().enumerate() {
+                let _ = writeln!(out, "| {}  |  {} |", row[0], row[1..].join(" |  "));
+                if i == 0 {
+                    let _ = writeln!(out, "|{}--|", "--+".repeat(row.len() - 1));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A command as hyperfine 2's tables quote it: as code, `|` escaped, and in Markdown a fence
+/// longer than any run of backticks in it.
+fn quote_v2(markup: Markup, name: &str) -> String {
+    let name = name.replace('|', "\\|");
+    match markup {
+        Markup::Markdown => {
+            let longest = name.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+            if longest == 0 {
+                format!("`{name}`")
+            } else {
+                let fence = "`".repeat(longest + 1);
+                format!("{fence} {name} {fence}")
+            }
+        }
+        Markup::Asciidoc => format!("`{name}`"),
+        Markup::Orgmode => format!("={name}="),
+    }
+}
+
+/// hyperfine 2's change of `stats`' mean from `reference`'s: `+40.6%`, `0.0%`, or `N/A`
+/// against a zero mean.
+fn change_from(stats: &MetricSummary, reference: &MetricSummary) -> String {
+    if reference.mean == 0.0 {
+        return "N/A".to_owned();
+    }
+    let change = format!("{:+.1}%", 100.0 * (stats.mean / reference.mean - 1.0));
+    if change == "+0.0%" || change == "-0.0%" {
+        "0.0%".to_owned()
+    } else {
+        change
+    }
+}
+
+/// hyperfine 2's factor from `reference`, for changes of 30% or more: `(1.4x slower)`,
+/// `(2.0x less)`; empty otherwise.
+fn factor_from(stats: &MetricSummary, reference: &MetricSummary, metric: Metric) -> String {
+    let (mean, base) = (stats.mean, reference.mean);
+    if !(base > 0.0 && (mean >= 1.3 * base || mean <= 0.7 * base)) {
+        return String::new();
+    }
+    let decrease = mean < base;
+    let factor = if decrease { base / mean } else { mean / base };
+    let direction = match (metric.is_time(), decrease) {
+        (true, true) => "faster",
+        (true, false) => "slower",
+        (false, true) => "less",
+        (false, false) => "more",
+    };
+    let factor = if factor.is_infinite() {
+        "∞".to_owned()
+    } else {
+        format!("{factor:.1}")
+    };
+    format!("({factor}x {direction})")
+}
+
 /// A file `perfkit bench` exports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExportFormat {
@@ -506,23 +705,33 @@ struct JsonExport<'a> {
 }
 
 impl BenchReport {
-    /// The report in `format`, tables in `style`'s unit and order.
+    /// The report in `format`, in `style`'s layout, unit, order and metrics.
     ///
     /// # Errors
     /// A report that JSON cannot hold (never, for a report perfkit measured).
-    pub fn export(&self, format: ExportFormat, style: Style) -> Result<String, serde_json::Error> {
-        let results = HyperfineResult::from_report(self);
-        Ok(match format {
-            ExportFormat::Json => {
+    pub fn export(&self, format: ExportFormat, style: &Style) -> Result<String, serde_json::Error> {
+        let results = HyperfineResult::from_report(self, style.layout);
+        Ok(match (format, style.layout) {
+            (ExportFormat::Json, _) => {
                 serde_json::to_string_pretty(&JsonExport {
                     report: self,
-                    primary_metric: style.primary_metric,
+                    primary_metric: style.primary_metric(),
                     results,
                 })? + "\n"
             }
-            ExportFormat::Csv => csv(&results),
-            ExportFormat::Markup(markup) => markup_table(&results, markup, style.unit, style.sort),
-            ExportFormat::Svg => self.to_svg(),
+            (ExportFormat::Csv, Layout::Hyperfine1) => csv(&results),
+            (ExportFormat::Csv, Layout::Hyperfine2) => csv_v2(&results, &style.metrics),
+            (ExportFormat::Markup(markup), Layout::Hyperfine1) => {
+                markup_table(&results, markup, style.unit, style.sort)
+            }
+            (ExportFormat::Markup(markup), Layout::Hyperfine2) => markup_table_v2(
+                &results,
+                markup,
+                style.metrics.primary(),
+                style.unit,
+                style.sort,
+            ),
+            (ExportFormat::Svg, _) => self.to_svg(),
         })
     }
 }
@@ -574,7 +783,7 @@ pub fn csv(results: &[HyperfineResult]) -> String {
         row.extend(
             parameters
                 .iter()
-                .map(|p| csv_field(r.parameters.get(*p).map_or("", String::as_str))),
+                .map(|p| csv_field(r.parameters.get(*p).map_or("", ParameterValue::text))),
         );
         row.extend([r.p50, r.p90, r.p99].map(|v| v.to_string()));
         row.push(
@@ -583,6 +792,65 @@ pub fn csv(results: &[HyperfineResult]) -> String {
                 .max()
                 .map_or_else(String::new, ToString::to_string),
         );
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// hyperfine 2's CSV: `command`, then for every metric of `metrics` its `_unit`, `_mean`,
+/// `_stddev`, `_median`, `_min` and `_max` (in the unit asked for, else seconds or bytes), a
+/// `parameter_NAME` column per parameter, then perfkit's `_p50`, `_p90` and `_p99` of each
+/// metric.
+#[must_use]
+pub fn csv_v2(results: &[HyperfineResult], metrics: &Metrics) -> String {
+    let parameters: Vec<&String> = results
+        .first()
+        .map(|r| r.parameters.keys().collect())
+        .unwrap_or_default();
+    let mut header = vec!["command".to_owned()];
+    for s in &metrics.selected {
+        let name = s.metric.name();
+        header.extend(
+            ["unit", "mean", "stddev", "median", "min", "max"].map(|f| format!("{name}_{f}")),
+        );
+    }
+    header.extend(
+        parameters
+            .iter()
+            .map(|p| csv_field(&format!("parameter_{p}"))),
+    );
+    for s in &metrics.selected {
+        let name = s.metric.name();
+        header.extend(["p50", "p90", "p99"].map(|f| format!("{name}_{f}")));
+    }
+    let mut out = header.join(",") + "\n";
+    for r in results {
+        let mut row = vec![csv_field(&r.command)];
+        for s in &metrics.selected {
+            let unit = s.csv_unit();
+            let stats = r.stats(s.metric);
+            let scaled = |v: f64| (v / unit.scale).to_string();
+            row.push(csv_field(unit.symbol));
+            row.push(scaled(stats.mean));
+            row.push(stats.stddev.map(scaled).unwrap_or_default());
+            row.extend([stats.median, stats.min, stats.max].map(scaled));
+        }
+        row.extend(
+            parameters
+                .iter()
+                .map(|p| csv_field(r.parameters.get(*p).map_or("", ParameterValue::text))),
+        );
+        for s in &metrics.selected {
+            let unit = s.csv_unit();
+            let mut values = r.values(s.metric);
+            for q in [0.5, 0.9, 0.99] {
+                row.push(
+                    perfkit_metrics::stats::quantile_unsorted(&mut values, q)
+                        .map_or_else(String::new, |v| (v / unit.scale).to_string()),
+                );
+            }
+        }
         out.push_str(&row.join(","));
         out.push('\n');
     }
@@ -701,8 +969,12 @@ mod tests {
     #[test]
     fn csv_has_hyperfines_columns_then_perfkits() {
         let mut rows = results();
-        rows[0].parameters.insert("size".into(), "1,5".into());
-        rows[1].parameters.insert("size".into(), "2".into());
+        rows[0]
+            .parameters
+            .insert("size".into(), ParameterValue::Text("1,5".into()));
+        rows[1]
+            .parameters
+            .insert("size".into(), ParameterValue::Text("2".into()));
         rows[1].command = "say \"hi\"".into();
         let text = csv(&rows);
         let lines: Vec<&str> = text.lines().collect();
@@ -720,17 +992,18 @@ mod tests {
     #[test]
     fn metrics_read_as_hyperfine_2_writes_them() {
         let style = Style::default();
-        assert_eq!(style.with_metrics("time").unwrap(), style);
+        assert_eq!(style.clone().with_metrics("default").unwrap(), style);
         let memory = style
+            .clone()
             .with_metrics("memory_peak_resident:MiB,time_wall_clock:ms")
             .unwrap();
         assert_eq!(
-            (memory.primary_metric, memory.unit),
+            (memory.primary_metric(), memory.unit),
             ("memory_peak_resident", None)
         );
-        let ms = style.with_metrics("time_cpu:ms").unwrap();
+        let ms = style.clone().with_metrics("time_cpu:ms").unwrap();
         assert_eq!(
-            (ms.primary_metric, ms.unit),
+            (ms.primary_metric(), ms.unit),
             ("time_cpu", Some(TimeUnit::Millisecond))
         );
         for (bad, says) in [
@@ -739,9 +1012,160 @@ mod tests {
             ("time_cpu:MiB", "not a unit"),
             ("memory_peak_resident:ms", "not a unit"),
         ] {
-            let error = style.with_metrics(bad).unwrap_err().to_string();
+            let error = style.clone().with_metrics(bad).unwrap_err().to_string();
             assert!(error.contains(says), "{bad}: {error}");
         }
+    }
+
+    /// A result whose runs took `times` seconds of wall and user time and `memory` bytes,
+    /// as hyperfine 2's export tests build theirs.
+    fn measured(command: &str, times: &[f64], memory: f64) -> HyperfineResult {
+        let value = |value, unit| Measured::Value { value, unit };
+        let measurements: Vec<BTreeMap<&'static str, Measured>> = times
+            .iter()
+            .map(|&t| {
+                BTreeMap::from([
+                    ("time_wall_clock", value(t, "second")),
+                    ("time_cpu", value(t, "second")),
+                    ("time_user", value(t, "second")),
+                    ("time_system", value(0.0, "second")),
+                    ("memory_peak_resident", value(memory, "byte")),
+                    ("exit_code", Measured::ExitCode(Some(0))),
+                ])
+            })
+            .collect();
+        let mut result = HyperfineResult {
+            measurements,
+            summary: BTreeMap::new(),
+            ..results().remove(0)
+        };
+        result.command = command.into();
+        result.command_with_unused_parameters = command.into();
+        result.summary = Metric::ALL
+            .iter()
+            .map(|&m| {
+                (
+                    m.name(),
+                    MetricSummary::of(&result.values(m), m.json_unit()),
+                )
+            })
+            .collect();
+        result
+    }
+
+    fn wall() -> MetricSelection {
+        MetricSelection {
+            metric: Metric::WallClock,
+            unit: None,
+        }
+    }
+
+    #[test]
+    fn hyperfine_2_tables_match_its_own_snapshots() {
+        // hyperfine 2.0.0's test_markup_export_auto_ms, with perfkit's p50 and p99 after.
+        let ms = [
+            measured("sleep 0.1", &[0.09, 0.10, 0.14], 1024.0),
+            measured("sleep 2", &[2.0, 3.0, 4.0], 1024.0),
+        ];
+        let table = |markup| markup_table_v2(&ms, markup, wall(), None, SortOrder::Auto);
+        assert_eq!(
+            table(Markup::Markdown),
+            "| Command | Mean Wall Time [ms] | Change | Factor | p50 [ms] | p99 [ms] |\n\
+             |:---|---:|---:|:---|---:|---:|\n\
+             | `sleep 0.1` | 110.0 ± 26.5 |  |  | 100.0 | 140.0 |\n\
+             | `sleep 2` | 3000.0 ± 1000.0 | +2627.3% | (27.3x slower) | 3000.0 | 4000.0 |\n"
+        );
+        assert_eq!(
+            table(Markup::Asciidoc),
+            "[cols=\"<,>,>,<,>,>\"]\n|===\n\
+             | Command\n| Mean Wall Time [ms]\n| Change\n| Factor\n| p50 [ms]\n| p99 [ms]\n\n\
+             | `sleep 0.1`\n| 110.0 ± 26.5\n|\n|\n| 100.0\n| 140.0\n\n\
+             | `sleep 2`\n| 3000.0 ± 1000.0\n| +2627.3%\n| (27.3x slower)\n| 3000.0\n| 4000.0\n\
+             |===\n"
+        );
+        assert_eq!(
+            table(Markup::Orgmode),
+            "| Command  |  Mean Wall Time [ms] |  Change |  Factor |  p50 [ms] |  p99 [ms] |\n\
+             |--+--+--+--+--+--|\n\
+             | =sleep 0.1=  |  110.0 ± 26.5 |   |   |  100.0 |  140.0 |\n\
+             | =sleep 2=  |  3000.0 ± 1000.0 |  +2627.3% |  (27.3x slower) |  3000.0 |  4000.0 |\n"
+        );
+        // test_markup_export_auto_s: the first row's unit, and a faster second row.
+        let s = [
+            measured("sleep 2", &[2.1, 2.2, 2.3], 1024.0),
+            measured("sleep 0.1", &[0.1, 0.2, 0.3], 1024.0),
+        ];
+        let table = markup_table_v2(&s, Markup::Markdown, wall(), None, SortOrder::Auto);
+        assert!(table.contains("| `sleep 2` | 2.200 ± 0.100 |  |  | 2.200 | 2.300 |\n"));
+        assert!(
+            table.contains("| `sleep 0.1` | 0.200 ± 0.100 | -90.9% | (11.0x faster) | 0.200 |")
+        );
+        // A command with backticks gets a longer fence, as hyperfine 2 writes it.
+        let ticks = [measured("echo `date`", &[0.1], 0.0)];
+        let table = markup_table_v2(&ticks, Markup::Markdown, wall(), None, SortOrder::Auto);
+        assert!(table.contains("| `` echo `date` `` | 100.0 |"), "{table}");
+        // Memory first: hyperfine 2's label and "less"/"more" rather than faster/slower.
+        let memory = MetricSelection {
+            metric: Metric::PeakMemory,
+            unit: None,
+        };
+        let rows = [
+            measured("a", &[0.1], 4.0 * 1_048_576.0),
+            measured("b", &[0.1], 1_048_576.0),
+        ];
+        let table = markup_table_v2(&rows, Markup::Markdown, memory, None, SortOrder::Auto);
+        assert!(
+            table.starts_with("| Command | Mean Memory [MiB] |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| `b` | 1.0 | -75.0% | (4.0x less) |"),
+            "{table}"
+        );
+        // Against a zero mean there is no change to give.
+        let zero = [measured("a", &[0.0], 0.0), measured("b", &[0.1], 0.0)];
+        let table = markup_table_v2(&zero, Markup::Markdown, wall(), None, SortOrder::Auto);
+        assert!(table.contains("| N/A |"), "{table}");
+    }
+
+    #[test]
+    fn hyperfine_2_csv_matches_its_own_snapshot() {
+        // hyperfine 2.0.0's test_csv, with perfkit's percentiles after the parameters.
+        let mut rows = [
+            measured("command_a", &[7.0, 8.0, 12.0], 1024.0),
+            measured("command_b", &[17.0, 18.0, 19.0], 1024.0),
+        ];
+        for (row, bar) in rows.iter_mut().zip(["two", "seven"]) {
+            for (name, value) in [("bar", bar), ("foo", "one")] {
+                let value = ParameterValue::Wrapped {
+                    value: value.into(),
+                };
+                row.parameters.insert(name.into(), value);
+            }
+        }
+        let metrics = Metrics::parse("time_wall_clock,memory_peak_resident").unwrap();
+        let text = csv_v2(&rows, &metrics);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "command,time_wall_clock_unit,time_wall_clock_mean,time_wall_clock_stddev,time_wall_clock_median,time_wall_clock_min,time_wall_clock_max,memory_peak_resident_unit,memory_peak_resident_mean,memory_peak_resident_stddev,memory_peak_resident_median,memory_peak_resident_min,memory_peak_resident_max,parameter_bar,parameter_foo,\
+             time_wall_clock_p50,time_wall_clock_p90,time_wall_clock_p99,memory_peak_resident_p50,memory_peak_resident_p90,memory_peak_resident_p99"
+        );
+        assert_eq!(
+            lines[1],
+            "command_a,s,9,2.6457513110645907,8,7,12,B,1024,0,1024,1024,1024,two,one,8,12,12,1024,1024,1024"
+        );
+        assert_eq!(
+            lines[2],
+            "command_b,s,18,1,18,17,19,B,1024,0,1024,1024,1024,seven,one,18,19,19,1024,1024,1024"
+        );
+        // A unit asked for scales the columns; a single run has no deviation.
+        let kib = Metrics::parse("memory_peak_resident:KiB").unwrap();
+        let one = [measured("x", &[1.0], 2048.0)];
+        assert_eq!(
+            csv_v2(&one, &kib).lines().nth(1),
+            Some("x,KiB,2,,2,2,2,2,2,2")
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::process::{ExitKind, RunOptions, RunOutcome};
 
 pub mod affinity;
 pub mod export;
+pub mod metric;
 pub mod params;
 mod plot;
 mod render;
@@ -671,6 +672,9 @@ pub struct CommandReport {
     pub parameters: Vec<Parameter>,
     /// The argument vector that was run.
     pub command: Vec<String>,
+    /// The command as given, after parameter substitution (hyperfine 2's `command`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_line: Option<String>,
     /// Runs included in the statistics.
     pub runs: u64,
     /// Runs that exited non-zero or were killed by a signal (included only with
@@ -1467,6 +1471,7 @@ fn build_report(plan: &BenchPlan, outcomes: Vec<Vec<RunOutcome>>) -> Result<Benc
             base_name: target.base_name.clone(),
             parameters: target.parameters.clone(),
             command: target.command.argv().to_vec(),
+            command_line: Some(target.command.to_string()),
             runs: included.len() as u64,
             failed_runs: included.iter().filter(|o| !o.status.success()).count() as u64,
             timed_out_runs: samples

@@ -5,8 +5,10 @@ use std::fmt::{self, Write as _};
 
 use perfkit_metrics::{format_bytes, format_duration};
 
-use super::export::{SortOrder, TimeUnit};
+use super::export::{MetricSummary, SortOrder, Style};
+use super::metric::{Metric, MetricSelection};
 use super::{BenchReport, CommandReport};
+use crate::process::ExitKind;
 
 /// Something the user should know about a benchmark's numbers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,57 +118,29 @@ impl BenchReport {
     /// each command's speed relative to the fastest with its confidence interval.
     #[must_use]
     pub fn to_text(&self) -> String {
-        self.to_text_in(None, SortOrder::Auto)
+        self.to_text_in(&Style::default())
     }
 
-    /// [`BenchReport::to_text`] with every time in `unit` (each in its own without one), and
-    /// the summary in the commands' order for [`SortOrder::Command`], fastest first otherwise.
+    /// [`BenchReport::to_text`] with every time in `style`'s unit (each in its own without
+    /// one), the summary in the commands' order for [`SortOrder::Command`] (fastest first
+    /// otherwise), and, for `--metrics` other than the default, a line for each metric named,
+    /// in its order and unit. The summary always compares wall times.
     #[must_use]
-    pub fn to_text_in(&self, unit: Option<TimeUnit>, sort: SortOrder) -> String {
-        let format_duration = |ns: f64| match unit {
-            Some(unit) => format!("{} {}", unit.format(ns * 1e-9), unit.symbol()),
-            None => format_duration(ns),
-        };
+    pub fn to_text_in(&self, style: &Style) -> String {
+        let sort = style.sort;
         let mut out = String::new();
         for (i, c) in self.commands.iter().enumerate() {
-            let w = &c.wall;
             let _ = writeln!(out, "Benchmark {}: {}", i + 1, c.name);
-            let _ = writeln!(
-                out,
-                "  Time (mean ± σ):     {} ± {}    [User: {}, System: {}]",
-                format_duration(w.mean),
-                format_duration(w.stddev),
-                format_duration(c.user_mean_ns),
-                format_duration(c.system_mean_ns)
-            );
-            let _ = writeln!(
-                out,
-                "  Percentiles:         p50 {}, p90 {}, p99 {}, p99.9 {}",
-                format_duration(w.p50 as f64),
-                format_duration(w.p90 as f64),
-                format_duration(w.p99 as f64),
-                format_duration(w.p999 as f64)
-            );
-            let _ = writeln!(
-                out,
-                "  Range (min … max):   {} … {}    {} run{}",
-                format_duration(w.min as f64),
-                format_duration(w.max as f64),
-                c.runs,
-                if c.runs == 1 { "" } else { "s" }
-            );
-            let _ = match c.rss_floor_bytes {
-                Some(floor) if c.peak_rss_bytes <= floor => writeln!(
-                    out,
-                    "  Peak RSS:            ≤ {} (perfkit's own size: the kernel counts the spawner's memory)",
-                    format_bytes(c.peak_rss_bytes)
-                ),
-                _ => writeln!(
-                    out,
-                    "  Peak RSS:            {}",
-                    format_bytes(c.peak_rss_bytes)
-                ),
-            };
+            if style.metrics.is_default {
+                let auto = |metric| MetricSelection { metric, unit: None };
+                for metric in [Metric::WallClock, Metric::PeakMemory] {
+                    metric_lines(&mut out, c, auto(metric), style);
+                }
+            } else {
+                for &selection in &style.metrics.selected {
+                    metric_lines(&mut out, c, selection, style);
+                }
+            }
             out.push('\n');
         }
         // Compared with the reference when there is one, else with the fastest.
@@ -200,5 +174,88 @@ impl BenchReport {
             }
         }
         out
+    }
+}
+
+/// Formats `seconds` in the unit asked for the metric, else in `style`'s time unit, else in
+/// a unit of its own.
+fn time_in(selection: MetricSelection, style: &Style, seconds: f64) -> String {
+    if let Some(unit) = selection.unit {
+        return format!("{} {}", unit.format_value(seconds), unit.symbol);
+    }
+    match style.unit {
+        Some(unit) => format!("{} {}", unit.format(seconds), unit.symbol()),
+        None => format_duration(seconds * 1e9),
+    }
+}
+
+/// The lines of one metric of `c`: wall time as hyperfine's mean, range and perfkit's
+/// percentiles; CPU times as mean and range; peak memory as perfkit's peak RSS.
+fn metric_lines(out: &mut String, c: &CommandReport, selection: MetricSelection, style: &Style) {
+    let time = |seconds: f64| time_in(selection, style, seconds);
+    let ns = |v: f64| time(v * 1e-9);
+    match selection.metric {
+        Metric::WallClock => {
+            let w = &c.wall;
+            let _ = writeln!(
+                out,
+                "  Time (mean ± σ):     {} ± {}    [User: {}, System: {}]",
+                ns(w.mean),
+                ns(w.stddev),
+                ns(c.user_mean_ns),
+                ns(c.system_mean_ns)
+            );
+            let _ = writeln!(
+                out,
+                "  Percentiles:         p50 {}, p90 {}, p99 {}, p99.9 {}",
+                ns(w.p50 as f64),
+                ns(w.p90 as f64),
+                ns(w.p99 as f64),
+                ns(w.p999 as f64)
+            );
+            let _ = writeln!(
+                out,
+                "  Range (min … max):   {} … {}    {} run{}",
+                ns(w.min as f64),
+                ns(w.max as f64),
+                c.runs,
+                if c.runs == 1 { "" } else { "s" }
+            );
+        }
+        Metric::PeakMemory => {
+            let peak = match selection.unit {
+                Some(unit) => format!(
+                    "{} {}",
+                    unit.format_value(c.peak_rss_bytes as f64),
+                    unit.symbol
+                ),
+                None => format_bytes(c.peak_rss_bytes),
+            };
+            let _ = match c.rss_floor_bytes {
+                Some(floor) if c.peak_rss_bytes <= floor => writeln!(
+                    out,
+                    "  Peak RSS:            ≤ {peak} (perfkit's own size: the kernel counts the spawner's memory)"
+                ),
+                _ => writeln!(out, "  Peak RSS:            {peak}"),
+            };
+        }
+        metric => {
+            let values: Vec<f64> = c
+                .samples
+                .iter()
+                .filter(|s| s.status != ExitKind::TimedOut)
+                .map(|s| metric.value(s))
+                .collect();
+            let stats = MetricSummary::of(&values, metric.json_unit());
+            let label = format!("{} (mean ± σ):", metric.label());
+            let _ = writeln!(
+                out,
+                "  {label:<20} {} ± {}    (min … max: {} … {})",
+                time(stats.mean),
+                time(stats.stddev.unwrap_or(0.0)),
+                time(stats.min),
+                time(stats.max)
+            );
+        }
     }
 }
