@@ -249,7 +249,10 @@ impl Metrics {
         let mut selected: Vec<MetricSelection> = Vec::new();
         for item in text.split(',') {
             let item = item.trim();
-            let (name, unit) = item.split_once(':').unwrap_or((item, ""));
+            let (name, unit) = match item.split_once(':') {
+                Some((name, unit)) => (name, Some(unit)),
+                None => (item, None),
+            };
             let Some(metric) = Metric::named(name) else {
                 return Err(invalid(if COUNTERS.contains(&name) {
                     format!(
@@ -267,8 +270,8 @@ impl Metrics {
                 return Err(invalid(format!("{name} is named more than once")));
             }
             let unit = match unit {
-                "" => None,
-                unit => {
+                None => None,
+                Some(unit) => {
                     let symbol = if unit == "us" { "µs" } else { unit };
                     let Some(&unit) = metric.units().iter().find(|u| u.symbol == symbol) else {
                         let symbols: Vec<&str> = metric.units().iter().map(|u| u.symbol).collect();
@@ -313,6 +316,7 @@ mod tests {
             ("instructions", "perfkit stat"),
             ("time_wall", "unknown metric 'time_wall'"),
             ("time_cpu:MiB", "not a unit of time_cpu"),
+            ("time_cpu:", "'' is not a unit of time_cpu"),
             ("time_cpu,time_cpu", "more than once"),
             ("", "unknown metric ''"),
         ] {
