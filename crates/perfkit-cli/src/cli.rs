@@ -423,12 +423,19 @@ fn parse_input(text: &str) -> Result<PathBuf, std::convert::Infallible> {
     }))
 }
 
-/// `--time-unit` values, as hyperfine spells them.
+/// `--time-unit` values, as hyperfine 1.21 spells them (singular, plural and short).
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub(crate) enum TimeUnitArg {
+    #[value(alias = "microseconds", alias = "us", alias = "µs")]
     Microsecond,
+    #[value(alias = "milliseconds", alias = "ms")]
     Millisecond,
+    #[value(alias = "seconds", alias = "s")]
     Second,
+    #[value(alias = "minutes", alias = "min")]
+    Minute,
+    #[value(alias = "hours", alias = "h")]
+    Hour,
 }
 
 /// `--style` values, as hyperfine spells them.
@@ -711,7 +718,8 @@ pub(crate) struct BenchArgs {
     )]
     pub(crate) export_layout: LayoutArg,
 
-    /// The tables' time unit (default: from the first command's mean).
+    /// The time unit of the text and tables: microsecond (us), millisecond (ms), second (s),
+    /// minute (min), hour (h) [default: from the first command's mean].
     #[arg(
         short = 'u',
         long,
@@ -2082,6 +2090,8 @@ impl BenchArgs {
             TimeUnitArg::Microsecond => TimeUnit::Microsecond,
             TimeUnitArg::Millisecond => TimeUnit::Millisecond,
             TimeUnitArg::Second => TimeUnit::Second,
+            TimeUnitArg::Minute => TimeUnit::Minute,
+            TimeUnitArg::Hour => TimeUnit::Hour,
         });
         let sort = match self.sort {
             SortArg::Auto => SortOrder::Auto,

@@ -531,6 +531,22 @@ fn every_export_is_written_with_hyperfines_columns_first() {
     );
     assert!(read("r.adoc").starts_with("[cols=\"<,>,>,>,>,>,>,>\"]\n|===\n| Command \n"));
     assert!(read("r.org").starts_with("| Command  |  Mean [ms] |"));
+    // hyperfine 1.21's units and spellings: minutes and hours, plural and short names.
+    for (unit, header) in [
+        ("min", "Mean [min]"),
+        ("hours", "Mean [h]"),
+        ("us", "Mean [µs]"),
+    ] {
+        perfkit()
+            .args([
+                "bench", "--runs", "1", "--output", "null", "-u", unit, "true",
+            ])
+            .arg("--export-markdown")
+            .arg(file("u.md"))
+            .assert()
+            .success();
+        assert!(read("u.md").contains(header), "{unit}: {}", read("u.md"));
+    }
     // The same file named twice is refused before anything runs.
     perfkit()
         .args(["bench", "--runs", "1", "true", "--export-csv"])

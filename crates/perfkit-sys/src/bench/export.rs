@@ -274,6 +274,10 @@ pub enum TimeUnit {
     Millisecond,
     /// `µs`, one decimal.
     Microsecond,
+    /// `min`, one decimal (hyperfine 1.21).
+    Minute,
+    /// `h`, one decimal (hyperfine 1.21).
+    Hour,
 }
 
 impl TimeUnit {
@@ -296,17 +300,28 @@ impl TimeUnit {
             TimeUnit::Second => "s",
             TimeUnit::Millisecond => "ms",
             TimeUnit::Microsecond => "µs",
+            TimeUnit::Minute => "min",
+            TimeUnit::Hour => "h",
         }
     }
 
-    /// `seconds` in this unit, with hyperfine's decimals.
+    /// Seconds in one of it.
+    #[must_use]
+    pub fn seconds(self) -> f64 {
+        match self {
+            TimeUnit::Second => 1.0,
+            TimeUnit::Millisecond => 1e-3,
+            TimeUnit::Microsecond => 1e-6,
+            TimeUnit::Minute => 60.0,
+            TimeUnit::Hour => 3600.0,
+        }
+    }
+
+    /// `seconds` in this unit, with hyperfine's decimals: three for seconds, else one.
     #[must_use]
     pub fn format(self, seconds: f64) -> String {
-        match self {
-            TimeUnit::Second => format!("{seconds:.3}"),
-            TimeUnit::Millisecond => format!("{:.1}", seconds * 1e3),
-            TimeUnit::Microsecond => format!("{:.1}", seconds * 1e6),
-        }
+        let decimals = if self == TimeUnit::Second { 3 } else { 1 };
+        format!("{:.decimals$}", seconds / self.seconds())
     }
 }
 
@@ -362,6 +377,8 @@ impl Style {
                 Some("µs") => Some(TimeUnit::Microsecond),
                 Some("ms") => Some(TimeUnit::Millisecond),
                 Some("s") => Some(TimeUnit::Second),
+                Some("min") => Some(TimeUnit::Minute),
+                Some("h") => Some(TimeUnit::Hour),
                 _ => None,
             });
         }
@@ -524,17 +541,10 @@ pub fn markup_table_v2(
         rows.sort_by(|a, b| a.1.mean.total_cmp(&b.1.mean));
     }
     let unit = match (primary.unit, time_unit) {
-        (None, Some(time)) if primary.metric.is_time() => {
-            let scale = match time {
-                TimeUnit::Second => 1.0,
-                TimeUnit::Millisecond => 1e-3,
-                TimeUnit::Microsecond => 1e-6,
-            };
-            Unit {
-                symbol: time.symbol(),
-                scale,
-            }
-        }
+        (None, Some(time)) if primary.metric.is_time() => Unit {
+            symbol: time.symbol(),
+            scale: time.seconds(),
+        },
         _ => {
             let mean = rows.iter().map(|r| r.1.mean).find(|&m| m != 0.0);
             primary.display_unit(mean.unwrap_or(0.0))
@@ -1176,5 +1186,7 @@ mod tests {
         assert_eq!(TimeUnit::Second.format(123.456_789), "123.457");
         assert_eq!(TimeUnit::Millisecond.format(123.456_789), "123456.8");
         assert_eq!(TimeUnit::Microsecond.format(0.001_234_56), "1234.6");
+        assert_eq!(TimeUnit::Minute.format(90.0), "1.5");
+        assert_eq!(TimeUnit::Hour.format(5400.0), "1.5");
     }
 }
