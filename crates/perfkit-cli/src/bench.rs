@@ -135,13 +135,16 @@ fn plan(args: &BenchArgs) -> Result<BenchPlan> {
     let commands = args.command_texts()?;
     let parameters = args.parameters();
     let shell = args.shell()?;
-    let targets = BenchTarget::from_texts(&args.texts(&commands, &parameters, &shell))?;
+    let texts = args.texts(&commands, &parameters, &shell);
+    let targets = BenchTarget::from_texts(&texts)?;
+    let reference = texts.reference_index(&targets)?;
     for warning in targets.iter().filter_map(BenchTarget::operators_warning) {
         if !args.quiet {
             note!("warning: {warning}");
         }
     }
     let mut plan = BenchPlan::new(targets);
+    plan.reference = reference;
     args.schedule(&mut plan)?;
     Ok(plan)
 }

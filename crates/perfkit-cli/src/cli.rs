@@ -559,7 +559,8 @@ pub(crate) struct BenchArgs {
     #[arg(short = 'c', long, value_name = "CMD")]
     pub(crate) cleanup: Vec<String>,
 
-    /// Benchmark CMD first and compare the others with it, not with the fastest.
+    /// Benchmark CMD first and compare the others with it, not with the fastest. With -P or
+    /// -L, the full name of one of the benchmarks instead ('sleep 0.2'), as in hyperfine 1.21.
     #[arg(long, value_name = "CMD")]
     pub(crate) reference: Option<String>,
 
@@ -2211,7 +2212,6 @@ impl BenchArgs {
         };
         plan.warmup = self.warmup;
         plan.timeout = self.timeout;
-        plan.reference = self.reference.is_some();
         plan.ignore_failure = match &self.ignore_failure {
             Some(mode) => perfkit_sys::IgnoreFailure::parse(mode)?,
             None => perfkit_sys::IgnoreFailure::None,

@@ -622,6 +622,40 @@ fn a_reference_command_runs_first_and_the_others_are_compared_with_it() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--reference"));
+    // With parameters, --reference picks a benchmark by its full name (hyperfine 1.21): no
+    // run of its own, and the table says which rows are faster or slower than it.
+    let md = dir.path().join("r.md");
+    std::fs::remove_file(&log).ok();
+    let scan = |reference: &str| {
+        let mut command = perfkit();
+        command
+            .args(["bench", "--runs", "2", "--warmup", "0", "--output", "null"])
+            .args([
+                "-P",
+                "x",
+                "1",
+                "3",
+                "-n",
+                "case-{x}",
+                "--reference",
+                reference,
+            ])
+            .arg(format!("sh -c 'sleep 0.0{{x}}; echo {{x}} >> {}'", log.display()))
+            .arg("--export-markdown")
+            .arg(&md);
+        command.assert()
+    };
+    scan("case-2").success();
+    assert_eq!(lines(&log).len(), 6, "{:?}", lines(&log));
+    let table = std::fs::read_to_string(&md).unwrap();
+    let rows: Vec<&str> = table.lines().skip(2).collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    assert!(rows[0].contains(" (faster) |"), "{table}");
+    assert!(rows[1].contains("| 1.00 (reference) |"), "{table}");
+    assert!(rows[2].contains(" (slower) |"), "{table}");
+    scan("case-4")
+        .code(2)
+        .stderr(predicate::str::contains("'case-1', 'case-2', 'case-3'"));
 }
 
 #[test]

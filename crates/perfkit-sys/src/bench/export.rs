@@ -403,37 +403,96 @@ pub enum Markup {
     Orgmode,
 }
 
-/// Each result's speed relative to the fastest, and its standard deviation (the two means'
-/// relative deviations combined, as hyperfine does), in the order `sort` gives for tables.
+/// One row of hyperfine 1's tables: a result and its speed relative to the base.
+struct Relative<'a> {
+    result: &'a HyperfineResult,
+    /// At least 1 with a reference (how many times faster or slower), else the mean over the
+    /// fastest's.
+    ratio: f64,
+    /// The two means' relative deviations combined, as hyperfine does.
+    stddev: Option<f64>,
+    /// Whether this is the reference, or without one the fastest.
+    is_base: bool,
+    /// The row's order against the base: `Less` is faster.
+    ordering: std::cmp::Ordering,
+}
+
+/// Each result's speed relative to `reference` (hyperfine 1.21: a ratio of at least 1 in
+/// either direction) or, without one, to the fastest, in the order `sort` gives for tables.
 fn relative(
     results: &[HyperfineResult],
     sort: SortOrder,
-) -> Vec<(&HyperfineResult, f64, Option<f64>, bool)> {
-    let Some(fastest) = results.iter().min_by(|a, b| a.mean.total_cmp(&b.mean)) else {
+    reference: Option<usize>,
+) -> Vec<Relative<'_>> {
+    let fastest = results.iter().min_by(|a, b| a.mean.total_cmp(&b.mean));
+    let Some(base) = reference.and_then(|i| results.get(i)).or(fastest) else {
         return Vec::new();
     };
     let mut rows: Vec<_> = results
         .iter()
         .map(|r| {
-            let is_fastest = std::ptr::eq(r, fastest);
-            if r.mean == 0.0 || fastest.mean == 0.0 {
-                let ratio = if is_fastest { 1.0 } else { f64::INFINITY };
-                return (r, ratio, None, is_fastest);
+            let is_base = std::ptr::eq(r, base);
+            let ordering = r.mean.total_cmp(&base.mean);
+            if r.mean == 0.0 || base.mean == 0.0 {
+                let ratio = if is_base { 1.0 } else { f64::INFINITY };
+                return Relative {
+                    result: r,
+                    ratio,
+                    stddev: None,
+                    is_base,
+                    ordering,
+                };
             }
-            let ratio = r.mean / fastest.mean;
-            let stddev = match (r.stddev, fastest.stddev) {
+            let ratio = match ordering {
+                std::cmp::Ordering::Less => base.mean / r.mean,
+                std::cmp::Ordering::Equal => 1.0,
+                std::cmp::Ordering::Greater => r.mean / base.mean,
+            };
+            let stddev = match (r.stddev, base.stddev) {
                 (Some(a), Some(b)) => {
-                    Some(ratio * ((a / r.mean).powi(2) + (b / fastest.mean).powi(2)).sqrt())
+                    Some(ratio * ((a / r.mean).powi(2) + (b / base.mean).powi(2)).sqrt())
                 }
                 _ => None,
             };
-            (r, ratio, stddev, is_fastest)
+            Relative {
+                result: r,
+                ratio,
+                stddev,
+                is_base,
+                ordering,
+            }
         })
         .collect();
     if sort == SortOrder::MeanTime {
-        rows.sort_by(|a, b| a.0.mean.total_cmp(&b.0.mean));
+        rows.sort_by(|a, b| a.result.mean.total_cmp(&b.result.mean));
     }
     rows
+}
+
+/// hyperfine 1's Relative cell: the ratio, ± its deviation except for the base, and with a
+/// reference (1.21) whether the row is the reference, faster, slower or the same speed.
+fn relative_cell(row: &Relative<'_>, explicit_reference: bool) -> String {
+    use std::cmp::Ordering;
+    // The ratio of two zero times is undefined, even though they compare equal.
+    if explicit_reference
+        && !row.is_base
+        && row.ordering == Ordering::Equal
+        && row.result.mean == 0.0
+    {
+        return "N/A".to_owned();
+    }
+    let stddev = match row.stddev {
+        Some(s) if !row.is_base => format!(" ± {s:.2}"),
+        _ => String::new(),
+    };
+    let label = match (explicit_reference, row.is_base, row.ordering) {
+        (false, ..) => "",
+        (true, true, _) => " (reference)",
+        (true, false, Ordering::Less) => " (faster)",
+        (true, false, Ordering::Equal) => " (same speed)",
+        (true, false, Ordering::Greater) => " (slower)",
+    };
+    format!("{:.2}{stddev}{label}", row.ratio)
 }
 
 /// A table of `results` in `markup`: hyperfine's columns (command, mean ± σ, min, max,
@@ -445,6 +504,7 @@ pub fn markup_table(
     markup: Markup,
     unit: Option<TimeUnit>,
     sort: SortOrder,
+    reference: Option<usize>,
 ) -> String {
     let unit = unit.unwrap_or_else(|| {
         results
@@ -463,15 +523,13 @@ pub fn markup_table(
         "Peak memory".to_owned(),
     ];
     let mut rows = vec![header.to_vec()];
-    for (r, ratio, stddev, is_fastest) in relative(results, sort) {
+    for row in relative(results, sort, reference) {
+        let r = row.result;
         let mean = match r.stddev {
             Some(s) => format!("{} ± {}", unit.format(r.mean), unit.format(s)),
             None => unit.format(r.mean),
         };
-        let relative = match stddev {
-            Some(s) if !is_fastest => format!("{ratio:.2} ± {s:.2}"),
-            _ => format!("{ratio:.2}"),
-        };
+        let relative = relative_cell(&row, reference.is_some());
         let command = r.command_with_unused_parameters.replace('|', "\\|");
         let command = match markup {
             Markup::Markdown | Markup::Asciidoc => format!("`{command}`"),
@@ -532,7 +590,10 @@ pub fn markup_table_v2(
     primary: MetricSelection,
     time_unit: Option<TimeUnit>,
     sort: SortOrder,
+    reference: Option<usize>,
 ) -> String {
+    // hyperfine 2 compares with the first command; a --reference (hyperfine 1's) is that.
+    let base = results.get(reference.unwrap_or(0));
     let mut rows: Vec<(&HyperfineResult, MetricSummary)> = results
         .iter()
         .map(|r| (r, r.stats(primary.metric)))
@@ -559,8 +620,8 @@ pub fn markup_table_v2(
         format!("p50 [{u}]"),
         format!("p99 [{u}]"),
     ]];
-    let first = rows.first().map(|r| r.1.clone());
-    for (i, (r, stats)) in rows.iter().enumerate() {
+    let first = base.map(|b| b.stats(primary.metric));
+    for (r, stats) in &rows {
         let command = quote_v2(markup, &r.command_with_unused_parameters);
         let mean = match stats.stddev {
             Some(s) => format!(
@@ -570,8 +631,9 @@ pub fn markup_table_v2(
             ),
             None => unit.format_value(stats.mean),
         };
-        let (change, factor) = match (&first, i) {
-            (Some(reference), 1..) => (
+        let is_base = base.is_some_and(|b| std::ptr::eq(b, *r));
+        let (change, factor) = match &first {
+            Some(reference) if !is_base => (
                 change_from(stats, reference),
                 factor_from(stats, reference, primary.metric),
             ),
@@ -721,6 +783,7 @@ impl BenchReport {
     /// A report that JSON cannot hold (never, for a report perfkit measured).
     pub fn export(&self, format: ExportFormat, style: &Style) -> Result<String, serde_json::Error> {
         let results = HyperfineResult::from_report(self, style.layout);
+        let reference = self.relative.iter().position(|r| r.reference);
         Ok(match (format, style.layout) {
             (ExportFormat::Json, _) => {
                 serde_json::to_string_pretty(&JsonExport {
@@ -732,7 +795,7 @@ impl BenchReport {
             (ExportFormat::Csv, Layout::Hyperfine1) => csv(&results),
             (ExportFormat::Csv, Layout::Hyperfine2) => csv_v2(&results, &style.metrics),
             (ExportFormat::Markup(markup), Layout::Hyperfine1) => {
-                markup_table(&results, markup, style.unit, style.sort)
+                markup_table(&results, markup, style.unit, style.sort, reference)
             }
             (ExportFormat::Markup(markup), Layout::Hyperfine2) => markup_table_v2(
                 &results,
@@ -740,6 +803,7 @@ impl BenchReport {
                 style.metrics.primary(),
                 style.unit,
                 style.sort,
+                reference,
             ),
             (ExportFormat::Svg, _) => self.to_svg(),
         })
@@ -920,7 +984,7 @@ mod tests {
 
     #[test]
     fn markdown_matches_hyperfines_own_expected_table() {
-        let table = markup_table(&results(), Markup::Markdown, None, SortOrder::Command);
+        let table = markup_table(&results(), Markup::Markdown, None, SortOrder::Command, None);
         // hyperfine's snapshot for these results (test_markup_export_auto_ms).
         assert_eq!(
             without_last_columns(&table, 3),
@@ -937,13 +1001,14 @@ mod tests {
             Markup::Markdown,
             Some(TimeUnit::Second),
             SortOrder::MeanTime,
+            None,
         );
         assert!(seconds.contains("| `sleep 0.1` | 0.106 ± 0.002 | 0.102 | 0.108 | 1.00 |"));
         // By mean time, the fastest first, whatever the commands' order.
         let mut reversed = results();
         reversed.reverse();
-        let by_time = markup_table(&reversed, Markup::Markdown, None, SortOrder::MeanTime);
-        let by_command = markup_table(&reversed, Markup::Markdown, None, SortOrder::Command);
+        let by_time = markup_table(&reversed, Markup::Markdown, None, SortOrder::MeanTime, None);
+        let by_command = markup_table(&reversed, Markup::Markdown, None, SortOrder::Command, None);
         assert!(by_time.lines().nth(2).unwrap().starts_with("| `sleep 0.1`"));
         assert!(
             by_command
@@ -955,8 +1020,48 @@ mod tests {
     }
 
     #[test]
+    fn a_reference_is_compared_as_hyperfine_1_21_compares_it() {
+        let single = |command: &str, t: f64| HyperfineResult {
+            mean: t,
+            stddev: None,
+            min: t,
+            max: t,
+            ..measured(command, &[t], 0.0)
+        };
+        let rows = [
+            single("baseline", 2.0),
+            single("sleep 1", 1.0),
+            single("sleep 2", 2.0),
+            single("sleep 3", 3.0),
+        ];
+        let table = markup_table(&rows, Markup::Markdown, None, SortOrder::Command, Some(0));
+        // hyperfine 1.21's snapshot (command_sorted_comparison_and_markup_identify_reference).
+        assert_eq!(
+            without_last_columns(&table, 3),
+            "| Command | Mean [s] | Min [s] | Max [s] | Relative |\n\
+             |:---|---:|---:|---:|---:|\n\
+             | `baseline` | 2.000 | 2.000 | 2.000 | 1.00 (reference) |\n\
+             | `sleep 1` | 1.000 | 1.000 | 1.000 | 2.00 (faster) |\n\
+             | `sleep 2` | 2.000 | 2.000 | 2.000 | 1.00 (same speed) |\n\
+             | `sleep 3` | 3.000 | 3.000 | 3.000 | 1.50 (slower) |\n"
+        );
+        // A reference in the middle (a parameter scan's), and equal zero times.
+        let table = markup_table(
+            &rows[1..],
+            Markup::Markdown,
+            None,
+            SortOrder::Command,
+            Some(1),
+        );
+        assert!(table.contains("| `sleep 2` | 2.000 | 2.000 | 2.000 | 1.00 (reference) |"));
+        let zeros = [single("a", 0.0), single("b", 0.0)];
+        let table = markup_table(&zeros, Markup::Markdown, None, SortOrder::Command, Some(0));
+        assert!(table.lines().nth(3).unwrap().contains("| N/A |"), "{table}");
+    }
+
+    #[test]
     fn asciidoc_and_org_match_hyperfines_layout() {
-        let adoc = markup_table(&results(), Markup::Asciidoc, None, SortOrder::Command);
+        let adoc = markup_table(&results(), Markup::Asciidoc, None, SortOrder::Command, None);
         assert!(adoc.starts_with("[cols=\"<,>,>,>,>,>,>,>\"]\n|===\n| Command \n| Mean [ms] \n"));
         assert!(
             adoc.contains(
@@ -964,7 +1069,7 @@ mod tests {
             )
         );
         assert!(adoc.ends_with("|===\n"));
-        let org = markup_table(&results(), Markup::Orgmode, None, SortOrder::Command);
+        let org = markup_table(&results(), Markup::Orgmode, None, SortOrder::Command, None);
         let lines: Vec<&str> = org.lines().collect();
         assert!(
             lines[0].starts_with("| Command  |  Mean [ms] |  Min [ms] |  Max [ms] |  Relative |")
@@ -1077,7 +1182,7 @@ mod tests {
             measured("sleep 0.1", &[0.09, 0.10, 0.14], 1024.0),
             measured("sleep 2", &[2.0, 3.0, 4.0], 1024.0),
         ];
-        let table = |markup| markup_table_v2(&ms, markup, wall(), None, SortOrder::Auto);
+        let table = |markup| markup_table_v2(&ms, markup, wall(), None, SortOrder::Auto, None);
         assert_eq!(
             table(Markup::Markdown),
             "| Command | Mean Wall Time [ms] | Change | Factor | p50 [ms] | p99 [ms] |\n\
@@ -1105,14 +1210,21 @@ mod tests {
             measured("sleep 2", &[2.1, 2.2, 2.3], 1024.0),
             measured("sleep 0.1", &[0.1, 0.2, 0.3], 1024.0),
         ];
-        let table = markup_table_v2(&s, Markup::Markdown, wall(), None, SortOrder::Auto);
+        let table = markup_table_v2(&s, Markup::Markdown, wall(), None, SortOrder::Auto, None);
         assert!(table.contains("| `sleep 2` | 2.200 ± 0.100 |  |  | 2.200 | 2.300 |\n"));
         assert!(
             table.contains("| `sleep 0.1` | 0.200 ± 0.100 | -90.9% | (11.0x faster) | 0.200 |")
         );
         // A command with backticks gets a longer fence, as hyperfine 2 writes it.
         let ticks = [measured("echo `date`", &[0.1], 0.0)];
-        let table = markup_table_v2(&ticks, Markup::Markdown, wall(), None, SortOrder::Auto);
+        let table = markup_table_v2(
+            &ticks,
+            Markup::Markdown,
+            wall(),
+            None,
+            SortOrder::Auto,
+            None,
+        );
         assert!(table.contains("| `` echo `date` `` | 100.0 |"), "{table}");
         // Memory first: hyperfine 2's label and "less"/"more" rather than faster/slower.
         let memory = MetricSelection {
@@ -1123,7 +1235,7 @@ mod tests {
             measured("a", &[0.1], 4.0 * 1_048_576.0),
             measured("b", &[0.1], 1_048_576.0),
         ];
-        let table = markup_table_v2(&rows, Markup::Markdown, memory, None, SortOrder::Auto);
+        let table = markup_table_v2(&rows, Markup::Markdown, memory, None, SortOrder::Auto, None);
         assert!(
             table.starts_with("| Command | Mean Memory [MiB] |"),
             "{table}"
@@ -1132,9 +1244,23 @@ mod tests {
             table.contains("| `b` | 1.0 | -75.0% | (4.0x less) |"),
             "{table}"
         );
+        // A reference elsewhere is what the others change from.
+        let table = markup_table_v2(
+            &rows,
+            Markup::Markdown,
+            memory,
+            None,
+            SortOrder::Auto,
+            Some(1),
+        );
+        assert!(
+            table.contains("| `a` | 4.0 | +300.0% | (4.0x more) |"),
+            "{table}"
+        );
+        assert!(table.contains("| `b` | 1.0 |  |  |"), "{table}");
         // Against a zero mean there is no change to give.
         let zero = [measured("a", &[0.0], 0.0), measured("b", &[0.1], 0.0)];
-        let table = markup_table_v2(&zero, Markup::Markdown, wall(), None, SortOrder::Auto);
+        let table = markup_table_v2(&zero, Markup::Markdown, wall(), None, SortOrder::Auto, None);
         assert!(table.contains("| N/A |"), "{table}");
     }
 

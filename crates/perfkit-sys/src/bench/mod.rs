@@ -307,8 +307,8 @@ pub struct BenchPlan {
     pub ignore_failure: IgnoreFailure,
     /// Order of measured runs.
     pub order: Order,
-    /// The first target is the reference the others are compared with, not the fastest.
-    pub reference: bool,
+    /// The target the others are compared with (`--reference`); the fastest without one.
+    pub reference: Option<usize>,
     /// The CPUs the benchmarked commands (not their helpers) are pinned to.
     pub affinity: Option<affinity::CpuSet>,
     /// Seed of the random order and of the bootstrap.
@@ -336,8 +336,9 @@ pub struct CommandTexts<'a> {
     pub shell: &'a Shell,
     /// The parameters every command is run over; `None` is one benchmark per command.
     pub parameters: Option<&'a Parameters>,
-    /// A command benchmarked first, without parameters, that the others are compared with
-    /// (hyperfine's `--reference`), and its name.
+    /// hyperfine's `--reference` and `--reference-name`: a command benchmarked first, without
+    /// parameters, that the others are compared with, and its name. With parameters it is
+    /// instead the full name of the benchmark to compare with, as in hyperfine 1.21.
     pub reference: Option<(&'a str, Option<&'a str>)>,
     /// Variables for the commands and helpers (`--env 'A=1 B="x y"'`): one for all, or one
     /// per benchmark.
@@ -393,8 +394,10 @@ impl BenchTarget {
                     params::MAX_BENCHMARKS
                 ),
             })?;
-        // Helpers count the reference as a benchmark, as hyperfine does.
-        let with_reference = total + usize::from(texts.reference.is_some());
+        // Helpers count a reference command as a benchmark, as hyperfine does; with
+        // parameters the reference is one of the benchmarks.
+        let separate = texts.reference.filter(|_| texts.parameters.is_none());
+        let with_reference = total + usize::from(separate.is_some());
         texts.check_counts(total, with_reference)?;
         let parse = |text: &str| CommandSpec::parse_in(text, texts.shell);
         // Helpers always run through a shell, hyperfine 2's rule: sh when commands run without.
@@ -432,7 +435,7 @@ impl BenchTarget {
             Ok::<_, SysError>(())
         };
         let mut targets = Vec::with_capacity(with_reference);
-        if let Some((command, name)) = texts.reference {
+        if let Some((command, name)) = separate {
             let mut target = BenchTarget::new(parse(command)?);
             if let Some(name) = name {
                 name.clone_into(&mut target.name);
@@ -483,6 +486,50 @@ impl BenchTarget {
 }
 
 impl CommandTexts<'_> {
+    /// Which of `targets` (made by [`BenchTarget::from_texts`] from these texts) is the
+    /// reference: the reference command, first, or with parameters the one benchmark whose
+    /// full name is the `--reference` text, as hyperfine 1.21 selects it.
+    ///
+    /// # Errors
+    /// [`SysError::InvalidPlan`] when no benchmark or several have that name, or for
+    /// `--reference-name` with parameters.
+    pub fn reference_index(&self, targets: &[BenchTarget]) -> Result<Option<usize>, SysError> {
+        let Some((text, name)) = self.reference else {
+            return Ok(None);
+        };
+        if self.parameters.is_none() {
+            return Ok(Some(0));
+        }
+        let invalid = |detail: String| SysError::InvalidPlan { detail };
+        if name.is_some() {
+            return Err(invalid(
+                "with parameters, --reference names one of the benchmarks rather than a command of its own, so --reference-name has nothing to name: give the benchmarks names with --command-name".into(),
+            ));
+        }
+        let matching: Vec<usize> = (0..targets.len())
+            .filter(|&i| targets[i].name == text)
+            .collect();
+        match matching[..] {
+            [i] => Ok(Some(i)),
+            [] => {
+                let names: Vec<String> = targets
+                    .iter()
+                    .take(5)
+                    .map(|t| format!("'{}'", t.name))
+                    .collect();
+                let more = if targets.len() > 5 { ", …" } else { "" };
+                Err(invalid(format!(
+                    "--reference '{text}' is not the name of a benchmark; with parameters it selects one by its full name: {}{more}",
+                    names.join(", ")
+                )))
+            }
+            _ => Err(invalid(format!(
+                "--reference '{text}' names {} benchmarks; give them distinct names with --command-name",
+                matching.len()
+            ))),
+        }
+    }
+
     /// Checks that every list fits the benchmarks: `total` of them, `with_reference` counting
     /// the reference (helpers and `--env` count it; names do not).
     fn check_counts(&self, total: usize, with_reference: usize) -> Result<(), SysError> {
@@ -596,7 +643,7 @@ impl BenchPlan {
             probe_output: false,
             ignore_failure: IgnoreFailure::None,
             order: Order::default(),
-            reference: false,
+            reference: None,
             affinity: None,
             seed: 0,
         }
@@ -886,6 +933,9 @@ fn validate(plan: &BenchPlan, executor: &dyn Executor) -> Result<(), SysError> {
     }
     if plan.timeout == Some(Duration::ZERO) {
         return invalid("the timeout must be longer than 0");
+    }
+    if plan.reference.is_some_and(|i| i >= plan.targets.len()) {
+        return invalid("the reference is not one of the commands");
     }
     if let Some(path) = &plan.input {
         File::open(path).map_err(|source| SysError::Input {
@@ -1494,7 +1544,7 @@ fn build_report(plan: &BenchPlan, outcomes: Vec<Vec<RunOutcome>>) -> Result<Benc
         let fastest = (0..commands.len())
             .min_by(|&a, &b| commands[a].wall.mean.total_cmp(&commands[b].wall.mean))
             .unwrap_or(0);
-        let base = if plan.reference { 0 } else { fastest };
+        let base = plan.reference.unwrap_or(fastest);
         let base_mean = commands[base].wall.mean;
         commands
             .iter()
@@ -1521,7 +1571,7 @@ fn build_report(plan: &BenchPlan, outcomes: Vec<Vec<RunOutcome>>) -> Result<Benc
                 RelativeSpeed {
                     name: c.name.clone(),
                     fastest: i == fastest,
-                    reference: plan.reference && i == 0,
+                    reference: plan.reference == Some(i),
                     ratio,
                     interval,
                 }
