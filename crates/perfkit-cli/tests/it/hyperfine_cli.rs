@@ -640,7 +640,10 @@ fn a_reference_command_runs_first_and_the_others_are_compared_with_it() {
                 "--reference",
                 reference,
             ])
-            .arg(format!("sh -c 'sleep 0.0{{x}}; echo {{x}} >> {}'", log.display()))
+            .arg(format!(
+                "sh -c 'sleep 0.0{{x}}; echo {{x}} >> {}'",
+                log.display()
+            ))
             .arg("--export-markdown")
             .arg(&md);
         command.assert()
@@ -1051,6 +1054,7 @@ fn hyperfine_2s_metrics_choose_the_primary_metric_and_counters_are_refused() {
     let csv = dir.path().join("r.csv");
     perfkit()
         .args(["bench", "--runs", "2", "--output", "null", "true", "false"])
+        .args(["-n", "yes", "--env", "A=1", "--env", "B=2"])
         .args(["--metrics", "time_user,time_system", "--export-csv"])
         .arg(&csv)
         .arg("--export-markdown")
@@ -1068,6 +1072,12 @@ fn hyperfine_2s_metrics_choose_the_primary_metric_and_counters_are_refused() {
         "{header}"
     );
     assert!(header.contains(",time_system_max,"), "{header}");
+    // Its CSV names each benchmark as its tables do: the name given, or the variables and
+    // the command.
+    let names: Vec<&str> = (header.lines().skip(1))
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(names, ["yes", "B=2 false"], "{header}");
     for (metrics, says) in [("instructions", "perfkit stat"), ("wall", "unknown metric")] {
         perfkit()
             .args(["bench", "--runs", "1", "--metrics", metrics, "true"])

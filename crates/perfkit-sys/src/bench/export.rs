@@ -20,9 +20,9 @@ pub enum Layout {
     /// Mean, Min, Max and Relative columns, and CSV has one set of time columns.
     #[default]
     Hyperfine1,
-    /// hyperfine 2: `command` is the command run, `parameters` maps names to `{"value": …}`,
-    /// tables show the first `--metrics` metric with Change and Factor columns, and CSV has
-    /// columns for every metric `--metrics` names.
+    /// hyperfine 2: the JSON's `command` is the command run, `parameters` maps names to
+    /// `{"value": …}`, tables show the first `--metrics` metric with Change and Factor
+    /// columns, and CSV has columns for every metric `--metrics` names.
     Hyperfine2,
 }
 
@@ -872,7 +872,9 @@ pub fn csv(results: &[HyperfineResult]) -> String {
     out
 }
 
-/// hyperfine 2's CSV: `command`, then for every metric of `metrics` its `_unit`, `_mean`,
+/// hyperfine 2's CSV: `command` (the name, without the parameters it does not use: hyperfine
+/// 2 writes the name here although its JSON's `command` is the command run), then for every
+/// metric of `metrics` its `_unit`, `_mean`,
 /// `_stddev`, `_median`, `_min` and `_max` (in the unit asked for, else seconds or bytes), a
 /// `parameter_NAME` column per parameter, then perfkit's `_p50`, `_p90` and `_p99` of each
 /// metric.
@@ -900,7 +902,7 @@ pub fn csv_v2(results: &[HyperfineResult], metrics: &Metrics) -> String {
     }
     let mut out = header.join(",") + "\n";
     for r in results {
-        let mut row = vec![csv_field(&r.command)];
+        let mut row = vec![csv_field(&r.name)];
         for s in &metrics.selected {
             let unit = s.csv_unit();
             let stats = r.stats(s.metric);
@@ -1155,6 +1157,7 @@ mod tests {
             ..results().remove(0)
         };
         result.command = command.into();
+        result.name = command.into();
         result.command_with_unused_parameters = command.into();
         result.summary = Metric::ALL
             .iter()
@@ -1280,6 +1283,8 @@ mod tests {
             }
         }
         let metrics = Metrics::parse("time_wall_clock,memory_peak_resident").unwrap();
+        // The command column holds the name, as hyperfine 2's `get_name()`, not the command.
+        rows[1].command = "echo command_b".into();
         let text = csv_v2(&rows, &metrics);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
