@@ -363,26 +363,30 @@ impl Default for Style {
 }
 
 impl Style {
-    /// hyperfine 2's `--metrics PRESET|METRIC[:UNIT],…` ([`Metrics::parse`]); in hyperfine
-    /// 1's tables, which show wall time, the first metric's time unit (`us`, `ms`, `s`)
-    /// becomes theirs.
+    /// hyperfine 2's `--metrics PRESET|METRIC[:UNIT],…` ([`Metrics::parse`]).
     ///
     /// # Errors
     /// [`SysError::InvalidPlan`] for an unknown metric or unit, or a hardware counter.
     pub fn with_metrics(mut self, text: &str) -> Result<Style, SysError> {
         self.metrics = Metrics::parse(text)?;
-        let first = self.metrics.primary();
-        if first.metric.is_time() {
-            self.unit = self.unit.or(match first.unit.map(|u| u.symbol) {
-                Some("µs") => Some(TimeUnit::Microsecond),
-                Some("ms") => Some(TimeUnit::Millisecond),
-                Some("s") => Some(TimeUnit::Second),
-                Some("min") => Some(TimeUnit::Minute),
-                Some("h") => Some(TimeUnit::Hour),
-                _ => None,
-            });
-        }
         Ok(self)
+    }
+
+    /// The time unit of hyperfine 1's tables, which show wall time: `-u`'s, else the first
+    /// metric's when it is a time in a unit they have (`--metrics time_cpu:ms`).
+    #[must_use]
+    pub fn table_unit(&self) -> Option<TimeUnit> {
+        let first = self.metrics.primary();
+        let from_metrics = match first.unit.map(|u| u.symbol) {
+            _ if !first.metric.is_time() => None,
+            Some("µs") => Some(TimeUnit::Microsecond),
+            Some("ms") => Some(TimeUnit::Millisecond),
+            Some("s") => Some(TimeUnit::Second),
+            Some("min") => Some(TimeUnit::Minute),
+            Some("h") => Some(TimeUnit::Hour),
+            _ => None,
+        };
+        self.unit.or(from_metrics)
     }
 
     /// The JSON's `primary_metric`.
@@ -795,7 +799,7 @@ impl BenchReport {
             (ExportFormat::Csv, Layout::Hyperfine1) => csv(&results),
             (ExportFormat::Csv, Layout::Hyperfine2) => csv_v2(&results, &style.metrics),
             (ExportFormat::Markup(markup), Layout::Hyperfine1) => {
-                markup_table(&results, markup, style.unit, style.sort, reference)
+                markup_table(&results, markup, style.table_unit(), style.sort, reference)
             }
             (ExportFormat::Markup(markup), Layout::Hyperfine2) => markup_table_v2(
                 &results,
@@ -885,7 +889,7 @@ pub fn csv_v2(results: &[HyperfineResult], metrics: &Metrics) -> String {
         .map(|r| r.parameters.keys().collect())
         .unwrap_or_default();
     let mut header = vec!["command".to_owned()];
-    for s in &metrics.selected {
+    for s in metrics.selected() {
         let name = s.metric.name();
         header.extend(
             ["unit", "mean", "stddev", "median", "min", "max"].map(|f| format!("{name}_{f}")),
@@ -896,14 +900,14 @@ pub fn csv_v2(results: &[HyperfineResult], metrics: &Metrics) -> String {
             .iter()
             .map(|p| csv_field(&format!("parameter_{p}"))),
     );
-    for s in &metrics.selected {
+    for s in metrics.selected() {
         let name = s.metric.name();
         header.extend(["p50", "p90", "p99"].map(|f| format!("{name}_{f}")));
     }
     let mut out = header.join(",") + "\n";
     for r in results {
         let mut row = vec![csv_field(&r.name)];
-        for s in &metrics.selected {
+        for s in metrics.selected() {
             let unit = s.csv_unit();
             let stats = r.stats(s.metric);
             let scaled = |v: f64| (v / unit.scale).to_string();
@@ -917,7 +921,7 @@ pub fn csv_v2(results: &[HyperfineResult], metrics: &Metrics) -> String {
                 .iter()
                 .map(|p| csv_field(r.parameters.get(*p).map_or("", ParameterValue::text))),
         );
-        for s in &metrics.selected {
+        for s in metrics.selected() {
             let unit = s.csv_unit();
             let mut values = r.values(s.metric);
             for q in [0.5, 0.9, 0.99] {
@@ -1115,14 +1119,16 @@ mod tests {
             .with_metrics("memory_peak_resident:MiB,time_wall_clock:ms")
             .unwrap();
         assert_eq!(
-            (memory.primary_metric(), memory.unit),
+            (memory.primary_metric(), memory.table_unit()),
             ("memory_peak_resident", None)
         );
         let ms = style.clone().with_metrics("time_cpu:ms").unwrap();
         assert_eq!(
-            (ms.primary_metric(), ms.unit),
+            (ms.primary_metric(), ms.table_unit()),
             ("time_cpu", Some(TimeUnit::Millisecond))
         );
+        // The first metric's unit is the tables', never the text's other metrics'.
+        assert_eq!(ms.unit, None);
         for (bad, says) in [
             ("instructions", "perfkit stat"),
             ("wall", "unknown metric"),

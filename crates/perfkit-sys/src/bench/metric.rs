@@ -195,8 +195,9 @@ impl MetricSelection {
 /// hyperfine 2's `--metrics`: which metrics, in which order and unit.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Metrics {
-    /// The metrics, the primary one first; never empty.
-    pub selected: Vec<MetricSelection>,
+    /// The metrics, the primary one first; never empty, which only this module's
+    /// constructors ensure.
+    selected: Vec<MetricSelection>,
     /// Whether this is the `default` preset, which leaves perfkit's own text as it is.
     pub is_default: bool,
 }
@@ -289,6 +290,12 @@ impl Metrics {
             selected,
             is_default: false,
         })
+    }
+
+    /// The metrics, in order, the primary one first; never empty.
+    #[must_use]
+    pub fn selected(&self) -> &[MetricSelection] {
+        &self.selected
     }
 
     /// The first metric: the JSON's `primary_metric` and the one the tables show.

@@ -137,7 +137,7 @@ impl BenchReport {
                     metric_lines(&mut out, c, auto(metric), style);
                 }
             } else {
-                for &selection in &style.metrics.selected {
+                for &selection in style.metrics.selected() {
                     metric_lines(&mut out, c, selection, style);
                 }
             }
