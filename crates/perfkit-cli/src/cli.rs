@@ -1920,28 +1920,59 @@ impl Cli {
 }
 
 impl Commands {
-    /// What to say when a program is not found, where the command line suggests why: an
-    /// unquoted command split into several, a `PATH` set with `--env`, or shell syntax.
-    pub(crate) fn shell_hint(&self) -> Option<&'static str> {
+    /// What the command line says about a program that turns out to be missing.
+    pub(crate) fn not_found_hint(&self) -> NotFoundHint {
         match self {
-            Commands::Bench(a) => {
-                let sets_path = a.env.iter().any(|e| {
+            Commands::Bench(a) => NotFoundHint::Bench {
+                env_sets_path: a.env.iter().any(|e| {
                     e.split_whitespace()
                         .any(|w| w.trim_start_matches(['\'', '"']).starts_with("PATH="))
-                });
-                if sets_path {
-                    Some("--env sets PATH, and the commands are looked for there")
-                } else if a.commands.len() > 1 && a.commands[1..].iter().any(|c| !c.contains(' ')) {
-                    Some(
-                        "each command is one argument: quote it, as in perfkit bench 'rg -F main f'",
-                    )
+                }),
+                words: if a.commands.len() > 1 {
+                    (a.commands.iter())
+                        .filter(|c| !c.contains(char::is_whitespace))
+                        .cloned()
+                        .collect()
                 } else {
-                    None
-                }
-            }
-            _ => Some(
+                    Vec::new()
+                },
+            },
+            _ => NotFoundHint::Shell,
+        }
+    }
+}
+
+/// Why a program may be missing, from the command line: see [`NotFoundHint::for_program`].
+pub(crate) enum NotFoundHint {
+    /// A profiler's `-- COMMAND`, where shell syntax is the likely cause.
+    Shell,
+    /// `perfkit bench`'s commands.
+    Bench {
+        /// `--env` sets `PATH`, which is where the programs are looked for.
+        env_sets_path: bool,
+        /// With several commands, those that are a single word: a command split by missing
+        /// quotes looks like that.
+        words: Vec<String>,
+    },
+}
+
+impl NotFoundHint {
+    /// What to say when `program` was not found.
+    fn for_program(&self, program: &str) -> Option<&'static str> {
+        match self {
+            NotFoundHint::Shell => Some(
                 "pipes, redirections and shell builtins need a shell: give sh -c '...' as the command",
             ),
+            // A path was never looked up in PATH, and was not split from anything.
+            NotFoundHint::Bench { .. } if program.contains('/') => None,
+            NotFoundHint::Bench {
+                env_sets_path: true,
+                ..
+            } => Some("--env sets PATH, and the commands are looked for there"),
+            NotFoundHint::Bench { words, .. } if words.iter().any(|w| w == program) => {
+                Some("each command is one argument: quote it, as in perfkit bench 'rg -F main f'")
+            }
+            NotFoundHint::Bench { .. } => None,
         }
     }
 }
@@ -2500,11 +2531,8 @@ pub(crate) fn clap_exit(error: &clap::Error) -> std::process::ExitCode {
 
 /// The options that address an error, for the `hint:` line: libraries say what is wrong
 /// without naming perfkit's flags.
-pub(crate) fn hint(
-    error: &anyhow::Error,
-    shell_hint: Option<&'static str>,
-) -> Option<&'static str> {
-    flag_hint(error).or_else(|| sys_hint(error, shell_hint))
+pub(crate) fn hint(error: &anyhow::Error, not_found: &NotFoundHint) -> Option<&'static str> {
+    flag_hint(error).or_else(|| sys_hint(error, not_found))
 }
 
 fn flag_hint(error: &anyhow::Error) -> Option<&'static str> {
@@ -2580,7 +2608,7 @@ fn setting_hint(setting: &perfkit_profilers::Setting) -> Option<&'static str> {
     })
 }
 
-fn sys_hint(error: &anyhow::Error, shell_hint: Option<&'static str>) -> Option<&'static str> {
+fn sys_hint(error: &anyhow::Error, not_found: &NotFoundHint) -> Option<&'static str> {
     // perfkit analyze has neither --ignore-failure nor --show-output, and names its own fixes.
     if error
         .chain()
@@ -2589,7 +2617,7 @@ fn sys_hint(error: &anyhow::Error, shell_hint: Option<&'static str>) -> Option<&
         return None;
     }
     match crate::exit::sys_error(error)? {
-        perfkit_sys::SysError::CommandNotFound { .. } => shell_hint,
+        perfkit_sys::SysError::CommandNotFound { program } => not_found.for_program(program),
         perfkit_sys::SysError::CommandFailed {
             role: perfkit_sys::Role::Benchmark | perfkit_sys::Role::Warmup,
             ..

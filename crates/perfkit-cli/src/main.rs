@@ -65,7 +65,7 @@ fn main() -> ExitCode {
     if needs_handler && let Err(e) = perfkit_sys::signals::install() {
         note!("perfkit: {}", describe(&anyhow::Error::from(e)));
     }
-    let shell_hint = cli.command.shell_hint();
+    let not_found = cli.command.not_found_hint();
     #[cfg(target_os = "linux")]
     if let Commands::Launch(args) = &cli.command {
         let code = perfkit_sys::launch::run_launcher(
@@ -86,7 +86,7 @@ fn main() -> ExitCode {
                 perfkit_sys::signals::die_of(signal);
             }
             note!("error: {}", describe(&error));
-            if let Some(hint) = cli::hint(&error, shell_hint) {
+            if let Some(hint) = cli::hint(&error, &not_found) {
                 note!("hint: {hint}");
             }
             ExitCode::from(exit::error_code(&error))
