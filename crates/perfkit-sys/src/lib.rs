@@ -240,6 +240,17 @@ pub enum SysError {
         #[source]
         source: std::io::Error,
     },
+    /// The kernel refused to pin perfkit's thread to the CPUs of `--affinity`.
+    #[error(
+        "cannot pin the run to CPUs {cpus}: {source} (they may have gone offline or out of this process's cpuset since the start)"
+    )]
+    Affinity {
+        /// The CPUs, as `taskset -c` writes them.
+        cpus: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The benchmarked runs' standard output cannot be set up.
     #[error("cannot send the program's output to {what}: {source}")]
     Output {

@@ -82,13 +82,13 @@ impl CpuSet {
     /// fork's does.
     ///
     /// # Errors
-    /// [`SysError::Spawn`] naming `program` when the kernel refuses the set.
+    /// [`SysError::Affinity`] when the kernel refuses the set.
     #[cfg(target_os = "linux")]
-    pub(crate) fn pin_this_thread(&self, program: &str) -> Result<Pinned, SysError> {
+    pub(crate) fn pin_this_thread(&self) -> Result<Pinned, SysError> {
         use nix::sched::{sched_getaffinity, sched_setaffinity};
         let this_thread = nix::unistd::Pid::from_raw(0);
-        let refused = |errno: nix::errno::Errno| SysError::Spawn {
-            program: program.to_owned(),
+        let refused = |errno: nix::errno::Errno| SysError::Affinity {
+            cpus: ranges(&self.0),
             source: std::io::Error::from(errno),
         };
         let previous = sched_getaffinity(this_thread).map_err(refused)?;
@@ -102,7 +102,7 @@ impl CpuSet {
     }
 
     #[cfg(not(target_os = "linux"))]
-    pub(crate) fn pin_this_thread(&self, _program: &str) -> Result<Pinned, SysError> {
+    pub(crate) fn pin_this_thread(&self) -> Result<Pinned, SysError> {
         Ok(Pinned)
     }
 }

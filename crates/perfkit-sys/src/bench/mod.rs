@@ -1076,9 +1076,11 @@ impl Executor for ProcessExecutor {
                 .stderr(Stdio::null());
         }
         // Pinned outside the timed span; the guard gives the thread its CPUs back after the
-        // run, so the helpers that follow run anywhere.
+        // run, so the helpers that follow run anywhere. Giving them back right after the
+        // spawn would put a system call inside the span, while the thread only sleeps in
+        // wait until then.
         let _pinned = match run.affinity {
-            Some(cpus) => Some(cpus.pin_this_thread(&run.command.argv()[0])?),
+            Some(cpus) => Some(cpus.pin_this_thread()?),
             None => None,
         };
         crate::process::run(
