@@ -259,6 +259,49 @@ fn one_command_after_a_double_dash_needs_no_quoting() {
         ])
         .assert()
         .success();
+    // Found there, the program starts by posix_spawn (a vfork-like clone) rather than a
+    // fork, whose time grows with perfkit's memory, and still sees its name as argv[0].
+    let cmdline = dir.path().join("cmdline");
+    perfkit()
+        .args([
+            "bench",
+            "--runs",
+            "1",
+            "-w",
+            "0",
+            "-N",
+            "--env",
+            "PATH=/usr/bin:/bin",
+        ])
+        .arg(format!("--output={}", cmdline.display()))
+        .arg("cat /proc/self/cmdline")
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read(&cmdline).unwrap(),
+        b"cat\0/proc/self/cmdline\0"
+    );
+    if perfkit_testkit::have("strace") {
+        let trace = dir.path().join("trace");
+        let out = std::process::Command::new("strace")
+            .args(["-f", "-qq", "-e", "trace=clone,clone3,fork,vfork", "-o"])
+            .arg(&trace)
+            .arg(perfkit_testkit::perfkit_path())
+            .args(["bench", "--runs", "2", "--output", "null", "-N"])
+            .args(["--env", "PATH=/usr/bin:/bin", "--style", "none", "true"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let trace = std::fs::read_to_string(&trace).unwrap();
+        let starts: Vec<&str> = (trace.lines())
+            .filter(|l| l.contains("clone") && l.contains("SIGCHLD"))
+            .collect();
+        assert!(!starts.is_empty(), "{trace}");
+        assert!(
+            starts.iter().all(|l| l.contains("CLONE_VFORK")),
+            "a run was forked:\n{trace}"
+        );
+    }
     perfkit()
         .args([
             "bench",

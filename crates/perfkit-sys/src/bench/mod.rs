@@ -124,6 +124,28 @@ impl CommandSpec {
         c.args(&self.argv[1..]);
         c
     }
+
+    /// [`CommandSpec::command`] for a run whose variables `env` may set `PATH`: a program
+    /// named without a `/` is looked up in that `PATH` here, since the standard library
+    /// gives up `posix_spawn` for a fork when it has to search a changed `PATH` itself, and a
+    /// fork's start-up time grows with perfkit's memory. The program still sees the name it
+    /// was given as its `argv[0]`.
+    fn command_with_path(&self, env: &[(String, String)]) -> Command {
+        let program = &self.argv[0];
+        let path = env.iter().rev().find(|(name, _)| name == "PATH");
+        match path.filter(|_| !program.contains('/')) {
+            Some((_, path)) => match crate::find_program_on(program, path.as_ref()) {
+                Some(found) => {
+                    use std::os::unix::process::CommandExt as _;
+                    let mut c = Command::new(found);
+                    c.arg0(program).args(&self.argv[1..]);
+                    c
+                }
+                None => self.command(),
+            },
+            None => self.command(),
+        }
+    }
 }
 
 impl fmt::Display for CommandSpec {
@@ -1055,7 +1077,7 @@ pub struct ProcessExecutor;
 
 impl Executor for ProcessExecutor {
     fn execute(&mut self, run: &Execution<'_>) -> Result<RunOutcome, SysError> {
-        let mut command = run.command.command();
+        let mut command = run.command.command_with_path(run.env);
         if let Some(iteration) = run.iteration {
             let value = iteration.value();
             for variable in Iteration::VARIABLES {
