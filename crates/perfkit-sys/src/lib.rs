@@ -84,8 +84,13 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
     if program.contains('/') {
         return find_program_on(program, std::ffi::OsStr::new(""));
     }
-    find_program_on(program, &std::env::var_os("PATH")?)
+    // Without PATH, the C library's exec and spawn functions search its default path.
+    let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
+    find_program_on(program, &path)
 }
+
+/// Where the C library looks for a program when `PATH` is unset (`confstr(_CS_PATH)`).
+const DEFAULT_PATH: &str = "/bin:/usr/bin";
 
 /// [`find_program`] searching `search` (a `PATH` value) instead of this process's `PATH`, as
 /// a process started with that `PATH` in its environment would.

@@ -241,6 +241,10 @@ fn one_command_after_a_double_dash_needs_no_quoting() {
                 "quote it, as in perfkit bench 'rg -F main f'",
             )),
         );
+}
+
+#[test]
+fn a_path_set_with_env_is_where_programs_are_found() {
     // A PATH set with --env is where the program is looked for, as it will be at the run.
     let dir = tempfile::tempdir().unwrap();
     let tool = dir.path().join("perfkit-only-here");
@@ -302,6 +306,12 @@ fn one_command_after_a_double_dash_needs_no_quoting() {
             "a run was forked:\n{trace}"
         );
     }
+    // Without PATH at all, programs are looked for where the C library looks: /bin:/usr/bin.
+    perfkit()
+        .args(["bench", "--runs", "1", "-N", "true"])
+        .env_remove("PATH")
+        .assert()
+        .success();
     perfkit()
         .args([
             "bench",
