@@ -331,6 +331,45 @@ fn a_path_set_with_env_is_where_programs_are_found() {
 }
 
 #[test]
+fn helpers_read_the_input_and_show_their_output_as_hyperfine_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::write(&input, "IN1\nIN2\n").unwrap();
+    let log = dir.path().join("log");
+    let read = format!("head -1 >> {}", log.display());
+    let out = perfkit()
+        .args(["bench", "--runs", "1", "--warmup", "0", "--show-output"])
+        .args([
+            "-s",
+            "echo SETUP-OUT",
+            "-p",
+            "echo PREP-OUT",
+            "-C",
+            "echo CONC-OUT",
+        ])
+        .args(["-c", "echo CLEAN-OUT", "echo CMD-OUT"])
+        .assert()
+        .success();
+    let shown = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let order: Vec<&str> = (shown.lines())
+        .filter(|l| l.ends_with("-OUT") && !l.contains(' '))
+        .collect();
+    assert_eq!(
+        order,
+        ["SETUP-OUT", "PREP-OUT", "CMD-OUT", "CONC-OUT", "CLEAN-OUT"],
+        "{shown}"
+    );
+    perfkit()
+        .args(["bench", "--runs", "1", "--warmup", "0", "--output", "null"])
+        .arg("--input")
+        .arg(&input)
+        .args(["-p", &read, &format!("sh -c '{read}'")])
+        .assert()
+        .success();
+    assert_eq!(lines(&log), ["IN1", "IN1"]);
+}
+
+#[test]
 fn failures_are_ignored_all_or_by_exit_code() {
     let exit3 = "sh -c 'exit 3'";
     let run = |mode: &[&str]| {

@@ -9,7 +9,7 @@
 use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use perfkit_metrics::stats::{Interval, Statistic, bootstrap_ratio};
@@ -319,7 +319,7 @@ pub struct BenchPlan {
     pub timeout: Option<Duration>,
     /// File fed to every run's standard input (otherwise `/dev/null`).
     pub input: Option<PathBuf>,
-    /// Where the benchmarked runs' standard output goes (helpers write to `/dev/null`).
+    /// Where the runs' standard output and error go, helpers' included (as in hyperfine).
     pub output: ProgramOutput,
     /// With the output on `/dev/null`, run each command once more into a pipe and report in
     /// [`CommandReport::output_probe`] whether it behaves differently.
@@ -998,9 +998,11 @@ pub struct Execution<'a> {
     /// What the run is for: [`Role::Benchmark`] and [`Role::Warmup`] runs are of the
     /// benchmarked command, the others of its helpers.
     pub role: Role,
-    /// The benchmarked command's standard input; helpers read nothing.
+    /// The standard input of the run, benchmarked or helper (hyperfine gives its helpers the
+    /// benchmark's `--input` too).
     pub input: Option<&'a Path>,
-    /// Where the benchmarked command's standard output and error go; helpers write nowhere.
+    /// Where the run's standard output and error go, benchmarked or helper (hyperfine's
+    /// `--show-output` shows its helpers' output too).
     pub output: &'a ProgramOutput,
     /// The benchmarked command's time limit; helpers have none.
     pub timeout: Option<Duration>,
@@ -1085,18 +1087,11 @@ impl Executor for ProcessExecutor {
             }
         }
         command.envs(run.env.iter().map(|(k, v)| (k, v)));
-        if run.benchmarked() {
-            ProgramIo {
-                input: run.input.map(Path::to_path_buf),
-                output: run.output.clone(),
-            }
-            .apply_measured(&mut command)?;
-        } else {
-            command
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
+        ProgramIo {
+            input: run.input.map(Path::to_path_buf),
+            output: run.output.clone(),
         }
+        .apply_measured(&mut command)?;
         // Pinned outside the timed span; the guard gives the thread its CPUs back after the
         // run, so the helpers that follow run anywhere. Giving them back right after the
         // spawn would put a system call inside the span, while the thread only sleeps in
@@ -1455,7 +1450,9 @@ impl Runner<'_> {
         role: Role,
         iteration: Option<Iteration>,
     ) -> Result<(), SysError> {
-        let outcome = self.execute_into(i, spec, role, &ProgramOutput::Null, iteration)?;
+        let plan = self.plan;
+        let output = plan.targets[i].output.as_ref().unwrap_or(&plan.output);
+        let outcome = self.execute_into(i, spec, role, output, iteration)?;
         if outcome.status.success() {
             Ok(())
         } else {
@@ -1485,8 +1482,8 @@ impl Runner<'_> {
         self.execute_into(i, spec, role, output, Some(iteration))
     }
 
-    /// One run of `spec`; a benchmarked one reads the plan's input and writes to `output`,
-    /// a helper reads and writes nothing.
+    /// One run of `spec`, reading the plan's input and writing to `output`; only a
+    /// benchmarked one has a time limit and is pinned.
     fn execute_into(
         &mut self,
         i: usize,
@@ -1507,8 +1504,6 @@ impl Runner<'_> {
             env: &plan.targets[i].env,
         };
         if !run.benchmarked() {
-            run.input = None;
-            run.output = &ProgramOutput::Null;
             run.timeout = None;
             run.affinity = None;
         }
@@ -2149,7 +2144,7 @@ mod tests {
     }
 
     #[test]
-    fn helpers_read_and_write_nothing_and_have_no_time_limit() {
+    fn helpers_share_the_io_but_have_no_time_limit() {
         struct Seen(Vec<(Role, bool, bool)>);
         impl Executor for Seen {
             fn check(&self, _: &CommandSpec, _: &[(String, String)]) -> Result<(), SysError> {
@@ -2172,7 +2167,7 @@ mod tests {
         run_bench_with(&plan, &mut NoObserver, &mut seen).unwrap();
         assert_eq!(
             seen.0,
-            [(Role::Prepare, false, false), (Role::Benchmark, true, true)]
+            [(Role::Prepare, true, false), (Role::Benchmark, true, true)]
         );
     }
 
