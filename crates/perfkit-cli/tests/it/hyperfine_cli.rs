@@ -1149,6 +1149,8 @@ fn hyperfine_2s_metrics_choose_the_primary_metric_and_counters_are_refused() {
         .args(["-n", "yes", "--env", "A=1", "--env", "B=2"])
         .args(["--metrics", "time_user,time_system", "--export-csv"])
         .arg(&csv)
+        .arg("--export-json")
+        .arg(&json)
         .arg("--export-markdown")
         .arg(&md)
         .arg("-i")
@@ -1170,6 +1172,13 @@ fn hyperfine_2s_metrics_choose_the_primary_metric_and_counters_are_refused() {
         .map(|l| l.split(',').next().unwrap())
         .collect();
     assert_eq!(names, ["yes", "B=2 false"], "{header}");
+    // Its JSON says which variables each benchmark had.
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(
+        report["results"][1]["environment"],
+        serde_json::json!({"B": "2"})
+    );
+    assert_eq!(report["results"][1]["command"], "false");
     for (metrics, says) in [("instructions", "perfkit stat"), ("wall", "unknown metric")] {
         perfkit()
             .args(["bench", "--runs", "1", "--metrics", metrics, "true"])

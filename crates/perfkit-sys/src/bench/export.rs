@@ -86,6 +86,9 @@ pub struct HyperfineResult {
     /// The benchmark's parameter values.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub parameters: BTreeMap<String, ParameterValue>,
+    /// The variables `--env` set (hyperfine 2's key).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub environment: BTreeMap<String, String>,
     /// hyperfine 2's runs: every run's metrics.
     pub measurements: Vec<BTreeMap<&'static str, Measured>>,
     /// hyperfine 2's statistics of every metric over the runs.
@@ -239,6 +242,7 @@ impl HyperfineResult {
                     (p.name.clone(), value)
                 })
                 .collect(),
+            environment: c.environment.clone(),
             p50: c.wall.p50 as f64 * NS,
             p90: c.wall.p90 as f64 * NS,
             p99: c.wall.p99 as f64 * NS,
@@ -960,6 +964,7 @@ mod tests {
             memory_usage_byte: vec![1 << 20; 3],
             exit_codes: vec![Some(0); 3],
             parameters: BTreeMap::new(),
+            environment: BTreeMap::new(),
             p50: mean,
             p90: max,
             p99: max,

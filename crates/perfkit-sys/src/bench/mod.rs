@@ -6,6 +6,7 @@
 //! report gives exact percentiles of the wall times plus each command's speed relative to the
 //! fastest with a bootstrap confidence interval.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -744,6 +745,9 @@ pub struct CommandReport {
     /// The command as given, after parameter substitution (hyperfine 2's `command`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command_line: Option<String>,
+    /// The variables `--env` set for it, after parameter substitution.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environment: BTreeMap<String, String>,
     /// Runs included in the statistics.
     pub runs: u64,
     /// Runs that exited non-zero or were killed by a signal (included only with
@@ -1541,6 +1545,7 @@ fn build_report(plan: &BenchPlan, outcomes: Vec<Vec<RunOutcome>>) -> Result<Benc
             parameters: target.parameters.clone(),
             command: target.command.argv().to_vec(),
             command_line: Some(target.command.to_string()),
+            environment: target.env.iter().cloned().collect(),
             runs: included.len() as u64,
             failed_runs: included.iter().filter(|o| !o.status.success()).count() as u64,
             timed_out_runs: samples
