@@ -1090,6 +1090,13 @@ impl Executor for ProcessExecutor {
                 command.env(variable, &value);
             }
         }
+        // A variable of random length moves where the stack starts in every run, so that no
+        // single memory layout (cache and alias effects of addresses) biases the results;
+        // hyperfine sets the same one.
+        command.env(
+            "HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET",
+            "X".repeat(fastrand::usize(..4096)),
+        );
         command.envs(run.env.iter().map(|(k, v)| (k, v)));
         ProgramIo {
             input: run.input.map(Path::to_path_buf),
