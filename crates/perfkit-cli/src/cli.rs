@@ -487,7 +487,7 @@ pub(crate) struct BenchArgs {
     pub(crate) min_runs: Option<u64>,
 
     /// Run each command at most this many times.
-    #[arg(short = 'M', long, value_name = "N")]
+    #[arg(short = 'M', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) max_runs: Option<u64>,
 
     /// Time budget per command when the run count is automatic.

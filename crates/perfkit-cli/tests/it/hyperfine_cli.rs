@@ -1082,6 +1082,12 @@ fn run_bounds_scans_and_failures_follow_hyperfines_small_rules() {
             .assert(),
     );
     assert!(report["commands"][0]["runs"].as_u64().unwrap() <= 3);
+    // -M 0 is refused as such, not as a minimum it lowered to 0.
+    perfkit()
+        .args(["bench", "-M", "0", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--max-runs"));
     // A second -P is refused, not ignored.
     perfkit()
         .args([
