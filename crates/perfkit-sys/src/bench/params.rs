@@ -152,7 +152,27 @@ struct Decimal {
 const MAX_SCALE: u32 = 18;
 
 impl Decimal {
+    /// A number as hyperfine reads a scan's bounds and step: digits with an optional sign,
+    /// point and exponent (`1e-1` is 0.1, `1.5E1` is 15).
     fn parse(text: &str) -> Option<Decimal> {
+        let Some((mantissa, exponent)) = text.split_once(['e', 'E']) else {
+            return Self::parse_plain(text);
+        };
+        let exponent: i32 = exponent.parse().ok()?;
+        let plain = Self::parse_plain(mantissa)?;
+        let scale = i64::from(plain.scale) - i64::from(exponent);
+        if scale >= 0 {
+            let scale = u32::try_from(scale).ok().filter(|&s| s <= MAX_SCALE)?;
+            return Some(Decimal { scale, ..plain });
+        }
+        let factor = 10i128.checked_pow(u32::try_from(-scale).ok()?)?;
+        Some(Decimal {
+            units: plain.units.checked_mul(factor)?,
+            scale: 0,
+        })
+    }
+
+    fn parse_plain(text: &str) -> Option<Decimal> {
         let (int, frac) = text.split_once('.').unwrap_or((text, ""));
         let (negative, int) = match int.strip_prefix('-') {
             Some(rest) => (true, rest),
@@ -208,14 +228,16 @@ fn scan(min: &str, max: &str, step: Option<&str>) -> Result<Vec<String>, SysErro
     let number = |what: &str, text: &str| {
         Decimal::parse(text).ok_or_else(|| {
             parameter_error(format!(
-                "the scan's {what} '{text}' is not a number (write it as 10, -3 or 0.25, at most 18 digits after the point)"
+                "the scan's {what} '{text}' is not a number (write it as 10, -3, 0.25 or 1e-3, at most 18 digits after the point)"
             ))
         })
     };
     let (low, high) = (number("minimum", min)?, number("maximum", max)?);
+    // Only whole numbers written as such scan in steps of 1 by default, as in hyperfine.
+    let whole = |text: &str| !text.contains(['.', 'e', 'E']);
     let step = match step {
         Some(text) => number("step (-D)", text)?,
-        None if low.scale == 0 && high.scale == 0 => Decimal { units: 1, scale: 0 },
+        None if whole(min) && whole(max) => Decimal { units: 1, scale: 0 },
         None => {
             return Err(parameter_error(format!(
                 "a scan from {min} to {max} needs a step: add -D/--parameter-step-size, e.g. -D 0.1"
@@ -338,6 +360,12 @@ mod tests {
         assert_eq!((tenths[0].as_str(), tenths[1].as_str()), ("0", "0.1"));
         assert_eq!(tenths[10], "1.0");
         assert_eq!(scan_of("5", "5", None).unwrap(), ["5"]);
+        // Exponents, as hyperfine 2.0.0 reads them (its output for -P n 0 1 -D …).
+        let e = scan_of("0", "1", Some("1e-1")).unwrap();
+        assert_eq!(&e[..4], ["0", "0.1", "0.2", "0.3"]);
+        assert_eq!(scan_of("0", "1", Some(".5")).unwrap(), ["0", "0.5", "1.0"]);
+        assert_eq!(scan_of("0", "1", Some("1E1")).unwrap(), ["0"]);
+        assert_eq!(scan_of("10", "30", Some("1.5e1")).unwrap(), ["10", "25"]);
         // The maximum's decimals do not show: hyperfine prints 0, 0.5, … 2.5.
         assert_eq!(
             scan_of("0", "2.50", Some("0.5")).unwrap(),
@@ -354,7 +382,10 @@ mod tests {
             ("0.1", "1", None, "needs a step"),
             ("a", "3", None, "not a number"),
             ("1", "3", Some("x"), "not a number"),
-            ("1", "1e3", None, "not a number"),
+            ("1", "1e3", None, "needs a step"),
+            ("1", "2", Some("1e"), "not a number"),
+            ("1", "2", Some("1e-40"), "not a number"),
+            ("1", "2", Some("1e99999999999"), "not a number"),
             ("0", "1000000", None, "more than 100000"),
             ("0", "1", Some("0.0000000000000000001"), "not a number"),
             ("-", "1", None, "not a number"),
