@@ -661,30 +661,31 @@ pub(crate) struct BenchArgs {
     pub(crate) json: bool,
 
     /// Also write the JSON result to FILE, with hyperfine's `results` beside perfkit's fields
-    /// (hyperfine's scripts read it). Every export is written atomically.
-    #[arg(long, value_name = "FILE", help_heading = "Exports")]
+    /// (hyperfine's scripts read it). Every export is written atomically; `-` is standard
+    /// output, as in hyperfine.
+    #[arg(long, value_name = "FILE", value_parser = parse_export, help_heading = "Exports")]
     pub(crate) export_json: Option<PathBuf>,
 
     /// Also write hyperfine's CSV (seconds) to FILE, perfkit's columns last.
-    #[arg(long, value_name = "FILE", help_heading = "Exports")]
+    #[arg(long, value_name = "FILE", value_parser = parse_export, help_heading = "Exports")]
     pub(crate) export_csv: Option<PathBuf>,
 
     /// Also write hyperfine's Markdown table to FILE, perfkit's columns last.
-    #[arg(long, value_name = "FILE", help_heading = "Exports")]
+    #[arg(long, value_name = "FILE", value_parser = parse_export, help_heading = "Exports")]
     pub(crate) export_markdown: Option<PathBuf>,
 
     /// Also write hyperfine's asciidoc table to FILE, perfkit's columns last.
-    #[arg(long, value_name = "FILE", help_heading = "Exports")]
+    #[arg(long, value_name = "FILE", value_parser = parse_export, help_heading = "Exports")]
     pub(crate) export_asciidoc: Option<PathBuf>,
 
     /// Also write hyperfine's Emacs Org table to FILE, perfkit's columns last.
-    #[arg(long, value_name = "FILE", help_heading = "Exports")]
+    #[arg(long, value_name = "FILE", value_parser = parse_export, help_heading = "Exports")]
     pub(crate) export_orgmode: Option<PathBuf>,
 
     /// Also draw the results as a self-contained SVG in FILE: each command's distribution
     /// (p50, p99), a box plot across commands, the times run by run, and for a parameter scan
     /// the time against the parameter.
-    #[arg(long, value_name = "FILE", help_heading = "Exports")]
+    #[arg(long, value_name = "FILE", value_parser = parse_export, help_heading = "Exports")]
     pub(crate) export_svg: Option<PathBuf>,
 
     /// Print each command's distribution as a terminal histogram after the results.
@@ -1899,6 +1900,16 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(text)
         .map_err(|e| format!("'{text}' is not a valid duration ({e}); use e.g. 500ms, 2s, 1m"))
+}
+
+/// An export's file, where `-` is standard output as in hyperfine.
+#[allow(clippy::unnecessary_wraps)] // clap takes a value parser that returns a Result.
+fn parse_export(text: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(if text == "-" {
+        "/dev/stdout"
+    } else {
+        text
+    }))
 }
 
 impl Cli {

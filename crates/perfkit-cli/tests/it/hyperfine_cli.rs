@@ -642,6 +642,17 @@ fn every_export_is_written_with_hyperfines_columns_first() {
     );
     assert!(read("r.adoc").starts_with("[cols=\"<,>,>,>,>,>,>,>\"]\n|===\n| Command \n"));
     assert!(read("r.org").starts_with("| Command  |  Mean [ms] |"));
+    // `-` is standard output, as in hyperfine; no file of that name appears.
+    let out = perfkit()
+        .current_dir(dir.path())
+        .args([
+            "bench", "--runs", "1", "--output", "null", "--style", "none",
+        ])
+        .args(["--export-csv", "-", "true"])
+        .assert()
+        .success();
+    assert!(out.get_output().stdout.starts_with(b"command,mean,"));
+    assert!(!file("-").exists());
     // hyperfine 1.21's units and spellings: minutes and hours, plural and short names.
     for (unit, header) in [
         ("min", "Mean [min]"),
