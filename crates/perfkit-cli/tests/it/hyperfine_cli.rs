@@ -744,6 +744,12 @@ fn a_reference_command_runs_first_and_the_others_are_compared_with_it() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--reference"));
+}
+
+#[test]
+fn with_parameters_a_reference_is_one_of_the_benchmarks() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
     // With parameters, --reference picks a benchmark by its full name (hyperfine 1.21): no
     // run of its own, and the table says which rows are faster or slower than it.
     let md = dir.path().join("r.md");
@@ -781,6 +787,18 @@ fn a_reference_command_runs_first_and_the_others_are_compared_with_it() {
     scan("case-4")
         .code(2)
         .stderr(predicate::str::contains("'case-1', 'case-2', 'case-3'"));
+    // A reference alone is still marked as one.
+    perfkit()
+        .args([
+            "bench", "--runs", "1", "--output", "null", "-P", "x", "1", "1",
+        ])
+        .args(["-n", "case-{x}", "--reference", "case-1", "sleep 0.0{x}"])
+        .arg("--export-markdown")
+        .arg(&md)
+        .assert()
+        .success();
+    let table = std::fs::read_to_string(&md).unwrap();
+    assert!(table.contains("| 1.00 (reference) |"), "{table}");
 }
 
 #[test]

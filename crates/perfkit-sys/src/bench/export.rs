@@ -600,8 +600,6 @@ pub fn markup_table_v2(
     sort: SortOrder,
     reference: Option<usize>,
 ) -> String {
-    // hyperfine 2 compares with the first command; a --reference (hyperfine 1's) is that.
-    let base = results.get(reference.unwrap_or(0));
     let mut rows: Vec<(&HyperfineResult, MetricSummary)> = results
         .iter()
         .map(|r| (r, r.stats(primary.metric)))
@@ -628,6 +626,11 @@ pub fn markup_table_v2(
         format!("p50 [{u}]"),
         format!("p99 [{u}]"),
     ]];
+    // hyperfine 2 compares with the first row; a --reference (hyperfine 1's) stands for it.
+    let base = match reference {
+        Some(i) => results.get(i),
+        None => rows.first().map(|r| r.0),
+    };
     let first = base.map(|b| b.stats(primary.metric));
     for (r, stats) in &rows {
         let command = quote_v2(markup, &r.command_with_unused_parameters);
@@ -791,7 +794,7 @@ impl BenchReport {
     /// A report that JSON cannot hold (never, for a report perfkit measured).
     pub fn export(&self, format: ExportFormat, style: &Style) -> Result<String, serde_json::Error> {
         let results = HyperfineResult::from_report(self, style.layout);
-        let reference = self.relative.iter().position(|r| r.reference);
+        let reference = self.reference;
         Ok(match (format, style.layout) {
             (ExportFormat::Json, _) => {
                 serde_json::to_string_pretty(&JsonExport {
@@ -1257,6 +1260,20 @@ mod tests {
         assert!(
             table.contains("| `b` | 1.0 | -75.0% | (4.0x less) |"),
             "{table}"
+        );
+        // Sorted by mean, the first row is the base.
+        let sorted = markup_table_v2(
+            &rows,
+            Markup::Markdown,
+            memory,
+            None,
+            SortOrder::MeanTime,
+            None,
+        );
+        assert!(sorted.contains("| `b` | 1.0 |  |  |"), "{sorted}");
+        assert!(
+            sorted.contains("| `a` | 4.0 | +300.0% | (4.0x more) |"),
+            "{sorted}"
         );
         // A reference elsewhere is what the others change from.
         let table = markup_table_v2(

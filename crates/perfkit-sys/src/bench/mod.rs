@@ -726,6 +726,9 @@ pub struct BenchReport {
     pub commands: Vec<CommandReport>,
     /// Speed of each command relative to the fastest (empty for a single command).
     pub relative: Vec<RelativeSpeed>,
+    /// Which command is the reference (`--reference`), even when it is the only one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<usize>,
 }
 
 /// Statistics of one benchmarked command.
@@ -1619,6 +1622,7 @@ fn build_report(plan: &BenchPlan, outcomes: Vec<Vec<RunOutcome>>) -> Result<Benc
         seed: plan.seed,
         commands,
         relative,
+        reference: plan.reference,
     })
 }
 
