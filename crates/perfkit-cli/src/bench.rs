@@ -18,6 +18,7 @@ fn check_files(args: &BenchArgs, plan: &BenchPlan) -> Result<[Option<OutputPath>
     let inputs: Vec<&Path> = (args.input.as_deref().into_iter())
         .chain(plan.output_files())
         .collect();
+    args.check_stdout_exports()?;
     let [json, csv, markdown, asciidoc, org, svg] = args.exports().map(|(path, _)| path);
     let baseline = args.save_baseline.as_deref();
     let outputs =

@@ -2103,6 +2103,36 @@ impl BenchArgs {
     }
 
     /// The exports asked for, each with its format, in a fixed order.
+    /// Refuses a second export to standard output (`-`), or one beside `--json`'s document:
+    /// one export at most goes there, alone, so that it can be read as it is (the text
+    /// report then goes to standard error).
+    pub(crate) fn check_stdout_exports(&self) -> anyhow::Result<()> {
+        let flags = [
+            "--export-json",
+            "--export-csv",
+            "--export-markdown",
+            "--export-asciidoc",
+            "--export-orgmode",
+            "--export-svg",
+        ];
+        let on_stdout: Vec<&str> = (flags.iter().zip(self.exports()))
+            .filter(|(_, (path, _))| path.is_some_and(|p| p == Path::new("/dev/stdout")))
+            .map(|(flag, _)| *flag)
+            .collect();
+        if on_stdout.len() > 1 {
+            anyhow::bail!(
+                "{} all write to standard output (-), where one export goes alone: send the others to files",
+                on_stdout.join(" and ")
+            );
+        }
+        if let (true, Some(flag)) = (self.json, on_stdout.first()) {
+            anyhow::bail!(
+                "--json prints its document on standard output, where {flag} - would write too: send that export to a file"
+            );
+        }
+        Ok(())
+    }
+
     pub(crate) fn exports(
         &self,
     ) -> [(Option<&std::path::Path>, perfkit_sys::export::ExportFormat); 6] {

@@ -653,6 +653,15 @@ fn every_export_is_written_with_hyperfines_columns_first() {
         .success();
     assert!(out.get_output().stdout.starts_with(b"command,mean,"));
     assert!(!file("-").exists());
+    // One export alone goes there: not two, and not beside --json's document.
+    for extra in [&["--export-markdown", "-"][..], &["--json"]] {
+        perfkit()
+            .args(["bench", "--runs", "1", "--export-csv", "-", "true"])
+            .args(extra)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("standard output"));
+    }
     // hyperfine 1.21's units and spellings: minutes and hours, plural and short names.
     for (unit, header) in [
         ("min", "Mean [min]"),
