@@ -84,12 +84,13 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
     if program.contains('/') {
         return find_program_on(program, std::ffi::OsStr::new(""));
     }
-    // Without PATH, the C library's exec and spawn functions search its default path.
+    // Without PATH, glibc's exec and spawn functions search its default path.
     let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
     find_program_on(program, &path)
 }
 
-/// Where the C library looks for a program when `PATH` is unset (`confstr(_CS_PATH)`).
+/// Where glibc looks for a program when `PATH` is unset (`confstr(_CS_PATH)`; musl's also
+/// starts with `/usr/local/bin`).
 const DEFAULT_PATH: &str = "/bin:/usr/bin";
 
 /// [`find_program`] searching `search` (a `PATH` value) instead of this process's `PATH`, as
@@ -112,8 +113,15 @@ pub fn find_program_on(program: &str, search: &std::ffi::OsStr) -> Option<PathBu
         let path = PathBuf::from(program);
         return executable(&path).then_some(path);
     }
+    // An empty entry is the working directory, as for execvp; `./` keeps the result a path.
     std::env::split_paths(search)
-        .map(|dir| dir.join(program))
+        .map(|dir| {
+            if dir.as_os_str().is_empty() {
+                PathBuf::from(".").join(program)
+            } else {
+                dir.join(program)
+            }
+        })
         .find(|candidate| executable(candidate))
 }
 

@@ -306,6 +306,15 @@ fn a_path_set_with_env_is_where_programs_are_found() {
             "a run was forked:\n{trace}"
         );
     }
+    // An empty entry is the working directory, and a script without #! runs through sh, as
+    // execvp runs both.
+    std::fs::write(&tool, "exit 0\n").unwrap();
+    perfkit()
+        .current_dir(dir.path())
+        .args(["bench", "--runs", "1", "-N", "--output", "null"])
+        .args(["--env", "PATH=:/nonexistent", "perfkit-only-here"])
+        .assert()
+        .success();
     // Without PATH at all, programs are looked for where the C library looks: /bin:/usr/bin.
     perfkit()
         .args(["bench", "--runs", "1", "-N", "true"])

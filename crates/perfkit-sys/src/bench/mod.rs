@@ -130,23 +130,35 @@ impl CommandSpec {
     /// named without a `/` is looked up in that `PATH` here, since the standard library
     /// gives up `posix_spawn` for a fork when it has to search a changed `PATH` itself, and a
     /// fork's start-up time grows with perfkit's memory. The program still sees the name it
-    /// was given as its `argv[0]`.
+    /// was given as its `argv[0]`. A file that is neither a binary nor a `#!` script is left
+    /// to the search, which runs it through sh as execvp does.
     fn command_with_path(&self, env: &[(String, String)]) -> Command {
         let program = &self.argv[0];
         let path = env.iter().rev().find(|(name, _)| name == "PATH");
-        match path.filter(|_| !program.contains('/')) {
-            Some((_, path)) => match crate::find_program_on(program, path.as_ref()) {
-                Some(found) => {
-                    use std::os::unix::process::CommandExt as _;
-                    let mut c = Command::new(found);
-                    c.arg0(program).args(&self.argv[1..]);
-                    c
-                }
-                None => self.command(),
-            },
+        let found = path
+            .filter(|_| !program.contains('/'))
+            .and_then(|(_, path)| crate::find_program_on(program, path.as_ref()))
+            .filter(|found| starts_directly(found));
+        match found {
+            Some(found) => {
+                use std::os::unix::process::CommandExt as _;
+                let mut c = Command::new(found);
+                c.arg0(program).args(&self.argv[1..]);
+                c
+            }
             None => self.command(),
         }
     }
+}
+
+/// Whether the kernel starts `path` itself: an ELF binary or a `#!` script. Anything else
+/// fails with `ENOEXEC` under `posix_spawn`, where execvp would have run it through sh.
+fn starts_directly(path: &Path) -> bool {
+    use std::io::Read as _;
+    let mut head = [0u8; 4];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| head.starts_with(b"#!") || head == *b"\x7fELF")
 }
 
 impl fmt::Display for CommandSpec {
