@@ -146,6 +146,7 @@ fn plan(args: &BenchArgs) -> Result<BenchPlan> {
     }
     let mut plan = BenchPlan::new(targets);
     plan.reference = reference;
+    plan.randomize_environment = true;
     args.schedule(&mut plan)?;
     Ok(plan)
 }

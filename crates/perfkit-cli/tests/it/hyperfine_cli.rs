@@ -382,16 +382,24 @@ fn helpers_read_the_input_and_show_their_output_as_hyperfine_does() {
 fn every_run_gets_a_randomly_long_variable_as_in_hyperfine() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
-    perfkit()
-        .args(["bench", "--runs", "20", "--warmup", "0", "--output", "null"])
-        .arg(format!(
-            "sh -c 'echo ${{#HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET}} >> {}'",
-            log.display()
-        ))
-        .assert()
-        .success();
+    let run = || {
+        std::fs::remove_file(&log).ok();
+        perfkit()
+            .args(["bench", "--runs", "20", "--warmup", "0", "--output", "null"])
+            .args(["--seed", "7"])
+            .arg(format!(
+                "sh -c 'echo ${{#HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET}} >> {}'",
+                log.display()
+            ))
+            .assert()
+            .success();
+        lines(&log)
+    };
+    let first = run();
+    // The lengths come from --seed, so a seed repeats them.
+    assert_eq!(run(), first);
     let lengths: std::collections::BTreeSet<usize> =
-        lines(&log).iter().map(|l| l.parse().unwrap()).collect();
+        first.iter().map(|l| l.parse().unwrap()).collect();
     // Twenty draws from 4096 lengths repeat one value with a chance far below 1e-40.
     assert!(lengths.len() > 1, "{lengths:?}");
     assert!(lengths.iter().all(|&n| n < 4096), "{lengths:?}");

@@ -346,7 +346,11 @@ pub struct BenchPlan {
     pub reference: Option<usize>,
     /// The CPUs the benchmarked commands (not their helpers) are pinned to.
     pub affinity: Option<affinity::CpuSet>,
-    /// Seed of the random order and of the bootstrap.
+    /// Give every run `HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET`, a variable of random length
+    /// (drawn from `seed`), as hyperfine does: the environment sits above the stack, so its
+    /// size moves where the stack starts, and no single memory layout biases every run.
+    pub randomize_environment: bool,
+    /// Seed of the random order, the environment offsets and the bootstrap.
     pub seed: u64,
 }
 
@@ -680,6 +684,7 @@ impl BenchPlan {
             order: Order::default(),
             reference: None,
             affinity: None,
+            randomize_environment: false,
             seed: 0,
         }
     }
@@ -916,6 +921,8 @@ pub fn run_bench_with(
         outcomes: vec![Vec::new(); plan.targets.len()],
         setup_done: vec![false; plan.targets.len()],
         rng: fastrand::Rng::with_seed(plan.seed),
+        // Apart from the order's generator, so that the order a seed gives stays the same.
+        offsets: fastrand::Rng::with_seed(plan.seed.rotate_left(32)),
         warm_outcome: vec![None; plan.targets.len()],
         probes: vec![None; plan.targets.len()],
     };
@@ -1009,6 +1016,9 @@ fn validate(plan: &BenchPlan, executor: &dyn Executor) -> Result<(), SysError> {
     Ok(())
 }
 
+/// `HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET` is shorter than this, as in hyperfine.
+const ENVIRONMENT_OFFSET_LIMIT: usize = 4096;
+
 /// One run the benchmark asks for.
 #[derive(Clone, Copy, Debug)]
 pub struct Execution<'a> {
@@ -1032,6 +1042,8 @@ pub struct Execution<'a> {
     pub env: &'a [(String, String)],
     /// The CPUs the benchmarked command is pinned to; helpers run anywhere.
     pub affinity: Option<&'a affinity::CpuSet>,
+    /// The length of `HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET` for this run, if it has one.
+    pub environment_offset: Option<usize>,
 }
 
 /// Which run of a benchmarked command a process is (or its prepare or conclude command
@@ -1105,13 +1117,12 @@ impl Executor for ProcessExecutor {
                 command.env(variable, &value);
             }
         }
-        // A variable of random length moves where the stack starts in every run, so that no
-        // single memory layout (cache and alias effects of addresses) biases the results;
-        // hyperfine sets the same one.
-        command.env(
-            "HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET",
-            "X".repeat(fastrand::usize(..4096)),
-        );
+        if let Some(length) = run.environment_offset {
+            command.env(
+                "HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET",
+                "X".repeat(length),
+            );
+        }
         command.envs(run.env.iter().map(|(k, v)| (k, v)));
         ProgramIo {
             input: run.input.map(Path::to_path_buf),
@@ -1143,6 +1154,8 @@ struct Runner<'a> {
     outcomes: Vec<Vec<RunOutcome>>,
     setup_done: Vec<bool>,
     rng: fastrand::Rng,
+    /// The lengths of `HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET`.
+    offsets: fastrand::Rng,
     /// Each command's last warm-up run, until the output probe takes it.
     warm_outcome: Vec<Option<RunOutcome>>,
     /// Each command's output probe.
@@ -1528,6 +1541,8 @@ impl Runner<'_> {
             iteration,
             affinity: plan.affinity.as_ref(),
             env: &plan.targets[i].env,
+            environment_offset: (plan.randomize_environment)
+                .then(|| self.offsets.usize(..ENVIRONMENT_OFFSET_LIMIT)),
         };
         if !run.benchmarked() {
             run.timeout = None;
