@@ -166,12 +166,21 @@ fn check_program_with(program: &str, found: Option<PathBuf>) -> Result<PathBuf, 
     })
 }
 
+/// The message of [`SysError::CommandNotFound`]: a path was looked for only where it points.
+fn not_found(program: &str) -> String {
+    if program.contains('/') {
+        format!("no such program: {program} (check the path)")
+    } else {
+        format!("command not found: {program} (check the spelling and PATH)")
+    }
+}
+
 /// Errors of this crate. Each message says what went wrong and what to do about it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SysError {
     /// The program does not exist (not on `PATH`, or a wrong path).
-    #[error("command not found: {program} (check the spelling and PATH)")]
+    #[error("{}", not_found(program))]
     CommandNotFound {
         /// The program that was looked up.
         program: String,
@@ -254,9 +263,7 @@ pub enum SysError {
         source: std::io::Error,
     },
     /// The kernel refused to pin perfkit's thread to the CPUs of `--affinity`.
-    #[error(
-        "cannot pin the run to CPUs {cpus}: {source} (they may have gone offline or out of this process's cpuset since the start)"
-    )]
+    #[error("cannot pin the run to CPUs {cpus}: {source}")]
     Affinity {
         /// The CPUs, as `taskset -c` writes them.
         cpus: String,

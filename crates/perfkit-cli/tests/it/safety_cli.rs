@@ -910,6 +910,15 @@ fn error_messages_name_the_real_problem_once() {
     assert!(stderr.contains(quote), "{stderr}");
     let (_, stderr) = stderr_of(&["bench", "perfkit-no-such-program"], None);
     assert!(!stderr.contains("hint:"), "{stderr}");
+    // Nor does a quoted command beside a one-word one, nor a path, which PATH never touched.
+    let (_, stderr) = stderr_of(&["bench", "perfkit-no-such-program x", "true"], None);
+    assert!(!stderr.contains("hint:"), "{stderr}");
+    let (_, stderr) = stderr_of(&["bench", "./perfkit-no-such-program", "true"], None);
+    assert!(!stderr.contains("hint:"), "{stderr}");
+    assert!(
+        stderr.contains("no such program: ./perfkit-no-such-program (check the path)"),
+        "{stderr}"
+    );
 }
 
 #[test]
