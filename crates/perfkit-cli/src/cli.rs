@@ -585,9 +585,10 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "FILE", value_parser = parse_input)]
     pub(crate) input: Option<PathBuf>,
 
-    /// Where the commands' standard output goes: null (/dev/null), pipe (read and discarded
-    /// by perfkit, as in a pipeline), inherit (this terminal), or a FILE (truncated before
-    /// every run); once for all, or once per benchmark. Without it: null, plus one probe run
+    /// Where the commands' standard output goes, their helpers' too (as in hyperfine): null
+    /// (/dev/null), pipe (read and discarded by perfkit, as in a pipeline), inherit (this
+    /// terminal), or a FILE (truncated before every run, a helper's included, so it ends
+    /// with what the last one wrote); once for all, or once per benchmark. Without it: null, plus one probe run
     /// into a pipe that warns when the command does less into /dev/null (GNU grep stops at
     /// the first match there).
     #[arg(long, value_name = "WHERE", conflicts_with = "show_output")]
@@ -626,8 +627,8 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_enum, value_name = "TYPE")]
     pub(crate) style: Option<StyleArg>,
 
-    /// Seed for --order random and the bootstrap intervals (default: from the clock; printed
-    /// in the JSON).
+    /// Seed for --order random, the environment offsets and the bootstrap intervals
+    /// (default: from the clock; printed in the JSON).
     #[arg(long, value_name = "N")]
     pub(crate) seed: Option<u64>,
 
