@@ -57,7 +57,10 @@ pub use output::{OutputPath, OutputWriter, describe_error, open_hint, os_reason,
 pub use process::{ExitKind, RunOptions, RunOutcome, delay_accounting_enabled, run};
 pub use procfs::IoCounters;
 pub use sample::{ProcessSample, sample_process};
-pub use sink::{ReportSink, check_named_outputs, check_outputs, refuse_overwriting_inputs};
+pub use sink::{
+    ReportSink, check_named_outputs, check_outputs, refuse_overwriting_inputs,
+    refuse_shared_destinations,
+};
 pub use stdio::{ProgramIo, ProgramOutput, STDIN_LIMIT, StdinChoice, StdinNote, StdinSource};
 
 /// `argv` as one line a POSIX shell reads back as the same words (quoted where needed), for

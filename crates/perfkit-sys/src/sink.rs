@@ -167,6 +167,33 @@ pub fn check_outputs<const N: usize>(
     Ok(checked)
 }
 
+/// Refuses an output that is one of `others`, files that something else will write (a
+/// benchmarked program's `--output`), whether or not they exist yet: only the last written
+/// would be left. Devices and FIFOs may be shared.
+///
+/// # Errors
+/// [`SysError::SameOutput`], or the error of an `others` path that cannot be written.
+pub fn refuse_shared_destinations(
+    outputs: &[&OutputPath],
+    others: &[&Path],
+) -> Result<(), SysError> {
+    for other in others {
+        let theirs = OutputPath::new(other).map_err(SysError::Unwritable)?;
+        // Devices, FIFOs and descriptors take both writers; only a file keeps one.
+        let Some(target) = theirs.target().filter(|_| theirs.is_replaced()) else {
+            continue;
+        };
+        let same = |o: &&&OutputPath| o.is_replaced() && o.target() == Some(target);
+        if let Some(output) = outputs.iter().find(same) {
+            return Err(SysError::SameOutput {
+                first: output.path().to_path_buf(),
+                second: other.to_path_buf(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// [`check_outputs`] for a command whose `first` output is always named (a picture, a
 /// converted file) and whose `others` are optional; checked in that order.
 ///

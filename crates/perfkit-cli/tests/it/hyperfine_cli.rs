@@ -1298,7 +1298,8 @@ fn output_is_given_once_for_all_or_once_per_benchmark() {
         .stderr(predicate::str::contains(
             "one for all, or one per benchmark",
         ));
-    // No export may be a file a command writes to.
+    // No export may be a file a command writes to, even one that does not exist yet, and
+    // nothing runs when one is.
     perfkit()
         .args(["bench", "--runs", "1", "true", "true", "--output=null"])
         .arg(format!("--output={}", a.display()))
@@ -1306,4 +1307,33 @@ fn output_is_given_once_for_all_or_once_per_benchmark() {
         .arg(&a)
         .assert()
         .code(2);
+    let new = dir.path().join("new.out");
+    perfkit()
+        .current_dir(dir.path())
+        .args([
+            "bench",
+            "--runs",
+            "1",
+            "--output=new.out",
+            "--save-baseline",
+        ])
+        .arg(&new)
+        .arg("echo hi")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("are the same file"));
+    assert!(!new.exists());
+    // Devices take both.
+    perfkit()
+        .args([
+            "bench",
+            "--runs",
+            "1",
+            "--output=/dev/null",
+            "--style",
+            "none",
+        ])
+        .args(["--export-csv", "/dev/null", "true"])
+        .assert()
+        .success();
 }
