@@ -244,13 +244,16 @@ pub enum StdinSource {
         /// How to name it to the user.
         shown: String,
     },
-    /// What perfkit read from its standard input (`--input -`), kept in a temporary file that
-    /// is removed when this value is dropped or perfkit is stopped by a signal.
+    /// What perfkit read from its standard input (`--input -`) or from a FIFO, kept in a
+    /// temporary file that is removed when this value is dropped or perfkit is stopped by a
+    /// signal.
     Spooled {
         /// The temporary file.
         file: tempfile::NamedTempFile,
         /// Bytes it holds.
         bytes: u64,
+        /// The FIFO they came from; `None` for standard input.
+        fifo: Option<String>,
         /// Removes the file if a signal stops perfkit first.
         _cleanup: crate::signals::Registration,
     },
@@ -304,15 +307,24 @@ impl StdinSource {
         }
     }
 
-    /// The input given with `--input FILE`.
+    /// The input given with `--input FILE`. A FIFO gives its bytes only once, so they are
+    /// read to the end now (at most [`STDIN_LIMIT`]) and every run gets the same, as for
+    /// `--input -`; reopening it for each run would wait for a writer that never comes back.
     ///
     /// # Errors
-    /// [`SysError::Input`] when it cannot be opened for reading, or is a directory.
+    /// [`SysError::Input`] when it cannot be opened for reading, or is a directory;
+    /// [`SysError::Stdin`] when a FIFO holds too much to keep.
     pub fn file(path: &Path) -> Result<StdinSource, SysError> {
+        use std::os::unix::fs::FileTypeExt as _;
+        let fifo = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo());
         let file = File::open(path).map_err(|source| SysError::Input {
             path: path.to_path_buf(),
             source,
         })?;
+        if fifo {
+            let shown = path.display().to_string();
+            return Self::spool(file, STDIN_LIMIT, Some(shown));
+        }
         if file.metadata().is_ok_and(|m| m.is_dir()) {
             return Err(SysError::Input {
                 path: path.to_path_buf(),
@@ -361,23 +373,30 @@ impl StdinSource {
     /// # Errors
     /// [`SysError::Stdin`] for more than `limit` bytes or a failed read or write.
     pub fn spool_stdin(limit: u64, waiting: &mut dyn FnMut()) -> Result<StdinSource, SysError> {
-        let failed = |e: io::Error| SysError::Stdin {
-            detail: format!("cannot keep standard input for the runs: {e}"),
-        };
         if !stdin_ready(STDIN_PATIENCE) {
             waiting();
         }
+        Self::spool(io::stdin().lock(), limit, None)
+    }
+
+    /// Everything `source` holds, up to `limit` bytes, kept in a temporary file; `fifo` names
+    /// where it came from when that is not standard input.
+    fn spool(source: impl Read, limit: u64, fifo: Option<String>) -> Result<StdinSource, SysError> {
+        let what = fifo.as_deref().unwrap_or("standard input").to_owned();
+        let failed = |e: io::Error| SysError::Stdin {
+            detail: format!("cannot keep {what} for the runs: {e}"),
+        };
         let mut file = tempfile::Builder::new()
             .prefix(".perfkit-stdin-")
             .tempfile()
             .map_err(failed)?;
         let cleanup = crate::signals::remove_on_signal(file.path());
-        let mut stdin = io::stdin().lock().take(limit.saturating_add(1));
-        let bytes = io::copy(&mut stdin, file.as_file_mut()).map_err(failed)?;
+        let mut source = source.take(limit.saturating_add(1));
+        let bytes = io::copy(&mut source, file.as_file_mut()).map_err(failed)?;
         if bytes > limit {
             return Err(SysError::Stdin {
                 detail: format!(
-                    "standard input holds more than {limit} bytes, too much to keep for every run; save it to a file and give that file as the input"
+                    "{what} holds more than {limit} bytes, too much to keep for every run; save it to a file and give that file as the input"
                 ),
             });
         }
@@ -385,6 +404,7 @@ impl StdinSource {
         Ok(StdinSource::Spooled {
             file,
             bytes,
+            fifo,
             _cleanup: cleanup,
         })
     }
@@ -401,7 +421,16 @@ impl StdinSource {
         tell: &mut dyn FnMut(StdinNote),
     ) -> Result<StdinSource, SysError> {
         match input {
-            Some(path) if path.as_os_str() != "-" => StdinSource::file(path),
+            Some(path) if path.as_os_str() != "-" => {
+                let source = StdinSource::file(path)?;
+                if matches!(source, StdinSource::Spooled { .. }) {
+                    tell(StdinNote::Replayed {
+                        what: source.describe(),
+                        chosen: true,
+                    });
+                }
+                Ok(source)
+            }
             Some(_) => {
                 let source =
                     StdinSource::spool_stdin(STDIN_LIMIT, &mut || tell(StdinNote::Waiting))?;
@@ -434,8 +463,18 @@ impl StdinSource {
         match self {
             StdinSource::Null => "/dev/null".into(),
             StdinSource::File { shown, .. } => shown.clone(),
-            StdinSource::Spooled { bytes, .. } => format!(
+            StdinSource::Spooled {
+                bytes, fifo: None, ..
+            } => format!(
                 "the {} perfkit read from its own standard input",
+                perfkit_metrics::format_bytes(*bytes)
+            ),
+            StdinSource::Spooled {
+                bytes,
+                fifo: Some(fifo),
+                ..
+            } => format!(
+                "the {} perfkit read from the FIFO {fifo}",
                 perfkit_metrics::format_bytes(*bytes)
             ),
         }

@@ -379,6 +379,33 @@ fn helpers_read_the_input_and_show_their_output_as_hyperfine_does() {
 }
 
 #[test]
+fn a_fifo_as_input_is_read_once_and_given_to_every_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // The writer blocks until perfkit opens the FIFO, and writes once.
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, "abc\n").unwrap())
+    };
+    perfkit()
+        .args([
+            "bench", "--runs", "3", "--warmup", "1", "--output", "null", "--input",
+        ])
+        .arg(&fifo)
+        .arg("sh -c 'test \"$(cat)\" = abc'")
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("read from the FIFO"));
+    writer.join().unwrap();
+}
+
+#[test]
 fn every_run_gets_a_randomly_long_variable_as_in_hyperfine() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
