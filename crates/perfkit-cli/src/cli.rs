@@ -2131,6 +2131,13 @@ impl BenchArgs {
                 "--json prints its document on standard output, where {flag} - would write too: send that export to a file"
             );
         }
+        let shown =
+            self.show_output || (self.output.iter()).any(|o| o == "inherit" || o == "/dev/stdout");
+        if let (true, Some(flag)) = (shown, on_stdout.first()) {
+            anyhow::bail!(
+                "the commands' output goes to standard output (--show-output, --output=inherit), where {flag} - would write too: send that export to a file"
+            );
+        }
         Ok(())
     }
 

@@ -698,7 +698,12 @@ fn every_export_is_written_with_hyperfines_columns_first() {
     assert!(out.get_output().stdout.starts_with(b"command,mean,"));
     assert!(!file("-").exists());
     // One export alone goes there: not two, and not beside --json's document.
-    for extra in [&["--export-markdown", "-"][..], &["--json"]] {
+    for extra in [
+        &["--export-markdown", "-"][..],
+        &["--json"],
+        &["--show-output"],
+        &["--output=inherit"],
+    ] {
         perfkit()
             .args(["bench", "--runs", "1", "--export-csv", "-", "true"])
             .args(extra)
