@@ -710,16 +710,10 @@ pub(crate) struct BenchArgs {
     /// Whose files the exports copy where hyperfine 1 and 2 differ. hyperfine1: `command` is
     /// the name, `parameters` are strings, tables have Min, Max and Relative. hyperfine2:
     /// `command` is the command run, `parameters` are {"value": …}, tables have Change and
-    /// Factor for the first --metrics metric, and CSV has columns for every one.
-    #[arg(
-        long,
-        value_enum,
-        value_name = "LAYOUT",
-        default_value = "hyperfine1",
-        env = "PERFKIT_EXPORT_LAYOUT",
-        help_heading = "Exports"
-    )]
-    pub(crate) export_layout: LayoutArg,
+    /// Factor for the first --metrics metric, and CSV has columns for every one. Without it,
+    /// the environment variable `PERFKIT_EXPORT_LAYOUT`, else hyperfine1.
+    #[arg(long, value_enum, value_name = "LAYOUT", help_heading = "Exports")]
+    pub(crate) export_layout: Option<LayoutArg>,
 
     /// The time unit of the text and tables: microsecond (us), millisecond (ms), second (s),
     /// minute (min), hour (h) [default: from the first command's mean].
@@ -1903,6 +1897,22 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|e| format!("'{text}' is not a valid duration ({e}); use e.g. 500ms, 2s, 1m"))
 }
 
+/// `PERFKIT_EXPORT_LAYOUT`, for scripts that only swap the word hyperfine: unset or empty is
+/// hyperfine1.
+fn layout_from_environment() -> Result<LayoutArg, perfkit_sys::SysError> {
+    let value = std::env::var_os("PERFKIT_EXPORT_LAYOUT").unwrap_or_default();
+    match value.to_str() {
+        Some("" | "hyperfine1") => Ok(LayoutArg::Hyperfine1),
+        Some("hyperfine2") => Ok(LayoutArg::Hyperfine2),
+        _ => Err(perfkit_sys::SysError::InvalidPlan {
+            detail: format!(
+                "PERFKIT_EXPORT_LAYOUT={} is not a layout: set it to hyperfine1 or hyperfine2, or unset it",
+                value.to_string_lossy()
+            ),
+        }),
+    }
+}
+
 /// An export's file, where `-` is standard output as in hyperfine.
 #[allow(clippy::unnecessary_wraps)] // clap takes a value parser that returns a Result.
 fn parse_export(text: &str) -> Result<PathBuf, String> {
@@ -2180,6 +2190,10 @@ impl BenchArgs {
             SortArg::MeanTime => SortOrder::MeanTime,
         };
         let layout = match self.export_layout {
+            Some(layout) => layout,
+            None => layout_from_environment()?,
+        };
+        let layout = match layout {
             LayoutArg::Hyperfine1 => perfkit_sys::export::Layout::Hyperfine1,
             LayoutArg::Hyperfine2 => perfkit_sys::export::Layout::Hyperfine2,
         };

@@ -1284,6 +1284,13 @@ fn hyperfine_2s_metrics_choose_the_primary_metric_and_counters_are_refused() {
         .map(|l| l.split(',').next().unwrap())
         .collect();
     assert_eq!(names, ["yes", "B=2 false"], "{header}");
+    // A bad layout in the environment is named as such.
+    perfkit()
+        .args(["bench", "--runs", "1", "true"])
+        .env("PERFKIT_EXPORT_LAYOUT", "hyperfine3")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("PERFKIT_EXPORT_LAYOUT=hyperfine3"));
     // Its JSON says which variables each benchmark had.
     let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(
