@@ -201,8 +201,13 @@ pub fn parse_perfkit_bench(text: &str) -> Result<Vec<Benchmark>, RegressError> {
 
 #[derive(Deserialize)]
 struct HyperfineExport {
+    /// 2 for hyperfine 2's files; absent in hyperfine 1's.
+    schema_version: Option<u64>,
     results: Vec<HyperfineResult>,
 }
+
+/// The newest hyperfine JSON schema perfkit reads.
+const HYPERFINE_SCHEMA: u64 = 2;
 
 #[derive(Deserialize)]
 struct HyperfineResult {
@@ -260,10 +265,23 @@ impl HyperfineResult {
             }
         }
         self.times = Some(runs.iter().map(|r| r.time_wall_clock.value).collect());
-        let memory: Option<Vec<u64>> = (runs.iter())
-            .map(|r| r.memory_peak_resident.as_ref().map(|m| m.value as u64))
-            .collect();
-        self.memory_usage_byte = memory;
+        let mut memory = Vec::with_capacity(runs.len());
+        for quantity in runs.iter().filter_map(|r| r.memory_peak_resident.as_ref()) {
+            // u64 holds every byte count a machine can have; past it, or below 0, the file
+            // was not written by hyperfine.
+            if !(0.0..1.8e19).contains(&quantity.value) {
+                return Err(RegressError::import(
+                    kind,
+                    format!(
+                        "'{}' has a run with {} bytes of peak memory, which is not a byte count",
+                        self.command, quantity.value
+                    ),
+                ));
+            }
+            memory.push(quantity.value as u64);
+        }
+        // Memory for some runs only cannot be matched to their times.
+        self.memory_usage_byte = (memory.len() == runs.len()).then_some(memory);
         self.exit_codes = Some(runs.iter().map(|r| r.exit_code).collect());
         Ok(self)
     }
@@ -278,6 +296,14 @@ pub fn parse_hyperfine(text: &str) -> Result<Vec<Benchmark>, RegressError> {
     let kind = SourceKind::Hyperfine;
     let export: HyperfineExport =
         serde_json::from_str(text).map_err(|e| RegressError::import(kind, e.to_string()))?;
+    if let Some(v) = export.schema_version.filter(|&v| v > HYPERFINE_SCHEMA) {
+        return Err(RegressError::import(
+            kind,
+            format!(
+                "schema_version {v} is newer than the {HYPERFINE_SCHEMA} this perfkit reads: upgrade perfkit"
+            ),
+        ));
+    }
     let mut out = Vec::with_capacity(export.results.len());
     for r in export.results {
         let mut r = r.with_runs_as_times()?;
@@ -288,7 +314,7 @@ pub fn parse_hyperfine(text: &str) -> Result<Vec<Benchmark>, RegressError> {
             RegressError::import(
                 kind,
                 format!(
-                    "'{}' has no \"times\": export with a hyperfine that records them (1.7 or newer)",
+                    "'{}' has neither \"times\" (hyperfine 1.7 or newer) nor \"measurements\" (hyperfine 2): export it again with hyperfine",
                     r.command
                 ),
             )

@@ -300,7 +300,7 @@ fn malformed_files_are_clear_errors() {
 
     let no_times = r#"{"results": [{"command": "a", "mean": 1.0}]}"#;
     let err = load_any(&write(dir.path(), "hf.json", no_times), None).unwrap_err();
-    assert!(err.to_string().contains("has no \"times\""), "{err}");
+    assert!(err.to_string().contains("has neither \"times\""), "{err}");
 
     let negative = r#"{"results": [{"command": "a", "times": [0.1, -0.2]}]}"#;
     let err = load_any(&write(dir.path(), "hf2.json", negative), None).unwrap_err();
@@ -421,11 +421,33 @@ fn hyperfine_2_files_are_read_from_their_measurements() {
     assert_eq!(names, ["seq 100", "seq 1000"]);
     let report = check(&scan, &scan, &Policy::default()).unwrap();
     assert!(!report.has_regression());
-    // A run in a unit hyperfine 2 does not write is refused, not misread.
+    // A run in a unit hyperfine 2 does not write is refused, not misread; so are memory
+    // values that are no byte count, a newer schema, and a file with no runs at all.
     let text = std::fs::read_to_string(data("hyperfine-2.0-parameters.json")).unwrap();
-    let text = text.replacen("\"unit\": \"second\"", "\"unit\": \"millisecond\"", 1);
-    let error = perfkit_regress::parse_hyperfine(&text).unwrap_err();
-    assert!(error.to_string().contains("'millisecond'"), "{error}");
+    let refused = |from: &str, to: &str, says: &str| {
+        let hostile = text.replacen(from, to, 1);
+        assert_ne!(hostile, text, "{from} not in the fixture");
+        let error = perfkit_regress::parse_hyperfine(&hostile).unwrap_err();
+        assert!(error.to_string().contains(says), "{to}: {error}");
+    };
+    refused(
+        "\"unit\": \"second\"",
+        "\"unit\": \"millisecond\"",
+        "'millisecond'",
+    );
+    for memory in ["-1.0", "1e308"] {
+        refused(
+            "\"memory_peak_resident\": {\n            \"value\": ",
+            &format!("\"memory_peak_resident\": {{\n            \"value\": {memory}, \"x\": "),
+            "not a byte count",
+        );
+    }
+    refused(
+        "\"schema_version\": 2",
+        "\"schema_version\": 3",
+        "schema_version 3",
+    );
+    refused("\"measurements\"", "\"measured\"", "nor \"measurements\"");
 }
 
 #[test]
