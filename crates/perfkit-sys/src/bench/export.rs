@@ -376,8 +376,9 @@ impl Style {
         Ok(self)
     }
 
-    /// The time unit of hyperfine 1's tables, which show wall time: `-u`'s, else the first
-    /// metric's when it is a time in a unit they have (`--metrics time_cpu:ms`).
+    /// The time unit of hyperfine 1's tables, which show wall time: the first metric's when
+    /// it is a time in a unit they have (`--metrics time_cpu:ms`), as the text shows that
+    /// metric in it too, else `-u`'s.
     #[must_use]
     pub fn table_unit(&self) -> Option<TimeUnit> {
         let first = self.metrics.primary();
@@ -390,7 +391,7 @@ impl Style {
             Some("h") => Some(TimeUnit::Hour),
             _ => None,
         };
-        self.unit.or(from_metrics)
+        from_metrics.or(self.unit)
     }
 
     /// The JSON's `primary_metric`.
