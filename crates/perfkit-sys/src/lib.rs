@@ -137,7 +137,8 @@ pub fn find_program_on(program: &str, search: &std::ffi::OsStr) -> Option<PathBu
 /// assert!(perfkit_sys::check_program("perfkit-no-such-tool").is_err());
 /// ```
 pub fn check_program(program: &str) -> Result<PathBuf, SysError> {
-    check_program_with(program, find_program(program))
+    let search = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
+    check_program_with(program, find_program(program), &search)
 }
 
 /// [`check_program`] searching `search` (a `PATH` value), as [`find_program_on`] does.
@@ -145,13 +146,24 @@ pub fn check_program(program: &str) -> Result<PathBuf, SysError> {
 /// # Errors
 /// As [`check_program`].
 pub fn check_program_on(program: &str, search: &std::ffi::OsStr) -> Result<PathBuf, SysError> {
-    check_program_with(program, find_program_on(program, search))
+    check_program_with(program, find_program_on(program, search), search)
 }
 
-fn check_program_with(program: &str, found: Option<PathBuf>) -> Result<PathBuf, SysError> {
+fn check_program_with(
+    program: &str,
+    found: Option<PathBuf>,
+    search: &std::ffi::OsStr,
+) -> Result<PathBuf, SysError> {
     if program.is_empty() {
         return Err(SysError::EmptyCommand);
     }
+    // A file of that name in the search without an execute bit is what execvp would have
+    // refused with EACCES: say that rather than that nothing was found.
+    let unexecutable = || {
+        std::env::split_paths(search)
+            .map(|dir| dir.join(program))
+            .find(|candidate| candidate.is_file())
+    };
     found.ok_or_else(|| {
         if program.contains('/') && std::path::Path::new(program).is_dir() {
             SysError::IsADirectory {
@@ -160,6 +172,10 @@ fn check_program_with(program: &str, found: Option<PathBuf>) -> Result<PathBuf, 
         } else if program.contains('/') && std::path::Path::new(program).is_file() {
             SysError::NotExecutable {
                 program: program.to_owned(),
+            }
+        } else if let Some(file) = unexecutable().filter(|_| !program.contains('/')) {
+            SysError::NotExecutable {
+                program: file.display().to_string(),
             }
         } else {
             SysError::CommandNotFound {

@@ -230,6 +230,16 @@ pub(crate) fn spawn_error(program: &str, error: std::io::Error) -> SysError {
         };
     }
     match error.kind() {
+        // The file is there: what is missing is what the kernel needs to start it.
+        std::io::ErrorKind::NotFound if std::path::Path::new(program).is_file() => {
+            SysError::Spawn {
+                program: program.to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "the interpreter its #! line names, or the loader it was linked for, is missing",
+                ),
+            }
+        }
         std::io::ErrorKind::NotFound => SysError::CommandNotFound {
             program: program.to_string(),
         },

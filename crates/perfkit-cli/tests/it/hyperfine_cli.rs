@@ -244,6 +244,40 @@ fn one_command_after_a_double_dash_needs_no_quoting() {
 }
 
 #[test]
+fn a_program_that_cannot_start_is_told_apart_from_a_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let tool = dir.path().join("perfkit-only-here");
+    let path = format!("PATH={}", dir.path().display());
+    std::fs::write(&tool, "#!/bin/sh\nexit 0\n").unwrap();
+    // A file there without an execute bit is said to be one, as execvp's EACCES says; a
+    // script whose interpreter is missing is not "not found".
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o644)).unwrap();
+    perfkit()
+        .args([
+            "bench",
+            "--runs",
+            "1",
+            "-N",
+            "--env",
+            &path,
+            "perfkit-only-here",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("permission denied"));
+    std::fs::write(&tool, "#!/perfkit-no-such-interpreter\n").unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    perfkit()
+        .args(["bench", "--runs", "1", "-N"])
+        .arg(&tool)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the interpreter its #! line names",
+        ));
+}
+
+#[test]
 fn a_path_set_with_env_is_where_programs_are_found() {
     // A PATH set with --env is where the program is looked for, as it will be at the run.
     let dir = tempfile::tempdir().unwrap();
