@@ -243,15 +243,19 @@ fn one_command_after_a_double_dash_needs_no_quoting() {
         );
 }
 
-#[test]
-fn a_program_that_cannot_start_is_told_apart_from_a_missing_one() {
+/// A directory holding the program `perfkit-only-here` (a script), its path, and the
+/// `--env` assignment that puts the directory on PATH.
+fn tool_on_path() -> (tempfile::TempDir, std::path::PathBuf, String) {
     let dir = tempfile::tempdir().unwrap();
     let tool = dir.path().join("perfkit-only-here");
-    let path = format!("PATH={}", dir.path().display());
     std::fs::write(&tool, "#!/bin/sh\nexit 0\n").unwrap();
-    // A file there without an execute bit is said to be one, as execvp's EACCES says; a
-    // script whose interpreter is missing is not "not found".
-    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("PATH={}", dir.path().display());
+    (dir, tool, path)
+}
+
+/// `perfkit bench -N` of `perfkit-only-here` with `--env PATH=…`.
+fn bench_tool(path: &str) -> assert_cmd::assert::Assert {
     perfkit()
         .args([
             "bench",
@@ -259,10 +263,19 @@ fn a_program_that_cannot_start_is_told_apart_from_a_missing_one() {
             "1",
             "-N",
             "--env",
-            &path,
+            path,
             "perfkit-only-here",
         ])
         .assert()
+}
+
+#[test]
+fn a_program_that_cannot_start_is_told_apart_from_a_missing_one() {
+    let (_dir, tool, path) = tool_on_path();
+    // A file there without an execute bit is said to be one, as execvp's EACCES says; a
+    // script whose interpreter is missing is not "not found".
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o644)).unwrap();
+    bench_tool(&path)
         .code(2)
         .stderr(predicate::str::contains("permission denied"));
     std::fs::write(&tool, "#!/perfkit-no-such-interpreter\n").unwrap();
@@ -280,23 +293,8 @@ fn a_program_that_cannot_start_is_told_apart_from_a_missing_one() {
 #[test]
 fn a_path_set_with_env_is_where_programs_are_found() {
     // A PATH set with --env is where the program is looked for, as it will be at the run.
-    let dir = tempfile::tempdir().unwrap();
-    let tool = dir.path().join("perfkit-only-here");
-    std::fs::write(&tool, "#!/bin/sh\nexit 0\n").unwrap();
-    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("PATH={}", dir.path().display());
-    perfkit()
-        .args([
-            "bench",
-            "--runs",
-            "1",
-            "-N",
-            "--env",
-            &path,
-            "perfkit-only-here",
-        ])
-        .assert()
-        .success();
+    let (dir, tool, path) = tool_on_path();
+    bench_tool(&path).success();
     // Found there, the program starts by posix_spawn (a vfork-like clone) rather than a
     // fork, whose time grows with perfkit's memory, and still sees its name as argv[0].
     let cmdline = dir.path().join("cmdline");
