@@ -254,18 +254,10 @@ fn tool_on_path() -> (tempfile::TempDir, std::path::PathBuf, String) {
     (dir, tool, path)
 }
 
-/// `perfkit bench -N` of `perfkit-only-here` with `--env PATH=…`.
-fn bench_tool(path: &str) -> assert_cmd::assert::Assert {
+/// `perfkit bench -N` of `program` with `--env path` (`PATH=…`).
+fn bench_on_path(path: &str, program: &str) -> assert_cmd::assert::Assert {
     perfkit()
-        .args([
-            "bench",
-            "--runs",
-            "1",
-            "-N",
-            "--env",
-            path,
-            "perfkit-only-here",
-        ])
+        .args(["bench", "--runs", "1", "-N", "--env", path, program])
         .assert()
 }
 
@@ -275,7 +267,7 @@ fn a_program_that_cannot_start_is_told_apart_from_a_missing_one() {
     // A file there without an execute bit is said to be one, as execvp's EACCES says; a
     // script whose interpreter is missing is not "not found".
     std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o644)).unwrap();
-    bench_tool(&path)
+    bench_on_path(&path, "perfkit-only-here")
         .code(2)
         .stderr(predicate::str::contains("permission denied"));
     std::fs::write(&tool, "#!/perfkit-no-such-interpreter\n").unwrap();
@@ -294,7 +286,7 @@ fn a_program_that_cannot_start_is_told_apart_from_a_missing_one() {
 fn a_path_set_with_env_is_where_programs_are_found() {
     // A PATH set with --env is where the program is looked for, as it will be at the run.
     let (dir, tool, path) = tool_on_path();
-    bench_tool(&path).success();
+    bench_on_path(&path, "perfkit-only-here").success();
     // Found there, the program starts by posix_spawn (a vfork-like clone) rather than a
     // fork, whose time grows with perfkit's memory, and still sees its name as argv[0].
     let cmdline = dir.path().join("cmdline");
@@ -353,22 +345,10 @@ fn a_path_set_with_env_is_where_programs_are_found() {
         .env_remove("PATH")
         .assert()
         .success();
-    perfkit()
-        .args([
-            "bench",
-            "--runs",
-            "1",
-            "-N",
-            "--env",
-            "PATH=/nonexistent",
-            "true",
-        ])
-        .assert()
-        .code(2)
-        .stderr(
-            predicate::str::contains("command not found: true")
-                .and(predicate::str::contains("--env sets PATH")),
-        );
+    bench_on_path("PATH=/nonexistent", "true").code(2).stderr(
+        predicate::str::contains("command not found: true")
+            .and(predicate::str::contains("--env sets PATH")),
+    );
 }
 
 #[test]
@@ -517,19 +497,32 @@ fn python_with(modules: &str) -> Option<String> {
     found.map(str::to_owned)
 }
 
+/// The JSON export of `sleep 0.01` and `sleep 0.02` as a `-L` list, `runs` runs each, into
+/// `name` in `dir`.
+fn sleep_scan_json(
+    dir: &std::path::Path,
+    name: &str,
+    runs: &str,
+    extra: &[&str],
+) -> std::path::PathBuf {
+    let json = dir.join(name);
+    perfkit()
+        .args(["bench", "--runs", runs, "--warmup", "0", "--output", "null"])
+        .args(["-L", "t", "0.01,0.02", "sleep {t}", "--export-json"])
+        .arg(&json)
+        .args(extra)
+        .assert()
+        .success();
+    json
+}
+
 #[test]
 fn hyperfines_own_scripts_read_perfkits_json() {
     let Some(python) = python_with("numpy, matplotlib") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("results.json");
-    perfkit()
-        .args(["bench", "--runs", "5", "--warmup", "0", "--output", "null"])
-        .args(["-L", "t", "0.01,0.02", "sleep {t}", "--export-json"])
-        .arg(&json)
-        .assert()
-        .success();
+    let json = sleep_scan_json(dir.path(), "results.json", "5", &[]);
     let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let results = report["results"].as_array().unwrap();
     assert_eq!(results.len(), 2);
@@ -626,28 +619,9 @@ fn hyperfines_parameter_plots_read_their_own_layout() {
     };
     let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/hyperfine");
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("results.json");
-    perfkit()
-        .args(["bench", "--runs", "3", "--warmup", "0", "--output", "null"])
-        .args(["-L", "t", "0.01,0.02", "sleep {t}", "--export-json"])
-        .arg(&json)
-        .assert()
-        .success();
-    let json2 = dir.path().join("results2.json");
-    perfkit()
-        .args(["bench", "--runs", "3", "--warmup", "0", "--output", "null"])
-        .args([
-            "-L",
-            "t",
-            "0.01,0.02",
-            "sleep {t}",
-            "--export-layout",
-            "hyperfine2",
-        ])
-        .arg("--export-json")
-        .arg(&json2)
-        .assert()
-        .success();
+    let json = sleep_scan_json(dir.path(), "results.json", "3", &[]);
+    let layout = ["--export-layout", "hyperfine2"];
+    let json2 = sleep_scan_json(dir.path(), "results2.json", "3", &layout);
     let v2: Value = serde_json::from_slice(&std::fs::read(&json2).unwrap()).unwrap();
     assert_eq!(
         v2["results"][1]["parameters"],
