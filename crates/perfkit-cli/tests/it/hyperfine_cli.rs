@@ -442,6 +442,31 @@ fn every_run_gets_a_randomly_long_variable_as_in_hyperfine() {
     // Twenty draws from 4096 lengths repeat one value with a chance far below 1e-40.
     assert!(lengths.len() > 1, "{lengths:?}");
     assert!(lengths.iter().all(|&n| n < 4096), "{lengths:?}");
+    // With a random order, the order's draws must not decide the lengths: every command
+    // gets short and long ones, seed 0 included.
+    std::fs::remove_file(&log).ok();
+    let each = |name: &str| {
+        format!(
+            "sh -c 'echo {name} ${{#HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET}} >> {}'",
+            log.display()
+        )
+    };
+    perfkit()
+        .args(["bench", "--runs", "40", "--warmup", "0", "--output", "null"])
+        .args(["--order", "random", "--seed", "0", &each("a"), &each("b")])
+        .assert()
+        .success();
+    for name in ["a", "b"] {
+        let lengths: Vec<usize> = (lines(&log).iter())
+            .filter_map(|l| l.strip_prefix(&format!("{name} ")))
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(lengths.len(), 40);
+        let short = lengths.iter().filter(|&&n| n < 2048).count();
+        // Fair draws give about half; draws in step with the order gave one command
+        // mostly short lengths and the other mostly long ones.
+        assert!((10..=30).contains(&short), "{name}: {lengths:?}");
+    }
 }
 
 #[test]

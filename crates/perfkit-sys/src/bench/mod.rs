@@ -921,8 +921,10 @@ pub fn run_bench_with(
         outcomes: vec![Vec::new(); plan.targets.len()],
         setup_done: vec![false; plan.targets.len()],
         rng: fastrand::Rng::with_seed(plan.seed),
-        // Apart from the order's generator, so that the order a seed gives stays the same.
-        offsets: fastrand::Rng::with_seed(plan.seed.rotate_left(32)),
+        // Apart from the order's generator, so that the order a seed gives stays the same,
+        // and seeded differently for every seed (a rotation leaves 0 as it is), so that the
+        // two never draw in step.
+        offsets: fastrand::Rng::with_seed(plan.seed ^ OFFSET_SEED),
         warm_outcome: vec![None; plan.targets.len()],
         probes: vec![None; plan.targets.len()],
     };
@@ -1015,6 +1017,9 @@ fn validate(plan: &BenchPlan, executor: &dyn Executor) -> Result<(), SysError> {
     }
     Ok(())
 }
+
+/// Mixed into `--seed` for the environment offsets' generator (the golden ratio's bits).
+const OFFSET_SEED: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// `HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET` is shorter than this, as in hyperfine.
 const ENVIRONMENT_OFFSET_LIMIT: usize = 4096;
