@@ -229,17 +229,29 @@ pub(crate) fn spawn_error(program: &str, error: std::io::Error) -> SysError {
             program: program.to_string(),
         };
     }
+    // A bare name was looked for in PATH, not in the working directory.
+    let exists = if program.contains('/') {
+        std::path::Path::new(program).is_file()
+    } else {
+        crate::find_program(program).is_some()
+    };
+    if error.raw_os_error() == Some(libc::ENOEXEC) {
+        return SysError::Spawn {
+            program: program.to_string(),
+            source: std::io::Error::other(
+                "it is neither a binary nor a script with a #! line (add #!/bin/sh as its first line)",
+            ),
+        };
+    }
     match error.kind() {
         // The file is there: what is missing is what the kernel needs to start it.
-        std::io::ErrorKind::NotFound if std::path::Path::new(program).is_file() => {
-            SysError::Spawn {
-                program: program.to_string(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "the interpreter its #! line names, or the loader it was linked for, is missing",
-                ),
-            }
-        }
+        std::io::ErrorKind::NotFound if exists => SysError::Spawn {
+            program: program.to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the interpreter its #! line names, or the loader it was linked for, is missing",
+            ),
+        },
         std::io::ErrorKind::NotFound => SysError::CommandNotFound {
             program: program.to_string(),
         },

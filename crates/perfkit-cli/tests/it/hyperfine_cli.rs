@@ -280,6 +280,30 @@ fn a_program_that_cannot_start_is_told_apart_from_a_missing_one() {
         .stderr(predicate::str::contains(
             "the interpreter its #! line names",
         ));
+    // The same found through perfkit's own PATH, by a bare name.
+    let search = format!(
+        "{}:{}",
+        tool.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    perfkit()
+        .env("PATH", &search)
+        .args(["bench", "--runs", "1", "-N", "perfkit-only-here"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the interpreter its #! line names",
+        ));
+    // Without #!, perfkit's own PATH gives posix_spawn's ENOEXEC, said as such; an --env
+    // PATH leaves the file to execvp, which runs it through sh.
+    std::fs::write(&tool, "exit 0\n").unwrap();
+    perfkit()
+        .env("PATH", &search)
+        .args(["bench", "--runs", "1", "-N", "perfkit-only-here"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("add #!/bin/sh"));
+    bench_on_path(&path, "perfkit-only-here").success();
 }
 
 #[test]
