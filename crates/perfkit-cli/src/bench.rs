@@ -14,14 +14,15 @@ use perfkit_sys::refuse_overwriting_inputs;
 
 /// The exports and the baseline `perfkit bench` writes, checked before the first run.
 fn check_files(args: &BenchArgs, plan: &BenchPlan) -> Result<[Option<OutputPath>; 7]> {
-    // An export may not be the input, nor a file the commands write their output to (even
-    // one that does not exist yet).
+    // An export may not be the input, nor a file the commands write to (even a new one).
     let inputs: Vec<&Path> = args.input.as_deref().into_iter().collect();
-    args.check_stdout_exports()?;
+    args.check_stdout_exports(|_, path| path == Path::new("/dev/stdout"))?;
     let [json, csv, markdown, asciidoc, org, svg] = args.exports().map(|(path, _)| path);
     let baseline = args.save_baseline.as_deref();
     let outputs =
         perfkit_sys::check_outputs([json, csv, markdown, asciidoc, org, svg, baseline], &inputs)?;
+    let fd = |i: usize| outputs[i].as_ref().and_then(OutputPath::descriptor);
+    args.check_stdout_exports(|i, _| fd(i) == Some(1))?;
     let all: Vec<_> = outputs.iter().flatten().collect();
     perfkit_sys::refuse_shared_destinations(&all, &plan.output_files())?;
     // The exports may not replace the baseline they are checked against (--save-baseline

@@ -2113,11 +2113,15 @@ impl BenchArgs {
         }
     }
 
-    /// The exports asked for, each with its format, in a fixed order.
-    /// Refuses a second export to standard output (`-`), or one beside `--json`'s document:
-    /// one export at most goes there, alone, so that it can be read as it is (the text
-    /// report then goes to standard error).
-    pub(crate) fn check_stdout_exports(&self) -> anyhow::Result<()> {
+    /// Refuses a second export to standard output (`-`), or one beside `--json`'s document
+    /// or the commands' own output: one export at most goes there, alone, so that it can be
+    /// read as it is (the text report then goes to standard error). `on_stdout` tells, by
+    /// the export's index in [`BenchArgs::exports`] and its path, whether it writes there:
+    /// asked by name first, for a message that names `-`, then by descriptor, for /dev/fd/1.
+    pub(crate) fn check_stdout_exports(
+        &self,
+        on_stdout: impl Fn(usize, &Path) -> bool,
+    ) -> anyhow::Result<()> {
         let flags = [
             "--export-json",
             "--export-csv",
@@ -2126,9 +2130,9 @@ impl BenchArgs {
             "--export-orgmode",
             "--export-svg",
         ];
-        let on_stdout: Vec<&str> = (flags.iter().zip(self.exports()))
-            .filter(|(_, (path, _))| path.is_some_and(|p| p == Path::new("/dev/stdout")))
-            .map(|(flag, _)| *flag)
+        let on_stdout: Vec<&str> = (flags.iter().zip(self.exports()).enumerate())
+            .filter(|(i, (_, (path, _)))| path.is_some_and(|p| on_stdout(*i, p)))
+            .map(|(_, (flag, _))| *flag)
             .collect();
         if on_stdout.len() > 1 {
             anyhow::bail!(
@@ -2151,6 +2155,7 @@ impl BenchArgs {
         Ok(())
     }
 
+    /// The exports asked for, each with its format, in a fixed order.
     pub(crate) fn exports(
         &self,
     ) -> [(Option<&std::path::Path>, perfkit_sys::export::ExportFormat); 6] {

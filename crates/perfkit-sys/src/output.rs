@@ -470,6 +470,16 @@ fn is_a_directory() -> Refusal {
     )
 }
 
+/// The regular file writing `path` would replace (existing or new), as [`OutputPath::target`]
+/// gives it, found without creating anything; `None` for a device, a descriptor or a path
+/// that cannot be written.
+pub(crate) fn replaced_file(path: &Path) -> Option<PathBuf> {
+    match resolve(path) {
+        Ok(Dest::Replace(file)) => Some(file),
+        _ => None,
+    }
+}
+
 fn resolve(given: &Path) -> Result<Dest, Refusal> {
     let mut path = given.to_path_buf();
     for _ in 0..MAX_LINKS {

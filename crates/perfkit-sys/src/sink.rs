@@ -172,18 +172,20 @@ pub fn check_outputs<const N: usize>(
 /// would be left. Devices and FIFOs may be shared.
 ///
 /// # Errors
-/// [`SysError::SameOutput`], or the error of an `others` path that cannot be written.
+/// [`SysError::SameOutput`].
 pub fn refuse_shared_destinations(
     outputs: &[&OutputPath],
     others: &[&Path],
 ) -> Result<(), SysError> {
     for other in others {
-        let theirs = OutputPath::new(other).map_err(SysError::Unwritable)?;
-        // Devices, FIFOs and descriptors take both writers; only a file keeps one.
-        let Some(target) = theirs.target().filter(|_| theirs.is_replaced()) else {
-            continue;
+        // Found without creating anything: `other` is only ever opened in place.
+        let file = crate::output::replaced_file(other);
+        // An existing file is also matched by inode, through a descriptor (`-` with standard
+        // output redirected to it) or a link; devices and FIFOs take both writers.
+        let same = |o: &&&OutputPath| {
+            (o.is_replaced() && file.is_some() && o.target() == file.as_deref())
+                || o.is_same_file(other)
         };
-        let same = |o: &&&OutputPath| o.is_replaced() && o.target() == Some(target);
         if let Some(output) = outputs.iter().find(same) {
             return Err(SysError::SameOutput {
                 first: output.path().to_path_buf(),

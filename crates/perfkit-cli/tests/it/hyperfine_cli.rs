@@ -697,6 +697,48 @@ fn hyperfines_parameter_plots_read_their_own_layout() {
 }
 
 #[test]
+fn an_export_to_standard_output_goes_there_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| dir.path().join(name);
+    // `-` is standard output, as in hyperfine; no file of that name appears.
+    let out = perfkit()
+        .current_dir(dir.path())
+        .args([
+            "bench", "--runs", "1", "--output", "null", "--style", "none",
+        ])
+        .args(["--export-csv", "-", "true"])
+        .assert()
+        .success();
+    assert!(out.get_output().stdout.starts_with(b"command,mean,"));
+    assert!(!file("-").exists());
+    // Standard output by another name is standard output too, and when it is redirected
+    // into the commands' --output file, that file is the export's.
+    perfkit()
+        .args([
+            "bench",
+            "--runs",
+            "1",
+            "--json",
+            "--export-csv",
+            "/dev/fd/1",
+            "true",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("standard output"));
+    let shared = file("shared.out");
+    let status = std::process::Command::new(perfkit_testkit::perfkit_path())
+        .args(["bench", "--runs", "1", "--export-csv", "-"])
+        .arg(format!("--output={}", shared.display()))
+        .arg("echo hi")
+        .stdout(std::fs::File::create(&shared).unwrap())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(2));
+}
+
+#[test]
 fn every_export_is_written_with_hyperfines_columns_first() {
     let dir = tempfile::tempdir().unwrap();
     let file = |name: &str| dir.path().join(name);
@@ -741,17 +783,6 @@ fn every_export_is_written_with_hyperfines_columns_first() {
     );
     assert!(read("r.adoc").starts_with("[cols=\"<,>,>,>,>,>,>,>\"]\n|===\n| Command \n"));
     assert!(read("r.org").starts_with("| Command  |  Mean [ms] |"));
-    // `-` is standard output, as in hyperfine; no file of that name appears.
-    let out = perfkit()
-        .current_dir(dir.path())
-        .args([
-            "bench", "--runs", "1", "--output", "null", "--style", "none",
-        ])
-        .args(["--export-csv", "-", "true"])
-        .assert()
-        .success();
-    assert!(out.get_output().stdout.starts_with(b"command,mean,"));
-    assert!(!file("-").exists());
     // One export alone goes there: not two, and not beside --json's document.
     for extra in [
         &["--export-markdown", "-"][..],
