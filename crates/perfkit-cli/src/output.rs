@@ -117,6 +117,9 @@ pub(crate) fn run_input(input: Option<&Path>, quiet: bool) -> Result<perfkit_sys
         } => note!(
             "perfkit: every run's standard input: {what} (--input FILE chooses another, --input /dev/null none)"
         ),
+        StdinNote::ReadingFifo(fifo) => note!(
+            "perfkit: --input {fifo} is a FIFO: reading it to its end (waiting for a writer if none is there yet), to give every run the same"
+        ),
         StdinNote::LeftAlone(what) => note!(
             "perfkit: standard input is {what}: the runs get /dev/null; --input - gives them what it holds (read once, replayed to every run), --input FILE a file"
         ),

@@ -281,6 +281,8 @@ pub enum StdinNote {
     /// Standard input is left to whoever feeds it, as [`StdinChoice::LeftAlone`] says; the
     /// runs get `/dev/null`.
     LeftAlone(String),
+    /// The `--input` FIFO named is about to be read to its end, which waits for a writer.
+    ReadingFifo(String),
 }
 
 /// What perfkit's own standard input is, for the runs it measures.
@@ -422,6 +424,10 @@ impl StdinSource {
     ) -> Result<StdinSource, SysError> {
         match input {
             Some(path) if path.as_os_str() != "-" => {
+                use std::os::unix::fs::FileTypeExt as _;
+                if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
+                    tell(StdinNote::ReadingFifo(path.display().to_string()));
+                }
                 let source = StdinSource::file(path)?;
                 if matches!(source, StdinSource::Spooled { .. }) {
                     tell(StdinNote::Replayed {
