@@ -47,17 +47,15 @@ fn check_files(args: &BenchArgs, plan: &BenchPlan) -> Result<[Option<OutputPath>
 pub(crate) fn run(args: &BenchArgs) -> Result<Exit> {
     let mut plan = plan(args)?;
     args.program_outputs(&mut plan)?;
+    // Every program checked now: reading a FIFO given as --input (below) uses up its data.
+    plan.check()?;
     // Read once, and a bad --metrics refused before spending minutes measuring.
     let style = args.table_style()?;
     // Check export destinations and the baseline before spending minutes measuring.
     let [exports @ .., baseline_out] = check_files(args, &plan)?;
-    let baseline = match &args.baseline {
-        Some(path) => Some((
-            perfkit_regress::load_any(path, None)?,
-            args.policy.policy()?,
-        )),
-        None => None,
-    };
+    let baseline = (args.baseline.as_ref())
+        .map(|p| anyhow::Ok((perfkit_regress::load_any(p, None)?, args.policy.policy()?)))
+        .transpose()?;
     // Kept until the runs are over: a replayed pipe lives in a temporary file.
     let input = run_input(args.input.as_deref(), args.quiet)?;
     plan.input = input.path().map(Path::to_path_buf);

@@ -439,6 +439,16 @@ fn a_fifo_as_input_is_read_once_and_given_to_every_run() {
         .success()
         .stderr(predicate::str::contains("read from the FIFO"));
     writer.join().unwrap();
+    // A command that cannot start is refused before the FIFO is opened: nothing waits for a
+    // writer, and a writer's data would not be used up.
+    perfkit()
+        .args(["bench", "--runs", "1", "--input"])
+        .arg(&fifo)
+        .arg("perfkit-no-such-program")
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("command not found"));
 }
 
 #[test]

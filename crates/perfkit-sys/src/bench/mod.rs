@@ -647,6 +647,16 @@ fn parse_env(text: &str) -> Result<Vec<(String, String)>, SysError> {
 }
 
 impl BenchPlan {
+    /// Checks the plan as [`run_bench`] does first (settings, outputs, that every program
+    /// can start), without running anything: for a caller with work to do before the runs,
+    /// such as reading a FIFO, that a mistake found later would waste.
+    ///
+    /// # Errors
+    /// As [`run_bench`]'s before the first run.
+    pub fn check(&self) -> Result<(), SysError> {
+        validate(self, &ProcessExecutor)
+    }
+
     /// Every file the benchmarked commands write their output to: no export may be one.
     #[must_use]
     pub fn output_files(&self) -> Vec<&Path> {
