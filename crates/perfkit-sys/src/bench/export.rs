@@ -297,35 +297,29 @@ impl TimeUnit {
         }
     }
 
+    /// The unit, as the metrics have it.
+    #[must_use]
+    pub fn unit(self) -> Unit {
+        let index = match self {
+            TimeUnit::Microsecond => 1,
+            TimeUnit::Millisecond => 2,
+            TimeUnit::Second => 3,
+            TimeUnit::Minute => 4,
+            TimeUnit::Hour => 5,
+        };
+        super::metric::TIME_UNITS[index]
+    }
+
     /// The unit's symbol.
     #[must_use]
     pub fn symbol(self) -> &'static str {
-        match self {
-            TimeUnit::Second => "s",
-            TimeUnit::Millisecond => "ms",
-            TimeUnit::Microsecond => "µs",
-            TimeUnit::Minute => "min",
-            TimeUnit::Hour => "h",
-        }
-    }
-
-    /// Seconds in one of it.
-    #[must_use]
-    pub fn seconds(self) -> f64 {
-        match self {
-            TimeUnit::Second => 1.0,
-            TimeUnit::Millisecond => 1e-3,
-            TimeUnit::Microsecond => 1e-6,
-            TimeUnit::Minute => 60.0,
-            TimeUnit::Hour => 3600.0,
-        }
+        self.unit().symbol
     }
 
     /// `seconds` in this unit, with hyperfine's decimals: three for seconds, else one.
     #[must_use]
     pub fn format(self, seconds: f64) -> String {
-        let decimals = if self == TimeUnit::Second { 3 } else { 1 };
-        format!("{:.decimals$}", seconds / self.seconds())
+        self.unit().format_value(seconds)
     }
 }
 
@@ -609,10 +603,7 @@ pub fn markup_table_v2(
         rows.sort_by(|a, b| a.1.mean.total_cmp(&b.1.mean));
     }
     let unit = match (primary.unit, time_unit) {
-        (None, Some(time)) if primary.metric.is_time() => Unit {
-            symbol: time.symbol(),
-            scale: time.seconds(),
-        },
+        (None, Some(time)) if primary.metric.is_time() => time.unit(),
         _ => {
             let mean = rows.iter().map(|r| r.1.mean).find(|&m| m != 0.0);
             primary.display_unit(mean.unwrap_or(0.0))

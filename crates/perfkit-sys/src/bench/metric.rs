@@ -121,7 +121,8 @@ impl Unit {
     }
 }
 
-const TIME_UNITS: &[Unit] = &[
+/// Time units, smallest first; [`super::export::TimeUnit`] names five of them.
+pub(crate) const TIME_UNITS: &[Unit] = &[
     Unit::new("ns", 1e-9),
     Unit::new("µs", 1e-6),
     Unit::new("ms", 1e-3),
