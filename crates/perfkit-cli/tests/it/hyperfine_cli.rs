@@ -27,6 +27,15 @@ fn append(text: &str, log: &std::path::Path) -> String {
     format!("sh -c 'echo {text} >> {}'", log.display())
 }
 
+/// Checks that perfkit refuses `args` as bad input (exit 2), saying `says`.
+fn refused(args: &[&str], says: &str) {
+    perfkit()
+        .args(args)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(says));
+}
+
 #[test]
 fn helpers_run_around_every_run_for_every_parameter_value() {
     let dir = tempfile::tempdir().unwrap();
@@ -205,11 +214,7 @@ fn a_command_runs_through_a_shell_only_when_it_needs_one() {
         let direct: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(argvs(&direct), [vec!["echo", "x", "|", "cat"]]);
     }
-    perfkit()
-        .args(["bench", "--shell", " ", "true"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("--shell needs a shell"));
+    refused(&["bench", "--shell", " ", "true"], "--shell needs a shell");
     perfkit()
         .args(["bench", "-N", "-S", "bash", "true"])
         .assert()
@@ -221,16 +226,8 @@ fn one_command_after_a_double_dash_needs_no_quoting() {
     let dashed = report(&["--", "sh", "-c", "exit 0", "a b"]);
     assert_eq!(argvs(&dashed), [vec!["sh", "-c", "exit 0", "a b"]]);
     assert_eq!(dashed["commands"][0]["name"], "sh -c 'exit 0' 'a b'");
-    perfkit()
-        .args(["bench", "true", "--", "false"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("both as arguments"));
-    perfkit()
-        .args(["bench", "--runs", "1"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("COMMAND"));
+    refused(&["bench", "true", "--", "false"], "both as arguments");
+    refused(&["bench", "--runs", "1"], "COMMAND");
     // A program's words given as separate commands: the error says how to quote.
     perfkit()
         .args(["bench", "--runs", "1", "ls", "perfkit-no-such-dir"])
@@ -723,8 +720,8 @@ fn an_export_to_standard_output_goes_there_alone() {
     assert!(!file("-").exists());
     // Standard output by another name is standard output too, and when it is redirected
     // into the commands' --output file, that file is the export's.
-    perfkit()
-        .args([
+    refused(
+        &[
             "bench",
             "--runs",
             "1",
@@ -732,10 +729,9 @@ fn an_export_to_standard_output_goes_there_alone() {
             "--export-csv",
             "/dev/fd/1",
             "true",
-        ])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("standard output"));
+        ],
+        "standard output",
+    );
     let shared = file("shared.out");
     let status = std::process::Command::new(perfkit_testkit::perfkit_path())
         .args(["bench", "--runs", "1", "--export-csv", "-"])
@@ -893,11 +889,7 @@ fn a_reference_command_runs_first_and_the_others_are_compared_with_it() {
     assert!(text.contains("'sleep 0.02' ran"), "{text}");
     assert!(text.contains("times slower than 'sleep 0.01'"), "{text}");
     assert!(text.contains("times faster than 'sleep 0.04'"), "{text}");
-    perfkit()
-        .args(["bench", "--reference-name", "x", "true"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("--reference"));
+    refused(&["bench", "--reference-name", "x", "true"], "--reference");
 }
 
 #[test]
@@ -1032,16 +1024,14 @@ fn run_order_style_input_and_affinity_take_hyperfines_flags() {
         .trim();
     let helper = format!("prepare-{allowed}");
     assert_eq!(lines(&log), [helper.as_str(), "run-0", &helper, "run-0"]);
-    perfkit()
-        .args(["bench", "--runs", "1", "--affinity", "1023", "true"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("CPU 1023 is not available"));
-    perfkit()
-        .args(["bench", "--runs", "1", "--affinity", "3-1", "true"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("runs backwards"));
+    refused(
+        &["bench", "--runs", "1", "--affinity", "1023", "true"],
+        "CPU 1023 is not available",
+    );
+    refused(
+        &["bench", "--runs", "1", "--affinity", "3-1", "true"],
+        "runs backwards",
+    );
 }
 
 /// Every element of `svg` closes and every attribute parses; returns the texts it shows.
@@ -1160,11 +1150,10 @@ fn hyperfine_2s_flags_env_and_a_bare_s_work_as_there() {
         lines(&log),
         ["prepare-1", "run-1-a b", "prepare-2", "run-2-a b"]
     );
-    perfkit()
-        .args(["bench", "--runs", "1", "--env", "1X=2", "true"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("variable name"));
+    refused(
+        &["bench", "--runs", "1", "--env", "1X=2", "true"],
+        "variable name",
+    );
     perfkit()
         .args([
             "bench", "--runs", "1", "--env", "A=1", "--env", "B=2", "--env", "C=3",
@@ -1266,11 +1255,7 @@ fn run_bounds_scans_and_failures_follow_hyperfines_small_rules() {
     );
     assert!(report["commands"][0]["runs"].as_u64().unwrap() <= 3);
     // -M 0 is refused as such, not as a minimum it lowered to 0.
-    perfkit()
-        .args(["bench", "-M", "0", "true"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("--max-runs"));
+    refused(&["bench", "-M", "0", "true"], "--max-runs");
     // A second -P is refused, not ignored.
     perfkit()
         .args([
