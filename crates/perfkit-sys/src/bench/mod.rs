@@ -126,28 +126,29 @@ impl CommandSpec {
         c
     }
 
-    /// [`CommandSpec::command`] for a run whose variables `env` may set `PATH`: a program
-    /// named without a `/` is looked up in that `PATH` here, since the standard library
-    /// gives up `posix_spawn` for a fork when it has to search a changed `PATH` itself, and a
-    /// fork's start-up time grows with perfkit's memory. The program still sees the name it
-    /// was given as its `argv[0]`. A file that is neither a binary nor a `#!` script is left
-    /// to the search, which runs it through sh as execvp does.
-    fn command_with_path(&self, env: &[(String, String)]) -> Command {
+    /// Where a program named without a `/` is on `path`, the `PATH` a run's variables set:
+    /// the standard library gives up `posix_spawn` for a fork when it has to search a changed
+    /// `PATH` itself, and a fork's start-up time grows with perfkit's memory. `None` leaves
+    /// the search to the run: a path given, nothing found, or a file that is neither a
+    /// binary nor a `#!` script, which execvp runs through sh.
+    fn found_on(&self, path: &str) -> Option<PathBuf> {
         let program = &self.argv[0];
-        let path = env.iter().rev().find(|(name, _)| name == "PATH");
-        let found = path
-            .filter(|_| !program.contains('/'))
-            .and_then(|(_, path)| crate::find_program_on(program, path.as_ref()))
-            .filter(|found| starts_directly(found));
-        match found {
-            Some(found) => {
-                use std::os::unix::process::CommandExt as _;
-                let mut c = Command::new(found);
-                c.arg0(program).args(&self.argv[1..]);
-                c
-            }
-            None => self.command(),
-        }
+        (!program.contains('/'))
+            .then(|| crate::find_program_on(program, path.as_ref()))
+            .flatten()
+            .filter(|found| starts_directly(found))
+    }
+
+    /// [`CommandSpec::command`] started from `found` when there is one, the program still
+    /// seeing the name it was given as its `argv[0]`.
+    fn command_from(&self, found: Option<&Path>) -> Command {
+        use std::os::unix::process::CommandExt as _;
+        let Some(found) = found else {
+            return self.command();
+        };
+        let mut c = Command::new(found);
+        c.arg0(&self.argv[0]).args(&self.argv[1..]);
+        c
     }
 }
 
@@ -654,7 +655,7 @@ impl BenchPlan {
     /// # Errors
     /// As [`run_bench`]'s before the first run.
     pub fn check(&self) -> Result<(), SysError> {
-        validate(self, &ProcessExecutor)
+        validate(self, &ProcessExecutor::default())
     }
 
     /// Every file the benchmarked commands write their output to: no export may be one.
@@ -910,7 +911,7 @@ pub fn run_bench(
     plan: &BenchPlan,
     observer: &mut dyn BenchObserver,
 ) -> Result<BenchReport, SysError> {
-    run_bench_with(plan, observer, &mut ProcessExecutor)
+    run_bench_with(plan, observer, &mut ProcessExecutor::default())
 }
 
 /// [`run_bench`] with the runs made by `executor` instead of real processes: the schedule,
@@ -1120,12 +1121,25 @@ pub trait Executor {
 }
 
 /// The executor of [`run_bench`]: every run is a process, measured by [`crate::run`].
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ProcessExecutor;
+#[derive(Clone, Debug, Default)]
+pub struct ProcessExecutor {
+    /// Programs looked up in a `PATH` that `--env` sets, by name and `PATH`: once per
+    /// benchmark rather than before every run.
+    found: std::collections::HashMap<(String, String), Option<PathBuf>>,
+}
 
 impl Executor for ProcessExecutor {
     fn execute(&mut self, run: &Execution<'_>) -> Result<RunOutcome, SysError> {
-        let mut command = run.command.command_with_path(run.env);
+        let found = match run.env.iter().rev().find(|(name, _)| name == "PATH") {
+            Some((_, path)) => {
+                let key = (run.command.argv()[0].clone(), path.clone());
+                (self.found.entry(key))
+                    .or_insert_with(|| run.command.found_on(path))
+                    .clone()
+            }
+            None => None,
+        };
+        let mut command = run.command.command_from(found.as_deref());
         if let Some(iteration) = run.iteration {
             let value = iteration.value();
             for variable in Iteration::VARIABLES {
