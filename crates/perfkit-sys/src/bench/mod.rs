@@ -1106,8 +1106,8 @@ pub trait Executor {
     /// The program is missing or not executable.
     fn check(&self, command: &CommandSpec, env: &[(String, String)]) -> Result<(), SysError> {
         let program = &command.argv()[0];
-        match env.iter().rev().find(|(name, _)| name == "PATH") {
-            Some((_, path)) => crate::check_program_on(program, path.as_ref()).map(drop),
+        match path_in(env) {
+            Some(path) => crate::check_program_on(program, path.as_ref()).map(drop),
             None => crate::check_program(program).map(drop),
         }
     }
@@ -1120,6 +1120,14 @@ pub trait Executor {
     fn execute(&mut self, run: &Execution<'_>) -> Result<RunOutcome, SysError>;
 }
 
+/// The `PATH` that variables set (the last one wins, as in a process's environment).
+fn path_in(env: &[(String, String)]) -> Option<&str> {
+    env.iter()
+        .rev()
+        .find(|(name, _)| name == "PATH")
+        .map(|(_, path)| path.as_str())
+}
+
 /// The executor of [`run_bench`]: every run is a process, measured by [`crate::run`].
 #[derive(Clone, Debug, Default)]
 pub struct ProcessExecutor {
@@ -1130,9 +1138,9 @@ pub struct ProcessExecutor {
 
 impl Executor for ProcessExecutor {
     fn execute(&mut self, run: &Execution<'_>) -> Result<RunOutcome, SysError> {
-        let found = match run.env.iter().rev().find(|(name, _)| name == "PATH") {
-            Some((_, path)) => {
-                let key = (run.command.argv()[0].clone(), path.clone());
+        let found = match path_in(run.env) {
+            Some(path) => {
+                let key = (run.command.argv()[0].clone(), path.to_owned());
                 (self.found.entry(key))
                     .or_insert_with(|| run.command.found_on(path))
                     .clone()
