@@ -813,6 +813,29 @@ impl BenchReport {
     }
 }
 
+/// The `parameter_NAME` columns of hyperfine's CSV, both versions: the first benchmark's
+/// parameters, in name order.
+struct ParameterColumns<'a>(Vec<&'a String>);
+
+impl<'a> ParameterColumns<'a> {
+    fn of(results: &'a [HyperfineResult]) -> Self {
+        ParameterColumns(
+            results
+                .first()
+                .map(|r| r.parameters.keys().collect())
+                .unwrap_or_default(),
+        )
+    }
+
+    fn header(&self) -> impl Iterator<Item = String> + '_ {
+        self.0.iter().map(|p| csv_field(&format!("parameter_{p}")))
+    }
+
+    fn values<'r>(&'r self, r: &'r HyperfineResult) -> impl Iterator<Item = String> + 'r {
+        (self.0.iter()).map(|p| csv_field(r.parameters.get(*p).map_or("", ParameterValue::text)))
+    }
+}
+
 /// A CSV field, quoted when it holds a comma, a quote or a line break.
 fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
@@ -827,20 +850,13 @@ fn csv_field(text: &str) -> String {
 /// peak_memory_byte`.
 #[must_use]
 pub fn csv(results: &[HyperfineResult]) -> String {
-    let parameters: Vec<&String> = results
-        .first()
-        .map(|r| r.parameters.keys().collect())
-        .unwrap_or_default();
+    let parameters = ParameterColumns::of(results);
     let mut header: Vec<String> = [
         "command", "mean", "stddev", "median", "user", "system", "min", "max",
     ]
     .map(str::to_owned)
     .to_vec();
-    header.extend(
-        parameters
-            .iter()
-            .map(|p| csv_field(&format!("parameter_{p}"))),
-    );
+    header.extend(parameters.header());
     header.extend(["p50", "p90", "p99", "peak_memory_byte"].map(str::to_owned));
     let mut out = header.join(",") + "\n";
     for r in results {
@@ -857,11 +873,7 @@ pub fn csv(results: &[HyperfineResult]) -> String {
             ]
             .map(|v| v.to_string()),
         );
-        row.extend(
-            parameters
-                .iter()
-                .map(|p| csv_field(r.parameters.get(*p).map_or("", ParameterValue::text))),
-        );
+        row.extend(parameters.values(r));
         row.extend([r.p50, r.p90, r.p99].map(|v| v.to_string()));
         row.push(
             r.memory_usage_byte
@@ -883,10 +895,7 @@ pub fn csv(results: &[HyperfineResult]) -> String {
 /// metric.
 #[must_use]
 pub fn csv_v2(results: &[HyperfineResult], metrics: &Metrics) -> String {
-    let parameters: Vec<&String> = results
-        .first()
-        .map(|r| r.parameters.keys().collect())
-        .unwrap_or_default();
+    let parameters = ParameterColumns::of(results);
     let mut header = vec!["command".to_owned()];
     for s in metrics.selected() {
         let name = s.metric.name();
@@ -894,11 +903,7 @@ pub fn csv_v2(results: &[HyperfineResult], metrics: &Metrics) -> String {
             ["unit", "mean", "stddev", "median", "min", "max"].map(|f| format!("{name}_{f}")),
         );
     }
-    header.extend(
-        parameters
-            .iter()
-            .map(|p| csv_field(&format!("parameter_{p}"))),
-    );
+    header.extend(parameters.header());
     for s in metrics.selected() {
         let name = s.metric.name();
         header.extend(["p50", "p90", "p99"].map(|f| format!("{name}_{f}")));
@@ -915,11 +920,7 @@ pub fn csv_v2(results: &[HyperfineResult], metrics: &Metrics) -> String {
             row.push(stats.stddev.map(scaled).unwrap_or_default());
             row.extend([stats.median, stats.min, stats.max].map(scaled));
         }
-        row.extend(
-            parameters
-                .iter()
-                .map(|p| csv_field(r.parameters.get(*p).map_or("", ParameterValue::text))),
-        );
+        row.extend(parameters.values(r));
         for s in metrics.selected() {
             let unit = s.csv_unit();
             let mut values = r.values(s.metric);
