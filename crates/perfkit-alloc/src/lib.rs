@@ -70,11 +70,27 @@
 //! shared read-modify-write per call, which from two threads on costs many times the
 //! allocation and defeats the purpose; it is not offered.
 
+//!
+//! # Where the memory goes
+//!
+//! With the `sampling` feature (on by default), [`sampling::start`] also samples allocations
+//! by bytes and records the call stacks of the sampled ones: per call stack, estimated bytes
+//! and blocks allocated, freed, live now and at the peak, and how long blocks lived
+//! ([`HeapProfile`]). Allocations that hold no sample point cost one more compare. The
+//! [`hooks`] are the same counting and sampling for allocators that are not a `GlobalAlloc`
+//! wrapper (perfkit's preloaded `malloc` shim).
+
 use std::alloc::{GlobalAlloc, Layout, System};
 
 use serde::{Deserialize, Serialize};
 
+pub mod hooks;
+pub mod profile;
+#[cfg(feature = "sampling")]
+pub mod sampling;
 mod slots;
+
+pub use profile::{HeapFrame, HeapProfile, HeapSite};
 
 use slots::Counts;
 
@@ -100,15 +116,15 @@ impl<A> TrackingAllocator<A> {
 }
 
 // SAFETY: every method forwards to `inner` with the caller's arguments unchanged and returns
-// its result unchanged; the counting around it touches only atomics and a const thread-local,
-// and cannot allocate, lock, unwind or fail.
+// its result unchanged; the counting (and sampling) around it touches only atomics,
+// const thread-locals and tables reserved up front, and cannot allocate, unwind or fail.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded with the caller's guarantees (non-zero size layout).
         let ptr = unsafe { self.inner.alloc(layout) };
         if !ptr.is_null() {
-            slots::on_alloc(layout.size());
+            hooks::allocated(ptr, layout.size());
         }
         ptr
     }
@@ -118,25 +134,24 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
         // SAFETY: as for `alloc`.
         let ptr = unsafe { self.inner.alloc_zeroed(layout) };
         if !ptr.is_null() {
-            slots::on_alloc(layout.size());
+            hooks::allocated(ptr, layout.size());
         }
         ptr
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        hooks::freeing(ptr, layout.size());
         // SAFETY: the caller guarantees `ptr` came from this allocator with `layout`.
         unsafe { self.inner.dealloc(ptr, layout) };
-        slots::on_dealloc(layout.size());
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let token = hooks::realloc_begin(ptr);
         // SAFETY: forwarded with the caller's guarantees about `ptr`, `layout`, `new_size`.
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            slots::on_realloc(layout.size(), new_size);
-        }
+        hooks::realloc_end(token, ptr, new, layout.size(), new_size);
         new
     }
 }

@@ -47,6 +47,11 @@ pub(crate) struct Slot {
     /// bound on `freed` alone spares the fast path a load of `allocated`; allocations
     /// meanwhile only make the cold path come early (it then just re-arms).
     free_limit: AtomicU64,
+    /// The owner's byte clock (`allocated`) at which its next heap sample falls; `u64::MAX`
+    /// while sampling is off. Written by the owner on the cold path, and by
+    /// `sampling::start`/`stop` (see [`Slot::sample_point`] for the race).
+    #[cfg(feature = "sampling")]
+    pub(crate) next_sample: AtomicU64,
     /// Highest `allocated - freed` of this slot since the last `reset_peak` (exact process peak
     /// when only one thread ever allocated). Written by the owner, and by `reset_peak`
     /// (`i64::MIN`, followed by `hi = i64::MIN` so that the owner's next growth records a new
@@ -58,6 +63,12 @@ pub(crate) struct Slot {
     owner: AtomicU32,
     /// Whether allocation sizes are counted (set in every slot by `set_size_histogram`).
     pub(crate) sizes_on: AtomicBool,
+    /// The sampling session this slot's random state belongs to (owner only).
+    #[cfg(feature = "sampling")]
+    sample_session: AtomicU64,
+    /// The owner's random state for drawing sample intervals (owner only).
+    #[cfg(feature = "sampling")]
+    rng: AtomicU64,
     pub(crate) sizes: [AtomicU64; SIZE_CLASSES],
 }
 
@@ -73,10 +84,16 @@ impl Slot {
             // takes the cold path, which sets the real thresholds.
             hi: AtomicI64::new(0),
             free_limit: AtomicU64::new(0),
+            #[cfg(feature = "sampling")]
+            next_sample: AtomicU64::new(0),
             peak: AtomicI64::new(0),
             flushed: AtomicI64::new(0),
             owner: AtomicU32::new(0),
             sizes_on: AtomicBool::new(false),
+            #[cfg(feature = "sampling")]
+            sample_session: AtomicU64::new(0),
+            #[cfg(feature = "sampling")]
+            rng: AtomicU64::new(0),
             sizes: [const { AtomicU64::new(0) }; SIZE_CLASSES],
         }
     }
@@ -269,6 +286,12 @@ impl Slot {
         }
         if net > self.peak.load(Relaxed) {
             self.peak.store(net, Relaxed);
+            // (The model tests run without it: shuttle's atomics cannot be statics.)
+            #[cfg(all(feature = "sampling", not(feature = "shuttle")))]
+            if !self.is_fallback() && HIGH_WATER.load(Relaxed) == 1 {
+                // The process's only allocating thread: its peak is the process's.
+                crate::sampling::peak_moved();
+            }
         }
         if net.wrapping_sub(self.flushed.load(Relaxed)) >= FLUSH_BYTES {
             self.flush(net);
@@ -306,8 +329,18 @@ impl Slot {
     }
 
     #[inline]
-    fn owner_alloc(&self, size: u64) {
+    fn owner_alloc(&self, size: u64, ptr: *mut u8) {
         let allocated = bump(&self.allocated, size);
+        // The sample is recorded before the peak logic below, so that a peak this allocation
+        // makes includes it (`sampling::peak_moved`).
+        #[cfg(feature = "sampling")]
+        if allocated >= self.next_sample.load(Relaxed)
+            && self.sample_point(allocated.wrapping_sub(size), allocated)
+        {
+            crate::sampling::sampled_alloc(ptr, size);
+        }
+        #[cfg(not(feature = "sampling"))]
+        let _ = ptr;
         bump(&self.allocs, 1);
         let net = allocated
             .wrapping_sub(self.freed.load(Relaxed))
@@ -340,8 +373,14 @@ impl Slot {
         }
     }
 
-    fn shared_alloc(&self, size: u64) {
-        self.allocated.fetch_add(size, Relaxed);
+    fn shared_alloc(&self, size: u64, ptr: *mut u8) {
+        let before = self.allocated.fetch_add(size, Relaxed);
+        #[cfg(feature = "sampling")]
+        if self.shared_sample_point(before, before.wrapping_add(size)) {
+            crate::sampling::sampled_alloc(ptr, size);
+        }
+        #[cfg(not(feature = "sampling"))]
+        let _ = (before, ptr);
         self.allocs.fetch_add(1, Relaxed);
         if self.sizes_on.load(Relaxed) {
             self.sizes[size_class(size)].fetch_add(1, Relaxed);
@@ -367,6 +406,96 @@ impl Slot {
     }
 }
 
+#[cfg(feature = "sampling")]
+impl Slot {
+    /// Whether the owner's byte clock, moving from `before` to `after`, passed its next sample
+    /// point; if so the next one is drawn. Cold: reached only when `after >= next_sample`.
+    ///
+    /// `sampling::stop` stores `u64::MAX` and `start` stores 0 into `next_sample` from another
+    /// thread, after changing the session (all `SeqCst`). An owner that stores its own value
+    /// over `stop`'s takes one more trip here, sees sampling off and stores `u64::MAX`; an
+    /// owner that stores `u64::MAX` over `start`'s 0 re-reads the session afterwards and
+    /// stores 0 again.
+    #[cold]
+    #[inline(never)]
+    fn sample_point(&self, before: u64, after: u64) -> bool {
+        let session = crate::sampling::session();
+        if session == 0 {
+            self.next_sample.store(u64::MAX, SeqCst);
+            if crate::sampling::session() != 0 {
+                self.next_sample.store(0, SeqCst);
+            }
+            return false;
+        }
+        if self.sample_session.load(Relaxed) != session {
+            // The first event of a session: the clock starts at `before`.
+            self.sample_session.store(session, Relaxed);
+            // The slot's index in the table, not its address: the same thread order gives
+            // the same draws, wherever the table was mapped.
+            let offset = std::ptr::from_ref(self) as usize - TABLE.as_ptr() as usize;
+            let index = offset / std::mem::size_of::<Slot>();
+            self.rng
+                .store(crate::sampling::seed_for(index as u64), Relaxed);
+            let next = before.saturating_add(self.draw());
+            self.next_sample.store(next, SeqCst);
+            if after < next {
+                return false;
+            }
+        }
+        // Memoryless: the distance from the end of this event to the next point is again
+        // exponential, whatever fell inside the event.
+        let next = after.saturating_add(self.draw());
+        self.next_sample.store(next, SeqCst);
+        true
+    }
+
+    /// The next interval, from the owner's random state.
+    fn draw(&self) -> u64 {
+        let (interval, state) = crate::sampling::draw(self.rng.load(Relaxed));
+        self.rng.store(state, Relaxed);
+        interval
+    }
+
+    /// [`Slot::sample_point`] for the shared fallback slot: threads race for the point, and
+    /// the one whose compare-and-swap moves it takes the sample.
+    fn shared_sample_point(&self, before: u64, after: u64) -> bool {
+        let next = self.next_sample.load(Relaxed);
+        if after < next {
+            return false;
+        }
+        if crate::sampling::session() == 0 {
+            return false;
+        }
+        // `next == 0`: the session has just started; its clock starts at `before`.
+        let (start, sampled) = if next == 0 {
+            let first = before.saturating_add(crate::sampling::shared_draw());
+            (first, after >= first)
+        } else {
+            (after, true)
+        };
+        let new = if sampled {
+            start
+                .max(after)
+                .saturating_add(crate::sampling::shared_draw())
+        } else {
+            start
+        };
+        self.next_sample
+            .compare_exchange(next, new, Relaxed, Relaxed)
+            .is_ok()
+            && sampled
+    }
+}
+
+/// Starts (`on`) or stops sampling in every slot (see [`Slot::sample_point`]).
+#[cfg(feature = "sampling")]
+pub(crate) fn arm_sampling(on: bool) {
+    let value = if on { 0 } else { u64::MAX };
+    for slot in TABLE.iter().chain(std::iter::once(&FALLBACK)) {
+        slot.next_sample.store(value, SeqCst);
+    }
+}
+
 /// Adds a change of live bytes to the global figure (a slot's flush, or each call of the
 /// fallback) and raises the global peak. Only growth can set a new peak; a plain load first
 /// spares the locked `fetch_max` when a thread swings back and forth across the flush
@@ -375,6 +504,10 @@ fn add_to_global(delta: i64) {
     let now = GLOBAL_NET.fetch_add(delta, Relaxed).wrapping_add(delta);
     if delta > 0 && now > GLOBAL_PEAK.load(Relaxed) {
         GLOBAL_PEAK.fetch_max(now, Relaxed);
+        #[cfg(feature = "sampling")]
+        if HIGH_WATER.load(Relaxed) > 1 || FALLBACK.allocs.load(Relaxed) != 0 {
+            crate::sampling::peak_moved();
+        }
     }
 }
 
@@ -383,13 +516,33 @@ pub(crate) fn size_class(size: u64) -> usize {
     (u64::BITS - size.leading_zeros()) as usize
 }
 
+/// Counts an allocation of `size` bytes at `ptr` (and records it when a sample point falls
+/// in it).
 #[inline]
-pub(crate) fn on_alloc(size: usize) {
+pub(crate) fn on_alloc(size: usize, ptr: *mut u8) {
     let slot = current_slot();
     if slot.is_fallback() {
-        slot.shared_alloc(size as u64);
+        slot.shared_alloc(size as u64, ptr);
     } else {
-        slot.owner_alloc(size as u64);
+        slot.owner_alloc(size as u64, ptr);
+    }
+}
+
+/// Whether the growth of a `realloc` from `old` to `new` bytes holds a heap sample point (and
+/// if so, draws the next). Called just before [`on_realloc`] counts the growth.
+#[cfg(feature = "sampling")]
+pub(crate) fn realloc_sample_point(old: usize, new: usize) -> bool {
+    let growth = (new as u64).saturating_sub(old as u64);
+    if growth == 0 {
+        return false;
+    }
+    let slot = current_slot();
+    let before = slot.allocated.load(Relaxed);
+    let after = before.wrapping_add(growth);
+    if slot.is_fallback() {
+        slot.shared_sample_point(before, after)
+    } else {
+        after >= slot.next_sample.load(Relaxed) && slot.sample_point(before, after)
     }
 }
 
@@ -504,8 +657,8 @@ mod model {
 
     /// An owner that has grown to a peak, and then shrinks.
     fn owner_work(slot: &Slot) {
-        slot.owner_alloc(100);
-        slot.owner_alloc(10);
+        slot.owner_alloc(100, std::ptr::null_mut());
+        slot.owner_alloc(10, std::ptr::null_mut());
         slot.owner_dealloc(50);
     }
 
@@ -536,7 +689,7 @@ mod model {
     fn a_reset_peak_is_never_lost_to_the_owners_rearm() {
         race(Slot::clear_peak, |slot| {
             // The owner's next growth, below the old peak, must record the new peak.
-            slot.owner_alloc(1);
+            slot.owner_alloc(1, std::ptr::null_mut());
             assert!(
                 slot.peak.load(SeqCst) >= slot.net(),
                 "peak {} below live bytes {}: the reset was lost",
@@ -554,7 +707,7 @@ mod model {
         };
         race(switch_on, |slot| {
             // 3 bytes: a size class the owner's work did not use.
-            slot.owner_alloc(3);
+            slot.owner_alloc(3, std::ptr::null_mut());
             assert_eq!(
                 slot.sizes[size_class(3)].load(SeqCst),
                 1,

@@ -1,0 +1,187 @@
+//! A heap profile: estimated allocation figures per call stack, from sampled allocations.
+//!
+//! These types hold no sampler; [`crate::sampling::profile`] makes them in the process,
+//! and `perfkit heap --sampled` reads the ones its preloaded library writes as JSON.
+
+use serde::{Deserialize, Serialize};
+
+use crate::AllocStats;
+
+/// The number of lifetime classes: class `k` holds blocks that lived `[2^k, 2^(k+1))`
+/// nanoseconds (class 0 also holds 0 ns; the last class holds everything longer).
+pub const LIFETIME_CLASSES: usize = 48;
+
+/// A sampled heap profile of one process.
+///
+/// Every per-site figure is an estimate: each sampled block stands for `1 / p` blocks, where
+/// `p = 1 - exp(-bytes / interval)` was its chance of being sampled. The estimates are
+/// unbiased; their error shrinks as a site's bytes grow past the interval (docs/heap.md).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HeapProfile {
+    /// The mean sampling interval, in bytes allocated.
+    pub interval: u64,
+    /// The seed the sampling intervals were drawn from.
+    pub seed: u64,
+    /// Sampled allocations recorded.
+    pub samples: u64,
+    /// Sampled allocations dropped because the table of live samples was full.
+    pub dropped: u64,
+    /// Nanoseconds from the start of sampling to this profile.
+    pub duration_ns: u64,
+    /// The exact counters of the allocator (not estimates) when the profile was taken.
+    pub totals: AllocStats,
+    /// Estimated live bytes at the peak, as the sampled blocks add up.
+    pub peak_bytes_estimate: f64,
+    /// The exact live bytes (the allocator's counters) when that peak was seen.
+    pub peak_bytes_exact: u64,
+    /// Estimated live bytes when the profile was taken.
+    pub live_bytes_estimate: f64,
+    /// One entry per distinct call stack.
+    pub sites: Vec<HeapSite>,
+    /// The command that was profiled, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// The process ID that was profiled, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}
+
+/// What one call stack allocated (estimates; see [`HeapProfile`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HeapSite {
+    /// The call stack, innermost frame first, the allocator's own frames removed.
+    pub frames: Vec<HeapFrame>,
+    /// Sampled allocations at this site.
+    pub samples: u64,
+    /// Bytes allocated (including `realloc` growth).
+    pub alloc_bytes: f64,
+    /// Blocks allocated.
+    pub alloc_objects: f64,
+    /// Bytes freed.
+    pub freed_bytes: f64,
+    /// Blocks freed.
+    pub freed_objects: f64,
+    /// Bytes live when the profile was taken (at exit: leaked).
+    pub live_bytes: f64,
+    /// Blocks live when the profile was taken.
+    pub live_objects: f64,
+    /// Bytes live at the process's peak.
+    pub peak_bytes: f64,
+    /// Blocks live at the process's peak.
+    pub peak_objects: f64,
+    /// The most bytes this site had live at once.
+    pub max_bytes: f64,
+    /// The most blocks this site had live at once.
+    pub max_objects: f64,
+    /// Sum of the lifetimes of the freed blocks, in nanoseconds.
+    pub lifetime_ns: f64,
+    /// Freed blocks by lifetime class (see [`LIFETIME_CLASSES`]).
+    pub lifetimes: Vec<f64>,
+}
+
+/// One frame of a call stack.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HeapFrame {
+    /// The return address (or the inlined call's address).
+    pub address: u64,
+    /// The function, demangled, or `[unknown]`.
+    pub function: String,
+    /// The source file, when debug information says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The source line, when debug information says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+}
+
+/// Functions of runtime libraries that a site is not named after (see [`HeapSite::function`]).
+const RUNTIME_PREFIXES: &[&str] = &[
+    "alloc::",
+    "core::",
+    "std::",
+    "<alloc::",
+    "<core::",
+    "<std::",
+    "hashbrown::",
+    "<hashbrown::",
+    "operator new",
+    "__gnu_cxx::",
+    "std::__",
+    "strdup",
+    "__strdup",
+    "g_malloc",
+    "g_malloc0",
+];
+
+impl HeapSite {
+    /// The function the site is named after: its first frame outside the runtime's own
+    /// allocation code (`alloc::`, `std::`, `operator new`, `strdup`, …), or the innermost
+    /// frame when every frame is such code.
+    #[must_use]
+    pub fn function(&self) -> &str {
+        let outside = self.frames.iter().find(|frame| {
+            !RUNTIME_PREFIXES
+                .iter()
+                .any(|prefix| frame.function.starts_with(prefix))
+        });
+        outside
+            .or(self.frames.first())
+            .map_or("[unknown]", |frame| frame.function.as_str())
+    }
+
+    /// The frames' functions outermost first, joined by `;` (a folded stack).
+    #[must_use]
+    pub fn folded(&self) -> String {
+        let mut line = String::new();
+        for frame in self.frames.iter().rev() {
+            if !line.is_empty() {
+                line.push(';');
+            }
+            line.push_str(&frame.function.replace(';', ":"));
+        }
+        if line.is_empty() {
+            line.push_str("[unknown]");
+        }
+        line
+    }
+
+    /// Adds `other`'s figures to this site's (two stacks that became one once the
+    /// allocator's frames were removed).
+    pub fn absorb(&mut self, other: &HeapSite) {
+        self.samples += other.samples;
+        self.alloc_bytes += other.alloc_bytes;
+        self.alloc_objects += other.alloc_objects;
+        self.freed_bytes += other.freed_bytes;
+        self.freed_objects += other.freed_objects;
+        self.live_bytes += other.live_bytes;
+        self.live_objects += other.live_objects;
+        self.peak_bytes += other.peak_bytes;
+        self.peak_objects += other.peak_objects;
+        self.max_bytes += other.max_bytes;
+        self.max_objects += other.max_objects;
+        self.lifetime_ns += other.lifetime_ns;
+        if self.lifetimes.len() < other.lifetimes.len() {
+            self.lifetimes.resize(other.lifetimes.len(), 0.0);
+        }
+        for (sum, n) in self.lifetimes.iter_mut().zip(&other.lifetimes) {
+            *sum += n;
+        }
+    }
+}
+
+impl HeapProfile {
+    /// Sites by a figure, largest first, at most `n`; sites where it is zero are left out.
+    #[must_use]
+    pub fn top_by(&self, figure: impl Fn(&HeapSite) -> f64, n: usize) -> Vec<&HeapSite> {
+        let mut sites: Vec<&HeapSite> = self.sites.iter().filter(|s| figure(s) > 0.5).collect();
+        sites.sort_by(|a, b| figure(b).total_cmp(&figure(a)));
+        sites.truncate(n);
+        sites
+    }
+
+    /// Estimated bytes allocated in all (the sum over sites).
+    #[must_use]
+    pub fn alloc_bytes(&self) -> f64 {
+        self.sites.iter().map(|s| s.alloc_bytes).sum()
+    }
+}

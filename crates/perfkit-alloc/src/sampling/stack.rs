@@ -1,0 +1,142 @@
+//! Call stacks: unwound inside the allocator without allocating, resolved to names later.
+
+use std::collections::HashMap;
+
+use super::store::{MAX_FRAMES, SiteStats};
+use crate::profile::{HeapFrame, HeapSite, LIFETIME_CLASSES};
+
+/// Unwinds the calling thread's stack into `frames` (return addresses, innermost first) and
+/// returns how many it holds.
+///
+/// The unwinder reads the binaries' unwind tables (`.eh_frame`, always present for Rust and
+/// by default for C on `x86_64` and `aarch64`), so it needs no frame pointers, and it allocates
+/// nothing.
+pub(super) fn capture(frames: &mut [usize; MAX_FRAMES]) -> usize {
+    let mut depth = 0;
+    // SAFETY: the unsynchronised form only skips backtrace's own lock, which would allocate
+    // nothing either; the closure writes within `frames` and stops at its end.
+    unsafe {
+        backtrace::trace_unsynchronized(|frame| {
+            if let Some(slot) = frames.get_mut(depth) {
+                *slot = frame.ip() as usize;
+                depth += 1;
+            }
+            depth < MAX_FRAMES
+        });
+    }
+    depth
+}
+
+/// Functions of the allocator and the sampler: a stack loses its innermost frames up to the
+/// last of these.
+fn is_allocator_frame(function: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "backtrace::",
+        "<backtrace::",
+        "perfkit_alloc::",
+        "<perfkit_alloc::",
+        "perfkit_heap_shim::",
+        "__rustc::",
+        "__rust_alloc",
+        "__rust_realloc",
+        "__rust_dealloc",
+        "__rg_alloc",
+        "__rg_realloc",
+        "__rdl_alloc",
+        "__rdl_realloc",
+        "_Unwind_",
+        "std::alloc::",
+        "<std::alloc::",
+        "core::alloc::",
+        "<core::alloc::",
+    ];
+    const EXACT: &[&str] = &[
+        "malloc",
+        "calloc",
+        "realloc",
+        "reallocarray",
+        "posix_memalign",
+        "aligned_alloc",
+        "memalign",
+        "valloc",
+        "pvalloc",
+        "__libc_malloc",
+        "__libc_calloc",
+        "__libc_realloc",
+    ];
+    PREFIXES.iter().any(|p| function.starts_with(p)) || EXACT.contains(&function)
+}
+
+/// Names by address, each address resolved once.
+#[derive(Default)]
+pub(super) struct Symbols {
+    frames: HashMap<usize, Vec<HeapFrame>>,
+}
+
+impl Symbols {
+    /// The frames at return address `address`, innermost first (inlined calls give several).
+    fn at(&mut self, address: usize) -> &[HeapFrame] {
+        self.frames.entry(address).or_insert_with(|| {
+            let mut frames = Vec::new();
+            // `resolve` takes the address as a return address and looks inside the call.
+            backtrace::resolve(address as *mut std::ffi::c_void, |symbol| {
+                let function = symbol
+                    .name()
+                    .map_or_else(|| "[unknown]".to_owned(), |name| format!("{name:#}"));
+                frames.push(HeapFrame {
+                    address: address as u64,
+                    function,
+                    file: symbol.filename().map(|f| f.display().to_string()),
+                    line: symbol.lineno(),
+                });
+            });
+            if frames.is_empty() {
+                frames.push(HeapFrame {
+                    address: address as u64,
+                    function: "[unknown]".to_owned(),
+                    file: None,
+                    line: None,
+                });
+            }
+            frames
+        })
+    }
+}
+
+/// A site of the profile from a raw stack and its figures: frames resolved, the allocator's
+/// own frames removed.
+pub(super) fn site(symbols: &mut Symbols, stack: &[usize], stats: &SiteStats) -> HeapSite {
+    let mut frames: Vec<HeapFrame> = Vec::new();
+    for &address in stack {
+        frames.extend_from_slice(symbols.at(address));
+    }
+    // The allocator's frames come first; only the first few dozen can be its own.
+    let inner = frames
+        .iter()
+        .take(40)
+        .rposition(|frame| is_allocator_frame(&frame.function));
+    if let Some(last) = inner {
+        frames.drain(..=last);
+    }
+    let mut lifetimes = stats.lifetimes.to_vec();
+    while lifetimes.last() == Some(&0.0) {
+        lifetimes.pop();
+    }
+    debug_assert!(lifetimes.len() <= LIFETIME_CLASSES);
+    HeapSite {
+        frames,
+        samples: stats.samples,
+        alloc_bytes: stats.alloc_bytes,
+        alloc_objects: stats.alloc_objects,
+        freed_bytes: stats.freed_bytes,
+        freed_objects: stats.freed_objects,
+        live_bytes: stats.live_bytes.max(0.0),
+        live_objects: stats.live_objects.max(0.0),
+        peak_bytes: stats.peak_bytes.max(0.0),
+        peak_objects: stats.peak_objects.max(0.0),
+        max_bytes: stats.max_bytes,
+        max_objects: stats.max_objects,
+        lifetime_ns: stats.lifetime_ns,
+        lifetimes,
+    }
+}
