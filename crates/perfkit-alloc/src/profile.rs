@@ -34,6 +34,9 @@ pub struct HeapProfile {
     pub peak_bytes_estimate: f64,
     /// The exact live bytes (the allocator's counters) when that peak was seen.
     pub peak_bytes_exact: u64,
+    /// Nanoseconds from the start of sampling to that peak.
+    #[serde(default)]
+    pub peak_at_ns: u64,
     /// Estimated live bytes when the profile was taken.
     pub live_bytes_estimate: f64,
     /// One entry per distinct call stack.
@@ -73,7 +76,8 @@ pub struct HeapSite {
     pub max_bytes: f64,
     /// The most blocks this site had live at once.
     pub max_objects: f64,
-    /// Sum of the lifetimes of the freed blocks, in nanoseconds.
+    /// Sum of the blocks' lifetimes in nanoseconds: the freed ones' whole lives, and the live
+    /// ones' lives so far.
     pub lifetime_ns: f64,
     /// Freed blocks by lifetime class (see [`LIFETIME_CLASSES`]).
     pub lifetimes: Vec<f64>,
@@ -119,14 +123,43 @@ impl HeapSite {
     /// frame when every frame is such code.
     #[must_use]
     pub fn function(&self) -> &str {
-        let outside = self.frames.iter().find(|frame| {
+        self.named_frame()
+            .map_or("[unknown]", |frame| frame.function.as_str())
+    }
+
+    /// The index in [`HeapSite::frames`] of the frame [`HeapSite::function`] names.
+    #[must_use]
+    pub fn named_index(&self) -> Option<usize> {
+        let outside = self.frames.iter().position(|frame| {
             !RUNTIME_PREFIXES
                 .iter()
                 .any(|prefix| frame.function.starts_with(prefix))
         });
-        outside
-            .or(self.frames.first())
-            .map_or("[unknown]", |frame| frame.function.as_str())
+        outside.or((!self.frames.is_empty()).then_some(0))
+    }
+
+    /// The frame [`HeapSite::function`] names.
+    #[must_use]
+    pub fn named_frame(&self) -> Option<&HeapFrame> {
+        self.named_index().map(|i| &self.frames[i])
+    }
+
+    /// The median lifetime of the freed blocks, as the lower bound of its lifetime class, in
+    /// nanoseconds; `None` when none was freed.
+    #[must_use]
+    pub fn median_lifetime_ns(&self) -> Option<u64> {
+        let total: f64 = self.lifetimes.iter().sum();
+        if total <= 0.0 {
+            return None;
+        }
+        let mut seen = 0.0;
+        for (class, n) in self.lifetimes.iter().enumerate() {
+            seen += n;
+            if seen >= total / 2.0 {
+                return Some(1u64 << class.min(63));
+            }
+        }
+        None
     }
 
     /// The frames' functions outermost first, joined by `;` (a folded stack).

@@ -232,7 +232,8 @@ pub(crate) fn peak_moved() {
 /// now are those of the peak (nothing sampled has changed since).
 fn settle_peak(store: &mut store::Store) {
     if PEAK_PENDING.swap(false, Relaxed) {
-        store.snapshot_peak(crate::stats().current_bytes);
+        let since_start = now_ns().saturating_sub(STARTED_NS.load(Relaxed));
+        store.snapshot_peak(crate::stats().current_bytes, since_start);
     }
 }
 
@@ -352,8 +353,10 @@ fn realloc_cold(
 /// Allocates (outside the sampler: what it allocates is counted, never sampled).
 #[must_use]
 pub fn profile() -> HeapProfile {
+    // The counters before this function's own allocations.
+    let totals = crate::stats();
     let inside = Inside::enter();
-    let (sites, mut profile) = copy_out();
+    let (sites, mut profile) = copy_out(totals);
     let mut symbols = stack::Symbols::default();
     let mut merged: Vec<HeapSite> = Vec::new();
     let mut by_stack: std::collections::HashMap<Vec<crate::profile::HeapFrame>, usize> =
@@ -374,7 +377,7 @@ pub fn profile() -> HeapProfile {
 
 /// The sites (stacks and figures) and totals, copied out of the store without allocating
 /// while it is locked.
-fn copy_out() -> (Vec<(Vec<usize>, store::SiteStats)>, HeapProfile) {
+fn copy_out(totals: crate::AllocStats) -> (Vec<(Vec<usize>, store::SiteStats)>, HeapProfile) {
     loop {
         let count = STORE.lock().site_count;
         let mut copied: Vec<store::Site> = Vec::with_capacity(count + 64);
@@ -384,16 +387,18 @@ fn copy_out() -> (Vec<(Vec<usize>, store::SiteStats)>, HeapProfile) {
         }
         settle_peak(&mut store);
         copied.extend_from_slice(&store.sites[..store.site_count]);
-        let totals = crate::stats();
+        let now = now_ns();
+        store.add_live_ages(&mut copied, now);
         let profile = HeapProfile {
             interval: store.interval,
             seed: SEED.load(Relaxed),
             samples: store.samples,
             dropped: store.dropped,
-            duration_ns: now_ns().saturating_sub(STARTED_NS.load(Relaxed)),
+            duration_ns: now.saturating_sub(STARTED_NS.load(Relaxed)),
             totals,
             peak_bytes_estimate: store.peak_estimate.max(0.0),
             peak_bytes_exact: store.peak_exact,
+            peak_at_ns: store.peak_at_ns,
             live_bytes_estimate: store.live_bytes.max(0.0),
             sites: Vec::new(),
             command: None,

@@ -17,6 +17,10 @@ pub(super) fn capture(frames: &mut [usize; MAX_FRAMES]) -> usize {
     // nothing either; the closure writes within `frames` and stops at its end.
     unsafe {
         backtrace::trace_unsynchronized(|frame| {
+            // The outermost frame's return address is 0: the end of the stack.
+            if frame.ip().is_null() {
+                return false;
+            }
             if let Some(slot) = frames.get_mut(depth) {
                 *slot = frame.ip() as usize;
                 depth += 1;

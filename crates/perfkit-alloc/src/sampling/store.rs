@@ -124,6 +124,7 @@ pub(crate) struct Store {
     pub(crate) live_bytes: f64,
     pub(crate) peak_estimate: f64,
     pub(crate) peak_exact: u64,
+    pub(crate) peak_at_ns: u64,
     pub(crate) samples: u64,
     pub(crate) dropped: u64,
     pub(crate) interval: u64,
@@ -150,6 +151,7 @@ pub(crate) static STORE: Locked = Locked {
         live_bytes: 0.0,
         peak_estimate: 0.0,
         peak_exact: 0,
+        peak_at_ns: 0,
         samples: 0,
         dropped: 0,
         interval: 0,
@@ -281,6 +283,7 @@ impl Store {
         self.live_bytes = 0.0;
         self.peak_estimate = 0.0;
         self.peak_exact = 0;
+        self.peak_at_ns = 0;
         self.samples = 0;
         self.dropped = 0;
         self.interval = interval;
@@ -453,8 +456,10 @@ impl Store {
         self.add_record(record);
     }
 
-    /// Keeps what is live now as what was live at the peak.
-    pub(crate) fn snapshot_peak(&mut self, exact: u64) {
+    /// Keeps what is live now as what was live at the peak, `exact` bytes by the counters at
+    /// `now_ns`.
+    pub(crate) fn snapshot_peak(&mut self, exact: u64, now_ns: u64) {
+        self.peak_at_ns = now_ns;
         for site in &mut self.sites[..self.site_count] {
             site.stats.peak_bytes = site.stats.live_bytes;
             site.stats.peak_objects = site.stats.live_objects;
@@ -466,6 +471,17 @@ impl Store {
     /// The number of live sampled blocks.
     pub(crate) fn live_records(&self) -> usize {
         self.record_count
+    }
+
+    /// Adds the lives so far of the live sampled blocks to `sites` (copies of this store's
+    /// sites, in its order).
+    pub(crate) fn add_live_ages(&self, sites: &mut [Site], now_ns: u64) {
+        for record in self.records.iter().filter(|r| r.ptr != 0) {
+            if let Some(site) = sites.get_mut(record.site as usize) {
+                site.stats.lifetime_ns +=
+                    now_ns.saturating_sub(record.born_ns) as f64 * record.weight;
+            }
+        }
     }
 }
 
