@@ -50,6 +50,7 @@ pub mod drawing;
 pub mod export;
 pub mod flamegraph;
 pub mod folded;
+pub mod heap;
 mod interrupt;
 pub mod llvm;
 mod load;
@@ -181,6 +182,30 @@ pub enum ProfilerError {
         /// The end of valgrind's log.
         log: String,
     },
+    /// perfkit's heap shim was not found.
+    #[error(
+        "perfkit's heap shim ({name}) was not found (searched {searched}): build it with `cargo build --release -p perfkit-heap-shim` and keep it beside perfkit, or set {env} to its path",
+        name = heap::SHIM_NAME,
+        env = heap::SHIM_ENV
+    )]
+    ShimNotFound {
+        /// Where perfkit looked.
+        searched: String,
+    },
+    /// The shim's path cannot go into `LD_PRELOAD`, which splits on colons and spaces.
+    #[error("the heap shim's path {} holds a colon or a space, which LD_PRELOAD cannot carry: move it, or point {} at a copy elsewhere", path.display(), heap::SHIM_ENV)]
+    ShimPath {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The program wrote no heap profile.
+    #[error("the program wrote no heap profile ({status}): {hint}")]
+    NoHeapProfile {
+        /// How the program ended.
+        status: ExitKind,
+        /// The likely reason.
+        hint: String,
+    },
     /// One side of a comparison could not be read.
     #[error("{side} ({})", path.display())]
     Side {
@@ -295,6 +320,10 @@ pub enum Setting {
     MassifThreshold(f64),
     /// A massif depth of 0.
     MassifDepth,
+    /// Running processes given to the sampled heap profiler.
+    HeapAttach,
+    /// A sampling interval of 0 bytes.
+    HeapInterval,
     /// An empty ltrace pattern.
     LtracePattern(String),
     /// No PID to attach to.
@@ -336,6 +365,12 @@ impl std::fmt::Display for Setting {
                 write!(f, "massif threshold {t} is not a percentage (0–100)")
             }
             Setting::MassifDepth => f.write_str("massif depth must be at least 1"),
+            Setting::HeapAttach => f.write_str(
+                "the sampled heap profiler preloads itself when the program starts: give a command, not PIDs",
+            ),
+            Setting::HeapInterval => {
+                f.write_str("the sampling interval must be at least 1 byte (512KiB is the default)")
+            }
             Setting::LtracePattern(p) => write!(
                 f,
                 "empty ltrace pattern {p:?}: use e.g. `malloc+free@libc.so*`"

@@ -80,7 +80,7 @@ impl Description {
 }
 
 /// The most pprof's values, `int64`s that readers add up, hold.
-const MAX_TOTAL: u64 = i64::MAX as u64;
+pub(crate) const MAX_TOTAL: u64 = i64::MAX as u64;
 
 /// `stacks` as an uncompressed `profile.proto` message.
 ///
@@ -166,7 +166,7 @@ pub fn encode_gzipped(
     Ok(gz.finish().unwrap_or_default())
 }
 
-fn value_type(value: &ValueType, strings: &mut Strings) -> Message {
+pub(crate) fn value_type(value: &ValueType, strings: &mut Strings) -> Message {
     let mut message = Message::default();
     message.uint(1, strings.index(&value.kind));
     message.uint(2, strings.index(&value.unit));
@@ -175,8 +175,8 @@ fn value_type(value: &ValueType, strings: &mut Strings) -> Message {
 
 /// The profile's string table: every string once, the empty string first as the format
 /// requires.
-struct Strings {
-    table: Vec<String>,
+pub(crate) struct Strings {
+    pub(crate) table: Vec<String>,
     index: HashMap<String, u64>,
 }
 
@@ -190,7 +190,7 @@ impl Default for Strings {
 }
 
 impl Strings {
-    fn index(&mut self, text: &str) -> u64 {
+    pub(crate) fn index(&mut self, text: &str) -> u64 {
         if let Some(&i) = self.index.get(text) {
             return i;
         }
@@ -204,8 +204,8 @@ impl Strings {
 /// A protobuf message being written. Fields at their default value are left out, as proto3
 /// encoders do.
 #[derive(Default)]
-struct Message {
-    bytes: Vec<u8>,
+pub(crate) struct Message {
+    pub(crate) bytes: Vec<u8>,
 }
 
 impl Message {
@@ -221,7 +221,7 @@ impl Message {
         self.varint(u64::from(field) << 3 | u64::from(wire_type));
     }
 
-    fn uint(&mut self, field: u32, value: u64) {
+    pub(crate) fn uint(&mut self, field: u32, value: u64) {
         if value != 0 {
             self.key(field, 0);
             self.varint(value);
@@ -229,21 +229,21 @@ impl Message {
     }
 
     /// An `int64`: negative values take ten bytes, as the format says.
-    fn int(&mut self, field: u32, value: i64) {
+    pub(crate) fn int(&mut self, field: u32, value: i64) {
         self.uint(field, value as u64);
     }
 
-    fn bytes_field(&mut self, field: u32, bytes: &[u8]) {
+    pub(crate) fn bytes_field(&mut self, field: u32, bytes: &[u8]) {
         self.key(field, 2);
         self.varint(bytes.len() as u64);
         self.bytes.extend_from_slice(bytes);
     }
 
-    fn message(&mut self, field: u32, message: &Message) {
+    pub(crate) fn message(&mut self, field: u32, message: &Message) {
         self.bytes_field(field, &message.bytes);
     }
 
-    fn packed(&mut self, field: u32, values: impl IntoIterator<Item = u64>) {
+    pub(crate) fn packed(&mut self, field: u32, values: impl IntoIterator<Item = u64>) {
         let mut inner = Message::default();
         values.into_iter().for_each(|v| inner.varint(v));
         if !inner.bytes.is_empty() {
