@@ -90,7 +90,8 @@ pub(crate) enum Commands {
     /// Count events with perf stat (task-clock, page faults, hardware counters where present)
     #[command(after_help = STAT_AFTER_HELP)]
     Stat(Box<StatArgs>),
-    /// Heap profile with valgrind massif: peak and the allocation sites at the peak
+    /// Heap profile: sampled at nearly full speed (--sampled), or every allocation under
+    /// valgrind massif (the default, --exact): the peak and the sites behind it
     #[command(after_help = HEAP_AFTER_HELP)]
     Heap(Box<HeapArgs>),
     /// System calls with strace: counts, errors and time, or per-call latency percentiles
@@ -1288,12 +1289,23 @@ With -r N the status is perf's (the last run's exit code; a signal reads as 0).
 const HEAP_AFTER_HELP: &str = concat!(
     "\
 Examples:
+  perfkit heap --sampled -- ./target/release/my-app
+  perfkit heap --sampled --interval 64K --pprof heap.pb.gz -o heap.svg -- ./my-app input
   perfkit heap -- ./target/release/my-app
   perfkit heap --massif-out app.massif --top 10 -- ./my-app
   perfkit heap --pages-as-heap -- ./app-with-jemalloc
 
-valgrind runs the program ~5-50x slower. Programs with their own allocator (jemalloc,
-mimalloc) need --pages-as-heap.
+--sampled preloads perfkit's malloc shim (libperfkit_heap_shim.so, built beside perfkit; or
+PERFKIT_HEAP_SHIM) into any dynamically linked program and samples one allocation per
+--interval bytes on average, recording its call stack: the program runs at nearly full speed.
+It prints the sites behind the peak, the most allocated, the leaked (live at exit) and the
+short-lived, as estimates whose error shrinks as a site's bytes grow past the interval
+(docs/heap.md); the totals and the peak are counted exactly. The command's own process is
+profiled, also after it execs; the processes it forks are not. The profile is written when the
+program exits: a program killed by a signal leaves none.
+
+--exact (the default) runs the program under valgrind massif, ~5-50x slower: every allocation
+at each snapshot. Programs with their own allocator (jemalloc, mimalloc) need --pages-as-heap.
 
 ",
     pass_through!()
@@ -1747,6 +1759,31 @@ pub(crate) struct StatArgs {
     pub(crate) quiet: bool,
 }
 
+/// What a heap flamegraph weighs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum HeapWeigh {
+    /// Bytes live at the peak.
+    Peak,
+    /// Bytes allocated in all.
+    Allocated,
+    /// Bytes live at exit.
+    Leaked,
+    /// Blocks allocated in all.
+    Blocks,
+}
+
+impl HeapWeigh {
+    pub(crate) fn metric(self) -> perfkit_profilers::heap::HeapMetric {
+        use perfkit_profilers::heap::HeapMetric;
+        match self {
+            HeapWeigh::Peak => HeapMetric::PeakBytes,
+            HeapWeigh::Allocated => HeapMetric::AllocBytes,
+            HeapWeigh::Leaked => HeapMetric::LiveBytes,
+            HeapWeigh::Blocks => HeapMetric::AllocObjects,
+        }
+    }
+}
+
 /// `perfkit heap` options.
 #[derive(Debug, Args)]
 pub(crate) struct HeapArgs {
@@ -1754,14 +1791,75 @@ pub(crate) struct HeapArgs {
     #[arg(last = true, required_unless_present = "from", value_name = "COMMAND")]
     pub(crate) command: Vec<std::ffi::OsString>,
 
-    /// Analyse a massif.out file recorded elsewhere (a production host, a CI job) instead of
-    /// running a command.
+    /// Analyse a profile recorded elsewhere (a production host, a CI job) instead of running a
+    /// command: a massif.out file, or the JSON profile perfkit's heap shim writes.
     #[arg(
         long,
-        value_name = "MASSIF.OUT",
+        value_name = "FILE",
         conflicts_with_all = ["command", "pages_as_heap", "stacks", "threshold", "depth", "massif_out", "trace_children"]
     )]
     pub(crate) from: Option<PathBuf>,
+
+    /// Sample allocations with perfkit's preloaded malloc shim instead of running valgrind: at
+    /// nearly full speed, estimates per call stack (see below).
+    #[arg(
+        long,
+        conflicts_with_all = ["exact", "pages_as_heap", "stacks", "threshold", "depth", "massif_out", "trace_children", "ms_print"]
+    )]
+    pub(crate) sampled: bool,
+
+    /// Every allocation, under valgrind massif (the default).
+    #[arg(long)]
+    pub(crate) exact: bool,
+
+    /// With --sampled: mean bytes allocated between samples (512K by default; smaller is more
+    /// precise and costs more; 1 records every allocation).
+    #[arg(long, value_name = "BYTES", requires = "sampled", value_parser = parse_bytes)]
+    pub(crate) interval: Option<usize>,
+
+    /// With --sampled: the seed of the sampler's random intervals (the same seed samples the
+    /// same allocations of a single-threaded program).
+    #[arg(long, value_name = "N", requires = "sampled")]
+    pub(crate) seed: Option<u64>,
+
+    /// With --sampled: write the profile for `go tool pprof` (gzipped profile.proto with Go's
+    /// four heap sample types, allocated and in use, objects and space, then the peak's).
+    #[arg(long, value_name = "FILE", requires = "sampled")]
+    pub(crate) pprof: Option<PathBuf>,
+
+    /// With --sampled: write DHAT's JSON, which DHAT's viewer (valgrind's `dh_view.html`)
+    /// opens.
+    #[arg(long, value_name = "FILE", requires = "sampled")]
+    pub(crate) dhat: Option<PathBuf>,
+
+    /// With --sampled: write folded stacks weighed by --weigh (`perfkit flamegraph FILE
+    /// --palette mem` draws them).
+    #[arg(long, value_name = "FILE", requires = "sampled")]
+    pub(crate) folded: Option<PathBuf>,
+
+    /// With --sampled: draw a heap flamegraph (SVG) weighed by --weigh.
+    #[arg(
+        short = 'o',
+        long = "flamegraph",
+        value_name = "FILE.svg",
+        requires = "sampled"
+    )]
+    pub(crate) flamegraph: Option<PathBuf>,
+
+    /// With --sampled: what the flamegraph and folded stacks weigh: peak (bytes live at the
+    /// peak), allocated (bytes allocated), leaked (bytes live at exit), blocks (blocks
+    /// allocated).
+    #[arg(
+        long,
+        value_name = "WHAT",
+        default_value = "peak",
+        requires = "sampled"
+    )]
+    pub(crate) weigh: HeapWeigh,
+
+    /// With --sampled: write the shim's raw profile (JSON) here, for `perfkit heap --from`.
+    #[arg(long, value_name = "FILE", requires = "sampled")]
+    pub(crate) save: Option<PathBuf>,
 
     /// Count mapped pages (mmap/brk) instead of malloc'd blocks (custom allocators).
     #[arg(long)]
@@ -2375,6 +2473,18 @@ impl RecordArgs {
 }
 
 impl HeapArgs {
+    /// The sampled run the flags ask for.
+    pub(crate) fn sampled_heap(&self) -> perfkit_profilers::heap::SampledHeap {
+        let mut heap = perfkit_profilers::heap::SampledHeap::command(self.command.iter().cloned());
+        if let Some(interval) = self.interval {
+            heap = heap.interval(interval as u64);
+        }
+        if let Some(seed) = self.seed {
+            heap = heap.seed(seed);
+        }
+        heap
+    }
+
     /// The massif run the flags ask for.
     pub(crate) fn massif(&self) -> perfkit_profilers::massif::Massif {
         let mut massif = perfkit_profilers::massif::Massif::command(self.command.iter().cloned())

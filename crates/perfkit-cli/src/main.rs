@@ -34,6 +34,7 @@ mod copy;
 mod demo;
 mod document;
 mod exit;
+mod heap;
 #[cfg(target_os = "linux")]
 mod pool;
 mod profile;

@@ -17,6 +17,9 @@ use crate::document::{self, json_or};
 use crate::exit::Exit;
 
 pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
+    if args.sampled || args.from.as_deref().is_some_and(crate::heap::is_json) {
+        return crate::heap::sampled(args);
+    }
     if let Some(from) = &args.from {
         return heap_from_file(args, from).map(Exit::Program);
     }

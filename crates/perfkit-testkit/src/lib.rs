@@ -5,7 +5,8 @@
 //!   where it fails instead ([`tools_required`], [`skip`], [`have`], [`have_perf`]);
 //! - [`perfkit`]: the `perfkit` binary of this build, as a command;
 //! - [`workload`]: a small Rust program built like a user's release build, whose hot
-//!   functions and allocation sites the profiler tests know;
+//!   functions and allocation sites the profiler tests know; [`c_program`]: C programs of
+//!   `programs/` built with gcc (`heap_sites.c`: allocation sites of known sizes);
 //! - fixtures: a sysctl tree ([`write_sysctl_tree`]) and the process checks of tests that kill
 //!   process trees ([`survivors`], [`sleep_is_running`]).
 
@@ -140,6 +141,47 @@ pub fn workload() -> &'static Path {
         }
         binary
     })
+}
+
+/// The C program `programs/NAME.c`, built with gcc (`-O1 -g -pthread`, with the allocator
+/// builtins off so that every allocation stays), once per test binary and again when the
+/// source is newer. `None` after [`skip`] when gcc is missing.
+///
+/// # Panics
+/// When gcc fails.
+#[must_use]
+pub fn c_program(name: &str) -> Option<PathBuf> {
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    if !have("gcc") {
+        return None;
+    }
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, path)) = built.iter().find(|(n, _)| n == name) {
+        return Some(path.clone());
+    }
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("programs")
+        .join(format!("{name}.c"));
+    let dir = profile_dir().join("perfkit-workload");
+    std::fs::create_dir_all(&dir).expect("create the workload directory");
+    let binary = dir.join(name);
+    // Test binaries build it at the same time: each into its own name, then a rename.
+    let staging = dir.join(format!("{name}.{}", std::process::id()));
+    let status = Command::new("gcc")
+        .args(["-O1", "-g", "-pthread", "-Wall"])
+        .args(["-fno-builtin-malloc", "-fno-builtin-calloc"])
+        .args(["-fno-builtin-realloc", "-fno-builtin-free"])
+        .arg("-o")
+        .arg(&staging)
+        .arg(&source)
+        .status()
+        .expect("run gcc");
+    assert!(status.success(), "gcc failed to build {}", source.display());
+    std::fs::rename(&staging, &binary).expect("move the program into place");
+    built.push((name.to_owned(), binary.clone()));
+    Some(binary)
 }
 
 /// A sysctl tree as under `/proc/sys`, `(name with dots, value)` per entry, written below

@@ -8,6 +8,7 @@ mod copy_cli;
 mod docs;
 mod doctor_cli;
 mod fuzz_corpora;
+mod heap_cli;
 mod hyperfine_cli;
 mod pool_cli;
 mod profile_cli;

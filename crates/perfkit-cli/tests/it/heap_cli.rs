@@ -1,0 +1,352 @@
+//! `perfkit heap --sampled`: the preloaded sampler on C programs whose allocation sites and
+//! sizes are known, against valgrind massif's exact figures, and its files read by the
+//! programs they are for (go tool pprof, DHAT's viewer, perfkit flamegraph).
+
+use std::path::{Path, PathBuf};
+
+use perfkit_testkit::{c_program, have, perfkit};
+use predicates::prelude::*;
+use serde_json::Value;
+
+const MIB: f64 = 1_048_576.0;
+
+fn sites() -> Option<PathBuf> {
+    c_program("heap_sites")
+}
+
+/// `perfkit heap ARGS -- heap_sites MODE` with `--json --report FILE`: the report.
+fn report(dir: &Path, args: &[&str], program: &Path, mode: &str) -> Value {
+    let file = dir.join(format!("{mode}-{}.json", args.len()));
+    perfkit()
+        .arg("heap")
+        .args(args)
+        .arg("--json")
+        .arg("--report")
+        .arg(&file)
+        .arg("--")
+        .arg(program)
+        .arg(mode)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&file).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// The sampled report of `mode`, every `interval` bytes on average (small enough for the
+/// program's sizes that 5% is several standard errors), with a fixed seed.
+fn sampled(dir: &Path, program: &Path, mode: &str, interval: &str) -> Value {
+    report(
+        dir,
+        &["--sampled", "--interval", interval, "--seed", "7"],
+        program,
+        mode,
+    )
+}
+
+fn number(value: &Value) -> f64 {
+    value
+        .as_f64()
+        .unwrap_or_else(|| panic!("{value} is not a number"))
+}
+
+fn within(what: &str, estimate: f64, truth: f64, tolerance: f64) {
+    let error = (estimate - truth).abs() / truth;
+    assert!(
+        error <= tolerance,
+        "{what}: {estimate:.0} against {truth:.0} ({:.2}% off, {:.0}% allowed)",
+        error * 100.0,
+        tolerance * 100.0
+    );
+    eprintln!(
+        "{what}: {estimate:.0} against {truth:.0} ({:.2}% off)",
+        error * 100.0
+    );
+}
+
+#[test]
+fn the_peak_and_its_site_match_massif_within_five_percent() {
+    let Some(program) = sites() else { return };
+    if !have("valgrind") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let exact = report(dir.path(), &["--exact"], &program, "peak");
+    let sampled = sampled(dir.path(), &program, "peak", "4K");
+    let massif_peak = number(&exact["peak"]["heap_bytes"]);
+    let massif_top = number(&exact["top_sites"][0]["bytes"]);
+    assert!(
+        exact["top_sites"][0]["site"]
+            .as_str()
+            .unwrap()
+            .contains("hold_peak"),
+        "{exact}"
+    );
+    within(
+        "peak, estimated from samples",
+        number(&sampled["peak_bytes_estimate"]),
+        massif_peak,
+        0.05,
+    );
+    within(
+        "peak, counted",
+        number(&sampled["peak_bytes"]),
+        massif_peak,
+        0.05,
+    );
+    let top = &sampled["top_at_peak"][0];
+    assert_eq!(top["function"], "hold_peak", "{sampled}");
+    within(
+        "the top site's share of the peak",
+        number(&top["share"]),
+        massif_top / massif_peak,
+        0.05,
+    );
+}
+
+#[test]
+fn the_leak_is_found_at_its_site_with_its_size() {
+    let Some(program) = sites() else { return };
+    if !have("valgrind") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let exact = report(dir.path(), &["--exact"], &program, "leak");
+    let sampled = sampled(dir.path(), &program, "leak", "1K");
+    let leaked = &sampled["leaked"][0];
+    assert_eq!(leaked["function"], "leak_three_mib", "{sampled}");
+    within("leaked bytes", number(&leaked["bytes"]), 3.0 * MIB, 0.05);
+    within("leaked blocks", number(&leaked["objects"]), 768.0, 0.05);
+    // massif's peak is the leak: it is never freed.
+    within(
+        "leaked bytes against massif's peak",
+        number(&leaked["bytes"]),
+        number(&exact["peak"]["heap_bytes"]),
+        0.05,
+    );
+    assert!(
+        sampled["leaked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["function"] != "hold_peak")
+    );
+}
+
+#[test]
+fn churn_shows_as_short_lived_blocks_counted_within_five_percent() {
+    let Some(program) = sites() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let sampled = sampled(dir.path(), &program, "churn", "1K");
+    let short = &sampled["short_lived"][0];
+    assert_eq!(short["function"], "churn", "{sampled}");
+    within("blocks churned", number(&short["objects"]), 200_000.0, 0.05);
+    assert!(number(&short["median_lifetime_ns"]) < 1e6, "{short}");
+    // Nothing of it is live at the peak or at exit.
+    assert!(
+        number(&sampled["peak_bytes_estimate"]) < 64.0 * 1024.0,
+        "{sampled}"
+    );
+    assert!(
+        sampled["leaked"].as_array().unwrap().is_empty(),
+        "{sampled}"
+    );
+    // The exact counters saw every call.
+    assert!(number(&sampled["allocations"]) >= 200_000.0);
+}
+
+#[test]
+fn sixteen_threads_a_fork_and_an_exit_from_a_thread_lose_no_free() {
+    let Some(program) = sites() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // Small intervals: many samples race for the lock, and many sampled blocks are freed.
+    let stress = sampled(dir.path(), &program, "stress", "256");
+    let allocations = number(&stress["allocations"]);
+    let frees = number(&stress["frees"]);
+    // 16 threads × 2,000 rounds × 8 blocks, all freed; a few blocks of libc's own (thread
+    // bookkeeping, stdio) stay.
+    assert!(allocations >= 16.0 * 2000.0 * 8.0, "{stress}");
+    assert!(
+        allocations - frees < 64.0,
+        "{allocations} allocations, {frees} frees"
+    );
+    assert!(number(&stress["exit_bytes"]) < 256.0 * 1024.0, "{stress}");
+    // Every sampled block of the threads was matched with its free.
+    for line in stress["leaked"].as_array().unwrap() {
+        assert_ne!(line["function"], "work", "{line}");
+    }
+    assert!(
+        stress["top_allocated"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["function"] == "work"),
+        "{stress}"
+    );
+    assert_eq!(stress["dropped"], 0);
+}
+
+/// Runs `heap_sites peak` sampled, writing every file into `dir`.
+fn peak_with_files(dir: &Path) -> Option<()> {
+    let program = sites()?;
+    let file = |name: &str| dir.join(name);
+    perfkit()
+        .args(["heap", "--sampled", "--interval", "16K", "--pprof"])
+        .arg(file("heap.pb.gz"))
+        .arg("--dhat")
+        .arg(file("dhat.json"))
+        .arg("--folded")
+        .arg(file("heap.folded"))
+        .arg("-o")
+        .arg(file("heap.svg"))
+        .arg("--save")
+        .arg(file("raw.json"))
+        .arg("--")
+        .arg(&program)
+        .arg("peak")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("Live at the peak, by site"))
+        .stderr(predicate::str::contains("heap flamegraph written to"));
+    Some(())
+}
+
+#[test]
+fn go_tool_pprof_reads_the_heap_profile_with_all_its_sample_types() {
+    if !have("go") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    if peak_with_files(dir.path()).is_none() {
+        return;
+    }
+    for (index, first) in [("peak_space", "hold_peak"), ("alloc_space", "hold_peak")] {
+        let out = std::process::Command::new("go")
+            .args(["tool", "pprof", "-top", "-sample_index", index])
+            .arg(dir.path().join("heap.pb.gz"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{out:?}");
+        let row = text
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with("flat"))
+            .nth(1)
+            .unwrap_or_default();
+        assert!(row.ends_with(first), "{index}: {text}");
+        assert!(text.contains(&format!("Type: {index}")), "{text}");
+    }
+    let raw = std::process::Command::new("go")
+        .args(["tool", "pprof", "-raw"])
+        .arg(dir.path().join("heap.pb.gz"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw.stdout);
+    assert!(
+        text.contains(
+            "alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_folded_stacks_the_flamegraph_and_the_saved_profile_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    if peak_with_files(dir.path()).is_none() {
+        return;
+    }
+    let folded = std::fs::read_to_string(dir.path().join("heap.folded")).unwrap();
+    let top = folded
+        .lines()
+        .max_by_key(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .unwrap();
+    assert!(top.contains(";main;hold_peak "), "{folded}");
+    let svg = std::fs::read_to_string(dir.path().join("heap.svg")).unwrap();
+    assert!(svg.contains("Heap at the peak") && svg.contains("hold_peak"));
+    // perfkit flamegraph draws the folded file with the memory palette.
+    perfkit()
+        .arg("flamegraph")
+        .arg(dir.path().join("heap.folded"))
+        .args(["--palette", "mem", "-o"])
+        .arg(dir.path().join("again.svg"))
+        .assert()
+        .success();
+    assert!(
+        std::fs::read_to_string(dir.path().join("again.svg"))
+            .unwrap()
+            .contains("hold_peak")
+    );
+    // The saved profile reads back into the same report.
+    perfkit()
+        .args(["heap", "--from"])
+        .arg(dir.path().join("raw.json"))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("Live at the peak, by site"))
+        .stderr(predicate::str::contains("hold_peak"));
+}
+
+#[test]
+fn dhat_s_own_viewer_opens_the_dhat_file() {
+    let viewer = Path::new("/usr/libexec/valgrind/dh_view.js");
+    if !have("chromium") || !have("valgrind") {
+        return;
+    }
+    assert!(
+        viewer.is_file(),
+        "valgrind ships dh_view.js at {}",
+        viewer.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    if peak_with_files(dir.path()).is_none() {
+        return;
+    }
+    // dh_view.html loads a file the user picks; this page hands it the same JSON instead.
+    let data = std::fs::read_to_string(dir.path().join("dhat.json")).unwrap();
+    let page = dir.path().join("view.html");
+    std::fs::write(
+        &page,
+        format!(
+            "<!DOCTYPE html><html><head><meta charset=\"UTF-8\">\
+             <script src=\"file://{}\"></script><script>const DATA = {data};</script></head>\
+             <body onload=\"onLoad(); tryFunc(() => {{ gData = DATA; buildTree(); displayTree(); }}); \
+             document.documentElement.setAttribute('data-visible-text', document.body.innerText)\">\
+             </body></html>",
+            viewer.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu"])
+        .args(["--allow-file-access-from-files", "--dump-dom"])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let start = dom.find("data-visible-text=\"").expect("the page ran") + 19;
+    let text = &dom[start..start + dom[start..].find('"').unwrap()];
+    assert!(
+        text.contains("At t-gmax:") && text.contains("hold_peak"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Error") && !text.contains("missing a field"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_program_s_exit_status_passes_through_and_a_killed_one_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    perfkit()
+        .args(["heap", "--sampled", "--", "sh", "-c", "exit 7"])
+        .current_dir(dir.path())
+        .assert()
+        .code(7);
+    perfkit()
+        .args(["heap", "--sampled", "--", "sh", "-c", "kill -9 $$"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("wrote no heap profile"))
+        .stderr(predicate::str::contains("killed by a signal"));
+}
