@@ -267,9 +267,13 @@ fn record_slot(ptr: usize) -> usize {
 impl Store {
     /// Forgets everything (a new session).
     pub(crate) fn clear(&mut self, interval: u64) {
-        for record in &self.records {
-            if record.ptr != 0 {
-                filter_remove(record.ptr);
+        // Only what was used is written: the tables stay untouched (and unmapped) otherwise.
+        if self.record_count > 0 {
+            for record in &mut self.records {
+                if record.ptr != 0 {
+                    filter_remove(record.ptr);
+                    *record = Record::EMPTY;
+                }
             }
         }
         let used = self.site_count.max(1);
@@ -277,7 +281,6 @@ impl Store {
             *site = Site::EMPTY;
         }
         self.site_index.fill(0);
-        self.records.fill(Record::EMPTY);
         self.record_count = 0;
         self.site_count = 1; // Site 0 collects stacks beyond the table.
         self.live_bytes = 0.0;
