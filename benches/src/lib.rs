@@ -11,6 +11,7 @@
 
 pub mod alloc_work;
 pub mod copy_work;
+pub mod heap_work;
 pub mod pool_work;
 pub mod sampler_work;
 
