@@ -71,8 +71,7 @@ pub fn realloc_end(
         return;
     }
     #[cfg(feature = "sampling")]
-    {
-        let sampled = slots::realloc_sample_point(old_size, new_size);
+    slots::on_realloc_with(old_size, new_size, |sampled| {
         sampling::realloc_end(
             token.sample,
             old,
@@ -81,8 +80,10 @@ pub fn realloc_end(
             new_size as u64,
             sampled,
         );
-    }
+    });
     #[cfg(not(feature = "sampling"))]
-    let _ = (token, old);
-    slots::on_realloc(old_size, new_size);
+    {
+        let _ = (token, old);
+        slots::on_realloc(old_size, new_size);
+    }
 }

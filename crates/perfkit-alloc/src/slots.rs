@@ -528,21 +528,27 @@ pub(crate) fn on_alloc(size: usize, ptr: *mut u8) {
     }
 }
 
-/// Whether the growth of a `realloc` from `old` to `new` bytes holds a heap sample point (and
-/// if so, draws the next). Called just before [`on_realloc`] counts the growth.
+/// Counts a `realloc` from `old` to `new` bytes, first telling `sampled` whether its growth
+/// held a heap sample point (and if so drawing the next), so that the sampler moves its
+/// record before the peak logic runs. One look-up of the thread's slot for both.
 #[cfg(feature = "sampling")]
-pub(crate) fn realloc_sample_point(old: usize, new: usize) -> bool {
-    let growth = (new as u64).saturating_sub(old as u64);
-    if growth == 0 {
-        return false;
-    }
+#[inline]
+pub(crate) fn on_realloc_with(old: usize, new: usize, sampled: impl FnOnce(bool)) {
     let slot = current_slot();
+    let growth = (new as u64).saturating_sub(old as u64);
     let before = slot.allocated.load(Relaxed);
     let after = before.wrapping_add(growth);
+    let point = growth > 0
+        && if slot.is_fallback() {
+            slot.shared_sample_point(before, after)
+        } else {
+            after >= slot.next_sample.load(Relaxed) && slot.sample_point(before, after)
+        };
+    sampled(point);
     if slot.is_fallback() {
-        slot.shared_sample_point(before, after)
+        slot.shared_realloc(old as u64, new as u64);
     } else {
-        after >= slot.next_sample.load(Relaxed) && slot.sample_point(before, after)
+        slot.owner_realloc(old as u64, new as u64);
     }
 }
 
@@ -556,6 +562,7 @@ pub(crate) fn on_dealloc(size: usize) {
     }
 }
 
+#[cfg(not(feature = "sampling"))]
 #[inline]
 pub(crate) fn on_realloc(old: usize, new: usize) {
     let slot = current_slot();

@@ -395,7 +395,7 @@ fn write_profile() {
 fn write(out: &std::path::Path, profile: &perfkit_alloc::HeapProfile) -> std::io::Result<()> {
     let mut partial = out.as_os_str().to_owned();
     partial.push(format!(".{}.partial", std::process::id()));
-    let mut file = std::fs::File::create(&partial)?;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&partial)?);
     serde_json::to_writer(&mut file, profile)?;
     file.flush()?;
     std::fs::rename(&partial, out)
