@@ -31,9 +31,9 @@ pub struct Measurements {
     /// Mean major page faults per run (pages read from disk).
     #[serde(default)]
     pub major_faults: f64,
-    /// Peak heap from massif, in bytes, when it ran.
+    /// Peak heap, in bytes, when the heap was profiled.
     pub heap_peak_bytes: Option<u64>,
-    /// The largest allocation sites at the heap peak, when massif ran.
+    /// The largest allocation sites at the heap peak, when the heap was profiled.
     #[serde(default)]
     pub heap_sites: Vec<AllocationSite>,
     /// The syscall mix from strace, per run, when it ran.
@@ -515,7 +515,7 @@ fn memory_heavy(m: &Measurements, s: &Shares) -> Option<Bottleneck> {
         "peak RSS {}{}",
         perfkit_metrics::format_bytes(m.peak_rss_bytes),
         m.heap_peak_bytes
-            .map(|h| format!(", heap peak {} (massif)", perfkit_metrics::format_bytes(h)))
+            .map(|h| format!(", heap peak {}", perfkit_metrics::format_bytes(h)))
             .unwrap_or_default()
     )];
     if faulting {

@@ -55,6 +55,7 @@ pub use classify::{
 };
 pub use pipeline::{
     ANALYSIS_SCHEMA_VERSION, Alternative, AlternativeCommand, Analysis, AnalyzeError,
-    AnalyzeObserver, AnalyzeOptions, BaselineComparison, HeapProfile, Step, Unavailable, analyze,
+    AnalyzeObserver, AnalyzeOptions, BaselineComparison, HeapMode, HeapProfile, Step, Unavailable,
+    analyze,
 };
 pub use program::{ProgramInfo, ProgramKind, language_profiler};

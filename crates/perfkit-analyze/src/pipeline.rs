@@ -50,8 +50,11 @@ pub struct AnalyzeOptions {
     pub profile: bool,
     /// Count system calls with `strace -c -f` (once).
     pub syscalls: bool,
-    /// Profile the heap with valgrind massif (once; the program runs several times slower).
+    /// Profile the heap (once): with perfkit's sampler by default, or with valgrind massif,
+    /// under which the program runs several times slower.
     pub heap: bool,
+    /// Which heap profiler `heap` runs.
+    pub heap_mode: HeapMode,
     /// Compare the measured runs with this baseline (perfkit-regress).
     pub baseline: Option<Baseline>,
     /// The regression rules of the comparison.
@@ -101,6 +104,7 @@ impl Default for AnalyzeOptions {
             profile: true,
             syscalls: true,
             heap: false,
+            heap_mode: HeapMode::Sampled,
             baseline: None,
             policy: Policy::default(),
             io: ProgramIo::default(),
@@ -118,15 +122,45 @@ pub trait AnalyzeObserver: BenchObserver {
 
 impl AnalyzeObserver for perfkit_sys::NoObserver {}
 
-/// The heap at its peak, from massif.
+/// Which heap profiler runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeapMode {
+    /// perfkit's preloaded sampler: nearly full speed, sites estimated from samples.
+    #[default]
+    Sampled,
+    /// valgrind massif: every allocation, several times slower.
+    Exact,
+}
+
+impl HeapMode {
+    /// The profiler, as the report names it.
+    #[must_use]
+    pub fn profiler(self) -> &'static str {
+        match self {
+            HeapMode::Sampled => "perfkit's heap sampler",
+            HeapMode::Exact => "valgrind massif",
+        }
+    }
+}
+
+/// The heap at its peak.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HeapProfile {
+    /// Which profiler measured it (older reports: massif).
+    #[serde(default = "exact")]
+    pub mode: HeapMode,
     /// Useful heap bytes at the peak.
     pub peak_heap_bytes: u64,
-    /// Heap plus allocator overhead at the peak.
+    /// Heap plus allocator overhead at the peak (the sampler counts the blocks' usable sizes,
+    /// so it gives the same figure twice).
     pub peak_total_bytes: u64,
-    /// The largest allocation sites at the peak, largest first.
+    /// The largest allocation sites at the peak, largest first (estimated when sampled).
     pub sites: Vec<AllocationSite>,
+}
+
+fn exact() -> HeapMode {
+    HeapMode::Exact
 }
 
 /// A measurement or profile of the analysis that could not be taken.
@@ -154,7 +188,7 @@ impl Step {
             Step::Syscalls => "system calls (strace)",
             Step::ProcessStarts => "process starts (strace -e trace=%process)",
             Step::CpuProfile => "CPU profile (perf)",
-            Step::Heap => "heap profile (valgrind massif)",
+            Step::Heap => "heap profile",
         }
     }
 }
@@ -299,7 +333,10 @@ pub fn analyze(
         }
     }
     let heap = if options.heap {
-        observer.step("profiling the heap (valgrind massif, one run)");
+        observer.step(match options.heap_mode {
+            HeapMode::Sampled => "profiling the heap (perfkit's heap sampler, one run)",
+            HeapMode::Exact => "profiling the heap (valgrind massif, one run)",
+        });
         heap_step(argv, options, &mut measurements, &mut unavailable)
     } else {
         None
@@ -568,7 +605,11 @@ fn heap_step(
         .processes
         .as_ref()
         .is_some_and(|p| p.final_program().is_some());
-    match heap_profile(argv, &options.io, wrapper) {
+    let profiled = match options.heap_mode {
+        HeapMode::Sampled => sampled_heap_profile(argv, &options.io),
+        HeapMode::Exact => heap_profile(argv, &options.io, wrapper),
+    };
+    match profiled {
         Ok(h) => {
             measurements.heap_peak_bytes = Some(h.peak_heap_bytes);
             measurements.heap_sites.clone_from(&h.sites);
@@ -581,16 +622,17 @@ fn heap_step(
     }
 }
 
-/// Says when the resident memory is far above the heap massif saw: memory mapped directly or
-/// handed out by an allocator whose calls massif's malloc hooks do not see (jemalloc,
-/// mimalloc, an arena), which `--pages-as-heap` counts.
+/// Says when the resident memory is far above the heap the profiler saw: memory mapped
+/// directly or handed out by an allocator whose calls the `malloc` hooks do not see
+/// (jemalloc, mimalloc, an arena), which massif's `--pages-as-heap` counts.
 fn unseen_memory(heap: &HeapProfile, m: &Measurements) -> Option<String> {
     let seen = heap.peak_total_bytes;
     let rss = m.peak_rss_bytes;
     (rss >= seen.saturating_mul(4) && rss - seen >= 64 << 20).then(|| {
         format!(
-            "peak RSS {} is far above the heap massif saw ({}): the rest is mapped directly or comes from an allocator massif does not hook (jemalloc, mimalloc, arenas); `perfkit heap --pages-as-heap -- CMD` counts mapped pages instead",
+            "peak RSS {} is far above the heap {} saw ({}): the rest is mapped directly or comes from an allocator that does not call malloc (jemalloc, mimalloc, arenas); `perfkit heap --exact --pages-as-heap -- CMD` counts mapped pages instead",
             perfkit_metrics::format_bytes(rss),
+            heap.mode.profiler(),
             perfkit_metrics::format_bytes(seen)
         )
     })
@@ -697,9 +739,52 @@ fn heap_profile(
     let profile = &outcome.profile;
     let peak = profile.peak();
     Ok(HeapProfile {
+        mode: HeapMode::Exact,
         peak_heap_bytes: peak.map_or(0, |p| p.heap),
         peak_total_bytes: peak.map_or(0, perfkit_profilers::massif::MassifSnapshot::total),
         sites: profile.top_sites(5),
+    })
+}
+
+/// One run with perfkit's heap sampler (every 512 KiB on average): the peak as the shim
+/// counted it and the five sites with the most bytes live at the peak.
+fn sampled_heap_profile(
+    argv: &[String],
+    io: &ProgramIo,
+) -> Result<HeapProfile, perfkit_profilers::ProfilerError> {
+    let outcome = perfkit_profilers::heap::SampledHeap::command(argv)
+        .program_io(io.clone())
+        .run()?;
+    let profile = &outcome.profile;
+    let described = |frame: &perfkit_profilers::heap::HeapFrame| match (&frame.file, frame.line) {
+        (Some(file), Some(line)) => format!(
+            "{} ({}:{line})",
+            frame.function,
+            file.rsplit('/').next().unwrap_or(file)
+        ),
+        _ => frame.function.clone(),
+    };
+    let sites = profile
+        .top_by(|s| s.peak_bytes, 5)
+        .into_iter()
+        .map(|site| AllocationSite {
+            bytes: site.peak_bytes.round() as u64,
+            percent: if profile.peak_bytes_estimate > 0.0 {
+                site.peak_bytes / profile.peak_bytes_estimate * 100.0
+            } else {
+                0.0
+            },
+            site: site
+                .named_frame()
+                .map_or_else(|| "[unknown]".to_owned(), described),
+            call_path: site.frames.iter().map(described).collect(),
+        })
+        .collect();
+    Ok(HeapProfile {
+        mode: HeapMode::Sampled,
+        peak_heap_bytes: profile.totals.peak_bytes,
+        peak_total_bytes: profile.totals.peak_bytes,
+        sites,
     })
 }
 
@@ -728,6 +813,7 @@ mod tests {
     #[test]
     fn resident_memory_far_above_the_heap_points_at_pages_as_heap() {
         let heap = |bytes: u64| HeapProfile {
+            mode: HeapMode::Exact,
             peak_heap_bytes: bytes,
             peak_total_bytes: bytes,
             sites: vec![],

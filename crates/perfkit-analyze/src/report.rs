@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use perfkit_metrics::{format_bytes, format_duration};
 use perfkit_sys::OutputPath;
 
-use crate::pipeline::{Alternative, Analysis, BaselineComparison, HeapProfile};
+use crate::pipeline::{Alternative, Analysis, BaselineComparison, HeapMode, HeapProfile};
 
 /// Escapes text for HTML.
 fn esc(text: &str) -> String {
@@ -139,19 +139,31 @@ fn heap_rows(h: &HeapProfile) -> Vec<[String; 3]> {
         .collect()
 }
 
-/// The heap peak in a sentence (massif sees `malloc` and friends, not static buffers or
+/// The heap peak in a sentence (the profilers see `malloc` and friends, not static buffers or
 /// the program's own `mmap`s).
 #[must_use]
 pub fn heap_line(h: &HeapProfile) -> String {
+    let profiler = h.mode.profiler();
     if h.peak_heap_bytes == 0 {
-        return "No heap allocations seen by valgrind massif: the program's memory is static, on \
-                the stack, or mapped directly (peak RSS above counts it)."
-            .to_string();
+        return format!(
+            "No heap allocations seen by {profiler}: the program's memory is static, on the \
+             stack, or mapped directly (peak RSS above counts it)."
+        );
     }
+    let overhead = match h.mode {
+        HeapMode::Exact => format!(
+            " ({} with allocator overhead)",
+            format_bytes(h.peak_total_bytes)
+        ),
+        HeapMode::Sampled => String::new(),
+    };
+    let estimated = match h.mode {
+        HeapMode::Exact => "",
+        HeapMode::Sampled => ", sites estimated from samples",
+    };
     format!(
-        "Peak heap {} ({} with allocator overhead), one run under valgrind massif{}.",
+        "Peak heap {}{overhead}, one run with {profiler}{estimated}{}.",
         format_bytes(h.peak_heap_bytes),
-        format_bytes(h.peak_total_bytes),
         h.sites
             .first()
             .map(|s| format!("; largest site {} ({:.0}%)", s.site, s.percent))
@@ -324,7 +336,7 @@ pub fn markdown(a: &Analysis) -> String {
         for [bytes, share, site] in heap_rows(h) {
             table.row([bytes, share, code(&site)]);
         }
-        let _ = write!(out, "\n## Heap (massif)\n\n{}\n\n{table}", heap_line(h));
+        let _ = write!(out, "\n## Heap\n\n{}\n\n{table}", heap_line(h));
     }
     if let Some(b) = &a.baseline {
         out.push_str("\n## Baseline comparison\n\n");

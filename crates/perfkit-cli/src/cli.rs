@@ -943,8 +943,9 @@ pub(crate) struct BaselineShowArgs {
 const ANALYZE_AFTER_HELP: &str = "\
 Runs the command --runs times (latency percentiles, throughput, CPU, memory, page faults, I/O,
 context switches), once under strace -c -f (system calls, process starts), once under perf
-(hot functions, flamegraph) and with --heap once under valgrind massif (peak heap, allocation
-sites); a missing tool is noted, not fatal. Names the bottleneck with the numbers that show it
+(hot functions, flamegraph) and with --heap once with perfkit's heap sampler (--heap=exact:
+valgrind massif) for the peak heap and its allocation sites; a missing tool is noted, not
+fatal. Names the bottleneck with the numbers that show it
 (spawn-heavy, syscall-heavy, I/O-bound, waiting, memory-heavy, CPU-bound) and recommends a
 change with its expected gain and the perfkit part that helps. With --baseline, the runs are
 checked against a saved baseline like perfkit check does (threshold plus a test on the raw
@@ -1009,9 +1010,16 @@ pub(crate) struct AnalyzeArgs {
     #[arg(long)]
     pub(crate) no_syscalls: bool,
 
-    /// Also profile the heap with valgrind massif (one run, 5-20x slower than native).
-    #[arg(long)]
-    pub(crate) heap: bool,
+    /// Also profile the heap, in one more run: `--heap` (or `--heap=sampled`) with perfkit's
+    /// heap sampler at nearly full speed, `--heap=exact` with valgrind massif (5-50x slower).
+    #[arg(
+        long,
+        value_name = "MODE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "sampled"
+    )]
+    pub(crate) heap: Option<HeapModeArg>,
 
     /// Directory for the report files.
     #[arg(
@@ -1757,6 +1765,15 @@ pub(crate) struct StatArgs {
     /// No notes.
     #[arg(short = 'q', long)]
     pub(crate) quiet: bool,
+}
+
+/// `perfkit analyze --heap=MODE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum HeapModeArg {
+    /// perfkit's preloaded heap sampler.
+    Sampled,
+    /// valgrind massif.
+    Exact,
 }
 
 /// What a heap flamegraph weighs.
@@ -2579,7 +2596,11 @@ impl AnalyzeArgs {
             warmup: self.warmup,
             profile: !self.no_profile,
             syscalls: !self.no_syscalls,
-            heap: self.heap,
+            heap: self.heap.is_some(),
+            heap_mode: match self.heap {
+                Some(HeapModeArg::Exact) => perfkit_analyze::HeapMode::Exact,
+                _ => perfkit_analyze::HeapMode::Sampled,
+            },
             baseline: None,
             policy,
             io: perfkit_sys::ProgramIo {

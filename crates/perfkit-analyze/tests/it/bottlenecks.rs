@@ -1,6 +1,6 @@
 //! Real runs of small programs with one known bottleneck each: the analysis names it first.
 
-use perfkit_analyze::{AnalyzeOptions, BottleneckKind, analyze};
+use perfkit_analyze::{AnalyzeOptions, BottleneckKind, HeapMode, analyze};
 use perfkit_sys::NoObserver;
 use perfkit_testkit::have;
 
@@ -142,11 +142,8 @@ fn a_big_allocation_is_memory_heavy() {
     assert!(a.recommendations[0].perfkit.contains("perfkit heap"));
 }
 
-#[test]
-fn the_heap_profile_finds_the_peak_and_its_site() {
-    if !have("valgrind") {
-        return;
-    }
+/// The awk program's peak and its site, under the heap profiler `mode`.
+fn heap_peak_and_site(mode: HeapMode) {
     // A smaller string (33 MB) keeps the run under valgrind short.
     let program = BIG_ALLOCATION.replace("200000000", "20000000");
     let a = analyze(
@@ -154,6 +151,7 @@ fn the_heap_profile_finds_the_peak_and_its_site() {
         &AnalyzeOptions {
             syscalls: false,
             heap: true,
+            heap_mode: mode,
             ..options()
         },
         &mut NoObserver,
@@ -163,9 +161,23 @@ fn the_heap_profile_finds_the_peak_and_its_site() {
         .heap
         .as_ref()
         .unwrap_or_else(|| panic!("{:?}", a.unavailable));
+    assert_eq!(heap.mode, mode);
     // The last doubling holds the 16 MB and the 33 MB strings at once.
     assert!(heap.peak_heap_bytes >= 33_554_432, "{heap:#?}");
     assert_eq!(a.measurements.heap_peak_bytes, Some(heap.peak_heap_bytes));
     let top = heap.sites.first().expect("no allocation site");
     assert!(top.bytes >= 33_554_432 && top.percent > 50.0, "{heap:#?}");
+}
+
+#[test]
+fn the_heap_profile_finds_the_peak_and_its_site() {
+    if !have("valgrind") {
+        return;
+    }
+    heap_peak_and_site(HeapMode::Exact);
+}
+
+#[test]
+fn the_sampled_heap_profile_finds_the_peak_and_its_site() {
+    heap_peak_and_site(HeapMode::Sampled);
 }

@@ -350,3 +350,49 @@ fn a_program_s_exit_status_passes_through_and_a_killed_one_is_explained() {
         .stderr(predicate::str::contains("wrote no heap profile"))
         .stderr(predicate::str::contains("killed by a signal"));
 }
+
+#[test]
+fn analyze_profiles_the_heap_with_the_sampler_unless_asked_for_massif() {
+    let Some(program) = sites() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let output = perfkit()
+        .args([
+            "analyze",
+            "--heap",
+            "--no-profile",
+            "--no-syscalls",
+            "--runs",
+            "2",
+        ])
+        .arg("--out")
+        .arg(dir.path().join("report"))
+        .arg("--json")
+        .arg("--")
+        .arg(&program)
+        .arg("peak")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let analysis: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let heap = &analysis["heap"];
+    assert_eq!(heap["mode"], "sampled", "{heap}");
+    assert!(
+        heap["sites"][0]["site"]
+            .as_str()
+            .unwrap()
+            .starts_with("hold_peak"),
+        "{heap}"
+    );
+    within(
+        "analyze's heap peak",
+        number(&heap["peak_heap_bytes"]),
+        24.0 * MIB,
+        0.05,
+    );
+    perfkit()
+        .args(["analyze", "--heap=massif", "--", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("sampled").and(predicate::str::contains("exact")));
+}
