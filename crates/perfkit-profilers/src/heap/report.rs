@@ -47,19 +47,26 @@ impl SiteLine {
                     None => short.to_owned(),
                 })
             }),
-            callers: site
-                .frames
-                .iter()
-                .skip(named + 1)
-                .take(3)
-                .map(|f| f.function.clone())
-                .collect(),
+            callers: callers(site, named),
             bytes,
             objects,
             share: if whole > 0.0 { bytes / whole } else { 0.0 },
             median_lifetime_ns: site.median_lifetime_ns(),
         }
     }
+}
+
+/// The callers of frame `named`, nearest first: at most three, and none past `main` (the C
+/// runtime's start-up frames say nothing).
+fn callers(site: &HeapSite, named: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for frame in site.frames.iter().skip(named + 1).take(3) {
+        out.push(frame.function.clone());
+        if frame.function == "main" || frame.function.ends_with("::main") {
+            break;
+        }
+    }
+    out
 }
 
 /// A sampled heap profile, summed up.
