@@ -49,6 +49,7 @@ pub fn realloc_begin(ptr: *mut u8) -> ReallocToken {
 /// `realloc` of `old` (a block of `old_size` bytes) to `new_size` bytes returned `new`; null
 /// when it failed and the block stayed at `old`.
 #[inline]
+#[allow(clippy::needless_pass_by_value)] // The token is spent here, as its type says.
 pub fn realloc_end(
     token: ReallocToken,
     old: *mut u8,
@@ -56,34 +57,21 @@ pub fn realloc_end(
     old_size: usize,
     new_size: usize,
 ) {
+    let _ = old;
     if new.is_null() {
         #[cfg(feature = "sampling")]
-        sampling::realloc_end(
-            token.sample,
-            old,
-            new,
-            old_size as u64,
-            old_size as u64,
-            false,
-        );
+        sampling::realloc_end(token.sample, new, 0, false);
         #[cfg(not(feature = "sampling"))]
-        let _ = (token, old);
+        let _ = token;
         return;
     }
     #[cfg(feature = "sampling")]
     slots::on_realloc_with(old_size, new_size, |sampled| {
-        sampling::realloc_end(
-            token.sample,
-            old,
-            new,
-            old_size as u64,
-            new_size as u64,
-            sampled,
-        );
+        sampling::realloc_end(token.sample, new, new_size as u64, sampled);
     });
     #[cfg(not(feature = "sampling"))]
     {
-        let _ = (token, old);
+        let _ = token;
         slots::on_realloc(old_size, new_size);
     }
 }

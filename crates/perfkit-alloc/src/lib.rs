@@ -227,6 +227,8 @@ pub fn reset_peak() {
     slots::PEAK_EPOCH.fetch_add(1, Relaxed);
     slots::clear_slot_peaks();
     slots::GLOBAL_PEAK.store(slots::GLOBAL_NET.load(Relaxed), Relaxed);
+    #[cfg(feature = "sampling")]
+    sampling::peak_reset();
 }
 
 /// How many thread slots hold counts (threads that allocated; slots of exited threads count

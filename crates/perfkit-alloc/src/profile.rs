@@ -32,9 +32,11 @@ pub struct HeapProfile {
     pub totals: AllocStats,
     /// Estimated live bytes at the peak, as the sampled blocks add up.
     pub peak_bytes_estimate: f64,
-    /// The exact live bytes (the allocator's counters) when that peak was seen.
+    /// The peak's live bytes by the allocator's counters (exact with one thread, within
+    /// 64 KiB per thread with several).
     pub peak_bytes_exact: u64,
-    /// Nanoseconds from the start of sampling to that peak.
+    /// Nanoseconds from the start of sampling to the peak (to within one sampling interval's
+    /// worth of allocations).
     #[serde(default)]
     pub peak_at_ns: u64,
     /// Estimated live bytes when the profile was taken.
@@ -72,9 +74,10 @@ pub struct HeapSite {
     pub peak_bytes: f64,
     /// Blocks live at the process's peak.
     pub peak_objects: f64,
-    /// The most bytes this site had live at once.
+    /// The most bytes this site had live at once, as the estimate ran (biased upwards: the
+    /// highest of a noisy running figure; sites merged by [`HeapSite::absorb`] add theirs).
     pub max_bytes: f64,
-    /// The most blocks this site had live at once.
+    /// The most blocks this site had live at once (as `max_bytes`).
     pub max_objects: f64,
     /// Sum of the blocks' lifetimes in nanoseconds: the freed ones' whole lives, and the live
     /// ones' lives so far.
@@ -96,6 +99,9 @@ pub struct HeapFrame {
     /// The source line, when debug information says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
+    /// Whether this frame was inlined into the next one (the next has the same address).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inlined: bool,
 }
 
 /// Functions of runtime libraries that a site is not named after (see [`HeapSite::function`]).

@@ -47,8 +47,9 @@ pub(crate) struct Slot {
     /// bound on `freed` alone spares the fast path a load of `allocated`; allocations
     /// meanwhile only make the cold path come early (it then just re-arms).
     free_limit: AtomicU64,
-    /// The owner's byte clock (`allocated`) at which its next heap sample falls; `u64::MAX`
-    /// while sampling is off. Written by the owner on the cold path, and by
+    /// The owner's byte clock (`allocated`) at which its next heap sample falls: `u64::MAX`
+    /// once a thread has seen sampling off, 0 before its first allocation and when a session
+    /// starts. Written by the owner on the cold path (and by a `realloc`), and by
     /// `sampling::start`/`stop` (see [`Slot::sample_point`] for the race).
     #[cfg(feature = "sampling")]
     pub(crate) next_sample: AtomicU64,
@@ -289,8 +290,8 @@ impl Slot {
             // (The model tests run without it: shuttle's atomics cannot be statics.)
             #[cfg(all(feature = "sampling", not(feature = "shuttle")))]
             if !self.is_fallback() && HIGH_WATER.load(Relaxed) == 1 {
-                // The process's only allocating thread: its peak is the process's.
-                crate::sampling::peak_moved();
+                // The process's only allocating thread: its live bytes are the process's.
+                crate::sampling::peak_moved(net);
             }
         }
         if net.wrapping_sub(self.flushed.load(Relaxed)) >= FLUSH_BYTES {
@@ -427,7 +428,9 @@ impl Slot {
             }
             return false;
         }
-        if self.sample_session.load(Relaxed) != session {
+        // `start` stores 0: a new session, even if this owner already took the new session's
+        // number from an event between `start`'s two stores.
+        if self.sample_session.load(Relaxed) != session || self.next_sample.load(SeqCst) == 0 {
             // The first event of a session: the clock starts at `before`.
             self.sample_session.store(session, Relaxed);
             // The slot's index in the table, not its address: the same thread order gives
@@ -460,30 +463,33 @@ impl Slot {
     /// the one whose compare-and-swap moves it takes the sample.
     fn shared_sample_point(&self, before: u64, after: u64) -> bool {
         let next = self.next_sample.load(Relaxed);
-        if after < next {
+        if after < next || crate::sampling::session() == 0 {
             return false;
         }
-        if crate::sampling::session() == 0 {
-            return false;
-        }
-        // `next == 0`: the session has just started; its clock starts at `before`.
-        let (start, sampled) = if next == 0 {
+        if next == 0 {
+            // The session has just started: its clock starts at `before`.
             let first = before.saturating_add(crate::sampling::shared_draw());
-            (first, after >= first)
-        } else {
-            (after, true)
-        };
-        let new = if sampled {
-            start
-                .max(after)
-                .saturating_add(crate::sampling::shared_draw())
-        } else {
-            start
-        };
+            let sampled = after >= first;
+            let new = if sampled {
+                after.saturating_add(crate::sampling::shared_draw())
+            } else {
+                first
+            };
+            return self
+                .next_sample
+                .compare_exchange(0, new, Relaxed, Relaxed)
+                .is_ok()
+                && sampled;
+        }
+        // Only the event whose stretch holds the point takes it; an event past it leaves it
+        // to that one.
+        if next < before {
+            return false;
+        }
+        let new = after.saturating_add(crate::sampling::shared_draw());
         self.next_sample
             .compare_exchange(next, new, Relaxed, Relaxed)
             .is_ok()
-            && sampled
     }
 }
 
@@ -506,7 +512,7 @@ fn add_to_global(delta: i64) {
         GLOBAL_PEAK.fetch_max(now, Relaxed);
         #[cfg(feature = "sampling")]
         if HIGH_WATER.load(Relaxed) > 1 || FALLBACK.allocs.load(Relaxed) != 0 {
-            crate::sampling::peak_moved();
+            crate::sampling::peak_moved(now);
         }
     }
 }
@@ -528,27 +534,43 @@ pub(crate) fn on_alloc(size: usize, ptr: *mut u8) {
     }
 }
 
-/// Counts a `realloc` from `old` to `new` bytes, first telling `sampled` whether its growth
-/// held a heap sample point (and if so drawing the next), so that the sampler moves its
-/// record before the peak logic runs. One look-up of the thread's slot for both.
+/// Counts a `realloc` from `old` to `new` bytes, first telling `sampled` whether the new
+/// block held a heap sample point, so that the sampler records it before the peak logic runs.
+/// One look-up of the thread's slot for both.
+///
+/// For sampling a `realloc` is a new block of `new` bytes (the sampler counts the old one as
+/// freed): it takes `new` bytes of the countdown to the next sample point, while the counters
+/// add only the growth to `allocated`. The difference comes off `next_sample`, which stays
+/// measured on `allocated`.
 #[cfg(feature = "sampling")]
 #[inline]
 pub(crate) fn on_realloc_with(old: usize, new: usize, sampled: impl FnOnce(bool)) {
     let slot = current_slot();
-    let growth = (new as u64).saturating_sub(old as u64);
+    let (old, new) = (old as u64, new as u64);
+    let growth = new.saturating_sub(old);
+    // The bytes of the countdown the new block takes beyond the growth.
+    let extra = new - growth;
     let before = slot.allocated.load(Relaxed);
-    let after = before.wrapping_add(growth);
-    let point = growth > 0
-        && if slot.is_fallback() {
-            slot.shared_sample_point(before, after)
-        } else {
-            after >= slot.next_sample.load(Relaxed) && slot.sample_point(before, after)
-        };
+    let end = before.wrapping_add(new);
+    let point = if slot.is_fallback() {
+        let point = slot.shared_sample_point(before, end);
+        let _ = slot.next_sample.fetch_update(Relaxed, Relaxed, |next| {
+            (next != u64::MAX).then(|| next.saturating_sub(extra))
+        });
+        point
+    } else {
+        let point = end >= slot.next_sample.load(Relaxed) && slot.sample_point(before, end);
+        let next = slot.next_sample.load(Relaxed);
+        if next != u64::MAX && extra > 0 {
+            slot.next_sample.store(next.saturating_sub(extra), Relaxed);
+        }
+        point
+    };
     sampled(point);
     if slot.is_fallback() {
-        slot.shared_realloc(old as u64, new as u64);
+        slot.shared_realloc(old, new);
     } else {
-        slot.owner_realloc(old as u64, new as u64);
+        slot.owner_realloc(old, new);
     }
 }
 

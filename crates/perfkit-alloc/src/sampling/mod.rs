@@ -110,13 +110,14 @@ pub fn start(options: &SamplingOptions) -> Result<(), SamplingError> {
     let _inside = Inside::enter();
     {
         let mut store = STORE.lock();
-        store.clear(options.interval);
         INTERVAL.store(options.interval, SeqCst);
         SEED.store(options.seed, SeqCst);
         SHARED_RNG.store(splitmix(options.seed ^ 0xfa11_bac4), SeqCst);
         STARTED_NS.store(now_ns(), SeqCst);
         PEAK_PENDING.store(false, SeqCst);
+        PEAK_SEEN.store(i64::MIN, SeqCst);
         let session = SESSIONS.fetch_add(1, SeqCst) + 1;
+        store.clear(options.interval, session);
         SESSION.store(session, SeqCst);
     }
     crate::slots::arm_sampling(true);
@@ -221,19 +222,37 @@ impl Drop for Inside {
     }
 }
 
-/// The process's live bytes reached a new peak (called by the counters' cold path).
-pub(crate) fn peak_moved() {
-    if !PEAK_PENDING.load(Relaxed) && session() != 0 {
+/// The highest live bytes the counters have reported to the sampler this session.
+static PEAK_SEEN: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(i64::MIN);
+/// When the peak pending a snapshot came, in nanoseconds since the session started.
+static PEAK_AT_NS: AtomicU64 = AtomicU64::new(0);
+
+/// The process's live bytes reached `live`, a new peak for the counters (called from their
+/// cold path). Only a value above every earlier one is the process's peak: `measure` and
+/// `reset_peak` lower the counters' own peaks, and their new highs below it are not.
+pub(crate) fn peak_moved(live: i64) {
+    if session() == 0 || live <= PEAK_SEEN.load(Relaxed) {
+        return;
+    }
+    if PEAK_SEEN.fetch_max(live, Relaxed) < live && !PEAK_PENDING.load(Relaxed) {
+        // The first new high since the sampler last looked: its time stands for the peak's
+        // (later highs before the next sampled event are within one sampling interval).
+        PEAK_AT_NS.store(now_ns().saturating_sub(STARTED_NS.load(Relaxed)), Relaxed);
         PEAK_PENDING.store(true, Relaxed);
     }
+}
+
+/// [`crate::reset_peak`]: the heap profile's peak is measured afresh from now on.
+pub(crate) fn peak_reset() {
+    PEAK_SEEN.store(i64::MIN, Relaxed);
 }
 
 /// Before the sampled tables change: if a peak came since the last change, the live figures
 /// now are those of the peak (nothing sampled has changed since).
 fn settle_peak(store: &mut store::Store) {
     if PEAK_PENDING.swap(false, Relaxed) {
-        let since_start = now_ns().saturating_sub(STARTED_NS.load(Relaxed));
-        store.snapshot_peak(crate::stats().current_bytes, since_start);
+        let exact = PEAK_SEEN.load(Relaxed).max(0) as u64;
+        store.snapshot_peak(exact, PEAK_AT_NS.load(Relaxed));
     }
 }
 
@@ -297,55 +316,36 @@ fn take(ptr: usize) -> ReallocToken {
     ReallocToken(store.take(ptr))
 }
 
-/// `realloc` returned `new` (null: failed, the block stayed at `old`) for a block of `old_size`
-/// bytes grown or shrunk to `new_size`; `sampled` says whether its growth held a sample point.
-pub(crate) fn realloc_end(
-    token: ReallocToken,
-    old: *mut u8,
-    new: *mut u8,
-    old_size: u64,
-    new_size: u64,
-    sampled: bool,
-) {
+/// `realloc` returned `new` (null: failed, the block stayed where it was) for a block grown or
+/// shrunk to `new_size` bytes; `sampled` says whether the new block held a sample point.
+///
+/// A `realloc` counts as a free of the old block and an allocation of the new one, as in
+/// jemalloc: the new block is sampled with the chance its whole size gives, at the stack of the
+/// `realloc`, so every site's figures stay unbiased.
+pub(crate) fn realloc_end(token: ReallocToken, new: *mut u8, new_size: u64, sampled: bool) {
     if token.0.is_none() && !sampled {
         return;
     }
-    realloc_cold(token, old, new, old_size, new_size, sampled);
+    realloc_cold(token, new, new_size, sampled);
 }
 
 #[cold]
 #[inline(never)]
 #[allow(clippy::needless_pass_by_value)] // The token is spent here, as its type says.
-fn realloc_cold(
-    token: ReallocToken,
-    old: *mut u8,
-    new: *mut u8,
-    old_size: u64,
-    new_size: u64,
-    sampled: bool,
-) {
+fn realloc_cold(token: ReallocToken, new: *mut u8, new_size: u64, sampled: bool) {
     if new.is_null() {
         if let Some(record) = token.0 {
-            let mut store = STORE.lock();
-            store.moved(record, old as usize, old_size, false);
+            STORE.lock().put_back(record);
         }
         return;
     }
     if let Some(record) = token.0 {
-        let mut store = STORE.lock();
-        settle_peak(&mut store);
-        store.moved(record, new as usize, new_size, sampled);
-        return;
+        let now = now_ns();
+        STORE.lock().freed(&record, now);
     }
-    let Some(_inside) = Inside::enter() else {
-        return;
-    };
-    let mut frames = [0usize; store::MAX_FRAMES];
-    let depth = stack::capture(&mut frames);
-    let now = now_ns();
-    let mut store = STORE.lock();
-    settle_peak(&mut store);
-    store.grown_into_sample(new as usize, old_size, new_size, &frames[..depth], now);
+    if sampled {
+        sampled_alloc(new, new_size);
+    }
 }
 
 /// The profile so far: each site's estimated figures, its call stack resolved to functions,

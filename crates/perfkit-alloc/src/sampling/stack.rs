@@ -92,6 +92,7 @@ impl Symbols {
                     function,
                     file: symbol.filename().map(|f| f.display().to_string()),
                     line: symbol.lineno(),
+                    inlined: false,
                 });
             });
             if frames.is_empty() {
@@ -100,7 +101,13 @@ impl Symbols {
                     function: "[unknown]".to_owned(),
                     file: None,
                     line: None,
+                    inlined: false,
                 });
+            }
+            // All but the outermost of one address's frames were inlined into it.
+            let last = frames.len() - 1;
+            for frame in &mut frames[..last] {
+                frame.inlined = true;
             }
             frames
         })
@@ -114,12 +121,17 @@ pub(super) fn site(symbols: &mut Symbols, stack: &[usize], stats: &SiteStats) ->
     for &address in stack {
         frames.extend_from_slice(symbols.at(address));
     }
-    // The allocator's frames come first; only the first few dozen can be its own.
-    let inner = frames
+    // The allocator's and the sampler's frames come first: the leading run of them goes
+    // (frames without a name inside it too), and nothing after the first frame of other code,
+    // which may call back into perfkit-alloc (`measure`) or the unwinder (a panic).
+    let run = frames
         .iter()
-        .take(40)
-        .rposition(|frame| is_allocator_frame(&frame.function));
-    if let Some(last) = inner {
+        .take_while(|f| is_allocator_frame(&f.function) || f.function == "[unknown]")
+        .count();
+    let last = frames[..run]
+        .iter()
+        .rposition(|f| is_allocator_frame(&f.function));
+    if let Some(last) = last {
         frames.drain(..=last);
     }
     let mut lifetimes = stats.lifetimes.to_vec();
