@@ -1,8 +1,9 @@
 //! A sampled heap profile in pprof's `profile.proto`, as Go's heap profiles are: sample types
 //! `alloc_objects`, `alloc_space`, `inuse_objects` and `inuse_space` (`inuse` is what was live
 //! when the profile was taken: at exit, the leaks), then perfkit's `peak_objects` and
-//! `peak_space` (live at the peak; `go tool pprof -sample_index=peak_space`). Each frame is a
-//! location with its address, function, file and line; inlined calls share a location.
+//! `peak_space` (live at the peak), which `go tool pprof` shows unless given
+//! `-sample_index`. Each frame is a location with its address, function, file and line;
+//! inlined calls share a location.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -73,15 +74,16 @@ pub fn encode_raw(profile: &HeapProfile) -> Result<Vec<u8>, ProfilerError> {
     let mut function_messages: Vec<Message> = Vec::new();
     for site in &profile.sites {
         let mut ids = Vec::new();
-        // Frames of one address (a call and the calls inlined into it) are one location.
+        // A call and the calls inlined into it are one location (recursion, which repeats an
+        // address without inlining, is not).
         let mut start = 0;
         while start < site.frames.len() {
             let address = site.frames[start].address;
             let end = start
                 + site.frames[start..]
                     .iter()
-                    .take_while(|f| f.address == address)
-                    .count();
+                    .position(|f| !f.inlined)
+                    .map_or(site.frames.len() - start, |i| i + 1);
             let group = &site.frames[start..end];
             let next = location_messages.len() as u64 + 1;
             let id = *locations.entry((address, group)).or_insert_with(|| {
@@ -135,7 +137,7 @@ pub fn encode_raw(profile: &HeapProfile) -> Result<Vec<u8>, ProfilerError> {
     }
     let comment_ids: Vec<u64> = comments.iter().map(|c| strings.index(c)).collect();
     let period_type = value_type(&ValueType::new("space", "bytes"), &mut strings);
-    let default_type = strings.index("inuse_space");
+    let default_type = strings.index("peak_space");
     for text in &strings.table {
         profile_message.bytes_field(6, text.as_bytes());
     }

@@ -6,6 +6,7 @@ fn frame(address: u64, function: &str, line: u32) -> HeapFrame {
         function: function.to_owned(),
         file: Some("/src/app.c".to_owned()),
         line: Some(line),
+        inlined: false,
     }
 }
 
@@ -25,7 +26,10 @@ fn profile() -> HeapProfile {
     };
     let parse = HeapSite {
         frames: vec![
-            frame(0x30, "alloc::raw_vec::finish_grow", 1),
+            HeapFrame {
+                inlined: true,
+                ..frame(0x30, "alloc::raw_vec::finish_grow", 1)
+            },
             frame(0x30, "parse", 14),
             frame(0x21, "main", 10),
         ],
