@@ -210,9 +210,15 @@ fn thread_alive(tid: u32) -> bool {
     let Ok(tid) = libc::pid_t::try_from(tid) else {
         return true;
     };
+    // This runs inside `malloc` and `free`, which must leave errno as they found it.
+    // SAFETY: errno is this thread's.
+    let saved = unsafe { *libc::__errno_location() };
     // SAFETY: signal 0 only checks that the thread exists; getpid cannot fail.
     let result = unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, 0) };
-    result == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    let alive = result == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = saved };
+    alive
 }
 
 #[cfg(not(target_os = "linux"))]

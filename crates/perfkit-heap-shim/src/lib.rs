@@ -3,93 +3,104 @@
 //! `perfkit heap --sampled -- PROGRAM` starts `PROGRAM` with this library in `LD_PRELOAD`.
 //! Its `malloc`, `calloc`, `realloc`, `reallocarray`, `free`, `posix_memalign`,
 //! `aligned_alloc`, `memalign`, `valloc` and `pvalloc` come first in the symbol lookup, call
-//! glibc's own allocator (`__libc_malloc` and its siblings) and count and sample around it with
-//! perfkit-alloc's [`hooks`](perfkit_alloc::hooks). Sizes are what `malloc_usable_size` says a
+//! the allocator the program would have called without it ([`next`]: glibc's, or jemalloc's,
+//! tcmalloc's…) and count and sample around it with perfkit-alloc's
+//! [`hooks`](perfkit_alloc::hooks). Sizes are what that allocator's `malloc_usable_size` says a
 //! block holds, so a free counts exactly what its allocation counted.
 //!
-//! Which process is profiled: the one whose parent is the `perfkit` that started it
-//! (`PERFKIT_HEAP_PARENT`), so the command itself, also after it `exec`s another program.
-//! Its forked children and anything they start only pass through (counted, never sampled or
-//! written). At exit (`exit`, a return from `main`, or `_exit`) the profiled process writes its
-//! [`HeapProfile`](perfkit_alloc::HeapProfile) as JSON to `PERFKIT_HEAP_OUT`; a process killed
-//! by a signal writes nothing.
+//! Which process is profiled: the child of the `perfkit` that started it
+//! (`PERFKIT_HEAP_PARENT`), which marks itself in `PERFKIT_HEAP_PID`, so the command itself,
+//! also after it `exec`s another program. Its forked children and anything they start only
+//! pass through (counted, never sampled or written). At exit (`exit`, a return from `main`, or
+//! `_exit`) the profiled process writes its [`HeapProfile`](perfkit_alloc::HeapProfile) as
+//! JSON to `PERFKIT_HEAP_OUT` (an absolute path, read at start); a process killed by a signal
+//! writes nothing.
 //!
 //! Environment: `PERFKIT_HEAP_OUT` (the file), `PERFKIT_HEAP_PARENT` (a process ID),
 //! `PERFKIT_HEAP_INTERVAL` (mean bytes between samples, 524288 by default),
-//! `PERFKIT_HEAP_SEED` (the draws' seed).
+//! `PERFKIT_HEAP_SEED` (the draws' seed); `PERFKIT_HEAP_PID`, set by the shim.
 
 #![cfg(target_os = "linux")]
 
+mod next;
+
 use std::ffi::{CStr, c_int, c_void};
 use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::Relaxed};
 
 use perfkit_alloc::hooks;
 use perfkit_alloc::sampling::{self, SamplingOptions};
 
-unsafe extern "C" {
-    fn __libc_malloc(size: usize) -> *mut c_void;
-    fn __libc_calloc(count: usize, size: usize) -> *mut c_void;
-    fn __libc_realloc(ptr: *mut c_void, size: usize) -> *mut c_void;
-    fn __libc_free(ptr: *mut c_void);
-    fn __libc_memalign(align: usize, size: usize) -> *mut c_void;
-    fn __libc_valloc(size: usize) -> *mut c_void;
-    fn __libc_pvalloc(size: usize) -> *mut c_void;
-}
+use next::{bootstrap, next};
 
 /// The profiled process's ID (0: this process only passes through).
 static PROFILED: AtomicI32 = AtomicI32::new(0);
+/// Where the profile goes and the perfkit that waits for it, read once at start: the
+/// program's own changes to its environment cannot move the file.
+static OUT: OnceLock<(PathBuf, libc::pid_t)> = OnceLock::new();
 
 /// Whether a block's size can be read from glibc's chunk header, which `init` checks
 /// against `malloc_usable_size` before trusting it.
 static HEADER_SIZES: AtomicBool = AtomicBool::new(false);
 
-/// The bytes the block at `ptr` (not null) holds: what `malloc_usable_size` says, read
-/// straight from the chunk header in front of the block when `init` found that they agree
-/// (the call costs as much as the rest of the shim's bookkeeping together).
+/// The bytes the block at `ptr` (not null) holds: what the allocator's `malloc_usable_size`
+/// says, read straight from the chunk header in front of the block when the allocator is
+/// glibc's and `init` found that the two agree (the call costs as much as the rest of the
+/// shim's bookkeeping together). 0 for an allocator without `malloc_usable_size`: its calls are
+/// counted, its bytes are not.
 #[inline]
 fn usable(ptr: *mut c_void) -> usize {
     if HEADER_SIZES.load(Relaxed) {
         // SAFETY: `ptr` is a live block of glibc's allocator (every shim function passes only
         // those), so the word before it is its chunk's size field.
         let field = unsafe { ptr.cast::<usize>().sub(1).read() };
-        header_usable(field)
-    } else {
-        // SAFETY: as above; glibc's own answer.
-        unsafe { libc::malloc_usable_size(ptr) }
+        if let Some(size) = header_usable(field) {
+            return size;
+        }
+    }
+    match next().and_then(|n| n.usable_size) {
+        // SAFETY: a live block of the allocator whose function this is.
+        Some(usable_size) => unsafe { usable_size(ptr) },
+        None => 0,
     }
 }
 
 /// The usable bytes of a glibc chunk from its size field: the chunk size less the header,
-/// whose second word the next chunk's block may use unless the chunk is mapped on its own
-/// (`IS_MMAPPED`).
+/// whose second word the next chunk's block may use. `None` for a chunk mapped on its own
+/// (`IS_MMAPPED`), which glibc's function is asked about instead: they are few and large.
 #[inline]
-fn header_usable(field: usize) -> usize {
+fn header_usable(field: usize) -> Option<usize> {
     const IS_MMAPPED: usize = 0x2;
-    let chunk = field & !0x7;
-    let word = std::mem::size_of::<usize>();
     if field & IS_MMAPPED != 0 {
-        chunk.saturating_sub(2 * word)
-    } else {
-        chunk.saturating_sub(word)
+        return None;
     }
+    Some((field & !0x7).saturating_sub(std::mem::size_of::<usize>()))
 }
 
-/// Whether the chunk headers of blocks of several sizes (a mapped one among them) give what
-/// `malloc_usable_size` says.
+/// Whether the chunk headers of blocks of several sizes give what glibc's
+/// `malloc_usable_size` says. The sizes stay below glibc's mmap threshold: freeing a mapped
+/// chunk would raise the threshold for the rest of the program.
 fn header_sizes_agree() -> bool {
-    [1usize, 24, 100, 1000, 40_000, 300_000, 4 << 20]
+    let Some(next) = next().filter(|n| n.is_glibc) else {
+        return false;
+    };
+    let Some(usable_size) = next.usable_size else {
+        return false;
+    };
+    [1usize, 24, 100, 1000, 40_000, 100_000]
         .iter()
         .all(|&size| {
             // SAFETY: glibc's own allocator, freed at once.
             unsafe {
-                let ptr = __libc_malloc(size);
+                let ptr = (next.malloc)(size);
                 if ptr.is_null() {
                     return false;
                 }
                 let field = ptr.cast::<usize>().sub(1).read();
-                let agree = header_usable(field) == libc::malloc_usable_size(ptr);
-                __libc_free(ptr);
+                let agree = header_usable(field) == Some(usable_size(ptr));
+                (next.free)(ptr);
                 agree
             }
         })
@@ -97,7 +108,7 @@ fn header_sizes_agree() -> bool {
 
 #[inline]
 fn counted(ptr: *mut c_void) -> *mut c_void {
-    if !ptr.is_null() {
+    if !ptr.is_null() && !bootstrap::owns(ptr) {
         hooks::allocated(ptr.cast(), usable(ptr));
     }
     ptr
@@ -109,8 +120,11 @@ fn counted(ptr: *mut c_void) -> *mut c_void {
 /// As C's `malloc`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
-    // SAFETY: glibc's own malloc, with the caller's argument.
-    counted(unsafe { __libc_malloc(size) })
+    let Some(next) = next() else {
+        return bootstrap::alloc(size);
+    };
+    // SAFETY: the next allocator's malloc, with the caller's argument.
+    counted(unsafe { (next.malloc)(size) })
 }
 
 /// `calloc`, counted.
@@ -119,8 +133,13 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
 /// As C's `calloc`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
-    // SAFETY: glibc's own calloc (which checks the product for overflow).
-    counted(unsafe { __libc_calloc(count, size) })
+    let Some(next) = next() else {
+        return count
+            .checked_mul(size)
+            .map_or(std::ptr::null_mut(), bootstrap::alloc);
+    };
+    // SAFETY: the next allocator's calloc (which checks the product for overflow).
+    counted(unsafe { (next.calloc)(count, size) })
 }
 
 /// `free`, counted.
@@ -129,15 +148,18 @@ pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
 /// As C's `free`: `ptr` is null or a live block of this allocator.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn free(ptr: *mut c_void) {
-    if ptr.is_null() {
+    if ptr.is_null() || bootstrap::owns(ptr) {
         return;
     }
+    let Some(next) = next() else {
+        return;
+    };
     hooks::freeing(ptr.cast(), usable(ptr));
-    // SAFETY: the caller's live block, to glibc's own free.
-    unsafe { __libc_free(ptr) }
+    // SAFETY: the caller's live block, to the allocator that made it.
+    unsafe { (next.free)(ptr) }
 }
 
-/// `realloc`, counted: a block moved or resized keeps its sample.
+/// `realloc`, counted: the old block counts as freed and the new one as allocated.
 ///
 /// # Safety
 /// As C's `realloc`.
@@ -147,16 +169,31 @@ pub unsafe extern "C" fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
         // SAFETY: realloc(NULL, n) is malloc(n).
         return unsafe { malloc(size) };
     }
+    if bootstrap::owns(ptr) {
+        // SAFETY: a new block, then as much of the arena block as fits (an arena block's
+        // size is not kept; the arena's bytes past it are readable).
+        unsafe {
+            let new = malloc(size);
+            if !new.is_null() {
+                let room = bootstrap::room_after(ptr).min(size);
+                std::ptr::copy_nonoverlapping(ptr.cast::<u8>(), new.cast::<u8>(), room);
+            }
+            return new;
+        }
+    }
+    let Some(next) = next() else {
+        return std::ptr::null_mut();
+    };
     let old = usable(ptr);
     if size == 0 {
-        // glibc frees the block and returns null.
+        // glibc frees the block and returns null (other allocators may return a block).
         hooks::freeing(ptr.cast(), old);
         // SAFETY: the caller's live block.
-        return counted(unsafe { __libc_realloc(ptr, 0) });
+        return counted(unsafe { (next.realloc)(ptr, 0) });
     }
     let token = hooks::realloc_begin(ptr.cast());
-    // SAFETY: the caller's live block and size, to glibc's own realloc.
-    let new = unsafe { __libc_realloc(ptr, size) };
+    // SAFETY: the caller's live block and size, to the allocator that made it.
+    let new = unsafe { (next.realloc)(ptr, size) };
     let new_size = if new.is_null() { old } else { usable(new) };
     hooks::realloc_end(token, ptr.cast(), new.cast(), old, new_size);
     new
@@ -176,48 +213,54 @@ pub unsafe extern "C" fn reallocarray(ptr: *mut c_void, count: usize, size: usiz
     unsafe { realloc(ptr, bytes) }
 }
 
+/// An aligned allocation through the next allocator's `function`, counted; `ENOMEM` when the
+/// allocator has no such function (as the program would have found none).
+fn aligned(
+    function: impl FnOnce(&next::Next) -> Option<*mut c_void>,
+    align: usize,
+    size: usize,
+) -> *mut c_void {
+    let Some(next) = next() else {
+        // While the allocator is looked up: the arena's blocks are 16-aligned.
+        return if align <= 16 {
+            bootstrap::alloc(size)
+        } else {
+            std::ptr::null_mut()
+        };
+    };
+    if let Some(ptr) = function(next) {
+        return counted(ptr);
+    }
+    set_errno(libc::ENOMEM);
+    std::ptr::null_mut()
+}
+
 /// `memalign`, counted.
 ///
 /// # Safety
 /// As C's `memalign`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
-    // SAFETY: glibc's own memalign, with the caller's arguments.
-    counted(unsafe { __libc_memalign(align, size) })
+    // SAFETY: the next allocator's memalign, with the caller's arguments.
+    aligned(
+        |n| n.memalign.map(|f| unsafe { f(align, size) }),
+        align,
+        size,
+    )
 }
 
-/// `aligned_alloc`, counted; an alignment that is not a power of two is refused (`EINVAL`).
+/// `aligned_alloc`, counted.
 ///
 /// # Safety
 /// As C's `aligned_alloc`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
-    if !align.is_power_of_two() {
-        set_errno(libc::EINVAL);
-        return std::ptr::null_mut();
-    }
-    // SAFETY: as memalign.
-    unsafe { memalign(align, size) }
-}
-
-/// `posix_memalign`, counted: `EINVAL` for an alignment that is not a power of two multiple
-/// of `sizeof(void *)`, `ENOMEM` when there is no memory.
-///
-/// # Safety
-/// As C's `posix_memalign`: `out` is writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
-    if !align.is_power_of_two() || !align.is_multiple_of(std::mem::size_of::<*mut c_void>()) {
-        return libc::EINVAL;
-    }
-    // SAFETY: glibc's own memalign.
-    let ptr = counted(unsafe { __libc_memalign(align, size) });
-    if ptr.is_null() {
-        return libc::ENOMEM;
-    }
-    // SAFETY: the caller passes a writable pointer.
-    unsafe { out.write(ptr) };
-    0
+    // SAFETY: the next allocator's aligned_alloc, with the caller's arguments.
+    aligned(
+        |n| n.aligned_alloc.map(|f| unsafe { f(align, size) }),
+        align,
+        size,
+    )
 }
 
 /// `valloc`, counted.
@@ -226,8 +269,8 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
 /// As C's `valloc`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
-    // SAFETY: glibc's own valloc.
-    counted(unsafe { __libc_valloc(size) })
+    // SAFETY: the next allocator's valloc.
+    aligned(|n| n.valloc.map(|f| unsafe { f(size) }), 4096, size)
 }
 
 /// `pvalloc`, counted.
@@ -236,8 +279,35 @@ pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
 /// As C's `pvalloc`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
-    // SAFETY: glibc's own pvalloc.
-    counted(unsafe { __libc_pvalloc(size) })
+    // SAFETY: the next allocator's pvalloc.
+    aligned(|n| n.pvalloc.map(|f| unsafe { f(size) }), 4096, size)
+}
+
+/// `posix_memalign`, counted; its errors are the next allocator's.
+///
+/// # Safety
+/// As C's `posix_memalign`: `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
+    let Some(next) = next() else {
+        let ptr = bootstrap::alloc(size);
+        if align > 16 || ptr.is_null() {
+            return libc::ENOMEM;
+        }
+        // SAFETY: the caller passes a writable pointer.
+        unsafe { out.write(ptr) };
+        return 0;
+    };
+    let Some(function) = next.posix_memalign else {
+        return libc::ENOMEM;
+    };
+    // SAFETY: the next allocator's posix_memalign with the caller's arguments.
+    let result = unsafe { function(out, align, size) };
+    if result == 0 {
+        // SAFETY: on success the allocator wrote the block to `out`.
+        counted(unsafe { out.read() });
+    }
+    result
 }
 
 fn set_errno(value: c_int) {
@@ -267,15 +337,41 @@ extern "C" fn forked_child() {
     PROFILED.store(0, Relaxed);
 }
 
+/// Whether this process is the one to profile: the one `PERFKIT_HEAP_PID` names once it is
+/// set, else the child of the perfkit in `PERFKIT_HEAP_PARENT`, which then sets
+/// `PERFKIT_HEAP_PID` for the programs it `exec`s (same process, same ID) and its children
+/// (another ID: they pass through, also when they outlive it and move to another parent).
+fn chosen(pid: libc::pid_t) -> Option<libc::pid_t> {
+    let parent = env_number(c"PERFKIT_HEAP_PARENT")?;
+    if let Some(named) = env_number(c"PERFKIT_HEAP_PID") {
+        return (u64::try_from(pid).ok() == Some(named))
+            .then_some(libc::pid_t::try_from(parent).ok()?);
+    }
+    // SAFETY: getppid cannot fail.
+    let parent_now = unsafe { libc::getppid() };
+    if u64::try_from(parent_now).ok() != Some(parent) {
+        return None;
+    }
+    let value = std::ffi::CString::new(pid.to_string()).ok()?;
+    // SAFETY: the program has not started yet (constructors run first, on one thread), so no
+    // one else reads or writes the environment now.
+    unsafe { libc::setenv(c"PERFKIT_HEAP_PID".as_ptr(), value.as_ptr(), 1) };
+    Some(parent_now)
+}
+
 /// Runs before `main` (from `.init_array`): starts sampling in the profiled process.
 extern "C" fn init() {
     HEADER_SIZES.store(header_sizes_agree(), Relaxed);
-    let Some(parent) = env_number(c"PERFKIT_HEAP_PARENT") else {
+    // SAFETY: getpid cannot fail.
+    let pid = unsafe { libc::getpid() };
+    let Some(parent) = chosen(pid) else {
         return;
     };
-    // SAFETY: getppid and getpid cannot fail.
-    let (parent_now, pid) = unsafe { (libc::getppid(), libc::getpid()) };
-    if u64::try_from(parent_now).ok() != Some(parent) || env(c"PERFKIT_HEAP_OUT").is_none() {
+    let Some(out) = env(c"PERFKIT_HEAP_OUT") else {
+        return;
+    };
+    let out = PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(out));
+    if !out.is_absolute() || OUT.set((out, parent)).is_err() {
         return;
     }
     let options = SamplingOptions {
@@ -366,16 +462,23 @@ fn arm_exit_watchdog() {
     }
 }
 
-/// Writes the profile to `PERFKIT_HEAP_OUT`, once, in the profiled process.
+/// Writes the profile where `PERFKIT_HEAP_OUT` said at start, once, in the profiled process
+/// (`exit` on one thread and `_exit` on another both get here), and only while the perfkit that
+/// waits for it is still its parent: a perfkit killed meanwhile left nobody to read it.
 fn write_profile() {
-    if !is_profiled() {
+    // SAFETY: getpid and getppid cannot fail.
+    let (pid, parent_now) = unsafe { (libc::getpid(), libc::getppid()) };
+    // Compare-and-swap, not swap: a vfork child shares this memory and must not clear it.
+    if PROFILED.compare_exchange(pid, 0, Relaxed, Relaxed).is_err() {
         return;
     }
-    PROFILED.store(0, Relaxed);
     sampling::stop();
-    let Some(out) = env(c"PERFKIT_HEAP_OUT") else {
+    let Some((out, parent)) = OUT.get() else {
         return;
     };
+    if parent_now != *parent {
+        return;
+    }
     let mut profile = sampling::profile();
     profile.command = std::fs::read("/proc/self/cmdline").ok().map(|line| {
         let words: Vec<String> = line
@@ -385,17 +488,28 @@ fn write_profile() {
             .collect();
         words.join(" ")
     });
-    let out =
-        std::path::Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(out));
     let _ = write(out, &profile);
 }
 
-/// Writes the profile beside `out` and renames it into place, so that a reader never sees
-/// half a file.
+/// Writes the profile into a new file beside `out` and renames it into place, so that a
+/// reader never sees half a file; nothing is written when `out` exists and is not a regular
+/// file, or when the new file's name is taken.
 fn write(out: &std::path::Path, profile: &perfkit_alloc::HeapProfile) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if let Ok(meta) = std::fs::symlink_metadata(out)
+        && !meta.file_type().is_file()
+    {
+        return Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists));
+    }
     let mut partial = out.as_os_str().to_owned();
     partial.push(format!(".{}.partial", std::process::id()));
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&partial)?);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&partial)?;
+    let mut file = std::io::BufWriter::new(file);
     serde_json::to_writer(&mut file, profile)?;
     file.flush()?;
     std::fs::rename(&partial, out)

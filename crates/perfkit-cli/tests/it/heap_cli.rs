@@ -396,3 +396,51 @@ fn analyze_profiles_the_heap_with_the_sampler_unless_asked_for_massif() {
         .code(2)
         .stderr(predicate::str::contains("sampled").and(predicate::str::contains("exact")));
 }
+
+#[test]
+fn a_program_linked_with_its_own_allocator_keeps_using_it() {
+    if !have("gcc") {
+        return;
+    }
+    let programs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../perfkit-testkit/programs");
+    let dir = tempfile::tempdir().unwrap();
+    let gcc = |args: &[&std::ffi::OsStr]| {
+        let status = std::process::Command::new("gcc")
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "gcc {args:?}");
+    };
+    let lib = dir.path().join("libownalloc.so");
+    let program = dir.path().join("uses_own_allocator");
+    gcc(&[
+        "-O1".as_ref(),
+        "-shared".as_ref(),
+        "-fPIC".as_ref(),
+        "-o".as_ref(),
+        lib.as_os_str(),
+        programs.join("own_allocator.c").as_os_str(),
+    ]);
+    let rpath = format!("-Wl,-rpath,{}", dir.path().display());
+    let libdir = format!("-L{}", dir.path().display());
+    gcc(&[
+        "-O1".as_ref(),
+        "-fno-builtin-malloc".as_ref(),
+        "-o".as_ref(),
+        program.as_os_str(),
+        programs.join("uses_own_allocator.c").as_os_str(),
+        libdir.as_ref(),
+        "-lownalloc".as_ref(),
+        rpath.as_ref(),
+    ]);
+    // Its allocator aborts on a block it did not make: every call must reach it.
+    let report = sampled(dir.path(), &program, "", "4K");
+    assert_eq!(report["status"]["code"], 0, "{report}");
+    assert_eq!(report["top_at_peak"][0]["function"], "main", "{report}");
+    within(
+        "the peak",
+        number(&report["peak_bytes"]),
+        1000.0 * 4096.0,
+        0.05,
+    );
+}
