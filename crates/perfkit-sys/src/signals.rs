@@ -107,7 +107,12 @@ impl PrivateDir {
     /// # Errors
     /// The directory cannot be created.
     pub fn new(prefix: &str) -> std::io::Result<PrivateDir> {
-        let dir = tempfile::Builder::new().prefix(prefix).tempdir()?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(prefix);
+        // tempfile leaves the mode to the umask (0755 under the usual 022).
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+        let dir = builder.tempdir()?;
         let registration = remove_on_signal(dir.path());
         Ok(PrivateDir {
             dir,
@@ -439,6 +444,9 @@ mod tests {
         let dir = PrivateDir::new("perfkit-test-").unwrap();
         let path = dir.path().to_path_buf();
         assert!(path.is_dir());
+        // Only its owner may look inside, whatever the umask.
+        let mode = std::os::unix::fs::PermissionsExt::mode(&path.metadata().unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o700, "{mode:o}");
         let listed = |p: &Path| {
             registered(|e| match e {
                 Entry::Temporary(t) => Some(t.clone()),
