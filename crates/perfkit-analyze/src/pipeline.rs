@@ -607,7 +607,7 @@ fn heap_step(
         .is_some_and(|p| p.final_program().is_some());
     let profiled = match options.heap_mode {
         HeapMode::Sampled => sampled_heap_profile(argv, &options.io),
-        HeapMode::Exact => heap_profile(argv, &options.io, wrapper),
+        HeapMode::Exact => heap_profile(argv, &options.io, wrapper).map_err(|e| e.to_string()),
     };
     match profiled {
         Ok(h) => {
@@ -748,14 +748,18 @@ fn heap_profile(
 
 /// One run with perfkit's heap sampler (every 512 KiB on average): the peak as the shim
 /// counted it and the five sites with the most bytes live at the peak.
-fn sampled_heap_profile(
-    argv: &[String],
-    io: &ProgramIo,
-) -> Result<HeapProfile, perfkit_profilers::ProfilerError> {
+fn sampled_heap_profile(argv: &[String], io: &ProgramIo) -> Result<HeapProfile, String> {
     let outcome = perfkit_profilers::heap::SampledHeap::command(argv)
         .program_io(io.clone())
-        .run()?;
-    let profile = &outcome.profile;
+        .run()
+        .map_err(|e| e.to_string())?;
+    let Some(profile) = &outcome.profile else {
+        return Err(format!(
+            "the program wrote no heap profile ({}): {}",
+            outcome.status,
+            outcome.missing.as_deref().unwrap_or("no reason known")
+        ));
+    };
     let described = |frame: &perfkit_profilers::heap::HeapFrame| match (&frame.file, frame.line) {
         (Some(file), Some(line)) => format!(
             "{} ({}:{line})",

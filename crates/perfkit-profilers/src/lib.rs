@@ -198,13 +198,13 @@ pub enum ProfilerError {
         /// The path.
         path: PathBuf,
     },
-    /// The program wrote no heap profile.
-    #[error("the program wrote no heap profile ({status}): {hint}")]
-    NoHeapProfile {
-        /// How the program ended.
-        status: ExitKind,
-        /// The likely reason.
-        hint: String,
+    /// The sampled heap profiler cannot reach a program.
+    #[error("cannot preload the heap sampler into {}: {why}; valgrind massif (the exact heap profiler) runs it", program.display())]
+    CannotPreload {
+        /// The program.
+        program: PathBuf,
+        /// Why.
+        why: &'static str,
     },
     /// One side of a comparison could not be read.
     #[error("{side} ({})", path.display())]

@@ -12,8 +12,13 @@
 //! use perfkit_profilers::heap::SampledHeap;
 //!
 //! let outcome = SampledHeap::command(["./target/release/my-app"]).interval(64 * 1024).run()?;
-//! for site in outcome.profile.top_by(|s| s.peak_bytes, 5) {
-//!     println!("{:>12.0} B at the peak  {}", site.peak_bytes, site.function());
+//! match &outcome.profile {
+//!     Some(profile) => {
+//!         for site in profile.top_by(|s| s.peak_bytes, 5) {
+//!             println!("{:>12.0} B at the peak  {}", site.peak_bytes, site.function());
+//!         }
+//!     }
+//!     None => println!("no profile ({}): {:?}", outcome.status, outcome.missing),
 //! }
 //! # Ok::<(), perfkit_profilers::ProfilerError>(())
 //! ```
@@ -56,8 +61,12 @@ pub struct SampledHeap {
 pub struct SampledHeapOutcome {
     /// How the program ended.
     pub status: ExitKind,
-    /// The profile the program's process wrote at exit.
-    pub profile: HeapProfile,
+    /// The profile the program's process wrote at exit; `None` when it wrote none, and
+    /// [`SampledHeapOutcome::missing`] says why.
+    pub profile: Option<HeapProfile>,
+    /// Why there is no profile: the program was killed by a signal, ended without running its
+    /// exit code (`quick_exit`), or its allocator escaped the shim.
+    pub missing: Option<String>,
     /// Wall time of the run.
     #[serde(rename = "wall_ns", with = "perfkit_metrics::serde_ns")]
     pub wall: Duration,
@@ -102,34 +111,48 @@ impl SampledHeap {
         self
     }
 
-    /// Checks the options, the program and the shim, without running anything.
+    /// Checks the options, the program and the shim, without running anything: the program
+    /// must be one the loader preloads into (not statically linked, not set-user-ID to
+    /// someone else), and the shim a shared object. Returns the shim's absolute path.
     pub fn validate(&self) -> Result<PathBuf, ProfilerError> {
-        if let Target::Pids { .. } = self.inv.target {
+        let Target::Command(argv) = &self.inv.target else {
             return Err(ProfilerError::InvalidSetting(Setting::HeapAttach));
-        }
+        };
         if self.interval == 0 {
             return Err(ProfilerError::InvalidSetting(Setting::HeapInterval));
         }
         self.inv.target.validate()?;
+        if let Some(program) = program_path(&argv[0])
+            && let Some(why) = unreachable(&program)
+        {
+            return Err(ProfilerError::CannotPreload { program, why });
+        }
         let shim = match &self.shim {
             Some(path) => path.clone(),
             None => locate_shim()?,
         };
-        let text = shim.to_string_lossy();
-        if text.contains([':', ' ']) {
+        let shim = std::fs::canonicalize(&shim).map_err(|_| ProfilerError::ShimNotFound {
+            searched: shim.display().to_string(),
+        })?;
+        if elf_type(&shim) != Some(ET_DYN) {
+            return Err(ProfilerError::ShimNotFound {
+                searched: format!("{} (not a shared object)", shim.display()),
+            });
+        }
+        if shim.to_string_lossy().contains([':', ' ']) {
             return Err(ProfilerError::ShimPath { path: shim });
         }
         Ok(shim)
     }
 
     /// Runs the program with the shim preloaded and reads the profile its process wrote at
-    /// exit. Ctrl-C reaches the program, which then ends as it would (a program that dies of
-    /// it writes no profile); `SIGTERM` and `SIGHUP` are passed on.
+    /// exit. Ctrl-C reaches the program (one that dies of it writes no profile); `SIGTERM` and
+    /// `SIGHUP` are passed on.
     ///
     /// # Errors
-    /// [`ProfilerError::NoHeapProfile`] when the program wrote none: it was killed, ended with
-    /// `_exit`, is statically linked or set-user-ID (the loader then ignores `LD_PRELOAD`), or
-    /// allocates without `malloc`.
+    /// [`SampledHeap::validate`]'s, a program that could not be started, or a profile that
+    /// cannot be read. A program that wrote no profile is not an error: see
+    /// [`SampledHeapOutcome::missing`].
     pub fn run(&self) -> Result<SampledHeapOutcome, ProfilerError> {
         let shim = self.validate()?;
         let dir = perfkit_sys::signals::PrivateDir::new("perfkit-heap-")
@@ -145,13 +168,18 @@ impl SampledHeap {
             .env("PERFKIT_HEAP_OUT", &out)
             .env("PERFKIT_HEAP_PARENT", std::process::id().to_string())
             .env("PERFKIT_HEAP_INTERVAL", self.interval.to_string())
-            .env("PERFKIT_HEAP_SEED", self.seed.to_string());
+            .env("PERFKIT_HEAP_SEED", self.seed.to_string())
+            // Set by a profiled process for its own exec'd images: not this one's.
+            .env_remove("PERFKIT_HEAP_PID");
         self.inv.apply_io(&mut command)?;
         let ran = run_guarded(&mut command)?;
         let Ok(file) = std::fs::File::open(&out) else {
-            return Err(ProfilerError::NoHeapProfile {
+            return Ok(SampledHeapOutcome {
                 status: ran.status,
-                hint: no_profile_hint(&argv[0], ran.status),
+                profile: None,
+                missing: Some(no_profile_hint(ran.status)),
+                wall: ran.wall,
+                shim,
             });
         };
         let profile: HeapProfile =
@@ -164,7 +192,8 @@ impl SampledHeap {
             })?;
         Ok(SampledHeapOutcome {
             status: ran.status,
-            profile,
+            profile: Some(profile),
+            missing: None,
             wall: ran.wall,
             shim,
         })
@@ -181,18 +210,42 @@ fn preload(shim: &Path) -> OsString {
     value
 }
 
-/// Why a program may have written no profile, for the error.
-fn no_profile_hint(program: &std::ffi::OsStr, status: ExitKind) -> String {
+/// Why a program may have written no profile.
+fn no_profile_hint(status: ExitKind) -> String {
     if let ExitKind::Signaled { .. } = status {
-        return "it was killed by a signal, and profiles are written at exit".to_owned();
+        return "it was killed by a signal, and the profile is written at exit".to_owned();
     }
-    let path = program.to_str().and_then(perfkit_sys::find_program);
-    match path.as_deref().map(elf_kind) {
-        Some(Some(ElfKind::Static)) => {
-            "it is statically linked, so nothing can be preloaded into it; use --exact (valgrind massif)".to_owned()
-        }
-        _ => "it ended with _exit, exec'd a statically linked or set-user-ID program, or allocates without malloc (its own allocator: try --exact --pages-as-heap)".to_owned(),
+    "it ended without running its exit code (quick_exit, or a crash the shim could not see), \
+     exec'd a statically linked or set-user-ID program, or could not write to the temporary \
+     directory"
+        .to_owned()
+}
+
+/// The program's file: `name` itself when it holds a slash, else where `PATH` finds it.
+fn program_path(name: &std::ffi::OsStr) -> Option<PathBuf> {
+    let text = name.to_str()?;
+    if text.contains('/') {
+        Some(PathBuf::from(text))
+    } else {
+        perfkit_sys::find_program(text)
     }
+}
+
+/// Why the loader would not preload the shim into `program`, if it would not.
+fn unreachable(program: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::MetadataExt as _;
+    if elf_kind(program) == Some(ElfKind::Static) {
+        return Some("it is statically linked, so nothing can be preloaded into it");
+    }
+    let meta = std::fs::metadata(program).ok()?;
+    let (uid, gid) = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    let setuid = meta.mode() & 0o4000 != 0 && meta.uid() != uid;
+    let setgid = meta.mode() & 0o2000 != 0 && meta.gid() != gid;
+    (setuid || setgid)
+        .then_some("it is set-user-ID or set-group-ID, and the loader ignores LD_PRELOAD for it")
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -202,28 +255,39 @@ enum ElfKind {
 }
 
 /// Whether the ELF file at `path` asks for a dynamic loader (`PT_INTERP`); `None` when it is
-/// not a 64-bit little-endian ELF file.
+/// not a 64-bit little-endian ELF file. Reads only the headers.
 fn elf_kind(path: &Path) -> Option<ElfKind> {
-    let bytes = std::fs::read(path).ok()?;
-    if bytes.get(..6)? != b"\x7fELF\x02\x01" {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut head = [0u8; 64];
+    file.read_exact(&mut head).ok()?;
+    if head[..6] != *b"\x7fELF\x02\x01" {
         return None;
     }
-    let number = |at: usize, len: usize| -> Option<u64> {
-        let mut value = 0u64;
-        for (i, b) in bytes.get(at..at + len)?.iter().enumerate() {
-            value |= u64::from(*b) << (8 * i);
-        }
-        Some(value)
-    };
-    let phoff = usize::try_from(number(0x20, 8)?).ok()?;
-    let phentsize = usize::try_from(number(0x36, 2)?).ok()?;
-    let phnum = usize::try_from(number(0x38, 2)?).ok()?;
-    for i in 0..phnum {
-        if number(phoff + i * phentsize, 4)? == 3 {
+    let phoff = u64::from_le_bytes(head[0x20..0x28].try_into().ok()?);
+    let phentsize = u64::from(u16::from_le_bytes([head[0x36], head[0x37]]));
+    let phnum = u16::from_le_bytes([head[0x38], head[0x39]]);
+    let mut entry = [0u8; 4];
+    for i in 0..u64::from(phnum) {
+        file.seek(SeekFrom::Start(
+            phoff.checked_add(i.checked_mul(phentsize)?)?,
+        ))
+        .ok()?;
+        file.read_exact(&mut entry).ok()?;
+        if u32::from_le_bytes(entry) == 3 {
             return Some(ElfKind::Dynamic);
         }
     }
     Some(ElfKind::Static)
+}
+
+const ET_DYN: u16 = 3;
+
+/// The ELF file type (`e_type`) of `path`, when it is an ELF file.
+fn elf_type(path: &Path) -> Option<u16> {
+    let mut head = [0u8; 18];
+    std::io::Read::read_exact(&mut std::fs::File::open(path).ok()?, &mut head).ok()?;
+    (head[..4] == *b"\x7fELF").then(|| u16::from_le_bytes([head[16], head[17]]))
 }
 
 /// The shim: `PERFKIT_HEAP_SHIM`, else the newest of those beside the running executable

@@ -106,6 +106,9 @@ pub struct SampledHeapReport {
     pub leaked: Vec<SiteLine>,
     /// Sites whose blocks mostly lived under a millisecond, by blocks allocated.
     pub short_lived: Vec<SiteLine>,
+    /// Why the program wrote no profile (the figures are then all empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
 }
 
 impl SampledHeapReport {
@@ -158,13 +161,17 @@ impl SampledHeapReport {
                 .into_iter()
                 .map(|s| SiteLine::new(s, s.alloc_bytes, s.alloc_objects, all_objects))
                 .collect(),
+            missing: None,
         }
     }
 
     /// The report of a run perfkit made.
     #[must_use]
     pub fn of_run(outcome: &SampledHeapOutcome, target: &str, top: usize) -> SampledHeapReport {
-        let mut report = SampledHeapReport::new(&outcome.profile, target, top);
+        let empty = HeapProfile::default();
+        let mut report =
+            SampledHeapReport::new(outcome.profile.as_ref().unwrap_or(&empty), target, top);
+        report.missing.clone_from(&outcome.missing);
         report.status = Some(outcome.status);
         report.wall_ns = Some(outcome.wall.as_nanos() as u64);
         report
@@ -180,6 +187,10 @@ impl SampledHeapReport {
                 ": program {status}, {}",
                 format_std_duration(std::time::Duration::from_nanos(wall))
             );
+        }
+        if let Some(why) = &self.missing {
+            let _ = writeln!(out, "; it wrote no heap profile: {why}");
+            return out;
         }
         let _ = writeln!(
             out,
