@@ -360,6 +360,21 @@ fn parse_method(text: &str) -> Result<MethodArg, String> {
         .map_err(|e: perfkit_zerocopy::UnknownMethod| format!("{e}, or auto"))
 }
 
+/// A sampling interval: a byte count of at least 1.
+fn parse_interval(text: &str) -> Result<usize, String> {
+    let digits: String = text
+        .trim()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    if !digits.is_empty() && digits.bytes().all(|b| b == b'0') {
+        return Err(
+            "the sampling interval must be at least 1 byte (512K is the default)".to_owned(),
+        );
+    }
+    parse_bytes(text)
+}
+
 /// A byte count: a number with an optional K, M or G suffix (powers of 1024; KiB etc. too).
 pub(crate) fn parse_bytes(text: &str) -> Result<usize, String> {
     let t = text.trim();
@@ -1776,6 +1791,10 @@ pub(crate) enum HeapModeArg {
     Exact,
 }
 
+/// The flags of `perfkit heap`'s exact (massif) mode, which the sampled mode's files
+/// conflict with.
+const MASSIF_ONLY: [&str; 3] = ["exact", "ms_print", "massif_out"];
+
 /// What a heap flamegraph weighs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum HeapWeigh {
@@ -1831,51 +1850,42 @@ pub(crate) struct HeapArgs {
 
     /// With --sampled: mean bytes allocated between samples (512K by default; smaller is more
     /// precise and costs more; 1 records every allocation).
-    #[arg(long, value_name = "BYTES", requires = "sampled", value_parser = parse_bytes)]
+    #[arg(long, value_name = "BYTES", requires = "sampled", conflicts_with = "from", value_parser = parse_interval)]
     pub(crate) interval: Option<usize>,
 
     /// With --sampled: the seed of the sampler's random intervals (the same seed samples the
     /// same allocations of a single-threaded program).
-    #[arg(long, value_name = "N", requires = "sampled")]
+    #[arg(long, value_name = "N", requires = "sampled", conflicts_with = "from")]
     pub(crate) seed: Option<u64>,
 
-    /// With --sampled: write the profile for `go tool pprof` (gzipped profile.proto with Go's
-    /// four heap sample types, allocated and in use, objects and space, then the peak's).
-    #[arg(long, value_name = "FILE", requires = "sampled")]
+    /// With --sampled (or a sampled --from): write the profile for `go tool pprof` (gzipped
+    /// profile.proto with Go's four heap sample types, allocated and in use, objects and space,
+    /// then the peak's, which it opens on).
+    #[arg(long, value_name = "FILE", conflicts_with_all = MASSIF_ONLY)]
     pub(crate) pprof: Option<PathBuf>,
 
     /// With --sampled: write DHAT's JSON, which DHAT's viewer (valgrind's `dh_view.html`)
     /// opens.
-    #[arg(long, value_name = "FILE", requires = "sampled")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = MASSIF_ONLY)]
     pub(crate) dhat: Option<PathBuf>,
 
     /// With --sampled: write folded stacks weighed by --weigh (`perfkit flamegraph FILE
     /// --palette mem` draws them).
-    #[arg(long, value_name = "FILE", requires = "sampled")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = MASSIF_ONLY)]
     pub(crate) folded: Option<PathBuf>,
 
     /// With --sampled: draw a heap flamegraph (SVG) weighed by --weigh.
-    #[arg(
-        short = 'o',
-        long = "flamegraph",
-        value_name = "FILE.svg",
-        requires = "sampled"
-    )]
+    #[arg(short = 'o', long = "flamegraph", value_name = "FILE.svg", conflicts_with_all = MASSIF_ONLY)]
     pub(crate) flamegraph: Option<PathBuf>,
 
     /// With --sampled: what the flamegraph and folded stacks weigh: peak (bytes live at the
     /// peak), allocated (bytes allocated), leaked (bytes live at exit), blocks (blocks
     /// allocated).
-    #[arg(
-        long,
-        value_name = "WHAT",
-        default_value = "peak",
-        requires = "sampled"
-    )]
+    #[arg(long, value_name = "WHAT", default_value = "peak")]
     pub(crate) weigh: HeapWeigh,
 
     /// With --sampled: write the shim's raw profile (JSON) here, for `perfkit heap --from`.
-    #[arg(long, value_name = "FILE", requires = "sampled")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = MASSIF_ONLY)]
     pub(crate) save: Option<PathBuf>,
 
     /// Count mapped pages (mmap/brk) instead of malloc'd blocks (custom allocators).
@@ -2782,6 +2792,9 @@ fn flag_hint(error: &anyhow::Error) -> Option<&'static str> {
                 followed_exec: false,
                 ..
             }) => Some("perfkit heap --trace-children follows exec"),
+            Some(ProfilerError::CannotPreload { .. }) => {
+                Some("perfkit heap --exact -- CMD runs it under valgrind massif")
+            }
             Some(ProfilerError::InvalidSetting(setting)) => setting_hint(setting),
             Some(ProfilerError::PeriodOverflow) => Some("without --period the counts are samples"),
             Some(ProfilerError::NoSamples(Empty::Recording(_))) => {

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use perfkit_profilers::heap::{self, HeapProfile, SampledHeapReport};
 use perfkit_profilers::{ExitKind, Target};
 use perfkit_sys::{OutputPath, ReportSink, check_outputs};
@@ -21,7 +21,24 @@ pub(crate) fn is_json(path: &Path) -> bool {
     head[..n].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
+/// Whether the sampled mode's files were asked for.
+pub(crate) fn wants_files(args: &HeapArgs) -> bool {
+    args.pprof.is_some()
+        || args.dhat.is_some()
+        || args.folded.is_some()
+        || args.flamegraph.is_some()
+        || args.save.is_some()
+}
+
 pub(crate) fn sampled(args: &HeapArgs) -> Result<Exit> {
+    if let Some(from) = &args.from
+        && !is_json(from)
+    {
+        bail!(
+            "{} is not a heap profile perfkit's sampler wrote (JSON); a massif.out file is read without --sampled and the files it writes",
+            from.display()
+        );
+    }
     let inputs: Vec<&Path> = args.from.as_deref().into_iter().collect();
     let [pprof, dhat, folded, svg, save, report] = check_outputs(
         [
@@ -43,7 +60,7 @@ pub(crate) fn sampled(args: &HeapArgs) -> Result<Exit> {
             from.display()
         );
         let report = SampledHeapReport::new(&profile, &what, args.top);
-        (profile, report, ExitKind::Exited { code: 0 }, None)
+        (Some(profile), report, ExitKind::Exited { code: 0 }, None)
     } else {
         let sampler = args.sampled_heap();
         sampler.validate()?;
@@ -57,14 +74,21 @@ pub(crate) fn sampled(args: &HeapArgs) -> Result<Exit> {
         let report = SampledHeapReport::of_run(&outcome, &what, args.top);
         (outcome.profile, report, outcome.status, captured)
     };
-    let written = write_files(args, &profile, [pprof, dhat, folded, svg, save])?;
     let mut text = json_or(args.json, Some("heap"), &report, SampledHeapReport::to_text)?;
-    if !args.json {
-        for (what, path) in written {
-            let _ = writeln!(text, "{what} written to {}", path.display());
+    if let Some(profile) = &profile {
+        let files = render_files(args, profile, [pprof, dhat, folded, svg, save])?;
+        if !args.json {
+            for line in &files.notes {
+                let _ = writeln!(text, "{line}");
+            }
         }
+        // Every file is rendered before any is written; the report comes first, so that a
+        // failing write does not take it away.
+        sink.emit_captured(&text, captured)?;
+        files.write()?;
+    } else {
+        sink.emit_captured(&text, captured)?;
     }
-    sink.emit_captured(&text, captured)?;
     Ok(Exit::Program(status))
 }
 
@@ -80,39 +104,71 @@ fn read_profile(path: &Path) -> Result<HeapProfile> {
     })
 }
 
-/// Writes the files asked for; returns what was written where.
-fn write_files<'a>(
-    args: &'a HeapArgs,
+/// The files asked for, rendered, and what to say about them.
+struct Files {
+    contents: Vec<(OutputPath, Vec<u8>)>,
+    notes: Vec<String>,
+}
+
+impl Files {
+    fn add(&mut self, out: Option<OutputPath>, what: &str, bytes: Vec<u8>) {
+        if let Some(out) = out {
+            self.notes
+                .push(format!("{what} written to {}", out.path().display()));
+            self.contents.push((out, bytes));
+        }
+    }
+
+    fn write(self) -> Result<()> {
+        for (out, bytes) in self.contents {
+            out.write(&bytes)
+                .with_context(|| format!("cannot write {}", out.path().display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Renders every file asked for (none is written yet). A flamegraph of a profile without the
+/// figure it weighs is left out with a note, not an error.
+fn render_files(
+    args: &HeapArgs,
     profile: &HeapProfile,
     [pprof, dhat, folded, svg, save]: [Option<OutputPath>; 5],
-) -> Result<Vec<(&'static str, &'a Path)>> {
-    let mut written = Vec::new();
+) -> Result<Files> {
+    let mut files = Files {
+        contents: Vec::new(),
+        notes: Vec::new(),
+    };
     let metric = args.weigh.metric();
-    if let (Some(out), Some(path)) = (pprof, &args.pprof) {
-        out.write(&heap::pprof::encode(profile)?)?;
-        written.push(("pprof heap profile", path.as_path()));
+    if pprof.is_some() {
+        files.add(pprof, "pprof heap profile", heap::pprof::encode(profile)?);
     }
-    if let (Some(out), Some(path)) = (dhat, &args.dhat) {
-        out.write(serde_json::to_string(&heap::dhat::to_json(profile))?.as_bytes())?;
-        written.push(("DHAT profile (open it in dh_view.html)", path.as_path()));
+    if dhat.is_some() {
+        let json = serde_json::to_vec(&heap::dhat::to_json(profile))?;
+        files.add(dhat, "DHAT profile (open it in dh_view.html)", json);
     }
-    if let (Some(out), Some(path)) = (folded, &args.folded) {
+    let stacks = heap::folded(profile, metric);
+    if folded.is_some() {
         let mut text = Vec::new();
-        heap::folded(profile, metric).write_to(&mut text)?;
-        out.write(&text)?;
-        written.push(("folded stacks", path.as_path()));
+        stacks.write_to(&mut text)?;
+        files.add(folded, "folded stacks", text);
     }
-    if let (Some(out), Some(path)) = (svg, &args.flamegraph) {
-        let stacks = heap::folded(profile, metric);
-        let options = heap::flamegraph_options(profile, metric);
-        let mut svg = Vec::new();
-        perfkit_profilers::flamegraph::render_flamegraph(&stacks, &options, &mut svg)?;
-        out.write(&svg)?;
-        written.push(("heap flamegraph", path.as_path()));
+    if svg.is_some() {
+        if stacks.is_empty() {
+            let (what, _) = metric.describe();
+            files.notes.push(format!(
+                "no flamegraph written: the profile has no samples for \"{}\" (try another --weigh, or a smaller --interval)",
+                what.to_lowercase()
+            ));
+        } else {
+            let options = heap::flamegraph_options(profile, metric);
+            let mut image = Vec::new();
+            perfkit_profilers::flamegraph::render_flamegraph(&stacks, &options, &mut image)?;
+            files.add(svg, "heap flamegraph", image);
+        }
     }
-    if let (Some(out), Some(path)) = (save, &args.save) {
-        out.write(serde_json::to_string(profile)?.as_bytes())?;
-        written.push(("heap profile", path.as_path()));
+    if save.is_some() {
+        files.add(save, "heap profile", serde_json::to_vec(profile)?);
     }
-    Ok(written)
+    Ok(files)
 }

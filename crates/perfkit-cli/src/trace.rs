@@ -17,8 +17,20 @@ use crate::document::{self, json_or};
 use crate::exit::Exit;
 
 pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
-    if args.sampled || args.from.as_deref().is_some_and(crate::heap::is_json) {
+    let sampled_from = args.from.as_deref().is_some_and(crate::heap::is_json);
+    if args.exact && sampled_from {
+        anyhow::bail!(
+            "{} is a profile of perfkit's heap sampler: read it without --exact",
+            args.from.as_deref().unwrap_or(Path::new("")).display()
+        );
+    }
+    if args.sampled || sampled_from {
         return crate::heap::sampled(args);
+    }
+    if crate::heap::wants_files(args) {
+        anyhow::bail!(
+            "--pprof, --dhat, --folded, --flamegraph and --save are files of the sampled heap profile: add --sampled"
+        );
     }
     if let Some(from) = &args.from {
         return heap_from_file(args, from).map(Exit::Program);

@@ -343,12 +343,85 @@ fn a_program_s_exit_status_passes_through_and_a_killed_one_is_explained() {
         .current_dir(dir.path())
         .assert()
         .code(7);
-    perfkit()
+    // No profile from a killed program, but its end all the same: perfkit dies of the same
+    // signal.
+    let output = perfkit()
         .args(["heap", "--sampled", "--", "sh", "-c", "kill -9 $$"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&output.status),
+        Some(9),
+        "{output:?}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("wrote no heap profile") && stderr.contains("killed by a signal"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_static_program_is_refused_before_it_runs() {
+    if !have("gcc") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("touch.c");
+    let marker = dir.path().join("ran");
+    std::fs::write(
+        &source,
+        format!(
+            "#include <stdio.h>\nint main(void) {{ fclose(fopen(\"{}\", \"w\")); return 0; }}\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let program = dir.path().join("touch");
+    let built = std::process::Command::new("gcc")
+        .arg("-static")
+        .arg("-o")
+        .arg(&program)
+        .arg(&source)
+        .status()
+        .unwrap();
+    assert!(built.success(), "gcc -static (libc6-dev has libc.a)");
+    perfkit()
+        .args(["heap", "--sampled", "--"])
+        .arg(&program)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("wrote no heap profile"))
-        .stderr(predicate::str::contains("killed by a signal"));
+        .stderr(predicate::str::contains("statically linked"))
+        .stderr(predicate::str::contains("perfkit heap --exact"));
+    assert!(!marker.exists(), "the program ran");
+}
+
+#[test]
+fn a_flamegraph_with_nothing_to_draw_is_left_out_and_the_rest_written() {
+    let Some(program) = sites() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    perfkit()
+        .args(["heap", "--sampled", "--weigh", "leaked", "-o"])
+        .arg(dir.path().join("leaks.svg"))
+        .arg("--pprof")
+        .arg(dir.path().join("heap.pb.gz"))
+        .arg("--")
+        .arg(&program)
+        .arg("peak")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("no flamegraph written"))
+        .stderr(predicate::str::contains("pprof heap profile written to"));
+    assert!(!dir.path().join("leaks.svg").exists());
+    assert!(dir.path().join("heap.pb.gz").is_file());
+    // The sampled mode's files without the sampled mode.
+    perfkit()
+        .args(["heap", "--pprof"])
+        .arg(dir.path().join("x.pb.gz"))
+        .args(["--", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("add --sampled"));
 }
 
 #[test]
