@@ -69,6 +69,33 @@ fn callers(site: &HeapSite, named: usize) -> Vec<String> {
     out
 }
 
+/// `lines` with those that read the same (function, place and callers: stacks that differ
+/// only further out, or in addresses) added up, largest first, at most `top`.
+fn merged(lines: impl Iterator<Item = SiteLine>, top: usize) -> Vec<SiteLine> {
+    let mut out: Vec<SiteLine> = Vec::new();
+    let mut at: std::collections::HashMap<(String, Option<String>, Vec<String>), usize> =
+        std::collections::HashMap::new();
+    for line in lines {
+        let key = (
+            line.function.clone(),
+            line.location.clone(),
+            line.callers.clone(),
+        );
+        if let Some(&i) = at.get(&key) {
+            let into = &mut out[i];
+            into.bytes += line.bytes;
+            into.objects += line.objects;
+            into.share += line.share;
+        } else {
+            at.insert(key, out.len());
+            out.push(line);
+        }
+    }
+    out.sort_by(|a, b| b.bytes.total_cmp(&a.bytes));
+    out.truncate(top);
+    out
+}
+
 /// A sampled heap profile, summed up.
 #[derive(Clone, Debug, Serialize)]
 pub struct SampledHeapReport {
@@ -118,21 +145,20 @@ impl SampledHeapReport {
         let top = if top == 0 { usize::MAX } else { top };
         let all_alloc = profile.alloc_bytes();
         let lines = |figure: fn(&HeapSite) -> (f64, f64), whole: f64| -> Vec<SiteLine> {
-            profile
-                .top_by(|s| figure(s).0, top)
+            let all = profile
+                .top_by(|s| figure(s).0, usize::MAX)
                 .into_iter()
                 .map(|s| {
                     let (bytes, objects) = figure(s);
                     SiteLine::new(s, bytes, objects, whole)
-                })
-                .collect()
+                });
+            merged(all, top)
         };
         let mut short: Vec<&HeapSite> = (profile.sites.iter())
             .filter(|s| s.median_lifetime_ns().is_some_and(|ns| ns < SHORT_LIVED_NS))
             .filter(|s| s.alloc_objects >= 0.5)
             .collect();
         short.sort_by(|a, b| b.alloc_objects.total_cmp(&a.alloc_objects));
-        short.truncate(top);
         let all_objects: f64 = profile.sites.iter().map(|s| s.alloc_objects).sum();
         SampledHeapReport {
             target: target.to_owned(),
@@ -157,10 +183,15 @@ impl SampledHeapReport {
                 |s| (s.live_bytes, s.live_objects),
                 profile.live_bytes_estimate,
             ),
-            short_lived: short
-                .into_iter()
-                .map(|s| SiteLine::new(s, s.alloc_bytes, s.alloc_objects, all_objects))
-                .collect(),
+            short_lived: {
+                let all = short
+                    .into_iter()
+                    .map(|s| SiteLine::new(s, s.alloc_bytes, s.alloc_objects, all_objects));
+                let mut lines = merged(all, usize::MAX);
+                lines.sort_by(|a, b| b.objects.total_cmp(&a.objects));
+                lines.truncate(top);
+                lines
+            },
             missing: None,
         }
     }

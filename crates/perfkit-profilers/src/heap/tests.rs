@@ -148,3 +148,18 @@ fn pprof_groups_inlined_frames_into_one_location() {
     let gz = pprof::encode(&profile()).unwrap();
     assert_eq!(&gz[..2], b"\x1f\x8b");
 }
+
+#[test]
+fn sites_that_read_the_same_are_one_line_of_the_report() {
+    let mut p = profile();
+    // The same function, line and caller as `grow`, reached from another address of main.
+    let mut again = p.sites[0].clone();
+    again.frames[1].address = 0x99;
+    again.peak_bytes = 1_048_576.0;
+    again.peak_objects = 1.0;
+    p.sites.push(again);
+    let report = SampledHeapReport::new(&p, "./app", 5);
+    assert_eq!(report.top_at_peak.len(), 1, "{:?}", report.top_at_peak);
+    assert_eq!(report.top_at_peak[0].bytes, 11.0 * 1_048_576.0);
+    assert_eq!(report.top_at_peak[0].objects, 11.0);
+}
