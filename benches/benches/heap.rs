@@ -13,66 +13,10 @@
 //! Run: `cargo bench -p perfkit-benches --bench heap`; targets in `benches/targets.toml`,
 //! results in `docs/benchmarks.md`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use perfkit_alloc::TrackingAllocator;
-use perfkit_alloc::sampling::{self, SamplingOptions};
-use perfkit_benches::heap_work::index_words;
-
-const SYSTEM: u8 = 0;
-const TRACKING: u8 = 1;
-const DHAT: u8 = 2;
-
-/// Which allocator the global allocator calls.
-static MODE: AtomicU8 = AtomicU8::new(SYSTEM);
-static PERFKIT: TrackingAllocator<System> = TrackingAllocator::new(System);
-static DHAT_ALLOC: dhat::Alloc = dhat::Alloc;
-
-struct Switch;
-
-// SAFETY: every call goes to one of three allocators that all hand out and take back the
-// system allocator's blocks (perfkit's and dhat's wrap `System`), so a block allocated under
-// one mode may be freed under another; each forwards the caller's arguments unchanged.
-unsafe impl GlobalAlloc for Switch {
-    #[inline]
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe {
-            match MODE.load(Relaxed) {
-                TRACKING => PERFKIT.alloc(layout),
-                DHAT => DHAT_ALLOC.alloc(layout),
-                _ => System.alloc(layout),
-            }
-        }
-    }
-
-    #[inline]
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as for `alloc`.
-        unsafe {
-            match MODE.load(Relaxed) {
-                TRACKING => PERFKIT.dealloc(ptr, layout),
-                DHAT => DHAT_ALLOC.dealloc(ptr, layout),
-                _ => System.dealloc(ptr, layout),
-            }
-        }
-    }
-
-    #[inline]
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: as for `alloc`.
-        unsafe {
-            match MODE.load(Relaxed) {
-                TRACKING => PERFKIT.realloc(ptr, layout, new_size),
-                DHAT => DHAT_ALLOC.realloc(ptr, layout, new_size),
-                _ => System.realloc(ptr, layout, new_size),
-            }
-        }
-    }
-}
+use perfkit_benches::heap_work::{DHAT, SYSTEM, Switch, TRACKING, timed};
 
 #[global_allocator]
 static GLOBAL: Switch = Switch;
@@ -85,24 +29,6 @@ const CONTENDERS: [(&str, u8, bool); 4] = [
     ("dhat", DHAT, false),
 ];
 
-/// `iters` runs of the workload under `mode`, timed.
-fn timed(mode: u8, sampled: bool, iters: u64) -> Duration {
-    if sampled {
-        sampling::start(&SamplingOptions::default()).expect("a valid interval");
-    } else {
-        sampling::stop();
-    }
-    MODE.store(mode, Relaxed);
-    let start = Instant::now();
-    for i in 0..iters {
-        std::hint::black_box(index_words(i));
-    }
-    let elapsed = start.elapsed();
-    MODE.store(SYSTEM, Relaxed);
-    sampling::stop();
-    elapsed
-}
-
 fn heap_profile_overhead(c: &mut Criterion) {
     // dhat records only while a profiler lives; testing mode keeps it from writing a file.
     let _dhat = dhat::Profiler::builder().testing().build();
@@ -111,7 +37,7 @@ fn heap_profile_overhead(c: &mut Criterion) {
     while Instant::now() < warm {
         for (_, mode, sampled) in CONTENDERS {
             if mode != DHAT {
-                timed(mode, sampled, 1);
+                let _ = timed(mode, sampled, 1);
             }
         }
     }

@@ -8,76 +8,17 @@
 //! cargo run --release -p perfkit-benches --example heap_paired -- 60     # 60 s
 //! ```
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use perfkit_alloc::TrackingAllocator;
-use perfkit_alloc::sampling::{self, SamplingOptions};
-use perfkit_benches::heap_work::index_words;
-
-const SYSTEM: u8 = 0;
-const TRACKING: u8 = 1;
-
-static MODE: AtomicU8 = AtomicU8::new(SYSTEM);
-static PERFKIT: TrackingAllocator<System> = TrackingAllocator::new(System);
-
-struct Switch;
-
-// SAFETY: both allocators hand out and take back the system allocator's blocks (perfkit's
-// wraps `System`), so a block may be freed under either mode; arguments are forwarded as given.
-unsafe impl GlobalAlloc for Switch {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe {
-            if MODE.load(Relaxed) == TRACKING {
-                PERFKIT.alloc(layout)
-            } else {
-                System.alloc(layout)
-            }
-        }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as for `alloc`.
-        unsafe {
-            if MODE.load(Relaxed) == TRACKING {
-                PERFKIT.dealloc(ptr, layout);
-            } else {
-                System.dealloc(ptr, layout);
-            }
-        }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: as for `alloc`.
-        unsafe {
-            if MODE.load(Relaxed) == TRACKING {
-                PERFKIT.realloc(ptr, layout, new_size)
-            } else {
-                System.realloc(ptr, layout, new_size)
-            }
-        }
-    }
-}
+use perfkit_benches::heap_work::{SYSTEM, Switch, TRACKING, timed};
 
 #[global_allocator]
 static GLOBAL: Switch = Switch;
 
 /// Nanoseconds per workload run of `iters` runs: system (0), counters (1) or sampled (2).
 fn turn(which: usize, iters: u64) -> f64 {
-    if which == 2 {
-        sampling::start(&SamplingOptions::default()).expect("a valid interval");
-    }
-    MODE.store(if which == 0 { SYSTEM } else { TRACKING }, Relaxed);
-    let start = Instant::now();
-    for i in 0..iters {
-        std::hint::black_box(index_words(i));
-    }
-    let elapsed = start.elapsed();
-    MODE.store(SYSTEM, Relaxed);
-    sampling::stop();
-    elapsed.as_secs_f64() * 1e9 / iters as f64
+    let mode = if which == 0 { SYSTEM } else { TRACKING };
+    timed(mode, which == 2, iters).as_secs_f64() * 1e9 / iters as f64
 }
 
 fn main() {
