@@ -104,6 +104,22 @@ pub struct HeapFrame {
     pub inlined: bool,
 }
 
+impl HeapFrame {
+    /// Whether this is a frame of a runtime library's allocation code, which a site is not
+    /// named after: by name, or by source file (Rust's standard library is built from
+    /// `/rustc/<commit>/library/`; line-tables-only builds name its functions without paths).
+    #[must_use]
+    pub fn is_runtime(&self) -> bool {
+        RUNTIME_PREFIXES
+            .iter()
+            .any(|prefix| self.function.starts_with(prefix))
+            || self
+                .file
+                .as_deref()
+                .is_some_and(|file| file.starts_with("/rustc/") && file.contains("/library/"))
+    }
+}
+
 /// Functions of runtime libraries that a site is not named after (see [`HeapSite::function`]).
 const RUNTIME_PREFIXES: &[&str] = &[
     "alloc::",
@@ -115,6 +131,12 @@ const RUNTIME_PREFIXES: &[&str] = &[
     "hashbrown::",
     "<hashbrown::",
     "operator new",
+    // operator new and new[] as mangled names, when nothing demangles C++.
+    "_Znwm",
+    "_Znam",
+    "_ZnwmRKSt9nothrow_t",
+    "_ZnamRKSt9nothrow_t",
+    "_ZnwmSt11align_val_t",
     "__gnu_cxx::",
     "std::__",
     "strdup",
@@ -136,11 +158,7 @@ impl HeapSite {
     /// The index in [`HeapSite::frames`] of the frame [`HeapSite::function`] names.
     #[must_use]
     pub fn named_index(&self) -> Option<usize> {
-        let outside = self.frames.iter().position(|frame| {
-            !RUNTIME_PREFIXES
-                .iter()
-                .any(|prefix| frame.function.starts_with(prefix))
-        });
+        let outside = self.frames.iter().position(|frame| !frame.is_runtime());
         outside.or((!self.frames.is_empty()).then_some(0))
     }
 

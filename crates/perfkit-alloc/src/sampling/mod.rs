@@ -256,15 +256,16 @@ fn settle_peak(store: &mut store::Store) {
     }
 }
 
-/// An allocation of `size` bytes at `ptr` held a sample point.
+/// An allocation of `size` bytes at `ptr` held a sample point; `mark` is an address in the
+/// frame of the allocator function the program called.
 #[cold]
 #[inline(never)]
-pub(crate) fn sampled_alloc(ptr: *mut u8, size: u64) {
+pub(crate) fn sampled_alloc(ptr: *mut u8, size: u64, mark: usize) {
     let Some(_inside) = Inside::enter() else {
         return;
     };
     let mut frames = [0usize; store::MAX_FRAMES];
-    let depth = stack::capture(&mut frames);
+    let depth = stack::capture(&mut frames, mark);
     let now = now_ns();
     let mut store = STORE.lock();
     settle_peak(&mut store);
@@ -322,17 +323,23 @@ fn take(ptr: usize) -> ReallocToken {
 /// A `realloc` counts as a free of the old block and an allocation of the new one, as in
 /// jemalloc: the new block is sampled with the chance its whole size gives, at the stack of the
 /// `realloc`, so every site's figures stay unbiased.
-pub(crate) fn realloc_end(token: ReallocToken, new: *mut u8, new_size: u64, sampled: bool) {
+pub(crate) fn realloc_end(
+    token: ReallocToken,
+    new: *mut u8,
+    new_size: u64,
+    sampled: bool,
+    mark: usize,
+) {
     if token.0.is_none() && !sampled {
         return;
     }
-    realloc_cold(token, new, new_size, sampled);
+    realloc_cold(token, new, new_size, sampled, mark);
 }
 
 #[cold]
 #[inline(never)]
 #[allow(clippy::needless_pass_by_value)] // The token is spent here, as its type says.
-fn realloc_cold(token: ReallocToken, new: *mut u8, new_size: u64, sampled: bool) {
+fn realloc_cold(token: ReallocToken, new: *mut u8, new_size: u64, sampled: bool, mark: usize) {
     if new.is_null() {
         if let Some(record) = token.0 {
             STORE.lock().put_back(record);
@@ -344,7 +351,7 @@ fn realloc_cold(token: ReallocToken, new: *mut u8, new_size: u64, sampled: bool)
         STORE.lock().freed(&record, now);
     }
     if sampled {
-        sampled_alloc(new, new_size);
+        sampled_alloc(new, new_size, mark);
     }
 }
 

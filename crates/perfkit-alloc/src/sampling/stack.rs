@@ -5,13 +5,16 @@ use std::collections::HashMap;
 use super::store::{MAX_FRAMES, SiteStats};
 use crate::profile::{HeapFrame, HeapSite, LIFETIME_CLASSES};
 
-/// Unwinds the calling thread's stack into `frames` (return addresses, innermost first) and
-/// returns how many it holds.
+/// Unwinds the calling thread's stack into `frames` (return addresses, innermost first),
+/// leaving out the frames inside the one that holds `mark` (the unwinder's and the sampler's:
+/// `mark` is an address in the frame of the allocator function the program called, or of the
+/// program's own function when the allocator was inlined into it), and returns how many it
+/// holds. [`site`] then trims what is left of the allocator by name and file.
 ///
 /// The unwinder reads the binaries' unwind tables (`.eh_frame`, always present for Rust and
 /// by default for C on `x86_64` and `aarch64`), so it needs no frame pointers, and it allocates
 /// nothing.
-pub(super) fn capture(frames: &mut [usize; MAX_FRAMES]) -> usize {
+pub(super) fn capture(frames: &mut [usize; MAX_FRAMES], mark: usize) -> usize {
     let mut depth = 0;
     // SAFETY: the unsynchronised form only skips backtrace's own lock, which would allocate
     // nothing either; the closure writes within `frames` and stops at its end.
@@ -20,6 +23,11 @@ pub(super) fn capture(frames: &mut [usize; MAX_FRAMES]) -> usize {
             // The outermost frame's return address is 0: the end of the stack.
             if frame.ip().is_null() {
                 return false;
+            }
+            // A frame inside the marked one has its frame address (CFA) at or below the mark.
+            let cfa = frame.sp() as usize;
+            if depth == 0 && cfa != 0 && cfa <= mark {
+                return true;
             }
             if let Some(slot) = frames.get_mut(depth) {
                 *slot = frame.ip() as usize;
@@ -31,9 +39,11 @@ pub(super) fn capture(frames: &mut [usize; MAX_FRAMES]) -> usize {
     depth
 }
 
-/// Functions of the allocator and the sampler: a stack loses its innermost frames up to the
-/// last of these.
-fn is_allocator_frame(function: &str) -> bool {
+/// Frames of the allocator and the sampler: a stack loses its leading run of them. A frame
+/// counts by its function's name (full paths with full debug information, and the C and
+/// Rust allocator entry points), or by its source file (line-tables-only builds name
+/// functions without their paths: `capture`, `allocated`).
+fn is_allocator_frame(frame: &HeapFrame) -> bool {
     const PREFIXES: &[&str] = &[
         "backtrace::",
         "<backtrace::",
@@ -68,7 +78,20 @@ fn is_allocator_frame(function: &str) -> bool {
         "__libc_calloc",
         "__libc_realloc",
     ];
-    PREFIXES.iter().any(|p| function.starts_with(p)) || EXACT.contains(&function)
+    const SOURCES: &[&str] = &[
+        "/perfkit-alloc/",
+        "/perfkit-alloc-",
+        "/perfkit-heap-shim/",
+        "/backtrace/",
+        "/backtrace-0.",
+    ];
+    let function = frame.function.as_str();
+    PREFIXES.iter().any(|p| function.starts_with(p))
+        || EXACT.contains(&function)
+        || frame
+            .file
+            .as_deref()
+            .is_some_and(|file| SOURCES.iter().any(|s| file.contains(s)))
 }
 
 /// Names by address, each address resolved once.
@@ -114,6 +137,19 @@ impl Symbols {
     }
 }
 
+/// Removes the allocator's and the sampler's frames, which come first: their leading run
+/// (frames without a name inside it too), and nothing after the first frame of other code,
+/// which may call back into perfkit-alloc (`measure`) or the unwinder (a panic).
+fn trim_allocator(frames: &mut Vec<HeapFrame>) {
+    let run = frames
+        .iter()
+        .take_while(|f| is_allocator_frame(f) || f.function == "[unknown]")
+        .count();
+    if let Some(last) = frames[..run].iter().rposition(is_allocator_frame) {
+        frames.drain(..=last);
+    }
+}
+
 /// A site of the profile from a raw stack and its figures: frames resolved, the allocator's
 /// own frames removed.
 pub(super) fn site(symbols: &mut Symbols, stack: &[usize], stats: &SiteStats) -> HeapSite {
@@ -121,19 +157,7 @@ pub(super) fn site(symbols: &mut Symbols, stack: &[usize], stats: &SiteStats) ->
     for &address in stack {
         frames.extend_from_slice(symbols.at(address));
     }
-    // The allocator's and the sampler's frames come first: the leading run of them goes
-    // (frames without a name inside it too), and nothing after the first frame of other code,
-    // which may call back into perfkit-alloc (`measure`) or the unwinder (a panic).
-    let run = frames
-        .iter()
-        .take_while(|f| is_allocator_frame(&f.function) || f.function == "[unknown]")
-        .count();
-    let last = frames[..run]
-        .iter()
-        .rposition(|f| is_allocator_frame(&f.function));
-    if let Some(last) = last {
-        frames.drain(..=last);
-    }
+    trim_allocator(&mut frames);
     let mut lifetimes = stats.lifetimes.to_vec();
     while lifetimes.last() == Some(&0.0) {
         lifetimes.pop();
@@ -154,5 +178,48 @@ pub(super) fn site(symbols: &mut Symbols, stack: &[usize], stats: &SiteStats) ->
         max_objects: stats.max_objects,
         lifetime_ns: stats.lifetime_ns,
         lifetimes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(function: &str, file: &str) -> HeapFrame {
+        HeapFrame {
+            address: 1,
+            function: function.to_owned(),
+            file: Some(file.to_owned()),
+            line: Some(1),
+            inlined: false,
+        }
+    }
+
+    #[test]
+    fn a_line_tables_only_build_loses_its_allocator_frames_by_their_files() {
+        // A release build names functions without their paths.
+        let mut frames = vec![
+            frame(
+                "trace",
+                "/home/u/.cargo/registry/src/x/backtrace-0.3.77/src/lib.rs",
+            ),
+            frame("capture", "/src/crates/perfkit-alloc/src/sampling/stack.rs"),
+            frame("allocated", "/src/crates/perfkit-alloc/src/hooks.rs"),
+            frame("malloc", "/src/crates/perfkit-heap-shim/src/lib.rs"),
+            frame("alloc", "/rustc/0123/library/alloc/src/alloc.rs"),
+            frame("churn", "/src/app/main.rs"),
+            frame("measure", "/src/crates/perfkit-alloc/src/lib.rs"),
+            frame("main", "/src/app/main.rs"),
+        ];
+        trim_allocator(&mut frames);
+        let names: Vec<&str> = frames.iter().map(|f| f.function.as_str()).collect();
+        // The standard library's frames stay (the site is named past them), and so does
+        // perfkit-alloc's `measure` further out.
+        assert_eq!(names, ["alloc", "churn", "measure", "main"]);
+        let site = HeapSite {
+            frames,
+            ..HeapSite::default()
+        };
+        assert_eq!(site.function(), "churn");
     }
 }
