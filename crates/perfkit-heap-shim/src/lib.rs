@@ -23,6 +23,10 @@
 #![cfg(target_os = "linux")]
 
 mod next;
+mod own;
+
+#[global_allocator]
+static OWN: own::OwnAllocator = own::OwnAllocator;
 
 use std::ffi::{CStr, c_int, c_void};
 use std::io::Write as _;
@@ -427,6 +431,10 @@ fn exit_now(status: c_int) -> ! {
     }
 }
 
+/// How many yields the profile waits for the sampler's lock at exit (a few milliseconds:
+/// another thread holds it only for a table update).
+const EXIT_LOCK_TRIES: u32 = 10_000;
+
 /// How long `_exit` may spend writing the profile.
 const EXIT_WRITE_LIMIT: libc::time_t = 30;
 
@@ -479,7 +487,12 @@ fn write_profile() {
     if parent_now != *parent {
         return;
     }
-    let mut profile = sampling::profile();
+    own::WRITING.store(true, Relaxed);
+    // A signal handler calling `_exit` may have interrupted this very thread inside the
+    // sampler: give up on the profile rather than wait for a lock it holds.
+    let Some(mut profile) = sampling::try_profile(EXIT_LOCK_TRIES) else {
+        return;
+    };
     profile.command = std::fs::read("/proc/self/cmdline").ok().map(|line| {
         let words: Vec<String> = line
             .split(|&b| b == 0)

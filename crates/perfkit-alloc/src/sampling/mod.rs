@@ -360,10 +360,21 @@ fn realloc_cold(token: ReallocToken, new: *mut u8, new_size: u64, sampled: bool,
 /// Allocates (outside the sampler: what it allocates is counted, never sampled).
 #[must_use]
 pub fn profile() -> HeapProfile {
+    profile_within(u32::MAX).unwrap_or_default()
+}
+
+/// [`profile`], unless the sampler's lock stays taken for `tries` yields: at exit, from a
+/// signal handler that interrupted the sampler itself, waiting would never end.
+#[must_use]
+pub fn try_profile(tries: u32) -> Option<HeapProfile> {
+    profile_within(tries)
+}
+
+fn profile_within(tries: u32) -> Option<HeapProfile> {
     // The counters before this function's own allocations.
     let totals = crate::stats();
     let inside = Inside::enter();
-    let (sites, mut profile) = copy_out(totals);
+    let (sites, mut profile) = copy_out(totals, tries)?;
     let mut symbols = stack::Symbols::default();
     let mut merged: Vec<HeapSite> = Vec::new();
     let mut by_stack: std::collections::HashMap<Vec<crate::profile::HeapFrame>, usize> =
@@ -379,16 +390,19 @@ pub fn profile() -> HeapProfile {
     }
     profile.sites = merged;
     drop(inside);
-    profile
+    Some(profile)
 }
+
+/// A site as the store holds it: return addresses and figures.
+type RawSite = (Vec<usize>, store::SiteStats);
 
 /// The sites (stacks and figures) and totals, copied out of the store without allocating
 /// while it is locked.
-fn copy_out(totals: crate::AllocStats) -> (Vec<(Vec<usize>, store::SiteStats)>, HeapProfile) {
+fn copy_out(totals: crate::AllocStats, tries: u32) -> Option<(Vec<RawSite>, HeapProfile)> {
     loop {
-        let count = STORE.lock().site_count;
+        let count = STORE.try_lock(tries)?.site_count;
         let mut copied: Vec<store::Site> = Vec::with_capacity(count + 64);
-        let mut store = STORE.lock();
+        let mut store = STORE.try_lock(tries)?;
         if store.site_count > copied.capacity() {
             continue;
         }
@@ -417,7 +431,7 @@ fn copy_out(totals: crate::AllocStats) -> (Vec<(Vec<usize>, store::SiteStats)>, 
             .filter(|site| site.stats.samples > 0)
             .map(|site| (site.stack().to_vec(), site.stats))
             .collect();
-        return (sites, profile);
+        return Some((sites, profile));
     }
 }
 

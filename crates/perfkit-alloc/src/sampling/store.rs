@@ -205,6 +205,24 @@ impl Locked {
         Guard { store }
     }
 
+    /// The store, if the lock comes free within `spins` tries (yielding between them).
+    pub(crate) fn try_lock(&'static self, spins: u32) -> Option<Guard> {
+        for _ in 0..spins {
+            if self
+                .held
+                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                // SAFETY: the flag was false and is now ours: no other guard exists until ours
+                // drops.
+                let store = unsafe { &mut *self.store.get() };
+                return Some(Guard { store });
+            }
+            yield_now();
+        }
+        None
+    }
+
     /// Releases a lock taken by [`Locked::lock`] whose guard was forgotten (the parent and
     /// child sides of `fork`).
     pub(crate) fn force_unlock(&self) {
