@@ -368,6 +368,9 @@ mod imp {
 
     pub(super) fn raise_default(signal: i32) {
         if let Ok(sig) = Signal::try_from(signal) {
+            // perfkit dies of the signal only to report the program's end; a core dump of
+            // perfkit would take the place of the program's own.
+            let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
             // SAFETY: installing the default disposition runs no handler code of ours.
             let _ = unsafe { set_handler(sig, SigHandler::SigDfl) };
             let _ = raise(sig);
