@@ -82,13 +82,14 @@ pub(crate) fn sampled(args: &HeapArgs) -> Result<Exit> {
                 let _ = writeln!(text, "{line}");
             }
         }
-        // Every file is rendered before any is written; the report comes first, so that a
-        // failing write does not take it away.
-        sink.emit_captured(&text, captured)?;
-        files.write()?;
-    } else {
-        sink.emit_captured(&text, captured)?;
+        // Every file is rendered before any is written, and written before the report, which
+        // a closed standard error may end perfkit on; a failing write still gets the report.
+        if let Err(e) = files.write() {
+            sink.emit_captured(&text, captured)?;
+            return Err(e);
+        }
     }
+    sink.emit_captured(&text, captured)?;
     Ok(Exit::Program(status))
 }
 
