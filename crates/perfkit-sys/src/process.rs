@@ -274,7 +274,6 @@ mod linux {
     use nix::errno::Errno;
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use nix::sys::signal::{Signal, kill};
-    use nix::sys::wait::{Id, WaitPidFlag, waitid};
     use nix::unistd::Pid;
 
     use super::{ExitKind, RunOptions, RunOutcome, delay_accounting_enabled, spawn_error};
@@ -349,6 +348,27 @@ mod linux {
         })
     }
 
+    /// Whether `pid` has exited, leaving it unreaped; with `block`, waits until it has.
+    /// `waitid` itself, not nix's: nix turns the child's signal into its `Signal` type, which
+    /// has no real-time signals, and fails with EINVAL for a child killed by one.
+    fn exited(pid: Pid, block: bool) -> Result<bool, Errno> {
+        let mut flags = libc::WEXITED | libc::WNOWAIT;
+        if !block {
+            flags |= libc::WNOHANG;
+        }
+        let id = libc::id_t::try_from(pid.as_raw()).map_err(|_| Errno::EINVAL)?;
+        // SAFETY: a zeroed siginfo_t is a valid buffer for waitid to fill.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid with a valid id and a pointer to that buffer.
+        let result = unsafe { libc::waitid(libc::P_PID, id, &raw mut info, flags) };
+        if result == -1 {
+            return Err(Errno::last());
+        }
+        // With WNOHANG, a child that has not exited leaves si_pid 0.
+        // SAFETY: si_pid is set by waitid for a child that changed state, 0 otherwise.
+        Ok(block || unsafe { info.si_pid() } != 0)
+    }
+
     /// Waits until `pid` has exited, leaving it unreaped. Kills it at the deadline; returns
     /// whether it was killed by us.
     fn wait_for_exit(
@@ -356,12 +376,11 @@ mod linux {
         start: Instant,
         timeout: Option<Duration>,
     ) -> Result<bool, SysError> {
-        let wait_flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
         // A timeout too long to represent never comes: wait as without one.
         let deadline = timeout.and_then(|t| start.checked_add(t));
         let Some(deadline) = deadline else {
             loop {
-                match waitid(Id::Pid(pid), wait_flags) {
+                match exited(pid, true) {
                     Ok(_) => return Ok(false),
                     Err(Errno::EINTR) => {}
                     Err(e) => return Err(SysError::Wait { source: e.into() }),
@@ -371,9 +390,9 @@ mod linux {
         let pidfd = pidfd_open(pid);
         loop {
             // Exited already?
-            match waitid(Id::Pid(pid), wait_flags | WaitPidFlag::WNOHANG) {
-                Ok(nix::sys::wait::WaitStatus::StillAlive) | Err(Errno::EINTR) => {}
-                Ok(_) => return Ok(false),
+            match exited(pid, false) {
+                Ok(false) | Err(Errno::EINTR) => {}
+                Ok(true) => return Ok(false),
                 Err(e) => return Err(SysError::Wait { source: e.into() }),
             }
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -383,7 +402,7 @@ mod linux {
                 let _ = nix::sys::signal::killpg(pid, Signal::SIGKILL);
                 let _ = kill(pid, Signal::SIGKILL);
                 loop {
-                    match waitid(Id::Pid(pid), wait_flags) {
+                    match exited(pid, true) {
                         Ok(_) => return Ok(true),
                         Err(Errno::EINTR) => {}
                         Err(e) => return Err(SysError::Wait { source: e.into() }),

@@ -27,6 +27,19 @@ fn exit_codes_and_signals_are_reported() {
         killed.status
     );
     assert!(killed.status.to_string().contains("SIGSEGV"));
+    // A real-time signal, which nix's signal type cannot name, with and without a timeout.
+    for timeout in [None, Some(Duration::from_secs(60))] {
+        let options = RunOptions {
+            timeout,
+            ..RunOptions::default()
+        };
+        let realtime = run(&mut sh("kill -40 $$"), options).unwrap();
+        assert!(
+            matches!(realtime.status, ExitKind::Signaled { signal: 40, .. }),
+            "{:?}",
+            realtime.status
+        );
+    }
 }
 
 #[test]
