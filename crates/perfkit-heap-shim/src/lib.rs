@@ -528,6 +528,10 @@ fn write(out: &std::path::Path, profile: &perfkit_alloc::HeapProfile) -> std::io
     std::fs::rename(&partial, out)
 }
 
+/// Bytes perfkit looks for in a file before it preloads it as this shim.
+#[used]
+static MARKER: [u8; 26] = *b"perfkit-heap-shim/marker/1";
+
 #[used]
 #[unsafe(link_section = ".init_array")]
 static INIT: extern "C" fn() = init;

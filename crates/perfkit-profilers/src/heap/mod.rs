@@ -134,9 +134,9 @@ impl SampledHeap {
         let shim = std::fs::canonicalize(&shim).map_err(|_| ProfilerError::ShimNotFound {
             searched: shim.display().to_string(),
         })?;
-        if elf_type(&shim) != Some(ET_DYN) {
+        if elf_type(&shim) != Some(ET_DYN) || !is_shim(&shim) {
             return Err(ProfilerError::ShimNotFound {
-                searched: format!("{} (not a shared object)", shim.display()),
+                searched: format!("{} (not perfkit's heap shim)", shim.display()),
             });
         }
         if shim.to_string_lossy().contains([':', ' ']) {
@@ -282,6 +282,22 @@ fn elf_kind(path: &Path) -> Option<ElfKind> {
 }
 
 const ET_DYN: u16 = 3;
+
+/// The bytes the shim carries (`MARKER` in perfkit-heap-shim), reversed here so that perfkit's
+/// own executable does not carry them.
+const SHIM_MARKER_REVERSED: &[u8] = b"1/rekram/mihs-paeh-tikfrep";
+
+/// Whether the file at `path` is the shim: a shared object without a program interpreter (an
+/// executable has one) that carries the shim's marker. Any other would be preloaded and
+/// profile nothing.
+fn is_shim(path: &Path) -> bool {
+    if elf_kind(path) != Some(ElfKind::Static) {
+        return false;
+    }
+    let marker: Vec<u8> = SHIM_MARKER_REVERSED.iter().rev().copied().collect();
+    std::fs::read(path)
+        .is_ok_and(|bytes| bytes.windows(marker.len()).any(|window| window == marker))
+}
 
 /// The ELF file type (`e_type`) of `path`, when it is an ELF file.
 fn elf_type(path: &Path) -> Option<u16> {
