@@ -20,7 +20,7 @@ pub const LIFETIME_CLASSES: usize = 48;
 pub struct HeapProfile {
     /// The mean sampling interval, in bytes allocated.
     pub interval: u64,
-    /// The seed the sampling intervals were drawn from.
+    /// The random seed the sampling intervals were drawn from.
     pub seed: u64,
     /// Sampled allocations recorded.
     pub samples: u64,

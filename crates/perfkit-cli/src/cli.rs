@@ -1853,7 +1853,7 @@ pub(crate) struct HeapArgs {
     #[arg(long, value_name = "BYTES", requires = "sampled", conflicts_with = "from", value_parser = parse_interval)]
     pub(crate) interval: Option<usize>,
 
-    /// With --sampled: the seed of the sampler's random intervals (the same seed samples the
+    /// With --sampled: the random seed of the sampler's intervals (the same one samples the
     /// same allocations of a single-threaded program).
     #[arg(long, value_name = "N", requires = "sampled", conflicts_with = "from")]
     pub(crate) seed: Option<u64>,

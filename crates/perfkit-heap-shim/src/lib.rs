@@ -18,7 +18,7 @@
 //!
 //! Environment: `PERFKIT_HEAP_OUT` (the file), `PERFKIT_HEAP_PARENT` (a process ID),
 //! `PERFKIT_HEAP_INTERVAL` (mean bytes between samples, 524288 by default),
-//! `PERFKIT_HEAP_SEED` (the draws' seed); `PERFKIT_HEAP_PID`, set by the shim.
+//! `PERFKIT_HEAP_SEED` (the draws' random seed); `PERFKIT_HEAP_PID`, set by the shim.
 
 #![cfg(target_os = "linux")]
 

@@ -56,7 +56,7 @@ pub const DEFAULT_INTERVAL: u64 = 512 * 1024;
 pub struct SamplingOptions {
     /// Mean bytes allocated between samples. 1 samples every allocation.
     pub interval: u64,
-    /// Seed of the intervals' random draws: the same seed gives the same samples for the same
+    /// Random seed of the intervals' draws: the same one gives the same samples for the same
     /// single-threaded run.
     pub seed: u64,
 }
@@ -150,7 +150,7 @@ fn splitmix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// The random state of thread slot `index` in `session`: from the seed alone, so that a
+/// The random state of thread slot `index`: from the random seed alone, so that a
 /// single-threaded program samples the same allocations each run.
 pub(crate) fn seed_for(index: u64) -> u64 {
     splitmix(SEED.load(Relaxed) ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03)).max(1)

@@ -97,7 +97,7 @@ impl SampledHeap {
         self
     }
 
-    /// The seed of the sampler's random draws.
+    /// The random seed of the sampler's draws.
     #[must_use]
     pub fn seed(mut self, seed: u64) -> SampledHeap {
         self.seed = seed;
