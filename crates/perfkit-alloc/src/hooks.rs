@@ -4,28 +4,16 @@
 //! counters and heap profile.
 //!
 //! None of them allocates, and none reads or writes through the pointers it is given: they are
-//! the blocks' names. They are `#[inline(always)]`: a sample's call stack starts at the frame
-//! they are inlined into, the allocator function the program called.
+//! the blocks' names.
 
 #[cfg(feature = "sampling")]
 use crate::sampling;
 use crate::slots;
 
 /// `size` bytes were allocated at `ptr` (not null).
-#[inline(always)]
-#[allow(clippy::inline_always)] // See the module's documentation.
+#[inline]
 pub fn allocated(ptr: *mut u8, size: usize) {
-    slots::on_alloc(size, ptr, stack_mark());
-}
-
-/// An address in the calling frame (these hooks are always inlined: the frame of the
-/// allocator function that calls them). A sample's call stack starts past it, without the
-/// allocator's and the sampler's own frames, whatever their names.
-#[inline(always)]
-#[allow(clippy::inline_always)] // See the module's documentation.
-fn stack_mark() -> usize {
-    let mark = 0u8;
-    std::hint::black_box(&raw const mark) as usize
+    slots::on_alloc(size, ptr);
 }
 
 /// `ptr`, a block of `size` bytes, is about to be freed. Call it before the block goes back
@@ -60,8 +48,7 @@ pub fn realloc_begin(ptr: *mut u8) -> ReallocToken {
 
 /// `realloc` of `old` (a block of `old_size` bytes) to `new_size` bytes returned `new`; null
 /// when it failed and the block stayed at `old`.
-#[inline(always)]
-#[allow(clippy::inline_always)] // See the module's documentation.
+#[inline]
 #[allow(clippy::needless_pass_by_value)] // The token is spent here, as its type says.
 pub fn realloc_end(
     token: ReallocToken,
@@ -73,18 +60,15 @@ pub fn realloc_end(
     let _ = old;
     if new.is_null() {
         #[cfg(feature = "sampling")]
-        sampling::realloc_end(token.sample, new, 0, false, 0);
+        sampling::realloc_end(token.sample, new, 0, false);
         #[cfg(not(feature = "sampling"))]
         let _ = token;
         return;
     }
     #[cfg(feature = "sampling")]
-    {
-        let mark = stack_mark();
-        slots::on_realloc_with(old_size, new_size, |sampled| {
-            sampling::realloc_end(token.sample, new, new_size as u64, sampled, mark);
-        });
-    }
+    slots::on_realloc_with(old_size, new_size, |sampled| {
+        sampling::realloc_end(token.sample, new, new_size as u64, sampled);
+    });
     #[cfg(not(feature = "sampling"))]
     {
         let _ = token;

@@ -336,7 +336,7 @@ impl Slot {
     }
 
     #[inline]
-    fn owner_alloc(&self, size: u64, ptr: *mut u8, mark: usize) {
+    fn owner_alloc(&self, size: u64, ptr: *mut u8) {
         let allocated = bump(&self.allocated, size);
         // The sample is recorded before the peak logic below, so that a peak this allocation
         // makes includes it (`sampling::peak_moved`).
@@ -344,10 +344,10 @@ impl Slot {
         if allocated >= self.next_sample.load(Relaxed)
             && self.sample_point(allocated.wrapping_sub(size), allocated)
         {
-            crate::sampling::sampled_alloc(ptr, size, mark);
+            crate::sampling::sampled_alloc(ptr, size);
         }
         #[cfg(not(feature = "sampling"))]
-        let _ = (ptr, mark);
+        let _ = ptr;
         bump(&self.allocs, 1);
         let net = allocated
             .wrapping_sub(self.freed.load(Relaxed))
@@ -380,14 +380,14 @@ impl Slot {
         }
     }
 
-    fn shared_alloc(&self, size: u64, ptr: *mut u8, mark: usize) {
+    fn shared_alloc(&self, size: u64, ptr: *mut u8) {
         let before = self.allocated.fetch_add(size, Relaxed);
         #[cfg(feature = "sampling")]
         if self.shared_sample_point(before, before.wrapping_add(size)) {
-            crate::sampling::sampled_alloc(ptr, size, mark);
+            crate::sampling::sampled_alloc(ptr, size);
         }
         #[cfg(not(feature = "sampling"))]
-        let _ = (before, ptr, mark);
+        let _ = (before, ptr);
         self.allocs.fetch_add(1, Relaxed);
         if self.sizes_on.load(Relaxed) {
             self.sizes[size_class(size)].fetch_add(1, Relaxed);
@@ -531,12 +531,12 @@ pub(crate) fn size_class(size: u64) -> usize {
 /// Counts an allocation of `size` bytes at `ptr` (and records it when a sample point falls
 /// in it).
 #[inline]
-pub(crate) fn on_alloc(size: usize, ptr: *mut u8, mark: usize) {
+pub(crate) fn on_alloc(size: usize, ptr: *mut u8) {
     let slot = current_slot();
     if slot.is_fallback() {
-        slot.shared_alloc(size as u64, ptr, mark);
+        slot.shared_alloc(size as u64, ptr);
     } else {
-        slot.owner_alloc(size as u64, ptr, mark);
+        slot.owner_alloc(size as u64, ptr);
     }
 }
 
@@ -692,8 +692,8 @@ mod model {
 
     /// An owner that has grown to a peak, and then shrinks.
     fn owner_work(slot: &Slot) {
-        slot.owner_alloc(100, std::ptr::null_mut(), 0);
-        slot.owner_alloc(10, std::ptr::null_mut(), 0);
+        slot.owner_alloc(100, std::ptr::null_mut());
+        slot.owner_alloc(10, std::ptr::null_mut());
         slot.owner_dealloc(50);
     }
 
@@ -724,7 +724,7 @@ mod model {
     fn a_reset_peak_is_never_lost_to_the_owners_rearm() {
         race(Slot::clear_peak, |slot| {
             // The owner's next growth, below the old peak, must record the new peak.
-            slot.owner_alloc(1, std::ptr::null_mut(), 0);
+            slot.owner_alloc(1, std::ptr::null_mut());
             assert!(
                 slot.peak.load(SeqCst) >= slot.net(),
                 "peak {} below live bytes {}: the reset was lost",
@@ -742,7 +742,7 @@ mod model {
         };
         race(switch_on, |slot| {
             // 3 bytes: a size class the owner's work did not use.
-            slot.owner_alloc(3, std::ptr::null_mut(), 0);
+            slot.owner_alloc(3, std::ptr::null_mut());
             assert_eq!(
                 slot.sizes[size_class(3)].load(SeqCst),
                 1,

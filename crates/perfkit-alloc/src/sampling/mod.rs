@@ -256,16 +256,17 @@ fn settle_peak(store: &mut store::Store) {
     }
 }
 
-/// An allocation of `size` bytes at `ptr` held a sample point; `mark` is an address in the
-/// frame of the allocator function the program called.
+/// An allocation of `size` bytes at `ptr` held a sample point. Never inlined: its frame is
+/// where a sample's call stack is cut ([`stack::capture`]).
 #[cold]
 #[inline(never)]
-pub(crate) fn sampled_alloc(ptr: *mut u8, size: u64, mark: usize) {
+pub(crate) fn sampled_alloc(ptr: *mut u8, size: u64) {
     let Some(_inside) = Inside::enter() else {
         return;
     };
+    let mark = 0u8;
     let mut frames = [0usize; store::MAX_FRAMES];
-    let depth = stack::capture(&mut frames, mark);
+    let depth = stack::capture(&mut frames, std::hint::black_box(&raw const mark) as usize);
     let now = now_ns();
     let mut store = STORE.lock();
     settle_peak(&mut store);
@@ -323,23 +324,17 @@ fn take(ptr: usize) -> ReallocToken {
 /// A `realloc` counts as a free of the old block and an allocation of the new one, as in
 /// jemalloc: the new block is sampled with the chance its whole size gives, at the stack of the
 /// `realloc`, so every site's figures stay unbiased.
-pub(crate) fn realloc_end(
-    token: ReallocToken,
-    new: *mut u8,
-    new_size: u64,
-    sampled: bool,
-    mark: usize,
-) {
+pub(crate) fn realloc_end(token: ReallocToken, new: *mut u8, new_size: u64, sampled: bool) {
     if token.0.is_none() && !sampled {
         return;
     }
-    realloc_cold(token, new, new_size, sampled, mark);
+    realloc_cold(token, new, new_size, sampled);
 }
 
 #[cold]
 #[inline(never)]
 #[allow(clippy::needless_pass_by_value)] // The token is spent here, as its type says.
-fn realloc_cold(token: ReallocToken, new: *mut u8, new_size: u64, sampled: bool, mark: usize) {
+fn realloc_cold(token: ReallocToken, new: *mut u8, new_size: u64, sampled: bool) {
     if new.is_null() {
         if let Some(record) = token.0 {
             STORE.lock().put_back(record);
@@ -351,7 +346,7 @@ fn realloc_cold(token: ReallocToken, new: *mut u8, new_size: u64, sampled: bool,
         STORE.lock().freed(&record, now);
     }
     if sampled {
-        sampled_alloc(new, new_size, mark);
+        sampled_alloc(new, new_size);
     }
 }
 

@@ -5,17 +5,19 @@ use std::collections::HashMap;
 use super::store::{MAX_FRAMES, SiteStats};
 use crate::profile::{HeapFrame, HeapSite, LIFETIME_CLASSES};
 
-/// Unwinds the calling thread's stack into `frames` (return addresses, innermost first),
-/// leaving out the frames inside the one that holds `mark` (the unwinder's and the sampler's:
-/// `mark` is an address in the frame of the allocator function the program called, or of the
-/// program's own function when the allocator was inlined into it), and returns how many it
-/// holds. [`site`] then trims what is left of the allocator by name and file.
+/// Unwinds the calling thread's stack into `frames` (return addresses, innermost first) and
+/// returns how many it holds. `mark` is the address of a local of the calling function (the
+/// sampler's entry, never inlined): the frames inside it (the unwinder's) have their frame
+/// address (CFA) at or below it, and the first above it is the caller itself; all of those
+/// are left out. [`site`] then trims what is left of the allocator by name and file. When the
+/// unwinder gives no frame addresses, every frame is kept for that trimming.
 ///
 /// The unwinder reads the binaries' unwind tables (`.eh_frame`, always present for Rust and
 /// by default for C on `x86_64` and `aarch64`), so it needs no frame pointers, and it allocates
 /// nothing.
 pub(super) fn capture(frames: &mut [usize; MAX_FRAMES], mark: usize) -> usize {
     let mut depth = 0;
+    let mut caller_left_out = false;
     // SAFETY: the unsynchronised form only skips backtrace's own lock, which would allocate
     // nothing either; the closure writes within `frames` and stops at its end.
     unsafe {
@@ -24,9 +26,11 @@ pub(super) fn capture(frames: &mut [usize; MAX_FRAMES], mark: usize) -> usize {
             if frame.ip().is_null() {
                 return false;
             }
-            // A frame inside the marked one has its frame address (CFA) at or below the mark.
             let cfa = frame.sp() as usize;
-            if depth == 0 && cfa != 0 && cfa <= mark {
+            if depth == 0 && !caller_left_out && cfa != 0 {
+                if cfa > mark {
+                    caller_left_out = true;
+                }
                 return true;
             }
             if let Some(slot) = frames.get_mut(depth) {
