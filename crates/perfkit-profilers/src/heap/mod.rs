@@ -134,7 +134,7 @@ impl SampledHeap {
         let shim = std::fs::canonicalize(&shim).map_err(|_| ProfilerError::ShimNotFound {
             searched: shim.display().to_string(),
         })?;
-        if elf_type(&shim) != Some(ET_DYN) || !is_shim(&shim) {
+        if !is_shim(&shim) {
             return Err(ProfilerError::ShimNotFound {
                 searched: format!("{} (not perfkit's heap shim)", shim.display()),
             });
@@ -234,7 +234,7 @@ fn program_path(name: &std::ffi::OsStr) -> Option<PathBuf> {
 /// Why the loader would not preload the shim into `program`, if it would not.
 fn unreachable(program: &Path) -> Option<&'static str> {
     use std::os::unix::fs::MetadataExt as _;
-    if elf_kind(program) == Some(ElfKind::Static) {
+    if read_elf(program).is_some_and(|elf| !elf.interpreter) {
         return Some("it is statically linked, so nothing can be preloaded into it");
     }
     let meta = std::fs::metadata(program).ok()?;
@@ -248,15 +248,21 @@ fn unreachable(program: &Path) -> Option<&'static str> {
         .then_some("it is set-user-ID or set-group-ID, and the loader ignores LD_PRELOAD for it")
 }
 
+/// What perfkit reads of an ELF file's headers (64-bit little-endian files only).
 #[derive(Debug, PartialEq, Eq)]
-enum ElfKind {
-    Dynamic,
-    Static,
+struct Elf {
+    /// `e_type`: 2 an executable, 3 a shared object (or a position-independent executable).
+    file_type: u16,
+    /// Whether it names a program interpreter (`PT_INTERP`): the dynamic loader, which
+    /// preloads; a statically linked program has none, nor has a shared library.
+    interpreter: bool,
 }
 
-/// Whether the ELF file at `path` asks for a dynamic loader (`PT_INTERP`); `None` when it is
-/// not a 64-bit little-endian ELF file. Reads only the headers.
-fn elf_kind(path: &Path) -> Option<ElfKind> {
+const ET_DYN: u16 = 3;
+
+/// The headers of the ELF file at `path`; `None` when it is not a 64-bit little-endian ELF
+/// file. Reads only the file header and the program headers.
+fn read_elf(path: &Path) -> Option<Elf> {
     use std::io::{Read as _, Seek as _, SeekFrom};
     let mut file = std::fs::File::open(path).ok()?;
     let mut head = [0u8; 64];
@@ -264,6 +270,7 @@ fn elf_kind(path: &Path) -> Option<ElfKind> {
     if head[..6] != *b"\x7fELF\x02\x01" {
         return None;
     }
+    let file_type = u16::from_le_bytes([head[16], head[17]]);
     let phoff = u64::from_le_bytes(head[0x20..0x28].try_into().ok()?);
     let phentsize = u64::from(u16::from_le_bytes([head[0x36], head[0x37]]));
     let phnum = u16::from_le_bytes([head[0x38], head[0x39]]);
@@ -275,13 +282,17 @@ fn elf_kind(path: &Path) -> Option<ElfKind> {
         .ok()?;
         file.read_exact(&mut entry).ok()?;
         if u32::from_le_bytes(entry) == 3 {
-            return Some(ElfKind::Dynamic);
+            return Some(Elf {
+                file_type,
+                interpreter: true,
+            });
         }
     }
-    Some(ElfKind::Static)
+    Some(Elf {
+        file_type,
+        interpreter: false,
+    })
 }
-
-const ET_DYN: u16 = 3;
 
 /// The bytes the shim carries (`MARKER` in perfkit-heap-shim), reversed here so that perfkit's
 /// own executable does not carry them.
@@ -291,19 +302,14 @@ const SHIM_MARKER_REVERSED: &[u8] = b"1/rekram/mihs-paeh-tikfrep";
 /// executable has one) that carries the shim's marker. Any other would be preloaded and
 /// profile nothing.
 fn is_shim(path: &Path) -> bool {
-    if elf_kind(path) != Some(ElfKind::Static) {
+    let shared_object =
+        read_elf(path).is_some_and(|elf| elf.file_type == ET_DYN && !elf.interpreter);
+    if !shared_object {
         return false;
     }
     let marker: Vec<u8> = SHIM_MARKER_REVERSED.iter().rev().copied().collect();
     std::fs::read(path)
         .is_ok_and(|bytes| bytes.windows(marker.len()).any(|window| window == marker))
-}
-
-/// The ELF file type (`e_type`) of `path`, when it is an ELF file.
-fn elf_type(path: &Path) -> Option<u16> {
-    let mut head = [0u8; 18];
-    std::io::Read::read_exact(&mut std::fs::File::open(path).ok()?, &mut head).ok()?;
-    (head[..4] == *b"\x7fELF").then(|| u16::from_le_bytes([head[16], head[17]]))
 }
 
 /// The shim: `PERFKIT_HEAP_SHIM`, else the newest of those beside the running executable
