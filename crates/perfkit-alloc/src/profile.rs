@@ -105,6 +105,27 @@ pub struct HeapFrame {
 }
 
 impl HeapFrame {
+    /// The frame's file, without its directories, and line: `app.c:14`; `None` without a
+    /// file.
+    #[must_use]
+    pub fn location(&self) -> Option<String> {
+        let file = self.file.as_deref()?;
+        let short = file.rsplit('/').next().unwrap_or(file);
+        Some(match self.line {
+            Some(line) => format!("{short}:{line}"),
+            None => short.to_owned(),
+        })
+    }
+
+    /// `function (file:line)`, or the function alone without a file.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self.location() {
+            Some(location) => format!("{} ({location})", self.function),
+            None => self.function.clone(),
+        }
+    }
+
     /// Whether this is a frame of a runtime library's allocation code, which a site is not
     /// named after: by name, or by source file (Rust's standard library is built from
     /// `/rustc/<commit>/library/`; line-tables-only builds name its functions without paths).

@@ -749,6 +749,7 @@ fn heap_profile(
 /// One run with perfkit's heap sampler (every 512 KiB on average): the peak as the shim
 /// counted it and the five sites with the most bytes live at the peak.
 fn sampled_heap_profile(argv: &[String], io: &ProgramIo) -> Result<HeapProfile, String> {
+    use perfkit_profilers::heap::HeapFrame;
     let outcome = perfkit_profilers::heap::SampledHeap::command(argv)
         .program_io(io.clone())
         .run()
@@ -759,14 +760,6 @@ fn sampled_heap_profile(argv: &[String], io: &ProgramIo) -> Result<HeapProfile, 
             outcome.status,
             outcome.missing.as_deref().unwrap_or("no reason known")
         ));
-    };
-    let described = |frame: &perfkit_profilers::heap::HeapFrame| match (&frame.file, frame.line) {
-        (Some(file), Some(line)) => format!(
-            "{} ({}:{line})",
-            frame.function,
-            file.rsplit('/').next().unwrap_or(file)
-        ),
-        _ => frame.function.clone(),
     };
     let sites = profile
         .top_by(|s| s.peak_bytes, 5)
@@ -780,8 +773,8 @@ fn sampled_heap_profile(argv: &[String], io: &ProgramIo) -> Result<HeapProfile, 
             },
             site: site
                 .named_frame()
-                .map_or_else(|| "[unknown]".to_owned(), described),
-            call_path: site.frames.iter().map(described).collect(),
+                .map_or_else(|| "[unknown]".to_owned(), HeapFrame::describe),
+            call_path: site.frames.iter().map(HeapFrame::describe).collect(),
         })
         .collect();
     Ok(HeapProfile {

@@ -39,14 +39,7 @@ impl SiteLine {
         let frame = site.frames.get(named);
         SiteLine {
             function: site.function().to_owned(),
-            location: frame.and_then(|f| {
-                let file = f.file.as_deref()?;
-                let short = file.rsplit('/').next().unwrap_or(file);
-                Some(match f.line {
-                    Some(line) => format!("{short}:{line}"),
-                    None => short.to_owned(),
-                })
-            }),
+            location: frame.and_then(perfkit_alloc::HeapFrame::location),
             callers: callers(site, named),
             bytes,
             objects,
