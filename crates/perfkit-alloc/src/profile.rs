@@ -131,14 +131,34 @@ impl HeapFrame {
     /// `/rustc/<commit>/library/`; line-tables-only builds name its functions without paths).
     #[must_use]
     pub fn is_runtime(&self) -> bool {
+        let name = without_return_type(&self.function);
         RUNTIME_PREFIXES
             .iter()
-            .any(|prefix| self.function.starts_with(prefix))
+            .any(|prefix| name.starts_with(prefix))
             || self
                 .file
                 .as_deref()
                 .is_some_and(|file| file.starts_with("/rustc/") && file.contains("/library/"))
     }
+}
+
+/// A demangled C++ name without the return type that demanglers print before a template
+/// function's name (`void std::vector<int>::_M_realloc_insert<int>(…)` is a `std::` function):
+/// what follows the last space outside brackets before the parameter list. A space after
+/// `operator` is part of the name (`operator new[](unsigned long)`).
+fn without_return_type(function: &str) -> &str {
+    let mut depth = 0usize;
+    let mut start = 0;
+    for (i, c) in function.char_indices() {
+        match c {
+            '(' if depth == 0 => break,
+            '<' | '[' | '(' => depth += 1,
+            '>' | ']' | ')' => depth = depth.saturating_sub(1),
+            ' ' if depth == 0 && !function[start..i].ends_with("operator") => start = i + 1,
+            _ => {}
+        }
+    }
+    &function[start..]
 }
 
 /// Functions of runtime libraries that a site is not named after (see [`HeapSite::function`]).
@@ -261,5 +281,52 @@ impl HeapProfile {
     #[must_use]
     pub fn alloc_bytes(&self) -> f64 {
         self.sites.iter().map(|s| s.alloc_bytes).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(function: &str) -> HeapFrame {
+        HeapFrame {
+            address: 0,
+            function: function.to_owned(),
+            file: None,
+            line: None,
+            inlined: false,
+        }
+    }
+
+    /// Demangled C++ names as a demangler prints them: a template function's return type
+    /// comes first and does not hide a `std::` function, nor make a program's own function
+    /// that returns a `std::` type look like the runtime's.
+    #[test]
+    fn a_cpp_return_type_neither_hides_nor_fakes_the_runtime() {
+        let runtime = [
+            "void std::vector<std::unique_ptr<char [], std::default_delete<char []> >, \
+             std::allocator<std::unique_ptr<char [], std::default_delete<char []> > > >\
+             ::_M_realloc_insert<char*>(__gnu_cxx::__normal_iterator<int*, std::vector<int> >, char*&&)",
+            "char* std::__cxx11::basic_string<char>::_M_create(unsigned long&, unsigned long)",
+            "operator new[](unsigned long)",
+            "operator new(unsigned long, std::align_val_t)",
+            "std::vector<int, std::allocator<int> >::push_back(int const&)",
+            "<alloc::vec::Vec<T> as core::clone::Clone>::clone",
+            "alloc::raw_vec::finish_grow",
+        ];
+        for name in runtime {
+            assert!(frame(name).is_runtime(), "{name}");
+        }
+        let program = [
+            "std::pair<int, int> ledger::split<int>(int)",
+            "ledger::Book::grow(unsigned long, unsigned long)",
+            "(anonymous namespace)::pool::pool()",
+            "bool operator< <ledger::Entry>(ledger::Entry const&, ledger::Entry const&)",
+            "heap_sites::hold_peak",
+            "main",
+        ];
+        for name in program {
+            assert!(!frame(name).is_runtime(), "{name}");
+        }
     }
 }
