@@ -143,33 +143,41 @@ pub fn workload() -> &'static Path {
     })
 }
 
-/// The C program `programs/NAME.c`, built with gcc (`-O1 -g -pthread`, with the allocator
-/// builtins off so that every allocation stays), once per test binary and again when the
-/// source is newer. `None` after [`skip`] when gcc is missing.
+/// The C program `programs/NAME.c` built with gcc, or the C++ program `programs/NAME.cpp`
+/// built with g++ (`-O1 -g -pthread`, with the allocator builtins off so that every
+/// allocation stays), once per test binary. `None` after [`skip`] when the compiler is
+/// missing.
 ///
 /// # Panics
-/// When gcc fails.
+/// When the compiler fails.
 #[must_use]
 pub fn c_program(name: &str) -> Option<PathBuf> {
     static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
-    if !have("gcc") {
-        return None;
-    }
+    let programs = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs");
+    let cpp = programs.join(format!("{name}.cpp"));
+    let (source, mut compiler) = if cpp.is_file() {
+        if !have("g++") {
+            return None;
+        }
+        (cpp, Command::new("g++"))
+    } else {
+        if !have("gcc") {
+            return None;
+        }
+        (programs.join(format!("{name}.c")), Command::new("gcc"))
+    };
     let mut built = BUILT
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some((_, path)) = built.iter().find(|(n, _)| n == name) {
         return Some(path.clone());
     }
-    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("programs")
-        .join(format!("{name}.c"));
     let dir = profile_dir().join("perfkit-workload");
     std::fs::create_dir_all(&dir).expect("create the workload directory");
     let binary = dir.join(name);
     // Test binaries build it at the same time: each into its own name, then a rename.
     let staging = dir.join(format!("{name}.{}", std::process::id()));
-    let status = Command::new("gcc")
+    let status = compiler
         .args(["-O1", "-g", "-pthread", "-Wall"])
         .args(["-fno-builtin-malloc", "-fno-builtin-calloc"])
         .args(["-fno-builtin-realloc", "-fno-builtin-free"])
@@ -177,8 +185,12 @@ pub fn c_program(name: &str) -> Option<PathBuf> {
         .arg(&staging)
         .arg(&source)
         .status()
-        .expect("run gcc");
-    assert!(status.success(), "gcc failed to build {}", source.display());
+        .expect("run the compiler");
+    assert!(
+        status.success(),
+        "the compiler failed to build {}",
+        source.display()
+    );
     std::fs::rename(&staging, &binary).expect("move the program into place");
     built.push((name.to_owned(), binary.clone()));
     Some(binary)

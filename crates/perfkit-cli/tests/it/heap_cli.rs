@@ -286,6 +286,40 @@ fn the_folded_stacks_the_flamegraph_and_the_saved_profile_agree() {
         .stderr(predicate::str::contains("hold_peak"));
 }
 
+/// A C++ program's sites are named in C++, not mangled, and after the program's own method
+/// rather than `operator new[]` or the `std::vector` code that grows its table.
+#[test]
+fn cpp_sites_are_demangled_and_named_after_the_program_s_method() {
+    let Some(program) = c_program("heap_cpp") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sampled = report(
+        dir.path(),
+        &["--sampled", "--interval", "4K", "--seed", "7"],
+        &program,
+        "",
+    );
+    let top = &sampled["top_at_peak"][0];
+    let function = top["function"].as_str().unwrap_or_default();
+    assert!(
+        function.starts_with("ledger::Book::grow("),
+        "{function}: {sampled}"
+    );
+    assert!(number(&top["share"]) > 0.9, "{sampled}");
+    for list in ["top_at_peak", "top_allocated"] {
+        for line in sampled[list].as_array().unwrap() {
+            let function = line["function"].as_str().unwrap_or_default();
+            assert!(
+                !function.starts_with("_Z")
+                    && !function.contains("operator new")
+                    && !function.contains("_M_realloc_insert"),
+                "{list}: {line}"
+            );
+        }
+    }
+}
+
 #[test]
 fn dhat_s_own_viewer_opens_the_dhat_file() {
     let viewer = Path::new("/usr/libexec/valgrind/dh_view.js");
