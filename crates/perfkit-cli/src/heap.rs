@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use perfkit_profilers::heap::{self, HeapProfile, SampledHeapReport};
-use perfkit_profilers::{ExitKind, Target};
+use perfkit_profilers::{ExitKind, ProfilerError, Target};
 use perfkit_sys::{OutputPath, ReportSink, check_outputs};
 
 use crate::cli::HeapArgs;
@@ -93,15 +93,17 @@ pub(crate) fn sampled(args: &HeapArgs) -> Result<Exit> {
     Ok(Exit::Program(status))
 }
 
-/// The shim's JSON profile at `path`.
+/// The heap profile saved at `path`.
 fn read_profile(path: &Path) -> Result<HeapProfile> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    serde_json::from_reader(std::io::BufReader::new(file)).with_context(|| {
-        format!(
-            "cannot read {} as a heap profile (the JSON perfkit's heap shim writes, or a massif.out file)",
+    heap::read_profile(path).map_err(|e| {
+        if matches!(e, ProfilerError::DhatFile { .. }) {
+            // The error names the file and what to do with it.
+            return anyhow::Error::new(e);
+        }
+        anyhow::Error::new(e).context(format!(
+            "cannot read {} as a heap profile (the JSON perfkit heap --sampled --save writes, or a massif.out file without --sampled)",
             path.display()
-        )
+        ))
     })
 }
 

@@ -265,6 +265,15 @@ pub enum ProfilerError {
         /// The path.
         path: PathBuf,
     },
+    /// A DHAT file was given where a heap profile that perfkit saved was expected.
+    #[error(
+        "{} is a DHAT file (from valgrind's DHAT, dhat-rs or perfkit's --dhat), which perfkit does not read back: open it in DHAT's viewer, dh_view.html, or give the JSON that `perfkit heap --sampled --save` wrote",
+        path.display()
+    )]
+    DhatFile {
+        /// The file, as the user named it.
+        path: PathBuf,
+    },
     /// An input is not a profile perfkit reads.
     #[error("cannot read {what} as a profile: {source}")]
     NotAProfile {

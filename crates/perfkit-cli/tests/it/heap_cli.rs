@@ -320,6 +320,35 @@ fn cpp_sites_are_demangled_and_named_after_the_program_s_method() {
     }
 }
 
+/// A DHAT file is JSON too, but not a profile perfkit reads back: one that valgrind's own DHAT
+/// wrote is named as a DHAT file, with where to open it.
+#[test]
+fn a_dhat_file_from_valgrind_is_named_as_one() {
+    let Some(program) = sites() else { return };
+    if !have("valgrind") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dhat.out");
+    let status = std::process::Command::new("valgrind")
+        .arg("--tool=dhat")
+        .arg(format!("--dhat-out-file={}", out.display()))
+        .arg(&program)
+        .arg("leak")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "valgrind --tool=dhat: {status}");
+    perfkit()
+        .args(["heap", "--from"])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is a DHAT file"))
+        .stderr(predicate::str::contains("dh_view.html"));
+}
+
 #[test]
 fn dhat_s_own_viewer_opens_the_dhat_file() {
     let viewer = Path::new("/usr/libexec/valgrind/dh_view.js");

@@ -184,11 +184,7 @@ impl SampledHeap {
         };
         let profile: HeapProfile =
             serde_json::from_reader(std::io::BufReader::new(file)).map_err(|e| {
-                ProfilerError::Parse {
-                    what: "the heap shim's profile",
-                    line: e.line(),
-                    message: e.to_string(),
-                }
+                ProfilerError::parse("the heap shim's profile", e.line(), e.to_string())
             })?;
         Ok(SampledHeapOutcome {
             status: ran.status,
@@ -297,6 +293,30 @@ fn read_elf(path: &Path) -> Option<Elf> {
 /// The bytes the shim carries (`MARKER` in perfkit-heap-shim), reversed here so that perfkit's
 /// own executable does not carry them.
 const SHIM_MARKER_REVERSED: &[u8] = b"1/rekram/mihs-paeh-tikfrep";
+
+/// The heap profile saved at `path` (by `--save`, or the shim's own file).
+///
+/// # Errors
+/// [`ProfilerError::Io`] when the file cannot be read, [`ProfilerError::DhatFile`] for a DHAT
+/// file (both are JSON), [`ProfilerError::Parse`] for anything else that is not such a
+/// profile.
+pub fn read_profile(path: &Path) -> Result<HeapProfile, ProfilerError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| ProfilerError::io(format!("cannot read {}", path.display()), e))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        // DHAT's files name their version in a field of their own: say what the file is
+        // rather than which of the profile's fields it lacks.
+        let dhat = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .is_ok_and(|v| v.get("dhatFileVersion").is_some());
+        if dhat {
+            ProfilerError::DhatFile {
+                path: path.to_path_buf(),
+            }
+        } else {
+            ProfilerError::parse("a saved heap profile", e.line(), e.to_string())
+        }
+    })
+}
 
 /// Whether the file at `path` is the shim: a shared object without a program interpreter (an
 /// executable has one) that carries the shim's marker. Any other would be preloaded and
