@@ -28,7 +28,7 @@ mod own;
 #[global_allocator]
 static OWN: own::OwnAllocator = own::OwnAllocator;
 
-use std::ffi::{CStr, c_int, c_void};
+use std::ffi::{CStr, c_char, c_int, c_void};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -319,16 +319,37 @@ fn set_errno(value: c_int) {
     unsafe { *libc::__errno_location() = value };
 }
 
-/// An environment variable, read without allocating (this runs before `main`).
+unsafe extern "C" {
+    /// The process's environment, as the loader set it up (`setenv` may replace it).
+    static mut environ: *const *const c_char;
+}
+
+/// An environment variable, read without allocating (this runs before `main`) and straight
+/// from `environ`: a program may define its own `getenv`, which then comes first and may not
+/// work before its `main` (bash's does not).
 fn env(name: &CStr) -> Option<&'static [u8]> {
-    // SAFETY: getenv with a valid C string; the value lives as long as the environment, which
-    // this library never changes.
-    let value = unsafe { libc::getenv(name.as_ptr()) };
-    if value.is_null() {
-        return None;
+    let name = name.to_bytes();
+    // SAFETY: `environ` is a null-terminated array of NUL-terminated strings, which `setenv`
+    // never frees. This runs only in the shim's constructor, before `main`: a constructor of
+    // the program's own libraries that started a thread changing the environment could race
+    // with it, and none is known to. The values are copied before `main`.
+    unsafe {
+        let mut entry = (&raw const environ).read();
+        if entry.is_null() {
+            return None;
+        }
+        while !(*entry).is_null() {
+            let text = CStr::from_ptr(*entry).to_bytes();
+            if let Some(value) = text
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix(b"="))
+            {
+                return Some(value);
+            }
+            entry = entry.add(1);
+        }
     }
-    // SAFETY: getenv returns a NUL-terminated string.
-    Some(unsafe { CStr::from_ptr(value) }.to_bytes())
+    None
 }
 
 fn env_number(name: &CStr) -> Option<u64> {
@@ -357,9 +378,19 @@ fn chosen(pid: libc::pid_t) -> Option<libc::pid_t> {
         return None;
     }
     let value = std::ffi::CString::new(pid.to_string()).ok()?;
-    // SAFETY: the program has not started yet (constructors run first, on one thread), so no
-    // one else reads or writes the environment now.
-    unsafe { libc::setenv(c"PERFKIT_HEAP_PID".as_ptr(), value.as_ptr(), 1) };
+    // libc's `setenv`, found after this library: a program's own would come first, and may
+    // not work before its `main` (bash's does not).
+    // SAFETY: dlsym with a NUL-terminated name.
+    let setenv = unsafe { libc::dlsym(libc::RTLD_NEXT, c"setenv".as_ptr()) };
+    if setenv.is_null() {
+        return None;
+    }
+    // SAFETY: the address dlsym gave for `setenv`, which has this type.
+    let setenv: unsafe extern "C" fn(*const c_char, *const c_char, c_int) -> c_int =
+        unsafe { std::mem::transmute(setenv) };
+    // SAFETY: valid C strings; this runs in the shim's constructor, before `main`, where
+    // nothing else is known to touch the environment (see `env`).
+    unsafe { setenv(c"PERFKIT_HEAP_PID".as_ptr(), value.as_ptr(), 1) };
     Some(parent_now)
 }
 

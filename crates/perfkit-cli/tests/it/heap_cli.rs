@@ -424,6 +424,26 @@ fn a_program_s_exit_status_passes_through_and_a_killed_one_is_explained() {
     );
 }
 
+/// bash defines its own `getenv` and `setenv`, which work only once its `main` has set up its
+/// variables: the shim reads its settings and marks the profiled process without them.
+#[test]
+fn bash_is_profiled_despite_its_own_getenv() {
+    if !have("bash") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bash.json");
+    perfkit()
+        .args(["heap", "--sampled", "--json", "--report"])
+        .arg(&file)
+        .args(["--", "bash", "-c", "exit 3"])
+        .assert()
+        .code(3);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert!(report.get("missing").is_none(), "{report}");
+    assert!(number(&report["allocations"]) > 0.0, "{report}");
+}
+
 #[test]
 fn a_static_program_is_refused_before_it_runs() {
     if !have("gcc") {
