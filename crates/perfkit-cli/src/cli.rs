@@ -1325,7 +1325,7 @@ It prints the sites behind the peak, the most allocated, the leaked (live at exi
 short-lived, as estimates whose error shrinks as a site's bytes grow past the interval
 (docs/heap.md); the totals and the peak are counted exactly. The command's own process is
 profiled, also after it execs; the processes it forks are not. The profile is written when the
-program exits: a program killed by a signal leaves none.
+program exits, or when Ctrl-C, SIGTERM, SIGHUP or SIGPIPE ends it; any other signal leaves none.
 
 --exact (the default) runs the program under valgrind massif, ~5-50x slower: every allocation
 at each snapshot. Programs with their own allocator (jemalloc, mimalloc) need --pages-as-heap.

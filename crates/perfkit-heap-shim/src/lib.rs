@@ -13,8 +13,9 @@
 //! also after it `exec`s another program. Its forked children and anything they start only
 //! pass through (counted, never sampled or written). At exit (`exit`, a return from `main`, or
 //! `_exit`) the profiled process writes its [`HeapProfile`](perfkit_alloc::HeapProfile) as
-//! JSON to `PERFKIT_HEAP_OUT` (an absolute path, read at start); a process killed by a signal
-//! writes nothing.
+//! JSON to `PERFKIT_HEAP_OUT` (an absolute path, read at start). So does a profiled process
+//! that `SIGINT`, `SIGTERM`, `SIGHUP` or `SIGPIPE` ends by its default action ([`signals`]);
+//! one killed by any other signal writes nothing.
 //!
 //! Environment: `PERFKIT_HEAP_OUT` (the file), `PERFKIT_HEAP_PARENT` (a process ID),
 //! `PERFKIT_HEAP_INTERVAL` (mean bytes between samples, 524288 by default),
@@ -24,6 +25,7 @@
 
 mod next;
 mod own;
+pub mod signals;
 
 #[global_allocator]
 static OWN: own::OwnAllocator = own::OwnAllocator;
@@ -32,14 +34,19 @@ use std::ffi::{CStr, c_char, c_int, c_void};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32,
+    Ordering::{Relaxed, SeqCst},
+};
 
 use perfkit_alloc::hooks;
 use perfkit_alloc::sampling::{self, SamplingOptions};
 
 use next::{bootstrap, next};
 
-/// The profiled process's ID (0: this process only passes through).
+/// The profiled process's ID (0: this process only passes through, or its profile is written);
+/// while the profile is being written, minus the writing thread's ID. One atomic, so that the
+/// write is claimed and seen as under way in one step.
 static PROFILED: AtomicI32 = AtomicI32::new(0);
 /// Where the profile goes and the perfkit that waits for it, read once at start: the
 /// program's own changes to its environment cannot move the file.
@@ -359,7 +366,7 @@ fn env_number(name: &CStr) -> Option<u64> {
 /// The child side of `fork`: a forked child only passes through.
 extern "C" fn forked_child() {
     sampling::stop();
-    PROFILED.store(0, Relaxed);
+    PROFILED.store(0, SeqCst);
 }
 
 /// Whether this process is the one to profile: the one `PERFKIT_HEAP_PID` names once it is
@@ -397,6 +404,8 @@ fn chosen(pid: libc::pid_t) -> Option<libc::pid_t> {
 /// Runs before `main` (from `.init_array`): starts sampling in the profiled process.
 extern "C" fn init() {
     HEADER_SIZES.store(header_sizes_agree(), Relaxed);
+    // In every process, so that no signal handler ever has to look them up.
+    signals::resolve();
     // SAFETY: getpid cannot fail.
     let pid = unsafe { libc::getpid() };
     let Some(parent) = chosen(pid) else {
@@ -416,9 +425,10 @@ extern "C" fn init() {
         seed: env_number(c"PERFKIT_HEAP_SEED").unwrap_or(SamplingOptions::default().seed),
     };
     if sampling::start(&options).is_ok() {
-        PROFILED.store(pid, Relaxed);
+        PROFILED.store(pid, SeqCst);
         // SAFETY: a plain function that stores atomics, valid for the life of the process.
         unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
+        signals::install();
     }
 }
 
@@ -450,11 +460,14 @@ pub unsafe extern "C" fn _Exit(status: c_int) -> ! {
     exit_now(status)
 }
 
-/// What `_exit` and `_Exit` do: write the profile, then end the process.
+/// What `_exit` and `_Exit` do: write the profile (or let the thread writing it finish), then
+/// end the process.
 fn exit_now(status: c_int) -> ! {
     if is_profiled() {
         arm_exit_watchdog();
         write_profile();
+    } else {
+        wait_for_writer();
     }
     loop {
         // SAFETY: exit_group ends every thread of the process; it does not return.
@@ -466,23 +479,52 @@ fn exit_now(status: c_int) -> ! {
 /// another thread holds it only for a table update).
 const EXIT_LOCK_TRIES: u32 = 10_000;
 
-/// How long `_exit` may spend writing the profile.
+/// How long `_exit` or a signal may spend writing the profile, and how long another thread's
+/// exit or signal waits for that write.
 const EXIT_WRITE_LIMIT: libc::time_t = 30;
 
-/// Whether this process is the one profiled (not a forked child).
+/// Whether this process is the one profiled (not a forked child) and its profile is not yet
+/// being written.
 fn is_profiled() -> bool {
-    let profiled = PROFILED.load(Relaxed);
+    let profiled = PROFILED.load(SeqCst);
     // SAFETY: getpid cannot fail.
-    profiled != 0 && profiled == unsafe { libc::getpid() }
+    profiled > 0 && profiled == unsafe { libc::getpid() }
+}
+
+/// This thread's ID.
+fn thread_id() -> libc::pid_t {
+    // SAFETY: gettid cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// Waits while another thread of this process writes the profile, at most
+/// [`EXIT_WRITE_LIMIT`]: an exit or a signal on one thread would otherwise end the process in
+/// the middle of the write on another.
+fn wait_for_writer() {
+    let me = thread_id();
+    let started = std::time::Instant::now();
+    let limit = std::time::Duration::from_secs(EXIT_WRITE_LIMIT.unsigned_abs());
+    loop {
+        let state = PROFILED.load(SeqCst);
+        if state >= 0 || state == -me || started.elapsed() > limit {
+            return;
+        }
+        let pause = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 1_000_000,
+        };
+        // SAFETY: nanosleep with a valid duration; an interruption only shortens the pause.
+        unsafe { libc::nanosleep(&raw const pause, std::ptr::null_mut()) };
+    }
 }
 
 /// A real-time timer that kills the process with `SIGALRM` (default action, unblocked) if
-/// writing the profile at `_exit` takes longer than [`EXIT_WRITE_LIMIT`].
+/// writing the profile at `_exit` or for a signal takes longer than [`EXIT_WRITE_LIMIT`].
 fn arm_exit_watchdog() {
+    signals::restore_default(libc::SIGALRM);
     // SAFETY: plain system calls on this thread's signal state and the process's timer; the
     // process is exiting, so the program's own SIGALRM handler and timer are no longer needed.
     unsafe {
-        libc::signal(libc::SIGALRM, libc::SIG_DFL);
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&raw mut set);
         libc::sigaddset(&raw mut set, libc::SIGALRM);
@@ -502,23 +544,98 @@ fn arm_exit_watchdog() {
 }
 
 /// Writes the profile where `PERFKIT_HEAP_OUT` said at start, once, in the profiled process
-/// (`exit` on one thread and `_exit` on another both get here), and only while the perfkit that
-/// waits for it is still its parent: a perfkit killed meanwhile left nobody to read it.
+/// (`exit` on one thread and `_exit` or a signal on another all get here; the others wait for
+/// the first), and only while the perfkit that waits for it is still its parent: a perfkit
+/// killed meanwhile left nobody to read it.
+///
+/// The writing thread blocks the signals the shim catches and keeps them blocked: the process
+/// ends right after, and such a signal on this thread would otherwise wait for this very write.
 fn write_profile() {
     // SAFETY: getpid and getppid cannot fail.
     let (pid, parent_now) = unsafe { (libc::getpid(), libc::getppid()) };
+    let before = signals::block_caught();
     // Compare-and-swap, not swap: a vfork child shares this memory and must not clear it.
-    if PROFILED.compare_exchange(pid, 0, Relaxed, Relaxed).is_err() {
+    if PROFILED
+        .compare_exchange(pid, -thread_id(), SeqCst, SeqCst)
+        .is_err()
+    {
+        signals::set_mask(&before);
+        wait_for_writer();
         return;
     }
+    own::WRITING.store(true, SeqCst);
     sampling::stop();
+    WRITE_PARENT.store(parent_now, SeqCst);
+    on_write_stack(write_job);
+    PROFILED.store(0, SeqCst);
+    // A signal that arrived meanwhile would have ended the process already without the
+    // shim: it ends it now, not the exit under way.
+    signals::end_if_signalled();
+}
+
+/// The parent the process had when the write was claimed, for [`write_job`].
+static WRITE_PARENT: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn write_job() {
+    write_claimed(WRITE_PARENT.load(SeqCst));
+}
+
+/// The size of the stack the profile is written on.
+const WRITE_STACK: usize = 16 << 20;
+
+/// Runs `job` on a stack of its own. Writing resolves names through deep calls, and the thread
+/// that writes may have little room: a signal may have interrupted a thread made with a small
+/// stack, or run on a language runtime's small signal stack (Go's). Runs `job` where it is
+/// when no stack can be had.
+fn on_write_stack(job: extern "C" fn()) {
+    // SAFETY: a fresh private mapping (reserved, not committed, until touched); mmap is
+    // async-signal-safe.
+    let stack = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            WRITE_STACK,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if stack == libc::MAP_FAILED {
+        job();
+        return;
+    }
+    // SAFETY: the mapping is this function's; its lowest page becomes a guard, so that an
+    // overflow faults instead of writing below it. The contexts are plain values that
+    // getcontext fills; makecontext gets a stack that outlives the switch, and uc_link brings
+    // the thread back to `back` when `job` returns.
+    unsafe {
+        let page = usize::try_from(libc::sysconf(libc::_SC_PAGESIZE)).unwrap_or(4096);
+        libc::mprotect(stack, page, libc::PROT_NONE);
+        let mut back: libc::ucontext_t = std::mem::zeroed();
+        let mut writer: libc::ucontext_t = std::mem::zeroed();
+        if libc::getcontext(&raw mut writer) == 0 {
+            writer.uc_stack.ss_sp = stack;
+            writer.uc_stack.ss_size = WRITE_STACK;
+            writer.uc_link = &raw mut back;
+            libc::makecontext(&raw mut writer, job, 0);
+            if libc::swapcontext(&raw mut back, &raw const writer) != 0 {
+                job();
+            }
+        } else {
+            job();
+        }
+        libc::munmap(stack, WRITE_STACK);
+    }
+}
+
+/// What [`write_profile`] does once this thread has claimed the write.
+fn write_claimed(parent_now: libc::pid_t) {
     let Some((out, parent)) = OUT.get() else {
         return;
     };
     if parent_now != *parent {
         return;
     }
-    own::WRITING.store(true, Relaxed);
     // A signal handler calling `_exit` may have interrupted this very thread inside the
     // sampler: give up on the profile rather than wait for a lock it holds.
     let Some(mut profile) = sampling::try_profile(EXIT_LOCK_TRIES) else {

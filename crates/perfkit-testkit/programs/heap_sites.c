@@ -5,11 +5,20 @@
  *   heap_sites churn   200,000 short-lived 64-byte blocks from churn()
  *   heap_sites stress  16 threads allocate with every allocator function, the process forks
  *                      a child that allocates, and a thread calls exit() at the end
+ *   heap_sites wait    leaks 3 MiB from leak_three_mib(), prints "ready", and waits for a
+ *                      signal to end it
+ *   heap_sites wait-small-stack
+ *                      the same, but only a thread with a 16 KiB stack can take SIGINT and
+ *                      SIGTERM
+ *   heap_sites killed-while-exiting
+ *                      leaks 3 MiB, sends itself SIGTERM (which only a waiting thread can
+ *                      take), and returns from main at once
  *
  * Built with -O1 -fno-builtin-malloc (and the rest) so that the compiler keeps every call.
  */
 #include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +109,27 @@ static int stress(void) {
     for (;;) pause();
 }
 
+static void *wait_for_signals(void *arg) {
+    (void)arg;
+    for (;;) pause();
+    return NULL;
+}
+
+/* Starts a thread with a stack of `size` bytes that waits for signals, and blocks SIGINT and
+ * SIGTERM in the calling thread, so that only the new one can take them. */
+static void leave_signals_to_a_thread(size_t size) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, size);
+    pthread_t waiter;
+    if (pthread_create(&waiter, &attr, wait_for_signals, NULL) != 0) exit(9);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "peak";
     if (strcmp(mode, "peak") == 0) {
@@ -113,6 +143,21 @@ int main(int argc, char **argv) {
         churn(200000);
     } else if (strcmp(mode, "stress") == 0) {
         return stress();
+    } else if (strcmp(mode, "wait") == 0) {
+        leak_three_mib();
+        puts("ready");
+        fflush(stdout);
+        for (;;) pause();
+    } else if (strcmp(mode, "wait-small-stack") == 0) {
+        leak_three_mib();
+        leave_signals_to_a_thread(16 * KIB);
+        puts("ready");
+        fflush(stdout);
+        for (;;) pause();
+    } else if (strcmp(mode, "killed-while-exiting") == 0) {
+        leak_three_mib();
+        leave_signals_to_a_thread(256 * KIB);
+        kill(getpid(), SIGTERM);
     } else {
         fprintf(stderr, "unknown mode %s\n", mode);
         return 2;

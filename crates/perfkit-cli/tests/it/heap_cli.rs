@@ -286,6 +286,186 @@ fn the_folded_stacks_the_flamegraph_and_the_saved_profile_agree() {
         .stderr(predicate::str::contains("hold_peak"));
 }
 
+/// `perfkit heap --sampled ARGS -- PROGRAM...` in its own process group, as a foreground job
+/// is; once the program has printed `ready`, Ctrl-C (SIGINT to the whole group). Its output,
+/// and the JSON report.
+fn interrupted(dir: &Path, program: &[&str]) -> (std::process::Output, Value) {
+    use std::io::BufRead as _;
+    use std::os::unix::process::CommandExt as _;
+    let file = dir.join("interrupted.json");
+    let mut child = std::process::Command::new(perfkit_testkit::perfkit_path())
+        .args([
+            "heap",
+            "--sampled",
+            "--interval",
+            "4K",
+            "--seed",
+            "7",
+            "--json",
+        ])
+        .arg("--report")
+        .arg(&file)
+        .arg("--")
+        .args(program)
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pgid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    // A hang fails the test rather than the whole run: the group is killed after a minute.
+    let (ended, watch) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if watch
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .is_err()
+        {
+            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+        }
+    });
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    while !printed.ends_with("ready\n") {
+        assert!(
+            stdout.read_line(&mut printed).unwrap() > 0,
+            "the program ended before it was ready: {printed}"
+        );
+    }
+    nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let mut output = child.wait_with_output().unwrap();
+    let _ = ended.send(());
+    output.stdout = format!("{printed}{rest}").into_bytes();
+    let text = std::fs::read_to_string(&file).unwrap_or_default();
+    let report = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{e}: {text} ({})", String::from_utf8_lossy(&output.stderr)));
+    (output, report)
+}
+
+/// Ctrl-C ends a program that leaves `SIGINT` to its default action, which runs no exit code:
+/// the shim still writes the profile, perfkit reports it and ends as the program did. Also
+/// when the only thread that can take the signal has a small stack, too small to resolve
+/// names on.
+#[test]
+fn a_program_ended_by_ctrl_c_still_has_its_profile() {
+    let Some(program) = sites() else { return };
+    for mode in ["wait", "wait-small-stack"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (output, report) = interrupted(dir.path(), &[program.to_str().unwrap(), mode]);
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&output.status),
+            Some(2),
+            "{mode}: {output:?}"
+        );
+        assert!(report.get("missing").is_none(), "{mode}: {report}");
+        let leaked = &report["leaked"][0];
+        assert_eq!(leaked["function"], "leak_three_mib", "{mode}: {report}");
+        within(
+            "bytes live at Ctrl-C",
+            number(&leaked["bytes"]),
+            3.0 * MIB,
+            0.05,
+        );
+    }
+}
+
+/// A program that sends itself `SIGTERM` and returns from `main` at once is dead, under the
+/// default action, before it returns. Under the shim the signal waits for its thread, and the
+/// exit may write the profile first: the process must still end by the signal.
+#[test]
+fn a_signal_that_arrives_during_the_exit_still_ends_the_program() {
+    let Some(program) = sites() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("signalled.json");
+    for _ in 0..3 {
+        let output = perfkit()
+            .args(["heap", "--sampled", "--json", "--report"])
+            .arg(&file)
+            .arg("--")
+            .arg(&program)
+            .arg("killed-while-exiting")
+            .output()
+            .unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&output.status),
+            Some(15),
+            "{output:?}"
+        );
+        let report: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert!(report.get("missing").is_none(), "{report}");
+    }
+}
+
+/// A program that writes into a closed pipe dies of `SIGPIPE`, as `yes | head -1` ends: its
+/// profile is written all the same, and perfkit ends of the same signal.
+#[test]
+fn a_program_ended_by_sigpipe_still_has_its_profile() {
+    use std::io::BufRead as _;
+    if !have("yes") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pipe.json");
+    let mut child = std::process::Command::new(perfkit_testkit::perfkit_path())
+        .args(["heap", "--sampled", "--json", "--report"])
+        .arg(&file)
+        .args(["--", "yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "y\n");
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&output.status),
+        Some(nix::sys::signal::Signal::SIGPIPE as i32),
+        "{output:?}"
+    );
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert!(report.get("missing").is_none(), "{report}");
+    assert!(number(&report["allocations"]) > 0.0, "{report}");
+}
+
+/// The shim stands in for SIGINT's default action without the program seeing it: Python
+/// still installs its own handler (it does only over `SIG_DFL`), sees SIGTERM at `SIG_DFL`, and
+/// turns Ctrl-C into a `KeyboardInterrupt` that it catches and ends normally from.
+#[test]
+fn a_program_sees_its_signals_as_it_would_without_the_shim() {
+    if !have("python3") {
+        return;
+    }
+    let probe = "import signal, time\n\
+                 print(signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))\n";
+    let script = format!(
+        "{probe}blocks = [bytearray(4096) for _ in range(1024)]\n\
+         try:\n    print('ready', flush=True)\n    time.sleep(60)\n\
+         except KeyboardInterrupt:\n    print('caught')\n"
+    );
+    let alone = std::process::Command::new("python3")
+        .args(["-c", probe])
+        .output()
+        .unwrap();
+    let handlers = String::from_utf8_lossy(&alone.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(handlers.contains("default_int_handler"), "{handlers}");
+    let dir = tempfile::tempdir().unwrap();
+    let (output, report) = interrupted(dir.path(), &["python3", "-c", &script]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.lines().next(), Some(handlers.as_str()), "{stdout}");
+    assert!(stdout.contains("caught"), "{stdout}");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(report.get("missing").is_none(), "{report}");
+    assert!(number(&report["peak_bytes"]) > 4.0 * MIB, "{report}");
+}
+
 /// A C++ program's sites are named in C++, not mangled, and after the program's own method
 /// rather than `operator new[]` or the `std::vector` code that grows its table.
 #[test]

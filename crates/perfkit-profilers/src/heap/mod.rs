@@ -146,8 +146,8 @@ impl SampledHeap {
     }
 
     /// Runs the program with the shim preloaded and reads the profile its process wrote at
-    /// exit. Ctrl-C reaches the program (one that dies of it writes no profile); `SIGTERM` and
-    /// `SIGHUP` are passed on.
+    /// exit, or when `SIGINT`, `SIGTERM`, `SIGHUP` or `SIGPIPE` ended it. Ctrl-C reaches the
+    /// program; `SIGTERM` and `SIGHUP` sent to perfkit are passed on.
     ///
     /// # Errors
     /// [`SampledHeap::validate`]'s, a program that could not be started, or a profile that
@@ -208,8 +208,18 @@ fn preload(shim: &Path) -> OsString {
 
 /// Why a program may have written no profile.
 fn no_profile_hint(status: ExitKind) -> String {
-    if let ExitKind::Signaled { .. } = status {
-        return "it was killed by a signal, and the profile is written at exit".to_owned();
+    if let ExitKind::Signaled { signal, .. } = status {
+        let caught = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE];
+        return if caught.contains(&signal) {
+            "it was killed by a signal before the shim started or while the profile was being \
+             written, after a handler of its own that reset the signal to its default (one \
+             installed to run once), or in a program it exec'd that the shim could not follow"
+                .to_owned()
+        } else {
+            "it was killed by a signal, and the profile is written at exit or when SIGINT, \
+             SIGTERM, SIGHUP or SIGPIPE ends it"
+                .to_owned()
+        };
     }
     "it ended without running its exit code (quick_exit, or a crash the shim could not see), \
      exec'd a statically linked or set-user-ID program, or could not write to the temporary \
