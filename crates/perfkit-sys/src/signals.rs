@@ -68,7 +68,8 @@ static PENDING: AtomicI32 = AtomicI32::new(0);
 static INSTALLED: Mutex<bool> = Mutex::new(false);
 
 /// Starts the thread that handles `SIGINT`, `SIGTERM` and `SIGHUP` (once; later calls do
-/// nothing). Children spawned afterwards still start with the default dispositions.
+/// nothing). Children spawned afterwards still start with the default dispositions, but for a
+/// signal that was ignored when this was called: it stays ignored, for perfkit and for them.
 ///
 /// # Errors
 /// [`SysError::Signals`] when the handlers cannot be installed.
@@ -355,7 +356,13 @@ mod imp {
     use signal_hook::iterator::Signals;
 
     pub(super) fn start() -> std::io::Result<()> {
-        let mut signals = Signals::new(super::HANDLED)?;
+        // A signal ignored when perfkit started (under `nohup`, or in a script's background
+        // job) stays ignored, for perfkit and for the programs it starts, which inherit it.
+        let handled: Vec<i32> = super::HANDLED
+            .into_iter()
+            .filter(|&signal| !ignored(signal))
+            .collect();
+        let mut signals = Signals::new(handled)?;
         std::thread::Builder::new()
             .name("perfkit-signals".into())
             .spawn(move || {
@@ -364,6 +371,16 @@ mod imp {
                 }
             })?;
         Ok(())
+    }
+
+    /// Whether `signal` is ignored now.
+    fn ignored(signal: i32) -> bool {
+        // SAFETY: a query only (no new action); the kernel fills `current`.
+        unsafe {
+            let mut current: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(signal, std::ptr::null(), &raw mut current) == 0
+                && current.sa_sigaction == libc::SIG_IGN
+        }
     }
 
     pub(super) fn raise_default(signal: i32) {

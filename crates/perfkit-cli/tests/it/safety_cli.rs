@@ -939,3 +939,27 @@ fn help_and_usage_errors_into_a_pipe_have_no_colour_codes() {
         );
     }
 }
+
+/// A signal ignored where perfkit starts (under `nohup`, or in a script's background job)
+/// stays ignored in the program it runs, as it would be without perfkit in between.
+#[test]
+fn ignored_signals_stay_ignored_in_the_program() {
+    if !have("sh") || !have("grep") {
+        return;
+    }
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"trap "" INT HUP; exec "$0" heap --sampled -q -- grep SigIgn /proc/self/status"#)
+        .arg(perfkit_testkit::perfkit_path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let ignored = stdout
+        .trim()
+        .strip_prefix("SigIgn:")
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    // Bit n - 1 stands for signal n: SIGHUP is 1, SIGINT 2.
+    assert_eq!(ignored & 0b11, 0b11, "{stdout}");
+}
