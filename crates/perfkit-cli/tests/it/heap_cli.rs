@@ -28,8 +28,15 @@ fn report(dir: &Path, args: &[&str], program: &Path, mode: &str) -> Value {
         .arg(mode)
         .assert()
         .success();
-    let text = std::fs::read_to_string(&file).unwrap();
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    profile_report(&file)
+}
+
+/// The JSON report perfkit wrote to `file`, which must be of a profile the program wrote.
+fn profile_report(file: &Path) -> Value {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let report: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert!(report.get("missing").is_none(), "{report}");
+    report
 }
 
 /// The sampled report of `mode`, every `interval` bytes on average (small enough for the
@@ -392,8 +399,7 @@ fn a_signal_that_arrives_during_the_exit_still_ends_the_program() {
             Some(15),
             "{output:?}"
         );
-        let report: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-        assert!(report.get("missing").is_none(), "{report}");
+        profile_report(&file);
     }
 }
 
@@ -426,8 +432,7 @@ fn a_program_ended_by_sigpipe_still_has_its_profile() {
         Some(nix::sys::signal::Signal::SIGPIPE as i32),
         "{output:?}"
     );
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    assert!(report.get("missing").is_none(), "{report}");
+    let report = profile_report(&file);
     assert!(number(&report["allocations"]) > 0.0, "{report}");
 }
 
@@ -619,8 +624,7 @@ fn bash_is_profiled_despite_its_own_getenv() {
         .args(["--", "bash", "-c", "exit 3"])
         .assert()
         .code(3);
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    assert!(report.get("missing").is_none(), "{report}");
+    let report = profile_report(&file);
     assert!(number(&report["allocations"]) > 0.0, "{report}");
 }
 
