@@ -18,7 +18,12 @@ pub(crate) fn is_json(path: &Path) -> bool {
     let n = std::fs::File::open(path)
         .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
         .unwrap_or(0);
-    head[..n].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+    looks_json(&head[..n])
+}
+
+/// Whether text that starts with `head` is JSON (an object) rather than massif.out text.
+pub(crate) fn looks_json(head: &[u8]) -> bool {
+    head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
 /// Whether the sampled mode's files were asked for.
@@ -30,9 +35,10 @@ pub(crate) fn wants_files(args: &HeapArgs) -> bool {
         || args.save.is_some()
 }
 
-pub(crate) fn sampled(args: &HeapArgs) -> Result<Exit> {
+/// `perfkit heap --sampled`; `piped` is `--from`'s text when it was a pipe, read already.
+pub(crate) fn sampled(args: &HeapArgs, piped: Option<&str>) -> Result<Exit> {
     if let Some(from) = &args.from
-        && !is_json(from)
+        && !piped.map_or_else(|| is_json(from), |text| looks_json(text.as_bytes()))
     {
         bail!(
             "{} is not a heap profile perfkit's sampler wrote (JSON); a massif.out file is read without --sampled and the files it writes",
@@ -53,7 +59,7 @@ pub(crate) fn sampled(args: &HeapArgs) -> Result<Exit> {
     )?;
     let sink = ReportSink::from(report);
     let (profile, report, status, captured) = if let Some(from) = &args.from {
-        let profile = read_profile(from)?;
+        let profile = read_profile(from, piped)?;
         let what = format!(
             "{} (from {})",
             profile.command.as_deref().unwrap_or("a program"),
@@ -93,9 +99,9 @@ pub(crate) fn sampled(args: &HeapArgs) -> Result<Exit> {
     Ok(Exit::Program(status))
 }
 
-/// The heap profile saved at `path`.
-fn read_profile(path: &Path) -> Result<HeapProfile> {
-    heap::read_profile(path).map_err(|e| {
+/// The heap profile saved at `path`, or in `piped` (its text, read already).
+fn read_profile(path: &Path, piped: Option<&str>) -> Result<HeapProfile> {
+    piped.map_or_else(|| heap::read_profile(path), |text| heap::parse_saved(text, path)).map_err(|e| {
         if matches!(e, ProfilerError::DhatFile { .. }) {
             // The error names the file and what to do with it.
             return anyhow::Error::new(e);

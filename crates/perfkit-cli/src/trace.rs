@@ -17,7 +17,20 @@ use crate::document::{self, json_or};
 use crate::exit::Exit;
 
 pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
-    let sampled_from = args.from.as_deref().is_some_and(crate::heap::is_json);
+    // A pipe (`--from <(zcat massif.out.gz)`, /dev/stdin) can be read only once: it is read
+    // whole first, then looked at and parsed from memory.
+    let piped = match args.from.as_deref() {
+        Some(from) if !std::fs::metadata(from).is_ok_and(|m| m.is_file()) => Some(
+            perfkit_sys::read_text_limited(from, perfkit_profilers::MAX_PROFILE_FILE_BYTES)
+                .with_context(|| format!("cannot read {}", from.display()))?,
+        ),
+        _ => None,
+    };
+    let sampled_from = match (&piped, args.from.as_deref()) {
+        (Some(text), _) => crate::heap::looks_json(text.as_bytes()),
+        (None, Some(from)) => crate::heap::is_json(from),
+        (None, None) => false,
+    };
     if args.exact && sampled_from {
         anyhow::bail!(
             "{} is a profile of perfkit's heap sampler: read it without --exact",
@@ -25,7 +38,7 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
         );
     }
     if args.sampled || sampled_from {
-        return crate::heap::sampled(args);
+        return crate::heap::sampled(args, piped.as_deref());
     }
     if crate::heap::wants_files(args) {
         anyhow::bail!(
@@ -33,7 +46,7 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
         );
     }
     if let Some(from) = &args.from {
-        return heap_from_file(args, from).map(Exit::Program);
+        return heap_from_file(args, from, piped.as_deref()).map(Exit::Program);
     }
     let [massif_out, report] = check_outputs(
         [args.massif_out.as_deref(), args.report.report.as_deref()],
@@ -65,9 +78,17 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
 }
 
 /// `perfkit heap --from massif.out`: the same report for a file recorded elsewhere.
-fn heap_from_file(args: &HeapArgs, from: &Path) -> Result<ExitKind> {
+/// The report of the massif.out file `from`, or of `piped` (its text, read already).
+fn heap_from_file(args: &HeapArgs, from: &Path, piped: Option<&str>) -> Result<ExitKind> {
+    if args.ms_print && piped.is_some() {
+        anyhow::bail!(
+            "--ms-print runs valgrind's ms_print on {}, which is a pipe and was read already: give the massif.out file itself",
+            from.display()
+        );
+    }
     let sink = ReportSink::named(args.report.report.as_deref(), &[from])?;
-    let profile = MassifProfile::from_file(from)
+    let profile = piped
+        .map_or_else(|| MassifProfile::from_file(from), MassifProfile::parse)
         .with_context(|| format!("cannot read {} as a massif.out file", from.display()))?;
     let text = if args.ms_print {
         ms_print(from)?

@@ -291,6 +291,13 @@ fn the_folded_stacks_the_flamegraph_and_the_saved_profile_agree() {
         .success()
         .stderr(predicate::str::contains("Live at the peak, by site"))
         .stderr(predicate::str::contains("hold_peak"));
+    // Also from a pipe, which can be read only once.
+    perfkit()
+        .args(["heap", "--from", "/dev/stdin"])
+        .write_stdin(std::fs::read(dir.path().join("raw.json")).unwrap())
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("hold_peak"));
 }
 
 /// `perfkit heap --sampled ARGS -- PROGRAM...` in its own process group, as a foreground job

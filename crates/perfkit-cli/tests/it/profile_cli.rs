@@ -286,6 +286,13 @@ fn heap_reads_a_massif_file_recorded_elsewhere() {
             predicate::str::contains("main (tmpl.cpp:")
                 .and(predicate::str::contains("%  mmap").not()),
         );
+    // From a pipe, which can be read only once: standard input here, `<(zcat …)` in a shell.
+    perfkit()
+        .args(["heap", "--from", "/dev/stdin"])
+        .write_stdin(std::fs::read(profilers_data("massif/massif-cpp-pages-as-heap.out")).unwrap())
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("main (tmpl.cpp:"));
     // Not a massif file: the error names it and the problem.
     perfkit()
         .args(["heap", "--from"])

@@ -304,19 +304,27 @@ fn read_elf(path: &Path) -> Option<Elf> {
 /// own executable does not carry them.
 const SHIM_MARKER_REVERSED: &[u8] = b"1/rekram/mihs-paeh-tikfrep";
 
-/// The heap profile saved at `path` (by `--save`, or the shim's own file).
+/// The heap profile saved at `path` (by `--save`, or the shim's own file), at most
+/// [`crate::MAX_PROFILE_FILE_BYTES`].
 ///
 /// # Errors
-/// [`ProfilerError::Io`] when the file cannot be read, [`ProfilerError::DhatFile`] for a DHAT
-/// file (both are JSON), [`ProfilerError::Parse`] for anything else that is not such a
-/// profile.
+/// [`ProfilerError::Io`] when the file cannot be read, and those of [`parse_saved`].
 pub fn read_profile(path: &Path) -> Result<HeapProfile, ProfilerError> {
-    let bytes = std::fs::read(path)
+    let text = perfkit_sys::read_text_limited(path, crate::MAX_PROFILE_FILE_BYTES)
         .map_err(|e| ProfilerError::io(format!("cannot read {}", path.display()), e))?;
-    serde_json::from_slice(&bytes).map_err(|e| {
+    parse_saved(&text, path)
+}
+
+/// The heap profile in `text`, read from `path` (which messages name).
+///
+/// # Errors
+/// [`ProfilerError::DhatFile`] for a DHAT file (both are JSON), [`ProfilerError::Parse`] for
+/// anything else that is not such a profile.
+pub fn parse_saved(text: &str, path: &Path) -> Result<HeapProfile, ProfilerError> {
+    serde_json::from_str(text).map_err(|e| {
         // DHAT's files name their version in a field of their own: say what the file is
         // rather than which of the profile's fields it lacks.
-        let dhat = serde_json::from_slice::<serde_json::Value>(&bytes)
+        let dhat = serde_json::from_str::<serde_json::Value>(text)
             .is_ok_and(|v| v.get("dhatFileVersion").is_some());
         if dhat {
             ProfilerError::DhatFile {
