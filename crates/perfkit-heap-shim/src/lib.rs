@@ -301,8 +301,13 @@ pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
     let Some(next) = next() else {
-        let ptr = bootstrap::alloc(size);
-        if align > 16 || ptr.is_null() {
+        // While the allocator is looked up: the arena's blocks are 16-aligned.
+        let ptr = if align <= 16 {
+            bootstrap::alloc(size)
+        } else {
+            std::ptr::null_mut()
+        };
+        if ptr.is_null() {
             return libc::ENOMEM;
         }
         // SAFETY: the caller passes a writable pointer.
@@ -387,14 +392,10 @@ fn chosen(pid: libc::pid_t) -> Option<libc::pid_t> {
     let value = std::ffi::CString::new(pid.to_string()).ok()?;
     // libc's `setenv`, found after this library: a program's own would come first, and may
     // not work before its `main` (bash's does not).
-    // SAFETY: dlsym with a NUL-terminated name.
-    let setenv = unsafe { libc::dlsym(libc::RTLD_NEXT, c"setenv".as_ptr()) };
-    if setenv.is_null() {
-        return None;
-    }
-    // SAFETY: the address dlsym gave for `setenv`, which has this type.
+    let setenv = next::symbol(c"setenv")?;
+    // SAFETY: the address of libc's `setenv`, which has this type.
     let setenv: unsafe extern "C" fn(*const c_char, *const c_char, c_int) -> c_int =
-        unsafe { std::mem::transmute(setenv) };
+        unsafe { std::mem::transmute::<usize, _>(setenv) };
     // SAFETY: valid C strings; this runs in the shim's constructor, before `main`, where
     // nothing else is known to touch the environment (see `env`).
     unsafe { setenv(c"PERFKIT_HEAP_PID".as_ptr(), value.as_ptr(), 1) };
@@ -551,8 +552,8 @@ fn arm_exit_watchdog() {
 /// The writing thread blocks the signals the shim catches and keeps them blocked: the process
 /// ends right after, and such a signal on this thread would otherwise wait for this very write.
 fn write_profile() {
-    // SAFETY: getpid and getppid cannot fail.
-    let (pid, parent_now) = unsafe { (libc::getpid(), libc::getppid()) };
+    // SAFETY: getpid cannot fail.
+    let pid = unsafe { libc::getpid() };
     let before = signals::block_caught();
     // Compare-and-swap, not swap: a vfork child shares this memory and must not clear it.
     if PROFILED
@@ -565,19 +566,11 @@ fn write_profile() {
     }
     own::WRITING.store(true, SeqCst);
     sampling::stop();
-    WRITE_PARENT.store(parent_now, SeqCst);
-    on_write_stack(write_job);
+    on_write_stack(write_claimed);
     PROFILED.store(0, SeqCst);
     // A signal that arrived meanwhile would have ended the process already without the
     // shim: it ends it now, not the exit under way.
     signals::end_if_signalled();
-}
-
-/// The parent the process had when the write was claimed, for [`write_job`].
-static WRITE_PARENT: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn write_job() {
-    write_claimed(WRITE_PARENT.load(SeqCst));
 }
 
 /// The size of the stack the profile is written on.
@@ -629,11 +622,12 @@ fn on_write_stack(job: extern "C" fn()) {
 }
 
 /// What [`write_profile`] does once this thread has claimed the write.
-fn write_claimed(parent_now: libc::pid_t) {
+extern "C" fn write_claimed() {
     let Some((out, parent)) = OUT.get() else {
         return;
     };
-    if parent_now != *parent {
+    // SAFETY: getppid cannot fail.
+    if unsafe { libc::getppid() } != *parent {
         return;
     }
     // A signal handler calling `_exit` may have interrupted this very thread inside the

@@ -91,7 +91,9 @@ fn resolve() -> Option<&'static Next> {
     NEXT.get()
 }
 
-fn symbol(name: &CStr) -> Option<usize> {
+/// The address of the next definition of `name` after this library's (libc's, or one the
+/// program brings), if there is one.
+pub(crate) fn symbol(name: &CStr) -> Option<usize> {
     // SAFETY: dlsym with RTLD_NEXT and a valid C string; it returns null when absent.
     let address = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) };
     (!address.is_null()).then_some(address as usize)

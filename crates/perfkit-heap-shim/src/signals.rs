@@ -39,12 +39,11 @@ type SignalFn = unsafe extern "C" fn(c_int, libc::sighandler_t) -> libc::sighand
 static NEXT_SIGACTION: AtomicUsize = AtomicUsize::new(0);
 static NEXT_SIGNAL: AtomicUsize = AtomicUsize::new(0);
 
-/// The next definition of `name` after the shim's (libc's), looked up once.
+/// The next definition of `name` after the shim's (libc's), looked up once into `slot`.
 fn next_symbol(slot: &AtomicUsize, name: &std::ffi::CStr) -> usize {
     let mut found = slot.load(Relaxed);
     if found == 0 {
-        // SAFETY: dlsym with a NUL-terminated name; RTLD_NEXT skips this library.
-        found = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) } as usize;
+        found = crate::next::symbol(name).unwrap_or(0);
         slot.store(found, Relaxed);
     }
     found
