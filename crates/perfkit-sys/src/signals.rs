@@ -351,7 +351,7 @@ fn on_signal(signal: i32) {
 
 #[cfg(target_os = "linux")]
 mod imp {
-    use nix::sys::signal::{SigHandler, Signal, kill, raise, signal as set_handler};
+    use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
     use signal_hook::iterator::Signals;
 
@@ -383,18 +383,22 @@ mod imp {
         }
     }
 
+    /// Ends perfkit by `signal`'s default action. Through libc rather than nix, whose
+    /// `Signal` has no real-time signals: a program killed by one is ended as too.
     pub(super) fn raise_default(signal: i32) {
-        if let Ok(sig) = Signal::try_from(signal) {
-            // perfkit dies of the signal only to report the program's end; a core dump of
-            // perfkit would take the place of the program's own.
-            let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
-            // SAFETY: installing the default disposition runs no handler code of ours.
-            let _ = unsafe { set_handler(sig, SigHandler::SigDfl) };
-            let _ = raise(sig);
+        // perfkit dies of the signal only to report the program's end; a core dump of
+        // perfkit would take the place of the program's own.
+        let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
+        // SAFETY: installing the default disposition runs no handler code of ours; the mask
+        // is a valid sigset_t owned here and changes this thread's only.
+        unsafe {
+            libc::signal(signal, libc::SIG_DFL);
+            libc::raise(signal);
             // A blocked signal is delivered when unblocked; make sure this thread can take it.
-            let mut set = nix::sys::signal::SigSet::empty();
-            set.add(sig);
-            let _ = set.thread_unblock();
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&raw mut set);
+            libc::sigaddset(&raw mut set, signal);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &raw const set, std::ptr::null_mut());
         }
     }
 
