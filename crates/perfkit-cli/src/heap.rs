@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use perfkit_profilers::heap::{self, HeapProfile, SampledHeapReport};
 use perfkit_profilers::{ExitKind, ProfilerError, Target};
 use perfkit_sys::{OutputPath, ReportSink, check_outputs};
@@ -81,21 +81,21 @@ pub(crate) fn sampled(args: &HeapArgs, piped: Option<&str>) -> Result<Exit> {
         (outcome.profile, report, outcome.status, captured)
     };
     let mut text = json_or(args.json, Some("heap"), &report, SampledHeapReport::to_text)?;
+    // Every file is rendered before any is written, and written before the report, which a
+    // closed standard error may end perfkit on; a failing write still gets the report, without
+    // the lines that would say the files were written.
+    let mut written = Ok(());
     if let Some(profile) = &profile {
         let files = render_files(args, profile, [pprof, dhat, folded, svg, save])?;
-        if !args.json {
+        written = files.write();
+        if written.is_ok() && !args.json {
             for line in &files.notes {
                 let _ = writeln!(text, "{line}");
             }
         }
-        // Every file is rendered before any is written, and written before the report, which
-        // a closed standard error may end perfkit on; a failing write still gets the report.
-        if let Err(e) = files.write() {
-            sink.emit_captured(&text, captured)?;
-            return Err(e);
-        }
     }
     sink.emit_captured(&text, captured)?;
+    written?;
     Ok(Exit::Program(status))
 }
 
@@ -128,10 +128,10 @@ impl Files {
         }
     }
 
-    fn write(self) -> Result<()> {
-        for (out, bytes) in self.contents {
-            out.write(&bytes)
-                .with_context(|| format!("cannot write {}", out.path().display()))?;
+    fn write(&self) -> Result<()> {
+        for (out, bytes) in &self.contents {
+            // Its error names the file already.
+            out.write(bytes)?;
         }
         Ok(())
     }
@@ -156,7 +156,11 @@ fn render_files(
         let json = serde_json::to_vec(&heap::dhat::to_json(profile))?;
         files.add(dhat, "DHAT profile (open it in dh_view.html)", json);
     }
-    let stacks = heap::folded(profile, metric);
+    let stacks = if folded.is_some() || svg.is_some() {
+        heap::folded(profile, metric)
+    } else {
+        perfkit_profilers::FoldedStacks::default()
+    };
     if folded.is_some() {
         let mut text = Vec::new();
         stacks.write_to(&mut text)?;
