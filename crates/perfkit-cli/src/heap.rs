@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use perfkit_profilers::heap::{self, HeapProfile, SampledHeapReport};
 use perfkit_profilers::{ExitKind, ProfilerError, Target};
 use perfkit_sys::{OutputPath, ReportSink, check_outputs};
@@ -11,15 +11,6 @@ use perfkit_sys::{OutputPath, ReportSink, check_outputs};
 use crate::cli::HeapArgs;
 use crate::document::json_or;
 use crate::exit::Exit;
-
-/// Whether `path` holds JSON (the shim's profile) rather than massif.out text.
-pub(crate) fn is_json(path: &Path) -> bool {
-    let mut head = [0u8; 64];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-        .unwrap_or(0);
-    looks_json(&head[..n])
-}
 
 /// Whether text that starts with `head` is JSON (an object) rather than massif.out text.
 pub(crate) fn looks_json(head: &[u8]) -> bool {
@@ -35,16 +26,8 @@ pub(crate) fn wants_files(args: &HeapArgs) -> bool {
         || args.save.is_some()
 }
 
-/// `perfkit heap --sampled`; `piped` is `--from`'s text when it was a pipe, read already.
-pub(crate) fn sampled(args: &HeapArgs, piped: Option<&str>) -> Result<Exit> {
-    if let Some(from) = &args.from
-        && !piped.map_or_else(|| is_json(from), |text| looks_json(text.as_bytes()))
-    {
-        bail!(
-            "{} is not a heap profile perfkit's sampler wrote (JSON); a massif.out file is read without --sampled and the files it writes",
-            from.display()
-        );
-    }
+/// `perfkit heap --sampled`; `from` is `--from`'s path and its text, read already.
+pub(crate) fn sampled(args: &HeapArgs, from: Option<(&Path, &str)>) -> Result<Exit> {
     let inputs: Vec<&Path> = args.from.as_deref().into_iter().collect();
     let [pprof, dhat, folded, svg, save, report] = check_outputs(
         [
@@ -58,8 +41,8 @@ pub(crate) fn sampled(args: &HeapArgs, piped: Option<&str>) -> Result<Exit> {
         &inputs,
     )?;
     let sink = ReportSink::from(report);
-    let (profile, report, status, captured) = if let Some(from) = &args.from {
-        let profile = read_profile(from, piped)?;
+    let (profile, report, status, captured) = if let Some((from, text)) = from {
+        let profile = read_profile(from, text)?;
         let what = format!(
             "{} (from {})",
             profile.command.as_deref().unwrap_or("a program"),
@@ -99,15 +82,15 @@ pub(crate) fn sampled(args: &HeapArgs, piped: Option<&str>) -> Result<Exit> {
     Ok(Exit::Program(status))
 }
 
-/// The heap profile saved at `path`, or in `piped` (its text, read already).
-fn read_profile(path: &Path, piped: Option<&str>) -> Result<HeapProfile> {
-    piped.map_or_else(|| heap::read_profile(path), |text| heap::parse_saved(text, path)).map_err(|e| {
+/// The heap profile saved at `path`, whose text is `text`.
+fn read_profile(path: &Path, text: &str) -> Result<HeapProfile> {
+    heap::parse_saved(text, path).map_err(|e| {
         if matches!(e, ProfilerError::DhatFile { .. }) {
             // The error names the file and what to do with it.
             return anyhow::Error::new(e);
         }
         anyhow::Error::new(e).context(format!(
-            "cannot read {} as a heap profile (the JSON perfkit heap --sampled --save writes, or a massif.out file without --sampled)",
+            "cannot read {} as a heap profile (the JSON perfkit heap --sampled --save writes)",
             path.display()
         ))
     })

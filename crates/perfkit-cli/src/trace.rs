@@ -17,20 +17,28 @@ use crate::document::{self, json_or};
 use crate::exit::Exit;
 
 pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
-    // A pipe (`--from <(zcat massif.out.gz)`, /dev/stdin) can be read only once: it is read
-    // whole first, then looked at and parsed from memory.
-    let piped = match args.from.as_deref() {
-        Some(from) if !std::fs::metadata(from).is_ok_and(|m| m.is_file()) => Some(
+    // `--from` is read once, whole, then looked at and parsed from memory: a pipe
+    // (`--from <(zcat massif.out.gz)`, /dev/stdin) cannot be read twice.
+    let from = match args.from.as_deref() {
+        Some(from) => Some((
+            from,
             perfkit_sys::read_text_limited(from, perfkit_profilers::MAX_PROFILE_FILE_BYTES)
                 .with_context(|| format!("cannot read {}", from.display()))?,
-        ),
-        _ => None,
+        )),
+        None => None,
     };
-    let sampled_from = match (&piped, args.from.as_deref()) {
-        (Some(text), _) => crate::heap::looks_json(text.as_bytes()),
-        (None, Some(from)) => crate::heap::is_json(from),
-        (None, None) => false,
-    };
+    let sampled_from = from
+        .as_ref()
+        .is_some_and(|(_, text)| crate::heap::looks_json(text.as_bytes()));
+    if let Some((path, _)) = &from
+        && args.sampled
+        && !sampled_from
+    {
+        anyhow::bail!(
+            "{} is not a heap profile perfkit's sampler wrote (JSON); a massif.out file is read without --sampled and the files it writes",
+            path.display()
+        );
+    }
     if args.exact && sampled_from {
         anyhow::bail!(
             "{} is a profile of perfkit's heap sampler: read it without --exact",
@@ -38,15 +46,15 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
         );
     }
     if args.sampled || sampled_from {
-        return crate::heap::sampled(args, piped.as_deref());
+        return crate::heap::sampled(args, from.as_ref().map(|(p, t)| (*p, t.as_str())));
     }
     if crate::heap::wants_files(args) {
         anyhow::bail!(
             "--pprof, --dhat, --folded, --flamegraph and --save are files of the sampled heap profile: add --sampled"
         );
     }
-    if let Some(from) = &args.from {
-        return heap_from_file(args, from, piped.as_deref()).map(Exit::Program);
+    if let Some((path, text)) = &from {
+        return heap_from_file(args, path, text).map(Exit::Program);
     }
     let [massif_out, report] = check_outputs(
         [args.massif_out.as_deref(), args.report.report.as_deref()],
@@ -78,17 +86,16 @@ pub(crate) fn heap(args: &HeapArgs) -> Result<Exit> {
 }
 
 /// `perfkit heap --from massif.out`: the same report for a file recorded elsewhere.
-/// The report of the massif.out file `from`, or of `piped` (its text, read already).
-fn heap_from_file(args: &HeapArgs, from: &Path, piped: Option<&str>) -> Result<ExitKind> {
-    if args.ms_print && piped.is_some() {
+/// The report of the massif.out file `from`, whose text is `text`.
+fn heap_from_file(args: &HeapArgs, from: &Path, text: &str) -> Result<ExitKind> {
+    if args.ms_print && !std::fs::metadata(from).is_ok_and(|m| m.is_file()) {
         anyhow::bail!(
-            "--ms-print runs valgrind's ms_print on {}, which is a pipe and was read already: give the massif.out file itself",
+            "--ms-print runs valgrind's ms_print on {}, which is not a file and was read already: give the massif.out file itself",
             from.display()
         );
     }
     let sink = ReportSink::named(args.report.report.as_deref(), &[from])?;
-    let profile = piped
-        .map_or_else(|| MassifProfile::from_file(from), MassifProfile::parse)
+    let profile = MassifProfile::parse(text)
         .with_context(|| format!("cannot read {} as a massif.out file", from.display()))?;
     let text = if args.ms_print {
         ms_print(from)?

@@ -173,7 +173,7 @@ impl SampledHeap {
             .env_remove("PERFKIT_HEAP_PID");
         self.inv.apply_io(&mut command)?;
         let ran = run_guarded(&mut command)?;
-        let Ok(file) = std::fs::File::open(&out) else {
+        if !out.exists() {
             return Ok(SampledHeapOutcome {
                 status: ran.status,
                 profile: None,
@@ -181,11 +181,8 @@ impl SampledHeap {
                 wall: ran.wall,
                 shim,
             });
-        };
-        let profile: HeapProfile =
-            serde_json::from_reader(std::io::BufReader::new(file)).map_err(|e| {
-                ProfilerError::parse("the heap shim's profile", e.line(), e.to_string())
-            })?;
+        }
+        let profile = read_profile(&out)?;
         Ok(SampledHeapOutcome {
             status: ran.status,
             profile: Some(profile),
@@ -304,7 +301,7 @@ fn read_elf(path: &Path) -> Option<Elf> {
 /// own executable does not carry them.
 const SHIM_MARKER_REVERSED: &[u8] = b"1/rekram/mihs-paeh-tikfrep";
 
-/// The heap profile saved at `path` (by `--save`, or the shim's own file), at most
+/// The heap profile saved at `path` (the shim's own file, or one `--save` wrote), at most
 /// [`crate::MAX_PROFILE_FILE_BYTES`].
 ///
 /// # Errors
