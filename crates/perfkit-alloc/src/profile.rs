@@ -172,18 +172,15 @@ const RUNTIME_PREFIXES: &[&str] = &[
     "hashbrown::",
     "<hashbrown::",
     "operator new",
-    // operator new and new[] as mangled names, when nothing demangles C++.
+    // operator new and new[] (and their nothrow and aligned forms) as mangled names, when
+    // nothing demangles C++.
     "_Znwm",
     "_Znam",
-    "_ZnwmRKSt9nothrow_t",
-    "_ZnamRKSt9nothrow_t",
-    "_ZnwmSt11align_val_t",
     "__gnu_cxx::",
-    "std::__",
     "strdup",
     "__strdup",
+    // g_malloc0 too.
     "g_malloc",
-    "g_malloc0",
 ];
 
 impl HeapSite {

@@ -355,17 +355,13 @@ fn realloc_cold(token: ReallocToken, new: *mut u8, new_size: u64, sampled: bool)
 /// Allocates (outside the sampler: what it allocates is counted, never sampled).
 #[must_use]
 pub fn profile() -> HeapProfile {
-    profile_within(u32::MAX).unwrap_or_default()
+    try_profile(u32::MAX).unwrap_or_default()
 }
 
 /// [`profile`], unless the sampler's lock stays taken for `tries` yields: at exit, from a
 /// signal handler that interrupted the sampler itself, waiting would never end.
 #[must_use]
 pub fn try_profile(tries: u32) -> Option<HeapProfile> {
-    profile_within(tries)
-}
-
-fn profile_within(tries: u32) -> Option<HeapProfile> {
     // The counters before this function's own allocations.
     let totals = crate::stats();
     let inside = Inside::enter();
