@@ -155,17 +155,14 @@ pub fn c_program(name: &str) -> Option<PathBuf> {
     static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
     let programs = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs");
     let cpp = programs.join(format!("{name}.cpp"));
-    let (source, mut compiler) = if cpp.is_file() {
-        if !have("g++") {
-            return None;
-        }
-        (cpp, Command::new("g++"))
+    let (source, compiler) = if cpp.is_file() {
+        (cpp, "g++")
     } else {
-        if !have("gcc") {
-            return None;
-        }
-        (programs.join(format!("{name}.c")), Command::new("gcc"))
+        (programs.join(format!("{name}.c")), "gcc")
     };
+    if !have(compiler) {
+        return None;
+    }
     let mut built = BUILT
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -177,7 +174,7 @@ pub fn c_program(name: &str) -> Option<PathBuf> {
     let binary = dir.join(name);
     // Test binaries build it at the same time: each into its own name, then a rename.
     let staging = dir.join(format!("{name}.{}", std::process::id()));
-    let status = compiler
+    let status = Command::new(compiler)
         .args(["-O1", "-g", "-pthread", "-Wall"])
         .args(["-fno-builtin-malloc", "-fno-builtin-calloc"])
         .args(["-fno-builtin-realloc", "-fno-builtin-free"])
